@@ -1,0 +1,41 @@
+# One task runner. `make test` sets everything up on a fresh checkout and runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PG_TEST_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
+
+.PHONY: install test lint typecheck unit test-postgres serve bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q
+
+# The whole suite: lint, types, tests on SQLite.
+test: lint typecheck unit
+
+# The suite again on PostgreSQL (CI runs both).
+test-postgres: install
+	TABELLION_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q
+
+serve: $(BIN)/python
+	$(BIN)/pip install --quiet .
+	$(BIN)/tabellion serve
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,158 @@
+"""Dispatch of one message to 10,000 recipients, through the API, on SQLite and PostgreSQL.
+
+Measures POST /v1/messages/{id}/dispatch end to end in-process (deliveries, SENT evidence and
+notification jobs committed, response serialised), and as a baseline a bare bulk insert of
+the same rows with the same driver in one transaction. Target: ≥ 2,000 recipients/s.
+
+    .venv/bin/python bench/bench_dispatch.py [--recipients 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import insert
+
+from bench.common import bench_settings, fresh_postgres
+from tabellion.app import create_app
+from tabellion.db import transaction
+from tabellion.evidence.events import EvidenceType
+from tabellion.evidence.service import evidence_row
+from tabellion.kit.ids import new_id
+from tabellion.kit.time import utcnow
+from tabellion.migrations import upgrade_database
+from tabellion.models import Delivery, Evidence, Job, Message
+from tabellion.organization.service import create_api_key, create_organization
+from tabellion.runtime import Runtime
+
+
+def recipients(count: int) -> list[dict[str, str]]:
+    return [
+        {"email": f"r{i}@example.test", "first_name": "Jane", "last_name": f"Doe {i}"}
+        for i in range(count)
+    ]
+
+
+async def through_api(runtime: Runtime, count: int) -> float:
+    async with transaction(runtime.sessions) as session:
+        org = await create_organization(session, name="Bench")
+        key = await create_api_key(session, org)
+    auth = {"Authorization": f"Bearer {key.secret}"}
+    app = create_app(runtime=runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=600) as c:
+        body = {"mode": "registered", "subject": "Bench", "body_html": "<p>Hi</p>"}
+        created = await c.post(
+            "/v1/messages", json={**body, "recipients": recipients(count)}, headers=auth
+        )
+        created.raise_for_status()
+        started = time.perf_counter()
+        response = await c.post(f"/v1/messages/{created.json()['id']}/dispatch", headers=auth)
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        assert len(response.json()["deliveries"]) == count
+    return elapsed
+
+
+async def bare_insert(runtime: Runtime, count: int) -> float:
+    """The same rows inserted with plain Core executemany: the floor for any dispatch."""
+    async with transaction(runtime.sessions) as session:
+        org = await create_organization(session, name="Baseline")
+        now = utcnow()
+        message = Message(
+            id=new_id("msg"),
+            organization_id=org.id,
+            mode="registered",
+            subject="x",
+            body_html="",
+            body_text="",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(message)
+    started = time.perf_counter()
+    async with transaction(runtime.sessions) as session:
+        now = utcnow()
+        rows, evidence, jobs = [], [], []
+        for i in range(count):
+            delivery_id = new_id("dlv")
+            rows.append(
+                {
+                    "id": delivery_id,
+                    "organization_id": org.id,
+                    "message_id": message.id,
+                    "mode": "registered",
+                    "status": "pending",
+                    "email": f"r{i}@example.test",
+                    "first_name": "Jane",
+                    "last_name": f"Doe {i}",
+                    "language": "en",
+                    "token_salt": new_id("x")[2:18],
+                    "token_hash": new_id("x") + str(i),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            evidence.append(
+                evidence_row(
+                    organization_id=org.id,
+                    delivery_id=delivery_id,
+                    message_id=message.id,
+                    evidence_type=EvidenceType.SENT,
+                    occurred_at=now,
+                )
+            )
+            jobs.append(
+                {
+                    "kind": "notification.send_notice",
+                    "payload": {"delivery_id": delivery_id},
+                    "status": "queued",
+                    "attempts": 0,
+                    "max_attempts": 8,
+                    "run_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        await session.execute(insert(Delivery), rows)
+        await session.execute(insert(Evidence), evidence)
+        await session.execute(insert(Job), jobs)
+    return time.perf_counter() - started
+
+
+async def run(label: str, database_url: str | None, count: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = bench_settings(Path(tmp), database_url)
+        upgrade_database(settings.resolved_database_url)
+        runtime = Runtime.build(settings)
+        try:
+            ours = await through_api(runtime, count)
+            floor = await bare_insert(runtime, count)
+        finally:
+            await runtime.close()
+    rate, floor_rate = count / ours, count / floor
+    verdict = "ok" if rate >= 2000 else "BELOW TARGET"
+    print(
+        f"{label:10s} dispatch {count} recipients: {ours:6.2f} s = {rate:8.0f} recipients/s "
+        f"[{verdict}, target 2000]; bare insert {floor_rate:8.0f} rows/s; "
+        f"ratio {rate / floor_rate:4.2f}x"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recipients", type=int, default=10_000)
+    args = parser.parse_args()
+    asyncio.run(run("SQLite", None, args.recipients))
+    url = fresh_postgres()
+    if url:
+        asyncio.run(run("PostgreSQL", url, args.recipients))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,429 @@
+"""Write the portal's .po catalogs from the extracted template and the translations below.
+
+    .venv/bin/pybabel extract -F babel.cfg -k _ -k gettext -o /tmp/messages.pot .
+    .venv/bin/python scripts/update_translations.py /tmp/messages.pot
+
+A message missing here stays untranslated (shown in English) and is listed on the console.
+Messages used at run time but not visible to the extractor are listed in EXTRA.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po, write_po
+
+LOCALE = Path(__file__).resolve().parent.parent / "src" / "tabellion" / "portal" / "locale"
+
+EXTRA = [
+    "A code was sent less than a minute ago; check your inbox.",
+    "Too many codes were asked for; try again in an hour.",
+    "This code has expired or was replaced; ask for a new one.",
+    "Too many wrong codes; ask for a new one.",
+    "That code is not right. %(left)s tries left.",
+    "Tick the box to confirm your choice.",
+    "Enter a valid e-mail address.",
+    "This letter was already answered",
+    "The deadline to answer has passed",
+    "This delivery is closed",
+    "Confirm your identity first",
+    "Write a reply or attach a file.",
+    "A file is larger than the limit.",
+    "Attach at most 10 files.",
+    "The form expired; reload the page and retry.",
+    "The form could not be read; retry.",
+    "The reply form must be sent as multipart/form-data.",
+    "pending", "notified", "received", "accepted", "refused", "expired", "undelivered",
+]  # fmt: skip
+
+T: dict[str, tuple[str, str, str]] = {
+    # msgid: (fr, nl, de)
+    # Notification e-mails
+    "%(sender)s placed a document in your secure space": (
+        "%(sender)s a déposé un document dans votre espace sécurisé",
+        "%(sender)s heeft een document in uw beveiligde ruimte geplaatst",
+        "%(sender)s hat ein Dokument in Ihrem sicheren Bereich abgelegt",
+    ),
+    "%(sender)s placed \u201c%(subject)s\u201d in your secure space.": (
+        "%(sender)s a déposé « %(subject)s » dans votre espace sécurisé.",
+        "%(sender)s heeft \u201c%(subject)s\u201d in uw beveiligde ruimte geplaatst.",
+        "%(sender)s hat \u201e%(subject)s\u201c in Ihrem sicheren Bereich abgelegt.",
+    ),
+    "%(sender)s sent you a document: %(subject)s": (
+        "%(sender)s vous a envoyé un document : %(subject)s",
+        "%(sender)s heeft u een document gestuurd: %(subject)s",
+        "%(sender)s hat Ihnen ein Dokument gesendet: %(subject)s",
+    ),
+    "%(sender)s sent you a secure message": (
+        "%(sender)s vous a envoyé un message sécurisé",
+        "%(sender)s heeft u een beveiligd bericht gestuurd",
+        "%(sender)s hat Ihnen eine sichere Nachricht gesendet",
+    ),
+    "%(sender)s sent you a secure message: \u201c%(subject)s\u201d.": (
+        "%(sender)s vous a envoyé un message sécurisé : « %(subject)s ».",
+        "%(sender)s heeft u een beveiligd bericht gestuurd: \u201c%(subject)s\u201d.",
+        "%(sender)s hat Ihnen eine sichere Nachricht gesendet: \u201e%(subject)s\u201c.",
+    ),
+    "%(sender)s sent you \u201c%(subject)s\u201d.": (
+        "%(sender)s vous a envoyé « %(subject)s ».",
+        "%(sender)s heeft u \u201c%(subject)s\u201d gestuurd.",
+        "%(sender)s hat Ihnen \u201e%(subject)s\u201c gesendet.",
+    ),
+    "A registered electronic letter was sent to you. To read it, confirm your identity with a code sent to this address, then accept it.": (
+        "Une lettre recommandée électronique vous a été envoyée. Pour la lire, confirmez votre identité avec un code envoyé à cette adresse, puis acceptez-la.",
+        "Er is u een elektronische aangetekende brief gestuurd. Om hem te lezen, bevestigt u uw identiteit met een code die naar dit adres wordt gestuurd, en aanvaardt u hem.",
+        "Ihnen wurde ein elektronisches Einschreiben gesendet. Um es zu lesen, bestätigen Sie Ihre Identität mit einem Code, der an diese Adresse gesendet wird, und nehmen es dann an.",
+    ),
+    "If the button does not work, copy this address into your browser:": (
+        "Si le bouton ne fonctionne pas, copiez cette adresse dans votre navigateur :",
+        "Werkt de knop niet, kopieer dan dit adres in uw browser:",
+        "Falls die Schaltfläche nicht funktioniert, kopieren Sie diese Adresse in Ihren Browser:",
+    ),
+    "Open the document": ("Ouvrir le document", "Het document openen", "Dokument öffnen"),
+    "Read the message": ("Lire le message", "Het bericht lezen", "Nachricht lesen"),
+    "Sent by Tabellion, a registered electronic delivery service. Every step of this letter is recorded as evidence.": (
+        "Envoyé par Tabellion, service d'envoi recommandé électronique. Chaque étape de cette lettre est enregistrée comme preuve.",
+        "Verzonden door Tabellion, een dienst voor elektronische aangetekende zendingen. Elke stap van deze brief wordt als bewijs vastgelegd.",
+        "Gesendet von Tabellion, einem Dienst für elektronische Einschreiben. Jeder Schritt dieses Briefes wird als Nachweis festgehalten.",
+    ),
+    "You can accept or refuse it until %(date)s. After that date it expires.": (
+        "Vous pouvez l'accepter ou la refuser jusqu'au %(date)s. Passé ce délai, elle expire.",
+        "U kunt hem aanvaarden of weigeren tot %(date)s. Na die datum vervalt hij.",
+        "Sie können es bis zum %(date)s annehmen oder ablehnen. Danach verfällt es.",
+    ),
+    "You can read it and answer from the secure page.": (
+        "Vous pouvez le lire et y répondre depuis la page sécurisée.",
+        "U kunt het lezen en beantwoorden op de beveiligde pagina.",
+        "Sie können sie auf der sicheren Seite lesen und beantworten.",
+    ),
+    "Your code: %(code)s": ("Votre code : %(code)s", "Uw code: %(code)s", "Ihr Code: %(code)s"),
+    "%(sender)s answered you": (
+        "%(sender)s vous a répondu",
+        "%(sender)s heeft u geantwoord",
+        "%(sender)s hat Ihnen geantwortet",
+    ),
+    "Hello,": ("Bonjour,", "Hallo,", "Guten Tag,"),
+    "%(sender)s answered in your secure conversation “%(subject)s”.": (
+        "%(sender)s a répondu dans votre conversation sécurisée « %(subject)s ».",
+        "%(sender)s heeft geantwoord in uw beveiligde gesprek ‘%(subject)s’.",
+        "%(sender)s hat in Ihrer sicheren Unterhaltung „%(subject)s“ geantwortet.",
+    ),
+    "Read the answer": ("Lire la réponse", "Het antwoord lezen", "Antwort lesen"),
+    "Reminder: a registered electronic letter awaits you": (
+        "Rappel : une lettre recommandée électronique vous attend",
+        "Herinnering: er wacht een elektronische aangetekende brief op u",
+        "Erinnerung: Ein elektronisches Einschreiben wartet auf Sie",
+    ),
+    "A registered electronic letter still awaits your answer. You can accept or refuse it until %(date)s.": (
+        "Une lettre recommandée électronique attend toujours votre réponse. Vous pouvez l’accepter ou la refuser jusqu’au %(date)s.",
+        "Een elektronische aangetekende brief wacht nog op uw antwoord. U kunt hem aanvaarden of weigeren tot %(date)s.",
+        "Ein elektronisches Einschreiben wartet noch auf Ihre Antwort. Sie können es bis %(date)s annehmen oder ablehnen.",
+    ),
+    "See the letter": ("Voir la lettre", "De brief bekijken", "Brief ansehen"),
+    "Skip to content": ("Aller au contenu", "Naar de inhoud", "Zum Inhalt"),
+    "Language": ("Langue", "Taal", "Sprache"),
+    "Sent with Tabellion: documents delivered with proof.": (
+        "Envoyé avec Tabellion : des documents remis avec preuve.",
+        "Verzonden met Tabellion: documenten bezorgd met bewijs.",
+        "Gesendet mit Tabellion: Dokumente mit Nachweis zugestellt.",
+    ),
+    "Registered electronic letter": (
+        "Lettre recommandée électronique",
+        "Elektronische aangetekende brief",
+        "Elektronisches Einschreiben",
+    ),
+    "A registered electronic letter awaits you": (
+        "Une lettre recommandée électronique vous attend",
+        "Er wacht een elektronische aangetekende brief op u",
+        "Ein elektronisches Einschreiben wartet auf Sie",
+    ),
+    "Hello %(name)s,": ("Bonjour %(name)s,", "Hallo %(name)s,", "Guten Tag %(name)s,"),
+    "You refused this letter on %(date)s.": (
+        "Vous avez refusé cette lettre le %(date)s.",
+        "U hebt deze brief geweigerd op %(date)s.",
+        "Sie haben diesen Brief am %(date)s abgelehnt.",
+    ),
+    "The deadline to accept this letter passed on %(date)s. It was not accepted.": (
+        "Le délai pour accepter cette lettre a expiré le %(date)s. Elle n’a pas été acceptée.",
+        "De termijn om deze brief te aanvaarden is verstreken op %(date)s. Hij werd niet aanvaard.",
+        "Die Frist zur Annahme dieses Briefes ist am %(date)s abgelaufen. Er wurde nicht angenommen.",
+    ),
+    "This letter could not be delivered.": (
+        "Cette lettre n’a pas pu être distribuée.",
+        "Deze brief kon niet worden bezorgd.",
+        "Dieser Brief konnte nicht zugestellt werden.",
+    ),
+    "A registered electronic letter was sent to %(email)s.": (
+        "Une lettre recommandée électronique a été envoyée à %(email)s.",
+        "Er werd een elektronische aangetekende brief verzonden naar %(email)s.",
+        "Ein elektronisches Einschreiben wurde an %(email)s gesendet.",
+    ),
+    "You can accept or refuse it until %(date)s.": (
+        "Vous pouvez l’accepter ou la refuser jusqu’au %(date)s.",
+        "U kunt hem aanvaarden of weigeren tot %(date)s.",
+        "Sie können es bis %(date)s annehmen oder ablehnen.",
+    ),
+    "As the law on registered electronic letters requires, the sender and the content are shown only once you accept. Refusing is recorded too.": (
+        "Comme l’exige la loi sur la lettre recommandée électronique, l’expéditeur et le contenu ne sont affichés qu’après votre acceptation. Un refus est également enregistré.",
+        "Zoals de wet op de elektronische aangetekende brief vereist, worden de afzender en de inhoud pas getoond nadat u aanvaardt. Een weigering wordt ook vastgelegd.",
+        "Wie es das Gesetz über das elektronische Einschreiben verlangt, werden Absender und Inhalt erst nach Ihrer Annahme angezeigt. Eine Ablehnung wird ebenfalls festgehalten.",
+    ),
+    "We sent a 6-digit code to %(email)s. It is valid for 10 minutes.": (
+        "Nous avons envoyé un code à 6 chiffres à %(email)s. Il est valable 10 minutes.",
+        "We hebben een code van 6 cijfers naar %(email)s gestuurd. Hij is 10 minuten geldig.",
+        "Wir haben einen 6-stelligen Code an %(email)s gesendet. Er ist 10 Minuten gültig.",
+    ),
+    "Code received by e-mail": (
+        "Code reçu par e-mail",
+        "Code ontvangen per e-mail",
+        "Per E-Mail erhaltener Code",
+    ),
+    "Confirm": ("Confirmer", "Bevestigen", "Bestätigen"),
+    "To confirm that you are the recipient, we send a one-time code to your address.": (
+        "Pour confirmer que vous êtes bien le destinataire, nous envoyons un code à usage unique à votre adresse.",
+        "Om te bevestigen dat u de ontvanger bent, sturen we een eenmalige code naar uw adres.",
+        "Um zu bestätigen, dass Sie der Empfänger sind, senden wir einen Einmalcode an Ihre Adresse.",
+    ),
+    "Send a new code": ("Envoyer un nouveau code", "Een nieuwe code sturen", "Neuen Code senden"),
+    "Send me a code": ("M’envoyer un code", "Stuur mij een code", "Code zusenden"),
+    "Your answer": ("Votre réponse", "Uw antwoord", "Ihre Antwort"),
+    "I understand that my answer is final and will be recorded as evidence.": (
+        "Je comprends que ma réponse est définitive et sera enregistrée comme preuve.",
+        "Ik begrijp dat mijn antwoord definitief is en als bewijs wordt vastgelegd.",
+        "Ich verstehe, dass meine Antwort endgültig ist und als Nachweis festgehalten wird.",
+    ),
+    "Accept the letter": ("Accepter la lettre", "De brief aanvaarden", "Brief annehmen"),
+    "Refuse the letter": ("Refuser la lettre", "De brief weigeren", "Brief ablehnen"),
+    "%(sender)s sent you a message": (
+        "%(sender)s vous a envoyé un message",
+        "%(sender)s heeft u een bericht gestuurd",
+        "%(sender)s hat Ihnen eine Nachricht gesendet",
+    ),
+    "Documents were placed in your secure space.": (
+        "Des documents ont été déposés dans votre espace sécurisé.",
+        "Er werden documenten in uw beveiligde ruimte geplaatst.",
+        "Dokumente wurden in Ihrem sicheren Bereich abgelegt.",
+    ),
+    "Open the message": ("Ouvrir le message", "Het bericht openen", "Nachricht öffnen"),
+    "Opening the message is recorded as proof of receipt.": (
+        "L’ouverture du message est enregistrée comme preuve de réception.",
+        "Het openen van het bericht wordt vastgelegd als ontvangstbewijs.",
+        "Das Öffnen der Nachricht wird als Empfangsnachweis festgehalten.",
+    ),
+    "You accepted this letter on %(date)s. Confirm a code to read it again.": (
+        "Vous avez accepté cette lettre le %(date)s. Confirmez un code pour la relire.",
+        "U hebt deze brief aanvaard op %(date)s. Bevestig een code om hem opnieuw te lezen.",
+        "Sie haben diesen Brief am %(date)s angenommen. Bestätigen Sie einen Code, um ihn erneut zu lesen.",
+    ),
+    "From": ("De", "Van", "Von"),
+    "You accepted this letter on %(date)s.": (
+        "Vous avez accepté cette lettre le %(date)s.",
+        "U hebt deze brief aanvaard op %(date)s.",
+        "Sie haben diesen Brief am %(date)s angenommen.",
+    ),
+    "Documents": ("Documents", "Documenten", "Dokumente"),
+    "View": ("Afficher", "Bekijken", "Ansehen"),
+    "Conversation": ("Conversation", "Gesprek", "Unterhaltung"),
+    "You": ("Vous", "U", "Sie"),
+    "No reply yet.": ("Pas encore de réponse.", "Nog geen antwoord.", "Noch keine Antwort."),
+    "Your reply": ("Votre réponse", "Uw antwoord", "Ihre Antwort"),
+    "Attach files (optional)": (
+        "Joindre des fichiers (facultatif)",
+        "Bestanden bijvoegen (optioneel)",
+        "Dateien anhängen (optional)",
+    ),
+    "Send the reply": ("Envoyer la réponse", "Het antwoord versturen", "Antwort senden"),
+    "Link no longer valid": ("Lien expiré", "Link niet meer geldig", "Link nicht mehr gültig"),
+    "This link is no longer valid": (
+        "Ce lien n’est plus valable",
+        "Deze link is niet meer geldig",
+        "Dieser Link ist nicht mehr gültig",
+    ),
+    "It may have expired, been used already, or been replaced by a newer one.": (
+        "Il a peut-être expiré, déjà été utilisé ou été remplacé par un lien plus récent.",
+        "Hij is misschien verlopen, al gebruikt of vervangen door een nieuwere.",
+        "Er ist möglicherweise abgelaufen, wurde bereits verwendet oder durch einen neueren ersetzt.",
+    ),
+    "You can find everything delivered to your address in your secure space.": (
+        "Vous retrouverez tout ce qui a été remis à votre adresse dans votre espace sécurisé.",
+        "U vindt alles wat naar uw adres werd bezorgd in uw beveiligde ruimte.",
+        "Alles, was an Ihre Adresse zugestellt wurde, finden Sie in Ihrem sicheren Bereich.",
+    ),
+    "Open my secure space": (
+        "Ouvrir mon espace sécurisé",
+        "Mijn beveiligde ruimte openen",
+        "Meinen sicheren Bereich öffnen",
+    ),
+    "Your secure space": ("Votre espace sécurisé", "Uw beveiligde ruimte", "Ihr sicherer Bereich"),
+    "Nothing was delivered to this address yet.": (
+        "Rien n’a encore été remis à cette adresse.",
+        "Er werd nog niets naar dit adres bezorgd.",
+        "An diese Adresse wurde noch nichts zugestellt.",
+    ),
+    "Sign out": ("Se déconnecter", "Afmelden", "Abmelden"),
+    "Everything delivered to your e-mail address, in one place.": (
+        "Tout ce qui a été remis à votre adresse e-mail, au même endroit.",
+        "Alles wat naar uw e-mailadres werd bezorgd, op één plek.",
+        "Alles, was an Ihre E-Mail-Adresse zugestellt wurde, an einem Ort.",
+    ),
+    "Your e-mail address": ("Votre adresse e-mail", "Uw e-mailadres", "Ihre E-Mail-Adresse"),
+    "If something was delivered to %(email)s, a 6-digit code is on its way. It is valid for 10 minutes.": (
+        "Si quelque chose a été remis à %(email)s, un code à 6 chiffres est en route. Il est valable 10 minutes.",
+        "Als er iets naar %(email)s werd bezorgd, is er een code van 6 cijfers onderweg. Hij is 10 minuten geldig.",
+        "Falls etwas an %(email)s zugestellt wurde, ist ein 6-stelliger Code unterwegs. Er ist 10 Minuten gültig.",
+    ),
+    "Sign in": ("Se connecter", "Aanmelden", "Anmelden"),
+    "Your code is": ("Votre code est", "Uw code is", "Ihr Code lautet"),
+    "Enter it on the page where you asked for it. It is valid for 10 minutes.": (
+        "Saisissez-le sur la page où vous l’avez demandé. Il est valable 10 minutes.",
+        "Voer hem in op de pagina waar u hem hebt aangevraagd. Hij is 10 minuten geldig.",
+        "Geben Sie ihn auf der Seite ein, auf der Sie ihn angefordert haben. Er ist 10 Minuten gültig.",
+    ),
+    "If you did not ask for a code, ignore this e-mail: nobody can use it without your link.": (
+        "Si vous n’avez pas demandé de code, ignorez cet e-mail : personne ne peut l’utiliser sans votre lien.",
+        "Als u geen code hebt aangevraagd, negeer dan deze e-mail: niemand kan hem gebruiken zonder uw link.",
+        "Wenn Sie keinen Code angefordert haben, ignorieren Sie diese E-Mail: Ohne Ihren Link kann ihn niemand verwenden.",
+    ),
+    "Your code is %(code)s": (
+        "Votre code est %(code)s",
+        "Uw code is %(code)s",
+        "Ihr Code lautet %(code)s",
+    ),
+    "This link is personal: do not forward this e-mail.": (
+        "Ce lien est personnel : ne transférez pas cet e-mail.",
+        "Deze link is persoonlijk: stuur deze e-mail niet door.",
+        "Dieser Link ist persönlich: Leiten Sie diese E-Mail nicht weiter.",
+    ),
+    "A code was sent less than a minute ago; check your inbox.": (
+        "Un code a été envoyé il y a moins d’une minute ; consultez votre boîte de réception.",
+        "Er werd minder dan een minuut geleden een code verstuurd; kijk in uw inbox.",
+        "Vor weniger als einer Minute wurde ein Code gesendet; sehen Sie in Ihrem Posteingang nach.",
+    ),
+    "Too many codes were asked for; try again in an hour.": (
+        "Trop de codes ont été demandés ; réessayez dans une heure.",
+        "Er werden te veel codes aangevraagd; probeer het over een uur opnieuw.",
+        "Es wurden zu viele Codes angefordert; versuchen Sie es in einer Stunde erneut.",
+    ),
+    "This code has expired or was replaced; ask for a new one.": (
+        "Ce code a expiré ou a été remplacé ; demandez-en un nouveau.",
+        "Deze code is verlopen of vervangen; vraag een nieuwe aan.",
+        "Dieser Code ist abgelaufen oder wurde ersetzt; fordern Sie einen neuen an.",
+    ),
+    "Too many wrong codes; ask for a new one.": (
+        "Trop de codes erronés ; demandez-en un nouveau.",
+        "Te veel foute codes; vraag een nieuwe aan.",
+        "Zu viele falsche Codes; fordern Sie einen neuen an.",
+    ),
+    "That code is not right. %(left)s tries left.": (
+        "Ce code n’est pas le bon. Encore %(left)s essais.",
+        "Die code klopt niet. Nog %(left)s pogingen.",
+        "Dieser Code ist nicht richtig. Noch %(left)s Versuche.",
+    ),
+    "Tick the box to confirm your choice.": (
+        "Cochez la case pour confirmer votre choix.",
+        "Vink het vakje aan om uw keuze te bevestigen.",
+        "Kreuzen Sie das Kästchen an, um Ihre Wahl zu bestätigen.",
+    ),
+    "Enter a valid e-mail address.": (
+        "Saisissez une adresse e-mail valide.",
+        "Voer een geldig e-mailadres in.",
+        "Geben Sie eine gültige E-Mail-Adresse ein.",
+    ),
+    "This letter was already answered": (
+        "Cette lettre a déjà reçu une réponse",
+        "Op deze brief werd al geantwoord",
+        "Dieser Brief wurde bereits beantwortet",
+    ),
+    "The deadline to answer has passed": (
+        "Le délai de réponse est dépassé",
+        "De antwoordtermijn is verstreken",
+        "Die Antwortfrist ist abgelaufen",
+    ),
+    "This delivery is closed": (
+        "Cet envoi est clôturé",
+        "Deze zending is afgesloten",
+        "Diese Zustellung ist abgeschlossen",
+    ),
+    "Confirm your identity first": (
+        "Confirmez d’abord votre identité",
+        "Bevestig eerst uw identiteit",
+        "Bestätigen Sie zuerst Ihre Identität",
+    ),
+    "Write a reply or attach a file.": (
+        "Écrivez une réponse ou joignez un fichier.",
+        "Schrijf een antwoord of voeg een bestand toe.",
+        "Schreiben Sie eine Antwort oder hängen Sie eine Datei an.",
+    ),
+    "A file is larger than the limit.": (
+        "Un fichier dépasse la taille autorisée.",
+        "Een bestand is groter dan toegestaan.",
+        "Eine Datei ist größer als erlaubt.",
+    ),
+    "Attach at most 10 files.": (
+        "Joignez au plus 10 fichiers.",
+        "Voeg maximaal 10 bestanden toe.",
+        "Hängen Sie höchstens 10 Dateien an.",
+    ),
+    "The form expired; reload the page and retry.": (
+        "Le formulaire a expiré ; rechargez la page et réessayez.",
+        "Het formulier is verlopen; laad de pagina opnieuw en probeer het nog eens.",
+        "Das Formular ist abgelaufen; laden Sie die Seite neu und versuchen Sie es erneut.",
+    ),
+    "The form could not be read; retry.": (
+        "Le formulaire n’a pas pu être lu ; réessayez.",
+        "Het formulier kon niet worden gelezen; probeer opnieuw.",
+        "Das Formular konnte nicht gelesen werden; versuchen Sie es erneut.",
+    ),
+    "The reply form must be sent as multipart/form-data.": (
+        "Le formulaire de réponse doit être envoyé en multipart/form-data.",
+        "Het antwoordformulier moet als multipart/form-data worden verzonden.",
+        "Das Antwortformular muss als multipart/form-data gesendet werden.",
+    ),
+    "Back to the message": ("Retour au message", "Terug naar het bericht", "Zurück zur Nachricht"),
+    "Page %(number)s of %(total)s": (
+        "Page %(number)s sur %(total)s",
+        "Pagina %(number)s van %(total)s",
+        "Seite %(number)s von %(total)s",
+    ),
+    "This document cannot be shown here.": (
+        "Ce document ne peut pas être affiché ici.",
+        "Dit document kan hier niet worden getoond.",
+        "Dieses Dokument kann hier nicht angezeigt werden.",
+    ),
+    "Download": ("Télécharger", "Downloaden", "Herunterladen"),
+    "pending": ("en attente", "in behandeling", "ausstehend"),
+    "notified": ("notifiée", "gemeld", "benachrichtigt"),
+    "received": ("reçue", "ontvangen", "empfangen"),
+    "accepted": ("acceptée", "aanvaard", "angenommen"),
+    "refused": ("refusée", "geweigerd", "abgelehnt"),
+    "expired": ("expirée", "verlopen", "abgelaufen"),
+    "undelivered": ("non distribuée", "niet bezorgd", "nicht zugestellt"),
+}
+
+
+def main(template: str) -> None:
+    with open(template, "rb") as fh:
+        pot = read_po(fh)
+    ids = [m.id for m in pot if m.id] + EXTRA
+    for index, language in enumerate(("fr", "nl", "de")):
+        catalog = Catalog(locale=language, project="Tabellion", charset="utf-8")
+        for msgid in dict.fromkeys(ids):
+            assert isinstance(msgid, str)
+            translated = T.get(msgid)
+            if translated is None:
+                print(f"{language}: missing {msgid!r}")
+            catalog.add(
+                msgid,
+                translated[index] if translated else "",
+                flags=("python-format",) if "%(" in msgid else (),
+            )
+        target = LOCALE / language / "LC_MESSAGES" / "messages.po"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as fh:
+            write_po(fh, catalog, width=100, omit_header=False, sort_output=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

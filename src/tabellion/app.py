@@ -1,0 +1,97 @@
+"""The ASGI application: routers, middleware, error handlers and the process lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tabellion import __version__
+from tabellion.config import Settings
+from tabellion.errors import install_error_handlers
+from tabellion.kit.idempotency import IdempotentReplay
+from tabellion.runtime import Runtime
+
+log = logging.getLogger("tabellion")
+
+DESCRIPTION = """
+Send documents with proof: deliver into a recipient's vault, send secure or registered
+e-mail, and get sealed evidence of every step.
+
+Authenticate with `Authorization: Bearer tbl_...`. Errors are RFC 9457
+`application/problem+json` documents with a stable `code`; validation errors name the field
+in `errors[].field`. Every `POST` accepts an `Idempotency-Key` header.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    run_worker: bool = False,
+) -> FastAPI:
+    """Build the app. With ``runtime`` the caller owns it (tests, embedding); else it is
+    built from ``settings`` on startup and closed on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        rt = runtime or Runtime.build(settings or Settings())
+        app.state.runtime = rt
+        worker_task = None
+        stop = asyncio.Event()
+        if run_worker:
+            from tabellion.jobs.worker import Worker
+
+            worker = Worker(rt, concurrency=rt.settings.worker_concurrency, name="serve")
+            worker_task = asyncio.create_task(worker.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker_task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker_task
+            if owned:
+                await rt.close()
+
+    app = FastAPI(
+        title="Tabellion",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    install_error_handlers(app)
+
+    @app.exception_handler(IdempotentReplay)
+    async def _replay(_: Request, exc: IdempotentReplay) -> Response:
+        return exc.response
+
+    @app.get("/health", tags=["service"], summary="Liveness check")
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    from tabellion.message.endpoints import deliveries_router, messages_router
+    from tabellion.organization.endpoints import router as organization_router
+    from tabellion.organization.pages import router as organization_pages
+    from tabellion.portal.pages import router as portal_pages
+    from tabellion.webhook.endpoints import router as webhooks_router
+
+    app.include_router(messages_router, prefix="/v1")
+    app.include_router(deliveries_router, prefix="/v1")
+    app.include_router(webhooks_router, prefix="/v1")
+    app.include_router(organization_router, prefix="/v1")
+    app.include_router(organization_pages)
+    app.include_router(portal_pages)
+    app.mount("/static", StaticFiles(packages=[("tabellion.portal", "static")]), name="static")
+    return app

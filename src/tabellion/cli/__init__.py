@@ -1,0 +1,1 @@
+"""The ``tabellion`` command."""

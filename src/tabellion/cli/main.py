@@ -1,0 +1,331 @@
+"""The ``tabellion`` command: serve, worker, organisations, database, jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tabellion import __version__
+from tabellion.config import ConfigError, Settings
+
+app = typer.Typer(
+    help="Tabellion: send documents with proof.", no_args_is_help=True, add_completion=False
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+org_app = typer.Typer(help="Organisations and their API keys.", no_args_is_help=True)
+user_app = typer.Typer(help="Users who send for an organisation.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+        settings.check()
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    # The SQLite file, blobs and outbox live here; the database must be able to create it.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply database migrations."""
+    from tabellion.migrations import current_revision, upgrade_database
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_database(settings.resolved_database_url, revision)
+    console.print(f"database at revision {current_revision(settings.resolved_database_url)}")
+
+
+@org_app.command("create")
+def org_create(
+    name: Annotated[str, typer.Argument(help="The organisation's name.")],
+    email: Annotated[str, typer.Option("--email", help="Contact address.")],
+    key_name: Annotated[str, typer.Option("--key-name", help="Name of the API key.")] = "default",
+) -> None:
+    """Create an organisation and print its id and a new API key (shown once)."""
+    from tabellion.message.rules import normalize_email
+
+    try:
+        address = normalize_email(email)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] --email: {exc}")
+        raise typer.Exit(2) from exc
+    org_id, secret = asyncio.run(_create_org(_settings(), name, address, key_name))
+    console.print(f"Organization: {org_id}")
+    console.print(f"API key: {secret}", soft_wrap=True)
+
+
+async def _create_org(
+    settings: Settings, name: str, email: str | None, key_name: str
+) -> tuple[str, str]:
+    from tabellion.db import transaction
+    from tabellion.migrations import upgrade_database
+    from tabellion.organization.service import create_api_key, create_organization
+    from tabellion.runtime import Runtime
+
+    await asyncio.to_thread(upgrade_database, settings.resolved_database_url)
+    runtime = Runtime.build(settings, pool_size=1)
+    try:
+        async with transaction(runtime.sessions) as session:
+            org = await create_organization(
+                session, name=name, email=email, timezone=settings.timezone
+            )
+            key = await create_api_key(session, org, name=key_name)
+        return org.id, key.secret
+    finally:
+        await runtime.close()
+
+
+@org_app.command("list")
+def org_list() -> None:
+    """List organisations."""
+    from rich.table import Table
+
+    rows = asyncio.run(_list_orgs(_settings()))
+    table = Table("id", "name", "email", "created")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+async def _list_orgs(settings: Settings) -> list[tuple[str, str, str, str]]:
+    from sqlalchemy import select
+
+    from tabellion.models.organization import Organization
+    from tabellion.runtime import Runtime
+
+    runtime = Runtime.build(settings, pool_size=1)
+    try:
+        async with runtime.sessions() as session:
+            orgs = await session.scalars(select(Organization).order_by(Organization.id))
+            return [(o.id, o.name, o.email or "", o.created_at.isoformat()) for o in orgs]
+    finally:
+        await runtime.close()
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Argument(help="The user's e-mail address.")],
+    org: Annotated[str, typer.Option("--org", help="Organisation id (org_...).")],
+    name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+    role: Annotated[str, typer.Option("--role", help="admin, sender or viewer.")] = "sender",
+) -> None:
+    """Add a user; they receive an activation e-mail (link valid 7 days)."""
+    from tabellion.message.rules import normalize_email
+    from tabellion.organization.accounts import ROLES
+
+    if role not in ROLES:
+        err.print(f"[red]error:[/red] --role must be one of {', '.join(ROLES)}")
+        raise typer.Exit(2)
+    try:
+        address = normalize_email(email)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] EMAIL: {exc}")
+        raise typer.Exit(2) from exc
+    user_id = asyncio.run(_create_user(_settings(), org, address, name, role))
+    console.print(f"User: {user_id} ({role}, invited: activation e-mail queued)")
+
+
+async def _create_user(
+    settings: Settings, org_id: str, email: str, name: str | None, role: str
+) -> str:
+    from tabellion.auth.subjects import ApiKeySubject
+    from tabellion.db import transaction
+    from tabellion.errors import TabellionError
+    from tabellion.organization.accounts import create_user
+    from tabellion.organization.service import get_organization
+    from tabellion.runtime import Runtime
+
+    runtime = Runtime.build(settings, pool_size=1)
+    try:
+        async with transaction(runtime.sessions) as session:
+            await get_organization(session, org_id)
+            operator = ApiKeySubject(
+                organization_id=org_id, api_key_id="cli", scopes=frozenset({"admin"})
+            )
+            user = await create_user(
+                session,
+                operator,
+                email=email,
+                name=name,
+                role=role,
+                signing_key=settings.signing_key,
+            )
+            return user.id
+    except TabellionError as exc:
+        err.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(1) from exc
+    finally:
+        await runtime.close()
+
+
+async def bootstrap(settings: Settings) -> str | None:
+    """Migrate, and on an empty database create "Default" with a first API key.
+
+    Returns the key when one was created; it is also written to
+    ``<data dir>/first-api-key.txt`` (mode 0600) so an operator who missed the output can
+    find it.
+    """
+    from tabellion.db import transaction
+    from tabellion.migrations import upgrade_database
+    from tabellion.organization.service import (
+        count_organizations,
+        create_api_key,
+        create_organization,
+    )
+    from tabellion.runtime import Runtime
+
+    await asyncio.to_thread(upgrade_database, settings.resolved_database_url)
+    runtime = Runtime.build(settings, pool_size=1)
+    try:
+        async with transaction(runtime.sessions) as session:
+            if await count_organizations(session):
+                return None
+            org = await create_organization(session, name="Default", timezone=settings.timezone)
+            key = await create_api_key(session, org, name="first key")
+        _write_private(settings.data_dir / "first-api-key.txt", key.secret + "\n")
+        return key.secret
+    finally:
+        await runtime.close()
+
+
+def _write_private(path: Path, content: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(content)
+    path.chmod(0o600)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    worker: Annotated[bool, typer.Option(help="Run a job worker in this process.")] = True,
+) -> None:
+    """Run the API, the recipient pages and (by default) a job worker."""
+    import uvicorn
+
+    from tabellion.app import create_app
+
+    settings = _settings()
+    _configure_logging(settings.log_level)
+    secret = asyncio.run(bootstrap(settings))
+    if secret:
+        console.print("Created organisation [bold]Default[/bold].")
+        console.print(f"API key: {secret}", soft_wrap=True)
+        console.print(
+            f"(shown once; also saved to {settings.data_dir / 'first-api-key.txt'}, mode 0600)"
+        )
+    if not settings.public_url:
+        console.print(f"Links in e-mails point to {settings.base_url} (TABELLION_PUBLIC_URL).")
+    if settings.smtp_url is None:
+        console.print(f"No TABELLION_SMTP_URL: e-mails are written to {settings.outbox_dir}/")
+    uvicorn.run(
+        create_app(settings, run_worker=worker),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+@app.command("worker")
+def worker_command(
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once.", min=1, max=256)] = 8,
+) -> None:
+    """Run job workers only (scale out: any number, on any machine)."""
+    from tabellion.jobs.worker import Worker
+    from tabellion.migrations import upgrade_database
+    from tabellion.runtime import Runtime
+
+    settings = _settings()
+    _configure_logging(settings.log_level)
+    upgrade_database(settings.resolved_database_url)
+
+    async def run() -> None:
+        import signal
+
+        runtime = Runtime.build(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await Worker(runtime, concurrency=concurrency).run(stop)
+        finally:
+            await runtime.close()
+
+    asyncio.run(run())
+
+
+@app.command("mail-in")
+def mail_in(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="SMTP port to listen on.")] = 2525,
+) -> None:
+    """Receive bounces (delivery status notifications) and mark deliveries undelivered."""
+    from tabellion.notification.bounces import serve_bounces
+    from tabellion.runtime import Runtime
+
+    settings = _settings()
+    _configure_logging(settings.log_level)
+
+    async def run() -> None:
+        import signal
+
+        runtime = Runtime.build(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        server = await serve_bounces(runtime, host=host, port=port)
+        console.print(f"Receiving bounces on {host}:{port}")
+        try:
+            await stop.wait()
+        finally:
+            server.close()
+            await server.wait_closed()
+            await runtime.close()
+
+    asyncio.run(run())
+
+
+def _add_optional_commands() -> None:
+    from tabellion.cli.jobs import jobs_app
+
+    app.add_typer(jobs_app, name="jobs")
+
+
+_add_optional_commands()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,129 @@
+"""Settings, read once from ``TABELLION_*`` environment variables and a ``.env`` file."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+class ConfigError(Exception):
+    """The settings cannot run a safe service; the message says which one to fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TABELLION_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("./tabellion-data")
+    database_url: str | None = None
+    storage_url: str | None = None
+    public_url: str | None = None
+    smtp_url: SecretStr | None = None
+    mail_from: str = "Tabellion <no-reply@localhost>"
+    secret_key: SecretStr | None = None
+    max_attachment_bytes: int = Field(default=262_144_000, gt=0)
+    max_recipients: int = Field(default=10_000, gt=0)
+    webhook_allowed_hosts: str = ""
+    timezone: str = "Europe/Paris"
+    worker_concurrency: int = Field(default=8, gt=0, le=256)
+    smtp_connections: int = Field(default=4, gt=0, le=64)
+    log_level: str = "info"
+    # Days before an acceptance deadline on which unanswered recipients get a reminder.
+    reminder_days: str = "7,2"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    # ---- derived values -------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return self.public_url or DEFAULT_PUBLIC_URL
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tabellion.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        if self.storage_url:
+            return self.storage_url
+        return f"file://{(self.data_dir / 'blobs').resolve()}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def allowed_webhook_hosts(self) -> frozenset[str]:
+        return frozenset(
+            h.strip().lower() for h in self.webhook_allowed_hosts.split(",") if h.strip()
+        )
+
+    @property
+    def reminder_offsets(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.reminder_days.split(",") if d.strip().isdigit())
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        """The key that signs links and sessions.
+
+        Outside production a missing key is generated once into the data dir, so links stay
+        valid across restarts of a development server.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        if self.env == "production":
+            raise ConfigError("TABELLION_SECRET_KEY is required in production")
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+    def check(self) -> None:
+        """Refuse settings that would be unsafe in production."""
+        if self.env != "production":
+            return
+        problems = []
+        if self.secret_key is None:
+            problems.append("TABELLION_SECRET_KEY must be set")
+        elif len(self.secret_key.get_secret_value()) < 32:
+            problems.append("TABELLION_SECRET_KEY must be at least 32 characters")
+        if not self.public_url:
+            problems.append("TABELLION_PUBLIC_URL must be set")
+        if problems:
+            raise ConfigError("production settings refused: " + "; ".join(problems))
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,159 @@
+"""Engines and sessions.
+
+SQLite runs in WAL mode with a busy timeout, and every transaction starts with
+``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of failing when one
+upgrades a read lock. The request's session is committed in exactly one place
+(:mod:`tabellion.api.route`); the worker commits once per job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            from pathlib import Path
+
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+        _configure_sqlite(engine)
+        return engine
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "echo": echo}
+    if pool_size:
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+    else:
+        kwargs["poolclass"] = NullPool
+    return create_async_engine(url, **kwargs)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" hook below own transaction boundaries.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A unit of work outside a request (worker jobs, CLI): commit on success, else roll back."""
+    async with sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# ---- the request's unit of work ----------------------------------------------------------------
+
+from collections.abc import Callable, Coroutine  # noqa: E402
+from typing import Annotated  # noqa: E402
+
+from fastapi import Depends, Request  # noqa: E402
+from fastapi.routing import APIRoute  # noqa: E402
+from sqlalchemy.exc import IntegrityError  # noqa: E402
+from starlette.responses import Response  # noqa: E402
+
+
+class SessionRoute(APIRoute):
+    """Opens one session per request and commits it once, before the response is sent.
+
+    A handler that raises, or answers with an error status, leaves nothing behind. Jobs
+    enqueued in the transaction wake the in-process worker after the commit.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            from tabellion.errors import IdempotencyKeyInUse
+            from tabellion.jobs.queue import ENQUEUED
+            from tabellion.kit import idempotency
+
+            runtime = request.app.state.runtime
+            async with runtime.sessions() as session:
+                request.state.session = session
+                try:
+                    response = await original(request)
+                    if response.status_code >= 400:
+                        await session.rollback()
+                        return response
+                    idempotency.record(request, session, response)
+                    try:
+                        await session.commit()
+                    except IntegrityError as exc:
+                        await session.rollback()
+                        if getattr(request.state, "idempotency", None) is not None:
+                            raise IdempotencyKeyInUse(
+                                "Another request with this Idempotency-Key finished first; "
+                                "repeat the request to get its response."
+                            ) from exc
+                        raise
+                except BaseException:
+                    await session.rollback()
+                    raise
+                finally:
+                    request.state.session = None
+                if session.info.pop(ENQUEUED, False):
+                    runtime.jobs_wakeup.set()
+                return response
+
+        return handler
+
+
+def _request_session(request: Request) -> AsyncSession:
+    session: AsyncSession | None = getattr(request.state, "session", None)
+    if session is None:
+        raise RuntimeError("route is not a SessionRoute")
+    return session
+
+
+DbSession = Annotated[AsyncSession, Depends(_request_session)]
+
+
+async def end_read_phase(session: AsyncSession) -> None:
+    """Commit what authentication recorded and close the transaction before a long body stream.
+
+    SQLite transactions hold the write lock and PostgreSQL ones pin a connection; neither
+    should stay open while a client uploads for minutes. The route's final commit then covers
+    the domain change alone.
+    """
+    await session.commit()

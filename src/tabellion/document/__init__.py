@@ -1,0 +1,1 @@
+"""Documents: blob storage (local disk, S3), streaming uploads, type sniffing."""

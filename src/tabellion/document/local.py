@@ -1,0 +1,203 @@
+"""Blobs on local disk, content-addressed: ``<root>/ab/cd/<sha256>``.
+
+A write goes to a temporary file under ``<root>/tmp`` while it is hashed, is fsynced, then renamed
+into place atomically; a crash mid-write leaves at most a temporary file, which the collector
+removes. Reads check the hash at the end of a full read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+from tabellion.document.storage import (
+    SNIFF_BYTES,
+    BlobCorrupted,
+    BlobNotFound,
+    BlobTooLarge,
+    StoredBlob,
+)
+
+WRITE_BUFFER = 1 << 20  # bytes gathered before one write call in a thread
+READ_CHUNK = 1 << 20
+_HEX = frozenset("0123456789abcdef")
+
+
+def _check_key(key: str) -> str:
+    if len(key) != 64 or not set(key) <= _HEX:
+        raise BlobNotFound(key)
+    return key
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_url(cls, url: str) -> LocalBlobStore:
+        parts = urlsplit(url)
+        return cls(Path(unquote(parts.netloc + parts.path)))
+
+    def path_of(self, key: str) -> Path:
+        key = _check_key(key)
+        return self.root / key[:2] / key[2:4] / key
+
+    # ---- writing ---------------------------------------------------------------------------
+    async def put_stream(
+        self, chunks: AsyncIterator[bytes], *, max_bytes: int | None = None
+    ) -> StoredBlob:
+        temp = self.tmp / f"{uuid.uuid4().hex}.part"
+        hasher = hashlib.sha256()
+        head = bytearray()
+        size = 0
+        fh = await asyncio.to_thread(open, temp, "wb")
+        try:
+            pending: list[bytes] = []
+            pending_size = 0
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise BlobTooLarge(f"The file is larger than the limit of {max_bytes} bytes.")
+                hasher.update(chunk)
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[: SNIFF_BYTES - len(head)]
+                pending.append(chunk)
+                pending_size += len(chunk)
+                if pending_size >= WRITE_BUFFER:
+                    await asyncio.to_thread(fh.writelines, pending)
+                    pending, pending_size = [], 0
+            if pending:
+                await asyncio.to_thread(fh.writelines, pending)
+            await asyncio.to_thread(_flush_and_sync, fh)
+        except BaseException:
+            await asyncio.to_thread(_discard, fh, temp)
+            raise
+        fh.close()
+        sha = hasher.hexdigest()
+        try:
+            await asyncio.to_thread(self._install, temp, sha)
+        except BaseException:
+            await asyncio.to_thread(_discard, None, temp)
+            raise
+        return StoredBlob(key=sha, sha256=sha, size=size, head=bytes(head))
+
+    def _install(self, temp: Path, sha: str) -> None:
+        final = self.path_of(sha)
+        if final.exists():
+            # Same content already stored: keep it, refresh its age for the collector.
+            temp.unlink(missing_ok=True)
+            os.utime(final)
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temp, final)
+        _sync_dir(final.parent)
+
+    # ---- reading ---------------------------------------------------------------------------
+    async def open(
+        self, key: str, *, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        path = self.path_of(key)
+        try:
+            fh = await asyncio.to_thread(open, path, "rb")
+        except FileNotFoundError as exc:
+            raise BlobNotFound(key) from exc
+        full = start == 0 and end is None
+        hasher = hashlib.sha256() if full else None
+        try:
+            if start:
+                await asyncio.to_thread(fh.seek, start)
+            remaining = None if end is None else max(0, end - start)
+            while remaining is None or remaining > 0:
+                want = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                chunk = await asyncio.to_thread(fh.read, want)
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
+                yield chunk
+        finally:
+            fh.close()
+        if hasher is not None and hasher.hexdigest() != key:
+            raise BlobCorrupted(f"blob {key} does not match its hash")
+
+    async def exists(self, key: str) -> bool:
+        try:
+            path = self.path_of(key)
+        except BlobNotFound:
+            return False
+        return await asyncio.to_thread(path.exists)
+
+    async def delete(self, key: str) -> None:
+        with contextlib.suppress(BlobNotFound):
+            await asyncio.to_thread(self.path_of(key).unlink, True)
+
+    async def modified_at(self, key: str) -> float | None:
+        try:
+            stat = await asyncio.to_thread(self.path_of(key).stat)
+        except (FileNotFoundError, BlobNotFound):
+            return None
+        return stat.st_mtime
+
+    async def keys_older_than(self, moment: datetime) -> AsyncIterator[str]:
+        """Stored keys last written before ``moment``; stale temporary files are removed."""
+        limit = moment.timestamp()
+        for temp in await asyncio.to_thread(lambda: list(self.tmp.glob("*.part"))):
+            with contextlib.suppress(FileNotFoundError):
+                if temp.stat().st_mtime < limit:
+                    temp.unlink()
+        for level1 in await asyncio.to_thread(_subdirs, self.root):
+            if level1.name == "tmp":
+                continue
+            for level2 in await asyncio.to_thread(_subdirs, level1):
+                for entry in await asyncio.to_thread(_old_files, level2, limit):
+                    yield entry
+
+    async def close(self) -> None:
+        return None
+
+
+def _subdirs(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_dir() and len(p.name) <= 4)
+
+
+def _old_files(path: Path, limit: float) -> list[str]:
+    found = []
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if len(entry.name) == 64 and entry.is_file() and entry.stat().st_mtime < limit:
+                found.append(entry.name)
+    return found
+
+
+def _flush_and_sync(fh: BinaryIO) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _discard(fh: BinaryIO | None, temp: Path) -> None:
+    if fh is not None:
+        with contextlib.suppress(OSError):
+            fh.close()
+    temp.unlink(missing_ok=True)
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

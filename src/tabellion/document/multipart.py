@@ -1,0 +1,133 @@
+"""A streaming ``multipart/form-data`` reader: parts are read one after another, each part's
+body as an async iterator of chunks, so files flow to storage without being held whole."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from tabellion.errors import TabellionError
+
+
+class MalformedMultipart(TabellionError):
+    status = 400
+    code = "malformed-multipart"
+    title = "Malformed multipart body"
+
+
+@dataclass
+class PartHeaders:
+    name: str
+    filename: str | None
+    content_type: str | None
+
+
+def boundary_of(content_type: str) -> bytes:
+    kind, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if kind != b"multipart/form-data" or not boundary:
+        raise MalformedMultipart("Expected multipart/form-data with a boundary.")
+    return boundary
+
+
+class MultipartReader:
+    def __init__(self, stream: AsyncIterator[bytes], boundary: bytes) -> None:
+        self._stream = stream
+        self._events: deque[tuple[str, bytes]] = deque()
+        self._header_name = b""
+        self._header_value = b""
+        self._finished = False
+        self._parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": lambda: self._events.append(("begin", b"")),
+                "on_part_data": self._on_data,
+                "on_part_end": lambda: self._events.append(("end", b"")),
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": lambda: self._events.append(("headers", b"")),
+                "on_end": self._on_end,
+            },
+        )
+        self._headers: dict[bytes, bytes] = {}
+
+    def _on_data(self, data: bytes, start: int, end: int) -> None:
+        self._events.append(("data", bytes(data[start:end])))
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        self._headers[self._header_name.lower()] = self._header_value
+        self._header_name = self._header_value = b""
+
+    def _on_end(self) -> None:
+        self._finished = True
+        self._events.append(("finish", b""))
+
+    async def _next_event(self) -> tuple[str, bytes]:
+        while not self._events:
+            try:
+                chunk = await anext(self._stream)
+            except StopAsyncIteration:
+                raise MalformedMultipart(
+                    "The multipart body ended before its last boundary."
+                ) from None
+            if chunk:
+                try:
+                    self._parser.write(chunk)
+                except Exception as exc:  # the parser raises its own error types
+                    raise MalformedMultipart(f"Malformed multipart body: {exc}") from exc
+        return self._events.popleft()
+
+    async def next_part(self) -> PartHeaders | None:
+        """The next part's headers, or None after the last part."""
+        while True:
+            kind, _ = await self._next_event()
+            if kind == "finish":
+                return None
+            if kind == "begin":
+                self._headers = {}
+            elif kind == "headers":
+                return self._part_headers()
+
+    def _part_headers(self) -> PartHeaders:
+        disposition = self._headers.get(b"content-disposition", b"")
+        _, options = parse_options_header(disposition)
+        name = options.get(b"name")
+        if name is None:
+            raise MalformedMultipart("A part has no name in its Content-Disposition.")
+        filename = options.get(b"filename")
+        content_type = self._headers.get(b"content-type")
+        return PartHeaders(
+            name=name.decode("utf-8", "replace"),
+            filename=filename.decode("utf-8", "replace") if filename is not None else None,
+            content_type=content_type.decode("latin-1") if content_type else None,
+        )
+
+    async def data(self) -> AsyncIterator[bytes]:
+        """The current part's body; must be consumed before ``next_part``."""
+        while True:
+            kind, payload = await self._next_event()
+            if kind == "data":
+                if payload:
+                    yield payload
+            elif kind == "end":
+                return
+            else:
+                raise MalformedMultipart("Unexpected structure in the multipart body.")
+
+    async def read_all(self, *, limit: int) -> bytes:
+        buffer = bytearray()
+        async for chunk in self.data():
+            buffer += chunk
+            if len(buffer) > limit:
+                raise MalformedMultipart(f"A form field is larger than {limit} bytes.")
+        return bytes(buffer)

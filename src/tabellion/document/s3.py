@@ -1,0 +1,295 @@
+"""Blobs in an S3-compatible bucket: ``<prefix>blobs/<sha256>``.
+
+The hash of a stream is known only at its end, so a large stream goes up as a multipart upload
+to a temporary key (``<prefix>tmp/<uuid>``) one part at a time, and is then copied to its
+content address; a small one is buffered (at most one part) and put directly. Memory stays
+bounded by the part size whatever the file size. A failed or cancelled upload is aborted.
+
+``TABELLION_STORAGE_URL=s3://bucket/prefix?endpoint_url=https://...&region=eu-west-3``;
+credentials come from the usual AWS variables (``AWS_ACCESS_KEY_ID``...) or the URL's user info.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tabellion.document.storage import (
+    SNIFF_BYTES,
+    BlobCorrupted,
+    BlobNotFound,
+    BlobTooLarge,
+    StoredBlob,
+)
+
+PART_SIZE = 8 << 20  # S3 parts are at least 5 MiB, except the last
+READ_CHUNK = 1 << 20
+_HEX = frozenset("0123456789abcdef")
+
+
+def _missing(exc: ClientError) -> bool:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+class S3BlobStore:
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+
+    @classmethod
+    def from_url(cls, url: str) -> S3BlobStore:
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        options: dict[str, Any] = {
+            "config": Config(
+                retries={"max_attempts": 5, "mode": "standard"},
+                max_pool_connections=32,
+                s3={"addressing_style": query.get("addressing_style", "auto")},
+            )
+        }
+        if "endpoint_url" in query:
+            options["endpoint_url"] = query["endpoint_url"]
+        if "region" in query:
+            options["region_name"] = query["region"]
+        if parts.username:
+            options["aws_access_key_id"] = unquote(parts.username)
+            options["aws_secret_access_key"] = unquote(parts.password or "")
+        client = boto3.session.Session().client("s3", **options)
+        return cls(client, parts.hostname or "", parts.path)
+
+    def object_key(self, key: str) -> str:
+        if len(key) != 64 or not set(key) <= _HEX:
+            raise BlobNotFound(key)
+        return f"{self.prefix}blobs/{key}"
+
+    # ---- writing ---------------------------------------------------------------------------
+    async def put_stream(
+        self, chunks: AsyncIterator[bytes], *, max_bytes: int | None = None
+    ) -> StoredBlob:
+        hasher = hashlib.sha256()
+        head = bytearray()
+        size = 0
+        buffer = bytearray()
+        upload: _Multipart | None = None
+        try:
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise BlobTooLarge(f"The file is larger than the limit of {max_bytes} bytes.")
+                hasher.update(chunk)
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[: SNIFF_BYTES - len(head)]
+                buffer += chunk
+                while len(buffer) >= PART_SIZE:
+                    if upload is None:
+                        upload = await _Multipart.start(self, f"{self.prefix}tmp/{uuid.uuid4()}")
+                    part = bytes(buffer[:PART_SIZE])
+                    del buffer[:PART_SIZE]
+                    await upload.add(part)
+            sha = hasher.hexdigest()
+            final = self.object_key(sha)
+            if upload is None:
+                if not await self._touch(final):
+                    await asyncio.to_thread(
+                        self.client.put_object, Bucket=self.bucket, Key=final, Body=bytes(buffer)
+                    )
+            else:
+                if buffer:
+                    await upload.add(bytes(buffer))
+                    buffer.clear()
+                await upload.complete()
+                temp_key, upload = upload.key, None
+                try:
+                    if not await self._touch(final):
+                        await asyncio.to_thread(
+                            self.client.copy,
+                            {"Bucket": self.bucket, "Key": temp_key},
+                            self.bucket,
+                            final,
+                        )
+                finally:
+                    await asyncio.to_thread(
+                        self.client.delete_object, Bucket=self.bucket, Key=temp_key
+                    )
+        except BaseException:
+            if upload is not None:
+                await asyncio.shield(upload.abort())
+            raise
+        return StoredBlob(key=sha, sha256=sha, size=size, head=bytes(head))
+
+    async def _touch(self, key: str) -> bool:
+        """True if ``key`` exists; its age is then refreshed for the collector."""
+        try:
+            await asyncio.to_thread(self.client.head_object, Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                return False
+            raise
+        await asyncio.to_thread(
+            self.client.copy_object,
+            Bucket=self.bucket,
+            Key=key,
+            CopySource={"Bucket": self.bucket, "Key": key},
+            MetadataDirective="REPLACE",
+        )
+        return True
+
+    # ---- reading ---------------------------------------------------------------------------
+    async def open(
+        self, key: str, *, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        options: dict[str, Any] = {"Bucket": self.bucket, "Key": self.object_key(key)}
+        full = start == 0 and end is None
+        if not full:
+            if end is not None and end <= start:
+                return
+            options["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        try:
+            response = await asyncio.to_thread(self.client.get_object, **options)
+        except ClientError as exc:
+            if _missing(exc):
+                raise BlobNotFound(key) from exc
+            raise
+        body = response["Body"]
+        hasher = hashlib.sha256() if full else None
+        try:
+            while True:
+                chunk = await asyncio.to_thread(body.read, READ_CHUNK)
+                if not chunk:
+                    break
+                if hasher is not None:
+                    hasher.update(chunk)
+                yield chunk
+        finally:
+            body.close()
+        if hasher is not None and hasher.hexdigest() != key:
+            raise BlobCorrupted(f"blob {key} does not match its hash")
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await asyncio.to_thread(
+                self.client.head_object, Bucket=self.bucket, Key=self.object_key(key)
+            )
+        except BlobNotFound:
+            return False
+        except ClientError as exc:
+            if _missing(exc):
+                return False
+            raise
+        return True
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(
+            self.client.delete_object, Bucket=self.bucket, Key=self.object_key(key)
+        )
+
+    async def modified_at(self, key: str) -> float | None:
+        try:
+            head = await asyncio.to_thread(
+                self.client.head_object, Bucket=self.bucket, Key=self.object_key(key)
+            )
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+        return float(head["LastModified"].timestamp())
+
+    async def keys_older_than(self, moment: datetime) -> AsyncIterator[str]:
+        """Stored keys last written before ``moment``; stale temporary objects are removed."""
+        async for item in self._list(f"{self.prefix}tmp/"):
+            if item["LastModified"] < moment:
+                await asyncio.to_thread(
+                    self.client.delete_object, Bucket=self.bucket, Key=item["Key"]
+                )
+        stale = await asyncio.to_thread(
+            self.client.list_multipart_uploads, Bucket=self.bucket, Prefix=f"{self.prefix}tmp/"
+        )
+        for item in stale.get("Uploads", []):
+            if item["Initiated"] < moment:
+                await asyncio.to_thread(
+                    self.client.abort_multipart_upload,
+                    Bucket=self.bucket,
+                    Key=item["Key"],
+                    UploadId=item["UploadId"],
+                )
+        base = f"{self.prefix}blobs/"
+        async for item in self._list(base):
+            name = item["Key"][len(base) :]
+            if item["LastModified"] < moment and len(name) == 64:
+                yield name
+
+    async def _list(self, prefix: str) -> AsyncIterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            options: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+            if token:
+                options["ContinuationToken"] = token
+            page = await asyncio.to_thread(self.client.list_objects_v2, **options)
+            for item in page.get("Contents", []):
+                yield item
+            if not page.get("IsTruncated"):
+                return
+            token = page.get("NextContinuationToken")
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.client.close)
+
+
+class _Multipart:
+    def __init__(self, store: S3BlobStore, key: str, upload_id: str) -> None:
+        self.store = store
+        self.key = key
+        self.upload_id = upload_id
+        self.parts: list[dict[str, Any]] = []
+
+    @classmethod
+    async def start(cls, store: S3BlobStore, key: str) -> _Multipart:
+        response = await asyncio.to_thread(
+            store.client.create_multipart_upload, Bucket=store.bucket, Key=key
+        )
+        return cls(store, key, response["UploadId"])
+
+    async def add(self, data: bytes) -> None:
+        number = len(self.parts) + 1
+        response = await asyncio.to_thread(
+            self.store.client.upload_part,
+            Bucket=self.store.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=data,
+        )
+        self.parts.append({"PartNumber": number, "ETag": response["ETag"]})
+
+    async def complete(self) -> None:
+        await asyncio.to_thread(
+            self.store.client.complete_multipart_upload,
+            Bucket=self.store.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},
+        )
+
+    async def abort(self) -> None:
+        # If this fails too, the collector aborts leftovers later.
+        with contextlib.suppress(ClientError):
+            await asyncio.to_thread(
+                self.store.client.abort_multipart_upload,
+                Bucket=self.store.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+            )

@@ -1,0 +1,82 @@
+"""Housekeeping of stored blobs.
+
+A blob is written before the row that references it (the upload streams first, the row is
+committed after), so a failed or abandoned request can leave a blob nobody references. The
+collector deletes blobs that no committed row references once they are older than a grace
+period, long enough for any request in flight to commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.kit.time import utcnow
+from tabellion.models.message import Attachment, Reply
+
+if TYPE_CHECKING:
+    from tabellion.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+GRACE = timedelta(hours=6)
+BATCH = 500
+
+
+async def referenced_reply_keys(session: AsyncSession) -> set[str]:
+    """Blob keys held by reply attachments (a JSON list on each reply)."""
+    keys: set[str] = set()
+    rows = await session.stream_scalars(select(Reply.attachments).where(Reply.author != ""))
+    async for attachments in rows:
+        for item in attachments or ():
+            if isinstance(item, dict) and item.get("storage_key"):
+                keys.add(str(item["storage_key"]))
+    return keys
+
+
+async def referenced_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    rows = await session.scalars(
+        select(Attachment.storage_key).where(Attachment.storage_key.in_(list(keys)))
+    )
+    return set(rows)
+
+
+async def collect_garbage(runtime: Runtime, *, grace: timedelta = GRACE) -> int:
+    """Delete unreferenced blobs older than ``grace``; returns how many were deleted."""
+    cutoff = utcnow() - grace
+    storage = runtime.storage
+    deleted = 0
+    async with runtime.sessions() as session:
+        reply_keys = await referenced_reply_keys(session)
+    batch: list[str] = []
+
+    async def sweep(keys: list[str]) -> int:
+        async with runtime.sessions() as session:
+            used = await referenced_keys(session, keys) | reply_keys
+        count = 0
+        for key in keys:
+            if key in used:
+                continue
+            # Checked again just before deleting: an upload of the same bytes refreshes the age.
+            modified = await storage.modified_at(key)
+            if modified is None or modified >= cutoff.timestamp():
+                continue
+            await storage.delete(key)
+            count += 1
+        return count
+
+    async for key in storage.keys_older_than(cutoff):
+        batch.append(key)
+        if len(batch) >= BATCH:
+            deleted += await sweep(batch)
+            batch = []
+    if batch:
+        deleted += await sweep(batch)
+    if deleted:
+        log.info("deleted %d unreferenced blobs", deleted)
+    return deleted

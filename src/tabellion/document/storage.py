@@ -1,0 +1,73 @@
+"""Blob storage: one interface, two backends (local disk, S3-compatible).
+
+Blobs are content-addressed by SHA-256. ``put_stream`` consumes an async iterator of chunks,
+hashing while it writes, and never holds a whole file in memory. If the iterator raises, the
+size limit is exceeded, or the task is cancelled, nothing is left behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from tabellion.errors import TabellionError
+
+SNIFF_BYTES = 8192
+
+
+class BlobTooLarge(TabellionError):
+    status = 413
+    code = "attachment-too-large"
+    title = "Attachment too large"
+
+
+class BlobNotFound(Exception):
+    """The key names no blob."""
+
+
+class BlobCorrupted(Exception):
+    """The stored bytes no longer match their SHA-256."""
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    key: str
+    sha256: str
+    size: int
+    head: bytes  # the first bytes, for type sniffing
+
+
+class BlobStore(Protocol):
+    async def put_stream(
+        self, chunks: AsyncIterator[bytes], *, max_bytes: int | None = None
+    ) -> StoredBlob: ...
+
+    def open(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Stream a blob; a full read checks its hash and raises BlobCorrupted at the end."""
+        ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def modified_at(self, key: str) -> float | None:
+        """When the blob was last written (or re-uploaded), as a POSIX time; None if absent."""
+        ...
+
+    def keys_older_than(self, moment: datetime) -> AsyncIterator[str]: ...
+
+    async def close(self) -> None: ...
+
+
+def open_store(url: str) -> BlobStore:
+    if url.startswith("file://"):
+        from tabellion.document.local import LocalBlobStore
+
+        return LocalBlobStore.from_url(url)
+    if url.startswith("s3://"):
+        from tabellion.document.s3 import S3BlobStore
+
+        return S3BlobStore.from_url(url)
+    raise ValueError(f"unsupported TABELLION_STORAGE_URL scheme: {url.split(':', 1)[0]}")

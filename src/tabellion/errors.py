@@ -1,0 +1,267 @@
+"""The error hierarchy and the one place that renders errors as RFC 9457 problems.
+
+Every error carries its HTTP status and a stable kebab-case ``code``; validation errors also
+name the field at fault. Unexpected exceptions become a bare 500 problem: no stack trace or
+database message ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("tabellion.errors")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:tabellion:problem:"
+
+
+class FieldError(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with a stable machine ``code``."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+    errors: list[FieldError] = []
+
+
+class TabellionError(Exception):
+    status: int = 400
+    code: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.detail = detail or self.title
+        self.errors = list(errors)
+        self.headers = headers or {}
+        super().__init__(self.detail)
+
+    def to_problem(self) -> Problem:
+        return Problem(
+            type=TYPE_PREFIX + self.code,
+            title=self.title,
+            status=self.status,
+            code=self.code,
+            detail=self.detail,
+            errors=self.errors,
+        )
+
+
+class Unauthorized(TabellionError):
+    status = 401
+    code = "unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="tabellion"'})
+
+
+class Forbidden(TabellionError):
+    status = 403
+    code = "forbidden"
+    title = "Not allowed"
+
+
+class NotFound(TabellionError):
+    status = 404
+    code = "not-found"
+    title = "Not found"
+
+
+class Conflict(TabellionError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class Gone(TabellionError):
+    status = 410
+    code = "gone"
+    title = "Gone"
+
+
+class PayloadTooLarge(TabellionError):
+    status = 413
+    code = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(TabellionError):
+    status = 415
+    code = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class ValidationFailed(TabellionError):
+    status = 422
+    code = "validation-failed"
+    title = "The request is not valid"
+
+    @classmethod
+    def field(cls, field: str, message: str, *, code: str = "invalid") -> ValidationFailed:
+        return cls(message, errors=[FieldError(field=field, code=code, message=message)])
+
+
+class InvalidParameter(ValidationFailed):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message, errors=[FieldError(field=field, code="invalid", message=message)])
+
+
+class IdempotencyKeyReused(TabellionError):
+    status = 409
+    code = "idempotency-key-reused"
+    title = "Idempotency key reused"
+
+
+class IdempotencyKeyInUse(TabellionError):
+    status = 409
+    code = "idempotency-key-in-use"
+    title = "A request with this idempotency key is still running"
+
+
+class InternalError(TabellionError):
+    status = 500
+    code = "internal-error"
+    title = "Internal error"
+
+
+class ServiceUnavailable(TabellionError):
+    status = 503
+    code = "service-unavailable"
+    title = "Service unavailable"
+
+
+# ---- rendering ----------------
+
+
+def problem_response(error: TabellionError) -> JSONResponse:
+    return JSONResponse(
+        error.to_problem().model_dump(),
+        status_code=error.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=error.headers,
+    )
+
+
+def _field_path(loc: Iterable[Any]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        source, parts = parts[0], parts[1:]
+        if not parts:
+            return str(source)
+        if source == "header":
+            return "header." + str(parts[0])
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + str(part)
+    return path or "body"
+
+
+_PYDANTIC_CODES = {
+    "missing": "required",
+    "extra_forbidden": "unknown-field",
+    "json_invalid": "invalid-json",
+    "literal_error": "invalid-choice",
+    "enum": "invalid-choice",
+    "string_too_long": "too-long",
+    "string_too_short": "too-short",
+    "too_long": "too-many",
+    "too_short": "too-few",
+    "greater_than": "out-of-range",
+    "greater_than_equal": "out-of-range",
+    "less_than": "out-of-range",
+    "less_than_equal": "out-of-range",
+    "value_error": "invalid",
+}
+
+
+def validation_problem(exc: RequestValidationError) -> ValidationFailed:
+    errors = []
+    for err in exc.errors():
+        kind = str(err.get("type", "invalid"))
+        message = str(err.get("msg", "Invalid value"))
+        if kind == "value_error" and message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        code = _PYDANTIC_CODES.get(kind, kind.replace("_", "-"))
+        if kind == "json_invalid":
+            message = "The body is not valid JSON: " + str(err.get("ctx", {}).get("error", message))
+        errors.append(FieldError(field=_field_path(err.get("loc", ())), code=code, message=message))
+    first = errors[0] if errors else None
+    detail = f"{first.field}: {first.message}" if first else "The request is not valid."
+    if len(errors) > 1:
+        detail += f" (and {len(errors) - 1} more)"
+    return ValidationFailed(detail, errors=errors)
+
+
+_HTTP_CODES = {
+    400: ("bad-request", "Bad request"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TabellionError)
+    async def _tabellion(_: Request, exc: TabellionError) -> JSONResponse:
+        return problem_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(validation_problem(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, title = _HTTP_CODES.get(exc.status_code, ("http-error", "HTTP error"))
+        error = TabellionError(
+            str(exc.detail) if exc.detail else title, headers=dict(exc.headers or {})
+        )
+        error.status, error.code, error.title = exc.status_code, code, title
+        return problem_response(error)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(InternalError("An unexpected error occurred; it has been logged."))
+
+
+def responses(*errors: type[TabellionError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route, grouping the listed errors by status."""
+    by_status: dict[int, list[type[TabellionError]]] = {}
+    listed: tuple[type[TabellionError], ...] = (ValidationFailed, *errors)
+    for error in listed:
+        by_status.setdefault(error.status, []).append(error)
+    out: dict[int | str, dict[str, Any]] = {}
+    for status, classes in sorted(by_status.items()):
+        codes = ", ".join(sorted({f"`{c.code}`" for c in classes}))
+        out[status] = {
+            "model": Problem,
+            "description": f"{classes[0].title} — code {codes}",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return out

@@ -1,0 +1,1 @@
+"""Evidence: records of each delivery event; sealing, chain and verification."""

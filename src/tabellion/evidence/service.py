@@ -1,0 +1,82 @@
+"""Writing evidence rows, in the caller's transaction, next to the status change they prove."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.evidence.events import EvidenceType, etsi_event_uri
+from tabellion.kit.ids import new_id
+from tabellion.models.evidence import Evidence
+from tabellion.models.message import Delivery
+
+
+def record_event(
+    session: AsyncSession,
+    delivery: Delivery,
+    evidence_type: EvidenceType,
+    *,
+    occurred_at: datetime,
+    details: dict[str, Any] | None = None,
+) -> Evidence:
+    evidence = Evidence(
+        id=new_id("evd"),
+        organization_id=delivery.organization_id,
+        delivery_id=delivery.id,
+        message_id=delivery.message_id,
+        type=evidence_type.value,
+        event=etsi_event_uri(evidence_type),
+        occurred_at=occurred_at,
+        details=details or {},
+    )
+    session.add(evidence)
+    return evidence
+
+
+async def record_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk insert prepared rows (see ``evidence_row``), for large fan-outs."""
+    if rows:
+        await session.execute(insert(Evidence), list(rows))
+
+
+def evidence_row(
+    *,
+    organization_id: str,
+    delivery_id: str,
+    message_id: str,
+    evidence_type: EvidenceType,
+    occurred_at: datetime,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": new_id("evd"),
+        "organization_id": organization_id,
+        "delivery_id": delivery_id,
+        "message_id": message_id,
+        "type": evidence_type.value,
+        "event": etsi_event_uri(evidence_type),
+        "occurred_at": occurred_at,
+        "details": details or {},
+    }
+
+
+async def evidence_for_deliveries(
+    session: AsyncSession, delivery_ids: Sequence[str]
+) -> dict[str, list[Evidence]]:
+    out: dict[str, list[Evidence]] = {d: [] for d in delivery_ids}
+    if not delivery_ids:
+        return out
+    for start in range(0, len(delivery_ids), 500):
+        chunk = list(delivery_ids[start : start + 500])
+        rows = await session.scalars(
+            select(Evidence)
+            .where(Evidence.delivery_id.in_(chunk))
+            .order_by(Evidence.occurred_at, Evidence.id)
+        )
+        for row in rows:
+            out[row.delivery_id].append(row)
+    return out

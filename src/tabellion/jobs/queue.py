@@ -1,0 +1,80 @@
+"""Enqueueing: jobs are added to the caller's session, so they commit (or vanish) with it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.jobs.registry import get_task
+from tabellion.kit.time import utcnow
+from tabellion.models.job import Job
+
+# Session.info key: set when the transaction enqueued work, so the committer wakes workers.
+ENQUEUED = "tabellion.jobs_enqueued"
+
+
+def _max_attempts(kind: str, override: int | None) -> int:
+    if override is not None:
+        return override
+    spec = get_task(kind)
+    if spec is None:
+        raise LookupError(f"no task registered for kind {kind!r}")
+    return spec.max_attempts
+
+
+def enqueue(
+    session: AsyncSession,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    run_at: datetime | None = None,
+    max_attempts: int | None = None,
+) -> Job:
+    now = utcnow()
+    job = Job(
+        kind=kind,
+        payload=payload,
+        status="queued",
+        attempts=0,
+        max_attempts=_max_attempts(kind, max_attempts),
+        run_at=run_at or now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    session.info[ENQUEUED] = True
+    return job
+
+
+async def enqueue_many(
+    session: AsyncSession,
+    kind: str,
+    payloads: Sequence[dict[str, Any]],
+    *,
+    run_at: datetime | None = None,
+    max_attempts: int | None = None,
+) -> None:
+    """Bulk insert, for fan-outs such as one e-mail per recipient of a large dispatch."""
+    if not payloads:
+        return
+    now = utcnow()
+    attempts = _max_attempts(kind, max_attempts)
+    rows = [
+        {
+            "kind": kind,
+            "payload": payload,
+            "status": "queued",
+            "attempts": 0,
+            "max_attempts": attempts,
+            "run_at": run_at or now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for payload in payloads
+    ]
+    await session.execute(insert(Job), rows)
+    session.info[ENQUEUED] = True

@@ -1,0 +1,85 @@
+"""The ``@task`` registry: a job's ``kind`` names the handler that runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tabellion.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    runtime: Runtime
+    job_id: int
+    attempt: int  # 1 for the first run
+    max_attempts: int
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
+
+
+Handler = Callable[[TaskContext, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    kind: str
+    handler: Handler
+    max_attempts: int
+    timeout_seconds: float
+
+
+_TASKS: dict[str, TaskSpec] = {}
+
+
+class RetryLater(Exception):
+    """Raised by a handler to be run again after ``delay`` seconds (counts as an attempt)."""
+
+    def __init__(self, reason: str, *, delay: float | None = None) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+def task(
+    kind: str, *, max_attempts: int = 10, timeout_seconds: float = 300.0
+) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        if kind in _TASKS and _TASKS[kind].handler is not handler:
+            raise RuntimeError(f"task {kind!r} registered twice")
+        _TASKS[kind] = TaskSpec(kind, handler, max_attempts, timeout_seconds)
+        return handler
+
+    return register
+
+
+def get_task(kind: str) -> TaskSpec | None:
+    load_all_tasks()
+    return _TASKS.get(kind)
+
+
+def registered_kinds() -> list[str]:
+    load_all_tasks()
+    return sorted(_TASKS)
+
+
+def load_all_tasks() -> None:
+    """Import every domain's ``tasks`` module so their handlers register."""
+    import importlib
+
+    for module in TASK_MODULES:
+        importlib.import_module(module)
+
+
+TASK_MODULES = (
+    "tabellion.notification.tasks",
+    "tabellion.document.tasks",
+    "tabellion.jobs.maintenance",
+    "tabellion.webhook.tasks",
+    "tabellion.organization.tasks",
+    "tabellion.message.tasks",
+    "tabellion.portal.tasks",
+)

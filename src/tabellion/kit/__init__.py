@@ -1,0 +1,1 @@
+"""Small shared pieces: ids, tokens, time, pagination, schema base."""

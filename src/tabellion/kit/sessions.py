@@ -1,0 +1,182 @@
+"""Browser sessions and one-time codes, shared by the recipient portal and account pages."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from fastapi import Request
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from tabellion.kit.ids import new_id
+from tabellion.kit.time import utcnow
+from tabellion.kit.tokens import constant_time_equals, hmac_sha256, sha256_hex
+from tabellion.models.portal import OneTimeCode, WebSession
+
+CODE_VALIDITY = timedelta(minutes=10)
+CODE_MAX_ATTEMPTS = 5
+CODE_RESEND_INTERVAL = timedelta(seconds=60)
+CODES_PER_HOUR = 5
+
+
+class CodeRefused(Exception):
+    """Why a code cannot be sent or accepted now. ``reason`` is an English message id with
+    ``params`` (pages translate it), ``str()`` the English text."""
+
+    def __init__(self, reason: str, *, locked: bool = False, **params: object) -> None:
+        super().__init__(reason % params if params else reason)
+        self.reason = reason
+        self.params = params
+        self.locked = locked
+
+
+def _code_hash(code_id: str, code: str) -> str:
+    return sha256_hex(f"otp:{code_id}:{code}")
+
+
+def derive_code(signing_key: bytes, code_id: str) -> str:
+    """The code of a code id. Derived rather than stored, so the e-mail job's payload holds
+    only the id and the database only a hash."""
+    digest = hmac_sha256(signing_key, "otp:" + code_id)
+    return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
+
+
+async def issue_code(
+    session: AsyncSession, purpose: str, subject: str, *, signing_key: bytes
+) -> str:
+    """A new code (replacing earlier ones), rate-limited. Returns its id."""
+    now = utcnow()
+    recent = list(
+        await session.scalars(
+            select(OneTimeCode.created_at).where(
+                OneTimeCode.purpose == purpose,
+                OneTimeCode.subject == subject,
+                OneTimeCode.created_at > now - timedelta(hours=1),
+            )
+        )
+    )
+    if recent and max(recent) > now - CODE_RESEND_INTERVAL:
+        raise CodeRefused("A code was sent less than a minute ago; check your inbox.")
+    if len(recent) >= CODES_PER_HOUR:
+        raise CodeRefused("Too many codes were asked for; try again in an hour.")
+    await session.execute(
+        update(OneTimeCode)
+        .where(
+            OneTimeCode.purpose == purpose,
+            OneTimeCode.subject == subject,
+            OneTimeCode.consumed_at.is_(None),
+        )
+        .values(consumed_at=now)
+    )
+    code_id = new_id("otp")
+    code = derive_code(signing_key, code_id)
+    session.add(
+        OneTimeCode(
+            id=code_id,
+            purpose=purpose,
+            subject=subject,
+            code_hash=_code_hash(code_id, code),
+            attempts=0,
+            expires_at=now + CODE_VALIDITY,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    return code_id
+
+
+async def check_code(session: AsyncSession, purpose: str, subject: str, code: str) -> None:
+    """Accept the current code once, or raise CodeRefused. Five wrong tries lock it."""
+    now = utcnow()
+    current = await session.scalar(
+        select(OneTimeCode)
+        .where(
+            OneTimeCode.purpose == purpose,
+            OneTimeCode.subject == subject,
+            OneTimeCode.consumed_at.is_(None),
+        )
+        .order_by(OneTimeCode.created_at.desc())
+        .limit(1)
+    )
+    if current is None or current.expires_at <= now:
+        raise CodeRefused("This code has expired or was replaced; ask for a new one.")
+    if current.attempts >= CODE_MAX_ATTEMPTS:
+        raise CodeRefused("Too many wrong codes; ask for a new one.", locked=True)
+    candidate = "".join(ch for ch in code if ch.isdigit())
+    if not constant_time_equals(current.code_hash, _code_hash(current.id, candidate)):
+        current.attempts += 1
+        left = CODE_MAX_ATTEMPTS - current.attempts
+        if left <= 0:
+            raise CodeRefused("Too many wrong codes; ask for a new one.", locked=True)
+        raise CodeRefused("That code is not right. %(left)s tries left.", left=left)
+    current.consumed_at = now
+
+
+def _cookie_name(kind: str) -> str:
+    return f"tbl_{kind}"
+
+
+async def open_session(
+    session: AsyncSession,
+    request: Request,
+    response: Response,
+    *,
+    kind: str,
+    subject: str,
+    lifetime: timedelta,
+) -> None:
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        WebSession(
+            id=new_id("ses"),
+            token_hash=sha256_hex(token),
+            kind=kind,
+            subject=subject,
+            expires_at=now + lifetime,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    response.set_cookie(
+        _cookie_name(kind),
+        token,
+        max_age=int(lifetime.total_seconds()),
+        httponly=True,
+        secure=request.url.scheme == "https",
+        samesite="lax",
+        path="/",
+    )
+
+
+async def current_subject(session: AsyncSession, request: Request, kind: str) -> str | None:
+    token = request.cookies.get(_cookie_name(kind))
+    if not token:
+        return None
+    row = await session.scalar(
+        select(WebSession).where(
+            WebSession.token_hash == sha256_hex(token), WebSession.kind == kind
+        )
+    )
+    if row is None or row.expires_at <= utcnow():
+        return None
+    return row.subject
+
+
+async def close_session(
+    session: AsyncSession, request: Request, response: Response, *, kind: str
+) -> None:
+    token = request.cookies.get(_cookie_name(kind))
+    if token:
+        await session.execute(delete(WebSession).where(WebSession.token_hash == sha256_hex(token)))
+    response.delete_cookie(_cookie_name(kind), path="/")
+
+
+async def purge_expired(session: AsyncSession, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    await session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+    await session.execute(
+        delete(OneTimeCode).where(OneTimeCode.expires_at <= now - timedelta(days=1))
+    )

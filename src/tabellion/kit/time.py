@@ -1,0 +1,20 @@
+"""Time is UTC and timezone-aware everywhere."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Attach UTC to a naive value (as SQLite returns them) or convert an aware one."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def isoformat_z(value: datetime) -> str:
+    return as_utc(value).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,30 @@
+"""Secrets: generation, hashing and constant-time checks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+
+_BASE62 = string.digits + string.ascii_letters
+
+
+def random_base62(length: int) -> str:
+    return "".join(secrets.choice(_BASE62) for _ in range(length))
+
+
+def sha256_hex(value: str | bytes) -> str:
+    data = value.encode() if isinstance(value, str) else value
+    return hashlib.sha256(data).hexdigest()
+
+
+def hmac_sha256(key: bytes, message: str | bytes) -> bytes:
+    data = message.encode() if isinstance(message, str) else message
+    return hmac.new(key, data, hashlib.sha256).digest()
+
+
+def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
+    left = a.encode() if isinstance(a, str) else a
+    right = b.encode() if isinstance(b, str) else b
+    return hmac.compare_digest(left, right)

@@ -1,0 +1,1 @@
+"""Messages, per-recipient deliveries, and their lifecycles."""

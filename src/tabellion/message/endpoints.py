@@ -1,0 +1,421 @@
+"""HTTP endpoints of messages, attachments and deliveries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy import select
+from starlette.responses import Response
+
+from tabellion.auth.dependencies import MessagesRead, MessagesWrite
+from tabellion.auth.subjects import InsufficientScope
+from tabellion.db import DbSession, SessionRoute, end_read_phase
+from tabellion.document.multipart import MalformedMultipart, MultipartReader, boundary_of
+from tabellion.document.storage import BlobTooLarge, StoredBlob
+from tabellion.errors import (
+    Conflict,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationFailed,
+    responses,
+)
+from tabellion.evidence.service import evidence_for_deliveries
+from tabellion.kit.pagination import Page
+from tabellion.message import repository
+from tabellion.message.schemas import (
+    AttachmentOut,
+    DeliveryOut,
+    MessageIn,
+    MessageOut,
+    ReplyFile,
+    ReplyIn,
+    ReplyOut,
+)
+from tabellion.message.service import message as service
+from tabellion.message.service.message import (
+    DeliveryNotFound,
+    MessageNotDraft,
+    MessageNotFound,
+    NoRecipients,
+    TooManyAttachments,
+    TooManyRecipients,
+)
+from tabellion.message.views import attachment_out, delivery_out, message_out
+from tabellion.models.message import Reply
+from tabellion.portal.replies import add_reply
+from tabellion.runtime import Runtime
+
+messages_router = APIRouter(route_class=SessionRoute, tags=["messages"])
+deliveries_router = APIRouter(route_class=SessionRoute, tags=["deliveries"])
+
+MAX_MESSAGE_PART = 16 * 1024 * 1024  # the JSON part of a multipart create: 10,000 recipients fit
+_AUTH_ERRORS = (Unauthorized, InsufficientScope, IdempotencyKeyReused, IdempotencyKeyInUse)
+_CREATE_ERRORS = (
+    TooManyRecipients,
+    NoRecipients,
+    TooManyAttachments,
+    BlobTooLarge,
+    MalformedMultipart,
+    UnsupportedMediaType,
+)
+_UPLOAD_ERRORS = (
+    MessageNotFound,
+    MessageNotDraft,
+    TooManyAttachments,
+    BlobTooLarge,
+    MalformedMultipart,
+)
+
+_MESSAGE_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/MessageIn"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["message"],
+                    "properties": {
+                        "message": {
+                            "type": "string",
+                            "description": "The message as JSON (the application/json body).",
+                        },
+                        "attachments": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+_UPLOAD_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"},
+                "description": "The raw file; send its type as Content-Type and ?filename=.",
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+        },
+    }
+}
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _validate_message(raw: bytes | str, *, loc: tuple[str, ...]) -> MessageIn:
+    try:
+        return MessageIn.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = [{**e, "loc": (*loc, *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from exc
+
+
+def _check_declared_length(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BlobTooLarge(f"The file is larger than the {limit}-byte limit.")
+
+
+async def _store_parts(
+    request: Request, reader: MultipartReader, *, file_field: str, max_bytes: int
+) -> tuple[bytes | None, list[tuple[StoredBlob, str, str | None]]]:
+    """Read a multipart body: the ``message`` field and every file part, into storage."""
+    storage = _runtime(request).storage
+    message_json: bytes | None = None
+    files: list[tuple[StoredBlob, str, str | None]] = []
+    while (part := await reader.next_part()) is not None:
+        if part.name == "message" and part.filename is None:
+            message_json = await reader.read_all(limit=MAX_MESSAGE_PART)
+        elif part.name == file_field:
+            if len(files) >= service.MAX_ATTACHMENTS:
+                raise TooManyAttachments(
+                    f"A message may have at most {service.MAX_ATTACHMENTS} attachments."
+                )
+            blob = await storage.put_stream(reader.data(), max_bytes=max_bytes)
+            files.append((blob, part.filename or "attachment", part.content_type))
+        else:
+            async for _ in reader.data():
+                pass
+    return message_json, files
+
+
+@messages_router.post(
+    "/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageOut,
+    summary="Create a message (JSON), or create, attach and dispatch in one call (multipart)",
+    openapi_extra=_MESSAGE_BODY_DOC,
+    responses=responses(*_AUTH_ERRORS, *_CREATE_ERRORS),
+)
+async def create_message(
+    request: Request,
+    caller: MessagesWrite,
+    session: DbSession,
+    dispatch: Annotated[bool, Query(description="Dispatch at once.")] = False,
+) -> Response:
+    runtime = _runtime(request)
+    media_type = _media_type(request)
+    files: list[tuple[StoredBlob, str, str | None]] = []
+    if media_type == "application/json":
+        data = _validate_message(await request.body(), loc=("body",))
+    elif media_type == "multipart/form-data":
+        reader = MultipartReader(request.stream(), boundary_of(request.headers["content-type"]))
+        await end_read_phase(session)
+        raw, files = await _store_parts(
+            request,
+            reader,
+            file_field="attachments",
+            max_bytes=runtime.settings.max_attachment_bytes,
+        )
+        if raw is None:
+            raise ValidationFailed.field("message", "The multipart body needs a `message` part.")
+        data = _validate_message(raw, loc=("message",))
+    else:
+        raise UnsupportedMediaType("Send application/json, or multipart/form-data.")
+    message = await service.create_message(session, caller, data, settings=runtime.settings)
+    for blob, filename, content_type in files:
+        await service.record_attachment(session, message, blob, filename, content_type)
+    if dispatch:
+        view = await service.dispatch(session, caller, message.id, settings=runtime.settings)
+        code = status.HTTP_202_ACCEPTED
+    else:
+        view = await service.get_message_view(session, caller.organization_id, message.id)
+        code = status.HTTP_201_CREATED
+    return Response(
+        message_out(view).model_dump_json(), status_code=code, media_type="application/json"
+    )
+
+
+@messages_router.get(
+    "/messages",
+    response_model=Page[MessageOut],
+    summary="List messages, newest first",
+    responses=responses(Unauthorized, InsufficientScope),
+)
+async def list_messages(
+    caller: MessagesRead,
+    session: DbSession,
+    status_: Annotated[str | None, Query(alias="status", pattern="^(draft|dispatched)$")] = None,
+    mode: Annotated[str | None, Query(pattern="^(registered|simple|deliver|secure)$")] = None,
+    campaign: Annotated[str | None, Query(max_length=255)] = None,
+    reference: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page[MessageOut]:
+    rows, next_cursor = await repository.list_messages(
+        session,
+        caller.organization_id,
+        limit=limit,
+        cursor=cursor,
+        status=status_,
+        mode=mode,
+        campaign=campaign,
+        reference=reference,
+    )
+    views = await service.list_message_views(session, rows)
+    return Page[MessageOut](data=[message_out(v) for v in views], next_cursor=next_cursor)
+
+
+@messages_router.get(
+    "/messages/{message_id}",
+    response_model=MessageOut,
+    summary="Read a message with its deliveries",
+    responses=responses(Unauthorized, InsufficientScope, MessageNotFound),
+)
+async def get_message(message_id: str, caller: MessagesRead, session: DbSession) -> MessageOut:
+    return message_out(await service.get_message_view(session, caller.organization_id, message_id))
+
+
+@messages_router.delete(
+    "/messages/{message_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a draft",
+    responses=responses(Unauthorized, InsufficientScope, MessageNotFound, MessageNotDraft),
+)
+async def delete_message(message_id: str, caller: MessagesWrite, session: DbSession) -> Response:
+    await service.delete_draft(session, caller.organization_id, message_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@messages_router.post(
+    "/messages/{message_id}/attachments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AttachmentOut,
+    summary="Upload an attachment to a draft (raw body or multipart `file`), streamed",
+    openapi_extra=_UPLOAD_BODY_DOC,
+    responses=responses(*_AUTH_ERRORS, *_UPLOAD_ERRORS),
+)
+async def upload_attachment(
+    message_id: str,
+    request: Request,
+    caller: MessagesWrite,
+    session: DbSession,
+    filename: Annotated[str | None, Query(max_length=1024)] = None,
+) -> AttachmentOut:
+    runtime = _runtime(request)
+    limit = runtime.settings.max_attachment_bytes
+    await service.check_attachable(session, caller.organization_id, message_id)
+    media_type = _media_type(request)
+    if media_type == "multipart/form-data":
+        reader = MultipartReader(request.stream(), boundary_of(request.headers["content-type"]))
+        await end_read_phase(session)
+        _, files = await _store_parts(request, reader, file_field="file", max_bytes=limit)
+        if len(files) != 1:
+            raise ValidationFailed.field("file", "Send exactly one part named `file`.")
+        blob, name, declared = files[0]
+        if filename:
+            name = filename
+    else:
+        _check_declared_length(request, limit)
+        await end_read_phase(session)
+        blob = await runtime.storage.put_stream(_body(request), max_bytes=limit)
+        name, declared = filename or "attachment", media_type or None
+    message = await service.draft_for_attachment(session, caller.organization_id, message_id)
+    attachment = await service.record_attachment(session, message, blob, name, declared)
+    return attachment_out(attachment)
+
+
+@messages_router.post(
+    "/messages/{message_id}/dispatch",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageOut,
+    summary="Dispatch a draft: one delivery per recipient, each notified by e-mail",
+    responses=responses(*_AUTH_ERRORS, MessageNotFound, MessageNotDraft, NoRecipients),
+)
+async def dispatch_message(
+    message_id: str, request: Request, caller: MessagesWrite, session: DbSession
+) -> Response:
+    view = await service.dispatch(session, caller, message_id, settings=_runtime(request).settings)
+    return Response(
+        message_out(view).model_dump_json(),
+        status_code=status.HTTP_202_ACCEPTED,
+        media_type="application/json",
+    )
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    async for chunk in request.stream():
+        if chunk:
+            yield chunk
+
+
+@deliveries_router.get(
+    "/deliveries",
+    response_model=Page[DeliveryOut],
+    summary="List deliveries; with `updated_after`, oldest change first",
+    responses=responses(Unauthorized, InsufficientScope),
+)
+async def list_deliveries(
+    caller: MessagesRead,
+    session: DbSession,
+    message_id: Annotated[str | None, Query(max_length=40)] = None,
+    status_: Annotated[str | None, Query(alias="status", max_length=16)] = None,
+    updated_after: Annotated[datetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page[DeliveryOut]:
+    if updated_after is not None and updated_after.tzinfo is None:
+        raise ValidationFailed.field(
+            "updated_after", "Give a time zone, e.g. 2026-11-22T10:00:00Z."
+        )
+    rows, next_cursor = await repository.list_deliveries(
+        session,
+        caller.organization_id,
+        limit=limit,
+        cursor=cursor,
+        message_id=message_id,
+        status=status_,
+        updated_after=updated_after,
+    )
+    evidence = await evidence_for_deliveries(session, [d.id for d in rows])
+    return Page[DeliveryOut](
+        data=[delivery_out(d, evidence[d.id]) for d in rows], next_cursor=next_cursor
+    )
+
+
+@deliveries_router.get(
+    "/deliveries/{delivery_id}",
+    response_model=DeliveryOut,
+    summary="Read a delivery with its evidence",
+    responses=responses(Unauthorized, InsufficientScope, DeliveryNotFound),
+)
+async def get_delivery(delivery_id: str, caller: MessagesRead, session: DbSession) -> DeliveryOut:
+    delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
+    evidence = await evidence_for_deliveries(session, [delivery.id])
+    return delivery_out(delivery, evidence[delivery.id])
+
+
+class DeliveryNotSecure(Conflict):
+    code = "delivery-not-secure"
+    title = "Only secure deliveries have a conversation"
+
+
+def reply_out(reply: Reply) -> ReplyOut:
+    return ReplyOut(
+        id=reply.id,
+        delivery_id=reply.delivery_id,
+        author=reply.author,
+        body_html=reply.body_html,
+        body_text=reply.body_text,
+        attachments=[ReplyFile.model_validate(f) for f in reply.attachments or []],
+        created_at=reply.created_at,
+    )
+
+
+@deliveries_router.get(
+    "/deliveries/{delivery_id}/replies",
+    response_model=Page[ReplyOut],
+    summary="The conversation of a secure delivery, oldest first",
+    responses=responses(Unauthorized, InsufficientScope, DeliveryNotFound),
+)
+async def list_replies(
+    delivery_id: str, caller: MessagesRead, session: DbSession
+) -> Page[ReplyOut]:
+    delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
+    rows = await session.scalars(
+        select(Reply).where(Reply.delivery_id == delivery.id).order_by(Reply.created_at, Reply.id)
+    )
+    return Page[ReplyOut](data=[reply_out(r) for r in rows], next_cursor=None)
+
+
+@deliveries_router.post(
+    "/deliveries/{delivery_id}/replies",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReplyOut,
+    summary="Answer the recipient of a secure delivery (they are notified by e-mail)",
+    responses=responses(*_AUTH_ERRORS, DeliveryNotFound, DeliveryNotSecure),
+)
+async def post_reply(
+    delivery_id: str, body: ReplyIn, caller: MessagesWrite, session: DbSession
+) -> ReplyOut:
+    delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
+    if delivery.mode != "secure":
+        raise DeliveryNotSecure(f"Delivery {delivery_id} is {delivery.mode}, not secure.")
+    reply = await add_reply(
+        session, delivery, author="sender", body_html=body.body_html, body_text=body.body_text
+    )
+    return reply_out(reply)

@@ -1,0 +1,158 @@
+"""Queries of the message domain. Every read is scoped by the caller's organisation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.kit.pagination import decode_cursor, encode_cursor
+from tabellion.models.message import Attachment, Delivery, Message
+
+
+def readable_messages(organization_id: str) -> ColumnElement[bool]:
+    """Its own messages, and those it sent on behalf of its customers."""
+    return or_(
+        Message.organization_id == organization_id,
+        Message.submitted_by_organization_id == organization_id,
+    )
+
+
+def writable_messages(organization_id: str) -> ColumnElement[bool]:
+    """A message sent on behalf is changed by the reseller that submitted it, not the customer."""
+    return or_(
+        and_(
+            Message.organization_id == organization_id,
+            Message.submitted_by_organization_id.is_(None),
+        ),
+        Message.submitted_by_organization_id == organization_id,
+    )
+
+
+def readable_deliveries(organization_id: str) -> ColumnElement[bool]:
+    return or_(
+        Delivery.organization_id == organization_id,
+        Delivery.submitted_by_organization_id == organization_id,
+    )
+
+
+async def get_message(
+    session: AsyncSession,
+    organization_id: str,
+    message_id: str,
+    *,
+    for_update: bool = False,
+    writable: bool = False,
+) -> Message | None:
+    scope = writable_messages if writable else readable_messages
+    query = select(Message).where(Message.id == message_id, scope(organization_id))
+    if for_update:
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
+async def list_messages(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    status: str | None = None,
+    mode: str | None = None,
+    campaign: str | None = None,
+    reference: str | None = None,
+) -> tuple[Sequence[Message], str | None]:
+    """Newest first; the cursor is the last id seen (ids sort by creation time)."""
+    query = select(Message).where(readable_messages(organization_id))
+    for column, value in (
+        (Message.status, status),
+        (Message.mode, mode),
+        (Message.campaign, campaign),
+        (Message.reference, reference),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if cursor:
+        (last_id,) = decode_cursor(cursor, size=1)
+        query = query.where(Message.id < str(last_id))
+    rows = (await session.scalars(query.order_by(Message.id.desc()).limit(limit + 1))).all()
+    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def attachments_of(session: AsyncSession, message_ids: Sequence[str]) -> list[Attachment]:
+    if not message_ids:
+        return []
+    rows = await session.scalars(
+        select(Attachment)
+        .where(Attachment.message_id.in_(list(message_ids)))
+        .order_by(Attachment.created_at, Attachment.id)
+    )
+    return list(rows)
+
+
+async def count_attachments(session: AsyncSession, message_id: str) -> int:
+    query = select(func.count()).select_from(Attachment).where(Attachment.message_id == message_id)
+    return int(await session.scalar(query) or 0)
+
+
+async def deliveries_of_message(session: AsyncSession, message_id: str) -> list[Delivery]:
+    rows = await session.scalars(
+        select(Delivery).where(Delivery.message_id == message_id).order_by(Delivery.id)
+    )
+    return list(rows)
+
+
+async def get_delivery(
+    session: AsyncSession, organization_id: str, delivery_id: str
+) -> Delivery | None:
+    return await session.scalar(
+        select(Delivery).where(Delivery.id == delivery_id, readable_deliveries(organization_id))
+    )
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    message_id: str | None = None,
+    status: str | None = None,
+    updated_after: datetime | None = None,
+) -> tuple[Sequence[Delivery], str | None]:
+    """Newest first; with ``updated_after``, oldest change first so a poller can follow."""
+    query = select(Delivery).where(readable_deliveries(organization_id))
+    if message_id is not None:
+        query = query.where(Delivery.message_id == message_id)
+    if status is not None:
+        query = query.where(Delivery.status == status)
+    if updated_after is None:
+        if cursor:
+            (last_id,) = decode_cursor(cursor, size=1)
+            query = query.where(Delivery.id < str(last_id))
+        rows = (await session.scalars(query.order_by(Delivery.id.desc()).limit(limit + 1))).all()
+        next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+        return rows[:limit], next_cursor
+
+    query = query.where(Delivery.updated_at > updated_after)
+    if cursor:
+        from tabellion.kit.time import as_utc
+
+        last_updated, last_id = decode_cursor(cursor, size=2)
+        moment = as_utc(datetime.fromisoformat(str(last_updated)))
+        query = query.where(
+            or_(
+                Delivery.updated_at > moment,
+                and_(Delivery.updated_at == moment, Delivery.id > str(last_id)),
+            )
+        )
+    ordered = query.order_by(Delivery.updated_at, Delivery.id).limit(limit + 1)
+    rows = (await session.scalars(ordered)).all()
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor([last.updated_at.isoformat(), last.id])
+    return rows[:limit], next_cursor

@@ -1,0 +1,209 @@
+"""API schemas of messages and deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from tabellion.kit.schema import Schema, UTCDateTime
+from tabellion.message.rules import (
+    MAX_BODY_BYTES,
+    MAX_SUBJECT,
+    normalize_email,
+    siren_is_valid,
+)
+
+Mode = Literal["registered", "simple", "deliver", "secure"]
+Language = Literal["en", "fr", "nl", "de"]
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class RecipientIn(Schema):
+    email: Annotated[str, Field(max_length=320, examples=["jane@example.test"])]
+    first_name: Name | None = None
+    last_name: Name | None = None
+    company: Name | None = None
+    siren: Annotated[str | None, Field(examples=["732829320"])] = None
+    language: Language = "en"
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalize_email(value)
+
+    @field_validator("siren")
+    @classmethod
+    def _siren(cls, value: str | None) -> str | None:
+        if value is not None and not siren_is_valid(value.replace(" ", "")):
+            raise ValueError("a SIREN is 9 digits that pass the Luhn check")
+        return value.replace(" ", "") if value else value
+
+    @model_validator(mode="after")
+    def _person(self) -> Self:
+        natural = self.first_name is not None or self.last_name is not None
+        legal = self.company is not None or self.siren is not None
+        if natural and legal:
+            raise ValueError(
+                "a recipient is either a natural person (first_name, last_name) "
+                "or a legal person (company, siren), not both"
+            )
+        if legal and (self.company is None or self.siren is None):
+            raise ValueError("a legal person needs both company and siren")
+        if not legal and (self.first_name is None or self.last_name is None):
+            raise ValueError(
+                "a natural person needs first_name and last_name "
+                "(or give company and siren for a legal person)"
+            )
+        return self
+
+
+class SenderIn(Schema):
+    email: Annotated[str, Field(max_length=320)]
+    name: Name | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalize_email(value)
+
+
+class MessageIn(Schema):
+    mode: Mode
+    subject: Annotated[str, Field(min_length=1, max_length=MAX_SUBJECT)]
+    body_html: Annotated[str, Field(max_length=MAX_BODY_BYTES)] = ""
+    body_text: Annotated[str | None, Field(max_length=MAX_BODY_BYTES)] = None
+    sender: SenderIn | None = None
+    recipients: list[RecipientIn] = Field(default_factory=list)
+    reference: Annotated[str | None, Field(max_length=255)] = None
+    campaign: Annotated[str | None, Field(max_length=255)] = None
+    acceptance_days: Annotated[int | None, Field(ge=1, le=365)] = None
+    on_behalf_of: Annotated[
+        str | None,
+        Field(max_length=40, description="A customer organisation's id (resellers)."),
+    ] = None
+
+    @field_validator("body_html", "body_text")
+    @classmethod
+    def _body_bytes(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) > MAX_BODY_BYTES:
+            raise ValueError("the body may be at most 1 MiB")
+        return value
+
+    @model_validator(mode="after")
+    def _registered_only(self) -> Self:
+        if self.acceptance_days is not None and self.mode != "registered":
+            raise ValueError("acceptance_days applies to registered messages only")
+        return self
+
+
+class Recipient(BaseModel):
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    siren: str | None = None
+    language: Language = "en"
+
+
+class Sender(BaseModel):
+    email: str | None
+    name: str | None
+
+
+class AttachmentOut(BaseModel):
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: UTCDateTime
+
+
+class EvidenceRef(BaseModel):
+    id: str
+    type: str
+    event: str
+    occurred_at: UTCDateTime
+    pdf_url: str | None
+    json_url: str | None
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    message_id: str
+    mode: Mode
+    status: str
+    status_reason: str | None
+    recipient: Recipient
+    deadline_at: UTCDateTime | None
+    notified_at: UTCDateTime | None
+    created_at: UTCDateTime
+    updated_at: UTCDateTime
+    evidence: list[EvidenceRef]
+
+
+class MessageOut(BaseModel):
+    id: str
+    mode: Mode
+    status: Literal["draft", "dispatched"]
+    subject: str
+    body_html: str
+    body_text: str
+    sender: Sender
+    recipients: list[Recipient]
+    recipient_count: int
+    on_behalf_of: str | None = Field(
+        default=None, description="The customer sent for, when a reseller submitted it."
+    )
+    submitted_by: str | None = Field(
+        default=None, description="The reseller organisation that submitted it on behalf."
+    )
+    reference: str | None
+    campaign: str | None
+    acceptance_days: int | None
+    attachments: list[AttachmentOut]
+    created_at: UTCDateTime
+    updated_at: UTCDateTime
+    dispatched_at: UTCDateTime | None
+    deliveries: list[DeliveryOut] | None = Field(
+        default=None,
+        description="One per recipient once dispatched; included when one message is read.",
+    )
+
+
+class MessageFilters(BaseModel):
+    status: Literal["draft", "dispatched"] | None = None
+    mode: Mode | None = None
+    campaign: str | None = None
+    reference: str | None = None
+
+
+class DeliveryFilters(BaseModel):
+    message_id: str | None = None
+    status: str | None = None
+    updated_after: datetime | None = None
+
+
+class ReplyIn(Schema):
+    body_html: Annotated[str, Field(min_length=1, max_length=MAX_BODY_BYTES)]
+    body_text: Annotated[str | None, Field(max_length=MAX_BODY_BYTES)] = None
+
+
+class ReplyFile(BaseModel):
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class ReplyOut(BaseModel):
+    id: str
+    delivery_id: str
+    author: Literal["recipient", "sender"]
+    body_html: str
+    body_text: str
+    attachments: list[ReplyFile]
+    created_at: UTCDateTime

@@ -1,0 +1,1 @@
+"""The message domain's rules."""

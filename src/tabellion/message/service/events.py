@@ -1,0 +1,58 @@
+"""A delivery event: its evidence row and its integrator event, in one step.
+
+Every status change of a delivery goes through ``record_delivery_event`` so that the evidence
+(what a judge sees) and the webhook event (what a CRM sees) can never disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.evidence.events import EvidenceType
+from tabellion.evidence.service import evidence_for_deliveries, record_event
+from tabellion.message.views import delivery_out, evidence_ref
+from tabellion.models.evidence import Evidence
+from tabellion.models.message import Delivery
+from tabellion.webhook.service import emit
+
+
+def event_type(evidence_type: EvidenceType) -> str:
+    return f"delivery.{evidence_type.value.lower()}"
+
+
+def delivery_event_data(
+    delivery: Delivery, history: list[Evidence], cause: Evidence
+) -> dict[str, Any]:
+    return {
+        "delivery": delivery_out(delivery, history).model_dump(mode="json"),
+        "evidence": evidence_ref(cause).model_dump(mode="json"),
+    }
+
+
+async def record_delivery_event(
+    session: AsyncSession,
+    delivery: Delivery,
+    evidence_type: EvidenceType,
+    *,
+    at: datetime,
+    details: dict[str, Any] | None = None,
+) -> Evidence:
+    evidence = record_event(session, delivery, evidence_type, occurred_at=at, details=details)
+    await session.flush()
+    history = (await evidence_for_deliveries(session, [delivery.id]))[delivery.id]
+    data = delivery_event_data(delivery, history, evidence)
+    for organization_id in audience(
+        delivery.organization_id, delivery.submitted_by_organization_id
+    ):
+        await emit(
+            session, organization_id, event_type(evidence_type), data, delivery_id=delivery.id
+        )
+    return evidence
+
+
+def audience(organization_id: str, submitted_by: str | None) -> list[str]:
+    """Who hears of a delivery: its organisation, and the reseller that sent it on behalf."""
+    return [organization_id] if submitted_by is None else [organization_id, submitted_by]

@@ -1,0 +1,314 @@
+"""Creating, attaching to, dispatching and reading messages."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.auth.subjects import ApiKeySubject
+from tabellion.config import Settings
+from tabellion.document.sniff import clean_filename, sniff_content_type
+from tabellion.document.storage import StoredBlob
+from tabellion.errors import Conflict, NotFound, ValidationFailed
+from tabellion.evidence.events import EvidenceType
+from tabellion.evidence.service import evidence_for_deliveries, evidence_row, record_many
+from tabellion.jobs.queue import enqueue_many
+from tabellion.kit.ids import new_id
+from tabellion.kit.time import utcnow
+from tabellion.message import repository
+from tabellion.message.rules import html_to_text, sanitize_html
+from tabellion.message.schemas import MessageIn
+from tabellion.message.service.delivery import portal_token, token_hash
+from tabellion.message.service.events import audience, delivery_event_data, event_type
+from tabellion.message.views import MessageView, message_out
+from tabellion.models.evidence import Evidence
+from tabellion.models.message import Attachment, Delivery, Message
+from tabellion.organization.accounts import on_behalf_customer, registered_sender
+from tabellion.webhook.service import NewEvent, emit_many
+
+DEFAULT_ACCEPTANCE_DAYS = 15
+MAX_ATTACHMENTS = 100
+NOTICE_TASK = "notification.send_notice"
+
+
+class MessageNotFound(NotFound):
+    code = "message-not-found"
+    title = "Message not found"
+
+
+class DeliveryNotFound(NotFound):
+    code = "delivery-not-found"
+    title = "Delivery not found"
+
+
+class MessageNotDraft(Conflict):
+    code = "message-not-draft"
+    title = "The message is no longer a draft"
+
+
+class NoRecipients(ValidationFailed):
+    code = "no-recipients"
+    title = "The message has no recipient"
+
+
+class TooManyRecipients(ValidationFailed):
+    code = "too-many-recipients"
+    title = "Too many recipients"
+
+
+class TooManyAttachments(Conflict):
+    code = "too-many-attachments"
+    title = "Too many attachments"
+
+
+async def create_message(
+    session: AsyncSession, caller: ApiKeySubject, data: MessageIn, *, settings: Settings
+) -> Message:
+    if len(data.recipients) > settings.max_recipients:
+        raise TooManyRecipients.field(
+            "recipients", f"A message may have at most {settings.max_recipients} recipients."
+        )
+    organization_id, submitted_by = caller.organization_id, None
+    if data.on_behalf_of is not None:
+        customer = await on_behalf_customer(session, caller.organization_id, data.on_behalf_of)
+        organization_id, submitted_by = customer.id, caller.organization_id
+    sender_user_id, sender_name = None, None
+    if data.sender is not None:
+        user = await registered_sender(session, organization_id, data.sender.email)
+        sender_user_id, sender_name = user.id, data.sender.name or user.name
+    body_html = sanitize_html(data.body_html)
+    body_text = data.body_text if data.body_text is not None else html_to_text(body_html)
+    now = utcnow()
+    message = Message(
+        id=new_id("msg"),
+        organization_id=organization_id,
+        submitted_by_organization_id=submitted_by,
+        submitted_by_key_id=caller.api_key_id,
+        sender_user_id=sender_user_id,
+        mode=data.mode,
+        status="draft",
+        subject=data.subject,
+        body_html=body_html,
+        body_text=body_text,
+        sender_email=data.sender.email if data.sender else None,
+        sender_name=sender_name,
+        reference=data.reference,
+        campaign=data.campaign,
+        acceptance_days=(
+            data.acceptance_days or DEFAULT_ACCEPTANCE_DAYS if data.mode == "registered" else None
+        ),
+        recipients=[r.model_dump(exclude_none=True) for r in data.recipients],
+        recipient_count=len(data.recipients),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def _draft(session: AsyncSession, organization_id: str, message_id: str) -> Message:
+    message = await repository.get_message(
+        session, organization_id, message_id, for_update=True, writable=True
+    )
+    if message is None:
+        raise MessageNotFound(f"No message {message_id}.")
+    if message.status != "draft":
+        raise MessageNotDraft(f"Message {message_id} was dispatched; it can no longer change.")
+    return message
+
+
+async def check_attachable(session: AsyncSession, organization_id: str, message_id: str) -> None:
+    """Refuse early, before a client streams a large body for nothing."""
+    await _draft(session, organization_id, message_id)
+    if await repository.count_attachments(session, message_id) >= MAX_ATTACHMENTS:
+        raise TooManyAttachments(f"A message may have at most {MAX_ATTACHMENTS} attachments.")
+
+
+async def draft_for_attachment(
+    session: AsyncSession, organization_id: str, message_id: str
+) -> Message:
+    """The draft, checked again after a stream: it may have been dispatched meanwhile."""
+    return await _draft(session, organization_id, message_id)
+
+
+async def record_attachment(
+    session: AsyncSession,
+    message: Message,
+    blob: StoredBlob,
+    filename: str,
+    declared_type: str | None,
+) -> Attachment:
+    """Record a blob already streamed into storage as an attachment of a draft.
+
+    The blob is written before the row; if the row is never committed the blob stays
+    unreferenced and the storage collector removes it.
+    """
+    if await repository.count_attachments(session, message.id) >= MAX_ATTACHMENTS:
+        raise TooManyAttachments(f"A message may have at most {MAX_ATTACHMENTS} attachments.")
+    name = clean_filename(filename)
+    attachment = Attachment(
+        id=new_id("att"),
+        organization_id=message.organization_id,
+        message_id=message.id,
+        filename=name,
+        content_type=sniff_content_type(blob.head, filename=name, declared=declared_type),
+        size=blob.size,
+        sha256=blob.sha256,
+        storage_key=blob.key,
+        created_at=utcnow(),
+    )
+    session.add(attachment)
+    message.updated_at = attachment.created_at
+    await session.flush()
+    return attachment
+
+
+async def delete_draft(session: AsyncSession, organization_id: str, message_id: str) -> None:
+    message = await _draft(session, organization_id, message_id)
+    await session.execute(delete(Attachment).where(Attachment.message_id == message.id))
+    await session.delete(message)
+    await session.flush()
+
+
+async def dispatch(
+    session: AsyncSession, caller: ApiKeySubject, message_id: str, *, settings: Settings
+) -> MessageView:
+    """One delivery per recipient, its SENT evidence and its notification job, atomically."""
+    message = await _draft(session, caller.organization_id, message_id)
+    if message.submitted_by_organization_id is not None:
+        # The customer may have revoked the delegation since the draft was made.
+        await on_behalf_customer(
+            session, message.submitted_by_organization_id, message.organization_id
+        )
+    if not message.recipients:
+        raise NoRecipients.field("recipients", "Add at least one recipient before dispatching.")
+    now = utcnow()
+    message.status = "dispatched"
+    message.dispatched_at = now
+    message.updated_at = now
+
+    submission = {
+        "submitted_by": {
+            "api_key_id": caller.api_key_id,
+            "organization_id": caller.organization_id,
+            "authentication": "api-key",
+        },
+        "sender": {
+            "organization_id": message.organization_id,
+            "user_id": message.sender_user_id,
+            "email": message.sender_email,
+            "vouched_by_api_key_id": message.submitted_by_key_id
+            if message.sender_user_id
+            else None,
+        },
+        "on_behalf": message.submitted_by_organization_id is not None,
+    }
+    delivery_rows: list[dict[str, Any]] = []
+    evidence_rows: list[dict[str, Any]] = []
+    for recipient in message.recipients:
+        delivery_id = new_id("dlv")
+        salt = secrets.token_hex(16)
+        delivery_rows.append(
+            {
+                "id": delivery_id,
+                "organization_id": message.organization_id,
+                "message_id": message.id,
+                "mode": message.mode,
+                "submitted_by_organization_id": message.submitted_by_organization_id,
+                "status": "pending",
+                "email": recipient["email"],
+                "first_name": recipient.get("first_name"),
+                "last_name": recipient.get("last_name"),
+                "company": recipient.get("company"),
+                "siren": recipient.get("siren"),
+                "language": recipient.get("language", "en"),
+                "token_salt": salt,
+                "token_hash": token_hash(portal_token(settings.signing_key, delivery_id, salt)),
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        evidence_rows.append(
+            evidence_row(
+                organization_id=message.organization_id,
+                delivery_id=delivery_id,
+                message_id=message.id,
+                evidence_type=EvidenceType.SENT,
+                occurred_at=now,
+                details=submission,
+            )
+        )
+    await session.flush()
+    await session.execute(insert(Delivery), delivery_rows)
+    await record_many(session, evidence_rows)
+    await enqueue_many(session, NOTICE_TASK, [{"delivery_id": row["id"]} for row in delivery_rows])
+    attachments = await repository.attachments_of(session, [message.id])
+    view = MessageView(
+        message=message,
+        attachments=attachments,
+        deliveries=[Delivery(**row) for row in delivery_rows],
+        evidence={row["delivery_id"]: [Evidence(**row)] for row in evidence_rows},
+    )
+    await _emit_dispatch_events(session, view)
+    return view
+
+
+async def _emit_dispatch_events(session: AsyncSession, view: MessageView) -> None:
+    assert view.deliveries is not None
+    summary = MessageView(view.message, view.attachments, None, {})
+    events = [
+        NewEvent(
+            "message.dispatched",
+            {"message": message_out(summary).model_dump(mode="json", exclude={"deliveries"})},
+        )
+    ]
+    for delivery in view.deliveries:
+        history = view.evidence[delivery.id]
+        events.append(
+            NewEvent(
+                event_type(EvidenceType.SENT),
+                delivery_event_data(delivery, history, history[0]),
+                delivery_id=delivery.id,
+            )
+        )
+    for organization_id in audience(
+        view.message.organization_id, view.message.submitted_by_organization_id
+    ):
+        await emit_many(session, organization_id, events)
+
+
+async def get_message_view(
+    session: AsyncSession, organization_id: str, message_id: str
+) -> MessageView:
+    message = await repository.get_message(session, organization_id, message_id)
+    if message is None:
+        raise MessageNotFound(f"No message {message_id}.")
+    deliveries = await repository.deliveries_of_message(session, message.id)
+    return MessageView(
+        message=message,
+        attachments=await repository.attachments_of(session, [message.id]),
+        deliveries=deliveries,
+        evidence=await evidence_for_deliveries(session, [d.id for d in deliveries]),
+    )
+
+
+async def list_message_views(
+    session: AsyncSession, messages: Sequence[Message]
+) -> list[MessageView]:
+    attachments = await repository.attachments_of(session, [m.id for m in messages])
+    by_message: dict[str, list[Attachment]] = {m.id: [] for m in messages}
+    for attachment in attachments:
+        by_message[attachment.message_id].append(attachment)
+    return [MessageView(m, by_message[m.id], None, {}) for m in messages]
+
+
+async def get_delivery(session: AsyncSession, organization_id: str, delivery_id: str) -> Delivery:
+    delivery = await repository.get_delivery(session, organization_id, delivery_id)
+    if delivery is None:
+        raise DeliveryNotFound(f"No delivery {delivery_id}.")
+    return delivery

@@ -1,0 +1,30 @@
+"""All tables; importing this module registers them on ``Base.metadata``."""
+
+from tabellion.models.base import Base
+from tabellion.models.evidence import Evidence
+from tabellion.models.idempotency import IdempotencyRecord
+from tabellion.models.job import Job
+from tabellion.models.message import Attachment, Delivery, Message, Reply
+from tabellion.models.organization import ApiKey, Organization
+from tabellion.models.portal import OneTimeCode, WebSession
+from tabellion.models.user import User
+from tabellion.models.webhook import Event, WebhookAttempt, WebhookEndpoint
+
+__all__ = [
+    "ApiKey",
+    "Attachment",
+    "Base",
+    "Delivery",
+    "Event",
+    "Evidence",
+    "IdempotencyRecord",
+    "Job",
+    "Message",
+    "OneTimeCode",
+    "Organization",
+    "Reply",
+    "User",
+    "WebSession",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+]

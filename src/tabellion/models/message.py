@@ -1,0 +1,117 @@
+"""Messages, their attachments, and one delivery per recipient."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tabellion.models.base import Base, JSONType, TimestampMixin, id_column
+
+
+class Message(TimestampMixin, Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index(None, "organization_id", "id"),
+        Index(None, "organization_id", "reference"),
+        Index(None, "organization_id", "campaign"),
+    )
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    subject: Mapped[str] = mapped_column(String(255))
+    body_html: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    sender_email: Mapped[str | None] = mapped_column(String(320))
+    sender_name: Mapped[str | None] = mapped_column(String(255))
+    sender_user_id: Mapped[str | None] = mapped_column(String(40))
+    # Who submitted it: the API key, and the reseller's organisation when sent on behalf.
+    submitted_by_key_id: Mapped[str | None] = mapped_column(String(40))
+    submitted_by_organization_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    reference: Mapped[str | None] = mapped_column(String(255))
+    campaign: Mapped[str | None] = mapped_column(String(255))
+    acceptance_days: Mapped[int | None] = mapped_column(Integer)
+    # Draft recipients as given; on dispatch each becomes a Delivery row.
+    recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    recipient_count: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched_at: Mapped[datetime | None]
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    storage_key: Mapped[str] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime]
+
+
+class Delivery(TimestampMixin, Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index(None, "organization_id", "updated_at", "id"),
+        Index(None, "organization_id", "id"),
+    )
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    mode: Mapped[str] = mapped_column(String(16))
+    # The reseller that sent it on the organisation's behalf, if any: it may read it too.
+    submitted_by_organization_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    company: Mapped[str | None] = mapped_column(String(255))
+    siren: Mapped[str | None] = mapped_column(String(9))
+    language: Mapped[str] = mapped_column(String(2), default="en")
+    # The portal token is derived (HMAC of id and salt) when an e-mail is written; only its
+    # hash is stored, to find the delivery from a link.
+    token_salt: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    notification_message_id: Mapped[str | None] = mapped_column(String(255))
+    notified_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime | None]
+    received_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    # The recipient's identity check (registered mode): method, time, IP, user agent.
+    identity: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Attachment ids already downloaded, so only the first download is evidence.
+    downloaded: Mapped[list[str]] = mapped_column(JSONType, default=list)
+
+
+class Reply(Base):
+    """A message in a secure delivery's thread, from the recipient or the sender."""
+
+    __tablename__ = "replies"
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    author: Mapped[str] = mapped_column(String(16))  # recipient | sender
+    body_html: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    # [{"id", "filename", "content_type", "size", "sha256", "storage_key"}]
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime]

@@ -1,0 +1,47 @@
+"""Organisations (tenants) and their API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tabellion.models.base import Base, JSONType, TimestampMixin, id_column
+
+
+class Organization(TimestampMixin, Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = id_column()
+    name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
+    # Set when a reseller registered this organisation as its customer.
+    reseller_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="SET NULL"), index=True
+    )
+    # PENDING | ACCEPTED | REFUSED | REVOKED | CANCELLED: may the reseller act for it?
+    customer_state: Mapped[str | None] = mapped_column(String(16))
+    customer_state_at: Mapped[datetime | None]
+    is_paying: Mapped[bool | None]
+    will_send_registered: Mapped[bool | None]
+    consent_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class ApiKey(TimestampMixin, Base):
+    """An API key. Only a SHA-256 of the key is kept; ``prefix`` finds the row quickly."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSONType, default=lambda: ["admin"])
+    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

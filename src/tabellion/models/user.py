@@ -1,0 +1,30 @@
+"""People who send on behalf of an organisation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tabellion.models.base import Base, TimestampMixin, id_column
+
+
+class User(TimestampMixin, Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("organization_id", "email"),)
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # admin | sender | viewer
+    status: Mapped[str] = mapped_column(String(16), default="invited")  # invited|active|deactivated
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    activation_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    activation_expires_at: Mapped[datetime | None]
+    activated_at: Mapped[datetime | None]
+    deactivated_at: Mapped[datetime | None]
+    created_by_key_id: Mapped[str | None] = mapped_column(String(40))

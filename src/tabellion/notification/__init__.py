@@ -1,0 +1,1 @@
+"""E-mail: composition, templates per language, SMTP or outbox transport."""

@@ -1,0 +1,126 @@
+"""The notification e-mail of a delivery, in the recipient's language.
+
+A registered letter's notice names neither its sender nor its subject (the French LRE rule):
+the recipient learns them only after accepting. The other modes say who sent what.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from tabellion.config import Settings
+from tabellion.message.service.delivery import acceptance_deadline, portal_token
+from tabellion.models.message import Delivery, Message
+from tabellion.models.organization import Organization
+from tabellion.portal import i18n
+
+env = Environment(
+    loader=PackageLoader("tabellion.notification", "templates"),
+    autoescape=select_autoescape(["html"], default_for_string=False, default=False),
+    extensions=["jinja2.ext.i18n"],
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True)
+class Notice:
+    message: EmailMessage
+    message_id: str
+    deadline_at: datetime | None
+
+
+def notice_message_id(settings: Settings, delivery_id: str) -> str:
+    domain = urlsplit(settings.base_url).hostname or "localhost"
+    return f"<{delivery_id}.notice@{domain}>"
+
+
+def recipient_name(delivery: Delivery) -> str:
+    person = " ".join(p for p in (delivery.first_name, delivery.last_name) if p)
+    return person or delivery.company or ""
+
+
+def compose_notice(
+    settings: Settings,
+    delivery: Delivery,
+    message: Message,
+    organization: Organization,
+    *,
+    at: datetime,
+) -> Notice:
+    """The notice as it will leave, sent at ``at`` (the deadline counts from that day)."""
+    language = i18n.pick(delivery.language)
+    t = i18n.translations(language)
+    ctx = i18n.context(language, organization.timezone)
+    sender = message.sender_name or organization.name
+    name = recipient_name(delivery)
+    deadline = None
+    if message.mode == "registered":
+        deadline = acceptance_deadline(at, message.acceptance_days or 15, organization.timezone)
+        subject = t.gettext("A registered electronic letter awaits you")
+        lines = [
+            t.gettext(
+                "A registered electronic letter was sent to you. To read it, confirm your "
+                "identity with a code sent to this address, then accept it."
+            ),
+            t.gettext("You can accept or refuse it until %(date)s. After that date it expires.")
+            % {"date": ctx["when"](deadline)},  # type: ignore[operator]
+        ]
+        button = t.gettext("See the letter")
+    elif message.mode == "deliver":
+        subject = t.gettext("%(sender)s placed a document in your secure space") % {
+            "sender": sender
+        }
+        lines = [
+            t.gettext("%(sender)s placed \u201c%(subject)s\u201d in your secure space.")
+            % {"sender": sender, "subject": message.subject}
+        ]
+        button = t.gettext("Open my secure space")
+    elif message.mode == "secure":
+        subject = t.gettext("%(sender)s sent you a secure message") % {"sender": sender}
+        lines = [
+            t.gettext("%(sender)s sent you a secure message: \u201c%(subject)s\u201d.")
+            % {"sender": sender, "subject": message.subject},
+            t.gettext("You can read it and answer from the secure page."),
+        ]
+        button = t.gettext("Read the message")
+    else:
+        subject = t.gettext("%(sender)s sent you a document: %(subject)s") % {
+            "sender": sender,
+            "subject": message.subject,
+        }
+        lines = [
+            t.gettext("%(sender)s sent you \u201c%(subject)s\u201d.")
+            % {"sender": sender, "subject": message.subject}
+        ]
+        button = t.gettext("Open the document")
+    greeting = t.gettext("Hello %(name)s,") % {"name": name} if name else t.gettext("Hello,")
+    token = portal_token(settings.signing_key, delivery.id, delivery.token_salt)
+    context = {
+        **ctx,
+        "greeting": greeting,
+        "lines": lines,
+        "button": button,
+        "link": f"{settings.base_url}/r/{token}",
+        "mode": message.mode,
+    }
+    local = i18n.localized(env, language)
+    message_id = notice_message_id(settings, delivery.id)
+    mail = EmailMessage()
+    mail["From"] = settings.mail_from
+    mail["To"] = delivery.email
+    mail["Subject"] = subject
+    mail["Date"] = formatdate(at.timestamp(), localtime=False)
+    mail["Message-ID"] = message_id
+    mail["Auto-Submitted"] = "auto-generated"
+    mail["X-Tabellion-Delivery"] = delivery.id
+    mail["Content-Language"] = language
+    mail.set_content(local.get_template("notice.txt").render(**context))
+    mail.add_alternative(local.get_template("notice.html").render(**context), subtype="html")
+    return Notice(message=mail, message_id=message_id, deadline_at=deadline)

@@ -1,0 +1,42 @@
+"""Mail transports: SMTP (pooled connections) or an outbox directory of ``.eml`` files."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from typing import Protocol
+
+from tabellion.config import Settings
+
+
+class PermanentFailure(Exception):
+    """The server refused the message for good (5xx): the recipient is undeliverable."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.smtp_message = message
+
+
+class TemporaryFailure(Exception):
+    """The message may go through later (4xx, connection or TLS trouble): retry."""
+
+
+class MailTransport(Protocol):
+    async def send(self, message: EmailMessage, *, envelope_from: str | None = None) -> str:
+        """Send one message; returns the server's answer, raises PermanentFailure or
+        TemporaryFailure."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def open_transport(settings: Settings) -> MailTransport:
+    if settings.smtp_url is None:
+        from tabellion.notification.outbox import OutboxTransport
+
+        return OutboxTransport(settings.outbox_dir)
+    from tabellion.notification.smtp import SmtpTransport
+
+    return SmtpTransport.from_url(
+        settings.smtp_url.get_secret_value(), connections=settings.smtp_connections
+    )

@@ -1,0 +1,1 @@
+"""Organisations, API keys (customers and users come with the accounts work)."""

@@ -1,0 +1,352 @@
+"""Users of an organisation, and reseller customers with their delegation state machine."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.auth.subjects import ApiKeySubject
+from tabellion.errors import Conflict, NotFound, ValidationFailed
+from tabellion.jobs.queue import enqueue
+from tabellion.kit.ids import new_id
+from tabellion.kit.time import isoformat_z, utcnow
+from tabellion.kit.tokens import hmac_sha256, sha256_hex
+from tabellion.models.organization import Organization
+from tabellion.models.user import User
+from tabellion.webhook.service import emit
+
+ROLES = ("admin", "sender", "viewer")
+ACTIVATION_VALIDITY = timedelta(days=7)
+MIN_PASSWORD = 12
+ACTIVATION_TASK = "accounts.send_activation"
+CONSENT_TASK = "accounts.send_consent"
+
+_hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
+
+
+class UserNotFound(NotFound):
+    code = "user-not-found"
+    title = "User not found"
+
+
+class UserExists(Conflict):
+    code = "user-exists"
+    title = "A user with this address exists"
+
+
+class UserNotActivatable(Conflict):
+    code = "user-not-activatable"
+    title = "The user cannot be activated"
+
+
+class CustomerNotFound(NotFound):
+    code = "customer-not-found"
+    title = "Customer not found"
+
+
+class CustomerStateConflict(Conflict):
+    code = "customer-state-conflict"
+    title = "The customer is not in a state that allows this"
+
+
+class SenderNotRegistered(ValidationFailed):
+    code = "sender-not-registered"
+    title = "The sender is not a user of the organisation"
+
+
+class OnBehalfCustomerNotFound(ValidationFailed):
+    code = "customer-not-found"
+    title = "No such customer"
+
+
+class CustomerNotRegistered(ValidationFailed):
+    code = "customer-not-registered"
+    title = "The customer has not accepted to be managed"
+
+
+# ---- tokens ---------------------------------------------------------------------------------
+
+
+def link_token(signing_key: bytes, purpose: str, subject_id: str, nonce: str) -> str:
+    """A link token derived from the service key: nothing secret is stored, only its hash."""
+    digest = hmac_sha256(signing_key, f"{purpose}:{subject_id}:{nonce}")
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def activation_token(signing_key: bytes, user: User) -> str:
+    assert user.activation_expires_at is not None
+    return link_token(signing_key, "activation", user.id, isoformat_z(user.activation_expires_at))
+
+
+def consent_token(signing_key: bytes, customer: Organization) -> str:
+    return link_token(signing_key, "consent", customer.id, isoformat_z(customer.created_at))
+
+
+# ---- users ----------------------------------------------------------------------------------
+
+
+async def create_user(
+    session: AsyncSession,
+    caller: ApiKeySubject,
+    *,
+    email: str,
+    name: str | None,
+    role: str,
+    signing_key: bytes,
+) -> User:
+    existing = await session.scalar(
+        select(User).where(User.organization_id == caller.organization_id, User.email == email)
+    )
+    if existing is not None:
+        raise UserExists(f"{email} is already a user of this organisation ({existing.id}).")
+    now = utcnow()
+    user = User(
+        id=new_id("usr"),
+        organization_id=caller.organization_id,
+        email=email,
+        name=name,
+        role=role,
+        status="invited",
+        created_by_key_id=caller.api_key_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    _start_activation(session, user, signing_key=signing_key, now=now)
+    await session.flush()
+    return user
+
+
+def _start_activation(
+    session: AsyncSession, user: User, *, signing_key: bytes, now: datetime
+) -> None:
+    user.activation_expires_at = now + ACTIVATION_VALIDITY
+    user.activation_token_hash = sha256_hex(activation_token(signing_key, user))
+    enqueue(session, ACTIVATION_TASK, {"user_id": user.id})
+
+
+async def resend_activation(session: AsyncSession, user: User, *, signing_key: bytes) -> None:
+    """A new link (the previous one stops working)."""
+    if user.status != "invited":
+        raise UserNotActivatable(f"User {user.id} is {user.status}; only invited users activate.")
+    _start_activation(session, user, signing_key=signing_key, now=utcnow())
+    user.updated_at = utcnow()
+    await session.flush()
+
+
+async def get_user(session: AsyncSession, organization_id: str, user_id: str) -> User:
+    user = await session.scalar(
+        select(User).where(User.id == user_id, User.organization_id == organization_id)
+    )
+    if user is None:
+        raise UserNotFound(f"No user {user_id}.")
+    return user
+
+
+async def user_for_activation(session: AsyncSession, token: str) -> User | None:
+    """The invited user a link belongs to, if the link is current; else None."""
+    user = await session.scalar(select(User).where(User.activation_token_hash == sha256_hex(token)))
+    if user is None or user.status != "invited" or user.activation_expires_at is None:
+        return None
+    if user.activation_expires_at <= utcnow():
+        return None
+    return user
+
+
+def check_password(password: str, confirm: str) -> str | None:
+    if password != confirm:
+        return "The two passwords differ."
+    if len(password) < MIN_PASSWORD:
+        return f"Use at least {MIN_PASSWORD} characters."
+    return None
+
+
+async def activate(session: AsyncSession, user: User, password: str) -> None:
+    now = utcnow()
+    user.password_hash = _hasher.hash(password)
+    user.status = "active"
+    user.activated_at = now
+    user.activation_token_hash = None
+    user.updated_at = now
+    await session.flush()
+
+
+def verify_password(user: User, password: str) -> bool:
+    if user.password_hash is None or user.status != "active":
+        return False
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def deactivate_user(session: AsyncSession, user: User) -> None:
+    if user.status != "deactivated":
+        user.status = "deactivated"
+        user.deactivated_at = utcnow()
+        user.activation_token_hash = None
+        user.updated_at = utcnow()
+    await session.flush()
+
+
+async def registered_sender(session: AsyncSession, organization_id: str, email: str) -> User:
+    """The user who may appear as a message's sender, or 422 ``sender-not-registered``.
+
+    A user can send as soon as an admin key created them: the organisation vouches for them,
+    and the evidence records the key that did.
+    """
+    user = await session.scalar(
+        select(User).where(
+            User.organization_id == organization_id,
+            User.email == email,
+            User.status != "deactivated",
+        )
+    )
+    if user is None:
+        raise SenderNotRegistered.field(
+            "sender.email",
+            f"{email} is not an active user of the sending organisation; "
+            "create it with POST /v1/users first.",
+            code="sender-not-registered",
+        )
+    return user
+
+
+# ---- customers ------------------------------------------------------------------------------
+
+# (from, to) -> who may make that move.
+_TRANSITIONS = {
+    ("PENDING", "ACCEPTED"): "customer",
+    ("PENDING", "REFUSED"): "customer",
+    ("ACCEPTED", "REVOKED"): "customer",
+    ("PENDING", "CANCELLED"): "reseller",
+    ("ACCEPTED", "CANCELLED"): "reseller",
+}
+
+
+async def create_customers(
+    session: AsyncSession,
+    caller: ApiKeySubject,
+    items: list[dict[str, Any]],
+    *,
+    signing_key: bytes,
+    timezone: str,
+) -> list[Organization]:
+    now = utcnow()
+    customers = []
+    for item in items:
+        customer = Organization(
+            id=new_id("org"),
+            name=item["name"],
+            email=item["email"],
+            timezone=timezone,
+            reseller_id=caller.organization_id,
+            customer_state="PENDING",
+            customer_state_at=now,
+            is_paying=item.get("is_paying"),
+            will_send_registered=item.get("will_send_registered"),
+            created_at=now,
+            updated_at=now,
+        )
+        customer.consent_token_hash = sha256_hex(consent_token(signing_key, customer))
+        session.add(customer)
+        customers.append(customer)
+    await session.flush()
+    for customer in customers:
+        enqueue(session, CONSENT_TASK, {"customer_id": customer.id})
+    return customers
+
+
+async def get_customer(session: AsyncSession, reseller_id: str, customer_id: str) -> Organization:
+    customer = await session.scalar(
+        select(Organization).where(
+            Organization.id == customer_id, Organization.reseller_id == reseller_id
+        )
+    )
+    if customer is None:
+        raise CustomerNotFound(f"No customer {customer_id}.")
+    return customer
+
+
+async def customer_for_consent(session: AsyncSession, token: str) -> Organization | None:
+    return await session.scalar(
+        select(Organization).where(Organization.consent_token_hash == sha256_hex(token))
+    )
+
+
+async def move_customer(
+    session: AsyncSession, customer: Organization, to: str, *, actor: str
+) -> None:
+    """Apply a delegation transition and tell the reseller (event ``customer.<state>``)."""
+    current = customer.customer_state or ""
+    if _TRANSITIONS.get((current, to)) != actor:
+        raise CustomerStateConflict(
+            f"A {actor} cannot move customer {customer.id} from {current} to {to}."
+        )
+    now = utcnow()
+    customer.customer_state = to
+    customer.customer_state_at = now
+    customer.updated_at = now
+    await session.flush()
+    assert customer.reseller_id is not None
+    await emit(
+        session,
+        customer.reseller_id,
+        f"customer.{to.lower()}",
+        {"customer": customer_data(customer)},
+    )
+
+
+def customer_data(customer: Organization) -> dict[str, Any]:
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "email": customer.email,
+        "state": customer.customer_state,
+        "state_changed_at": isoformat_z(customer.customer_state_at)
+        if customer.customer_state_at
+        else None,
+        "is_paying": customer.is_paying,
+        "will_send_registered": customer.will_send_registered,
+        "created_at": isoformat_z(customer.created_at),
+    }
+
+
+async def on_behalf_customer(
+    session: AsyncSession, reseller_id: str, customer_id: str
+) -> Organization:
+    """The customer a reseller sends for, or 422 ``customer-not-found`` / ``-not-registered``."""
+    customer = await session.scalar(
+        select(Organization).where(
+            Organization.id == customer_id, Organization.reseller_id == reseller_id
+        )
+    )
+    if customer is None:
+        raise OnBehalfCustomerNotFound.field(
+            "on_behalf_of",
+            f"{customer_id} is not one of your customers.",
+            code="customer-not-found",
+        )
+    if customer.customer_state != "ACCEPTED":
+        raise CustomerNotRegistered.field(
+            "on_behalf_of",
+            f"Customer {customer_id} is {customer.customer_state}; it must have ACCEPTED.",
+            code="customer-not-registered",
+        )
+    return customer
+
+
+def visible_to(organization_id: str) -> Any:
+    """Messages an organisation may read: its own, and those it sent for its customers."""
+    from tabellion.models.message import Message
+
+    return or_(
+        Message.organization_id == organization_id,
+        Message.submitted_by_organization_id == organization_id,
+    )

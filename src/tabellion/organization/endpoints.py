@@ -1,0 +1,349 @@
+"""HTTP endpoints of the organisation, its API keys, users and customers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from sqlalchemy import select
+from starlette.responses import Response
+
+from tabellion.auth.dependencies import AdminScope, ApiCaller, CustomersScope, UsersScope
+from tabellion.auth.subjects import InsufficientScope
+from tabellion.db import DbSession, SessionRoute
+from tabellion.errors import NotFound, Unauthorized, responses
+from tabellion.kit.pagination import Page, decode_cursor, encode_cursor
+from tabellion.models.organization import ApiKey, Organization
+from tabellion.models.user import User
+from tabellion.organization import accounts
+from tabellion.organization.accounts import (
+    CustomerNotFound,
+    CustomerStateConflict,
+    UserExists,
+    UserNotActivatable,
+    UserNotFound,
+)
+from tabellion.organization.schemas import (
+    ApiKeyCreated,
+    ApiKeyIn,
+    ApiKeyOut,
+    CustomerOut,
+    CustomersIn,
+    CustomersOut,
+    OrganizationOut,
+    UserIn,
+    UserOut,
+    UserUpdate,
+)
+from tabellion.organization.service import (
+    create_api_key,
+    get_organization,
+    revoke_api_key,
+)
+from tabellion.runtime import Runtime
+
+router = APIRouter(route_class=SessionRoute)
+
+
+class ApiKeyNotFound(NotFound):
+    code = "api-key-not-found"
+    title = "API key not found"
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def api_key_out(key: ApiKey) -> ApiKeyOut:
+    return ApiKeyOut(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        scopes=key.scopes,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        expires_at=key.expires_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+def customer_out(customer: Organization) -> CustomerOut:
+    return CustomerOut.model_validate(accounts.customer_data(customer))
+
+
+# ---- the organisation -----------------------------------------------------------------------
+
+
+@router.get(
+    "/organization",
+    response_model=OrganizationOut,
+    tags=["organization"],
+    summary="The organisation the API key belongs to",
+    responses=responses(Unauthorized),
+)
+async def read_organization(caller: ApiCaller, session: DbSession) -> OrganizationOut:
+    org = await get_organization(session, caller.organization_id)
+    return OrganizationOut.model_validate(org, from_attributes=True)
+
+
+@router.post(
+    "/organization/revoke-reseller",
+    response_model=OrganizationOut,
+    tags=["customers"],
+    summary="As a customer, withdraw your reseller's right to act for you",
+    responses=responses(Unauthorized, InsufficientScope, CustomerStateConflict),
+)
+async def revoke_reseller(caller: AdminScope, session: DbSession) -> OrganizationOut:
+    org = await get_organization(session, caller.organization_id)
+    await accounts.move_customer(session, org, "REVOKED", actor="customer")
+    return OrganizationOut.model_validate(org, from_attributes=True)
+
+
+# ---- API keys -------------------------------------------------------------------------------
+
+
+@router.post(
+    "/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+    tags=["api keys"],
+    summary="Create an API key with scopes; the key is shown once",
+    responses=responses(Unauthorized, InsufficientScope),
+)
+async def create_key(body: ApiKeyIn, caller: AdminScope, session: DbSession) -> ApiKeyCreated:
+    org = await get_organization(session, caller.organization_id)
+    new = await create_api_key(
+        session,
+        org,
+        name=body.name,
+        scopes=list(dict.fromkeys(body.scopes)),
+        expires_at=body.expires_at,
+    )
+    return ApiKeyCreated(**api_key_out(new.api_key).model_dump(), key=new.secret)
+
+
+@router.get(
+    "/api-keys",
+    response_model=Page[ApiKeyOut],
+    tags=["api keys"],
+    summary="List API keys (never their secrets)",
+    responses=responses(Unauthorized, InsufficientScope),
+)
+async def list_keys(
+    caller: AdminScope,
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page[ApiKeyOut]:
+    query = select(ApiKey).where(ApiKey.organization_id == caller.organization_id)
+    if cursor:
+        (last,) = decode_cursor(cursor, size=1)
+        query = query.where(ApiKey.id > str(last))
+    rows = (await session.scalars(query.order_by(ApiKey.id).limit(limit + 1))).all()
+    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return Page[ApiKeyOut](data=[api_key_out(k) for k in rows[:limit]], next_cursor=next_cursor)
+
+
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["api keys"],
+    summary="Revoke an API key",
+    responses=responses(Unauthorized, InsufficientScope, ApiKeyNotFound),
+)
+async def revoke_key(key_id: str, caller: AdminScope, session: DbSession) -> Response:
+    try:
+        await revoke_api_key(session, caller.organization_id, key_id)
+    except NotFound as exc:
+        raise ApiKeyNotFound(f"No API key {key_id}.") from exc
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# ---- users ----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    tags=["users"],
+    summary="Add a user; they receive an activation e-mail (link valid 7 days)",
+    responses=responses(Unauthorized, InsufficientScope, UserExists),
+)
+async def create_user(
+    body: UserIn, request: Request, caller: UsersScope, session: DbSession
+) -> UserOut:
+    user = await accounts.create_user(
+        session,
+        caller,
+        email=body.email,
+        name=body.name,
+        role=body.role,
+        signing_key=_runtime(request).settings.signing_key,
+    )
+    return user_out(user)
+
+
+@router.get(
+    "/users",
+    response_model=Page[UserOut],
+    tags=["users"],
+    summary="List users",
+    responses=responses(Unauthorized, InsufficientScope),
+)
+async def list_users(
+    caller: UsersScope,
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page[UserOut]:
+    query = select(User).where(User.organization_id == caller.organization_id)
+    if cursor:
+        (last,) = decode_cursor(cursor, size=1)
+        query = query.where(User.id > str(last))
+    rows = (await session.scalars(query.order_by(User.id).limit(limit + 1))).all()
+    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return Page[UserOut](data=[user_out(u) for u in rows[:limit]], next_cursor=next_cursor)
+
+
+@router.get(
+    "/users/{user_id}",
+    response_model=UserOut,
+    tags=["users"],
+    summary="Read a user",
+    responses=responses(Unauthorized, InsufficientScope, UserNotFound),
+)
+async def get_user(user_id: str, caller: UsersScope, session: DbSession) -> UserOut:
+    return user_out(await accounts.get_user(session, caller.organization_id, user_id))
+
+
+@router.patch(
+    "/users/{user_id}",
+    response_model=UserOut,
+    tags=["users"],
+    summary="Change a user's name or role",
+    responses=responses(Unauthorized, InsufficientScope, UserNotFound),
+)
+async def update_user(
+    user_id: str, body: UserUpdate, caller: UsersScope, session: DbSession
+) -> UserOut:
+    user = await accounts.get_user(session, caller.organization_id, user_id)
+    if body.role is not None:
+        user.role = body.role
+    if "name" in body.model_fields_set:
+        user.name = body.name
+    await session.flush()
+    return user_out(user)
+
+
+@router.post(
+    "/users/{user_id}/deactivate",
+    response_model=UserOut,
+    tags=["users"],
+    summary="Deactivate a user: they can no longer sign in or appear as a sender",
+    responses=responses(Unauthorized, InsufficientScope, UserNotFound),
+)
+async def deactivate_user(user_id: str, caller: UsersScope, session: DbSession) -> UserOut:
+    user = await accounts.get_user(session, caller.organization_id, user_id)
+    await accounts.deactivate_user(session, user)
+    return user_out(user)
+
+
+@router.post(
+    "/users/{user_id}/resend-activation",
+    response_model=UserOut,
+    tags=["users"],
+    summary="Send a new activation link (the previous one stops working)",
+    responses=responses(Unauthorized, InsufficientScope, UserNotFound, UserNotActivatable),
+)
+async def resend_activation(
+    user_id: str, request: Request, caller: UsersScope, session: DbSession
+) -> UserOut:
+    user = await accounts.get_user(session, caller.organization_id, user_id)
+    await accounts.resend_activation(
+        session, user, signing_key=_runtime(request).settings.signing_key
+    )
+    return user_out(user)
+
+
+# ---- customers (resellers) ------------------------------------------------------------------
+
+
+@router.post(
+    "/customers",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CustomersOut,
+    tags=["customers"],
+    summary="Register customers; each contact is asked to accept being managed",
+    responses=responses(Unauthorized, InsufficientScope),
+)
+async def create_customers(
+    body: CustomersIn, request: Request, caller: CustomersScope, session: DbSession
+) -> CustomersOut:
+    settings = _runtime(request).settings
+    customers = await accounts.create_customers(
+        session,
+        caller,
+        [c.model_dump() for c in body.customers],
+        signing_key=settings.signing_key,
+        timezone=settings.timezone,
+    )
+    return CustomersOut(customers=[customer_out(c) for c in customers])
+
+
+@router.get(
+    "/customers",
+    response_model=Page[CustomerOut],
+    tags=["customers"],
+    summary="List customers",
+    responses=responses(Unauthorized, InsufficientScope),
+)
+async def list_customers(
+    caller: CustomersScope,
+    session: DbSession,
+    state: Annotated[
+        str | None, Query(pattern="^(PENDING|ACCEPTED|REFUSED|REVOKED|CANCELLED)$")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page[CustomerOut]:
+    query = select(Organization).where(Organization.reseller_id == caller.organization_id)
+    if state:
+        query = query.where(Organization.customer_state == state)
+    if cursor:
+        (last,) = decode_cursor(cursor, size=1)
+        query = query.where(Organization.id > str(last))
+    rows = (await session.scalars(query.order_by(Organization.id).limit(limit + 1))).all()
+    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return Page[CustomerOut](data=[customer_out(c) for c in rows[:limit]], next_cursor=next_cursor)
+
+
+@router.get(
+    "/customers/{customer_id}",
+    response_model=CustomerOut,
+    tags=["customers"],
+    summary="Read a customer",
+    responses=responses(Unauthorized, InsufficientScope, CustomerNotFound),
+)
+async def get_customer(customer_id: str, caller: CustomersScope, session: DbSession) -> CustomerOut:
+    return customer_out(await accounts.get_customer(session, caller.organization_id, customer_id))
+
+
+@router.post(
+    "/customers/{customer_id}/cancel",
+    response_model=CustomerOut,
+    tags=["customers"],
+    summary="As the reseller, stop managing a customer",
+    responses=responses(Unauthorized, InsufficientScope, CustomerNotFound, CustomerStateConflict),
+)
+async def cancel_customer(
+    customer_id: str, caller: CustomersScope, session: DbSession
+) -> CustomerOut:
+    customer = await accounts.get_customer(session, caller.organization_id, customer_id)
+    await accounts.move_customer(session, customer, "CANCELLED", actor="reseller")
+    return customer_out(customer)

@@ -1,0 +1,212 @@
+"""Pages of the accounts domain: a new user's activation, a customer's consent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from sqlalchemy import select
+from starlette.responses import RedirectResponse, Response
+
+from tabellion.db import DbSession
+from tabellion.kit import sessions
+from tabellion.kit.web import PageRoute, check_csrf, csrf_token, page_environment, render
+from tabellion.models.message import Message
+from tabellion.models.organization import Organization
+from tabellion.models.user import User
+from tabellion.organization import accounts
+from tabellion.runtime import Runtime
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+env = page_environment("tabellion.organization")
+
+
+def _key(request: Request) -> bytes:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.settings.signing_key
+
+
+def _invalid_link(request: Request) -> Response:
+    # Unknown, expired and used links get the same page: a link reveals nothing.
+    return render(env, "pages/link_invalid.html", status_code=410)
+
+
+@router.get("/account/activate/{token}")
+async def activation_form(token: str, request: Request, session: DbSession) -> Response:
+    user = await accounts.user_for_activation(session, token)
+    if user is None:
+        return _invalid_link(request)
+    return render(
+        env, "pages/activate.html", user=user, error=None, csrf=csrf_token(request, _key(request))
+    )
+
+
+@router.post("/account/activate/{token}")
+async def activate(
+    token: str,
+    request: Request,
+    session: DbSession,
+    password: Annotated[str, Form(max_length=1024)] = "",
+    confirm: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
+) -> Response:
+    check_csrf(request, _key(request), csrf_token_)
+    user = await accounts.user_for_activation(session, token)
+    if user is None:
+        return _invalid_link(request)
+    problem = accounts.check_password(password, confirm)
+    if problem:
+        return render(
+            env,
+            "pages/activate.html",
+            status_code=422,
+            user=user,
+            error=problem,
+            csrf=csrf_token(request, _key(request)),
+        )
+    await accounts.activate(session, user, password)
+    return render(env, "pages/activated.html", user=user)
+
+
+async def _consent_context(
+    session: DbSession, token: str
+) -> tuple[Organization, Organization] | None:
+    customer = await accounts.customer_for_consent(session, token)
+    if customer is None or customer.reseller_id is None:
+        return None
+    reseller = await session.get(Organization, customer.reseller_id)
+    return (customer, reseller) if reseller is not None else None
+
+
+@router.get("/customers/consent/{token}")
+async def consent_page(token: str, request: Request, session: DbSession) -> Response:
+    found = await _consent_context(session, token)
+    if found is None:
+        return _invalid_link(request)
+    customer, reseller = found
+    return render(
+        env,
+        "pages/consent.html",
+        customer=customer,
+        reseller=reseller,
+        done=None,
+        csrf=csrf_token(request, _key(request)),
+    )
+
+
+_ACTIONS = {"accept": "ACCEPTED", "refuse": "REFUSED", "revoke": "REVOKED"}
+
+
+@router.post("/customers/consent/{token}")
+async def consent_answer(
+    token: str,
+    request: Request,
+    session: DbSession,
+    action: Annotated[str, Form(max_length=16)] = "",
+    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
+) -> Response:
+    check_csrf(request, _key(request), csrf_token_)
+    found = await _consent_context(session, token)
+    if found is None or action not in _ACTIONS:
+        return _invalid_link(request)
+    customer, reseller = found
+    try:
+        await accounts.move_customer(session, customer, _ACTIONS[action], actor="customer")
+    except accounts.CustomerStateConflict:
+        return render(
+            env,
+            "pages/consent.html",
+            status_code=409,
+            customer=customer,
+            reseller=reseller,
+            done="conflict",
+            csrf=csrf_token(request, _key(request)),
+        )
+    return render(
+        env,
+        "pages/consent.html",
+        customer=customer,
+        reseller=reseller,
+        done=action,
+        csrf=csrf_token(request, _key(request)),
+    )
+
+
+# ---- a user's sign-in -----------------------------------------------------------------------
+
+USER_SESSION = timedelta(hours=8)
+
+
+@router.get("/account/sign-in")
+async def sign_in_form(request: Request) -> Response:
+    return render(
+        env, "pages/sign_in.html", error=None, email="", csrf=csrf_token(request, _key(request))
+    )
+
+
+@router.post("/account/sign-in")
+async def sign_in(
+    request: Request,
+    session: DbSession,
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
+) -> Response:
+    check_csrf(request, _key(request), csrf_token_)
+    candidates = await session.scalars(
+        select(User).where(User.email == email.strip(), User.status == "active")
+    )
+    user = next((u for u in candidates if accounts.verify_password(u, password)), None)
+    if user is None:
+        # One message for unknown address and wrong password: nothing to probe.
+        return render(
+            env,
+            "pages/sign_in.html",
+            status_code=401,
+            email=email,
+            error="The address or the password is not right.",
+            csrf=csrf_token(request, _key(request)),
+        )
+    response = RedirectResponse("/account", status_code=303)
+    await sessions.open_session(
+        session, request, response, kind="user", subject=user.id, lifetime=USER_SESSION
+    )
+    return response
+
+
+@router.get("/account")
+async def account(request: Request, session: DbSession) -> Response:
+    user_id = await sessions.current_subject(session, request, "user")
+    user = await session.get(User, user_id) if user_id else None
+    if user is None or user.status != "active":
+        return RedirectResponse("/account/sign-in", status_code=303)
+    organization = await session.get(Organization, user.organization_id)
+    recent = (
+        await session.scalars(
+            select(Message)
+            .where(Message.organization_id == user.organization_id)
+            .order_by(Message.id.desc())
+            .limit(20)
+        )
+    ).all()
+    return render(
+        env,
+        "pages/account.html",
+        user=user,
+        organization=organization,
+        messages=recent,
+        csrf=csrf_token(request, _key(request)),
+    )
+
+
+@router.post("/account/sign-out")
+async def sign_out(
+    request: Request,
+    session: DbSession,
+    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
+) -> Response:
+    check_csrf(request, _key(request), csrf_token_)
+    response = RedirectResponse("/account/sign-in", status_code=303)
+    await sessions.close_session(session, request, response, kind="user")
+    return response

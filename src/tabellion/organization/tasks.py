@@ -1,0 +1,83 @@
+"""Account e-mails: a new user's activation link, a customer's consent request."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import urlsplit
+
+from tabellion.db import transaction
+from tabellion.jobs.registry import TaskContext, task
+from tabellion.kit.web import page_environment
+from tabellion.models.organization import Organization
+from tabellion.models.user import User
+from tabellion.organization import accounts
+
+env = page_environment("tabellion.organization")
+
+
+def _message(
+    ctx: TaskContext, *, to: str, subject: str, message_id: str, template: str, **context: Any
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = ctx.runtime.settings.mail_from
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    domain = urlsplit(ctx.runtime.settings.base_url).hostname or "localhost"
+    message["Message-ID"] = f"<{message_id}@{domain}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(env.get_template(f"email/{template}.txt").render(**context))
+    message.add_alternative(
+        env.get_template(f"email/{template}.html").render(**context), subtype="html"
+    )
+    return message
+
+
+@task(accounts.ACTIVATION_TASK, max_attempts=8)
+async def send_activation(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    settings = ctx.runtime.settings
+    async with transaction(ctx.runtime.sessions) as session:
+        user = await session.get(User, payload["user_id"])
+        if user is None or user.status != "invited" or user.activation_expires_at is None:
+            return
+        organization = await session.get(Organization, user.organization_id)
+        assert organization is not None
+        token = accounts.activation_token(settings.signing_key, user)
+        expires = user.activation_expires_at
+    message = _message(
+        ctx,
+        to=user.email,
+        subject=f"Activate your Tabellion account for {organization.name}",
+        message_id=f"{user.id}.activation.{int(expires.timestamp())}",
+        template="activation",
+        user=user,
+        organization=organization,
+        link=f"{settings.base_url}/account/activate/{token}",
+        expires=expires.strftime("%Y-%m-%d %H:%M"),
+    )
+    await ctx.runtime.mail.send(message)
+
+
+@task(accounts.CONSENT_TASK, max_attempts=8)
+async def send_consent(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    settings = ctx.runtime.settings
+    async with transaction(ctx.runtime.sessions) as session:
+        customer = await session.get(Organization, payload["customer_id"])
+        if customer is None or customer.reseller_id is None or not customer.email:
+            return
+        reseller = await session.get(Organization, customer.reseller_id)
+        assert reseller is not None
+    token = accounts.consent_token(settings.signing_key, customer)
+    message = _message(
+        ctx,
+        to=customer.email,
+        subject=f"{reseller.name} asks your consent to send on behalf of {customer.name}",
+        message_id=f"{customer.id}.consent",
+        template="consent",
+        customer=customer,
+        reseller=reseller,
+        link=f"{settings.base_url}/customers/consent/{token}",
+    )
+    await ctx.runtime.mail.send(message)

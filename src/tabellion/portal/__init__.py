@@ -1,0 +1,1 @@
+"""Pages for people outside the sending organisation: recipients, contacts, new users."""

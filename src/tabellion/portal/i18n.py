@@ -1,0 +1,72 @@
+"""Languages of the recipient pages and e-mails: gettext catalogs (Babel .po files).
+
+The catalogs are compiled in memory once per process, so no build step is needed.
+"""
+
+from __future__ import annotations
+
+import gettext
+from datetime import datetime
+from functools import cache
+from io import BytesIO
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from jinja2 import Environment
+
+LANGUAGES = ("en", "fr", "nl", "de")
+NAMES = {"en": "English", "fr": "Français", "nl": "Nederlands", "de": "Deutsch"}
+LOCALE_DIR = Path(__file__).parent / "locale"
+
+
+@cache
+def translations(language: str) -> gettext.NullTranslations:
+    path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
+    if language == "en" or not path.exists():
+        return gettext.NullTranslations()
+    with path.open("rb") as fh:
+        catalog = read_po(fh, locale=language)
+    buffer = BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def pick(*candidates: str | None) -> str:
+    for candidate in candidates:
+        if candidate:
+            code = candidate.strip().lower()[:2]
+            if code in LANGUAGES:
+                return code
+    return "en"
+
+
+_ENVIRONMENTS: dict[tuple[int, str], Environment] = {}
+
+
+def localized(env: Environment, language: str) -> Environment:
+    """An overlay of ``env`` whose ``_``/``gettext`` and ``{% trans %}`` speak ``language``."""
+    key = (id(env), language)
+    if key not in _ENVIRONMENTS:
+        overlay = env.overlay()
+        overlay.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+        _ENVIRONMENTS[key] = overlay
+    return _ENVIRONMENTS[key]
+
+
+def context(language: str, timezone: str = "Europe/Paris") -> dict[str, object]:
+    """What templates need besides translations: language, choices, a date formatter."""
+
+    def when(value: datetime | None, fmt: str = "long") -> str:
+        if value is None:
+            return ""
+        return format_datetime(value, format=fmt, tzinfo=ZoneInfo(timezone), locale=language)
+
+    return {
+        "lang": language,
+        "languages": NAMES,
+        "when": when,
+    }

@@ -1,0 +1,557 @@
+"""Recipient pages: the link in a notification (/r/<token>) and the vault (/vault).
+
+Core actions are plain forms (no JavaScript needed). Unknown, revoked and expired tokens all
+get the same page, so a link reveals nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from tabellion.db import DbSession
+from tabellion.document import preview
+from tabellion.document.sniff import content_disposition
+from tabellion.errors import TabellionError
+from tabellion.kit import sessions
+from tabellion.kit.web import (
+    CsrfFailed,
+    PageRoute,
+    check_csrf,
+    csrf_token,
+    page_environment,
+    render,
+)
+from tabellion.message.rules import normalize_email
+from tabellion.message.service import lifecycle
+from tabellion.message.service.lifecycle import Actor
+from tabellion.models.message import Delivery
+from tabellion.portal import i18n, replies, service
+from tabellion.portal.service import DeliveryPage
+from tabellion.runtime import Runtime
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+env = page_environment("tabellion.portal")
+LANG_COOKIE = "tbl_lang"
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _actor(request: Request, method: str) -> Actor:
+    client = request.client.host if request.client else None
+    return Actor(method=method, ip=client, user_agent=request.headers.get("user-agent", "")[:500])
+
+
+def _language(request: Request, fallback: str | None = None) -> str:
+    return i18n.pick(
+        request.query_params.get("lang"),
+        request.cookies.get(LANG_COOKIE),
+        fallback,
+        request.headers.get("accept-language"),
+    )
+
+
+def _page(
+    request: Request, template: str, *, language: str, status_code: int = 200, **ctx: Any
+) -> Response:
+    timezone = ctx.pop("timezone", "Europe/Paris")
+    response = render(
+        i18n.localized(env, language),
+        template,
+        status_code=status_code,
+        csrf=csrf_token(request, _key(request)),
+        path=request.url.path,
+        **i18n.context(language, timezone),
+        **ctx,
+    )
+    if request.query_params.get("lang") in i18n.LANGUAGES:
+        response.set_cookie(LANG_COOKIE, language, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+def _key(request: Request) -> bytes:
+    return _runtime(request).settings.signing_key
+
+
+def _invalid(request: Request) -> Response:
+    return _page(request, "link_invalid.html", language=_language(request), status_code=404)
+
+
+async def _delivery_session(db: DbSession, request: Request, delivery: Delivery) -> bool:
+    return await sessions.current_subject(db, request, "delivery") == delivery.id or (
+        await sessions.current_subject(db, request, "vault") == delivery.email
+    )
+
+
+def _redirect(url: str) -> Response:
+    return RedirectResponse(url, status_code=303)
+
+
+# ---- the link in a notification ------------------------------------------------------------
+
+
+@router.get("/r/{token}")
+async def delivery_page(token: str, request: Request, db: DbSession) -> Response:
+    delivery = await service.delivery_by_token(db, token)
+    if delivery is None:
+        return _invalid(request)
+    return await _render_delivery(request, db, delivery, base=f"/r/{token}")
+
+
+async def _render_delivery(
+    request: Request,
+    db: DbSession,
+    delivery: Delivery,
+    *,
+    base: str,
+    notice: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    page = await service.load_page(db, delivery)
+    signed_in = await _delivery_session(db, request, delivery)
+    return _page(
+        request,
+        "delivery.html",
+        language=_language(request, delivery.language),
+        status_code=status_code,
+        p=page,
+        d=delivery,
+        m=page.message,
+        base=base,
+        signed_in=signed_in,
+        code_sent=request.query_params.get("sent") == "1",
+        notice=notice,
+        error=error,
+        timezone=page.organization.timezone,
+        max_bytes=_runtime(request).settings.max_attachment_bytes,
+    )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form(max_files=0, max_fields=20)
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+@router.post("/r/{token}/code")
+async def request_code(token: str, request: Request, db: DbSession) -> Response:
+    fields = await _form(request)
+    check_csrf(request, _key(request), fields.get("csrf_token"))
+    delivery = await service.delivery_by_token(db, token)
+    if delivery is None:
+        return _invalid(request)
+    try:
+        await service.send_delivery_code(db, delivery, signing_key=_key(request))
+    except sessions.CodeRefused as exc:
+        return await _render_delivery(
+            request,
+            db,
+            delivery,
+            base=f"/r/{token}",
+            error=_t(request, delivery, exc.reason, **exc.params),
+            status_code=429,
+        )
+    return _redirect(f"/r/{token}?sent=1")
+
+
+def _t(request: Request, delivery: Delivery | None, text: str, **params: object) -> str:
+    language = _language(request, delivery.language if delivery else None)
+    translated = i18n.translations(language).gettext(text)
+    return translated % params if params else translated
+
+
+@router.post("/r/{token}/verify")
+async def verify_code(token: str, request: Request, db: DbSession) -> Response:
+    fields = await _form(request)
+    check_csrf(request, _key(request), fields.get("csrf_token"))
+    delivery = await service.delivery_by_token(db, token)
+    if delivery is None:
+        return _invalid(request)
+    try:
+        await sessions.check_code(db, "delivery", delivery.id, fields.get("code", ""))
+    except sessions.CodeRefused as exc:
+        return await _render_delivery(
+            request,
+            db,
+            delivery,
+            base=f"/r/{token}",
+            error=_t(request, delivery, exc.reason, **exc.params),
+            status_code=200,
+        )
+    lifecycle.confirm_identity(delivery, actor=_actor(request, "email-otp"))
+    response = _redirect(f"/r/{token}")
+    await sessions.open_session(
+        db,
+        request,
+        response,
+        kind="delivery",
+        subject=delivery.id,
+        lifetime=service.DELIVERY_SESSION,
+    )
+    return response
+
+
+@router.post("/r/{token}/answer")
+async def answer(token: str, request: Request, db: DbSession) -> Response:
+    fields = await _form(request)
+    check_csrf(request, _key(request), fields.get("csrf_token"))
+    delivery = await service.delivery_by_token(db, token)
+    if delivery is None:
+        return _invalid(request)
+    return await _answer(request, db, delivery, fields, base=f"/r/{token}")
+
+
+async def _answer(
+    request: Request, db: DbSession, delivery: Delivery, fields: dict[str, str], *, base: str
+) -> Response:
+    decision = fields.get("decision")
+    if not await _delivery_session(db, request, delivery):
+        return _redirect(base)
+    if decision not in ("accept", "refuse") or fields.get("confirm") != "yes":
+        return await _render_delivery(
+            request,
+            db,
+            delivery,
+            base=base,
+            status_code=422,
+            error=_t(request, delivery, "Tick the box to confirm your choice."),
+        )
+    try:
+        await lifecycle.answer(
+            db, delivery, accept=decision == "accept", actor=_actor(request, "email-otp")
+        )
+    except TabellionError as exc:
+        return await _render_delivery(
+            request,
+            db,
+            delivery,
+            base=base,
+            status_code=409,
+            error=_t(request, delivery, exc.title),
+        )
+    return _redirect(base)
+
+
+@router.post("/r/{token}/open")
+async def open_content(token: str, request: Request, db: DbSession) -> Response:
+    fields = await _form(request)
+    check_csrf(request, _key(request), fields.get("csrf_token"))
+    delivery = await service.delivery_by_token(db, token)
+    if delivery is None or delivery.mode == "registered":
+        return _invalid(request)
+    await lifecycle.record_opened(db, delivery, actor=_actor(request, "portal-link"))
+    response = _redirect(f"/r/{token}")
+    await sessions.open_session(
+        db,
+        request,
+        response,
+        kind="delivery",
+        subject=delivery.id,
+        lifetime=service.DELIVERY_SESSION,
+    )
+    return response
+
+
+@router.get("/r/{token}/files/{attachment_id}")
+async def download(token: str, attachment_id: str, request: Request, db: DbSession) -> Response:
+    delivery = await service.delivery_by_token(db, token)
+    if delivery is None:
+        return _invalid(request)
+    return await _download(request, db, delivery, attachment_id, base=f"/r/{token}")
+
+
+async def _download(
+    request: Request, db: DbSession, delivery: Delivery, attachment_id: str, *, base: str
+) -> Response:
+    page = await service.load_page(db, delivery)
+    attachment = next((a for a in page.attachments if a.id == attachment_id), None)
+    reply_file = replies.find_file(page.replies, attachment_id)
+    if (attachment is None and reply_file is None) or not page.revealed:
+        return _invalid(request)
+    if not await _delivery_session(db, request, delivery):
+        return _redirect(base)
+    if attachment is not None:
+        await lifecycle.record_download(db, delivery, attachment, actor=_actor(request, "portal"))
+        key, name, kind, size = (
+            attachment.storage_key,
+            attachment.filename,
+            attachment.content_type,
+            attachment.size,
+        )
+    else:
+        assert reply_file is not None
+        key, name, kind, size = (
+            reply_file["storage_key"],
+            reply_file["filename"],
+            reply_file["content_type"],
+            reply_file["size"],
+        )
+    inline = request.query_params.get("inline") == "1" and kind == "application/pdf"
+    return StreamingResponse(
+        _runtime(request).storage.open(key),
+        media_type=kind,
+        headers={
+            "Content-Disposition": content_disposition(name, inline=inline),
+            "Content-Length": str(size),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def _preview_target(
+    request: Request, db: DbSession, delivery: Delivery, attachment_id: str, *, base: str
+) -> Response | tuple[DeliveryPage, str, int, str]:
+    page = await service.load_page(db, delivery)
+    attachment = next((a for a in page.attachments if a.id == attachment_id), None)
+    if attachment is None or not page.revealed or attachment.content_type != "application/pdf":
+        return _invalid(request)
+    if not await _delivery_session(db, request, delivery):
+        return _redirect(base)
+    return page, attachment.storage_key, attachment.size, attachment.filename
+
+
+async def _preview(
+    request: Request, db: DbSession, delivery: Delivery, attachment_id: str, *, base: str
+) -> Response:
+    target = await _preview_target(request, db, delivery, attachment_id, base=base)
+    if isinstance(target, Response):
+        return target
+    page, key, size, filename = target
+    try:
+        pages = await preview.page_count(_runtime(request).storage, key, size)
+    except preview.PreviewUnavailable:
+        pages = 0
+    return _page(
+        request,
+        "preview.html",
+        language=_language(request, delivery.language),
+        d=delivery,
+        base=base,
+        attachment_id=attachment_id,
+        filename=filename,
+        pages=pages,
+        timezone=page.organization.timezone,
+    )
+
+
+async def _preview_image(
+    request: Request,
+    db: DbSession,
+    delivery: Delivery,
+    attachment_id: str,
+    number: int,
+    *,
+    base: str,
+) -> Response:
+    target = await _preview_target(request, db, delivery, attachment_id, base=base)
+    if isinstance(target, Response):
+        return target
+    _, key, size, _ = target
+    try:
+        image = await preview.render_page(_runtime(request).storage, key, size, number)
+    except preview.PreviewUnavailable:
+        return Response(status_code=404)
+    return Response(
+        image, media_type="image/png", headers={"Cache-Control": "private, max-age=600"}
+    )
+
+
+@router.get("/r/{token}/files/{attachment_id}/preview")
+async def preview_page(token: str, attachment_id: str, request: Request, db: DbSession) -> Response:
+    delivery = await service.delivery_by_token(db, token)
+    if delivery is None:
+        return _invalid(request)
+    return await _preview(request, db, delivery, attachment_id, base=f"/r/{token}")
+
+
+@router.get("/r/{token}/files/{attachment_id}/pages/{number}.png")
+async def preview_image(
+    token: str, attachment_id: str, number: int, request: Request, db: DbSession
+) -> Response:
+    delivery = await service.delivery_by_token(db, token)
+    if delivery is None:
+        return _invalid(request)
+    return await _preview_image(request, db, delivery, attachment_id, number, base=f"/r/{token}")
+
+
+@router.post("/r/{token}/reply")
+async def reply(token: str, request: Request, db: DbSession) -> Response:
+    delivery = await service.delivery_by_token(db, token)
+    if delivery is None or delivery.mode != "secure":
+        return _invalid(request)
+    return await _reply(request, db, delivery, base=f"/r/{token}")
+
+
+async def _reply(request: Request, db: DbSession, delivery: Delivery, *, base: str) -> Response:
+    if not await _delivery_session(db, request, delivery):
+        return _redirect(base)
+    runtime = _runtime(request)
+    try:
+        await replies.recipient_reply(
+            db, runtime, request, delivery, actor=_actor(request, "portal-session")
+        )
+    except CsrfFailed:
+        raise
+    except replies.ReplyRefused as exc:
+        return await _render_delivery(
+            request,
+            db,
+            delivery,
+            base=base,
+            status_code=exc.status,
+            error=_t(request, delivery, exc.message),
+        )
+    return _redirect(f"{base}?replied=1")
+
+
+# ---- the vault -------------------------------------------------------------------------------
+
+
+@router.get("/vault")
+async def vault(request: Request, db: DbSession) -> Response:
+    email = await sessions.current_subject(db, request, "vault")
+    language = _language(request)
+    if email is None:
+        return _page(
+            request, "vault_sign_in.html", language=language, email="", step="email", error=None
+        )
+    items = await service.vault_deliveries(db, email)
+    return _page(request, "vault.html", language=language, email=email, items=items)
+
+
+@router.post("/vault/code")
+async def vault_code(request: Request, db: DbSession) -> Response:
+    fields = await _form(request)
+    check_csrf(request, _key(request), fields.get("csrf_token"))
+    language = _language(request)
+    try:
+        email = normalize_email(fields.get("email", ""))
+    except ValueError:
+        return _page(
+            request,
+            "vault_sign_in.html",
+            language=language,
+            status_code=422,
+            email=fields.get("email", ""),
+            step="email",
+            error=_t(request, None, "Enter a valid e-mail address."),
+        )
+    error = None
+    try:
+        await service.send_vault_code(db, email, signing_key=_key(request))
+    except sessions.CodeRefused as exc:
+        error = _t(request, None, exc.reason, **exc.params)
+    return _page(
+        request, "vault_sign_in.html", language=language, email=email, step="code", error=error
+    )
+
+
+@router.post("/vault/verify")
+async def vault_verify(request: Request, db: DbSession) -> Response:
+    fields = await _form(request)
+    check_csrf(request, _key(request), fields.get("csrf_token"))
+    email = fields.get("email", "")
+    try:
+        await sessions.check_code(db, "vault", email, fields.get("code", ""))
+    except sessions.CodeRefused as exc:
+        return _page(
+            request,
+            "vault_sign_in.html",
+            language=_language(request),
+            email=email,
+            step="code",
+            error=_t(request, None, exc.reason, **exc.params),
+        )
+    response = _redirect("/vault")
+    await sessions.open_session(
+        db, request, response, kind="vault", subject=email, lifetime=service.VAULT_SESSION
+    )
+    return response
+
+
+@router.post("/vault/sign-out")
+async def vault_sign_out(request: Request, db: DbSession) -> Response:
+    fields = await _form(request)
+    check_csrf(request, _key(request), fields.get("csrf_token"))
+    response = _redirect("/vault")
+    await sessions.close_session(db, request, response, kind="vault")
+    return response
+
+
+async def _vault_delivery(request: Request, db: DbSession, delivery_id: str) -> Delivery | None:
+    email = await sessions.current_subject(db, request, "vault")
+    delivery = await db.get(Delivery, delivery_id)
+    if email is None or delivery is None or delivery.email != email:
+        return None
+    return delivery
+
+
+@router.get("/vault/d/{delivery_id}")
+async def vault_delivery(delivery_id: str, request: Request, db: DbSession) -> Response:
+    delivery = await _vault_delivery(request, db, delivery_id)
+    if delivery is None:
+        return _redirect("/vault")
+    if delivery.mode != "registered":
+        await lifecycle.record_opened(db, delivery, actor=_actor(request, "vault-session"))
+    elif not (delivery.identity or {}).get("confirmed"):
+        # Signing in to the vault proved control of the address: the same identity check.
+        lifecycle.confirm_identity(delivery, actor=_actor(request, "vault-email-otp"))
+    return await _render_delivery(request, db, delivery, base=f"/vault/d/{delivery_id}")
+
+
+@router.post("/vault/d/{delivery_id}/answer")
+async def vault_answer(delivery_id: str, request: Request, db: DbSession) -> Response:
+    fields = await _form(request)
+    check_csrf(request, _key(request), fields.get("csrf_token"))
+    delivery = await _vault_delivery(request, db, delivery_id)
+    if delivery is None:
+        return _redirect("/vault")
+    return await _answer(request, db, delivery, fields, base=f"/vault/d/{delivery_id}")
+
+
+@router.get("/vault/d/{delivery_id}/files/{attachment_id}")
+async def vault_download(
+    delivery_id: str, attachment_id: str, request: Request, db: DbSession
+) -> Response:
+    delivery = await _vault_delivery(request, db, delivery_id)
+    if delivery is None:
+        return _redirect("/vault")
+    return await _download(request, db, delivery, attachment_id, base=f"/vault/d/{delivery_id}")
+
+
+@router.get("/vault/d/{delivery_id}/files/{attachment_id}/preview")
+async def vault_preview(
+    delivery_id: str, attachment_id: str, request: Request, db: DbSession
+) -> Response:
+    delivery = await _vault_delivery(request, db, delivery_id)
+    if delivery is None:
+        return _redirect("/vault")
+    return await _preview(request, db, delivery, attachment_id, base=f"/vault/d/{delivery_id}")
+
+
+@router.get("/vault/d/{delivery_id}/files/{attachment_id}/pages/{number}.png")
+async def vault_preview_image(
+    delivery_id: str, attachment_id: str, number: int, request: Request, db: DbSession
+) -> Response:
+    delivery = await _vault_delivery(request, db, delivery_id)
+    if delivery is None:
+        return _redirect("/vault")
+    return await _preview_image(
+        request, db, delivery, attachment_id, number, base=f"/vault/d/{delivery_id}"
+    )
+
+
+@router.post("/vault/d/{delivery_id}/reply")
+async def vault_reply(delivery_id: str, request: Request, db: DbSession) -> Response:
+    delivery = await _vault_delivery(request, db, delivery_id)
+    if delivery is None or delivery.mode != "secure":
+        return _redirect("/vault")
+    return await _reply(request, db, delivery, base=f"/vault/d/{delivery_id}")
+
+
+__all__ = ["DeliveryPage", "router"]

@@ -1,0 +1,168 @@
+"""The thread of a secure delivery: the recipient's replies and the sender's answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.db import end_read_phase
+from tabellion.document.multipart import MalformedMultipart, MultipartReader, boundary_of
+from tabellion.document.sniff import clean_filename, sniff_content_type
+from tabellion.document.storage import BlobTooLarge
+from tabellion.evidence.events import EvidenceType
+from tabellion.jobs.queue import enqueue
+from tabellion.kit.ids import new_id
+from tabellion.kit.time import utcnow
+from tabellion.kit.web import check_csrf
+from tabellion.message.rules import MAX_BODY_BYTES, html_to_text, sanitize_html
+from tabellion.message.service.events import record_delivery_event
+from tabellion.message.service.lifecycle import Actor
+from tabellion.models.message import Delivery, Reply
+from tabellion.runtime import Runtime
+
+MAX_REPLY_FILES = 10
+SENDER_REPLY_TASK = "portal.notify_sender_reply"
+
+
+class ReplyRefused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def find_file(replies: list[Reply], file_id: str) -> dict[str, Any] | None:
+    for reply in replies:
+        for item in reply.attachments or []:
+            if item.get("id") == file_id:
+                return item
+    return None
+
+
+def _text_to_html(text: str) -> str:
+    import html
+
+    paragraphs = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    return "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
+
+
+async def recipient_reply(
+    db: AsyncSession, runtime: Runtime, request: Request, delivery: Delivery, *, actor: Actor
+) -> Reply:
+    """Read the reply form (streamed: text field, then files) and record it with REPLIED."""
+    settings = runtime.settings
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise ReplyRefused(415, "The reply form must be sent as multipart/form-data.")
+    reader = MultipartReader(request.stream(), boundary_of(content_type))
+    text = ""
+    csrf_checked = False
+    files: list[dict[str, Any]] = []
+    await end_read_phase(db)
+    try:
+        while (part := await reader.next_part()) is not None:
+            if part.name == "csrf_token":
+                check_csrf(
+                    request, settings.signing_key, (await reader.read_all(limit=256)).decode()
+                )
+                csrf_checked = True
+            elif part.name == "body":
+                text = (await reader.read_all(limit=MAX_BODY_BYTES)).decode("utf-8", "replace")
+            elif part.name == "files" and part.filename:
+                if not csrf_checked:
+                    raise ReplyRefused(403, "The form expired; reload the page and retry.")
+                if len(files) >= MAX_REPLY_FILES:
+                    raise ReplyRefused(413, "Attach at most 10 files.")
+                blob = await runtime.storage.put_stream(
+                    reader.data(), max_bytes=settings.max_attachment_bytes
+                )
+                if blob.size == 0:
+                    continue
+                name = clean_filename(part.filename)
+                files.append(
+                    {
+                        "id": new_id("att"),
+                        "filename": name,
+                        "size": blob.size,
+                        "sha256": blob.sha256,
+                        "storage_key": blob.key,
+                        "content_type": sniff_content_type(
+                            blob.head, filename=name, declared=part.content_type
+                        ),
+                    }
+                )
+            else:
+                async for _ in reader.data():
+                    pass
+    except BlobTooLarge as exc:
+        raise ReplyRefused(413, "A file is larger than the limit.") from exc
+    except MalformedMultipart as exc:
+        raise ReplyRefused(400, "The form could not be read; retry.") from exc
+    if not csrf_checked:
+        raise ReplyRefused(403, "The form expired; reload the page and retry.")
+    if not text.strip() and not files:
+        raise ReplyRefused(422, "Write a reply or attach a file.")
+    body_html = sanitize_html(_text_to_html(text))
+    return await add_reply(
+        db,
+        await _locked(db, delivery.id),
+        author="recipient",
+        body_html=body_html,
+        body_text=text.strip(),
+        files=files,
+        actor=actor,
+    )
+
+
+async def _locked(db: AsyncSession, delivery_id: str) -> Delivery:
+    delivery = await db.scalar(select(Delivery).where(Delivery.id == delivery_id))
+    assert delivery is not None
+    return delivery
+
+
+async def add_reply(
+    db: AsyncSession,
+    delivery: Delivery,
+    *,
+    author: str,
+    body_html: str,
+    body_text: str | None = None,
+    files: list[dict[str, Any]] | None = None,
+    actor: Actor | None = None,
+) -> Reply:
+    now = utcnow()
+    clean = sanitize_html(body_html)
+    reply = Reply(
+        id=new_id("rpl"),
+        organization_id=delivery.organization_id,
+        delivery_id=delivery.id,
+        author=author,
+        body_html=clean,
+        body_text=body_text if body_text is not None else html_to_text(clean),
+        attachments=files or [],
+        created_at=now,
+    )
+    db.add(reply)
+    delivery.updated_at = now
+    await db.flush()
+    if author == "recipient":
+        assert actor is not None
+        await record_delivery_event(
+            db,
+            delivery,
+            EvidenceType.REPLIED,
+            at=now,
+            details={
+                "actor": actor.details(now),
+                "reply_id": reply.id,
+                "attachments": [
+                    {k: f[k] for k in ("id", "filename", "sha256")} for f in reply.attachments
+                ],
+            },
+        )
+    else:
+        enqueue(db, SENDER_REPLY_TASK, {"reply_id": reply.id})
+    return reply

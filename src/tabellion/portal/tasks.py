@@ -1,0 +1,152 @@
+"""Portal e-mails: one-time codes, a sender's answer in a secure thread, reminders."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import urlsplit
+
+from tabellion.db import transaction
+from tabellion.jobs.registry import TaskContext, task
+from tabellion.kit.sessions import derive_code
+from tabellion.kit.web import page_environment
+from tabellion.message.service.delivery import portal_token
+from tabellion.message.service.lifecycle import ANSWERED, ENDED, REMIND_TASK
+from tabellion.models.message import Delivery, Message, Reply
+from tabellion.models.organization import Organization
+from tabellion.models.portal import OneTimeCode
+from tabellion.portal import i18n
+from tabellion.portal.replies import SENDER_REPLY_TASK
+from tabellion.portal.service import CODE_TASK
+from tabellion.runtime import Runtime
+
+env = page_environment("tabellion.portal")
+
+
+def _message(
+    runtime: Runtime,
+    *,
+    to: str,
+    subject: str,
+    message_id: str,
+    template: str,
+    language: str,
+    **context: Any,
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = runtime.settings.mail_from
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    domain = urlsplit(runtime.settings.base_url).hostname or "localhost"
+    message["Message-ID"] = f"<{message_id}@{domain}>"
+    message["Auto-Submitted"] = "auto-generated"
+    ctx = {**i18n.context(language), **context}
+    local = i18n.localized(env, language)
+    message.set_content(local.get_template(f"email/{template}.txt").render(**ctx))
+    message.add_alternative(
+        local.get_template(f"email/{template}.html").render(**ctx), subtype="html"
+    )
+    return message
+
+
+def _link(runtime: Runtime, delivery: Delivery) -> str:
+    token = portal_token(runtime.settings.signing_key, delivery.id, delivery.token_salt)
+    return f"{runtime.settings.base_url}/r/{token}"
+
+
+@task(CODE_TASK, max_attempts=5, timeout_seconds=60)
+async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    runtime = ctx.runtime
+    async with transaction(runtime.sessions) as session:
+        code = await session.get(OneTimeCode, payload["code_id"])
+        if code is None or code.consumed_at is not None:
+            return
+        language = "en"
+        if payload.get("delivery_id"):
+            delivery = await session.get(Delivery, payload["delivery_id"])
+            if delivery is None:
+                return
+            to, language = delivery.email, delivery.language
+        else:
+            to = payload["email"]
+    value = derive_code(runtime.settings.signing_key, code.id)
+    t = i18n.translations(language)
+    await runtime.mail.send(
+        _message(
+            runtime,
+            to=to,
+            subject=t.gettext("Your code: %(code)s") % {"code": value},
+            message_id=f"{code.id}.code",
+            template="code",
+            language=language,
+            code=value,
+        )
+    )
+
+
+@task(SENDER_REPLY_TASK, max_attempts=8)
+async def notify_sender_reply(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    runtime = ctx.runtime
+    async with transaction(runtime.sessions) as session:
+        reply = await session.get(Reply, payload["reply_id"])
+        if reply is None:
+            return
+        delivery = await session.get(Delivery, reply.delivery_id)
+        assert delivery is not None
+        message = await session.get(Message, delivery.message_id)
+        organization = await session.get(Organization, delivery.organization_id)
+        assert message is not None and organization is not None
+    t = i18n.translations(delivery.language)
+    sender = message.sender_name or organization.name
+    await runtime.mail.send(
+        _message(
+            runtime,
+            to=delivery.email,
+            language=delivery.language,
+            template="update",
+            subject=t.gettext("%(sender)s answered you") % {"sender": sender},
+            message_id=f"{reply.id}.answer",
+            link=_link(runtime, delivery),
+            greeting=t.gettext("Hello,"),
+            line=t.gettext(
+                "%(sender)s answered in your secure conversation \u201c%(subject)s\u201d."
+            )
+            % {"sender": sender, "subject": message.subject},
+            button=t.gettext("Read the answer"),
+        )
+    )
+
+
+@task(REMIND_TASK, max_attempts=8)
+async def send_reminder(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """A reminder before the deadline, unless the delivery was answered meanwhile."""
+    runtime = ctx.runtime
+    async with transaction(runtime.sessions) as session:
+        delivery = await session.get(Delivery, payload["delivery_id"])
+        if delivery is None or delivery.status in (*ANSWERED, *ENDED) or not delivery.deadline_at:
+            return
+        organization = await session.get(Organization, delivery.organization_id)
+        assert organization is not None
+    language = delivery.language
+    t = i18n.translations(language)
+    deadline = i18n.context(language, organization.timezone)["when"](delivery.deadline_at)  # type: ignore[operator]
+    await runtime.mail.send(
+        _message(
+            runtime,
+            to=delivery.email,
+            language=language,
+            template="update",
+            subject=t.gettext("Reminder: a registered electronic letter awaits you"),
+            message_id=f"{delivery.id}.reminder.{payload.get('days_left', 0)}",
+            link=_link(runtime, delivery),
+            greeting=t.gettext("Hello,"),
+            line=t.gettext(
+                "A registered electronic letter still awaits your answer. You can "
+                "accept or refuse it until %(date)s."
+            )
+            % {"date": deadline},
+            button=t.gettext("See the letter"),
+        )
+    )

@@ -1,0 +1,69 @@
+"""What a running process holds: settings, database, blob store, mail transport, job wake-up.
+
+One ``Runtime`` is built per process (``serve``, ``worker``, a CLI command or a test) and
+handed to request handlers through ``app.state.runtime`` and to job handlers directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tabellion.config import Settings
+from tabellion.db import create_engine, create_sessionmaker
+
+if TYPE_CHECKING:
+    from tabellion.document.storage import BlobStore
+    from tabellion.notification.transport import MailTransport
+
+T = TypeVar("T")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    storage: BlobStore
+    mail: MailTransport
+    # Set after a commit that enqueued jobs, so an in-process worker starts at once.
+    jobs_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Lazily built, process-wide resources (HTTP clients...), closed with the runtime.
+    _resources: dict[str, tuple[Any, Callable[[], Awaitable[None]]]] = field(default_factory=dict)
+
+    def resource(
+        self, name: str, factory: Callable[[], tuple[T, Callable[[], Awaitable[None]]]]
+    ) -> T:
+        """The process's one instance of a resource, built on first use."""
+        if name not in self._resources:
+            self._resources[name] = factory()
+        value: T = self._resources[name][0]
+        return value
+
+    @classmethod
+    def build(cls, settings: Settings, *, pool_size: int = 10) -> Runtime:
+        from tabellion.document.storage import open_store
+        from tabellion.notification.transport import open_transport
+
+        settings.check()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.resolved_database_url, pool_size=pool_size)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=create_sessionmaker(engine),
+            storage=open_store(settings.resolved_storage_url),
+            mail=open_transport(settings),
+        )
+
+    async def close(self) -> None:
+        for _, closer in self._resources.values():
+            await closer()
+        self._resources.clear()
+        await self.mail.close()
+        await self.storage.close()
+        await self.engine.dispose()

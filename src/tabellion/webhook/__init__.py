@@ -1,0 +1,1 @@
+"""Webhooks and the events feed: at-least-once, signed (Standard Webhooks), observable."""

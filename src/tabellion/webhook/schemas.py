@@ -1,0 +1,80 @@
+"""API schemas of webhook endpoints, attempts and events."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from tabellion.kit.schema import Schema, UTCDateTime
+
+Url = Annotated[str, Field(min_length=8, max_length=2048, examples=["https://crm.example/hooks"])]
+EventList = Annotated[list[str], Field(min_length=1, max_length=50, examples=[["*"]])]
+
+
+class EndpointIn(Schema):
+    url: Url
+    events: EventList
+    description: Annotated[str | None, Field(max_length=500)] = None
+
+
+class EndpointUpdate(Schema):
+    url: Url | None = None
+    events: EventList | None = None
+    description: Annotated[str | None, Field(max_length=500)] = None
+    enabled: bool | None = None
+
+
+class RotateIn(Schema):
+    overlap_hours: Annotated[int, Field(ge=0, le=168)] = 24
+
+
+class EndpointOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None
+    failing_since: UTCDateTime | None
+    created_at: UTCDateTime
+    updated_at: UTCDateTime
+
+
+class EndpointWithSecret(EndpointOut):
+    secret: str = Field(description="`whsec_...`: shown once; verify signatures with it.")
+
+
+class AttemptOut(BaseModel):
+    id: int
+    event_id: str
+    event_type: str
+    attempt: int
+    outcome: str
+    status_code: int | None
+    latency_ms: int | None
+    error: str | None
+    next_retry_at: UTCDateTime | None
+    created_at: UTCDateTime
+
+
+class EventOut(BaseModel):
+    id: str
+    type: str
+    timestamp: str
+    data: dict[str, Any]
+
+
+class EventFeed(BaseModel):
+    data: list[EventOut]
+    next_cursor: str = Field(description="Pass as `after` to continue; stays put when empty.")
+    has_more: bool
+
+
+class Redelivery(BaseModel):
+    event_id: str
+    endpoint_ids: list[str]
+
+
+class TestSent(BaseModel):
+    event_id: str

@@ -1,0 +1,415 @@
+"""Events and webhook endpoints: emitting, subscribing, signing and sending."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.errors import NotFound, ValidationFailed
+from tabellion.evidence.events import EvidenceType
+from tabellion.jobs.queue import enqueue, enqueue_many
+from tabellion.kit import crypto
+from tabellion.kit.ids import new_id
+from tabellion.kit.time import isoformat_z, utcnow
+from tabellion.models.webhook import Event, WebhookEndpoint
+from tabellion.webhook import signing
+from tabellion.webhook.ssrf import ForbiddenDestination, check_url_syntax, resolve_public
+
+DELIVERY_EVENTS = tuple(f"delivery.{t.value.lower()}" for t in EvidenceType)
+CUSTOMER_EVENTS = tuple(
+    f"customer.{state}" for state in ("accepted", "refused", "revoked", "cancelled")
+)
+EVENT_TYPES: tuple[str, ...] = ("message.dispatched", *DELIVERY_EVENTS, *CUSTOMER_EVENTS)
+TEST_EVENT = "webhook.test"
+DELIVER_TASK = "webhook.deliver"
+NOTIFY_DISABLED_TASK = "webhook.notify_disabled"
+
+# About three days in all: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
+RETRY_DELAYS = (5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 86_400)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+DISABLE_AFTER_FAILING = timedelta(days=3)
+MAX_BODY_BYTES = 20_000
+MAX_RETRY_AFTER = 86_400
+DEFAULT_OVERLAP = timedelta(hours=24)
+
+
+class WebhookEndpointNotFound(NotFound):
+    code = "webhook-endpoint-not-found"
+    title = "Webhook endpoint not found"
+
+
+class EventNotFound(NotFound):
+    code = "event-not-found"
+    title = "Event not found"
+
+
+class WebhookUrlRefused(ValidationFailed):
+    code = "webhook-url-refused"
+    title = "The webhook URL is refused"
+
+
+class WebhookGone(Exception):
+    """Retries ran out: the job ends dead, visible in attempts and `tabellion jobs`."""
+
+
+# ---- events ---------------------------------------------------------------------------------
+
+
+def event_body(event_id: str, event_type: str, at: datetime, data: dict[str, Any]) -> str:
+    """The exact bytes every receiver gets; trimmed to stay under 20 kB (oldest evidence first)."""
+    payload = {"type": event_type, "timestamp": isoformat_z(at), "data": data}
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    delivery = data.get("delivery")
+    while len(body.encode()) > MAX_BODY_BYTES and delivery and delivery.get("evidence"):
+        delivery["evidence"] = delivery["evidence"][1:]
+        delivery["evidence_truncated"] = True
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return body
+
+
+async def _subscribers(session: AsyncSession, organization_id: str) -> list[tuple[str, list[str]]]:
+    rows = await session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+            WebhookEndpoint.organization_id == organization_id,
+            WebhookEndpoint.enabled.is_(True),
+        )
+    )
+    return [(row[0], list(row[1])) for row in rows]
+
+
+def _wants(events: list[str], event_type: str) -> bool:
+    return "*" in events or event_type in events
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    type: str
+    data: dict[str, Any]
+    delivery_id: str | None = None
+
+
+async def emit(
+    session: AsyncSession,
+    organization_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    delivery_id: str | None = None,
+) -> str:
+    """Record an event and a delivery job per subscribed endpoint, in the caller's transaction."""
+    ids = await emit_many(session, organization_id, [NewEvent(event_type, data, delivery_id)])
+    return ids[0]
+
+
+async def emit_many(
+    session: AsyncSession, organization_id: str, events: Sequence[NewEvent]
+) -> list[str]:
+    if not events:
+        return []
+    now = utcnow()
+    rows = []
+    for item in events:
+        event_id = new_id("evt")
+        rows.append(
+            {
+                "id": event_id,
+                "organization_id": organization_id,
+                "type": item.type,
+                "delivery_id": item.delivery_id,
+                "body": event_body(event_id, item.type, now, item.data),
+                "created_at": now,
+            }
+        )
+    await session.execute(insert(Event), rows)
+    subscribers = await _subscribers(session, organization_id)
+    jobs = [
+        {"endpoint_id": endpoint_id, "event_id": row["id"]}
+        for row in rows
+        for endpoint_id, wanted in subscribers
+        if _wants(wanted, str(row["type"]))
+    ]
+    await enqueue_many(session, DELIVER_TASK, jobs)
+    return [str(row["id"]) for row in rows]
+
+
+async def sequence_events(session: AsyncSession, *, batch: int = 10_000) -> int:
+    """Give committed, unsequenced events their feed position, in one serialised step.
+
+    Only rows already committed are visible here, and positions only grow, so a feed reader
+    who has seen position N will never later find an event below N.
+    """
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(7291001)"))
+    ids = (
+        await session.scalars(
+            select(Event.id)
+            .where(Event.seq.is_(None))
+            .order_by(Event.created_at, Event.id)
+            .limit(batch)
+        )
+    ).all()
+    if not ids:
+        return 0
+    top = int(await session.scalar(select(func.coalesce(func.max(Event.seq), 0))) or 0)
+    await session.execute(
+        update(Event), [{"id": event_id, "seq": top + n} for n, event_id in enumerate(ids, 1)]
+    )
+    return len(ids)
+
+
+async def get_event(session: AsyncSession, organization_id: str, event_id: str) -> Event:
+    event = await session.scalar(
+        select(Event).where(Event.id == event_id, Event.organization_id == organization_id)
+    )
+    if event is None:
+        raise EventNotFound(f"No event {event_id}.")
+    return event
+
+
+async def list_events(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    after: int,
+    limit: int,
+    types: Sequence[str] = (),
+) -> list[Event]:
+    await sequence_events(session)
+    query = select(Event).where(
+        Event.organization_id == organization_id,
+        Event.seq.is_not(None),
+        Event.seq > after,
+        Event.type != TEST_EVENT,
+    )
+    if types:
+        query = query.where(Event.type.in_(list(types)))
+    return list((await session.scalars(query.order_by(Event.seq).limit(limit))).all())
+
+
+async def redeliver(
+    session: AsyncSession, organization_id: str, event_id: str, *, endpoint_id: str | None
+) -> list[str]:
+    event = await get_event(session, organization_id, event_id)
+    if endpoint_id is not None:
+        endpoint = await get_endpoint(session, organization_id, endpoint_id)
+        targets = [endpoint.id]
+    else:
+        targets = [
+            e
+            for e, wanted in await _subscribers(session, organization_id)
+            if _wants(wanted, event.type)
+        ]
+    for target in targets:
+        enqueue(session, DELIVER_TASK, {"endpoint_id": target, "event_id": event.id})
+    return targets
+
+
+# ---- endpoints ------------------------------------------------------------------------------
+
+
+async def check_destination(url: str, allowed: frozenset[str], *, field: str = "url") -> None:
+    try:
+        host, port = check_url_syntax(url)
+        await resolve_public(host, port, allowed=allowed)
+    except ForbiddenDestination as exc:
+        raise WebhookUrlRefused.field(field, f"The URL is refused: {exc}.", code="refused") from exc
+
+
+def validate_event_types(events: list[str]) -> list[str]:
+    if not events:
+        raise ValidationFailed.field("events", 'Subscribe to at least one event, or ["*"].')
+    for index, name in enumerate(events):
+        if name != "*" and name not in EVENT_TYPES:
+            raise ValidationFailed.field(
+                f"events[{index}]",
+                f"Unknown event type {name!r}; known: *, {', '.join(EVENT_TYPES)}.",
+                code="invalid-choice",
+            )
+    return list(dict.fromkeys(events))
+
+
+async def create_endpoint(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    url: str,
+    events: list[str],
+    description: str | None,
+    signing_key: bytes,
+) -> tuple[WebhookEndpoint, str]:
+    secret = signing.new_secret()
+    now = utcnow()
+    endpoint = WebhookEndpoint(
+        id=new_id("whk"),
+        organization_id=organization_id,
+        url=url,
+        description=description,
+        events=validate_event_types(events),
+        enabled=True,
+        secrets=[_secret_entry(signing_key, secret, now)],
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(endpoint)
+    await session.flush()
+    return endpoint, secret
+
+
+def _secret_entry(signing_key: bytes, secret: str, now: datetime) -> dict[str, Any]:
+    return {
+        "value": crypto.encrypt(signing_key, secret),
+        "created_at": isoformat_z(now),
+        "expires_at": None,
+    }
+
+
+def active_secrets(endpoint: WebhookEndpoint, signing_key: bytes, now: datetime) -> list[str]:
+    """Newest first; a rotated-out secret signs too until its overlap window closes."""
+    out = []
+    for entry in reversed(endpoint.secrets):
+        expires = entry.get("expires_at")
+        if expires is None or datetime.fromisoformat(expires) > now:
+            out.append(crypto.decrypt(signing_key, entry["value"]))
+    return out
+
+
+async def rotate_secret(
+    session: AsyncSession,
+    endpoint: WebhookEndpoint,
+    *,
+    signing_key: bytes,
+    overlap: timedelta = DEFAULT_OVERLAP,
+) -> str:
+    now = utcnow()
+    kept = []
+    for entry in endpoint.secrets:
+        expires = entry.get("expires_at")
+        if expires is None:
+            entry = {**entry, "expires_at": isoformat_z(now + overlap)}
+        elif datetime.fromisoformat(expires) <= now:
+            continue
+        kept.append(entry)
+    secret = signing.new_secret()
+    endpoint.secrets = [*kept, _secret_entry(signing_key, secret, now)]
+    endpoint.updated_at = now
+    await session.flush()
+    return secret
+
+
+async def get_endpoint(
+    session: AsyncSession, organization_id: str, endpoint_id: str
+) -> WebhookEndpoint:
+    endpoint = await session.scalar(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.id == endpoint_id,
+            WebhookEndpoint.organization_id == organization_id,
+        )
+    )
+    if endpoint is None:
+        raise WebhookEndpointNotFound(f"No webhook endpoint {endpoint_id}.")
+    return endpoint
+
+
+def set_enabled(endpoint: WebhookEndpoint, enabled: bool, *, reason: str | None = None) -> None:
+    endpoint.enabled = enabled
+    endpoint.disabled_reason = None if enabled else (reason or "disabled through the API")
+    if enabled:
+        endpoint.failing_since = None
+    endpoint.updated_at = utcnow()
+
+
+async def send_test(session: AsyncSession, endpoint: WebhookEndpoint) -> str:
+    """A ping for this endpoint alone (not in the events feed)."""
+    now = utcnow()
+    event_id = new_id("evt")
+    data = {"endpoint_id": endpoint.id, "message": "Test event from Tabellion."}
+    session.add(
+        Event(
+            id=event_id,
+            organization_id=endpoint.organization_id,
+            type=TEST_EVENT,
+            body=event_body(event_id, TEST_EVENT, now, data),
+            created_at=now,
+        )
+    )
+    enqueue(session, DELIVER_TASK, {"endpoint_id": endpoint.id, "event_id": event_id})
+    return event_id
+
+
+# ---- sending --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    success: bool
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    retry_after: float | None = None
+    gone: bool = False
+
+
+def retry_delay(attempt: int) -> float:
+    """Delay before the next attempt after failed attempt number ``attempt`` (1-based)."""
+    base = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
+    return base * random.uniform(0.9, 1.1)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    if value.strip().isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return min(max((moment - utcnow()).total_seconds(), 0.0), MAX_RETRY_AFTER)
+
+
+async def post_event(
+    client: httpx.AsyncClient, url: str, *, event_id: str, body: str, secrets_: list[str]
+) -> Outcome:
+    timestamp = int(time.time())
+    data = body.encode()
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signing.signature_header(secrets_, event_id, timestamp, data),
+    }
+    started = time.perf_counter()
+    try:
+        response = await client.post(url, content=data, headers=headers)
+    except ForbiddenDestination as exc:
+        return Outcome(False, None, _ms(started), f"destination refused: {exc}")
+    except httpx.TimeoutException:
+        return Outcome(False, None, _ms(started), "timed out after 10 s")
+    except httpx.HTTPError as exc:
+        return Outcome(False, None, _ms(started), f"{type(exc).__name__}: {exc}"[:500])
+    latency = _ms(started)
+    await response.aclose()
+    code = response.status_code
+    if 200 <= code < 300:
+        return Outcome(True, code, latency, None)
+    if code == 410:
+        return Outcome(False, code, latency, "410 Gone: endpoint disabled", gone=True)
+    retry_after = _retry_after(response) if code in (429, 503) else None
+    error = f"HTTP {code}" + (" (redirects are not followed)" if 300 <= code < 400 else "")
+    return Outcome(False, code, latency, error, retry_after=retry_after)
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)

@@ -1,0 +1,117 @@
+"""Shared fixtures.
+
+Every test gets its own data dir and an empty database: a fresh SQLite file copied from a
+template migrated once per run, or, when ``TABELLION_TEST_DATABASE_URL`` names PostgreSQL,
+the shared test database truncated after each test. Tests use real parts: the worker runs
+jobs, the SMTP server is aiosmtpd, S3 is moto's server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from tabellion.config import Settings
+from tabellion.runtime import Runtime
+from tests.fixtures.database import migrate_template, truncate_all
+
+TEST_DATABASE_URL = os.environ.get("TABELLION_TEST_DATABASE_URL")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs TABELLION_TEST_DATABASE_URL=postgresql+psycopg://...")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    if TEST_DATABASE_URL:
+        migrate_template(TEST_DATABASE_URL, reset=True)
+        return None
+    path = tmp_path_factory.mktemp("template") / "tabellion.db"
+    migrate_template(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def database_url(data_dir: Path, sqlite_template: Path | None) -> Iterator[str]:
+    if TEST_DATABASE_URL:
+        yield TEST_DATABASE_URL
+        truncate_all(TEST_DATABASE_URL)
+        return
+    assert sqlite_template is not None
+    target = data_dir / "tabellion.db"
+    shutil.copyfile(sqlite_template, target)
+    yield f"sqlite+aiosqlite:///{target}"
+
+
+def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "test",
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "public_url": "http://tabellion.test",
+        "secret_key": "test-secret-key-that-is-long-enough-0123456789",
+        "smtp_url": None,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(data_dir: Path, database_url: str) -> Settings:
+    return make_settings(data_dir, database_url)
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    rt = Runtime.build(settings, pool_size=5)
+    try:
+        yield rt
+    finally:
+        await rt.close()
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    from tabellion.app import create_app
+
+    app = create_app(runtime=runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tabellion.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def org_key(runtime: Runtime) -> tuple[str, str]:
+    """An organisation and its admin API key: ``(organization_id, secret)``."""
+    from tests.fixtures.factories import create_org_with_key
+
+    return await create_org_with_key(runtime)
+
+
+@pytest.fixture
+def auth(org_key: tuple[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {org_key[1]}"}
+
+
+async def count_rows(runtime: Runtime, table: str) -> int:
+    async with runtime.sessions() as session:
+        return int((await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608

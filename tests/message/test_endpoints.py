@@ -1,0 +1,544 @@
+"""The native API's message and delivery endpoints, through the real middleware."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from tabellion.models.job import Job
+from tabellion.runtime import Runtime
+from tests.conftest import count_rows
+from tests.fixtures.factories import create_org_with_key, message_body, natural_recipient
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["status"] == status
+    assert problem["code"] == code
+    assert problem["type"] == f"urn:tabellion:problem:{code}"
+    assert problem["title"] and problem["detail"]
+    return problem
+
+
+def fields(problem: dict[str, object]) -> list[str]:
+    errors = problem["errors"]
+    assert isinstance(errors, list)
+    return [e["field"] for e in errors]
+
+
+async def create(client: httpx.AsyncClient, auth: dict[str, str], **extra: object) -> dict:
+    response = await client.post("/v1/messages", json=message_body(**extra), headers=auth)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+# ---- authentication ----------------
+
+
+async def test_health_needs_no_key(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer", "Bearer tbl_short", "Bearer tbl_" + "x" * 40, "Basic dXNlcjpwYXNz"],
+)
+async def test_missing_or_invalid_key_is_401(client: httpx.AsyncClient, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = await client.get("/v1/messages", headers=headers)
+    assert_problem(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_revoked_key_is_401(
+    client: httpx.AsyncClient, runtime: Runtime, org_key: tuple[str, str], auth: dict[str, str]
+) -> None:
+    from tabellion.db import transaction
+    from tabellion.models.organization import ApiKey
+    from tabellion.organization.service import revoke_api_key
+
+    assert (await client.get("/v1/messages", headers=auth)).status_code == 200
+    async with transaction(runtime.sessions) as session:
+        key = await session.scalar(select(ApiKey).where(ApiKey.organization_id == org_key[0]))
+        assert key is not None
+        await revoke_api_key(session, org_key[0], key.id)
+    assert_problem(await client.get("/v1/messages", headers=auth), 401, "unauthorized")
+
+
+async def test_keys_are_stored_hashed(runtime: Runtime, org_key: tuple[str, str]) -> None:
+    from tabellion.models.organization import ApiKey
+
+    async with runtime.sessions() as session:
+        key = await session.scalar(select(ApiKey).where(ApiKey.organization_id == org_key[0]))
+    assert key is not None
+    assert org_key[1] not in (key.key_hash, key.prefix)
+    assert key.key_hash == hashlib.sha256(org_key[1].encode()).hexdigest()
+    assert len(org_key[1]) >= 4 + 32
+
+
+# ---- creating ----------------
+
+
+async def test_create_message(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    body = message_body(
+        body_html='<p onclick="x()">Hello <script>alert(1)</script><b>Jane</b></p>'
+        '<img src="https://tracker.test/p.gif"><a href="javascript:alert(1)">x</a>',
+        recipients=[
+            natural_recipient(language="fr"),
+            {"email": "Billing@Corp.TEST", "company": "Corp SAS", "siren": "732829320"},
+        ],
+    )
+    response = await client.post("/v1/messages", json=body, headers=auth)
+    assert response.status_code == 201, response.text
+    message = response.json()
+    assert message["id"].startswith("msg_")
+    assert message["status"] == "draft"
+    assert message["mode"] == "registered"
+    assert message["acceptance_days"] == 15
+    assert message["reference"] == "CONTRACT-42"
+    assert message["campaign"] == "2026-Q4"
+    html = message["body_html"]
+    assert "<script" not in html and "onclick" not in html and "<img" not in html
+    assert "javascript:" not in html
+    assert "<b>Jane</b>" in html
+    assert message["body_text"].startswith("Hello")
+    assert "alert" not in message["body_text"]
+    assert message["recipients"][0]["language"] == "fr"
+    assert message["recipients"][1]["email"] == "Billing@corp.test"
+    assert message["recipients"][1]["siren"] == "732829320"
+    assert message["created_at"].endswith("Z")
+    assert message["deliveries"] == []
+
+
+async def test_body_text_is_kept_when_given(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(client, auth, mode="simple", body_text="Plain words.")
+    assert message["body_text"] == "Plain words."
+    assert message["acceptance_days"] is None
+
+
+async def test_malformed_json_is_422(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    response = await client.post(
+        "/v1/messages",
+        content=b'{"mode": "registered",',
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    problem = assert_problem(response, 422, "validation-failed")
+    assert problem["errors"][0]["code"] == "invalid-json"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"mode": "carrier-pigeon"}, "mode"),
+        ({"subject": 42}, "subject"),
+        ({"subject": "x" * 256}, "subject"),
+        ({"subject": ""}, "subject"),
+        ({"recipients": "jane@example.test"}, "recipients"),
+        ({"recipients": [natural_recipient(email="not-an-address")]}, "recipients[0].email"),
+        ({"recipients": [natural_recipient(language="es")]}, "recipients[0].language"),
+        (
+            {"recipients": [{"email": "a@corp.test", "company": "Corp", "siren": "732829321"}]},
+            "recipients[0].siren",
+        ),
+        ({"recipients": [{"email": "a@corp.test", "company": "Corp"}]}, "recipients[0]"),
+        ({"recipients": [{"email": "a@corp.test", "first_name": "Jane"}]}, "recipients[0]"),
+        ({"recipients": [natural_recipient(company="Corp", siren="732829320")]}, "recipients[0]"),
+        ({"acceptance_days": 0}, "acceptance_days"),
+        ({"mode": "simple", "acceptance_days": 10}, "body"),
+        ({"colour": "blue"}, "colour"),
+        ({"body_html": "x" * (1024 * 1024 + 1)}, "body_html"),
+    ],
+)
+async def test_invalid_message_is_422_naming_the_field(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, change: dict, field: str
+) -> None:
+    response = await client.post("/v1/messages", json=message_body(**change), headers=auth)
+    problem = assert_problem(response, 422, "validation-failed")
+    assert field in fields(problem), problem
+    assert await count_rows(runtime, "messages") == 0
+
+
+async def test_missing_required_field_is_named(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    body = message_body()
+    del body["subject"]
+    problem = assert_problem(
+        await client.post("/v1/messages", json=body, headers=auth), 422, "validation-failed"
+    )
+    assert problem["errors"] == [  # type: ignore[comparison-overlap]
+        {"field": "subject", "code": "required", "message": "Field required"}
+    ]
+
+
+async def test_unsupported_media_type(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    response = await client.post(
+        "/v1/messages", content=b"mode=x", headers={**auth, "Content-Type": "text/plain"}
+    )
+    assert_problem(response, 415, "unsupported-media-type")
+
+
+# ---- attachments ----------------
+
+
+async def test_raw_attachment_is_hashed_and_sniffed(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(client, auth)
+    response = await client.post(
+        f"/v1/messages/{message['id']}/attachments",
+        params={"filename": "../../etc/contract\x00.pdf"},
+        content=PDF,
+        headers={**auth, "Content-Type": "image/png"},
+    )
+    assert response.status_code == 201, response.text
+    attachment = response.json()
+    assert attachment["id"].startswith("att_")
+    assert attachment["size"] == len(PDF)
+    assert attachment["sha256"] == hashlib.sha256(PDF).hexdigest()
+    assert attachment["content_type"] == "application/pdf"
+    assert "/" not in attachment["filename"] and "\x00" not in attachment["filename"]
+    assert attachment["filename"].endswith(".pdf")
+    again = (await client.get(f"/v1/messages/{message['id']}", headers=auth)).json()
+    assert again["attachments"] == [attachment]
+
+
+async def test_multipart_attachment(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    message = await create(client, auth)
+    response = await client.post(
+        f"/v1/messages/{message['id']}/attachments",
+        files={"file": ("invoice.pdf", PDF, "application/pdf")},
+        headers=auth,
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == "invoice.pdf"
+    assert response.json()["sha256"] == hashlib.sha256(PDF).hexdigest()
+
+
+async def test_attachment_over_limit_is_413_and_leaves_nothing(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str], data_dir: Path
+) -> None:
+    object.__setattr__(runtime.settings, "max_attachment_bytes", 1000)
+    message = await create(client, auth)
+
+    async def body():  # no Content-Length: the limit is enforced while streaming
+        for _ in range(10):
+            yield b"a" * 500
+
+    response = await client.post(
+        f"/v1/messages/{message['id']}/attachments?filename=big.txt", content=body(), headers=auth
+    )
+    assert_problem(response, 413, "attachment-too-large")
+    declared = await client.post(
+        f"/v1/messages/{message['id']}/attachments?filename=big.txt",
+        content=b"a" * 5000,
+        headers=auth,
+    )
+    assert_problem(declared, 413, "attachment-too-large")
+    assert await count_rows(runtime, "attachments") == 0
+    assert not [p for p in (data_dir / "blobs").rglob("*") if p.is_file()]
+
+
+async def test_attachment_to_unknown_message_is_404(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/v1/messages/msg_01jd0000000000000000000000/attachments", content=PDF, headers=auth
+    )
+    assert_problem(response, 404, "message-not-found")
+
+
+# ---- dispatch ----------------
+
+
+async def test_dispatch_creates_deliveries_evidence_and_jobs(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(
+        client, auth, recipients=[natural_recipient(i) for i in range(3)], acceptance_days=10
+    )
+    response = await client.post(f"/v1/messages/{message['id']}/dispatch", headers=auth)
+    assert response.status_code == 202, response.text
+    dispatched = response.json()
+    assert dispatched["status"] == "dispatched"
+    assert dispatched["dispatched_at"].endswith("Z")
+    deliveries = dispatched["deliveries"]
+    assert [d["recipient"]["email"] for d in deliveries] == [
+        f"jane{i}@example.test" for i in range(3)
+    ]
+    for delivery in deliveries:
+        assert delivery["id"].startswith("dlv_")
+        assert delivery["message_id"] == message["id"]
+        assert delivery["status"] == "pending"
+        assert delivery["mode"] == "registered"
+        assert [e["type"] for e in delivery["evidence"]] == ["SENT"]
+        assert delivery["evidence"][0]["id"].startswith("evd_")
+        assert delivery["evidence"][0]["event"].endswith("SubmissionAcceptance")
+    async with runtime.sessions() as session:
+        jobs = (await session.scalars(select(Job))).all()
+    assert sorted(j.payload["delivery_id"] for j in jobs) == sorted(d["id"] for d in deliveries)
+    assert {j.kind for j in jobs} == {"notification.send_notice"}
+
+    fetched = (await client.get(f"/v1/deliveries/{deliveries[0]['id']}", headers=auth)).json()
+    assert fetched == deliveries[0]
+
+
+async def test_dispatch_twice_is_409(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    message = await create(client, auth)
+    assert (await client.post(f"/v1/messages/{message['id']}/dispatch", headers=auth)).is_success
+    again = await client.post(f"/v1/messages/{message['id']}/dispatch", headers=auth)
+    assert_problem(again, 409, "message-not-draft")
+    attach = await client.post(
+        f"/v1/messages/{message['id']}/attachments", content=PDF, headers=auth
+    )
+    assert_problem(attach, 409, "message-not-draft")
+    delete = await client.delete(f"/v1/messages/{message['id']}", headers=auth)
+    assert_problem(delete, 409, "message-not-draft")
+
+
+async def test_dispatch_without_recipients_is_422_and_leaves_no_job(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(client, auth, recipients=[])
+    response = await client.post(f"/v1/messages/{message['id']}/dispatch", headers=auth)
+    problem = assert_problem(response, 422, "no-recipients")
+    assert fields(problem) == ["recipients"]
+    assert await count_rows(runtime, "jobs") == 0
+    assert await count_rows(runtime, "deliveries") == 0
+    still = (await client.get(f"/v1/messages/{message['id']}", headers=auth)).json()
+    assert still["status"] == "draft"
+
+
+async def test_multipart_create_attach_and_dispatch(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/v1/messages?dispatch=true",
+        data={"message": json.dumps(message_body(mode="deliver"))},
+        files=[
+            ("attachments", ("a.pdf", PDF, "application/pdf")),
+            ("attachments", ("b.txt", b"hello", "text/plain")),
+        ],
+        headers=auth,
+    )
+    assert response.status_code == 202, response.text
+    message = response.json()
+    assert message["status"] == "dispatched"
+    assert [a["filename"] for a in message["attachments"]] == ["a.pdf", "b.txt"]
+    assert message["attachments"][1]["content_type"].startswith("text/plain")
+    assert len(message["deliveries"]) == 1
+    assert await count_rows(runtime, "jobs") == 1
+
+
+async def test_multipart_create_with_bad_message_part_leaves_nothing(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/v1/messages?dispatch=true",
+        data={"message": json.dumps(message_body(mode="fax"))},
+        files=[("attachments", ("a.pdf", PDF, "application/pdf"))],
+        headers=auth,
+    )
+    problem = assert_problem(response, 422, "validation-failed")
+    assert fields(problem) == ["message.mode"]
+    for table in ("messages", "attachments", "jobs"):
+        assert await count_rows(runtime, table) == 0
+
+
+# ---- reading, lists, deletion ----------------
+
+
+async def test_list_filters_and_cursor(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    ids = [(await create(client, auth, campaign=f"c{i % 2}"))["id"] for i in range(5)]
+    page = (await client.get("/v1/messages", params={"limit": 2}, headers=auth)).json()
+    assert [m["id"] for m in page["data"]] == ids[::-1][:2]
+    assert "deliveries" in page["data"][0]
+    seen = [m["id"] for m in page["data"]]
+    while page["next_cursor"]:
+        page = (
+            await client.get(
+                "/v1/messages", params={"limit": 2, "cursor": page["next_cursor"]}, headers=auth
+            )
+        ).json()
+        seen += [m["id"] for m in page["data"]]
+    assert seen == ids[::-1]
+    c1 = (await client.get("/v1/messages", params={"campaign": "c1"}, headers=auth)).json()
+    assert [m["id"] for m in c1["data"]] == [ids[3], ids[1]]
+    drafts = (await client.get("/v1/messages?status=dispatched", headers=auth)).json()
+    assert drafts == {"data": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("limit=0", "limit"), ("limit=201", "limit"), ("cursor=@@@", "cursor"), ("mode=x", "mode")],
+)
+async def test_bad_list_parameters(
+    client: httpx.AsyncClient, auth: dict[str, str], query: str, field: str
+) -> None:
+    problem = assert_problem(
+        await client.get(f"/v1/messages?{query}", headers=auth), 422, "validation-failed"
+    )
+    assert fields(problem) == [field]
+
+
+async def test_delete_draft(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    message = await create(client, auth)
+    assert (await client.delete(f"/v1/messages/{message['id']}", headers=auth)).status_code == 204
+    gone = await client.get(f"/v1/messages/{message['id']}", headers=auth)
+    assert_problem(gone, 404, "message-not-found")
+
+
+async def test_deliveries_list_and_updated_after(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(client, auth, recipients=[natural_recipient(i) for i in range(3)])
+    dispatched = (await client.post(f"/v1/messages/{message['id']}/dispatch", headers=auth)).json()
+    listed = (
+        await client.get("/v1/deliveries", params={"message_id": message["id"]}, headers=auth)
+    ).json()
+    assert {d["id"] for d in listed["data"]} == {d["id"] for d in dispatched["deliveries"]}
+    since = (
+        await client.get(
+            "/v1/deliveries",
+            params={"updated_after": "2000-01-01T00:00:00Z", "limit": 2},
+            headers=auth,
+        )
+    ).json()
+    assert len(since["data"]) == 2 and since["next_cursor"]
+    rest = (
+        await client.get(
+            "/v1/deliveries",
+            params={
+                "updated_after": "2000-01-01T00:00:00Z",
+                "limit": 2,
+                "cursor": since["next_cursor"],
+            },
+            headers=auth,
+        )
+    ).json()
+    assert len(rest["data"]) == 1 and rest["next_cursor"] is None
+    future = (
+        await client.get(
+            "/v1/deliveries", params={"updated_after": "2999-01-01T00:00:00Z"}, headers=auth
+        )
+    ).json()
+    assert future["data"] == []
+
+
+# ---- tenancy ----------------
+
+
+async def test_other_organisations_resources_are_404(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(client, auth)
+    dispatched = (await client.post(f"/v1/messages/{message['id']}/dispatch", headers=auth)).json()
+    _, other_key = await create_org_with_key(runtime, "Other")
+    other = {"Authorization": f"Bearer {other_key}"}
+    mid, did = message["id"], dispatched["deliveries"][0]["id"]
+    assert_problem(await client.get(f"/v1/messages/{mid}", headers=other), 404, "message-not-found")
+    assert_problem(
+        await client.get(f"/v1/deliveries/{did}", headers=other), 404, "delivery-not-found"
+    )
+    assert_problem(
+        await client.post(f"/v1/messages/{mid}/dispatch", headers=other), 404, "message-not-found"
+    )
+    assert_problem(
+        await client.post(f"/v1/messages/{mid}/attachments", content=PDF, headers=other),
+        404,
+        "message-not-found",
+    )
+    assert_problem(
+        await client.delete(f"/v1/messages/{mid}", headers=other), 404, "message-not-found"
+    )
+    assert (await client.get("/v1/messages", headers=other)).json()["data"] == []
+    assert (await client.get("/v1/deliveries", headers=other)).json()["data"] == []
+
+
+# ---- idempotency ----------------
+
+
+async def test_idempotency_key_replays_the_first_response(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    headers = {**auth, "Idempotency-Key": "create-42"}
+    first = await client.post("/v1/messages", json=message_body(), headers=headers)
+    second = await client.post("/v1/messages", json=message_body(), headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert second.headers["idempotent-replayed"] == "true"
+    assert await count_rows(runtime, "messages") == 1
+
+
+async def test_idempotency_key_with_another_body_is_409(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    headers = {**auth, "Idempotency-Key": "create-43"}
+    assert (await client.post("/v1/messages", json=message_body(), headers=headers)).is_success
+    other = await client.post("/v1/messages", json=message_body(subject="Another"), headers=headers)
+    assert_problem(other, 409, "idempotency-key-reused")
+
+
+async def test_idempotency_on_streamed_upload(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(client, auth)
+    url = f"/v1/messages/{message['id']}/attachments?filename=a.pdf"
+    headers = {**auth, "Idempotency-Key": "upload-1", "Content-Type": "application/pdf"}
+    first = await client.post(url, content=PDF, headers=headers)
+    again = await client.post(url, content=PDF, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    other = await client.post(url, content=PDF + b"x", headers=headers)
+    assert_problem(other, 409, "idempotency-key-reused")
+    assert await count_rows(runtime, "attachments") == 1
+
+
+async def test_idempotency_keys_are_per_organisation(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    _, other_key = await create_org_with_key(runtime, "Other")
+    body = message_body()
+    first = await client.post(
+        "/v1/messages", json=body, headers={**auth, "Idempotency-Key": "same"}
+    )
+    second = await client.post(
+        "/v1/messages",
+        json=body,
+        headers={"Authorization": f"Bearer {other_key}", "Idempotency-Key": "same"},
+    )
+    assert first.json()["id"] != second.json()["id"]
+
+
+async def test_idempotency_key_too_long(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    response = await client.post(
+        "/v1/messages", json=message_body(), headers={**auth, "Idempotency-Key": "k" * 256}
+    )
+    problem = assert_problem(response, 422, "validation-failed")
+    assert fields(problem) == ["header.Idempotency-Key"]
+
+
+# ---- OpenAPI ----------------
+
+
+async def test_openapi_documents_errors(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    create_op = spec["paths"]["/v1/messages"]["post"]
+    for status in ("401", "409", "413", "422"):
+        assert status in create_op["responses"], status
+    assert "multipart/form-data" in create_op["requestBody"]["content"]
+    assert "Problem" in spec["components"]["schemas"]
+    upload = spec["paths"]["/v1/messages/{message_id}/attachments"]["post"]
+    assert "message-not-draft" in upload["responses"]["409"]["description"]

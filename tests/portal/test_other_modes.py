@@ -1,0 +1,237 @@
+"""Simple, deliver and secure deliveries, downloads, replies, and the vault."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tabellion.runtime import Runtime
+from tests.conftest import count_rows
+from tests.fixtures.factories import create_org_with_key, message_body, natural_recipient
+from tests.portal.helpers import age_codes, csrf, dispatch, latest_code, notify, status_of
+
+
+@pytest.mark.parametrize("mode", ["simple", "deliver", "secure"])
+async def test_opening_records_receipt_once(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, mode: str
+) -> None:
+    delivery = await dispatch(client, auth, mode=mode)
+    link = await notify(runtime, delivery["id"])
+    landing = await client.get(link)
+    assert "Acme sent you a message" in landing.text
+    assert "Secret body" not in landing.text  # a link scanner's GET records nothing
+    assert (await status_of(client, auth, delivery["id"]))["status"] == "notified"
+    opened = await client.post(f"{link}/open", data={"csrf_token": csrf(landing.text)})
+    assert opened.status_code == 303
+    page = (await client.get(link)).text
+    assert "Secret subject" in page and "Secret body" in page
+    await client.post(f"{link}/open", data={"csrf_token": csrf(landing.text)})
+    state = await status_of(client, auth, delivery["id"])
+    assert state["status"] == "received"
+    assert [e["type"] for e in state["evidence"]] == ["SENT", "NOTIFIED", "RECEIVED"]
+
+
+async def test_download_streams_and_records_first_download(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(client, auth, mode="simple")
+    link = await notify(runtime, delivery["id"])
+    attachment_id = (
+        await client.get(f"/v1/messages/{delivery['message_id']}", headers=auth)
+    ).json()["attachments"][0]["id"]
+    before = await client.get(f"{link}/files/{attachment_id}")
+    assert before.status_code == 303  # not opened yet
+    landing = await client.get(link)
+    await client.post(f"{link}/open", data={"csrf_token": csrf(landing.text)})
+    for _ in range(2):
+        file = await client.get(f"{link}/files/{attachment_id}")
+        assert file.status_code == 200
+        assert file.content == b"%PDF-1.4\n%%EOF\n"
+        assert file.headers["content-type"] == "application/pdf"
+        assert file.headers["content-disposition"].startswith("attachment")
+        assert "contract.pdf" in file.headers["content-disposition"]
+    inline = await client.get(f"{link}/files/{attachment_id}?inline=1")
+    assert inline.headers["content-disposition"].startswith("inline")
+    types = [e["type"] for e in (await status_of(client, auth, delivery["id"]))["evidence"]]
+    assert types.count("DOWNLOADED") == 1
+
+
+async def test_secure_thread_both_sides_in_order(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(client, auth, mode="secure")
+    link = await notify(runtime, delivery["id"])
+    landing = await client.get(link)
+    await client.post(f"{link}/open", data={"csrf_token": csrf(landing.text)})
+    page = (await client.get(link)).text
+    token = csrf(page)
+    reply = await client.post(
+        f"{link}/reply",
+        data={"csrf_token": token, "body": "Thanks <script>alert(1)</script>\n\nSee attached."},
+        files={"files": ("answer.txt", b"signed copy", "text/plain")},
+    )
+    assert reply.status_code == 303, reply.text
+    answered = await client.post(
+        f"/v1/deliveries/{delivery['id']}/replies",
+        json={"body_html": "<p>Received, thank you.</p><script>x()</script>"},
+        headers=auth,
+    )
+    assert answered.status_code == 201, answered.text
+    assert "<script" not in answered.json()["body_html"]
+    thread = (await client.get(f"/v1/deliveries/{delivery['id']}/replies", headers=auth)).json()
+    assert [r["author"] for r in thread["data"]] == ["recipient", "sender"]
+    first = thread["data"][0]
+    assert "<script" not in first["body_html"] and "&lt;script&gt;" in first["body_html"]
+    assert first["attachments"][0]["filename"] == "answer.txt"
+    assert first["attachments"][0]["size"] == len(b"signed copy")
+    shown = (await client.get(link)).text
+    assert shown.index("See attached") < shown.index("Received, thank you")
+    file = await client.get(f"{link}/files/{first['attachments'][0]['id']}")
+    assert file.content == b"signed copy"
+    state = await status_of(client, auth, delivery["id"])
+    assert "REPLIED" in [e["type"] for e in state["evidence"]]
+
+
+async def test_reply_rules(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(client, auth, mode="secure")
+    link = await notify(runtime, delivery["id"])
+    landing = await client.get(link)
+    await client.post(f"{link}/open", data={"csrf_token": csrf(landing.text)})
+    token = csrf((await client.get(link)).text)
+    no_csrf = await client.post(
+        f"{link}/reply", data={"body": "hi"}, files={"files": ("a.txt", b"x", "text/plain")}
+    )
+    assert no_csrf.status_code == 403
+    empty = await client.post(
+        f"{link}/reply",
+        data={"csrf_token": token, "body": " "},
+        files={"files": ("", b"", "application/octet-stream")},
+    )
+    assert empty.status_code == 422
+    object.__setattr__(runtime.settings, "max_attachment_bytes", 10)
+    too_big = await client.post(
+        f"{link}/reply",
+        data={"csrf_token": token, "body": "hi"},
+        files={"files": ("big.bin", b"y" * 100, "application/octet-stream")},
+    )
+    assert too_big.status_code == 413
+    assert await count_rows(runtime, "replies") == 0
+    simple = await dispatch(client, auth, mode="simple")
+    not_secure = await client.post(
+        f"/v1/deliveries/{simple['id']}/replies", json={"body_html": "<p>x</p>"}, headers=auth
+    )
+    assert not_secure.status_code == 409
+    assert not_secure.json()["code"] == "delivery-not-secure"
+
+
+async def test_vault_lists_everything_for_an_address(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    registered = await dispatch(client, auth)
+    simple = await dispatch(client, auth, mode="simple", subject="Visible subject")
+    _, other_key = await create_org_with_key(runtime, "Other Org")
+    other = {"Authorization": f"Bearer {other_key}"}
+    created = await client.post(
+        "/v1/messages?dispatch=true",
+        json=message_body(
+            mode="deliver", subject="From another org", recipients=[natural_recipient(0)]
+        ),
+        headers=other,
+    )
+    assert created.status_code == 202
+    form = await client.get("/vault")
+    assert "Your secure space" in form.text
+    asked = await client.post(
+        "/vault/code", data={"email": "jane0@example.test", "csrf_token": csrf(form.text)}
+    )
+    assert "a 6-digit code is on its way" in asked.text
+    code = await latest_code(runtime, "jane0@example.test")
+    signed = await client.post(
+        "/vault/verify",
+        data={"email": "jane0@example.test", "code": code, "csrf_token": csrf(asked.text)},
+    )
+    assert signed.status_code == 303
+    listing = (await client.get("/vault")).text
+    assert "From another org" in listing and "Visible subject" in listing
+    assert "Secret subject" not in listing  # registered, not accepted: no subject
+    assert listing.index("From another org") < listing.index("Visible subject")
+    # Opening a registered letter from the vault: the sign-in code confirmed the address.
+    page = await client.get(f"/vault/d/{registered['id']}")
+    assert "Accept the letter" in page.text
+    accepted = await client.post(
+        f"/vault/d/{registered['id']}/answer",
+        data={"decision": "accept", "confirm": "yes", "csrf_token": csrf(page.text)},
+    )
+    assert accepted.status_code == 303
+    assert "Secret subject" in (await client.get("/vault")).text
+    opened = await client.get(f"/vault/d/{simple['id']}")
+    assert "Visible subject" in opened.text
+    assert (await status_of(client, auth, simple["id"]))["status"] == "received"
+    listing = (await client.get("/vault")).text
+    out = await client.post("/vault/sign-out", data={"csrf_token": csrf(listing)})
+    assert out.status_code == 303
+    assert "Your e-mail address" in (await client.get("/vault")).text
+
+
+async def test_vault_reveals_nothing_about_unknown_addresses(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    form = await client.get("/vault")
+    asked = await client.post(
+        "/vault/code", data={"email": "nobody@example.test", "csrf_token": csrf(form.text)}
+    )
+    assert "a 6-digit code is on its way" in asked.text
+    assert await count_rows(runtime, "one_time_codes") == 0
+    await age_codes(runtime, "nobody@example.test")
+    bad = await client.post(
+        "/vault/verify",
+        data={"email": "nobody@example.test", "code": "123456", "csrf_token": csrf(asked.text)},
+    )
+    assert "expired" in bad.text
+    other = await client.get("/vault/d/dlv_01jd0000000000000000000000")
+    assert other.status_code == 303
+
+
+def two_page_pdf() -> bytes:
+    import io
+
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument.new()
+    for _ in range(2):
+        document.new_page(595, 842)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    document.close()
+    return buffer.getvalue()
+
+
+async def test_pdf_pages_are_previewed_as_images(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    created = (
+        await client.post("/v1/messages", json=message_body(mode="simple"), headers=auth)
+    ).json()
+    attachment = (
+        await client.post(
+            f"/v1/messages/{created['id']}/attachments?filename=two.pdf",
+            content=two_page_pdf(),
+            headers={**auth, "Content-Type": "application/pdf"},
+        )
+    ).json()
+    dispatched = (await client.post(f"/v1/messages/{created['id']}/dispatch", headers=auth)).json()
+    link = await notify(runtime, dispatched["deliveries"][0]["id"])
+    landing = await client.get(link)
+    await client.post(f"{link}/open", data={"csrf_token": csrf(landing.text)})
+    viewer = await client.get(f"{link}/files/{attachment['id']}/preview")
+    assert viewer.status_code == 200
+    assert viewer.text.count("/pages/") == 2
+    image = await client.get(f"{link}/files/{attachment['id']}/pages/1.png")
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/png"
+    assert image.content.startswith(b"\x89PNG")
+    assert (await client.get(f"{link}/files/{attachment['id']}/pages/3.png")).status_code == 404
+    state = await status_of(client, auth, dispatched["deliveries"][0]["id"])
+    assert "DOWNLOADED" not in [e["type"] for e in state["evidence"]]  # reading is not downloading

@@ -1,0 +1,254 @@
+"""Registered letters on the portal: notice, identity code, accept or refuse, expiry."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+
+from tabellion.db import transaction
+from tabellion.kit.time import utcnow
+from tabellion.message.service.lifecycle import expire
+from tabellion.models.message import Delivery
+from tabellion.runtime import Runtime
+from tests.portal.helpers import (
+    age_codes,
+    csrf,
+    dispatch,
+    latest_code,
+    notify,
+    status_of,
+)
+
+UA = {"User-Agent": "TestBrowser/1.0"}
+
+
+async def confirm_identity(
+    client: httpx.AsyncClient, runtime: Runtime, link: str, delivery_id: str
+) -> str:
+    page = await client.get(link)
+    sent = await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
+    assert sent.status_code == 303 and sent.headers["location"].endswith("?sent=1")
+    form = await client.get(f"{link}?sent=1")
+    code = await latest_code(runtime, delivery_id)
+    verified = await client.post(
+        f"{link}/verify", data={"code": code, "csrf_token": csrf(form.text)}, headers=UA
+    )
+    assert verified.status_code == 303, verified.text
+    return (await client.get(link)).text
+
+
+async def test_notice_hides_sender_subject_and_content(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(client, auth)
+    link = await notify(runtime, delivery["id"])
+    page = await client.get(link)
+    assert page.status_code == 200
+    assert "registered electronic letter awaits you" in page.text
+    for secret in ("Secret subject", "Secret body", "Acme", "contract.pdf"):
+        assert secret not in page.text
+    assert "Send me a code" in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "'unsafe-inline'" not in page.headers["content-security-policy"]
+    deadline = (await status_of(client, auth, delivery["id"]))["deadline_at"]
+    assert deadline is not None
+
+
+async def test_accept_reveals_content_and_records_evidence(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(client, auth)
+    link = await notify(runtime, delivery["id"])
+    page = await confirm_identity(client, runtime, link, delivery["id"])
+    assert "Accept the letter" in page
+    assert "Secret subject" not in page
+    unconfirmed = await client.post(
+        f"{link}/answer", data={"decision": "accept", "csrf_token": csrf(page)}
+    )
+    assert unconfirmed.status_code == 422
+    done = await client.post(
+        f"{link}/answer",
+        data={"decision": "accept", "confirm": "yes", "csrf_token": csrf(page)},
+        headers=UA,
+    )
+    assert done.status_code == 303
+    revealed = (await client.get(link)).text
+    assert "Secret subject" in revealed and "Secret body" in revealed
+    assert "Acme" in revealed and "contract.pdf" in revealed
+    state = await status_of(client, auth, delivery["id"])
+    assert state["status"] == "accepted"
+    assert [e["type"] for e in state["evidence"]] == ["SENT", "NOTIFIED", "ACCEPTED"]
+    async with runtime.sessions() as session:
+        row = await session.get(Delivery, delivery["id"])
+    assert row is not None and row.identity is not None
+    assert row.identity["method"] == "email-otp"
+    assert row.identity["user_agent"] == "TestBrowser/1.0"
+    assert row.identity["ip"]
+    again = await client.post(
+        f"{link}/answer", data={"decision": "refuse", "confirm": "yes", "csrf_token": csrf(page)}
+    )
+    assert again.status_code == 409
+    assert "already answered" in again.text
+
+
+async def test_refuse_closes_it(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(client, auth)
+    link = await notify(runtime, delivery["id"])
+    page = await confirm_identity(client, runtime, link, delivery["id"])
+    done = await client.post(
+        f"{link}/answer", data={"decision": "refuse", "confirm": "yes", "csrf_token": csrf(page)}
+    )
+    assert done.status_code == 303
+    after = (await client.get(link)).text
+    assert "You refused this letter" in after
+    assert "Secret subject" not in after
+    assert (await status_of(client, auth, delivery["id"]))["status"] == "refused"
+    download = await client.get(f"{link}/files/att_x")
+    assert download.status_code == 404
+
+
+async def test_wrong_code_five_times_locks_it(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(client, auth)
+    link = await notify(runtime, delivery["id"])
+    page = await client.get(link)
+    await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
+    right = await latest_code(runtime, delivery["id"])
+    wrong = "000000" if right != "000000" else "111111"
+    for left in (4, 3, 2, 1):
+        response = await client.post(
+            f"{link}/verify", data={"code": wrong, "csrf_token": csrf(page.text)}
+        )
+        assert f"{left} tries left" in response.text
+    locked = await client.post(
+        f"{link}/verify", data={"code": wrong, "csrf_token": csrf(page.text)}
+    )
+    assert "Too many wrong codes" in locked.text
+    still = await client.post(f"{link}/verify", data={"code": right, "csrf_token": csrf(page.text)})
+    assert still.status_code == 200 and "Too many wrong codes" in still.text
+    # Asking again at once is rate-limited; after a minute a new code works.
+    soon = await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
+    assert soon.status_code == 429
+    await age_codes(runtime, delivery["id"])
+    await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
+    fresh = await latest_code(runtime, delivery["id"])
+    ok = await client.post(f"{link}/verify", data={"code": fresh, "csrf_token": csrf(page.text)})
+    assert ok.status_code == 303
+
+
+async def test_expired_code_is_refused(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    from sqlalchemy import select
+
+    from tabellion.models.portal import OneTimeCode
+
+    delivery = await dispatch(client, auth)
+    link = await notify(runtime, delivery["id"])
+    page = await client.get(link)
+    await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
+    code = await latest_code(runtime, delivery["id"])
+    async with transaction(runtime.sessions) as session:
+        for row in await session.scalars(select(OneTimeCode)):
+            row.expires_at = utcnow() - timedelta(seconds=1)
+    response = await client.post(
+        f"{link}/verify", data={"code": code, "csrf_token": csrf(page.text)}
+    )
+    assert "expired" in response.text
+
+
+async def test_expiry_with_nobody_visiting(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(client, auth)
+    link = await notify(runtime, delivery["id"])
+    async with transaction(runtime.sessions) as session:
+        assert await expire(session, delivery["id"]) is False  # not yet
+        row = await session.get(Delivery, delivery["id"])
+        assert row is not None and row.deadline_at is not None
+        moment = row.deadline_at + timedelta(seconds=1)
+        assert await expire(session, delivery["id"], now=moment) is True
+        assert await expire(session, delivery["id"], now=moment) is False  # a retried job
+    state = await status_of(client, auth, delivery["id"])
+    assert state["status"] == "expired"
+    assert state["evidence"][-1]["type"] == "EXPIRED"
+    page = await client.get(link)
+    assert "deadline to accept this letter passed" in page.text
+
+
+async def test_forged_token_and_missing_csrf(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    forged = await client.get("/r/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    assert forged.status_code == 404
+    assert "no longer valid" in forged.text
+    delivery = await dispatch(client, auth)
+    link = await notify(runtime, delivery["id"])
+    await client.get(link)
+    assert (await client.post(f"{link}/code", data={})).status_code == 403
+    assert (await client.post(f"{link}/code", data={"csrf_token": "x" * 64})).status_code == 403
+
+
+async def test_pages_speak_the_recipients_language(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(client, auth, language="fr")
+    link = await notify(runtime, delivery["id"])
+    page = await client.get(link)
+    assert '<html lang="fr">' in page.text
+    assert "Une lettre recommandée électronique vous attend" in page.text
+    assert "M’envoyer un code" in page.text
+    german = await client.get(f"{link}?lang=de")
+    assert "Ein elektronisches Einschreiben wartet auf Sie" in german.text
+    assert "tbl_lang=de" in german.headers["set-cookie"]
+    dutch = await client.get(f"{link}?lang=nl")
+    assert "Er wacht een elektronische aangetekende brief op u" in dutch.text
+    await client.post(f"{link}/code", data={"csrf_token": csrf(dutch.text)})
+    wrong = await client.post(
+        f"{link}/verify?lang=fr", data={"code": "abc", "csrf_token": csrf(dutch.text)}
+    )
+    assert "Ce code n’est pas le bon. Encore 4 essais." in wrong.text
+
+
+async def test_notice_schedules_expiry_and_reminders_that_stop_once_answered(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    from sqlalchemy import select
+
+    from tabellion.jobs.registry import TaskContext, get_task
+    from tabellion.models.job import Job
+
+    delivery = await dispatch(client, auth)
+    link = await notify(runtime, delivery["id"])
+    async with runtime.sessions() as session:
+        jobs = await session.scalars(select(Job).where(Job.kind != "notification.send_notice"))
+        scheduled = {(j.kind, j.payload.get("days_left")): j.run_at for j in jobs}
+    state = await status_of(client, auth, delivery["id"])
+    assert set(scheduled) == {
+        ("delivery.expire", None),
+        ("notification.send_reminder", 7),
+        ("notification.send_reminder", 2),
+    }
+    deadline = scheduled[("delivery.expire", None)]
+    assert deadline.isoformat().replace("+00:00", "Z").startswith(state["deadline_at"][:19])
+    assert (deadline - scheduled[("notification.send_reminder", 2)]).days == 2
+    # Once answered, a reminder's job sends nothing.
+    page = await confirm_identity(client, runtime, link, delivery["id"])
+    await client.post(
+        f"{link}/answer", data={"decision": "refuse", "confirm": "yes", "csrf_token": csrf(page)}
+    )
+    outbox = runtime.settings.outbox_dir
+    before = len(list(outbox.glob("*.eml"))) if outbox.exists() else 0
+    spec = get_task("notification.send_reminder")
+    assert spec is not None
+    await spec.handler(
+        TaskContext(runtime=runtime, job_id=0, attempt=1, max_attempts=1),
+        {"delivery_id": delivery["id"], "days_left": 2},
+    )
+    after = len(list(outbox.glob("*.eml"))) if outbox.exists() else 0
+    assert after == before

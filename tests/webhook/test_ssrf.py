@@ -1,0 +1,62 @@
+"""The SSRF guard on its own: what counts as a public destination."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from tabellion.webhook.ssrf import (
+    ForbiddenDestination,
+    address_is_public,
+    check_url_syntax,
+    resolve_public,
+)
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("172.16.5.4", False),
+        ("192.168.0.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fc00::1", False),
+        ("fe80::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("2002:0a00:0001::1", False),
+    ],
+)
+def test_address_is_public(address: str, public: bool) -> None:
+    assert address_is_public(ipaddress.ip_address(address)) is public
+
+
+async def test_localhost_is_refused_by_name() -> None:
+    with pytest.raises(ForbiddenDestination, match=r"127\.0\.0\.1|::1"):
+        await resolve_public("localhost", 80, allowed=())
+
+
+async def test_allow_list_exempts_a_host() -> None:
+    assert await resolve_public("127.0.0.1", 80, allowed={"127.0.0.1"}) == ["127.0.0.1"]
+    assert "127.0.0.1" in await resolve_public("localhost", 80, allowed={"localhost"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["file:///etc/passwd", "http://", "https://u:p@example.com/", "http://example.com:99999/"],
+)
+def test_bad_urls(url: str) -> None:
+    with pytest.raises(ForbiddenDestination):
+        check_url_syntax(url)
+
+
+def test_default_ports() -> None:
+    assert check_url_syntax("https://Example.COM/x") == ("example.com", 443)
+    assert check_url_syntax("http://example.com/x") == ("example.com", 80)
