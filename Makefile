@@ -14,8 +14,8 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
 lint: install
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: install
 	$(BIN)/mypy

@@ -81,6 +81,7 @@ def create_app(
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    from tabellion.evidence.endpoints import router as evidence_router
     from tabellion.message.endpoints import deliveries_router, messages_router
     from tabellion.organization.endpoints import router as organization_router
     from tabellion.organization.pages import router as organization_pages
@@ -90,6 +91,7 @@ def create_app(
     app.include_router(messages_router, prefix="/v1")
     app.include_router(deliveries_router, prefix="/v1")
     app.include_router(webhooks_router, prefix="/v1")
+    app.include_router(evidence_router, prefix="/v1")
     app.include_router(organization_router, prefix="/v1")
     app.include_router(organization_pages)
     app.include_router(portal_pages)

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     log_level: str = "info"
     # Days before an acceptance deadline on which unanswered recipients get a reminder.
     reminder_days: str = "7,2"
+    # The evidence seal: a PEM private key (or a PKCS#12 file) and its PEM certificate chain.
+    # Unset: a local root CA and seal certificate are generated into <data dir>/seal/.
+    seal_key_file: Path | None = None
+    seal_cert_file: Path | None = None
+    seal_password: SecretStr | None = None
+    # An RFC 3161 time-stamping authority; every proof is then timestamped.
+    tsa_url: str | None = None
+    # Organisation name written in proofs as their issuer.
+    issuer_name: str = "Tabellion"
 
     @field_validator("timezone")
     @classmethod
@@ -86,6 +95,10 @@ class Settings(BaseSettings):
     @property
     def reminder_offsets(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.reminder_days.split(",") if d.strip().isdigit())
+
+    @property
+    def seal_dir(self) -> Path:
+        return self.data_dir / "seal"
 
     @property
     def is_sqlite(self) -> bool:

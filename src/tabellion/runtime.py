@@ -47,10 +47,12 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Runtime:
         from tabellion.document.storage import open_store
+        from tabellion.evidence import links
         from tabellion.notification.transport import open_transport
 
         settings.check()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        links.install(links.LinkSigner(settings.base_url, settings.signing_key))
         engine = create_engine(settings.resolved_database_url, pool_size=pool_size)
         return cls(
             settings=settings,

@@ -288,8 +288,10 @@ async def test_dispatch_creates_deliveries_evidence_and_jobs(
         assert delivery["evidence"][0]["event"].endswith("SubmissionAcceptance")
     async with runtime.sessions() as session:
         jobs = (await session.scalars(select(Job))).all()
-    assert sorted(j.payload["delivery_id"] for j in jobs) == sorted(d["id"] for d in deliveries)
-    assert {j.kind for j in jobs} == {"notification.send_notice"}
+    notices = [j for j in jobs if j.kind == "notification.send_notice"]
+    assert sorted(j.payload["delivery_id"] for j in notices) == sorted(d["id"] for d in deliveries)
+    # The SENT evidence is sealed by one job, after commit.
+    assert {j.kind for j in jobs} == {"notification.send_notice", "evidence.seal"}
 
     fetched = (await client.get(f"/v1/deliveries/{deliveries[0]['id']}", headers=auth)).json()
     assert fetched == deliveries[0]
@@ -339,7 +341,7 @@ async def test_multipart_create_attach_and_dispatch(
     assert [a["filename"] for a in message["attachments"]] == ["a.pdf", "b.txt"]
     assert message["attachments"][1]["content_type"].startswith("text/plain")
     assert len(message["deliveries"]) == 1
-    assert await count_rows(runtime, "jobs") == 1
+    assert await count_rows(runtime, "jobs") == 2  # the notice, and sealing the SENT proof
 
 
 async def test_multipart_create_with_bad_message_part_leaves_nothing(

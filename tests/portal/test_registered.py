@@ -226,7 +226,9 @@ async def test_notice_schedules_expiry_and_reminders_that_stop_once_answered(
     delivery = await dispatch(client, auth)
     link = await notify(runtime, delivery["id"])
     async with runtime.sessions() as session:
-        jobs = await session.scalars(select(Job).where(Job.kind != "notification.send_notice"))
+        jobs = await session.scalars(
+            select(Job).where(Job.kind.not_in(("notification.send_notice", "evidence.seal")))
+        )
         scheduled = {(j.kind, j.payload.get("days_left")): j.run_at for j in jobs}
     state = await status_of(client, auth, delivery["id"])
     assert set(scheduled) == {

@@ -319,9 +319,12 @@ def mail_in(
 
 
 def _add_optional_commands() -> None:
+    from tabellion.cli.evidence import evidence_app, verify
     from tabellion.cli.jobs import jobs_app
 
     app.add_typer(jobs_app, name="jobs")
+    app.add_typer(evidence_app, name="evidence")
+    app.command("verify")(verify)
 
 
 _add_optional_commands()

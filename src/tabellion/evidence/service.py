@@ -10,6 +10,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.evidence.events import EvidenceType, etsi_event_uri
+from tabellion.evidence.sealing import request_sealing
 from tabellion.kit.ids import new_id
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Delivery
@@ -34,6 +35,7 @@ def record_event(
         details=details or {},
     )
     session.add(evidence)
+    request_sealing(session)
     return evidence
 
 
@@ -41,6 +43,7 @@ async def record_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
     """Bulk insert prepared rows (see ``evidence_row``), for large fan-outs."""
     if rows:
         await session.execute(insert(Evidence), list(rows))
+        request_sealing(session)
 
 
 def evidence_row(

@@ -28,6 +28,7 @@ PURGE_FINISHED = "jobs.purge_finished"
 PURGE_IDEMPOTENCY = "idempotency.purge"
 PURGE_EVENTS = "events.purge"
 COLLECT_BLOBS = "document.collect_garbage"
+PUBLISH_TREE_HEAD = "transparency.publish"
 
 DONE_RETENTION = timedelta(days=7)
 # Dead jobs stay longer: an operator may want to read their errors and retry them.
@@ -38,6 +39,7 @@ PERIODIC: dict[str, timedelta] = {
     PURGE_IDEMPOTENCY: timedelta(hours=1),
     PURGE_EVENTS: timedelta(hours=6),
     COLLECT_BLOBS: timedelta(hours=6),
+    PUBLISH_TREE_HEAD: timedelta(minutes=1),
 }
 
 # Serialises the check-then-insert of periodic jobs across workers on PostgreSQL; SQLite

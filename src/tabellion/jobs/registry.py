@@ -82,4 +82,5 @@ TASK_MODULES = (
     "tabellion.organization.tasks",
     "tabellion.message.tasks",
     "tabellion.portal.tasks",
+    "tabellion.evidence.tasks",
 )

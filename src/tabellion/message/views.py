@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tabellion.evidence import links
 from tabellion.message.schemas import (
     AttachmentOut,
     DeliveryOut,
@@ -38,13 +39,14 @@ def attachment_out(attachment: Attachment) -> AttachmentOut:
 
 
 def evidence_ref(evidence: Evidence) -> EvidenceRef:
+    signer = links.current()
     return EvidenceRef(
         id=evidence.id,
         type=evidence.type,
         event=evidence.event,
         occurred_at=evidence.occurred_at,
-        pdf_url=None,
-        json_url=None,
+        pdf_url=signer.url("pdf", evidence.id) if signer else None,
+        json_url=signer.url("json", evidence.id) if signer else None,
     )
 
 

@@ -1,7 +1,13 @@
 """All tables; importing this module registers them on ``Base.metadata``."""
 
 from tabellion.models.base import Base
-from tabellion.models.evidence import Evidence
+from tabellion.models.evidence import (
+    Evidence,
+    EvidenceChain,
+    TransparencyLog,
+    TransparencyNode,
+    TreeHead,
+)
 from tabellion.models.idempotency import IdempotencyRecord
 from tabellion.models.job import Job
 from tabellion.models.message import Attachment, Delivery, Message, Reply
@@ -17,12 +23,16 @@ __all__ = [
     "Delivery",
     "Event",
     "Evidence",
+    "EvidenceChain",
     "IdempotencyRecord",
     "Job",
     "Message",
     "OneTimeCode",
     "Organization",
     "Reply",
+    "TransparencyLog",
+    "TransparencyNode",
+    "TreeHead",
     "User",
     "WebSession",
     "WebhookAttempt",

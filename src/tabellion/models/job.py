@@ -16,7 +16,7 @@ BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 class Job(TimestampMixin, Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index(None, "status", "run_at"),)
+    __table_args__ = (Index(None, "status", "run_at", "id"),)
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(100))

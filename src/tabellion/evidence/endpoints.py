@@ -1,0 +1,371 @@
+"""Evidence API: proofs (JSON and PDF), the delivery bundle, the transparency log, verify."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.auth.dependencies import MessagesRead, _bearer, api_key_subject
+from tabellion.auth.subjects import InsufficientScope
+from tabellion.db import DbSession, SessionRoute, end_read_phase
+from tabellion.errors import (
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+    responses,
+)
+from tabellion.evidence import links, transparency
+from tabellion.evidence.keys import load_seal
+from tabellion.evidence.proofs import (
+    EvidenceNotFound,
+    proof_document,
+    render_pdf,
+    sealed,
+)
+from tabellion.evidence.sealing import seal_pending
+from tabellion.message import repository
+from tabellion.models.evidence import Evidence, TreeHead
+from tabellion.models.message import Attachment, Delivery
+from tabellion.runtime import Runtime
+
+router = APIRouter(route_class=SessionRoute, tags=["evidence"])
+PROOF_MEDIA_TYPE = "application/json"
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def _authorised(
+    request: Request, session: AsyncSession, evidence_id: str, kind: str
+) -> Evidence:
+    """By signed link (no key needed) or by an API key that may read the delivery."""
+    expires = request.query_params.get("expires")
+    signature = request.query_params.get("signature")
+    if expires is not None or signature is not None:
+        signer = links.current()
+        if signer is None:
+            raise Unauthorized("Signed links are not enabled.")
+        signer.check(kind, evidence_id, expires or "", signature or "")
+        evidence = await session.get(Evidence, evidence_id)
+        if evidence is None:
+            raise EvidenceNotFound(f"No evidence {evidence_id}.")
+        return evidence
+    credentials: HTTPAuthorizationCredentials | None = await _bearer(request)
+    subject = await api_key_subject(request, session, credentials)
+    subject.require("messages:read")
+    evidence = await session.scalar(
+        select(Evidence)
+        .join(Delivery, Delivery.id == Evidence.delivery_id)
+        .where(Evidence.id == evidence_id, repository.readable_deliveries(subject.organization_id))
+    )
+    if evidence is None:
+        raise EvidenceNotFound(f"No evidence {evidence_id}.")
+    return evidence
+
+
+LINK_PARAMS = {
+    "expires": "With `signature`: a signed link's expiry (unix time); no API key needed.",
+    "signature": "With `expires`: the link's signature.",
+}
+
+
+@router.get(
+    "/evidence/{evidence_id}",
+    summary="The sealed JSON proof (JWS, RFC 7515 JSON serialization)",
+    description=(
+        "Authenticate with an API key, or use the signed `json_url` of the delivery (valid 24 "
+        "hours; then 410 `link-expired`). The JWS payload is the evidence content in RFC 8785 "
+        "canonical JSON; the unprotected header carries the RFC 3161 timestamp and the "
+        "inclusion proof in the latest signed tree head of the transparency log."
+    ),
+    responses=responses(
+        Unauthorized, InsufficientScope, EvidenceNotFound, links.LinkExpired, links.LinkInvalid
+    ),
+)
+async def get_evidence_json(
+    evidence_id: str,
+    request: Request,
+    session: DbSession,
+    expires: Annotated[str | None, Query(description=LINK_PARAMS["expires"])] = None,
+    signature: Annotated[str | None, Query(description=LINK_PARAMS["signature"])] = None,
+) -> Response:
+    evidence = await _authorised(request, session, evidence_id, "json")
+    if evidence.sealed_at is None:
+        await end_read_phase(session)
+        evidence = await sealed(_runtime(request), session, evidence)
+    document = await proof_document(session, evidence)
+    return Response(
+        transparency.dumps(document),
+        media_type=PROOF_MEDIA_TYPE,
+        headers={"Content-Disposition": f'inline; filename="{evidence_id}.json"'},
+    )
+
+
+@router.get(
+    "/evidence/{evidence_id}/pdf",
+    summary="The sealed PDF proof (PAdES)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The sealed PDF"},
+        **responses(
+            Unauthorized, InsufficientScope, EvidenceNotFound, links.LinkExpired, links.LinkInvalid
+        ),
+    },
+)
+async def get_evidence_pdf(
+    evidence_id: str,
+    request: Request,
+    session: DbSession,
+    expires: Annotated[str | None, Query(description=LINK_PARAMS["expires"])] = None,
+    signature: Annotated[str | None, Query(description=LINK_PARAMS["signature"])] = None,
+) -> Response:
+    evidence = await _authorised(request, session, evidence_id, "pdf")
+    runtime = _runtime(request)
+    key = evidence.pdf_key
+    if key is None:
+        await end_read_phase(session)
+        key = await render_pdf(runtime, evidence_id)
+        if key is None:
+            raise EvidenceNotFound(f"No evidence {evidence_id}.")
+    return StreamingResponse(
+        runtime.storage.open(key),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{evidence_id}.pdf"'},
+    )
+
+
+README = """Evidence bundle of delivery {delivery_id}
+==========================================
+
+This archive holds every proof of the delivery, the documents that were delivered, and the
+certificate chain of the seal that signed the proofs.
+
+  evidence/<id>.json   the JSON proofs: a JWS (RFC 7515, JSON serialization) whose payload is
+                       the evidence content in RFC 8785 canonical JSON
+  evidence/<id>.pdf    the same facts as a PDF, sealed PAdES; it embeds the JSON proof
+  documents/           the delivered files; their SHA-256 digests are in every proof
+  seal-chain.pem       the seal certificate, then its issuers up to the root
+
+Check them with public tools:
+  - PDF: open it in a PDF reader, or `pdfsig evidence/<id>.pdf` (poppler-utils), or
+    `python -m pyhanko sign validate --trust seal-chain.pem evidence/<id>.pdf`.
+  - JSON: any JWS library verifies the signature with the first certificate of the `x5c`
+    header; check that chain against seal-chain.pem. The payload is base64url JSON.
+  - Documents: `sha256sum documents/*` and compare with `content.attachments` in a proof.
+  - Everything at once: `tabellion verify --trust root.pem FILE` (root = last certificate of
+    seal-chain.pem, or your service's published root), or the page {verify_url}.
+"""
+
+
+@router.get(
+    "/deliveries/{delivery_id}/evidence.zip",
+    summary="Every proof of a delivery, its documents and the seal chain, as one zip",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "The bundle"},
+        **responses(Unauthorized, InsufficientScope, NotFound),
+    },
+)
+async def evidence_bundle(
+    delivery_id: str, caller: MessagesRead, request: Request, session: DbSession
+) -> Response:
+    runtime = _runtime(request)
+    delivery = await repository.get_delivery(session, caller.organization_id, delivery_id)
+    if delivery is None:
+        raise NotFound(f"No delivery {delivery_id}.")
+    await end_read_phase(session)
+    # From here on, short transactions of our own: rendering writes in its own.
+    await seal_pending(runtime)
+    async with runtime.sessions() as reader:
+        ids = list(
+            await reader.scalars(
+                select(Evidence.id).where(Evidence.delivery_id == delivery.id).order_by(Evidence.id)
+            )
+        )
+        attachments = list(
+            await reader.scalars(
+                select(Attachment).where(Attachment.message_id == delivery.message_id)
+            )
+        )
+    pdf_keys = {evidence_id: await render_pdf(runtime, evidence_id) for evidence_id in ids}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        async with runtime.sessions() as reader:
+            for evidence_id in ids:
+                evidence = await reader.get(Evidence, evidence_id)
+                assert evidence is not None
+                document = await proof_document(reader, evidence)
+                archive.writestr(f"evidence/{evidence_id}.json", transparency.dumps(document))
+        for evidence_id, key in pdf_keys.items():
+            if key:
+                archive.writestr(f"evidence/{evidence_id}.pdf", await _read(runtime, key))
+        used: set[str] = set()
+        for attachment in attachments:
+            name = attachment.filename
+            if name in used:
+                name = f"{attachment.id}-{name}"
+            used.add(name)
+            archive.writestr(f"documents/{name}", await _read(runtime, attachment.storage_key))
+        archive.writestr("seal-chain.pem", load_seal(runtime.settings).chain_pem())
+        archive.writestr(
+            "README.txt",
+            README.format(
+                delivery_id=delivery.id, verify_url=runtime.settings.base_url + "/verify"
+            ),
+        )
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{delivery.id}-evidence.zip"'},
+    )
+
+
+async def _read(runtime: Runtime, key: str) -> bytes:
+    out = bytearray()
+    async for chunk in runtime.storage.open(key):
+        out += chunk
+    return bytes(out)
+
+
+# ---- transparency log --------------------------------------------------------------------------
+class TreeHeadOut(BaseModel):
+    tree_size: int
+    root_hash: str = Field(description="Hex SHA-256 root (RFC 9162 Merkle tree hash).")
+    issued_at: str
+    signature: str = Field(description="Compact JWS over the head, sealed like the proofs.")
+    self_issued_seal: bool
+
+
+class ConsistencyOut(BaseModel):
+    first: int
+    second: int
+    proof: list[str] = Field(description="Base64url node hashes, RFC 9162 section 2.1.4.")
+
+
+class NoTreeHead(NotFound):
+    code = "tree-head-not-found"
+    title = "No such signed tree head"
+
+
+@router.get(
+    "/transparency/tree-head",
+    response_model=TreeHeadOut,
+    summary="The latest signed tree head of the evidence transparency log (no auth)",
+    responses=responses(NoTreeHead),
+)
+async def get_tree_head(
+    request: Request,
+    session: DbSession,
+    tree_size: Annotated[int | None, Query(ge=1, description="A published head, by size.")] = None,
+) -> TreeHeadOut:
+    head: TreeHead | None
+    if tree_size is None:
+        head = await transparency.latest_tree_head(session)
+    else:
+        head = await session.get(TreeHead, tree_size)
+    if head is None:
+        raise NoTreeHead(
+            "No tree head is published yet."
+            if tree_size is None
+            else f"No head of size {tree_size}."
+        )
+    out = transparency.tree_head_out(head)
+    return TreeHeadOut(
+        **out.as_dict(), self_issued_seal=load_seal(_runtime(request).settings).self_issued
+    )
+
+
+@router.get(
+    "/transparency/consistency",
+    response_model=ConsistencyOut,
+    summary="Proof that an older tree head is a prefix of a newer one (no auth)",
+    responses=responses(NoTreeHead),
+)
+async def get_consistency(
+    session: DbSession,
+    first: Annotated[int, Query(alias="from", ge=1)],
+    second: Annotated[int, Query(alias="to", ge=1)],
+) -> ConsistencyOut:
+    if first > second:
+        raise ValidationFailed.field("from", "`from` must not be larger than `to`.")
+    head = await transparency.latest_tree_head(session)
+    if head is None or second > head.tree_size:
+        raise NoTreeHead(f"No published tree head covers {second} leaves.")
+    proof = await transparency.consistency_proof(session, first, second)
+    return ConsistencyOut(first=first, second=second, proof=transparency.proof_hashes(proof))
+
+
+@router.get(
+    "/transparency/inclusion",
+    summary="Inclusion proof of an evidence hash in a published tree head (no auth)",
+    responses=responses(NoTreeHead, EvidenceNotFound),
+)
+async def get_inclusion(
+    session: DbSession,
+    hash: Annotated[str, Query(min_length=64, max_length=64, description="Hex evidence hash.")],
+    tree_size: Annotated[int | None, Query(ge=1)] = None,
+) -> JSONResponse:
+    evidence = await session.scalar(select(Evidence).where(Evidence.hash == hash.lower()))
+    if evidence is None or evidence.leaf_index is None:
+        raise EvidenceNotFound("No evidence with this hash is in the log.")
+    head = (
+        await session.get(TreeHead, tree_size)
+        if tree_size
+        else await transparency.latest_tree_head(session)
+    )
+    if head is None or head.tree_size <= evidence.leaf_index:
+        raise NoTreeHead("No published tree head includes this evidence yet.")
+    path = await transparency.inclusion_proof(session, evidence.leaf_index, head.tree_size)
+    body: dict[str, Any] = transparency.inclusion_header(evidence.leaf_index, head, path)
+    return JSONResponse(body)
+
+
+# ---- verification ----------------------------------------------------------------------------
+class VerifyOut(BaseModel):
+    result: str = Field(
+        description="`authentic`, `tampered` (a proof that fails a check), `delivered-document` "
+        "(a file this service delivered) or `not-found`."
+    )
+    kind: str
+    evidence_id: str | None = None
+    checks: list[str] = []
+    problems: list[str] = []
+    facts: dict[str, Any] | None = Field(
+        default=None,
+        description="Without a key: type, time and ids only. With the owning organisation's "
+        "API key: the whole evidence content.",
+    )
+
+
+MAX_VERIFY_BYTES = 50 * 1024 * 1024
+
+
+class VerifyFileTooLarge(ValidationFailed):
+    status = 413
+    code = "file-too-large"
+    title = "File too large to verify"
+
+
+@router.post(
+    "/verify",
+    response_model=VerifyOut,
+    summary="Is this file an authentic Tabellion proof, or a document Tabellion delivered?",
+    description="No auth needed (multipart field `file`). An unknown file answers "
+    "`not-found`, not an error. With the owning organisation's API key the full facts are "
+    "returned.",
+    responses=responses(VerifyFileTooLarge),
+)
+async def verify_file(request: Request, session: DbSession) -> VerifyOut:
+    from tabellion.evidence.service_verify import verify_upload
+
+    return await verify_upload(request, session, _runtime(request))

@@ -1,0 +1,240 @@
+"""The seal: the private key and certificate chain that sign every proof.
+
+Operators configure their own (``TABELLION_SEAL_KEY_FILE`` with a PEM key or a PKCS#12 file,
+``TABELLION_SEAL_CERT_FILE`` with the PEM chain, leaf first, ``TABELLION_SEAL_PASSWORD``).
+Without one, a local root CA and an ECDSA P-256 seal certificate are generated once into
+``<data dir>/seal/`` (files mode 0600): proofs then verify against that root, which a relying
+party must be given (``tabellion verify --trust``); the seal is "self-issued".
+The key is loaded once per process.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from threading import Lock
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from tabellion.config import ConfigError, Settings
+
+log = logging.getLogger(__name__)
+
+SealPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+ROOT_FILE = "root-ca.pem"
+ROOT_KEY_FILE = "root-ca.key"
+SEAL_FILE = "seal.pem"
+SEAL_KEY_FILE = "seal.key"
+
+
+@dataclass(frozen=True)
+class Seal:
+    key: SealPrivateKey
+    chain: tuple[x509.Certificate, ...]  # the seal certificate first, up to the root
+    self_issued: bool
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self.chain[0]
+
+    @property
+    def root(self) -> x509.Certificate:
+        return self.chain[-1]
+
+    @cached_property
+    def x5c(self) -> list[str]:
+        return [
+            base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
+            for c in self.chain
+        ]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+    @property
+    def algorithm(self) -> str:
+        if isinstance(self.key, ec.EllipticCurvePrivateKey):
+            return {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}[
+                self.key.curve.name
+            ]
+        return "PS256"
+
+    def chain_pem(self) -> bytes:
+        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in self.chain)
+
+
+_CACHE: dict[tuple[str, str, str], Seal] = {}
+_LOCK = Lock()
+
+
+def load_seal(settings: Settings) -> Seal:
+    """The process's seal, loaded (or generated) on first use."""
+    cache_key = (str(settings.seal_key_file), str(settings.seal_cert_file), str(settings.seal_dir))
+    with _LOCK:
+        seal = _CACHE.get(cache_key)
+        if seal is None:
+            seal = _load(settings)
+            _CACHE[cache_key] = seal
+        return seal
+
+
+def _load(settings: Settings) -> Seal:
+    if settings.seal_key_file is not None:
+        return _configured(settings)
+    if settings.env == "production":
+        log.warning(
+            "SELF-ISSUED SEAL: no TABELLION_SEAL_KEY_FILE is configured, so proofs are sealed "
+            "with a locally generated certificate that relying parties do not trust by default."
+        )
+    return _self_issued(settings.seal_dir)
+
+
+def _configured(settings: Settings) -> Seal:
+    assert settings.seal_key_file is not None
+    password = (
+        settings.seal_password.get_secret_value().encode() if settings.seal_password else None
+    )
+    data = settings.seal_key_file.read_bytes()
+    chain: list[x509.Certificate] = []
+    if settings.seal_key_file.suffix.lower() in (".p12", ".pfx"):
+        key, cert, extra = pkcs12.load_key_and_certificates(data, password)
+        if key is None or cert is None:
+            raise ConfigError("TABELLION_SEAL_KEY_FILE holds no key and certificate")
+        chain = [cert, *extra]
+    else:
+        key = serialization.load_pem_private_key(data, password)
+    if settings.seal_cert_file is not None:
+        chain = x509.load_pem_x509_certificates(settings.seal_cert_file.read_bytes())
+    if not chain:
+        raise ConfigError("TABELLION_SEAL_CERT_FILE must hold the seal certificate chain")
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ConfigError("the seal key must be an EC (P-256/384/521) or RSA key")
+    pub = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    if chain[0].public_key().public_bytes(der, pub) != key.public_key().public_bytes(der, pub):
+        raise ConfigError("the first certificate of the seal chain does not match the seal key")
+    return Seal(key=key, chain=tuple(chain), self_issued=False)
+
+
+@contextlib.contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with (directory / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _self_issued(directory: Path) -> Seal:
+    with _exclusive(directory):
+        if not (directory / SEAL_KEY_FILE).exists():
+            _generate(directory)
+    key = serialization.load_pem_private_key((directory / SEAL_KEY_FILE).read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    seal_cert = x509.load_pem_x509_certificate((directory / SEAL_FILE).read_bytes())
+    root = x509.load_pem_x509_certificate((directory / ROOT_FILE).read_bytes())
+    return Seal(key=key, chain=(seal_cert, root), self_issued=True)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def _generate(directory: Path) -> None:
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tabellion (self-issued)"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Tabellion local evidence root CA"),
+        ]
+    )
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=365 * 30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
+        .sign(root_key, hashes.SHA256())
+    )
+    seal_key = ec.generate_private_key(ec.SECP256R1())
+    seal = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tabellion (self-issued)"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, "Tabellion evidence seal"),
+                ]
+            )
+        )
+        .issuer_name(root_name)
+        .public_key(seal_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=365 * 10))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(seal_key.public_key()), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), False
+        )
+        .sign(root_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    plain = serialization.NoEncryption()
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    _write_private(directory / ROOT_KEY_FILE, root_key.private_bytes(pem, pkcs8, plain))
+    _write_private(directory / ROOT_FILE, root.public_bytes(pem))
+    _write_private(directory / SEAL_FILE, seal.public_bytes(pem))
+    # The key last: its presence means the set is complete.
+    _write_private(directory / SEAL_KEY_FILE, seal_key.private_bytes(pem, pkcs8, plain))

@@ -1,0 +1,206 @@
+"""The PDF proof: the facts of one evidence on a page or two, sealed PAdES (pyHanko).
+
+The sealed JSON proof is embedded in the PDF (``evidence.json``), so the PDF alone carries
+the machine-checkable form too. A QR code leads to the public verify page. With a
+time-stamping authority configured the signature is PAdES B-T, else B-B.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import cache
+from io import BytesIO
+from typing import Any
+
+import segno
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives import serialization
+from fpdf import FPDF
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+from pyhanko.sign.timestamps import HTTPTimeStamper
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from tabellion.config import Settings
+from tabellion.evidence.keys import Seal, load_seal
+from tabellion.portal import i18n
+
+TITLES = {
+    "SENT": "Evidence of sending",
+    "NOTIFIED": "Evidence of notification",
+    "UNDELIVERED": "Evidence of non-delivery",
+    "RECEIVED": "Evidence of receipt",
+    "ACCEPTED": "Evidence of acceptance",
+    "REFUSED": "Evidence of refusal",
+    "EXPIRED": "Evidence of expiry",
+    "DOWNLOADED": "Evidence of download",
+    "REPLIED": "Evidence of reply",
+}
+
+
+@cache
+def _signer(seal: Seal) -> signers.SimpleSigner:
+    """Built once per process and seal: the key is parsed once, not per signature."""
+    key_der = seal.key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    chain = [
+        asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in seal.chain
+    ]
+    return signers.SimpleSigner(
+        signing_cert=chain[0],
+        signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
+        cert_registry=SimpleCertificateStore.from_certs(chain[1:]),  # type: ignore[no-untyped-call]
+    )
+
+
+_TYPOGRAPHY = str.maketrans(
+    {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"',
+     "\u2013": "-", "\u2014": "-", "\u2026": "...", "\u20ac": "EUR", "\u00a0": " ",
+     "\u202f": " "}
+)  # fmt: skip
+
+
+def _latin(text: object) -> str:
+    """The built-in PDF fonts speak Latin-1; the JSON proof keeps the exact text."""
+    return str(text).translate(_TYPOGRAPHY).encode("latin-1", "replace").decode("latin-1")
+
+
+class _Page(FPDF):
+    footer_text = ""
+
+    def footer(self) -> None:
+        self.set_y(-14)
+        self.set_font("Helvetica", size=7)
+        self.set_text_color(90, 96, 110)
+        self.multi_cell(0, 3.5, _latin(self.footer_text), align="C")
+
+
+def render(settings: Settings, content: dict[str, Any], proof_json: bytes, language: str) -> bytes:
+    """The unsealed PDF of one evidence content."""
+    t = i18n.translations(language)
+    _ = t.gettext
+    when: Any = i18n.context(language)["when"]
+    pdf = _Page(format="A4")
+    pdf.footer_text = _(
+        "This document is sealed. Its signature and the embedded evidence.json can be checked "
+        "with any PDF reader, with `tabellion verify`, or at %(url)s."
+    ) % {"url": settings.base_url + "/verify"}
+    pdf.set_title(f"{TITLES.get(content['type'], 'Evidence')} {content['id']}")
+    pdf.set_author(content["issuer"]["name"])
+    pdf.set_creator("Tabellion")
+    pdf.set_lang(language)
+    pdf.add_page()
+    pdf.set_auto_page_break(True, margin=18)
+    pdf.set_font("Helvetica", style="B", size=18)
+    pdf.set_text_color(11, 92, 173)
+    pdf.cell(
+        0, 10, _latin(_(TITLES.get(content["type"], "Evidence"))), new_x="LMARGIN", new_y="NEXT"
+    )
+    pdf.set_font("Helvetica", size=9)
+    pdf.set_text_color(85, 96, 110)
+    pdf.cell(
+        0,
+        5,
+        _latin(f"{content['id']}  ·  {content['event']['uri']}"),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    qr = segno.make(f"{settings.base_url}/verify?evidence={content['id']}", error="m")
+    matrix = list(qr.matrix)
+    size = 30.0
+    cell = size / (len(matrix) + 8)
+    x0, y0 = pdf.w - pdf.r_margin - size, 12.0
+    pdf.set_fill_color(0, 0, 0)
+    for row_index, row in enumerate(matrix):
+        for col_index, value in enumerate(row):
+            if value:
+                pdf.rect(x0 + (col_index + 4) * cell, y0 + (row_index + 4) * cell, cell, cell, "F")
+    pdf.ln(6)
+    occurred = datetime.fromisoformat(content["occurred_at"].replace("Z", "+00:00"))
+    sender = content["sender"]
+    recipient = content["recipient"]
+    person = " ".join(p for p in (recipient.get("first_name"), recipient.get("last_name")) if p)
+    rows: list[tuple[str, str]] = [
+        (_("Event"), f"{content['type']} ({content['event']['uri'].rsplit('/', 1)[-1]})"),
+        (_("Date and time"), f"{when(occurred, 'full')} ({content['occurred_at']})"),
+        (_("Issuer"), f"{content['issuer']['name']} - {content['issuer']['url']}"),
+        (_("Sender"), f"{sender['name']} ({sender['organization']['id']})"),
+        (_("Sender authentication"), _auth_text(sender["authentication"])),
+        (
+            _("Recipient"),
+            ", ".join(p for p in (person, recipient.get("company") or "", recipient["email"]) if p),
+        ),
+        (_("Message"), content["message_id"]),
+        (_("Delivery"), content["delivery_id"]),
+        (_("Subject (SHA-256)"), content["content"]["subject_sha256"]),
+        (_("Body (SHA-256)"), content["content"]["body_sha256"]),
+    ]
+    if content["event"]["reasons"]:
+        rows.append((_("Reason"), "; ".join(content["event"]["reasons"])))
+    action = recipient.get("action")
+    if action:
+        auth = action.get("authentication") or {}
+        rows.append((_("Recipient authentication"), str(auth.get("method", "personal-link"))))
+        rows.append(
+            (_("From"), f"IP {action.get('ip') or '-'} · {action.get('user_agent') or '-'}")
+        )
+    for attachment in content["content"]["attachments"]:
+        rows.append(
+            (
+                _("Document"),
+                f"{attachment['filename']} ({attachment['size']} B)\n"
+                f"SHA-256 {attachment['sha256']}",
+            )
+        )
+    chain = content["chain"]
+    rows.append((_("Chain"), f"#{chain['sequence']} · {_('previous')} {chain['previous'] or '-'}"))
+    pdf.set_text_color(27, 31, 36)
+    for label, text in rows:
+        pdf.set_font("Helvetica", style="B", size=9)
+        y = pdf.get_y()
+        pdf.multi_cell(48, 5, _latin(label), new_x="RIGHT", new_y="TOP")
+        pdf.set_font("Helvetica", size=9)
+        pdf.multi_cell(0, 5, _latin(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_y(max(pdf.get_y(), y + 5) + 1.5)
+    pdf.embed_file(
+        bytes=proof_json,
+        basename="evidence.json",
+        mime_type="application/json",
+        desc="Sealed JSON proof (JWS, RFC 7515)",
+        modification_date=occurred,
+    )
+    return bytes(pdf.output())
+
+
+def _auth_text(auth: dict[str, Any]) -> str:
+    parts = [str(auth.get("method", ""))]
+    if auth.get("api_key_id"):
+        parts.append(f"key {auth['api_key_id']}")
+    if auth.get("submitted_by_organization_id"):
+        parts.append(f"on behalf, by {auth['submitted_by_organization_id']}")
+    return " · ".join(parts)
+
+
+async def seal_pdf(settings: Settings, data: bytes, evidence_id: str) -> bytes:
+    seal = load_seal(settings)
+    meta = signers.PdfSignatureMetadata(
+        field_name="TabellionSeal",
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason=f"Tabellion evidence {evidence_id}",
+        location=settings.base_url,
+        name=settings.issuer_name,
+    )
+    timestamper = HTTPTimeStamper(settings.tsa_url, timeout=10) if settings.tsa_url else None
+    writer = IncrementalPdfFileWriter(BytesIO(data))
+    out = await signers.async_sign_pdf(writer, meta, _signer(seal), timestamper=timestamper)
+    return out.getvalue()  # type: ignore[no-any-return]
+
+
+def proof_bytes(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, indent=2, ensure_ascii=False).encode()

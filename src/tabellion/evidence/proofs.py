@@ -1,0 +1,95 @@
+"""The two forms of a proof, as served: the JSON proof (JWS) and the sealed PDF."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.db import transaction
+from tabellion.errors import NotFound
+from tabellion.evidence import pdf
+from tabellion.evidence.jws import b64url_decode
+from tabellion.evidence.sealing import seal_pending
+from tabellion.evidence.transparency import inclusion_header, inclusion_proof, latest_tree_head
+from tabellion.models.evidence import Evidence, TreeHead
+from tabellion.models.message import Delivery
+
+if TYPE_CHECKING:
+    from tabellion.runtime import Runtime
+
+
+class EvidenceNotFound(NotFound):
+    code = "evidence-not-found"
+    title = "Evidence not found"
+
+
+async def sealed(runtime: Runtime, session: AsyncSession, evidence: Evidence) -> Evidence:
+    """The evidence, sealed now if its sealing job has not run yet."""
+    if evidence.sealed_at is not None:
+        return evidence
+    await seal_pending(runtime)
+    await session.refresh(evidence)
+    return evidence
+
+
+async def covering_head(session: AsyncSession, leaf_index: int | None) -> TreeHead | None:
+    if leaf_index is None:
+        return None
+    head = await latest_tree_head(session)
+    return head if head is not None and head.tree_size > leaf_index else None
+
+
+async def proof_document(session: AsyncSession, evidence: Evidence) -> dict[str, Any]:
+    """The JWS (flattened JSON serialization) with its unprotected extras:
+    the RFC 3161 timestamp token and the inclusion proof in the latest signed tree head."""
+    assert evidence.jws is not None
+    document: dict[str, Any] = json.loads(evidence.jws)
+    header: dict[str, Any] = {"tabellion_timestamp_status": evidence.timestamp_status}
+    if evidence.timestamp_token:
+        header["tabellion_timestamp"] = evidence.timestamp_token
+    head = await covering_head(session, evidence.leaf_index)
+    if head is not None and evidence.leaf_index is not None:
+        path = await inclusion_proof(session, evidence.leaf_index, head.tree_size)
+        header["tabellion_log"] = inclusion_header(evidence.leaf_index, head, path)
+    document["header"] = header
+    return document
+
+
+def content_of(evidence: Evidence) -> dict[str, Any]:
+    assert evidence.jws is not None
+    payload = json.loads(evidence.jws)["payload"]
+    content: dict[str, Any] = json.loads(b64url_decode(payload))
+    return content
+
+
+async def render_pdf(runtime: Runtime, evidence_id: str) -> str | None:
+    """Render, seal and store the PDF of one sealed evidence; returns its blob key."""
+    async with transaction(runtime.sessions) as session:
+        evidence = await session.get(Evidence, evidence_id)
+        if evidence is None:
+            return None
+        if evidence.pdf_key:
+            return evidence.pdf_key
+        evidence = await sealed(runtime, session, evidence)
+        document = await proof_document(session, evidence)
+        language = await session.scalar(
+            select(Delivery.language).where(Delivery.id == evidence.delivery_id)
+        )
+    content = content_of(evidence)
+    data = pdf.render(runtime.settings, content, pdf.proof_bytes(document), language or "en")
+    signed = await pdf.seal_pdf(runtime.settings, data, evidence_id)
+
+    async def chunks() -> Any:
+        yield signed
+
+    blob = await runtime.storage.put_stream(chunks())
+    async with transaction(runtime.sessions) as session:
+        row = await session.get(Evidence, evidence_id)
+        if row is None:
+            return None
+        if row.pdf_key is None:
+            row.pdf_key = blob.key
+        return row.pdf_key

@@ -1,0 +1,106 @@
+"""RFC 8785 JSON Canonicalization Scheme: one byte string per JSON value.
+
+Object members are sorted by their names' UTF-16 code units, no insignificant whitespace,
+strings escaped minimally as ECMAScript's JSON.stringify does. Numbers: integers in the
+IEEE 754 safe range, and finite floats serialised as ECMAScript does (shortest round-trip).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+class NotCanonicalizable(ValueError):
+    """The value has no RFC 8785 form (NaN, a huge integer, a non-JSON type)."""
+
+
+def _string(value: str) -> str:
+    out = ['"']
+    for char in value:
+        escaped = _ESCAPES.get(char)
+        if escaped is not None:
+            out.append(escaped)
+        elif ord(char) < 0x20:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def _number(value: float) -> str:
+    if not math.isfinite(value):
+        raise NotCanonicalizable("NaN and infinities are not JSON")
+    if value == 0:
+        return "0"
+    if value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    text = repr(value)  # shortest round-trip digits, as ECMAScript
+    mantissa, _, exponent = text.partition("e")
+    if not exponent:
+        return text
+    exp = int(exponent)
+    if -7 < exp < 21:
+        return format(value, "f").rstrip("0").rstrip(".")
+    return f"{mantissa}e{'+' if exp > 0 else '-'}{abs(exp)}"
+
+
+def _utf16_key(name: str) -> list[int]:
+    return list(name.encode("utf-16-be"))
+
+
+def _emit(value: Any, out: list[str]) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, str):
+        out.append(_string(value))
+    elif isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise NotCanonicalizable(f"integer {value} is outside the safe range")
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(_number(value))
+    elif isinstance(value, dict):
+        out.append("{")
+        first = True
+        for key in sorted(value, key=_utf16_key):
+            if not isinstance(key, str):
+                raise NotCanonicalizable("object member names must be strings")
+            if not first:
+                out.append(",")
+            first = False
+            out.append(_string(key))
+            out.append(":")
+            _emit(value[key], out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _emit(item, out)
+        out.append("]")
+    else:
+        raise NotCanonicalizable(f"{type(value).__name__} is not a JSON type")
+
+
+def canonicalize(value: Any) -> bytes:
+    out: list[str] = []
+    _emit(value, out)
+    return "".join(out).encode("utf-8")

@@ -1,0 +1,33 @@
+"""Shared steps of the evidence tests."""
+
+from __future__ import annotations
+
+import httpx
+
+from tabellion.evidence.keys import load_seal
+from tabellion.jobs.worker import Worker
+from tabellion.runtime import Runtime
+from tests.portal.helpers import csrf, dispatch, notify
+
+
+async def run_jobs(runtime: Runtime) -> None:
+    await Worker(runtime, concurrency=4).run_until_idle(timeout=60)
+
+
+async def received_delivery(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, **extra: object
+) -> dict:
+    """A simple delivery, notified and opened: SENT, NOTIFIED, RECEIVED."""
+    delivery = await dispatch(client, auth, mode="simple", **extra)
+    link = await notify(runtime, delivery["id"])
+    landing = await client.get(link, headers={"User-Agent": "pytest-browser/1"})
+    await client.post(
+        f"{link}/open",
+        data={"csrf_token": csrf(landing.text)},
+        headers={"User-Agent": "pytest-browser/1"},
+    )
+    return delivery
+
+
+def trust_of(runtime: Runtime) -> list:
+    return [load_seal(runtime.settings).root]

@@ -1,0 +1,142 @@
+"""Sealed JSON proofs: content, chain, JWS checked by another library, signed links."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import timedelta
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from joserfc import jws as jose_jws
+from joserfc.jwk import ECKey
+
+from tabellion.evidence.verify import verify_json_proof
+from tabellion.kit.jcs import canonicalize
+from tabellion.kit.time import utcnow
+from tabellion.runtime import Runtime
+from tests.evidence.helpers import received_delivery, run_jobs, trust_of
+from tests.portal.helpers import status_of
+
+
+async def test_every_event_has_a_sealed_json_proof(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await received_delivery(client, auth, runtime)
+    await run_jobs(runtime)
+    state = await status_of(client, auth, delivery["id"])
+    assert [e["type"] for e in state["evidence"]] == ["SENT", "NOTIFIED", "RECEIVED"]
+    previous = None
+    for ref in state["evidence"]:
+        response = await client.get(f"/v1/evidence/{ref['id']}", headers=auth)
+        assert response.status_code == 200, response.text
+        document = response.json()
+        verdict = verify_json_proof(response.content, trust_of(runtime))
+        assert verdict.authentic, verdict.problems
+        content = verdict.content
+        assert content is not None
+        assert content["id"] == ref["id"] and content["type"] == ref["type"]
+        assert content["event"]["uri"].startswith("http://uri.etsi.org/19522/Event/")
+        assert content["delivery_id"] == delivery["id"]
+        assert content["recipient"]["email"] == delivery["recipient"]["email"]
+        assert (
+            content["content"]["attachments"][0]["sha256"]
+            == hashlib.sha256(b"%PDF-1.4\n%%EOF\n").hexdigest()
+        )
+        assert content["content"]["subject_sha256"] == hashlib.sha256(b"Secret subject").hexdigest()
+        assert content["chain"]["previous"] == previous
+        previous = hashlib.sha256(canonicalize(content)).hexdigest()
+        assert "tabellion_log" in document["header"]
+        # Another JWS library accepts it, with the key from the x5c leaf certificate.
+        header = json.loads(base64.urlsafe_b64decode(document["protected"] + "=="))
+        leaf = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+        pem = leaf.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        key = ECKey.import_key(pem)
+        flattened = {k: document[k] for k in ("protected", "payload", "signature")}
+        registry = jose_jws.JWSRegistry()
+        registry.max_header_length = 16384  # the x5c chain makes a long header
+        obj = jose_jws.deserialize_json(flattened, key, registry=registry)
+        assert json.loads(obj.payload)["id"] == ref["id"]
+    received = state["evidence"][2]
+    content = json.loads(
+        base64.urlsafe_b64decode(
+            (await client.get(f"/v1/evidence/{received['id']}", headers=auth)).json()["payload"]
+            + "=="
+        )
+    )
+    assert content["recipient"]["action"]["user_agent"] == "pytest-browser/1"
+
+
+async def test_one_flipped_byte_is_not_authentic(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await received_delivery(client, auth, runtime)
+    ref = (await status_of(client, auth, delivery["id"]))["evidence"][0]
+    original = (await client.get(f"/v1/evidence/{ref['id']}", headers=auth)).content
+    assert verify_json_proof(original, trust_of(runtime)).authentic
+    document = json.loads(original)
+    payload = bytearray(base64.urlsafe_b64decode(document["payload"] + "=="))
+    for position in (5, len(payload) // 2, len(payload) - 3):
+        tampered = bytearray(payload)
+        tampered[position] ^= 0x01
+        changed = {
+            **document,
+            "payload": base64.urlsafe_b64encode(bytes(tampered)).decode().rstrip("="),
+        }
+        verdict = verify_json_proof(json.dumps(changed).encode(), trust_of(runtime))
+        assert not verdict.authentic
+    signature = bytearray(base64.urlsafe_b64decode(document["signature"] + "=="))
+    signature[10] ^= 0x01
+    changed = {**document, "signature": base64.urlsafe_b64encode(bytes(signature)).decode()}
+    assert not verify_json_proof(json.dumps(changed).encode(), trust_of(runtime)).authentic
+    # A proof signed by another root is not trusted.
+    assert not verify_json_proof(original, []).authentic
+
+
+async def test_signed_links_work_without_a_key_then_expire(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await received_delivery(client, auth, runtime)
+    ref = (await status_of(client, auth, delivery["id"]))["evidence"][0]
+    json_url = ref["json_url"].removeprefix("http://tabellion.test")
+    pdf_url = ref["pdf_url"].removeprefix("http://tabellion.test")
+    assert (await client.get(json_url)).status_code == 200
+    pdf = await client.get(pdf_url)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    # Tampering: another id, the json signature on the pdf path, a later expiry.
+    assert (await client.get(json_url.replace(ref["id"], "evd_" + "0" * 26))).status_code == 403
+    assert (
+        await client.get(pdf_url.split("?")[0] + "?" + json_url.split("?")[1])
+    ).status_code == 403
+    later = json_url.replace("expires=", "expires=9")
+    assert (await client.get(later)).json()["code"] == "link-invalid"
+    # Without key nor signature: 401.
+    assert (await client.get(f"/v1/evidence/{ref['id']}")).status_code == 401
+    # Expired: a link issued 25 hours ago.
+    from tabellion.evidence import links
+
+    signer = links.current()
+    assert signer is not None
+    old = signer.url("json", ref["id"], now=utcnow() - timedelta(hours=25))
+    expired = await client.get(old.removeprefix("http://tabellion.test"))
+    assert expired.status_code == 410
+    assert expired.json()["code"] == "link-expired"
+
+
+async def test_other_organisations_cannot_read_proofs(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    from tests.fixtures.factories import create_org_with_key
+
+    delivery = await received_delivery(client, auth, runtime)
+    ref = (await status_of(client, auth, delivery["id"]))["evidence"][0]
+    _, other = await create_org_with_key(runtime, name="Other")
+    response = await client.get(
+        f"/v1/evidence/{ref['id']}", headers={"Authorization": f"Bearer {other}"}
+    )
+    assert response.status_code == 404
+    assert response.json()["code"] == "evidence-not-found"
