@@ -35,11 +35,105 @@ EXTRA = [
     "The form expired; reload the page and retry.",
     "The form could not be read; retry.",
     "The reply form must be sent as multipart/form-data.",
+    "Evidence", "Evidence of sending", "Evidence of notification", "Evidence of non-delivery",
+    "Evidence of receipt", "Evidence of acceptance", "Evidence of refusal", "Evidence of expiry",
+    "Evidence of download", "Evidence of reply",
     "pending", "notified", "received", "accepted", "refused", "expired", "undelivered",
 ]  # fmt: skip
 
 T: dict[str, tuple[str, str, str]] = {
     # msgid: (fr, nl, de)
+    # Evidence: PDF proofs and the verify page
+    "This document is sealed. Its signature and the embedded evidence.json can be checked with any PDF reader, with `tabellion verify`, or at %(url)s.": (
+        "Ce document est scellé. Son cachet et le fichier evidence.json joint peuvent être vérifiés avec tout lecteur PDF, avec `tabellion verify` ou sur %(url)s.",
+        "Dit document is verzegeld. De zegel en het ingesloten evidence.json kunnen worden gecontroleerd met elke PDF-lezer, met `tabellion verify` of op %(url)s.",
+        "Dieses Dokument ist versiegelt. Das Siegel und die eingebettete evidence.json lassen sich mit jedem PDF-Reader, mit `tabellion verify` oder unter %(url)s prüfen.",
+    ),
+    "Event": ("Événement", "Gebeurtenis", "Ereignis"),
+    "Date and time": ("Date et heure", "Datum en tijd", "Datum und Uhrzeit"),
+    "Issuer": ("Émetteur", "Uitgever", "Aussteller"),
+    "Sender": ("Expéditeur", "Afzender", "Absender"),
+    "Sender authentication": (
+        "Authentification de l'expéditeur",
+        "Authenticatie van de afzender",
+        "Authentifizierung des Absenders",
+    ),
+    "Recipient": ("Destinataire", "Ontvanger", "Empfänger"),
+    "Message": ("Message", "Bericht", "Nachricht"),
+    "Delivery": ("Remise", "Bezorging", "Zustellung"),
+    "Subject (SHA-256)": ("Objet (SHA-256)", "Onderwerp (SHA-256)", "Betreff (SHA-256)"),
+    "Body (SHA-256)": ("Corps (SHA-256)", "Inhoud (SHA-256)", "Text (SHA-256)"),
+    "Reason": ("Motif", "Reden", "Grund"),
+    "Recipient authentication": (
+        "Authentification du destinataire",
+        "Authenticatie van de ontvanger",
+        "Authentifizierung des Empfängers",
+    ),
+    "Document": ("Document", "Document", "Dokument"),
+    "Chain": ("Chaîne", "Keten", "Kette"),
+    "previous": ("précédente", "vorige", "vorherige"),
+    "Evidence": ("Preuve", "Bewijs", "Nachweis"),
+    "Evidence of sending": ("Preuve de dépôt", "Bewijs van verzending", "Nachweis der Absendung"),
+    "Evidence of notification": (
+        "Preuve de notification",
+        "Bewijs van kennisgeving",
+        "Nachweis der Benachrichtigung",
+    ),
+    "Evidence of non-delivery": (
+        "Preuve de non-distribution",
+        "Bewijs van niet-bezorging",
+        "Nachweis der Nichtzustellung",
+    ),
+    "Evidence of receipt": ("Preuve de réception", "Bewijs van ontvangst", "Nachweis des Empfangs"),
+    "Evidence of acceptance": (
+        "Preuve d'acceptation",
+        "Bewijs van aanvaarding",
+        "Nachweis der Annahme",
+    ),
+    "Evidence of refusal": ("Preuve de refus", "Bewijs van weigering", "Nachweis der Ablehnung"),
+    "Evidence of expiry": ("Preuve d'expiration", "Bewijs van verval", "Nachweis des Fristablaufs"),
+    "Evidence of download": (
+        "Preuve de téléchargement",
+        "Bewijs van download",
+        "Nachweis des Herunterladens",
+    ),
+    "Evidence of reply": ("Preuve de réponse", "Bewijs van antwoord", "Nachweis der Antwort"),
+    "Verify a proof or a document": (
+        "Vérifier une preuve ou un document",
+        "Een bewijs of document controleren",
+        "Einen Nachweis oder ein Dokument prüfen",
+    ),
+    "Warning: this service seals its proofs with a self-issued certificate.": (
+        "Attention : ce service scelle ses preuves avec un certificat auto-émis.",
+        "Let op: deze dienst verzegelt zijn bewijzen met een zelf uitgegeven certificaat.",
+        "Achtung: Dieser Dienst versiegelt seine Nachweise mit einem selbst ausgestellten Zertifikat.",
+    ),
+    "Drop a Tabellion proof (PDF or JSON) or a document you received, to check that it is authentic.": (
+        "Déposez une preuve Tabellion (PDF ou JSON) ou un document reçu pour vérifier son authenticité.",
+        "Zet hier een Tabellion-bewijs (PDF of JSON) of een ontvangen document neer om te controleren of het echt is.",
+        "Legen Sie einen Tabellion-Nachweis (PDF oder JSON) oder ein erhaltenes Dokument ab, um seine Echtheit zu prüfen.",
+    ),
+    "File": ("Fichier", "Bestand", "Datei"),
+    "Verify": ("Vérifier", "Controleren", "Prüfen"),
+    "Authentic proof": ("Preuve authentique", "Echt bewijs", "Echter Nachweis"),
+    "This file is NOT an authentic proof": (
+        "Ce fichier n'est PAS une preuve authentique",
+        "Dit bestand is GEEN echt bewijs",
+        "Diese Datei ist KEIN echter Nachweis",
+    ),
+    "Delivered by this service": (
+        "Remis par ce service",
+        "Bezorgd door deze dienst",
+        "Von diesem Dienst zugestellt",
+    ),
+    "Unknown file": ("Fichier inconnu", "Onbekend bestand", "Unbekannte Datei"),
+    "This file is neither a Tabellion proof nor a document delivered by this service.": (
+        "Ce fichier n'est ni une preuve Tabellion ni un document remis par ce service.",
+        "Dit bestand is geen Tabellion-bewijs en geen document dat door deze dienst is bezorgd.",
+        "Diese Datei ist weder ein Tabellion-Nachweis noch ein von diesem Dienst zugestelltes Dokument.",
+    ),
+    "Checks": ("Vérifications", "Controles", "Prüfungen"),
+    "Problems": ("Problèmes", "Problemen", "Probleme"),
     # Notification e-mails
     "%(sender)s placed a document in your secure space": (
         "%(sender)s a déposé un document dans votre espace sécurisé",

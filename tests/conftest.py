@@ -20,6 +20,7 @@ from sqlalchemy import text
 from tabellion.config import Settings
 from tabellion.runtime import Runtime
 from tests.fixtures.database import migrate_template, truncate_all
+from tests.fixtures.smtp import smtp_server  # noqa: F401
 
 TEST_DATABASE_URL = os.environ.get("TABELLION_TEST_DATABASE_URL")
 

@@ -82,6 +82,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     from tabellion.evidence.endpoints import router as evidence_router
+    from tabellion.evidence.pages import router as evidence_pages
     from tabellion.message.endpoints import deliveries_router, messages_router
     from tabellion.organization.endpoints import router as organization_router
     from tabellion.organization.pages import router as organization_pages
@@ -95,5 +96,6 @@ def create_app(
     app.include_router(organization_router, prefix="/v1")
     app.include_router(organization_pages)
     app.include_router(portal_pages)
+    app.include_router(evidence_pages)
     app.mount("/static", StaticFiles(packages=[("tabellion.portal", "static")]), name="static")
     return app

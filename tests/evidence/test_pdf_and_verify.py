@@ -144,3 +144,22 @@ async def test_bundle_holds_proofs_documents_chain_and_readme(
         "/v1/deliveries/dlv_00000000000000000000000000/evidence.zip", headers=auth
     )
     assert other.status_code == 404
+
+
+async def test_public_verify_page(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    _, evidence = await _proofs(client, auth, runtime)
+    page = await client.get("/verify?lang=fr")
+    assert page.status_code == 200
+    assert "Vérifier une preuve ou un document" in page.text
+    assert "auto-émis" in page.text  # the self-issued seal is said
+    proof = (await client.get(f"/v1/evidence/{evidence[0]['id']}/pdf", headers=auth)).content
+    result = await client.post("/verify", files={"file": ("proof.pdf", proof)})
+    assert result.status_code == 200
+    assert "Preuve authentique" in result.text and evidence[0]["id"] in result.text
+    assert "jane" not in result.text.lower()  # no personal data on the public page
+    unknown = await client.post("/verify", files={"file": ("x.txt", b"hello")})
+    assert "Fichier inconnu" in unknown.text
+    empty = await client.post("/verify", data={"x": "y"})
+    assert empty.status_code == 422

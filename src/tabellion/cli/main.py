@@ -247,6 +247,13 @@ def serve(
         console.print(f"Links in e-mails point to {settings.base_url} (TABELLION_PUBLIC_URL).")
     if settings.smtp_url is None:
         console.print(f"No TABELLION_SMTP_URL: e-mails are written to {settings.outbox_dir}/")
+    if settings.seal_key_file is None:
+        style = "bold red" if settings.env == "production" else "yellow"
+        console.print(
+            f"[{style}]Self-issued seal:[/{style}] proofs are sealed with a certificate generated "
+            f"in {settings.seal_dir}/; relying parties must be given its root-ca.pem. "
+            "Configure TABELLION_SEAL_KEY_FILE and TABELLION_SEAL_CERT_FILE for a real one."
+        )
     uvicorn.run(
         create_app(settings, run_worker=worker),
         host=host,

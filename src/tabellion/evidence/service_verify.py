@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tabellion.evidence.endpoints import VerifyOut
     from tabellion.runtime import Runtime
 
+MAX_PAGE_BYTES = 50 * 1024 * 1024
 PUBLIC_FACTS = ("id", "type", "occurred_at", "event", "delivery_id", "message_id")
 
 

@@ -7,11 +7,12 @@ the recipient learns them only after accepting. The other modes say who sent wha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import format_datetime
 from urllib.parse import urlsplit
 
+from email_validator import EmailNotValidError, validate_email
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from tabellion.config import Settings
@@ -39,6 +40,27 @@ class Notice:
 def notice_message_id(settings: Settings, delivery_id: str) -> str:
     domain = urlsplit(settings.base_url).hostname or "localhost"
     return f"<{delivery_id}.notice@{domain}>"
+
+
+def _one_line(text: str) -> str:
+    """Header text: the stdlib refuses line breaks in a header, and subjects may hold some."""
+    return " ".join(text.split())
+
+
+def mailbox(address: str) -> str:
+    """The address as it can travel without SMTPUTF8 when it can: the domain in IDNA form.
+
+    Addresses are stored as validated, with an internationalised domain in Unicode; in a
+    header the stdlib would turn such a domain into an encoded word, which is no address.
+    """
+    if address.isascii():
+        return address
+    try:
+        checked = validate_email(address, check_deliverability=False, test_environment=True)
+    except EmailNotValidError:
+        return address
+    # ``ascii_email`` is None when the local part itself needs SMTPUTF8.
+    return checked.ascii_email or address
 
 
 def recipient_name(delivery: Delivery) -> str:
@@ -114,13 +136,14 @@ def compose_notice(
     message_id = notice_message_id(settings, delivery.id)
     mail = EmailMessage()
     mail["From"] = settings.mail_from
-    mail["To"] = delivery.email
-    mail["Subject"] = subject
-    mail["Date"] = formatdate(at.timestamp(), localtime=False)
+    mail["To"] = mailbox(delivery.email)
+    mail["Subject"] = _one_line(subject)
+    mail["Date"] = format_datetime(at.astimezone(UTC))  # "+0000": UTC and known as such
     mail["Message-ID"] = message_id
     mail["Auto-Submitted"] = "auto-generated"
     mail["X-Tabellion-Delivery"] = delivery.id
-    mail["Content-Language"] = language
     mail.set_content(local.get_template("notice.txt").render(**context))
     mail.add_alternative(local.get_template("notice.html").render(**context), subtype="html")
+    # After the bodies: setting content clears the Content-* headers set before.
+    mail["Content-Language"] = language
     return Notice(message=mail, message_id=message_id, deadline_at=deadline)

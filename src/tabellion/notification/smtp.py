@@ -2,8 +2,10 @@
 
 ``TABELLION_SMTP_URL``: ``smtp://user:pass@host:587?starttls=true``, ``smtps://host:465``
 (implicit TLS), options ``timeout`` (seconds) and ``verify=false`` (accept any certificate; for
-test servers only). A 5xx answer is a permanent failure (the recipient is undeliverable), any
-other trouble a temporary one, retried by the job.
+test servers only). A 5xx answer about the recipient or the message is a permanent failure (the
+recipient is undeliverable); any other trouble a temporary one, retried by the job. Trouble
+with our own side of the conversation (credentials, the envelope sender) is never blamed on the
+recipient: an operator fixes it, and the retries then go through.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
+from functools import cached_property
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
@@ -19,6 +22,11 @@ import aiosmtplib
 from tabellion.notification.transport import PermanentFailure, TemporaryFailure
 
 _TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+_OPTIONS = frozenset({"starttls", "verify", "timeout"})
+# Answers about our session, not the recipient: authentication required, failed, too weak.
+_SESSION_CODES = frozenset({530, 534, 535, 538})
+_TROUBLE = (aiosmtplib.SMTPException, OSError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -33,23 +41,58 @@ class SmtpConfig:
     timeout: float = 30.0
 
 
+def _flag(query: dict[str, str], name: str, default: bool) -> bool:
+    # Strict on purpose: a typo must not silently turn TLS or certificate checks off.
+    value = query.get(name)
+    if value is None:
+        return default
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ValueError(f"TABELLION_SMTP_URL: {name}={value!r} is neither true nor false")
+
+
 def parse_url(url: str) -> SmtpConfig:
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps"):
         raise ValueError("TABELLION_SMTP_URL must start with smtp:// or smtps://")
     if not parts.hostname:
         raise ValueError("TABELLION_SMTP_URL names no host")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"TABELLION_SMTP_URL: bad port ({exc})") from None
+    try:
+        pairs = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise ValueError(f"TABELLION_SMTP_URL: cannot read the options {parts.query!r}") from None
+    unknown = sorted(set(pairs) - _OPTIONS)
+    if unknown:
+        raise ValueError(
+            f"TABELLION_SMTP_URL: unknown option(s) {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(_OPTIONS))})"
+        )
+    query = {k: v[-1] for k, v in pairs.items()}
     implicit = parts.scheme == "smtps"
+    starttls = _flag(query, "starttls", False)
+    if implicit and starttls:
+        raise ValueError("TABELLION_SMTP_URL: smtps:// is already TLS; drop starttls=true")
+    try:
+        timeout = float(query.get("timeout", "30"))
+    except ValueError:
+        raise ValueError("TABELLION_SMTP_URL: timeout must be a number of seconds") from None
+    if not 0 < timeout <= 3600:
+        raise ValueError("TABELLION_SMTP_URL: timeout must be between 0 and 3600 seconds")
     return SmtpConfig(
         host=parts.hostname,
-        port=parts.port or (465 if implicit else 25),
+        port=port or (465 if implicit else 25),
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         implicit_tls=implicit,
-        starttls=query.get("starttls", "").lower() in _TRUE,
-        verify=query.get("verify", "true").lower() in _TRUE,
-        timeout=float(query.get("timeout", "30")),
+        starttls=starttls,
+        verify=_flag(query, "verify", True),
+        timeout=timeout,
     )
 
 
@@ -64,7 +107,9 @@ class SmtpTransport:
     def from_url(cls, url: str, *, connections: int = 4) -> SmtpTransport:
         return cls(parse_url(url), connections=connections)
 
+    @cached_property
     def _tls_context(self) -> ssl.SSLContext:
+        # Built once: loading the system's trust store costs more than a TLS handshake.
         context = ssl.create_default_context()
         if not self.config.verify:
             context.check_hostname = False
@@ -78,71 +123,120 @@ class SmtpTransport:
             port=config.port,
             use_tls=config.implicit_tls,
             start_tls=config.starttls if not config.implicit_tls else False,
-            tls_context=self._tls_context(),
+            tls_context=self._tls_context,
             timeout=config.timeout,
         )
         await client.connect()
         if config.username:
-            await client.login(config.username, config.password or "")
+            try:
+                await client.login(config.username, config.password or "")
+            except BaseException:
+                client.close()  # else the refused connection stays open
+                raise
         return client
 
-    async def _checkout(self) -> aiosmtplib.SMTP:
+    def _idle_client(self) -> aiosmtplib.SMTP | None:
         while not self._idle.empty():
             client = self._idle.get_nowait()
             if client.is_connected:
                 return client
-        return await self._connect()
+        return None
 
     async def send(self, message: EmailMessage, *, envelope_from: str | None = None) -> str:
         async with self._slots:
+            client = self._idle_client()
+            if client is not None:
+                try:
+                    return await self._send_on(client, message, envelope_from)
+                except _Stale:
+                    pass  # the server dropped the idle connection: try once on a new one
             try:
-                client = await self._checkout()
-            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                raise TemporaryFailure(f"cannot reach the SMTP server: {exc}") from exc
-            keep = False
+                client = await self._connect()
+            except _TROUBLE as exc:
+                raise TemporaryFailure(f"cannot reach the SMTP server: {_describe(exc)}") from exc
             try:
-                _, answer = await client.send_message(message, sender=envelope_from)
-                keep = True
-                return answer
-            except aiosmtplib.SMTPRecipientsRefused as exc:
-                refusal = exc.recipients[0] if exc.recipients else None
-                code = refusal.code if refusal else 550
-                text = refusal.message if refusal else str(exc)
-                keep = await _reset(client)
-                if 500 <= code < 600:
-                    raise PermanentFailure(code, text) from exc
-                raise TemporaryFailure(f"{code} {text}") from exc
-            except aiosmtplib.SMTPResponseException as exc:
-                keep = await _reset(client)
-                if 500 <= exc.code < 600 and exc.code not in (421,):
-                    raise PermanentFailure(exc.code, exc.message) from exc
-                raise TemporaryFailure(f"{exc.code} {exc.message}") from exc
-            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                raise TemporaryFailure(f"SMTP send failed: {exc}") from exc
-            finally:
-                if keep and client.is_connected:
-                    self._idle.put_nowait(client)
-                else:
-                    await _drop(client)
+                return await self._send_on(client, message, envelope_from)
+            except _Stale as exc:
+                raise TemporaryFailure(f"SMTP send failed: {_describe(exc.cause)}") from exc.cause
+
+    async def _send_on(
+        self, client: aiosmtplib.SMTP, message: EmailMessage, envelope_from: str | None
+    ) -> str:
+        """Send on one connection, then put it back in the pool if it is still good."""
+        keep = False
+        try:
+            _, answer = await client.send_message(message, sender=envelope_from)
+            keep = True
+            return answer
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refusal = exc.recipients[0] if exc.recipients else None
+            code = refusal.code if refusal else 550
+            text = refusal.message if refusal else str(exc)
+            keep = await _reset(client)
+            if 500 <= code < 600 and code not in _SESSION_CODES:
+                raise PermanentFailure(code, text) from exc
+            raise TemporaryFailure(f"{code} {text}") from exc
+        except aiosmtplib.SMTPSenderRefused as exc:
+            # MAIL FROM refused: our envelope or our session, whatever the recipient.
+            keep = await _reset(client)
+            raise TemporaryFailure(f"sender refused: {exc.code} {exc.message}") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            keep = await _reset(client)
+            if 500 <= exc.code < 600 and exc.code not in _SESSION_CODES:
+                raise PermanentFailure(exc.code, exc.message) from exc
+            raise TemporaryFailure(f"{exc.code} {exc.message}") from exc
+        except aiosmtplib.SMTPNotSupported as exc:
+            # A non-ASCII address and a server without SMTPUTF8 (checked before sending).
+            keep = True
+            sender = envelope_from or str(message.get("From", ""))
+            if sender.isascii():  # then the recipient's address it is: no retry helps
+                raise PermanentFailure(553, f"not sent: {exc}") from exc
+            raise TemporaryFailure(f"not sent: {exc}") from exc
+        except ValueError as exc:
+            # An address aiosmtplib will not put on a command line (checked before sending).
+            # Maybe ours: retried, and given up on at the job's last attempt.
+            keep = True
+            raise TemporaryFailure(f"not sent: {exc}") from exc
+        except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
+            raise _Stale(exc) from exc
+        except _TROUBLE as exc:
+            raise TemporaryFailure(f"SMTP send failed: {_describe(exc)}") from exc
+        finally:
+            if keep and client.is_connected:
+                self._idle.put_nowait(client)
+            else:
+                _drop(client)
 
     async def close(self) -> None:
         while not self._idle.empty():
             client = self._idle.get_nowait()
             try:
                 await asyncio.wait_for(client.quit(), timeout=5)
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            except _TROUBLE:
                 client.close()
+
+
+class _Stale(Exception):
+    """The connection broke mid-conversation (maybe an idle one the server had closed)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
 
 
 async def _reset(client: aiosmtplib.SMTP) -> bool:
     """RSET after a refused transaction so the connection can be reused."""
     try:
         await client.rset()
-    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+    except _TROUBLE:
         return False
     return True
 
 
-async def _drop(client: aiosmtplib.SMTP) -> None:
+def _drop(client: aiosmtplib.SMTP) -> None:
     if client.is_connected:
         client.close()

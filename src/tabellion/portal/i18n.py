@@ -51,8 +51,13 @@ def localized(env: Environment, language: str) -> Environment:
     """An overlay of ``env`` whose ``_``/``gettext`` and ``{% trans %}`` speak ``language``."""
     key = (id(env), language)
     if key not in _ENVIRONMENTS:
-        overlay = env.overlay()
-        overlay.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+        # Its own compiled templates and its own globals: an overlay otherwise shares the
+        # parent's globals dict, and the parent's ``install_gettext_translations`` writes there,
+        # so every language would speak the last one installed.
+        overlay = env.overlay(cache_size=400)
+        overlay.globals = dict(env.globals)
+        extension = overlay.extensions["jinja2.ext.InternationalizationExtension"]
+        extension._install(translations(language), newstyle=True)  # type: ignore[attr-defined]
         _ENVIRONMENTS[key] = overlay
     return _ENVIRONMENTS[key]
 

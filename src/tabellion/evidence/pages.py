@@ -1,0 +1,64 @@
+"""The public ``/verify`` page: drop a proof or a document, read the verdict."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from tabellion.db import DbSession
+from tabellion.errors import TabellionError
+from tabellion.evidence.keys import load_seal
+from tabellion.evidence.service_verify import MAX_PAGE_BYTES, classify, read_upload
+from tabellion.kit.web import PageRoute, csrf_token, page_environment, render
+from tabellion.portal import i18n
+from tabellion.runtime import Runtime
+
+LANG_COOKIE = "tbl_lang"  # shared with the recipient pages
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+env = page_environment("tabellion.evidence")
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _language(request: Request) -> str:
+    return i18n.pick(
+        request.query_params.get("lang"),
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
+    )
+
+
+def _page(request: Request, *, status_code: int = 200, **ctx: object) -> Response:
+    language = _language(request)
+    runtime = _runtime(request)
+    response = render(
+        i18n.localized(env, language),
+        "verify.html",
+        status_code=status_code,
+        csrf=csrf_token(request, runtime.settings.signing_key),
+        path=request.url.path,
+        self_issued=load_seal(runtime.settings).self_issued,
+        **i18n.context(language),
+        **{"result": None, "error": None, **ctx},
+    )
+    if request.query_params.get("lang") in i18n.LANGUAGES:
+        response.set_cookie(LANG_COOKIE, language, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+@router.get("/verify")
+async def verify_page(request: Request) -> Response:
+    return _page(request)
+
+
+@router.post("/verify")
+async def verify_submit(request: Request, db: DbSession) -> Response:
+    try:
+        data = await read_upload(request, MAX_PAGE_BYTES)
+    except TabellionError as exc:
+        return _page(request, status_code=exc.status, error=exc.detail)
+    result = await classify(db, _runtime(request), data, None)
+    return _page(request, result=result)

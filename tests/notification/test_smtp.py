@@ -1,0 +1,262 @@
+"""The SMTP transport against a real server (aiosmtpd): URLs, pooling, AUTH, TLS, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from email.message import EmailMessage
+
+import pytest
+
+from tabellion.notification.smtp import SmtpConfig, SmtpTransport, parse_url
+from tabellion.notification.transport import PermanentFailure, TemporaryFailure
+from tests.fixtures.server import free_port
+from tests.fixtures.smtp import SmtpServer
+
+# ---- parse_url ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("smtp://mail.test", SmtpConfig(host="mail.test", port=25)),
+        ("smtp://mail.test:2525", SmtpConfig(host="mail.test", port=2525)),
+        ("smtps://mail.test", SmtpConfig(host="mail.test", port=465, implicit_tls=True)),
+        (
+            "smtp://user:secret@mail.test:587?starttls=true",
+            SmtpConfig(
+                host="mail.test", port=587, username="user", password="secret", starttls=True
+            ),
+        ),
+        (
+            # Reserved characters in credentials arrive percent-encoded.
+            "smtp://me%40acme.test:p%3As%2Fw%40rd@mail.test",
+            SmtpConfig(host="mail.test", port=25, username="me@acme.test", password="p:s/w@rd"),
+        ),
+        ("smtp://user@mail.test", SmtpConfig(host="mail.test", port=25, username="user")),
+        (
+            "smtp://127.0.0.1:1025?starttls=yes&verify=false&timeout=2.5",
+            SmtpConfig(host="127.0.0.1", port=1025, starttls=True, verify=False, timeout=2.5),
+        ),
+        ("smtps://[::1]:4650?verify=0", SmtpConfig("::1", 4650, implicit_tls=True, verify=False)),
+        ("smtp://MAIL.Test?starttls=off", SmtpConfig(host="mail.test", port=25)),
+    ],
+)
+def test_parse_url(url: str, expected: SmtpConfig) -> None:
+    assert parse_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://mail.test", "must start with smtp:// or smtps://"),
+        ("mail.test:25", "must start with smtp:// or smtps://"),
+        ("smtp://", "names no host"),
+        ("smtp://:pw@:25", "names no host"),
+        ("smtp://mail.test:99999", "bad port"),
+        ("smtp://mail.test:port", "bad port"),
+        ("smtp://mail.test?timeout=soon", "timeout must be a number"),
+        ("smtp://mail.test?timeout=0", "between 0 and 3600"),
+        ("smtp://mail.test?timeout=-5", "between 0 and 3600"),
+        # A typo must not quietly send in clear or skip certificate checks.
+        ("smtp://mail.test?starttls=ture", "starttls='ture' is neither true nor false"),
+        ("smtp://mail.test?verify=nope", "verify='nope' is neither true nor false"),
+        ("smtp://mail.test?start_tls=true", "unknown option(s) start_tls"),
+        ("smtps://mail.test?starttls=true", "already TLS"),
+    ],
+)
+def test_parse_url_refuses(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match="TABELLION_SMTP_URL") as caught:
+        parse_url(url)
+    assert message in str(caught.value)
+
+
+# ---- sending --------------------------------------------------------------------------------
+
+
+def mail(to: str = "jane@example.test", n: int = 0) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "Tabellion <no-reply@tabellion.test>"
+    message["To"] = to
+    message["Subject"] = f"Notice {n}"
+    message["Message-ID"] = f"<test-{n}@tabellion.test>"
+    message.set_content(f"Hello number {n}")
+    return message
+
+
+@asynccontextmanager
+async def transport(url: str, *, connections: int = 2) -> AsyncIterator[SmtpTransport]:
+    smtp = SmtpTransport.from_url(url, connections=connections)
+    try:
+        yield smtp
+    finally:
+        await smtp.close()
+
+
+async def test_send_delivers_with_the_envelope_sender(smtp_server: SmtpServer) -> None:
+    async with transport(smtp_server.url()) as smtp:
+        answer = await smtp.send(mail(), envelope_from="bounces+dlv_x@tabellion.test")
+    assert answer.startswith("2.0.0 Queued as test-1")
+    [received] = await smtp_server.wait_for(1)
+    assert received.envelope_from == "bounces+dlv_x@tabellion.test"
+    assert received.rcpt_tos == ["jane@example.test"]
+    assert received.message["Subject"] == "Notice 0"
+    assert received.message["Message-ID"] == "<test-0@tabellion.test>"
+    assert received.text.strip() == "Hello number 0"
+
+
+async def test_without_envelope_sender_the_from_header_is_used(smtp_server: SmtpServer) -> None:
+    async with transport(smtp_server.url()) as smtp:
+        await smtp.send(mail())
+    [received] = await smtp_server.wait_for(1)
+    assert received.envelope_from == "no-reply@tabellion.test"
+
+
+async def test_pool_reuses_its_connections(smtp_server: SmtpServer) -> None:
+    async with transport(smtp_server.url(), connections=3) as smtp:
+        for n in range(5):  # one after another: a single connection does it all
+            await smtp.send(mail(n=n))
+        assert smtp_server.connections == 1
+        await asyncio.gather(*(smtp.send(mail(f"r{n}@example.test", n)) for n in range(40)))
+    received = await smtp_server.wait_for(45)
+    assert len(received) == 45
+    assert sorted(m.rcpt_tos[0] for m in received[5:]) == sorted(
+        f"r{n}@example.test" for n in range(40)
+    )
+    assert 1 <= smtp_server.connections <= 3
+
+
+async def test_auth(smtp_server: SmtpServer) -> None:
+    smtp_server.require_auth("mailer", "s3cret:pass")
+    async with transport(smtp_server.url(username="mailer", password="s3cret:pass")) as smtp:
+        await smtp.send(mail(n=1))
+        await smtp.send(mail(n=2))
+    assert len(await smtp_server.wait_for(2)) == 2
+    assert smtp_server.connections == 1
+
+
+async def test_wrong_password_is_temporary(smtp_server: SmtpServer) -> None:
+    smtp_server.require_auth("mailer", "s3cret")
+    async with transport(smtp_server.url(username="mailer", password="wrong")) as smtp:
+        with pytest.raises(TemporaryFailure, match=r"cannot reach the SMTP server.*535"):
+            await smtp.send(mail())
+        # The refused connection is not kept: each attempt logs in afresh.
+        with pytest.raises(TemporaryFailure):
+            await smtp.send(mail())
+    assert smtp_server.connections == 2
+    assert smtp_server.messages == []
+
+
+async def test_missing_credentials_are_not_the_recipients_fault(
+    smtp_server: SmtpServer,
+) -> None:
+    """The server answers 530 to MAIL FROM: a configuration problem, so retry, never 5xx."""
+    smtp_server.require_auth("mailer", "s3cret")
+    async with transport(smtp_server.url()) as smtp:
+        with pytest.raises(TemporaryFailure, match="530"):
+            await smtp.send(mail())
+    assert smtp_server.messages == []
+
+
+async def test_starttls(smtp_server: SmtpServer) -> None:
+    smtp_server.offer_starttls()
+    smtp_server.require_auth("mailer", "s3cret")
+    url = smtp_server.url(username="mailer", password="s3cret", starttls="true", verify="false")
+    async with transport(url) as smtp:
+        await smtp.send(mail(n=1))
+        await smtp.send(mail(n=2))
+    received = await smtp_server.wait_for(2)
+    assert [m.message["Subject"] for m in received] == ["Notice 1", "Notice 2"]
+    assert smtp_server.connections == 1
+
+
+async def test_starttls_checks_the_certificate_by_default(smtp_server: SmtpServer) -> None:
+    smtp_server.offer_starttls()
+    async with transport(smtp_server.url(starttls="true")) as smtp:
+        with pytest.raises(TemporaryFailure, match="CERTIFICATE_VERIFY_FAILED"):
+            await smtp.send(mail())
+    assert smtp_server.messages == []
+
+
+async def test_implicit_tls(smtp_server: SmtpServer) -> None:
+    smtp_server.speak_tls()
+    assert smtp_server.url().startswith("smtps://")
+    async with transport(smtp_server.url(verify="false")) as smtp:
+        await smtp.send(mail())
+    assert len(await smtp_server.wait_for(1)) == 1
+
+
+async def test_550_is_permanent_and_the_connection_survives(smtp_server: SmtpServer) -> None:
+    smtp_server.refuse("gone@example.test", 550)
+    async with transport(smtp_server.url(), connections=1) as smtp:
+        await smtp.send(mail(n=1))
+        with pytest.raises(PermanentFailure) as caught:
+            await smtp.send(mail("gone@example.test", 2))
+        assert caught.value.code == 550
+        assert "No such user" in caught.value.smtp_message
+        await smtp.send(mail(n=3))
+    received = await smtp_server.wait_for(2)
+    assert [m.message["Subject"] for m in received] == ["Notice 1", "Notice 3"]
+    assert smtp_server.connections == 1
+
+
+async def test_451_is_temporary(smtp_server: SmtpServer) -> None:
+    smtp_server.refuse("busy@example.test", 451)
+    async with transport(smtp_server.url(), connections=1) as smtp:
+        with pytest.raises(TemporaryFailure, match=r"451 4\.3\.0 Mailbox busy"):
+            await smtp.send(mail("busy@example.test"))
+        smtp_server.accept("busy@example.test")
+        await smtp.send(mail("busy@example.test"))
+    assert len(await smtp_server.wait_for(1)) == 1
+    assert smtp_server.connections == 1
+
+
+async def test_an_address_needing_smtputf8_is_permanent(smtp_server: SmtpServer) -> None:
+    """The server offers no SMTPUTF8: no retry will carry this local part."""
+    async with transport(smtp_server.url(), connections=1) as smtp:
+        with pytest.raises(PermanentFailure, match="not sent") as caught:
+            await smtp.send(mail("jöhn@example.test"), envelope_from="bounces@tabellion.test")
+        assert caught.value.code == 553
+        await smtp.send(mail(n=2))
+    assert len(await smtp_server.wait_for(1)) == 1
+    assert smtp_server.connections == 1
+
+
+async def test_an_address_needing_smtputf8_goes_where_it_is_offered(
+    smtp_server: SmtpServer,
+) -> None:
+    smtp_server.offer_smtputf8()
+    async with transport(smtp_server.url()) as smtp:
+        await smtp.send(mail("jöhn@example.test"), envelope_from="bounces@tabellion.test")
+    [received] = await smtp_server.wait_for(1)
+    assert received.rcpt_tos == ["jöhn@example.test"]
+
+
+async def test_a_bad_envelope_sender_is_not_the_recipients_fault(
+    smtp_server: SmtpServer,
+) -> None:
+    async with transport(smtp_server.url(), connections=1) as smtp:
+        with pytest.raises(TemporaryFailure, match="not permitted in an SMTP mailbox"):
+            await smtp.send(mail(), envelope_from="no reply@tabellion.test")
+        with pytest.raises(TemporaryFailure, match="SMTPUTF8"):
+            await smtp.send(mail(), envelope_from="bounces@tabellïon.test")
+        await smtp.send(mail(n=2))
+    assert len(await smtp_server.wait_for(1)) == 1
+
+
+async def test_server_down_is_temporary() -> None:
+    async with transport(f"smtp://127.0.0.1:{free_port()}?timeout=2") as smtp:
+        with pytest.raises(TemporaryFailure, match="cannot reach the SMTP server"):
+            await smtp.send(mail())
+
+
+async def test_a_dropped_idle_connection_is_replaced(smtp_server: SmtpServer) -> None:
+    """The server restarts between two sends: the pooled connection is dead, the send works."""
+    async with transport(smtp_server.url(), connections=1) as smtp:
+        await smtp.send(mail(n=1))
+        smtp_server.restart()  # same port; the idle connection is cut
+        await smtp.send(mail(n=2))
+    received = await smtp_server.wait_for(2)
+    assert [m.message["Subject"] for m in received] == ["Notice 1", "Notice 2"]
+    assert smtp_server.connections == 1  # counted since the restart
