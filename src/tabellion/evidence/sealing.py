@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 SEAL_TASK = "evidence.seal"
 RENDER_TASK = "evidence.render_pdf"
-TIMESTAMP_TASK = "evidence.timestamp"
 PROOF_TYPE = "tabellion-evidence+json"
 BATCH = 1000
 # PDFs wait a little so the notification e-mails of a large dispatch go first.
@@ -110,7 +109,8 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
         now = utcnow()
         updates: list[dict[str, Any]] = []
         leaves: list[bytes] = []
-        stamped = "awaiting" if settings.tsa_url else "none"
+        # RFC 3161 tokens for JSON proofs are not requested yet; PDFs get B-T from the TSA.
+        stamped = "none"
         for row in rows:
             head = heads.get(row.organization_id)
             sequence = head.seq + 1 if head else 1
@@ -163,9 +163,6 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
         await enqueue_many(
             session, RENDER_TASK, [{"evidence_id": i} for i in ids], run_at=now + RENDER_DELAY
         )
-        if settings.tsa_url:
-            for start in range(0, len(ids), 100):
-                enqueue(session, TIMESTAMP_TASK, {"evidence_ids": ids[start : start + 100]})
         return len(rows)
 
 
