@@ -2,7 +2,8 @@
 
 A write goes to a temporary file under ``<root>/tmp`` while it is hashed, is fsynced, then renamed
 into place atomically; a crash mid-write leaves at most a temporary file, which the collector
-removes. Reads check the hash at the end of a full read.
+removes. Reads check the hash at the end of a full read. The collector deletes a blob by first
+moving it aside (see ``delete_stale``), so an upload of the same bytes at that moment keeps it.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ class LocalBlobStore:
         hasher = hashlib.sha256()
         head = bytearray()
         size = 0
-        fh = await asyncio.to_thread(open, temp, "wb")
+        # Opened in the loop, not a thread: a cancellation while a thread creates the file
+        # would leave it behind, unknown to the clean-up below.
+        fh = open(temp, "wb")  # noqa: SIM115
         try:
             pending: list[bytes] = []
             pending_size = 0
@@ -81,24 +84,23 @@ class LocalBlobStore:
             if pending:
                 await asyncio.to_thread(fh.writelines, pending)
             await asyncio.to_thread(_flush_and_sync, fh)
-        except BaseException:
-            await asyncio.to_thread(_discard, fh, temp)
-            raise
-        fh.close()
-        sha = hasher.hexdigest()
-        try:
+            fh.close()
+            sha = hasher.hexdigest()
             await asyncio.to_thread(self._install, temp, sha)
         except BaseException:
-            await asyncio.to_thread(_discard, None, temp)
+            _discard(fh, temp)
             raise
         return StoredBlob(key=sha, sha256=sha, size=size, head=bytes(head))
 
     def _install(self, temp: Path, sha: str) -> None:
         final = self.path_of(sha)
-        if final.exists():
+        try:
             # Same content already stored: keep it, refresh its age for the collector.
-            temp.unlink(missing_ok=True)
             os.utime(final)
+        except FileNotFoundError:
+            pass  # new content, or the collector removed it just now: install ours
+        else:
+            temp.unlink(missing_ok=True)
             return
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(temp, final)
@@ -145,6 +147,31 @@ class LocalBlobStore:
         with contextlib.suppress(BlobNotFound):
             await asyncio.to_thread(self.path_of(key).unlink, True)
 
+    async def delete_stale(self, key: str, *, before: datetime) -> bool:
+        try:
+            path = self.path_of(key)
+        except BlobNotFound:
+            return False
+        return await asyncio.to_thread(self._delete_stale, path, before.timestamp())
+
+    def _delete_stale(self, path: Path, limit: float) -> bool:
+        # The file is first moved aside, atomically: an upload of the same bytes that refreshed
+        # its age before the move shows in the moved file's mtime, and one after the move finds
+        # no file and installs its own copy. A plain check-then-unlink would lose the former.
+        aside = self.tmp / f"{path.name}.{uuid.uuid4().hex}.gone"
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        try:
+            if aside.stat().st_mtime >= limit:
+                os.replace(aside, path)  # same bytes as any copy installed meanwhile
+                return False
+            aside.unlink()
+        except FileNotFoundError:
+            pass  # an old file in tmp/: another collector's clean-up took it
+        return True
+
     async def modified_at(self, key: str) -> float | None:
         try:
             stat = await asyncio.to_thread(self.path_of(key).stat)
@@ -155,10 +182,7 @@ class LocalBlobStore:
     async def keys_older_than(self, moment: datetime) -> AsyncIterator[str]:
         """Stored keys last written before ``moment``; stale temporary files are removed."""
         limit = moment.timestamp()
-        for temp in await asyncio.to_thread(lambda: list(self.tmp.glob("*.part"))):
-            with contextlib.suppress(FileNotFoundError):
-                if temp.stat().st_mtime < limit:
-                    temp.unlink()
+        await asyncio.to_thread(_remove_old_files, self.tmp, limit)
         for level1 in await asyncio.to_thread(_subdirs, self.root):
             if level1.name == "tmp":
                 continue
@@ -181,6 +205,15 @@ def _old_files(path: Path, limit: float) -> list[str]:
             if len(entry.name) == 64 and entry.is_file() and entry.stat().st_mtime < limit:
                 found.append(entry.name)
     return found
+
+
+def _remove_old_files(path: Path, limit: float) -> None:
+    """Abandoned writes (a crash, a killed process) and leftovers of interrupted deletions."""
+    with os.scandir(path) as entries:
+        for entry in entries:
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_file() and entry.stat().st_mtime < limit:
+                    os.unlink(entry.path)
 
 
 def _flush_and_sync(fh: BinaryIO) -> None:

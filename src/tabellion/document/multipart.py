@@ -36,24 +36,36 @@ def boundary_of(content_type: str) -> bytes:
 class MultipartReader:
     def __init__(self, stream: AsyncIterator[bytes], boundary: bytes) -> None:
         self._stream = stream
+        # What the parser saw, in order, consumed by ``next_part`` and ``data``. One chunk
+        # often holds several parts, so each part's headers travel with their event: the
+        # parser may already be filling in the next part's while this one is being read.
         self._events: deque[tuple[str, bytes]] = deque()
+        self._part_headers: deque[dict[bytes, bytes]] = deque()
+        self._headers: dict[bytes, bytes] = {}
         self._header_name = b""
         self._header_value = b""
         self._finished = False
         self._parser = MultipartParser(
             boundary,
             callbacks={
-                "on_part_begin": lambda: self._events.append(("begin", b"")),
+                "on_part_begin": self._on_part_begin,
                 "on_part_data": self._on_data,
                 "on_part_end": lambda: self._events.append(("end", b"")),
                 "on_header_field": self._on_header_field,
                 "on_header_value": self._on_header_value,
                 "on_header_end": self._on_header_end,
-                "on_headers_finished": lambda: self._events.append(("headers", b"")),
+                "on_headers_finished": self._on_headers_finished,
                 "on_end": self._on_end,
             },
         )
-        self._headers: dict[bytes, bytes] = {}
+
+    def _on_part_begin(self) -> None:
+        self._headers = {}
+        self._header_name = self._header_value = b""
+
+    def _on_headers_finished(self) -> None:
+        self._part_headers.append(self._headers)
+        self._events.append(("headers", b""))
 
     def _on_data(self, data: bytes, start: int, end: int) -> None:
         self._events.append(("data", bytes(data[start:end])))
@@ -93,19 +105,17 @@ class MultipartReader:
             kind, _ = await self._next_event()
             if kind == "finish":
                 return None
-            if kind == "begin":
-                self._headers = {}
-            elif kind == "headers":
-                return self._part_headers()
+            if kind == "headers":
+                return self._parse_headers(self._part_headers.popleft())
 
-    def _part_headers(self) -> PartHeaders:
-        disposition = self._headers.get(b"content-disposition", b"")
+    def _parse_headers(self, headers: dict[bytes, bytes]) -> PartHeaders:
+        disposition = headers.get(b"content-disposition", b"")
         _, options = parse_options_header(disposition)
         name = options.get(b"name")
         if name is None:
             raise MalformedMultipart("A part has no name in its Content-Disposition.")
         filename = options.get(b"filename")
-        content_type = self._headers.get(b"content-type")
+        content_type = headers.get(b"content-type")
         return PartHeaders(
             name=name.decode("utf-8", "replace"),
             filename=filename.decode("utf-8", "replace") if filename is not None else None,

@@ -37,9 +37,12 @@ READ_CHUNK = 1 << 20
 _HEX = frozenset("0123456789abcdef")
 
 
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 def _missing(exc: ClientError) -> bool:
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    return code in ("404", "NoSuchKey", "NotFound")
+    return _code(exc) in ("404", "NoSuchKey", "NotFound")
 
 
 class S3BlobStore:
@@ -49,7 +52,8 @@ class S3BlobStore:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
 
     @classmethod
-    def from_url(cls, url: str) -> S3BlobStore:
+    def from_url(cls, url: str, *, session: boto3.session.Session | None = None) -> S3BlobStore:
+        """``session`` lets many stores share botocore's parsed service models (tests)."""
         parts = urlsplit(url)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         options: dict[str, Any] = {
@@ -57,6 +61,11 @@ class S3BlobStore:
                 retries={"max_attempts": 5, "mode": "standard"},
                 max_pool_connections=32,
                 s3={"addressing_style": query.get("addressing_style", "auto")},
+                # Blobs carry their own SHA-256, checked on every full read. botocore's default
+                # extra checksums (CRC32 on every put) are rejected by several S3-compatible
+                # stores and cost CPU for nothing here.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
             )
         }
         if "endpoint_url" in query:
@@ -66,7 +75,7 @@ class S3BlobStore:
         if parts.username:
             options["aws_access_key_id"] = unquote(parts.username)
             options["aws_secret_access_key"] = unquote(parts.password or "")
-        client = boto3.session.Session().client("s3", **options)
+        client = (session or boto3.session.Session()).client("s3", **options)
         return cls(client, parts.hostname or "", parts.path)
 
     def object_key(self, key: str) -> str:
@@ -97,7 +106,8 @@ class S3BlobStore:
                 while len(buffer) >= PART_SIZE:
                     if upload is None:
                         upload = await _Multipart.start(self, f"{self.prefix}tmp/{uuid.uuid4()}")
-                    part = bytes(buffer[:PART_SIZE])
+                    with memoryview(buffer) as view:
+                        part = bytes(view[:PART_SIZE])
                     del buffer[:PART_SIZE]
                     await upload.add(part)
             sha = hasher.hexdigest()
@@ -135,17 +145,18 @@ class S3BlobStore:
         """True if ``key`` exists; its age is then refreshed for the collector."""
         try:
             await asyncio.to_thread(self.client.head_object, Bucket=self.bucket, Key=key)
+            await asyncio.to_thread(
+                self.client.copy_object,
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                MetadataDirective="REPLACE",
+            )
         except ClientError as exc:
+            # Absent, or removed by the collector between the two calls: store ours.
             if _missing(exc):
                 return False
             raise
-        await asyncio.to_thread(
-            self.client.copy_object,
-            Bucket=self.bucket,
-            Key=key,
-            CopySource={"Bucket": self.bucket, "Key": key},
-            MetadataDirective="REPLACE",
-        )
         return True
 
     # ---- reading ---------------------------------------------------------------------------
@@ -163,6 +174,8 @@ class S3BlobStore:
         except ClientError as exc:
             if _missing(exc):
                 raise BlobNotFound(key) from exc
+            if _code(exc) == "InvalidRange":
+                return  # starts past the end: nothing, as on local disk
             raise
         body = response["Body"]
         hasher = hashlib.sha256() if full else None
@@ -193,15 +206,27 @@ class S3BlobStore:
         return True
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(
-            self.client.delete_object, Bucket=self.bucket, Key=self.object_key(key)
-        )
+        with contextlib.suppress(BlobNotFound):
+            await asyncio.to_thread(
+                self.client.delete_object, Bucket=self.bucket, Key=self.object_key(key)
+            )
+
+    async def delete_stale(self, key: str, *, before: datetime) -> bool:
+        # S3 has no "delete unless modified since" on ordinary buckets: an upload of the same
+        # bytes in the round trip between these two calls can still lose its blob.
+        modified = await self.modified_at(key)
+        if modified is None or modified >= before.timestamp():
+            return False
+        await self.delete(key)
+        return True
 
     async def modified_at(self, key: str) -> float | None:
         try:
             head = await asyncio.to_thread(
                 self.client.head_object, Bucket=self.bucket, Key=self.object_key(key)
             )
+        except BlobNotFound:
+            return None
         except ClientError as exc:
             if _missing(exc):
                 return None
@@ -215,17 +240,15 @@ class S3BlobStore:
                 await asyncio.to_thread(
                     self.client.delete_object, Bucket=self.bucket, Key=item["Key"]
                 )
-        stale = await asyncio.to_thread(
-            self.client.list_multipart_uploads, Bucket=self.bucket, Prefix=f"{self.prefix}tmp/"
-        )
-        for item in stale.get("Uploads", []):
+        async for item in self._uploads(f"{self.prefix}tmp/"):
             if item["Initiated"] < moment:
-                await asyncio.to_thread(
-                    self.client.abort_multipart_upload,
-                    Bucket=self.bucket,
-                    Key=item["Key"],
-                    UploadId=item["UploadId"],
-                )
+                with contextlib.suppress(ClientError):
+                    await asyncio.to_thread(
+                        self.client.abort_multipart_upload,
+                        Bucket=self.bucket,
+                        Key=item["Key"],
+                        UploadId=item["UploadId"],
+                    )
         base = f"{self.prefix}blobs/"
         async for item in self._list(base):
             name = item["Key"][len(base) :]
@@ -244,6 +267,22 @@ class S3BlobStore:
             if not page.get("IsTruncated"):
                 return
             token = page.get("NextContinuationToken")
+
+    async def _uploads(self, prefix: str) -> AsyncIterator[dict[str, Any]]:
+        """Multipart uploads begun and neither completed nor aborted, page after page."""
+        markers: dict[str, Any] = {}
+        while True:
+            page = await asyncio.to_thread(
+                self.client.list_multipart_uploads, Bucket=self.bucket, Prefix=prefix, **markers
+            )
+            for item in page.get("Uploads", []):
+                yield item
+            if not page.get("IsTruncated"):
+                return
+            markers = {
+                "KeyMarker": page.get("NextKeyMarker", ""),
+                "UploadIdMarker": page.get("NextUploadIdMarker", ""),
+            }
 
     async def close(self) -> None:
         await asyncio.to_thread(self.client.close)

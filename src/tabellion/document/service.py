@@ -4,6 +4,9 @@ A blob is written before the row that references it (the upload streams first, t
 committed after), so a failed or abandoned request can leave a blob nobody references. The
 collector deletes blobs that no committed row references once they are older than a grace
 period, long enough for any request in flight to commit.
+
+Rows that reference blobs: attachments (``storage_key``), reply files (``storage_key`` in each
+reply's JSON list) and evidence PDFs (``pdf_key``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.kit.time import utcnow
+from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Reply
 
 if TYPE_CHECKING:
@@ -31,12 +35,21 @@ BATCH = 500
 async def referenced_reply_keys(session: AsyncSession) -> set[str]:
     """Blob keys held by reply attachments (a JSON list on each reply)."""
     keys: set[str] = set()
-    rows = await session.stream_scalars(select(Reply.attachments).where(Reply.author != ""))
+    rows = await session.stream_scalars(select(Reply.attachments))
     async for attachments in rows:
         for item in attachments or ():
             if isinstance(item, dict) and item.get("storage_key"):
                 keys.add(str(item["storage_key"]))
     return keys
+
+
+async def referenced_pdf_keys(session: AsyncSession) -> set[str]:
+    """Blob keys of rendered evidence PDFs. Read once per run: the column has no index, so a
+    lookup per batch would scan the evidence table again and again."""
+    rows = await session.stream_scalars(
+        select(Evidence.pdf_key).where(Evidence.pdf_key.is_not(None))
+    )
+    return {key async for key in rows if key}
 
 
 async def referenced_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
@@ -51,23 +64,21 @@ async def collect_garbage(runtime: Runtime, *, grace: timedelta = GRACE) -> int:
     cutoff = utcnow() - grace
     storage = runtime.storage
     deleted = 0
+    # A row committed after these reads references either a blob younger than the cutoff or,
+    # re-uploading the same bytes, one whose age the upload refreshed: both are kept below.
     async with runtime.sessions() as session:
-        reply_keys = await referenced_reply_keys(session)
+        held = await referenced_reply_keys(session) | await referenced_pdf_keys(session)
     batch: list[str] = []
 
     async def sweep(keys: list[str]) -> int:
         async with runtime.sessions() as session:
-            used = await referenced_keys(session, keys) | reply_keys
+            used = await referenced_keys(session, keys) | held
         count = 0
         for key in keys:
-            if key in used:
-                continue
-            # Checked again just before deleting: an upload of the same bytes refreshes the age.
-            modified = await storage.modified_at(key)
-            if modified is None or modified >= cutoff.timestamp():
-                continue
-            await storage.delete(key)
-            count += 1
+            # The age is checked again as the blob is deleted: an upload of the same bytes
+            # since the listing refreshed it.
+            if key not in used and await storage.delete_stale(key, before=cutoff):
+                count += 1
         return count
 
     async for key in storage.keys_older_than(cutoff):

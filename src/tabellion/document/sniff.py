@@ -16,7 +16,8 @@ import filetype
 
 MAX_FILENAME_LENGTH = 200
 FALLBACK_TYPE = "application/octet-stream"
-# Types that a browser would render as active content in our origin.
+# Types that a browser would render as active content in our origin (any ``+xml`` type too:
+# XML may carry XHTML or SVG with scripts).
 _DANGEROUS = frozenset(
     {
         "text/html",
@@ -24,11 +25,18 @@ _DANGEROUS = frozenset(
         "image/svg+xml",
         "text/xml",
         "application/xml",
+        "text/xsl",
         "text/javascript",
         "application/javascript",
+        "application/x-javascript",
+        "text/ecmascript",
+        "application/ecmascript",
+        "multipart/x-mixed-replace",
     }
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control, format (bidirectional overrides, zero-width...), separator and surrogate code
+# points: a name such as "invoice\u202egpj.exe" would otherwise read as "invoiceexe.jpg".
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _UNSAFE = re.compile(r'[\\/:*?"<>|]')
 _TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 
@@ -39,17 +47,15 @@ def clean_filename(name: str | None) -> str:
         return "file"
     name = unicodedata.normalize("NFC", name)
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = _CONTROL.sub("", name)
+    name = "".join(c for c in name if unicodedata.category(c) not in _INVISIBLE)
     name = _UNSAFE.sub("_", name).strip().strip(".")
-    if not name:
-        return "file"
     if len(name) > MAX_FILENAME_LENGTH:
         stem, dot, ext = name.rpartition(".")
         if dot and 0 < len(ext) <= 16:
-            name = stem[: MAX_FILENAME_LENGTH - len(ext) - 1] + "." + ext
+            name = stem[: MAX_FILENAME_LENGTH - len(ext) - 1].rstrip(" .") + "." + ext
         else:
-            name = name[:MAX_FILENAME_LENGTH]
-    return name
+            name = name[:MAX_FILENAME_LENGTH].rstrip(" .")
+    return name or "file"
 
 
 def _normalise(declared: str | None) -> str | None:
@@ -76,7 +82,7 @@ def sniff_content_type(
     if not found:
         return FALLBACK_TYPE
     found = found.lower()
-    if found in _DANGEROUS:
+    if found in _DANGEROUS or found.endswith("+xml"):
         # Shown as source, never rendered.
         return "text/plain"
     return found
@@ -96,6 +102,10 @@ def _looks_like_text(head: bytes) -> bool:
 def content_disposition(filename: str, *, inline: bool = False) -> str:
     """An RFC 6266 header with an ASCII fallback and the UTF-8 name."""
     kind = "inline" if inline else "attachment"
-    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
+    # Accents dropped ("é" → "e"), other non-ASCII characters kept visible as "_".
+    decomposed = unicodedata.normalize("NFKD", filename)
+    ascii_name = "".join(
+        c if c.isascii() else "_" for c in decomposed if unicodedata.category(c) != "Mn"
+    )
     ascii_name = re.sub(r'["\\\x00-\x1f\x7f]', "_", ascii_name).strip() or "file"
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -52,6 +52,14 @@ class BlobStore(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def delete_stale(self, key: str, *, before: datetime) -> bool:
+        """Delete the blob unless it was written (or re-uploaded) at or after ``before``.
+
+        For the collector: an upload of the same bytes racing with it keeps the blob. True if
+        the blob was deleted.
+        """
+        ...
+
     async def modified_at(self, key: str) -> float | None:
         """When the blob was last written (or re-uploaded), as a POSIX time; None if absent."""
         ...

@@ -1,0 +1,3 @@
+"""Fixtures of the document tests: a real S3 server (moto) for the S3 store."""
+
+from tests.fixtures.s3 import boto_session, s3_bucket, s3_client, s3_endpoint  # noqa: F401
