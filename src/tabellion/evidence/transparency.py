@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.config import Settings
@@ -184,8 +185,12 @@ async def publish_tree_head(session: AsyncSession, settings: Settings) -> TreeHe
     }
     signature = sign_compact(load_seal(settings), canonicalize(body), TREE_HEAD_TYPE)
     head = TreeHead(tree_size=log.size, root_hash=root, issued_at=now, signature=signature)
-    session.add(head)
-    await session.flush()
+    try:
+        # Two workers may publish the same size at once: the first one wins, the other skips.
+        async with session.begin_nested():
+            session.add(head)
+    except IntegrityError:
+        return None
     return head
 
 
