@@ -71,6 +71,8 @@ def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Set
         "public_url": "http://tabellion.test",
         "secret_key": "test-secret-key-that-is-long-enough-0123456789",
         "smtp_url": None,
+        # Seal after each transaction, so that running due jobs seals everything.
+        "seal_delay_seconds": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     seal_password: SecretStr | None = None
     # An RFC 3161 time-stamping authority; every proof is then timestamped.
     tsa_url: str | None = None
+    # Seconds new evidence waits before it is sealed, so that proofs are sealed in batches
+    # (one job seals everything pending). 0 seals after every transaction that wrote evidence.
+    seal_delay_seconds: float = Field(default=1.0, ge=0, le=300)
     # Organisation name written in proofs as their issuer.
     issuer_name: str = "Tabellion"
 

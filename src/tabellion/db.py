@@ -66,8 +66,14 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+# Session.info key: the process's Settings, for hooks that run inside a commit.
+SETTINGS_INFO = "tabellion.settings"
+
+
+def create_sessionmaker(
+    engine: AsyncEngine, *, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 
 @asynccontextmanager

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tabellion.config import Settings
-from tabellion.db import create_engine, create_sessionmaker
+from tabellion.db import SETTINGS_INFO, create_engine, create_sessionmaker
 
 if TYPE_CHECKING:
     from tabellion.document.storage import BlobStore
@@ -57,7 +57,7 @@ class Runtime:
         return cls(
             settings=settings,
             engine=engine,
-            sessions=create_sessionmaker(engine),
+            sessions=create_sessionmaker(engine, info={SETTINGS_INFO: settings}),
             storage=open_store(settings.resolved_storage_url),
             mail=open_transport(settings),
         )

@@ -14,18 +14,20 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from tabellion.db import transaction
+from tabellion.db import SETTINGS_INFO, transaction
 from tabellion.evidence.content import build_content
 from tabellion.evidence.jws import protected_header, sign_flattened
 from tabellion.evidence.keys import load_seal
 from tabellion.evidence.transparency import append_leaves, lock_log
-from tabellion.jobs.queue import enqueue, enqueue_many
+from tabellion.jobs.queue import ENQUEUED, enqueue_many, new_job
 from tabellion.kit.jcs import canonicalize
 from tabellion.kit.time import utcnow
 from tabellion.models.evidence import Evidence, EvidenceChain
+from tabellion.models.job import Job
 from tabellion.models.message import Attachment, Delivery, Message
 from tabellion.models.organization import Organization
 
@@ -36,18 +38,48 @@ SEAL_TASK = "evidence.seal"
 RENDER_TASK = "evidence.render_pdf"
 PROOF_TYPE = "tabellion-evidence+json"
 BATCH = 1000
-# PDFs wait a little so the notification e-mails of a large dispatch go first.
-RENDER_DELAY = timedelta(seconds=5)
+# PDFs are rendered in the background within a minute (or on first request), so that the
+# notification e-mails and the sealing of a large dispatch go first.
+RENDER_DELAY = timedelta(seconds=60)
 _REQUESTED = "tabellion.seal_requested"
 
 
 def request_sealing(session: AsyncSession) -> None:
-    """Enqueue one sealing job per transaction that writes evidence."""
-    current = session.get_transaction()
-    if session.info.get(_REQUESTED) is current and current is not None:
+    """Ask for the evidence this transaction writes to be sealed, once it commits.
+
+    The sealing job is added just before the commit. With a seal delay (the default), one
+    queued job serves every transaction until it runs: it is locked (``FOR UPDATE SKIP
+    LOCKED`` on PostgreSQL; SQLite serialises writers) so no worker can start it before this
+    transaction commits, and it then sees this transaction's rows. A transaction that finds
+    no such job, or only a locked one, queues its own.
+    """
+    session.info[_REQUESTED] = True
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_request(session: Session) -> None:
+    session.info.pop(_REQUESTED, None)
+
+
+@event.listens_for(Session, "before_commit")
+def _enqueue_sealing(session: Session) -> None:
+    if not session.info.pop(_REQUESTED, False):
         return
-    enqueue(session, SEAL_TASK, {})
-    session.info[_REQUESTED] = current
+    settings = session.info.get(SETTINGS_INFO)
+    delay = settings.seal_delay_seconds if settings is not None else 0.0
+    now = utcnow()
+    if delay > 0:
+        # Runs inside AsyncSession.commit's greenlet, where synchronous calls are allowed.
+        queued = session.execute(
+            select(Job.id)
+            .where(Job.kind == SEAL_TASK, Job.status == "queued")
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if queued is not None:
+            return
+    session.add(new_job(SEAL_TASK, {}, run_at=now + timedelta(seconds=delay)))
+    session.info[ENQUEUED] = True
 
 
 async def _load_context(

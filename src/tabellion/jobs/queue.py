@@ -26,16 +26,16 @@ def _max_attempts(kind: str, override: int | None) -> int:
     return spec.max_attempts
 
 
-def enqueue(
-    session: AsyncSession,
+def new_job(
     kind: str,
     payload: dict[str, Any],
     *,
     run_at: datetime | None = None,
     max_attempts: int | None = None,
 ) -> Job:
+    """A queued job row, for the caller to add to its session (see ``enqueue``)."""
     now = utcnow()
-    job = Job(
+    return Job(
         kind=kind,
         payload=payload,
         status="queued",
@@ -45,6 +45,17 @@ def enqueue(
         created_at=now,
         updated_at=now,
     )
+
+
+def enqueue(
+    session: AsyncSession,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    run_at: datetime | None = None,
+    max_attempts: int | None = None,
+) -> Job:
+    job = new_job(kind, payload, run_at=run_at, max_attempts=max_attempts)
     session.add(job)
     session.info[ENQUEUED] = True
     return job

@@ -1,0 +1,90 @@
+"""Sealing is requested in the transaction that writes evidence, and coalesced with a delay."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from tabellion.app import create_app
+from tabellion.db import transaction
+from tabellion.evidence.sealing import SEAL_TASK
+from tabellion.kit.time import utcnow
+from tabellion.models.evidence import Evidence
+from tabellion.models.job import Job
+from tabellion.runtime import Runtime
+from tests.conftest import make_settings
+from tests.fixtures.factories import create_org_with_key
+from tests.portal.helpers import dispatch
+
+
+@pytest.fixture
+async def delayed(data_dir: Path, database_url: str) -> AsyncIterator[Runtime]:
+    rt = Runtime.build(make_settings(data_dir, database_url, seal_delay_seconds=30), pool_size=5)
+    try:
+        yield rt
+    finally:
+        await rt.close()
+
+
+@pytest.fixture
+async def delayed_client(delayed: Runtime) -> AsyncIterator[tuple[httpx.AsyncClient, dict]]:
+    _, secret = await create_org_with_key(delayed)
+    transport = httpx.ASGITransport(app=create_app(runtime=delayed))
+    async with httpx.AsyncClient(transport=transport, base_url="http://tabellion.test") as c:
+        yield c, {"Authorization": f"Bearer {secret}"}
+
+
+async def seal_jobs(runtime: Runtime) -> list[Job]:
+    async with runtime.sessions() as session:
+        return list(await session.scalars(select(Job).where(Job.kind == SEAL_TASK)))
+
+
+async def test_one_delayed_job_serves_every_transaction_until_it_runs(
+    delayed: Runtime, delayed_client: tuple[httpx.AsyncClient, dict]
+) -> None:
+    client, auth = delayed_client
+    before = utcnow()
+    for _ in range(3):
+        await dispatch(client, auth)
+    jobs = await seal_jobs(delayed)
+    assert len(jobs) == 1
+    assert jobs[0].status == "queued"
+    assert jobs[0].run_at >= before + timedelta(seconds=29)
+    async with delayed.sessions() as session:
+        assert len((await session.scalars(select(Evidence))).all()) == 3
+
+    # Once a worker took it, the next transaction queues a job of its own.
+    async with transaction(delayed.sessions) as session:
+        await session.execute(update(Job).where(Job.kind == SEAL_TASK).values(status="running"))
+    await dispatch(client, auth)
+    assert sorted(job.status for job in await seal_jobs(delayed)) == ["queued", "running"]
+
+
+async def test_a_rolled_back_transaction_requests_nothing(
+    delayed: Runtime, delayed_client: tuple[httpx.AsyncClient, dict]
+) -> None:
+    client, auth = delayed_client
+    body = {
+        "subject": "s",
+        "body_text": "b",
+        "recipients": [{"email": "not an address", "first_name": "A", "last_name": "B"}],
+    }
+    response = await client.post("/v1/messages?dispatch=true", json=body, headers=auth)
+    assert response.status_code == 422
+    assert await seal_jobs(delayed) == []
+
+
+async def test_without_delay_each_transaction_queues_a_due_job(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    at = utcnow()
+    await dispatch(client, auth)
+    await dispatch(client, auth)
+    jobs = await seal_jobs(runtime)
+    assert len(jobs) == 2
+    assert all(job.run_at <= at + timedelta(seconds=5) for job in jobs)
