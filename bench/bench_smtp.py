@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 
 from bench.common import bench_settings, free_port, fresh_postgres, start_process, wait_for_port
 from tabellion.app import create_app
+from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.jobs.worker import Worker
 from tabellion.message.service.message import NOTICE_TASK
@@ -336,7 +337,7 @@ async def main_async(args: argparse.Namespace) -> None:
     sink = start_process(["-m", "bench.bench_smtp", "--sink", str(port)])
     try:
         wait_for_port(port)
-        concurrency = args.concurrency or 2 * args.connections
+        concurrency = args.concurrency or Settings.model_fields["worker_concurrency"].default
         await compare(
             "SQLite",
             port,
@@ -368,7 +369,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument(
-        "--concurrency", type=int, default=0, help="worker slots (default: 2 × connections)"
+        "--concurrency",
+        type=int,
+        default=0,
+        help="worker slots (default: TABELLION_WORKER_CONCURRENCY's default)",
     )
     parser.add_argument("--postgres", action="store_true", help="also run on PostgreSQL")
     parser.add_argument("--profile", action="store_true", help="cProfile our timed part")

@@ -328,6 +328,16 @@ T: dict[str, tuple[str, str, str]] = {
         "Bestanden bijvoegen (optioneel)",
         "Dateien anhängen (optional)",
     ),
+    "Up to %(count)s files, at most %(size)s each.": (
+        "Jusqu’à %(count)s fichiers, de %(size)s au plus chacun.",
+        "Tot %(count)s bestanden, elk hoogstens %(size)s.",
+        "Bis zu %(count)s Dateien, jeweils höchstens %(size)s.",
+    ),
+    "Your reply was sent.": (
+        "Votre réponse a été envoyée.",
+        "Uw antwoord werd verstuurd.",
+        "Ihre Antwort wurde gesendet.",
+    ),
     "Send the reply": ("Envoyer la réponse", "Het antwoord versturen", "Antwort senden"),
     "Link no longer valid": ("Lien expiré", "Link niet meer geldig", "Link nicht mehr gültig"),
     "This link is no longer valid": (
@@ -369,6 +379,11 @@ T: dict[str, tuple[str, str, str]] = {
         "Falls etwas an %(email)s zugestellt wurde, ist ein 6-stelliger Code unterwegs. Er ist 10 Minuten gültig.",
     ),
     "Sign in": ("Se connecter", "Aanmelden", "Anmelden"),
+    "Use another address": (
+        "Utiliser une autre adresse",
+        "Een ander adres gebruiken",
+        "Eine andere Adresse verwenden",
+    ),
     "Your code is": ("Votre code est", "Uw code is", "Ihr Code lautet"),
     "Enter it on the page where you asked for it. It is valid for 10 minutes.": (
         "Saisissez-le sur la page où vous l’avez demandé. Il est valable 10 minutes.",

@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     max_recipients: int = Field(default=10_000, gt=0)
     webhook_allowed_hosts: str = ""
     timezone: str = "Europe/Paris"
-    worker_concurrency: int = Field(default=8, gt=0, le=256)
+    # Jobs are mostly waiting on mail and HTTP servers: many run at once on one core.
+    worker_concurrency: int = Field(default=32, gt=0, le=256)
     smtp_connections: int = Field(default=4, gt=0, le=64)
     log_level: str = "info"
     # Days before an acceptance deadline on which unanswered recipients get a reminder.

@@ -36,8 +36,12 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
             url,
             echo=echo,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-            pool_size=pool_size,
-            max_overflow=pool_size,
+            # One connection: SQLite runs one write transaction at a time anyway (and ours all
+            # write), so this process's transactions queue on the pool, without spinning in
+            # SQLite's busy handler, which sleeps up to 100 ms per try.
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
         )
         _configure_sqlite(engine)
         return engine

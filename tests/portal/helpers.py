@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import email
+import email.policy
+import html
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
+from email.message import EmailMessage
 
 import httpx
 from sqlalchemy import select
 
 from tabellion.db import transaction
+from tabellion.jobs.worker import Worker
 from tabellion.kit.sessions import derive_code
 from tabellion.kit.time import utcnow
 from tabellion.message.service.delivery import load_for_notice, mark_notified, portal_token
@@ -16,6 +24,7 @@ from tabellion.models.message import Delivery
 from tabellion.models.portal import OneTimeCode
 from tabellion.runtime import Runtime
 from tests.fixtures.factories import message_body, natural_recipient
+from tests.fixtures.smtp import ReceivedMail, SmtpServer
 
 
 async def dispatch(client: httpx.AsyncClient, auth: dict[str, str], **extra: object) -> dict:
@@ -84,3 +93,81 @@ async def get_delivery(runtime: Runtime, delivery_id: str) -> Delivery:
         delivery = await session.get(Delivery, delivery_id)
     assert delivery is not None
     return delivery
+
+
+# ---- e-mails as a recipient reads them --------------------------------------------------------
+
+LINK = re.compile(r"https?://[^\s\"'<>]+/r/[A-Za-z0-9_-]+")
+CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
+
+
+def _only(found: list[str], what: str, text: str) -> str:
+    distinct = list(dict.fromkeys(found))
+    assert len(distinct) == 1, f"{what}: {distinct} in {text}"
+    return distinct[0]
+
+
+def link_in(mail: ReceivedMail) -> str:
+    """The portal link of an e-mail: the one link of its text part, also a link of its HTML."""
+    link = _only(LINK.findall(mail.text), "link", mail.text)
+    hrefs = [html.unescape(h) for h in re.findall(r'href="([^"]+)"', mail.html)]
+    assert link in hrefs, f"{link} not a link of {mail.html}"
+    return link
+
+
+def code_in(mail: ReceivedMail) -> str:
+    """The 6-digit code of a code e-mail, the same in its text, its HTML and its subject."""
+    code = _only(CODE.findall(mail.text), "code", mail.text)
+    assert code in CODE.findall(mail.html), mail.html
+    assert code in str(mail.message["Subject"])
+    return code
+
+
+def is_notice_of(delivery_id: str) -> Callable[[ReceivedMail], bool]:
+    return lambda mail: mail.message["X-Tabellion-Delivery"] == delivery_id
+
+
+def is_code(mail: ReceivedMail) -> bool:
+    return ".code@" in str(mail.message["Message-ID"])
+
+
+def is_answer(mail: ReceivedMail) -> bool:
+    """The e-mail telling a recipient that the sender answered in a secure thread."""
+    return ".answer@" in str(mail.message["Message-ID"])
+
+
+@dataclass
+class Inbox:
+    """What the test SMTP server received, read once each, as a recipient would."""
+
+    smtp: SmtpServer
+    _read: set[int] = field(default_factory=set)
+
+    async def receive(
+        self, address: str, match: Callable[[ReceivedMail], bool], *, timeout: float = 10.0
+    ) -> ReceivedMail:
+        """The first unread e-mail to ``address`` that ``match``es, waiting for it to arrive."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    for mail in self.smtp.to(address):
+                        # The server keeps every message it received: ids stay unique.
+                        if id(mail) not in self._read and match(mail):
+                            self._read.add(id(mail))
+                            return mail
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            received = [str(m.message["Subject"]) for m in self.smtp.to(address)]
+            raise AssertionError(f"no such e-mail to {address}; received {received}") from None
+
+
+async def outbox_codes(runtime: Runtime) -> list[EmailMessage]:
+    """Run the jobs due, then read the code e-mails written to the outbox (no SMTP set)."""
+    await Worker(runtime, poll_interval=0.05).run_until_idle()
+    mails = []
+    for path in sorted(runtime.settings.outbox_dir.glob("*.eml")):
+        mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(mail, EmailMessage)
+        if ".code@" in str(mail["Message-ID"]):
+            mails.append(mail)
+    return mails

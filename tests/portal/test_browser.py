@@ -5,14 +5,20 @@ Every flow runs in en, fr, nl and de: the recipient's ``language`` picks the pag
 the browser's Accept-Language. Each page is checked for its ``lang`` attribute, a translated
 phrase, no English left over from the catalog, and no sideways scrolling on a phone; each is
 saved as a screenshot at 1280 and 390 pixels wide (test-artifacts/screenshots/).
+
+Links and codes come the way a recipient gets them: the served app's own worker sends the
+notification and code e-mails through SMTP to the test's aiosmtpd server, and the test reads
+them there (each checked for the recipient's language too) before using them in the browser.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,13 +26,21 @@ import pytest_asyncio
 from babel.messages.pofile import read_po
 from playwright.async_api import Browser, Page
 
-from tabellion.config import Settings
 from tabellion.portal import i18n
 from tabellion.runtime import Runtime
 from tests.fixtures import browser as chromium
 from tests.fixtures.factories import create_org_with_key, natural_recipient
-from tests.fixtures.server import live_server
-from tests.portal.helpers import latest_code, notify, status_of
+from tests.fixtures.server import free_port, live_server
+from tests.fixtures.smtp import ReceivedMail, SmtpServer
+from tests.portal.helpers import (
+    Inbox,
+    code_in,
+    is_answer,
+    is_code,
+    is_notice_of,
+    link_in,
+    status_of,
+)
 
 # The shared fixtures of tests/fixtures/browser.py, for this module's tests.
 browser = chromium.browser
@@ -148,6 +162,44 @@ PHRASES: dict[str, dict[str, str]] = {
         "de": "Elektronisches Einschreiben",
     },
     "vault-status": {"en": "notified", "fr": "notifiée", "nl": "gemeld", "de": "benachrichtigt"},
+    "reply-sent": {
+        "en": "Your reply was sent.",
+        "fr": "Votre réponse a été envoyée.",
+        "nl": "Uw antwoord werd verstuurd.",
+        "de": "Ihre Antwort wurde gesendet.",
+    },
+    # The PDF's size (under 1000 bytes), its unit spelled out as each language does.
+    "size": {"en": " bytes)", "fr": "\u00a0octets)", "nl": " byte)", "de": " Byte)"},
+}
+
+# A phrase of each e-mail's subject, in each language.
+SUBJECTS: dict[str, dict[str, str]] = {
+    "registered": PHRASES["notice"],
+    "simple": {
+        "en": "sent you a document:",
+        "fr": "vous a envoyé un document :",
+        "nl": "heeft u een document gestuurd:",
+        "de": "hat Ihnen ein Dokument gesendet:",
+    },
+    "secure": {
+        "en": "sent you a secure message",
+        "fr": "vous a envoyé un message sécurisé",
+        "nl": "heeft u een beveiligd bericht gestuurd",
+        "de": "hat Ihnen eine sichere Nachricht gesendet",
+    },
+    "deliver": {
+        "en": "placed a document in your secure space",
+        "fr": "a déposé un document dans votre espace sécurisé",
+        "nl": "heeft een document in uw beveiligde ruimte geplaatst",
+        "de": "hat ein Dokument in Ihrem sicheren Bereich abgelegt",
+    },
+    "code": {"en": "Your code:", "fr": "Votre code :", "nl": "Uw code:", "de": "Ihr Code:"},
+    "answer": {
+        "en": "answered you",
+        "fr": "vous a répondu",
+        "nl": "heeft u geantwoord",
+        "de": "hat Ihnen geantwortet",
+    },
 }
 
 
@@ -174,6 +226,16 @@ def english_leftovers(lang: str) -> tuple[str, ...]:
     )
 
 
+def check_mail(mail: ReceivedMail, lang: str, kind: str) -> None:
+    """The e-mail speaks ``lang``: its Content-Language, its subject, no English left over."""
+    assert mail.message["Content-Language"] == lang
+    subject = str(mail.message["Subject"])
+    assert SUBJECTS[kind][lang] in subject, f"{kind}/{lang}: {subject}"
+    for part in (subject, mail.text):
+        left = [english for english in english_leftovers(lang) if english in part]
+        assert not left, f"{kind}/{lang} e-mail shows English: {left}"
+
+
 async def check_page(page: Page, lang: str, *phrases: str) -> str:
     """The page speaks ``lang``: its lang attribute, its phrases, no English left over."""
     assert await page.get_attribute("html", "lang") == lang
@@ -198,11 +260,13 @@ def contract_pdf() -> bytes:
 
 @dataclass
 class Portal:
-    """The app served on a loopback port, an API client for the sender, and the runtime."""
+    """The app and its worker served on a loopback port, an API client for the sender, the
+    runtime, and the recipients' inbox on the test SMTP server."""
 
     runtime: Runtime
     base: str
     api: httpx.AsyncClient
+    inbox: Inbox
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -216,13 +280,18 @@ class Portal:
         filename: str = "contract.pdf",
         recipient: int = 0,
     ) -> tuple[dict, str]:
-        """Dispatch a message with one PDF to one recipient; returns its delivery and link."""
+        """Dispatch a message with one PDF to one recipient; returns its delivery and the link
+        of its notification e-mail, once the delivery is ``notified``."""
         body = {
             "mode": mode,
             "subject": subject,
             "body_html": "<p>Secret body</p>",
             "recipients": [natural_recipient(recipient, language=lang)],
         }
+        delivery = await self.dispatch(body, filename)
+        return delivery, await self.notice(delivery, lang)
+
+    async def dispatch(self, body: dict[str, object], filename: str) -> dict:
         created = (await self.api.post("/v1/messages", json=body)).json()
         uploaded = await self.api.post(
             f"/v1/messages/{created['id']}/attachments",
@@ -233,32 +302,62 @@ class Portal:
         assert uploaded.status_code == 201, uploaded.text
         dispatched = await self.api.post(f"/v1/messages/{created['id']}/dispatch")
         assert dispatched.status_code == 202, dispatched.text
-        delivery = dispatched.json()["deliveries"][0]
-        return delivery, self.url(await notify(self.runtime, delivery["id"]))
+        delivery: dict = dispatched.json()["deliveries"][0]
+        return delivery
+
+    async def notice(self, delivery: dict, lang: str) -> str:
+        """The link of the delivery's notification e-mail, checked to speak ``lang``."""
+        address = delivery["recipient"]["email"]
+        mail = await self.inbox.receive(address, is_notice_of(delivery["id"]))
+        check_mail(mail, lang, delivery["mode"])
+        link = link_in(mail)
+        assert link.startswith(self.url("/r/")), link
+        # The worker records NOTIFIED once the server accepted: the e-mail may arrive first.
+        await self.until_status(delivery["id"], "notified")
+        return link
+
+    async def code(self, address: str, lang: str) -> str:
+        """The code of the next code e-mail to ``address``, checked to speak ``lang``."""
+        mail = await self.inbox.receive(address, is_code)
+        check_mail(mail, lang, "code")
+        return code_in(mail)
 
     async def status(self, delivery_id: str) -> dict:
         return await status_of(self.api, {}, delivery_id)
 
+    async def until_status(self, delivery_id: str, status: str) -> None:
+        async with asyncio.timeout(10):
+            while True:
+                if (await self.status(delivery_id))["status"] == status:
+                    return
+                await asyncio.sleep(0.02)
+
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def portal(settings: Settings) -> AsyncIterator[Portal]:
+async def portal(
+    data_dir: Path, database_url: str, smtp_server: SmtpServer
+) -> AsyncIterator[Portal]:
+    # Links in e-mails lead to the served app: its address is chosen before the settings.
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = smtp_server.settings(data_dir, database_url, public_url=base)
     # Its own runtime in the session's loop (the shared ``runtime`` fixture lives in the
     # test's own loop, and database connections cannot cross loops).
     runtime = Runtime.build(settings, pool_size=5)
     try:
         _, key = await create_org_with_key(runtime)
         async with (
-            live_server(runtime) as base,
+            live_server(runtime, run_worker=True, port=port),
             httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}) as api,
         ):
-            yield Portal(runtime, base, api)
+            yield Portal(runtime, base, api, Inbox(smtp_server))
     finally:
         await runtime.close()
 
 
-async def ask_and_enter_code(page: Page, portal: Portal, delivery_id: str) -> None:
+async def ask_and_enter_code(page: Page, portal: Portal, address: str, lang: str) -> None:
     await page.click("form[action$='/code'] button")
-    await page.fill("#code", await latest_code(portal.runtime, delivery_id))
+    await page.fill("#code", await portal.code(address, lang))
     await page.click("form[action$='/verify'] button")
 
 
@@ -279,14 +378,15 @@ async def test_registered(
     await page.click("form[action$='/code'] button")
     await check_page(page, lang, "code-sent")
     await screenshots.take(page, "code-sent", lang)
-    right = await latest_code(portal.runtime, delivery["id"])
+    right = await portal.code(delivery["recipient"]["email"], lang)
     await page.fill("#code", "000000" if right != "000000" else "111111")
     await page.click("form[action$='/verify'] button")
     await check_page(page, lang, "wrong-code")
-    # The error page keeps the code field, and its language links lead back to the letter.
+    # The error page keeps the code field, and its language links lead back to the letter's
+    # code step (no code in them).
     assert await page.locator("#code").is_visible()
     for href in await page.locator(".langs a").evaluate_all("els => els.map(a => a.href)"):
-        assert href.startswith(link + "?lang="), href
+        assert href.startswith(link + "?sent=1&lang="), href
     await screenshots.take(page, "wrong-code", lang)
     # Asking again at once is refused, and the code already sent can still be entered.
     await page.click("form[action$='/code'] button")
@@ -329,7 +429,7 @@ async def test_registered(
 
     refused, link = await portal.send("registered", lang, subject="Refused subject", recipient=1)
     await page.goto(link)
-    await ask_and_enter_code(page, portal, refused["id"])
+    await ask_and_enter_code(page, portal, refused["recipient"]["email"], lang)
     await page.check("#confirm")
     await page.click("button[name=decision][value=refuse]")
     text = await check_page(page, lang, "refused")
@@ -350,7 +450,7 @@ async def test_simple(
     assert "Acme" in text and "Secret body" not in text
     await screenshots.take(page, "landing", lang)
     await page.click("form[action$='/open'] button")
-    text = await check_page(page, lang, "content")
+    text = await check_page(page, lang, "content", "size")
     assert LONG_SUBJECT in text and "Secret body" in text and LONG_NAME in text
     await screenshots.take(page, "content", lang)
 
@@ -389,7 +489,7 @@ async def test_secure(
         "#files", files=[{"name": "answer.txt", "mimeType": "text/plain", "buffer": b"signed"}]
     )
     await page.click("form[action$='/reply'] button")
-    text = await check_page(page, lang, "thread")
+    text = await check_page(page, lang, "thread", "reply-sent")
     assert "Thanks, the signed copy is attached." in text and "answer.txt" in text
     assert await page.locator("article.reply.recipient").count() == 1
     await screenshots.take(page, "replied", lang)
@@ -399,8 +499,13 @@ async def test_secure(
         json={"body_html": "<p>Received, thank you.</p>"},
     )
     assert answered.status_code == 201, answered.text
-    await page.reload()
-    await check_page(page, lang, "thread")
+    # The recipient learns of the answer by e-mail, whose link leads back to the thread.
+    mail = await portal.inbox.receive(delivery["recipient"]["email"], is_answer)
+    check_mail(mail, lang, "answer")
+    assert link_in(mail) == link
+    await page.goto(link)
+    text = await check_page(page, lang, "thread")
+    assert PHRASES["reply-sent"][lang] not in text  # said once, after sending
     thread = page.locator("article.reply")
     assert await thread.evaluate_all("els => els.map(e => e.className)") == [
         "reply recipient",
@@ -426,9 +531,24 @@ async def test_vault(
 async def vault_tour(
     page: Page, portal: Portal, screenshots: chromium.Screenshots, lang: str
 ) -> None:
-    letter, _ = await portal.send("registered", lang)
-    older, _ = await portal.send("deliver", lang, subject="Older documents")
-    newer, link = await portal.send("deliver", lang, subject="Newer documents")
+    # Sent one after the other (the vault lists the newest first), notified together.
+    letter, older, newer = [
+        await portal.dispatch(
+            {
+                "mode": mode,
+                "subject": subject,
+                "body_html": "<p>Secret body</p>",
+                "recipients": [natural_recipient(0, language=lang)],
+            },
+            "contract.pdf",
+        )
+        for mode, subject in (
+            ("registered", "Secret subject"),
+            ("deliver", "Older documents"),
+            ("deliver", "Newer documents"),
+        )
+    ]
+    *_, link = await asyncio.gather(*(portal.notice(d, lang) for d in (letter, older, newer)))
     await page.goto(link)
     await check_page(page, lang, "deliver-landing")
     await screenshots.take(page, "deliver-landing", lang)
@@ -443,7 +563,14 @@ async def vault_tour(
     await page.click("form[action='/vault/code'] button")
     await check_page(page, lang, "vault-code")
     await screenshots.take(page, "code", lang)
-    await page.fill("#code", await latest_code(portal.runtime, "jane0@example.test"))
+    # Switching language keeps the code step, with neither address nor code in the URL.
+    other_lang = "de" if lang == "en" else "en"
+    await page.click(f".langs a[lang={other_lang}]")
+    await check_page(page, other_lang, "vault-code")
+    assert "jane0" not in page.url and await page.locator("#code").is_visible()
+    await page.click(f".langs a[lang={lang}]")
+    await check_page(page, lang, "vault-code")
+    await page.fill("#code", await portal.code("jane0@example.test", lang))
     await page.click("form[action='/vault/verify'] button")
     assert page.url == portal.url("/vault")
     await check_page(page, lang, "vault", "vault-status")

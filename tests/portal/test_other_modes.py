@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import httpx
 import pytest
 
+from tabellion.portal import pages
 from tabellion.runtime import Runtime
 from tests.conftest import count_rows
 from tests.fixtures.factories import create_org_with_key, message_body, natural_recipient
-from tests.portal.helpers import age_codes, csrf, dispatch, latest_code, notify, status_of
+from tests.portal.helpers import (
+    age_codes,
+    csrf,
+    dispatch,
+    latest_code,
+    notify,
+    outbox_codes,
+    status_of,
+)
 
 
 @pytest.mark.parametrize("mode", ["simple", "deliver", "secure"])
@@ -92,6 +104,57 @@ async def test_secure_thread_both_sides_in_order(
     assert "REPLIED" in [e["type"] for e in state["evidence"]]
 
 
+@pytest.mark.parametrize(
+    ("lang", "sent", "sizes", "limit"),
+    [
+        ("en", "Your reply was sent.", "(1.3 kB)", "Up to 10 files, at most 250 MB each."),
+        ("fr", "Votre réponse a été envoyée.", "(1,3\u202fko)", "de 250\u202fMo au plus chacun"),
+        ("nl", "Uw antwoord werd verstuurd.", "(1,3 kB)", "elk hoogstens 250 MB."),
+        ("de", "Ihre Antwort wurde gesendet.", "(1,3 kB)", "jeweils höchstens 250 MB."),
+    ],
+)
+async def test_reply_is_confirmed_and_sizes_are_localised(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    lang: str,
+    sent: str,
+    sizes: str,
+    limit: str,
+) -> None:
+    delivery = await dispatch(client, auth, mode="secure", language=lang)
+    link = await notify(runtime, delivery["id"])
+    landing = await client.get(link)
+    await client.post(f"{link}/open", data={"csrf_token": csrf(landing.text)})
+    page = (await client.get(link)).text
+    assert limit in page  # the reply form says its limits, in the page's language
+    assert sent not in page
+    reply = await client.post(
+        f"{link}/reply",
+        data={"csrf_token": csrf(page), "body": "Signed."},
+        files={"files": ("answer.bin", b"x" * 1300, "application/octet-stream")},
+    )
+    # Post, redirect, get: the confirmation needs no JavaScript, and a reload sends nothing.
+    assert reply.status_code == 303 and reply.headers["location"] == f"{link}?replied=1"
+    confirmed = (await client.get(reply.headers["location"])).text
+    assert f'<p class="ok" role="status" id="page-status">{sent}</p>' in confirmed
+    assert sizes in confirmed  # the reply's file, 1300 bytes
+    assert sent not in (await client.get(link)).text  # said once, after sending
+    # The delivery's own document, 15 bytes, spelled out as each language does.
+    assert {"en": "(15 bytes)", "fr": "(15\u00a0octets)", "nl": "(15 byte)", "de": "(15 Byte)"}[
+        lang
+    ] in confirmed
+
+
+async def test_reply_confirmation_is_not_shown_to_strangers(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(client, auth, mode="secure")
+    link = await notify(runtime, delivery["id"])
+    landing = (await client.get(f"{link}?replied=1")).text
+    assert "Your reply was sent." not in landing  # not opened: no thread, no confirmation
+
+
 async def test_reply_rules(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
@@ -143,9 +206,11 @@ async def test_vault_lists_everything_for_an_address(
     assert created.status_code == 202
     form = await client.get("/vault")
     assert "Your secure space" in form.text
-    asked = await client.post(
+    sent = await client.post(
         "/vault/code", data={"email": "jane0@example.test", "csrf_token": csrf(form.text)}
     )
+    assert sent.status_code == 303 and sent.headers["location"] == "/vault?step=code"
+    asked = await client.get("/vault?step=code")
     assert "a 6-digit code is on its way" in asked.text
     code = await latest_code(runtime, "jane0@example.test")
     signed = await client.post(
@@ -179,9 +244,11 @@ async def test_vault_reveals_nothing_about_unknown_addresses(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     form = await client.get("/vault")
-    asked = await client.post(
+    sent = await client.post(
         "/vault/code", data={"email": "nobody@example.test", "csrf_token": csrf(form.text)}
     )
+    assert sent.status_code == 303 and sent.headers["location"] == "/vault?step=code"
+    asked = await client.get("/vault?step=code")
     assert "a 6-digit code is on its way" in asked.text
     assert await count_rows(runtime, "one_time_codes") == 0
     await age_codes(runtime, "nobody@example.test")
@@ -192,6 +259,76 @@ async def test_vault_reveals_nothing_about_unknown_addresses(
     assert "expired" in bad.text
     other = await client.get("/vault/d/dlv_01jd0000000000000000000000")
     assert other.status_code == 303
+
+
+async def ask_vault_code(client: httpx.AsyncClient, address: str) -> httpx.Response:
+    form = await client.get("/vault")
+    sent = await client.post("/vault/code", data={"email": address, "csrf_token": csrf(form.text)})
+    assert sent.status_code == 303 and sent.headers["location"] == "/vault?step=code"
+    return sent
+
+
+async def test_vault_code_step_survives_a_reload_and_a_language_switch(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    await dispatch(client, auth, mode="simple")
+    sent = await ask_vault_code(client, "jane0@example.test")
+    # The address waits in a signed cookie, for as long as the code is valid.
+    cookie = sent.headers["set-cookie"]
+    assert cookie.startswith(f"{pages.PENDING_COOKIE}=")
+    for attribute in ("HttpOnly", "Max-Age=600", "Path=/vault", "SameSite=lax"):
+        assert attribute in cookie
+    step = await client.get("/vault?step=code")
+    assert 'id="code"' in step.text and "jane0@example.test" in step.text
+    assert '<a href="/vault">Use another address</a>' in step.text
+    links = re.findall(r'href="([^"]*lang=[^"]*)"', step.text)
+    assert sorted(links) == [f"/vault?step=code&amp;lang={lang}" for lang in ("de", "fr", "nl")]
+    french = await client.get("/vault?step=code&lang=fr")
+    assert '<html lang="fr">' in french.text and 'id="code"' in french.text
+    assert "un code à 6 chiffres est en route" in french.text
+    assert 'value="jane0@example.test"' in french.text
+    # "Use another address" goes back to the first step, the address filled in.
+    other = await client.get("/vault")
+    assert 'id="code"' not in other.text and 'value="jane0@example.test"' in other.text
+
+    code = await latest_code(runtime, "jane0@example.test")
+    signed = await client.post(
+        "/vault/verify",
+        data={"email": "jane0@example.test", "code": code, "csrf_token": csrf(french.text)},
+    )
+    assert signed.status_code == 303
+    assert f'{pages.PENDING_COOKIE}=""' in ",".join(signed.headers.get_list("set-cookie"))
+    assert pages.PENDING_COOKIE not in client.cookies
+
+
+@pytest.mark.parametrize("cookie", ["forged", "expired", "garbled"])
+async def test_vault_code_step_needs_a_valid_pending_cookie(
+    client: httpx.AsyncClient, runtime: Runtime, cookie: str
+) -> None:
+    key, now = runtime.settings.signing_key, int(time.time())
+    value = {
+        "forged": pages.pending_cookie(b"another key", "jane0@example.test", now + 600),
+        "expired": pages.pending_cookie(key, "jane0@example.test", now - 1),
+        "garbled": "not-base64!." + pages.pending_cookie(key, "x", now + 600).split(".")[1],
+    }[cookie]
+    client.cookies.set(pages.PENDING_COOKIE, value, path="/vault")
+    page = await client.get("/vault?step=code")
+    assert 'id="code"' not in page.text and 'id="email"' in page.text
+    assert "jane0" not in page.text
+
+
+async def test_vault_code_email_speaks_the_page_language(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    await dispatch(client, auth, mode="simple")  # an English delivery
+    await client.get("/vault?lang=nl")
+    await ask_vault_code(client, "jane0@example.test")
+    [mail] = await outbox_codes(runtime)
+    code = await latest_code(runtime, "jane0@example.test")
+    assert mail["Content-Language"] == "nl"
+    assert mail["Subject"] == f"Uw code: {code}"
+    body = mail.get_body(preferencelist=("plain",))
+    assert body is not None and f"Uw code is {code}" in body.get_content()
 
 
 def two_page_pdf() -> bytes:

@@ -17,6 +17,7 @@ from tests.portal.helpers import (
     dispatch,
     latest_code,
     notify,
+    outbox_codes,
     status_of,
 )
 
@@ -213,6 +214,29 @@ async def test_pages_speak_the_recipients_language(
         f"{link}/verify?lang=fr", data={"code": "abc", "csrf_token": csrf(dutch.text)}
     )
     assert "Ce code n’est pas le bon. Encore 4 essais." in wrong.text
+
+
+async def test_code_step_and_code_email_follow_the_page_language(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(client, auth, language="fr")
+    link = await notify(runtime, delivery["id"])
+    page = await client.get(link)
+    await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
+    step = await client.get(f"{link}?sent=1")
+    # The language links keep the code field, and hold nothing secret.
+    assert f'href="{link}?sent=1&amp;lang=de"' in step.text
+    german = await client.get(f"{link}?sent=1&lang=de")
+    assert '<html lang="de">' in german.text and 'id="code"' in german.text
+    assert "Per E-Mail erhaltener Code" in german.text
+    first = await latest_code(runtime, delivery["id"])
+    assert [m["Content-Language"] for m in await outbox_codes(runtime)] == ["fr"]
+    # A new code asked from the German page is written in German.
+    await age_codes(runtime, delivery["id"])
+    await client.post(f"{link}/code", data={"csrf_token": csrf(german.text)})
+    second = await latest_code(runtime, delivery["id"])
+    sent = {str(m["Subject"]): m["Content-Language"] for m in await outbox_codes(runtime)}
+    assert sent == {f"Votre code : {first}": "fr", f"Ihr Code: {second}": "de"}
 
 
 async def test_notice_schedules_expiry_and_reminders_that_stop_once_answered(

@@ -266,7 +266,12 @@ def serve(
 
 @app.command("worker")
 def worker_command(
-    concurrency: Annotated[int, typer.Option(help="Jobs run at once.", min=1, max=256)] = 8,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="Jobs run at once [default: TABELLION_WORKER_CONCURRENCY].", min=1, max=256
+        ),
+    ] = None,
 ) -> None:
     """Run job workers only (scale out: any number, on any machine)."""
     from tabellion.jobs.worker import Worker
@@ -286,7 +291,8 @@ def worker_command(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await Worker(runtime, concurrency=concurrency).run(stop)
+            slots = concurrency or settings.worker_concurrency
+            await Worker(runtime, concurrency=slots).run(stop)
         finally:
             await runtime.close()
 

@@ -89,3 +89,31 @@ async def enqueue_many(
     ]
     await session.execute(insert(Job), rows)
     session.info[ENQUEUED] = True
+
+
+async def enqueue_rows(
+    session: AsyncSession, jobs: Sequence[tuple[str, dict[str, Any], datetime]]
+) -> None:
+    """Bulk insert of jobs of any kinds, each ``(kind, payload, run_at)``."""
+    if not jobs:
+        return
+    now = utcnow()
+    attempts: dict[str, int] = {}
+    rows = []
+    for kind, payload, run_at in jobs:
+        if kind not in attempts:
+            attempts[kind] = _max_attempts(kind, None)
+        rows.append(
+            {
+                "kind": kind,
+                "payload": payload,
+                "status": "queued",
+                "attempts": 0,
+                "max_attempts": attempts[kind],
+                "run_at": run_at,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    await session.execute(insert(Job), rows)
+    session.info[ENQUEUED] = True

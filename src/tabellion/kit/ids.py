@@ -6,6 +6,7 @@ The body is a ULID in lower-case Crockford base32: 48 bits of milliseconds then 
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import threading
@@ -15,12 +16,14 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _ID_RE = re.compile(r"^[a-z]{2,4}_[0-9abcdefghjkmnpqrstvwxyz]{26}$")
 
 
+# base64's RFC 4648 base32 alphabet, mapped onto Crockford's.
+_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+
+
 def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    """``value``'s low ``5 × length`` bits (length ≤ 32) as base32 digits."""
+    digits = base64.b32encode(value.to_bytes(20, "big")).translate(_FROM_RFC4648)
+    return digits[-length:].decode()
 
 
 _lock = threading.Lock()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from tabellion.evidence import links
 from tabellion.message.schemas import (
@@ -38,7 +41,20 @@ def attachment_out(attachment: Attachment) -> AttachmentOut:
     )
 
 
-def evidence_ref(evidence: Evidence) -> EvidenceRef:
+class EvidenceLike(Protocol):
+    """An evidence row, or a plain result row with its columns."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def event(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+
+
+def evidence_ref(evidence: EvidenceLike) -> EvidenceRef:
     signer = links.current()
     return EvidenceRef(
         id=evidence.id,
@@ -50,7 +66,7 @@ def evidence_ref(evidence: Evidence) -> EvidenceRef:
     )
 
 
-def delivery_out(delivery: Delivery, evidence: list[Evidence]) -> DeliveryOut:
+def delivery_out(delivery: Delivery, evidence: Sequence[EvidenceLike]) -> DeliveryOut:
     return DeliveryOut(
         id=delivery.id,
         message_id=delivery.message_id,

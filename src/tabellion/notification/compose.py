@@ -6,6 +6,7 @@ the recipient learns them only after accepting. The other modes say who sent wha
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -13,12 +14,13 @@ from email.utils import format_datetime
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, Template, select_autoescape
 
 from tabellion.config import Settings
 from tabellion.message.service.delivery import acceptance_deadline, portal_token
 from tabellion.models.message import Delivery, Message
 from tabellion.models.organization import Organization
+from tabellion.notification.mime import MailBuilder, RawMail
 from tabellion.portal import i18n
 
 env = Environment(
@@ -32,19 +34,19 @@ env = Environment(
 
 @dataclass(frozen=True)
 class Notice:
-    message: EmailMessage
+    mail: RawMail
     message_id: str
     deadline_at: datetime | None
+
+    @property
+    def message(self) -> EmailMessage:
+        """The notice parsed back, as a receiver reads it."""
+        return self.mail.parsed()
 
 
 def notice_message_id(settings: Settings, delivery_id: str) -> str:
     domain = urlsplit(settings.base_url).hostname or "localhost"
     return f"<{delivery_id}.notice@{domain}>"
-
-
-def _one_line(text: str) -> str:
-    """Header text: the stdlib refuses line breaks in a header, and subjects may hold some."""
-    return " ".join(text.split())
 
 
 def mailbox(address: str) -> str:
@@ -63,6 +65,23 @@ def mailbox(address: str) -> str:
     return checked.ascii_email or address
 
 
+@functools.lru_cache(maxsize=64)
+def _context(language: str, timezone: str) -> dict[str, object]:
+    return i18n.context(language, timezone)
+
+
+@functools.lru_cache(maxsize=1024)
+def _when(moment: datetime, language: str, timezone: str) -> str:
+    when = _context(language, timezone)["when"]
+    return str(when(moment))  # type: ignore[operator]
+
+
+@functools.lru_cache(maxsize=16)
+def _templates(language: str) -> tuple[Template, Template]:
+    local = i18n.localized(env, language)
+    return local.get_template("notice.txt"), local.get_template("notice.html")
+
+
 def recipient_name(delivery: Delivery) -> str:
     person = " ".join(p for p in (delivery.first_name, delivery.last_name) if p)
     return person or delivery.company or ""
@@ -79,7 +98,7 @@ def compose_notice(
     """The notice as it will leave, sent at ``at`` (the deadline counts from that day)."""
     language = i18n.pick(delivery.language)
     t = i18n.translations(language)
-    ctx = i18n.context(language, organization.timezone)
+    ctx = _context(language, organization.timezone)
     sender = message.sender_name or organization.name
     name = recipient_name(delivery)
     deadline = None
@@ -92,7 +111,7 @@ def compose_notice(
                 "identity with a code sent to this address, then accept it."
             ),
             t.gettext("You can accept or refuse it until %(date)s. After that date it expires.")
-            % {"date": ctx["when"](deadline)},  # type: ignore[operator]
+            % {"date": _when(deadline, language, organization.timezone)},
         ]
         button = t.gettext("See the letter")
     elif message.mode == "deliver":
@@ -132,18 +151,21 @@ def compose_notice(
         "link": f"{settings.base_url}/r/{token}",
         "mode": message.mode,
     }
-    local = i18n.localized(env, language)
+    text_template, html_template = _templates(language)
     message_id = notice_message_id(settings, delivery.id)
-    mail = EmailMessage()
-    mail["From"] = settings.mail_from
-    mail["To"] = mailbox(delivery.email)
-    mail["Subject"] = _one_line(subject)
-    mail["Date"] = format_datetime(at.astimezone(UTC))  # "+0000": UTC and known as such
-    mail["Message-ID"] = message_id
-    mail["Auto-Submitted"] = "auto-generated"
-    mail["X-Tabellion-Delivery"] = delivery.id
-    mail.set_content(local.get_template("notice.txt").render(**context))
-    mail.add_alternative(local.get_template("notice.html").render(**context), subtype="html")
-    # After the bodies: setting content clears the Content-* headers set before.
-    mail["Content-Language"] = language
-    return Notice(message=mail, message_id=message_id, deadline_at=deadline)
+    mail = (
+        MailBuilder()
+        .from_(settings.mail_from)
+        .to(mailbox(delivery.email))
+        .header("Subject", subject)  # made one line: no header injection from a subject
+        .header("Date", format_datetime(at.astimezone(UTC)))  # "+0000": UTC, known as such
+        .header("Message-ID", message_id)
+        .header("Auto-Submitted", "auto-generated")
+        .header("X-Tabellion-Delivery", delivery.id)
+        .alternative(
+            text_template.render(**context),
+            html_template.render(**context),
+            language=language,
+        )
+    )
+    return Notice(mail=mail, message_id=message_id, deadline_at=deadline)

@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from tabellion.kit.time import utcnow
+from tabellion.notification.mime import RawMail
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -25,20 +26,30 @@ class OutboxTransport:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def _key(self, message: EmailMessage) -> str:
+    def _key(self, message: EmailMessage | RawMail, data: bytes) -> str:
         """The file name's stable part: the Message-ID, made safe for a file system."""
-        message_id = str(message.get("Message-ID", "")).strip("<> ")
+        if isinstance(message, RawMail):
+            message_id = str(message.parsed().get("Message-ID", "")).strip("<> ")
+        else:
+            message_id = str(message.get("Message-ID", "")).strip("<> ")
         if not message_id:
-            message_id = hashlib.sha256(message.as_bytes()).hexdigest()[:32]
+            message_id = hashlib.sha256(data).hexdigest()[:32]
         return _UNSAFE.sub("_", message_id)[:150]
 
-    async def send(self, message: EmailMessage, *, envelope_from: str | None = None) -> str:
-        data = message.as_bytes()
-        if envelope_from and "Return-Path" not in message:
+    async def send(
+        self, message: EmailMessage | RawMail, *, envelope_from: str | None = None
+    ) -> str:
+        data = message.data if isinstance(message, RawMail) else message.as_bytes()
+        has_return_path = (
+            data.lower().startswith(b"return-path:")
+            if isinstance(message, RawMail)
+            else "Return-Path" in message
+        )
+        if envelope_from and not has_return_path:
             # Added on top, as the receiving server would; the caller's message is left alone.
             path = envelope_from.replace("\r", "").replace("\n", "")
             data = f"Return-Path: <{path}>\n".encode() + data
-        key = self._key(message)
+        key = self._key(message, data)
         # The time stamp first, so a directory listing reads in sending order.
         name = f"{utcnow().strftime('%Y%m%dT%H%M%S')}-{key}.eml"
         await asyncio.to_thread(self._write, key, name, data)

@@ -5,14 +5,17 @@ accepted → NOTIFIED (and the deadline and reminders are scheduled), refused fo
 UNDELIVERED, temporary trouble → retried by the job, UNDELIVERED after the last attempt.
 A retry after a crash may send the notice twice; both copies carry the same Message-ID.
 
-Both transactions stay short (one query to read, composing happens outside): on SQLite every
-transaction holds the database's write lock, and the worker runs many notices at once.
+Notices sent at the same time share their reads and writes (``NoticePipeline``): a large
+dispatch costs a few set-based transactions per batch instead of two per e-mail.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +24,11 @@ from sqlalchemy.orm import defer
 from tabellion.db import transaction
 from tabellion.jobs.registry import RetryLater
 from tabellion.kit.time import utcnow
-from tabellion.message.service.delivery import mark_notified, mark_undelivered
+from tabellion.message.service.delivery import (
+    NoticeAccepted,
+    mark_notified_many,
+    mark_undelivered,
+)
 from tabellion.models.message import Delivery, Message
 from tabellion.models.organization import Organization
 from tabellion.notification.bounces import verp_address
@@ -36,71 +43,207 @@ log = logging.getLogger(__name__)
 Loaded = tuple[Delivery, Message, Organization]
 
 
-async def _load(session: AsyncSession, delivery_id: str) -> Loaded | None:
-    """The delivery with its message and organisation, in one query (None if gone)."""
-    row = (
-        await session.execute(
-            select(Delivery, Message, Organization)
-            .join(Message, Message.id == Delivery.message_id)
-            .join(Organization, Organization.id == Delivery.organization_id)
-            .where(Delivery.id == delivery_id)
+async def send_notice(runtime: Runtime, delivery_id: str, *, last_attempt: bool = False) -> str:
+    """Send one delivery's notice; returns the delivery's status afterwards.
+
+    Notices sent at the same time share their database work (see ``NoticePipeline``).
+    """
+    pipeline = runtime.resource("notification.notices", lambda: _open_pipeline(runtime))
+    return await pipeline.send(delivery_id, last_attempt=last_attempt)
+
+
+def _open_pipeline(runtime: Runtime) -> tuple[NoticePipeline, Callable[[], Awaitable[None]]]:
+    pipeline = NoticePipeline(runtime)
+    return pipeline, pipeline.close
+
+
+@dataclass
+class _Request:
+    delivery_id: str
+    last_attempt: bool
+    done: asyncio.Future[str]
+
+    def resolve(self, status: str) -> None:
+        if not self.done.done():
+            self.done.set_result(status)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+
+@dataclass
+class _Stage:
+    """Requests waiting for one shared database step, and whether it is running."""
+
+    waiting: list[Any] = field(default_factory=list)
+    running: bool = False
+
+
+class NoticePipeline:
+    """Sends the notices that the worker's jobs ask for, sharing their database work.
+
+    Each request goes through three steps: its delivery is read (one query for every request
+    waiting), its notice is composed and sent (each on its own, over the SMTP pool), and the
+    outcome is written (one transaction for every accepted notice waiting). While one batch
+    is read or written, the next gathers, so batches grow with the load and the mail
+    connections never wait for the database. A request's caller (a job) returns only once
+    its outcome is committed, so the job table still says exactly what was done.
+    """
+
+    MAX_BATCH = 500
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._reads = _Stage()
+        self._writes = _Stage()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def send(self, delivery_id: str, *, last_attempt: bool = False) -> str:
+        request = _Request(delivery_id, last_attempt, asyncio.get_running_loop().create_future())
+        self._reads.waiting.append(request)
+        self._start(self._reads, self._read_loop)
+        return await request.done
+
+    async def close(self) -> None:
+        for running in list(self._tasks):
+            running.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _start(self, stage: _Stage, loop: Callable[[], Awaitable[None]]) -> None:
+        if not stage.running:
+            stage.running = True
+            self._spawn(loop())
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        running = asyncio.ensure_future(coroutine)
+        self._tasks.add(running)
+        running.add_done_callback(self._tasks.discard)
+
+    async def _read_loop(self) -> None:
+        stage = self._reads
+        try:
+            while stage.waiting:
+                batch: list[_Request] = stage.waiting[: self.MAX_BATCH]
+                del stage.waiting[: len(batch)]
+                try:
+                    async with transaction(self.runtime.sessions) as session:
+                        loaded = await _load_many(session, [r.delivery_id for r in batch])
+                except Exception as exc:
+                    for request in batch:
+                        request.fail(exc)
+                    continue
+                for request in batch:
+                    found = loaded.get(request.delivery_id)
+                    if found is None:
+                        log.info("notice for %s skipped: the delivery is gone", request.delivery_id)
+                        request.resolve("gone")
+                    elif found[0].status != "pending":
+                        request.resolve(found[0].status)
+                    else:
+                        self._spawn(self._deliver(request, found))
+        finally:
+            stage.running = False
+
+    async def _deliver(self, request: _Request, loaded: Loaded) -> None:
+        settings = self.runtime.settings
+        delivery, message, organization = loaded
+        try:
+            at = utcnow()
+            notice = compose_notice(settings, delivery, message, organization, at=at)
+            envelope = verp_address(delivery.id, settings.mail_from)
+            try:
+                answer = await self.runtime.mail.send(notice.mail, envelope_from=envelope)
+            except PermanentFailure as exc:
+                request.resolve(await _undelivered(self.runtime, delivery.id, str(exc), exc.code))
+                return
+            except TemporaryFailure as exc:
+                if not request.last_attempt:
+                    raise RetryLater(str(exc)) from exc
+                reason = f"gave up after repeated failures: {exc}"
+                request.resolve(await _undelivered(self.runtime, delivery.id, reason, None))
+                return
+        except BaseException as exc:
+            request.fail(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        accepted = NoticeAccepted(
+            delivery,
+            message.acceptance_days,
+            organization.timezone,
+            at,
+            notice.message_id,
+            answer[:500],
+        )
+        self._writes.waiting.append((request, accepted))
+        self._start(self._writes, self._write_loop)
+
+    async def _write_loop(self) -> None:
+        stage = self._writes
+        settings = self.runtime.settings
+        try:
+            while stage.waiting:
+                batch: list[tuple[_Request, NoticeAccepted]] = stage.waiting[: self.MAX_BATCH]
+                del stage.waiting[: len(batch)]
+                try:
+                    async with transaction(self.runtime.sessions) as session:
+                        statuses = await mark_notified_many(
+                            session,
+                            [accepted for _, accepted in batch],
+                            reminder_days=settings.reminder_offsets,
+                        )
+                except Exception as exc:
+                    # Sent but not recorded: the jobs retry, and the notice may go twice
+                    # (with the same Message-ID).
+                    for request, _ in batch:
+                        request.fail(exc)
+                    continue
+                for request, accepted in batch:
+                    request.resolve(statuses.get(accepted.delivery.id, "gone"))
+        finally:
+            stage.running = False
+
+
+async def _load_many(session: AsyncSession, delivery_ids: list[str]) -> dict[str, Loaded]:
+    """Deliveries with their message and organisation: three queries, whatever the count.
+
+    A batch usually comes from one dispatch: its few messages and organisations are read once,
+    not once per delivery.
+    """
+    deliveries = list(await session.scalars(select(Delivery).where(Delivery.id.in_(delivery_ids))))
+    if not deliveries:
+        return {}
+    messages = {
+        m.id: m
+        for m in await session.scalars(
+            select(Message)
+            .where(Message.id.in_({d.message_id for d in deliveries}))
             # Not needed for a notice, and large: the draft's recipient list grows with the
-            # dispatch (thousands of entries to decode per notice), the bodies up to 1 MiB.
+            # dispatch, the bodies up to 1 MiB.
             .options(
                 defer(Message.recipients, raiseload=True),
                 defer(Message.body_html, raiseload=True),
                 defer(Message.body_text, raiseload=True),
             )
         )
-    ).first()
-    return None if row is None else (row[0], row[1], row[2])
-
-
-async def send_notice(runtime: Runtime, delivery_id: str, *, last_attempt: bool = False) -> str:
-    """Send one delivery's notice; returns the delivery's status afterwards."""
-    settings = runtime.settings
-    at = utcnow()
-    async with transaction(runtime.sessions) as session:
-        loaded = await _load(session, delivery_id)
-    if loaded is None:
-        log.info("notice for %s skipped: the delivery is gone", delivery_id)
-        return "gone"
-    delivery, message, organization = loaded
-    if delivery.status != "pending":
-        return delivery.status
-    notice = compose_notice(settings, delivery, message, organization, at=at)
-    try:
-        answer = await runtime.mail.send(
-            notice.message, envelope_from=verp_address(delivery_id, settings.mail_from)
+    }
+    organizations = {
+        o.id: o
+        for o in await session.scalars(
+            select(Organization).where(Organization.id.in_({d.organization_id for d in deliveries}))
         )
-    except PermanentFailure as exc:
-        return await _undelivered(runtime, delivery_id, str(exc), exc.code)
-    except TemporaryFailure as exc:
-        if last_attempt:
-            return await _undelivered(
-                runtime, delivery_id, f"gave up after repeated failures: {exc}", None
-            )
-        raise RetryLater(str(exc)) from exc
-    async with transaction(runtime.sessions) as session:
-        loaded = await _load(session, delivery_id)
-        if loaded is None:
-            return "gone"
-        delivery = loaded[0]
-        # Message and organisation are in the session now: mark_notified reads them for free.
-        await mark_notified(
-            session,
-            delivery,
-            at=at,
-            notification_message_id=notice.message_id,
-            smtp_response=answer[:500],
-            reminder_days=settings.reminder_offsets,
-        )
-        return delivery.status
+    }
+    return {
+        d.id: (d, messages[d.message_id], organizations[d.organization_id])
+        for d in deliveries
+        if d.message_id in messages and d.organization_id in organizations
+    }
 
 
 async def _undelivered(runtime: Runtime, delivery_id: str, reason: str, code: int | None) -> str:
     async with transaction(runtime.sessions) as session:
-        loaded = await _load(session, delivery_id)
+        loaded = (await _load_many(session, [delivery_id])).get(delivery_id)
         if loaded is None:
             return "gone"
         delivery = loaded[0]

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
+from tabellion.notification.mime import RawMail
 from tabellion.notification.transport import PermanentFailure, TemporaryFailure
 
 _TRUE = ("1", "true", "yes", "on")
@@ -142,7 +143,9 @@ class SmtpTransport:
                 return client
         return None
 
-    async def send(self, message: EmailMessage, *, envelope_from: str | None = None) -> str:
+    async def send(
+        self, message: EmailMessage | RawMail, *, envelope_from: str | None = None
+    ) -> str:
         async with self._slots:
             client = self._idle_client()
             if client is not None:
@@ -160,12 +163,22 @@ class SmtpTransport:
                 raise TemporaryFailure(f"SMTP send failed: {_describe(exc.cause)}") from exc.cause
 
     async def _send_on(
-        self, client: aiosmtplib.SMTP, message: EmailMessage, envelope_from: str | None
+        self, client: aiosmtplib.SMTP, message: EmailMessage | RawMail, envelope_from: str | None
     ) -> str:
         """Send on one connection, then put it back in the pool if it is still good."""
         keep = False
         try:
-            _, answer = await client.send_message(message, sender=envelope_from)
+            if isinstance(message, RawMail):
+                sender = envelope_from or message.sender
+                utf8 = message.smtputf8 or not sender.isascii()
+                _, answer = await client.sendmail(
+                    sender,
+                    list(message.recipients),
+                    message.data,
+                    mail_options=["SMTPUTF8"] if utf8 else None,
+                )
+            else:
+                _, answer = await client.send_message(message, sender=envelope_from)
             keep = True
             return answer
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -188,7 +201,10 @@ class SmtpTransport:
         except aiosmtplib.SMTPNotSupported as exc:
             # A non-ASCII address and a server without SMTPUTF8 (checked before sending).
             keep = True
-            sender = envelope_from or str(message.get("From", ""))
+            if isinstance(message, RawMail):
+                sender = envelope_from or message.sender
+            else:
+                sender = envelope_from or str(message.get("From", ""))
             if sender.isascii():  # then the recipient's address it is: no retry helps
                 raise PermanentFailure(553, f"not sent: {exc}") from exc
             raise TemporaryFailure(f"not sent: {exc}") from exc

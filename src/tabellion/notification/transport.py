@@ -6,6 +6,10 @@ from email.message import EmailMessage
 from typing import Protocol
 
 from tabellion.config import Settings
+from tabellion.notification.mime import RawMail
+
+# A message: composed with the stdlib, or built as bytes (notices, see ``mime``).
+Mail = EmailMessage | RawMail
 
 
 class PermanentFailure(Exception):
@@ -22,7 +26,7 @@ class TemporaryFailure(Exception):
 
 
 class MailTransport(Protocol):
-    async def send(self, message: EmailMessage, *, envelope_from: str | None = None) -> str:
+    async def send(self, message: Mail, *, envelope_from: str | None = None) -> str:
         """Send one message; returns the server's answer, raises PermanentFailure or
         TemporaryFailure."""
         ...

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.units import format_unit
 from jinja2 import Environment
 
 LANGUAGES = ("en", "fr", "nl", "de")
@@ -62,16 +63,41 @@ def localized(env: Environment, language: str) -> Environment:
     return _ENVIRONMENTS[key]
 
 
+# Steps of 1024, as the attachment limit (250 MiB) is counted, named with CLDR's units.
+_SIZE_UNITS = ("digital-kilobyte", "digital-megabyte", "digital-gigabyte", "digital-terabyte")
+
+
+def file_size(size: int, language: str) -> str:
+    """A file size as ``language`` writes it: "1.2 MB" in en, "1,2 Mo" in fr.
+
+    Below 1000 bytes the unit is spelled out ("512 bytes", "512 octets"); above, one decimal
+    while the number is under 10 and none after ("1.2 MB", "250 MB").
+    """
+    if size < 1000:
+        return format_unit(size, "digital-byte", length="long", format="#,##0", locale=language)
+    value, unit = size / 1024, _SIZE_UNITS[0]
+    for bigger in _SIZE_UNITS[1:]:
+        if value < 1000:
+            break
+        value, unit = value / 1024, bigger
+    pattern = "#,##0.#" if value < 9.95 else "#,##0"
+    return format_unit(value, unit, length="short", format=pattern, locale=language)
+
+
 def context(language: str, timezone: str = "Europe/Paris") -> dict[str, object]:
-    """What templates need besides translations: language, choices, a date formatter."""
+    """What templates need besides translations: language, choices, date and size formatters."""
 
     def when(value: datetime | None, fmt: str = "long") -> str:
         if value is None:
             return ""
         return format_datetime(value, format=fmt, tzinfo=ZoneInfo(timezone), locale=language)
 
+    def size(value: int) -> str:
+        return file_size(value, language)
+
     return {
         "lang": language,
         "languages": NAMES,
         "when": when,
+        "size": size,
     }

@@ -6,6 +6,7 @@ get the same page, so a link reveals nothing.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,6 +17,8 @@ from tabellion.document import preview
 from tabellion.document.sniff import content_disposition
 from tabellion.errors import TabellionError
 from tabellion.kit import sessions
+from tabellion.kit.time import utcnow
+from tabellion.kit.tokens import constant_time_equals, hmac_sha256
 from tabellion.kit.web import (
     CsrfFailed,
     PageRoute,
@@ -126,6 +129,8 @@ async def _render_delivery(
         base=base,
         signed_in=signed_in,
         code_sent=request.query_params.get("sent") == "1",
+        replied=request.query_params.get("replied") == "1",
+        max_files=replies.MAX_REPLY_FILES,
         notice=notice,
         error=error,
         timezone=page.organization.timezone,
@@ -146,7 +151,12 @@ async def request_code(token: str, request: Request, db: DbSession) -> Response:
     if delivery is None:
         return _invalid(request)
     try:
-        await service.send_delivery_code(db, delivery, signing_key=_key(request))
+        await service.send_delivery_code(
+            db,
+            delivery,
+            signing_key=_key(request),
+            language=_language(request, delivery.language),
+        )
     except sessions.CodeRefused as exc:
         return await _render_delivery(
             request,
@@ -412,13 +422,65 @@ async def _reply(request: Request, db: DbSession, delivery: Delivery, *, base: s
 # ---- the vault -------------------------------------------------------------------------------
 
 
+# While a sign-in code is on its way, the address waits in a signed, short-lived cookie, so
+# the code step survives a reload or a language switch with nothing in the URL.
+PENDING_COOKIE = "tbl_vault_pending"
+PENDING_PATH = "/vault"
+
+
+def pending_cookie(signing_key: bytes, email: str, until: int) -> str:
+    """The cookie's value: the address and its expiry (Unix time), signed."""
+    payload = base64.urlsafe_b64encode(f"{until}:{email}".encode()).decode().rstrip("=")
+    return f"{payload}.{_pending_signature(signing_key, payload)}"
+
+
+def _pending_signature(signing_key: bytes, payload: str) -> str:
+    return hmac_sha256(signing_key, "vault-pending:" + payload).hex()
+
+
+def _remember_pending(request: Request, response: Response, email: str) -> None:
+    lifetime = int(sessions.CODE_VALIDITY.total_seconds())
+    until = int(utcnow().timestamp()) + lifetime
+    response.set_cookie(
+        PENDING_COOKIE,
+        pending_cookie(_key(request), email, until),
+        max_age=lifetime,
+        httponly=True,
+        secure=request.url.scheme == "https",
+        samesite="lax",
+        path=PENDING_PATH,
+    )
+
+
+def _pending_email(request: Request) -> str | None:
+    payload, _, signature = request.cookies.get(PENDING_COOKIE, "").partition(".")
+    expected = _pending_signature(_key(request), payload)
+    if not payload or not constant_time_equals(signature, expected):
+        return None
+    try:
+        text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+        until, _, email = text.partition(":")
+        if int(until) <= utcnow().timestamp():
+            return None
+    except ValueError:
+        return None
+    return email or None
+
+
 @router.get("/vault")
 async def vault(request: Request, db: DbSession) -> Response:
     email = await sessions.current_subject(db, request, "vault")
     language = _language(request)
     if email is None:
+        pending = _pending_email(request)
+        step = "code" if pending and request.query_params.get("step") == "code" else "email"
         return _page(
-            request, "vault_sign_in.html", language=language, email="", step="email", error=None
+            request,
+            "vault_sign_in.html",
+            language=language,
+            email=pending or "",
+            step=step,
+            error=None,
         )
     items = await service.vault_deliveries(db, email)
     return _page(request, "vault.html", language=language, email=email, items=items)
@@ -441,14 +503,22 @@ async def vault_code(request: Request, db: DbSession) -> Response:
             step="email",
             error=_t(request, None, "Enter a valid e-mail address."),
         )
-    error = None
     try:
-        await service.send_vault_code(db, email, signing_key=_key(request))
+        await service.send_vault_code(db, email, signing_key=_key(request), language=language)
     except sessions.CodeRefused as exc:
-        error = _t(request, None, exc.reason, **exc.params)
-    return _page(
-        request, "vault_sign_in.html", language=language, email=email, step="code", error=error
-    )
+        # The code sent before is still good: stay on the code step, saying why.
+        response = _page(
+            request,
+            "vault_sign_in.html",
+            language=language,
+            email=email,
+            step="code",
+            error=_t(request, None, exc.reason, **exc.params),
+        )
+    else:
+        response = _redirect("/vault?step=code")
+    _remember_pending(request, response, email)
+    return response
 
 
 @router.post("/vault/verify")
@@ -471,6 +541,7 @@ async def vault_verify(request: Request, db: DbSession) -> Response:
     await sessions.open_session(
         db, request, response, kind="vault", subject=email, lifetime=service.VAULT_SESSION
     )
+    response.delete_cookie(PENDING_COOKIE, path=PENDING_PATH)
     return response
 
 

@@ -67,20 +67,25 @@ async def load_page(session: AsyncSession, delivery: Delivery) -> DeliveryPage:
 
 
 async def send_delivery_code(
-    session: AsyncSession, delivery: Delivery, *, signing_key: bytes
+    session: AsyncSession, delivery: Delivery, *, signing_key: bytes, language: str | None = None
 ) -> None:
+    """Send a code to the delivery's address, in ``language`` (the page's; by default the
+    delivery's)."""
     code_id = await sessions.issue_code(session, "delivery", delivery.id, signing_key=signing_key)
-    enqueue(session, CODE_TASK, {"code_id": code_id, "delivery_id": delivery.id})
+    payload = {"code_id": code_id, "delivery_id": delivery.id}
+    enqueue(session, CODE_TASK, {**payload, "language": language or delivery.language})
 
 
-async def send_vault_code(session: AsyncSession, email: str, *, signing_key: bytes) -> None:
-    """Send a sign-in code only where something was delivered (the page says the same
-    either way, so it reveals nothing about the address)."""
+async def send_vault_code(
+    session: AsyncSession, email: str, *, signing_key: bytes, language: str = "en"
+) -> None:
+    """Send a sign-in code, in ``language`` (the page's), only where something was delivered
+    (the page says the same either way, so it reveals nothing about the address)."""
     exists = await session.scalar(select(Delivery.id).where(Delivery.email == email).limit(1))
     if exists is None:
         return
     code_id = await sessions.issue_code(session, "vault", email, signing_key=signing_key)
-    enqueue(session, CODE_TASK, {"code_id": code_id, "email": email})
+    enqueue(session, CODE_TASK, {"code_id": code_id, "email": email, "language": language})
 
 
 async def vault_deliveries(

@@ -48,6 +48,8 @@ def _message(
     message.add_alternative(
         local.get_template(f"email/{template}.html").render(**ctx), subtype="html"
     )
+    # After the bodies: setting content clears the Content-* headers set before.
+    message["Content-Language"] = language
     return message
 
 
@@ -63,14 +65,17 @@ async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
         code = await session.get(OneTimeCode, payload["code_id"])
         if code is None or code.consumed_at is not None:
             return
-        language = "en"
+        # The language of the page the code was asked from; jobs enqueued before it was
+        # recorded fall back to the delivery's, or English for the vault.
+        language = payload.get("language")
         if payload.get("delivery_id"):
             delivery = await session.get(Delivery, payload["delivery_id"])
             if delivery is None:
                 return
-            to, language = delivery.email, delivery.language
+            to, language = delivery.email, language or delivery.language
         else:
             to = payload["email"]
+    language = i18n.pick(language)
     value = derive_code(runtime.settings.signing_key, code.id)
     t = i18n.translations(language)
     await runtime.mail.send(

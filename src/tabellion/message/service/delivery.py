@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import base64
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.errors import NotFound
 from tabellion.evidence.events import EvidenceType
+from tabellion.evidence.service import evidence_row, record_many
+from tabellion.jobs.queue import enqueue_rows
+from tabellion.kit.time import utcnow
 from tabellion.kit.tokens import hmac_sha256, sha256_hex
-from tabellion.message.service.events import record_delivery_event
-from tabellion.message.service.lifecycle import REMINDER_DAYS_BEFORE, schedule_deadline
+from tabellion.message.service.events import (
+    audience,
+    delivery_event_data,
+    event_type,
+    record_delivery_event,
+)
+from tabellion.message.service.lifecycle import (
+    EXPIRE_TASK,
+    REMIND_TASK,
+    REMINDER_DAYS_BEFORE,
+    schedule_deadline,
+)
+from tabellion.models.evidence import Evidence
 from tabellion.models.message import Delivery, Message
 from tabellion.models.organization import Organization
+from tabellion.webhook.service import NewEvent, emit_many
 
 # Statuses from which the notification outcome may still change the delivery.
 _AWAITING_NOTICE = ("pending",)
@@ -89,6 +109,121 @@ async def mark_notified(
     )
     await session.flush()
     return True
+
+
+@dataclass(frozen=True)
+class NoticeAccepted:
+    """The recipient's mail server accepted the notice of ``delivery`` (as read before sending)."""
+
+    delivery: Delivery
+    acceptance_days: int | None
+    timezone: str
+    at: datetime
+    notification_message_id: str
+    smtp_response: str | None = None
+
+
+async def mark_notified_many(
+    session: AsyncSession,
+    accepted: Sequence[NoticeAccepted],
+    *,
+    reminder_days: tuple[int, ...] = REMINDER_DAYS_BEFORE,
+) -> dict[str, str]:
+    """``mark_notified`` for many deliveries, in a few set-based statements.
+
+    Returns each delivery's status afterwards (deliveries that are gone are left out). Each
+    one gets what ``mark_notified`` gives: status, deadline, expiry and reminder jobs,
+    NOTIFIED evidence and its integrator event. The deliveries travel with the items (read
+    before sending); only their current status is read again, under a row lock.
+    """
+    by_id = {item.delivery.id: item for item in accepted}
+    current = await session.execute(
+        select(Delivery.id, Delivery.status).where(Delivery.id.in_(list(by_id))).with_for_update()
+    )
+    statuses: dict[str, str] = {row.id: row.status for row in current}
+    changed: list[Delivery] = []
+    updates: list[dict[str, Any]] = []
+    evidence: list[dict[str, Any]] = []
+    jobs: list[tuple[str, dict[str, Any], datetime]] = []
+    now = utcnow()
+    for delivery_id, status in statuses.items():
+        if status not in _AWAITING_NOTICE:
+            continue
+        item = by_id[delivery_id]
+        delivery = item.delivery
+        deadline = None
+        if delivery.mode == "registered" and item.acceptance_days:
+            deadline = acceptance_deadline(item.at, item.acceptance_days, item.timezone)
+        values = {
+            "status": "notified",
+            "notified_at": item.at,
+            "updated_at": item.at,
+            "notification_message_id": item.notification_message_id,
+            "deadline_at": deadline,
+        }
+        updates.append({"id": delivery_id, **values})
+        # The object read before sending follows, for the event's view of the delivery.
+        for name, value in values.items():
+            setattr(delivery, name, value)
+        changed.append(delivery)
+        statuses[delivery_id] = "notified"
+        evidence.append(
+            evidence_row(
+                organization_id=delivery.organization_id,
+                delivery_id=delivery_id,
+                message_id=delivery.message_id,
+                evidence_type=EvidenceType.NOTIFIED,
+                occurred_at=item.at,
+                details={
+                    "notification_message_id": item.notification_message_id,
+                    "smtp_response": item.smtp_response,
+                    "deadline_at": deadline.isoformat() if deadline else None,
+                },
+            )
+        )
+        if deadline is not None:
+            payload = {"delivery_id": delivery_id}
+            jobs.append((EXPIRE_TASK, payload, deadline))
+            for days in reminder_days:
+                moment = deadline - timedelta(days=days)
+                if moment > now:
+                    jobs.append((REMIND_TASK, {**payload, "days_left": days}, moment))
+    if not changed:
+        return statuses
+    await session.execute(update(Delivery), updates)
+    await record_many(session, evidence)
+    await enqueue_rows(session, jobs)
+    history = await _histories(session, [d.id for d in changed])
+    causes = {row["delivery_id"]: row["id"] for row in evidence}
+    events: dict[str, list[NewEvent]] = defaultdict(list)
+    for delivery in changed:
+        past = history[delivery.id]
+        cause = next(e for e in past if e.id == causes[delivery.id])
+        data = delivery_event_data(delivery, past, cause)
+        for organization_id in audience(
+            delivery.organization_id, delivery.submitted_by_organization_id
+        ):
+            events[organization_id].append(
+                NewEvent(event_type(EvidenceType.NOTIFIED), data, delivery_id=delivery.id)
+            )
+    for organization_id, items in events.items():
+        await emit_many(session, organization_id, items)
+    return statuses
+
+
+async def _histories(session: AsyncSession, delivery_ids: list[str]) -> dict[str, list[Row[Any]]]:
+    """Each delivery's evidence, oldest first, as plain rows (what an event's view shows)."""
+    out: dict[str, list[Row[Any]]] = {d: [] for d in delivery_ids}
+    for start in range(0, len(delivery_ids), 500):
+        rows = await session.execute(
+            select(Evidence.delivery_id, Evidence.id, Evidence.type, Evidence.event)
+            .add_columns(Evidence.occurred_at)
+            .where(Evidence.delivery_id.in_(delivery_ids[start : start + 500]))
+            .order_by(Evidence.occurred_at, Evidence.id)
+        )
+        for row in rows:
+            out[row.delivery_id].append(row)
+    return out
 
 
 async def mark_undelivered(

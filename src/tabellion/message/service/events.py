@@ -6,6 +6,7 @@ Every status change of a delivery goes through ``record_delivery_event`` so that
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.evidence.events import EvidenceType
 from tabellion.evidence.service import evidence_for_deliveries, record_event
-from tabellion.message.views import delivery_out, evidence_ref
+from tabellion.message.views import EvidenceLike, delivery_out, evidence_ref
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Delivery
 from tabellion.webhook.service import emit
@@ -24,7 +25,7 @@ def event_type(evidence_type: EvidenceType) -> str:
 
 
 def delivery_event_data(
-    delivery: Delivery, history: list[Evidence], cause: Evidence
+    delivery: Delivery, history: Sequence[EvidenceLike], cause: EvidenceLike
 ) -> dict[str, Any]:
     return {
         "delivery": delivery_out(delivery, history).model_dump(mode="json"),
