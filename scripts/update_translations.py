@@ -44,6 +44,22 @@ EXTRA = [
 T: dict[str, tuple[str, str, str]] = {
     # msgid: (fr, nl, de)
     # Evidence: PDF proofs and the verify page
+    "Timestamps": ("Horodatages", "Tijdstempels", "Zeitstempel"),
+    "The proof awaits its timestamp from the authority; it is valid meanwhile.": (
+        "La preuve attend son horodatage de l'autorité ; elle est valable en attendant.",
+        "Het bewijs wacht op zijn tijdstempel van de autoriteit; het is intussen geldig.",
+        "Der Nachweis wartet auf seinen Zeitstempel der Zeitstempelstelle; er ist in der Zwischenzeit gültig.",
+    ),
+    "Timestamp of the proof: %(time)s, by %(authority)s": (
+        "Horodatage de la preuve : %(time)s, par %(authority)s",
+        "Tijdstempel van het bewijs: %(time)s, door %(authority)s",
+        "Zeitstempel des Nachweises: %(time)s, von %(authority)s",
+    ),
+    "Timestamp of the PDF seal: %(time)s, by %(authority)s": (
+        "Horodatage du cachet du PDF : %(time)s, par %(authority)s",
+        "Tijdstempel van het PDF-zegel: %(time)s, door %(authority)s",
+        "Zeitstempel des PDF-Siegels: %(time)s, von %(authority)s",
+    ),
     "This document is sealed. Its signature and the embedded evidence.json can be checked with any PDF reader, with `tabellion verify`, or at %(url)s.": (
         "Ce document est scellé. Son cachet et le fichier evidence.json joint peuvent être vérifiés avec tout lecteur PDF, avec `tabellion verify` ou sur %(url)s.",
         "Dit document is verzegeld. De zegel en het ingesloten evidence.json kunnen worden gecontroleerd met elke PDF-lezer, met `tabellion verify` of op %(url)s.",

@@ -140,3 +140,26 @@ async def test_other_organisations_cannot_read_proofs(
     )
     assert response.status_code == 404
     assert response.json()["code"] == "evidence-not-found"
+
+
+async def test_without_an_authority_proofs_are_not_timestamped(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    from sqlalchemy import func, select
+
+    from tabellion.evidence.timestamping import TIMESTAMP_TASK
+    from tabellion.models.job import Job
+
+    assert runtime.settings.tsa_url is None
+    delivery = await received_delivery(client, auth, runtime)
+    await run_jobs(runtime)
+    for ref in (await status_of(client, auth, delivery["id"]))["evidence"]:
+        response = await client.get(f"/v1/evidence/{ref['id']}", headers=auth)
+        header = response.json()["header"]
+        assert header["tabellion_timestamp_status"] == "none"
+        assert "tabellion_timestamp" not in header
+        verdict = verify_json_proof(response.content, trust_of(runtime))
+        assert verdict.authentic and verdict.timestamps == []
+    async with runtime.sessions() as session:
+        jobs = await session.scalar(select(func.count()).where(Job.kind == TIMESTAMP_TASK))
+    assert jobs == 0

@@ -23,7 +23,8 @@ def verify(
     trust: Annotated[
         Path | None,
         typer.Option(
-            help="PEM file of the trusted root(s). Default: the data dir's self-issued root."
+            help="PEM file of the trusted root(s): the seal's, and your timestamp authority's "
+            "to trust its timestamps. Default: the data dir's self-issued root."
         ),
     ] = None,
     server: Annotated[
@@ -33,7 +34,8 @@ def verify(
 ) -> None:
     """Verify a proof offline: seal, certificate chain, timestamp and log inclusion.
 
-    Exits 0 only when the proof is authentic.
+    Exits 0 only when the proof is authentic. A proof still awaiting its timestamp is
+    authentic; a timestamp token that does not verify or is for another proof is not.
     """
     from tabellion.config import Settings
     from tabellion.evidence.keys import ROOT_FILE
@@ -68,6 +70,15 @@ def verify(
             f"{content['id']} at {content['occurred_at']}, delivery {content['delivery_id']}, "
             f"recipient {content['recipient']['email']}"
         )
+        for stamp in verdict.timestamps:
+            what = "proof" if stamp.covers == "proof" else "PDF seal"
+            if stamp.status == "awaiting":
+                console.print(f"  timestamp of the {what}: awaiting the authority")
+            else:
+                trusted = "trusted" if stamp.trusted else "not among the trusted roots"
+                console.print(
+                    f"  timestamp of the {what}: {stamp.gen_time} by {stamp.authority} ({trusted})"
+                )
         raise typer.Exit(0)
     console.print(f"[bold red]NOT AUTHENTIC[/bold red] ({verdict.kind})")
     raise typer.Exit(1)

@@ -26,6 +26,7 @@ from tabellion.evidence import links, transparency
 from tabellion.evidence.keys import load_seal
 from tabellion.evidence.proofs import (
     EvidenceNotFound,
+    TimestampAuthorityUnavailable,
     proof_document,
     render_pdf,
     sealed,
@@ -85,8 +86,10 @@ LINK_PARAMS = {
     description=(
         "Authenticate with an API key, or use the signed `json_url` of the delivery (valid 24 "
         "hours; then 410 `link-expired`). The JWS payload is the evidence content in RFC 8785 "
-        "canonical JSON; the unprotected header carries the RFC 3161 timestamp and the "
-        "inclusion proof in the latest signed tree head of the transparency log."
+        "canonical JSON; the unprotected header carries the timestamp status (`none`, "
+        "`awaiting`, `stamped`), the RFC 3161 token over the proof's hash (SHA-256 of the "
+        "payload; base64 DER, once stamped) and the inclusion proof in the latest signed tree "
+        "head of the transparency log."
     ),
     responses=responses(
         Unauthorized, InsufficientScope, EvidenceNotFound, links.LinkExpired, links.LinkInvalid
@@ -118,7 +121,12 @@ async def get_evidence_json(
     responses={
         200: {"content": {"application/pdf": {}}, "description": "The sealed PDF"},
         **responses(
-            Unauthorized, InsufficientScope, EvidenceNotFound, links.LinkExpired, links.LinkInvalid
+            Unauthorized,
+            InsufficientScope,
+            EvidenceNotFound,
+            links.LinkExpired,
+            links.LinkInvalid,
+            TimestampAuthorityUnavailable,
         ),
     },
 )
@@ -161,6 +169,11 @@ Check them with public tools:
     `python -m pyhanko sign validate --trust seal-chain.pem evidence/<id>.pdf`.
   - JSON: any JWS library verifies the signature with the first certificate of the `x5c`
     header; check that chain against seal-chain.pem. The payload is base64url JSON.
+  - Timestamp: when `header.tabellion_timestamp_status` is `stamped`,
+    `header.tabellion_timestamp` is an RFC 3161 token (base64 DER) over the SHA-256 of the
+    decoded payload: `openssl ts -verify -token_in -in token.der -digest <that SHA-256 in hex>
+    -CAfile <your timestamp authority's root>`; `awaiting` means the authority has not
+    answered yet (the proof is valid; download it again later for its token).
   - Documents: `sha256sum documents/*` and compare with `content.attachments` in a proof.
   - Everything at once: `tabellion verify --trust root.pem FILE` (root = last certificate of
     seal-chain.pem, or your service's published root), or the page {verify_url}.
@@ -173,7 +186,7 @@ Check them with public tools:
     response_class=Response,
     responses={
         200: {"content": {"application/zip": {}}, "description": "The bundle"},
-        **responses(Unauthorized, InsufficientScope, NotFound),
+        **responses(Unauthorized, InsufficientScope, NotFound, TimestampAuthorityUnavailable),
     },
 )
 async def evidence_bundle(
@@ -331,6 +344,25 @@ async def get_inclusion(
 
 
 # ---- verification ----------------------------------------------------------------------------
+class TimestampOut(BaseModel):
+    covers: str = Field(
+        description="`proof`: the RFC 3161 token over the JSON proof's hash (SHA-256 of its "
+        "canonical content); `pdf-seal`: the signature timestamp of a PDF proof (PAdES B-T)."
+    )
+    status: str = Field(description="`stamped`, or `awaiting` the authority's token.")
+    gen_time: str | None = Field(default=None, description="The authority's time (genTime).")
+    authority: str | None = Field(
+        default=None, description="Subject of the time-stamping authority's certificate."
+    )
+    trusted: bool | None = Field(
+        default=None,
+        description="Whether the authority's certificate leads to a root trusted by the "
+        "verifier (this service trusts its seal root only; it compares proof tokens with "
+        "those it recorded instead).",
+    )
+    token_sha256: str | None = Field(default=None, description="SHA-256 of the token (DER).")
+
+
 class VerifyOut(BaseModel):
     result: str = Field(
         description="`authentic`, `tampered` (a proof that fails a check), `delivered-document` "
@@ -345,6 +377,7 @@ class VerifyOut(BaseModel):
         description="Without a key: type, time and ids only. With the owning organisation's "
         "API key: the whole evidence content.",
     )
+    timestamps: list[TimestampOut] = []
 
 
 MAX_VERIFY_BYTES = 50 * 1024 * 1024

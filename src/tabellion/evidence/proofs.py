@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from pyhanko.sign.timestamps import TimestampRequestError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import transaction
-from tabellion.errors import NotFound
+from tabellion.errors import NotFound, ServiceUnavailable
 from tabellion.evidence import pdf
 from tabellion.evidence.jws import b64url_decode
 from tabellion.evidence.sealing import seal_pending
+from tabellion.evidence.timestamping import AWAITING, stamp_proofs
 from tabellion.evidence.transparency import inclusion_header, inclusion_proof, latest_tree_head
 from tabellion.models.evidence import Evidence, TreeHead
 from tabellion.models.message import Delivery
@@ -24,6 +26,11 @@ if TYPE_CHECKING:
 class EvidenceNotFound(NotFound):
     code = "evidence-not-found"
     title = "Evidence not found"
+
+
+class TimestampAuthorityUnavailable(ServiceUnavailable):
+    code = "timestamp-authority-unavailable"
+    title = "The timestamp authority is unavailable"
 
 
 async def sealed(runtime: Runtime, session: AsyncSession, evidence: Evidence) -> Evidence:
@@ -43,8 +50,9 @@ async def covering_head(session: AsyncSession, leaf_index: int | None) -> TreeHe
 
 
 async def proof_document(session: AsyncSession, evidence: Evidence) -> dict[str, Any]:
-    """The JWS (flattened JSON serialization) with its unprotected extras:
-    the RFC 3161 timestamp token and the inclusion proof in the latest signed tree head."""
+    """The JWS (flattened JSON serialization) with its unprotected extras: the timestamp
+    status (``none``, ``awaiting``, ``stamped``), the RFC 3161 token (base64 DER) once
+    stamped, and the inclusion proof in the latest signed tree head."""
     assert evidence.jws is not None
     document: dict[str, Any] = json.loads(evidence.jws)
     header: dict[str, Any] = {"tabellion_timestamp_status": evidence.timestamp_status}
@@ -66,21 +74,41 @@ def content_of(evidence: Evidence) -> dict[str, Any]:
 
 
 async def render_pdf(runtime: Runtime, evidence_id: str) -> str | None:
-    """Render, seal and store the PDF of one sealed evidence; returns its blob key."""
-    async with transaction(runtime.sessions) as session:
+    """Render, seal and store the PDF of one evidence (sealed first if need be); its blob key.
+
+    No session stays open while sealing, the authority or the renderer work: SQLite has one
+    connection, and PostgreSQL ones should not idle in a transaction.
+    """
+    async with runtime.sessions() as session:
         evidence = await session.get(Evidence, evidence_id)
         if evidence is None:
             return None
         if evidence.pdf_key:
             return evidence.pdf_key
-        evidence = await sealed(runtime, session, evidence)
+        unsealed = evidence.sealed_at is None
+    if unsealed:
+        await seal_pending(runtime)
+    if runtime.settings.tsa_url and (unsealed or evidence.timestamp_status == AWAITING):
+        # So that the embedded JSON proof carries its token; if the authority is down, the
+        # PAdES timestamp below fails too, and the render job is retried.
+        await stamp_proofs(runtime, [evidence_id])
+    async with runtime.sessions() as session:
+        evidence = await session.get(Evidence, evidence_id)
+        if evidence is None or evidence.jws is None:
+            return None
         document = await proof_document(session, evidence)
         language = await session.scalar(
             select(Delivery.language).where(Delivery.id == evidence.delivery_id)
         )
     content = content_of(evidence)
     data = pdf.render(runtime.settings, content, pdf.proof_bytes(document), language or "en")
-    signed = await pdf.seal_pdf(runtime.settings, data, evidence_id)
+    try:
+        signed = await pdf.seal_pdf(runtime.settings, data, evidence_id)
+    except TimestampRequestError as exc:
+        raise TimestampAuthorityUnavailable(
+            "The PDF proof is sealed with a timestamp (PAdES B-T) and the timestamp authority "
+            "cannot be reached. Try again later; the JSON proof is available meanwhile."
+        ) from exc
 
     async def chunks() -> Any:
         yield signed

@@ -22,6 +22,7 @@ from tabellion.db import SETTINGS_INFO, transaction
 from tabellion.evidence.content import build_content
 from tabellion.evidence.jws import protected_header, sign_flattened
 from tabellion.evidence.keys import load_seal
+from tabellion.evidence.timestamping import AWAITING, NONE, queue_timestamps
 from tabellion.evidence.transparency import append_leaves, lock_log
 from tabellion.jobs.queue import ENQUEUED, enqueue_many, new_job
 from tabellion.kit.jcs import canonicalize
@@ -141,8 +142,8 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
         now = utcnow()
         updates: list[dict[str, Any]] = []
         leaves: list[bytes] = []
-        # RFC 3161 tokens for JSON proofs are not requested yet; PDFs get B-T from the TSA.
-        stamped = "none"
+        # With an authority, tokens are requested by a job after commit (timestamping.py).
+        stamped = AWAITING if settings.tsa_url else NONE
         for row in rows:
             head = heads.get(row.organization_id)
             sequence = head.seq + 1 if head else 1
@@ -192,6 +193,8 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
         await session.flush()
         await session.execute(update(Evidence), updates)
         ids = [u["id"] for u in updates]
+        if settings.tsa_url:
+            await queue_timestamps(session, ids)
         await enqueue_many(
             session, RENDER_TASK, [{"evidence_id": i} for i in ids], run_at=now + RENDER_DELAY
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
@@ -60,6 +62,31 @@ async def _caller_org(request: Request, session: AsyncSession) -> str | None:
     return subject.organization_id
 
 
+async def _compare_with_records(session: AsyncSession, verdict: Verdict, evidence_id: str) -> None:
+    """Authentic and ours: it must also be the proof we hold (not a copy resealed), with the
+    timestamp we recorded (the authority's certificate is not among our trusted roots)."""
+    row = (
+        await session.execute(
+            select(Evidence.hash, Evidence.timestamp_token).where(Evidence.id == evidence_id)
+        )
+    ).first()
+    if row is None or row.hash is None:
+        verdict.fail("no such evidence is recorded by this service")
+        return
+    recorded = (
+        hashlib.sha256(base64.b64decode(row.timestamp_token)).hexdigest()
+        if row.timestamp_token
+        else None
+    )
+    for stamp in verdict.timestamps:
+        if stamp.covers != "proof" or stamp.token_sha256 is None:
+            continue
+        if stamp.token_sha256 != recorded:
+            verdict.fail("the timestamp token is not the one this service recorded for it")
+        else:
+            verdict.checks.append("the timestamp token is the one this service recorded")
+
+
 async def classify(
     session: AsyncSession, runtime: Runtime, data: bytes, caller_org: str | None
 ) -> dict[str, Any]:
@@ -80,11 +107,7 @@ async def classify(
             else:
                 facts = {k: content[k] for k in PUBLIC_FACTS if k in content}
         if verdict.authentic and content.get("id"):
-            # Authentic and ours: it must also be the proof we hold (not a copy resealed).
-            stored = await session.scalar(select(Evidence.hash).where(Evidence.id == content["id"]))
-            if stored is None:
-                verdict.problems.append("no such evidence is recorded by this service")
-                verdict.authentic = False
+            await _compare_with_records(session, verdict, str(content["id"]))
         return {
             "result": "authentic" if verdict.authentic else "tampered",
             "kind": verdict.kind,
@@ -92,6 +115,7 @@ async def classify(
             "checks": verdict.checks,
             "problems": verdict.problems,
             "facts": facts,
+            "timestamps": [asdict(t) for t in verdict.timestamps],
         }
     digest = hashlib.sha256(data).hexdigest()
     attachment = await session.scalar(
@@ -102,7 +126,13 @@ async def classify(
         .limit(1)
     )
     if attachment is None:
-        return {"result": "not-found", "kind": "unknown", "checks": [], "problems": []}
+        return {
+            "result": "not-found",
+            "kind": "unknown",
+            "checks": [],
+            "problems": [],
+            "timestamps": [],
+        }
     message = await session.get(Message, attachment.message_id)
     assert message is not None and message.dispatched_at is not None
     sent = await session.scalar(
@@ -128,6 +158,7 @@ async def classify(
         "checks": [f"delivered by this service on {when}, evidence {sent}"],
         "problems": [],
         "facts": facts,
+        "timestamps": [],
     }
 
 

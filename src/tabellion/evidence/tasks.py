@@ -7,9 +7,10 @@ from typing import Any
 from tabellion.db import transaction
 from tabellion.evidence.proofs import render_pdf
 from tabellion.evidence.sealing import RENDER_TASK, SEAL_TASK, seal_pending
+from tabellion.evidence.timestamping import TIMESTAMP_TASK, resume_later, stamp_proofs
 from tabellion.evidence.transparency import PUBLISH_TASK, publish_tree_head
 from tabellion.jobs.maintenance import schedule_next
-from tabellion.jobs.registry import TaskContext, task
+from tabellion.jobs.registry import RetryLater, TaskContext, task
 
 
 @task(SEAL_TASK, max_attempts=20, timeout_seconds=600)
@@ -22,6 +23,19 @@ async def seal(ctx: TaskContext, payload: dict[str, Any]) -> None:
 @task(RENDER_TASK, max_attempts=10, timeout_seconds=120)
 async def render(ctx: TaskContext, payload: dict[str, Any]) -> None:
     await render_pdf(ctx.runtime, payload["evidence_id"])
+
+
+# With backoff (5 s doubling, at most 6 h apart) 30 attempts span about four days; then a
+# fresh job carries on, so an authority that is down for long delays proofs, never drops them.
+@task(TIMESTAMP_TASK, max_attempts=30, timeout_seconds=600)
+async def timestamp(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    result = await stamp_proofs(ctx.runtime, payload["evidence_ids"])
+    if not result.waiting:
+        return
+    if ctx.is_last_attempt:
+        await resume_later(ctx.runtime, result.waiting)
+        return
+    raise RetryLater(f"{len(result.waiting)} proof(s) still await a timestamp: {result.problem}")
 
 
 @task(PUBLISH_TASK, max_attempts=3)

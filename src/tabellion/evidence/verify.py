@@ -2,8 +2,10 @@
 
 A JSON proof: the JWS signature, its certificate chain up to a trusted root, the canonical
 form of its content, the inclusion proof against the signed tree head it carries, and the
-timestamp token's imprint when present. A PDF proof: the PAdES signature (pyHanko's
-validator), that it covers the whole file, and the JSON proof embedded in it.
+RFC 3161 timestamp token when present (its signature, and that its imprint is the proof's
+hash); its time and authority are reported, and whether the authority leads to one of the
+trusted roots. A PDF proof: the PAdES signature (pyHanko's validator), that it covers the
+whole file, its signature timestamp (B-T) when present, and the JSON proof embedded in it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from datetime import datetime
 from io import BytesIO
 from typing import Any
 
-from asn1crypto import cms, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -31,7 +32,30 @@ from tabellion.evidence.jws import (
     verify_compact,
     verify_parts,
 )
+from tabellion.evidence.rfc3161 import TimestampInvalid, authority_trusted, read_token
 from tabellion.kit.jcs import NotCanonicalizable, canonicalize
+from tabellion.kit.time import isoformat_z
+
+
+@dataclass(frozen=True)
+class TimestampReport:
+    covers: str  # "proof": the JSON proof's content; "pdf-seal": the PDF's PAdES signature
+    status: str  # "stamped" | "awaiting"
+    gen_time: str | None = None  # the authority's time, ISO 8601 UTC
+    authority: str | None = None  # the subject of the authority's certificate
+    trusted: bool | None = None  # the authority's certificate leads to a trusted root
+    token_sha256: str | None = None  # of the token's DER (proof timestamps)
+
+    def describe(self) -> str:
+        if self.status == "awaiting":
+            return "awaiting its timestamp from the authority (the proof is valid meanwhile)"
+        what = "the proof's hash" if self.covers == "proof" else "the PDF seal"
+        trust = (
+            "a trusted authority"
+            if self.trusted
+            else "an authority whose certificate does not lead to a trusted root"
+        )
+        return f"RFC 3161 timestamp over {what}: {self.gen_time}, by {self.authority} ({trust})"
 
 
 @dataclass
@@ -42,6 +66,7 @@ class Verdict:
     checks: list[str] = field(default_factory=list)
     content: dict[str, Any] | None = None
     tree_head: dict[str, Any] | None = None
+    timestamps: list[TimestampReport] = field(default_factory=list)
 
     @property
     def evidence_id(self) -> str | None:
@@ -79,12 +104,37 @@ def _chain_trusted(
     return f"the seal chain ends at {last.subject.rfc4514_string()}, which is not trusted"
 
 
-def _tst_imprint(token_b64: str) -> bytes:
-    info = cms.ContentInfo.load(base64.b64decode(token_b64))
-    signed = info["content"]
-    tst_info = tsp.TSTInfo.load(signed["encap_content_info"]["content"].parsed.dump())
-    imprint: bytes = tst_info["message_imprint"]["hashed_message"].native
-    return imprint
+def _check_timestamp(
+    extras: dict[str, Any], content_bytes: bytes, trust: list[x509.Certificate], verdict: Verdict
+) -> str | None:
+    """None if the timestamp part of the unprotected header holds, else what is wrong."""
+    token = extras.get("tabellion_timestamp")
+    status = extras.get("tabellion_timestamp_status")
+    if not token:
+        if status == "stamped":
+            return "the proof says it is timestamped but carries no timestamp token"
+        if status == "awaiting":
+            report = TimestampReport(covers="proof", status="awaiting")
+            verdict.timestamps.append(report)
+            verdict.checks.append(report.describe())
+        return None
+    try:
+        stamped = read_token(base64.b64decode(str(token), validate=True))
+    except (ValueError, TimestampInvalid) as exc:
+        return f"the timestamp token is not valid: {exc}"
+    if not stamped.covers(content_bytes):
+        return "the timestamp token is for another content than this proof's"
+    report = TimestampReport(
+        covers="proof",
+        status="stamped",
+        gen_time=isoformat_z(stamped.gen_time),
+        authority=stamped.authority,
+        trusted=authority_trusted(stamped, trust),
+        token_sha256=stamped.fingerprint,
+    )
+    verdict.timestamps.append(report)
+    verdict.checks.append(report.describe())
+    return None
 
 
 def verify_json_proof(data: bytes, trust: list[x509.Certificate]) -> Verdict:
@@ -125,16 +175,9 @@ def verify_json_proof(data: bytes, trust: list[x509.Certificate]) -> Verdict:
     extras = document.get("header") or {}
     if not isinstance(extras, dict):
         return verdict.fail("the unprotected header is not an object")
-    token = extras.get("tabellion_timestamp")
-    if token:
-        try:
-            if _tst_imprint(str(token)) != digest:
-                return verdict.fail("the timestamp token is for another content")
-        except (ValueError, KeyError, TypeError):
-            return verdict.fail("the timestamp token cannot be read")
-        verdict.checks.append("an RFC 3161 timestamp covers this content")
-    elif extras.get("tabellion_timestamp_status") == "awaiting":
-        verdict.checks.append("awaiting its timestamp from the authority")
+    problem = _check_timestamp(extras, content_bytes, trust, verdict)
+    if problem:
+        return verdict.fail(problem)
     log = extras.get("tabellion_log")
     if log:
         problem = _check_inclusion(log, digest, trust, verdict)
@@ -209,11 +252,27 @@ async def verify_pdf_proof(data: bytes, trust: list[x509.Certificate]) -> Verdic
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
         return verdict.fail("the PDF was changed after its seal (the seal does not cover it all)")
     verdict.checks.append("the PAdES seal covers the whole file and is trusted")
+    stamp = status.timestamp_validity
+    if stamp is not None:
+        if not (stamp.intact and stamp.valid):
+            return verdict.fail("the PDF seal's timestamp does not match the seal")
+        report = TimestampReport(
+            covers="pdf-seal",
+            status="stamped",
+            gen_time=isoformat_z(stamp.timestamp),
+            authority=x509.load_der_x509_certificate(
+                stamp.signing_cert.dump()
+            ).subject.rfc4514_string(),
+            trusted=bool(stamp.trusted),
+        )
+        verdict.timestamps.append(report)
+        verdict.checks.append(report.describe())
     embedded = _embedded_proof(reader)
     if embedded is None:
         return verdict.fail("the PDF carries no evidence.json")
     inner = verify_json_proof(embedded, trust)
     verdict.checks.extend(inner.checks)
+    verdict.timestamps.extend(inner.timestamps)
     verdict.content, verdict.tree_head = inner.content, inner.tree_head
     if not inner.authentic:
         verdict.problems.extend(inner.problems)

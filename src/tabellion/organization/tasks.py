@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
@@ -12,7 +13,10 @@ from tabellion.jobs.registry import TaskContext, task
 from tabellion.kit.web import page_environment
 from tabellion.models.organization import Organization
 from tabellion.models.user import User
+from tabellion.notification.transport import PermanentFailure
 from tabellion.organization import accounts
+
+log = logging.getLogger(__name__)
 
 env = page_environment("tabellion.organization")
 
@@ -24,7 +28,7 @@ def _message(
     message["From"] = ctx.runtime.settings.mail_from
     message["To"] = to
     message["Subject"] = subject
-    message["Date"] = formatdate(localtime=False)
+    message["Date"] = formatdate(usegmt=True)  # UTC, said so (not "-0000")
     domain = urlsplit(ctx.runtime.settings.base_url).hostname or "localhost"
     message["Message-ID"] = f"<{message_id}@{domain}>"
     message["Auto-Submitted"] = "auto-generated"
@@ -33,6 +37,14 @@ def _message(
         env.get_template(f"email/{template}.html").render(**context), subtype="html"
     )
     return message
+
+
+async def _send(ctx: TaskContext, message: EmailMessage, what: str) -> None:
+    """Send; an address refused for good is logged and not retried (no retry can help)."""
+    try:
+        await ctx.runtime.mail.send(message)
+    except PermanentFailure as exc:
+        log.warning("%s e-mail to %s refused for good: %s", what, message["To"], exc)
 
 
 @task(accounts.ACTIVATION_TASK, max_attempts=8)
@@ -57,7 +69,7 @@ async def send_activation(ctx: TaskContext, payload: dict[str, Any]) -> None:
         link=f"{settings.base_url}/account/activate/{token}",
         expires=expires.strftime("%Y-%m-%d %H:%M"),
     )
-    await ctx.runtime.mail.send(message)
+    await _send(ctx, message, "activation")
 
 
 @task(accounts.CONSENT_TASK, max_attempts=8)
@@ -80,4 +92,4 @@ async def send_consent(ctx: TaskContext, payload: dict[str, Any]) -> None:
         reseller=reseller,
         link=f"{settings.base_url}/customers/consent/{token}",
     )
-    await ctx.runtime.mail.send(message)
+    await _send(ctx, message, "consent")

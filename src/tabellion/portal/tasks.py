@@ -38,7 +38,7 @@ def _message(
     message["From"] = runtime.settings.mail_from
     message["To"] = to
     message["Subject"] = subject
-    message["Date"] = formatdate(localtime=False)
+    message["Date"] = formatdate(usegmt=True)  # UTC, said so (not "-0000")
     domain = urlsplit(runtime.settings.base_url).hostname or "localhost"
     message["Message-ID"] = f"<{message_id}@{domain}>"
     message["Auto-Submitted"] = "auto-generated"

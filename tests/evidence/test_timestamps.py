@@ -1,0 +1,416 @@
+"""RFC 3161 timestamps of proofs, against a local authority the tests start (fixtures/tsa.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+
+import httpx
+import pytest
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select, update
+
+from tabellion.config import Settings
+from tabellion.db import transaction
+from tabellion.evidence import tasks
+from tabellion.evidence.jws import b64url_decode
+from tabellion.evidence.rfc3161 import read_token
+from tabellion.evidence.sealing import seal_pending
+from tabellion.evidence.timestamping import (
+    CONCURRENCY,
+    RESUME_DELAY,
+    TIMESTAMP_TASK,
+    request_token,
+    stamp_proofs,
+)
+from tabellion.evidence.verify import verify_json_proof, verify_pdf_proof
+from tabellion.jobs.registry import TaskContext
+from tabellion.kit.time import utcnow
+from tabellion.models.evidence import Evidence
+from tabellion.models.job import Job
+from tabellion.runtime import Runtime
+from tests.conftest import make_settings
+from tests.evidence.helpers import received_delivery, run_jobs, trust_of
+from tests.fixtures.factories import natural_recipient
+from tests.fixtures.tsa import TSA_NAME, TimestampAuthority, tsa  # noqa: F401
+from tests.portal.helpers import dispatch
+
+
+@pytest.fixture
+def settings(data_dir: Path, database_url: str, tsa: TimestampAuthority) -> Settings:  # noqa: F811
+    return make_settings(data_dir, database_url, tsa_url=tsa.url)
+
+
+async def proofs_of(runtime: Runtime, delivery_id: str | None = None) -> list[Evidence]:
+    query = select(Evidence).order_by(Evidence.id)
+    if delivery_id:
+        query = query.where(Evidence.delivery_id == delivery_id)
+    async with runtime.sessions() as session:
+        return list(await session.scalars(query))
+
+
+async def timestamp_jobs(runtime: Runtime) -> list[Job]:
+    async with runtime.sessions() as session:
+        return list(
+            await session.scalars(select(Job).where(Job.kind == TIMESTAMP_TASK).order_by(Job.id))
+        )
+
+
+async def make_due(runtime: Runtime) -> None:
+    """Skip the backoff: queued timestamp jobs are due now."""
+    async with transaction(runtime.sessions) as session:
+        await session.execute(
+            update(Job)
+            .where(Job.kind == TIMESTAMP_TASK, Job.status == "queued")
+            .values(run_at=utcnow())
+        )
+
+
+async def proof(client: httpx.AsyncClient, auth: dict[str, str], evidence_id: str) -> dict:
+    response = await client.get(f"/v1/evidence/{evidence_id}", headers=auth)
+    assert response.status_code == 200, response.text
+    document: dict = response.json()
+    return document
+
+
+def at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+async def test_json_proofs_are_stamped_over_their_hash(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    tsa: TimestampAuthority,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    before = utcnow() - timedelta(seconds=1)
+    delivery = await received_delivery(client, auth, runtime)
+    await run_jobs(runtime)
+    after = utcnow() + timedelta(seconds=1)
+    rows = await proofs_of(runtime, delivery["id"])
+    assert [r.timestamp_status for r in rows] == ["stamped"] * 3
+    assert tsa.granted == 3  # one token per proof, asked once
+    for row in rows:
+        assert row.timestamp_token and row.hash
+        token = read_token(base64.b64decode(row.timestamp_token))
+        # The imprint is the proof's hash: SHA-256 of the canonical content (JWS payload).
+        assert token.imprint_algorithm == "sha256"
+        assert token.imprint == bytes.fromhex(row.hash)
+        document = await proof(client, auth, row.id)
+        assert document["header"]["tabellion_timestamp_status"] == "stamped"
+        assert document["header"]["tabellion_timestamp"] == row.timestamp_token
+        assert hashlib.sha256(b64url_decode(document["payload"])).digest() == token.imprint
+        data = json.dumps(document).encode()
+        verdict = verify_json_proof(data, [*trust_of(runtime), tsa.root])
+        assert verdict.authentic, verdict.problems
+        [stamp] = verdict.timestamps
+        assert stamp.status == "stamped" and stamp.covers == "proof"
+        assert stamp.trusted is True
+        assert stamp.authority is not None and TSA_NAME in stamp.authority
+        assert stamp.gen_time is not None and before <= at(stamp.gen_time) <= after
+        assert any("RFC 3161 timestamp" in check for check in verdict.checks)
+        # Without the authority's root the proof is authentic, its timestamp not trusted.
+        plain = verify_json_proof(data, trust_of(runtime))
+        assert plain.authentic and plain.timestamps[0].trusted is False
+    jobs = await timestamp_jobs(runtime)
+    assert [(j.status, j.attempts) for j in jobs] == [("done", 1)]
+    # A public tool agrees (as the bundle's README tells): OpenSSL's RFC 3161 verifier.
+    if shutil.which("openssl"):
+        row = rows[0]
+        assert row.timestamp_token and row.hash
+        (tmp_path / "token.der").write_bytes(base64.b64decode(row.timestamp_token))
+        (tmp_path / "tsa-root.pem").write_bytes(tsa.root_pem)
+        command = ["openssl", "ts", "-verify", "-token_in", "-in", str(tmp_path / "token.der")]
+        out = subprocess.run(
+            [*command, "-digest", row.hash, "-CAfile", str(tmp_path / "tsa-root.pem")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert "Verification: OK" in out.stdout, out.stdout + out.stderr
+
+
+async def test_one_job_stamps_a_whole_batch_a_few_requests_at_a_time(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    tsa: TimestampAuthority,  # noqa: F811
+) -> None:
+    tsa.latency = 0.02
+    await dispatch(client, auth, recipients=[natural_recipient(n) for n in range(24)])
+    assert await seal_pending(runtime) == 24  # what the seal job does
+    assert tsa.granted == 0  # sealing never asks the authority
+    rows = await proofs_of(runtime)
+    assert {r.timestamp_status for r in rows} == {"awaiting"}
+    # One job for the sealing batch, queued in its transaction.
+    [job] = await timestamp_jobs(runtime)
+    assert job.status == "queued" and sorted(job.payload["evidence_ids"]) == [r.id for r in rows]
+    context = TaskContext(runtime, job_id=job.id, attempt=1, max_attempts=job.max_attempts)
+    await tasks.timestamp(context, job.payload)
+    assert {r.timestamp_status for r in await proofs_of(runtime)} == {"stamped"}
+    assert tsa.granted == 24
+    assert 1 < tsa.peak <= CONCURRENCY
+    # Idempotent: a second run asks nothing.
+    result = await stamp_proofs(runtime, job.payload["evidence_ids"])
+    assert result.stamped == 0 and not result.waiting and tsa.granted == 24
+
+
+async def test_authority_down_leaves_proofs_awaiting_and_the_job_retries(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    tsa: TimestampAuthority,  # noqa: F811
+) -> None:
+    tsa.set_mode("refuse")
+    delivery = await received_delivery(client, auth, runtime)
+    await run_jobs(runtime)
+    rows = await proofs_of(runtime, delivery["id"])
+    # Never local time instead of a token.
+    assert [(r.timestamp_status, r.timestamp_token) for r in rows] == [("awaiting", None)] * 3
+    [job] = await timestamp_jobs(runtime)
+    assert job.status == "queued" and job.attempts == 1 and job.run_at > utcnow()
+    assert job.last_error and "cannot be reached" in job.last_error
+    document = await proof(client, auth, rows[0].id)
+    assert document["header"]["tabellion_timestamp_status"] == "awaiting"
+    assert "tabellion_timestamp" not in document["header"]
+    verdict = verify_json_proof(json.dumps(document).encode(), trust_of(runtime))
+    assert verdict.authentic, verdict.problems
+    assert [(t.covers, t.status) for t in verdict.timestamps] == [("proof", "awaiting")]
+    assert any("awaiting" in check for check in verdict.checks)
+    online = (
+        await client.post("/v1/verify", files={"file": ("p.json", json.dumps(document))})
+    ).json()
+    assert online["result"] == "authentic" and online["timestamps"][0]["status"] == "awaiting"
+    page = await client.post("/verify", files={"file": ("p.json", json.dumps(document))})
+    assert "awaits its timestamp" in page.text
+
+    # An HTTP error, then an RFC 3161 refusal: still awaiting, retried.
+    for mode, error in (("503", "HTTP 503"), ("reject", "rejection")):
+        tsa.set_mode(mode)
+        await make_due(runtime)
+        await run_jobs(runtime)
+        [job] = await timestamp_jobs(runtime)
+        assert job.status == "queued" and job.last_error and error in job.last_error
+        rows = await proofs_of(runtime, delivery["id"])
+        assert {r.timestamp_status for r in rows} == {"awaiting"}
+    # Back up: the retry stamps them all.
+    tsa.set_mode("up")
+    await make_due(runtime)
+    await run_jobs(runtime)
+    [job] = await timestamp_jobs(runtime)
+    assert job.status == "done" and job.attempts == 4
+    rows = await proofs_of(runtime, delivery["id"])
+    assert {r.timestamp_status for r in rows} == {"stamped"}
+    document = await proof(client, auth, rows[0].id)
+    verdict = verify_json_proof(json.dumps(document).encode(), [*trust_of(runtime), tsa.root])
+    assert verdict.authentic and verdict.timestamps[0].status == "stamped"
+
+
+@pytest.mark.parametrize(
+    ("mode", "problem"),
+    [("wrong-imprint", "another imprint"), ("bad-signature", "signature does not verify")],
+)
+async def test_answers_that_fail_a_check_are_not_stored(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    tsa: TimestampAuthority,  # noqa: F811
+    mode: str,
+    problem: str,
+) -> None:
+    tsa.set_mode(mode)
+    delivery = await received_delivery(client, auth, runtime)
+    await run_jobs(runtime)
+    ids = [r.id for r in await proofs_of(runtime, delivery["id"])]
+    result = await stamp_proofs(runtime, ids)
+    assert result.stamped == 0 and result.waiting == ids
+    assert result.problem and problem in result.problem
+    [job] = await timestamp_jobs(runtime)
+    assert job.status == "queued" and job.last_error and problem in job.last_error
+    assert {r.timestamp_token for r in await proofs_of(runtime)} == {None}
+
+
+async def test_after_its_last_attempt_the_job_hands_over_to_a_fresh_one(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    tsa: TimestampAuthority,  # noqa: F811
+) -> None:
+    tsa.set_mode("503")
+    delivery = await received_delivery(client, auth, runtime)
+    await run_jobs(runtime)
+    ids = [r.id for r in await proofs_of(runtime, delivery["id"])]
+    last = TaskContext(runtime, job_id=0, attempt=30, max_attempts=30)
+    await tasks.timestamp(last, {"evidence_ids": ids})  # no RetryLater: handed over
+    jobs = await timestamp_jobs(runtime)
+    fresh = jobs[-1]
+    assert len(jobs) == 2 and fresh.payload == {"evidence_ids": ids}
+    assert fresh.run_at > utcnow() + RESUME_DELAY - timedelta(minutes=1)
+
+
+async def test_a_tampered_or_foreign_token_is_not_authentic(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    tsa: TimestampAuthority,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    delivery = await received_delivery(client, auth, runtime)
+    await run_jobs(runtime)
+    first, second, _ = await proofs_of(runtime, delivery["id"])
+    document = await proof(client, auth, first.id)
+    other = await proof(client, auth, second.id)
+    trust = [*trust_of(runtime), tsa.root]
+
+    def verdict_with(header: dict) -> list[str]:
+        changed = {**document, "header": {**document["header"], **header}}
+        verdict = verify_json_proof(json.dumps(changed).encode(), trust)
+        assert not verdict.authentic
+        return verdict.problems
+
+    token = base64.b64decode(document["header"]["tabellion_timestamp"])
+    assert (
+        "for another content"
+        in verdict_with({"tabellion_timestamp": other["header"]["tabellion_timestamp"]})[0]
+    )
+    # A flipped byte in the imprint, in the signature; garbage; a token removed.
+    imprint = bytes.fromhex(str(first.hash))
+    for position in (token.index(imprint) + 3, len(token) - 4):
+        flipped = bytearray(token)
+        flipped[position] ^= 0x01
+        problems = verdict_with({"tabellion_timestamp": base64.b64encode(flipped).decode()})
+        assert "the timestamp token is not valid" in problems[0]
+    assert "not valid" in verdict_with({"tabellion_timestamp": "not base64!"})[0]
+    stripped = {k: v for k, v in document["header"].items() if k != "tabellion_timestamp"}
+    changed = {**document, "header": stripped}
+    verdict = verify_json_proof(json.dumps(changed).encode(), trust)
+    assert not verdict.authentic and "carries no timestamp token" in verdict.problems[0]
+
+    # Online: the foreign token is refused, and so is a valid token this service did not record.
+    foreign = {
+        **document,
+        "header": {
+            **document["header"],
+            "tabellion_timestamp": other["header"]["tabellion_timestamp"],
+        },
+    }
+    answer = (
+        await client.post("/v1/verify", files={"file": ("p.json", json.dumps(foreign))})
+    ).json()
+    assert answer["result"] == "tampered"
+    async with httpx.AsyncClient() as http:
+        second_token = await request_token(http, tsa.url, imprint)
+    restamped = {
+        **document,
+        "header": {
+            **document["header"],
+            "tabellion_timestamp": base64.b64encode(second_token).decode(),
+        },
+    }
+    assert verify_json_proof(json.dumps(restamped).encode(), trust).authentic  # offline: valid
+    answer = (
+        await client.post("/v1/verify", files={"file": ("p.json", json.dumps(restamped))})
+    ).json()
+    assert answer["result"] == "tampered"
+    assert "not the one this service recorded" in answer["problems"][0]
+    genuine = (
+        await client.post("/v1/verify", files={"file": ("p.json", json.dumps(document))})
+    ).json()
+    assert genuine["result"] == "authentic"
+    [stamp] = genuine["timestamps"]
+    assert stamp["status"] == "stamped" and TSA_NAME in stamp["authority"]
+    assert "the timestamp token is the one this service recorded" in genuine["checks"]
+    page = await client.post("/verify", files={"file": ("p.json", json.dumps(document))})
+    assert "Timestamp of the proof" in page.text and TSA_NAME in page.text
+
+    # The offline command line: genTime and authority reported; the foreign token rejected.
+    trust_file = tmp_path / "trust.pem"
+    trust_file.write_bytes((runtime.settings.seal_dir / "root-ca.pem").read_bytes() + tsa.root_pem)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TABELLION_")}
+    env["TABELLION_DATA_DIR"] = str(tmp_path / "empty")
+
+    def verify(content: dict, name: str) -> subprocess.CompletedProcess[str]:
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(content))
+        command = [sys.executable, "-m", "tabellion", "verify", str(path)]
+        return subprocess.run(
+            [*command, "--trust", str(trust_file)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+
+    good, bad = await asyncio.gather(
+        asyncio.to_thread(verify, document, "good"), asyncio.to_thread(verify, foreign, "bad")
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "AUTHENTIC" in good.stdout and TSA_NAME in good.stdout
+    assert genuine["timestamps"][0]["gen_time"] in good.stdout
+    assert bad.returncode == 1 and "NOT AUTHENTIC" in bad.stdout
+    assert "another content" in bad.stdout
+
+
+async def test_pdf_proofs_carry_a_signature_timestamp(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    tsa: TimestampAuthority,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import async_validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    before = utcnow() - timedelta(seconds=1)
+    delivery = await received_delivery(client, auth, runtime)
+    await run_jobs(runtime)
+    first, second, _ = await proofs_of(runtime, delivery["id"])
+    response = await client.get(f"/v1/evidence/{first.id}/pdf", headers=auth)
+    assert response.status_code == 200
+    data = response.content
+    roots = [
+        asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
+        for c in (*trust_of(runtime), tsa.root)
+    ]
+    signature = PdfFileReader(BytesIO(data)).embedded_signatures[0]
+    status = await async_validate_pdf_signature(
+        signature, ValidationContext(trust_roots=roots, allow_fetching=False)
+    )
+    assert status.intact and status.valid and status.trusted
+    stamp = status.timestamp_validity
+    assert stamp is not None and stamp.intact and stamp.valid and stamp.trusted
+    assert before <= stamp.timestamp <= utcnow() + timedelta(seconds=1)
+
+    verdict = await verify_pdf_proof(data, [*trust_of(runtime), tsa.root])
+    assert verdict.authentic, verdict.problems
+    assert [(t.covers, t.status, t.trusted) for t in verdict.timestamps] == [
+        ("pdf-seal", "stamped", True),
+        ("proof", "stamped", True),  # the embedded evidence.json carries its token
+    ]
+    plain = await verify_pdf_proof(data, trust_of(runtime))
+    assert plain.authentic and plain.timestamps[0].trusted is False
+
+    path = tmp_path / "proof.pdf"
+    path.write_bytes(data)
+    out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, check=False)
+    # poppler 22 does not show signature timestamps; it must still find the seal intact.
+    assert "Signature is Valid" in out.stdout, out.stdout + out.stderr
+    assert "Total document signed" in out.stdout
+
+    # The authority down: no PDF without its timestamp, a clear 503.
+    tsa.set_mode("refuse")
+    down = await client.get(f"/v1/evidence/{second.id}/pdf", headers=auth)
+    assert down.status_code == 503
+    assert down.json()["code"] == "timestamp-authority-unavailable"
