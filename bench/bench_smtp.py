@@ -214,7 +214,7 @@ async def ours(
             await dispatch(runtime, count)
             await drain_other_jobs(runtime, concurrency)
             before = await job_kinds(runtime)
-            worker = Worker(runtime, concurrency=concurrency, grace_seconds=1)
+            worker = Worker(runtime, concurrency=concurrency, grace_seconds=30)
             profiler = cProfile.Profile() if profile else None
             if profiler:
                 profiler.enable()

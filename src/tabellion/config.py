@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     webhook_allowed_hosts: str = ""
     timezone: str = "Europe/Paris"
     # Jobs are mostly waiting on mail and HTTP servers: many run at once on one core.
-    worker_concurrency: int = Field(default=32, gt=0, le=256)
+    worker_concurrency: int = Field(default=128, gt=0, le=1024)
     smtp_connections: int = Field(default=4, gt=0, le=64)
     log_level: str = "info"
     # Days before an acceptance deadline on which unanswered recipients get a reminder.

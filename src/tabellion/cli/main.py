@@ -269,7 +269,7 @@ def worker_command(
     concurrency: Annotated[
         int | None,
         typer.Option(
-            help="Jobs run at once [default: TABELLION_WORKER_CONCURRENCY].", min=1, max=256
+            help="Jobs run at once [default: TABELLION_WORKER_CONCURRENCY].", min=1, max=1024
         ),
     ] = None,
 ) -> None:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from tabellion.evidence.transparency import append_leaves, lock_log
 from tabellion.jobs.queue import ENQUEUED, enqueue_many, new_job
 from tabellion.kit.jcs import canonicalize
 from tabellion.kit.time import utcnow
+from tabellion.models.base import table_of
 from tabellion.models.evidence import Evidence, EvidenceChain
 from tabellion.models.job import Job
 from tabellion.models.message import Attachment, Delivery, Message
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
 SEAL_TASK = "evidence.seal"
 RENDER_TASK = "evidence.render_pdf"
 PROOF_TYPE = "tabellion-evidence+json"
-BATCH = 1000
+# Rows per transaction: the log's lock (and on SQLite the write lock) is held meanwhile.
+BATCH = 250
 # PDFs are rendered in the background within a minute (or on first request), so that the
 # notification e-mails and the sealing of a large dispatch go first.
 RENDER_DELAY = timedelta(seconds=60)
@@ -191,7 +193,11 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
         for offset, item in enumerate(updates):
             item["leaf_index"] = first + offset
         await session.flush()
-        await session.execute(update(Evidence), updates)
+        table = table_of(Evidence)
+        await session.execute(
+            update(table).where(table.c.id == bindparam("b_id")),
+            [{**{k: v for k, v in u.items() if k != "id"}, "b_id": u["id"]} for u in updates],
+        )
         ids = [u["id"] for u in updates]
         if settings.tsa_url:
             await queue_timestamps(session, ids)

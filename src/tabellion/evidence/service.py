@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tabellion.evidence.events import EvidenceType, etsi_event_uri
 from tabellion.evidence.sealing import request_sealing
 from tabellion.kit.ids import new_id
+from tabellion.models.base import table_of
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Delivery
 
@@ -42,7 +43,8 @@ def record_event(
 async def record_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Bulk insert prepared rows (see ``evidence_row``), for large fan-outs."""
     if rows:
-        await session.execute(insert(Evidence), list(rows))
+        # The table, not the mapped class: Core's executemany, without ORM bulk bookkeeping.
+        await session.execute(insert(table_of(Evidence)), list(rows))
         request_sealing(session)
 
 

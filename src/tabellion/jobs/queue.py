@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.jobs.registry import get_task
 from tabellion.kit.time import utcnow
+from tabellion.models.base import table_of
 from tabellion.models.job import Job
 
 # Session.info key: set when the transaction enqueued work, so the committer wakes workers.
@@ -87,7 +88,7 @@ async def enqueue_many(
         }
         for payload in payloads
     ]
-    await session.execute(insert(Job), rows)
+    await session.execute(insert(table_of(Job)), rows)
     session.info[ENQUEUED] = True
 
 
@@ -115,5 +116,5 @@ async def enqueue_rows(
                 "updated_at": now,
             }
         )
-    await session.execute(insert(Job), rows)
+    await session.execute(insert(table_of(Job)), rows)
     session.info[ENQUEUED] = True

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, Text, and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import Integer, Text, and_, bindparam, func, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabellion.jobs.maintenance import ensure_periodic
@@ -396,6 +396,23 @@ class Worker:
 
     async def _write_outcomes(self, conn: AsyncConnection, outcomes: list[Outcome]) -> None:
         now = utcnow()
+        # Most outcomes are "done": one statement for all of them (an executemany is one
+        # statement per row on PostgreSQL, even pipelined).
+        done = [o for o in outcomes if o.status == "done"]
+        others = [o for o in outcomes if o.status != "done"]
+        for start in range(0, len(done), 500):
+            chunk = done[start : start + 500]
+            await conn.execute(
+                update(Job)
+                .where(
+                    tuple_(Job.id, Job.attempts).in_([(o.job.id, o.job.attempt) for o in chunk]),
+                    Job.locked_by == self.name,
+                    Job.status == "running",
+                )
+                .values(status="done", finished_at=now, locked_by=None, locked_until=None)
+            )
+        if not others:
+            return
         await conn.execute(
             _WRITE_OUTCOME,
             [
@@ -408,7 +425,7 @@ class Worker:
                     "b_error": outcome.error,
                     "b_finished_at": None if outcome.status == "queued" else now,
                 }
-                for outcome in outcomes
+                for outcome in others
             ],
         )
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator
+from sqlalchemy import JSON, DateTime, MetaData, String, Table, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -54,3 +54,8 @@ class TimestampMixin:
 
 def id_column(length: int = 40) -> Mapped[str]:
     return mapped_column(String(length), primary_key=True)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for Core statements: bulk writes without the ORM's bookkeeping."""
+    return cast(Table, model.__table__)

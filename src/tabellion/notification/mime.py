@@ -84,7 +84,11 @@ def text_header(name: str, value: str) -> str:
 @functools.lru_cache(maxsize=64)
 def address_header(name: str, value: str) -> tuple[str, str]:
     """``Name: Display <address>`` and the bare address."""
-    display, address = parseaddr(one_line(value))
+    value = one_line(value)
+    if "<" not in value and " " not in value and "@" in value:
+        display, address = "", value  # a bare address: nothing to parse
+    else:
+        display, address = parseaddr(value)
     if not address:
         raise ValueError(f"no address in {value!r}")
     if not address.isascii():

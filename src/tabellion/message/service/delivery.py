@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.errors import NotFound
@@ -31,6 +31,7 @@ from tabellion.message.service.lifecycle import (
     REMINDER_DAYS_BEFORE,
     schedule_deadline,
 )
+from tabellion.models.base import table_of
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Delivery, Message
 from tabellion.models.organization import Organization
@@ -190,7 +191,11 @@ async def mark_notified_many(
                     jobs.append((REMIND_TASK, {**payload, "days_left": days}, moment))
     if not changed:
         return statuses
-    await session.execute(update(Delivery), updates)
+    table = table_of(Delivery)
+    await session.execute(
+        update(table).where(table.c.id == bindparam("b_id")),
+        [{"b_id": row.pop("id"), **row} for row in updates],
+    )
     await record_many(session, evidence)
     await enqueue_rows(session, jobs)
     history = await _histories(session, [d.id for d in changed])
