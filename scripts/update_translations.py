@@ -411,6 +411,11 @@ T: dict[str, tuple[str, str, str]] = {
         "Als u geen code hebt aangevraagd, negeer dan deze e-mail: niemand kan hem gebruiken zonder uw link.",
         "Wenn Sie keinen Code angefordert haben, ignorieren Sie diese E-Mail: Ohne Ihren Link kann ihn niemand verwenden.",
     ),
+    "If you did not ask for a code, ignore this e-mail: it only works in the browser that asked for it.": (
+        "Si vous n’avez pas demandé de code, ignorez cet e-mail : il ne fonctionne que dans le navigateur qui l’a demandé.",
+        "Als u geen code hebt aangevraagd, negeer dan deze e-mail: hij werkt alleen in de browser waarin hij is aangevraagd.",
+        "Wenn Sie keinen Code angefordert haben, ignorieren Sie diese E-Mail: Er funktioniert nur in dem Browser, in dem er angefordert wurde.",
+    ),
     "Your code is %(code)s": (
         "Votre code est %(code)s",
         "Uw code is %(code)s",

@@ -329,6 +329,9 @@ async def test_vault_code_email_speaks_the_page_language(
     assert mail["Subject"] == f"Uw code: {code}"
     body = mail.get_body(preferencelist=("plain",))
     assert body is not None and f"Uw code is {code}" in body.get_content()
+    # The vault has no link: the code works only in the browser that asked for it.
+    assert "alleen in de browser waarin hij is aangevraagd" in body.get_content()
+    assert "zonder uw link" not in body.get_content()
 
 
 def two_page_pdf() -> bytes:

@@ -237,6 +237,11 @@ async def test_code_step_and_code_email_follow_the_page_language(
     second = await latest_code(runtime, delivery["id"])
     sent = {str(m["Subject"]): m["Content-Language"] for m in await outbox_codes(runtime)}
     assert sent == {f"Votre code : {first}": "fr", f"Ihr Code: {second}": "de"}
+    # A letter's code is useless without the letter's link, and the e-mail says so.
+    for mail in await outbox_codes(runtime):
+        body = mail.get_body(preferencelist=("plain",))
+        assert body is not None
+        assert any(w in body.get_content() for w in ("sans votre lien", "Ohne Ihren Link"))
 
 
 async def test_notice_schedules_expiry_and_reminders_that_stop_once_answered(

@@ -87,6 +87,8 @@ async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
             template="code",
             language=language,
             code=value,
+            # A vault code needs the browser that asked; a letter's code, its link as well.
+            vault=not payload.get("delivery_id"),
         )
     )
 
