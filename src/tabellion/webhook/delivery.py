@@ -1,38 +1,91 @@
-"""Sending one event to one endpoint: a job's work, outside any open transaction."""
+"""Sending one event to one endpoint: a job's work, outside any open transaction.
+
+Per send, the process-wide pieces do the heavy lifting: the ledger reads the endpoint and event
+and records the attempt together with those of the other sends in flight (one transaction for
+many), and one pooled HTTP client reuses connections whose address passed the SSRF guard.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
-import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from tabellion.db import transaction
-from tabellion.jobs.queue import enqueue
 from tabellion.jobs.registry import RetryLater
 from tabellion.kit.time import utcnow
-from tabellion.models.webhook import Event, WebhookAttempt, WebhookEndpoint
 from tabellion.runtime import Runtime
-from tabellion.webhook.service import (
-    DISABLE_AFTER_FAILING,
-    NOTIFY_DISABLED_TASK,
-    Outcome,
-    WebhookGone,
-    active_secrets,
-    post_event,
-    retry_delay,
-    set_enabled,
-)
-from tabellion.webhook.transport import guarded_client
+from tabellion.webhook.ledger import AttemptRecord, Ledger
+from tabellion.webhook.service import WebhookGone, post_event, retry_delay
+from tabellion.webhook.transport import MAX_CONNECTIONS, TIMEOUT_SECONDS, WebhookHttp
 
 
-def webhook_client(runtime: Runtime) -> httpx.AsyncClient:
-    def build() -> tuple[httpx.AsyncClient, Callable[[], Awaitable[None]]]:
-        client = guarded_client(runtime.settings.allowed_webhook_hosts)
-        return client, client.aclose
+def outbound(
+    runtime: Runtime,
+    *,
+    allowed: frozenset[str] | None = None,
+    connections: int = MAX_CONNECTIONS,
+    timeout: float = TIMEOUT_SECONDS,
+) -> WebhookHttp:
+    """Built on first use; a test or a benchmark may call it first with other options."""
 
-    return runtime.resource("webhook-client", build)
+    def build() -> tuple[WebhookHttp, Callable[[], Awaitable[None]]]:
+        http = WebhookHttp(
+            runtime.settings.allowed_webhook_hosts if allowed is None else allowed,
+            connections=connections,
+            timeout=timeout,
+        )
+        return http, http.aclose
+
+    return runtime.resource("webhook-http", build)
+
+
+def webhook_ledger(runtime: Runtime) -> Ledger:
+    def build() -> tuple[Ledger, Callable[[], Awaitable[None]]]:
+        ledger = Ledger(
+            runtime.engine,
+            signing_key=runtime.settings.signing_key,
+            wakeup=runtime.jobs_wakeup,
+        )
+        return ledger, ledger.close
+
+    return runtime.resource("webhook-ledger", build)
+
+
+class InOrder:
+    """One delivery's events go to one endpoint one at a time, in the order their jobs ran.
+
+    Jobs start in the order they were enqueued, and asyncio locks are fair, so two events
+    of the same delivery that are due together are sent in order. (A failed one goes to the
+    retry schedule and no longer holds the others back.)
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def turn(self, endpoint_id: str, delivery_id: str | None) -> AsyncIterator[None]:
+        if delivery_id is None:
+            yield
+            return
+        key = (endpoint_id, delivery_id)
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users > 1:
+                self._locks[key] = (lock, users - 1)
+            else:
+                del self._locks[key]
+
+
+def _in_order(runtime: Runtime) -> InOrder:
+    async def nothing() -> None:
+        return None
+
+    return runtime.resource("webhook-order", lambda: (InOrder(), nothing))
 
 
 async def deliver(
@@ -41,73 +94,39 @@ async def deliver(
     """Send, record the attempt, and decide what follows. Returns the attempt's outcome.
 
     Raises RetryLater to be run again on the retry schedule, and WebhookGone when the last
-    attempt failed (the job then ends dead).
+    attempt failed (the job then ends dead). Returns only once the attempt is committed.
     """
-    signing_key = runtime.settings.signing_key
-    async with transaction(runtime.sessions) as session:
-        endpoint = await session.get(WebhookEndpoint, endpoint_id)
-        event = await session.get(Event, event_id)
-        if endpoint is None or event is None or not endpoint.enabled:
-            return "skipped"
-        url, body = endpoint.url, event.body
-        secrets_ = active_secrets(endpoint, signing_key, utcnow())
-
-    outcome = await post_event(
-        webhook_client(runtime), url, event_id=event_id, body=body, secrets_=secrets_
-    )
+    ledger = webhook_ledger(runtime)
+    target = await ledger.load(endpoint_id, event_id)
+    if target is None or not target.endpoint.enabled:
+        return "skipped"
+    endpoint, event = target.endpoint, target.event
+    async with _in_order(runtime).turn(endpoint_id, event.delivery_id):
+        outcome = await post_event(
+            outbound(runtime),
+            endpoint.url,
+            event_id=event_id,
+            body=event.body,
+            secrets_=endpoint.signing_secrets(utcnow()),
+        )
 
     delay: float | None = None
     if not outcome.success and not outcome.gone and not is_last:
         delay = outcome.retry_after if outcome.retry_after is not None else retry_delay(attempt)
-    async with transaction(runtime.sessions) as session:
-        endpoint = await session.get(WebhookEndpoint, endpoint_id)
-        if endpoint is None:
-            return "skipped"
-        label = _record(session, endpoint, event_id, event.type, attempt, outcome, delay, is_last)
+    label = await ledger.record(
+        AttemptRecord(
+            endpoint_id=endpoint_id,
+            event_id=event_id,
+            event_type=event.type,
+            attempt=attempt,
+            outcome=outcome,
+            delay=delay,
+            is_last=is_last,
+        )
+    )
     if label == "retrying":
         assert delay is not None
         raise RetryLater(outcome.error or "failed", delay=delay)
     if label == "dead":
         raise WebhookGone(f"gave up after {attempt} attempts: {outcome.error}")
-    return label
-
-
-def _record(
-    session: AsyncSession,
-    endpoint: WebhookEndpoint,
-    event_id: str,
-    event_type: str,
-    attempt: int,
-    outcome: Outcome,
-    delay: float | None,
-    is_last: bool,
-) -> str:
-    now = utcnow()
-    if outcome.success:
-        label = "succeeded"
-        endpoint.failing_since = None
-    elif outcome.gone:
-        label = "failed"
-        set_enabled(endpoint, False, reason="The endpoint answered 410 Gone.")
-    else:
-        label = "dead" if is_last else "retrying"
-        endpoint.failing_since = endpoint.failing_since or now
-        if now - endpoint.failing_since >= DISABLE_AFTER_FAILING and endpoint.enabled:
-            set_enabled(endpoint, False, reason="Every attempt failed for three days.")
-            enqueue(session, NOTIFY_DISABLED_TASK, {"endpoint_id": endpoint.id})
-    session.add(
-        WebhookAttempt(
-            organization_id=endpoint.organization_id,
-            endpoint_id=endpoint.id,
-            event_id=event_id,
-            event_type=event_type,
-            attempt=attempt,
-            outcome=label,
-            status_code=outcome.status_code,
-            latency_ms=outcome.latency_ms,
-            error=outcome.error,
-            next_retry_at=now + timedelta(seconds=delay) if label == "retrying" and delay else None,
-            created_at=now,
-        )
-    )
     return label

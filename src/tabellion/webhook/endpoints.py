@@ -18,6 +18,7 @@ from tabellion.kit.pagination import Page, decode_cursor, encode_cursor
 from tabellion.models.webhook import Event, WebhookAttempt, WebhookEndpoint
 from tabellion.runtime import Runtime
 from tabellion.webhook import service
+from tabellion.webhook.delivery import webhook_ledger
 from tabellion.webhook.schemas import (
     AttemptOut,
     EndpointIn,
@@ -38,6 +39,11 @@ router = APIRouter(route_class=SessionRoute, tags=["webhooks"])
 def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+def _changed(request: Request, endpoint_id: str) -> None:
+    """Sends from this process read the endpoint afresh (others within a few seconds)."""
+    webhook_ledger(_runtime(request)).forget(endpoint_id)
 
 
 def endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
@@ -139,6 +145,7 @@ async def update_endpoint(
     if body.enabled is not None:
         service.set_enabled(endpoint, body.enabled)
     await session.flush()
+    _changed(request, endpoint.id)
     return endpoint_out(endpoint)
 
 
@@ -148,18 +155,23 @@ async def update_endpoint(
     summary="Delete a webhook endpoint",
     responses=responses(Unauthorized, InsufficientScope, WebhookEndpointNotFound),
 )
-async def delete_endpoint(endpoint_id: str, caller: WebhooksScope, session: DbSession) -> Response:
+async def delete_endpoint(
+    endpoint_id: str, request: Request, caller: WebhooksScope, session: DbSession
+) -> Response:
     endpoint = await service.get_endpoint(session, caller.organization_id, endpoint_id)
     await session.delete(endpoint)
+    await session.flush()
+    _changed(request, endpoint.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 async def _toggle(
-    endpoint_id: str, caller: WebhooksScope, session: DbSession, on: bool
+    endpoint_id: str, request: Request, caller: WebhooksScope, session: DbSession, on: bool
 ) -> EndpointOut:
     endpoint = await service.get_endpoint(session, caller.organization_id, endpoint_id)
     service.set_enabled(endpoint, on)
     await session.flush()
+    _changed(request, endpoint.id)
     return endpoint_out(endpoint)
 
 
@@ -170,9 +182,9 @@ async def _toggle(
     responses=responses(Unauthorized, InsufficientScope, WebhookEndpointNotFound),
 )
 async def disable_endpoint(
-    endpoint_id: str, caller: WebhooksScope, session: DbSession
+    endpoint_id: str, request: Request, caller: WebhooksScope, session: DbSession
 ) -> EndpointOut:
-    return await _toggle(endpoint_id, caller, session, False)
+    return await _toggle(endpoint_id, request, caller, session, False)
 
 
 @router.post(
@@ -182,9 +194,9 @@ async def disable_endpoint(
     responses=responses(Unauthorized, InsufficientScope, WebhookEndpointNotFound),
 )
 async def enable_endpoint(
-    endpoint_id: str, caller: WebhooksScope, session: DbSession
+    endpoint_id: str, request: Request, caller: WebhooksScope, session: DbSession
 ) -> EndpointOut:
-    return await _toggle(endpoint_id, caller, session, True)
+    return await _toggle(endpoint_id, request, caller, session, True)
 
 
 @router.post(
@@ -205,6 +217,7 @@ async def rotate_secret(
     secret = await service.rotate_secret(
         session, endpoint, signing_key=_runtime(request).settings.signing_key, overlap=overlap
     )
+    _changed(request, endpoint.id)
     return EndpointWithSecret(**endpoint_out(endpoint).model_dump(), secret=secret)
 
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.models.webhook import Event, WebhookEndpoint
 from tabellion.webhook import signing
 from tabellion.webhook.ssrf import ForbiddenDestination, check_url_syntax, resolve_public
+from tabellion.webhook.transport import WebhookHttp
 
 DELIVERY_EVENTS = tuple(f"delivery.{t.value.lower()}" for t in EvidenceType)
 CUSTOMER_EVENTS = tuple(
@@ -39,6 +41,8 @@ MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 DISABLE_AFTER_FAILING = timedelta(days=3)
 MAX_BODY_BYTES = 20_000
 MAX_RETRY_AFTER = 86_400
+# "Retry-After: 0" must not spend the whole retry budget within a second.
+MIN_RETRY_AFTER = 1.0
 DEFAULT_OVERLAP = timedelta(hours=24)
 
 
@@ -272,16 +276,6 @@ def _secret_entry(signing_key: bytes, secret: str, now: datetime) -> dict[str, A
     }
 
 
-def active_secrets(endpoint: WebhookEndpoint, signing_key: bytes, now: datetime) -> list[str]:
-    """Newest first; a rotated-out secret signs too until its overlap window closes."""
-    out = []
-    for entry in reversed(endpoint.secrets):
-        expires = entry.get("expires_at")
-        if expires is None or datetime.fromisoformat(expires) > now:
-            out.append(crypto.decrypt(signing_key, entry["value"]))
-    return out
-
-
 async def rotate_secret(
     session: AsyncSession,
     endpoint: WebhookEndpoint,
@@ -364,49 +358,46 @@ def retry_delay(attempt: int) -> float:
     return base * random.uniform(0.9, 1.1)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def _retry_after(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after")
     if value is None:
         return None
     if value.strip().isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    from email.utils import parsedate_to_datetime
-
+        return min(max(float(value), MIN_RETRY_AFTER), MAX_RETRY_AFTER)
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return min(max((moment - utcnow()).total_seconds(), 0.0), MAX_RETRY_AFTER)
+    return min(max((moment - utcnow()).total_seconds(), MIN_RETRY_AFTER), MAX_RETRY_AFTER)
 
 
 async def post_event(
-    client: httpx.AsyncClient, url: str, *, event_id: str, body: str, secrets_: list[str]
+    http: WebhookHttp, url: str, *, event_id: str, body: bytes, secrets_: list[str]
 ) -> Outcome:
+    """One signed POST; never raises for what the receiver or the network does."""
     timestamp = int(time.time())
-    data = body.encode()
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": event_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signing.signature_header(secrets_, event_id, timestamp, data),
-    }
+    headers = [
+        ("content-type", "application/json"),
+        ("webhook-id", event_id),
+        ("webhook-timestamp", str(timestamp)),
+        ("webhook-signature", signing.signature_header(secrets_, event_id, timestamp, body)),
+    ]
     started = time.perf_counter()
     try:
-        response = await client.post(url, content=data, headers=headers)
+        answer = await http.post(url, body=body, headers=headers)
     except ForbiddenDestination as exc:
         return Outcome(False, None, _ms(started), f"destination refused: {exc}")
-    except httpx.TimeoutException:
-        return Outcome(False, None, _ms(started), "timed out after 10 s")
+    except (TimeoutError, httpx.TimeoutException):
+        return Outcome(False, None, _ms(started), f"timed out after {http.timeout:g} s")
     except httpx.HTTPError as exc:
         return Outcome(False, None, _ms(started), f"{type(exc).__name__}: {exc}"[:500])
     latency = _ms(started)
-    await response.aclose()
-    code = response.status_code
+    code = answer.status_code
     if 200 <= code < 300:
         return Outcome(True, code, latency, None)
     if code == 410:
         return Outcome(False, code, latency, "410 Gone: endpoint disabled", gone=True)
-    retry_after = _retry_after(response) if code in (429, 503) else None
+    retry_after = _retry_after(answer.headers) if code in (429, 503) else None
     error = f"HTTP {code}" + (" (redirects are not followed)" if 300 <= code < 400 else "")
     return Outcome(False, code, latency, error, retry_after=retry_after)
 
