@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 
 from tabellion.config import Settings
 from tests.conftest import make_settings
 from tests.fixtures.receiver import Receiver, running_receiver
+from tests.fixtures.server import free_port
 
 
 @pytest.fixture
@@ -20,3 +25,45 @@ def settings(data_dir: Path, database_url: str) -> Settings:
 async def receiver() -> AsyncIterator[Receiver]:
     async with running_receiver() as r:
         yield r
+
+
+@dataclass
+class HoldingReceiver(Receiver):
+    """Records the first request at once, but answers it only when ``release`` is set."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    _holding: bool = False
+
+    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        hold = scope["type"] == "http" and not self._holding
+        self._holding = self._holding or hold
+
+        async def answer(message: dict[str, Any]) -> None:
+            if hold and message["type"] == "http.response.start":
+                await self.release.wait()
+            await send(message)
+
+        await super().app(scope, receive, answer)
+
+
+@pytest.fixture
+async def holding_receiver() -> AsyncIterator[HoldingReceiver]:
+    port = free_port()
+    receiver = HoldingReceiver(url=f"http://127.0.0.1:{port}/hooks")
+    server = uvicorn.Server(
+        uvicorn.Config(
+            receiver.app, host="127.0.0.1", port=port, log_level="warning", interface="asgi3"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield receiver
+    finally:
+        # uvicorn waits for the held request's handler before it stops.
+        receiver.release.set()
+        server.should_exit = True
+        await task

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpx
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +23,7 @@ from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.models.webhook import Event, WebhookEndpoint
 from tabellion.webhook import signing
 from tabellion.webhook.ssrf import ForbiddenDestination, check_url_syntax, resolve_public
-from tabellion.webhook.transport import WebhookHttp
+from tabellion.webhook.transport import SendError, WebhookHttp
 
 DELIVERY_EVENTS = tuple(f"delivery.{t.value.lower()}" for t in EvidenceType)
 CUSTOMER_EVENTS = tuple(
@@ -358,7 +357,7 @@ def retry_delay(attempt: int) -> float:
     return base * random.uniform(0.9, 1.1)
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after")
     if value is None:
         return None
@@ -387,10 +386,10 @@ async def post_event(
         answer = await http.post(url, body=body, headers=headers)
     except ForbiddenDestination as exc:
         return Outcome(False, None, _ms(started), f"destination refused: {exc}")
-    except (TimeoutError, httpx.TimeoutException):
+    except TimeoutError:
         return Outcome(False, None, _ms(started), f"timed out after {http.timeout:g} s")
-    except httpx.HTTPError as exc:
-        return Outcome(False, None, _ms(started), f"{type(exc).__name__}: {exc}"[:500])
+    except SendError as exc:
+        return Outcome(False, None, _ms(started), str(exc)[:500])
     latency = _ms(started)
     code = answer.status_code
     if 200 <= code < 300:

@@ -1,0 +1,110 @@
+"""Webhook jobs run by real workers: a worker that dies mid-send does not lose the event."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import select, update
+from standardwebhooks.webhooks import Webhook
+
+from tabellion.db import transaction
+from tabellion.jobs.worker import Worker
+from tabellion.kit.time import utcnow
+from tabellion.models.job import Job
+from tabellion.runtime import Runtime
+from tabellion.webhook.service import DELIVER_TASK
+from tests.webhook.conftest import HoldingReceiver
+from tests.webhook.test_delivery import emit_event, setup_endpoint
+
+DELIVERY_JOBS = select(Job).where(Job.kind == DELIVER_TASK)
+
+
+def start_worker_process(runtime: Runtime) -> subprocess.Popen[str]:
+    """``tabellion worker`` in its own process, on the test's database and secret key."""
+    settings = runtime.settings
+    assert settings.secret_key is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TABELLION_")}
+    env.update(
+        TABELLION_ENV="test",
+        TABELLION_DATA_DIR=str(settings.data_dir),
+        TABELLION_DATABASE_URL=settings.resolved_database_url,
+        # Endpoint secrets are stored encrypted with the key derived from it.
+        TABELLION_SECRET_KEY=settings.secret_key.get_secret_value(),
+        TABELLION_WEBHOOK_ALLOWED_HOSTS="127.0.0.1",
+        TABELLION_LOG_LEVEL="warning",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "tabellion", "worker", "--concurrency", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+async def request_arrived(receiver: HoldingReceiver, worker: subprocess.Popen[str]) -> bool:
+    deadline = time.monotonic() + 15
+    while not receiver.received:
+        if worker.poll() is not None or time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+async def test_worker_killed_mid_send_sends_again_with_the_same_id(
+    runtime: Runtime,
+    org_key: tuple[str, str],
+    holding_receiver: HoldingReceiver,
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+) -> None:
+    endpoint_id, secret = await setup_endpoint(runtime, org_key[0], holding_receiver.url)
+    event_id = await emit_event(runtime, org_key[0])
+
+    worker = start_worker_process(runtime)
+    try:
+        arrived = await request_arrived(holding_receiver, worker)  # held open: no answer yet
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        output = worker.communicate(timeout=10)[0]
+    assert arrived, f"the worker sent nothing within 15 s:\n{output}"
+    assert worker.returncode == -signal.SIGKILL, output
+
+    # Nothing was recorded; the job still carries the dead worker's lease.
+    async with runtime.sessions() as session:
+        (job,) = await session.scalars(DELIVERY_JOBS)
+    assert (job.status, job.attempts) == ("running", 1)
+    assert job.locked_by is not None and f":{worker.pid}:" in job.locked_by
+    listed = await client.get(f"/v1/webhook-endpoints/{endpoint_id}/attempts", headers=auth)
+    assert listed.json()["data"] == []
+
+    # A second worker leaves the job alone while the lease runs, and takes it once it ran out.
+    survivor = Worker(runtime, poll_interval=0.05)
+    assert await survivor.run_until_idle(timeout=10) == 0
+    async with transaction(runtime.sessions) as session:
+        await session.execute(
+            update(Job).where(Job.id == job.id).values(locked_until=utcnow() - timedelta(seconds=1))
+        )
+    assert await survivor.run_until_idle(timeout=10) == 1
+
+    first, second = holding_receiver.received
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == event_id
+    assert first.body == second.body
+    for got in (first, second):
+        payload = Webhook(secret).verify(got.body, got.headers)
+        assert payload["type"] == "delivery.accepted"
+
+    async with runtime.sessions() as session:
+        (job,) = await session.scalars(DELIVERY_JOBS)
+    assert (job.status, job.attempts, job.locked_by) == ("done", 2, None)
+    listed = await client.get(f"/v1/webhook-endpoints/{endpoint_id}/attempts", headers=auth)
+    assert [
+        (a["event_id"], a["attempt"], a["outcome"], a["status_code"]) for a in listed.json()["data"]
+    ] == [(event_id, 2, "succeeded", 200)]
