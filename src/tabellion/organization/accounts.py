@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.auth.subjects import ApiKeySubject
@@ -17,11 +20,14 @@ from tabellion.jobs.queue import enqueue
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.kit.tokens import hmac_sha256, sha256_hex
+from tabellion.message.rules import normalize_email
 from tabellion.models.organization import Organization
 from tabellion.models.user import User
+from tabellion.organization.service import possible_id
 from tabellion.webhook.service import emit
 
 ROLES = ("admin", "sender", "viewer")
+SENDING_ROLES = ("admin", "sender")
 ACTIVATION_VALIDITY = timedelta(days=7)
 MIN_PASSWORD = 12
 ACTIVATION_TASK = "accounts.send_activation"
@@ -101,7 +107,12 @@ async def create_user(
     signing_key: bytes,
 ) -> User:
     existing = await session.scalar(
-        select(User).where(User.organization_id == caller.organization_id, User.email == email)
+        select(User)
+        .where(
+            User.organization_id == caller.organization_id,
+            func.lower(User.email) == email.lower(),
+        )
+        .limit(1)
     )
     if existing is not None:
         raise UserExists(f"{email} is already a user of this organisation ({existing.id}).")
@@ -141,6 +152,8 @@ async def resend_activation(session: AsyncSession, user: User, *, signing_key: b
 
 
 async def get_user(session: AsyncSession, organization_id: str, user_id: str) -> User:
+    if not possible_id(user_id):
+        raise UserNotFound(f"No user {user_id}.")
     user = await session.scalar(
         select(User).where(User.id == user_id, User.organization_id == organization_id)
     )
@@ -186,6 +199,37 @@ def verify_password(user: User, password: str) -> bool:
         return False
 
 
+async def active_users_at(session: AsyncSession, email: str) -> Sequence[User]:
+    """Active users with this address, in any organisation (a person may belong to several)."""
+    try:
+        address = normalize_email(email.strip())
+    except ValueError:
+        return []  # not an address: nobody, and the caller answers as for a wrong password
+    return (
+        await session.scalars(
+            select(User).where(func.lower(User.email) == address.lower(), User.status == "active")
+        )
+    ).all()
+
+
+@cache
+def _decoy_hash() -> str:
+    return _hasher.hash("a password nobody has")
+
+
+def user_signing_in(candidates: Iterable[User], password: str) -> User | None:
+    """The candidate whose password matches; an unknown address costs the same Argon2 time."""
+    tried = False
+    for user in candidates:
+        tried = True
+        if verify_password(user, password):
+            return user
+    if not tried:
+        with suppress(VerificationError, InvalidHashError):
+            _hasher.verify(_decoy_hash(), password)
+    return None
+
+
 async def deactivate_user(session: AsyncSession, user: User) -> None:
     if user.status != "deactivated":
         user.status = "deactivated"
@@ -199,20 +243,29 @@ async def registered_sender(session: AsyncSession, organization_id: str, email: 
     """The user who may appear as a message's sender, or 422 ``sender-not-registered``.
 
     A user can send as soon as an admin key created them: the organisation vouches for them,
-    and the evidence records the key that did.
+    and the evidence records the key that did. Viewers read; they do not send.
     """
     user = await session.scalar(
-        select(User).where(
+        select(User)
+        .where(
             User.organization_id == organization_id,
-            User.email == email,
+            func.lower(User.email) == email.lower(),
             User.status != "deactivated",
         )
+        .limit(1)
     )
     if user is None:
         raise SenderNotRegistered.field(
             "sender.email",
             f"{email} is not an active user of the sending organisation; "
             "create it with POST /v1/users first.",
+            code="sender-not-registered",
+        )
+    if user.role not in SENDING_ROLES:
+        raise SenderNotRegistered.field(
+            "sender.email",
+            f"{email} is a {user.role}; only users with the role "
+            f"{' or '.join(SENDING_ROLES)} may send.",
             code="sender-not-registered",
         )
     return user
@@ -264,6 +317,8 @@ async def create_customers(
 
 
 async def get_customer(session: AsyncSession, reseller_id: str, customer_id: str) -> Organization:
+    if not possible_id(customer_id):
+        raise CustomerNotFound(f"No customer {customer_id}.")
     customer = await session.scalar(
         select(Organization).where(
             Organization.id == customer_id, Organization.reseller_id == reseller_id
@@ -284,10 +339,12 @@ async def move_customer(
     session: AsyncSession, customer: Organization, to: str, *, actor: str
 ) -> None:
     """Apply a delegation transition and tell the reseller (event ``customer.<state>``)."""
-    current = customer.customer_state or ""
+    current = customer.customer_state
+    if current is None:
+        raise CustomerStateConflict(f"Organisation {customer.id} has no reseller.")
     if _TRANSITIONS.get((current, to)) != actor:
         raise CustomerStateConflict(
-            f"A {actor} cannot move customer {customer.id} from {current} to {to}."
+            f"The {actor} cannot move customer {customer.id} from {current} to {to}."
         )
     now = utcnow()
     customer.customer_state = to
@@ -322,11 +379,13 @@ async def on_behalf_customer(
     session: AsyncSession, reseller_id: str, customer_id: str
 ) -> Organization:
     """The customer a reseller sends for, or 422 ``customer-not-found`` / ``-not-registered``."""
-    customer = await session.scalar(
-        select(Organization).where(
-            Organization.id == customer_id, Organization.reseller_id == reseller_id
+    customer = None
+    if possible_id(customer_id):
+        customer = await session.scalar(
+            select(Organization).where(
+                Organization.id == customer_id, Organization.reseller_id == reseller_id
+            )
         )
-    )
     if customer is None:
         raise OnBehalfCustomerNotFound.field(
             "on_behalf_of",
@@ -340,13 +399,3 @@ async def on_behalf_customer(
             code="customer-not-registered",
         )
     return customer
-
-
-def visible_to(organization_id: str) -> Any:
-    """Messages an organisation may read: its own, and those it sent for its customers."""
-    from tabellion.models.message import Message
-
-    return or_(
-        Message.organization_id == organization_id,
-        Message.submitted_by_organization_id == organization_id,
-    )

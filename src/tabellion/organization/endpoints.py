@@ -11,7 +11,7 @@ from starlette.responses import Response
 from tabellion.auth.dependencies import AdminScope, ApiCaller, CustomersScope, UsersScope
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute
-from tabellion.errors import NotFound, Unauthorized, responses
+from tabellion.errors import InvalidParameter, NotFound, Unauthorized, responses
 from tabellion.kit.pagination import Page, decode_cursor, encode_cursor
 from tabellion.models.organization import ApiKey, Organization
 from tabellion.models.user import User
@@ -38,6 +38,7 @@ from tabellion.organization.schemas import (
 from tabellion.organization.service import (
     create_api_key,
     get_organization,
+    possible_id,
     revoke_api_key,
 )
 from tabellion.runtime import Runtime
@@ -48,6 +49,14 @@ router = APIRouter(route_class=SessionRoute)
 class ApiKeyNotFound(NotFound):
     code = "api-key-not-found"
     title = "API key not found"
+
+
+def _after(cursor: str) -> str:
+    """The id a list resumes after; a cursor we did not make is a 422, never a database error."""
+    (last,) = decode_cursor(cursor, size=1)
+    if not isinstance(last, str) or not possible_id(last):
+        raise InvalidParameter("cursor", "The cursor is not one this API returned.")
+    return last
 
 
 def _runtime(request: Request) -> Runtime:
@@ -142,8 +151,7 @@ async def list_keys(
 ) -> Page[ApiKeyOut]:
     query = select(ApiKey).where(ApiKey.organization_id == caller.organization_id)
     if cursor:
-        (last,) = decode_cursor(cursor, size=1)
-        query = query.where(ApiKey.id > str(last))
+        query = query.where(ApiKey.id > _after(cursor))
     rows = (await session.scalars(query.order_by(ApiKey.id).limit(limit + 1))).all()
     next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     return Page[ApiKeyOut](data=[api_key_out(k) for k in rows[:limit]], next_cursor=next_cursor)
@@ -204,8 +212,7 @@ async def list_users(
 ) -> Page[UserOut]:
     query = select(User).where(User.organization_id == caller.organization_id)
     if cursor:
-        (last,) = decode_cursor(cursor, size=1)
-        query = query.where(User.id > str(last))
+        query = query.where(User.id > _after(cursor))
     rows = (await session.scalars(query.order_by(User.id).limit(limit + 1))).all()
     next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     return Page[UserOut](data=[user_out(u) for u in rows[:limit]], next_cursor=next_cursor)
@@ -316,8 +323,7 @@ async def list_customers(
     if state:
         query = query.where(Organization.customer_state == state)
     if cursor:
-        (last,) = decode_cursor(cursor, size=1)
-        query = query.where(Organization.id > str(last))
+        query = query.where(Organization.id > _after(cursor))
     rows = (await session.scalars(query.order_by(Organization.id).limit(limit + 1))).all()
     next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     return Page[CustomerOut](data=[customer_out(c) for c in rows[:limit]], next_cursor=next_cursor)

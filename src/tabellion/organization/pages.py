@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from tabellion.db import DbSession
 from tabellion.kit import sessions
 from tabellion.kit.web import PageRoute, check_csrf, csrf_token, page_environment, render
+from tabellion.message.repository import readable_messages
 from tabellion.models.message import Message
 from tabellion.models.organization import Organization
 from tabellion.models.user import User
@@ -154,10 +155,8 @@ async def sign_in(
     csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
 ) -> Response:
     check_csrf(request, _key(request), csrf_token_)
-    candidates = await session.scalars(
-        select(User).where(User.email == email.strip(), User.status == "active")
-    )
-    user = next((u for u in candidates if accounts.verify_password(u, password)), None)
+    candidates = await accounts.active_users_at(session, email)
+    user = accounts.user_signing_in(candidates, password)
     if user is None:
         # One message for unknown address and wrong password: nothing to probe.
         return render(
@@ -185,7 +184,7 @@ async def account(request: Request, session: DbSession) -> Response:
     recent = (
         await session.scalars(
             select(Message)
-            .where(Message.organization_id == user.organization_id)
+            .where(readable_messages(user.organization_id))
             .order_by(Message.id.desc())
             .limit(20)
         )

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from tabellion.kit.schema import Schema, UTCDateTime
+from tabellion.kit.time import utcnow
 from tabellion.message.rules import normalize_email
 
 Scope = Literal["messages:write", "messages:read", "webhooks", "customers", "users", "admin"]
 Role = Literal["admin", "sender", "viewer"]
 CustomerState = Literal["PENDING", "ACCEPTED", "REFUSED", "REVOKED", "CANCELLED"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_characters(value: str | None) -> str | None:
+    # Names end up in e-mail headers and pages, and PostgreSQL refuses NUL outright.
+    if value is not None and _CONTROL.search(value):
+        raise ValueError("must not contain control characters (line breaks, tabs, NUL)")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_no_control_characters)]
+OptionalName = Annotated[str | None, Field(max_length=255), AfterValidator(_no_control_characters)]
 
 
 class OrganizationOut(BaseModel):
@@ -26,15 +41,19 @@ class OrganizationOut(BaseModel):
 
 
 class ApiKeyIn(Schema):
-    name: Annotated[str, Field(min_length=1, max_length=255)]
+    name: Name
     scopes: Annotated[list[Scope], Field(min_length=1)]
     expires_at: datetime | None = None
 
     @field_validator("expires_at")
     @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+    def _aware_and_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return value
+        if value.tzinfo is None:
             raise ValueError("give a time zone, e.g. 2027-01-01T00:00:00Z")
+        if value <= utcnow():
+            raise ValueError("must be in the future")
         return value
 
 
@@ -55,7 +74,7 @@ class ApiKeyCreated(ApiKeyOut):
 
 class UserIn(Schema):
     email: Annotated[str, Field(max_length=320)]
-    name: Annotated[str | None, Field(max_length=255)] = None
+    name: OptionalName = None
     role: Role = "sender"
 
     @field_validator("email")
@@ -65,7 +84,7 @@ class UserIn(Schema):
 
 
 class UserUpdate(Schema):
-    name: Annotated[str | None, Field(max_length=255)] = None
+    name: OptionalName = None
     role: Role | None = None
 
 
@@ -83,7 +102,7 @@ class UserOut(BaseModel):
 
 
 class CustomerIn(Schema):
-    name: Annotated[str, Field(min_length=1, max_length=255)]
+    name: Name
     email: Annotated[str, Field(max_length=320)]
     is_paying: bool = False
     will_send_registered: bool = False

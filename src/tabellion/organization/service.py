@@ -27,6 +27,15 @@ class NewApiKey:
     secret: str  # shown once, never stored
 
 
+def possible_id(value: str) -> bool:
+    """Whether ``value`` could be one of our ids; anything else cannot name a row.
+
+    Checked before querying: PostgreSQL refuses a NUL character outright, and an id that
+    cannot exist is simply not found.
+    """
+    return 0 < len(value) <= 64 and value.isascii() and value.isprintable()
+
+
 async def create_organization(
     session: AsyncSession, *, name: str, email: str | None = None, timezone: str = "Europe/Paris"
 ) -> Organization:
@@ -73,6 +82,9 @@ async def authenticate_api_key(session: AsyncSession, secret: str) -> ApiKeySubj
     """
     if not secret.startswith(KEY_PREFIX) or len(secret) != len(KEY_PREFIX) + KEY_RANDOM_CHARS:
         return None
+    random_part = secret[len(KEY_PREFIX) :]
+    if not (random_part.isascii() and random_part.isalnum()):
+        return None  # not base62: no key looks like this (and NUL would upset PostgreSQL)
     key = await session.scalar(select(ApiKey).where(ApiKey.prefix == secret[:LOOKUP_CHARS]))
     if key is None or not constant_time_equals(key.key_hash, sha256_hex(secret)):
         return None
@@ -87,6 +99,8 @@ async def authenticate_api_key(session: AsyncSession, secret: str) -> ApiKeySubj
 
 
 async def revoke_api_key(session: AsyncSession, organization_id: str, key_id: str) -> ApiKey:
+    if not possible_id(key_id):
+        raise NotFound(f"No API key {key_id}.")
     key = await session.scalar(
         select(ApiKey).where(ApiKey.id == key_id, ApiKey.organization_id == organization_id)
     )

@@ -15,7 +15,7 @@ from tabellion.jobs.registry import RetryLater
 from tabellion.kit.time import utcnow
 from tabellion.runtime import Runtime
 from tabellion.webhook.ledger import AttemptRecord, Ledger
-from tabellion.webhook.service import WebhookGone, post_event, retry_delay
+from tabellion.webhook.service import TEST_EVENT, Outcome, WebhookGone, next_delay, post_event
 from tabellion.webhook.transport import MAX_CONNECTIONS, TIMEOUT_SECONDS, WebhookHttp
 
 
@@ -95,24 +95,30 @@ async def deliver(
 
     Raises RetryLater to be run again on the retry schedule, and WebhookGone when the last
     attempt failed (the job then ends dead). Returns only once the attempt is committed.
+    ``failed`` means no retry: the endpoint answered 410, or is disabled (nothing was sent).
     """
     ledger = webhook_ledger(runtime)
     target = await ledger.load(endpoint_id, event_id)
-    if target is None or not target.endpoint.enabled:
-        return "skipped"
+    if target is None:
+        return "skipped"  # the endpoint was deleted, and its attempts with it
     endpoint, event = target.endpoint, target.event
-    async with _in_order(runtime).turn(endpoint_id, event.delivery_id):
-        outcome = await post_event(
-            outbound(runtime),
-            endpoint.url,
-            event_id=event_id,
-            body=event.body,
-            secrets_=endpoint.signing_secrets(utcnow()),
-        )
+    if endpoint.enabled or event.type == TEST_EVENT:
+        # A ping goes to a disabled endpoint too: it checks a receiver before enabling it.
+        async with _in_order(runtime).turn(endpoint_id, event.delivery_id):
+            outcome = await post_event(
+                outbound(runtime),
+                endpoint.url,
+                event_id=event_id,
+                body=event.body,
+                secrets_=endpoint.signing_secrets(utcnow()),
+            )
+    else:
+        # Queued before the endpoint was disabled: visible in its attempts, to redeliver.
+        outcome = Outcome(False, None, 0, "not sent: the endpoint is disabled", disabled=True)
 
     delay: float | None = None
-    if not outcome.success and not outcome.gone and not is_last:
-        delay = outcome.retry_after if outcome.retry_after is not None else retry_delay(attempt)
+    if not outcome.success and not outcome.gone and not outcome.disabled and not is_last:
+        delay = next_delay(outcome, attempt)
     label = await ledger.record(
         AttemptRecord(
             endpoint_id=endpoint_id,

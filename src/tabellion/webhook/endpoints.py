@@ -13,7 +13,7 @@ from starlette.responses import Response
 from tabellion.auth.dependencies import WebhooksScope
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute
-from tabellion.errors import Unauthorized, responses
+from tabellion.errors import InvalidParameter, Unauthorized, responses
 from tabellion.kit.pagination import Page, decode_cursor, encode_cursor
 from tabellion.models.webhook import Event, WebhookAttempt, WebhookEndpoint
 from tabellion.runtime import Runtime
@@ -31,7 +31,12 @@ from tabellion.webhook.schemas import (
     RotateIn,
     TestSent,
 )
-from tabellion.webhook.service import EventNotFound, WebhookEndpointNotFound, WebhookUrlRefused
+from tabellion.webhook.service import (
+    EventNotFound,
+    WebhookEndpointDisabled,
+    WebhookEndpointNotFound,
+    WebhookUrlRefused,
+)
 
 router = APIRouter(route_class=SessionRoute, tags=["webhooks"])
 
@@ -44,6 +49,20 @@ def _runtime(request: Request) -> Runtime:
 def _changed(request: Request, endpoint_id: str) -> None:
     """Sends from this process read the endpoint afresh (others within a few seconds)."""
     webhook_ledger(_runtime(request)).forget(endpoint_id)
+
+
+# Positions and attempt ids are 64-bit; anything else did not come from this API.
+_MAX_POSITION = 2**63 - 1
+
+
+def _position(cursor: str, field: str) -> int:
+    try:
+        (value,) = decode_cursor(cursor, size=1)
+    except InvalidParameter as exc:
+        raise InvalidParameter(field, exc.detail) from exc
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_POSITION:
+        raise InvalidParameter(field, "The cursor is not one this API returned.")
+    return value
 
 
 def endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
@@ -249,8 +268,7 @@ async def list_attempts(
     endpoint = await service.get_endpoint(session, caller.organization_id, endpoint_id)
     query = select(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint.id)
     if cursor:
-        (last,) = decode_cursor(cursor, size=1)
-        query = query.where(WebhookAttempt.id < int(last))
+        query = query.where(WebhookAttempt.id < _position(cursor, "cursor"))
     rows = (await session.scalars(query.order_by(WebhookAttempt.id.desc()).limit(limit + 1))).all()
     next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     data = [AttemptOut.model_validate(a, from_attributes=True) for a in rows[:limit]]
@@ -270,10 +288,7 @@ async def list_events(
     type_: Annotated[list[str] | None, Query(alias="type", max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
 ) -> EventFeed:
-    position = 0
-    if after:
-        (value,) = decode_cursor(after, size=1)
-        position = int(value) if isinstance(value, int) else 0
+    position = _position(after, "after") if after else 0
     events = await service.list_events(
         session, caller.organization_id, after=position, limit=limit + 1, types=type_ or ()
     )
@@ -302,7 +317,13 @@ async def get_event(event_id: str, caller: WebhooksScope, session: DbSession) ->
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Redelivery,
     summary="Send an event again (same webhook-id) to its subscribers or to one endpoint",
-    responses=responses(Unauthorized, InsufficientScope, EventNotFound, WebhookEndpointNotFound),
+    responses=responses(
+        Unauthorized,
+        InsufficientScope,
+        EventNotFound,
+        WebhookEndpointNotFound,
+        WebhookEndpointDisabled,
+    ),
 )
 async def redeliver(
     event_id: str,

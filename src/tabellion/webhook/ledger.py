@@ -154,6 +154,8 @@ class _EndpointState:
 
     def apply(self, record: AttemptRecord, now: datetime) -> str:
         outcome = record.outcome
+        if outcome.disabled:
+            return "failed"
         if outcome.success:
             self._set_failing(None)
             return "succeeded"

@@ -5,22 +5,22 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tabellion.errors import NotFound, ValidationFailed
+from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.evidence.events import EvidenceType
 from tabellion.jobs.queue import enqueue, enqueue_many
 from tabellion.kit import crypto
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow
-from tabellion.models.webhook import Event, WebhookEndpoint
+from tabellion.models.webhook import Event, WebhookAttempt, WebhookEndpoint
 from tabellion.webhook import signing
 from tabellion.webhook.ssrf import ForbiddenDestination, check_url_syntax, resolve_public
 from tabellion.webhook.transport import SendError, WebhookHttp
@@ -43,6 +43,8 @@ MAX_RETRY_AFTER = 86_400
 # "Retry-After: 0" must not spend the whole retry budget within a second.
 MIN_RETRY_AFTER = 1.0
 DEFAULT_OVERLAP = timedelta(hours=24)
+# The feed promises at least 30 days.
+EVENT_RETENTION = timedelta(days=35)
 
 
 class WebhookEndpointNotFound(NotFound):
@@ -53,6 +55,11 @@ class WebhookEndpointNotFound(NotFound):
 class EventNotFound(NotFound):
     code = "event-not-found"
     title = "Event not found"
+
+
+class WebhookEndpointDisabled(Conflict):
+    code = "webhook-endpoint-disabled"
+    title = "The webhook endpoint is disabled"
 
 
 class WebhookUrlRefused(ValidationFailed):
@@ -67,16 +74,92 @@ class WebhookGone(Exception):
 # ---- events ---------------------------------------------------------------------------------
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _size(value: Any) -> int:
+    return len(_dumps(value).encode())
+
+
 def event_body(event_id: str, event_type: str, at: datetime, data: dict[str, Any]) -> str:
-    """The exact bytes every receiver gets; trimmed to stay under 20 kB (oldest evidence first)."""
+    """The exact bytes every receiver gets: at most 20 kB (see ``_fit`` for what gives way)."""
     payload = {"type": event_type, "timestamp": isoformat_z(at), "data": data}
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    delivery = data.get("delivery")
-    while len(body.encode()) > MAX_BODY_BYTES and delivery and delivery.get("evidence"):
-        delivery["evidence"] = delivery["evidence"][1:]
-        delivery["evidence_truncated"] = True
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return body
+    body = _dumps(payload)
+    if len(body) <= MAX_BODY_BYTES // 4 or len(body.encode()) <= MAX_BODY_BYTES:
+        return body
+    return _fit(payload)
+
+
+def _fit(payload: dict[str, Any]) -> str:
+    """Shrink an oversized event, each step only as far as needed, in this order: a delivery's
+    oldest evidence, a message's body, its last recipients, its last attachments; then the
+    objects are reduced to their ids, and at worst ``data`` to ``{"truncated": true}``.
+    What is left out is flagged (``evidence_truncated`` ...); the caller's data is not changed.
+    """
+    data = payload["data"] = dict(payload["data"])
+    steps: tuple[Callable[[dict[str, Any], int], bool], ...] = (
+        lambda d, over: _drop_items(d, "delivery", "evidence", over, oldest_first=True),
+        _drop_message_body,
+        lambda d, over: _drop_items(d, "message", "recipients", over, oldest_first=False),
+        lambda d, over: _drop_items(d, "message", "attachments", over, oldest_first=False),
+        _references_only,
+    )
+    for step in steps:
+        while True:
+            body = _dumps(payload)
+            over = len(body.encode()) - MAX_BODY_BYTES
+            if over <= 0:
+                return body
+            if not step(data, over):
+                break
+    payload["data"] = {"truncated": True}
+    return _dumps(payload)
+
+
+def _drop_items(
+    data: dict[str, Any], owner: str, key: str, over: int, *, oldest_first: bool
+) -> bool:
+    """Leave out enough of ``data[owner][key]`` to free ``over`` bytes; False if none left."""
+    parent = data.get(owner)
+    if not isinstance(parent, dict) or not isinstance(parent.get(key), list) or not parent[key]:
+        return False
+    items: list[Any] = parent[key]
+    flag = f"{key}_truncated"
+    freed = 0 if flag in parent else -len(f',"{flag}":true')
+    dropped = 0
+    for item in items if oldest_first else reversed(items):
+        if freed >= over:
+            break
+        freed += _size(item) + 1  # and its comma
+        dropped += 1
+    kept = items[dropped:] if oldest_first else items[: len(items) - dropped]
+    data[owner] = {**parent, key: kept, flag: True}
+    return True
+
+
+def _drop_message_body(data: dict[str, Any], over: int) -> bool:
+    message = data.get("message")
+    body_keys = ("body_html", "body_text")
+    if not isinstance(message, dict) or not any(k in message for k in body_keys):
+        return False
+    kept = {k: v for k, v in message.items() if k not in body_keys}
+    data["message"] = {**kept, "body_truncated": True}
+    return True
+
+
+def _references_only(data: dict[str, Any], over: int) -> bool:
+    """Each object becomes ``{"id"}``: the receiver reads the rest from the API."""
+    if data.get("truncated") is True:
+        return False
+    reduced: dict[str, Any] = {
+        key: {"id": value["id"]}
+        for key, value in data.items()
+        if isinstance(value, dict) and isinstance(value.get("id"), str) and len(value["id"]) < 100
+    }
+    data.clear()
+    data.update(reduced, truncated=True)
+    return True
 
 
 async def _subscribers(session: AsyncSession, organization_id: str) -> list[tuple[str, list[str]]]:
@@ -169,6 +252,21 @@ async def sequence_events(session: AsyncSession, *, batch: int = 10_000) -> int:
     return len(ids)
 
 
+async def purge_events(session: AsyncSession, *, older_than: timedelta = EVENT_RETENTION) -> int:
+    """Delete events and attempts past retention; returns how many events went.
+
+    The event holding the highest feed position stays whatever its age: positions continue
+    from it, so a cursor kept through a quiet month still sees every event written after.
+    """
+    cutoff = utcnow() - older_than
+    top = select(func.max(Event.seq)).scalar_subquery()
+    result = await session.execute(
+        delete(Event).where(Event.created_at < cutoff, or_(Event.seq.is_(None), Event.seq < top))
+    )
+    await session.execute(delete(WebhookAttempt).where(WebhookAttempt.created_at < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def get_event(session: AsyncSession, organization_id: str, event_id: str) -> Event:
     event = await session.scalar(
         select(Event).where(Event.id == event_id, Event.organization_id == organization_id)
@@ -186,6 +284,13 @@ async def list_events(
     limit: int,
     types: Sequence[str] = (),
 ) -> list[Event]:
+    for index, name in enumerate(types):
+        if name not in EVENT_TYPES:
+            raise ValidationFailed.field(
+                f"type[{index}]" if len(types) > 1 else "type",
+                f"Unknown event type {name!r}; known: {', '.join(EVENT_TYPES)}.",
+                code="invalid-choice",
+            )
     await sequence_events(session)
     query = select(Event).where(
         Event.organization_id == organization_id,
@@ -204,6 +309,11 @@ async def redeliver(
     event = await get_event(session, organization_id, event_id)
     if endpoint_id is not None:
         endpoint = await get_endpoint(session, organization_id, endpoint_id)
+        if not endpoint.enabled:
+            # Its job would only record "endpoint disabled": say so now instead.
+            raise WebhookEndpointDisabled(
+                f"Webhook endpoint {endpoint.id} is disabled; enable it, then redeliver."
+            )
         targets = [endpoint.id]
     else:
         targets = [
@@ -349,12 +459,27 @@ class Outcome:
     error: str | None
     retry_after: float | None = None
     gone: bool = False
+    # Nothing was sent: the endpoint is disabled. Recorded as failed, without other effect.
+    disabled: bool = False
 
 
 def retry_delay(attempt: int) -> float:
     """Delay before the next attempt after failed attempt number ``attempt`` (1-based)."""
     base = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
     return base * random.uniform(0.9, 1.1)
+
+
+def next_delay(outcome: Outcome, attempt: int) -> float:
+    """Seconds before the attempt after ``attempt`` failed with ``outcome``.
+
+    A ``Retry-After`` (429, 503) is honoured: the retry never comes sooner than it asks. Nor
+    sooner than the schedule: a receiver that keeps answering "Retry-After: 1" must not use
+    up the ten attempts, meant to span about three days, within seconds.
+    """
+    scheduled = retry_delay(attempt)
+    if outcome.retry_after is None:
+        return scheduled
+    return max(outcome.retry_after, scheduled)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

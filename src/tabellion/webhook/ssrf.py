@@ -36,6 +36,9 @@ def address_is_public(address: IPAddress) -> bool:
 
 def check_url_syntax(url: str) -> tuple[str, int]:
     """Host and port of an acceptable webhook URL, or ForbiddenDestination."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        # urlsplit drops tabs and line breaks silently; what is stored must be what is called.
+        raise ForbiddenDestination("the URL contains spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -70,6 +73,8 @@ async def resolve_public(host: str, port: int, *, allowed: Collection[str]) -> l
             )
         except socket.gaierror as exc:
             raise ForbiddenDestination(f"{host} does not resolve") from exc
+        except UnicodeError as exc:  # the IDNA codec: an empty or over-long label
+            raise ForbiddenDestination(f"{host} is not a valid host name") from exc
         candidates = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if host in allowed:
         return candidates

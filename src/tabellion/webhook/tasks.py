@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from sqlalchemy import delete
-
 from tabellion.db import transaction
 from tabellion.jobs.maintenance import PURGE_EVENTS, schedule_next
 from tabellion.jobs.registry import TaskContext, task
-from tabellion.kit.time import utcnow
 from tabellion.models.organization import Organization
-from tabellion.models.webhook import Event, WebhookAttempt, WebhookEndpoint
+from tabellion.models.webhook import WebhookEndpoint
+from tabellion.webhook import service
 from tabellion.webhook.delivery import deliver
 from tabellion.webhook.service import DELIVER_TASK, MAX_ATTEMPTS, NOTIFY_DISABLED_TASK
-
-EVENT_RETENTION = timedelta(days=35)
 
 
 @task(DELIVER_TASK, max_attempts=MAX_ATTEMPTS, timeout_seconds=60)
@@ -47,7 +42,7 @@ async def notify_disabled(ctx: TaskContext, payload: dict[str, Any]) -> None:
     message["From"] = ctx.runtime.settings.mail_from
     message["To"] = to
     message["Subject"] = "Tabellion: a webhook endpoint was disabled"
-    message["Date"] = formatdate(localtime=False)
+    message["Date"] = formatdate(usegmt=True)  # UTC, said so (not "-0000")
     message["Message-ID"] = make_msgid(idstring=f"{payload['endpoint_id']}.disabled")
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(
@@ -63,8 +58,6 @@ async def notify_disabled(ctx: TaskContext, payload: dict[str, Any]) -> None:
 @task(PURGE_EVENTS, max_attempts=3)
 async def purge_events(ctx: TaskContext, payload: dict[str, Any]) -> None:
     """Events stay in the feed for at least 30 days."""
-    cutoff = utcnow() - EVENT_RETENTION
     async with transaction(ctx.runtime.sessions) as session:
-        await session.execute(delete(Event).where(Event.created_at < cutoff))
-        await session.execute(delete(WebhookAttempt).where(WebhookAttempt.created_at < cutoff))
+        await service.purge_events(session)
         await schedule_next(session, PURGE_EVENTS, current=ctx.job_id)

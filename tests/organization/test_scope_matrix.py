@@ -1,0 +1,232 @@
+"""The scope matrix: every scope against every endpoint of the native API, allowed or 403.
+
+An allowed call must get past authorisation and reach the handler: it answers the
+handler's own result (201, 200, or a domain 404/409/422 for an id that does not exist).
+A refused call answers 403 ``insufficient-scope`` naming the scope it lacks. A last test
+holds the table against the OpenAPI document, so a new endpoint cannot escape the matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tabellion.app import create_app
+from tabellion.auth.subjects import SCOPES
+from tabellion.runtime import Runtime
+from tests.fixtures.factories import bearer, create_key, message_body
+from tests.message.test_endpoints import assert_problem
+
+MSG = "msg_01jd0000000000000000000000"
+DLV = "dlv_01jd0000000000000000000000"
+EVD = "evd_01jd0000000000000000000000"
+WHK = "whk_01jd0000000000000000000000"
+EVT = "evt_01jd0000000000000000000000"
+ORG = "org_01jd0000000000000000000000"
+USR = "usr_01jd0000000000000000000000"
+KEY = "key_01jd0000000000000000000000"
+ANY = ""  # any valid key, whatever its scopes
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    scope: str  # the scope that allows it
+    status: int  # what an allowed call answers
+    code: str | None = None  # the problem code of an allowed call that fails in its handler
+    json: object = None
+    content: bytes | None = None
+
+    @property
+    def route(self) -> tuple[str, str]:
+        """(method, OpenAPI path template) of this call."""
+        path = self.path.split("?")[0]
+        for fake, name in [
+            (MSG, "{message_id}"),
+            (DLV, "{delivery_id}"),
+            (EVD, "{evidence_id}"),
+            (WHK, "{endpoint_id}"),
+            (EVT, "{event_id}"),
+            (ORG, "{customer_id}"),
+            (USR, "{user_id}"),
+            (KEY, "{key_id}"),
+        ]:
+            path = path.replace(fake, name)
+        return self.method, path
+
+
+FAMILIES: dict[str, list[Call]] = {
+    "messages": [
+        Call("POST", "/v1/messages", "messages:write", 201, json=message_body()),
+        Call("GET", "/v1/messages", "messages:read", 200),
+        Call("GET", f"/v1/messages/{MSG}", "messages:read", 404, "message-not-found"),
+        Call("DELETE", f"/v1/messages/{MSG}", "messages:write", 404, "message-not-found"),
+        Call("POST", f"/v1/messages/{MSG}/dispatch", "messages:write", 404, "message-not-found"),
+    ],
+    "attachments": [
+        Call(
+            "POST",
+            f"/v1/messages/{MSG}/attachments?filename=a.pdf",
+            "messages:write",
+            404,
+            "message-not-found",
+            content=b"%PDF-1.4\n%%EOF\n",
+        ),
+    ],
+    "deliveries": [
+        Call("GET", "/v1/deliveries", "messages:read", 200),
+        Call("GET", f"/v1/deliveries/{DLV}", "messages:read", 404, "delivery-not-found"),
+        Call("GET", f"/v1/deliveries/{DLV}/replies", "messages:read", 404, "delivery-not-found"),
+        Call(
+            "POST",
+            f"/v1/deliveries/{DLV}/replies",
+            "messages:write",
+            404,
+            "delivery-not-found",
+            json={"body_html": "<p>Thanks</p>"},
+        ),
+    ],
+    "evidence": [
+        Call("GET", f"/v1/evidence/{EVD}", "messages:read", 404, "evidence-not-found"),
+        Call("GET", f"/v1/evidence/{EVD}/pdf", "messages:read", 404, "evidence-not-found"),
+        Call("GET", f"/v1/deliveries/{DLV}/evidence.zip", "messages:read", 404, "not-found"),
+    ],
+    "webhook-endpoints": [
+        Call("POST", "/v1/webhook-endpoints", "webhooks", 422, "validation-failed", json={}),
+        Call("GET", "/v1/webhook-endpoints", "webhooks", 200),
+        Call("GET", f"/v1/webhook-endpoints/{WHK}", "webhooks", 404, "webhook-endpoint-not-found"),
+        Call(
+            "PATCH",
+            f"/v1/webhook-endpoints/{WHK}",
+            "webhooks",
+            404,
+            "webhook-endpoint-not-found",
+            json={},
+        ),
+        Call(
+            "DELETE", f"/v1/webhook-endpoints/{WHK}", "webhooks", 404, "webhook-endpoint-not-found"
+        ),
+        *[
+            Call(
+                "POST",
+                f"/v1/webhook-endpoints/{WHK}/{action}",
+                "webhooks",
+                404,
+                "webhook-endpoint-not-found",
+            )
+            for action in ("disable", "enable", "rotate-secret", "test")
+        ],
+        Call(
+            "GET",
+            f"/v1/webhook-endpoints/{WHK}/attempts",
+            "webhooks",
+            404,
+            "webhook-endpoint-not-found",
+        ),
+    ],
+    "events": [
+        Call("GET", "/v1/events", "webhooks", 200),
+        Call("GET", f"/v1/events/{EVT}", "webhooks", 404, "event-not-found"),
+        Call("POST", f"/v1/events/{EVT}/redeliver", "webhooks", 404, "event-not-found"),
+    ],
+    "customers": [
+        Call(
+            "POST",
+            "/v1/customers",
+            "customers",
+            201,
+            json={"customers": [{"name": "Bakery", "email": "boss@bakery.test"}]},
+        ),
+        Call("GET", "/v1/customers", "customers", 200),
+        Call("GET", f"/v1/customers/{ORG}", "customers", 404, "customer-not-found"),
+        Call("POST", f"/v1/customers/{ORG}/cancel", "customers", 404, "customer-not-found"),
+        # The customer's side: withdrawing its reseller's right is an admin act of its own.
+        Call("POST", "/v1/organization/revoke-reseller", "admin", 409, "customer-state-conflict"),
+    ],
+    "users": [
+        Call("POST", "/v1/users", "users", 201, json={"email": "sam@acme.test"}),
+        Call("GET", "/v1/users", "users", 200),
+        Call("GET", f"/v1/users/{USR}", "users", 404, "user-not-found"),
+        Call("PATCH", f"/v1/users/{USR}", "users", 404, "user-not-found", json={"name": "S"}),
+        Call("POST", f"/v1/users/{USR}/deactivate", "users", 404, "user-not-found"),
+        Call("POST", f"/v1/users/{USR}/resend-activation", "users", 404, "user-not-found"),
+    ],
+    "api-keys": [
+        Call("POST", "/v1/api-keys", "admin", 201, json={"name": "CRM", "scopes": ["webhooks"]}),
+        Call("GET", "/v1/api-keys", "admin", 200),
+        Call("DELETE", f"/v1/api-keys/{KEY}", "admin", 404, "api-key-not-found"),
+    ],
+    "organization": [
+        Call("GET", "/v1/organization", ANY, 200),
+    ],
+}
+
+# Answer without an API key: health, the transparency log, and verification.
+PUBLIC = {
+    ("GET", "/health"),
+    ("GET", "/v1/transparency/tree-head"),
+    ("GET", "/v1/transparency/consistency"),
+    ("GET", "/v1/transparency/inclusion"),
+    ("POST", "/v1/verify"),
+}
+
+
+def allows(held: str, needed: str) -> bool:
+    """The documented rule (docs/accounts.md), written out independently of the code."""
+    if needed == ANY or held in (needed, "admin"):
+        return True
+    return held == "messages:write" and needed == "messages:read"
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+async def test_scope_matrix(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    org_key: tuple[str, str],
+    family: str,
+    scope: str,
+) -> None:
+    headers = bearer(await create_key(runtime, org_key[0], [scope]))
+    for call in FAMILIES[family]:
+        extra: dict[str, object] = {"json": call.json} if call.json is not None else {}
+        if call.content is not None:
+            extra = {"content": call.content}
+            headers = {**headers, "Content-Type": "application/pdf"}
+        response = await client.request(call.method, call.path, headers=headers, **extra)  # type: ignore[arg-type]
+        where = f"{scope} {call.method} {call.path}"
+        if allows(scope, call.scope):
+            assert response.status_code == call.status, (where, response.text)
+            if call.code is not None:
+                assert_problem(response, call.status, call.code)
+        else:
+            problem = assert_problem(response, 403, "insufficient-scope")
+            assert f"`{call.scope}`" in str(problem["detail"]), where
+            assert scope in str(problem["detail"]), where
+
+
+def test_the_matrix_covers_every_endpoint() -> None:
+    documented = {
+        (method.upper(), path)
+        for path, operations in create_app().openapi()["paths"].items()
+        for method in operations
+    }
+    in_matrix = [call.route for calls in FAMILIES.values() for call in calls]
+    assert len(in_matrix) == len(set(in_matrix)), "a route is listed twice"
+    assert documented - PUBLIC == set(in_matrix)
+
+
+def test_the_rule_matches_the_scopes_known_to_the_code() -> None:
+    assert set(SCOPES) == {
+        "messages:write",
+        "messages:read",
+        "webhooks",
+        "customers",
+        "users",
+        "admin",
+    }
+    needed = {call.scope for calls in FAMILIES.values() for call in calls}
+    assert needed == set(SCOPES) | {ANY}, "each scope guards at least one endpoint"
