@@ -93,23 +93,31 @@ class NoticePipeline:
     """
 
     MAX_BATCH = 500
-    # Under load, a write waits this long for its batch to fill (or for MAX_BATCH notices):
-    # a transaction costs about the same for 10 notices as for 50, so a large dispatch is
-    # recorded in fewer, larger ones. A notice arriving alone is written at once.
-    WRITE_LINGER = 0.02
+    # Under load, a write waits up to this long for its batch to fill: a transaction costs
+    # about the same for 10 notices as for 50, so a large dispatch is recorded in fewer,
+    # larger ones. The wait ends early once every notice in flight is waiting for it (none
+    # can join before this write is done) or MAX_BATCH are; a notice arriving alone is
+    # written at once.
+    WRITE_LINGER = 0.05
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._reads = _Stage()
         self._writes = _Stage()
         self._writes_full = asyncio.Event()
+        self._in_flight = 0  # requests whose caller still waits
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def send(self, delivery_id: str, *, last_attempt: bool = False) -> str:
         request = _Request(delivery_id, last_attempt, asyncio.get_running_loop().create_future())
         self._reads.waiting.append(request)
         self._start(self._reads, self._read_loop)
-        return await request.done
+        self._in_flight += 1
+        try:
+            return await request.done
+        finally:
+            self._in_flight -= 1
+            self._check_full()
 
     async def close(self) -> None:
         for running in list(self._tasks):
@@ -183,22 +191,25 @@ class NoticePipeline:
             answer[:500],
         )
         self._writes.waiting.append((request, accepted))
-        if len(self._writes.waiting) >= self.MAX_BATCH:
-            self._writes_full.set()
+        self._check_full()
         self._start(self._writes, self._write_loop)
+
+    def _check_full(self) -> None:
+        waiting = len(self._writes.waiting)
+        if waiting and (waiting >= self.MAX_BATCH or waiting >= self._in_flight):
+            self._writes_full.set()
 
     async def _write_loop(self) -> None:
         stage = self._writes
         settings = self.runtime.settings
-        busy = False  # the loop has written a batch already: more are probably coming
         try:
             while stage.waiting:
-                if busy and len(stage.waiting) < self.MAX_BATCH:
-                    self._writes_full.clear()
+                self._writes_full.clear()
+                self._check_full()
+                if not self._writes_full.is_set():
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self.WRITE_LINGER):
                             await self._writes_full.wait()
-                busy = True
                 batch: list[tuple[_Request, NoticeAccepted]] = stage.waiting[: self.MAX_BATCH]
                 del stage.waiting[: len(batch)]
                 try:
