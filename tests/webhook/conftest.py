@@ -7,12 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from tabellion.config import Settings
 from tests.conftest import make_settings
 from tests.fixtures.receiver import Receiver, running_receiver
-from tests.fixtures.server import free_port
 
 
 @pytest.fixture
@@ -48,22 +46,5 @@ class HoldingReceiver(Receiver):
 
 @pytest.fixture
 async def holding_receiver() -> AsyncIterator[HoldingReceiver]:
-    port = free_port()
-    receiver = HoldingReceiver(url=f"http://127.0.0.1:{port}/hooks")
-    server = uvicorn.Server(
-        uvicorn.Config(
-            receiver.app, host="127.0.0.1", port=port, log_level="warning", interface="asgi3"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield receiver
-    finally:
-        # uvicorn waits for the held request's handler before it stops.
-        receiver.release.set()
-        server.should_exit = True
-        await task
+    async with running_receiver(HoldingReceiver) as r:
+        yield r
