@@ -6,16 +6,15 @@ command line starts fast.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from tabellion.config import ConfigError, Settings
+from tabellion.cli._runtime import with_runtime
 
 if TYPE_CHECKING:
     from tabellion.runtime import Runtime
@@ -24,8 +23,6 @@ jobs_app = typer.Typer(help="The job queue: list, retry, purge.", no_args_is_hel
 
 console = Console()
 err = Console(stderr=True)
-
-T = TypeVar("T")
 
 
 class Status(StrEnum):
@@ -43,31 +40,6 @@ class FinishedStatus(StrEnum):
 JobRow = tuple[int, str, str, int, int, datetime, str | None]
 
 
-def _settings() -> Settings:
-    try:
-        settings = Settings()
-        settings.check()
-    except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    return settings
-
-
-def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
-    from tabellion.runtime import Runtime
-
-    settings = _settings()
-
-    async def run() -> T:
-        runtime = Runtime.build(settings, pool_size=1)
-        try:
-            return await work(runtime)
-        finally:
-            await runtime.close()
-
-    return asyncio.run(run())
-
-
 @jobs_app.command("list")
 def list_jobs(
     status: Annotated[Status | None, typer.Option(help="Only jobs in this state.")] = None,
@@ -79,7 +51,7 @@ def list_jobs(
 
     from tabellion.kit.time import isoformat_z
 
-    rows = _with_runtime(lambda runtime: _select_jobs(runtime, status, kind, limit))
+    rows = with_runtime(lambda runtime: _select_jobs(runtime, status, kind, limit))
     table = Table("id", "kind", "status", "attempts", "run at", "last error")
     for job_id, job_kind, job_status, attempts, max_attempts, run_at, last_error in rows:
         first_line = (last_error or "").strip().split("\n", 1)[0]
@@ -130,7 +102,7 @@ def retry(
         async with transaction(runtime.sessions) as session:
             return await retry_jobs(session, ids=ids or (), all_dead=dead)
 
-    count = _with_runtime(work)
+    count = with_runtime(work)
     console.print(f"{count} job(s) queued again")
     if ids and count < len(ids):
         err.print("Only dead or queued jobs can be retried; the others were left alone.")
@@ -167,4 +139,4 @@ def purge(
             ]
         return sum(counts)
 
-    console.print(f"{_with_runtime(work)} job(s) deleted")
+    console.print(f"{with_runtime(work)} job(s) deleted")

@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 
 from tabellion import __version__
-from tabellion.config import ConfigError, Settings
+from tabellion.cli._runtime import load_settings, require_database
+from tabellion.config import Settings
 
 app = typer.Typer(
     help="Tabellion: send documents with proof.", no_args_is_help=True, add_completion=False
@@ -29,12 +30,7 @@ err = Console(stderr=True)
 
 
 def _settings() -> Settings:
-    try:
-        settings = Settings()
-        settings.check()
-    except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    settings = load_settings()
     # The SQLite file, blobs and outbox live here; the database must be able to create it.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings
@@ -106,10 +102,13 @@ async def _create_org(
 @org_app.command("list")
 def org_list() -> None:
     """List organisations."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    rows = asyncio.run(_list_orgs(_settings()))
-    table = Table("id", "name", "email", "created")
+    settings = _settings()
+    require_database(settings)
+    rows = asyncio.run(_list_orgs(settings))
+    # Ids are never cut short: they are what `key create` and the API take.
+    table = Table(Column("id", no_wrap=True, min_width=30), "name", "email", "created")
     for row in rows:
         table.add_row(*row)
     console.print(table)
@@ -334,8 +333,10 @@ def mail_in(
 def _add_optional_commands() -> None:
     from tabellion.cli.evidence import evidence_app, verify
     from tabellion.cli.jobs import jobs_app
+    from tabellion.cli.keys import key_app
 
     app.add_typer(jobs_app, name="jobs")
+    app.add_typer(key_app, name="key")
     app.add_typer(evidence_app, name="evidence")
     app.command("verify")(verify)
 

@@ -19,6 +19,7 @@ KEY_PREFIX = "tbl_"
 KEY_RANDOM_CHARS = 40  # base62: about 238 bits
 LOOKUP_CHARS = 12  # "tbl_" and the first 8 random characters; stored in clear to find the row
 LAST_USED_PRECISION = timedelta(minutes=1)
+DEFAULT_SCOPES = ("admin",)  # a key made without scopes (first key, `tabellion org create`)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ async def create_api_key(
         name=name,
         prefix=secret[:LOOKUP_CHARS],
         key_hash=sha256_hex(secret),
-        scopes=scopes or ["admin"],
+        scopes=scopes or list(DEFAULT_SCOPES),
         expires_at=expires_at,
         created_at=now,
         updated_at=now,
