@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
@@ -16,8 +16,9 @@ from starlette.responses import Response
 
 from tabellion import __version__
 from tabellion.config import Settings
-from tabellion.errors import install_error_handlers
+from tabellion.errors import NotFound, install_error_handlers
 from tabellion.kit.idempotency import IdempotentReplay
+from tabellion.kit.text import guard_request
 from tabellion.runtime import Runtime
 
 log = logging.getLogger("tabellion")
@@ -83,17 +84,37 @@ def create_app(
 
     from tabellion.evidence.endpoints import router as evidence_router
     from tabellion.evidence.pages import router as evidence_pages
+    from tabellion.evidence.proofs import EvidenceNotFound
     from tabellion.message.endpoints import deliveries_router, messages_router
+    from tabellion.message.service.message import DeliveryNotFound, MessageNotFound
+    from tabellion.organization.accounts import CustomerNotFound, UserNotFound
+    from tabellion.organization.endpoints import ApiKeyNotFound
     from tabellion.organization.endpoints import router as organization_router
     from tabellion.organization.pages import router as organization_pages
     from tabellion.portal.pages import router as portal_pages
     from tabellion.webhook.endpoints import router as webhooks_router
+    from tabellion.webhook.service import EventNotFound, WebhookEndpointNotFound
 
-    app.include_router(messages_router, prefix="/v1")
-    app.include_router(deliveries_router, prefix="/v1")
-    app.include_router(webhooks_router, prefix="/v1")
-    app.include_router(evidence_router, prefix="/v1")
-    app.include_router(organization_router, prefix="/v1")
+    # Each path parameter of the API and the 404 its resource answers when it is not found.
+    not_found: dict[str, type[NotFound]] = {
+        "message_id": MessageNotFound,
+        "delivery_id": DeliveryNotFound,
+        "evidence_id": EvidenceNotFound,
+        "endpoint_id": WebhookEndpointNotFound,
+        "event_id": EventNotFound,
+        "key_id": ApiKeyNotFound,
+        "user_id": UserNotFound,
+        "customer_id": CustomerNotFound,
+    }
+    guard = Depends(guard_request(not_found))
+    for router in (
+        messages_router,
+        deliveries_router,
+        webhooks_router,
+        evidence_router,
+        organization_router,
+    ):
+        app.include_router(router, prefix="/v1", dependencies=[guard])
     app.include_router(organization_pages)
     app.include_router(portal_pages)
     app.include_router(evidence_pages)

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("tabellion.errors")
@@ -207,9 +208,12 @@ def validation_problem(exc: RequestValidationError) -> ValidationFailed:
         if kind == "value_error" and message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         code = _PYDANTIC_CODES.get(kind, kind.replace("_", "-"))
+        loc = list(err.get("loc", ()))
         if kind == "json_invalid":
             message = "The body is not valid JSON: " + str(err.get("ctx", {}).get("error", message))
-        errors.append(FieldError(field=_field_path(err.get("loc", ())), code=code, message=message))
+            # FastAPI puts the parser's character position in the location: it is no field.
+            loc = [part for part in loc if not isinstance(part, int)]
+        errors.append(FieldError(field=_field_path(loc), code=code, message=message))
     first = errors[0] if errors else None
     detail = f"{first.field}: {first.message}" if first else "The request is not valid."
     if len(errors) > 1:
@@ -248,6 +252,29 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(InternalError("An unexpected error occurred; it has been logged."))
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # The checks at the edge (tabellion.kit.text) should have refused such text; this
+        # keeps one that slipped through a 422. The request's transaction has rolled back.
+        if "NUL" not in str(exc.orig):
+            return await _unexpected(request, exc)
+        log.warning("NUL character reached the database on %s %s", request.method, request.url.path)
+        message = "must not contain a NUL character"
+        field = next(
+            (
+                name
+                for name, value in (*request.path_params.items(), *request.query_params.items())
+                if "\x00" in str(value)
+            ),
+            "body",
+        )
+        return problem_response(
+            ValidationFailed(
+                f"{field}: {message}",
+                errors=[FieldError(field=field, code="invalid-characters", message=message)],
+            )
+        )
 
 
 def responses(*errors: type[TabellionError]) -> dict[int | str, dict[str, Any]]:

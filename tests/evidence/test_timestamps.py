@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from sqlalchemy import select, update
 
 from tabellion.config import Settings
@@ -414,3 +414,108 @@ async def test_pdf_proofs_carry_a_signature_timestamp(
     down = await client.get(f"/v1/evidence/{second.id}/pdf", headers=auth)
     assert down.status_code == 503
     assert down.json()["code"] == "timestamp-authority-unavailable"
+
+
+async def test_pdf_render_job_waits_for_the_authority_never_drops_to_b_b(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    tsa: TimestampAuthority,  # noqa: F811
+) -> None:
+    from tabellion.evidence.proofs import TimestampAuthorityUnavailable, render_pdf
+    from tabellion.evidence.sealing import RENDER_TASK
+    from tabellion.jobs.registry import RetryLater
+
+    tsa.set_mode("refuse")
+    delivery = await received_delivery(client, auth, runtime)
+    await run_jobs(runtime)
+    first = (await proofs_of(runtime, delivery["id"]))[0]
+    # The render job: no PDF (neither B-B nor one embedding an "awaiting" proof); retried.
+    context = TaskContext(runtime, job_id=0, attempt=1, max_attempts=10)
+    with pytest.raises(RetryLater, match="timestamp authority cannot be reached"):
+        await tasks.render(context, {"evidence_id": first.id})
+    with pytest.raises(TimestampAuthorityUnavailable):
+        await render_pdf(runtime, first.id)
+    rows = await proofs_of(runtime, delivery["id"])
+    assert {(r.pdf_key, r.timestamp_status) for r in rows} == {(None, "awaiting")}
+    bundle = await client.get(f"/v1/deliveries/{delivery['id']}/evidence.zip", headers=auth)
+    assert bundle.status_code == 503
+    assert bundle.json()["code"] == "timestamp-authority-unavailable"
+    async with runtime.sessions() as session:
+        kinds = set(await session.scalars(select(Job.kind)))
+    assert RENDER_TASK in kinds
+    # Back up: the job renders a B-T PDF whose embedded JSON proof carries its token.
+    tsa.set_mode("up")
+    await tasks.render(context, {"evidence_id": first.id})
+    data = (await client.get(f"/v1/evidence/{first.id}/pdf", headers=auth)).content
+    verdict = await verify_pdf_proof(data, [*trust_of(runtime), tsa.root])
+    assert verdict.authentic, verdict.problems
+    assert [(t.covers, t.status) for t in verdict.timestamps] == [
+        ("pdf-seal", "stamped"),
+        ("proof", "stamped"),
+    ]
+
+
+async def test_bundle_readme_commands_work_with_public_tools(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    tsa: TimestampAuthority,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    import zipfile
+
+    from tabellion.evidence.bundle import build_bundle
+    from tabellion.evidence.keys import load_seal
+    from tabellion.models.message import Delivery
+
+    delivery = await received_delivery(client, auth, runtime)
+    await run_jobs(runtime)
+    rows = await proofs_of(runtime, delivery["id"])
+    async with runtime.sessions() as session:
+        row = await session.get(Delivery, delivery["id"])
+    assert row is not None
+    data = await build_bundle(runtime, row)
+    folder = tmp_path / "bundle"
+    zipfile.ZipFile(BytesIO(data)).extractall(folder)
+    names = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+    for proof_row in rows:
+        assert {f"evidence/{proof_row.id}.json", f"evidence/{proof_row.id}.pdf"} <= names
+    assert {"documents/contract.pdf", "seal-chain.pem", "root-ca.pem", "README.txt"} <= names
+    readme = (folder / "README.txt").read_text()
+    assert "SELF-ISSUED" in readme
+    (folder / "tsa-root.pem").write_bytes(tsa.root_pem)
+    target = rows[-1]
+    assert target.hash is not None
+    commands = [
+        line.strip()
+        for line in readme.splitlines()
+        if line.startswith("     ") and line.strip().split(" ")[0] in PUBLIC_TOOLS
+    ]
+    assert len(commands) == 7, commands
+    outputs = []
+    for command in commands:
+        command = (
+            command.replace("<id>", target.id)
+            .replace("<the hash>", target.hash)
+            .replace("<your TSA's root>", "tsa-root.pem")
+            .replace("documents/*", "documents/contract.pdf")
+        )
+        # The README's own command lines, run as a reader would type them.
+        done = subprocess.run(  # noqa: S602
+            command, shell=True, cwd=folder, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+        outputs.append(done.stdout)
+    fingerprint, chain, pdfsig, digest, _, stamp, sums = outputs
+    root = load_seal(runtime.settings).root
+    expected = root.fingerprint(hashes.SHA256()).hex(":").upper()
+    assert expected in fingerprint
+    assert "seal-chain.pem: OK" in chain
+    assert "Signature is Valid" in pdfsig and "Total document signed" in pdfsig
+    assert digest.strip() == target.hash
+    assert "Verification: OK" in stamp
+    assert hashlib.sha256(b"%PDF-1.4\n%%EOF\n").hexdigest() in sums
+
+
+PUBLIC_TOOLS = ("openssl", "pdfsig", "python3", "jq", "sha256sum")

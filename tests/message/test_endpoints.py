@@ -199,7 +199,7 @@ async def test_raw_attachment_is_hashed_and_sniffed(
     message = await create(client, auth)
     response = await client.post(
         f"/v1/messages/{message['id']}/attachments",
-        params={"filename": "../../etc/contract\x00.pdf"},
+        params={"filename": "../../etc/contract\x01.pdf"},  # NUL: tests/test_bad_characters.py
         content=PDF,
         headers={**auth, "Content-Type": "image/png"},
     )
@@ -209,7 +209,7 @@ async def test_raw_attachment_is_hashed_and_sniffed(
     assert attachment["size"] == len(PDF)
     assert attachment["sha256"] == hashlib.sha256(PDF).hexdigest()
     assert attachment["content_type"] == "application/pdf"
-    assert "/" not in attachment["filename"] and "\x00" not in attachment["filename"]
+    assert "/" not in attachment["filename"] and "\x01" not in attachment["filename"]
     assert attachment["filename"].endswith(".pdf")
     again = (await client.get(f"/v1/messages/{message['id']}", headers=auth)).json()
     assert again["attachments"] == [attachment]

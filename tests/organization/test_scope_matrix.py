@@ -92,7 +92,9 @@ FAMILIES: dict[str, list[Call]] = {
     "evidence": [
         Call("GET", f"/v1/evidence/{EVD}", "messages:read", 404, "evidence-not-found"),
         Call("GET", f"/v1/evidence/{EVD}/pdf", "messages:read", 404, "evidence-not-found"),
-        Call("GET", f"/v1/deliveries/{DLV}/evidence.zip", "messages:read", 404, "not-found"),
+        Call(
+            "GET", f"/v1/deliveries/{DLV}/evidence.zip", "messages:read", 404, "delivery-not-found"
+        ),
     ],
     "webhook-endpoints": [
         Call("POST", "/v1/webhook-endpoints", "webhooks", 422, "validation-failed", json={}),

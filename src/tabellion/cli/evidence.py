@@ -70,6 +70,11 @@ def verify(
             f"{content['id']} at {content['occurred_at']}, delivery {content['delivery_id']}, "
             f"recipient {content['recipient']['email']}"
         )
+        if verdict.self_issued:
+            console.print(
+                "  [bold yellow]self-issued seal:[/bold yellow] authentic against the root you "
+                "gave; make sure that root comes from the service's operator"
+            )
         for stamp in verdict.timestamps:
             what = "proof" if stamp.covers == "proof" else "PDF seal"
             if stamp.status == "awaiting":

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from tabellion.config import Settings
+from tabellion.kit.time import isoformat_z
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Delivery, Message
 from tabellion.models.organization import Organization
@@ -114,12 +115,36 @@ def build_content(
     }
     if evidence.type in RECIPIENT_ACTIONS:
         actor = details.get("actor") if isinstance(details, dict) else None
-        content["recipient"]["action"] = {
-            "authentication": _jsonable(delivery.identity)
-            if delivery.identity
-            else {"method": "personal-link"},
-            "time": actor.get("at") if isinstance(actor, dict) else None,
-            "ip": actor.get("ip") if isinstance(actor, dict) else None,
-            "user_agent": actor.get("user_agent") if isinstance(actor, dict) else None,
-        }
+        content["recipient"]["action"] = _action(delivery, actor if isinstance(actor, dict) else {})
     return content
+
+
+def _action(delivery: Delivery, actor: dict[str, Any]) -> dict[str, Any]:
+    """How the recipient was authenticated for this action, when, from where.
+
+    A confirmed identity (a one-time code sent to the address) is the strongest; without one,
+    the channel the action came through (the personal link, a vault session).
+    """
+    identity = _jsonable(delivery.identity) if delivery.identity else None
+    if isinstance(identity, dict) and identity.get("confirmed"):
+        authentication: dict[str, Any] = {**identity, "channel": actor.get("method")}
+        authentication["time"] = _iso_text(identity.get("at"))
+        authentication.pop("at", None)
+    else:
+        authentication = {"method": actor.get("method") or "personal-link"}
+    return {
+        "authentication": authentication,
+        "time": _iso_text(actor.get("at")),
+        "ip": actor.get("ip"),
+        "user_agent": actor.get("user_agent"),
+    }
+
+
+def _iso_text(value: Any) -> str | None:
+    """An ISO 8601 time as recorded, in the proof's form (UTC, ``Z``)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return isoformat_z(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return value

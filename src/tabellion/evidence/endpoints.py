@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -22,7 +20,7 @@ from tabellion.errors import (
     ValidationFailed,
     responses,
 )
-from tabellion.evidence import links, transparency
+from tabellion.evidence import bundle, links, transparency
 from tabellion.evidence.keys import load_seal
 from tabellion.evidence.proofs import (
     EvidenceNotFound,
@@ -31,10 +29,10 @@ from tabellion.evidence.proofs import (
     render_pdf,
     sealed,
 )
-from tabellion.evidence.sealing import seal_pending
 from tabellion.message import repository
+from tabellion.message.service.message import DeliveryNotFound
 from tabellion.models.evidence import Evidence, TreeHead
-from tabellion.models.message import Attachment, Delivery
+from tabellion.models.message import Delivery
 from tabellion.runtime import Runtime
 
 router = APIRouter(route_class=SessionRoute, tags=["evidence"])
@@ -152,41 +150,15 @@ async def get_evidence_pdf(
     )
 
 
-README = """Evidence bundle of delivery {delivery_id}
-==========================================
-
-This archive holds every proof of the delivery, the documents that were delivered, and the
-certificate chain of the seal that signed the proofs.
-
-  evidence/<id>.json   the JSON proofs: a JWS (RFC 7515, JSON serialization) whose payload is
-                       the evidence content in RFC 8785 canonical JSON
-  evidence/<id>.pdf    the same facts as a PDF, sealed PAdES; it embeds the JSON proof
-  documents/           the delivered files; their SHA-256 digests are in every proof
-  seal-chain.pem       the seal certificate, then its issuers up to the root
-
-Check them with public tools:
-  - PDF: open it in a PDF reader, or `pdfsig evidence/<id>.pdf` (poppler-utils), or
-    `python -m pyhanko sign validate --trust seal-chain.pem evidence/<id>.pdf`.
-  - JSON: any JWS library verifies the signature with the first certificate of the `x5c`
-    header; check that chain against seal-chain.pem. The payload is base64url JSON.
-  - Timestamp: when `header.tabellion_timestamp_status` is `stamped`,
-    `header.tabellion_timestamp` is an RFC 3161 token (base64 DER) over the SHA-256 of the
-    decoded payload: `openssl ts -verify -token_in -in token.der -digest <that SHA-256 in hex>
-    -CAfile <your timestamp authority's root>`; `awaiting` means the authority has not
-    answered yet (the proof is valid; download it again later for its token).
-  - Documents: `sha256sum documents/*` and compare with `content.attachments` in a proof.
-  - Everything at once: `tabellion verify --trust root.pem FILE` (root = last certificate of
-    seal-chain.pem, or your service's published root), or the page {verify_url}.
-"""
-
-
 @router.get(
     "/deliveries/{delivery_id}/evidence.zip",
     summary="Every proof of a delivery, its documents and the seal chain, as one zip",
     response_class=Response,
     responses={
         200: {"content": {"application/zip": {}}, "description": "The bundle"},
-        **responses(Unauthorized, InsufficientScope, NotFound, TimestampAuthorityUnavailable),
+        **responses(
+            Unauthorized, InsufficientScope, DeliveryNotFound, TimestampAuthorityUnavailable
+        ),
     },
 )
 async def evidence_bundle(
@@ -195,59 +167,15 @@ async def evidence_bundle(
     runtime = _runtime(request)
     delivery = await repository.get_delivery(session, caller.organization_id, delivery_id)
     if delivery is None:
-        raise NotFound(f"No delivery {delivery_id}.")
+        raise DeliveryNotFound(f"No delivery {delivery_id}.")
     await end_read_phase(session)
-    # From here on, short transactions of our own: rendering writes in its own.
-    await seal_pending(runtime)
-    async with runtime.sessions() as reader:
-        ids = list(
-            await reader.scalars(
-                select(Evidence.id).where(Evidence.delivery_id == delivery.id).order_by(Evidence.id)
-            )
-        )
-        attachments = list(
-            await reader.scalars(
-                select(Attachment).where(Attachment.message_id == delivery.message_id)
-            )
-        )
-    pdf_keys = {evidence_id: await render_pdf(runtime, evidence_id) for evidence_id in ids}
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        async with runtime.sessions() as reader:
-            for evidence_id in ids:
-                evidence = await reader.get(Evidence, evidence_id)
-                assert evidence is not None
-                document = await proof_document(reader, evidence)
-                archive.writestr(f"evidence/{evidence_id}.json", transparency.dumps(document))
-        for evidence_id, key in pdf_keys.items():
-            if key:
-                archive.writestr(f"evidence/{evidence_id}.pdf", await _read(runtime, key))
-        used: set[str] = set()
-        for attachment in attachments:
-            name = attachment.filename
-            if name in used:
-                name = f"{attachment.id}-{name}"
-            used.add(name)
-            archive.writestr(f"documents/{name}", await _read(runtime, attachment.storage_key))
-        archive.writestr("seal-chain.pem", load_seal(runtime.settings).chain_pem())
-        archive.writestr(
-            "README.txt",
-            README.format(
-                delivery_id=delivery.id, verify_url=runtime.settings.base_url + "/verify"
-            ),
-        )
+    # From here on, short transactions of the bundle's own: rendering writes in its own.
+    data = await bundle.build_bundle(runtime, delivery)
     return Response(
-        buffer.getvalue(),
+        data,
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{delivery.id}-evidence.zip"'},
     )
-
-
-async def _read(runtime: Runtime, key: str) -> bytes:
-    out = bytearray()
-    async for chunk in runtime.storage.open(key):
-        out += chunk
-    return bytes(out)
 
 
 # ---- transparency log --------------------------------------------------------------------------
@@ -378,6 +306,11 @@ class VerifyOut(BaseModel):
         "API key: the whole evidence content.",
     )
     timestamps: list[TimestampOut] = []
+    self_issued_seal: bool = Field(
+        default=False,
+        description="The seal's certificate comes from the service's own generated root, not "
+        "a trust service: authentic only for whoever trusts that root.",
+    )
 
 
 MAX_VERIFY_BYTES = 50 * 1024 * 1024

@@ -38,6 +38,12 @@ ROOT_FILE = "root-ca.pem"
 ROOT_KEY_FILE = "root-ca.key"
 SEAL_FILE = "seal.pem"
 SEAL_KEY_FILE = "seal.key"
+# The organisation name of the generated root and seal: how a verifier tells a self-issued seal.
+SELF_ISSUED_ORGANIZATION = "Tabellion (self-issued)"
+SELF_ISSUED_WARNING = (
+    "SELF-ISSUED SEAL: no TABELLION_SEAL_KEY_FILE is configured, so proofs are sealed "
+    "with a locally generated certificate that relying parties do not trust by default."
+)
 
 
 @dataclass(frozen=True)
@@ -96,10 +102,7 @@ def _load(settings: Settings) -> Seal:
     if settings.seal_key_file is not None:
         return _configured(settings)
     if settings.env == "production":
-        log.warning(
-            "SELF-ISSUED SEAL: no TABELLION_SEAL_KEY_FILE is configured, so proofs are sealed "
-            "with a locally generated certificate that relying parties do not trust by default."
-        )
+        log.warning(SELF_ISSUED_WARNING)
     return _self_issued(settings.seal_dir)
 
 
@@ -163,7 +166,7 @@ def _generate(directory: Path) -> None:
     root_key = ec.generate_private_key(ec.SECP256R1())
     root_name = x509.Name(
         [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tabellion (self-issued)"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, SELF_ISSUED_ORGANIZATION),
             x509.NameAttribute(NameOID.COMMON_NAME, "Tabellion local evidence root CA"),
         ]
     )
@@ -199,7 +202,7 @@ def _generate(directory: Path) -> None:
         .subject_name(
             x509.Name(
                 [
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tabellion (self-issued)"),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, SELF_ISSUED_ORGANIZATION),
                     x509.NameAttribute(NameOID.COMMON_NAME, "Tabellion evidence seal"),
                 ]
             )
@@ -238,3 +241,9 @@ def _generate(directory: Path) -> None:
     _write_private(directory / SEAL_FILE, seal.public_bytes(pem))
     # The key last: its presence means the set is complete.
     _write_private(directory / SEAL_KEY_FILE, seal_key.private_bytes(pem, pkcs8, plain))
+
+
+def is_self_issued(chain: list[x509.Certificate] | tuple[x509.Certificate, ...]) -> bool:
+    """Whether a seal chain ends at a root that a Tabellion generated for itself."""
+    names = chain[-1].subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return any(n.value == SELF_ISSUED_ORGANIZATION for n in names)

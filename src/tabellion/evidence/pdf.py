@@ -96,23 +96,29 @@ def render(settings: Settings, content: dict[str, Any], proof_json: bytes, langu
     pdf.set_lang(language)
     pdf.add_page()
     pdf.set_auto_page_break(True, margin=18)
+    # The heading stays left of the QR code, and the table starts below it: no text over it.
+    heading = pdf.epw - QR_SIZE_MM - 4
     pdf.set_font("Helvetica", style="B", size=18)
     pdf.set_text_color(11, 92, 173)
-    pdf.cell(
-        0, 10, _latin(_(TITLES.get(content["type"], "Evidence"))), new_x="LMARGIN", new_y="NEXT"
+    pdf.multi_cell(
+        heading,
+        10,
+        _latin(_(TITLES.get(content["type"], "Evidence"))),
+        new_x="LMARGIN",
+        new_y="NEXT",
     )
     pdf.set_font("Helvetica", size=9)
     pdf.set_text_color(85, 96, 110)
-    pdf.cell(
-        0,
+    pdf.multi_cell(
+        heading,
         5,
         _latin(f"{content['id']}  ·  {content['event']['uri']}"),
         new_x="LMARGIN",
         new_y="NEXT",
     )
-    qr = segno.make(f"{settings.base_url}/verify?evidence={content['id']}", error="m")
+    qr = segno.make(verify_url(settings, content["id"]), error="m")
     matrix = list(qr.matrix)
-    size = 30.0
+    size = QR_SIZE_MM
     cell = size / (len(matrix) + 8)
     x0, y0 = pdf.w - pdf.r_margin - size, 12.0
     pdf.set_fill_color(0, 0, 0)
@@ -120,7 +126,9 @@ def render(settings: Settings, content: dict[str, Any], proof_json: bytes, langu
         for col_index, value in enumerate(row):
             if value:
                 pdf.rect(x0 + (col_index + 4) * cell, y0 + (row_index + 4) * cell, cell, cell, "F")
-    pdf.ln(6)
+    # Readers on a screen follow the QR code as a link too.
+    pdf.link(x0, y0, size, size, verify_url(settings, content["id"]))
+    pdf.set_y(max(pdf.get_y() + 6, y0 + size + 2))
     occurred = datetime.fromisoformat(content["occurred_at"].replace("Z", "+00:00"))
     sender = content["sender"]
     recipient = content["recipient"]
@@ -145,7 +153,13 @@ def render(settings: Settings, content: dict[str, Any], proof_json: bytes, langu
     action = recipient.get("action")
     if action:
         auth = action.get("authentication") or {}
-        rows.append((_("Recipient authentication"), str(auth.get("method", "personal-link"))))
+        method = str(auth.get("method", "personal-link"))
+        rows.append(
+            (
+                _("Recipient authentication"),
+                f"{method} · {action['time']}" if action.get("time") else method,
+            )
+        )
         rows.append(
             (_("From"), f"IP {action.get('ip') or '-'} · {action.get('user_agent') or '-'}")
         )
@@ -175,6 +189,14 @@ def render(settings: Settings, content: dict[str, Any], proof_json: bytes, langu
         modification_date=occurred,
     )
     return bytes(pdf.output())
+
+
+QR_SIZE_MM = 30.0  # the QR code's square, quiet zone included, at the top right
+
+
+def verify_url(settings: Settings, evidence_id: str) -> str:
+    """Where the QR code of a PDF proof leads: the public verify page."""
+    return f"{settings.base_url}/verify?evidence={evidence_id}"
 
 
 def _auth_text(auth: dict[str, Any]) -> str:

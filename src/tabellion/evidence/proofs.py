@@ -89,9 +89,16 @@ async def render_pdf(runtime: Runtime, evidence_id: str) -> str | None:
     if unsealed:
         await seal_pending(runtime)
     if runtime.settings.tsa_url and (unsealed or evidence.timestamp_status == AWAITING):
-        # So that the embedded JSON proof carries its token; if the authority is down, the
-        # PAdES timestamp below fails too, and the render job is retried.
-        await stamp_proofs(runtime, [evidence_id])
+        # The embedded JSON proof must carry its token: a PDF is cached for good, so one
+        # rendered while the authority is down would keep an "awaiting" proof inside forever.
+        # No PDF then (never one silently without its timestamps); the render job retries.
+        stamped = await stamp_proofs(runtime, [evidence_id])
+        if stamped.waiting:
+            raise TimestampAuthorityUnavailable(
+                "The PDF proof is rendered once its JSON proof is timestamped, and the "
+                f"timestamp authority cannot be reached ({stamped.problem}). Try again later; "
+                "the JSON proof is available meanwhile."
+            )
     async with runtime.sessions() as session:
         evidence = await session.get(Evidence, evidence_id)
         if evidence is None or evidence.jws is None:

@@ -116,6 +116,7 @@ async def classify(
             "problems": verdict.problems,
             "facts": facts,
             "timestamps": [asdict(t) for t in verdict.timestamps],
+            "self_issued_seal": verdict.self_issued,
         }
     digest = hashlib.sha256(data).hexdigest()
     attachment = await session.scalar(

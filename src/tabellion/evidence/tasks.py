@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tabellion.db import transaction
-from tabellion.evidence.proofs import render_pdf
+from tabellion.evidence.proofs import TimestampAuthorityUnavailable, render_pdf
 from tabellion.evidence.sealing import RENDER_TASK, SEAL_TASK, seal_pending
 from tabellion.evidence.timestamping import TIMESTAMP_TASK, resume_later, stamp_proofs
 from tabellion.evidence.transparency import PUBLISH_TASK, publish_tree_head
@@ -22,7 +22,12 @@ async def seal(ctx: TaskContext, payload: dict[str, Any]) -> None:
 
 @task(RENDER_TASK, max_attempts=10, timeout_seconds=120)
 async def render(ctx: TaskContext, payload: dict[str, Any]) -> None:
-    await render_pdf(ctx.runtime, payload["evidence_id"])
+    try:
+        await render_pdf(ctx.runtime, payload["evidence_id"])
+    except TimestampAuthorityUnavailable as exc:
+        # Expected while the authority is down: retried with backoff, no PDF meanwhile; after
+        # the last attempt the PDF is still rendered on its first request.
+        raise RetryLater(exc.detail) from exc
 
 
 # With backoff (5 s doubling, at most 6 h apart) 30 attempts span about four days; then a

@@ -44,3 +44,12 @@ def new_id(prefix: str) -> str:
 
 def looks_like(prefix: str, value: str) -> bool:
     return value.startswith(prefix + "_") and bool(_ID_RE.match(value))
+
+
+def possible_id(value: str) -> bool:
+    """Whether ``value`` could be one of our ids; anything else cannot name a row.
+
+    Checked before querying: PostgreSQL refuses a NUL character outright, and an id that
+    cannot exist is simply not found.
+    """
+    return 0 < len(value) <= 64 and value.isascii() and value.isprintable()

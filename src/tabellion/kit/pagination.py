@@ -10,6 +10,7 @@ from fastapi import Query
 from pydantic import BaseModel
 
 from tabellion.errors import InvalidParameter
+from tabellion.kit.text import storable
 
 T = TypeVar("T")
 
@@ -45,5 +46,8 @@ def decode_cursor(cursor: str, *, size: int) -> list[Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidParameter("cursor", "The cursor is not one this API returned.") from exc
     if not isinstance(values, list) or len(values) != size:
+        raise InvalidParameter("cursor", "The cursor is not one this API returned.")
+    # Its values end up in queries: PostgreSQL refuses a NUL character outright.
+    if any(isinstance(v, str) and not storable(v) for v in values):
         raise InvalidParameter("cursor", "The cursor is not one this API returned.")
     return values

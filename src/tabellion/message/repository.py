@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tabellion.errors import InvalidParameter
 from tabellion.kit.pagination import decode_cursor, encode_cursor
 from tabellion.models.message import Attachment, Delivery, Message
 
@@ -142,7 +143,10 @@ async def list_deliveries(
         from tabellion.kit.time import as_utc
 
         last_updated, last_id = decode_cursor(cursor, size=2)
-        moment = as_utc(datetime.fromisoformat(str(last_updated)))
+        try:
+            moment = as_utc(datetime.fromisoformat(str(last_updated)))
+        except ValueError as exc:
+            raise InvalidParameter("cursor", "The cursor is not one this API returned.") from exc
         query = query.where(
             or_(
                 Delivery.updated_at > moment,

@@ -1,0 +1,304 @@
+"""Every evidence type of every mode yields both proofs, with every fact the issue lists."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from datetime import datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tabellion.db import transaction
+from tabellion.evidence.content import FORMAT, POLICY_ID
+from tabellion.evidence.events import EvidenceType, etsi_event_uri
+from tabellion.evidence.keys import load_seal
+from tabellion.evidence.pdf import QR_SIZE_MM, verify_url
+from tabellion.evidence.verify import verify_json_proof, verify_pdf_proof
+from tabellion.kit.jcs import canonicalize
+from tabellion.message.service.delivery import mark_undelivered
+from tabellion.message.service.lifecycle import expire
+from tabellion.models.message import Delivery, Message
+from tabellion.runtime import Runtime
+from tests.evidence.helpers import run_jobs, trust_of
+from tests.portal.helpers import csrf, dispatch, latest_code, notify, status_of
+
+UA = {"User-Agent": "evidence-browser/2"}
+PDF_BYTES = b"%PDF-1.4\n%%EOF\n"
+
+
+async def _open(client: httpx.AsyncClient, link: str) -> None:
+    landing = await client.get(link)
+    opened = await client.post(f"{link}/open", data={"csrf_token": csrf(landing.text)}, headers=UA)
+    assert opened.status_code == 303, opened.text
+
+
+async def _download(client: httpx.AsyncClient, auth: dict[str, str], link: str, msg: str) -> None:
+    message = (await client.get(f"/v1/messages/{msg}", headers=auth)).json()
+    file = await client.get(f"{link}/files/{message['attachments'][0]['id']}", headers=UA)
+    assert file.status_code == 200 and file.content == PDF_BYTES
+
+
+async def _answer(
+    client: httpx.AsyncClient, runtime: Runtime, link: str, delivery_id: str, decision: str
+) -> None:
+    page = await client.get(link)
+    await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
+    form = await client.get(f"{link}?sent=1")
+    code = await latest_code(runtime, delivery_id)
+    verified = await client.post(
+        f"{link}/verify", data={"code": code, "csrf_token": csrf(form.text)}, headers=UA
+    )
+    assert verified.status_code == 303, verified.text
+    page = await client.get(link)
+    done = await client.post(
+        f"{link}/answer",
+        data={"decision": decision, "confirm": "yes", "csrf_token": csrf(page.text)},
+        headers=UA,
+    )
+    assert done.status_code == 303, done.text
+
+
+async def _undelivered(runtime: Runtime, delivery_id: str) -> None:
+    async with transaction(runtime.sessions) as session:
+        delivery = await session.get(Delivery, delivery_id)
+        assert delivery is not None
+        moment = datetime.now(delivery.created_at.tzinfo)
+        await mark_undelivered(
+            session, delivery, at=moment, reason="mailbox unknown", smtp_code=550
+        )
+
+
+async def _every_event(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> dict[str, list[str]]:
+    """Deliveries that, between them, go through every event of every mode; their types."""
+    expected: dict[str, list[str]] = {}
+    for mode in ("deliver", "simple", "secure"):
+        delivery = await dispatch(client, auth, mode=mode)
+        link = await notify(runtime, delivery["id"])
+        await _open(client, link)
+        await _download(client, auth, link, delivery["message_id"])
+        types = ["SENT", "NOTIFIED", "RECEIVED", "DOWNLOADED"]
+        if mode == "secure":
+            page = await client.get(link)
+            reply = await client.post(
+                f"{link}/reply",
+                data={"csrf_token": csrf(page.text), "body": "Noted."},
+                files={"files": ("note.txt", b"noted", "text/plain")},
+                headers=UA,
+            )
+            assert reply.status_code == 303, reply.text
+            types.append("REPLIED")
+        expected[delivery["id"]] = types
+    for decision, final in (("accept", "ACCEPTED"), ("refuse", "REFUSED")):
+        delivery = await dispatch(client, auth, mode="registered")
+        link = await notify(runtime, delivery["id"])
+        await _answer(client, runtime, link, delivery["id"], decision)
+        types = ["SENT", "NOTIFIED", final]
+        if final == "ACCEPTED":
+            await _download(client, auth, link, delivery["message_id"])
+            types.append("DOWNLOADED")
+        expected[delivery["id"]] = types
+    expiring = await dispatch(client, auth, mode="registered")
+    await notify(runtime, expiring["id"])
+    async with transaction(runtime.sessions) as session:
+        row = await session.get(Delivery, expiring["id"])
+        assert row is not None and row.deadline_at is not None
+        deadline = row.deadline_at
+    async with transaction(runtime.sessions) as session:
+        assert await expire(session, expiring["id"], now=deadline + timedelta(seconds=1))
+    expected[expiring["id"]] = ["SENT", "NOTIFIED", "EXPIRED"]
+    for mode in ("deliver", "simple", "secure", "registered"):
+        delivery = await dispatch(client, auth, mode=mode)
+        await _undelivered(runtime, delivery["id"])
+        expected[delivery["id"]] = ["SENT", "UNDELIVERED"]
+    await run_jobs(runtime)
+    return expected
+
+
+def _check_content(
+    content: dict[str, Any], delivery: dict[str, Any], message: Message, runtime: Runtime
+) -> None:
+    kind = EvidenceType(content["type"])
+    assert content["format"] == FORMAT
+    assert content["event"]["uri"] == etsi_event_uri(kind)
+    assert content["occurred_at"].endswith("Z")
+    issuer = content["issuer"]
+    assert issuer == {
+        "name": runtime.settings.issuer_name,
+        "url": "http://tabellion.test",
+        "policy": POLICY_ID,
+        "seal_certificate_sha256": load_seal(runtime.settings).fingerprint,
+    }
+    assert content["message_id"] == delivery["message_id"]
+    assert content["delivery_id"] == delivery["id"]
+    assert content["mode"] == message.mode
+    sender = content["sender"]
+    assert sender["organization"]["id"] == message.organization_id
+    assert sender["authentication"]["method"] == "api-key"
+    assert sender["authentication"]["api_key_id"] == message.submitted_by_key_id
+    assert message.submitted_by_key_id
+    recipient = content["recipient"]
+    assert recipient["email"] == delivery["recipient"]["email"]
+    assert recipient["first_name"] == "Jane" and recipient["language"] == "en"
+    digests = content["content"]
+    assert digests["subject_sha256"] == hashlib.sha256(b"Secret subject").hexdigest()
+    assert digests["body_sha256"] == hashlib.sha256(message.body_html.encode()).hexdigest()
+    [attachment] = digests["attachments"]
+    assert attachment["sha256"] == hashlib.sha256(PDF_BYTES).hexdigest()
+    assert attachment["filename"] == "contract.pdf" and attachment["size"] == len(PDF_BYTES)
+    assert isinstance(content["chain"]["sequence"], int)
+    if kind == EvidenceType.UNDELIVERED:
+        assert content["event"]["reasons"] == ["mailbox unknown", "smtp 550"]
+    elif kind == EvidenceType.EXPIRED:
+        assert content["event"]["reasons"] == ["no answer in time"]
+    else:
+        assert content["event"]["reasons"] == []
+    action = recipient.get("action")
+    if kind.value not in ("RECEIVED", "ACCEPTED", "REFUSED", "DOWNLOADED", "REPLIED"):
+        assert action is None
+        return
+    assert action is not None
+    assert action["user_agent"] == UA["User-Agent"] and action["ip"]
+    assert action["time"].endswith("Z")
+    assert abs(
+        datetime.fromisoformat(action["time"]) - datetime.fromisoformat(content["occurred_at"])
+    ) < timedelta(seconds=1)
+    method = action["authentication"]["method"]
+    if message.mode == "registered":
+        # The code sent to the address, confirmed from this browser before answering.
+        assert method == "email-otp" and action["authentication"]["confirmed"] is True
+        assert action["authentication"]["user_agent"] == UA["User-Agent"]
+        assert action["authentication"]["time"].endswith("Z")
+    else:
+        assert method in ("portal-link", "portal", "portal-session")
+
+
+def _pdf_facts(data: bytes, tmp_path: Path) -> tuple[int, str, list[str]]:
+    """Pages, text and link targets of a PDF."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    path = tmp_path / "p.pdf"
+    path.write_bytes(data)
+    text = subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    reader = PdfFileReader(BytesIO(data), strict=False)
+    pages = int(reader.root["/Pages"]["/Count"])
+    uris = []
+    for kid in reader.root["/Pages"]["/Kids"]:
+        page = kid.get_object()
+        for annotation in page.get("/Annots", []):
+            annotation = annotation.get_object()
+            if "/A" in annotation and "/URI" in annotation["/A"]:
+                uris.append(str(annotation["/A"]["/URI"]))
+    return pages, text, uris
+
+
+async def test_every_event_of_every_mode_has_both_proofs(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, tmp_path: Path
+) -> None:
+    expected = await _every_event(client, auth, runtime)
+    seen: set[tuple[str, str]] = set()
+    contents: list[dict[str, Any]] = []
+    for delivery_id, types in expected.items():
+        state = await status_of(client, auth, delivery_id)
+        assert [e["type"] for e in state["evidence"]] == types
+        async with runtime.sessions() as session:
+            message = await session.get(Message, state["message_id"])
+        assert message is not None
+        for ref in state["evidence"]:
+            proof = await client.get(f"/v1/evidence/{ref['id']}", headers=auth)
+            assert proof.status_code == 200, proof.text
+            verdict = verify_json_proof(proof.content, trust_of(runtime))
+            assert verdict.authentic, verdict.problems
+            assert verdict.content is not None and verdict.content["id"] == ref["id"]
+            _check_content(verdict.content, state, message, runtime)
+            contents.append(verdict.content)
+            pdf = await client.get(f"/v1/evidence/{ref['id']}/pdf", headers=auth)
+            assert pdf.status_code == 200
+            sealed = await verify_pdf_proof(pdf.content, trust_of(runtime))
+            assert sealed.authentic, sealed.problems
+            assert sealed.content == verdict.content
+            pages, text, uris = _pdf_facts(pdf.content, tmp_path)
+            assert 1 <= pages <= 2
+            assert ref["id"] in text and state["recipient"]["email"] in text
+            assert uris == [verify_url(runtime.settings, ref["id"])]
+            seen.add((message.mode, ref["type"]))
+    every = {
+        (mode, kind)
+        for mode in ("deliver", "simple", "secure")
+        for kind in ("SENT", "NOTIFIED", "RECEIVED", "DOWNLOADED", "UNDELIVERED")
+    }
+    every |= {("secure", "REPLIED")}
+    every |= {
+        ("registered", kind)
+        for kind in ("SENT", "NOTIFIED", "ACCEPTED", "REFUSED", "EXPIRED", "DOWNLOADED")
+    }
+    every |= {("registered", "UNDELIVERED")}
+    assert seen == every
+    assert {kind for _, kind in seen} == set(EvidenceType)
+    # One organisation, one chain: 1, 2, 3... each naming the hash of the one before.
+    contents.sort(key=lambda c: c["chain"]["sequence"])
+    assert [c["chain"]["sequence"] for c in contents] == list(range(1, len(contents) + 1))
+    previous = None
+    for content in contents:
+        assert content["chain"]["previous"] == previous
+        previous = hashlib.sha256(canonicalize(content)).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "label"),
+    [
+        ("en", "Evidence of receipt", "Recipient"),
+        ("fr", "Preuve de réception", "Destinataire"),
+        ("nl", "Bewijs van ontvangst", "Ontvanger"),
+        ("de", "Nachweis des Empfangs", "Empfänger"),
+    ],
+)
+async def test_pdf_speaks_the_recipients_language_and_its_qr_leads_to_verify(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    tmp_path: Path,
+    language: str,
+    title: str,
+    label: str,
+) -> None:
+    import pypdfium2
+
+    delivery = await dispatch(client, auth, mode="simple", language=language)
+    await _open(client, await notify(runtime, delivery["id"]))
+    await run_jobs(runtime)
+    received = (await status_of(client, auth, delivery["id"]))["evidence"][-1]
+    assert received["type"] == "RECEIVED"
+    data = (await client.get(f"/v1/evidence/{received['id']}/pdf", headers=auth)).content
+    pages, text, uris = _pdf_facts(data, tmp_path)
+    assert pages == 1
+    assert title in text and label in text
+    assert uris == [f"http://tabellion.test/verify?evidence={received['id']}"]
+    # The QR code drawn is the one of that address: sample each module's centre.
+    import segno
+
+    matrix = [list(row) for row in segno.make(uris[0], error="m").matrix]
+    page = pypdfium2.PdfDocument(data)[0]
+    scale = 8.0
+    bitmap = page.render(scale=scale)
+    width, buffer, stride = bitmap.width, bitmap.buffer, bitmap.stride
+    channels = stride // width
+    mm = 72 / 25.4 * scale
+    cell = QR_SIZE_MM / (len(matrix) + 8)
+    left = (page.get_width() / (72 / 25.4)) - 10 - QR_SIZE_MM  # fpdf's default 10 mm margin
+    drawn = []
+    for row in range(len(matrix)):
+        line = []
+        for col in range(len(matrix)):
+            x = int((left + (col + 4.5) * cell) * mm)
+            y = int((12.0 + (row + 4.5) * cell) * mm)
+            line.append(buffer[y * stride + x * channels] < 128)
+        drawn.append(line)
+    assert drawn == [[bool(v) for v in row] for row in matrix]
