@@ -27,6 +27,7 @@ from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
 from tabellion.migrations import upgrade_database
 from tabellion.models import Delivery, Evidence, Job, Message
+from tabellion.models.base import table_of
 from tabellion.organization.service import create_api_key, create_organization
 from tabellion.runtime import Runtime
 
@@ -119,9 +120,9 @@ async def bare_insert(runtime: Runtime, count: int) -> float:
                     "updated_at": now,
                 }
             )
-        await session.execute(insert(Delivery), rows)
-        await session.execute(insert(Evidence), evidence)
-        await session.execute(insert(Job), jobs)
+        await session.execute(insert(table_of(Delivery)), rows)
+        await session.execute(insert(table_of(Evidence)), evidence)
+        await session.execute(insert(table_of(Job)), jobs)
     return time.perf_counter() - started
 
 

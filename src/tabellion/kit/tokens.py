@@ -21,7 +21,7 @@ def sha256_hex(value: str | bytes) -> str:
 
 def hmac_sha256(key: bytes, message: str | bytes) -> bytes:
     data = message.encode() if isinstance(message, str) else message
-    return hmac.new(key, data, hashlib.sha256).digest()
+    return hmac.digest(key, data, hashlib.sha256)
 
 
 def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:

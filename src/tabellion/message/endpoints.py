@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from pydantic_core import to_json
 from sqlalchemy import select
 from starlette.responses import Response
 
@@ -205,9 +206,7 @@ async def create_message(
     else:
         view = await service.get_message_view(session, caller.organization_id, message.id)
         code = status.HTTP_201_CREATED
-    return Response(
-        message_out(view).model_dump_json(), status_code=code, media_type="application/json"
-    )
+    return Response(to_json(view.representation), status_code=code, media_type="application/json")
 
 
 @messages_router.get(
@@ -311,7 +310,7 @@ async def dispatch_message(
 ) -> Response:
     view = await service.dispatch(session, caller, message_id, settings=_runtime(request).settings)
     return Response(
-        message_out(view).model_dump_json(),
+        to_json(view.representation),
         status_code=status.HTTP_202_ACCEPTED,
         media_type="application/json",
     )

@@ -20,6 +20,7 @@ from tabellion.jobs.queue import enqueue, enqueue_many
 from tabellion.kit import crypto
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow
+from tabellion.models.base import table_of
 from tabellion.models.webhook import Event, WebhookAttempt, WebhookEndpoint
 from tabellion.webhook import signing
 from tabellion.webhook.ssrf import ForbiddenDestination, check_url_syntax, resolve_public
@@ -126,14 +127,18 @@ def _drop_items(
         return False
     items: list[Any] = parent[key]
     flag = f"{key}_truncated"
-    freed = 0 if flag in parent else -len(f',"{flag}":true')
-    dropped = 0
-    for item in items if oldest_first else reversed(items):
-        if freed >= over:
+    need = over + (0 if flag in parent else len(f',"{flag}":true'))
+    # Keep as many items as fit from the kept end: the fewest dropped that free ``need``
+    # bytes. Sized from the kept end, so a 10,000-item list costs one dump, not 10,000.
+    budget = _size(items) - 1 - need  # what the kept items may take, each with its comma
+    used = kept_count = 0
+    for item in reversed(items) if oldest_first else items:
+        cost = _size(item) + 1
+        if used + cost > budget:
             break
-        freed += _size(item) + 1  # and its comma
-        dropped += 1
-    kept = items[dropped:] if oldest_first else items[: len(items) - dropped]
+        used += cost
+        kept_count += 1
+    kept = items[len(items) - kept_count :] if oldest_first else items[:kept_count]
     data[owner] = {**parent, key: kept, flag: True}
     return True
 
@@ -215,7 +220,7 @@ async def emit_many(
                 "created_at": now,
             }
         )
-    await session.execute(insert(Event), rows)
+    await session.execute(insert(table_of(Event)), rows)
     subscribers = await _subscribers(session, organization_id)
     jobs = [
         {"endpoint_id": endpoint_id, "event_id": row["id"]}

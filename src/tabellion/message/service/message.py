@@ -23,9 +23,9 @@ from tabellion.message import repository
 from tabellion.message.rules import html_to_text, sanitize_html
 from tabellion.message.schemas import MessageIn
 from tabellion.message.service.delivery import portal_token, token_hash
-from tabellion.message.service.events import audience, delivery_event_data, event_type
-from tabellion.message.views import MessageView, message_out
-from tabellion.models.evidence import Evidence
+from tabellion.message.service.events import audience, event_type
+from tabellion.message.views import MessageView, NewDelivery, NewEvidence
+from tabellion.models.base import table_of
 from tabellion.models.message import Attachment, Delivery, Message
 from tabellion.organization.accounts import on_behalf_customer, registered_sender
 from tabellion.webhook.service import NewEvent, emit_many
@@ -210,70 +210,83 @@ async def dispatch(
     }
     delivery_rows: list[dict[str, Any]] = []
     evidence_rows: list[dict[str, Any]] = []
+    deliveries: list[NewDelivery] = []
+    evidence: dict[str, list[NewEvidence]] = {}
     for recipient in message.recipients:
-        delivery_id = new_id("dlv")
+        delivery = NewDelivery(
+            id=new_id("dlv"),
+            message_id=message.id,
+            mode=message.mode,
+            status="pending",
+            email=recipient["email"],
+            first_name=recipient.get("first_name"),
+            last_name=recipient.get("last_name"),
+            company=recipient.get("company"),
+            siren=recipient.get("siren"),
+            language=recipient.get("language", "en"),
+            created_at=now,
+            updated_at=now,
+        )
         salt = secrets.token_hex(16)
         delivery_rows.append(
             {
-                "id": delivery_id,
+                "id": delivery.id,
                 "organization_id": message.organization_id,
                 "message_id": message.id,
-                "mode": message.mode,
+                "mode": delivery.mode,
                 "submitted_by_organization_id": message.submitted_by_organization_id,
-                "status": "pending",
-                "email": recipient["email"],
-                "first_name": recipient.get("first_name"),
-                "last_name": recipient.get("last_name"),
-                "company": recipient.get("company"),
-                "siren": recipient.get("siren"),
-                "language": recipient.get("language", "en"),
+                "status": delivery.status,
+                "email": delivery.email,
+                "first_name": delivery.first_name,
+                "last_name": delivery.last_name,
+                "company": delivery.company,
+                "siren": delivery.siren,
+                "language": delivery.language,
                 "token_salt": salt,
-                "token_hash": token_hash(portal_token(settings.signing_key, delivery_id, salt)),
+                "token_hash": token_hash(portal_token(settings.signing_key, delivery.id, salt)),
                 "created_at": now,
                 "updated_at": now,
             }
         )
-        evidence_rows.append(
-            evidence_row(
-                organization_id=message.organization_id,
-                delivery_id=delivery_id,
-                message_id=message.id,
-                evidence_type=EvidenceType.SENT,
-                occurred_at=now,
-                details=submission,
-            )
+        row = evidence_row(
+            organization_id=message.organization_id,
+            delivery_id=delivery.id,
+            message_id=message.id,
+            evidence_type=EvidenceType.SENT,
+            occurred_at=now,
+            details=submission,
         )
+        evidence_rows.append(row)
+        deliveries.append(delivery)
+        evidence[delivery.id] = [NewEvidence(row["id"], row["type"], row["event"], now)]
     await session.flush()
-    await session.execute(insert(Delivery), delivery_rows)
+    # The table, not the mapped class: Core's executemany, without ORM bulk bookkeeping.
+    await session.execute(insert(table_of(Delivery)), delivery_rows)
     await record_many(session, evidence_rows)
     await enqueue_many(session, NOTICE_TASK, [{"delivery_id": row["id"]} for row in delivery_rows])
     attachments = await repository.attachments_of(session, [message.id])
-    view = MessageView(
-        message=message,
-        attachments=attachments,
-        deliveries=[Delivery(**row) for row in delivery_rows],
-        evidence={row["delivery_id"]: [Evidence(**row)] for row in evidence_rows},
-    )
+    view = MessageView(message, attachments, deliveries, evidence)
     await _emit_dispatch_events(session, view)
     return view
 
 
 async def _emit_dispatch_events(session: AsyncSession, view: MessageView) -> None:
-    assert view.deliveries is not None
-    summary = MessageView(view.message, view.attachments, None, {})
+    """``message.dispatched``, then one ``delivery.sent`` per delivery: pieces of the same
+    representation the dispatch answers with, built once."""
+    message = view.representation
+    deliveries = message["deliveries"]
     events = [
         NewEvent(
             "message.dispatched",
-            {"message": message_out(summary).model_dump(mode="json", exclude={"deliveries"})},
+            {"message": {k: v for k, v in message.items() if k != "deliveries"}},
         )
     ]
-    for delivery in view.deliveries:
-        history = view.evidence[delivery.id]
+    for delivery in deliveries:
         events.append(
             NewEvent(
                 event_type(EvidenceType.SENT),
-                delivery_event_data(delivery, history, history[0]),
-                delivery_id=delivery.id,
+                {"delivery": delivery, "evidence": delivery["evidence"][0]},
+                delivery_id=delivery["id"],
             )
         )
     for organization_id in audience(
