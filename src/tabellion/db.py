@@ -46,6 +46,12 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         _configure_sqlite(engine)
         return engine
     kwargs: dict[str, Any] = {"pool_pre_ping": True, "echo": echo}
+    if parsed.get_backend_name() == "postgresql":
+        # Sessions in UTC: timestamps come back with ``datetime.UTC`` itself (no conversion per
+        # value when read), and server-side date arithmetic is in UTC as ours is.
+        given = parsed.query.get("options")
+        given = given if isinstance(given, str) else " ".join(given or ())
+        kwargs["connect_args"] = {"options": f"{given} -c TimeZone=UTC".strip()}
     if pool_size:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size)
     else:

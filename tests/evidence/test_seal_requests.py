@@ -8,12 +8,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from tabellion.app import create_app
 from tabellion.db import transaction
 from tabellion.evidence.sealing import SEAL_TASK
+from tabellion.evidence.tasks import NOTICES_FIRST_FOR, STEP_ASIDE, seal
+from tabellion.jobs.registry import TaskContext
 from tabellion.kit.time import utcnow
+from tabellion.message.service.message import NOTICE_TASK
 from tabellion.models.evidence import Evidence
 from tabellion.models.job import Job
 from tabellion.runtime import Runtime
@@ -88,3 +91,63 @@ async def test_without_delay_each_transaction_queues_a_due_job(
     jobs = await seal_jobs(runtime)
     assert len(jobs) == 2
     assert all(job.run_at <= at + timedelta(seconds=5) for job in jobs)
+
+
+async def unsealed(runtime: Runtime) -> int:
+    async with runtime.sessions() as session:
+        rows = await session.scalars(select(Evidence).where(Evidence.sealed_at.is_(None)))
+        return len(rows.all())
+
+
+async def run_seal_task(runtime: Runtime) -> None:
+    await seal(TaskContext(runtime=runtime, job_id=0, attempt=1, max_attempts=20), {})
+
+
+async def test_sealing_steps_aside_while_notices_are_due_but_not_for_long(
+    delayed: Runtime, delayed_client: tuple[httpx.AsyncClient, dict]
+) -> None:
+    client, auth = delayed_client
+    await dispatch(client, auth)  # a SENT proof to seal, and its notice due now
+    async with transaction(delayed.sessions) as session:
+        await session.execute(delete(Job).where(Job.kind == SEAL_TASK))
+
+    started = utcnow()
+    await run_seal_task(delayed)
+    assert await unsealed(delayed) == 1  # the notice goes first
+    [later] = await seal_jobs(delayed)  # ... and sealing comes back soon
+    assert later.status == "queued"
+    assert started + STEP_ASIDE <= later.run_at <= utcnow() + STEP_ASIDE
+    await run_seal_task(delayed)
+    assert len(await seal_jobs(delayed)) == 1  # one queued job is enough
+
+    # Evidence waiting longer than NOTICES_FIRST_FOR is sealed even while notices are due.
+    async with transaction(delayed.sessions) as session:
+        await session.execute(
+            update(Evidence).values(occurred_at=utcnow() - NOTICES_FIRST_FOR - timedelta(1))
+        )
+    await run_seal_task(delayed)
+    assert await unsealed(delayed) == 0
+
+
+async def test_sealing_runs_once_no_notice_is_due(
+    delayed: Runtime, delayed_client: tuple[httpx.AsyncClient, dict]
+) -> None:
+    client, auth = delayed_client
+    await dispatch(client, auth)
+    async with transaction(delayed.sessions) as session:
+        # The notice failed once and waits for its retry: not due.
+        await session.execute(
+            update(Job)
+            .where(Job.kind == NOTICE_TASK)
+            .values(run_at=utcnow() + timedelta(minutes=5))
+        )
+    await run_seal_task(delayed)
+    assert await unsealed(delayed) == 0
+
+
+async def test_without_delay_sealing_never_steps_aside(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await dispatch(client, auth)  # its notice is due
+    await run_seal_task(runtime)
+    assert await unsealed(runtime) == 0

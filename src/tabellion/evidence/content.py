@@ -14,7 +14,7 @@ from typing import Any
 from tabellion.config import Settings
 from tabellion.kit.time import isoformat_z
 from tabellion.models.evidence import Evidence
-from tabellion.models.message import Attachment, Delivery, Message
+from tabellion.models.message import Attachment, Delivery, Message, recipient_fields
 from tabellion.models.organization import Organization
 
 FORMAT = "tabellion-evidence/1"
@@ -94,14 +94,7 @@ def build_content(
                 "vouched_by_organization": message.sender_user_id is not None,
             },
         },
-        "recipient": {
-            "email": delivery.email,
-            "first_name": delivery.first_name,
-            "last_name": delivery.last_name,
-            "company": delivery.company,
-            "siren": delivery.siren,
-            "language": delivery.language,
-        },
+        "recipient": recipient_fields(delivery),
         "content": {
             "subject_sha256": sha256_text(message.subject),
             "body_sha256": sha256_text(message.body_html),

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.jobs.registry import get_task
@@ -118,3 +118,17 @@ async def enqueue_rows(
         )
     await session.execute(insert(table_of(Job)), rows)
     session.info[ENQUEUED] = True
+
+
+async def any_due(session: AsyncSession, kind: str) -> bool:
+    """Whether a job of ``kind`` is running, or queued and due."""
+    found = await session.scalar(
+        select(Job.id)
+        .where(
+            Job.status.in_(("queued", "running")),
+            Job.run_at <= utcnow(),
+            Job.kind == kind,
+        )
+        .limit(1)
+    )
+    return found is not None

@@ -12,7 +12,10 @@ def utcnow() -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """Attach UTC to a naive value (as SQLite returns them) or convert an aware one."""
-    if value.tzinfo is None:
+    zone = value.tzinfo
+    if zone is UTC:
+        return value
+    if zone is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 

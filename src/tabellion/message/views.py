@@ -17,7 +17,7 @@ from tabellion.message.schemas import (
     EvidenceRef,
     MessageOut,
 )
-from tabellion.models.message import Attachment, Message
+from tabellion.models.message import Attachment, Message, recipient_fields
 
 
 class EvidenceLike(Protocol):
@@ -135,6 +135,15 @@ def delivery_out(delivery: DeliveryLike, evidence: Sequence[EvidenceLike]) -> De
     return DeliveryOut.model_validate(_delivery_data(delivery, evidence))
 
 
+def delivery_json(delivery: DeliveryLike, evidence: Sequence[EvidenceLike]) -> dict[str, Any]:
+    """``DeliveryOut`` in JSON mode, as events carry it."""
+    data = _DELIVERY.dump_python(
+        _DELIVERY.validate_python(_delivery_data(delivery, evidence)), mode="json"
+    )
+    assert isinstance(data, dict)
+    return data
+
+
 def message_out(view: MessageView) -> MessageOut:
     return MessageOut.model_validate(_message_data(view))
 
@@ -148,6 +157,7 @@ def message_json(view: MessageView) -> dict[str, Any]:
 
 
 _MESSAGE: TypeAdapter[MessageOut] = TypeAdapter(MessageOut)
+_DELIVERY: TypeAdapter[DeliveryOut] = TypeAdapter(DeliveryOut)
 
 
 def _message_data(view: MessageView) -> dict[str, Any]:
@@ -209,14 +219,7 @@ def _delivery_data(delivery: DeliveryLike, evidence: Sequence[EvidenceLike]) -> 
         "mode": delivery.mode,
         "status": delivery.status,
         "status_reason": delivery.status_reason,
-        "recipient": {
-            "email": delivery.email,
-            "first_name": delivery.first_name,
-            "last_name": delivery.last_name,
-            "company": delivery.company,
-            "siren": delivery.siren,
-            "language": delivery.language,
-        },
+        "recipient": recipient_fields(delivery),
         "deadline_at": delivery.deadline_at,
         "notified_at": delivery.notified_at,
         "created_at": delivery.created_at,

@@ -59,6 +59,15 @@ class Attachment(Base):
     created_at: Mapped[datetime]
 
 
+# A delivery's recipient: the same names in the table, the API and the evidence.
+RECIPIENT_FIELDS = ("email", "first_name", "last_name", "company", "siren", "language")
+
+
+def recipient_fields(delivery: object) -> dict[str, Any]:
+    """The recipient columns of a delivery (a row or anything with the same attributes)."""
+    return {name: getattr(delivery, name) for name in RECIPIENT_FIELDS}
+
+
 class Delivery(TimestampMixin, Base):
     __tablename__ = "deliveries"
     __table_args__ = (

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.evidence.events import EvidenceType
 from tabellion.evidence.service import evidence_for_deliveries, record_event
-from tabellion.message.views import EvidenceLike, delivery_out, evidence_ref
+from tabellion.message.views import EvidenceLike, delivery_json, evidence_ref
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Delivery
 from tabellion.webhook.service import emit
@@ -27,9 +27,12 @@ def event_type(evidence_type: EvidenceType) -> str:
 def delivery_event_data(
     delivery: Delivery, history: Sequence[EvidenceLike], cause: EvidenceLike
 ) -> dict[str, Any]:
+    shown = delivery_json(delivery, history)
+    # The cause is normally in the history: its reference (signed links included) is reused.
+    ref = next((e for e in shown["evidence"] if e["id"] == cause.id), None)
     return {
-        "delivery": delivery_out(delivery, history).model_dump(mode="json"),
-        "evidence": evidence_ref(cause).model_dump(mode="json"),
+        "delivery": shown,
+        "evidence": ref if ref is not None else evidence_ref(cause).model_dump(mode="json"),
     }
 
 

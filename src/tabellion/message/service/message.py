@@ -26,7 +26,7 @@ from tabellion.message.service.delivery import portal_token, token_hash
 from tabellion.message.service.events import audience, event_type
 from tabellion.message.views import MessageView, NewDelivery, NewEvidence
 from tabellion.models.base import table_of
-from tabellion.models.message import Attachment, Delivery, Message
+from tabellion.models.message import Attachment, Delivery, Message, recipient_fields
 from tabellion.organization.accounts import on_behalf_customer, registered_sender
 from tabellion.webhook.service import NewEvent, emit_many
 
@@ -236,12 +236,7 @@ async def dispatch(
                 "mode": delivery.mode,
                 "submitted_by_organization_id": message.submitted_by_organization_id,
                 "status": delivery.status,
-                "email": delivery.email,
-                "first_name": delivery.first_name,
-                "last_name": delivery.last_name,
-                "company": delivery.company,
-                "siren": delivery.siren,
-                "language": delivery.language,
+                **recipient_fields(delivery),
                 "token_salt": salt,
                 "token_hash": token_hash(portal_token(settings.signing_key, delivery.id, salt)),
                 "created_at": now,
