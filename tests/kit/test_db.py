@@ -1,14 +1,16 @@
-"""Database sessions: timestamps are UTC whatever the database does."""
+"""Database plumbing: UTC timestamps whatever the database does, bulk inserts."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
-from tabellion.db import create_engine
+from tabellion.db import bulk_insert, create_engine, transaction
 from tabellion.kit.time import as_utc, isoformat_z
+from tabellion.models.base import table_of
+from tabellion.models.job import Job
 from tabellion.runtime import Runtime
 from tests.conftest import TEST_DATABASE_URL
 
@@ -44,3 +46,30 @@ async def test_postgres_sessions_keep_given_options_and_run_in_utc() -> None:
             assert await conn.scalar(text("SHOW statement_timeout")) == "4321ms"
     finally:
         await engine.dispose()
+
+
+async def test_bulk_insert_applies_defaults_and_types_in_the_transaction(runtime: Runtime) -> None:
+    shared = {"delivery_id": "dlv_shared", "nested": {"é": [1, 2]}}
+    rows = [
+        {"kind": "bench.noop", "payload": shared if i % 2 else {"i": i}, "status": "queued"}
+        for i in range(2_500)
+    ]
+    for row in rows:
+        row |= {"attempts": 0, "max_attempts": 3, "run_at": datetime(2026, 1, 2, tzinfo=UTC)}
+    async with runtime.sessions() as session:
+        await bulk_insert(session, table_of(Job), rows)
+        await session.rollback()  # nothing is left behind
+    async with runtime.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Job)) == 0
+
+    async with transaction(runtime.sessions) as session:
+        await bulk_insert(session, table_of(Job), rows)
+        await bulk_insert(session, table_of(Job), [])
+    async with runtime.sessions() as session:
+        jobs = (await session.scalars(select(Job).order_by(Job.id))).all()
+    assert len(jobs) == 2_500
+    assert [j.payload for j in jobs[:3]] == [{"i": 0}, shared, {"i": 2}]
+    assert all(j.run_at == datetime(2026, 1, 2, tzinfo=UTC) for j in jobs)
+    # Python-side column defaults (created_at, updated_at) were filled in.
+    assert all(j.created_at is not None and j.updated_at is not None for j in jobs)
+    assert len({j.id for j in jobs}) == 2_500

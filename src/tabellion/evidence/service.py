@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tabellion.db import bulk_insert
 from tabellion.evidence.events import EvidenceType, etsi_event_uri
 from tabellion.evidence.sealing import request_sealing
 from tabellion.kit.ids import new_id
@@ -43,8 +44,7 @@ def record_event(
 async def record_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Bulk insert prepared rows (see ``evidence_row``), for large fan-outs."""
     if rows:
-        # The table, not the mapped class: Core's executemany, without ORM bulk bookkeeping.
-        await session.execute(insert(table_of(Evidence)), list(rows))
+        await bulk_insert(session, table_of(Evidence), rows)
         request_sealing(session)
 
 

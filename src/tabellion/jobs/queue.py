@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tabellion.db import bulk_insert
 from tabellion.jobs.registry import get_task
 from tabellion.kit.time import utcnow
 from tabellion.models.base import table_of
@@ -88,7 +89,7 @@ async def enqueue_many(
         }
         for payload in payloads
     ]
-    await session.execute(insert(table_of(Job)), rows)
+    await bulk_insert(session, table_of(Job), rows)
     session.info[ENQUEUED] = True
 
 
@@ -116,7 +117,7 @@ async def enqueue_rows(
                 "updated_at": now,
             }
         )
-    await session.execute(insert(table_of(Job)), rows)
+    await bulk_insert(session, table_of(Job), rows)
     session.info[ENQUEUED] = True
 
 

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tabellion.db import bulk_insert
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.evidence.events import EvidenceType
 from tabellion.jobs.queue import enqueue, enqueue_many
@@ -220,7 +221,7 @@ async def emit_many(
                 "created_at": now,
             }
         )
-    await session.execute(insert(table_of(Event)), rows)
+    await bulk_insert(session, table_of(Event), rows)
     subscribers = await _subscribers(session, organization_id)
     jobs = [
         {"endpoint_id": endpoint_id, "event_id": row["id"]}

@@ -6,11 +6,12 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.auth.subjects import ApiKeySubject
 from tabellion.config import Settings
+from tabellion.db import bulk_insert
 from tabellion.document.sniff import clean_filename, sniff_content_type
 from tabellion.document.storage import StoredBlob
 from tabellion.errors import Conflict, NotFound, ValidationFailed
@@ -255,8 +256,7 @@ async def dispatch(
         deliveries.append(delivery)
         evidence[delivery.id] = [NewEvidence(row["id"], row["type"], row["event"], now)]
     await session.flush()
-    # The table, not the mapped class: Core's executemany, without ORM bulk bookkeeping.
-    await session.execute(insert(table_of(Delivery)), delivery_rows)
+    await bulk_insert(session, table_of(Delivery), delivery_rows)
     await record_many(session, evidence_rows)
     await enqueue_many(session, NOTICE_TASK, [{"delivery_id": row["id"]} for row in delivery_rows])
     attachments = await repository.attachments_of(session, [message.id])
