@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from pydantic import TypeAdapter
 
 from tabellion.evidence import links
+from tabellion.kit.time import isoformat_z
 from tabellion.message.schemas import (
     AttachmentOut,
     DeliveryOut,
@@ -136,12 +137,10 @@ def delivery_out(delivery: DeliveryLike, evidence: Sequence[EvidenceLike]) -> De
 
 
 def delivery_json(delivery: DeliveryLike, evidence: Sequence[EvidenceLike]) -> dict[str, Any]:
-    """``DeliveryOut`` in JSON mode, as events carry it."""
-    data = _DELIVERY.dump_python(
-        _DELIVERY.validate_python(_delivery_data(delivery, evidence)), mode="json"
-    )
-    assert isinstance(data, dict)
-    return data
+    """``DeliveryOut`` in JSON mode, as events carry it: built straight from the row (its values
+    need no validation; only times change form), ten times cheaper than through the schema.
+    tests/message/test_views.py holds it equal to the schema's own dump."""
+    return _delivery_data(delivery, evidence, _json_time)
 
 
 def message_out(view: MessageView) -> MessageOut:
@@ -149,18 +148,23 @@ def message_out(view: MessageView) -> MessageOut:
 
 
 def message_json(view: MessageView) -> dict[str, Any]:
-    """``MessageOut`` in JSON mode, validated and dumped by the schema in one pass each, so
-    a message with 10,000 recipients and deliveries costs two calls into pydantic-core."""
-    data = _MESSAGE.dump_python(_MESSAGE.validate_python(_message_data(view)), mode="json")
+    """``MessageOut`` in JSON mode: the message through the schema (its stored recipients are
+    normalised there), its deliveries as ``delivery_json`` builds them."""
+    data = _MESSAGE.dump_python(
+        _MESSAGE.validate_python(_message_data(view, with_deliveries=False)), mode="json"
+    )
     assert isinstance(data, dict)
+    if view.deliveries is not None:
+        data["deliveries"] = [
+            delivery_json(d, view.evidence.get(d.id, ())) for d in view.deliveries
+        ]
     return data
 
 
 _MESSAGE: TypeAdapter[MessageOut] = TypeAdapter(MessageOut)
-_DELIVERY: TypeAdapter[DeliveryOut] = TypeAdapter(DeliveryOut)
 
 
-def _message_data(view: MessageView) -> dict[str, Any]:
+def _message_data(view: MessageView, *, with_deliveries: bool = True) -> dict[str, Any]:
     message = view.message
     return {
         "id": message.id,
@@ -183,7 +187,7 @@ def _message_data(view: MessageView) -> dict[str, Any]:
         "dispatched_at": message.dispatched_at,
         "deliveries": (
             None
-            if view.deliveries is None
+            if view.deliveries is None or not with_deliveries
             else [_delivery_data(d, view.evidence.get(d.id, ())) for d in view.deliveries]
         ),
     }
@@ -200,19 +204,32 @@ def _attachment_data(attachment: Attachment) -> dict[str, Any]:
     }
 
 
-def _evidence_data(evidence: EvidenceLike) -> dict[str, Any]:
+def _same(value: datetime | None) -> datetime | None:
+    return value
+
+
+def _json_time(value: datetime | None) -> str | None:
+    return None if value is None else isoformat_z(value)
+
+
+TimeForm = Callable[[datetime | None], datetime | str | None]
+
+
+def _evidence_data(evidence: EvidenceLike, when: TimeForm = _same) -> dict[str, Any]:
     signer = links.current()
     return {
         "id": evidence.id,
         "type": evidence.type,
         "event": evidence.event,
-        "occurred_at": evidence.occurred_at,
+        "occurred_at": when(evidence.occurred_at),
         "pdf_url": signer.url("pdf", evidence.id) if signer else None,
         "json_url": signer.url("json", evidence.id) if signer else None,
     }
 
 
-def _delivery_data(delivery: DeliveryLike, evidence: Sequence[EvidenceLike]) -> dict[str, Any]:
+def _delivery_data(
+    delivery: DeliveryLike, evidence: Sequence[EvidenceLike], when: TimeForm = _same
+) -> dict[str, Any]:
     return {
         "id": delivery.id,
         "message_id": delivery.message_id,
@@ -220,9 +237,9 @@ def _delivery_data(delivery: DeliveryLike, evidence: Sequence[EvidenceLike]) -> 
         "status": delivery.status,
         "status_reason": delivery.status_reason,
         "recipient": recipient_fields(delivery),
-        "deadline_at": delivery.deadline_at,
-        "notified_at": delivery.notified_at,
-        "created_at": delivery.created_at,
-        "updated_at": delivery.updated_at,
-        "evidence": [_evidence_data(e) for e in evidence],
+        "deadline_at": when(delivery.deadline_at),
+        "notified_at": when(delivery.notified_at),
+        "created_at": when(delivery.created_at),
+        "updated_at": when(delivery.updated_at),
+        "evidence": [_evidence_data(e, when) for e in evidence],
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
@@ -63,9 +64,12 @@ class Attachment(Base):
 RECIPIENT_FIELDS = ("email", "first_name", "last_name", "company", "siren", "language")
 
 
+_recipient_values = attrgetter(*RECIPIENT_FIELDS)
+
+
 def recipient_fields(delivery: object) -> dict[str, Any]:
     """The recipient columns of a delivery (a row or anything with the same attributes)."""
-    return {name: getattr(delivery, name) for name in RECIPIENT_FIELDS}
+    return dict(zip(RECIPIENT_FIELDS, _recipient_values(delivery), strict=True))
 
 
 class Delivery(TimestampMixin, Base):
