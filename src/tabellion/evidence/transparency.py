@@ -12,16 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.config import Settings
+from tabellion.db import bulk_insert
 from tabellion.evidence import merkle
 from tabellion.evidence.jws import b64url, sign_compact
 from tabellion.evidence.keys import load_seal
 from tabellion.kit.jcs import canonicalize
 from tabellion.kit.time import utcnow
+from tabellion.models.base import table_of
 from tabellion.models.evidence import TransparencyLog, TransparencyNode, TreeHead
 
 TREE_HEAD_TYPE = "tabellion-tree-head+jws"
@@ -109,7 +111,7 @@ async def append_leaves(session: AsyncSession, log: TransparencyLog, data: Seque
             new_nodes.append({"level": level, "idx": index, "hash": digest})
         size += 1
     if new_nodes:
-        await session.execute(insert(TransparencyNode), new_nodes)
+        await bulk_insert(session, table_of(TransparencyNode), new_nodes)
     log.size = size
     log.updated_at = utcnow()
     return first
