@@ -6,7 +6,7 @@ compose the notice in the recipient's language, send it with its VERP envelope, 
 NOTIFIED (evidence, deadline, reminders). Timed until every job is done. The dispatch's own
 work (sealing its SENT proofs) is done before the clock starts; the NOTIFIED proofs' sealing
 runs in the same worker and steps aside while notices are due (at most 30 s, see
-evidence/tasks.py), as it does in production.
+``step_aside_for`` in evidence/sealing.py), as it does in production.
 Baseline: N aiosmtplib connections sending the same notices (composed beforehand) from N tasks.
 The sink is aiosmtpd in its own process; it counts messages and Message-IDs, so the run also
 checks that each notice arrived exactly once. Target: ratio ≥ 0.8×.

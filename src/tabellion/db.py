@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Column, Table, event, insert
+from psycopg import sql
+from sqlalchemy import Column, ColumnDefault, Table, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -93,7 +94,8 @@ async def bulk_insert(
 
     On PostgreSQL one ``COPY … FROM STDIN`` stream: a 10,000-recipient dispatch writes 40,000
     rows, and executemany would send (and psycopg adapt) one statement per row. Elsewhere
-    Core's executemany. Values go through the columns' types as in any statement.
+    Core's executemany. Values go through the columns' types as in any statement; a dict or
+    list shared by many rows (a dispatch's evidence details) is converted once.
     """
     if not rows:
         return
@@ -104,44 +106,43 @@ async def bulk_insert(
     dialect = connection.dialect
     given = {name for row in rows for name in row}
     columns = [c for c in table.columns if c.name in given or _python_default(c) is not None]
-    process = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    shared: dict[int, Any] = {}  # a dict or list shared by many rows is converted once
+    convert = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    converted: dict[int, Any] = {}
 
     def value(position: int, raw: Any) -> Any:
-        convert = process[position]
-        if convert is None or raw is None:
+        process = convert[position]
+        if process is None or raw is None:
             return raw
-        if isinstance(raw, dict | list):
-            key = id(raw)
-            if key not in shared:
-                shared[key] = convert(raw)
-            return shared[key]
-        return convert(raw)
+        if not isinstance(raw, dict | list):
+            return process(raw)
+        if id(raw) not in converted:
+            converted[id(raw)] = process(raw)
+        return converted[id(raw)]
 
-    names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
-    raw_connection = await connection.get_raw_connection()
-    driver = raw_connection.driver_connection
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
+    )
+    driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
-    async with driver.cursor() as cursor:
-        statement = f"COPY {dialect.identifier_preparer.format_table(table)} ({names}) FROM STDIN"
-        async with cursor.copy(statement) as copy:
-            for row in rows:
-                await copy.write_row(
-                    [
-                        value(i, row[c.name] if c.name in row else _default_of(c))
-                        for i, c in enumerate(columns)
-                    ]
-                )
+    async with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            await copy.write_row(
+                [
+                    value(i, row[c.name] if c.name in row else _python_default_value(c))
+                    for i, c in enumerate(columns)
+                ]
+            )
 
 
-def _python_default(column: Column[Any]) -> Any:
+def _python_default(column: Column[Any]) -> ColumnDefault | None:
+    """The column's Python-side default (a value or a callable), if it has one."""
     default = column.default
-    if default is None or not (default.is_scalar or default.is_callable):
-        return None
-    return default
+    if isinstance(default, ColumnDefault) and (default.is_scalar or default.is_callable):
+        return default
+    return None
 
 
-def _default_of(column: Column[Any]) -> Any:
+def _python_default_value(column: Column[Any]) -> Any:
     default = _python_default(column)
     if default is None:
         return None

@@ -12,8 +12,8 @@ from sqlalchemy import delete, select, update
 
 from tabellion.app import create_app
 from tabellion.db import transaction
-from tabellion.evidence.sealing import SEAL_TASK
-from tabellion.evidence.tasks import NOTICES_FIRST_FOR, STEP_ASIDE, seal
+from tabellion.evidence.sealing import SEAL_TASK, STEP_ASIDE, YIELD_AT_MOST
+from tabellion.evidence.tasks import seal
 from tabellion.jobs.registry import TaskContext
 from tabellion.kit.time import utcnow
 from tabellion.message.service.message import NOTICE_TASK
@@ -120,10 +120,10 @@ async def test_sealing_steps_aside_while_notices_are_due_but_not_for_long(
     await run_seal_task(delayed)
     assert len(await seal_jobs(delayed)) == 1  # one queued job is enough
 
-    # Evidence waiting longer than NOTICES_FIRST_FOR is sealed even while notices are due.
+    # Evidence waiting longer than YIELD_AT_MOST is sealed even while notices are due.
     async with transaction(delayed.sessions) as session:
         await session.execute(
-            update(Evidence).values(occurred_at=utcnow() - NOTICES_FIRST_FOR - timedelta(1))
+            update(Evidence).values(occurred_at=utcnow() - YIELD_AT_MOST - timedelta(seconds=1))
         )
     await run_seal_task(delayed)
     assert await unsealed(delayed) == 0

@@ -18,13 +18,14 @@ from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from tabellion.config import Settings
 from tabellion.db import SETTINGS_INFO, transaction
 from tabellion.evidence.content import build_content
 from tabellion.evidence.jws import protected_header, sign_flattened
 from tabellion.evidence.keys import load_seal
 from tabellion.evidence.timestamping import AWAITING, NONE, queue_timestamps
 from tabellion.evidence.transparency import append_leaves, lock_log
-from tabellion.jobs.queue import ENQUEUED, enqueue_many, new_job
+from tabellion.jobs.queue import ENQUEUED, any_due, enqueue_many, new_job
 from tabellion.kit.jcs import canonicalize
 from tabellion.kit.time import utcnow
 from tabellion.models.base import table_of
@@ -70,9 +71,14 @@ def _enqueue_sealing(session: Session) -> None:
         return
     settings = session.info.get(SETTINGS_INFO)
     delay = settings.seal_delay_seconds if settings is not None else 0.0
-    now = utcnow()
-    if delay > 0:
-        # Runs inside AsyncSession.commit's greenlet, where synchronous calls are allowed.
+    # Runs inside AsyncSession.commit's greenlet, where synchronous calls are allowed.
+    _queue_seal_job(session, timedelta(seconds=delay), reuse_queued=delay > 0)
+
+
+def _queue_seal_job(session: Session, delay: timedelta, *, reuse_queued: bool) -> None:
+    """Queue a sealing job ``delay`` from now, unless ``reuse_queued`` and one is queued already
+    (locked with ``SKIP LOCKED``: a job a worker is starting does not count)."""
+    if reuse_queued:
         queued = session.execute(
             select(Job.id)
             .where(Job.kind == SEAL_TASK, Job.status == "queued")
@@ -81,8 +87,35 @@ def _enqueue_sealing(session: Session) -> None:
         ).first()
         if queued is not None:
             return
-    session.add(new_job(SEAL_TASK, {}, run_at=now + timedelta(seconds=delay)))
+    session.add(new_job(SEAL_TASK, {}, run_at=utcnow() + delay))
     session.info[ENQUEUED] = True
+
+
+# While jobs the caller names (the notices) are due, background sealing steps aside: it comes
+# back STEP_ASIDE later, but never waits longer than YIELD_AT_MOST after the oldest unsealed
+# evidence. A proof someone asks for is sealed at once anyway. With a zero seal delay (seal
+# after every change) it never steps aside.
+YIELD_AT_MOST = timedelta(seconds=30)
+STEP_ASIDE = timedelta(seconds=2)
+
+
+async def step_aside_for(session: AsyncSession, settings: Settings, busy_kind: str) -> bool:
+    """Whether sealing waits for the ``busy_kind`` jobs due now; if so, a later sealing job is
+    queued in this transaction."""
+    if settings.seal_delay_seconds <= 0:
+        return False
+    oldest = await session.scalar(
+        select(Evidence.occurred_at)
+        .where(Evidence.sealed_at.is_(None))
+        .order_by(Evidence.id)
+        .limit(1)
+    )
+    if oldest is None or oldest <= utcnow() - YIELD_AT_MOST:
+        return False
+    if not await any_due(session, busy_kind):
+        return False
+    await session.run_sync(_queue_seal_job, STEP_ASIDE, reuse_queued=True)
+    return True
 
 
 async def _load_context(

@@ -15,10 +15,9 @@ from tabellion.kit.time import isoformat_z
 from tabellion.message.schemas import (
     AttachmentOut,
     DeliveryOut,
-    EvidenceRef,
     MessageOut,
 )
-from tabellion.models.message import Attachment, Message, recipient_fields
+from tabellion.models.message import Attachment, Delivery, Message, recipient_fields
 
 
 class EvidenceLike(Protocol):
@@ -32,41 +31,6 @@ class EvidenceLike(Protocol):
     def event(self) -> str: ...
     @property
     def occurred_at(self) -> datetime: ...
-
-
-class DeliveryLike(Protocol):
-    """A delivery row, or a just-inserted one (see ``NewDelivery``)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def message_id(self) -> str: ...
-    @property
-    def mode(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def status_reason(self) -> str | None: ...
-    @property
-    def email(self) -> str: ...
-    @property
-    def first_name(self) -> str | None: ...
-    @property
-    def last_name(self) -> str | None: ...
-    @property
-    def company(self) -> str | None: ...
-    @property
-    def siren(self) -> str | None: ...
-    @property
-    def language(self) -> str: ...
-    @property
-    def deadline_at(self) -> datetime | None: ...
-    @property
-    def notified_at(self) -> datetime | None: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def updated_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +65,9 @@ class NewEvidence:
     occurred_at: datetime
 
 
+DeliveryLike = Delivery | NewDelivery
+
+
 @dataclass(frozen=True)
 class MessageView:
     """A message with what its representation needs, loaded without lazy loads."""
@@ -118,22 +85,16 @@ class MessageView:
 
 
 def attachment_out(attachment: Attachment) -> AttachmentOut:
-    return AttachmentOut(
-        id=attachment.id,
-        filename=attachment.filename,
-        content_type=attachment.content_type,
-        size=attachment.size,
-        sha256=attachment.sha256,
-        created_at=attachment.created_at,
-    )
-
-
-def evidence_ref(evidence: EvidenceLike) -> EvidenceRef:
-    return EvidenceRef.model_validate(_evidence_data(evidence))
+    return AttachmentOut.model_validate(_attachment_data(attachment))
 
 
 def delivery_out(delivery: DeliveryLike, evidence: Sequence[EvidenceLike]) -> DeliveryOut:
     return DeliveryOut.model_validate(_delivery_data(delivery, evidence))
+
+
+def evidence_json(evidence: EvidenceLike) -> dict[str, Any]:
+    """``EvidenceRef`` in JSON mode (see ``delivery_json``)."""
+    return _evidence_data(evidence, _json_time)
 
 
 def delivery_json(delivery: DeliveryLike, evidence: Sequence[EvidenceLike]) -> dict[str, Any]:

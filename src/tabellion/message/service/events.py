@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.evidence.events import EvidenceType
 from tabellion.evidence.service import evidence_for_deliveries, record_event
-from tabellion.message.views import EvidenceLike, delivery_json, evidence_ref
+from tabellion.message.views import EvidenceLike, delivery_json, evidence_json
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Delivery
 from tabellion.webhook.service import emit
@@ -30,10 +30,7 @@ def delivery_event_data(
     shown = delivery_json(delivery, history)
     # The cause is normally in the history: its reference (signed links included) is reused.
     ref = next((e for e in shown["evidence"] if e["id"] == cause.id), None)
-    return {
-        "delivery": shown,
-        "evidence": ref if ref is not None else evidence_ref(cause).model_dump(mode="json"),
-    }
+    return {"delivery": shown, "evidence": ref if ref is not None else evidence_json(cause)}
 
 
 async def record_delivery_event(
