@@ -118,5 +118,8 @@ def create_app(
     app.include_router(organization_pages)
     app.include_router(portal_pages)
     app.include_router(evidence_pages)
+    from tabellion.compat import mount_dialects
+
+    mount_dialects(app)
     app.mount("/static", StaticFiles(packages=[("tabellion.portal", "static")]), name="static")
     return app

@@ -8,7 +8,7 @@ database message ever reaches a client.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 log = logging.getLogger("tabellion.errors")
 
@@ -230,31 +231,52 @@ _HTTP_CODES = {
 }
 
 
+ErrorRenderer = Callable[[Request, TabellionError], Response]
+
+
+def register_error_renderer(app: FastAPI, prefix: str, renderer: ErrorRenderer) -> None:
+    """Render errors of requests under ``prefix`` (a compat dialect) in another shape."""
+    renderers: dict[str, ErrorRenderer] = app.state.__dict__.setdefault("error_renderers", {})
+    renderers[prefix.rstrip("/") + "/"] = renderer
+
+
+def render_error(request: Request, error: TabellionError) -> Response:
+    """The error in the shape of the API the request was made to (problem+json by default)."""
+    renderers: dict[str, ErrorRenderer] = request.app.state.__dict__.get("error_renderers", {})
+    path = request.url.path.rstrip("/") + "/"
+    for prefix, renderer in renderers.items():
+        if path.startswith(prefix):
+            return renderer(request, error)
+    return problem_response(error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TabellionError)
-    async def _tabellion(_: Request, exc: TabellionError) -> JSONResponse:
-        return problem_response(exc)
+    async def _tabellion(request: Request, exc: TabellionError) -> Response:
+        return render_error(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(validation_problem(exc))
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return render_error(request, validation_problem(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code, title = _HTTP_CODES.get(exc.status_code, ("http-error", "HTTP error"))
         error = TabellionError(
             str(exc.detail) if exc.detail else title, headers=dict(exc.headers or {})
         )
         error.status, error.code, error.title = exc.status_code, code, title
-        return problem_response(error)
+        return render_error(request, error)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(InternalError("An unexpected error occurred; it has been logged."))
+        return render_error(
+            request, InternalError("An unexpected error occurred; it has been logged.")
+        )
 
     @app.exception_handler(DataError)
-    async def _data(request: Request, exc: DataError) -> JSONResponse:
+    async def _data(request: Request, exc: DataError) -> Response:
         # The checks at the edge (tabellion.kit.text) should have refused such text; this
         # keeps one that slipped through a 422. The request's transaction has rolled back.
         if "NUL" not in str(exc.orig):
@@ -269,11 +291,12 @@ def install_error_handlers(app: FastAPI) -> None:
             ),
             "body",
         )
-        return problem_response(
+        return render_error(
+            request,
             ValidationFailed(
                 f"{field}: {message}",
                 errors=[FieldError(field=field, code="invalid-characters", message=message)],
-            )
+            ),
         )
 
 

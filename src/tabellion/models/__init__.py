@@ -1,6 +1,7 @@
 """All tables; importing this module registers them on ``Base.metadata``."""
 
 from tabellion.models.base import Base
+from tabellion.models.compat import CompatId
 from tabellion.models.evidence import (
     Evidence,
     EvidenceChain,
@@ -20,6 +21,7 @@ __all__ = [
     "ApiKey",
     "Attachment",
     "Base",
+    "CompatId",
     "Delivery",
     "Event",
     "Evidence",
