@@ -103,6 +103,19 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def served(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app served by uvicorn on a loopback port: its requests run side by
+    side on the runtime's connection pool, as concurrent browsers' would."""
+    from tests.fixtures.server import live_server
+
+    async with (
+        live_server(runtime) as base,
+        httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=50)) as c,
+    ):
+        yield c
+
+
+@pytest.fixture
 async def org_key(runtime: Runtime) -> tuple[str, str]:
     """An organisation and its admin API key: ``(organization_id, secret)``."""
     from tests.fixtures.factories import create_org_with_key

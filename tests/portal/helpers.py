@@ -78,6 +78,18 @@ async def age_codes(runtime: Runtime, subject: str) -> None:
             code.created_at -= timedelta(minutes=2)
 
 
+async def signed_in(client: httpx.AsyncClient, runtime: Runtime, link: str, delivery: str) -> str:
+    """Confirm the recipient's code on the delivery's page; returns the page's CSRF token."""
+    page = await client.get(link)
+    await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
+    code = await latest_code(runtime, delivery)
+    verified = await client.post(
+        f"{link}/verify", data={"code": code, "csrf_token": csrf(page.text)}
+    )
+    assert verified.status_code == 303, verified.text
+    return csrf(page.text)
+
+
 def csrf(page: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert match, page

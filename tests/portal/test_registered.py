@@ -283,3 +283,36 @@ async def test_notice_schedules_expiry_and_reminders_that_stop_once_answered(
     )
     after = len(list(outbox.glob("*.eml"))) if outbox.exists() else 0
     assert after == before
+
+
+async def test_answer_after_deadline_before_expiry_job_is_refused(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    from sqlalchemy import update
+
+    from tabellion.jobs.worker import Worker
+    from tabellion.models.job import Job
+
+    delivery = await dispatch(client, auth)
+    link = await notify(runtime, delivery["id"])
+    page = await confirm_identity(client, runtime, link, delivery["id"])
+    past = utcnow() - timedelta(seconds=1)
+    async with transaction(runtime.sessions) as session:
+        row = await session.get(Delivery, delivery["id"])
+        assert row is not None
+        row.deadline_at = past  # the deadline passed; its expiry job has not run yet
+    late = await client.post(
+        f"{link}/answer", data={"decision": "accept", "confirm": "yes", "csrf_token": csrf(page)}
+    )
+    assert late.status_code == 409
+    assert "The deadline to answer has passed" in late.text
+    state = await status_of(client, auth, delivery["id"])
+    assert state["status"] == "notified"
+    assert [e["type"] for e in state["evidence"]] == ["SENT", "NOTIFIED"]
+    async with transaction(runtime.sessions) as session:
+        await session.execute(update(Job).where(Job.kind == "delivery.expire").values(run_at=past))
+    await Worker(runtime, poll_interval=0.05).run_until_idle()
+    state = await status_of(client, auth, delivery["id"])
+    assert state["status"] == "expired"
+    assert [e["type"] for e in state["evidence"]] == ["SENT", "NOTIFIED", "EXPIRED"]
+    assert "deadline to accept this letter passed" in (await client.get(link)).text

@@ -88,7 +88,12 @@ async def issue_code(
 
 
 async def check_code(session: AsyncSession, purpose: str, subject: str, code: str) -> None:
-    """Accept the current code once, or raise CodeRefused. Five wrong tries lock it."""
+    """Accept the current code once, or raise CodeRefused. Five tries lock it.
+
+    Every try is counted before the code is compared, by one conditional ``UPDATE`` that
+    increments and checks the limit: concurrent guesses queue on the row, each sees the
+    count the previous one left, and none gets past the fifth, however many arrive at once.
+    """
     now = utcnow()
     current = await session.scalar(
         select(OneTimeCode)
@@ -102,16 +107,34 @@ async def check_code(session: AsyncSession, purpose: str, subject: str, code: st
     )
     if current is None or current.expires_at <= now:
         raise CodeRefused("This code has expired or was replaced; ask for a new one.")
-    if current.attempts >= CODE_MAX_ATTEMPTS:
+    attempts = await session.scalar(
+        update(OneTimeCode)
+        .where(
+            OneTimeCode.id == current.id,
+            OneTimeCode.attempts < CODE_MAX_ATTEMPTS,
+            OneTimeCode.consumed_at.is_(None),
+        )
+        .values(attempts=OneTimeCode.attempts + 1)
+        .returning(OneTimeCode.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    if attempts is None:
+        await session.refresh(current)
+        if current.consumed_at is not None:  # replaced, or used by a concurrent right try
+            raise CodeRefused("This code has expired or was replaced; ask for a new one.")
         raise CodeRefused("Too many wrong codes; ask for a new one.", locked=True)
     candidate = "".join(ch for ch in code if ch.isdigit())
     if not constant_time_equals(current.code_hash, _code_hash(current.id, candidate)):
-        current.attempts += 1
-        left = CODE_MAX_ATTEMPTS - current.attempts
+        left = CODE_MAX_ATTEMPTS - attempts
         if left <= 0:
             raise CodeRefused("Too many wrong codes; ask for a new one.", locked=True)
         raise CodeRefused("That code is not right. %(left)s tries left.", left=left)
-    current.consumed_at = now
+    await session.execute(
+        update(OneTimeCode)
+        .where(OneTimeCode.id == current.id)
+        .values(consumed_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _cookie_name(kind: str) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.auth.subjects import ApiKeySubject
+from tabellion.db import lock_row
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.ids import new_id
@@ -181,6 +182,12 @@ def check_password(password: str, confirm: str) -> str | None:
 
 
 async def activate(session: AsyncSession, user: User, password: str) -> None:
+    """Set the password of an invited user, once: a second, concurrent submission of the
+    link gets 409 ``user-not-activatable`` instead of replacing the first password."""
+    token_hash = user.activation_token_hash
+    await lock_row(session, user)
+    if user.status != "invited" or token_hash is None or user.activation_token_hash != token_hash:
+        raise UserNotActivatable(f"User {user.id} was activated meanwhile.")
     now = utcnow()
     user.password_hash = _hasher.hash(password)
     user.status = "active"
@@ -339,6 +346,7 @@ async def move_customer(
     session: AsyncSession, customer: Organization, to: str, *, actor: str
 ) -> None:
     """Apply a delegation transition and tell the reseller (event ``customer.<state>``)."""
+    await lock_row(session, customer)  # two answers at once: the second sees the first's
     current = customer.customer_state
     if current is None:
         raise CustomerStateConflict(f"Organisation {customer.id} has no reseller.")

@@ -66,7 +66,10 @@ async def activate(
             error=problem,
             csrf=csrf_token(request, _key(request)),
         )
-    await accounts.activate(session, user, password)
+    try:
+        await accounts.activate(session, user, password)
+    except accounts.UserNotActivatable:
+        return _invalid_link(request)  # a concurrent submission of the link went first
     return render(env, "pages/activated.html", user=user)
 
 

@@ -193,7 +193,7 @@ async def verify_code(token: str, request: Request, db: DbSession) -> Response:
             error=_t(request, delivery, exc.reason, **exc.params),
             status_code=200,
         )
-    lifecycle.confirm_identity(delivery, actor=_actor(request, "email-otp"))
+    await lifecycle.confirm_identity(db, delivery, actor=_actor(request, "email-otp"))
     response = _redirect(f"/r/{token}")
     await sessions.open_session(
         db,
@@ -571,7 +571,7 @@ async def vault_delivery(delivery_id: str, request: Request, db: DbSession) -> R
         await lifecycle.record_opened(db, delivery, actor=_actor(request, "vault-session"))
     elif not (delivery.identity or {}).get("confirmed"):
         # Signing in to the vault proved control of the address: the same identity check.
-        lifecycle.confirm_identity(delivery, actor=_actor(request, "vault-email-otp"))
+        await lifecycle.confirm_identity(db, delivery, actor=_actor(request, "vault-email-otp"))
     return await _render_delivery(request, db, delivery, base=f"/vault/d/{delivery_id}")
 
 
