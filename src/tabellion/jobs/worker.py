@@ -31,7 +31,14 @@ from sqlalchemy import Integer, Text, and_, bindparam, func, literal, or_, selec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabellion.jobs.maintenance import ensure_periodic
-from tabellion.jobs.registry import RetryLater, TaskContext, TaskSpec, get_task
+from tabellion.jobs.registry import (
+    PRIORITY_DEFAULT,
+    GiveUp,
+    RetryLater,
+    TaskContext,
+    TaskSpec,
+    get_task,
+)
 from tabellion.kit.time import utcnow
 from tabellion.models.base import UTCDateTime
 from tabellion.models.job import Job
@@ -72,6 +79,7 @@ class ClaimedJob:
     payload: dict[str, Any]
     attempt: int
     max_attempts: int
+    priority: int = PRIORITY_DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +137,8 @@ def _claim_statement(*, postgres: bool, orphans: bool) -> Any:
     candidates = (
         select(Job.id)
         .where(claimable)
-        .order_by(Job.run_at, Job.id)
+        # Urgent kinds first (a code e-mail is not queued behind 10,000 renders), then oldest.
+        .order_by(Job.priority, Job.run_at, Job.id)
         .limit(bindparam("b_limit", type_=Integer()))
         # A subquery on the table being updated must not correlate to it.
         .correlate(None)
@@ -148,7 +157,7 @@ def _claim_statement(*, postgres: bool, orphans: bool) -> Any:
             attempts=Job.attempts + 1,
             updated_at=now,
         )
-        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts)
+        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts, Job.priority)
     )
 
 
@@ -371,7 +380,7 @@ class Worker:
             "b_until": now + self.lease,
         }
         rows = (await conn.execute(statement, parameters)).all()
-        return sorted((ClaimedJob(*row) for row in rows), key=lambda job: job.id)
+        return sorted((ClaimedJob(*row) for row in rows), key=lambda job: (job.priority, job.id))
 
     def _orphans_due(self) -> bool:
         """Whether to look for jobs of dead workers too: at most once per poll interval.
@@ -494,8 +503,8 @@ class Worker:
 
     def _failed(self, job: ClaimedJob, exc: BaseException, *, error: str | None = None) -> Outcome:
         error = error or describe_error(exc)
-        expected = isinstance(exc, RetryLater | TimeoutError)
-        if job.attempt >= job.max_attempts:
+        expected = isinstance(exc, RetryLater | TimeoutError | GiveUp)
+        if job.attempt >= job.max_attempts or isinstance(exc, GiveUp):
             logger.error(
                 "job %d (%s) dead after %d attempt(s): %s",
                 job.id,

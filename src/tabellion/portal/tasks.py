@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tabellion.db import transaction
-from tabellion.jobs.registry import TaskContext, task
+from tabellion.jobs.registry import PRIORITY_INTERACTIVE, PRIORITY_NOTICE, TaskContext, task
 from tabellion.kit.sessions import derive_code
 from tabellion.kit.web import page_environment
 from tabellion.message.service.delivery import portal_token
@@ -58,7 +58,7 @@ def _link(runtime: Runtime, delivery: Delivery) -> str:
     return f"{runtime.settings.base_url}/r/{token}"
 
 
-@task(CODE_TASK, max_attempts=5, timeout_seconds=60)
+@task(CODE_TASK, max_attempts=5, timeout_seconds=60, priority=PRIORITY_INTERACTIVE)
 async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
     runtime = ctx.runtime
     async with transaction(runtime.sessions) as session:
@@ -93,7 +93,7 @@ async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
     )
 
 
-@task(SENDER_REPLY_TASK, max_attempts=8)
+@task(SENDER_REPLY_TASK, max_attempts=8, priority=PRIORITY_NOTICE)
 async def notify_sender_reply(ctx: TaskContext, payload: dict[str, Any]) -> None:
     runtime = ctx.runtime
     async with transaction(runtime.sessions) as session:
@@ -126,7 +126,7 @@ async def notify_sender_reply(ctx: TaskContext, payload: dict[str, Any]) -> None
     )
 
 
-@task(REMIND_TASK, max_attempts=8)
+@task(REMIND_TASK, max_attempts=8, priority=PRIORITY_NOTICE)
 async def send_reminder(ctx: TaskContext, payload: dict[str, Any]) -> None:
     """A reminder before the deadline, unless the delivery was answered meanwhile."""
     runtime = ctx.runtime
