@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     # Jobs are mostly waiting on mail and HTTP servers: many run at once on one core.
     worker_concurrency: int = Field(default=128, gt=0, le=1024)
     smtp_connections: int = Field(default=4, gt=0, le=64)
+    # A relay outage (refused connection, 4xx, timeout) is not the recipient's failure: the
+    # notice is retried, first after the base delay, doubling up to the cap, for this many
+    # hours from the dispatch; then its job ends dead (``tabellion jobs list --status dead``)
+    # and the delivery stays pending until an operator retries it.
+    notice_retry_hours: float = Field(default=72.0, gt=0, le=24 * 30)
+    notice_retry_base_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    notice_retry_cap_seconds: float = Field(default=3_600.0, gt=0, le=86_400)
     log_level: str = "info"
     # Days before an acceptance deadline on which unanswered recipients get a reminder.
     reminder_days: str = "7,2"
