@@ -253,6 +253,9 @@ def render_error(request: Request, error: TabellionError) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TabellionError)
     async def _tabellion(request: Request, exc: TabellionError) -> Response:
+        if exc.status >= 500:
+            # Ours to fix (a lost file, a dead dependency): one line for the operator.
+            log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.detail)
         return render_error(request, exc)
 
     @app.exception_handler(RequestValidationError)

@@ -334,8 +334,10 @@ def _add_optional_commands() -> None:
     from tabellion.cli.evidence import evidence_app, verify
     from tabellion.cli.jobs import jobs_app
     from tabellion.cli.keys import key_app
+    from tabellion.cli.storage import storage_app
 
     app.add_typer(jobs_app, name="jobs")
+    app.add_typer(storage_app, name="storage")
     app.add_typer(key_app, name="key")
     app.add_typer(evidence_app, name="evidence")
     app.command("verify")(verify)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tabellion.auth.dependencies import MessagesRead, _bearer, api_key_subject
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute, end_read_phase
+from tabellion.document.storage import StoredFileUnavailable
 from tabellion.errors import (
     NotFound,
     Unauthorized,
@@ -125,6 +126,7 @@ async def get_evidence_json(
             links.LinkExpired,
             links.LinkInvalid,
             TimestampAuthorityUnavailable,
+            StoredFileUnavailable,
         ),
     },
 )
@@ -143,6 +145,9 @@ async def get_evidence_pdf(
         key = await render_pdf(runtime, evidence_id)
         if key is None:
             raise EvidenceNotFound(f"No evidence {evidence_id}.")
+    if not await runtime.storage.exists(key):
+        # Streamed, a missing file would fail after the 200 went out.
+        raise StoredFileUnavailable(f"The PDF of evidence {evidence_id} is unavailable.")
     return StreamingResponse(
         runtime.storage.open(key),
         media_type="application/pdf",
@@ -157,7 +162,11 @@ async def get_evidence_pdf(
     responses={
         200: {"content": {"application/zip": {}}, "description": "The bundle"},
         **responses(
-            Unauthorized, InsufficientScope, DeliveryNotFound, TimestampAuthorityUnavailable
+            Unauthorized,
+            InsufficientScope,
+            DeliveryNotFound,
+            TimestampAuthorityUnavailable,
+            StoredFileUnavailable,
         ),
     },
 )

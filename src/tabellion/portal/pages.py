@@ -14,7 +14,9 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from tabellion.db import DbSession
 from tabellion.document import preview
+from tabellion.document.service import require_blob
 from tabellion.document.sniff import content_disposition
+from tabellion.document.storage import StoredFileUnavailable
 from tabellion.errors import TabellionError
 from tabellion.kit import sessions
 from tabellion.kit.time import utcnow
@@ -285,6 +287,31 @@ async def _download(
         return _invalid(request)
     if not await _delivery_session(db, request, delivery):
         return _redirect(base)
+    storage = _runtime(request).storage
+    try:
+        # Whole and matching its hash before a proof says it was handed over.
+        if attachment is not None:
+            what = f"attachment {attachment.id}"
+            await require_blob(storage, attachment.storage_key, attachment.sha256, what=what)
+        else:
+            assert reply_file is not None
+            what = f"reply file {reply_file.get('id')}"
+            key = reply_file["storage_key"]
+            await require_blob(storage, key, reply_file.get("sha256", key), what=what)
+    except StoredFileUnavailable:
+        return await _render_delivery(
+            request,
+            db,
+            delivery,
+            base=base,
+            status_code=500,
+            error=_t(
+                request,
+                delivery,
+                "This file cannot be retrieved right now. Its download was not recorded; "
+                "the service's operator has been alerted. Please try again later.",
+            ),
+        )
     if attachment is not None:
         await lifecycle.record_download(db, delivery, attachment, actor=_actor(request, "portal"))
         key, name, kind, size = (
@@ -303,7 +330,7 @@ async def _download(
         )
     inline = request.query_params.get("inline") == "1" and kind == "application/pdf"
     return StreamingResponse(
-        _runtime(request).storage.open(key),
+        storage.open(key),
         media_type=kind,
         headers={
             "Content-Disposition": content_disposition(name, inline=inline),
