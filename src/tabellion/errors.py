@@ -15,7 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -154,6 +155,49 @@ class ServiceUnavailable(TabellionError):
     title = "Service unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached, is locked past its timeout, or refuses writes."""
+
+    code = "unavailable"
+    title = "Temporarily unavailable"
+
+
+# Seconds a client should wait before retrying: a lock or a failover passes in seconds; a
+# database being restarted or restored takes longer.
+RETRY_AFTER_LOCKED = 5
+RETRY_AFTER_DOWN = 30
+# SQLSTATEs of a database that is there but will not do the work now: read-only transaction,
+# shutting down, starting up, too many connections, lock not available, deadlock,
+# serialization failure.
+_TRANSIENT_SQLSTATES = frozenset(
+    {"25006", "57P01", "57P02", "57P03", "53300", "55P03", "40P01", "40001"}
+)
+_LOCKED_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
+
+
+def database_unavailable(exc: Exception) -> DatabaseUnavailable | None:
+    """The 503 a database failure deserves, or None for a fault of ours (a bad query)."""
+    if isinstance(exc, SQLAlchemyTimeoutError):  # no pooled connection came free in time
+        return _unavailable(RETRY_AFTER_LOCKED)
+    if not isinstance(exc, DBAPIError):
+        return None
+    state = getattr(exc.orig, "sqlstate", None)
+    if state in _TRANSIENT_SQLSTATES:
+        return _unavailable(RETRY_AFTER_LOCKED if state in _LOCKED_SQLSTATES else RETRY_AFTER_DOWN)
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        # Refused or lost connections; on SQLite also "database is locked" and read-only files.
+        locked = "locked" in str(exc.orig) or "busy" in str(exc.orig)
+        return _unavailable(RETRY_AFTER_LOCKED if locked else RETRY_AFTER_DOWN)
+    return None
+
+
+def _unavailable(retry_after: int) -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        "The service cannot reach its database right now; retry shortly.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 # ---- rendering ----------------
 
 
@@ -271,6 +315,24 @@ def install_error_handlers(app: FastAPI) -> None:
         error.status, error.code, error.title = exc.status_code, code, title
         return render_error(request, error)
 
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def _database(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, DataError):
+            return await _data(request, exc)
+        unavailable = database_unavailable(exc)
+        if unavailable is None:
+            return await _unexpected(request, exc)
+        # One line, no traceback: the cause is outside this process.
+        log.warning(
+            "database unavailable on %s %s: %s: %s",
+            request.method,
+            request.url.path,
+            type(getattr(exc, "orig", None) or exc).__name__,
+            str(getattr(exc, "orig", None) or exc).strip().split("\n", 1)[0][:300],
+        )
+        return render_error(request, unavailable)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -306,7 +368,8 @@ def install_error_handlers(app: FastAPI) -> None:
 def responses(*errors: type[TabellionError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for a route, grouping the listed errors by status."""
     by_status: dict[int, list[type[TabellionError]]] = {}
-    listed: tuple[type[TabellionError], ...] = (ValidationFailed, *errors)
+    # Any route may meet an unavailable database.
+    listed: tuple[type[TabellionError], ...] = (ValidationFailed, *errors, DatabaseUnavailable)
     for error in listed:
         by_status.setdefault(error.status, []).append(error)
     out: dict[int | str, dict[str, Any]] = {}
