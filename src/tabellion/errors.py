@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 log = logging.getLogger("tabellion.errors")
@@ -314,6 +315,13 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         error.status, error.code, error.title = exc.status_code, code, title
         return render_error(request, error)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # Nobody is left to answer, and nothing went wrong on our side: one line, no traceback.
+        # The request's transaction has rolled back; a partial upload was discarded.
+        log.info("client disconnected before the end of %s %s", request.method, request.url.path)
+        return Response(status_code=499)
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(SQLAlchemyTimeoutError)
