@@ -19,7 +19,7 @@ from tabellion.config import Settings
 from tabellion.document.local import LocalBlobStore
 from tabellion.document.service import check_storage
 from tabellion.runtime import Runtime
-from tests.portal.helpers import dispatch, notify, signed_in, status_of
+from tests.portal.helpers import accepted_letter, dispatch, status_of
 
 PDF = b"%PDF-1.4\n%%EOF\n"
 
@@ -27,19 +27,6 @@ PDF = b"%PDF-1.4\n%%EOF\n"
 def blob_path(runtime: Runtime, key: str) -> Path:
     assert isinstance(runtime.storage, LocalBlobStore)
     return runtime.storage.path_of(key)
-
-
-async def accepted_letter(
-    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
-) -> tuple[str, str, dict]:
-    """A registered letter, accepted: its link, the attachment's id and its delivery."""
-    delivery = await dispatch(client, auth)
-    link = await notify(runtime, delivery["id"])
-    token = await signed_in(client, runtime, link, delivery["id"])
-    answer = {"decision": "accept", "confirm": "yes", "csrf_token": token}
-    assert (await client.post(f"{link}/answer", data=answer)).status_code == 303
-    message = (await client.get(f"/v1/messages/{delivery['message_id']}", headers=auth)).json()
-    return link, message["attachments"][0], delivery
 
 
 @pytest.mark.parametrize("damage", ["vanished", "altered"])
@@ -50,7 +37,7 @@ async def test_portal_download_of_a_lost_file_records_nothing(
     caplog: pytest.LogCaptureFixture,
     damage: str,
 ) -> None:
-    link, attachment, delivery = await accepted_letter(client, auth, runtime)
+    delivery, link, attachment = await accepted_letter(client, auth, runtime)
     path = blob_path(runtime, attachment["sha256"])
     if damage == "vanished":
         path.unlink()
@@ -78,7 +65,7 @@ async def test_api_bundle_of_a_lost_file_is_a_stable_problem(
     runtime: Runtime,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    _, attachment, delivery = await accepted_letter(client, auth, runtime)
+    delivery, _, attachment = await accepted_letter(client, auth, runtime)
     blob_path(runtime, attachment["sha256"]).unlink()
     with caplog.at_level(logging.ERROR):
         response = await client.get(f"/v1/deliveries/{delivery['id']}/evidence.zip", headers=auth)
@@ -94,7 +81,7 @@ async def test_api_bundle_of_a_lost_file_is_a_stable_problem(
 async def test_storage_check_names_every_damaged_blob(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
-    _, first, _ = await accepted_letter(client, auth, runtime)
+    _, _, first = await accepted_letter(client, auth, runtime)
     assert (await check_storage(runtime)).ok
     blob_path(runtime, first["sha256"]).write_bytes(b"tampered")
     report = await check_storage(runtime)

@@ -16,7 +16,14 @@ import httpx
 from tabellion.evidence.check import check_chains
 from tabellion.jobs.worker import Worker
 from tabellion.runtime import Runtime
-from tests.portal.helpers import csrf, dispatch, notify, signed_in, status_of
+from tests.portal.helpers import (
+    accepted_letter,
+    csrf,
+    dispatch,
+    notify,
+    ready_to_answer,
+    status_of,
+)
 
 RACERS = 24
 
@@ -36,9 +43,7 @@ async def chain_is_clean(runtime: Runtime) -> None:
 async def test_accept_and_refuse_race_ends_one_way(
     served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
-    delivery = await dispatch(served, auth)
-    link = await notify(runtime, delivery["id"])
-    token = await signed_in(served, runtime, link, delivery["id"])
+    delivery, link, token = await ready_to_answer(served, auth, runtime)
     answers = await asyncio.gather(
         *(
             served.post(
@@ -66,17 +71,9 @@ async def test_accept_and_refuse_race_ends_one_way(
 async def test_concurrent_downloads_record_one_proof(
     served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
-    delivery = await dispatch(served, auth)
-    link = await notify(runtime, delivery["id"])
-    token = await signed_in(served, runtime, link, delivery["id"])
-    accepted = await served.post(
-        f"{link}/answer", data={"decision": "accept", "confirm": "yes", "csrf_token": token}
-    )
-    assert accepted.status_code == 303
-    message = (await served.get(f"/v1/messages/{delivery['message_id']}", headers=auth)).json()
-    attachment = message["attachments"][0]["id"]
+    delivery, link, attachment = await accepted_letter(served, auth, runtime)
     downloads = await asyncio.gather(
-        *(served.get(f"{link}/files/{attachment}") for _ in range(RACERS))
+        *(served.get(f"{link}/files/{attachment['id']}") for _ in range(RACERS))
     )
     assert [r.status_code for r in downloads] == [200] * RACERS
     assert {r.content for r in downloads} == {b"%PDF-1.4\n%%EOF\n"}

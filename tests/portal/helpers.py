@@ -90,6 +90,27 @@ async def signed_in(client: httpx.AsyncClient, runtime: Runtime, link: str, deli
     return csrf(page.text)
 
 
+async def ready_to_answer(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> tuple[dict, str, str]:
+    """A registered letter notified, its recipient's identity confirmed: the delivery, its
+    link and the page's CSRF token."""
+    delivery = await dispatch(client, auth)
+    link = await notify(runtime, delivery["id"])
+    return delivery, link, await signed_in(client, runtime, link, delivery["id"])
+
+
+async def accepted_letter(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> tuple[dict, str, dict]:
+    """A registered letter, accepted: its delivery, its link and its attachment."""
+    delivery, link, token = await ready_to_answer(client, auth, runtime)
+    answer = {"decision": "accept", "confirm": "yes", "csrf_token": token}
+    assert (await client.post(f"{link}/answer", data=answer)).status_code == 303
+    message = (await client.get(f"/v1/messages/{delivery['message_id']}", headers=auth)).json()
+    return delivery, link, message["attachments"][0]
+
+
 def csrf(page: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert match, page

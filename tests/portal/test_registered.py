@@ -18,6 +18,7 @@ from tests.portal.helpers import (
     latest_code,
     notify,
     outbox_codes,
+    ready_to_answer,
     status_of,
 )
 
@@ -293,16 +294,14 @@ async def test_answer_after_deadline_before_expiry_job_is_refused(
     from tabellion.jobs.worker import Worker
     from tabellion.models.job import Job
 
-    delivery = await dispatch(client, auth)
-    link = await notify(runtime, delivery["id"])
-    page = await confirm_identity(client, runtime, link, delivery["id"])
+    delivery, link, token = await ready_to_answer(client, auth, runtime)
     past = utcnow() - timedelta(seconds=1)
     async with transaction(runtime.sessions) as session:
         row = await session.get(Delivery, delivery["id"])
         assert row is not None
         row.deadline_at = past  # the deadline passed; its expiry job has not run yet
     late = await client.post(
-        f"{link}/answer", data={"decision": "accept", "confirm": "yes", "csrf_token": csrf(page)}
+        f"{link}/answer", data={"decision": "accept", "confirm": "yes", "csrf_token": token}
     )
     assert late.status_code == 409
     assert "The deadline to answer has passed" in late.text
