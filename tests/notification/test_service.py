@@ -265,7 +265,7 @@ async def test_relay_outage_past_the_window_leaves_the_delivery_pending(
     assert state["status"] == "pending"
     assert [e["type"] for e in state["evidence"]] == ["SENT"]
 
-    # The relay is back; the operator retries the dead job (`tabellion jobs retry --all-dead`).
+    # The relay is back; the operator retries the dead job (`tabellion jobs retry --dead`).
     smtp_server.start()
     async with transaction(runtime.sessions) as session:
         assert await retry_jobs(session, all_dead=True) == 1
