@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,23 @@ async def active_sender(runtime: Runtime, organization_id: str, email: str = SEN
     return user
 
 
+@asynccontextmanager
+async def app_with(
+    data_dir: Path, database_url: str, **overrides: object
+) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
+    """A runtime with these settings changed, and an API client of its app."""
+    from tabellion.app import create_app
+    from tests.conftest import make_settings
+
+    runtime = Runtime.build(make_settings(data_dir, database_url, **overrides), pool_size=2)
+    try:
+        transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://tabellion.test") as c:
+            yield runtime, c
+    finally:
+        await runtime.close()
+
+
 @cache
 def _schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.fromstring(xsd_text()))
@@ -83,7 +102,3 @@ def valid_xml(response: httpx.Response) -> etree._Element:
     schema = _schema()
     assert schema.validate(document), schema.error_log
     return document
-
-
-def here() -> Path:
-    return Path(__file__).parent

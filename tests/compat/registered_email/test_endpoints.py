@@ -21,6 +21,7 @@ from tests.compat.registered_email.helpers import (
     STATUS,
     USERS,
     active_sender,
+    app_with,
     basic,
     send_body,
     valid_xml,
@@ -110,6 +111,13 @@ async def test_a_key_without_the_scope_is_403(
         USERS, json={"email_address": "a@b.test"}, headers=bearer(reader)
     )
     assert_error(created_user, 403)
+    writer = await create_key(runtime, org_key[0], ["messages:write"])  # implies reading
+    status = await client.get(STATUS, params={"x-own-id": "x"}, headers=bearer(writer))
+    assert status.status_code == 200
+    webhooks = await create_key(runtime, org_key[0], ["webhooks"])
+    refused = await client.get(STATUS, params={"x-own-id": "x"}, headers=bearer(webhooks))
+    assert refused.status_code == 403
+    assert valid_xml(refused).get("code") == "insufficient-scope"
 
 
 # ---- users ------------------------------------------------------------------------------------
@@ -313,37 +321,25 @@ async def test_base64_variants_decode_alike(
 
 
 async def test_a_huge_attachment_is_413(
-    client: httpx.AsyncClient, org_key: tuple[str, str], data_dir: Path, database_url: str
+    org_key: tuple[str, str], data_dir: Path, database_url: str
 ) -> None:
-    from tabellion.runtime import Runtime as Rt
-    from tests.conftest import make_settings
-
-    runtime = Rt.build(
-        make_settings(data_dir, database_url, max_attachment_bytes=1000), pool_size=2
-    )
-    try:
+    async with app_with(data_dir, database_url, max_attachment_bytes=1000) as (runtime, c):
         await active_sender(runtime, org_key[0])
-        from tabellion.app import create_app
-
-        transport = httpx.ASGITransport(app=create_app(runtime=runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://tabellion.test") as c:
-            auth = bearer(org_key[1])
-            big = _with_attachment(base64.b64encode(b"x" * 1001).decode())
-            body = assert_error(await c.post(SEND, json=big, headers=auth), 413)
-            assert "attachments[0].attachment" in body["message"]
-            fits = _with_attachment(base64.b64encode(b"x" * 1000).decode())
-            assert (await c.post(SEND, json=fits, headers=auth)).status_code == 200
-            declared = await c.post(
-                SEND,
-                content=b"{}",
-                headers={**auth, "Content-Type": "application/json", "Content-Length": str(10**12)},
-            )
-            assert declared.status_code == 413
-            huge_text = send_body(message_body="x" * (5 * 1024 * 1024))
-            assert_error(await c.post(SEND, json=huge_text, headers=auth), 413)
+        auth = bearer(org_key[1])
+        big = _with_attachment(base64.b64encode(b"x" * 1001).decode())
+        body = assert_error(await c.post(SEND, json=big, headers=auth), 413)
+        assert "attachments[0].attachment" in body["message"]
+        fits = _with_attachment(base64.b64encode(b"x" * 1000).decode())
+        assert (await c.post(SEND, json=fits, headers=auth)).status_code == 200
+        declared = await c.post(
+            SEND,
+            content=b"{}",
+            headers={**auth, "Content-Type": "application/json", "Content-Length": str(10**12)},
+        )
+        assert declared.status_code == 413
+        huge_text = send_body(message_body="x" * (5 * 1024 * 1024))
+        assert_error(await c.post(SEND, json=huge_text, headers=auth), 413)
         assert await count_rows(runtime, "attachments") == 1
-    finally:
-        await runtime.close()
 
 
 async def test_unknown_paths_and_methods(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
