@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse, Response
 
@@ -52,7 +52,13 @@ from tabellion.organization.service import authenticate_api_key
 from tabellion.runtime import Runtime
 
 from . import translate
-from .schemas import ErrorOut, SendIn, SendOut, UserIn, UserOut
+from .schemas import (
+    RegisteredEmailError,
+    RegisteredEmailSendIn,
+    RegisteredEmailSendOut,
+    RegisteredEmailUserIn,
+    RegisteredEmailUserOut,
+)
 
 PREFIX = "/compat/registered-email"
 TAG = "registered-email"
@@ -67,7 +73,7 @@ router = APIRouter(route_class=SessionRoute, tags=[TAG])
 # Statuses the original does not list become the nearest it does.
 _STATUS_MAP = {409: 400, 410: 404, 415: 400, 422: 400}
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut, "description": text}
+    code: {"model": RegisteredEmailError, "description": text}
     for code, text in {
         400: "Bad request: `errors` names each field at fault",
         401: "Unauthorized: no or a wrong credential",
@@ -100,7 +106,9 @@ def render_error(request: Request, error: TabellionError) -> Response:
     fields: dict[str, list[str]] = {}
     for field_error in error.errors:
         fields.setdefault(field_error.field, []).append(field_error.message)
-    body = ErrorOut(message=error.detail, detail=error.detail, code=error.code, errors=fields)
+    body = RegisteredEmailError(
+        message=error.detail, detail=error.detail, code=error.code, errors=fields
+    )
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 
 
@@ -153,13 +161,13 @@ ReadCaller = Annotated[ApiKeySubject, _caller("messages:read")]
 @router.post(
     "/api/user/",
     status_code=status.HTTP_201_CREATED,
-    response_model=UserOut,
+    response_model=RegisteredEmailUserOut,
     summary="Create a sender user; they get an e-mail to activate their account",
     responses=_ERRORS,
 )
 async def create_user(
-    body: UserIn, request: Request, caller: UsersCaller, session: DbSession
-) -> UserOut:
+    body: RegisteredEmailUserIn, request: Request, caller: UsersCaller, session: DbSession
+) -> RegisteredEmailUserOut:
     try:
         user = await accounts.create_user(
             session,
@@ -184,16 +192,35 @@ async def create_user(
         organization_id=caller.organization_id,
         digits=translate.USER_ID_DIGITS,
     )
-    return UserOut(id=int(foreign))
+    return RegisteredEmailUserOut(id=int(foreign))
 
 
 # ---- sending ----------------------------------------------------------------------------------
 
 
+def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its nested models written in place (the body is read by
+    hand, so FastAPI does not list the model among the document's components)."""
+    schema = model.model_json_schema(by_alias=True)
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return dict(inline(schema))
+
+
 _SEND_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SendIn"}}},
+        "content": {"application/json": {"schema": _inline_schema(RegisteredEmailSendIn)}},
     }
 }
 
@@ -266,9 +293,9 @@ class _Body:
                 f"{self.runtime.settings.max_attachment_bytes}-byte limit."
             ) from exc
 
-    def validated(self) -> SendIn:
+    def validated(self) -> RegisteredEmailSendIn:
         try:
-            send = SendIn.model_validate(self.fields)
+            send = RegisteredEmailSendIn.model_validate(self.fields)
         except ValidationError as exc:
             raise RequestValidationError(
                 [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
@@ -289,16 +316,22 @@ class _Body:
 
 @router.post(
     "/webservice/mailsender/send",
-    response_model=SendOut,
+    response_model=RegisteredEmailSendOut,
     summary="Send a registered e-mail (attachments in base64)",
     openapi_extra=_SEND_DOC,
     responses={
         **_ERRORS,
-        412: {"model": ErrorOut, "description": "The sender has not activated their account"},
-        413: {"model": ErrorOut, "description": "An attachment or a value is too large"},
+        412: {
+            "model": RegisteredEmailError,
+            "description": "The sender has not activated their account",
+        },
+        413: {
+            "model": RegisteredEmailError,
+            "description": "An attachment or a value is too large",
+        },
     },
 )
-async def send(request: Request, caller: SendCaller, session: DbSession) -> SendOut:
+async def send(request: Request, caller: SendCaller, session: DbSession) -> RegisteredEmailSendOut:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
         raise UnsupportedMediaType("Send the registered e-mail as application/json.")
@@ -331,7 +364,7 @@ async def send(request: Request, caller: SendCaller, session: DbSession) -> Send
     delivery = await repository.get_delivery(session, caller.organization_id, new.id)
     assert delivery is not None
     url = tracking_url(runtime.settings.base_url, runtime.settings.signing_key, delivery)
-    return SendOut(ticket_token=url.rsplit("/", 1)[1], ticket_url=url, message="OK")
+    return RegisteredEmailSendOut(ticket_token=url.rsplit("/", 1)[1], ticket_url=url, message="OK")
 
 
 # ---- status (XML) -----------------------------------------------------------------------------

@@ -31,7 +31,7 @@ class ForeignIn(BaseModel):
         return value
 
 
-class UserIn(ForeignIn):
+class RegisteredEmailUserIn(ForeignIn):
     email_address: Email
 
     @field_validator("email_address")
@@ -40,18 +40,23 @@ class UserIn(ForeignIn):
         return normalize_email(value)
 
 
-class UserOut(BaseModel):
+class RegisteredEmailUserOut(BaseModel):
     id: int = Field(examples=[154])
 
 
-class AttachmentIn(ForeignIn):
-    """An attachment's description; its ``attachment`` (base64) was streamed to storage."""
+class RegisteredEmailAttachmentIn(ForeignIn):
+    """An attachment. Its ``attachment`` (base64) is decoded into storage as it arrives, so
+    the validated model never holds it."""
 
+    attachment: Annotated[
+        StrictStr | None,
+        Field(description="The file, base64-encoded.", json_schema_extra={"format": "byte"}),
+    ] = None
     attachment_name: Annotated[StrictStr, Field(min_length=1, max_length=1024)]
     attachment_type: Short | None = None
 
 
-class SendIn(ForeignIn):
+class RegisteredEmailSendIn(ForeignIn):
     message_body: Annotated[StrictStr, Field(max_length=MAX_BODY_BYTES)]
     sender_email: Email
     sender_real_name: Short | None = None
@@ -61,7 +66,7 @@ class SendIn(ForeignIn):
     x_own_campaign: Annotated[Short | None, Field(alias="x-own-campaign")] = None
     recipient_email: Email
     recipient_language: Annotated[StrictStr, Field(max_length=16)]
-    attachments: list[AttachmentIn] = Field(default_factory=list)
+    attachments: list[RegisteredEmailAttachmentIn] = Field(default_factory=list)
 
     @field_validator("sender_email", "recipient_email")
     @classmethod
@@ -69,13 +74,13 @@ class SendIn(ForeignIn):
         return normalize_email(value)
 
 
-class SendOut(BaseModel):
+class RegisteredEmailSendOut(BaseModel):
     ticket_token: str
     ticket_url: str
     message: str = "OK"
 
 
-class ErrorOut(BaseModel):
+class RegisteredEmailError(BaseModel):
     """Every error: ``message`` says what is wrong; ``errors`` names the fields at fault."""
 
     message: str

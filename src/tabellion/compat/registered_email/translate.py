@@ -20,7 +20,7 @@ from tabellion.message.schemas import ADDRESS_ONLY, Language, MessageIn
 from tabellion.message.views import EvidenceLike
 from tabellion.models.message import Attachment, Delivery, Message
 
-from .schemas import SendIn
+from .schemas import RegisteredEmailSendIn
 
 DIALECT = "registered_email"
 USER_KIND = "user"
@@ -64,7 +64,7 @@ def bodies(message_body: str) -> tuple[str, str | None]:
     return rendered, message_body
 
 
-def message_in(send: SendIn) -> MessageIn:
+def message_in(send: RegisteredEmailSendIn) -> MessageIn:
     """The native registered letter: one recipient, known by address, copied to their mailbox
     after acceptance, its sender told of each outcome by e-mail (as the original does)."""
     body_html, body_text = bodies(send.message_body)
