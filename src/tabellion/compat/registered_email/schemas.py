@@ -10,25 +10,18 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from tabellion.kit.text import pydantic_errors
+from tabellion.kit.schema import Schema
 from tabellion.message.rules import MAX_BODY_BYTES, MAX_SUBJECT, normalize_email
 
 Email = Annotated[StrictStr, Field(max_length=320)]
 Short = Annotated[StrictStr, Field(max_length=255)]
 
 
-class ForeignIn(BaseModel):
+class ForeignIn(Schema):
+    """Text the database cannot store is refused as in the native API; unknown fields are
+    ignored, as the original does."""
+
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
-
-    @field_validator("*")
-    @classmethod
-    def _storable(cls, value: object) -> object:
-        errors = pydantic_errors(value)
-        if errors:
-            from pydantic import ValidationError
-
-            raise ValidationError.from_exception_data(cls.__name__, errors)
-        return value
 
 
 class RegisteredEmailUserIn(ForeignIn):
