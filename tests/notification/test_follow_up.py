@@ -132,3 +132,25 @@ async def test_native_messages_choose_their_follow_ups(
         "/v1/messages", json=message_body(notify_sender=True), headers=auth
     )
     assert no_sender.status_code == 422
+
+
+async def test_the_sender_hears_of_an_undelivered_letter(
+    client: httpx.AsyncClient, auth: dict[str, str], org_key: tuple[str, str], runtime: Runtime
+) -> None:
+    from tabellion.kit.time import utcnow
+    from tabellion.message.service.delivery import mark_undelivered
+
+    await active_sender(runtime, org_key[0])
+    sent = (await client.post(SEND, json=send_body(), headers=auth)).json()
+    delivery_id = sent["ticket_token"].split(".")[0]
+    async with transaction(runtime.sessions) as session:
+        delivery = await session.get(Delivery, delivery_id)
+        assert delivery is not None
+        await mark_undelivered(
+            session, delivery, at=utcnow(), reason="550 5.1.1 no such user", smtp_code=550
+        )
+    worker = Worker(runtime, poll_interval=0.05)
+    [status] = await until_sent(worker, "status.undelivered")
+    assert status["To"] == SENDER
+    assert str(status["Subject"]) == "Registered e-mail not delivered: this is the subject"
+    assert by_kind(runtime, "copy") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 
@@ -206,31 +207,54 @@ async def test_send_records_a_registered_letter(
     assert attachment["size"] == len(PDF)
 
 
-async def test_the_reference_example_verbatim(
-    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+VERBATIM = {
+    "message_body": "this is the e‑mail body",
+    "sender_email": "",
+    "sender_real_name": "Jane Doe",
+    "subject": "this is the subject",
+    "x-own-id": "id",
+    "x-own-guid": "guid",
+    "x-own-campaign": "campaign code",
+    "recipient_email": "",
+    "recipient_language": "en",
+    "attachments": [
+        {
+            "attachment": "BAse64E=",
+            "attachment_name": "attachment.pdf",
+            "attachment_type": "application/pdf",
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize("credential", ["basic", "bearer"])
+async def test_the_reference_examples_verbatim(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    org_key: tuple[str, str],
+    runtime: Runtime,
+    credential: str,
 ) -> None:
-    # As published (its addresses were left out of the page): three empty addresses are named.
-    verbatim = {
-        "message_body": "this is the e‑mail body",
-        "sender_email": "",
-        "sender_real_name": "Jane Doe",
-        "subject": "this is the subject",
-        "x-own-id": "id",
-        "x-own-guid": "guid",
-        "x-own-campaign": "campaign code",
-        "recipient_email": "",
-        "recipient_language": "en",
-        "attachments": [
-            {
-                "attachment": "BAse64E=",
-                "attachment_name": "attachment.pdf",
-                "attachment_type": "application/pdf",
-            }
-        ],
-    }
-    body = assert_error(await client.post(SEND, json=verbatim, headers=auth), 400)
+    """As published, the addresses left out of the page: both empty addresses are named, and
+    nothing is stored. Filled in, the same example sends (its BAse64E= is valid base64)."""
+    headers = auth
+    if credential == "basic":
+        headers = basic(await key_id_of(client, auth), org_key[1])
+    body = assert_error(await client.post(SEND, json=VERBATIM, headers=headers), 400)
     assert set(body["errors"]) == {"sender_email", "recipient_email"}
     assert await count_rows(runtime, "messages") == 0
+    user = await client.post(USERS, json={"email_address": ""}, headers=headers)
+    assert set(assert_error(user, 400)["errors"]) == {"email_address"}
+
+    await active_sender(runtime, org_key[0])
+    filled = {**VERBATIM, "sender_email": SENDER, "recipient_email": "john@example.test"}
+    sent = await client.post(SEND, json=filled, headers=headers)
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["message"] == "OK"
+    created_user = await client.post(
+        USERS, json={"email_address": "new@acme.test"}, headers=headers
+    )
+    assert created_user.status_code == 201
 
 
 async def test_an_unknown_or_inactive_sender(
@@ -269,6 +293,8 @@ def _with_attachment(value: object, **extra: object) -> dict:
         (_with_attachment(123), "attachments[0].attachment"),
         (send_body(attachments=[{"attachment": "QUJD"}]), "attachments[0].attachment_name"),
         (send_body(**{"x-own-id": 5}), "x-own-id"),
+        (send_body(subject="nul\x00byte"), "subject"),
+        (send_body(message_body="<p>\x00</p>"), "message_body"),
     ],
 )
 async def test_bad_input_is_400_naming_the_field(
@@ -340,6 +366,40 @@ async def test_a_huge_attachment_is_413(
         huge_text = send_body(message_body="x" * (5 * 1024 * 1024))
         assert_error(await c.post(SEND, json=huge_text, headers=auth), 413)
         assert await count_rows(runtime, "attachments") == 1
+
+
+async def test_a_repeated_attachments_key_counts_once(
+    client: httpx.AsyncClient, auth: dict[str, str], org_key: tuple[str, str], runtime: Runtime
+) -> None:
+    await active_sender(runtime, org_key[0])
+    one = json.dumps(send_body()["attachments"])
+    raw = json.dumps(send_body(attachments=[])).replace(
+        '"attachments": []', f'"attachments": {one}, "attachments": {one}'
+    )
+    response = await client.post(
+        SEND, content=raw.encode(), headers={**auth, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert await count_rows(runtime, "attachments") == 1
+
+
+async def test_an_unexpected_error_is_500_in_the_dialects_shape(
+    runtime: Runtime, org_key: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tabellion.app import create_app
+    from tabellion.compat.registered_email import endpoints
+
+    async def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("database password is hunter2")
+
+    monkeypatch.setattr(endpoints.messages, "create_message", broken)
+    await active_sender(runtime, org_key[0])
+    transport = httpx.ASGITransport(app=create_app(runtime=runtime), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tabellion.test") as c:
+        response = await c.post(SEND, json=send_body(), headers=bearer(org_key[1]))
+    body = assert_error(response, 500)
+    assert body["code"] == "internal-error"
+    assert "hunter2" not in response.text
 
 
 async def test_unknown_paths_and_methods(client: httpx.AsyncClient, auth: dict[str, str]) -> None:

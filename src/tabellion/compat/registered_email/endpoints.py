@@ -246,6 +246,7 @@ class _Body:
                 raise JsonSyntaxError("the body must be a JSON object")
             async for key in self.reader.members():
                 if key == "attachments" and await self.reader.peek() == "[":
+                    self.blobs = []  # a repeated key replaces the list, as in json.loads
                     self.fields[key] = [item async for item in self._attachments()]
                 else:
                     self.fields[key] = await self.reader.value()
