@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tabellion.db import transaction
 from tabellion.models.message import Attachment, Message
@@ -138,11 +140,15 @@ async def test_create_user_as_the_reference_shows(
     user_id = response.json()["id"]
     assert isinstance(user_id, int) and 100_000_000 <= user_id <= 999_999_999
     async with runtime.sessions() as session:
-        [user] = (await session.scalars(__import__("sqlalchemy").select(User))).all()
+        [user] = (await session.scalars(select(User))).all()
     assert user.email == "New.User@acme.test" and user.role == "sender"
     assert user.status == "invited" and user.organization_id == org_key[0]
     assert await count_rows(runtime, "jobs") >= 1  # the activation e-mail
 
+    no_slash = await client.post(
+        USERS.rstrip("/"), json={"email_address": "other@acme.test"}, headers=auth
+    )
+    assert no_slash.status_code == 201, no_slash.text
     again = await client.post(USERS, json={"email_address": "new.user@acme.test"}, headers=auth)
     body = assert_error(again, 400, "email_address")
     assert body["code"] == "user-exists"
@@ -329,7 +335,6 @@ async def test_base64_variants_decode_alike(
     data = bytes(range(256)) * 3 + b"xy"
     encoded = base64.b64encode(data).decode()
     wrapped = "\r\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
-    import json
 
     raw = json.dumps(_with_attachment(wrapped)).replace("/", "\\/").encode()
     assert b"\\/" in raw and b"\\r\\n" in raw
@@ -339,8 +344,7 @@ async def test_base64_variants_decode_alike(
         )
         assert response.status_code == 200, response.text
     async with runtime.sessions() as session:
-        rows = (await session.scalars(__import__("sqlalchemy").select(Attachment))).all()
-    import hashlib
+        rows = (await session.scalars(select(Attachment))).all()
 
     assert {r.sha256 for r in rows} == {hashlib.sha256(data).hexdigest()}
     assert {r.size for r in rows} == {len(data)}
@@ -432,7 +436,6 @@ async def test_status_by_ticket_and_by_references(
     assert ticket.findtext("status") == "queued"
     assert ticket.findtext("x-own-guid") == "guid"
     [attachment] = ticket.findall("attachments/attachment")
-    import hashlib
 
     assert attachment.get("sha256") == hashlib.sha256(PDF).hexdigest()
     [event] = ticket.findall("events/event")
@@ -497,5 +500,5 @@ async def test_another_organisation_sees_nothing(
     refused = await client.post(SEND, json=send_body(), headers=other)
     assert_error(refused, 412)
     async with transaction(runtime.sessions) as session:
-        messages = (await session.scalars(__import__("sqlalchemy").select(Message))).all()
+        messages = (await session.scalars(select(Message))).all()
     assert [m.organization_id for m in messages] == [org_key[0]]

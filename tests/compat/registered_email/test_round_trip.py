@@ -37,6 +37,7 @@ from tests.portal.test_browser import Portal, ask_and_enter_code
 
 browser = chromium.browser
 page = chromium.page
+screenshots = chromium.screenshots
 portal = test_browser.portal
 
 pytestmark = [
@@ -92,7 +93,7 @@ async def track_page(page: Page, url: str, lang: str = "en") -> str:
     return await page.inner_text("body")
 
 
-async def test_accept(page: Page, portal: Portal) -> None:
+async def test_accept(page: Page, portal: Portal, screenshots: chromium.Screenshots) -> None:
     answer, delivery_id, link = await send_and_open(portal)
     await answer_in_portal(page, portal, link, "accept")
     await portal.until_status(delivery_id, "accepted")
@@ -113,6 +114,7 @@ async def test_accept(page: Page, portal: Portal) -> None:
 
     assert await xml_status(portal.api, answer["ticket_token"]) == "accepted"
     text = await track_page(page, answer["ticket_url"])
+    await screenshots.take(page, "tracking", "en")  # no sideways scrolling on a phone
     assert "Status: Accepted by the recipient" in text
     assert hashlib.sha256(PDF).hexdigest() in text
     steps = await page.locator("#timeline li").evaluate_all("els => els.map(li => li.dataset.type)")
@@ -125,7 +127,7 @@ async def test_accept(page: Page, portal: Portal) -> None:
     assert proof_pdf.status_code in (200, 202), proof_pdf.text
 
 
-async def test_refuse(page: Page, portal: Portal) -> None:
+async def test_refuse(page: Page, portal: Portal, screenshots: chromium.Screenshots) -> None:
     answer, delivery_id, link = await send_and_open(portal, "nl")
     await answer_in_portal(page, portal, link, "refuse", "nl")
     await portal.until_status(delivery_id, "refused")
@@ -133,11 +135,12 @@ async def test_refuse(page: Page, portal: Portal) -> None:
     assert "Aangetekende e-mail geweigerd" in str(status_mail.message["Subject"])
     assert await xml_status(portal.api, answer["ticket_token"]) == "rejected"
     text = await track_page(page, answer["ticket_url"], "nl")
+    await screenshots.take(page, "tracking", "nl")
     assert "Geweigerd door de ontvanger" in text and "Tijdlijn" in text
     assert not any(is_copy(m) for m in portal.inbox.smtp.to(RECIPIENT))
 
 
-async def test_expiry(page: Page, portal: Portal) -> None:
+async def test_expiry(page: Page, portal: Portal, screenshots: chromium.Screenshots) -> None:
     answer, delivery_id, _ = await send_and_open(portal)
     async with transaction(portal.runtime.sessions) as session:
         delivery = await session.get(Delivery, delivery_id)
@@ -149,4 +152,5 @@ async def test_expiry(page: Page, portal: Portal) -> None:
     assert "expired" in status_mail.text
     assert await xml_status(portal.api, answer["ticket_token"]) == "expired"
     text = await track_page(page, answer["ticket_url"])
+    await screenshots.take(page, "tracking", "en")
     assert "Expired: not accepted in time" in text

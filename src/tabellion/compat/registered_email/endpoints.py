@@ -158,6 +158,8 @@ ReadCaller = Annotated[ApiKeySubject, _caller("messages:read")]
 # ---- users ------------------------------------------------------------------------------------
 
 
+# Also without the final slash: a client that drops it must not get a redirect to follow.
+@router.post("/api/user", status_code=status.HTTP_201_CREATED, include_in_schema=False)
 @router.post(
     "/api/user/",
     status_code=status.HTTP_201_CREATED,
