@@ -157,9 +157,6 @@ async def _attach(runtime: Runtime, mail: EmailMessage, files: list[Attachment])
     for attachment in files:
         data = b"".join([chunk async for chunk in runtime.storage.open(attachment.storage_key)])
         maintype, _, subtype = attachment.content_type.partition("/")
-        mail.add_attachment(
-            data,
-            maintype=maintype or "application",
-            subtype=subtype or "octet-stream",
-            filename=attachment.filename,
-        )
+        if maintype in ("", "multipart", "message") or not subtype:
+            maintype, subtype = "application", "octet-stream"  # a file, never a MIME structure
+        mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=attachment.filename)

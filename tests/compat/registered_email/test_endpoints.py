@@ -461,6 +461,13 @@ async def test_status_by_ticket_and_by_references(
         )
     )
     assert later.findall("ticket") == []
+    # Empty filters filter nothing: everything changed since a time, oldest change first.
+    since = valid_xml(
+        await client.get(
+            STATUS, params={"x-own-campaign": "", "since": "2000-01-01T00:00:00"}, headers=auth
+        )
+    )
+    assert len(since.findall("ticket")) == 2
 
     none = await client.get(STATUS, headers=auth)
     assert none.status_code == 400

@@ -405,18 +405,20 @@ async def status_xml(
         if found is None:
             raise NotFound("No registered e-mail has this ticket token.")
         deliveries = [found]
-    elif x_own_campaign is None and x_own_id is None and x_own_guid is None:
+    elif not (x_own_campaign or x_own_id or x_own_guid or since):
         raise ValidationFailed.field(
-            "ticket_token", "Give ticket_token, or x-own-campaign, x-own-id or x-own-guid."
+            "ticket_token",
+            "Give ticket_token, or any of x-own-campaign, x-own-id, x-own-guid and since.",
         )
     else:
+        # An empty parameter (``?x-own-campaign=&since=...``) filters nothing.
         deliveries = list(
             await repository.deliveries_by_reference(
                 session,
                 caller.organization_id,
-                campaign=x_own_campaign,
-                reference=x_own_id,
-                guid=x_own_guid,
+                campaign=x_own_campaign or None,
+                reference=x_own_id or None,
+                guid=x_own_guid or None,
                 updated_after=as_utc(since) if since is not None else None,
                 limit=MAX_STATUS_TICKETS,
             )
