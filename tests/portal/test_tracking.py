@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import httpx
+import pytest
 
 from tabellion.runtime import Runtime
 from tests.compat.registered_email.helpers import PDF, SEND, active_sender, send_body
@@ -40,3 +41,29 @@ async def test_tracking_page_in_english_and_dutch(
     assert "This tracking link is not valid" in altered.text
     assert "attachment.pdf" not in altered.text
     assert (await client.get("/track/nothing")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("lang", "phrases"),
+    [
+        ("en", ("Timeline", "Waiting to be announced")),
+        ("nl", ("Tijdlijn", "Wacht op aankondiging")),
+        ("fr", ("Chronologie", "En attente d’annonce")),
+        ("de", ("Verlauf", "Wartet auf Ankündigung")),
+    ],
+)
+async def test_tracking_page_speaks_each_language(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    org_key: tuple[str, str],
+    runtime: Runtime,
+    lang: str,
+    phrases: tuple[str, ...],
+) -> None:
+    await active_sender(runtime, org_key[0])
+    answer = (await client.post(SEND, json=send_body(), headers=auth)).json()
+    page = await client.get(answer["ticket_url"], params={"lang": lang})
+    assert f'<html lang="{lang}">' in page.text
+    for phrase in phrases:
+        assert phrase in page.text
+    assert page.cookies.get("tbl_lang") == lang
