@@ -92,6 +92,7 @@ def create_app(
     from tabellion.organization.endpoints import router as organization_router
     from tabellion.organization.pages import router as organization_pages
     from tabellion.portal.pages import router as portal_pages
+    from tabellion.portal.tracking import router as tracking_pages
     from tabellion.webhook.endpoints import router as webhooks_router
     from tabellion.webhook.service import EventNotFound, WebhookEndpointNotFound
 
@@ -117,6 +118,7 @@ def create_app(
         app.include_router(router, prefix="/v1", dependencies=[guard])
     app.include_router(organization_pages)
     app.include_router(portal_pages)
+    app.include_router(tracking_pages)
     app.include_router(evidence_pages)
     from tabellion.compat import mount_dialects
 

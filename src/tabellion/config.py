@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     max_attachment_bytes: int = Field(default=262_144_000, gt=0)
     max_recipients: int = Field(default=10_000, gt=0)
+    # A registered letter copied to the recipient's mailbox after acceptance carries its
+    # attachments up to this many bytes in all; the others are given as links.
+    mailbox_copy_max_bytes: int = Field(default=10_485_760, ge=0)
     webhook_allowed_hosts: str = ""
     timezone: str = "Europe/Paris"
     # Jobs are mostly waiting on mail and HTTP servers: many run at once on one core.

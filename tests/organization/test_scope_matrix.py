@@ -215,6 +215,8 @@ def test_the_matrix_covers_every_endpoint() -> None:
         (method.upper(), path)
         for path, operations in create_app().openapi()["paths"].items()
         for method in operations
+        # The dialects answer in their own shapes; each checks its scopes in its own tests.
+        if not path.startswith("/compat/")
     }
     in_matrix = [call.route for calls in FAMILIES.values() for call in calls]
     assert len(in_matrix) == len(set(in_matrix)), "a route is listed twice"

@@ -101,6 +101,14 @@ def create(
             show_default="never",
         ),
     ] = None,
+    basic: Annotated[
+        bool,
+        typer.Option(
+            "--basic",
+            help="Also print the key as an HTTP Basic web-service credential (user name: the "
+            "key id, password: the key), as the Registered E-mail dialect takes it.",
+        ),
+    ] = False,
 ) -> None:
     """Create an API key for an organisation and print it (shown once)."""
     from tabellion.kit.time import isoformat_z
@@ -127,6 +135,13 @@ def create(
     scopes_text = ", ".join(dict.fromkeys(body.scopes))
     console.print(f"Key: {key_id} (scopes: {scopes_text}; expires: {expiry})", soft_wrap=True)
     console.print(f"API key: {secret}", soft_wrap=True)
+    if basic:
+        import base64
+
+        token = base64.b64encode(f"{key_id}:{secret}".encode()).decode()
+        console.print(f"Basic user name: {key_id}", soft_wrap=True)
+        console.print(f"Basic password: {secret}", soft_wrap=True)
+        console.print(f"Authorization: Basic {token}", soft_wrap=True)
     console.print("(shown once: only its hash is stored)")
 
 

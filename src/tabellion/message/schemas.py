@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from tabellion.kit.schema import Schema, UTCDateTime
 from tabellion.message.rules import (
@@ -18,6 +18,9 @@ from tabellion.message.rules import (
 Mode = Literal["registered", "simple", "deliver", "secure"]
 Language = Literal["en", "fr", "nl", "de"]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
+# Validation context key: recipients may be known by address alone, as foreign APIs that name
+# no person give them (the Registered E-mail dialect). The native API always names the person.
+ADDRESS_ONLY = "recipients_by_address_only"
 
 
 class RecipientIn(Schema):
@@ -41,7 +44,9 @@ class RecipientIn(Schema):
         return value.replace(" ", "") if value else value
 
     @model_validator(mode="after")
-    def _person(self) -> Self:
+    def _person(self, info: ValidationInfo) -> Self:
+        if info.context and info.context.get(ADDRESS_ONLY):
+            return self
         natural = self.first_name is not None or self.last_name is not None
         legal = self.company is not None or self.siren is not None
         if natural and legal:
@@ -78,7 +83,24 @@ class MessageIn(Schema):
     recipients: list[RecipientIn] = Field(default_factory=list)
     reference: Annotated[str | None, Field(max_length=255)] = None
     campaign: Annotated[str | None, Field(max_length=255)] = None
+    guid: Annotated[
+        str | None, Field(max_length=255, description="Your own identifier of the message.")
+    ] = None
     acceptance_days: Annotated[int | None, Field(ge=1, le=365)] = None
+    copy_to_mailbox_after_acceptance: Annotated[
+        bool,
+        Field(
+            description="Registered only: once a recipient accepts, e-mail them the message, "
+            "its attachments (links above TABELLION_MAILBOX_COPY_MAX_BYTES) and the proof."
+        ),
+    ] = False
+    notify_sender: Annotated[
+        bool,
+        Field(
+            description="E-mail the sender when a delivery is accepted, refused or expires "
+            "(registered), or undelivered."
+        ),
+    ] = False
     on_behalf_of: Annotated[
         str | None,
         Field(max_length=40, description="A customer organisation's id (resellers)."),
@@ -95,6 +117,10 @@ class MessageIn(Schema):
     def _registered_only(self) -> Self:
         if self.acceptance_days is not None and self.mode != "registered":
             raise ValueError("acceptance_days applies to registered messages only")
+        if self.copy_to_mailbox_after_acceptance and self.mode != "registered":
+            raise ValueError("copy_to_mailbox_after_acceptance applies to registered messages only")
+        if self.notify_sender and self.sender is None:
+            raise ValueError("notify_sender needs a sender to notify")
         return self
 
 
@@ -162,7 +188,10 @@ class MessageOut(BaseModel):
     )
     reference: str | None
     campaign: str | None
+    guid: str | None = None
     acceptance_days: int | None
+    copy_to_mailbox_after_acceptance: bool = False
+    notify_sender: bool = False
     attachments: list[AttachmentOut]
     created_at: UTCDateTime
     updated_at: UTCDateTime

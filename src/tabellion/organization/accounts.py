@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.auth.subjects import ApiKeySubject
 from tabellion.db import lock_row
-from tabellion.errors import Conflict, NotFound, ValidationFailed
+from tabellion.errors import Conflict, NotFound, TabellionError, ValidationFailed
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow
@@ -50,6 +50,12 @@ class UserExists(Conflict):
 class UserNotActivatable(Conflict):
     code = "user-not-activatable"
     title = "The user cannot be activated"
+
+
+class SenderNotActivated(TabellionError):
+    status = 412
+    code = "sender-not-activated"
+    title = "The sender has not activated their account"
 
 
 class CustomerNotFound(NotFound):
@@ -246,11 +252,14 @@ async def deactivate_user(session: AsyncSession, user: User) -> None:
     await session.flush()
 
 
-async def registered_sender(session: AsyncSession, organization_id: str, email: str) -> User:
+async def registered_sender(
+    session: AsyncSession, organization_id: str, email: str, *, active: bool = False
+) -> User:
     """The user who may appear as a message's sender, or 422 ``sender-not-registered``.
 
     A user can send as soon as an admin key created them: the organisation vouches for them,
-    and the evidence records the key that did. Viewers read; they do not send.
+    and the evidence records the key that did. Viewers read; they do not send. With
+    ``active``, an invited user who has not yet activated their account cannot (412).
     """
     user = await session.scalar(
         select(User)
@@ -274,6 +283,11 @@ async def registered_sender(session: AsyncSession, organization_id: str, email: 
             f"{email} is a {user.role}; only users with the role "
             f"{' or '.join(SENDING_ROLES)} may send.",
             code="sender-not-registered",
+        )
+    if active and user.status != "active":
+        raise SenderNotActivated(
+            f"{email} has not activated their account yet: follow the link in the activation "
+            "e-mail first."
         )
     return user
 

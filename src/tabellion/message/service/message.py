@@ -67,8 +67,15 @@ class TooManyAttachments(Conflict):
 
 
 async def create_message(
-    session: AsyncSession, caller: ApiKeySubject, data: MessageIn, *, settings: Settings
+    session: AsyncSession,
+    caller: ApiKeySubject,
+    data: MessageIn,
+    *,
+    settings: Settings,
+    active_sender: bool = False,
 ) -> Message:
+    """A draft. With ``active_sender`` the sender must have activated their account (412
+    ``sender-not-activated`` otherwise), not only have been created by an admin key."""
     if len(data.recipients) > settings.max_recipients:
         raise TooManyRecipients.field(
             "recipients", f"A message may have at most {settings.max_recipients} recipients."
@@ -79,7 +86,9 @@ async def create_message(
         organization_id, submitted_by = customer.id, caller.organization_id
     sender_user_id, sender_name = None, None
     if data.sender is not None:
-        user = await registered_sender(session, organization_id, data.sender.email)
+        user = await registered_sender(
+            session, organization_id, data.sender.email, active=active_sender
+        )
         sender_user_id, sender_name = user.id, data.sender.name or user.name
     body_html = sanitize_html(data.body_html)
     body_text = data.body_text if data.body_text is not None else html_to_text(body_html)
@@ -99,6 +108,9 @@ async def create_message(
         sender_name=sender_name,
         reference=data.reference,
         campaign=data.campaign,
+        guid=data.guid,
+        copy_to_mailbox=data.copy_to_mailbox_after_acceptance,
+        notify_sender=data.notify_sender,
         acceptance_days=(
             data.acceptance_days or DEFAULT_ACCEPTANCE_DAYS if data.mode == "registered" else None
         ),
