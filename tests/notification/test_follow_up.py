@@ -57,7 +57,7 @@ async def accept(runtime: Runtime, delivery_id: str, *, accept_it: bool = True) 
     async with transaction(runtime.sessions) as session:
         delivery = await session.get(Delivery, delivery_id)
         assert delivery is not None
-        confirm_identity(delivery, actor=ACTOR)
+        await confirm_identity(session, delivery, actor=ACTOR)
         await answer(session, delivery, accept=accept_it, actor=ACTOR)
 
 
