@@ -102,6 +102,11 @@ async def test_basic_with_another_keys_id_is_401(
     key_id = await key_id_of(client, auth)
     response = await client.post(SEND, json=send_body(), headers=basic(key_id, other_secret))
     assert_error(response, 401)
+    # A client that keeps its old web-service user name only changes its password.
+    kept = await client.post(SEND, json=send_body(), headers=basic("jane", org_key[1]))
+    assert kept.status_code == 200, kept.text
+    empty = await client.post(SEND, json=send_body(), headers=basic("", org_key[1]))
+    assert empty.status_code == 200, empty.text
 
 
 async def test_a_key_without_the_scope_is_403(
