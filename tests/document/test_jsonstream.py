@@ -22,6 +22,7 @@ from tabellion.document.jsonstream import (
 async def chunked(data: bytes, size: int) -> AsyncIterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
+        yield b""  # a server may hand over an empty chunk anywhere
 
 
 async def read_all(reader: JsonReader, stream: str = "file") -> Any:

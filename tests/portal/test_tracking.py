@@ -9,6 +9,7 @@ import pytest
 
 from tabellion.runtime import Runtime
 from tests.compat.registered_email.helpers import PDF, SEND, active_sender, send_body
+from tests.fixtures.factories import message_body
 
 
 async def test_tracking_page_in_english_and_dutch(
@@ -67,3 +68,17 @@ async def test_tracking_page_speaks_each_language(
     for phrase in phrases:
         assert phrase in page.text
     assert page.cookies.get("tbl_lang") == lang
+
+
+async def test_the_native_api_gives_each_delivery_its_tracking_url(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    created = (await client.post("/v1/messages", json=message_body(), headers=auth)).json()
+    dispatched = (await client.post(f"/v1/messages/{created['id']}/dispatch", headers=auth)).json()
+    [delivery] = dispatched["deliveries"]
+    url = delivery["tracking_url"]
+    assert url.startswith(f"http://tabellion.test/track/{delivery['id']}.")
+    read = (await client.get(f"/v1/deliveries/{delivery['id']}", headers=auth)).json()
+    assert read["tracking_url"] == url
+    page = await client.get(url)
+    assert page.status_code == 200 and "Waiting to be announced" in page.text

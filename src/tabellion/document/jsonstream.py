@@ -226,8 +226,9 @@ class JsonReader:
                 self._pos += 1
                 return
             if stop == backslash:
-                if self._pos + 1 >= len(self._buf) and not await self._more():
-                    raise JsonSyntaxError("the body ends inside a string")
+                while self._pos + 1 >= len(self._buf):
+                    if not await self._more():
+                        raise JsonSyntaxError("the body ends inside a string")
                 escape = self._buf[self._pos + 1]
                 if escape not in _STREAM_ESCAPES:
                     raise JsonSyntaxError(f"unexpected escape \\{chr(escape)} in base64 text")

@@ -167,6 +167,10 @@ class DeliveryOut(BaseModel):
     notified_at: UTCDateTime | None
     created_at: UTCDateTime
     updated_at: UTCDateTime
+    tracking_url: str | None = Field(
+        default=None,
+        description="The sender's track-and-trace page: no API key needed, keep it private.",
+    )
     evidence: list[EvidenceRef]
 
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -102,6 +103,11 @@ async def test_basic_with_another_keys_id_is_401(
     key_id = await key_id_of(client, auth)
     response = await client.post(SEND, json=send_body(), headers=basic(key_id, other_secret))
     assert_error(response, 401)
+    # A client that keeps its old web-service user name only changes its password.
+    kept = await client.post(SEND, json=send_body(), headers=basic("jane", org_key[1]))
+    assert kept.status_code == 200, kept.text
+    empty = await client.post(SEND, json=send_body(), headers=basic("", org_key[1]))
+    assert empty.status_code == 200, empty.text
 
 
 async def test_a_key_without_the_scope_is_403(
@@ -509,3 +515,40 @@ async def test_another_organisation_sees_nothing(
     async with transaction(runtime.sessions) as session:
         messages = (await session.scalars(select(Message))).all()
     assert [m.organization_id for m in messages] == [org_key[0]]
+
+
+async def test_a_large_attachment_streams_through_in_flat_memory(
+    client: httpx.AsyncClient, auth: dict[str, str], org_key: tuple[str, str], runtime: Runtime
+) -> None:
+    """16 MiB of base64 sent in 64 KiB pieces: the whole request peaks far below its size."""
+    import tracemalloc
+
+    await active_sender(runtime, org_key[0])
+    block = base64.b64encode(bytes(range(256)) * 192)  # 48 KiB → 64 KiB of text
+    count = 256
+    head = json.dumps(send_body(attachments=[])).removesuffix("[]}").encode()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield head + b'[{"attachment_name": "big.bin", "attachment": "'
+        for _ in range(count):
+            yield block
+        yield b'"}]}'
+
+    warm = await client.post(SEND, json=send_body(), headers=auth)  # caches filled first
+    assert warm.status_code == 200
+    tracemalloc.start()
+    try:
+        response = await client.post(
+            SEND, content=body(), headers={**auth, "Content-Type": "application/json"}
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 200, response.text
+    async with runtime.sessions() as session:
+        attachment = await session.scalar(
+            select(Attachment).where(Attachment.filename == "big.bin")
+        )
+    assert attachment is not None and attachment.size == count * 48 * 1024
+    assert attachment.sha256 == hashlib.sha256(bytes(range(256)) * 192 * count).hexdigest()
+    assert peak < 3 * 1024 * 1024, f"peak {peak / 1024 / 1024:.1f} MiB"

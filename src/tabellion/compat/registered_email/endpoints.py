@@ -134,8 +134,10 @@ def _caller(scope: str) -> Any:
     async def dependency(request: Request, session: DbSession) -> ApiKeySubject:
         given = _credentials(request.headers.get("authorization", ""))
         subject = await authenticate_api_key(session, given[1]) if given else None
-        # Basic: the user name is the key's id (or empty); the password is the key itself.
-        if subject is not None and given and given[0] not in (None, "", subject.api_key_id):
+        # Basic: the password is the key. The user name should be the key's id; a client that
+        # keeps its old user name still works, but another key's id is a mix-up: refused.
+        user = given[0] if given else None
+        if subject is not None and user and user.startswith("key_") and user != subject.api_key_id:
             subject = None
         if subject is None:
             raise Unauthorized(

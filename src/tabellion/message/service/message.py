@@ -226,6 +226,7 @@ async def dispatch(
     deliveries: list[NewDelivery] = []
     evidence: dict[str, list[NewEvidence]] = {}
     for recipient in message.recipients:
+        salt = secrets.token_hex(16)
         delivery = NewDelivery(
             id=new_id("dlv"),
             message_id=message.id,
@@ -239,8 +240,8 @@ async def dispatch(
             language=recipient.get("language", "en"),
             created_at=now,
             updated_at=now,
+            token_salt=salt,
         )
-        salt = secrets.token_hex(16)
         delivery_rows.append(
             {
                 "id": delivery.id,
