@@ -156,7 +156,9 @@ async def lock_row(session: AsyncSession, instance: Any) -> None:
     both would see the old state, pass its checks and record their own outcome. Locked, the
     second waits for the first to commit, then sees (and refuses) the state it left. On SQLite
     the clause is not rendered: ``BEGIN IMMEDIATE`` already runs one writer at a time.
+    Changes not yet flushed are written first: a refresh would silently discard them.
     """
+    await session.flush()
     await session.refresh(instance, with_for_update=True)
 
 
