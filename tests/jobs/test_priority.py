@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -16,11 +17,16 @@ from tabellion.runtime import Runtime
 
 BACKLOG = 1_000
 ran: list[str] = []
+STARTED_AFTER = 20
+started = asyncio.Event()  # set once STARTED_AFTER bulk jobs ran
 
 
 @task("test.bulk", priority=PRIORITY_BULK)
 async def bulk(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    await asyncio.sleep(payload.get("pause", 0))
     ran.append("bulk")
+    if len(ran) >= STARTED_AFTER:
+        started.set()
 
 
 @task("test.urgent", priority=PRIORITY_INTERACTIVE)
@@ -61,3 +67,24 @@ async def test_worker_runs_the_urgent_job_ahead_of_the_backlog(runtime: Runtime)
     worker = Worker(runtime, concurrency=2, poll_interval=0.05)
     assert await worker.run_until_idle() == BACKLOG + 1
     assert ran.index("urgent") == 0
+
+
+async def test_urgent_job_queued_mid_backlog_overtakes_the_jobs_claimed_ahead(
+    runtime: Runtime,
+) -> None:
+    """The worker holds jobs claimed ahead; one more urgent, claimed later, goes first."""
+    ran.clear()
+    started.clear()
+    async with transaction(runtime.sessions) as session:
+        await enqueue_many(session, "test.bulk", [{"pause": 0.005} for _ in range(300)])
+    worker = Worker(runtime, concurrency=2, prefetch=60, poll_interval=0.05)
+    running = asyncio.create_task(worker.run_until_idle())
+    await started.wait()
+    async with transaction(runtime.sessions) as session:
+        enqueue(session, "test.urgent", {})
+    queued_after = len(ran)
+    runtime.jobs_wakeup.set()
+    assert await running == 301
+    after = ran.index("urgent") - queued_after
+    # Behind at most what was running, and what the claim that brought it had to wait for.
+    assert after <= 2 + 30, after

@@ -13,6 +13,7 @@ import httpx
 from tabellion.kit.sessions import CODE_MAX_ATTEMPTS
 from tabellion.models.portal import OneTimeCode
 from tabellion.runtime import Runtime
+from tests.fixtures.database import writes_held
 from tests.portal.helpers import csrf, dispatch, latest_code, notify
 
 GUESSES = 40
@@ -82,3 +83,24 @@ async def test_concurrent_wrong_guesses_lock_the_vault_code(
     )
     assert after.status_code == 200 and "Too many wrong codes" in after.text
     assert "tbl_vault=" not in after.headers.get("set-cookie", "")
+
+
+async def test_concurrent_code_requests_send_one_code(
+    served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    from sqlalchemy import func, select
+
+    delivery = await dispatch(served, auth)
+    link = await notify(runtime, delivery["id"])
+    token = csrf((await served.get(link)).text)
+    async with writes_held(runtime, "one_time_codes"):
+        racing = asyncio.gather(
+            *(served.post(f"{link}/code", data={"csrf_token": token}) for _ in range(GUESSES // 2))
+        )
+    asked = await racing
+    assert sorted(r.status_code for r in asked) == [303] + [429] * (GUESSES // 2 - 1)
+    async with runtime.sessions() as session:
+        codes = await session.scalar(
+            select(func.count()).where(OneTimeCode.subject == delivery["id"])
+        )
+    assert codes == 1

@@ -143,13 +143,18 @@ def _claim_statement(*, postgres: bool, orphans: bool) -> Any:
         # A subquery on the table being updated must not correlate to it.
         .correlate(None)
     )
+    due: Any = candidates.scalar_subquery()
     if postgres:
-        candidates = candidates.with_for_update(skip_locked=True)
+        # Evaluated once, as a materialised CTE: a plain ``IN (SELECT ... LIMIT n FOR UPDATE
+        # SKIP LOCKED)`` may be run again for each row the plan visits, each run skipping the
+        # rows the previous ones locked, and so claim far more than ``n`` (300 instead of 62).
+        locked = candidates.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        due = select(locked.c.id)
     return (
         update(Job)
         # Repeated outside the subquery so PostgreSQL re-checks it on a row another
         # transaction changed meanwhile.
-        .where(Job.id.in_(candidates.scalar_subquery()), claimable)
+        .where(Job.id.in_(due), claimable)
         .values(
             status="running",
             locked_by=bindparam("b_worker"),
@@ -317,7 +322,11 @@ class Worker:
             return 0, self.poll_interval
         for job in claimed:
             state.leases[job.id] = job
+        backlog = max((job.priority for job in state.ready), default=None)
         state.ready.extend(claimed)
+        if backlog is not None and any(job.priority < backlog for job in claimed):
+            # A code e-mail claimed now starts before the renders claimed ahead of it.
+            state.ready = deque(sorted(state.ready, key=lambda job: (job.priority, job.id)))
         self._fill_slots()
         return len(claimed), wait
 

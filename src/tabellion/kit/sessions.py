@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from fastapi import Request
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
@@ -47,6 +47,7 @@ async def issue_code(
     session: AsyncSession, purpose: str, subject: str, *, signing_key: bytes
 ) -> str:
     """A new code (replacing earlier ones), rate-limited. Returns its id."""
+    await _one_issuer_at_a_time(session, purpose, subject)
     now = utcnow()
     recent = list(
         await session.scalars(
@@ -85,6 +86,21 @@ async def issue_code(
     )
     await session.flush()
     return code_id
+
+
+async def _one_issuer_at_a_time(session: AsyncSession, purpose: str, subject: str) -> None:
+    """Queue concurrent requests for a code to the same address until this transaction ends.
+
+    The limits below read the codes sent so far: without this, concurrent requests would all
+    read none, each send a code, and each replace the one before. There is no row to lock (a
+    vault address has none), so PostgreSQL takes a transaction-scoped advisory lock on the
+    pair; SQLite runs one writer at a time anyway.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"otp:{purpose}:{subject}"},
+        )
 
 
 async def check_code(session: AsyncSession, purpose: str, subject: str, code: str) -> None:
