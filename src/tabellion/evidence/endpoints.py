@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
@@ -29,6 +29,7 @@ from tabellion.evidence.proofs import (
     render_pdf,
     sealed,
 )
+from tabellion.kit.ratelimit import RateLimited, rate_limited
 from tabellion.message import repository
 from tabellion.message.service.message import DeliveryNotFound
 from tabellion.models.evidence import Evidence, TreeHead
@@ -329,7 +330,8 @@ class VerifyFileTooLarge(ValidationFailed):
     description="No auth needed (multipart field `file`). An unknown file answers "
     "`not-found`, not an error. With the owning organisation's API key the full facts are "
     "returned.",
-    responses=responses(VerifyFileTooLarge),
+    responses=responses(VerifyFileTooLarge, RateLimited),
+    dependencies=[Depends(rate_limited("verify"))],
 )
 async def verify_file(request: Request, session: DbSession) -> VerifyOut:
     from tabellion.evidence.service_verify import verify_upload

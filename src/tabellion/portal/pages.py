@@ -17,6 +17,7 @@ from tabellion.document import preview
 from tabellion.document.sniff import content_disposition
 from tabellion.errors import TabellionError
 from tabellion.kit import sessions
+from tabellion.kit.ratelimit import client_ip, limiter_of
 from tabellion.kit.time import utcnow
 from tabellion.kit.tokens import constant_time_equals, hmac_sha256
 from tabellion.kit.web import (
@@ -150,6 +151,7 @@ async def request_code(token: str, request: Request, db: DbSession) -> Response:
     delivery = await service.delivery_by_token(db, token)
     if delivery is None:
         return _invalid(request)
+    await limiter_of(request).enforce("code-request", ip=client_ip(request), address=delivery.email)
     try:
         await service.send_delivery_code(
             db,
@@ -169,6 +171,28 @@ async def request_code(token: str, request: Request, db: DbSession) -> Response:
     return _redirect(f"/r/{token}?sent=1")
 
 
+async def _check_code(
+    request: Request,
+    db: DbSession,
+    purpose: str,
+    subject: str,
+    email: str,
+    fields: dict[str, str],
+) -> None:
+    """Check a code, refusing a client or an address that made too many wrong guesses.
+
+    Only wrong codes count, and they are counted without raising: a raise would roll back
+    the request's transaction, and with it the code's own count of tries.
+    """
+    limiter, ip = limiter_of(request), client_ip(request)
+    await limiter.enforce("code-check", ip=ip, address=email, count=False)
+    try:
+        await sessions.check_code(db, purpose, subject, fields.get("code", ""))
+    except sessions.CodeRefused:
+        await limiter.record("code-check", ip=ip, address=email)
+        raise
+
+
 def _t(request: Request, delivery: Delivery | None, text: str, **params: object) -> str:
     language = _language(request, delivery.language if delivery else None)
     translated = i18n.translations(language).gettext(text)
@@ -183,7 +207,7 @@ async def verify_code(token: str, request: Request, db: DbSession) -> Response:
     if delivery is None:
         return _invalid(request)
     try:
-        await sessions.check_code(db, "delivery", delivery.id, fields.get("code", ""))
+        await _check_code(request, db, "delivery", delivery.id, delivery.email, fields)
     except sessions.CodeRefused as exc:
         return await _render_delivery(
             request,
@@ -503,6 +527,7 @@ async def vault_code(request: Request, db: DbSession) -> Response:
             step="email",
             error=_t(request, None, "Enter a valid e-mail address."),
         )
+    await limiter_of(request).enforce("code-request", ip=client_ip(request), address=email)
     try:
         await service.send_vault_code(db, email, signing_key=_key(request), language=language)
     except sessions.CodeRefused as exc:
@@ -527,7 +552,7 @@ async def vault_verify(request: Request, db: DbSession) -> Response:
     check_csrf(request, _key(request), fields.get("csrf_token"))
     email = fields.get("email", "")
     try:
-        await sessions.check_code(db, "vault", email, fields.get("code", ""))
+        await _check_code(request, db, "vault", email, email, fields)
     except sessions.CodeRefused as exc:
         return _page(
             request,
