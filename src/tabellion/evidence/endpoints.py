@@ -37,6 +37,8 @@ from tabellion.models.message import Delivery
 from tabellion.runtime import Runtime
 
 router = APIRouter(route_class=SessionRoute, tags=["evidence"])
+# Tree sizes are BIGINT columns: a larger number is refused (422), not sent to the database.
+MAX_TREE_SIZE = 2**63 - 1
 PROOF_MEDIA_TYPE = "application/json"
 
 
@@ -208,7 +210,9 @@ class NoTreeHead(NotFound):
 async def get_tree_head(
     request: Request,
     session: DbSession,
-    tree_size: Annotated[int | None, Query(ge=1, description="A published head, by size.")] = None,
+    tree_size: Annotated[
+        int | None, Query(ge=1, le=MAX_TREE_SIZE, description="A published head, by size.")
+    ] = None,
 ) -> TreeHeadOut:
     head: TreeHead | None
     if tree_size is None:
@@ -235,8 +239,8 @@ async def get_tree_head(
 )
 async def get_consistency(
     session: DbSession,
-    first: Annotated[int, Query(alias="from", ge=1)],
-    second: Annotated[int, Query(alias="to", ge=1)],
+    first: Annotated[int, Query(alias="from", ge=1, le=MAX_TREE_SIZE)],
+    second: Annotated[int, Query(alias="to", ge=1, le=MAX_TREE_SIZE)],
 ) -> ConsistencyOut:
     if first > second:
         raise ValidationFailed.field("from", "`from` must not be larger than `to`.")
@@ -255,7 +259,7 @@ async def get_consistency(
 async def get_inclusion(
     session: DbSession,
     hash: Annotated[str, Query(min_length=64, max_length=64, description="Hex evidence hash.")],
-    tree_size: Annotated[int | None, Query(ge=1)] = None,
+    tree_size: Annotated[int | None, Query(ge=1, le=MAX_TREE_SIZE)] = None,
 ) -> JSONResponse:
     evidence = await session.scalar(select(Evidence).where(Evidence.hash == hash.lower()))
     if evidence is None or evidence.leaf_index is None:

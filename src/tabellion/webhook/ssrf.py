@@ -27,9 +27,7 @@ _EMBEDDING_V4 = tuple(
 )
 # Never public whatever Python's tables say: site-local (deprecated, fec0::/10), unique-local
 # (fc00::/7) and NAT64's local-use prefix (64:ff9b:1::/48, RFC 8215).
-_NEVER_PUBLIC = tuple(
-    ipaddress.IPv6Network(n) for n in ("fec0::/10", "fc00::/7", "64:ff9b:1::/48")
-)
+_NEVER_PUBLIC = tuple(ipaddress.IPv6Network(n) for n in ("fec0::/10", "fc00::/7", "64:ff9b:1::/48"))
 
 
 def _unwrap(address: IPAddress) -> IPAddress:
