@@ -7,6 +7,7 @@ get the same page, so a link reveals nothing.
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -36,6 +37,7 @@ from tabellion.portal import i18n, replies, service
 from tabellion.portal.service import DeliveryPage
 from tabellion.runtime import Runtime
 
+log = logging.getLogger("tabellion.portal")
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 env = page_environment("tabellion.portal")
 LANG_COOKIE = "tbl_lang"
@@ -554,6 +556,8 @@ async def vault_verify(request: Request, db: DbSession) -> Response:
     try:
         await _check_code(request, db, "vault", email, email, fields)
     except sessions.CodeRefused as exc:
+        if exc.locked:
+            await _vault_locked(request, db, email)
         return _page(
             request,
             "vault_sign_in.html",
@@ -567,6 +571,55 @@ async def vault_verify(request: Request, db: DbSession) -> Response:
         db, request, response, kind="vault", subject=email, lifetime=service.VAULT_SESSION
     )
     response.delete_cookie(PENDING_COOKIE, path=PENDING_PATH)
+    return response
+
+
+async def _vault_locked(request: Request, db: DbSession, email: str) -> None:
+    """The address's code is locked by wrong guesses: its owner gets a link by e-mail."""
+    sent = False
+    if await limiter_of(request).hit("vault-recovery.address", email.lower()) is None:
+        sent = await service.send_vault_recovery(
+            db, email, signing_key=_key(request), language=_language(request)
+        )
+    log.warning(
+        "vault code locked for *@%s after wrong codes, the last from %s; recovery link %s",
+        email.rpartition("@")[2],
+        client_ip(request),
+        "sent" if sent else "not sent (sent recently, or no delivery to the address)",
+    )
+
+
+@router.get("/vault/link/{token}")
+async def vault_link(token: str, request: Request, db: DbSession) -> Response:
+    # A page with a button, not a sign-in on GET: mail scanners open links.
+    email = await service.recovery_link_subject(db, token, signing_key=_key(request))
+    if email is None:
+        return _invalid(request)
+    return _page(
+        request,
+        "vault_sign_in.html",
+        language=_language(request),
+        email=email,
+        step="link",
+        error=None,
+        link=f"/vault/link/{token}",
+    )
+
+
+@router.post("/vault/link/{token}")
+async def vault_link_sign_in(token: str, request: Request, db: DbSession) -> Response:
+    fields = await _form(request)
+    check_csrf(request, _key(request), fields.get("csrf_token"))
+    email = await service.redeem_recovery_link(db, token, signing_key=_key(request))
+    if email is None:
+        return _invalid(request)
+    log.info(
+        "vault recovery link used for *@%s from %s", email.rpartition("@")[2], client_ip(request)
+    )
+    response = _redirect("/vault")
+    await sessions.open_session(
+        db, request, response, kind="vault", subject=email, lifetime=service.VAULT_SESSION
+    )
     return response
 
 
