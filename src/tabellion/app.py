@@ -17,6 +17,7 @@ from starlette.responses import Response
 from tabellion import __version__
 from tabellion.config import Settings
 from tabellion.errors import NotFound, install_error_handlers
+from tabellion.kit.bodylimit import BodyLimitMiddleware
 from tabellion.kit.idempotency import IdempotentReplay
 from tabellion.kit.text import guard_request
 from tabellion.runtime import Runtime
@@ -73,6 +74,10 @@ def create_app(
     if runtime is not None:
         app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_json_bytes=(settings or (runtime.settings if runtime else Settings())).max_json_bytes,
+    )
 
     @app.exception_handler(IdempotentReplay)
     async def _replay(_: Request, exc: IdempotentReplay) -> Response:

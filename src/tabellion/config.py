@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     seal_delay_seconds: float = Field(default=1.0, ge=0, le=300)
     # Organisation name written in proofs as their issuer.
     issuer_name: str = "Tabellion"
+    # Rate limits (tabellion.kit.ratelimit): counted in memory per process unless a Redis
+    # server is named, which all processes then share. Overrides by rule name, in JSON:
+    # TABELLION_RATE_LIMITS='{"code-check.ip": "3/15minutes"}'.
+    redis_url: str | None = None
+    rate_limits: dict[str, str] = {}
+    # Request bodies: JSON and form routes read at most this many bytes (uploads have
+    # max_attachment_bytes); larger bodies are refused with 413 before being read.
+    max_json_bytes: int = Field(default=1_048_576, gt=0)
 
     @field_validator("timezone")
     @classmethod

@@ -39,6 +39,8 @@ class Call:
     code: str | None = None  # the problem code of an allowed call that fails in its handler
     json: object = None
     content: bytes | None = None
+    # Scopes that pass authorisation but may not grant what is asked (403 scope-escalation).
+    escalating: tuple[str, ...] = ()
 
     @property
     def route(self) -> tuple[str, str]:
@@ -149,7 +151,14 @@ FAMILIES: dict[str, list[Call]] = {
         Call("POST", "/v1/organization/revoke-reseller", "admin", 409, "customer-state-conflict"),
     ],
     "users": [
-        Call("POST", "/v1/users", "users", 201, json={"email": "sam@acme.test"}),
+        Call(
+            "POST",
+            "/v1/users",
+            "users",
+            201,
+            json={"email": "sam@acme.test"},
+            escalating=("users",),
+        ),
         Call("GET", "/v1/users", "users", 200),
         Call("GET", f"/v1/users/{USR}", "users", 404, "user-not-found"),
         Call("PATCH", f"/v1/users/{USR}", "users", 404, "user-not-found", json={"name": "S"}),
@@ -200,7 +209,9 @@ async def test_scope_matrix(
             headers = {**headers, "Content-Type": "application/pdf"}
         response = await client.request(call.method, call.path, headers=headers, **extra)  # type: ignore[arg-type]
         where = f"{scope} {call.method} {call.path}"
-        if allows(scope, call.scope):
+        if scope in call.escalating:
+            assert_problem(response, 403, "scope-escalation")
+        elif allows(scope, call.scope):
             assert response.status_code == call.status, (where, response.text)
             if call.code is not None:
                 assert_problem(response, call.status, call.code)

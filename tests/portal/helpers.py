@@ -196,11 +196,16 @@ class Inbox:
 
 async def outbox_codes(runtime: Runtime) -> list[EmailMessage]:
     """Run the jobs due, then read the code e-mails written to the outbox (no SMTP set)."""
+    return await outbox_mails(runtime, ".code@")
+
+
+async def outbox_mails(runtime: Runtime, marker: str) -> list[EmailMessage]:
+    """Run the jobs due, then read the outbox's e-mails whose Message-ID holds ``marker``."""
     await Worker(runtime, poll_interval=0.05).run_until_idle()
     mails = []
     for path in sorted(runtime.settings.outbox_dir.glob("*.eml")):
         mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert isinstance(mail, EmailMessage)
-        if ".code@" in str(mail["Message-ID"]):
+        if marker in str(mail["Message-ID"]):
             mails.append(mail)
     return mails

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
@@ -30,6 +30,7 @@ from tabellion.evidence.proofs import (
     render_pdf,
     sealed,
 )
+from tabellion.kit.ratelimit import RateLimited, rate_limited
 from tabellion.message import repository
 from tabellion.message.service.message import DeliveryNotFound
 from tabellion.models.evidence import Evidence, TreeHead
@@ -37,6 +38,8 @@ from tabellion.models.message import Delivery
 from tabellion.runtime import Runtime
 
 router = APIRouter(route_class=SessionRoute, tags=["evidence"])
+# Tree sizes are BIGINT columns: a larger number is refused (422), not sent to the database.
+MAX_TREE_SIZE = 2**63 - 1
 PROOF_MEDIA_TYPE = "application/json"
 
 
@@ -216,7 +219,9 @@ class NoTreeHead(NotFound):
 async def get_tree_head(
     request: Request,
     session: DbSession,
-    tree_size: Annotated[int | None, Query(ge=1, description="A published head, by size.")] = None,
+    tree_size: Annotated[
+        int | None, Query(ge=1, le=MAX_TREE_SIZE, description="A published head, by size.")
+    ] = None,
 ) -> TreeHeadOut:
     head: TreeHead | None
     if tree_size is None:
@@ -243,8 +248,8 @@ async def get_tree_head(
 )
 async def get_consistency(
     session: DbSession,
-    first: Annotated[int, Query(alias="from", ge=1)],
-    second: Annotated[int, Query(alias="to", ge=1)],
+    first: Annotated[int, Query(alias="from", ge=1, le=MAX_TREE_SIZE)],
+    second: Annotated[int, Query(alias="to", ge=1, le=MAX_TREE_SIZE)],
 ) -> ConsistencyOut:
     if first > second:
         raise ValidationFailed.field("from", "`from` must not be larger than `to`.")
@@ -263,7 +268,7 @@ async def get_consistency(
 async def get_inclusion(
     session: DbSession,
     hash: Annotated[str, Query(min_length=64, max_length=64, description="Hex evidence hash.")],
-    tree_size: Annotated[int | None, Query(ge=1)] = None,
+    tree_size: Annotated[int | None, Query(ge=1, le=MAX_TREE_SIZE)] = None,
 ) -> JSONResponse:
     evidence = await session.scalar(select(Evidence).where(Evidence.hash == hash.lower()))
     if evidence is None or evidence.leaf_index is None:
@@ -338,7 +343,8 @@ class VerifyFileTooLarge(ValidationFailed):
     description="No auth needed (multipart field `file`). An unknown file answers "
     "`not-found`, not an error. With the owning organisation's API key the full facts are "
     "returned.",
-    responses=responses(VerifyFileTooLarge),
+    responses=responses(VerifyFileTooLarge, RateLimited),
+    dependencies=[Depends(rate_limited("verify"))],
 )
 async def verify_file(request: Request, session: DbSession) -> VerifyOut:
     from tabellion.evidence.service_verify import verify_upload

@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tabellion.auth.subjects import ApiKeySubject
+from tabellion.auth.subjects import ROLE_SCOPES, ApiKeySubject
 from tabellion.db import lock_row
 from tabellion.errors import Conflict, NotFound, TabellionError, ValidationFailed
 from tabellion.jobs.queue import enqueue
@@ -113,6 +113,7 @@ async def create_user(
     role: str,
     signing_key: bytes,
 ) -> User:
+    caller.require_to_grant(ROLE_SCOPES[role], what=f"a user with the role {role}")
     existing = await session.scalar(
         select(User)
         .where(
@@ -290,6 +291,13 @@ async def registered_sender(
             "e-mail first."
         )
     return user
+
+
+def change_role(caller: ApiKeySubject, user: User, role: str) -> None:
+    # Both ways: demoting an admin is as much beyond a users-only key as promoting to one.
+    for held in {user.role, role}:
+        caller.require_to_grant(ROLE_SCOPES[held], what=f"a user with the role {held}")
+    user.role = role
 
 
 # ---- customers ------------------------------------------------------------------------------

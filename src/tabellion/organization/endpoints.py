@@ -9,7 +9,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from tabellion.auth.dependencies import AdminScope, ApiCaller, CustomersScope, UsersScope
-from tabellion.auth.subjects import InsufficientScope
+from tabellion.auth.subjects import InsufficientScope, ScopeEscalation
 from tabellion.db import DbSession, SessionRoute
 from tabellion.errors import InvalidParameter, NotFound, Unauthorized, responses
 from tabellion.kit.pagination import Page, decode_cursor, encode_cursor
@@ -122,9 +122,11 @@ async def revoke_reseller(caller: AdminScope, session: DbSession) -> Organizatio
     response_model=ApiKeyCreated,
     tags=["api keys"],
     summary="Create an API key with scopes; the key is shown once",
-    responses=responses(Unauthorized, InsufficientScope),
+    description="A key can only be given scopes the calling key holds.",
+    responses=responses(Unauthorized, InsufficientScope, ScopeEscalation),
 )
 async def create_key(body: ApiKeyIn, caller: AdminScope, session: DbSession) -> ApiKeyCreated:
+    caller.require_to_grant(body.scopes, what="a key")
     org = await get_organization(session, caller.organization_id)
     new = await create_api_key(
         session,
@@ -181,7 +183,9 @@ async def revoke_key(key_id: str, caller: AdminScope, session: DbSession) -> Res
     response_model=UserOut,
     tags=["users"],
     summary="Add a user; they receive an activation e-mail (link valid 7 days)",
-    responses=responses(Unauthorized, InsufficientScope, UserExists),
+    description="The caller's key must hold the scopes of the user's role: `admin` for an "
+    "admin, `messages:write` for a sender, `messages:read` for a viewer.",
+    responses=responses(Unauthorized, InsufficientScope, ScopeEscalation, UserExists),
 )
 async def create_user(
     body: UserIn, request: Request, caller: UsersScope, session: DbSession
@@ -234,14 +238,15 @@ async def get_user(user_id: str, caller: UsersScope, session: DbSession) -> User
     response_model=UserOut,
     tags=["users"],
     summary="Change a user's name or role",
-    responses=responses(Unauthorized, InsufficientScope, UserNotFound),
+    description="Changing a role needs the scopes of both the old and the new role.",
+    responses=responses(Unauthorized, InsufficientScope, ScopeEscalation, UserNotFound),
 )
 async def update_user(
     user_id: str, body: UserUpdate, caller: UsersScope, session: DbSession
 ) -> UserOut:
     user = await accounts.get_user(session, caller.organization_id, user_id)
     if body.role is not None:
-        user.role = body.role
+        accounts.change_role(caller, user, body.role)
     if "name" in body.model_fields_set:
         user.name = body.name
     await session.flush()

@@ -18,7 +18,7 @@ from tabellion.models.organization import Organization
 from tabellion.models.portal import OneTimeCode
 from tabellion.portal import i18n
 from tabellion.portal.replies import SENDER_REPLY_TASK
-from tabellion.portal.service import CODE_TASK
+from tabellion.portal.service import CODE_TASK, RECOVERY_TASK, recovery_token
 from tabellion.runtime import Runtime
 
 env = page_environment("tabellion.portal")
@@ -89,6 +89,36 @@ async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
             code=value,
             # A vault code needs the browser that asked; a letter's code, its link as well.
             vault=not payload.get("delivery_id"),
+        )
+    )
+
+
+@task(RECOVERY_TASK, max_attempts=5, timeout_seconds=60, priority=PRIORITY_INTERACTIVE)
+async def send_vault_link(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    runtime = ctx.runtime
+    async with transaction(runtime.sessions) as session:
+        code = await session.get(OneTimeCode, payload["code_id"])
+        if code is None or code.consumed_at is not None:
+            return
+    language = i18n.pick(payload.get("language"))
+    t = i18n.translations(language)
+    token = recovery_token(runtime.settings.signing_key, code.id)
+    await runtime.mail.send(
+        _message(
+            runtime,
+            to=payload["email"],
+            language=language,
+            template="update",
+            subject=t.gettext("Sign in to your secure space"),
+            message_id=f"{code.id}.vault-link",
+            link=f"{runtime.settings.base_url}/vault/link/{token}",
+            greeting=t.gettext("Hello,"),
+            line=t.gettext(
+                "Someone entered wrong codes for your address, so the sign-in code was "
+                "locked. If it was not you, nothing was opened. This link signs you in "
+                "once, within an hour."
+            ),
+            button=t.gettext("Sign in"),
         )
     )
 
