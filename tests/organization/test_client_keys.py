@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from tabellion.runtime import Runtime
 from tests.fixtures.factories import bearer, create_org_with_key, message_body
 from tests.fixtures.jwt import ATTACKS, REASONS, Client, attack, key_pair, make_jwt, register_key
+from tests.organization.helpers import proof, send
 
 
 def _public_pem(
@@ -71,6 +72,17 @@ async def test_rsa_algorithms(client: httpx.AsyncClient, rsa_client: Client, alg
     )
     assert created.status_code == 201, created.text
     assert created.json()["mode"] == "deliver"
+
+
+async def test_evidence_names_the_client_key(
+    client: httpx.AsyncClient, auth: dict[str, str], rsa_client: Client
+) -> None:
+    [key] = (await client.get("/v1/client-keys", headers=auth)).json()["data"]
+    sent = await send(client, signed(rsa_client), mode="deliver")
+    [evidence] = sent["deliveries"][0]["evidence"]
+    content = await proof(client, auth, evidence["id"])
+    assert content["sender"]["authentication"]["method"] == "client-key-jwt"
+    assert content["sender"]["authentication"]["api_key_id"] == key["id"]
 
 
 async def test_scopes_as_api_keys(client: httpx.AsyncClient, auth: dict[str, str]) -> None:

@@ -19,8 +19,9 @@ class InsufficientScope(Forbidden):
 @dataclass(frozen=True)
 class ApiKeySubject:
     organization_id: str
-    api_key_id: str
+    api_key_id: str  # or a client key's id (ckey_...) when a JWT authenticated
     scopes: frozenset[str]
+    authentication: str = "api-key"  # api-key | client-key-jwt: recorded in evidence
 
     def has_scope(self, scope: str) -> bool:
         if not scope or "admin" in self.scopes or scope in self.scopes:

@@ -191,7 +191,10 @@ async def authenticate_jwt(
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
         key.last_used_at = now
     return ApiKeySubject(
-        organization_id=key.organization_id, api_key_id=key.id, scopes=frozenset(key.scopes)
+        organization_id=key.organization_id,
+        api_key_id=key.id,
+        scopes=frozenset(key.scopes),
+        authentication="client-key-jwt",
     )
 
 

@@ -239,7 +239,7 @@ async def dispatch(
         "submitted_by": {
             "api_key_id": caller.api_key_id,
             "organization_id": caller.organization_id,
-            "authentication": "api-key",
+            "authentication": caller.authentication,
         },
         "sender": {
             "organization_id": message.organization_id,
