@@ -239,12 +239,7 @@ async def test_credentials_refused(
         assert_failure(refused, 401, "unauthorized", phrase)
     # A key without messages:write is known, but may not send.
     pair = key_pair("RSA", n=5)
-    created = await client.post(
-        "/v1/client-keys",
-        json={"name": "reader", "public_key_pem": pair.public_pem, "scopes": ["messages:read"]},
-        headers=auth,
-    )
-    reader = Client(pair, created.json()["issuer"])
+    reader = Client(pair, await register_key(client, auth, pair, "messages:read"))
     refused = await client.post(f"{BASE}/prepare", json=body, headers=documentd(reader))
     assert_failure(refused, 403, "insufficient-scope", "messages:write")
 

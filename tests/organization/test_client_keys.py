@@ -87,12 +87,7 @@ async def test_evidence_names_the_client_key(
 
 async def test_scopes_as_api_keys(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
     pair = key_pair("EC", n=2)
-    created = await client.post(
-        "/v1/client-keys",
-        json={"name": "reader", "public_key_pem": pair.public_pem, "scopes": ["messages:read"]},
-        headers=auth,
-    )
-    reader = Client(pair, created.json()["issuer"])
+    reader = Client(pair, await register_key(client, auth, pair, "messages:read"))
     assert (await client.get("/v1/messages", headers=signed(reader))).status_code == 200
     refused = await client.post("/v1/messages", json=message_body(), headers=signed(reader))
     assert refused.status_code == 403 and refused.json()["code"] == "insufficient-scope"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import APIRouter, Query, Request, status
-from sqlalchemy import select
+from pydantic import BaseModel
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from starlette.responses import Response
 
 from tabellion.auth.dependencies import AdminScope, ApiCaller, CustomersScope, UsersScope
@@ -60,6 +64,32 @@ def _after(cursor: str) -> str:
     if not isinstance(last, str) or not possible_id(last):
         raise InvalidParameter("cursor", "The cursor is not one this API returned.")
     return last
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Row)
+Out = TypeVar("Out", bound=BaseModel)
+
+
+async def _page(
+    session: AsyncSession,
+    query: Select[R],
+    key: InstrumentedAttribute[str],
+    out: Callable[[R], Out],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page[Out]:
+    """One page of ``query`` in id order, after ``cursor``."""
+    if cursor:
+        query = query.where(key > _after(cursor))
+    rows = (await session.scalars(query.order_by(key).limit(limit + 1))).all()
+    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return Page[Out](data=[out(row) for row in rows[:limit]], next_cursor=next_cursor)
 
 
 def _runtime(request: Request) -> Runtime:
@@ -153,11 +183,7 @@ async def list_keys(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Page[ApiKeyOut]:
     query = select(ApiKey).where(ApiKey.organization_id == caller.organization_id)
-    if cursor:
-        query = query.where(ApiKey.id > _after(cursor))
-    rows = (await session.scalars(query.order_by(ApiKey.id).limit(limit + 1))).all()
-    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return Page[ApiKeyOut](data=[api_key_out(k) for k in rows[:limit]], next_cursor=next_cursor)
+    return await _page(session, query, ApiKey.id, api_key_out, limit=limit, cursor=cursor)
 
 
 @router.delete(
@@ -230,13 +256,7 @@ async def list_client_keys(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Page[ClientKeyOut]:
     query = select(ClientKey).where(ClientKey.organization_id == caller.organization_id)
-    if cursor:
-        query = query.where(ClientKey.id > _after(cursor))
-    rows = (await session.scalars(query.order_by(ClientKey.id).limit(limit + 1))).all()
-    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return Page[ClientKeyOut](
-        data=[client_key_out(k) for k in rows[:limit]], next_cursor=next_cursor
-    )
+    return await _page(session, query, ClientKey.id, client_key_out, limit=limit, cursor=cursor)
 
 
 @router.delete(
@@ -290,11 +310,7 @@ async def list_users(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Page[UserOut]:
     query = select(User).where(User.organization_id == caller.organization_id)
-    if cursor:
-        query = query.where(User.id > _after(cursor))
-    rows = (await session.scalars(query.order_by(User.id).limit(limit + 1))).all()
-    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return Page[UserOut](data=[user_out(u) for u in rows[:limit]], next_cursor=next_cursor)
+    return await _page(session, query, User.id, user_out, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -401,11 +417,7 @@ async def list_customers(
     query = select(Organization).where(Organization.reseller_id == caller.organization_id)
     if state:
         query = query.where(Organization.customer_state == state)
-    if cursor:
-        query = query.where(Organization.id > _after(cursor))
-    rows = (await session.scalars(query.order_by(Organization.id).limit(limit + 1))).all()
-    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return Page[CustomerOut](data=[customer_out(c) for c in rows[:limit]], next_cursor=next_cursor)
+    return await _page(session, query, Organization.id, customer_out, limit=limit, cursor=cursor)
 
 
 @router.get(

@@ -94,18 +94,29 @@ async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
     )
 
 
-@task(SENDER_REPLY_TASK, max_attempts=8)
-async def notify_sender_reply(ctx: TaskContext, payload: dict[str, Any]) -> None:
-    runtime = ctx.runtime
+async def _thread_of(
+    runtime: Runtime, reply_id: str
+) -> tuple[Reply, Delivery, Message, Organization] | None:
+    """A reply with its delivery, message and organisation; None once it is gone."""
     async with transaction(runtime.sessions) as session:
-        reply = await session.get(Reply, payload["reply_id"])
+        reply = await session.get(Reply, reply_id)
         if reply is None:
-            return
+            return None
         delivery = await session.get(Delivery, reply.delivery_id)
         assert delivery is not None
         message = await session.get(Message, delivery.message_id)
         organization = await session.get(Organization, delivery.organization_id)
         assert message is not None and organization is not None
+    return reply, delivery, message, organization
+
+
+@task(SENDER_REPLY_TASK, max_attempts=8)
+async def notify_sender_reply(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    runtime = ctx.runtime
+    found = await _thread_of(runtime, payload["reply_id"])
+    if found is None:
+        return
+    reply, delivery, message, organization = found
     t = i18n.translations(delivery.language)
     sender = message.sender_name or organization.name
     await runtime.mail.send(
@@ -137,16 +148,11 @@ async def reply_to_sender(ctx: TaskContext, payload: dict[str, Any]) -> None:
     write to: the webhook and the replies API carry the reply.
     """
     runtime = ctx.runtime
-    async with transaction(runtime.sessions) as session:
-        reply = await session.get(Reply, payload["reply_id"])
-        if reply is None:
-            return
-        delivery = await session.get(Delivery, reply.delivery_id)
-        assert delivery is not None
-        message = await session.get(Message, delivery.message_id)
-        assert message is not None
-    if not message.sender_email:
+    found = await _thread_of(runtime, payload["reply_id"])
+    if found is None or not found[2].sender_email:
         return
+    reply, delivery, message, _ = found
+    assert message.sender_email is not None
     recipient = (
         delivery.company
         or " ".join(p for p in (delivery.first_name, delivery.last_name) if p)
