@@ -207,6 +207,7 @@ async def test_other_organisation_ref_not_found(
         (f"{ref}/deliver", {"json": {"emailToList": ["jane@example.test"]}}),
         (f"{ref}/send", {"json": {"emailToList": ["jane@example.test"]}}),
         ("msg_01jd0000000000000000000000/deliver", {"json": {"emailToList": ["j@example.test"]}}),
+        ("msg_%00/send", {"json": {"emailToList": ["j@example.test"]}}),
     ]:
         missing = await client.post(f"{BASE}/{path}", headers=documentd(company), **kwargs)  # type: ignore[arg-type]
         assert_failure(missing, 404, "message-not-found")
@@ -266,3 +267,22 @@ async def test_attacks_refused(
     )
     assert_failure(refused, 401, "unauthorized", REASONS[name])
     assert await count_rows(runtime, "messages") == 0
+
+
+def test_openapi_lists_the_dialect_under_its_tag() -> None:
+    from tabellion.app import create_app
+
+    document = create_app().openapi()
+    paths = {p: ops for p, ops in document["paths"].items() if p.startswith("/compat/documentd/")}
+    assert sorted(paths) == [
+        "/compat/documentd/1.0/emails/prepare",
+        "/compat/documentd/1.0/emails/{emailRef}/attachments/upload",
+        "/compat/documentd/1.0/emails/{emailRef}/deliver",
+        "/compat/documentd/1.0/emails/{emailRef}/send",
+    ]
+    for operations in paths.values():
+        [operation] = operations.values()
+        assert operation["tags"] == ["documentd"]
+        failure = operation["responses"]["401"]["content"]["application/json"]["schema"]
+        assert failure == {"$ref": "#/components/schemas/Failure"}
+    assert set(document["components"]["schemas"]["Failure"]["properties"]) == {"success", "error"}

@@ -21,6 +21,7 @@ from tabellion.db import DbSession, SessionRoute
 from tabellion.document.multipart import MalformedMultipart
 from tabellion.document.storage import BlobTooLarge
 from tabellion.errors import TabellionError, Unauthorized, ValidationFailed
+from tabellion.kit.text import guard_request
 from tabellion.message.endpoints import store_one_file
 from tabellion.message.rules import text_to_html
 from tabellion.message.schemas import MessageIn, Mode, RecipientIn, SenderIn
@@ -77,7 +78,12 @@ async def company(
 
 Company = Annotated[ApiKeySubject, Depends(company)]
 
-router = APIRouter(route_class=SessionRoute, tags=[TAG])
+# A reference that cannot be an id (a NUL, say) is not found, before anything is looked up.
+router = APIRouter(
+    route_class=SessionRoute,
+    tags=[TAG],
+    dependencies=[Depends(guard_request({"emailRef": MessageNotFound}))],
+)
 
 
 def _runtime(request: Request) -> Runtime:
