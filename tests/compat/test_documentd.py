@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -11,6 +17,7 @@ from tests.fixtures.factories import bearer, create_org_with_key
 from tests.fixtures.jwt import ATTACKS, REASONS, Client, attack, key_pair, make_jwt, register_key
 
 BASE = "/compat/documentd/1.0/emails"
+GUIDE = Path(__file__).parents[2] / "docs" / "compat" / "documentd.md"
 SENDER = "sender@acme.test"
 PDF = b"%PDF-1.4\n%%EOF\n"
 
@@ -286,3 +293,34 @@ def test_openapi_lists_the_dialect_under_its_tag() -> None:
         failure = operation["responses"]["401"]["content"]["application/json"]["schema"]
         assert failure == {"$ref": "#/components/schemas/Failure"}
     assert set(document["components"]["schemas"]["Failure"]["properties"]) == {"success", "error"}
+
+
+def guide_block(language: str, after: str) -> str:
+    """The first ```language block after the heading ``after`` of docs/compat/documentd.md."""
+    text = GUIDE.read_text()
+    match = re.compile(rf"```{language}\n(.*?)```", re.S).search(text, text.index(after))
+    assert match is not None, after
+    return match.group(1)
+
+
+async def test_the_guide_makes_a_key_pair_and_a_jwt_that_work(
+    client: httpx.AsyncClient, auth: dict[str, str], tmp_path: Path
+) -> None:
+    await add_sender(client, auth)
+    rsa_lines = guide_block("sh", "### 1. Make a key pair").splitlines()[1:3]
+    for line in rsa_lines:  # the two RSA commands, as written
+        subprocess.run(shlex.split(line), cwd=tmp_path, check=True, capture_output=True)
+    pem = (tmp_path / "documentd-public.pem").read_text()
+    created = await client.post(
+        "/v1/client-keys", json={"name": "CRM", "public_key_pem": pem}, headers=auth
+    )
+    issuer = created.json()["issuer"]
+    script = guide_block("python", "### 3. Make a JWT").replace(
+        '"the issuer Tabellion gave"', repr(issuer)
+    )
+    made = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, check=True, capture_output=True, text=True
+    )
+    headers = {"SP-Company-Api-Id": issuer, "Authorization": f"Bearer {made.stdout.strip()}"}
+    prepared = await client.post(f"{BASE}/prepare", json={"senderEmail": SENDER}, headers=headers)
+    assert prepared.status_code == 200, prepared.text
