@@ -93,6 +93,7 @@ def create_app(
     from tabellion.message.endpoints import deliveries_router, messages_router
     from tabellion.message.service.message import DeliveryNotFound, MessageNotFound
     from tabellion.organization.accounts import CustomerNotFound, UserNotFound
+    from tabellion.organization.client_keys import ClientKeyNotFound
     from tabellion.organization.endpoints import ApiKeyNotFound
     from tabellion.organization.endpoints import router as organization_router
     from tabellion.organization.pages import router as organization_pages
@@ -109,6 +110,7 @@ def create_app(
         "endpoint_id": WebhookEndpointNotFound,
         "event_id": EventNotFound,
         "key_id": ApiKeyNotFound,
+        "client_key_id": ClientKeyNotFound,
         "user_id": UserNotFound,
         "customer_id": CustomerNotFound,
     }

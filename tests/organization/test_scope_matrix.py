@@ -17,6 +17,7 @@ from tabellion.app import create_app
 from tabellion.auth.subjects import SCOPES
 from tabellion.runtime import Runtime
 from tests.fixtures.factories import bearer, create_key, message_body
+from tests.fixtures.jwt import key_pair
 from tests.message.test_endpoints import assert_problem
 
 MSG = "msg_01jd0000000000000000000000"
@@ -27,6 +28,8 @@ EVT = "evt_01jd0000000000000000000000"
 ORG = "org_01jd0000000000000000000000"
 USR = "usr_01jd0000000000000000000000"
 KEY = "key_01jd0000000000000000000000"
+CKEY = "ckey_01jd0000000000000000000000"
+EC_PEM = key_pair("EC").public_pem
 ANY = ""  # any valid key, whatever its scopes
 
 
@@ -54,6 +57,7 @@ class Call:
             (EVT, "{event_id}"),
             (ORG, "{customer_id}"),
             (USR, "{user_id}"),
+            (CKEY, "{client_key_id}"),
             (KEY, "{key_id}"),
         ]:
             path = path.replace(fake, name)
@@ -169,6 +173,13 @@ FAMILIES: dict[str, list[Call]] = {
         Call("POST", "/v1/api-keys", "admin", 201, json={"name": "CRM", "scopes": ["webhooks"]}),
         Call("GET", "/v1/api-keys", "admin", 200),
         Call("DELETE", f"/v1/api-keys/{KEY}", "admin", 404, "api-key-not-found"),
+    ],
+    "client-keys": [
+        Call(
+            "POST", "/v1/client-keys", "admin", 201, json={"name": "CRM", "public_key_pem": EC_PEM}
+        ),
+        Call("GET", "/v1/client-keys", "admin", 200),
+        Call("DELETE", f"/v1/client-keys/{CKEY}", "admin", 404, "client-key-not-found"),
     ],
     "organization": [
         Call("GET", "/v1/organization", ANY, 200),

@@ -57,6 +57,25 @@ async def notify(runtime: Runtime, delivery_id: str) -> str:
     return f"/r/{token}"
 
 
+async def reply_in_portal(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    delivery_id: str,
+    body: str,
+    files: dict[str, tuple[str, bytes, str]] | None = None,
+) -> str:
+    """As the recipient of a secure delivery: open it and reply; returns its link path."""
+    link = await notify(runtime, delivery_id)
+    landing = await client.get(link)
+    await client.post(f"{link}/open", data={"csrf_token": csrf(landing.text)})
+    token = csrf((await client.get(link)).text)
+    reply = await client.post(
+        f"{link}/reply", data={"csrf_token": token, "body": body}, files=files or {}
+    )
+    assert reply.status_code == 303, reply.text
+    return link
+
+
 async def latest_code(runtime: Runtime, subject: str) -> str:
     async with runtime.sessions() as session:
         code = await session.scalar(
@@ -194,18 +213,18 @@ class Inbox:
             raise AssertionError(f"no such e-mail to {address}; received {received}") from None
 
 
-async def outbox_codes(runtime: Runtime) -> list[EmailMessage]:
-    """Run the jobs due, then read the code e-mails written to the outbox (no SMTP set)."""
-    return await outbox_mails(runtime, ".code@")
-
-
-async def outbox_mails(runtime: Runtime, marker: str) -> list[EmailMessage]:
-    """Run the jobs due, then read the outbox's e-mails whose Message-ID holds ``marker``."""
+async def outbox_mails(runtime: Runtime, kind: str) -> list[EmailMessage]:
+    """Run the jobs due, then read the e-mails written to the outbox (no SMTP set) whose
+    Message-ID says they are of ``kind`` (``code``, ``to-sender``...)."""
     await Worker(runtime, poll_interval=0.05).run_until_idle()
     mails = []
     for path in sorted(runtime.settings.outbox_dir.glob("*.eml")):
         mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert isinstance(mail, EmailMessage)
-        if marker in str(mail["Message-ID"]):
+        if f".{kind}@" in str(mail["Message-ID"]):
             mails.append(mail)
     return mails
+
+
+async def outbox_codes(runtime: Runtime) -> list[EmailMessage]:
+    return await outbox_mails(runtime, "code")

@@ -29,8 +29,9 @@ ROLE_SCOPES = {"admin": ("admin",), "sender": ("messages:write",), "viewer": ("m
 @dataclass(frozen=True)
 class ApiKeySubject:
     organization_id: str
-    api_key_id: str
+    api_key_id: str  # or a client key's id (ckey_...) when a JWT authenticated
     scopes: frozenset[str]
+    authentication: str = "api-key"  # api-key | client-key-jwt: recorded in evidence
 
     def has_scope(self, scope: str) -> bool:
         if not scope or "admin" in self.scopes or scope in self.scopes:

@@ -56,12 +56,18 @@ class RecipientIn(Schema):
             )
         if legal and (self.company is None or self.siren is None):
             raise ValueError("a legal person needs both company and siren")
-        if not legal and (self.first_name is None or self.last_name is None):
+        if natural and (self.first_name is None or self.last_name is None):
             raise ValueError(
                 "a natural person needs first_name and last_name "
                 "(or give company and siren for a legal person)"
             )
+        # Neither: an address alone, which only deliver and secure messages accept (the
+        # service checks, knowing the mode).
         return self
+
+    @property
+    def address_only(self) -> bool:
+        return self.first_name is None and self.company is None
 
 
 class SenderIn(Schema):

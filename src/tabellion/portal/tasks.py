@@ -1,4 +1,5 @@
-"""Portal e-mails: one-time codes, a sender's answer in a secure thread, reminders."""
+"""Portal e-mails: one-time codes, a sender's answer in a secure thread, a recipient's reply
+to its sender, reminders."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tabellion.models.message import Delivery, Message, Reply
 from tabellion.models.organization import Organization
 from tabellion.models.portal import OneTimeCode
 from tabellion.portal import i18n
-from tabellion.portal.replies import SENDER_REPLY_TASK
+from tabellion.portal.replies import REPLY_TO_SENDER_TASK, SENDER_REPLY_TASK
 from tabellion.portal.service import CODE_TASK, RECOVERY_TASK, recovery_token
 from tabellion.runtime import Runtime
 
@@ -123,18 +124,29 @@ async def send_vault_link(ctx: TaskContext, payload: dict[str, Any]) -> None:
     )
 
 
-@task(SENDER_REPLY_TASK, max_attempts=8, priority=PRIORITY_NOTICE)
-async def notify_sender_reply(ctx: TaskContext, payload: dict[str, Any]) -> None:
-    runtime = ctx.runtime
+async def _thread_of(
+    runtime: Runtime, reply_id: str
+) -> tuple[Reply, Delivery, Message, Organization] | None:
+    """A reply with its delivery, message and organisation; None once it is gone."""
     async with transaction(runtime.sessions) as session:
-        reply = await session.get(Reply, payload["reply_id"])
+        reply = await session.get(Reply, reply_id)
         if reply is None:
-            return
+            return None
         delivery = await session.get(Delivery, reply.delivery_id)
         assert delivery is not None
         message = await session.get(Message, delivery.message_id)
         organization = await session.get(Organization, delivery.organization_id)
         assert message is not None and organization is not None
+    return reply, delivery, message, organization
+
+
+@task(SENDER_REPLY_TASK, max_attempts=8, priority=PRIORITY_NOTICE)
+async def notify_sender_reply(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    runtime = ctx.runtime
+    found = await _thread_of(runtime, payload["reply_id"])
+    if found is None:
+        return
+    reply, delivery, message, organization = found
     t = i18n.translations(delivery.language)
     sender = message.sender_name or organization.name
     await runtime.mail.send(
@@ -152,6 +164,45 @@ async def notify_sender_reply(ctx: TaskContext, payload: dict[str, Any]) -> None
             )
             % {"sender": sender, "subject": message.subject},
             button=t.gettext("Read the answer"),
+        )
+    )
+
+
+@task(REPLY_TO_SENDER_TASK, max_attempts=8, priority=PRIORITY_NOTICE)
+async def reply_to_sender(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """A recipient's reply, e-mailed to the user the message names as its sender.
+
+    The sender is one of the organisation's own users, so the reply's text goes in the e-mail
+    (as a reply to an e-mail would); files stay in Tabellion, listed by name, to be fetched
+    through the API. A message sent by the organisation itself (no sender user) has nobody to
+    write to: the webhook and the replies API carry the reply.
+    """
+    runtime = ctx.runtime
+    found = await _thread_of(runtime, payload["reply_id"])
+    if found is None or not found[2].sender_email:
+        return
+    reply, delivery, message, _ = found
+    assert message.sender_email is not None
+    recipient = (
+        delivery.company
+        or " ".join(p for p in (delivery.first_name, delivery.last_name) if p)
+        or delivery.email
+    )
+    await runtime.mail.send(
+        _message(
+            runtime,
+            to=message.sender_email,
+            language="en",
+            template="reply_to_sender",
+            subject=f"Re: {message.subject}",
+            message_id=f"{reply.id}.to-sender",
+            recipient=recipient,
+            recipient_email=delivery.email,
+            subject_line=message.subject,
+            body_text=reply.body_text,
+            files=[f["filename"] for f in reply.attachments or []],
+            delivery_id=delivery.id,
+            api=f"{runtime.settings.base_url}/v1/deliveries/{delivery.id}/replies",
         )
     )
 
