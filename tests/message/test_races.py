@@ -16,6 +16,7 @@ import httpx
 from tabellion.evidence.check import check_chains
 from tabellion.jobs.worker import Worker
 from tabellion.runtime import Runtime
+from tests.fixtures.database import row_held
 from tests.portal.helpers import (
     accepted_letter,
     csrf,
@@ -44,19 +45,21 @@ async def test_accept_and_refuse_race_ends_one_way(
     served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
     delivery, link, token = await ready_to_answer(served, auth, runtime)
-    answers = await asyncio.gather(
-        *(
-            served.post(
-                f"{link}/answer",
-                data={
-                    "decision": "accept" if n % 2 else "refuse",
-                    "confirm": "yes",
-                    "csrf_token": token,
-                },
+    async with row_held(runtime, "deliveries", delivery["id"]):
+        racing = asyncio.gather(
+            *(
+                served.post(
+                    f"{link}/answer",
+                    data={
+                        "decision": "accept" if n % 2 else "refuse",
+                        "confirm": "yes",
+                        "csrf_token": token,
+                    },
+                )
+                for n in range(RACERS)
             )
-            for n in range(RACERS)
         )
-    )
+    answers = await racing
     statuses = Counter(r.status_code for r in answers)
     assert statuses == {303: 1, 409: RACERS - 1}, statuses
     assert all("already answered" in r.text for r in answers if r.status_code == 409)
@@ -72,9 +75,11 @@ async def test_concurrent_downloads_record_one_proof(
     served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
     delivery, link, attachment = await accepted_letter(served, auth, runtime)
-    downloads = await asyncio.gather(
-        *(served.get(f"{link}/files/{attachment['id']}") for _ in range(RACERS))
-    )
+    async with row_held(runtime, "deliveries", delivery["id"]):
+        racing = asyncio.gather(
+            *(served.get(f"{link}/files/{attachment['id']}") for _ in range(RACERS))
+        )
+    downloads = await racing
     assert [r.status_code for r in downloads] == [200] * RACERS
     assert {r.content for r in downloads} == {b"%PDF-1.4\n%%EOF\n"}
     kinds = await evidence_types(served, auth, delivery["id"])
