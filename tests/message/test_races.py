@@ -16,7 +16,7 @@ import httpx
 from tabellion.evidence.check import check_chains
 from tabellion.jobs.worker import Worker
 from tabellion.runtime import Runtime
-from tests.fixtures.database import row_held
+from tests.fixtures.database import race_on_row
 from tests.portal.helpers import (
     accepted_letter,
     csrf,
@@ -45,21 +45,22 @@ async def test_accept_and_refuse_race_ends_one_way(
     served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
     delivery, link, token = await ready_to_answer(served, auth, runtime)
-    async with row_held(runtime, "deliveries", delivery["id"]):
-        racing = asyncio.gather(
-            *(
-                served.post(
-                    f"{link}/answer",
-                    data={
-                        "decision": "accept" if n % 2 else "refuse",
-                        "confirm": "yes",
-                        "csrf_token": token,
-                    },
-                )
-                for n in range(RACERS)
+    answers = await race_on_row(
+        runtime,
+        "deliveries",
+        delivery["id"],
+        (
+            served.post(
+                f"{link}/answer",
+                data={
+                    "decision": "accept" if n % 2 else "refuse",
+                    "confirm": "yes",
+                    "csrf_token": token,
+                },
             )
-        )
-    answers = await racing
+            for n in range(RACERS)
+        ),
+    )
     statuses = Counter(r.status_code for r in answers)
     assert statuses == {303: 1, 409: RACERS - 1}, statuses
     assert all("already answered" in r.text for r in answers if r.status_code == 409)
@@ -75,11 +76,12 @@ async def test_concurrent_downloads_record_one_proof(
     served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
     delivery, link, attachment = await accepted_letter(served, auth, runtime)
-    async with row_held(runtime, "deliveries", delivery["id"]):
-        racing = asyncio.gather(
-            *(served.get(f"{link}/files/{attachment['id']}") for _ in range(RACERS))
-        )
-    downloads = await racing
+    downloads = await race_on_row(
+        runtime,
+        "deliveries",
+        delivery["id"],
+        (served.get(f"{link}/files/{attachment['id']}") for _ in range(RACERS)),
+    )
     assert [r.status_code for r in downloads] == [200] * RACERS
     assert {r.content for r in downloads} == {b"%PDF-1.4\n%%EOF\n"}
     kinds = await evidence_types(served, auth, delivery["id"])

@@ -290,16 +290,18 @@ async def test_bad_input_is_a_problem_naming_the_field(
 async def test_concurrent_rotations_keep_every_secret_they_showed(
     served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
-    import asyncio
 
     from tabellion.kit import crypto
-    from tests.fixtures.database import row_held
+    from tests.fixtures.database import race_on_row
 
     created = await register(served, auth, "http://127.0.0.1:9/hooks")
     url = f"/v1/webhook-endpoints/{created['id']}/rotate-secret"
-    async with row_held(runtime, "webhook_endpoints", created["id"]):
-        racing = asyncio.gather(*(served.post(url, headers=auth) for _ in range(10)))
-    rotated = await racing
+    rotated = await race_on_row(
+        runtime,
+        "webhook_endpoints",
+        created["id"],
+        (served.post(url, headers=auth) for _ in range(10)),
+    )
     assert [r.status_code for r in rotated] == [200] * 10
     async with runtime.sessions() as session:
         row = await session.scalar(select(WebhookEndpoint))
