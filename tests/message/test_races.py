@@ -16,6 +16,7 @@ import httpx
 from tabellion.evidence.check import check_chains
 from tabellion.jobs.worker import Worker
 from tabellion.runtime import Runtime
+from tests.fixtures.database import race_on_row
 from tests.portal.helpers import (
     accepted_letter,
     csrf,
@@ -44,8 +45,11 @@ async def test_accept_and_refuse_race_ends_one_way(
     served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
     delivery, link, token = await ready_to_answer(served, auth, runtime)
-    answers = await asyncio.gather(
-        *(
+    answers = await race_on_row(
+        runtime,
+        "deliveries",
+        delivery["id"],
+        (
             served.post(
                 f"{link}/answer",
                 data={
@@ -55,7 +59,7 @@ async def test_accept_and_refuse_race_ends_one_way(
                 },
             )
             for n in range(RACERS)
-        )
+        ),
     )
     statuses = Counter(r.status_code for r in answers)
     assert statuses == {303: 1, 409: RACERS - 1}, statuses
@@ -72,8 +76,11 @@ async def test_concurrent_downloads_record_one_proof(
     served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
     delivery, link, attachment = await accepted_letter(served, auth, runtime)
-    downloads = await asyncio.gather(
-        *(served.get(f"{link}/files/{attachment['id']}") for _ in range(RACERS))
+    downloads = await race_on_row(
+        runtime,
+        "deliveries",
+        delivery["id"],
+        (served.get(f"{link}/files/{attachment['id']}") for _ in range(RACERS)),
     )
     assert [r.status_code for r in downloads] == [200] * RACERS
     assert {r.content for r in downloads} == {b"%PDF-1.4\n%%EOF\n"}

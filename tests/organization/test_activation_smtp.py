@@ -12,7 +12,7 @@ import pytest
 from tabellion.config import Settings
 from tabellion.jobs.worker import Worker
 from tabellion.runtime import Runtime
-from tests.fixtures.database import row_held
+from tests.fixtures.database import race_on_row
 from tests.fixtures.smtp import ReceivedMail, SmtpServer
 
 PASSWORD = "correct horse battery staple"
@@ -152,7 +152,6 @@ async def test_no_email_for_a_user_already_active(
 async def test_concurrent_activations_set_one_password(
     served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, smtp_server: SmtpServer
 ) -> None:
-    import asyncio
 
     user = await invite(served, auth, "sam@acme.test")
     await Worker(runtime, concurrency=4).run_until_idle()
@@ -160,14 +159,15 @@ async def test_concurrent_activations_set_one_password(
     path = link_in(mail)
     token = csrf_of((await served.get(path)).text)
     passwords = [f"{PASSWORD} {n}" for n in range(20)]
-    async with row_held(runtime, "users", user["id"]):
-        racing = asyncio.gather(
-            *(
-                served.post(path, data={"password": p, "confirm": p, "csrf_token": token})
-                for p in passwords
-            )
-        )
-    answers = await racing
+    answers = await race_on_row(
+        runtime,
+        "users",
+        user["id"],
+        (
+            served.post(path, data={"password": p, "confirm": p, "csrf_token": token})
+            for p in passwords
+        ),
+    )
     statuses = sorted(r.status_code for r in answers)
     assert statuses == [200] + [410] * 19, statuses
     assert await user_status(served, auth, user["id"]) == "active"

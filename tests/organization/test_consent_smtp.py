@@ -12,7 +12,7 @@ import pytest
 from tabellion.config import Settings
 from tabellion.jobs.worker import Worker
 from tabellion.runtime import Runtime
-from tests.fixtures.database import row_held
+from tests.fixtures.database import race_on_row
 from tests.fixtures.factories import message_body
 from tests.fixtures.smtp import ReceivedMail, SmtpServer
 from tests.message.test_endpoints import assert_problem
@@ -104,7 +104,6 @@ async def test_accept_then_revoke_from_the_link_in_the_email(
 async def test_concurrent_answers_to_a_consent_apply_one(
     served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, smtp_server: SmtpServer
 ) -> None:
-    import asyncio
 
     created = await served.post(
         "/v1/customers",
@@ -117,11 +116,12 @@ async def test_concurrent_answers_to_a_consent_apply_one(
     path = link_in(mail)
     token = csrf_of((await served.get(path)).text)
     actions = ["accept" if n % 2 else "refuse" for n in range(20)]
-    async with row_held(runtime, "organizations", dupont["id"]):
-        racing = asyncio.gather(
-            *(served.post(path, data={"action": a, "csrf_token": token}) for a in actions)
-        )
-    answers = await racing
+    answers = await race_on_row(
+        runtime,
+        "organizations",
+        dupont["id"],
+        (served.post(path, data={"action": a, "csrf_token": token}) for a in actions),
+    )
     assert sorted(r.status_code for r in answers) == [200] + [409] * 19
     [winner] = [a for a, r in zip(actions, answers, strict=True) if r.status_code == 200]
     state = {"accept": "ACCEPTED", "refuse": "REFUSED"}[winner]

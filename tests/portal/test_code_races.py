@@ -13,7 +13,7 @@ import httpx
 from tabellion.kit.sessions import CODE_MAX_ATTEMPTS
 from tabellion.models.portal import OneTimeCode
 from tabellion.runtime import Runtime
-from tests.fixtures.database import writes_held
+from tests.fixtures.database import race_on_writes
 from tests.portal.helpers import csrf, dispatch, latest_code, notify
 
 GUESSES = 40
@@ -93,11 +93,11 @@ async def test_concurrent_code_requests_send_one_code(
     delivery = await dispatch(served, auth)
     link = await notify(runtime, delivery["id"])
     token = csrf((await served.get(link)).text)
-    async with writes_held(runtime, "one_time_codes"):
-        racing = asyncio.gather(
-            *(served.post(f"{link}/code", data={"csrf_token": token}) for _ in range(GUESSES // 2))
-        )
-    asked = await racing
+    asked = await race_on_writes(
+        runtime,
+        "one_time_codes",
+        (served.post(f"{link}/code", data={"csrf_token": token}) for _ in range(GUESSES // 2)),
+    )
     assert sorted(r.status_code for r in asked) == [303] + [429] * (GUESSES // 2 - 1)
     async with runtime.sessions() as session:
         codes = await session.scalar(
