@@ -628,3 +628,47 @@ async def test_account_events_flow_as_webhooks(
     assert payload["type"] == "customer.cancelled"
     assert payload["data"]["customer"]["id"] == customer_id
     assert payload["data"]["customer"]["state"] == "CANCELLED"
+
+
+async def test_events_reach_only_their_own_organisations_subscribed_endpoints(
+    runtime: Runtime,
+    org_key: tuple[str, str],
+    receiver: Receiver,
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+) -> None:
+    """Two organisations with endpoints on one receiver (told apart by path): a dispatch by
+    the first, run by the worker, reaches the first's subscribed endpoints and never the
+    second's; an event of the second reaches only the second's."""
+    other_org, _ = await create_org_with_key(runtime)
+    secrets = {}
+    for org, path, events in [
+        (org_key[0], "a", None),
+        (org_key[0], "a-sent", ["delivery.sent"]),
+        (org_key[0], "a-quiet", ["customer.cancelled"]),
+        (other_org, "b", None),
+    ]:
+        _, secrets[f"/hooks/{path}"] = await setup_endpoint(
+            runtime, org, f"{receiver.url}/{path}", events
+        )
+    created = await client.post("/v1/messages", json=message_body(), headers=auth)
+    assert created.status_code == 201, created.text
+    message_id = created.json()["id"]
+    dispatched = await client.post(f"/v1/messages/{message_id}/dispatch", headers=auth)
+    assert dispatched.status_code == 202, dispatched.text
+    await run_jobs(runtime)
+    by_path: dict[str, list[dict]] = {}
+    for got in receiver.received:
+        payload = Webhook(secrets[got.path]).verify(got.body, got.headers)
+        by_path.setdefault(got.path, []).append(payload)
+    assert set(by_path) == {"/hooks/a", "/hooks/a-sent"}
+    assert {p["type"] for p in by_path["/hooks/a"]} >= {"message.dispatched", "delivery.sent"}
+    assert [p["type"] for p in by_path["/hooks/a-sent"]] == ["delivery.sent"]
+    assert by_path["/hooks/a-sent"][0]["data"]["delivery"]["message_id"] == message_id
+
+    receiver.received.clear()
+    event_id = await emit_event(runtime, other_org)
+    await run_jobs(runtime)
+    (got,) = receiver.received
+    assert (got.path, got.headers["webhook-id"]) == ("/hooks/b", event_id)
+    assert Webhook(secrets["/hooks/b"]).verify(got.body, got.headers)["type"] == "delivery.accepted"
