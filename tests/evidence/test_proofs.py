@@ -107,8 +107,12 @@ async def test_signed_links_work_without_a_key_then_expire(
     assert (await client.get(json_url)).status_code == 200
     pdf = await client.get(pdf_url)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
-    # Tampering: another id, the json signature on the pdf path, a later expiry.
-    assert (await client.get(json_url.replace(ref["id"], "evd_" + "0" * 26))).status_code == 403
+    # Tampering: another letter's proof of the same recipient, the json signature on the pdf
+    # path, a later expiry.
+    other = await received_delivery(client, auth, runtime)
+    other_id = (await status_of(client, auth, other["id"]))["evidence"][0]["id"]
+    crossed = await client.get(json_url.replace(ref["id"], other_id))
+    assert crossed.status_code == 403 and crossed.json()["code"] == "link-invalid"
     assert (
         await client.get(pdf_url.split("?")[0] + "?" + json_url.split("?")[1])
     ).status_code == 403

@@ -84,6 +84,23 @@ def csrf(page: str) -> str:
     return match.group(1)
 
 
+async def vault_sign_in(client: httpx.AsyncClient, runtime: Runtime, email: str) -> None:
+    """Sign in to the vault with the code mailed to ``email``."""
+    form = await client.get("/vault")
+    await client.post("/vault/code", data={"email": email, "csrf_token": csrf(form.text)})
+    asked = await client.get("/vault?step=code")
+    code = await latest_code(runtime, email)
+    signed = await client.post(
+        "/vault/verify", data={"email": email, "code": code, "csrf_token": csrf(asked.text)}
+    )
+    assert signed.status_code == 303, signed.text
+
+
+async def attachment_ids(client: httpx.AsyncClient, auth: dict[str, str], delivery: dict) -> list:
+    message = (await client.get(f"/v1/messages/{delivery['message_id']}", headers=auth)).json()
+    return [a["id"] for a in message["attachments"]]
+
+
 async def status_of(client: httpx.AsyncClient, auth: dict[str, str], delivery_id: str) -> dict:
     return (await client.get(f"/v1/deliveries/{delivery_id}", headers=auth)).json()
 
