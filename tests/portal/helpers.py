@@ -20,6 +20,7 @@ from tabellion.jobs.worker import Worker
 from tabellion.kit.sessions import derive_code
 from tabellion.kit.time import utcnow
 from tabellion.message.service.delivery import load_for_notice, mark_notified, portal_token
+from tabellion.models.job import Job
 from tabellion.models.message import Delivery
 from tabellion.models.portal import OneTimeCode
 from tabellion.runtime import Runtime
@@ -178,13 +179,30 @@ class Inbox:
             raise AssertionError(f"no such e-mail to {address}; received {received}") from None
 
 
-async def outbox_codes(runtime: Runtime) -> list[EmailMessage]:
-    """Run the jobs due, then read the code e-mails written to the outbox (no SMTP set)."""
-    await Worker(runtime, poll_interval=0.05).run_until_idle()
+def outbox_mails(runtime: Runtime, kind: str) -> list[EmailMessage]:
+    """The e-mails written to the outbox (no SMTP set) whose Message-ID has ``kind``."""
     mails = []
     for path in sorted(runtime.settings.outbox_dir.glob("*.eml")):
         mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert isinstance(mail, EmailMessage)
-        if ".code@" in str(mail["Message-ID"]):
+        if kind in str(mail["Message-ID"]):
             mails.append(mail)
     return mails
+
+
+async def outbox_codes(runtime: Runtime) -> list[EmailMessage]:
+    """Run the jobs due, then read the code e-mails written to the outbox (no SMTP set)."""
+    await Worker(runtime, poll_interval=0.05).run_until_idle()
+    return outbox_mails(runtime, ".code@")
+
+
+async def travel(runtime: Runtime, delivery_id: str, delta: timedelta) -> None:
+    """Let ``delta`` pass for a delivery: its deadline and its queued jobs move that far into
+    the past, so the real worker runs what falls due, as it would after that time."""
+    async with transaction(runtime.sessions) as session:
+        delivery = await session.get(Delivery, delivery_id)
+        assert delivery is not None and delivery.deadline_at is not None
+        delivery.deadline_at -= delta
+        for job in await session.scalars(select(Job).where(Job.status == "queued")):
+            if job.payload.get("delivery_id") == delivery_id:
+                job.run_at -= delta
