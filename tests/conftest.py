@@ -21,6 +21,7 @@ from tabellion.config import Settings
 from tabellion.runtime import Runtime
 from tests.fixtures.database import migrate_template, truncate_all
 from tests.fixtures.smtp import smtp_server  # noqa: F401
+from tests.fixtures.tools import REQUIRE_TOOLS, require
 
 TEST_DATABASE_URL = os.environ.get("TABELLION_TEST_DATABASE_URL")
 
@@ -28,10 +29,20 @@ TEST_DATABASE_URL = os.environ.get("TABELLION_TEST_DATABASE_URL")
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"):
         return
+    if TEST_DATABASE_URL and REQUIRE_TOOLS:
+        # The PostgreSQL pass of CI must not quietly become a second SQLite pass.
+        raise pytest.UsageError(
+            f"TABELLION_TEST_DATABASE_URL is not PostgreSQL: {TEST_DATABASE_URL}"
+        )
     skip = pytest.mark.skip(reason="needs TABELLION_TEST_DATABASE_URL=postgresql+psycopg://...")
     for item in items:
         if "postgres_only" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("requires_tools"):
+        require(*mark.args)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -41,6 +40,7 @@ from tabellion.models.job import Job
 from tabellion.runtime import Runtime
 from tests.conftest import make_settings
 from tests.evidence.helpers import received_delivery, run_jobs, trust_of
+from tests.fixtures import tools
 from tests.fixtures.factories import natural_recipient
 from tests.fixtures.tsa import TSA_NAME, TimestampAuthority, tsa  # noqa: F401
 from tests.portal.helpers import dispatch
@@ -126,19 +126,19 @@ async def test_json_proofs_are_stamped_over_their_hash(
     jobs = await timestamp_jobs(runtime)
     assert [(j.status, j.attempts) for j in jobs] == [("done", 1)]
     # A public tool agrees (as the bundle's README tells): OpenSSL's RFC 3161 verifier.
-    if shutil.which("openssl"):
-        row = rows[0]
-        assert row.timestamp_token and row.hash
-        (tmp_path / "token.der").write_bytes(base64.b64decode(row.timestamp_token))
-        (tmp_path / "tsa-root.pem").write_bytes(tsa.root_pem)
-        command = ["openssl", "ts", "-verify", "-token_in", "-in", str(tmp_path / "token.der")]
-        out = subprocess.run(
-            [*command, "-digest", row.hash, "-CAfile", str(tmp_path / "tsa-root.pem")],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert "Verification: OK" in out.stdout, out.stdout + out.stderr
+    tools.require("openssl")
+    row = rows[0]
+    assert row.timestamp_token and row.hash
+    (tmp_path / "token.der").write_bytes(base64.b64decode(row.timestamp_token))
+    (tmp_path / "tsa-root.pem").write_bytes(tsa.root_pem)
+    command = ["openssl", "ts", "-verify", "-token_in", "-in", str(tmp_path / "token.der")]
+    out = subprocess.run(
+        [*command, "-digest", row.hash, "-CAfile", str(tmp_path / "tsa-root.pem")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Verification: OK" in out.stdout, out.stdout + out.stderr
 
 
 async def test_one_job_stamps_a_whole_batch_a_few_requests_at_a_time(
@@ -456,6 +456,7 @@ async def test_pdf_render_job_waits_for_the_authority_never_drops_to_b_b(
     ]
 
 
+@tools.requires("openssl", "pdfsig", "jq", "sha256sum")
 async def test_bundle_readme_commands_work_with_public_tools(
     client: httpx.AsyncClient,
     auth: dict[str, str],

@@ -20,6 +20,7 @@ from tabellion.jobs.worker import Worker
 from tabellion.kit.sessions import derive_code
 from tabellion.kit.time import utcnow
 from tabellion.message.service.delivery import load_for_notice, mark_notified, portal_token
+from tabellion.models.job import Job
 from tabellion.models.message import Delivery
 from tabellion.models.portal import OneTimeCode
 from tabellion.runtime import Runtime
@@ -136,6 +137,23 @@ def csrf(page: str) -> str:
     return match.group(1)
 
 
+async def vault_sign_in(client: httpx.AsyncClient, runtime: Runtime, email: str) -> None:
+    """Sign in to the vault with the code mailed to ``email``."""
+    form = await client.get("/vault")
+    await client.post("/vault/code", data={"email": email, "csrf_token": csrf(form.text)})
+    asked = await client.get("/vault?step=code")
+    code = await latest_code(runtime, email)
+    signed = await client.post(
+        "/vault/verify", data={"email": email, "code": code, "csrf_token": csrf(asked.text)}
+    )
+    assert signed.status_code == 303, signed.text
+
+
+async def attachment_ids(client: httpx.AsyncClient, auth: dict[str, str], delivery: dict) -> list:
+    message = (await client.get(f"/v1/messages/{delivery['message_id']}", headers=auth)).json()
+    return [a["id"] for a in message["attachments"]]
+
+
 async def status_of(client: httpx.AsyncClient, auth: dict[str, str], delivery_id: str) -> dict:
     return (await client.get(f"/v1/deliveries/{delivery_id}", headers=auth)).json()
 
@@ -213,18 +231,35 @@ class Inbox:
             raise AssertionError(f"no such e-mail to {address}; received {received}") from None
 
 
-async def outbox_mails(runtime: Runtime, kind: str) -> list[EmailMessage]:
-    """Run the jobs due, then read the e-mails written to the outbox (no SMTP set) whose
-    Message-ID says they are of ``kind`` (``code``, ``to-sender``...)."""
-    await Worker(runtime, poll_interval=0.05).run_until_idle()
+def outbox_read(runtime: Runtime, marker: str) -> list[EmailMessage]:
+    """The e-mails written to the outbox (no SMTP set) whose Message-ID contains ``marker``."""
     mails = []
     for path in sorted(runtime.settings.outbox_dir.glob("*.eml")):
         mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert isinstance(mail, EmailMessage)
-        if f".{kind}@" in str(mail["Message-ID"]):
+        if marker in str(mail["Message-ID"]):
             mails.append(mail)
     return mails
 
 
+async def outbox_mails(runtime: Runtime, kind: str) -> list[EmailMessage]:
+    """Run the jobs due, then read the e-mails written to the outbox (no SMTP set) whose
+    Message-ID says they are of ``kind`` (``code``, ``to-sender``...)."""
+    await Worker(runtime, poll_interval=0.05).run_until_idle()
+    return outbox_read(runtime, f".{kind}@")
+
+
 async def outbox_codes(runtime: Runtime) -> list[EmailMessage]:
     return await outbox_mails(runtime, "code")
+
+
+async def travel(runtime: Runtime, delivery_id: str, delta: timedelta) -> None:
+    """Let ``delta`` pass for a delivery: its deadline and its queued jobs move that far into
+    the past, so the real worker runs what falls due, as it would after that time."""
+    async with transaction(runtime.sessions) as session:
+        delivery = await session.get(Delivery, delivery_id)
+        assert delivery is not None and delivery.deadline_at is not None
+        delivery.deadline_at -= delta
+        for job in await session.scalars(select(Job).where(Job.status == "queued")):
+            if job.payload.get("delivery_id") == delivery_id:
+                job.run_at -= delta
