@@ -24,13 +24,16 @@ from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.evidence import tasks
 from tabellion.evidence.jws import b64url_decode
+from tabellion.evidence.pdf import FallbackTimeStamper
 from tabellion.evidence.rfc3161 import read_token
 from tabellion.evidence.sealing import seal_pending
 from tabellion.evidence.timestamping import (
     CONCURRENCY,
     RESUME_DELAY,
     TIMESTAMP_TASK,
+    AuthorityUnavailable,
     request_token,
+    request_token_any,
     stamp_proofs,
 )
 from tabellion.evidence.verify import verify_json_proof, verify_pdf_proof
@@ -39,8 +42,10 @@ from tabellion.kit.time import utcnow
 from tabellion.models.evidence import Evidence
 from tabellion.models.job import Job
 from tabellion.runtime import Runtime
+from tests.conftest import make_settings
 from tests.evidence.helpers import received_delivery, run_jobs, trust_of
 from tests.fixtures.factories import natural_recipient
+from tests.fixtures.server import free_port
 from tests.fixtures.tsa import TSA_NAME, TimestampAuthority, settings_with, tsa  # noqa: F401
 from tests.portal.helpers import dispatch
 
@@ -525,3 +530,27 @@ async def test_bundle_readme_commands_work_with_public_tools(
 
 
 PUBLIC_TOOLS = ("openssl", "pdfsig", "python3", "jq", "sha256sum")
+
+
+async def test_a_list_of_authorities_is_tried_in_order(
+    data_dir: Path,
+    database_url: str,
+    tsa: TimestampAuthority,  # noqa: F811
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/tsa"  # nothing listens there
+    settings = make_settings(data_dir, database_url, tsa_url=f" {dead} , {tsa.url},")
+    assert settings.tsa_urls == [dead, tsa.url]
+    digest = hashlib.sha256(b"a proof").digest()
+    async with httpx.AsyncClient() as http:
+        token = read_token(await request_token_any(http, settings.tsa_urls, digest))
+        assert token.imprint == digest and TSA_NAME in token.authority
+        tsa.set_mode("503")
+        with pytest.raises(AuthorityUnavailable) as failed:
+            await request_token_any(http, settings.tsa_urls, digest)
+    # Every authority's reason, in order; never a token made with local time.
+    assert str(failed.value).startswith(f"{dead}: the timestamp authority cannot be reached")
+    assert f"{tsa.url}: the timestamp authority answered HTTP 503" in str(failed.value)
+    tsa.set_mode("up")
+    # The PDF seal's timestamp (pyHanko) falls back the same way.
+    stamped = await FallbackTimeStamper(settings.tsa_urls).async_timestamp(digest, "sha256")
+    assert read_token(stamped.dump()).imprint == digest
