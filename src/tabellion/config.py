@@ -57,8 +57,12 @@ class Settings(BaseSettings):
     seal_key_file: Path | None = None
     seal_cert_file: Path | None = None
     seal_password: SecretStr | None = None
-    # An RFC 3161 time-stamping authority; every proof is then timestamped.
+    # RFC 3161 time-stamping authorities, comma-separated, tried in order; every proof is then
+    # timestamped (never with local time in place of a token).
     tsa_url: str | None = None
+    # PEM roots of the time-stamping authorities that /v1/verify trusts (its seal root does not
+    # vouch for time). Unset: /v1/verify reports a timestamp as untrusted.
+    tsa_trust_file: Path | None = None
     # Seconds new evidence waits before it is sealed, so that proofs are sealed in batches
     # (one job seals everything pending). 0 seals after every transaction that wrote evidence.
     seal_delay_seconds: float = Field(default=1.0, ge=0, le=300)
@@ -117,6 +121,10 @@ class Settings(BaseSettings):
     @property
     def reminder_offsets(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.reminder_days.split(",") if d.strip().isdigit())
+
+    @property
+    def tsa_urls(self) -> list[str]:
+        return [url.strip() for url in (self.tsa_url or "").split(",") if url.strip()]
 
     @property
     def seal_dir(self) -> Path:

@@ -9,7 +9,7 @@ import httpx
 from tabellion.jobs.worker import Worker
 from tabellion.kit.time import utcnow
 from tabellion.runtime import Runtime
-from tests.portal.helpers import dispatch, status_of, travel
+from tests.portal.helpers import dispatch, outbox_read, status_of, travel
 
 MINUTE = timedelta(minutes=1)
 

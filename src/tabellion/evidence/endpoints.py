@@ -30,6 +30,7 @@ from tabellion.evidence.proofs import (
     render_pdf,
     sealed,
 )
+from tabellion.evidence.service_verify import VerifyFileTooLarge, verify_upload
 from tabellion.kit.ratelimit import RateLimited, rate_limited
 from tabellion.message import repository
 from tabellion.message.service.message import DeliveryNotFound
@@ -298,22 +299,29 @@ class TimestampOut(BaseModel):
     )
     trusted: bool | None = Field(
         default=None,
-        description="Whether the authority's certificate leads to a root trusted by the "
-        "verifier (this service trusts its seal root only; it compares proof tokens with "
-        "those it recorded instead).",
+        description="Whether the authority's certificate has a valid path to a trusted "
+        "time-stamping root (this service's: TABELLION_TSA_TRUST_FILE) at its time, and the "
+        "time falls just after the event's. False makes the proof `tampered`.",
     )
     token_sha256: str | None = Field(default=None, description="SHA-256 of the token (DER).")
 
 
 class VerifyOut(BaseModel):
     result: str = Field(
-        description="`authentic`, `tampered` (a proof that fails a check), `delivered-document` "
-        "(a file this service delivered) or `not-found`."
+        description="`authentic`, `tampered` (a proof that fails a check), `resealed-copy` (a "
+        "proof sealed with this service's key over content, or at a place in the chain or "
+        "log, other than what it recorded), `delivered-document` (a file this service "
+        "delivered) or `not-found`."
     )
     kind: str
     evidence_id: str | None = None
     checks: list[str] = []
     problems: list[str] = []
+    warnings: list[str] = Field(
+        default=[],
+        description="What the proof lacks or what limits it (no timestamp, no log proof, a "
+        "self-issued seal); the result stands.",
+    )
     facts: dict[str, Any] | None = Field(
         default=None,
         description="Without a key: type, time and ids only. With the owning organisation's "
@@ -327,15 +335,6 @@ class VerifyOut(BaseModel):
     )
 
 
-MAX_VERIFY_BYTES = 50 * 1024 * 1024
-
-
-class VerifyFileTooLarge(ValidationFailed):
-    status = 413
-    code = "file-too-large"
-    title = "File too large to verify"
-
-
 @router.post(
     "/verify",
     response_model=VerifyOut,
@@ -347,6 +346,4 @@ class VerifyFileTooLarge(ValidationFailed):
     dependencies=[Depends(rate_limited("verify"))],
 )
 async def verify_file(request: Request, session: DbSession) -> VerifyOut:
-    from tabellion.evidence.service_verify import verify_upload
-
-    return await verify_upload(request, session, _runtime(request))
+    return VerifyOut(**await verify_upload(request, session, _runtime(request)))
