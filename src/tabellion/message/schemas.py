@@ -18,9 +18,6 @@ from tabellion.message.rules import (
 Mode = Literal["registered", "simple", "deliver", "secure"]
 Language = Literal["en", "fr", "nl", "de"]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
-# Validation context key: recipients may be known by address alone, as foreign APIs that name
-# no person give them (the Registered E-mail dialect). The native API always names the person.
-ADDRESS_ONLY = "recipients_by_address_only"
 
 
 class RecipientIn(Schema):
@@ -45,8 +42,6 @@ class RecipientIn(Schema):
 
     @model_validator(mode="after")
     def _person(self, info: ValidationInfo) -> Self:
-        if info.context and info.context.get(ADDRESS_ONLY):
-            return self
         natural = self.first_name is not None or self.last_name is not None
         legal = self.company is not None or self.siren is not None
         if natural and legal:

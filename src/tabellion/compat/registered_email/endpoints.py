@@ -356,6 +356,7 @@ async def send(request: Request, caller: SendCaller, session: DbSession) -> Regi
             translate.message_in(data),
             settings=runtime.settings,
             active_sender=True,
+            named_recipients=False,
         )
     except ValidationFailed as exc:
         raise translate.foreign_error(exc) from exc

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from tabellion.errors import FieldError, ValidationFailed, validation_problem
 from tabellion.evidence import links
 from tabellion.kit.time import as_utc
-from tabellion.message.schemas import ADDRESS_ONLY, Language, MessageIn
+from tabellion.message.schemas import Language, MessageIn
 from tabellion.message.views import EvidenceLike
 from tabellion.models.message import Attachment, Delivery, Message
 
@@ -85,7 +85,6 @@ def message_in(send: RegisteredEmailSendIn) -> MessageIn:
                 "copy_to_mailbox_after_acceptance": True,
                 "notify_sender": True,
             },
-            context={ADDRESS_ONLY: True},
         )
     except ValidationError as exc:
         raise _foreign_errors(exc) from exc

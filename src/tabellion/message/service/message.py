@@ -68,13 +68,16 @@ class TooManyAttachments(Conflict):
     title = "Too many attachments"
 
 
-def check_recipients(mode: str, recipients: Sequence[RecipientIn], *, settings: Settings) -> None:
-    """How many, and who: a registered or simple message names each person it is sent to."""
+def check_recipients(
+    mode: str, recipients: Sequence[RecipientIn], *, settings: Settings, named: bool = True
+) -> None:
+    """How many, and who: a registered or simple message names each person it is sent to,
+    unless ``named`` is false (a foreign API that knows recipients by address only)."""
     if len(recipients) > settings.max_recipients:
         raise TooManyRecipients.field(
             "recipients", f"A message may have at most {settings.max_recipients} recipients."
         )
-    if mode in ADDRESS_ONLY_MODES:
+    if mode in ADDRESS_ONLY_MODES or not named:
         return
     for index, recipient in enumerate(recipients):
         if recipient.address_only:
@@ -93,10 +96,12 @@ async def create_message(
     *,
     settings: Settings,
     active_sender: bool = False,
+    named_recipients: bool = True,
 ) -> Message:
     """A draft. With ``active_sender`` the sender must have activated their account (412
-    ``sender-not-activated`` otherwise), not only have been created by an admin key."""
-    check_recipients(data.mode, data.recipients, settings=settings)
+    ``sender-not-activated`` otherwise), not only have been created by an admin key. With
+    ``named_recipients`` false, registered and simple recipients may be addresses alone."""
+    check_recipients(data.mode, data.recipients, settings=settings, named=named_recipients)
     organization_id, submitted_by = caller.organization_id, None
     if data.on_behalf_of is not None:
         customer = await on_behalf_customer(session, caller.organization_id, data.on_behalf_of)
