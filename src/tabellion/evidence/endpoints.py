@@ -336,6 +336,21 @@ class VerifyFileTooLarge(ValidationFailed):
     "returned.",
     responses=responses(VerifyFileTooLarge, RateLimited),
     dependencies=[Depends(rate_limited("verify"))],
+    # Read as a stream by the handler, so described here for the document.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                }
+            },
+        }
+    },
 )
 async def verify_file(request: Request, session: DbSession) -> VerifyOut:
     from tabellion.evidence.service_verify import verify_upload
