@@ -17,7 +17,7 @@ from starlette.responses import Response
 from tabellion import __version__
 from tabellion.config import Settings
 from tabellion.errors import NotFound, install_error_handlers
-from tabellion.kit.bodylimit import BodyLimitMiddleware
+from tabellion.kit.bodylimit import BodyLimitMiddleware, document_body_limits
 from tabellion.kit.idempotency import IdempotentReplay
 from tabellion.kit.text import guard_request
 from tabellion.runtime import Runtime
@@ -130,5 +130,6 @@ def create_app(
     from tabellion.compat import mount_dialects
 
     mount_dialects(app)
+    document_body_limits(app)
     app.mount("/static", StaticFiles(packages=[("tabellion.portal", "static")]), name="static")
     return app

@@ -85,3 +85,16 @@ async def test_forms_are_json_sized_and_uploads_stream_past_it(
         headers={**auth, "Content-Type": "application/json"},
     )
     assert_problem(huge, 413, "body-too-large")
+
+
+async def test_the_document_lists_the_413_of_every_body(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    with_body = [
+        (path, method, operation["responses"])
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    ]
+    assert ("/v1/users", "post") in {(path, method) for path, method, _ in with_body}
+    for path, method, answers in with_body:
+        assert "`body-too-large`" in answers["413"]["description"], (path, method)

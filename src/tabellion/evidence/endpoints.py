@@ -344,6 +344,21 @@ class VerifyOut(BaseModel):
     "returned.",
     responses=responses(VerifyFileTooLarge, RateLimited),
     dependencies=[Depends(rate_limited("verify"))],
+    # Read as a stream by the handler, so described here for the document.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                }
+            },
+        }
+    },
 )
 async def verify_file(request: Request, session: DbSession) -> VerifyOut:
     return VerifyOut(**await verify_upload(request, session, _runtime(request)))

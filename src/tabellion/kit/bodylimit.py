@@ -11,12 +11,19 @@ get ``max_json_bytes``; upload routes stream and enforce their own limits (an at
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tabellion.errors import TabellionError, Unauthorized, render_error
+from tabellion.errors import (
+    PROBLEM_MEDIA_TYPE,
+    TabellionError,
+    Unauthorized,
+    render_error,
+)
 
 # (method, path) of routes that stream their body and enforce their own limits.
 UPLOAD_ROUTES: tuple[tuple[str, str], ...] = (
@@ -128,3 +135,32 @@ class BodyLimitMiddleware:
 
 def _detail(limit: int) -> str:
     return f"The request body is over this route's limit of {limit} bytes."
+
+
+def document_body_limits(app: FastAPI) -> None:
+    """List the middleware's 413 among the responses of every operation that takes a body."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                if "requestBody" in operation:
+                    _add_413(operation.setdefault("responses", {}))
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_413(responses: dict[str, Any]) -> None:
+    code = f"`{BodyTooLarge.code}`"
+    existing = responses.get("413")
+    if existing is None:
+        responses["413"] = {
+            "description": f"{BodyTooLarge.title} — code {code}",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    elif code not in existing.get("description", ""):
+        existing["description"] += f"; {BodyTooLarge.title.lower()} — code {code}"

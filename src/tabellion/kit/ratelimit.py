@@ -91,24 +91,23 @@ class RateLimiter:
             name: parse_many(value) for name, value in {**RULES, **(overrides or {})}.items()
         }
 
-    async def _retry_after(self, items: list[RateLimitItem], key: str) -> int:
-        resets = [(await self.strategy.get_window_stats(item, key)).reset_time for item in items]
-        return max(1, math.ceil(max(resets) - time.time()))
+    async def _retry_after(self, items: list[RateLimitItem], rule: str, key: str) -> int:
+        stats = [await self.strategy.get_window_stats(item, rule, key) for item in items]
+        return max(1, math.ceil(max(s.reset_time for s in stats) - time.time()))
 
     async def hit(self, rule: str, key: str) -> int | None:
         """Count one hit of ``key`` on ``rule``: ``None`` if allowed, else the seconds to wait."""
-        items = self.rules[rule]
-        for item in items:
-            if not await self.strategy.hit(item, rule, key):
-                return await self._retry_after(items, key)
-        return None
+        return await self._step(self.strategy.hit, rule, key)
 
     async def peek(self, rule: str, key: str) -> int | None:
         """As ``hit`` without counting: is ``key`` already over the rule?"""
+        return await self._step(self.strategy.test, rule, key)
+
+    async def _step(self, step: Callable[..., Awaitable[bool]], rule: str, key: str) -> int | None:
         items = self.rules[rule]
         for item in items:
-            if not await self.strategy.test(item, rule, key):
-                return await self._retry_after(items, key)
+            if not await step(item, rule, key):
+                return await self._retry_after(items, rule, key)
         return None
 
     async def enforce(

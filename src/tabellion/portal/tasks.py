@@ -8,6 +8,8 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from tabellion.db import transaction
 from tabellion.jobs.registry import PRIORITY_INTERACTIVE, PRIORITY_NOTICE, TaskContext, task
 from tabellion.kit.sessions import derive_code
@@ -59,12 +61,18 @@ def _link(runtime: Runtime, delivery: Delivery) -> str:
     return f"{runtime.settings.base_url}/r/{token}"
 
 
+async def _unused_code(session: AsyncSession, payload: dict[str, Any]) -> OneTimeCode | None:
+    """The job's code, unless it was used or replaced meanwhile (nothing to send then)."""
+    code = await session.get(OneTimeCode, payload["code_id"])
+    return None if code is None or code.consumed_at is not None else code
+
+
 @task(CODE_TASK, max_attempts=5, timeout_seconds=60, priority=PRIORITY_INTERACTIVE)
 async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
     runtime = ctx.runtime
     async with transaction(runtime.sessions) as session:
-        code = await session.get(OneTimeCode, payload["code_id"])
-        if code is None or code.consumed_at is not None:
+        code = await _unused_code(session, payload)
+        if code is None:
             return
         # The language of the page the code was asked from; jobs enqueued before it was
         # recorded fall back to the delivery's, or English for the vault.
@@ -98,9 +106,9 @@ async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
 async def send_vault_link(ctx: TaskContext, payload: dict[str, Any]) -> None:
     runtime = ctx.runtime
     async with transaction(runtime.sessions) as session:
-        code = await session.get(OneTimeCode, payload["code_id"])
-        if code is None or code.consumed_at is not None:
-            return
+        code = await _unused_code(session, payload)
+    if code is None:
+        return
     language = i18n.pick(payload.get("language"))
     t = i18n.translations(language)
     token = recovery_token(runtime.settings.signing_key, code.id)
