@@ -58,7 +58,7 @@ def test_settings_are_checked() -> None:
     assert storage_uri(REDIS_URL) == "async+redis://127.0.0.1:6379/0"
     with pytest.raises(ValueError, match="redis://"):
         storage_uri("http://127.0.0.1:6379")
-    assert all(name.rpartition(".")[2] in ("ip", "address") for name in RULES)
+    assert all(name.rpartition(".")[2] in ("ip", "address", "credential") for name in RULES)
 
 
 async def test_public_verify_per_ip(client: httpx.AsyncClient) -> None:
@@ -153,3 +153,31 @@ async def test_two_instances_share_limits_through_redis(
     await wrong_sign_ins(second, email, 4)
     assert_limited(await sign_in_status(first, email))
     assert_limited(await sign_in_status(second, email))
+
+
+async def test_each_dialect_credential_is_limited_in_the_dialect_shape(
+    data_dir: Path, database_url: str
+) -> None:
+    from tests.compat.registered_email.helpers import STATUS
+    from tests.fixtures.factories import create_org_with_key
+
+    settings = make_settings(data_dir, database_url, rate_limits={"dialect.credential": "2/minute"})
+    runtime = Runtime.build(settings)
+    try:
+        _, key = await create_org_with_key(runtime)
+        _, other_key = await create_org_with_key(runtime, "Other")
+        transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            url = f"{STATUS}?ticket_token=unknown"
+            for _ in range(2):
+                answer = await client.get(url, headers={"Authorization": f"Bearer {key}"})
+                assert answer.status_code != 429
+            limited = await client.get(url, headers={"Authorization": f"Bearer {key}"})
+            assert limited.status_code == 429
+            assert 0 < int(limited.headers["retry-after"]) <= 60
+            # The dialect's own shape (XML on the status call), never problem+json.
+            assert "problem+json" not in limited.headers["content-type"]
+            other = await client.get(url, headers={"Authorization": f"Bearer {other_key}"})
+            assert other.status_code != 429  # credentials are counted apart
+    finally:
+        await runtime.close()

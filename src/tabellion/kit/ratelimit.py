@@ -46,6 +46,8 @@ RULES: dict[str, str] = {
     "verify.ip": "30/minute;300/hour",
     # The e-mailed way back into a locked vault.
     "vault-recovery.address": "3/day",
+    # Each credential (API key, client key) calling a foreign dialect.
+    "dialect.credential": "600/minute;20000/hour",
 }
 
 
@@ -111,12 +113,19 @@ class RateLimiter:
         return None
 
     async def enforce(
-        self, name: str, *, ip: str | None = None, address: str | None = None, count: bool = True
+        self,
+        name: str,
+        *,
+        ip: str | None = None,
+        address: str | None = None,
+        credential: str | None = None,
+        count: bool = True,
     ) -> None:
-        """Count (or with ``count=False`` only check) the IP and the address on the rules
-        ``name.ip`` and ``name.address``; raise RateLimited when either is exhausted."""
+        """Count (or with ``count=False`` only check) the IP, the address and the credential
+        on the rules ``name.ip``, ``name.address`` and ``name.credential``; raise RateLimited
+        when one is exhausted."""
         step = self.hit if count else self.peek
-        for kind, key in (("ip", ip), ("address", address)):
+        for kind, key in (("ip", ip), ("address", address), ("credential", credential)):
             rule = f"{name}.{kind}"
             if key is None or rule not in self.rules:
                 continue
@@ -156,6 +165,11 @@ def client_ip(request: Request) -> str:
 def limiter_of(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.runtime.limiter
     return limiter
+
+
+async def limit_credential(request: Request, credential_id: str) -> None:
+    """Count one call of a foreign dialect by this credential (``dialect.credential``)."""
+    await limiter_of(request).enforce("dialect", credential=credential_id)
 
 
 def rate_limited(name: str) -> Callable[[Request], Awaitable[None]]:

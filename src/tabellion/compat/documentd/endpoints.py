@@ -21,6 +21,7 @@ from tabellion.db import DbSession, SessionRoute
 from tabellion.document.multipart import MalformedMultipart
 from tabellion.document.storage import BlobTooLarge
 from tabellion.errors import TabellionError, Unauthorized, ValidationFailed
+from tabellion.kit.ratelimit import limit_credential
 from tabellion.kit.text import guard_request
 from tabellion.message.endpoints import store_one_file
 from tabellion.message.rules import text_to_html
@@ -71,6 +72,7 @@ async def company(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Send a JWT signed by the company's key as `Authorization: Bearer`.")
     subject = await authenticate_jwt(session, credentials.credentials, issuer=company_api_id)
+    await limit_credential(request, subject.api_key_id)
     subject.require("messages:write")
     request.state.subject = subject
     return subject

@@ -40,6 +40,7 @@ from tabellion.errors import (
     ValidationFailed,
 )
 from tabellion.evidence.service import evidence_for_deliveries
+from tabellion.kit.ratelimit import limit_credential
 from tabellion.kit.time import as_utc, utcnow
 from tabellion.message import repository
 from tabellion.message.service import message as messages
@@ -144,6 +145,7 @@ def _caller(scope: str) -> Any:
                 "Authenticate with HTTP Basic (user name: the key id, password: the API key) "
                 "or Authorization: Bearer <API key>."
             )
+        await limit_credential(request, subject.api_key_id)
         subject.require(scope)
         request.state.subject = subject
         return subject
