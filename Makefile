@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 
-.PHONY: install test lint typecheck unit test-postgres fuzz serve bench clean
+.PHONY: install test lint typecheck unit test-postgres fuzz serve bench mutate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ serve: $(BIN)/python
 
 bench: install
 	$(BIN)/python bench/run_all.py
+
+# Mutation testing of the core rules, one module at a time (slow: not in CI). Scores and the
+# survivors judged equivalent are in docs/testing.md. `make mutate MODULES="merkle ssrf"`.
+mutate: install
+	$(BIN)/python scripts/mutate.py $(MODULES)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -19,11 +19,16 @@ from sqlalchemy import text
 
 from tabellion.config import Settings
 from tabellion.runtime import Runtime
+from tests.fixtures import job_kinds
 from tests.fixtures.database import migrate_template, truncate_all
 from tests.fixtures.smtp import smtp_server  # noqa: F401
 from tests.fixtures.tools import REQUIRE_TOOLS, require
 
 TEST_DATABASE_URL = os.environ.get("TABELLION_TEST_DATABASE_URL")
+TESTS_DIR = Path(__file__).parent
+job_kinds.install()
+# Whether to name the job kinds the worker never ran (the whole suite, or asked for).
+REPORT_KINDS = pytest.StashKey[bool]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -38,6 +43,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres_only" in item.keywords:
             item.add_marker(skip)
+
+
+def _whole_suite(session: pytest.Session) -> bool:
+    config = session.config
+    if config.option.keyword or config.option.markexpr or config.option.deselect:
+        return False
+    paths = [Path(arg.split("::")[0]).resolve() for arg in config.args] or [TESTS_DIR]
+    return paths == [TESTS_DIR] and "::" not in "".join(config.args)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    whole = _whole_suite(session)
+    if exitstatus == 0 and whole and job_kinds.never_ran():
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    session.config.stash[REPORT_KINDS] = whole or bool(os.environ.get("TABELLION_TEST_JOB_KINDS"))
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    missing = job_kinds.never_ran()
+    if missing and config.stash.get(REPORT_KINDS, False):
+        terminalreporter.write_line(f"job kinds the real worker never ran: {', '.join(missing)}")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -7,7 +7,7 @@ import httpx
 from tabellion.evidence.keys import load_seal
 from tabellion.jobs.worker import Worker
 from tabellion.runtime import Runtime
-from tests.portal.helpers import csrf, dispatch, notify
+from tests.portal.helpers import csrf, dispatch, notify, status_of
 
 
 async def run_jobs(runtime: Runtime) -> None:
@@ -27,6 +27,16 @@ async def received_delivery(
         headers={"User-Agent": "pytest-browser/1"},
     )
     return delivery
+
+
+async def sealed_first_proof(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> bytes:
+    """The JSON proof of a received delivery's first event, sealed and logged."""
+    delivery = await received_delivery(client, auth, runtime)
+    await run_jobs(runtime)
+    ref = (await status_of(client, auth, delivery["id"]))["evidence"][0]
+    return (await client.get(f"/v1/evidence/{ref['id']}", headers=auth)).content
 
 
 def trust_of(runtime: Runtime) -> list:

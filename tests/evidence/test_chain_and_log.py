@@ -10,8 +10,11 @@ from sqlalchemy import delete, select, update
 from tabellion.db import transaction
 from tabellion.evidence import merkle
 from tabellion.evidence.check import check_chains
-from tabellion.evidence.transparency import publish_tree_head
-from tabellion.models.evidence import Evidence, TransparencyNode
+from tabellion.evidence.transparency import PUBLISH_TASK, publish_tree_head
+from tabellion.jobs.maintenance import ensure_periodic
+from tabellion.kit.time import utcnow
+from tabellion.models.evidence import Evidence, TransparencyNode, TreeHead
+from tabellion.models.job import Job
 from tabellion.runtime import Runtime
 from tests.evidence.helpers import received_delivery, run_jobs
 
@@ -126,3 +129,30 @@ async def test_tree_head_and_bad_requests(
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "from"
     beyond = await client.get("/v1/transparency/consistency", params={"from": 1, "to": 500})
     assert beyond.status_code == 404
+
+
+async def test_the_periodic_publish_job_signs_a_head_for_a_log_that_grew(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """The worker runs ``transparency.publish``: a log without a head for its size gets one,
+    signed, and the job schedules its next run."""
+    await _sealed_history(client, auth, runtime)
+    published = (await client.get("/v1/transparency/tree-head")).json()
+    async with transaction(runtime.sessions) as session:
+        await session.execute(delete(TreeHead))  # as if sealing had not published yet
+    assert (await client.get("/v1/transparency/tree-head")).status_code == 404
+    await ensure_periodic(runtime)
+    async with transaction(runtime.sessions) as session:
+        job = (await session.scalars(select(Job).where(Job.kind == PUBLISH_TASK))).one()
+        job.run_at = utcnow()  # the minute is over
+    await run_jobs(runtime)
+    head = (await client.get("/v1/transparency/tree-head")).json()
+    assert (head["tree_size"], head["root_hash"]) == (
+        published["tree_size"],
+        published["root_hash"],
+    )
+    async with runtime.sessions() as session:
+        jobs = list(await session.scalars(select(Job).where(Job.kind == PUBLISH_TASK)))
+    assert sorted(j.status for j in jobs) == ["done", "queued"]
+    result = await check_chains(runtime)
+    assert result.ok, (result.breaks, result.log_problem)

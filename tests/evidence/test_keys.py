@@ -14,7 +14,7 @@ from tabellion.evidence.keys import SELF_ISSUED_WARNING, is_self_issued, load_se
 from tabellion.evidence.verify import SELF_ISSUED_CHECK, verify_json_proof
 from tabellion.runtime import Runtime
 from tests.conftest import make_settings
-from tests.evidence.helpers import received_delivery, run_jobs, trust_of
+from tests.evidence.helpers import received_delivery, run_jobs, sealed_first_proof, trust_of
 from tests.portal.helpers import status_of
 
 
@@ -69,10 +69,7 @@ def test_production_warns_loudly_about_a_self_issued_seal(
 async def test_a_self_issued_seal_is_flagged_by_every_verifier(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
-    delivery = await received_delivery(client, auth, runtime)
-    await run_jobs(runtime)
-    ref = (await status_of(client, auth, delivery["id"]))["evidence"][0]
-    proof = (await client.get(f"/v1/evidence/{ref['id']}", headers=auth)).content
+    proof = await sealed_first_proof(client, auth, runtime)
     verdict = verify_json_proof(proof, trust_of(runtime))
     assert verdict.authentic and verdict.self_issued
     assert SELF_ISSUED_CHECK in verdict.warnings  # a warning (!), not a check (✓)

@@ -7,7 +7,12 @@ certificate-transparency-go):
   RootHashes);
 - inclusion and consistency proofs: ``proof/verify_test.go`` (inclusionProofs,
   consistencyProofs; leaf numbers there are 1-based, ours 0-based);
-- leaf and node hashes of fixed strings: ``rfc6962/rfc6962_test.go``.
+- leaf and node hashes of fixed strings: ``rfc6962/rfc6962_test.go``;
+- the perfect subtrees making up each tree: ``testonly/constants.go`` (CompactTrees).
+
+Beyond eight leaves (where the published vectors stop) proofs are checked against our own
+reference tree, built leaf by leaf from the definition, with every hash of each proof
+corrupted in turn.
 """
 
 from __future__ import annotations
@@ -84,6 +89,18 @@ CONSISTENCY = [
     (6, 8, [h(1, 2), h(1, 3), h(2, 0)]),
     (2, 5, [h(1, 1), h(0, 4)]),
     (6, 7, [h(1, 2), h(0, 6), h(2, 0)]),
+]
+# The perfect subtrees of each tree of 0..8 leaves, left to right.
+COMPACT = [
+    [],
+    [(0, 0)],
+    [(1, 0)],
+    [(1, 0), (0, 2)],
+    [(2, 0)],
+    [(2, 0), (0, 4)],
+    [(2, 0), (1, 2)],
+    [(2, 0), (1, 2), (0, 6)],
+    [(3, 0)],
 ]
 SOME_HASH = bytes.fromhex("abacaba000000000000000000000000000000000000000000060061e00123456")
 
@@ -210,7 +227,71 @@ def test_published_edge_cases() -> None:
     assert not merkle.verify_consistency(1, 2, b"r1", b"r2", [])
     assert not merkle.verify_consistency(1, 1, ROOTS[0], ROOTS[0], [ROOTS[0]])
     assert not merkle.verify_consistency(0, 1, ROOTS[0], ROOTS[0], [ROOTS[0]])
-    with pytest.raises(ValueError, match="not in the tree"):
+    with pytest.raises(ValueError, match=r"^the leaf is not in the tree$"):
         merkle.inclusion_ranges(3, 3)
-    with pytest.raises(ValueError, match="0 < old <= new"):
+    with pytest.raises(ValueError, match=r"^a consistency proof needs 0 < old <= new$"):
         merkle.consistency_ranges(0, 3)
+
+
+@pytest.mark.parametrize("size", range(1, 9))
+def test_perfect_subtrees_match_the_published_compact_trees(size: int) -> None:
+    assert merkle.perfect_nodes(0, size) == COMPACT[size]
+    assert merkle.needed_nodes([(0, size)]) == set(COMPACT[size])
+
+
+def reference_root(leaves: list[bytes]) -> bytes:
+    """MTH straight from RFC 9162 section 2.1.1, recursively over the leaf data."""
+    if not leaves:
+        return merkle.EMPTY_ROOT
+    if len(leaves) == 1:
+        return merkle.leaf_hash(leaves[0])
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return merkle.node_hash(reference_root(leaves[:k]), reference_root(leaves[k:]))
+
+
+BIG = [f"leaf {i}".encode() for i in range(70)]
+
+
+@cache
+def big_node(level: int, index: int) -> bytes:
+    return reference_root(BIG[index << level : (index + 1) << level])
+
+
+def _flipped(proof: list[bytes]) -> list[list[bytes]]:
+    return [[*proof[:i], bytes([h[0] ^ 1]) + h[1:], *proof[i + 1 :]] for i, h in enumerate(proof)]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 9, 16, 17, 31, 33, 63, 70])
+def test_inclusion_proofs_of_larger_trees(size: int) -> None:
+    root = reference_root(BIG[:size])
+    assert merkle.range_hash(0, size, big_node) == root
+    needed = set()
+    for index in range(size):
+        ranges = merkle.inclusion_ranges(index, size)
+        needed |= merkle.needed_nodes(ranges)
+        proof = [merkle.range_hash(lo, hi, big_node) for lo, hi in ranges]
+        leaf = merkle.leaf_hash(BIG[index])
+        assert merkle.verify_inclusion(index, size, leaf, proof, root), index
+        for wrong in _flipped(proof):
+            assert not merkle.verify_inclusion(index, size, leaf, wrong, root), index
+        assert not merkle.verify_inclusion(index, size * 2, leaf, proof, root)
+        for other in {index - 1, index + 1} & set(range(size)):
+            assert not merkle.verify_inclusion(other, size, leaf, proof, root), (index, other)
+    # Every perfect subtree the proofs need lies inside the tree.
+    assert all((index + 1) << level <= size for level, index in needed)
+
+
+@pytest.mark.parametrize("new", [2, 3, 5, 7, 9, 16, 17, 31, 33, 63, 70])
+def test_consistency_proofs_of_larger_trees(new: int) -> None:
+    new_root = reference_root(BIG[:new])
+    for old in range(1, new):
+        old_root = reference_root(BIG[:old])
+        ranges = merkle.consistency_ranges(old, new)
+        proof = [merkle.range_hash(lo, hi, big_node) for lo, hi in ranges]
+        assert merkle.verify_consistency(old, new, old_root, new_root, proof), old
+        for wrong in _flipped(proof):
+            assert not merkle.verify_consistency(old, new, old_root, new_root, wrong), old
+        assert not merkle.verify_consistency(old, new, new_root, new_root, proof), old
+        assert not merkle.verify_consistency(old, new * 2, old_root, new_root, proof), old

@@ -11,8 +11,14 @@ import zipfile
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 
+from tabellion.db import transaction
+from tabellion.evidence.sealing import RENDER_TASK
 from tabellion.evidence.verify import verify_pdf_proof
+from tabellion.kit.time import utcnow
+from tabellion.models.evidence import Evidence
+from tabellion.models.job import Job
 from tabellion.runtime import Runtime
 from tests.evidence.helpers import received_delivery, run_jobs, trust_of
 from tests.fixtures import tools
@@ -23,8 +29,35 @@ async def _proofs(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> tuple[dict, list[dict]]:
     delivery = await received_delivery(client, auth, runtime, language="fr")
-    await run_jobs(runtime)  # seals, publishes the tree head, renders the PDFs
+    await run_jobs(runtime)  # seals and publishes the tree head; PDFs render a minute later
     return delivery, (await status_of(client, auth, delivery["id"]))["evidence"]
+
+
+async def test_the_render_job_stores_each_pdf_ahead_of_its_first_request(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    _, evidence = await _proofs(client, auth, runtime)
+    ids = [ref["id"] for ref in evidence]
+    async with transaction(runtime.sessions) as session:
+        assert {e.pdf_key for e in await session.scalars(select(Evidence))} == {None}
+        jobs = list(await session.scalars(select(Job).where(Job.kind == RENDER_TASK)))
+        assert sorted(j.payload["evidence_id"] for j in jobs) == sorted(ids)
+        for job in jobs:
+            job.run_at = utcnow()  # the minute is over
+    await run_jobs(runtime)
+    async with runtime.sessions() as session:
+        rows = {e.id: e for e in await session.scalars(select(Evidence))}
+        statuses = {
+            j.status for j in await session.scalars(select(Job).where(Job.kind == RENDER_TASK))
+        }
+    assert statuses == {"done"}
+    for evidence_id in ids:
+        key = rows[evidence_id].pdf_key
+        assert key is not None
+        stored = b"".join([chunk async for chunk in runtime.storage.open(key)])
+        served = await client.get(f"/v1/evidence/{evidence_id}/pdf", headers=auth)
+        assert served.content == stored
+        assert (await verify_pdf_proof(stored, trust_of(runtime))).authentic
 
 
 async def test_pdf_proof_is_sealed_pades_and_embeds_the_json(

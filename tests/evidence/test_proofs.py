@@ -17,7 +17,7 @@ from tabellion.evidence.verify import verify_json_proof
 from tabellion.kit.jcs import canonicalize
 from tabellion.kit.time import utcnow
 from tabellion.runtime import Runtime
-from tests.evidence.helpers import received_delivery, run_jobs, trust_of
+from tests.evidence.helpers import received_delivery, run_jobs, sealed_first_proof, trust_of
 from tests.portal.helpers import status_of
 
 
@@ -180,10 +180,7 @@ def _unb64(text: str) -> bytes:
 async def test_a_tampered_tree_head_or_inclusion_proof_is_not_authentic(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
-    delivery = await received_delivery(client, auth, runtime)
-    await run_jobs(runtime)
-    ref = (await status_of(client, auth, delivery["id"]))["evidence"][0]
-    original = (await client.get(f"/v1/evidence/{ref['id']}", headers=auth)).content
+    original = await sealed_first_proof(client, auth, runtime)
     verdict = verify_json_proof(original, trust_of(runtime))
     assert verdict.authentic, verdict.problems
     document = json.loads(original)

@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 
+from tabellion.jobs.worker import Worker
 from tabellion.portal import pages
 from tabellion.runtime import Runtime
 from tests.conftest import count_rows
@@ -88,6 +89,12 @@ async def test_secure_thread_both_sides_in_order(
     )
     assert answered.status_code == 201, answered.text
     assert "<script" not in answered.json()["body_html"]
+    # The worker tells the recipient, with the link back to the thread.
+    await Worker(runtime, poll_interval=0.05).run_until_idle()
+    (mail,) = outbox_mails(runtime, ".answer@")
+    assert (mail["To"], mail["Subject"]) == (delivery["recipient"]["email"], "Acme answered you")
+    text = mail.get_body(("plain",))
+    assert text is not None and f"http://tabellion.test{link}" in text.get_content()
     thread = (await client.get(f"/v1/deliveries/{delivery['id']}/replies", headers=auth)).json()
     assert [r["author"] for r in thread["data"]] == ["recipient", "sender"]
     first = thread["data"][0]

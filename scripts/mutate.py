@@ -1,0 +1,127 @@
+"""Mutation testing of the core rules with mutmut 3, one module at a time.
+
+Each module runs in its own scratch copy of the repository (``build/mutate/<name>``) with a
+generated ``[tool.mutmut]`` section: the module alone is mutated, and only its own tests run,
+so the score of a module says how well *its* tests pin it down. Not in ``.ci/run``: slow.
+
+    python scripts/mutate.py                 # every module below
+    python scripts/mutate.py merkle ssrf     # some of them (names from MODULES)
+    MUTATE_JOBS=2 python scripts/mutate.py   # worker processes (default 2: a shared machine)
+
+Prints ``killed/total (score)`` per module; the survivors are listed by
+``cd build/mutate/<name> && mutmut results`` and shown by ``mutmut show <mutant>``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "build" / "mutate"
+
+# name -> (module to mutate, its tests). The core rules of issue 27; add the envelope
+# lifecycle and the dialects' auth here as they land.
+MODULES: dict[str, tuple[str, list[str]]] = {
+    "merkle": ("src/tabellion/evidence/merkle.py", ["tests/evidence/test_merkle.py"]),
+    "ssrf": ("src/tabellion/webhook/ssrf.py", ["tests/webhook/test_ssrf.py"]),
+    "chain-check": ("src/tabellion/evidence/check.py", ["tests/evidence/test_chain_and_log.py"]),
+    "transparency": (
+        "src/tabellion/evidence/transparency.py",
+        ["tests/evidence/test_chain_and_log.py", "tests/evidence/test_proofs.py"],
+    ),
+    "verify": (
+        "src/tabellion/evidence/verify.py",
+        ["tests/evidence/test_proofs.py", "tests/evidence/test_pdf_and_verify.py"],
+    ),
+    "lifecycle": (
+        "src/tabellion/message/service/lifecycle.py",
+        ["tests/portal/test_registered.py", "tests/portal/test_tasks.py"],
+    ),
+    "delivery": (
+        "src/tabellion/message/service/delivery.py",
+        ["tests/message/test_endpoints.py", "tests/message/test_deadline.py"],
+    ),
+    "portal-sessions": (
+        "src/tabellion/kit/sessions.py",
+        ["tests/portal/test_registered.py", "tests/portal/test_other_modes.py"],
+    ),
+    "portal-pages": (
+        "src/tabellion/portal/pages.py",
+        ["tests/portal/test_registered.py", "tests/portal/test_other_modes.py"],
+    ),
+    "webhook-routing": (
+        "src/tabellion/webhook/service.py",
+        ["tests/webhook/test_service.py", "tests/webhook/test_delivery.py"],
+    ),
+    "repository": ("src/tabellion/message/repository.py", ["tests/message/test_endpoints.py"]),
+}
+
+
+def _toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(f'"{v}"' for v in values) + "]"
+
+
+def _scratch(name: str, module: str, tests: list[str]) -> Path:
+    work = BUILD / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    for folder in ("src", "tests"):
+        shutil.copytree(ROOT / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    pytest_ini = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    options = pytest_ini["ini_options"]
+    (work / "pyproject.toml").write_text(
+        "[tool.mutmut]\n"
+        'source_paths = ["src"]\n'
+        f"only_mutate = {_toml_list([module])}\n"
+        f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]\n\n'
+        "[tool.pytest.ini_options]\n"
+        'asyncio_mode = "auto"\n'
+        'asyncio_default_fixture_loop_scope = "function"\n'
+        'asyncio_default_test_loop_scope = "function"\n'
+        f"markers = {_toml_list(options['markers'])}\n"
+    )
+    return work
+
+
+def run(name: str) -> tuple[int, int]:
+    module, tests = MODULES[name]
+    work = _scratch(name, module, tests)
+    mutmut = str(Path(sys.executable).with_name("mutmut"))
+    jobs = os.environ.get("MUTATE_JOBS", "2")
+    # The scratch copy is imported, not the installed checkout.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run([mutmut, "run", "--max-children", jobs], cwd=work, env=env, check=True)  # noqa: S603
+    results = subprocess.run(  # noqa: S603
+        [mutmut, "results", "--all", "true"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    outcomes = re.findall(r"^\s*\S+: (.+)$", results, flags=re.MULTILINE)
+    # A mutant that makes the tests hang is caught too (mutmut stops it at its timeout).
+    killed = sum(1 for o in outcomes if o in ("killed", "timeout"))
+    return killed, len(outcomes)
+
+
+def main(names: list[str]) -> int:
+    unknown = [n for n in names if n not in MODULES]
+    if unknown:
+        print(f"unknown module(s): {', '.join(unknown)}; known: {', '.join(MODULES)}")
+        return 2
+    scores = {name: run(name) for name in names or list(MODULES)}
+    for name, (killed, total) in scores.items():
+        print(f"{name}: {killed}/{total} killed ({100 * killed / max(total, 1):.1f} %)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
