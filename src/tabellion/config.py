@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     seal_delay_seconds: float = Field(default=1.0, ge=0, le=300)
     # Organisation name written in proofs as their issuer.
     issuer_name: str = "Tabellion"
+    # Mutual TLS: the PEM CA whose client certificates may send registered letters where a
+    # dialect demands one (STAMPEE LRE), and the proxies (IPs or CIDRs, comma-separated)
+    # trusted to pass the client certificate they verified in a header.
+    mtls_ca: Path | None = None
+    trusted_proxies: str = ""
 
     @field_validator("timezone")
     @classmethod
