@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from tabellion.auth.mtls import issue_client_certificate, server_options
 from tabellion.cli.main import app as cli
+from tabellion.kit.certs import key_usage
 from tabellion.kit.time import utcnow
 from tabellion.runtime import Runtime
 from tests.compat.stampee.helpers import BASE, assert_error, letter, token
@@ -63,17 +64,7 @@ class Authority:
             .not_valid_after(now + timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                key_usage(signing=True, authority=True),
                 critical=True,
             )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
@@ -165,7 +156,9 @@ async def test_over_a_real_tls_socket(mtls_runtime: Runtime, pki: Pki) -> None:
     async with live_server(mtls_runtime, options=options) as url:
 
         async def send(client: tuple[Path, Path] | None, kind: str) -> httpx.Response:
-            async with httpx.AsyncClient(base_url=url, verify=_context(pki, client)) as http:
+            async with httpx.AsyncClient(
+                base_url=url, verify=_context(pki, client), timeout=30
+            ) as http:
                 return await http.post(SEND, json=letter(kind), headers=token(secret))
 
         for kind in ("LS", "LRE"):

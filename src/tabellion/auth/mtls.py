@@ -34,6 +34,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from tabellion.config import Settings
 from tabellion.errors import Unauthorized
+from tabellion.kit.certs import key_usage
 from tabellion.kit.time import utcnow
 
 CLIENT_CERT_HEADER = "x-client-cert"
@@ -187,17 +188,7 @@ def issue_client_certificate(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(signing=True),
             critical=True,
         )
         .add_extension(

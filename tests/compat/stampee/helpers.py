@@ -10,6 +10,9 @@ from tabellion.compat import ids
 from tabellion.runtime import Runtime
 
 BASE = "/compat/stampee"
+# The fields of STAMPEE's answers, in the reference's order.
+BULK_SEND_FIELDS = ["body", "createdAt", "type", "customerReference", "fileReference", "messages"]
+CUSTOMER_FIELDS = ["id", "name", "email", "isPaying", "willSendLre", "state", "createdAt"]
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 

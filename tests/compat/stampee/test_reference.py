@@ -17,6 +17,8 @@ from tabellion.models.message import Attachment, Delivery, Message
 from tabellion.runtime import Runtime
 from tests.compat.stampee.helpers import (
     BASE,
+    BULK_SEND_FIELDS,
+    CUSTOMER_FIELDS,
     ISO_MS,
     assert_error,
     bulk_send,
@@ -75,14 +77,7 @@ async def test_quick_start_send_track_and_get_evidence(
     )
     assert response.status_code == 201, response.text
     body = response.json()
-    assert list(body) == [
-        "body",
-        "createdAt",
-        "type",
-        "customerReference",
-        "fileReference",
-        "messages",
-    ]
+    assert list(body) == BULK_SEND_FIELDS
     assert body["body"] == json.loads(QUICK_START)["body"]
     assert ISO_MS.match(body["createdAt"])
     assert (body["type"], body["customerReference"], body["fileReference"]) == (
@@ -199,15 +194,7 @@ async def test_reseller_workflow(
     )
     assert created.status_code == 201, created.text
     [customer] = created.json()["customers"]
-    assert list(customer) == [
-        "id",
-        "name",
-        "email",
-        "isPaying",
-        "willSendLre",
-        "state",
-        "createdAt",
-    ]
+    assert list(customer) == CUSTOMER_FIELDS
     assert customer["name"] == "Acme Corporation" and customer["email"] == "contact@acme.test"
     assert (customer["isPaying"], customer["willSendLre"], customer["state"]) == (
         True,
@@ -249,3 +236,20 @@ async def test_reseller_workflow(
     )
     state = await client.get(f"{BASE}/messages/{sent}", headers=token(secret))
     assert state.json()["status"] == "SENT"
+
+
+async def test_openapi_lists_the_dialect_under_its_tag(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    paths = {p: v for p, v in spec["paths"].items() if p.startswith(BASE)}
+    assert set(paths) == {
+        f"{BASE}/messages/bulk_send",
+        f"{BASE}/messages/{{message_id}}",
+        f"{BASE}/messages/{{message_id}}/evidences/{{event_type}}",
+        f"{BASE}/customers/bulk_store",
+        f"{BASE}/customers",
+    }
+    for operations in paths.values():
+        for operation in operations.values():
+            assert operation["tags"] == ["STAMPEE"]
+            assert operation["security"] == [{"APIKeyHeader": []}]
+    assert "BulkSendOut" in spec["components"]["schemas"]

@@ -6,13 +6,17 @@ it, and its errors are renamed back to the STAMPEE fields.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from tabellion.compat import ids
 from tabellion.compat.stampee.schemas import (
     BulkSendIn,
     BulkSendOut,
@@ -23,6 +27,7 @@ from tabellion.compat.stampee.schemas import (
 )
 from tabellion.errors import FieldError, TabellionError, ValidationFailed, validation_problem
 from tabellion.evidence import links
+from tabellion.evidence.events import EvidenceType
 from tabellion.kit.time import isoformat_ms_z
 from tabellion.message.schemas import MessageIn, RecipientIn
 from tabellion.models.evidence import Evidence
@@ -246,3 +251,65 @@ def customer_out(customer: Organization) -> CustomerOut:
         state=customer.customer_state,
         createdAt=isoformat_ms_z(customer.created_at),
     )
+
+
+# ---- webhooks (format "stampee": tabellion.webhook.formats) ---------------------------------
+
+# Standard event type → STAMPEE's: message_<event> for each proof, customer_<state>.
+WEBHOOK_NAMES = {
+    **{f"delivery.{t.value.lower()}": f"message_{t.value.lower()}" for t in EvidenceType},
+    **{
+        f"customer.{s.lower()}": f"customer_{s.lower()}"
+        for s in ("ACCEPTED", "REFUSED", "REVOKED", "CANCELLED")
+    },
+    "webhook.test": "webhook_test",
+}
+WEBHOOK_EVENTS = frozenset(WEBHOOK_NAMES)
+
+
+def _ms(value: str | None) -> str | None:
+    return None if value is None else isoformat_ms_z(datetime.fromisoformat(value))
+
+
+async def render_webhook(
+    session: AsyncSession, organization_id: str, event_type: str, standard: dict[str, Any]
+) -> bytes | None:
+    """``{type, timestamp, data}`` with STAMPEE's names; None for a letter not sent through
+    STAMPEE (it has no STAMPEE id)."""
+    data = standard["data"]
+    if event_type.startswith("delivery."):
+        delivery, evidence = data["delivery"], data["evidence"]
+        foreign_id = await ids.foreign_of(
+            session,
+            dialect=DIALECT,
+            kind=MESSAGE_KIND,
+            native_id=delivery["id"],
+            organization_id=organization_id,
+        )
+        if foreign_id is None:
+            return None
+        data = {
+            "id": foreign_id,
+            "type": TYPES[delivery["mode"]],
+            "status": STATUSES.get(delivery["status"], delivery["status"].upper()),
+            "eventType": evidence["type"],
+            "createdAt": _ms(evidence["occurred_at"]),
+            "url": evidence["pdf_url"],
+        }
+    elif event_type.startswith("customer."):
+        customer = data["customer"]
+        data = {
+            "id": customer["id"],
+            "name": customer["name"],
+            "email": customer["email"],
+            "isPaying": customer["is_paying"],
+            "willSendLre": customer["will_send_registered"],
+            "state": customer["state"],
+            "createdAt": _ms(customer["created_at"]),
+        }
+    payload = {
+        "type": WEBHOOK_NAMES[event_type],
+        "timestamp": _ms(standard["timestamp"]),
+        "data": data,
+    }
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
