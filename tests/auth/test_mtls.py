@@ -4,7 +4,11 @@ one, a valid one; LS and LRE each), and through a trusted proxy's header."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import ssl
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,7 +31,7 @@ from tabellion.runtime import Runtime
 from tests.compat.stampee.helpers import BASE, assert_error, letter, token
 from tests.conftest import make_settings
 from tests.fixtures.factories import create_org_with_key
-from tests.fixtures.server import live_server
+from tests.fixtures.server import free_port, live_server
 
 SEND = f"{BASE}/messages/bulk_send"
 
@@ -230,3 +234,40 @@ def test_cli_issues_a_client_certificate(tmp_path: Path, pki: Pki) -> None:
     from tabellion.auth.mtls import verify_client_certificate
 
     verify_client_certificate(pki.ca_file, certificate)
+
+
+def test_serve_command_speaks_https_with_client_certificates(tmp_path: Path, pki: Pki) -> None:
+    """``tabellion serve --tls-cert --tls-key`` with ``TABELLION_MTLS_CA``, as operators run it."""
+    port = free_port()
+    data_dir = tmp_path / "served"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TABELLION_")}
+    env.update(
+        TABELLION_DATA_DIR=str(data_dir),
+        TABELLION_LOG_LEVEL="warning",
+        TABELLION_MTLS_CA=str(pki.ca_file),
+    )
+    command = [sys.executable, "-m", "tabellion", "serve", "--port", str(port), "--no-worker"]
+    command += ["--tls-cert", str(pki.server[0]), "--tls-key", str(pki.server[1])]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"https://127.0.0.1:{port}"
+    try:
+        for _ in range(400):
+            assert proc.poll() is None, proc.communicate()[0]
+            try:
+                httpx.get(f"{url}/health", verify=_context(pki, None))
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        secret = (data_dir / "first-api-key.txt").read_text().strip()
+        for client, status in ((pki.valid, 201), (None, 401)):
+            response = httpx.post(
+                f"{url}{SEND}",
+                json=letter("LRE"),
+                headers=token(secret),
+                verify=_context(pki, client),
+                timeout=30,
+            )
+            assert response.status_code == status, response.text
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)

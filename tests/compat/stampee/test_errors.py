@@ -3,12 +3,15 @@ stored; scoped keys keep their scopes; another organisation's ids answer 404."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
 import pytest
 
 from tabellion.runtime import Runtime
 from tests.compat.stampee.helpers import BASE, assert_error, bulk_send, letter, token
-from tests.conftest import count_rows
+from tests.conftest import count_rows, make_settings
 from tests.fixtures.factories import create_key, create_org_with_key
 
 SEND = f"{BASE}/messages/bulk_send"
@@ -221,3 +224,27 @@ async def test_another_organisations_ids_answer_404(
     assert (await client.get(f"{BASE}/customers", headers=headers)).json() == {"customers": []}
     foreign = await client.post(SEND, json=letter(sender=customer), headers=headers)
     assert_error(foreign, 422, "customer-not-found")
+
+
+async def test_attachment_over_the_limit(data_dir: Path, database_url: str) -> None:
+    from tabellion.app import create_app
+
+    runtime = Runtime.build(make_settings(data_dir, database_url, max_attachment_bytes=64))
+    try:
+        _, secret = await create_org_with_key(runtime)
+        transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://tabellion.test") as c:
+            response = await c.post(
+                SEND,
+                headers=token(secret),
+                data={
+                    "type": "LS",
+                    "body": "<p>x</p>",
+                    "recipients": json.dumps(letter()["recipients"]),
+                },
+                files=[("attachments", ("big.pdf", b"%PDF" + b"x" * 100, "application/pdf"))],
+            )
+        assert_error(response, 413, "attachment-too-large")
+        await assert_nothing_stored(runtime)
+    finally:
+        await runtime.close()
