@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     # Request bodies: JSON and form routes read at most this many bytes (uploads have
     # max_attachment_bytes); larger bodies are refused with 413 before being read.
     max_json_bytes: int = Field(default=1_048_576, gt=0)
+    # Mutual TLS: the PEM CA whose client certificates may send registered letters where a
+    # dialect demands one (STAMPEE LRE), and the proxies (IPs or CIDRs, comma-separated)
+    # trusted to pass the client certificate they verified in a header.
+    mtls_ca: Path | None = None
+    trusted_proxies: str = ""
 
     @field_validator("timezone")
     @classmethod

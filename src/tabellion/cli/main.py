@@ -253,11 +253,23 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     worker: Annotated[bool, typer.Option(help="Run a job worker in this process.")] = True,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Serve HTTPS with this PEM certificate."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Its PEM private key.")
+    ] = None,
 ) -> None:
-    """Run the API, the recipient pages and (by default) a job worker."""
+    """Run the API, the recipient pages and (by default) a job worker.
+
+    With --tls-cert/--tls-key it serves HTTPS; with TABELLION_MTLS_CA too, clients may present
+    a certificate from that CA (required for STAMPEE LRE).
+    """
     import uvicorn
 
     from tabellion.app import create_app
+    from tabellion.auth.mtls import server_options
 
     settings = _settings()
     _configure_logging(settings.log_level)
@@ -277,6 +289,7 @@ def serve(
         log_level=settings.log_level,
         proxy_headers=True,
         server_header=False,
+        **server_options(settings, tls_cert, tls_key),
     )
 
 
@@ -351,9 +364,11 @@ def _add_optional_commands() -> None:
     from tabellion.cli.evidence import evidence_app, verify
     from tabellion.cli.jobs import jobs_app
     from tabellion.cli.keys import key_app
+    from tabellion.cli.mtls import mtls_app
     from tabellion.cli.storage import storage_app
 
     app.add_typer(jobs_app, name="jobs")
+    app.add_typer(mtls_app, name="mtls")
     app.add_typer(storage_app, name="storage")
     app.add_typer(key_app, name="key")
     app.add_typer(evidence_app, name="evidence")

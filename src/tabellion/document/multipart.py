@@ -4,11 +4,12 @@ body as an async iterator of chunks, so files flow to storage without being held
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Collection
+from dataclasses import dataclass, field
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from tabellion.document.storage import BlobStore, StoredBlob
 from tabellion.errors import TabellionError
 
 
@@ -141,3 +142,39 @@ class MultipartReader:
             if len(buffer) > limit:
                 raise MalformedMultipart(f"A form field is larger than {limit} bytes.")
         return bytes(buffer)
+
+
+@dataclass
+class StoredForm:
+    """A multipart form read to its end: its kept text fields, and its files in storage."""
+
+    fields: dict[str, bytes] = field(default_factory=dict)
+    files: list[tuple[StoredBlob, str, str | None]] = field(default_factory=list)
+
+
+async def store_form(
+    reader: MultipartReader,
+    storage: BlobStore,
+    *,
+    text_fields: Collection[str],
+    file_field: str,
+    max_bytes: int,
+    max_files: int,
+    too_many: Callable[[], Exception],
+    field_limit: int,
+) -> StoredForm:
+    """Read a whole form: each ``file_field`` part streamed into storage (never held whole),
+    the named text fields kept (each up to ``field_limit`` bytes), every other part skipped."""
+    form = StoredForm()
+    while (part := await reader.next_part()) is not None:
+        if part.name in text_fields and part.filename is None:
+            form.fields[part.name] = await reader.read_all(limit=field_limit)
+        elif part.name == file_field:
+            if len(form.files) >= max_files:
+                raise too_many()
+            blob = await storage.put_stream(reader.data(), max_bytes=max_bytes)
+            form.files.append((blob, part.filename or "attachment", part.content_type))
+        else:
+            async for _ in reader.data():
+                pass
+    return form

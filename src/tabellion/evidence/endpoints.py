@@ -26,8 +26,8 @@ from tabellion.evidence.keys import load_seal
 from tabellion.evidence.proofs import (
     EvidenceNotFound,
     TimestampAuthorityUnavailable,
+    pdf_key_of,
     proof_document,
-    render_pdf,
     sealed,
 )
 from tabellion.evidence.service_verify import VerifyFileTooLarge, verify_upload
@@ -142,20 +142,21 @@ async def get_evidence_pdf(
     signature: Annotated[str | None, Query(description=LINK_PARAMS["signature"])] = None,
 ) -> Response:
     evidence = await _authorised(request, session, evidence_id, "pdf")
-    runtime = _runtime(request)
-    key = evidence.pdf_key
-    if key is None:
-        await end_read_phase(session)
-        key = await render_pdf(runtime, evidence_id)
-        if key is None:
-            raise EvidenceNotFound(f"No evidence {evidence_id}.")
+    return await pdf_response(_runtime(request), session, evidence, f"{evidence_id}.pdf")
+
+
+async def pdf_response(
+    runtime: Runtime, session: AsyncSession, evidence: Evidence, filename: str
+) -> StreamingResponse:
+    """The sealed PDF of an evidence the caller may read (rendered first if need be)."""
+    key = await pdf_key_of(runtime, session, evidence)
     if not await runtime.storage.exists(key):
         # Streamed, a missing file would fail after the 200 went out.
-        raise StoredFileUnavailable(f"The PDF of evidence {evidence_id} is unavailable.")
+        raise StoredFileUnavailable(f"The PDF of evidence {evidence.id} is unavailable.")
     return StreamingResponse(
         runtime.storage.open(key),
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{evidence_id}.pdf"'},
+        headers={"Content-Disposition": f'inline; filename="{filename}"'},
     )
 
 

@@ -31,6 +31,7 @@ from cryptography.x509.oid import NameOID
 
 from tabellion.config import ConfigError, Settings
 from tabellion.evidence.certpath import DOCUMENT_SIGNING
+from tabellion.kit.certs import key_usage
 
 log = logging.getLogger(__name__)
 
@@ -181,17 +182,7 @@ def _generate(directory: Path) -> None:
         .not_valid_after(now + timedelta(days=365 * 30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(authority=True),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
@@ -215,17 +206,7 @@ def _generate(directory: Path) -> None:
         .not_valid_after(now + timedelta(days=365 * 10))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(signing=True, commitment=True),
             critical=True,
         )
         # Marks it as a seal certificate for verifiers (RFC 9336 id-kp-documentSigning): a

@@ -9,7 +9,7 @@ from pyhanko.sign.timestamps import TimestampRequestError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tabellion.db import transaction
+from tabellion.db import end_read_phase, transaction
 from tabellion.errors import NotFound, ServiceUnavailable
 from tabellion.evidence import pdf
 from tabellion.evidence.jws import b64url_decode
@@ -128,3 +128,15 @@ async def render_pdf(runtime: Runtime, evidence_id: str) -> str | None:
         if row.pdf_key is None:
             row.pdf_key = blob.key
         return row.pdf_key
+
+
+async def pdf_key_of(runtime: Runtime, session: AsyncSession, evidence: Evidence) -> str:
+    """The stored PDF of an evidence the caller may read, rendered first if it has none yet
+    (the request's read phase ends: rendering works in transactions of its own)."""
+    if evidence.pdf_key is not None:
+        return evidence.pdf_key
+    await end_read_phase(session)
+    key = await render_pdf(runtime, evidence.id)
+    if key is None:
+        raise EvidenceNotFound(f"No evidence {evidence.id}.")
+    return key

@@ -85,3 +85,15 @@ async def evidence_for_deliveries(
         for row in rows:
             out[row.delivery_id].append(row)
     return out
+
+
+async def latest_of_type(
+    session: AsyncSession, delivery_id: str, evidence_type: str
+) -> Evidence | None:
+    """A delivery's latest evidence of one type (a delivery may be re-notified)."""
+    return await session.scalar(
+        select(Evidence)
+        .where(Evidence.delivery_id == delivery_id, Evidence.type == evidence_type)
+        .order_by(Evidence.occurred_at.desc(), Evidence.id.desc())
+        .limit(1)
+    )

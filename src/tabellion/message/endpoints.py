@@ -17,7 +17,12 @@ from starlette.responses import Response
 from tabellion.auth.dependencies import MessagesRead, MessagesWrite
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute, end_read_phase
-from tabellion.document.multipart import MalformedMultipart, MultipartReader, boundary_of
+from tabellion.document.multipart import (
+    MalformedMultipart,
+    MultipartReader,
+    boundary_of,
+    store_form,
+)
 from tabellion.document.storage import BlobTooLarge, StoredBlob
 from tabellion.errors import (
     Conflict,
@@ -146,23 +151,17 @@ async def _store_parts(
     request: Request, reader: MultipartReader, *, file_field: str, max_bytes: int
 ) -> tuple[bytes | None, list[tuple[StoredBlob, str, str | None]]]:
     """Read a multipart body: the ``message`` field and every file part, into storage."""
-    storage = _runtime(request).storage
-    message_json: bytes | None = None
-    files: list[tuple[StoredBlob, str, str | None]] = []
-    while (part := await reader.next_part()) is not None:
-        if part.name == "message" and part.filename is None:
-            message_json = await reader.read_all(limit=MAX_MESSAGE_PART)
-        elif part.name == file_field:
-            if len(files) >= service.MAX_ATTACHMENTS:
-                raise TooManyAttachments(
-                    f"A message may have at most {service.MAX_ATTACHMENTS} attachments."
-                )
-            blob = await storage.put_stream(reader.data(), max_bytes=max_bytes)
-            files.append((blob, part.filename or "attachment", part.content_type))
-        else:
-            async for _ in reader.data():
-                pass
-    return message_json, files
+    form = await store_form(
+        reader,
+        _runtime(request).storage,
+        text_fields=("message",),
+        file_field=file_field,
+        max_bytes=max_bytes,
+        max_files=service.MAX_ATTACHMENTS,
+        too_many=service.too_many_attachments,
+        field_limit=MAX_MESSAGE_PART,
+    )
+    return form.fields.get("message"), form.files
 
 
 async def store_one_file(
@@ -213,15 +212,10 @@ async def create_message(
         data = _validate_message(raw, loc=("message",))
     else:
         raise UnsupportedMediaType("Send application/json, or multipart/form-data.")
-    message = await service.create_message(session, caller, data, settings=runtime.settings)
-    for blob, filename, content_type in files:
-        await service.record_attachment(session, message, blob, filename, content_type)
-    if dispatch:
-        view = await service.dispatch(session, caller, message.id, settings=runtime.settings)
-        code = status.HTTP_202_ACCEPTED
-    else:
-        view = await service.get_message_view(session, caller.organization_id, message.id)
-        code = status.HTTP_201_CREATED
+    view = await service.create_with_files(
+        session, caller, data, files, settings=runtime.settings, dispatch_now=dispatch
+    )
+    code = status.HTTP_202_ACCEPTED if dispatch else status.HTTP_201_CREATED
     return Response(to_json(view.representation), status_code=code, media_type="application/json")
 
 

@@ -22,6 +22,8 @@ class WebhookEndpoint(TimestampMixin, Base):
     url: Mapped[str] = mapped_column(String(2048))
     description: Mapped[str | None] = mapped_column(String(500))
     events: Mapped[list[str]] = mapped_column(JSONType)
+    # The payload format (tabellion.webhook.formats): "standard" or a dialect's.
+    format: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     # Signing secrets, encrypted with the service key: [{"value", "created_at", "expires_at"}].

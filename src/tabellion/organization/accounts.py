@@ -358,6 +358,26 @@ async def get_customer(session: AsyncSession, reseller_id: str, customer_id: str
     return customer
 
 
+async def list_customers(
+    session: AsyncSession,
+    reseller_id: str,
+    *,
+    state: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> Sequence[Organization]:
+    """A reseller's customers by id, optionally in one delegation state, after an id."""
+    query = select(Organization).where(Organization.reseller_id == reseller_id)
+    if state:
+        query = query.where(Organization.customer_state == state)
+    if after:
+        query = query.where(Organization.id > after)
+    query = query.order_by(Organization.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return (await session.scalars(query)).all()
+
+
 async def customer_for_consent(session: AsyncSession, token: str) -> Organization | None:
     return await session.scalar(
         select(Organization).where(Organization.consent_token_hash == sha256_hex(token))

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from tabellion.jobs.registry import RetryLater
 from tabellion.kit.time import utcnow
 from tabellion.runtime import Runtime
+from tabellion.webhook import formats
 from tabellion.webhook.ledger import AttemptRecord, Ledger
 from tabellion.webhook.service import TEST_EVENT, Outcome, WebhookGone, next_delay, post_event
 from tabellion.webhook.transport import MAX_CONNECTIONS, TIMEOUT_SECONDS, WebhookHttp
@@ -102,6 +103,15 @@ async def deliver(
     if target is None:
         return "skipped"  # the endpoint was deleted, and its attempts with it
     endpoint, event = target.endpoint, target.event
+    body = event.body
+    if endpoint.format != formats.STANDARD:
+        async with runtime.sessions() as session:
+            rendered = await formats.render(
+                session, endpoint.format, endpoint.organization_id, event.type, event.body
+            )
+        if rendered is None:
+            return "skipped"  # nothing to say in this format (e.g. a letter sent natively)
+        body = rendered
     if endpoint.enabled or event.type == TEST_EVENT:
         # A ping goes to a disabled endpoint too: it checks a receiver before enabling it.
         async with _in_order(runtime).turn(endpoint_id, event.delivery_id):
@@ -109,7 +119,7 @@ async def deliver(
                 outbound(runtime),
                 endpoint.url,
                 event_id=event_id,
-                body=event.body,
+                body=body,
                 secrets_=endpoint.signing_secrets(utcnow()),
             )
     else:

@@ -70,6 +70,7 @@ def endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
         id=endpoint.id,
         url=endpoint.url,
         events=endpoint.events,
+        format=endpoint.format,
         description=endpoint.description,
         enabled=endpoint.enabled,
         disabled_reason=endpoint.disabled_reason,
@@ -103,6 +104,7 @@ async def create_endpoint(
         events=body.events,
         description=body.description,
         signing_key=settings.signing_key,
+        format_=body.format,
     )
     return EndpointWithSecret(**endpoint_out(endpoint).model_dump(), secret=secret)
 
@@ -141,7 +143,7 @@ async def get_endpoint(endpoint_id: str, caller: WebhooksScope, session: DbSessi
 @router.patch(
     "/webhook-endpoints/{endpoint_id}",
     response_model=EndpointOut,
-    summary="Change a webhook endpoint's URL, events, description or state",
+    summary="Change a webhook endpoint's URL, events, format, description or state",
     responses=responses(
         Unauthorized, InsufficientScope, WebhookEndpointNotFound, WebhookUrlRefused
     ),
@@ -163,6 +165,8 @@ async def update_endpoint(
         endpoint.description = body.description
     if body.enabled is not None:
         service.set_enabled(endpoint, body.enabled)
+    if body.format is not None:
+        endpoint.format = body.format
     await session.flush()
     _changed(request, endpoint.id)
     return endpoint_out(endpoint)

@@ -62,6 +62,7 @@ _ENDPOINTS = (
         _endpoints.c.id,
         _endpoints.c.organization_id,
         _endpoints.c.url,
+        _endpoints.c.format,
         _endpoints.c.enabled,
         _endpoints.c.disabled_reason,
         _endpoints.c.failing_since,
@@ -104,6 +105,7 @@ class EndpointCopy:
     id: str
     organization_id: str
     url: str
+    format: str
     enabled: bool
     failing_since: datetime | None
     secrets: tuple[Secret, ...]  # newest first
@@ -270,6 +272,7 @@ class Ledger:
             id=row.id,
             organization_id=row.organization_id,
             url=row.url,
+            format=row.format,
             enabled=row.enabled if state is None else state.enabled,
             failing_since=row.failing_since if state is None else state.failing_since,
             secrets=self._secrets(row.secrets),

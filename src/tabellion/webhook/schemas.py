@@ -4,18 +4,37 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from tabellion.kit.schema import Schema, UTCDateTime
+from tabellion.webhook.formats import FORMATS, STANDARD
 
 Url = Annotated[str, Field(min_length=8, max_length=2048, examples=["https://crm.example/hooks"])]
 EventList = Annotated[list[str], Field(min_length=1, max_length=50, examples=[["*"]])]
+
+
+def _known_format(value: str | None) -> str | None:
+    if value is not None and value not in FORMATS:
+        raise ValueError(f"format must be one of: {', '.join(FORMATS)}")
+    return value
+
+
+Format = Annotated[
+    str,
+    Field(
+        max_length=16,
+        description="The payload format: `standard`, or a dialect's (`stampee`).",
+        json_schema_extra={"enum": list(FORMATS)},
+    ),
+    AfterValidator(_known_format),
+]
 
 
 class EndpointIn(Schema):
     url: Url
     events: EventList
     description: Annotated[str | None, Field(max_length=500)] = None
+    format: Format = STANDARD
 
 
 class EndpointUpdate(Schema):
@@ -23,6 +42,7 @@ class EndpointUpdate(Schema):
     events: EventList | None = None
     description: Annotated[str | None, Field(max_length=500)] = None
     enabled: bool | None = None
+    format: Format | None = None
 
 
 class RotateIn(Schema):
@@ -33,6 +53,7 @@ class EndpointOut(BaseModel):
     id: str
     url: str
     events: list[str]
+    format: str
     description: str | None
     enabled: bool
     disabled_reason: str | None

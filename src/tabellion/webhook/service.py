@@ -23,7 +23,7 @@ from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.models.base import table_of
 from tabellion.models.webhook import Event, WebhookAttempt, WebhookEndpoint
-from tabellion.webhook import signing
+from tabellion.webhook import formats, signing
 from tabellion.webhook.ssrf import ForbiddenDestination, check_url_syntax, resolve_public
 from tabellion.webhook.transport import SendError, WebhookHttp
 
@@ -168,18 +168,20 @@ def _references_only(data: dict[str, Any], over: int) -> bool:
     return True
 
 
-async def _subscribers(session: AsyncSession, organization_id: str) -> list[tuple[str, list[str]]]:
+async def _subscribers(
+    session: AsyncSession, organization_id: str
+) -> list[tuple[str, list[str], str]]:
     rows = await session.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+        select(WebhookEndpoint.id, WebhookEndpoint.events, WebhookEndpoint.format).where(
             WebhookEndpoint.organization_id == organization_id,
             WebhookEndpoint.enabled.is_(True),
         )
     )
-    return [(row[0], list(row[1])) for row in rows]
+    return [(row[0], list(row[1]), row[2]) for row in rows]
 
 
-def _wants(events: list[str], event_type: str) -> bool:
-    return "*" in events or event_type in events
+def _wants(events: list[str], format_: str, event_type: str) -> bool:
+    return ("*" in events or event_type in events) and formats.accepts(format_, event_type)
 
 
 @dataclass(frozen=True)
@@ -226,8 +228,8 @@ async def emit_many(
     jobs = [
         {"endpoint_id": endpoint_id, "event_id": row["id"]}
         for row in rows
-        for endpoint_id, wanted in subscribers
-        if _wants(wanted, str(row["type"]))
+        for endpoint_id, wanted, format_ in subscribers
+        if _wants(wanted, format_, str(row["type"]))
     ]
     await enqueue_many(session, DELIVER_TASK, jobs)
     return [str(row["id"]) for row in rows]
@@ -324,8 +326,8 @@ async def redeliver(
     else:
         targets = [
             e
-            for e, wanted in await _subscribers(session, organization_id)
-            if _wants(wanted, event.type)
+            for e, wanted, format_ in await _subscribers(session, organization_id)
+            if _wants(wanted, format_, event.type)
         ]
     for target in targets:
         enqueue(session, DELIVER_TASK, {"endpoint_id": target, "event_id": event.id})
@@ -364,6 +366,7 @@ async def create_endpoint(
     events: list[str],
     description: str | None,
     signing_key: bytes,
+    format_: str = formats.STANDARD,
 ) -> tuple[WebhookEndpoint, str]:
     secret = signing.new_secret()
     now = utcnow()
@@ -373,6 +376,7 @@ async def create_endpoint(
         url=url,
         description=description,
         events=validate_event_types(events),
+        format=format_,
         enabled=True,
         secrets=[_secret_entry(signing_key, secret, now)],
         created_at=now,

@@ -68,6 +68,10 @@ class TooManyAttachments(Conflict):
     title = "Too many attachments"
 
 
+def too_many_attachments() -> TooManyAttachments:
+    return TooManyAttachments(f"A message may have at most {MAX_ATTACHMENTS} attachments.")
+
+
 def check_recipients(
     mode: str, recipients: Sequence[RecipientIn], *, settings: Settings, named: bool = True
 ) -> None:
@@ -186,7 +190,7 @@ async def check_attachable(session: AsyncSession, organization_id: str, message_
     """Refuse early, before a client streams a large body for nothing."""
     await _draft(session, organization_id, message_id)
     if await repository.count_attachments(session, message_id) >= MAX_ATTACHMENTS:
-        raise TooManyAttachments(f"A message may have at most {MAX_ATTACHMENTS} attachments.")
+        raise too_many_attachments()
 
 
 async def draft_for_attachment(
@@ -209,7 +213,7 @@ async def record_attachment(
     unreferenced and the storage collector removes it.
     """
     if await repository.count_attachments(session, message.id) >= MAX_ATTACHMENTS:
-        raise TooManyAttachments(f"A message may have at most {MAX_ATTACHMENTS} attachments.")
+        raise too_many_attachments()
     name = clean_filename(filename)
     attachment = Attachment(
         id=new_id("att"),
@@ -348,6 +352,24 @@ async def _emit_dispatch_events(session: AsyncSession, view: MessageView) -> Non
         view.message.organization_id, view.message.submitted_by_organization_id
     ):
         await emit_many(session, organization_id, events)
+
+
+async def create_with_files(
+    session: AsyncSession,
+    caller: ApiKeySubject,
+    data: MessageIn,
+    files: Sequence[tuple[StoredBlob, str, str | None]],
+    *,
+    settings: Settings,
+    dispatch_now: bool,
+) -> MessageView:
+    """A message with the files already streamed into storage, dispatched or left a draft."""
+    message = await create_message(session, caller, data, settings=settings)
+    for blob, filename, content_type in files:
+        await record_attachment(session, message, blob, filename, content_type)
+    if dispatch_now:
+        return await dispatch(session, caller, message.id, settings=settings)
+    return await get_message_view(session, caller.organization_id, message.id)
 
 
 async def get_message_view(

@@ -1,0 +1,1 @@
+"""STAMPEE (French simple and registered e-letters), mounted at ``/compat/stampee``."""
