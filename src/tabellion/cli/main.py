@@ -351,10 +351,12 @@ def _add_optional_commands() -> None:
     from tabellion.cli.evidence import evidence_app, verify
     from tabellion.cli.jobs import jobs_app
     from tabellion.cli.keys import key_app
+    from tabellion.cli.tsa import tsa_app
 
     app.add_typer(jobs_app, name="jobs")
     app.add_typer(key_app, name="key")
     app.add_typer(evidence_app, name="evidence")
+    app.add_typer(tsa_app, name="tsa")
     app.command("verify")(verify)
 
 

@@ -156,7 +156,7 @@ def _self_issued(directory: Path) -> Seal:
     return Seal(key=key, chain=(seal_cert, root), self_issued=True)
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
@@ -240,11 +240,11 @@ def _generate(directory: Path) -> None:
     pem = serialization.Encoding.PEM
     plain = serialization.NoEncryption()
     pkcs8 = serialization.PrivateFormat.PKCS8
-    _write_private(directory / ROOT_KEY_FILE, root_key.private_bytes(pem, pkcs8, plain))
-    _write_private(directory / ROOT_FILE, root.public_bytes(pem))
-    _write_private(directory / SEAL_FILE, seal.public_bytes(pem))
+    write_private(directory / ROOT_KEY_FILE, root_key.private_bytes(pem, pkcs8, plain))
+    write_private(directory / ROOT_FILE, root.public_bytes(pem))
+    write_private(directory / SEAL_FILE, seal.public_bytes(pem))
     # The key last: its presence means the set is complete.
-    _write_private(directory / SEAL_KEY_FILE, seal_key.private_bytes(pem, pkcs8, plain))
+    write_private(directory / SEAL_KEY_FILE, seal_key.private_bytes(pem, pkcs8, plain))
 
 
 def is_self_issued(chain: list[x509.Certificate] | tuple[x509.Certificate, ...]) -> bool:
