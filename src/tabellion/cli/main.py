@@ -237,6 +237,14 @@ def start_notices(settings: Settings) -> list[str]:
             f"in {settings.seal_dir}/; relying parties must be given its root-ca.pem. "
             "Configure TABELLION_SEAL_KEY_FILE and TABELLION_SEAL_CERT_FILE for a real one."
         )
+    from tabellion.evidence.keys import offline_root_key
+
+    root_key = offline_root_key(settings.seal_dir)
+    if root_key.exists():
+        notices.append(
+            f"[bold yellow]Move {root_key} offline:[/bold yellow] it is the self-issued root's "
+            "private key, which can issue seal certificates; the service never needs it."
+        )
     if not settings.tsa_urls:
         style = "bold red" if settings.env == "production" else "yellow"
         notices.append(

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 SealPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 ROOT_FILE = "root-ca.pem"
-ROOT_KEY_FILE = "root-ca.key"
+ROOT_KEY_FILE = "seal-root-ca.key.MOVE-OFFLINE"
 SEAL_FILE = "seal.pem"
 SEAL_KEY_FILE = "seal.key"
 # The organisation name of the generated root and seal: how a verifier tells a self-issued seal.
@@ -156,10 +156,49 @@ def _self_issued(directory: Path) -> Seal:
     return Seal(key=key, chain=(seal_cert, root), self_issued=True)
 
 
+def offline_root_key(seal_dir: Path) -> Path:
+    """Where set-up leaves the generated root's key: beside the seal folder, not in it."""
+    return seal_dir.parent / ROOT_KEY_FILE
+
+
 def write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
+
+
+def key_usage(*, sign: bool) -> x509.KeyUsage:
+    """An end entity's key usage (sign: digitalSignature, nonRepudiation) or an issuer's."""
+    return x509.KeyUsage(
+        digital_signature=sign,
+        content_commitment=sign,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=not sign,
+        crl_sign=not sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def self_signed_root(
+    name: x509.Name, key: ec.EllipticCurvePrivateKey, start: datetime, *, days: int
+) -> x509.Certificate:
+    """A root CA that issues end entities only (pathLenConstraint 0)."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(key_usage(sign=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
 
 
 def _generate(directory: Path) -> None:
@@ -171,32 +210,7 @@ def _generate(directory: Path) -> None:
             x509.NameAttribute(NameOID.COMMON_NAME, "Tabellion local evidence root CA"),
         ]
     )
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=365 * 30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
-        .sign(root_key, hashes.SHA256())
-    )
+    root = self_signed_root(root_name, root_key, now, days=365 * 30)
     seal_key = ec.generate_private_key(ec.SECP256R1())
     seal = (
         x509.CertificateBuilder()
@@ -214,20 +228,7 @@ def _generate(directory: Path) -> None:
         .not_valid_before(now)
         .not_valid_after(now + timedelta(days=365 * 10))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(key_usage(sign=True), critical=True)
         # Marks it as a seal certificate for verifiers (RFC 9336 id-kp-documentSigning): a
         # certificate of the same root made for another purpose cannot seal a proof.
         .add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING]), critical=False)
@@ -240,7 +241,9 @@ def _generate(directory: Path) -> None:
     pem = serialization.Encoding.PEM
     plain = serialization.NoEncryption()
     pkcs8 = serialization.PrivateFormat.PKCS8
-    write_private(directory / ROOT_KEY_FILE, root_key.private_bytes(pem, pkcs8, plain))
+    # The root's key can issue seal certificates; the service never needs it again. Written
+    # once, away from the seal key, for the operator to move offline (see start_notices).
+    write_private(offline_root_key(directory), root_key.private_bytes(pem, pkcs8, plain))
     write_private(directory / ROOT_FILE, root.public_bytes(pem))
     write_private(directory / SEAL_FILE, seal.public_bytes(pem))
     # The key last: its presence means the set is complete.

@@ -35,7 +35,7 @@ from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
-from tabellion.evidence.keys import write_private
+from tabellion.evidence.keys import key_usage, self_signed_root, write_private
 from tabellion.evidence.rfc3161 import QUERY_MEDIA_TYPE, REPLY_MEDIA_TYPE
 
 KEY_FILE = "tsa.key"
@@ -53,21 +53,6 @@ class AuthorityKeys:
     key: rsa.RSAPrivateKey
 
 
-def key_usage(*, sign: bool) -> x509.KeyUsage:
-    """An end entity's (sign) or an issuer's key usage."""
-    return x509.KeyUsage(
-        digital_signature=sign,
-        content_commitment=sign,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=not sign,
-        crl_sign=not sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 def generate_authority(
     name: str, *, organization: str, valid_from: datetime | None = None, days: int = 3650
 ) -> AuthorityKeys:
@@ -80,19 +65,7 @@ def generate_authority(
             x509.NameAttribute(NameOID.COMMON_NAME, f"{name} Root"),
         ]
     )
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(key_usage(sign=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
-        .sign(root_key, hashes.SHA256())
-    )
+    root = self_signed_root(root_name, root_key, start, days=days)
     # pyHanko's DummyTimeStamper builds CMS for RSA keys.
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name(
