@@ -135,7 +135,7 @@ def _configured(settings: Settings) -> Seal:
 
 
 @contextlib.contextmanager
-def _exclusive(directory: Path) -> Iterator[None]:
+def exclusive(directory: Path) -> Iterator[None]:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     with (directory / ".lock").open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -146,7 +146,7 @@ def _exclusive(directory: Path) -> Iterator[None]:
 
 
 def _self_issued(directory: Path) -> Seal:
-    with _exclusive(directory):
+    with exclusive(directory):
         if not (directory / SEAL_KEY_FILE).exists():
             _generate(directory)
     key = serialization.load_pem_private_key((directory / SEAL_KEY_FILE).read_bytes(), None)
