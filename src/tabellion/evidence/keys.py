@@ -112,19 +112,26 @@ def _configured(settings: Settings) -> Seal:
     password = (
         settings.seal_password.get_secret_value().encode() if settings.seal_password else None
     )
-    data = settings.seal_key_file.read_bytes()
+    chain_pem = settings.seal_cert_file.read_bytes() if settings.seal_cert_file else None
+    return read_seal(settings.seal_key_file, password, chain_pem)
+
+
+def read_seal(key_file: Path, password: bytes | None, chain_pem: bytes | None) -> Seal:
+    """A seal from a PEM key or a PKCS#12 file (with its chain unless ``chain_pem`` is given);
+    raises ConfigError when the key and the chain's first certificate do not match."""
+    data = key_file.read_bytes()
     chain: list[x509.Certificate] = []
-    if settings.seal_key_file.suffix.lower() in (".p12", ".pfx"):
+    if key_file.suffix.lower() in (".p12", ".pfx"):
         key, cert, extra = pkcs12.load_key_and_certificates(data, password)
         if key is None or cert is None:
-            raise ConfigError("TABELLION_SEAL_KEY_FILE holds no key and certificate")
+            raise ConfigError("the PKCS#12 file holds no key and certificate")
         chain = [cert, *extra]
     else:
         key = serialization.load_pem_private_key(data, password)
-    if settings.seal_cert_file is not None:
-        chain = x509.load_pem_x509_certificates(settings.seal_cert_file.read_bytes())
+    if chain_pem is not None:
+        chain = x509.load_pem_x509_certificates(chain_pem)
     if not chain:
-        raise ConfigError("TABELLION_SEAL_CERT_FILE must hold the seal certificate chain")
+        raise ConfigError("the seal certificate chain is missing (TABELLION_SEAL_CERT_FILE)")
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise ConfigError("the seal key must be an EC (P-256/384/521) or RSA key")
     pub = serialization.PublicFormat.SubjectPublicKeyInfo
@@ -132,6 +139,22 @@ def _configured(settings: Settings) -> Seal:
     if chain[0].public_key().public_bytes(der, pub) != key.public_key().public_bytes(der, pub):
         raise ConfigError("the first certificate of the seal chain does not match the seal key")
     return Seal(key=key, chain=tuple(chain), self_issued=False)
+
+
+def import_seal(seal: Seal, directory: Path) -> tuple[Path, Path, Path]:
+    """Write an operator's seal as the files TABELLION_SEAL_KEY_FILE and _CERT_FILE name, and
+    its root alone (what relying parties give ``--trust``)."""
+    pem = serialization.Encoding.PEM
+    key_path, chain_path = directory / "imported-seal.key", directory / "imported-seal.pem"
+    root_path = directory / "imported-seal-root.pem"
+    with exclusive(directory):
+        write_private(chain_path, seal.chain_pem())
+        write_private(root_path, seal.root.public_bytes(pem))
+        plain = serialization.NoEncryption()
+        write_private(
+            key_path, seal.key.private_bytes(pem, serialization.PrivateFormat.PKCS8, plain)
+        )
+    return key_path, chain_path, root_path
 
 
 @contextlib.contextmanager
