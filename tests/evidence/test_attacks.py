@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tabellion.config import Settings
@@ -31,6 +30,7 @@ from tabellion.evidence.jws import (
     sign_flattened,
 )
 from tabellion.evidence.keys import Seal, load_seal
+from tabellion.evidence.tsa_server import AuthorityKeys, generate_authority
 from tabellion.evidence.verify import (
     NO_SEAL_PURPOSE,
     parse_time,
@@ -44,7 +44,6 @@ from tests.evidence.helpers import received_delivery, run_jobs, trust_of
 from tests.fixtures.pki import Issued, issue, name, seal_leaf
 from tests.fixtures.server import live_server
 from tests.fixtures.tsa import (
-    AuthorityKeys,
     TimestampAuthority,
     authority_keys,
     settings_with,
@@ -221,18 +220,7 @@ async def test_certificate_paths_are_validated_as_rfc_5280_does(
 
 def stamp_keys(start: datetime) -> AuthorityKeys:
     """A time-stamping authority whose certificates are valid from ``start`` for ten years."""
-    root = issue(name("Forged TSA Root"), ca=True, not_before=start)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    leaf = issue(
-        name("Forged TSA"),
-        issuer=root,
-        ca=False,
-        key=key,
-        purposes=[ExtendedKeyUsageOID.TIME_STAMPING],
-        not_before=start,
-        not_after=start + timedelta(days=3650),
-    )
-    return AuthorityKeys(root=root.certificate, certificate=leaf.certificate, key=key)
+    return generate_authority("Forged TSA", organization="Forgers Ltd", valid_from=start)
 
 
 async def test_timestamps_are_checked_not_shown(

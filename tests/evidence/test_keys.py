@@ -8,9 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 
+from tabellion.cli.main import start_notices
 from tabellion.evidence import keys, pdf
-from tabellion.evidence.keys import SELF_ISSUED_WARNING, is_self_issued, load_seal
+from tabellion.evidence.keys import SELF_ISSUED_WARNING, is_self_issued, load_seal, offline_root_key
 from tabellion.evidence.verify import SELF_ISSUED_CHECK, verify_json_proof
 from tabellion.runtime import Runtime
 from tests.conftest import make_settings
@@ -47,9 +49,22 @@ async def test_the_key_is_loaded_once_not_per_signature(
 def test_generated_files_are_private(runtime: Runtime) -> None:
     seal = load_seal(runtime.settings)
     assert seal.self_issued and is_self_issued(seal.chain)
-    for name in ("root-ca.pem", "root-ca.key", "seal.pem", "seal.key"):
+    for name in ("root-ca.pem", "seal.pem", "seal.key"):
         mode = stat.S_IMODE((runtime.settings.seal_dir / name).stat().st_mode)
         assert mode == 0o600, (name, oct(mode))
+    # The root's key is not kept beside the seal key: written once, outside the seal folder,
+    # and the operator is told to move it offline.
+    assert sorted(p.name for p in runtime.settings.seal_dir.iterdir() if p.name != ".lock") == [
+        "root-ca.pem",
+        "seal.key",
+        "seal.pem",
+    ]
+    offline = offline_root_key(runtime.settings.seal_dir)
+    assert offline.parent != runtime.settings.seal_dir
+    assert stat.S_IMODE(offline.stat().st_mode) == 0o600
+    key = serialization.load_pem_private_key(offline.read_bytes(), None)
+    assert key.public_key() == seal.root.public_key()
+    assert any(f"Move {offline} offline" in n for n in start_notices(runtime.settings))
 
 
 def test_production_warns_loudly_about_a_self_issued_seal(

@@ -191,3 +191,36 @@ async def test_public_verify_page(
     assert "Fichier inconnu" in unknown.text
     empty = await client.post("/verify", data={"x": "y"})
     assert empty.status_code == 422
+
+
+async def test_pdf_proofs_are_certified_and_an_incremental_update_is_flagged(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, tmp_path: Path
+) -> None:
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.fields import MDPPerm
+
+    _, evidence = await _proofs(client, auth, runtime)
+    data = (await client.get(f"/v1/evidence/{evidence[0]['id']}/pdf", headers=auth)).content
+    [signature] = PdfFileReader(io.BytesIO(data)).embedded_signatures
+    assert signature.docmdp_level == MDPPerm.NO_CHANGES  # a certification signature, P=1
+    verdict = await verify_pdf_proof(data, trust_of(runtime))
+    assert verdict.authentic, verdict.problems
+    assert "a certification seal: no change to the PDF is allowed (DocMDP)" in verdict.checks
+    # An incremental update that leaves the signed bytes untouched: still flagged.
+    writer = IncrementalPdfFileWriter(io.BytesIO(data))
+    writer.root["/PageMode"] = generic.NameObject("/UseOutlines")
+    writer.update_root()
+    updated = io.BytesIO()
+    writer.write(updated)
+    changed = await verify_pdf_proof(updated.getvalue(), trust_of(runtime))
+    assert not changed.authentic
+    assert changed.problems == [
+        "the PDF was changed after its seal (the seal does not cover it all)"
+    ]
+    tools.require("pdfsig")
+    path = tmp_path / "updated.pdf"
+    path.write_bytes(updated.getvalue())
+    out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, check=False)
+    assert "Total document signed" not in out.stdout, out.stdout

@@ -192,6 +192,8 @@ PUBLIC = {
     ("GET", "/v1/transparency/tree-head"),
     ("GET", "/v1/transparency/consistency"),
     ("GET", "/v1/transparency/inclusion"),
+    ("GET", "/v1/transparency/checkpoint"),
+    ("GET", "/v1/transparency/checkpoint/key"),
     ("POST", "/v1/verify"),
 }
 

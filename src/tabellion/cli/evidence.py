@@ -242,3 +242,65 @@ def check() -> None:
         return 1
 
     raise typer.Exit(with_runtime(run))
+
+
+@evidence_app.command("import-seal")
+def import_seal(
+    p12: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="A PKCS#12 file: key and chain."),
+    ] = None,
+    key: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="A PEM private key.")
+    ] = None,
+    chain: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="The PEM chain, seal certificate first, up to its root.",
+        ),
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(envvar="TABELLION_SEAL_PASSWORD", help="The key's or the file's password."),
+    ] = None,
+) -> None:
+    """Bring your own seal: check it as verifiers will, and store it for TABELLION_SEAL_*."""
+    from datetime import UTC, datetime
+
+    from tabellion.config import ConfigError, Settings
+    from tabellion.evidence.certpath import PathInvalid, has_seal_purpose, validate_seal
+    from tabellion.evidence.keys import import_seal as store
+    from tabellion.evidence.keys import read_seal
+
+    source = p12 or key
+    if source is None or (p12 is not None and key is not None):
+        err.print("[red]Give either --p12 FILE, or --key KEY.pem with --chain CHAIN.pem.[/red]")
+        raise typer.Exit(2)
+    try:
+        seal = read_seal(
+            source,
+            password.encode() if password else None,
+            chain.read_bytes() if chain else None,
+        )
+    except (ConfigError, ValueError, TypeError) as exc:
+        err.print(f"[red]Cannot use this seal:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    try:
+        # As verifiers will: a path to the chain's own root, today, with the seal's rules.
+        validate_seal(seal.chain, [seal.root], datetime.now(UTC))
+    except PathInvalid as exc:
+        err.print(f"[red]Verifiers would refuse proofs sealed with it:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if not has_seal_purpose(seal.certificate):
+        console.print(
+            "[yellow]![/yellow] the seal certificate has no extended key usage: verifiers "
+            "accept it with a warning (documentSigning, RFC 9336, marks a seal)"
+        )
+    settings = Settings()
+    key_path, chain_path, root_path = store(seal, settings.seal_dir)
+    console.print(f"Seal {seal.certificate.subject.rfc4514_string()} stored (mode 0600). Set:")
+    console.print(f"  TABELLION_SEAL_KEY_FILE={key_path}", soft_wrap=True)
+    console.print(f"  TABELLION_SEAL_CERT_FILE={chain_path}", soft_wrap=True)
+    console.print(f"Relying parties verify with --trust {root_path}.", soft_wrap=True)

@@ -237,6 +237,14 @@ def start_notices(settings: Settings) -> list[str]:
             f"in {settings.seal_dir}/; relying parties must be given its root-ca.pem. "
             "Configure TABELLION_SEAL_KEY_FILE and TABELLION_SEAL_CERT_FILE for a real one."
         )
+    from tabellion.evidence.keys import offline_root_key
+
+    root_key = offline_root_key(settings.seal_dir)
+    if root_key.exists():
+        notices.append(
+            f"[bold yellow]Move {root_key} offline:[/bold yellow] it is the self-issued root's "
+            "private key, which can issue seal certificates; the service never needs it."
+        )
     if not settings.tsa_urls:
         style = "bold red" if settings.env == "production" else "yellow"
         notices.append(
@@ -366,12 +374,14 @@ def _add_optional_commands() -> None:
     from tabellion.cli.keys import key_app
     from tabellion.cli.mtls import mtls_app
     from tabellion.cli.storage import storage_app
+    from tabellion.cli.tsa import tsa_app
 
     app.add_typer(jobs_app, name="jobs")
     app.add_typer(mtls_app, name="mtls")
     app.add_typer(storage_app, name="storage")
     app.add_typer(key_app, name="key")
     app.add_typer(evidence_app, name="evidence")
+    app.add_typer(tsa_app, name="tsa")
     app.command("verify")(verify)
 
 

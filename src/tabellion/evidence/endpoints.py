@@ -21,7 +21,7 @@ from tabellion.errors import (
     ValidationFailed,
     responses,
 )
-from tabellion.evidence import bundle, links, transparency
+from tabellion.evidence import bundle, checkpoint, links, transparency
 from tabellion.evidence.keys import load_seal
 from tabellion.evidence.proofs import (
     EvidenceNotFound,
@@ -240,6 +240,35 @@ async def get_tree_head(
     return TreeHeadOut(
         **out.as_dict(), self_issued_seal=load_seal(_runtime(request).settings).self_issued
     )
+
+
+@router.get(
+    "/transparency/checkpoint",
+    response_class=Response,
+    summary="The latest tree head as a C2SP signed-note checkpoint (tlog-checkpoint; no auth)",
+    description="Text: origin, tree size, base64 root hash, then an Ed25519 signature line "
+    "(signed-note). Its verifier key is at `/v1/transparency/checkpoint/key`.",
+    responses={200: {"content": {"text/plain": {}}}, **responses(NoTreeHead)},
+)
+async def get_checkpoint(request: Request, session: DbSession) -> Response:
+    head = await transparency.latest_tree_head(session)
+    if head is None:
+        raise NoTreeHead("No tree head is published yet.")
+    note = checkpoint.checkpoint(
+        _runtime(request).settings, head.tree_size, bytes.fromhex(head.root_hash)
+    )
+    return Response(note, media_type=checkpoint.MEDIA_TYPE)
+
+
+@router.get(
+    "/transparency/checkpoint/key",
+    response_class=Response,
+    summary="The signed-note verifier key of the checkpoints (no auth)",
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def get_checkpoint_key(request: Request) -> Response:
+    key = checkpoint.verifier_key(_runtime(request).settings)
+    return Response(key + "\n", media_type=checkpoint.MEDIA_TYPE)
 
 
 @router.get(

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 SealPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 ROOT_FILE = "root-ca.pem"
-ROOT_KEY_FILE = "root-ca.key"
+ROOT_KEY_FILE = "seal-root-ca.key.MOVE-OFFLINE"
 SEAL_FILE = "seal.pem"
 SEAL_KEY_FILE = "seal.key"
 # The organisation name of the generated root and seal: how a verifier tells a self-issued seal.
@@ -113,19 +113,26 @@ def _configured(settings: Settings) -> Seal:
     password = (
         settings.seal_password.get_secret_value().encode() if settings.seal_password else None
     )
-    data = settings.seal_key_file.read_bytes()
+    chain_pem = settings.seal_cert_file.read_bytes() if settings.seal_cert_file else None
+    return read_seal(settings.seal_key_file, password, chain_pem)
+
+
+def read_seal(key_file: Path, password: bytes | None, chain_pem: bytes | None) -> Seal:
+    """A seal from a PEM key or a PKCS#12 file (with its chain unless ``chain_pem`` is given);
+    raises ConfigError when the key and the chain's first certificate do not match."""
+    data = key_file.read_bytes()
     chain: list[x509.Certificate] = []
-    if settings.seal_key_file.suffix.lower() in (".p12", ".pfx"):
+    if key_file.suffix.lower() in (".p12", ".pfx"):
         key, cert, extra = pkcs12.load_key_and_certificates(data, password)
         if key is None or cert is None:
-            raise ConfigError("TABELLION_SEAL_KEY_FILE holds no key and certificate")
+            raise ConfigError("the PKCS#12 file holds no key and certificate")
         chain = [cert, *extra]
     else:
         key = serialization.load_pem_private_key(data, password)
-    if settings.seal_cert_file is not None:
-        chain = x509.load_pem_x509_certificates(settings.seal_cert_file.read_bytes())
+    if chain_pem is not None:
+        chain = x509.load_pem_x509_certificates(chain_pem)
     if not chain:
-        raise ConfigError("TABELLION_SEAL_CERT_FILE must hold the seal certificate chain")
+        raise ConfigError("the seal certificate chain is missing (TABELLION_SEAL_CERT_FILE)")
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise ConfigError("the seal key must be an EC (P-256/384/521) or RSA key")
     pub = serialization.PublicFormat.SubjectPublicKeyInfo
@@ -135,8 +142,24 @@ def _configured(settings: Settings) -> Seal:
     return Seal(key=key, chain=tuple(chain), self_issued=False)
 
 
+def import_seal(seal: Seal, directory: Path) -> tuple[Path, Path, Path]:
+    """Write an operator's seal as the files TABELLION_SEAL_KEY_FILE and _CERT_FILE name, and
+    its root alone (what relying parties give ``--trust``)."""
+    pem = serialization.Encoding.PEM
+    key_path, chain_path = directory / "imported-seal.key", directory / "imported-seal.pem"
+    root_path = directory / "imported-seal-root.pem"
+    with exclusive(directory):
+        write_private(chain_path, seal.chain_pem())
+        write_private(root_path, seal.root.public_bytes(pem))
+        plain = serialization.NoEncryption()
+        write_private(
+            key_path, seal.key.private_bytes(pem, serialization.PrivateFormat.PKCS8, plain)
+        )
+    return key_path, chain_path, root_path
+
+
 @contextlib.contextmanager
-def _exclusive(directory: Path) -> Iterator[None]:
+def exclusive(directory: Path) -> Iterator[None]:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     with (directory / ".lock").open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -147,7 +170,7 @@ def _exclusive(directory: Path) -> Iterator[None]:
 
 
 def _self_issued(directory: Path) -> Seal:
-    with _exclusive(directory):
+    with exclusive(directory):
         if not (directory / SEAL_KEY_FILE).exists():
             _generate(directory)
     key = serialization.load_pem_private_key((directory / SEAL_KEY_FILE).read_bytes(), None)
@@ -157,10 +180,34 @@ def _self_issued(directory: Path) -> Seal:
     return Seal(key=key, chain=(seal_cert, root), self_issued=True)
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def offline_root_key(seal_dir: Path) -> Path:
+    """Where set-up leaves the generated root's key: beside the seal folder, not in it."""
+    return seal_dir.parent / ROOT_KEY_FILE
+
+
+def write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
+
+
+def self_signed_root(
+    name: x509.Name, key: ec.EllipticCurvePrivateKey, start: datetime, *, days: int
+) -> x509.Certificate:
+    """A root CA that issues end entities only (pathLenConstraint 0)."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(key_usage(authority=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
 
 
 def _generate(directory: Path) -> None:
@@ -172,22 +219,7 @@ def _generate(directory: Path) -> None:
             x509.NameAttribute(NameOID.COMMON_NAME, "Tabellion local evidence root CA"),
         ]
     )
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=365 * 30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            key_usage(authority=True),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
-        .sign(root_key, hashes.SHA256())
-    )
+    root = self_signed_root(root_name, root_key, now, days=365 * 30)
     seal_key = ec.generate_private_key(ec.SECP256R1())
     seal = (
         x509.CertificateBuilder()
@@ -205,10 +237,7 @@ def _generate(directory: Path) -> None:
         .not_valid_before(now)
         .not_valid_after(now + timedelta(days=365 * 10))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            key_usage(signing=True, commitment=True),
-            critical=True,
-        )
+        .add_extension(key_usage(signing=True, commitment=True), critical=True)
         # Marks it as a seal certificate for verifiers (RFC 9336 id-kp-documentSigning): a
         # certificate of the same root made for another purpose cannot seal a proof.
         .add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING]), critical=False)
@@ -221,11 +250,13 @@ def _generate(directory: Path) -> None:
     pem = serialization.Encoding.PEM
     plain = serialization.NoEncryption()
     pkcs8 = serialization.PrivateFormat.PKCS8
-    _write_private(directory / ROOT_KEY_FILE, root_key.private_bytes(pem, pkcs8, plain))
-    _write_private(directory / ROOT_FILE, root.public_bytes(pem))
-    _write_private(directory / SEAL_FILE, seal.public_bytes(pem))
+    # The root's key can issue seal certificates; the service never needs it again. Written
+    # once, away from the seal key, for the operator to move offline (see start_notices).
+    write_private(offline_root_key(directory), root_key.private_bytes(pem, pkcs8, plain))
+    write_private(directory / ROOT_FILE, root.public_bytes(pem))
+    write_private(directory / SEAL_FILE, seal.public_bytes(pem))
     # The key last: its presence means the set is complete.
-    _write_private(directory / SEAL_KEY_FILE, seal_key.private_bytes(pem, pkcs8, plain))
+    write_private(directory / SEAL_KEY_FILE, seal_key.private_bytes(pem, pkcs8, plain))
 
 
 def is_self_issued(chain: list[x509.Certificate] | tuple[x509.Certificate, ...]) -> bool:

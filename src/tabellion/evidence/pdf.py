@@ -236,6 +236,10 @@ async def seal_pdf(settings: Settings, data: bytes, evidence_id: str) -> bytes:
         reason=f"Tabellion evidence {evidence_id}",
         location=settings.base_url,
         name=settings.issuer_name,
+        # A certification signature forbidding any change (DocMDP P=1): generic readers then
+        # flag an incremental update (added pages, annotations, a second signature) too.
+        certify=True,
+        docmdp_permissions=fields.MDPPerm.NO_CHANGES,
     )
     urls = settings.tsa_urls
     timestamper = FallbackTimeStamper(urls) if urls else None

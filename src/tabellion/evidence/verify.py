@@ -317,6 +317,7 @@ async def verify_pdf_proof(
 ) -> Verdict:
     from pyhanko.pdf_utils.misc import PdfReadError
     from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.fields import MDPPerm
     from pyhanko.sign.validation import async_validate_pdf_signature
     from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
@@ -358,6 +359,13 @@ async def verify_pdf_proof(
     if problem:
         return verdict.fail(f"PDF seal: {problem}")
     verdict.checks.append("the PAdES seal covers the whole file and is trusted")
+    if signer.docmdp_level == MDPPerm.NO_CHANGES:
+        verdict.checks.append("a certification seal: no change to the PDF is allowed (DocMDP)")
+    else:
+        verdict.warnings.append(
+            "an approval seal, not a certification (PDFs rendered before DocMDP was used): "
+            "readers do not forbid changes, though any change above is still detected"
+        )
     if stamp is not None:
         if not (stamp.intact and stamp.valid):
             return verdict.fail("the PDF seal's timestamp does not match the seal")
