@@ -21,7 +21,11 @@ LINK = re.compile(r"http://tabellion\.test/account/activate/[A-Za-z0-9_-]+")
 
 @pytest.fixture
 def settings(data_dir: Path, database_url: str, smtp_server: SmtpServer) -> Settings:
-    return smtp_server.settings(data_dir, database_url)
+    # The per-IP limit on activation (tests/kit/test_ratelimit.py) would stop the racing
+    # requests below before they reach the row lock under test.
+    return smtp_server.settings(
+        data_dir, database_url, rate_limits={"activation.ip": "1000/minute"}
+    )
 
 
 async def invite(client: httpx.AsyncClient, auth: dict[str, str], email: str) -> dict:

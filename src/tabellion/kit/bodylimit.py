@@ -32,10 +32,16 @@ UPLOAD_ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", r"/v1/verify"),
     ("POST", r"/r/[^/]+/reply"),
     ("POST", r"/vault/d/[^/]+/reply"),
+    # Dialects: base64 attachments decoded as they arrive, and streamed multipart files.
+    ("POST", r"/compat/registered-email/webservice/mailsender/send"),
+    ("POST", r"/compat/documentd/1\.0/emails/[^/]+/attachments/upload"),
 )
 # A message in JSON may list up to max_recipients (10,000) recipients; multipart messages
 # carry their attachments and stream.
-MESSAGE_ROUTE = ("POST", r"/v1/messages")
+MESSAGE_ROUTES: tuple[tuple[str, str], ...] = (
+    ("POST", r"/v1/messages"),
+    ("POST", r"/compat/stampee/messages/bulk_send"),
+)
 MESSAGE_JSON_BYTES = 32 * 1024 * 1024
 # Writes to the native API that need no credentials.
 ANONYMOUS_WRITES = frozenset({"/v1/verify"})
@@ -63,13 +69,13 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_json_bytes = max_json_bytes
         self.uploads = _compile(uploads)
-        self.message = _compile([MESSAGE_ROUTE])[0]
+        self.messages = _compile(MESSAGE_ROUTES)
 
     def limit(self, method: str, path: str, content_type: str) -> int | None:
         """The most bytes this request may send; None for routes that bound it themselves."""
         if any(m == method and p.fullmatch(path) for m, p in self.uploads):
             return None
-        if self.message[0] == method and self.message[1].fullmatch(path):
+        if any(m == method and p.fullmatch(path) for m, p in self.messages):
             return None if content_type.startswith("multipart/") else MESSAGE_JSON_BYTES
         return self.max_json_bytes
 
