@@ -82,6 +82,8 @@ def create_app(
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    from tabellion.envelope.endpoints import router as envelopes_router
+    from tabellion.envelope.service import EnvelopeNotFound
     from tabellion.evidence.endpoints import router as evidence_router
     from tabellion.evidence.pages import router as evidence_pages
     from tabellion.evidence.proofs import EvidenceNotFound
@@ -105,6 +107,7 @@ def create_app(
         "key_id": ApiKeyNotFound,
         "user_id": UserNotFound,
         "customer_id": CustomerNotFound,
+        "envelope_id": EnvelopeNotFound,
     }
     guard = Depends(guard_request(not_found))
     for router in (
@@ -113,6 +116,7 @@ def create_app(
         webhooks_router,
         evidence_router,
         organization_router,
+        envelopes_router,
     ):
         app.include_router(router, prefix="/v1", dependencies=[guard])
     app.include_router(organization_pages)

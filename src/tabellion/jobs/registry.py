@@ -83,4 +83,5 @@ TASK_MODULES = (
     "tabellion.message.tasks",
     "tabellion.portal.tasks",
     "tabellion.evidence.tasks",
+    "tabellion.envelope.tasks",
 )

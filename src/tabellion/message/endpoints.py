@@ -16,7 +16,12 @@ from starlette.responses import Response
 from tabellion.auth.dependencies import MessagesRead, MessagesWrite
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute, end_read_phase
-from tabellion.document.multipart import MalformedMultipart, MultipartReader, boundary_of
+from tabellion.document.multipart import (
+    MalformedMultipart,
+    MultipartReader,
+    boundary_of,
+    upload_body_doc,
+)
 from tabellion.document.storage import BlobTooLarge, StoredBlob
 from tabellion.errors import (
     Conflict,
@@ -98,24 +103,9 @@ _MESSAGE_BODY_DOC: dict[str, Any] = {
         },
     }
 }
-_UPLOAD_BODY_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/octet-stream": {
-                "schema": {"type": "string", "format": "binary"},
-                "description": "The raw file; send its type as Content-Type and ?filename=.",
-            },
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            },
-        },
-    }
-}
+_UPLOAD_BODY_DOC = upload_body_doc(
+    "application/octet-stream", "The raw file; send its type as Content-Type and ?filename=."
+)
 
 
 def _runtime(request: Request) -> Runtime:
