@@ -83,6 +83,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     from tabellion.envelope.endpoints import router as envelopes_router
+    from tabellion.envelope.pages import router as signing_pages
     from tabellion.envelope.service import EnvelopeNotFound
     from tabellion.evidence.endpoints import router as evidence_router
     from tabellion.evidence.pages import router as evidence_pages
@@ -121,9 +122,14 @@ def create_app(
         app.include_router(router, prefix="/v1", dependencies=[guard])
     app.include_router(organization_pages)
     app.include_router(portal_pages)
+    app.include_router(signing_pages)
     app.include_router(evidence_pages)
     from tabellion.compat import mount_dialects
 
     mount_dialects(app)
-    app.mount("/static", StaticFiles(packages=[("tabellion.portal", "static")]), name="static")
+    app.mount(
+        "/static",
+        StaticFiles(packages=[("tabellion.portal", "static"), ("tabellion.envelope", "static")]),
+        name="static",
+    )
     return app

@@ -424,15 +424,22 @@ async def test_send_with_only_viewers_is_422(
     assert_problem(response, 422, "no-signers")
 
 
-async def test_send_refuses_action_auth_not_built_yet(
-    client: httpx.AsyncClient, auth: dict[str, str]
+@pytest.mark.parametrize(
+    ("auth_field", "method", "code"),
+    [
+        ("action_auth", "passkey", "action-auth-unavailable"),
+        ("action_auth", "totp", "action-auth-unavailable"),
+        ("access_auth", "email_otp", "access-auth-unavailable"),
+    ],
+)
+async def test_send_refuses_auth_not_built_yet(
+    client: httpx.AsyncClient, auth: dict[str, str], auth_field: str, method: str, code: str
 ) -> None:
-    envelope, _ = await ready_draft(
-        client, auth, recipients=[SIGNER | {"action_auth": ["passkey"]}]
-    )
+    envelope, _ = await ready_draft(client, auth, recipients=[SIGNER | {auth_field: [method]}])
     response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
-    problem = assert_problem(response, 422, "action-auth-unavailable")
-    assert fields(problem) == ["recipients[0].action_auth"]
+    problem = assert_problem(response, 422, code)
+    assert fields(problem) == [f"recipients[0].{auth_field}"]
+    assert method in str(problem["detail"])
 
 
 async def test_a_sent_envelope_no_longer_changes(

@@ -22,6 +22,7 @@ from tabellion.envelope.auth import EnvelopesRead, EnvelopesWrite
 from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf
 from tabellion.envelope.schemas import DocumentOut, EnvelopeIn, EnvelopeOut, FieldsIn, FieldsOut
 from tabellion.envelope.service import (
+    AccessAuthUnavailable,
     ActionAuthUnavailable,
     BadSigningOrder,
     EnvelopeNotDraft,
@@ -240,6 +241,7 @@ async def add_fields(
         NoSigners,
         SignerWithoutSignatureField,
         ActionAuthUnavailable,
+        AccessAuthUnavailable,
     ),
 )
 async def send_envelope(

@@ -43,8 +43,9 @@ ACTORS = ("signer", "approver", "viewer", "assistant")
 # cc or assistant owns no field (an assistant fills those of later recipients).
 SIGNATURE_TYPES = ("signature", "initials")
 DONE = ("signed", "approved", "viewed", "rejected")
-# Action authentication the signing page enforces today; others are refused at send rather
-# than silently skipped.
+# Authentication the signing page enforces today; others are refused at send rather than
+# silently skipped.
+SUPPORTED_ACCESS_AUTH: frozenset[str] = frozenset()
 SUPPORTED_ACTION_AUTH: frozenset[str] = frozenset()
 
 
@@ -96,6 +97,11 @@ class SignerWithoutSignatureField(ValidationFailed):
 class ActionAuthUnavailable(ValidationFailed):
     code = "action-auth-unavailable"
     title = "This action authentication is not available yet"
+
+
+class AccessAuthUnavailable(ValidationFailed):
+    code = "access-auth-unavailable"
+    title = "This access authentication is not available yet"
 
 
 class UnknownRecipient(ValidationFailed):
@@ -385,17 +391,23 @@ def _check_sendable(parts: EnvelopeParts) -> None:
                 f"Signer {recipient.id} ({recipient.email}) has no signature field.",
                 code=SignerWithoutSignatureField.code,
             )
-        unavailable = sorted(set(recipient.action_auth) - SUPPORTED_ACTION_AUTH)
-        if unavailable:
-            raise ActionAuthUnavailable.field(
-                f"recipients[{index}].action_auth",
-                f"Action authentication {', '.join(unavailable)} is not available yet; "
-                "remove it or wait for a release that supports it.",
-                code=ActionAuthUnavailable.code,
-            )
+        _check_auth(index, "action_auth", recipient.action_auth, SUPPORTED_ACTION_AUTH)
+        _check_auth(index, "access_auth", recipient.access_auth, SUPPORTED_ACCESS_AUTH)
 
 
-def _invite(
+def _check_auth(index: int, name: str, wanted: list[str], supported: frozenset[str]) -> None:
+    unavailable = sorted(set(wanted) - supported)
+    if unavailable:
+        error = ActionAuthUnavailable if name == "action_auth" else AccessAuthUnavailable
+        raise error.field(
+            f"recipients[{index}].{name}",
+            f"{', '.join(unavailable)} is not available yet; remove it or wait for a "
+            "release that supports it.",
+            code=error.code,
+        )
+
+
+def invite(
     session: AsyncSession, recipients: Sequence[EnvelopeRecipient], now: datetime, **extra: Any
 ) -> None:
     for recipient in recipients:
@@ -426,7 +438,7 @@ async def send(session: AsyncSession, organization_id: str, envelope_id: str) ->
     envelope.expires_at = now + timedelta(days=envelope.expires_in_days)
     envelope.updated_at = now
     invited = in_turn(envelope, parts.recipients)
-    _invite(session, invited, now)
+    invite(session, invited, now)
     await emit(
         session,
         envelope.organization_id,
@@ -471,6 +483,6 @@ async def remind(session: AsyncSession, organization_id: str, envelope_id: str) 
     envelope.reminders_sent += 1
     envelope.last_reminded_at = now
     envelope.updated_at = now
-    _invite(session, waiting, now, reminder=envelope.reminders_sent)
+    invite(session, waiting, now, reminder=envelope.reminders_sent)
     await session.flush()
     return envelope
