@@ -33,6 +33,7 @@ from tabellion.envelope.service import (
     NoSigners,
     PageNotFound,
     RecipientCannotFill,
+    RoleUnavailable,
     SignerWithoutSignatureField,
     TooManyDocuments,
     TooManyFields,
@@ -242,6 +243,7 @@ async def add_fields(
         SignerWithoutSignatureField,
         ActionAuthUnavailable,
         AccessAuthUnavailable,
+        RoleUnavailable,
     ),
 )
 async def send_envelope(

@@ -99,6 +99,11 @@ class ActionAuthUnavailable(ValidationFailed):
     title = "This action authentication is not available yet"
 
 
+class RoleUnavailable(ValidationFailed):
+    code = "role-unavailable"
+    title = "This role is not available yet"
+
+
 class AccessAuthUnavailable(ValidationFailed):
     code = "access-auth-unavailable"
     title = "This access authentication is not available yet"
@@ -390,6 +395,14 @@ def _check_sendable(parts: EnvelopeParts) -> None:
                 f"recipients[{index}]",
                 f"Signer {recipient.id} ({recipient.email}) has no signature field.",
                 code=SignerWithoutSignatureField.code,
+            )
+        if recipient.role == "assistant":
+            # Its filling step is not built: it would hold the envelope forever.
+            raise RoleUnavailable.field(
+                f"recipients[{index}].role",
+                "The assistant role is not available yet; remove the recipient or make it "
+                "an approver.",
+                code=RoleUnavailable.code,
             )
         _check_auth(index, "action_auth", recipient.action_auth, SUPPORTED_ACTION_AUTH)
         _check_auth(index, "access_auth", recipient.access_auth, SUPPORTED_ACCESS_AUTH)
