@@ -5,16 +5,25 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import shutil
+import subprocess
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pypdfium2 as pdfium
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import copy_into_new_writer
+from pyhanko.sign.validation import async_validate_pdf_signature
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
 
 from tabellion.jobs.worker import Worker
 from tabellion.runtime import Runtime
+from tests.evidence.helpers import trust_of
 
 
 def pdf_bytes(pages: int = 3) -> bytes:
@@ -119,3 +128,23 @@ async def invitations(runtime: Runtime) -> list[EmailMessage]:
         if ".invite." in str(mail["Message-ID"]):
             mails.append(mail)
     return mails
+
+
+async def assert_sealed(runtime: Runtime, signed: bytes, tmp_path: Path) -> None:
+    """One seal, intact and trusted, covering the whole file, for pyHanko and poppler alike."""
+    roots = [
+        asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
+        for c in trust_of(runtime)
+    ]
+    [embedded] = PdfFileReader(io.BytesIO(signed)).embedded_signatures
+    status = await async_validate_pdf_signature(
+        embedded, ValidationContext(trust_roots=roots, allow_fetching=False)
+    )
+    assert status.intact and status.valid and status.trusted
+    assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+    assert shutil.which("pdfsig"), "pdfsig (poppler-utils) is needed"
+    file = tmp_path / "signed.pdf"
+    file.write_bytes(signed)
+    out = subprocess.run(["pdfsig", str(file)], capture_output=True, text=True, check=False)
+    assert "Signature is Valid" in out.stdout, out.stdout + out.stderr
+    assert "Total document signed" in out.stdout

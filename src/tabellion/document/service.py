@@ -7,7 +7,7 @@ period, long enough for any request in flight to commit.
 
 Rows that reference blobs: attachments (``storage_key``), reply files (``storage_key`` in each
 reply's JSON list), evidence PDFs (``pdf_key``) and envelope documents (``storage_key`` and,
-once signed, ``signed_storage_key``).
+once signed, ``signed_storage_key``) and envelope certificates.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.kit.time import utcnow
-from tabellion.models.envelope import EnvelopeDocument
+from tabellion.models.envelope import Envelope, EnvelopeDocument
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Reply
 
@@ -63,6 +63,9 @@ async def referenced_keys(session: AsyncSession, keys: Sequence[str]) -> set[str
             select(EnvelopeDocument.storage_key).where(EnvelopeDocument.storage_key.in_(wanted)),
             select(EnvelopeDocument.signed_storage_key).where(
                 EnvelopeDocument.signed_storage_key.in_(wanted)
+            ),
+            select(Envelope.certificate_storage_key).where(
+                Envelope.certificate_storage_key.in_(wanted)
             ),
         )
     )

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute, end_read_phase
@@ -16,6 +16,7 @@ from tabellion.document.multipart import (
     boundary_of,
     upload_body_doc,
 )
+from tabellion.document.sniff import content_disposition
 from tabellion.document.storage import BlobTooLarge, StoredBlob
 from tabellion.envelope import repository, service
 from tabellion.envelope.auth import EnvelopesRead, EnvelopesWrite
@@ -25,6 +26,8 @@ from tabellion.envelope.service import (
     AccessAuthUnavailable,
     ActionAuthUnavailable,
     BadSigningOrder,
+    EnvelopeDocumentNotFound,
+    EnvelopeNotCompleted,
     EnvelopeNotDraft,
     EnvelopeNotFound,
     EnvelopeNotPending,
@@ -278,3 +281,51 @@ async def remind_envelope(
 ) -> EnvelopeOut:
     envelope = await service.remind(session, caller.organization_id, envelope_id)
     return await _view(session, caller.organization_id, envelope.id)
+
+
+async def _pdf(request: Request, key: str, filename: str) -> Response:
+    return StreamingResponse(
+        _runtime(request).storage.open(key),
+        media_type="application/pdf",
+        headers={"Content-Disposition": content_disposition(filename)},
+    )
+
+
+@router.get(
+    "/envelopes/{envelope_id}/documents/{document_id}/signed",
+    response_class=Response,
+    summary="The signed PDF: fields flattened, audit certificate appended, PAdES-sealed",
+    responses={
+        200: {"content": {"application/pdf": {}}},
+        **responses(
+            Unauthorized,
+            InsufficientScope,
+            EnvelopeNotFound,
+            EnvelopeDocumentNotFound,
+            EnvelopeNotCompleted,
+        ),
+    },
+)
+async def signed_document(
+    envelope_id: str, document_id: str, request: Request, caller: EnvelopesRead, session: DbSession
+) -> Response:
+    key, name = await service.signed_file_key(
+        session, caller.organization_id, envelope_id, document_id
+    )
+    return await _pdf(request, key, name)
+
+
+@router.get(
+    "/envelopes/{envelope_id}/certificate",
+    response_class=Response,
+    summary="The audit certificate alone (PDF)",
+    responses={
+        200: {"content": {"application/pdf": {}}},
+        **responses(Unauthorized, InsufficientScope, EnvelopeNotFound, EnvelopeNotCompleted),
+    },
+)
+async def envelope_certificate(
+    envelope_id: str, request: Request, caller: EnvelopesRead, session: DbSession
+) -> Response:
+    key, name = await service.signed_file_key(session, caller.organization_id, envelope_id, None)
+    return await _pdf(request, key, name)

@@ -64,6 +64,11 @@ class EnvelopeNotDraft(Conflict):
     title = "The envelope is no longer a draft"
 
 
+class EnvelopeNotCompleted(Conflict):
+    code = "envelope-not-completed"
+    title = "The envelope is not completed, or its signed files are not ready yet"
+
+
 class EnvelopeNotPending(Conflict):
     code = "envelope-not-pending"
     title = "The envelope is not awaiting signatures"
@@ -499,3 +504,23 @@ async def remind(session: AsyncSession, organization_id: str, envelope_id: str) 
     invite(session, waiting, now, reminder=envelope.reminders_sent)
     await session.flush()
     return envelope
+
+
+async def signed_file_key(
+    session: AsyncSession, organization_id: str, envelope_id: str, document_id: str | None
+) -> tuple[str, str]:
+    """The storage key and file name of a signed document, or of the certificate (None)."""
+    envelope = await get_envelope(session, organization_id, envelope_id)
+    if envelope.status != "completed" or envelope.certificate_storage_key is None:
+        raise EnvelopeNotCompleted(
+            f"Envelope {envelope_id} is {envelope.status}; signed files exist once it is "
+            "completed and sealed (usually seconds after the last signature)."
+        )
+    if document_id is None:
+        return envelope.certificate_storage_key, f"{envelope.id}-certificate.pdf"
+    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    document = next((d for d in parts.documents if d.id == document_id), None)
+    if document is None or document.signed_storage_key is None:
+        raise EnvelopeDocumentNotFound(f"No document {document_id} in envelope {envelope_id}.")
+    stem = document.filename.removesuffix(".pdf")
+    return document.signed_storage_key, f"{stem}-signed.pdf"

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.envelope import repository
+from tabellion.envelope.completion import COMPLETE_TASK
 from tabellion.envelope.repository import EnvelopeParts
 from tabellion.envelope.service import (
     DONE,
@@ -28,6 +29,7 @@ from tabellion.envelope.service import (
     token_hash,
 )
 from tabellion.errors import Conflict, FieldError, ValidationFailed
+from tabellion.jobs.queue import enqueue
 from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.models.envelope import Envelope, EnvelopeField, EnvelopeRecipient
 from tabellion.webhook.service import emit
@@ -285,4 +287,5 @@ async def _advance(session: AsyncSession, ctx: SigningContext, now: datetime) ->
     envelope.status = "completed"
     envelope.completed_at = now
     envelope.updated_at = now
+    enqueue(session, COMPLETE_TASK, {"envelope_id": envelope.id})
     await emit(session, envelope.organization_id, "envelope.completed", event_data(envelope))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tabellion.db import transaction
+from tabellion.envelope.completion import COMPLETE_TASK, complete
 from tabellion.envelope.service import INVITE_TASK, signing_token
 from tabellion.jobs.registry import TaskContext, task
 from tabellion.models.envelope import Envelope, EnvelopeRecipient
@@ -62,3 +63,8 @@ async def send_invitation(ctx: TaskContext, payload: dict[str, Any]) -> None:
             button=t.gettext("Open the document"),
         )
     )
+
+
+@task(COMPLETE_TASK, max_attempts=10, timeout_seconds=600)
+async def complete_envelope(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    await complete(ctx.runtime, payload["envelope_id"])

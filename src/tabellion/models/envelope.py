@@ -33,6 +33,8 @@ class Envelope(TimestampMixin, Base):
     completed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    # The audit certificate alone, once completion has run.
+    certificate_storage_key: Mapped[str | None] = mapped_column(String(255), index=True)
     last_reminded_at: Mapped[datetime | None]
 
 

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("completed_at", tabellion.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("cancelled_at", tabellion.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("reminders_sent", sa.Integer(), nullable=False),
+        sa.Column("certificate_storage_key", sa.String(length=255), nullable=True),
         sa.Column(
             "last_reminded_at", tabellion.models.base.UTCDateTime(timezone=True), nullable=True
         ),
@@ -53,6 +54,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_envelopes")),
     )
     with op.batch_alter_table("envelopes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_envelopes_certificate_storage_key"),
+            ["certificate_storage_key"],
+            unique=False,
+        )
         batch_op.create_index(
             batch_op.f("ix_envelopes_organization_id_id"), ["organization_id", "id"], unique=False
         )
@@ -258,6 +264,7 @@ def downgrade() -> None:
     op.drop_table("envelope_documents")
     with op.batch_alter_table("envelopes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_envelopes_organization_id_status"))
+        batch_op.drop_index(batch_op.f("ix_envelopes_certificate_storage_key"))
         batch_op.drop_index(batch_op.f("ix_envelopes_organization_id_id"))
 
     op.drop_table("envelopes")
