@@ -117,17 +117,26 @@ async def ready_draft(
     return envelope, document_id
 
 
-async def invitations(runtime: Runtime) -> list[EmailMessage]:
-    """Run the jobs due, then read the invitations written to the outbox (no SMTP set)."""
+async def outbox(runtime: Runtime, marker: str) -> list[EmailMessage]:
+    """Run the jobs due, then read the e-mails written to the outbox (no SMTP set) whose
+    Message-ID holds ``marker``."""
     await Worker(runtime, poll_interval=0.05).run_until_idle()
     mails = []
-    outbox = runtime.settings.outbox_dir
-    for path in sorted(outbox.glob("*.eml")) if outbox.exists() else []:
+    folder = runtime.settings.outbox_dir
+    for path in sorted(folder.glob("*.eml")) if folder.exists() else []:
         mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert isinstance(mail, EmailMessage)
-        if ".invite." in str(mail["Message-ID"]):
+        if marker in str(mail["Message-ID"]):
             mails.append(mail)
     return mails
+
+
+async def invitations(runtime: Runtime) -> list[EmailMessage]:
+    return await outbox(runtime, ".invite.")
+
+
+async def signed_mails(runtime: Runtime) -> list[EmailMessage]:
+    return await outbox(runtime, ".signed@")
 
 
 async def assert_sealed(runtime: Runtime, signed: bytes, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from PIL import Image
 
 from tabellion.jobs.worker import Worker
 from tabellion.runtime import Runtime
-from tests.envelope.helpers import assert_sealed
+from tests.envelope.helpers import assert_sealed, signed_mails
 from tests.envelope.test_pages import _post, _sent, _signature_field, _token
 from tests.message.test_endpoints import assert_problem
 
@@ -89,3 +89,17 @@ async def test_the_signed_pdf_is_flattened_certified_and_sealed(
             "\n", ""
         ), expected
     assert "Audit certificate" in _text(signed)
+
+    # Everybody, cc included, gets the signed PDF attached.
+    mails = {m["To"]: m for m in await signed_mails(runtime)}
+    assert sorted(mails) == ["ann@example.test", "cee@example.test", "sam@example.test"]
+    for mail in mails.values():
+        [attachment] = list(mail.iter_attachments())
+        assert attachment.get_filename() == "agreement-signed.pdf"
+        assert attachment.get_content() == signed
+    # The cc's link leads to a page that offers the signed PDF.
+    cee_token = await _token(runtime, envelope["recipients"][1]["id"])
+    page = await client.get(f"/s/{cee_token}")
+    assert "Everyone has signed" in page.text
+    download = await client.get(f"/s/{cee_token}/documents/{document_id}/signed.pdf")
+    assert download.content == signed

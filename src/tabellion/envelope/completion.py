@@ -13,19 +13,20 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pypdfium2 as pdfium
-import segno
 from fpdf import FPDF
 from PIL import Image, ImageDraw, ImageFont
 
 from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.envelope import repository
-from tabellion.evidence.pdf import seal_pdf
+from tabellion.evidence.pdf import draw_qr, seal_pdf
+from tabellion.jobs.queue import enqueue
 from tabellion.kit.time import isoformat_z
 from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeField, EnvelopeRecipient
 from tabellion.runtime import Runtime
 
 COMPLETE_TASK = "envelope.complete"
+DELIVER_TASK = "envelope.deliver_signed"
 PIXELS_PER_POINT = 3  # field images at about 216 dpi: crisp when printed
 INK = (11, 31, 77, 255)
 QR_MM = 30.0
@@ -136,16 +137,8 @@ def certificate(
     pdf.set_creator("Tabellion")
     pdf.add_page()
     pdf.set_auto_page_break(True, margin=15)
-    qr = segno.make(verify_url(settings, envelope.id), error="m")
-    matrix = list(qr.matrix)
-    cell = QR_MM / (len(matrix) + 8)
     x0, y0 = pdf.w - pdf.r_margin - QR_MM, 10.0
-    pdf.set_fill_color(0, 0, 0)
-    for row_index, row in enumerate(matrix):
-        for col_index, value in enumerate(row):
-            if value:
-                pdf.rect(x0 + (col_index + 4) * cell, y0 + (row_index + 4) * cell, cell, cell, "F")
-    pdf.link(x0, y0, QR_MM, QR_MM, verify_url(settings, envelope.id))
+    draw_qr(pdf, verify_url(settings, envelope.id), x0, y0, QR_MM)
     text_width = pdf.epw - QR_MM - 4
     pdf.set_font("Helvetica", style="B", size=16)
     pdf.multi_cell(text_width, 9, "Audit certificate", new_x="LMARGIN", new_y="NEXT")
@@ -244,3 +237,7 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
             key, sha = signed[document_row.id]
             document_row.signed_storage_key, document_row.signed_sha256 = key, sha
         row.certificate_storage_key = cert_blob.key
+        # Everybody, cc included, gets the result; in the same transaction as the files.
+        recipients = (await repository.parts_of(session, [envelope_id]))[envelope_id].recipients
+        for recipient in recipients:
+            enqueue(session, DELIVER_TASK, {"recipient_id": recipient.id})

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from tabellion.db import DbSession
 from tabellion.document import preview
+from tabellion.document.sniff import content_disposition
 from tabellion.envelope import signing
 from tabellion.envelope.signing import Actor, SigningContext
 from tabellion.errors import TabellionError
@@ -128,6 +129,28 @@ async def page_image(
         return Response(status_code=404)
     return Response(
         image, media_type="image/png", headers={"Cache-Control": "private, max-age=600"}
+    )
+
+
+@router.get("/s/{token}/documents/{document_id}/signed.pdf")
+async def signed_download(
+    token: str, document_id: str, request: Request, db: DbSession
+) -> Response:
+    """The signed PDF, for every recipient of a completed envelope (cc included)."""
+    ctx = await signing.recipient_by_token(db, token)
+    if ctx is None:
+        return _invalid(request)
+    document = next((d for d in ctx.parts.documents if d.id == document_id), None)
+    if ctx.envelope.status != "completed" or document is None or not document.signed_storage_key:
+        return Response(status_code=404)
+    return StreamingResponse(
+        _runtime(request).storage.open(document.signed_storage_key),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": content_disposition(
+                document.filename.removesuffix(".pdf") + "-signed.pdf"
+            )
+        },
     )
 
 
