@@ -87,6 +87,9 @@ def create_app(
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    from tabellion.envelope.endpoints import router as envelopes_router
+    from tabellion.envelope.pages import router as signing_pages
+    from tabellion.envelope.service import EnvelopeNotFound
     from tabellion.evidence.endpoints import router as evidence_router
     from tabellion.evidence.pages import router as evidence_pages
     from tabellion.evidence.proofs import EvidenceNotFound
@@ -113,6 +116,7 @@ def create_app(
         "client_key_id": ClientKeyNotFound,
         "user_id": UserNotFound,
         "customer_id": CustomerNotFound,
+        "envelope_id": EnvelopeNotFound,
     }
     guard = Depends(guard_request(not_found))
     for router in (
@@ -121,15 +125,21 @@ def create_app(
         webhooks_router,
         evidence_router,
         organization_router,
+        envelopes_router,
     ):
         app.include_router(router, prefix="/v1", dependencies=[guard])
     app.include_router(organization_pages)
     app.include_router(portal_pages)
     app.include_router(tracking_pages)
+    app.include_router(signing_pages)
     app.include_router(evidence_pages)
     from tabellion.compat import mount_dialects
 
     mount_dialects(app)
     document_body_limits(app)
-    app.mount("/static", StaticFiles(packages=[("tabellion.portal", "static")]), name="static")
+    app.mount(
+        "/static",
+        StaticFiles(packages=[("tabellion.portal", "static"), ("tabellion.envelope", "static")]),
+        name="static",
+    )
     return app

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -17,6 +18,28 @@ class MalformedMultipart(TabellionError):
     status = 400
     code = "malformed-multipart"
     title = "Malformed multipart body"
+
+
+def upload_body_doc(raw_type: str, description: str) -> dict[str, Any]:
+    """The OpenAPI request body of an upload: a raw body, or multipart with a `file` part."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                raw_type: {
+                    "schema": {"type": "string", "format": "binary"},
+                    "description": description,
+                },
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+            },
+        }
+    }
 
 
 @dataclass

@@ -6,7 +6,8 @@ collector deletes blobs that no committed row references once they are older tha
 period, long enough for any request in flight to commit.
 
 Rows that reference blobs: attachments (``storage_key``), reply files (``storage_key`` in each
-reply's JSON list) and evidence PDFs (``pdf_key``).
+reply's JSON list), evidence PDFs (``pdf_key``) and envelope documents (``storage_key`` and,
+once signed, ``signed_storage_key``) and envelope certificates.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.document.storage import BlobNotFound, BlobStore, StoredFileUnavailable
 from tabellion.kit.time import utcnow
+from tabellion.models.envelope import Envelope, EnvelopeDocument
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Reply
 
@@ -55,10 +57,21 @@ async def referenced_pdf_keys(session: AsyncSession) -> set[str]:
 
 
 async def referenced_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    wanted = list(keys)
     rows = await session.scalars(
-        select(Attachment.storage_key).where(Attachment.storage_key.in_(list(keys)))
+        select(Attachment.storage_key)
+        .where(Attachment.storage_key.in_(wanted))
+        .union(
+            select(EnvelopeDocument.storage_key).where(EnvelopeDocument.storage_key.in_(wanted)),
+            select(EnvelopeDocument.signed_storage_key).where(
+                EnvelopeDocument.signed_storage_key.in_(wanted)
+            ),
+            select(Envelope.certificate_storage_key).where(
+                Envelope.certificate_storage_key.in_(wanted)
+            ),
+        )
     )
-    return set(rows)
+    return {key for key in rows if key}
 
 
 async def collect_garbage(runtime: Runtime, *, grace: timedelta = GRACE) -> int:

@@ -117,18 +117,9 @@ def render(settings: Settings, content: dict[str, Any], proof_json: bytes, langu
         new_x="LMARGIN",
         new_y="NEXT",
     )
-    qr = segno.make(verify_url(settings, content["id"]), error="m")
-    matrix = list(qr.matrix)
     size = QR_SIZE_MM
-    cell = size / (len(matrix) + 8)
     x0, y0 = pdf.w - pdf.r_margin - size, 12.0
-    pdf.set_fill_color(0, 0, 0)
-    for row_index, row in enumerate(matrix):
-        for col_index, value in enumerate(row):
-            if value:
-                pdf.rect(x0 + (col_index + 4) * cell, y0 + (row_index + 4) * cell, cell, cell, "F")
-    # Readers on a screen follow the QR code as a link too.
-    pdf.link(x0, y0, size, size, verify_url(settings, content["id"]))
+    draw_qr(pdf, verify_url(settings, content["id"]), x0, y0, size)
     pdf.set_y(max(pdf.get_y() + 6, y0 + size + 2))
     occurred = datetime.fromisoformat(content["occurred_at"].replace("Z", "+00:00"))
     sender = content["sender"]
@@ -193,6 +184,19 @@ def render(settings: Settings, content: dict[str, Any], proof_json: bytes, langu
 
 
 QR_SIZE_MM = 30.0  # the QR code's square, quiet zone included, at the top right
+
+
+def draw_qr(pdf: FPDF, url: str, x0: float, y0: float, size: float) -> None:
+    """A QR code of ``url`` in a ``size`` mm square (quiet zone included), also a link."""
+    matrix = list(segno.make(url, error="m").matrix)
+    cell = size / (len(matrix) + 8)
+    pdf.set_fill_color(0, 0, 0)
+    for row_index, row in enumerate(matrix):
+        for col_index, value in enumerate(row):
+            if value:
+                pdf.rect(x0 + (col_index + 4) * cell, y0 + (row_index + 4) * cell, cell, cell, "F")
+    # Readers on a screen follow the QR code as a link too.
+    pdf.link(x0, y0, size, size, url)
 
 
 def verify_url(settings: Settings, evidence_id: str) -> str:

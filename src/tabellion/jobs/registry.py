@@ -100,4 +100,5 @@ TASK_MODULES = (
     "tabellion.message.tasks",
     "tabellion.portal.tasks",
     "tabellion.evidence.tasks",
+    "tabellion.envelope.tasks",
 )

@@ -28,6 +28,7 @@ from tabellion.errors import (
 # (method, path) of routes that stream their body and enforce their own limits.
 UPLOAD_ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", r"/v1/messages/[^/]+/attachments"),
+    ("POST", r"/v1/envelopes/[^/]+/documents"),
     ("POST", r"/v1/deliveries/[^/]+/replies"),
     ("POST", r"/v1/verify"),
     ("POST", r"/r/[^/]+/reply"),
@@ -35,6 +36,7 @@ UPLOAD_ROUTES: tuple[tuple[str, str], ...] = (
     # Dialects: base64 attachments decoded as they arrive, and streamed multipart files.
     ("POST", r"/compat/registered-email/webservice/mailsender/send"),
     ("POST", r"/compat/documentd/1\.0/emails/[^/]+/attachments/upload"),
+    ("POST", r"/compat/documenso/api/v2/envelope/create"),
 )
 # A message in JSON may list up to max_recipients (10,000) recipients; multipart messages
 # carry their attachments and stream.

@@ -22,6 +22,7 @@ from tabellion.document.multipart import (
     MultipartReader,
     boundary_of,
     store_form,
+    upload_body_doc,
 )
 from tabellion.document.storage import BlobTooLarge, StoredBlob
 from tabellion.errors import (
@@ -104,24 +105,9 @@ _MESSAGE_BODY_DOC: dict[str, Any] = {
         },
     }
 }
-_UPLOAD_BODY_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/octet-stream": {
-                "schema": {"type": "string", "format": "binary"},
-                "description": "The raw file; send its type as Content-Type and ?filename=.",
-            },
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            },
-        },
-    }
-}
+_UPLOAD_BODY_DOC = upload_body_doc(
+    "application/octet-stream", "The raw file; send its type as Content-Type and ?filename=."
+)
 
 
 def _runtime(request: Request) -> Runtime:

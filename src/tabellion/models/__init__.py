@@ -2,6 +2,7 @@
 
 from tabellion.models.base import Base
 from tabellion.models.compat import CompatId
+from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeField, EnvelopeRecipient
 from tabellion.models.evidence import (
     Evidence,
     EvidenceChain,
@@ -24,6 +25,10 @@ __all__ = [
     "ClientKey",
     "CompatId",
     "Delivery",
+    "Envelope",
+    "EnvelopeDocument",
+    "EnvelopeField",
+    "EnvelopeRecipient",
     "Event",
     "Evidence",
     "EvidenceChain",

@@ -31,7 +31,25 @@ DELIVERY_EVENTS = tuple(f"delivery.{t.value.lower()}" for t in EvidenceType)
 CUSTOMER_EVENTS = tuple(
     f"customer.{state}" for state in ("accepted", "refused", "revoked", "cancelled")
 )
-EVENT_TYPES: tuple[str, ...] = ("message.dispatched", *DELIVERY_EVENTS, *CUSTOMER_EVENTS)
+ENVELOPE_EVENTS = tuple(
+    f"envelope.{state}"
+    for state in (
+        "sent",
+        "opened",
+        "signed",
+        "approved",
+        "rejected",
+        "completed",
+        "expired",
+        "cancelled",
+    )
+)
+EVENT_TYPES: tuple[str, ...] = (
+    "message.dispatched",
+    *DELIVERY_EVENTS,
+    *CUSTOMER_EVENTS,
+    *ENVELOPE_EVENTS,
+)
 TEST_EVENT = "webhook.test"
 DELIVER_TASK = "webhook.deliver"
 NOTIFY_DISABLED_TASK = "webhook.notify_disabled"

@@ -1,0 +1,1 @@
+"""E-signature: envelopes of PDF documents, their recipients, fields and completion."""

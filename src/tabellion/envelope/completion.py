@@ -1,0 +1,243 @@
+"""Completion of an envelope, as a durable job: for each document the recipients' field values
+are flattened onto its pages, the audit certificate is appended, and the result is PAdES-sealed
+with the evidence seal. The originals are kept; the certificate is also stored alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pypdfium2 as pdfium
+from fpdf import FPDF
+from PIL import Image, ImageDraw, ImageFont
+
+from tabellion.config import Settings
+from tabellion.db import transaction
+from tabellion.envelope import repository
+from tabellion.evidence.pdf import draw_qr, seal_pdf
+from tabellion.jobs.queue import enqueue
+from tabellion.kit.time import isoformat_z
+from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeField, EnvelopeRecipient
+from tabellion.runtime import Runtime
+
+COMPLETE_TASK = "envelope.complete"
+DELIVER_TASK = "envelope.deliver_signed"
+PIXELS_PER_POINT = 3  # field images at about 216 dpi: crisp when printed
+INK = (11, 31, 77, 255)
+QR_MM = 30.0
+
+
+def verify_url(settings: Settings, envelope_id: str) -> str:
+    return f"{settings.base_url}/verify?envelope={envelope_id}"
+
+
+def _text_image(text: str, width: int, height: int) -> Image.Image:
+    image = Image.new("RGBA", (width, height), (255, 255, 255, 0))
+    draw = ImageDraw.Draw(image)
+    size = max(8, int(height * 0.6))
+    font = ImageFont.load_default(size=size)
+    while size > 8 and draw.textlength(text, font=font) > width:
+        size = int(size * 0.9)
+        font = ImageFont.load_default(size=size)
+    draw.text((2, height / 2), text, fill=INK, font=font, anchor="lm")
+    return image
+
+
+def _field_image(field: EnvelopeField, width: int, height: int) -> Image.Image | None:
+    value = field.value or {}
+    if value.get("kind") == "image":
+        raw = base64.b64decode(str(value["image"]).split(",", 1)[1])
+        picture = Image.open(io.BytesIO(raw)).convert("RGBA")
+        # Fit the field, keeping the aspect ratio (up or down), centred.
+        ratio = min(width / picture.width, height / picture.height)
+        size = (max(1, int(picture.width * ratio)), max(1, int(picture.height * ratio)))
+        picture = picture.resize(size, Image.Resampling.LANCZOS)
+        canvas = Image.new("RGBA", (width, height), (255, 255, 255, 0))
+        offset = ((width - picture.width) // 2, (height - picture.height) // 2)
+        canvas.paste(picture, offset, picture)
+        return canvas
+    if "checked" in value:
+        return _text_image("X", width, height) if value["checked"] else None
+    text = value.get("text")
+    return _text_image(str(text), width, height) if text else None
+
+
+def flatten(original: bytes, fields: Sequence[EnvelopeField]) -> bytes:
+    """The PDF with each filled field drawn in place (as an image: the same on every reader)."""
+    document = pdfium.PdfDocument(original)
+    try:
+        # One handle per page: objects inserted through a handle live in it until gen_content.
+        pages: dict[int, pdfium.PdfPage] = {}
+        for field in fields:
+            page = pages.get(field.page) or pages.setdefault(field.page, document[field.page - 1])
+            page_width, page_height = page.get_size()
+            width = field.width / 100 * page_width
+            height = field.height / 100 * page_height
+            image = _field_image(
+                field, max(1, int(width * PIXELS_PER_POINT)), max(1, int(height * PIXELS_PER_POINT))
+            )
+            if image is None:
+                continue
+            obj = pdfium.PdfImage.new(document)
+            obj.set_bitmap(pdfium.PdfBitmap.from_pil(image))
+            left = field.x / 100 * page_width
+            bottom = page_height - (field.y + field.height) / 100 * page_height
+            obj.set_matrix(pdfium.PdfMatrix().scale(width, height).translate(left, bottom))
+            page.insert_obj(obj)
+        for page in pages.values():
+            page.gen_content()
+        buffer = io.BytesIO()
+        document.save(buffer)
+        return buffer.getvalue()
+    finally:
+        document.close()
+
+
+def _latin(text: object) -> str:
+    return str(text).encode("latin-1", "replace").decode("latin-1")
+
+
+def _recipient_lines(recipient: EnvelopeRecipient) -> list[str]:
+    trail: dict[str, Any] = recipient.trail or {}
+    lines = [
+        f"{recipient.name} <{recipient.email}>  -  {recipient.role}, order {recipient.position}",
+        f"Status: {recipient.status}",
+    ]
+    if recipient.sent_at:
+        lines.append(f"Invited: {isoformat_z(recipient.sent_at)} (link by e-mail to this address)")
+    for step in ("opened", "signed", "approved", "viewed", "rejected"):
+        if step in trail:
+            done = trail[step]
+            consent = "; consented to sign electronically" if done.get("consent") else ""
+            lines.append(
+                f"{step.capitalize()}: {done.get('at')} from {done.get('ip')}, "
+                f"{done.get('user_agent') or 'unknown agent'}{consent}"
+            )
+    auth = ", ".join(["e-mail link", *recipient.access_auth, *recipient.action_auth])
+    lines.append(f"Authentication: {auth}")
+    if recipient.reason:
+        lines.append(f"Reason: {recipient.reason}")
+    return lines
+
+
+def certificate(
+    settings: Settings,
+    envelope: Envelope,
+    recipients: Sequence[EnvelopeRecipient],
+    documents: Sequence[tuple[EnvelopeDocument, str]],
+) -> bytes:
+    """The audit certificate: who did what, when, from where; each document's SHA-256."""
+    pdf = FPDF(format="A4")
+    pdf.set_title(f"Audit certificate {envelope.id}")
+    pdf.set_creator("Tabellion")
+    pdf.add_page()
+    pdf.set_auto_page_break(True, margin=15)
+    x0, y0 = pdf.w - pdf.r_margin - QR_MM, 10.0
+    draw_qr(pdf, verify_url(settings, envelope.id), x0, y0, QR_MM)
+    text_width = pdf.epw - QR_MM - 4
+    pdf.set_font("Helvetica", style="B", size=16)
+    pdf.multi_cell(text_width, 9, "Audit certificate", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=9)
+    head = [
+        f"Envelope {envelope.id}: {envelope.title}",
+        f"Reference: {envelope.reference or '-'}  -  signing order: {envelope.signing_order}",
+        f"Sent: {isoformat_z(envelope.sent_at) if envelope.sent_at else '-'}",
+        f"Completed: {isoformat_z(envelope.completed_at) if envelope.completed_at else '-'}",
+    ]
+    for line in head:
+        pdf.multi_cell(text_width, 5, _latin(line), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_y(max(pdf.get_y() + 4, y0 + QR_MM + 2))
+    pdf.set_font("Helvetica", style="B", size=11)
+    pdf.cell(0, 7, "Documents", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=8)
+    for document, flattened_sha in documents:
+        for line in (
+            f"{document.filename} ({document.id}, {document.pages} pages)",
+            f"  SHA-256 before signing: {document.sha256}",
+            f"  SHA-256 after the fields were filled: {flattened_sha}",
+        ):
+            pdf.multi_cell(0, 4.5, _latin(line), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_font("Helvetica", style="B", size=11)
+    pdf.cell(0, 7, "Recipients", new_x="LMARGIN", new_y="NEXT")
+    for recipient in recipients:
+        pdf.set_font("Helvetica", size=8)
+        for line in _recipient_lines(recipient):
+            pdf.multi_cell(0, 4.5, _latin(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+    pdf.set_font("Helvetica", size=7)
+    pdf.multi_cell(
+        0,
+        3.5,
+        _latin(
+            "The signed document carries this certificate as its last pages and is sealed "
+            f"(PAdES) by {settings.issuer_name}. Check it at {verify_url(settings, envelope.id)}."
+        ),
+    )
+    return bytes(pdf.output())
+
+
+def append(document: bytes, extra: bytes) -> bytes:
+    target = pdfium.PdfDocument(document)
+    source = pdfium.PdfDocument(extra)
+    try:
+        target.import_pages(source)
+        buffer = io.BytesIO()
+        target.save(buffer)
+        return buffer.getvalue()
+    finally:
+        source.close()
+        target.close()
+
+
+async def _read(runtime: Runtime, key: str) -> bytes:
+    return b"".join([chunk async for chunk in runtime.storage.open(key)])
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def complete(runtime: Runtime, envelope_id: str) -> None:
+    """Produce the signed documents and the certificate; a rerun after success does nothing."""
+    async with transaction(runtime.sessions) as session:
+        envelope = await session.get(Envelope, envelope_id)
+        if envelope is None or envelope.status != "completed":
+            return
+        if envelope.certificate_storage_key is not None:
+            return
+        parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+        session.expunge_all()
+    settings = runtime.settings
+    flattened: list[tuple[EnvelopeDocument, bytes]] = []
+    for document in parts.documents:
+        original = await _read(runtime, document.storage_key)
+        fields = [f for f in parts.fields if f.document_id == document.id and f.value]
+        flattened.append((document, await asyncio.to_thread(flatten, original, fields)))
+    hashes = [(d, hashlib.sha256(data).hexdigest()) for d, data in flattened]
+    cert = await asyncio.to_thread(certificate, settings, envelope, parts.recipients, hashes)
+    cert_blob = await runtime.storage.put_stream(_chunks(cert))
+    signed: dict[str, tuple[str, str]] = {}
+    for document, data in flattened:
+        sealed = await seal_pdf(settings, await asyncio.to_thread(append, data, cert), envelope.id)
+        blob = await runtime.storage.put_stream(_chunks(sealed))
+        signed[document.id] = (blob.key, blob.sha256)
+    async with transaction(runtime.sessions) as session:
+        row = await session.get(Envelope, envelope_id, with_for_update=True)
+        if row is None or row.certificate_storage_key is not None:
+            return
+        for document_row in (await repository.parts_of(session, [envelope_id]))[
+            envelope_id
+        ].documents:
+            key, sha = signed[document_row.id]
+            document_row.signed_storage_key, document_row.signed_sha256 = key, sha
+        row.certificate_storage_key = cert_blob.key
+        # Everybody, cc included, gets the result; in the same transaction as the files.
+        recipients = (await repository.parts_of(session, [envelope_id]))[envelope_id].recipients
+        for recipient in recipients:
+            enqueue(session, DELIVER_TASK, {"recipient_id": recipient.id})

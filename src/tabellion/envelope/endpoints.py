@@ -1,0 +1,331 @@
+"""HTTP endpoints of envelopes (e-signature)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from starlette.responses import Response, StreamingResponse
+
+from tabellion.auth.subjects import InsufficientScope
+from tabellion.db import DbSession, SessionRoute, end_read_phase
+from tabellion.document.multipart import (
+    MalformedMultipart,
+    MultipartReader,
+    boundary_of,
+    upload_body_doc,
+)
+from tabellion.document.sniff import content_disposition
+from tabellion.document.storage import BlobTooLarge, StoredBlob
+from tabellion.envelope import repository, service
+from tabellion.envelope.auth import EnvelopesRead, EnvelopesWrite
+from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf
+from tabellion.envelope.schemas import DocumentOut, EnvelopeIn, EnvelopeOut, FieldsIn, FieldsOut
+from tabellion.envelope.service import (
+    AccessAuthUnavailable,
+    ActionAuthUnavailable,
+    BadSigningOrder,
+    EnvelopeDocumentNotFound,
+    EnvelopeNotCompleted,
+    EnvelopeNotDraft,
+    EnvelopeNotFound,
+    EnvelopeNotPending,
+    FieldOffPage,
+    NoDocuments,
+    NoSigners,
+    PageNotFound,
+    RecipientCannotFill,
+    RoleUnavailable,
+    SignerWithoutSignatureField,
+    TooManyDocuments,
+    TooManyFields,
+    UnknownDocument,
+    UnknownRecipient,
+)
+from tabellion.envelope.views import document_out, envelope_out, field_out
+from tabellion.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    Unauthorized,
+    ValidationFailed,
+    responses,
+)
+from tabellion.kit.pagination import Page
+from tabellion.runtime import Runtime
+
+router = APIRouter(route_class=SessionRoute, tags=["envelopes"])
+
+_AUTH_ERRORS = (Unauthorized, InsufficientScope, IdempotencyKeyReused, IdempotencyKeyInUse)
+_UPLOAD_BODY_DOC = upload_body_doc("application/pdf", "The raw PDF; name it with ?filename=.")
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def _view(session: DbSession, organization_id: str, envelope_id: str) -> EnvelopeOut:
+    envelope = await service.get_envelope(session, organization_id, envelope_id)
+    parts = await repository.parts_of(session, [envelope.id])
+    return envelope_out(envelope, parts[envelope.id])
+
+
+@router.post(
+    "/envelopes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EnvelopeOut,
+    summary="Create a draft envelope with its recipients",
+    responses=responses(*_AUTH_ERRORS, BadSigningOrder),
+)
+async def create_envelope(
+    body: EnvelopeIn, request: Request, caller: EnvelopesWrite, session: DbSession
+) -> EnvelopeOut:
+    envelope = await service.create_envelope(
+        session, caller, body, signing_key=_runtime(request).settings.signing_key
+    )
+    return await _view(session, caller.organization_id, envelope.id)
+
+
+@router.get(
+    "/envelopes",
+    response_model=Page[EnvelopeOut],
+    summary="List envelopes, newest first",
+    responses=responses(Unauthorized, InsufficientScope),
+)
+async def list_envelopes(
+    caller: EnvelopesRead,
+    session: DbSession,
+    status_: Annotated[
+        str | None,
+        Query(alias="status", pattern="^(draft|pending|completed|rejected|expired|cancelled)$"),
+    ] = None,
+    reference: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page[EnvelopeOut]:
+    rows, next_cursor = await repository.list_envelopes(
+        session,
+        caller.organization_id,
+        limit=limit,
+        cursor=cursor,
+        status=status_,
+        reference=reference,
+    )
+    parts = await repository.parts_of(session, [e.id for e in rows])
+    return Page[EnvelopeOut](
+        data=[envelope_out(e, parts[e.id]) for e in rows], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/envelopes/{envelope_id}",
+    response_model=EnvelopeOut,
+    summary="Read an envelope with its recipients, documents and fields",
+    responses=responses(Unauthorized, InsufficientScope, EnvelopeNotFound),
+)
+async def get_envelope(envelope_id: str, caller: EnvelopesRead, session: DbSession) -> EnvelopeOut:
+    return await _view(session, caller.organization_id, envelope_id)
+
+
+@router.delete(
+    "/envelopes/{envelope_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a draft envelope",
+    responses=responses(Unauthorized, InsufficientScope, EnvelopeNotFound, EnvelopeNotDraft),
+)
+async def delete_envelope(envelope_id: str, caller: EnvelopesWrite, session: DbSession) -> Response:
+    await service.delete_draft(session, caller.organization_id, envelope_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _raw_body(request: Request) -> AsyncIterator[bytes]:
+    async for chunk in request.stream():
+        if chunk:
+            yield chunk
+
+
+async def _receive_file(request: Request, limit: int) -> tuple[StoredBlob, str | None]:
+    """Stream the one uploaded file into storage: a raw body or a multipart `file` part."""
+    storage = _runtime(request).storage
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "multipart/form-data":
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise BlobTooLarge(f"The file is larger than the {limit}-byte limit.")
+        return await storage.put_stream(_raw_body(request), max_bytes=limit), None
+    reader = MultipartReader(request.stream(), boundary_of(content_type))
+    found: tuple[StoredBlob, str | None] | None = None
+    while (part := await reader.next_part()) is not None:
+        if part.name == "file" and found is None:
+            found = (await storage.put_stream(reader.data(), max_bytes=limit), part.filename)
+        else:
+            async for _ in reader.data():
+                pass
+    if found is None:
+        raise ValidationFailed.field("file", "Send the PDF in a part named `file`.")
+    return found
+
+
+@router.post(
+    "/envelopes/{envelope_id}/documents",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DocumentOut,
+    summary="Upload a PDF to a draft envelope (raw body or multipart `file`), streamed",
+    openapi_extra=_UPLOAD_BODY_DOC,
+    responses=responses(
+        *_AUTH_ERRORS,
+        EnvelopeNotFound,
+        EnvelopeNotDraft,
+        TooManyDocuments,
+        BlobTooLarge,
+        MalformedMultipart,
+        NotAPdf,
+        EncryptedPdf,
+        BrokenPdf,
+    ),
+)
+async def upload_document(
+    envelope_id: str,
+    request: Request,
+    caller: EnvelopesWrite,
+    session: DbSession,
+    filename: Annotated[str | None, Query(max_length=1024)] = None,
+) -> DocumentOut:
+    runtime = _runtime(request)
+    await service.check_uploadable(session, caller.organization_id, envelope_id)
+    await end_read_phase(session)
+    blob, part_name = await _receive_file(request, runtime.settings.max_attachment_bytes)
+    pages = await inspect_pdf(runtime.storage, blob.key, blob.head)
+    document = await service.record_document(
+        session,
+        caller.organization_id,
+        envelope_id,
+        blob,
+        filename=filename or part_name or "document.pdf",
+        pages=pages,
+    )
+    return document_out(document)
+
+
+@router.post(
+    "/envelopes/{envelope_id}/fields",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FieldsOut,
+    summary="Place fields on the pages of a draft (percent coordinates, top-left origin)",
+    responses=responses(
+        *_AUTH_ERRORS,
+        EnvelopeNotFound,
+        EnvelopeNotDraft,
+        UnknownRecipient,
+        UnknownDocument,
+        PageNotFound,
+        FieldOffPage,
+        RecipientCannotFill,
+        TooManyFields,
+    ),
+)
+async def add_fields(
+    envelope_id: str, body: FieldsIn, caller: EnvelopesWrite, session: DbSession
+) -> FieldsOut:
+    rows = await service.add_fields(session, caller.organization_id, envelope_id, body.fields)
+    return FieldsOut(data=[field_out(f) for f in rows])
+
+
+@router.post(
+    "/envelopes/{envelope_id}/send",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=EnvelopeOut,
+    summary="Send a draft: the recipients whose turn it is are invited by e-mail",
+    responses=responses(
+        *_AUTH_ERRORS,
+        EnvelopeNotFound,
+        EnvelopeNotDraft,
+        NoDocuments,
+        NoSigners,
+        SignerWithoutSignatureField,
+        ActionAuthUnavailable,
+        AccessAuthUnavailable,
+        RoleUnavailable,
+    ),
+)
+async def send_envelope(
+    envelope_id: str, caller: EnvelopesWrite, session: DbSession
+) -> EnvelopeOut:
+    envelope = await service.send(session, caller.organization_id, envelope_id)
+    return await _view(session, caller.organization_id, envelope.id)
+
+
+@router.post(
+    "/envelopes/{envelope_id}/cancel",
+    response_model=EnvelopeOut,
+    summary="Cancel a pending envelope",
+    responses=responses(*_AUTH_ERRORS, EnvelopeNotFound, EnvelopeNotPending),
+)
+async def cancel_envelope(
+    envelope_id: str, caller: EnvelopesWrite, session: DbSession
+) -> EnvelopeOut:
+    envelope = await service.cancel(session, caller.organization_id, envelope_id)
+    return await _view(session, caller.organization_id, envelope.id)
+
+
+@router.post(
+    "/envelopes/{envelope_id}/remind",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=EnvelopeOut,
+    summary="E-mail again the recipients who have not acted yet",
+    responses=responses(*_AUTH_ERRORS, EnvelopeNotFound, EnvelopeNotPending),
+)
+async def remind_envelope(
+    envelope_id: str, caller: EnvelopesWrite, session: DbSession
+) -> EnvelopeOut:
+    envelope = await service.remind(session, caller.organization_id, envelope_id)
+    return await _view(session, caller.organization_id, envelope.id)
+
+
+async def _pdf(request: Request, key: str, filename: str) -> Response:
+    return StreamingResponse(
+        _runtime(request).storage.open(key),
+        media_type="application/pdf",
+        headers={"Content-Disposition": content_disposition(filename)},
+    )
+
+
+@router.get(
+    "/envelopes/{envelope_id}/documents/{document_id}/signed",
+    response_class=Response,
+    summary="The signed PDF: fields flattened, audit certificate appended, PAdES-sealed",
+    responses={
+        200: {"content": {"application/pdf": {}}},
+        **responses(
+            Unauthorized,
+            InsufficientScope,
+            EnvelopeNotFound,
+            EnvelopeDocumentNotFound,
+            EnvelopeNotCompleted,
+        ),
+    },
+)
+async def signed_document(
+    envelope_id: str, document_id: str, request: Request, caller: EnvelopesRead, session: DbSession
+) -> Response:
+    key, name = await service.signed_file_key(
+        session, caller.organization_id, envelope_id, document_id
+    )
+    return await _pdf(request, key, name)
+
+
+@router.get(
+    "/envelopes/{envelope_id}/certificate",
+    response_class=Response,
+    summary="The audit certificate alone (PDF)",
+    responses={
+        200: {"content": {"application/pdf": {}}},
+        **responses(Unauthorized, InsufficientScope, EnvelopeNotFound, EnvelopeNotCompleted),
+    },
+)
+async def envelope_certificate(
+    envelope_id: str, request: Request, caller: EnvelopesRead, session: DbSession
+) -> Response:
+    key, name = await service.signed_file_key(session, caller.organization_id, envelope_id, None)
+    return await _pdf(request, key, name)

@@ -1,0 +1,526 @@
+"""Envelopes: drafting (recipients, documents, fields), sending, cancelling, reminding.
+
+Plain functions over a session, with no HTTP types, so that the native API and the foreign
+dialects in ``compat/`` call the same rules. They flush, never commit.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.auth.subjects import ApiKeySubject
+from tabellion.document.sniff import clean_filename
+from tabellion.document.storage import StoredBlob
+from tabellion.envelope import repository
+from tabellion.envelope.repository import EnvelopeParts
+from tabellion.envelope.schemas import EnvelopeIn, FieldIn
+from tabellion.errors import Conflict, NotFound, ValidationFailed
+from tabellion.jobs.queue import enqueue
+from tabellion.kit.ids import new_id
+from tabellion.kit.time import isoformat_z, utcnow
+from tabellion.kit.tokens import hmac_sha256, sha256_hex
+from tabellion.models.envelope import (
+    Envelope,
+    EnvelopeDocument,
+    EnvelopeField,
+    EnvelopeRecipient,
+)
+from tabellion.webhook.service import emit
+
+INVITE_TASK = "envelope.invite"
+MAX_DOCUMENTS = 20
+MAX_FIELDS = 2_000
+# Recipients who act on the documents; a cc only receives the completed PDF.
+ACTORS = ("signer", "approver", "viewer", "assistant")
+# What each role may fill: a signer anything, an approver anything but signatures; a viewer,
+# cc or assistant owns no field (an assistant fills those of later recipients).
+SIGNATURE_TYPES = ("signature", "initials")
+DONE = ("signed", "approved", "viewed", "rejected")
+# Authentication the signing page enforces today; others are refused at send rather than
+# silently skipped.
+SUPPORTED_ACCESS_AUTH: frozenset[str] = frozenset()
+SUPPORTED_ACTION_AUTH: frozenset[str] = frozenset()
+
+
+class EnvelopeNotFound(NotFound):
+    code = "envelope-not-found"
+    title = "Envelope not found"
+
+
+class EnvelopeDocumentNotFound(NotFound):
+    code = "document-not-found"
+    title = "Document not found"
+
+
+class EnvelopeNotDraft(Conflict):
+    code = "envelope-not-draft"
+    title = "The envelope is no longer a draft"
+
+
+class EnvelopeNotCompleted(Conflict):
+    code = "envelope-not-completed"
+    title = "The envelope is not completed, or its signed files are not ready yet"
+
+
+class EnvelopeNotPending(Conflict):
+    code = "envelope-not-pending"
+    title = "The envelope is not awaiting signatures"
+
+
+class TooManyDocuments(Conflict):
+    code = "too-many-documents"
+    title = "Too many documents"
+
+
+class BadSigningOrder(ValidationFailed):
+    code = "bad-signing-order"
+    title = "The recipients' order cannot work"
+
+
+class NoDocuments(ValidationFailed):
+    code = "no-documents"
+    title = "The envelope has no document"
+
+
+class NoSigners(ValidationFailed):
+    code = "no-signers"
+    title = "The envelope has nobody to sign or approve"
+
+
+class SignerWithoutSignatureField(ValidationFailed):
+    code = "signer-without-signature-field"
+    title = "A signer has no signature field"
+
+
+class ActionAuthUnavailable(ValidationFailed):
+    code = "action-auth-unavailable"
+    title = "This action authentication is not available yet"
+
+
+class RoleUnavailable(ValidationFailed):
+    code = "role-unavailable"
+    title = "This role is not available yet"
+
+
+class AccessAuthUnavailable(ValidationFailed):
+    code = "access-auth-unavailable"
+    title = "This access authentication is not available yet"
+
+
+class UnknownRecipient(ValidationFailed):
+    code = "unknown-recipient"
+    title = "The recipient is not in this envelope"
+
+
+class UnknownDocument(ValidationFailed):
+    code = "unknown-document"
+    title = "The document is not in this envelope"
+
+
+class PageNotFound(ValidationFailed):
+    code = "page-not-found"
+    title = "The document has no such page"
+
+
+class FieldOffPage(ValidationFailed):
+    code = "field-off-page"
+    title = "The field reaches outside its page"
+
+
+class RecipientCannotFill(ValidationFailed):
+    code = "recipient-cannot-fill"
+    title = "This recipient's role cannot fill this field"
+
+
+class TooManyFields(ValidationFailed):
+    code = "too-many-fields"
+    title = "Too many fields"
+
+
+def signing_token(signing_key: bytes, recipient_id: str, salt: str) -> str:
+    """The recipient's link token: HMAC of id and salt, 256 bits, never stored in clear."""
+    digest = hmac_sha256(signing_key, f"signing-token:{recipient_id}:{salt}")
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def token_hash(token: str) -> str:
+    return sha256_hex("signing:" + token)
+
+
+def _check_order(data: EnvelopeIn) -> None:
+    """An assistant fills fields of recipients after it, so it needs someone after it."""
+    for index, recipient in enumerate(data.recipients):
+        if recipient.role != "assistant":
+            continue
+        field = f"recipients[{index}].order"
+        if data.signing_order != "sequential":
+            raise BadSigningOrder.field(
+                field, "An assistant needs signing_order `sequential`.", code="bad-signing-order"
+            )
+        if not any(
+            other.role in ("signer", "approver") and other.order > recipient.order
+            for other in data.recipients
+        ):
+            raise BadSigningOrder.field(
+                field,
+                "An assistant needs a signer or approver with a higher order to assist.",
+                code="bad-signing-order",
+            )
+
+
+async def create_envelope(
+    session: AsyncSession, caller: ApiKeySubject, data: EnvelopeIn, *, signing_key: bytes
+) -> Envelope:
+    _check_order(data)
+    now = utcnow()
+    envelope = Envelope(
+        id=new_id("env"),
+        organization_id=caller.organization_id,
+        submitted_by_key_id=caller.api_key_id,
+        status="draft",
+        title=data.title,
+        message=data.message,
+        language=data.language,
+        reference=data.reference,
+        signing_order=data.signing_order,
+        expires_in_days=data.expires_in_days,
+        reminders_sent=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(envelope)
+    for item in data.recipients:
+        recipient_id, salt = new_id("rcp"), secrets.token_hex(16)
+        session.add(
+            EnvelopeRecipient(
+                id=recipient_id,
+                organization_id=envelope.organization_id,
+                envelope_id=envelope.id,
+                email=item.email,
+                name=item.name,
+                role=item.role,
+                # In parallel order everybody acts at once: the order is kept for display.
+                position=item.order,
+                language=item.language or data.language,
+                status="waiting",
+                access_auth=item.access_auth,
+                action_auth=item.action_auth,
+                token_salt=salt,
+                token_hash=token_hash(signing_token(signing_key, recipient_id, salt)),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    await session.flush()
+    return envelope
+
+
+async def get_envelope(
+    session: AsyncSession, organization_id: str, envelope_id: str, *, for_update: bool = False
+) -> Envelope:
+    envelope = await repository.get_envelope(
+        session, organization_id, envelope_id, for_update=for_update
+    )
+    if envelope is None:
+        raise EnvelopeNotFound(f"No envelope {envelope_id}.")
+    return envelope
+
+
+async def _draft(session: AsyncSession, organization_id: str, envelope_id: str) -> Envelope:
+    envelope = await get_envelope(session, organization_id, envelope_id, for_update=True)
+    if envelope.status != "draft":
+        raise EnvelopeNotDraft(f"Envelope {envelope_id} was sent; it can no longer change.")
+    return envelope
+
+
+async def check_uploadable(session: AsyncSession, organization_id: str, envelope_id: str) -> None:
+    """Refuse early, before a client streams a large body for nothing."""
+    await _draft(session, organization_id, envelope_id)
+    if await repository.count_documents(session, envelope_id) >= MAX_DOCUMENTS:
+        raise TooManyDocuments(f"An envelope may hold at most {MAX_DOCUMENTS} documents.")
+
+
+async def record_document(
+    session: AsyncSession,
+    organization_id: str,
+    envelope_id: str,
+    blob: StoredBlob,
+    *,
+    filename: str,
+    pages: int,
+) -> EnvelopeDocument:
+    """Record a PDF already streamed into storage and inspected (see ``envelope.pdf``).
+
+    The draft is read again: it may have been sent while the body streamed. A blob whose row
+    is never committed stays unreferenced and the storage collector removes it.
+    """
+    envelope = await _draft(session, organization_id, envelope_id)
+    if await repository.count_documents(session, envelope.id) >= MAX_DOCUMENTS:
+        raise TooManyDocuments(f"An envelope may hold at most {MAX_DOCUMENTS} documents.")
+    document = EnvelopeDocument(
+        id=new_id("doc"),
+        organization_id=envelope.organization_id,
+        envelope_id=envelope.id,
+        filename=clean_filename(filename),
+        pages=pages,
+        size=blob.size,
+        sha256=blob.sha256,
+        storage_key=blob.key,
+        created_at=utcnow(),
+    )
+    session.add(document)
+    envelope.updated_at = document.created_at
+    await session.flush()
+    return document
+
+
+def _check_field(
+    index: int,
+    item: FieldIn,
+    recipients: dict[str, EnvelopeRecipient],
+    documents: dict[str, EnvelopeDocument],
+) -> None:
+    where = f"fields[{index}]"
+    recipient = recipients.get(item.recipient_id)
+    if recipient is None:
+        raise UnknownRecipient.field(
+            f"{where}.recipient_id",
+            f"No recipient {item.recipient_id} in this envelope.",
+            code=UnknownRecipient.code,
+        )
+    document = documents.get(item.document_id)
+    if document is None:
+        raise UnknownDocument.field(
+            f"{where}.document_id",
+            f"No document {item.document_id} in this envelope.",
+            code=UnknownDocument.code,
+        )
+    if item.page > document.pages:
+        raise PageNotFound.field(
+            f"{where}.page",
+            f"Document {document.id} has {document.pages} page(s), not {item.page}.",
+            code=PageNotFound.code,
+        )
+    if item.x + item.width > 100 or item.y + item.height > 100:
+        raise FieldOffPage.field(
+            where,
+            "x + width and y + height must stay within 100 (percent of the page).",
+            code=FieldOffPage.code,
+        )
+    allowed = recipient.role == "signer" or (
+        recipient.role == "approver" and item.type not in SIGNATURE_TYPES
+    )
+    if not allowed:
+        raise RecipientCannotFill.field(
+            f"{where}.type",
+            f"A {recipient.role} cannot own a {item.type} field.",
+            code=RecipientCannotFill.code,
+        )
+
+
+async def add_fields(
+    session: AsyncSession, organization_id: str, envelope_id: str, items: Sequence[FieldIn]
+) -> list[EnvelopeField]:
+    """Place fields on a draft's pages: all of them, or none if any is wrong."""
+    envelope = await _draft(session, organization_id, envelope_id)
+    if await repository.count_fields(session, envelope.id) + len(items) > MAX_FIELDS:
+        raise TooManyFields.field(
+            "fields", f"An envelope may hold at most {MAX_FIELDS} fields.", code=TooManyFields.code
+        )
+    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    recipients = {r.id: r for r in parts.recipients}
+    documents = {d.id: d for d in parts.documents}
+    for index, item in enumerate(items):
+        _check_field(index, item, recipients, documents)
+    now = utcnow()
+    rows = [
+        EnvelopeField(
+            id=new_id("fld"),
+            organization_id=envelope.organization_id,
+            envelope_id=envelope.id,
+            recipient_id=item.recipient_id,
+            document_id=item.document_id,
+            type=item.type,
+            page=item.page,
+            x=item.x,
+            y=item.y,
+            width=item.width,
+            height=item.height,
+            required=item.required,
+            meta=item.meta.model_dump(exclude_defaults=True),
+            value=None,
+            created_at=now,
+        )
+        for item in items
+    ]
+    session.add_all(rows)
+    envelope.updated_at = now
+    await session.flush()
+    return rows
+
+
+async def delete_draft(session: AsyncSession, organization_id: str, envelope_id: str) -> None:
+    envelope = await _draft(session, organization_id, envelope_id)
+    # Children first: SQLite runs without enforced cascades.
+    for model in (EnvelopeField, EnvelopeDocument, EnvelopeRecipient):
+        await session.execute(delete(model).where(model.envelope_id == envelope.id))
+    await session.delete(envelope)
+    await session.flush()
+
+
+def in_turn(envelope: Envelope, recipients: Sequence[EnvelopeRecipient]) -> list[EnvelopeRecipient]:
+    """Recipients who may act now and have not been invited yet.
+
+    Parallel: every actor at once. Sequential: the lowest order among those who have not
+    acted; equal orders act together.
+    """
+    pending = [r for r in recipients if r.role in ACTORS and r.status not in DONE]
+    if envelope.signing_order == "sequential" and pending:
+        first = min(r.position for r in pending)
+        pending = [r for r in pending if r.position == first]
+    return [r for r in pending if r.status == "waiting"]
+
+
+def _check_sendable(parts: EnvelopeParts) -> None:
+    if not parts.documents:
+        raise NoDocuments.field("documents", "Upload at least one PDF before sending.")
+    if not any(r.role in ("signer", "approver") for r in parts.recipients):
+        raise NoSigners.field("recipients", "Add at least one signer or approver.")
+    signed = {f.recipient_id for f in parts.fields if f.type == "signature"}
+    for index, recipient in enumerate(parts.recipients):
+        if recipient.role == "signer" and recipient.id not in signed:
+            raise SignerWithoutSignatureField.field(
+                f"recipients[{index}]",
+                f"Signer {recipient.id} ({recipient.email}) has no signature field.",
+                code=SignerWithoutSignatureField.code,
+            )
+        if recipient.role == "assistant":
+            # Its filling step is not built: it would hold the envelope forever.
+            raise RoleUnavailable.field(
+                f"recipients[{index}].role",
+                "The assistant role is not available yet; remove the recipient or make it "
+                "an approver.",
+                code=RoleUnavailable.code,
+            )
+        _check_auth(index, "action_auth", recipient.action_auth, SUPPORTED_ACTION_AUTH)
+        _check_auth(index, "access_auth", recipient.access_auth, SUPPORTED_ACCESS_AUTH)
+
+
+def _check_auth(index: int, name: str, wanted: list[str], supported: frozenset[str]) -> None:
+    unavailable = sorted(set(wanted) - supported)
+    if unavailable:
+        error = ActionAuthUnavailable if name == "action_auth" else AccessAuthUnavailable
+        raise error.field(
+            f"recipients[{index}].{name}",
+            f"{', '.join(unavailable)} is not available yet; remove it or wait for a "
+            "release that supports it.",
+            code=error.code,
+        )
+
+
+def invite(
+    session: AsyncSession, recipients: Sequence[EnvelopeRecipient], now: datetime, **extra: Any
+) -> None:
+    for recipient in recipients:
+        recipient.status = "sent" if recipient.status == "waiting" else recipient.status
+        recipient.sent_at = recipient.sent_at or now
+        recipient.updated_at = now
+        enqueue(session, INVITE_TASK, {"recipient_id": recipient.id, **extra})
+
+
+def event_data(envelope: Envelope, **extra: Any) -> dict[str, Any]:
+    return {
+        "envelope_id": envelope.id,
+        "status": envelope.status,
+        "title": envelope.title,
+        "reference": envelope.reference,
+        **extra,
+    }
+
+
+async def send(session: AsyncSession, organization_id: str, envelope_id: str) -> Envelope:
+    """Draft → pending: the recipients whose turn it is are invited by e-mail (jobs)."""
+    envelope = await _draft(session, organization_id, envelope_id)
+    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    _check_sendable(parts)
+    now = utcnow()
+    envelope.status = "pending"
+    envelope.sent_at = now
+    envelope.expires_at = now + timedelta(days=envelope.expires_in_days)
+    envelope.updated_at = now
+    invited = in_turn(envelope, parts.recipients)
+    invite(session, invited, now)
+    await emit(
+        session,
+        envelope.organization_id,
+        "envelope.sent",
+        event_data(envelope, recipient_ids=[r.id for r in invited]),
+    )
+    await session.flush()
+    return envelope
+
+
+async def _pending(session: AsyncSession, organization_id: str, envelope_id: str) -> Envelope:
+    envelope = await get_envelope(session, organization_id, envelope_id, for_update=True)
+    if envelope.status != "pending":
+        raise EnvelopeNotPending(
+            f"Envelope {envelope_id} is {envelope.status}; only a pending envelope can do this."
+        )
+    return envelope
+
+
+async def cancel(session: AsyncSession, organization_id: str, envelope_id: str) -> Envelope:
+    envelope = await _pending(session, organization_id, envelope_id)
+    now = utcnow()
+    envelope.status = "cancelled"
+    envelope.cancelled_at = now
+    envelope.updated_at = now
+    await emit(
+        session,
+        envelope.organization_id,
+        "envelope.cancelled",
+        event_data(envelope, cancelled_at=isoformat_z(now)),
+    )
+    await session.flush()
+    return envelope
+
+
+async def remind(session: AsyncSession, organization_id: str, envelope_id: str) -> Envelope:
+    """E-mail again every recipient invited who has not acted yet."""
+    envelope = await _pending(session, organization_id, envelope_id)
+    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    waiting = [r for r in parts.recipients if r.status in ("sent", "opened")]
+    now = utcnow()
+    envelope.reminders_sent += 1
+    envelope.last_reminded_at = now
+    envelope.updated_at = now
+    invite(session, waiting, now, reminder=envelope.reminders_sent)
+    await session.flush()
+    return envelope
+
+
+async def signed_file_key(
+    session: AsyncSession, organization_id: str, envelope_id: str, document_id: str | None
+) -> tuple[str, str]:
+    """The storage key and file name of a signed document, or of the certificate (None)."""
+    envelope = await get_envelope(session, organization_id, envelope_id)
+    if envelope.status != "completed" or envelope.certificate_storage_key is None:
+        raise EnvelopeNotCompleted(
+            f"Envelope {envelope_id} is {envelope.status}; signed files exist once it is "
+            "completed and sealed (usually seconds after the last signature)."
+        )
+    if document_id is None:
+        return envelope.certificate_storage_key, f"{envelope.id}-certificate.pdf"
+    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    document = next((d for d in parts.documents if d.id == document_id), None)
+    if document is None or document.signed_storage_key is None:
+        raise EnvelopeDocumentNotFound(f"No document {document_id} in envelope {envelope_id}.")
+    stem = document.filename.removesuffix(".pdf")
+    return document.signed_storage_key, f"{stem}-signed.pdf"

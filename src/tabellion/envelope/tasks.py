@@ -1,0 +1,113 @@
+"""Job handlers of the envelope domain: the e-mails that invite recipients to act."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tabellion.db import transaction
+from tabellion.envelope import repository
+from tabellion.envelope.completion import COMPLETE_TASK, DELIVER_TASK, complete
+from tabellion.envelope.service import INVITE_TASK, signing_token
+from tabellion.jobs.registry import TaskContext, task
+from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeRecipient
+from tabellion.models.organization import Organization
+from tabellion.portal import i18n
+
+# The portal's e-mail builder: same headers, layout and languages as its other e-mails.
+from tabellion.portal.tasks import _message as portal_message
+
+# Signed PDFs are attached up to this total; above it the e-mail links to the signing page.
+MAX_ATTACHED_BYTES = 10 * 1024 * 1024
+
+_ACTIONS = {
+    "signer": "sign",
+    "approver": "approve",
+    "viewer": "view",
+    "assistant": "fill in",
+}
+
+
+@task(INVITE_TASK, max_attempts=8, timeout_seconds=120)
+async def send_invitation(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """The signing link, unless the envelope ended or the recipient acted meanwhile."""
+    runtime = ctx.runtime
+    async with transaction(runtime.sessions) as session:
+        recipient = await session.get(EnvelopeRecipient, payload["recipient_id"])
+        if recipient is None or recipient.status not in ("sent", "opened"):
+            return
+        envelope = await session.get(Envelope, recipient.envelope_id)
+        organization = await session.get(Organization, recipient.organization_id)
+        assert envelope is not None and organization is not None
+        if envelope.status != "pending":
+            return
+    token = signing_token(runtime.settings.signing_key, recipient.id, recipient.token_salt)
+    language = i18n.pick(recipient.language)
+    t = i18n.translations(language)
+    reminder = int(payload.get("reminder", 0))
+    action = t.gettext(_ACTIONS.get(recipient.role, "sign"))
+    subject = t.gettext("%(sender)s asks you to %(action)s \u201c%(title)s\u201d") % {
+        "sender": organization.name,
+        "action": action,
+        "title": envelope.title,
+    }
+    if reminder:
+        subject = t.gettext("Reminder: %(subject)s") % {"subject": subject}
+    line = envelope.message or t.gettext("Please review the document.")
+    await runtime.mail.send(
+        portal_message(
+            runtime,
+            to=recipient.email,
+            language=language,
+            template="update",
+            subject=subject,
+            message_id=f"{recipient.id}.invite.{reminder}",
+            link=f"{runtime.settings.base_url}/s/{token}",
+            greeting=t.gettext("Hello %(name)s,") % {"name": recipient.name},
+            line=line,
+            button=t.gettext("Open the document"),
+        )
+    )
+
+
+@task(COMPLETE_TASK, max_attempts=10, timeout_seconds=600)
+async def complete_envelope(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    await complete(ctx.runtime, payload["envelope_id"])
+
+
+@task(DELIVER_TASK, max_attempts=8, timeout_seconds=300)
+async def deliver_signed(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """The completed documents to one recipient: attached when small, else by its link."""
+    runtime = ctx.runtime
+    async with transaction(runtime.sessions) as session:
+        recipient = await session.get(EnvelopeRecipient, payload["recipient_id"])
+        if recipient is None:
+            return
+        envelope = await session.get(Envelope, recipient.envelope_id)
+        organization = await session.get(Organization, recipient.organization_id)
+        assert envelope is not None and organization is not None
+        documents: list[EnvelopeDocument] = (await repository.parts_of(session, [envelope.id]))[
+            envelope.id
+        ].documents
+    signed = [d for d in documents if d.signed_storage_key]
+    token = signing_token(runtime.settings.signing_key, recipient.id, recipient.token_salt)
+    language = i18n.pick(recipient.language)
+    t = i18n.translations(language)
+    mail = portal_message(
+        runtime,
+        to=recipient.email,
+        language=language,
+        template="update",
+        subject=t.gettext("Completed: \u201c%(title)s\u201d") % {"title": envelope.title},
+        message_id=f"{recipient.id}.signed",
+        link=f"{runtime.settings.base_url}/s/{token}",
+        greeting=t.gettext("Hello %(name)s,") % {"name": recipient.name},
+        line=t.gettext("Everyone has signed. The signed documents are attached or at this link."),
+        button=t.gettext("Open the document"),
+    )
+    if sum(d.size for d in signed) <= MAX_ATTACHED_BYTES:
+        for document in signed:
+            assert document.signed_storage_key is not None
+            data = b"".join([c async for c in runtime.storage.open(document.signed_storage_key)])
+            name = document.filename.removesuffix(".pdf") + "-signed.pdf"
+            mail.add_attachment(data, maintype="application", subtype="pdf", filename=name)
+    await runtime.mail.send(mail)
