@@ -21,6 +21,7 @@ from tabellion.config import Settings
 from tabellion.runtime import Runtime
 from tests.fixtures.database import migrate_template, truncate_all
 from tests.fixtures.smtp import smtp_server  # noqa: F401
+from tests.fixtures.tools import REQUIRE_TOOLS, require
 
 TEST_DATABASE_URL = os.environ.get("TABELLION_TEST_DATABASE_URL")
 
@@ -28,10 +29,20 @@ TEST_DATABASE_URL = os.environ.get("TABELLION_TEST_DATABASE_URL")
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"):
         return
+    if TEST_DATABASE_URL and REQUIRE_TOOLS:
+        # The PostgreSQL pass of CI must not quietly become a second SQLite pass.
+        raise pytest.UsageError(
+            f"TABELLION_TEST_DATABASE_URL is not PostgreSQL: {TEST_DATABASE_URL}"
+        )
     skip = pytest.mark.skip(reason="needs TABELLION_TEST_DATABASE_URL=postgresql+psycopg://...")
     for item in items:
         if "postgres_only" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("requires_tools"):
+        require(*mark.args)
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +110,19 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(runtime=runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://tabellion.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def served(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app served by uvicorn on a loopback port: its requests run side by
+    side on the runtime's connection pool, as concurrent browsers' would."""
+    from tests.fixtures.server import live_server
+
+    async with (
+        live_server(runtime) as base,
+        httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=50)) as c,
+    ):
         yield c
 
 

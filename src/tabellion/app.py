@@ -17,6 +17,7 @@ from starlette.responses import Response
 from tabellion import __version__
 from tabellion.config import Settings
 from tabellion.errors import NotFound, install_error_handlers
+from tabellion.kit.bodylimit import BodyLimitMiddleware
 from tabellion.kit.idempotency import IdempotentReplay
 from tabellion.kit.text import guard_request
 from tabellion.runtime import Runtime
@@ -73,6 +74,10 @@ def create_app(
     if runtime is not None:
         app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_json_bytes=(settings or (runtime.settings if runtime else Settings())).max_json_bytes,
+    )
 
     @app.exception_handler(IdempotentReplay)
     async def _replay(_: Request, exc: IdempotentReplay) -> Response:
@@ -90,10 +95,12 @@ def create_app(
     from tabellion.message.endpoints import deliveries_router, messages_router
     from tabellion.message.service.message import DeliveryNotFound, MessageNotFound
     from tabellion.organization.accounts import CustomerNotFound, UserNotFound
+    from tabellion.organization.client_keys import ClientKeyNotFound
     from tabellion.organization.endpoints import ApiKeyNotFound
     from tabellion.organization.endpoints import router as organization_router
     from tabellion.organization.pages import router as organization_pages
     from tabellion.portal.pages import router as portal_pages
+    from tabellion.portal.tracking import router as tracking_pages
     from tabellion.webhook.endpoints import router as webhooks_router
     from tabellion.webhook.service import EventNotFound, WebhookEndpointNotFound
 
@@ -105,6 +112,7 @@ def create_app(
         "endpoint_id": WebhookEndpointNotFound,
         "event_id": EventNotFound,
         "key_id": ApiKeyNotFound,
+        "client_key_id": ClientKeyNotFound,
         "user_id": UserNotFound,
         "customer_id": CustomerNotFound,
         "envelope_id": EnvelopeNotFound,
@@ -121,6 +129,7 @@ def create_app(
         app.include_router(router, prefix="/v1", dependencies=[guard])
     app.include_router(organization_pages)
     app.include_router(portal_pages)
+    app.include_router(tracking_pages)
     app.include_router(evidence_pages)
     from tabellion.compat import mount_dialects
 

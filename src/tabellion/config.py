@@ -34,11 +34,21 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     max_attachment_bytes: int = Field(default=262_144_000, gt=0)
     max_recipients: int = Field(default=10_000, gt=0)
+    # A registered letter copied to the recipient's mailbox after acceptance carries its
+    # attachments up to this many bytes in all; the others are given as links.
+    mailbox_copy_max_bytes: int = Field(default=10_485_760, ge=0)
     webhook_allowed_hosts: str = ""
     timezone: str = "Europe/Paris"
     # Jobs are mostly waiting on mail and HTTP servers: many run at once on one core.
     worker_concurrency: int = Field(default=128, gt=0, le=1024)
     smtp_connections: int = Field(default=4, gt=0, le=64)
+    # A relay outage (refused connection, 4xx, timeout) is not the recipient's failure: the
+    # notice is retried, first after the base delay, doubling up to the cap, for this many
+    # hours from the dispatch; then its job ends dead (``tabellion jobs list --status dead``)
+    # and the delivery stays pending until an operator retries it.
+    notice_retry_hours: float = Field(default=72.0, gt=0, le=24 * 30)
+    notice_retry_base_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    notice_retry_cap_seconds: float = Field(default=3_600.0, gt=0, le=86_400)
     log_level: str = "info"
     # Days before an acceptance deadline on which unanswered recipients get a reminder.
     reminder_days: str = "7,2"
@@ -47,13 +57,25 @@ class Settings(BaseSettings):
     seal_key_file: Path | None = None
     seal_cert_file: Path | None = None
     seal_password: SecretStr | None = None
-    # An RFC 3161 time-stamping authority; every proof is then timestamped.
+    # RFC 3161 time-stamping authorities, comma-separated, tried in order; every proof is then
+    # timestamped (never with local time in place of a token).
     tsa_url: str | None = None
+    # PEM roots of the time-stamping authorities that /v1/verify trusts (its seal root does not
+    # vouch for time). Unset: /v1/verify reports a timestamp as untrusted.
+    tsa_trust_file: Path | None = None
     # Seconds new evidence waits before it is sealed, so that proofs are sealed in batches
     # (one job seals everything pending). 0 seals after every transaction that wrote evidence.
     seal_delay_seconds: float = Field(default=1.0, ge=0, le=300)
     # Organisation name written in proofs as their issuer.
     issuer_name: str = "Tabellion"
+    # Rate limits (tabellion.kit.ratelimit): counted in memory per process unless a Redis
+    # server is named, which all processes then share. Overrides by rule name, in JSON:
+    # TABELLION_RATE_LIMITS='{"code-check.ip": "3/15minutes"}'.
+    redis_url: str | None = None
+    rate_limits: dict[str, str] = {}
+    # Request bodies: JSON and form routes read at most this many bytes (uploads have
+    # max_attachment_bytes); larger bodies are refused with 413 before being read.
+    max_json_bytes: int = Field(default=1_048_576, gt=0)
 
     @field_validator("timezone")
     @classmethod
@@ -99,6 +121,10 @@ class Settings(BaseSettings):
     @property
     def reminder_offsets(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.reminder_days.split(",") if d.strip().isdigit())
+
+    @property
+    def tsa_urls(self) -> list[str]:
+        return [url.strip() for url in (self.tsa_url or "").split(",") if url.strip()]
 
     @property
     def seal_dir(self) -> Path:

@@ -149,6 +149,19 @@ def _python_default_value(column: Column[Any]) -> Any:
     return default.arg(None) if default.is_callable else default.arg
 
 
+async def lock_row(session: AsyncSession, instance: Any) -> None:
+    """Re-read ``instance``'s row under ``SELECT ... FOR UPDATE``, for a state transition.
+
+    A row read without a lock may be changed by a concurrent transaction before ours writes:
+    both would see the old state, pass its checks and record their own outcome. Locked, the
+    second waits for the first to commit, then sees (and refuses) the state it left. On SQLite
+    the clause is not rendered: ``BEGIN IMMEDIATE`` already runs one writer at a time.
+    Changes not yet flushed are written first: a refresh would silently discard them.
+    """
+    await session.flush()
+    await session.refresh(instance, with_for_update=True)
+
+
 @asynccontextmanager
 async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A unit of work outside a request (worker jobs, CLI): commit on success, else roll back."""

@@ -15,8 +15,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 log = logging.getLogger("tabellion.errors")
@@ -154,6 +156,49 @@ class ServiceUnavailable(TabellionError):
     title = "Service unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached, is locked past its timeout, or refuses writes."""
+
+    code = "unavailable"
+    title = "Temporarily unavailable"
+
+
+# Seconds a client should wait before retrying: a lock or a failover passes in seconds; a
+# database being restarted or restored takes longer.
+RETRY_AFTER_LOCKED = 5
+RETRY_AFTER_DOWN = 30
+# SQLSTATEs of a database that is there but will not do the work now: read-only transaction,
+# shutting down, starting up, too many connections, lock not available, deadlock,
+# serialization failure.
+_TRANSIENT_SQLSTATES = frozenset(
+    {"25006", "57P01", "57P02", "57P03", "53300", "55P03", "40P01", "40001"}
+)
+_LOCKED_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
+
+
+def database_unavailable(exc: Exception) -> DatabaseUnavailable | None:
+    """The 503 a database failure deserves, or None for a fault of ours (a bad query)."""
+    if isinstance(exc, SQLAlchemyTimeoutError):  # no pooled connection came free in time
+        return _unavailable(RETRY_AFTER_LOCKED)
+    if not isinstance(exc, DBAPIError):
+        return None
+    state = getattr(exc.orig, "sqlstate", None)
+    if state in _TRANSIENT_SQLSTATES:
+        return _unavailable(RETRY_AFTER_LOCKED if state in _LOCKED_SQLSTATES else RETRY_AFTER_DOWN)
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        # Refused or lost connections; on SQLite also "database is locked" and read-only files.
+        locked = "locked" in str(exc.orig) or "busy" in str(exc.orig)
+        return _unavailable(RETRY_AFTER_LOCKED if locked else RETRY_AFTER_DOWN)
+    return None
+
+
+def _unavailable(retry_after: int) -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        "The service cannot reach its database right now; retry shortly.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 # ---- rendering ----------------
 
 
@@ -253,6 +298,9 @@ def render_error(request: Request, error: TabellionError) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TabellionError)
     async def _tabellion(request: Request, exc: TabellionError) -> Response:
+        if exc.status >= 500:
+            # Ours to fix (a lost file, a dead dependency): one line for the operator.
+            log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.detail)
         return render_error(request, exc)
 
     @app.exception_handler(RequestValidationError)
@@ -267,6 +315,31 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         error.status, error.code, error.title = exc.status_code, code, title
         return render_error(request, error)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # Nobody is left to answer, and nothing went wrong on our side: one line, no traceback.
+        # The request's transaction has rolled back; a partial upload was discarded.
+        log.info("client disconnected before the end of %s %s", request.method, request.url.path)
+        return Response(status_code=499)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def _database(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, DataError):
+            return await _data(request, exc)
+        unavailable = database_unavailable(exc)
+        if unavailable is None:
+            return await _unexpected(request, exc)
+        # One line, no traceback: the cause is outside this process.
+        log.warning(
+            "database unavailable on %s %s: %s: %s",
+            request.method,
+            request.url.path,
+            type(getattr(exc, "orig", None) or exc).__name__,
+            str(getattr(exc, "orig", None) or exc).strip().split("\n", 1)[0][:300],
+        )
+        return render_error(request, unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -303,7 +376,8 @@ def install_error_handlers(app: FastAPI) -> None:
 def responses(*errors: type[TabellionError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for a route, grouping the listed errors by status."""
     by_status: dict[int, list[type[TabellionError]]] = {}
-    listed: tuple[type[TabellionError], ...] = (ValidationFailed, *errors)
+    # Any route may meet an unavailable database.
+    listed: tuple[type[TabellionError], ...] = (ValidationFailed, *errors, DatabaseUnavailable)
     for error in listed:
         by_status.setdefault(error.status, []).append(error)
     out: dict[int | str, dict[str, Any]] = {}

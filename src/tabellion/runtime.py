@@ -18,6 +18,7 @@ from tabellion.db import SETTINGS_INFO, create_engine, create_sessionmaker
 
 if TYPE_CHECKING:
     from tabellion.document.storage import BlobStore
+    from tabellion.kit.ratelimit import RateLimiter
     from tabellion.notification.transport import MailTransport
 
 T = TypeVar("T")
@@ -30,6 +31,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     storage: BlobStore
     mail: MailTransport
+    limiter: RateLimiter
     # Set after a commit that enqueued jobs, so an in-process worker starts at once.
     jobs_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # Lazily built, process-wide resources (HTTP clients...), closed with the runtime.
@@ -48,6 +50,7 @@ class Runtime:
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Runtime:
         from tabellion.document.storage import open_store
         from tabellion.evidence import links
+        from tabellion.kit.ratelimit import RateLimiter
         from tabellion.notification.transport import open_transport
 
         settings.check()
@@ -60,6 +63,7 @@ class Runtime:
             sessions=create_sessionmaker(engine, info={SETTINGS_INFO: settings}),
             storage=open_store(settings.resolved_storage_url),
             mail=open_transport(settings),
+            limiter=RateLimiter(redis_url=settings.redis_url, overrides=settings.rate_limits),
         )
 
     async def close(self) -> None:
@@ -67,5 +71,6 @@ class Runtime:
             await closer()
         self._resources.clear()
         await self.mail.close()
+        await self.limiter.close()
         await self.storage.close()
         await self.engine.dispose()

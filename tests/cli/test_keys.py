@@ -16,7 +16,8 @@ from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.runtime import Runtime
 from tests.cli.test_main import cli_env
 from tests.conftest import count_rows
-from tests.fixtures.factories import bearer, message_body
+from tests.fixtures.factories import bearer, create_org_with_key, message_body
+from tests.fixtures.jwt import key_pair, make_jwt
 from tests.message.test_endpoints import assert_problem
 from tests.organization.test_customers import answer, events, register_customer
 
@@ -263,3 +264,65 @@ def test_commands_on_a_database_not_set_up_say_what_to_do(tmp_path: Path) -> Non
         assert result.exit_code == 1, result.output
         assert "not set up yet: run `tabellion db upgrade`" in result.output
         assert "Traceback" not in result.output
+
+
+async def test_register_public_key(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    org_key: tuple[str, str],
+    data_dir: Path,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    pem = tmp_path / "crm.pem"
+    pem.write_text(key_pair("EC").public_pem)
+    # The only organisation is the default; its key then signs requests.
+    made = await acli(data_dir, database_url, "key", "register-public", str(pem))
+    assert made.exit_code == 0, made.output
+    issuer = re.search(r"^Issuer: (\w{32})$", made.output, re.M)
+    key_id = re.search(
+        rf"^Client key: (ckey_\w+) \(organisation {org_key[0]}\)$", made.output, re.M
+    )
+    assert issuer and key_id, made.output
+    token = make_jwt(key_pair("EC"), issuer.group(1))
+    assert (await client.get("/v1/messages", headers=bearer(token))).status_code == 200
+    [listed] = (await client.get("/v1/client-keys", headers=auth)).json()["data"]
+    assert listed["id"] == key_id.group(1) and listed["name"] == "crm"
+    assert listed["scopes"] == ["messages:write"]
+
+    # Scopes and name as options; --org names the organisation.
+    named = await acli(
+        data_dir, database_url, "key", "register-public", str(pem), "--org", org_key[0],
+        "--name", "reader", "--scope", "messages:read",
+    )  # fmt: skip
+    assert named.exit_code == 0, named.output
+    listed = (await client.get("/v1/client-keys", headers=auth)).json()["data"]
+    assert [(k["name"], k["scopes"]) for k in listed] == [
+        ("crm", ["messages:write"]),
+        ("reader", ["messages:read"]),
+    ]
+
+
+async def test_register_public_key_refused(
+    org_key: tuple[str, str], data_dir: Path, database_url: str, tmp_path: Path, runtime: Runtime
+) -> None:
+    private = tmp_path / "private.pem"
+    private.write_bytes(key_pair("EC").private_pem)
+    refused = await acli(data_dir, database_url, "key", "register-public", str(private))
+    assert refused.exit_code == 2 and "never a private key" in refused.output
+    missing = await acli(data_dir, database_url, "key", "register-public", str(tmp_path / "no"))
+    assert missing.exit_code == 2 and "cannot read" in missing.output
+    public = tmp_path / "public.pem"
+    public.write_text(key_pair("EC").public_pem)
+    bad_scope = await acli(
+        data_dir, database_url, "key", "register-public", str(public), "--scope", "root"
+    )
+    assert bad_scope.exit_code == 2 and "--scope" in bad_scope.output
+    unknown = await acli(
+        data_dir, database_url, "key", "register-public", str(public), "--org", "org_nope"
+    )
+    assert unknown.exit_code == 1 and "org_nope" in unknown.output
+    await create_org_with_key(runtime, name="Second")
+    several = await acli(data_dir, database_url, "key", "register-public", str(public))
+    assert several.exit_code == 1 and "--org" in several.output
+    assert await count_rows(runtime, "client_keys") == 0

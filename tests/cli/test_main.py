@@ -106,6 +106,11 @@ def test_serve_first_start_creates_default_org_and_prints_key_once(tmp_path: Pat
         output = proc.communicate(timeout=20)[0]
     assert f"API key: {key}" in output
     assert "Default" in output
+    # The proofs' weaknesses, said plainly: a self-issued seal, and no timestamp authority.
+    flat = " ".join(output.split())
+    assert "Self-issued seal:" in flat
+    assert "No timestamp authority: proofs carry this server's clock only" in flat
+    assert "TABELLION_TSA_URL" in flat
 
     again = start()
     try:

@@ -107,8 +107,12 @@ async def test_signed_links_work_without_a_key_then_expire(
     assert (await client.get(json_url)).status_code == 200
     pdf = await client.get(pdf_url)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
-    # Tampering: another id, the json signature on the pdf path, a later expiry.
-    assert (await client.get(json_url.replace(ref["id"], "evd_" + "0" * 26))).status_code == 403
+    # Tampering: another letter's proof of the same recipient, the json signature on the pdf
+    # path, a later expiry.
+    other = await received_delivery(client, auth, runtime)
+    other_id = (await status_of(client, auth, other["id"]))["evidence"][0]["id"]
+    crossed = await client.get(json_url.replace(ref["id"], other_id))
+    assert crossed.status_code == 403 and crossed.json()["code"] == "link-invalid"
     assert (
         await client.get(pdf_url.split("?")[0] + "?" + json_url.split("?")[1])
     ).status_code == 403
@@ -163,3 +167,57 @@ async def test_without_an_authority_proofs_are_not_timestamped(
     async with runtime.sessions() as session:
         jobs = await session.scalar(select(func.count()).where(Job.kind == TIMESTAMP_TASK))
     assert jobs == 0
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+async def test_a_tampered_tree_head_or_inclusion_proof_is_not_authentic(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await received_delivery(client, auth, runtime)
+    await run_jobs(runtime)
+    ref = (await status_of(client, auth, delivery["id"]))["evidence"][0]
+    original = (await client.get(f"/v1/evidence/{ref['id']}", headers=auth)).content
+    verdict = verify_json_proof(original, trust_of(runtime))
+    assert verdict.authentic, verdict.problems
+    document = json.loads(original)
+    log = document["header"]["tabellion_log"]
+    assert verdict.tree_head is not None and log["tree_size"] == verdict.tree_head["tree_size"]
+    assert len(log["audit_path"]) >= 1  # three leaves: a real path to tamper with
+    head_protected, head_payload, head_signature = log["tree_head"].split(".")
+    head = json.loads(_unb64(head_payload))
+    flipped_signature = bytearray(_unb64(head_signature))
+    flipped_signature[5] ^= 0x01
+    other_root = {**head, "root_hash": hashlib.sha256(b"another tree").hexdigest()}
+    first_hash = bytearray(_unb64(log["audit_path"][0]))
+    first_hash[0] ^= 0x08
+    tampered_logs = {
+        "tree head signature": {
+            **log,
+            "tree_head": f"{head_protected}.{head_payload}.{_b64(bytes(flipped_signature))}",
+        },
+        "tree head root, old signature": {
+            **log,
+            "tree_head": f"{head_protected}.{_b64(canonicalize(other_root))}.{head_signature}",
+        },
+        "audit path hash": {**log, "audit_path": [_b64(bytes(first_hash)), *log["audit_path"][1:]]},
+        "audit path cut short": {**log, "audit_path": log["audit_path"][:-1]},
+        "audit path extended": {**log, "audit_path": [*log["audit_path"], log["audit_path"][0]]},
+        "leaf index": {**log, "leaf_index": log["leaf_index"] + 1},
+        "tree size": {**log, "tree_size": log["tree_size"] + 1},
+    }
+    for name, tampered in tampered_logs.items():
+        changed = {**document, "header": {**document["header"], "tabellion_log": tampered}}
+        verdict = verify_json_proof(json.dumps(changed).encode(), trust_of(runtime))
+        assert not verdict.authentic, name
+        assert verdict.tree_head is None, name
+        assert any("tree" in p or "transparency" in p for p in verdict.problems), (
+            name,
+            verdict.problems,
+        )

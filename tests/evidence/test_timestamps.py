@@ -7,7 +7,6 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -24,13 +23,16 @@ from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.evidence import tasks
 from tabellion.evidence.jws import b64url_decode
+from tabellion.evidence.pdf import FallbackTimeStamper
 from tabellion.evidence.rfc3161 import read_token
 from tabellion.evidence.sealing import seal_pending
 from tabellion.evidence.timestamping import (
     CONCURRENCY,
     RESUME_DELAY,
     TIMESTAMP_TASK,
+    AuthorityUnavailable,
     request_token,
+    request_token_any,
     stamp_proofs,
 )
 from tabellion.evidence.verify import verify_json_proof, verify_pdf_proof
@@ -41,14 +43,16 @@ from tabellion.models.job import Job
 from tabellion.runtime import Runtime
 from tests.conftest import make_settings
 from tests.evidence.helpers import received_delivery, run_jobs, trust_of
+from tests.fixtures import tools
 from tests.fixtures.factories import natural_recipient
-from tests.fixtures.tsa import TSA_NAME, TimestampAuthority, tsa  # noqa: F401
+from tests.fixtures.server import free_port
+from tests.fixtures.tsa import TSA_NAME, TimestampAuthority, settings_with, tsa  # noqa: F401
 from tests.portal.helpers import dispatch
 
 
 @pytest.fixture
 def settings(data_dir: Path, database_url: str, tsa: TimestampAuthority) -> Settings:  # noqa: F811
-    return make_settings(data_dir, database_url, tsa_url=tsa.url)
+    return settings_with(tsa, data_dir, database_url)
 
 
 async def proofs_of(runtime: Runtime, delivery_id: str | None = None) -> list[Evidence]:
@@ -112,7 +116,7 @@ async def test_json_proofs_are_stamped_over_their_hash(
         assert document["header"]["tabellion_timestamp"] == row.timestamp_token
         assert hashlib.sha256(b64url_decode(document["payload"])).digest() == token.imprint
         data = json.dumps(document).encode()
-        verdict = verify_json_proof(data, [*trust_of(runtime), tsa.root])
+        verdict = verify_json_proof(data, trust_of(runtime), [tsa.root])
         assert verdict.authentic, verdict.problems
         [stamp] = verdict.timestamps
         assert stamp.status == "stamped" and stamp.covers == "proof"
@@ -120,25 +124,28 @@ async def test_json_proofs_are_stamped_over_their_hash(
         assert stamp.authority is not None and TSA_NAME in stamp.authority
         assert stamp.gen_time is not None and before <= at(stamp.gen_time) <= after
         assert any("RFC 3161 timestamp" in check for check in verdict.checks)
-        # Without the authority's root the proof is authentic, its timestamp not trusted.
+        # Without the authority's root the timestamp is not trusted: a failure, not a note.
         plain = verify_json_proof(data, trust_of(runtime))
-        assert plain.authentic and plain.timestamps[0].trusted is False
+        assert not plain.authentic and plain.timestamps[0].trusted is False
+        assert "is not trusted: no trusted root was given" in plain.problems[0]
+        # Nor does the seal's root vouch for time.
+        assert not verify_json_proof(data, trust_of(runtime), trust_of(runtime)).authentic
     jobs = await timestamp_jobs(runtime)
     assert [(j.status, j.attempts) for j in jobs] == [("done", 1)]
     # A public tool agrees (as the bundle's README tells): OpenSSL's RFC 3161 verifier.
-    if shutil.which("openssl"):
-        row = rows[0]
-        assert row.timestamp_token and row.hash
-        (tmp_path / "token.der").write_bytes(base64.b64decode(row.timestamp_token))
-        (tmp_path / "tsa-root.pem").write_bytes(tsa.root_pem)
-        command = ["openssl", "ts", "-verify", "-token_in", "-in", str(tmp_path / "token.der")]
-        out = subprocess.run(
-            [*command, "-digest", row.hash, "-CAfile", str(tmp_path / "tsa-root.pem")],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert "Verification: OK" in out.stdout, out.stdout + out.stderr
+    tools.require("openssl")
+    row = rows[0]
+    assert row.timestamp_token and row.hash
+    (tmp_path / "token.der").write_bytes(base64.b64decode(row.timestamp_token))
+    (tmp_path / "tsa-root.pem").write_bytes(tsa.root_pem)
+    command = ["openssl", "ts", "-verify", "-token_in", "-in", str(tmp_path / "token.der")]
+    out = subprocess.run(
+        [*command, "-digest", row.hash, "-CAfile", str(tmp_path / "tsa-root.pem")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Verification: OK" in out.stdout, out.stdout + out.stderr
 
 
 async def test_one_job_stamps_a_whole_batch_a_few_requests_at_a_time(
@@ -187,7 +194,7 @@ async def test_authority_down_leaves_proofs_awaiting_and_the_job_retries(
     verdict = verify_json_proof(json.dumps(document).encode(), trust_of(runtime))
     assert verdict.authentic, verdict.problems
     assert [(t.covers, t.status) for t in verdict.timestamps] == [("proof", "awaiting")]
-    assert any("awaiting" in check for check in verdict.checks)
+    assert any("awaiting" in warning for warning in verdict.warnings)
     online = (
         await client.post("/v1/verify", files={"file": ("p.json", json.dumps(document))})
     ).json()
@@ -213,7 +220,7 @@ async def test_authority_down_leaves_proofs_awaiting_and_the_job_retries(
     rows = await proofs_of(runtime, delivery["id"])
     assert {r.timestamp_status for r in rows} == {"stamped"}
     document = await proof(client, auth, rows[0].id)
-    verdict = verify_json_proof(json.dumps(document).encode(), [*trust_of(runtime), tsa.root])
+    verdict = verify_json_proof(json.dumps(document).encode(), trust_of(runtime), [tsa.root])
     assert verdict.authentic and verdict.timestamps[0].status == "stamped"
 
 
@@ -271,11 +278,11 @@ async def test_a_tampered_or_foreign_token_is_not_authentic(
     first, second, _ = await proofs_of(runtime, delivery["id"])
     document = await proof(client, auth, first.id)
     other = await proof(client, auth, second.id)
-    trust = [*trust_of(runtime), tsa.root]
+    trust, trust_tsa = trust_of(runtime), [tsa.root]
 
     def verdict_with(header: dict) -> list[str]:
         changed = {**document, "header": {**document["header"], **header}}
-        verdict = verify_json_proof(json.dumps(changed).encode(), trust)
+        verdict = verify_json_proof(json.dumps(changed).encode(), trust, trust_tsa)
         assert not verdict.authentic
         return verdict.problems
 
@@ -294,7 +301,7 @@ async def test_a_tampered_or_foreign_token_is_not_authentic(
     assert "not valid" in verdict_with({"tabellion_timestamp": "not base64!"})[0]
     stripped = {k: v for k, v in document["header"].items() if k != "tabellion_timestamp"}
     changed = {**document, "header": stripped}
-    verdict = verify_json_proof(json.dumps(changed).encode(), trust)
+    verdict = verify_json_proof(json.dumps(changed).encode(), trust, trust_tsa)
     assert not verdict.authentic and "carries no timestamp token" in verdict.problems[0]
 
     # Online: the foreign token is refused, and so is a valid token this service did not record.
@@ -318,7 +325,8 @@ async def test_a_tampered_or_foreign_token_is_not_authentic(
             "tabellion_timestamp": base64.b64encode(second_token).decode(),
         },
     }
-    assert verify_json_proof(json.dumps(restamped).encode(), trust).authentic  # offline: valid
+    # Offline: valid.
+    assert verify_json_proof(json.dumps(restamped).encode(), trust, trust_tsa).authentic
     answer = (
         await client.post("/v1/verify", files={"file": ("p.json", json.dumps(restamped))})
     ).json()
@@ -336,7 +344,9 @@ async def test_a_tampered_or_foreign_token_is_not_authentic(
 
     # The offline command line: genTime and authority reported; the foreign token rejected.
     trust_file = tmp_path / "trust.pem"
-    trust_file.write_bytes((runtime.settings.seal_dir / "root-ca.pem").read_bytes() + tsa.root_pem)
+    trust_file.write_bytes((runtime.settings.seal_dir / "root-ca.pem").read_bytes())
+    tsa_file = tmp_path / "tsa.pem"
+    tsa_file.write_bytes(tsa.root_pem)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TABELLION_")}
     env["TABELLION_DATA_DIR"] = str(tmp_path / "empty")
 
@@ -345,7 +355,7 @@ async def test_a_tampered_or_foreign_token_is_not_authentic(
         path.write_text(json.dumps(content))
         command = [sys.executable, "-m", "tabellion", "verify", str(path)]
         return subprocess.run(
-            [*command, "--trust", str(trust_file)],
+            [*command, "--trust", str(trust_file), "--trust-tsa", str(tsa_file)],
             capture_output=True,
             text=True,
             env=env,
@@ -393,14 +403,15 @@ async def test_pdf_proofs_carry_a_signature_timestamp(
     assert stamp is not None and stamp.intact and stamp.valid and stamp.trusted
     assert before <= stamp.timestamp <= utcnow() + timedelta(seconds=1)
 
-    verdict = await verify_pdf_proof(data, [*trust_of(runtime), tsa.root])
+    verdict = await verify_pdf_proof(data, trust_of(runtime), [tsa.root])
     assert verdict.authentic, verdict.problems
     assert [(t.covers, t.status, t.trusted) for t in verdict.timestamps] == [
         ("pdf-seal", "stamped", True),
         ("proof", "stamped", True),  # the embedded evidence.json carries its token
     ]
     plain = await verify_pdf_proof(data, trust_of(runtime))
-    assert plain.authentic and plain.timestamps[0].trusted is False
+    assert not plain.authentic  # an untrusted timestamp is a failure, not a note
+    assert "timestamp authority is not trusted" in plain.problems[0]
 
     path = tmp_path / "proof.pdf"
     path.write_bytes(data)
@@ -448,7 +459,7 @@ async def test_pdf_render_job_waits_for_the_authority_never_drops_to_b_b(
     tsa.set_mode("up")
     await tasks.render(context, {"evidence_id": first.id})
     data = (await client.get(f"/v1/evidence/{first.id}/pdf", headers=auth)).content
-    verdict = await verify_pdf_proof(data, [*trust_of(runtime), tsa.root])
+    verdict = await verify_pdf_proof(data, trust_of(runtime), [tsa.root])
     assert verdict.authentic, verdict.problems
     assert [(t.covers, t.status) for t in verdict.timestamps] == [
         ("pdf-seal", "stamped"),
@@ -456,6 +467,7 @@ async def test_pdf_render_job_waits_for_the_authority_never_drops_to_b_b(
     ]
 
 
+@tools.requires("openssl", "pdfsig", "jq", "sha256sum")
 async def test_bundle_readme_commands_work_with_public_tools(
     client: httpx.AsyncClient,
     auth: dict[str, str],
@@ -519,3 +531,27 @@ async def test_bundle_readme_commands_work_with_public_tools(
 
 
 PUBLIC_TOOLS = ("openssl", "pdfsig", "python3", "jq", "sha256sum")
+
+
+async def test_a_list_of_authorities_is_tried_in_order(
+    data_dir: Path,
+    database_url: str,
+    tsa: TimestampAuthority,  # noqa: F811
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/tsa"  # nothing listens there
+    settings = make_settings(data_dir, database_url, tsa_url=f" {dead} , {tsa.url},")
+    assert settings.tsa_urls == [dead, tsa.url]
+    digest = hashlib.sha256(b"a proof").digest()
+    async with httpx.AsyncClient() as http:
+        token = read_token(await request_token_any(http, settings.tsa_urls, digest))
+        assert token.imprint == digest and TSA_NAME in token.authority
+        tsa.set_mode("503")
+        with pytest.raises(AuthorityUnavailable) as failed:
+            await request_token_any(http, settings.tsa_urls, digest)
+    # Every authority's reason, in order; never a token made with local time.
+    assert str(failed.value).startswith(f"{dead}: the timestamp authority cannot be reached")
+    assert f"{tsa.url}: the timestamp authority answered HTTP 503" in str(failed.value)
+    tsa.set_mode("up")
+    # The PDF seal's timestamp (pyHanko) falls back the same way.
+    stamped = await FallbackTimeStamper(settings.tsa_urls).async_timestamp(digest, "sha256")
+    assert read_token(stamped.dump()).imprint == digest

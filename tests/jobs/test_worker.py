@@ -475,3 +475,16 @@ async def test_two_workers_run_each_job_exactly_once_on_postgresql(
     async with runtime.sessions() as session:
         statuses = Counter((await session.scalars(select(Job.status))).all())
     assert statuses == {"done": 200}
+
+
+async def test_a_claim_takes_at_most_its_limit(runtime: Runtime) -> None:
+    # On PostgreSQL a plain ``IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`` could be run
+    # once per row visited and lease the whole queue to one worker.
+    async with transaction(runtime.sessions) as session:
+        await enqueue_many(session, "test.record", [{"n": n} for n in range(300)])
+    worker = fast_worker(runtime)
+    for _ in range(3):
+        assert len(await worker.claim(7)) == 7
+    async with runtime.sessions() as session:
+        statuses = Counter((await session.scalars(select(Job.status))).all())
+    assert statuses == {"running": 21, "queued": 279}

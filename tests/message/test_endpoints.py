@@ -170,6 +170,26 @@ async def test_invalid_message_is_422_naming_the_field(
     assert await count_rows(runtime, "messages") == 0
 
 
+@pytest.mark.parametrize("mode", ["deliver", "secure", "registered", "simple"])
+async def test_an_address_alone_is_a_recipient_of_deliver_and_secure_only(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, mode: str
+) -> None:
+    recipients = [natural_recipient(), {"email": "Only@Example.TEST"}]
+    response = await client.post(
+        "/v1/messages", json=message_body(mode=mode, recipients=recipients), headers=auth
+    )
+    if mode in ("deliver", "secure"):
+        assert response.status_code == 201, response.text
+        alone = response.json()["recipients"][1]
+        assert alone["email"] == "Only@example.test" and alone["language"] == "en"
+        assert {alone[k] for k in ("first_name", "last_name", "company", "siren")} == {None}
+        return
+    problem = assert_problem(response, 422, "validation-failed")
+    assert problem["errors"][0]["field"] == "recipients[1]"  # type: ignore[index]
+    assert problem["errors"][0]["code"] == "recipient-unnamed"  # type: ignore[index]
+    assert await count_rows(runtime, "messages") == 0
+
+
 async def test_missing_required_field_is_named(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:

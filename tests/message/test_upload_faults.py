@@ -4,9 +4,11 @@ leaves nothing behind, and memory does not grow with the file size."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tabellion.runtime import Runtime
 from tests.conftest import count_rows
@@ -129,3 +131,25 @@ async def test_upload_memory_does_not_grow_with_file_size(
     assert response.status_code == 201, response.text
     assert response.json()["size"] == total
     assert peak < 16 * 1024 * 1024, f"peak traced memory {peak / 2**20:.1f} MiB"
+
+
+async def test_disconnect_is_logged_in_one_line(
+    runtime: Runtime, auth: dict[str, str], data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with live_server(runtime) as base:
+        async with httpx.AsyncClient(base_url=base) as client:
+            created = await client.post("/v1/messages", json=message_body(), headers=auth)
+            message_id = created.json()["id"]
+        path = f"/v1/messages/{message_id}/attachments?filename=a.bin"
+        with caplog.at_level(logging.INFO):
+            await raw_request(
+                base,
+                path,
+                {**auth, "Content-Type": "application/octet-stream", "Content-Length": "10000000"},
+                b"x" * 300_000,
+            )
+            await eventually_empty(runtime, data_dir)
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert problems == []
+    lines = [r.getMessage() for r in caplog.records if "disconnected" in r.getMessage()]
+    assert lines == [f"client disconnected before the end of POST {path.split('?')[0]}"]

@@ -50,6 +50,7 @@ def full_delivery() -> Delivery:
         company="ACME",
         siren="732829320",
         language="fr",
+        token_salt="1" * 32,
         deadline_at=AT,
         notified_at=NAIVE,
         created_at=NAIVE,
@@ -84,6 +85,7 @@ def test_delivery_json_is_the_schemas_dump() -> None:
         language="en",
         created_at=AT,
         updated_at=AT,
+        token_salt="0" * 32,  # with links, a tracking URL too
     )
     evidence = [NewEvidence("evd_3", "SENT", "urn:x:SubmissionAcceptance", AT)]
     assert delivery_json(fresh, evidence) == schema_dump(fresh, evidence)

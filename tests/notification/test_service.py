@@ -203,9 +203,10 @@ async def make_due(runtime: Runtime, job_id: int, *, attempts: int | None = None
         await session.execute(update(Job).where(Job.id == job_id).values(**values))
 
 
-async def test_a_451_is_retried_later_then_given_up(
+async def test_a_451_is_retried_with_capped_backoff_and_never_undelivers(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, smtp_server: SmtpServer
 ) -> None:
+    settings = runtime.settings
     smtp_server.refuse("jane0@example.test", 451)
     [sent] = await send_message(client, auth, [natural_recipient(0)])
     before = utcnow()
@@ -216,31 +217,94 @@ async def test_a_451_is_retried_later_then_given_up(
     assert state["status"] == "pending"
     assert [e["type"] for e in state["evidence"]] == ["SENT"]
     [job] = await notice_jobs(runtime, sent["id"])
-    assert job.status == "queued"
-    assert job.attempts == 1
-    assert job.run_at > before + timedelta(seconds=3)  # backoff: about 5 s after the first try
+    assert (job.status, job.attempts) == ("queued", 1)
+    # The base delay (60 s by default, ±10 %) after the first try.
+    waited = (job.run_at - before).total_seconds()
+    assert settings.notice_retry_base_seconds * 0.9 <= waited
+    assert waited <= settings.notice_retry_base_seconds * 1.1 + 5
     assert job.last_error is not None and "451 4.3.0 Mailbox busy" in job.last_error
     assert job.locked_by is None
 
-    # A second try, refused again: still pending, later still.
+    # Many tries later, refused again: still pending, the delay at its cap (an hour).
+    await make_due(runtime, job.id, attempts=30)
+    before = utcnow()
+    await run_worker(runtime)
+    [job] = await notice_jobs(runtime, sent["id"])
+    assert (job.status, job.attempts) == ("queued", 31)
+    waited = (job.run_at - before).total_seconds()
+    assert settings.notice_retry_cap_seconds * 0.9 <= waited
+    assert waited <= settings.notice_retry_cap_seconds * 1.1 + 5
+    assert (await delivery(client, auth, sent["id"]))["status"] == "pending"
+    assert smtp_server.messages == []
+
+
+async def test_relay_outage_past_the_window_leaves_the_delivery_pending(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, smtp_server: SmtpServer
+) -> None:
+    from tabellion.jobs.maintenance import retry_jobs
+
+    smtp_server.stop()
+    [sent] = await send_message(client, auth, [natural_recipient(0)])
+    await run_worker(runtime)
+    # Three days and more of outage: the job gives up, the letter is not failed for it.
+    async with transaction(runtime.sessions) as session:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == sent["id"])
+            .values(created_at=utcnow() - timedelta(hours=runtime.settings.notice_retry_hours))
+        )
+    [job] = await notice_jobs(runtime, sent["id"])
     await make_due(runtime, job.id)
     await run_worker(runtime)
     [job] = await notice_jobs(runtime, sent["id"])
-    assert (job.status, job.attempts) == ("queued", 2)
+    assert (job.status, job.attempts) == ("dead", 2)
+    assert job.last_error is not None
+    assert "mail relay kept failing for 72 h" in job.last_error
+    assert "cannot reach the SMTP server" in job.last_error
+    state = await delivery(client, auth, sent["id"])
+    assert state["status"] == "pending"
+    assert [e["type"] for e in state["evidence"]] == ["SENT"]
+
+    # The relay is back; the operator retries the dead job (`tabellion jobs retry --dead`).
+    smtp_server.start()
+    async with transaction(runtime.sessions) as session:
+        assert await retry_jobs(session, all_dead=True) == 1
+    await run_worker(runtime)
+    assert (await delivery(client, auth, sent["id"]))["status"] == "notified"
+    assert len(await smtp_server.wait_for(1)) == 1
+
+
+@pytest.mark.parametrize("greeting", [None, b"421 4.3.2 Service not available\r\n"])
+async def test_a_silent_or_busy_relay_is_retried_then_recovers(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    smtp_server: SmtpServer,
+    greeting: bytes | None,
+) -> None:
+    """A relay that accepts the connection and then says nothing (a timeout) or 421."""
+    from tabellion.notification.smtp import SmtpTransport
+    from tests.fixtures.smtp import scripted_relay
+
+    working = runtime.mail
+    [sent] = await send_message(client, auth, [natural_recipient(0)])
+    async with scripted_relay(greeting) as port:
+        runtime.mail = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}?timeout=0.5")
+        try:
+            await run_worker(runtime)
+        finally:
+            await runtime.mail.close()
+            runtime.mail = working
+    [job] = await notice_jobs(runtime, sent["id"])
+    assert (job.status, job.attempts) == ("queued", 1)
+    assert job.last_error is not None and "cannot reach the SMTP server" in job.last_error
+    assert ("421" if greeting else "Timed out") in job.last_error
     assert (await delivery(client, auth, sent["id"]))["status"] == "pending"
 
-    # The last attempt, refused again: the delivery ends undelivered, the job is done.
-    await make_due(runtime, job.id, attempts=job.max_attempts - 1)
+    await make_due(runtime, job.id)
     await run_worker(runtime)
-    [job] = await notice_jobs(runtime, sent["id"])
-    assert (job.status, job.attempts) == ("done", job.max_attempts)
-    state = await delivery(client, auth, sent["id"])
-    assert state["status"] == "undelivered"
-    assert state["status_reason"].startswith("gave up after repeated failures: 451 4.3.0")
-    assert [e["type"] for e in state["evidence"]] == ["SENT", "UNDELIVERED"]
-    [undelivered] = await evidence_of(runtime, sent["id"], "UNDELIVERED")
-    assert undelivered.details["smtp_code"] is None
-    assert smtp_server.messages == []
+    assert (await delivery(client, auth, sent["id"]))["status"] == "notified"
+    assert len(await smtp_server.wait_for(1)) == 1
 
 
 async def test_a_451_then_accepted_is_notified(
@@ -299,7 +363,7 @@ async def test_a_settled_delivery_is_not_sent_again(
 
     # A duplicate run of the job (a lost lease, a retry after a crash) sends nothing.
     assert await send_notice(runtime, notified["id"]) == "notified"
-    assert await send_notice(runtime, undelivered["id"], last_attempt=True) == "undelivered"
+    assert await send_notice(runtime, undelivered["id"], attempt=8) == "undelivered"
     assert await send_notice(runtime, "dlv_" + "0" * 26) == "gone"
 
     assert len(smtp_server.messages) == 1

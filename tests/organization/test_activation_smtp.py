@@ -12,6 +12,7 @@ import pytest
 from tabellion.config import Settings
 from tabellion.jobs.worker import Worker
 from tabellion.runtime import Runtime
+from tests.fixtures.database import race_on_row
 from tests.fixtures.smtp import ReceivedMail, SmtpServer
 
 PASSWORD = "correct horse battery staple"
@@ -146,3 +147,36 @@ async def test_no_email_for_a_user_already_active(
 
     await Worker(runtime, concurrency=4).run_until_idle()
     assert smtp_server.messages == []
+
+
+async def test_concurrent_activations_set_one_password(
+    served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, smtp_server: SmtpServer
+) -> None:
+
+    user = await invite(served, auth, "sam@acme.test")
+    await Worker(runtime, concurrency=4).run_until_idle()
+    [mail] = await smtp_server.wait_for(1)
+    path = link_in(mail)
+    token = csrf_of((await served.get(path)).text)
+    passwords = [f"{PASSWORD} {n}" for n in range(20)]
+    answers = await race_on_row(
+        runtime,
+        "users",
+        user["id"],
+        (
+            served.post(path, data={"password": p, "confirm": p, "csrf_token": token})
+            for p in passwords
+        ),
+    )
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [200] + [410] * 19, statuses
+    assert await user_status(served, auth, user["id"]) == "active"
+    # The password that won is the one that works: no later request replaced it.
+    [winner] = [p for p, r in zip(passwords, answers, strict=True) if r.status_code == 200]
+    for password, expected in ((winner, 303), (passwords[passwords.index(winner) - 1], 401)):
+        form = await served.get("/account/sign-in")
+        signed = await served.post(
+            "/account/sign-in",
+            data={"email": "sam@acme.test", "password": password, "csrf_token": csrf_of(form.text)},
+        )
+        assert signed.status_code == expected

@@ -12,6 +12,7 @@ import pytest
 from tabellion.config import Settings
 from tabellion.jobs.worker import Worker
 from tabellion.runtime import Runtime
+from tests.fixtures.database import race_on_row
 from tests.fixtures.factories import message_body
 from tests.fixtures.smtp import ReceivedMail, SmtpServer
 from tests.message.test_endpoints import assert_problem
@@ -98,3 +99,32 @@ async def test_accept_then_revoke_from_the_link_in_the_email(
     refused = await press(client, link_in(by_rcpt["paul@martin.test"]), "refuse")
     assert refused.status_code == 200 and "Refused." in refused.text
     assert await state_of(client, auth, martin["id"]) == "REFUSED"
+
+
+async def test_concurrent_answers_to_a_consent_apply_one(
+    served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, smtp_server: SmtpServer
+) -> None:
+
+    created = await served.post(
+        "/v1/customers",
+        json={"customers": [{"name": "Bakery Dupont", "email": "boss@dupont.test"}]},
+        headers=auth,
+    )
+    [dupont] = created.json()["customers"]
+    await Worker(runtime, concurrency=4).run_until_idle()
+    [mail] = await smtp_server.wait_for(1)
+    path = link_in(mail)
+    token = csrf_of((await served.get(path)).text)
+    actions = ["accept" if n % 2 else "refuse" for n in range(20)]
+    answers = await race_on_row(
+        runtime,
+        "organizations",
+        dupont["id"],
+        (served.post(path, data={"action": a, "csrf_token": token}) for a in actions),
+    )
+    assert sorted(r.status_code for r in answers) == [200] + [409] * 19
+    [winner] = [a for a, r in zip(actions, answers, strict=True) if r.status_code == 200]
+    state = {"accept": "ACCEPTED", "refuse": "REFUSED"}[winner]
+    assert await state_of(served, auth, dupont["id"]) == state
+    types = [e["type"] for e in (await served.get("/v1/events", headers=auth)).json()["data"]]
+    assert types == [f"customer.{state.lower()}"]

@@ -20,6 +20,7 @@ from tabellion.jobs.worker import Worker
 from tabellion.kit.sessions import derive_code
 from tabellion.kit.time import utcnow
 from tabellion.message.service.delivery import load_for_notice, mark_notified, portal_token
+from tabellion.models.job import Job
 from tabellion.models.message import Delivery
 from tabellion.models.portal import OneTimeCode
 from tabellion.runtime import Runtime
@@ -57,6 +58,25 @@ async def notify(runtime: Runtime, delivery_id: str) -> str:
     return f"/r/{token}"
 
 
+async def reply_in_portal(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    delivery_id: str,
+    body: str,
+    files: dict[str, tuple[str, bytes, str]] | None = None,
+) -> str:
+    """As the recipient of a secure delivery: open it and reply; returns its link path."""
+    link = await notify(runtime, delivery_id)
+    landing = await client.get(link)
+    await client.post(f"{link}/open", data={"csrf_token": csrf(landing.text)})
+    token = csrf((await client.get(link)).text)
+    reply = await client.post(
+        f"{link}/reply", data={"csrf_token": token, "body": body}, files=files or {}
+    )
+    assert reply.status_code == 303, reply.text
+    return link
+
+
 async def latest_code(runtime: Runtime, subject: str) -> str:
     async with runtime.sessions() as session:
         code = await session.scalar(
@@ -78,10 +98,60 @@ async def age_codes(runtime: Runtime, subject: str) -> None:
             code.created_at -= timedelta(minutes=2)
 
 
+async def signed_in(client: httpx.AsyncClient, runtime: Runtime, link: str, delivery: str) -> str:
+    """Confirm the recipient's code on the delivery's page; returns the page's CSRF token."""
+    page = await client.get(link)
+    await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
+    code = await latest_code(runtime, delivery)
+    verified = await client.post(
+        f"{link}/verify", data={"code": code, "csrf_token": csrf(page.text)}
+    )
+    assert verified.status_code == 303, verified.text
+    return csrf(page.text)
+
+
+async def ready_to_answer(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> tuple[dict, str, str]:
+    """A registered letter notified, its recipient's identity confirmed: the delivery, its
+    link and the page's CSRF token."""
+    delivery = await dispatch(client, auth)
+    link = await notify(runtime, delivery["id"])
+    return delivery, link, await signed_in(client, runtime, link, delivery["id"])
+
+
+async def accepted_letter(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> tuple[dict, str, dict]:
+    """A registered letter, accepted: its delivery, its link and its attachment."""
+    delivery, link, token = await ready_to_answer(client, auth, runtime)
+    answer = {"decision": "accept", "confirm": "yes", "csrf_token": token}
+    assert (await client.post(f"{link}/answer", data=answer)).status_code == 303
+    message = (await client.get(f"/v1/messages/{delivery['message_id']}", headers=auth)).json()
+    return delivery, link, message["attachments"][0]
+
+
 def csrf(page: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert match, page
     return match.group(1)
+
+
+async def vault_sign_in(client: httpx.AsyncClient, runtime: Runtime, email: str) -> None:
+    """Sign in to the vault with the code mailed to ``email``."""
+    form = await client.get("/vault")
+    await client.post("/vault/code", data={"email": email, "csrf_token": csrf(form.text)})
+    asked = await client.get("/vault?step=code")
+    code = await latest_code(runtime, email)
+    signed = await client.post(
+        "/vault/verify", data={"email": email, "code": code, "csrf_token": csrf(asked.text)}
+    )
+    assert signed.status_code == 303, signed.text
+
+
+async def attachment_ids(client: httpx.AsyncClient, auth: dict[str, str], delivery: dict) -> list:
+    message = (await client.get(f"/v1/messages/{delivery['message_id']}", headers=auth)).json()
+    return [a["id"] for a in message["attachments"]]
 
 
 async def status_of(client: httpx.AsyncClient, auth: dict[str, str], delivery_id: str) -> dict:
@@ -161,13 +231,35 @@ class Inbox:
             raise AssertionError(f"no such e-mail to {address}; received {received}") from None
 
 
-async def outbox_codes(runtime: Runtime) -> list[EmailMessage]:
-    """Run the jobs due, then read the code e-mails written to the outbox (no SMTP set)."""
-    await Worker(runtime, poll_interval=0.05).run_until_idle()
+def outbox_read(runtime: Runtime, marker: str) -> list[EmailMessage]:
+    """The e-mails written to the outbox (no SMTP set) whose Message-ID contains ``marker``."""
     mails = []
     for path in sorted(runtime.settings.outbox_dir.glob("*.eml")):
         mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert isinstance(mail, EmailMessage)
-        if ".code@" in str(mail["Message-ID"]):
+        if marker in str(mail["Message-ID"]):
             mails.append(mail)
     return mails
+
+
+async def outbox_mails(runtime: Runtime, kind: str) -> list[EmailMessage]:
+    """Run the jobs due, then read the e-mails written to the outbox (no SMTP set) whose
+    Message-ID says they are of ``kind`` (``code``, ``to-sender``...)."""
+    await Worker(runtime, poll_interval=0.05).run_until_idle()
+    return outbox_read(runtime, f".{kind}@")
+
+
+async def outbox_codes(runtime: Runtime) -> list[EmailMessage]:
+    return await outbox_mails(runtime, "code")
+
+
+async def travel(runtime: Runtime, delivery_id: str, delta: timedelta) -> None:
+    """Let ``delta`` pass for a delivery: its deadline and its queued jobs move that far into
+    the past, so the real worker runs what falls due, as it would after that time."""
+    async with transaction(runtime.sessions) as session:
+        delivery = await session.get(Delivery, delivery_id)
+        assert delivery is not None and delivery.deadline_at is not None
+        delivery.deadline_at -= delta
+        for job in await session.scalars(select(Job).where(Job.status == "queued")):
+            if job.payload.get("delivery_id") == delivery_id:
+                job.run_at -= delta

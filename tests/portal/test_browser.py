@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -337,10 +338,20 @@ class Portal:
 async def portal(
     data_dir: Path, database_url: str, smtp_server: SmtpServer
 ) -> AsyncIterator[Portal]:
+    async with open_portal(data_dir, database_url, smtp_server) as served:
+        yield served
+
+
+@asynccontextmanager
+async def open_portal(
+    data_dir: Path, database_url: str, smtp_server: SmtpServer, **overrides: object
+) -> AsyncIterator[Portal]:
+    """The app served with its worker, sending through ``smtp_server``; ``overrides`` are
+    settings (say, ``webhook_allowed_hosts``)."""
     # Links in e-mails lead to the served app: its address is chosen before the settings.
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    settings = smtp_server.settings(data_dir, database_url, public_url=base)
+    settings = smtp_server.settings(data_dir, database_url, public_url=base, **overrides)
     # Its own runtime in the session's loop (the shared ``runtime`` fixture lives in the
     # test's own loop, and database connections cannot cross loops).
     runtime = Runtime.build(settings, pool_size=5)

@@ -19,6 +19,8 @@ from tests.portal.helpers import (
     latest_code,
     notify,
     outbox_codes,
+    outbox_mails,
+    reply_in_portal,
     status_of,
 )
 
@@ -72,17 +74,13 @@ async def test_secure_thread_both_sides_in_order(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
     delivery = await dispatch(client, auth, mode="secure")
-    link = await notify(runtime, delivery["id"])
-    landing = await client.get(link)
-    await client.post(f"{link}/open", data={"csrf_token": csrf(landing.text)})
-    page = (await client.get(link)).text
-    token = csrf(page)
-    reply = await client.post(
-        f"{link}/reply",
-        data={"csrf_token": token, "body": "Thanks <script>alert(1)</script>\n\nSee attached."},
-        files={"files": ("answer.txt", b"signed copy", "text/plain")},
+    link = await reply_in_portal(
+        client,
+        runtime,
+        delivery["id"],
+        "Thanks <script>alert(1)</script>\n\nSee attached.",
+        {"files": ("answer.txt", b"signed copy", "text/plain")},
     )
-    assert reply.status_code == 303, reply.text
     answered = await client.post(
         f"/v1/deliveries/{delivery['id']}/replies",
         json={"body_html": "<p>Received, thank you.</p><script>x()</script>"},
@@ -102,6 +100,30 @@ async def test_secure_thread_both_sides_in_order(
     assert file.content == b"signed copy"
     state = await status_of(client, auth, delivery["id"])
     assert "REPLIED" in [e["type"] for e in state["evidence"]]
+
+
+async def test_a_reply_is_emailed_to_the_sender_the_message_names(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    created = await client.post("/v1/users", json={"email": "sam@acme.test"}, headers=auth)
+    assert created.status_code == 201, created.text
+    named = await dispatch(client, auth, mode="secure", sender={"email": "sam@acme.test"})
+    unnamed = await dispatch(client, auth, mode="secure")  # the organisation itself sends
+    for delivery in (named, unnamed):
+        await reply_in_portal(
+            client,
+            runtime,
+            delivery["id"],
+            "Signed <b>copy</b> attached.",
+            {"files": ("signed.pdf", b"%PDF-1.4", "application/pdf")},
+        )
+    [mail] = await outbox_mails(runtime, "to-sender")
+    assert mail["To"] == "sam@acme.test" and mail["Subject"] == "Re: Secret subject"
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "jane0@example.test" in text and "Signed <b>copy</b> attached." in text
+    assert "signed.pdf" in text and f"/v1/deliveries/{named['id']}/replies" in text
+    assert "Signed &lt;b&gt;copy&lt;/b&gt; attached." in html  # escaped, as the recipient wrote it
 
 
 @pytest.mark.parametrize(

@@ -11,17 +11,22 @@ from tabellion.kit.time import utcnow
 from tabellion.message.service.lifecycle import expire
 from tabellion.models.message import Delivery
 from tabellion.runtime import Runtime
+from tests.fixtures.server import client_from
 from tests.portal.helpers import (
     age_codes,
+    attachment_ids,
     csrf,
     dispatch,
     latest_code,
     notify,
     outbox_codes,
+    ready_to_answer,
     status_of,
+    vault_sign_in,
 )
 
 UA = {"User-Agent": "TestBrowser/1.0"}
+PDF = b"%PDF-1.4\n%%EOF\n"  # what ``dispatch`` attaches
 
 
 async def confirm_identity(
@@ -108,8 +113,10 @@ async def test_refuse_closes_it(
     assert "You refused this letter" in after
     assert "Secret subject" not in after
     assert (await status_of(client, auth, delivery["id"]))["status"] == "refused"
-    download = await client.get(f"{link}/files/att_x")
-    assert download.status_code == 404
+    # The letter's real file, with the session that refused it: still closed.
+    [attachment] = await attachment_ids(client, auth, delivery)
+    download = await client.get(f"{link}/files/{attachment}")
+    assert download.status_code == 404 and PDF not in download.content
 
 
 async def test_wrong_code_five_times_locks_it(
@@ -126,10 +133,17 @@ async def test_wrong_code_five_times_locks_it(
             f"{link}/verify", data={"code": wrong, "csrf_token": csrf(page.text)}
         )
         assert f"{left} tries left" in response.text
-    locked = await client.post(
-        f"{link}/verify", data={"code": wrong, "csrf_token": csrf(page.text)}
+    # The client is stopped before it can lock the code (docs/security.md); another may.
+    stopped = await client.post(
+        f"{link}/verify", data={"code": right, "csrf_token": csrf(page.text)}
     )
+    assert stopped.status_code == 429 and int(stopped.headers["retry-after"]) > 0
+    async with client_from(client, "203.0.113.9") as other:
+        locked = await other.post(
+            f"{link}/verify", data={"code": wrong, "csrf_token": csrf(page.text)}
+        )
     assert "Too many wrong codes" in locked.text
+    await runtime.limiter.clear()
     still = await client.post(f"{link}/verify", data={"code": right, "csrf_token": csrf(page.text)})
     assert still.status_code == 200 and "Too many wrong codes" in still.text
     # Asking again at once is rate-limited; after a minute a new code works.
@@ -283,3 +297,117 @@ async def test_notice_schedules_expiry_and_reminders_that_stop_once_answered(
     )
     after = len(list(outbox.glob("*.eml"))) if outbox.exists() else 0
     assert after == before
+
+
+async def test_answer_after_deadline_before_expiry_job_is_refused(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    from sqlalchemy import update
+
+    from tabellion.jobs.worker import Worker
+    from tabellion.models.job import Job
+
+    delivery, link, token = await ready_to_answer(client, auth, runtime)
+    past = utcnow() - timedelta(seconds=1)
+    async with transaction(runtime.sessions) as session:
+        row = await session.get(Delivery, delivery["id"])
+        assert row is not None
+        row.deadline_at = past  # the deadline passed; its expiry job has not run yet
+    late = await client.post(
+        f"{link}/answer", data={"decision": "accept", "confirm": "yes", "csrf_token": token}
+    )
+    assert late.status_code == 409
+    assert "The deadline to answer has passed" in late.text
+    state = await status_of(client, auth, delivery["id"])
+    assert state["status"] == "notified"
+    assert [e["type"] for e in state["evidence"]] == ["SENT", "NOTIFIED"]
+    async with transaction(runtime.sessions) as session:
+        await session.execute(update(Job).where(Job.kind == "delivery.expire").values(run_at=past))
+    await Worker(runtime, poll_interval=0.05).run_until_idle()
+    state = await status_of(client, auth, delivery["id"])
+    assert state["status"] == "expired"
+    assert [e["type"] for e in state["evidence"]] == ["SENT", "NOTIFIED", "EXPIRED"]
+    assert "deadline to accept this letter passed" in (await client.get(link)).text
+
+
+async def _accept(client: httpx.AsyncClient, base: str) -> None:
+    page = (await client.get(base)).text
+    done = await client.post(
+        f"{base}/answer",
+        data={"decision": "accept", "confirm": "yes", "csrf_token": csrf(page)},
+    )
+    assert done.status_code == 303 and done.headers["location"] == base
+
+
+async def test_a_code_or_a_session_of_one_letter_does_not_open_another(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """Two registered letters to the same recipient: the first's code, session and link
+    never reach the second."""
+    first, second = [await dispatch(client, auth) for _ in range(2)]
+    link1, link2 = [await notify(runtime, d["id"]) for d in (first, second)]
+    for link in (link1, link2):
+        page = await client.get(link)
+        await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
+    code1 = await latest_code(runtime, first["id"])
+    assert code1 != await latest_code(runtime, second["id"])
+    form2 = await client.get(f"{link2}?sent=1")
+    crossed = await client.post(
+        f"{link2}/verify", data={"code": code1, "csrf_token": csrf(form2.text)}
+    )
+    assert crossed.status_code == 200 and "4 tries left" in crossed.text
+    # The first letter's code still works on the first (the wrong try was counted on the
+    # second) and opens a session for the first only.
+    form1 = await client.get(f"{link1}?sent=1")
+    verified = await client.post(
+        f"{link1}/verify", data={"code": code1, "csrf_token": csrf(form1.text)}
+    )
+    assert verified.status_code == 303
+    assert "Accept the letter" in (await client.get(link1)).text
+    other = (await client.get(link2)).text
+    assert "Accept the letter" not in other
+    answered = await client.post(
+        f"{link2}/answer",
+        data={"decision": "accept", "confirm": "yes", "csrf_token": csrf(other)},
+    )
+    assert answered.status_code == 303 and answered.headers["location"] == link2
+    state = await status_of(client, auth, second["id"])
+    assert state["status"] == "notified"
+    assert [e["type"] for e in state["evidence"]] == ["SENT", "NOTIFIED"]
+    # Once the first is accepted, its link serves its file, never the second's.
+    await _accept(client, link1)
+    [file1], [file2] = [await attachment_ids(client, auth, d) for d in (first, second)]
+    own = await client.get(f"{link1}/files/{file1}")
+    assert own.status_code == 200 and own.content == PDF
+    for url in (f"{link1}/files/{file2}", f"{link2}/files/{file1}", f"{link2}/files/{file2}"):
+        response = await client.get(url)
+        assert response.status_code == 404 and PDF not in response.content, url
+    assert (await status_of(client, auth, second["id"]))["status"] == "notified"
+
+
+async def test_files_are_not_downloadable_before_acceptance(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """With the identity confirmed (a portal session and a vault session) but the letter not
+    yet accepted, no file, preview or page image comes out, on the link or in the vault."""
+    delivery = await dispatch(client, auth)
+    link = await notify(runtime, delivery["id"])
+    await confirm_identity(client, runtime, link, delivery["id"])
+    await vault_sign_in(client, runtime, delivery["recipient"]["email"])
+    [file] = await attachment_ids(client, auth, delivery)
+    vault = f"/vault/d/{delivery['id']}"
+    assert "Accept the letter" in (await client.get(vault)).text
+    urls = [
+        f"{base}/files/{file}{tail}"
+        for base in (link, vault)
+        for tail in ("", "?inline=1", "/preview", "/pages/1.png")
+    ]
+    for url in urls:
+        response = await client.get(url)
+        assert response.status_code == 404 and PDF not in response.content, url
+    state = await status_of(client, auth, delivery["id"])
+    assert [e["type"] for e in state["evidence"]] == ["SENT", "NOTIFIED"]  # no DOWNLOADED
+    await _accept(client, vault)
+    for base in (link, vault):
+        response = await client.get(f"{base}/files/{file}")
+        assert response.status_code == 200 and response.content == PDF, base

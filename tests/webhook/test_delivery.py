@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import json
 import socket
+import time
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 
@@ -270,7 +271,11 @@ async def test_test_ping_and_attempts_listing(
     sent = await client.post(f"/v1/webhook-endpoints/{endpoint_id}/test", headers=auth)
     assert sent.status_code == 202
     event_id = sent.json()["event_id"]
+    # The receiver takes 150 ms to answer: the recorded latency is the real wait.
+    receiver.answer(200, delay=0.15)
+    started = time.monotonic()
     await deliver(runtime, endpoint_id=endpoint_id, event_id=event_id, attempt=1, is_last=False)
+    elapsed_ms = (time.monotonic() - started) * 1000
     payload = Webhook(secret).verify(receiver.received[0].body, receiver.received[0].headers)
     assert payload["type"] == "webhook.test"
     listed = (
@@ -279,7 +284,7 @@ async def test_test_ping_and_attempts_listing(
     assert [(a["event_id"], a["outcome"], a["status_code"]) for a in listed["data"]] == [
         (event_id, "succeeded", 200)
     ]
-    assert listed["data"][0]["latency_ms"] >= 0
+    assert 150 <= listed["data"][0]["latency_ms"] <= elapsed_ms
 
 
 async def test_redeliver_sends_the_same_id_again(
@@ -532,7 +537,7 @@ async def test_attempts_listing_pages_newest_first(
 ) -> None:
     endpoint_id, _ = await setup_endpoint(runtime, org_key[0], receiver.url)
     event_ids = [await emit_event(runtime, org_key[0]) for _ in range(3)]
-    receiver.answer(503, {"retry-after": "600"})
+    receiver.answer(503, {"retry-after": "600"}, delay=0.1)
     assert await run_jobs(runtime) == 3
     url = f"/v1/webhook-endpoints/{endpoint_id}/attempts"
     first = (await client.get(url, params={"limit": 2}, headers=auth)).json()
@@ -545,7 +550,7 @@ async def test_attempts_listing_pages_newest_first(
     assert sorted(a["event_id"] for a in listed) == sorted(event_ids)
     (failed,) = [a for a in listed if a["outcome"] == "retrying"]
     assert (failed["status_code"], failed["error"]) == (503, "HTTP 503")
-    assert failed["latency_ms"] >= 0
+    assert failed["latency_ms"] >= 100  # the receiver's 100 ms before its 503
     waited = datetime.fromisoformat(failed["next_retry_at"]) - datetime.fromisoformat(
         failed["created_at"]
     )
@@ -623,3 +628,47 @@ async def test_account_events_flow_as_webhooks(
     assert payload["type"] == "customer.cancelled"
     assert payload["data"]["customer"]["id"] == customer_id
     assert payload["data"]["customer"]["state"] == "CANCELLED"
+
+
+async def test_events_reach_only_their_own_organisations_subscribed_endpoints(
+    runtime: Runtime,
+    org_key: tuple[str, str],
+    receiver: Receiver,
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+) -> None:
+    """Two organisations with endpoints on one receiver (told apart by path): a dispatch by
+    the first, run by the worker, reaches the first's subscribed endpoints and never the
+    second's; an event of the second reaches only the second's."""
+    other_org, _ = await create_org_with_key(runtime)
+    secrets = {}
+    for org, path, events in [
+        (org_key[0], "a", None),
+        (org_key[0], "a-sent", ["delivery.sent"]),
+        (org_key[0], "a-quiet", ["customer.cancelled"]),
+        (other_org, "b", None),
+    ]:
+        _, secrets[f"/hooks/{path}"] = await setup_endpoint(
+            runtime, org, f"{receiver.url}/{path}", events
+        )
+    created = await client.post("/v1/messages", json=message_body(), headers=auth)
+    assert created.status_code == 201, created.text
+    message_id = created.json()["id"]
+    dispatched = await client.post(f"/v1/messages/{message_id}/dispatch", headers=auth)
+    assert dispatched.status_code == 202, dispatched.text
+    await run_jobs(runtime)
+    by_path: dict[str, list[dict]] = {}
+    for got in receiver.received:
+        payload = Webhook(secrets[got.path]).verify(got.body, got.headers)
+        by_path.setdefault(got.path, []).append(payload)
+    assert set(by_path) == {"/hooks/a", "/hooks/a-sent"}
+    assert {p["type"] for p in by_path["/hooks/a"]} >= {"message.dispatched", "delivery.sent"}
+    assert [p["type"] for p in by_path["/hooks/a-sent"]] == ["delivery.sent"]
+    assert by_path["/hooks/a-sent"][0]["data"]["delivery"]["message_id"] == message_id
+
+    receiver.received.clear()
+    event_id = await emit_event(runtime, other_org)
+    await run_jobs(runtime)
+    (got,) = receiver.received
+    assert (got.path, got.headers["webhook-id"]) == ("/hooks/b", event_id)
+    assert Webhook(secrets["/hooks/b"]).verify(got.body, got.headers)["type"] == "delivery.accepted"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from tabellion.runtime import Runtime
 from tabellion.webhook.delivery import deliver
+from tests.fixtures import tools
 from tests.fixtures.receiver import Receiver
 from tests.webhook.test_delivery import emit_event, setup_endpoint
 
@@ -80,10 +80,7 @@ def test_python_snippet(signed: Signed) -> None:
         exec(code.replace('"whsec_..."', repr(signed.new_secret)), scope)  # noqa: S102
 
 
-@pytest.mark.skipif(
-    not all(shutil.which(tool) for tool in ("bash", "openssl", "base64", "od")),
-    reason="needs bash, openssl and coreutils",
-)
+@tools.requires("bash", "openssl", "base64", "od")
 def test_shell_snippet(signed: Signed, tmp_path: Path) -> None:
     code = snippet("sh", "Shell (bash")
 
@@ -116,7 +113,7 @@ def test_shell_snippet(signed: Signed, tmp_path: Path) -> None:
     assert run(signed.old_secret, signed.body, newest) == "FORGED"
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
+@tools.requires("node")
 def test_node_snippet(signed: Signed) -> None:
     code = snippet("js", "Node.js")
     cases = [

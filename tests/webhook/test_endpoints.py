@@ -285,3 +285,28 @@ async def test_bad_input_is_a_problem_naming_the_field(
     url = "/v1/webhook-endpoints" + path.format(id=created["id"])
     response = await client.request(method, url, json=body, headers=auth)
     assert fields(assert_problem(response, 422, "validation-failed")) == [field]
+
+
+async def test_concurrent_rotations_keep_every_secret_they_showed(
+    served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+
+    from tabellion.kit import crypto
+    from tests.fixtures.database import race_on_row
+
+    created = await register(served, auth, "http://127.0.0.1:9/hooks")
+    url = f"/v1/webhook-endpoints/{created['id']}/rotate-secret"
+    rotated = await race_on_row(
+        runtime,
+        "webhook_endpoints",
+        created["id"],
+        (served.post(url, headers=auth) for _ in range(10)),
+    )
+    assert [r.status_code for r in rotated] == [200] * 10
+    async with runtime.sessions() as session:
+        row = await session.scalar(select(WebhookEndpoint))
+    assert row is not None
+    stored = {crypto.decrypt(runtime.settings.signing_key, s["value"]) for s in row.secrets}
+    shown = {created["secret"], *(r.json()["secret"] for r in rotated)}
+    assert stored == shown
+    assert [s["expires_at"] is None for s in row.secrets].count(True) == 1

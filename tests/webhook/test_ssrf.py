@@ -32,6 +32,23 @@ from tabellion.webhook.ssrf import (
         ("fe80::1", False),
         ("::ffff:127.0.0.1", False),
         ("2002:0a00:0001::1", False),
+        # IPv4-mapped, -compatible and -translated, NAT64 and Teredo forms of inner addresses
+        ("::ffff:10.0.0.1", False),
+        ("::ffff:169.254.169.254", False),
+        ("::127.0.0.1", False),
+        ("::10.0.0.1", False),
+        ("::ffff:0:127.0.0.1", False),
+        ("::ffff:0:a9fe:a9fe", False),
+        ("64:ff9b::127.0.0.1", False),
+        ("64:ff9b::169.254.169.254", False),
+        ("64:ff9b::8.8.8.8", True),
+        ("::8.8.8.8", True),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # Teredo to 127.0.0.1
+        # local-use NAT64, site-local, unique-local
+        ("64:ff9b:1::a00:1", False),
+        ("fec0::1", False),
+        ("feff::1", False),
+        ("fd12:3456::1", False),
     ],
 )
 def test_address_is_public(address: str, public: bool) -> None:
@@ -50,7 +67,14 @@ async def test_allow_list_exempts_a_host() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["file:///etc/passwd", "http://", "https://u:p@example.com/", "http://example.com:99999/"],
+    [
+        "file:///etc/passwd",
+        "http://",
+        "https://u:p@example.com/",
+        "http://example.com:99999/",
+        "http://example.com:0/",
+        "https://[2606:4700::1]:0/",
+    ],
 )
 def test_bad_urls(url: str) -> None:
     with pytest.raises(ForbiddenDestination):
@@ -60,3 +84,11 @@ def test_bad_urls(url: str) -> None:
 def test_default_ports() -> None:
     assert check_url_syntax("https://Example.COM/x") == ("example.com", 443)
     assert check_url_syntax("http://example.com/x") == ("example.com", 80)
+
+
+@pytest.mark.parametrize(
+    "host", ["::ffff:127.0.0.1", "::127.0.0.1", "64:ff9b::a9fe:a9fe", "fec0::1", "fd00::1"]
+)
+async def test_literal_internal_ipv6_is_refused(host: str) -> None:
+    with pytest.raises(ForbiddenDestination, match="private, loopback or link-local"):
+        await resolve_public(f"[{host}]", 443, allowed=())

@@ -12,9 +12,15 @@ from tabellion.auth.subjects import ApiKeySubject
 from tabellion.db import DbSession
 from tabellion.errors import Unauthorized
 from tabellion.kit import idempotency
+from tabellion.organization.client_keys import authenticate_jwt, looks_like_jwt
 from tabellion.organization.service import authenticate_api_key
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Bearer tbl_...`")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key (`Bearer tbl_...`), or a JWT signed by a registered client key.",
+)
+# The header the Documentd dialect sends beside its JWT; natively optional, checked if sent.
+ISSUER_HEADER = "SP-Company-Api-Id"
 
 
 async def api_key_subject(
@@ -24,6 +30,12 @@ async def api_key_subject(
 ) -> ApiKeySubject:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Send an API key as `Authorization: Bearer tbl_...`.")
+    if looks_like_jwt(credentials.credentials):
+        signed = await authenticate_jwt(
+            session, credentials.credentials, issuer=request.headers.get(ISSUER_HEADER)
+        )
+        request.state.subject = signed
+        return signed
     subject = await authenticate_api_key(session, credentials.credentials)
     if subject is None:
         raise Unauthorized("The API key is not valid, has expired or was revoked.")

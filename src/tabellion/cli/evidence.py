@@ -6,10 +6,18 @@ import asyncio
 import base64
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+from tabellion.cli._runtime import with_runtime
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from tabellion.evidence.verify import Verdict
+    from tabellion.runtime import Runtime
 
 evidence_app = typer.Typer(
     help="Evidence: proofs, chains and the transparency log.", no_args_is_help=True
@@ -18,49 +26,86 @@ console = Console()
 err = Console(stderr=True)
 
 
+def _anchors(path: Path, option: str) -> list[x509.Certificate]:
+    from tabellion.evidence.verify import load_trust
+
+    try:
+        return load_trust(path.read_bytes())
+    except ValueError as exc:
+        err.print(f"[red]{option} is not a PEM certificate file:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
 def verify(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A PDF or JSON proof.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="A PDF or JSON proof; or, with --proof, a document the proof lists.",
+        ),
+    ],
+    proof: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="The proof of FILE: FILE must be one of its documents (same SHA-256).",
+        ),
+    ] = None,
     trust: Annotated[
         Path | None,
         typer.Option(
-            help="PEM file of the trusted root(s): the seal's, and your timestamp authority's "
-            "to trust its timestamps. Default: the data dir's self-issued root."
+            help="PEM file of the seal's trusted root(s). Default: the data dir's self-issued root."
+        ),
+    ] = None,
+    trust_tsa: Annotated[
+        Path | None,
+        typer.Option(
+            "--trust-tsa",
+            help="PEM file of the trusted timestamp authorities' root(s). Without it, a "
+            "timestamp cannot be trusted and the proof is not authentic.",
         ),
     ] = None,
     server: Annotated[
         str | None,
-        typer.Option(help="Also check the proof is in this server's published log (its URL)."),
+        typer.Option(
+            help="Also ask this server (its URL) whether it recorded this very proof, and "
+            "check its published log against the proof's tree head and --trust."
+        ),
     ] = None,
 ) -> None:
-    """Verify a proof offline: seal, certificate chain, timestamp and log inclusion.
+    """Verify a proof offline: seal and certificate path, timestamp and log inclusion.
 
-    Exits 0 only when the proof is authentic. A proof still awaiting its timestamp is
-    authentic; a timestamp token that does not verify or is for another proof is not.
+    Exits 0 only when the proof is authentic. ✓ is a check that holds, ✗ one that fails
+    (not authentic), ! what is missing or limits the proof (e.g. no timestamp).
     """
     from tabellion.config import Settings
     from tabellion.evidence.keys import ROOT_FILE
-    from tabellion.evidence.verify import load_trust, verify_bytes
+    from tabellion.evidence.verify import verify_bytes
 
     if trust is None:
         trust = Settings().seal_dir / ROOT_FILE
         if not trust.exists():
             err.print("[red]No trusted root:[/red] give one with --trust CA.pem.")
             raise typer.Exit(2)
-    try:
-        anchors = load_trust(trust.read_bytes())
-    except ValueError as exc:
-        err.print(f"[red]--trust is not a PEM certificate file:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    verdict = asyncio.run(verify_bytes(file.read_bytes(), anchors))
+    anchors = _anchors(trust, "--trust")
+    tsa_anchors = _anchors(trust_tsa, "--trust-tsa") if trust_tsa else []
+    proof_bytes = (proof or file).read_bytes()
+    verdict: Verdict = asyncio.run(verify_bytes(proof_bytes, anchors, tsa_anchors))
+    if proof is not None:
+        _match_document(verdict, file)
+    elif verdict.kind == "unknown" and proof_bytes[:1024].lstrip().startswith(b"%PDF"):
+        verdict.problems.append(
+            "if this is a delivered document, give its proof too: "
+            "tabellion verify DOCUMENT --proof PROOF"
+        )
     if verdict.authentic and server:
-        problem = _confirm_published(server, verdict.tree_head)
-        if problem:
-            verdict.problems.append(problem)
-            verdict.authentic = False
-        else:
-            verdict.checks.append(f"the log published at {server} still contains it")
+        _ask_server(server, proof_bytes, anchors, verdict)
     for check in verdict.checks:
         console.print(f"  [green]✓[/green] {check}")
+    for warning in verdict.warnings:
+        console.print(f"  [yellow]![/yellow] {warning}")
     for problem in verdict.problems:
         console.print(f"  [red]✗[/red] {problem}")
     if verdict.authentic and verdict.content:
@@ -76,31 +121,83 @@ def verify(
                 "gave; make sure that root comes from the service's operator"
             )
         for stamp in verdict.timestamps:
-            what = "proof" if stamp.covers == "proof" else "PDF seal"
-            if stamp.status == "awaiting":
-                console.print(f"  timestamp of the {what}: awaiting the authority")
-            else:
-                trusted = "trusted" if stamp.trusted else "not among the trusted roots"
+            if stamp.status == "stamped":
+                what = "proof" if stamp.covers == "proof" else "PDF seal"
                 console.print(
-                    f"  timestamp of the {what}: {stamp.gen_time} by {stamp.authority} ({trusted})"
+                    f"  timestamp of the {what}: {stamp.gen_time} by {stamp.authority} (trusted)"
                 )
         raise typer.Exit(0)
     console.print(f"[bold red]NOT AUTHENTIC[/bold red] ({verdict.kind})")
     raise typer.Exit(1)
 
 
-def _confirm_published(server: str, carried: dict[str, object] | None) -> str | None:
-    """The carried tree head must be a prefix of the server's latest one."""
+def _match_document(verdict: Verdict, document: Path) -> None:
+    """The document must be one the (authentic) proof lists, by SHA-256."""
+    import hashlib
+
+    if not verdict.authentic or verdict.content is None:
+        return
+    digest = hashlib.sha256(document.read_bytes()).hexdigest()
+    listed = verdict.content.get("content", {}).get("attachments", [])
+    for attachment in listed:
+        if attachment.get("sha256") == digest:
+            verdict.checks.append(
+                f"{document.name} is {attachment.get('filename')!r} of the proof (SHA-256 {digest})"
+            )
+            return
+    names = ", ".join(f"{a.get('filename')} {a.get('sha256')}" for a in listed) or "none"
+    verdict.fail(
+        f"{document.name} does not match the proof's SHA-256: its SHA-256 is {digest}; the "
+        f"proof lists {names}"
+    )
+
+
+def _ask_server(
+    server: str, proof: bytes, anchors: list[x509.Certificate], verdict: Verdict
+) -> None:
+    """What the server recorded for this proof, and its log against the proof's tree head."""
+    import httpx
+
+    base = server.rstrip("/")
+    try:
+        answer = httpx.post(f"{base}/v1/verify", files={"file": ("proof", proof)}, timeout=30)
+        body = answer.json()
+        result = str(body["result"])
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        verdict.fail(f"cannot ask {server} ({exc})")
+        return
+    if result != "authentic":
+        detail = "; ".join(str(p) for p in body.get("problems", [])) or "no detail"
+        verdict.fail(f"{server} answers {result}: {detail}")
+        return
+    verdict.checks.append(f"{server} recorded this very proof (hash, chain position, timestamp)")
+    verdict.warnings.extend(
+        f"{server}: {w}" for w in body.get("warnings", []) if w not in verdict.warnings
+    )
+    problem = _confirm_published(base, verdict.tree_head, anchors)
+    if problem:
+        verdict.fail(problem)
+    else:
+        verdict.checks.append(f"the log published at {server} still contains it")
+
+
+def _confirm_published(
+    base: str, carried: dict[str, object] | None, anchors: list[x509.Certificate]
+) -> str | None:
+    """The server's latest tree head must be sealed by a trusted path and extend the proof's."""
     import httpx
 
     from tabellion.evidence import merkle
     from tabellion.evidence.jws import JwsInvalid, verify_compact
+    from tabellion.evidence.verify import tree_head_problem
 
     if carried is None:
         return "the proof carries no tree head to compare with the server's log"
-    base = server.rstrip("/")
     try:
         latest = httpx.get(f"{base}/v1/transparency/tree-head", timeout=10).json()
+        problem = tree_head_problem(str(latest["signature"]), anchors)
+        if problem:
+            return f"the server's latest tree head is not trusted: {problem}"
         _, body = verify_compact(latest["signature"])
         head = json.loads(body)
         old, new = int(str(carried["tree_size"])), int(head["tree_size"])
@@ -128,18 +225,10 @@ def _confirm_published(server: str, carried: dict[str, object] | None) -> str | 
 @evidence_app.command("check")
 def check() -> None:
     """Walk every organisation's evidence chain and the transparency log; exit 1 on a break."""
-    from tabellion.cli.main import _settings
     from tabellion.evidence.check import check_chains
-    from tabellion.runtime import Runtime
 
-    settings = _settings()
-
-    async def run() -> int:
-        runtime = Runtime.build(settings, pool_size=1)
-        try:
-            result = await check_chains(runtime)
-        finally:
-            await runtime.close()
+    async def run(runtime: Runtime) -> int:
+        result = await check_chains(runtime)
         for broken in result.breaks:
             console.print(f"[red]broken chain:[/red] {broken}")
         if result.log_problem:
@@ -152,4 +241,4 @@ def check() -> None:
             return 0
         return 1
 
-    raise typer.Exit(asyncio.run(run()))
+    raise typer.Exit(with_runtime(run))

@@ -1,4 +1,5 @@
-"""``tabellion key``: create, list and revoke the API keys of any organisation.
+"""``tabellion key``: create, list and revoke the API keys of any organisation; register the
+public key of a client that authenticates with JWTs.
 
 For an operator on the server, say to give a reseller's customer its first key. The rules are the
 API's: the options are checked by the schema of ``POST /v1/api-keys`` and the keys are made and
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
     from tabellion.runtime import Runtime
 
 key_app = typer.Typer(
-    help="API keys of an organisation: create, list, revoke.", no_args_is_help=True
+    help="API keys of an organisation: create, list, revoke; client public keys (JWT).",
+    no_args_is_help=True,
 )
 
 console = Console()
@@ -101,6 +104,14 @@ def create(
             show_default="never",
         ),
     ] = None,
+    basic: Annotated[
+        bool,
+        typer.Option(
+            "--basic",
+            help="Also print the key as an HTTP Basic web-service credential (user name: the "
+            "key id, password: the key), as the Registered E-mail dialect takes it.",
+        ),
+    ] = False,
 ) -> None:
     """Create an API key for an organisation and print it (shown once)."""
     from tabellion.kit.time import isoformat_z
@@ -127,6 +138,13 @@ def create(
     scopes_text = ", ".join(dict.fromkeys(body.scopes))
     console.print(f"Key: {key_id} (scopes: {scopes_text}; expires: {expiry})", soft_wrap=True)
     console.print(f"API key: {secret}", soft_wrap=True)
+    if basic:
+        import base64
+
+        token = base64.b64encode(f"{key_id}:{secret}".encode()).decode()
+        console.print(f"Basic user name: {key_id}", soft_wrap=True)
+        console.print(f"Basic password: {secret}", soft_wrap=True)
+        console.print(f"Authorization: Basic {token}", soft_wrap=True)
     console.print("(shown once: only its hash is stored)")
 
 
@@ -217,3 +235,80 @@ def revoke(
         )
     else:
         console.print(f"Revoked key {key_id} ({result.organization_id}) at {at}.", soft_wrap=True)
+
+
+@key_app.command("register-public")
+def register_public(
+    file: Annotated[
+        Path, typer.Argument(help="The client's public key, PEM (RSA ≥ 2048 bits or EC P-256).")
+    ],
+    org_id: Annotated[
+        str | None,
+        typer.Option("--org", help="Organisation id (org_...).", show_default="the only one"),
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="A name to recognise the key by.")] = "",
+    scopes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            help="As for `key create`; repeat for several.",
+            show_default="messages:write",
+        ),
+    ] = None,
+) -> None:
+    """Register a client's public key; its JWTs (iss = the printed issuer) then authenticate."""
+    from pydantic import ValidationError
+
+    from tabellion.organization.client_keys import InvalidPublicKey, parse_public_key
+    from tabellion.organization.schemas import ClientKeyIn
+
+    try:
+        pem = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        err.print(f"[red]error:[/red] FILE: cannot read {escape(str(file))}: {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    try:
+        fields = {"name": name or file.stem, "public_key_pem": pem}
+        body = ClientKeyIn.model_validate(fields | ({"scopes": scopes} if scopes else {}))
+        parse_public_key(body.public_key_pem)
+    except InvalidPublicKey as exc:
+        err.print(f"[red]error:[/red] FILE: {escape(exc.detail)}")
+        raise typer.Exit(2) from exc
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = str(error["loc"][0])
+            option = {"public_key_pem": "FILE"}.get(field, _OPTIONS.get(field, field))
+            message = error["msg"].removeprefix("Value error, ")
+            err.print(f"[red]error:[/red] {option}: {escape(message)}")
+        raise typer.Exit(2) from exc
+
+    async def work(runtime: Runtime) -> tuple[str, str, str]:
+        from sqlalchemy import select
+
+        from tabellion.db import transaction
+        from tabellion.errors import NotFound
+        from tabellion.models.organization import Organization
+        from tabellion.organization.client_keys import create_client_key
+        from tabellion.organization.service import get_organization
+
+        async with transaction(runtime.sessions) as session:
+            if org_id is not None:
+                org = await get_organization(session, org_id)
+            else:
+                orgs = (await session.scalars(select(Organization).limit(2))).all()
+                if len(orgs) != 1:
+                    raise NotFound("There are several organisations: name one with --org.")
+                org = orgs[0]
+            key = await create_client_key(
+                session,
+                org,
+                name=body.name,
+                public_key_pem=body.public_key_pem,
+                scopes=list(dict.fromkeys(body.scopes)),
+            )
+            return key.id, key.issuer, org.id
+
+    key_id, issuer, organization_id = _run(work)
+    console.print(f"Client key: {key_id} (organisation {organization_id})", soft_wrap=True)
+    console.print(f"Issuer: {issuer}", soft_wrap=True)
+    console.print("(sign JWTs with iss = this issuer; Documentd: send it as SP-Company-Api-Id)")

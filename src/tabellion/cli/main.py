@@ -222,6 +222,32 @@ def _write_private(path: Path, content: str) -> None:
     path.chmod(0o600)
 
 
+def start_notices(settings: Settings) -> list[str]:
+    """What an operator must know at start: where links point, where mail goes, and how
+    strong the proofs are (their seal and their time)."""
+    notices = []
+    if not settings.public_url:
+        notices.append(f"Links in e-mails point to {settings.base_url} (TABELLION_PUBLIC_URL).")
+    if settings.smtp_url is None:
+        notices.append(f"No TABELLION_SMTP_URL: e-mails are written to {settings.outbox_dir}/")
+    if settings.seal_key_file is None:
+        style = "bold red" if settings.env == "production" else "yellow"
+        notices.append(
+            f"[{style}]Self-issued seal:[/{style}] proofs are sealed with a certificate generated "
+            f"in {settings.seal_dir}/; relying parties must be given its root-ca.pem. "
+            "Configure TABELLION_SEAL_KEY_FILE and TABELLION_SEAL_CERT_FILE for a real one."
+        )
+    if not settings.tsa_urls:
+        style = "bold red" if settings.env == "production" else "yellow"
+        notices.append(
+            f"[{style}]No timestamp authority:[/{style}] proofs carry this server's clock only, "
+            "which nobody else vouches for. Set TABELLION_TSA_URL to one or more RFC 3161 "
+            "authorities (comma-separated, tried in order), or run `tabellion tsa serve` on a "
+            "closed network."
+        )
+    return notices
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -242,17 +268,8 @@ def serve(
         console.print(
             f"(shown once; also saved to {settings.data_dir / 'first-api-key.txt'}, mode 0600)"
         )
-    if not settings.public_url:
-        console.print(f"Links in e-mails point to {settings.base_url} (TABELLION_PUBLIC_URL).")
-    if settings.smtp_url is None:
-        console.print(f"No TABELLION_SMTP_URL: e-mails are written to {settings.outbox_dir}/")
-    if settings.seal_key_file is None:
-        style = "bold red" if settings.env == "production" else "yellow"
-        console.print(
-            f"[{style}]Self-issued seal:[/{style}] proofs are sealed with a certificate generated "
-            f"in {settings.seal_dir}/; relying parties must be given its root-ca.pem. "
-            "Configure TABELLION_SEAL_KEY_FILE and TABELLION_SEAL_CERT_FILE for a real one."
-        )
+    for notice in start_notices(settings):
+        console.print(notice)
     uvicorn.run(
         create_app(settings, run_worker=worker),
         host=host,
@@ -334,8 +351,10 @@ def _add_optional_commands() -> None:
     from tabellion.cli.evidence import evidence_app, verify
     from tabellion.cli.jobs import jobs_app
     from tabellion.cli.keys import key_app
+    from tabellion.cli.storage import storage_app
 
     app.add_typer(jobs_app, name="jobs")
+    app.add_typer(storage_app, name="storage")
     app.add_typer(key_app, name="key")
     app.add_typer(evidence_app, name="evidence")
     app.command("verify")(verify)

@@ -1,4 +1,4 @@
-"""Housekeeping of stored blobs.
+"""Housekeeping of stored blobs: the collector, and checking blobs against their hashes.
 
 A blob is written before the row that references it (the upload streams first, the row is
 committed after), so a failed or abandoned request can leave a blob nobody references. The
@@ -13,13 +13,15 @@ once signed, ``signed_storage_key``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tabellion.document.storage import BlobNotFound, BlobStore, StoredFileUnavailable
 from tabellion.kit.time import utcnow
 from tabellion.models.envelope import EnvelopeDocument
 from tabellion.models.evidence import Evidence
@@ -101,3 +103,91 @@ async def collect_garbage(runtime: Runtime, *, grace: timedelta = GRACE) -> int:
     if deleted:
         log.info("deleted %d unreferenced blobs", deleted)
     return deleted
+
+
+# ---- checking blobs against their recorded hashes --------------------------------------------
+
+
+async def blob_problem(storage: BlobStore, key: str, sha256: str) -> str | None:
+    """Why the blob ``key`` cannot be served as the file of hash ``sha256``; None if it can.
+
+    Reads the whole blob: the store checks a full read against the key (a content address).
+    """
+    if key != sha256:
+        return f"recorded hash {sha256} is not the blob's address"
+    try:
+        async for _ in storage.open(key):
+            pass
+    except BlobNotFound:
+        return "missing"
+    except StoredFileUnavailable:
+        return "does not match its hash"
+    return None
+
+
+async def require_blob(storage: BlobStore, key: str, sha256: str, *, what: str) -> None:
+    """Raise StoredFileUnavailable (and log it) unless ``what``'s blob is whole.
+
+    Called before a proof says that a file was handed over: the proof must not outlive it.
+    """
+    problem = await blob_problem(storage, key, sha256)
+    if problem is not None:
+        log.error("stored file unavailable: %s (blob %s) %s", what, key, problem)
+        raise StoredFileUnavailable(f"The stored file of {what} is unavailable.")
+
+
+@dataclass
+class StorageReport:
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+async def _rows(
+    runtime: Runtime, columns: Sequence[Any], *where: Any
+) -> AsyncIterator[tuple[Any, ...]]:
+    """Rows of ``columns`` (the first an id), read by pages, each in a short transaction: a
+    check that takes hours must not hold SQLite's write lock or a PostgreSQL snapshot."""
+    ident = columns[0]
+    after = ""
+    while True:
+        async with runtime.sessions() as session:
+            page = (
+                await session.execute(
+                    select(*columns).where(ident > after, *where).order_by(ident).limit(BATCH)
+                )
+            ).all()
+        for row in page:
+            yield tuple(row)
+        if len(page) < BATCH:
+            return
+        after = page[-1][0]
+
+
+async def _recorded_blobs(runtime: Runtime) -> AsyncIterator[tuple[str, str, str]]:
+    """Every blob a row references: ``(what, key, recorded sha256)``."""
+    columns = (Attachment.id, Attachment.storage_key, Attachment.sha256)
+    async for attachment_id, key, sha in _rows(runtime, columns):
+        yield f"attachment {attachment_id}", key, sha
+    async for reply_id, files in _rows(runtime, (Reply.id, Reply.attachments)):
+        for item in files or ():
+            if isinstance(item, dict) and item.get("storage_key"):
+                key = str(item["storage_key"])
+                yield f"reply {reply_id} file {item.get('id')}", key, str(item.get("sha256", key))
+    pdfs = (Evidence.id, Evidence.pdf_key)
+    async for evidence_id, key in _rows(runtime, pdfs, Evidence.pdf_key.is_not(None)):
+        yield f"evidence {evidence_id} PDF", key, key
+
+
+async def check_storage(runtime: Runtime) -> StorageReport:
+    """``tabellion storage check``: read every referenced blob and compare it with its hash."""
+    report = StorageReport()
+    async for what, key, sha in _recorded_blobs(runtime):
+        report.checked += 1
+        problem = await blob_problem(runtime.storage, key, sha)
+        if problem is not None:
+            report.problems.append(f"{what}: blob {key} {problem}")
+    return report

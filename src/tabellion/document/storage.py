@@ -23,11 +23,22 @@ class BlobTooLarge(TabellionError):
     title = "Attachment too large"
 
 
-class BlobNotFound(Exception):
+class StoredFileUnavailable(TabellionError):
+    """A stored file is gone or damaged: the operator's problem, never the caller's."""
+
+    status = 500
+    code = "stored-file-unavailable"
+    title = "A stored file is missing or damaged"
+
+
+class BlobNotFound(StoredFileUnavailable):
     """The key names no blob."""
 
+    def __init__(self, key: str) -> None:
+        super().__init__(f"The stored file {key} is missing.")
 
-class BlobCorrupted(Exception):
+
+class BlobCorrupted(StoredFileUnavailable):
     """The stored bytes no longer match their SHA-256."""
 
 

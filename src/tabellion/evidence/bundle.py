@@ -37,8 +37,10 @@ Check them with public tools (run the commands in this directory):
 
 1. The root. Compare its fingerprint with the one the service publishes (or your own copy):
      openssl x509 -in root-ca.pem -noout -fingerprint -sha256
-   and check that the seal certificate chains to it:
-     openssl verify -CAfile root-ca.pem -untrusted seal-chain.pem seal-chain.pem
+   and check that the seal certificate chains to it (RFC 5280: CA flags, path lengths,
+   key usages and validity are checked, today's date by default; add `-attime <epoch seconds
+   of the event>` for the event's):
+     openssl verify -x509_strict -CAfile root-ca.pem -untrusted seal-chain.pem seal-chain.pem
 
 2. PDF proofs: any PDF reader shows the seal; with poppler-utils:
      pdfsig evidence/<id>.pdf
@@ -60,8 +62,10 @@ Check them with public tools (run the commands in this directory):
 5. Documents: compare these digests with `content.attachments` in a proof:
      sha256sum documents/*
 
-6. Everything at once: `tabellion verify --trust root-ca.pem FILE` (add your TSA's root to
-   that PEM file to trust timestamps), or the page {verify_url}.
+6. Everything at once: `tabellion verify --trust root-ca.pem --trust-tsa <your TSA's root>
+   FILE` (an RFC 5280 path check of the seal at the event's time, the timestamp's authority
+   against its own roots, its time just after the event), or the page {verify_url}.
+   A delivered document with its proof: `tabellion verify documents/<name> --proof FILE`.
 """
 
 DIGEST_COMMAND = (

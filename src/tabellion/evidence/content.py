@@ -88,7 +88,10 @@ def build_content(
             "email": message.sender_email,
             "user_id": message.sender_user_id,
             "authentication": {
-                "method": "api-key",
+                # A client key's id (ckey_) when a JWT it signed submitted the message.
+                "method": "client-key-jwt"
+                if (message.submitted_by_key_id or "").startswith("ckey_")
+                else "api-key",
                 "api_key_id": message.submitted_by_key_id,
                 "submitted_by_organization_id": message.submitted_by_organization_id,
                 "vouched_by_organization": message.sender_user_id is not None,

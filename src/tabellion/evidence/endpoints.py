@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tabellion.auth.dependencies import MessagesRead, _bearer, api_key_subject
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute, end_read_phase
+from tabellion.document.storage import StoredFileUnavailable
 from tabellion.errors import (
     NotFound,
     Unauthorized,
@@ -29,6 +30,8 @@ from tabellion.evidence.proofs import (
     render_pdf,
     sealed,
 )
+from tabellion.evidence.service_verify import VerifyFileTooLarge, verify_upload
+from tabellion.kit.ratelimit import RateLimited, rate_limited
 from tabellion.message import repository
 from tabellion.message.service.message import DeliveryNotFound
 from tabellion.models.evidence import Evidence, TreeHead
@@ -36,6 +39,8 @@ from tabellion.models.message import Delivery
 from tabellion.runtime import Runtime
 
 router = APIRouter(route_class=SessionRoute, tags=["evidence"])
+# Tree sizes are BIGINT columns: a larger number is refused (422), not sent to the database.
+MAX_TREE_SIZE = 2**63 - 1
 PROOF_MEDIA_TYPE = "application/json"
 
 
@@ -125,6 +130,7 @@ async def get_evidence_json(
             links.LinkExpired,
             links.LinkInvalid,
             TimestampAuthorityUnavailable,
+            StoredFileUnavailable,
         ),
     },
 )
@@ -143,6 +149,9 @@ async def get_evidence_pdf(
         key = await render_pdf(runtime, evidence_id)
         if key is None:
             raise EvidenceNotFound(f"No evidence {evidence_id}.")
+    if not await runtime.storage.exists(key):
+        # Streamed, a missing file would fail after the 200 went out.
+        raise StoredFileUnavailable(f"The PDF of evidence {evidence_id} is unavailable.")
     return StreamingResponse(
         runtime.storage.open(key),
         media_type="application/pdf",
@@ -157,7 +166,11 @@ async def get_evidence_pdf(
     responses={
         200: {"content": {"application/zip": {}}, "description": "The bundle"},
         **responses(
-            Unauthorized, InsufficientScope, DeliveryNotFound, TimestampAuthorityUnavailable
+            Unauthorized,
+            InsufficientScope,
+            DeliveryNotFound,
+            TimestampAuthorityUnavailable,
+            StoredFileUnavailable,
         ),
     },
 )
@@ -207,7 +220,9 @@ class NoTreeHead(NotFound):
 async def get_tree_head(
     request: Request,
     session: DbSession,
-    tree_size: Annotated[int | None, Query(ge=1, description="A published head, by size.")] = None,
+    tree_size: Annotated[
+        int | None, Query(ge=1, le=MAX_TREE_SIZE, description="A published head, by size.")
+    ] = None,
 ) -> TreeHeadOut:
     head: TreeHead | None
     if tree_size is None:
@@ -234,8 +249,8 @@ async def get_tree_head(
 )
 async def get_consistency(
     session: DbSession,
-    first: Annotated[int, Query(alias="from", ge=1)],
-    second: Annotated[int, Query(alias="to", ge=1)],
+    first: Annotated[int, Query(alias="from", ge=1, le=MAX_TREE_SIZE)],
+    second: Annotated[int, Query(alias="to", ge=1, le=MAX_TREE_SIZE)],
 ) -> ConsistencyOut:
     if first > second:
         raise ValidationFailed.field("from", "`from` must not be larger than `to`.")
@@ -254,7 +269,7 @@ async def get_consistency(
 async def get_inclusion(
     session: DbSession,
     hash: Annotated[str, Query(min_length=64, max_length=64, description="Hex evidence hash.")],
-    tree_size: Annotated[int | None, Query(ge=1)] = None,
+    tree_size: Annotated[int | None, Query(ge=1, le=MAX_TREE_SIZE)] = None,
 ) -> JSONResponse:
     evidence = await session.scalar(select(Evidence).where(Evidence.hash == hash.lower()))
     if evidence is None or evidence.leaf_index is None:
@@ -284,22 +299,29 @@ class TimestampOut(BaseModel):
     )
     trusted: bool | None = Field(
         default=None,
-        description="Whether the authority's certificate leads to a root trusted by the "
-        "verifier (this service trusts its seal root only; it compares proof tokens with "
-        "those it recorded instead).",
+        description="Whether the authority's certificate has a valid path to a trusted "
+        "time-stamping root (this service's: TABELLION_TSA_TRUST_FILE) at its time, and the "
+        "time falls just after the event's. False makes the proof `tampered`.",
     )
     token_sha256: str | None = Field(default=None, description="SHA-256 of the token (DER).")
 
 
 class VerifyOut(BaseModel):
     result: str = Field(
-        description="`authentic`, `tampered` (a proof that fails a check), `delivered-document` "
-        "(a file this service delivered) or `not-found`."
+        description="`authentic`, `tampered` (a proof that fails a check), `resealed-copy` (a "
+        "proof sealed with this service's key over content, or at a place in the chain or "
+        "log, other than what it recorded), `delivered-document` (a file this service "
+        "delivered) or `not-found`."
     )
     kind: str
     evidence_id: str | None = None
     checks: list[str] = []
     problems: list[str] = []
+    warnings: list[str] = Field(
+        default=[],
+        description="What the proof lacks or what limits it (no timestamp, no log proof, a "
+        "self-issued seal); the result stands.",
+    )
     facts: dict[str, Any] | None = Field(
         default=None,
         description="Without a key: type, time and ids only. With the owning organisation's "
@@ -313,15 +335,6 @@ class VerifyOut(BaseModel):
     )
 
 
-MAX_VERIFY_BYTES = 50 * 1024 * 1024
-
-
-class VerifyFileTooLarge(ValidationFailed):
-    status = 413
-    code = "file-too-large"
-    title = "File too large to verify"
-
-
 @router.post(
     "/verify",
     response_model=VerifyOut,
@@ -329,9 +342,8 @@ class VerifyFileTooLarge(ValidationFailed):
     description="No auth needed (multipart field `file`). An unknown file answers "
     "`not-found`, not an error. With the owning organisation's API key the full facts are "
     "returned.",
-    responses=responses(VerifyFileTooLarge),
+    responses=responses(VerifyFileTooLarge, RateLimited),
+    dependencies=[Depends(rate_limited("verify"))],
 )
 async def verify_file(request: Request, session: DbSession) -> VerifyOut:
-    from tabellion.evidence.service_verify import verify_upload
-
-    return await verify_upload(request, session, _runtime(request))
+    return VerifyOut(**await verify_upload(request, session, _runtime(request)))

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from tabellion.config import ConfigError, Settings
+from tabellion.evidence.certpath import DOCUMENT_SIGNING
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +228,9 @@ def _generate(directory: Path) -> None:
             ),
             critical=True,
         )
+        # Marks it as a seal certificate for verifiers (RFC 9336 id-kp-documentSigning): a
+        # certificate of the same root made for another purpose cannot seal a proof.
+        .add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(seal_key.public_key()), False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), False

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from fpdf import FPDF
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
-from pyhanko.sign.timestamps import HTTPTimeStamper
+from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from tabellion.config import Settings
@@ -208,6 +209,24 @@ def _auth_text(auth: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+class FallbackTimeStamper(TimeStamper):
+    """The authorities of TABELLION_TSA_URL, asked in order until one answers with a token."""
+
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.authorities = [HTTPTimeStamper(url, timeout=10) for url in urls]
+
+    async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> Any:
+        failure: Exception | None = None
+        for authority in self.authorities:
+            try:
+                return await authority.async_timestamp(message_digest, md_algorithm)
+            except (TimestampRequestError, OSError, ValueError) as exc:
+                failure = exc  # the next authority, if any
+        assert failure is not None
+        raise failure
+
+
 async def seal_pdf(settings: Settings, data: bytes, evidence_id: str) -> bytes:
     seal = load_seal(settings)
     meta = signers.PdfSignatureMetadata(
@@ -218,7 +237,8 @@ async def seal_pdf(settings: Settings, data: bytes, evidence_id: str) -> bytes:
         location=settings.base_url,
         name=settings.issuer_name,
     )
-    timestamper = HTTPTimeStamper(settings.tsa_url, timeout=10) if settings.tsa_url else None
+    urls = settings.tsa_urls
+    timestamper = FallbackTimeStamper(urls) if urls else None
     writer = IncrementalPdfFileWriter(BytesIO(data))
     out = await signers.async_sign_pdf(writer, meta, _signer(seal), timestamper=timestamper)
     return out.getvalue()  # type: ignore[no-any-return]

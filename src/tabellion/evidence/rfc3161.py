@@ -2,9 +2,10 @@
 
 Pure functions over DER bytes, shared by the timestamp job and the offline verifier:
 asn1crypto reads the structures, pyHanko checks the CMS signature, ``cryptography`` the
-authority's certificate chain. A token is accepted only when its signature holds with the
-certificate it carries, that certificate may stamp time (extended key usage timeStamping)
-and was valid at the token's ``genTime``.
+authority's certificate. A token is read only when its signature holds with the certificate
+it carries, that certificate may stamp time (extended key usage timeStamping) and was valid at
+the token's ``genTime``; whether the authority is trusted is the verifier's question
+(``verify.py``, with ``certpath.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -20,14 +20,12 @@ from typing import Any
 
 from asn1crypto import cms, core, tsp
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 # The imprint of a proof's token is SHA-256 of its canonical content (see timestamping.py).
 IMPRINT_ALGORITHM = "sha256"
 QUERY_MEDIA_TYPE = "application/timestamp-query"
 REPLY_MEDIA_TYPE = "application/timestamp-reply"
 _GRANTED = ("granted", "granted_with_mods")
-_MAX_CHAIN = 8
 
 
 class _Reply(core.Sequence):  # type: ignore[misc]
@@ -213,29 +211,3 @@ def read_token(der: bytes) -> TimestampToken:
         certificate=signer,
         certificates=tuple(x509.load_der_x509_certificate(c.dump()) for c in certificates),
     )
-
-
-def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        certificate.verify_directly_issued_by(issuer)
-    except Exception:  # InvalidSignature, ValueError, TypeError: not its issuer
-        return False
-    return True
-
-
-def authority_trusted(token: TimestampToken, trust: Sequence[x509.Certificate]) -> bool:
-    """Whether the authority's certificate leads, through those the token carries, to ``trust``."""
-    trusted = {c.public_bytes(serialization.Encoding.DER) for c in trust}
-    current = token.certificate
-    for _ in range(_MAX_CHAIN):
-        if current.public_bytes(serialization.Encoding.DER) in trusted:
-            return True
-        if any(_issued_by(current, root) for root in trust):
-            return True
-        issuer = next(
-            (c for c in token.certificates if c != current and _issued_by(current, c)), None
-        )
-        if issuer is None:
-            return False
-        current = issuer
-    return False

@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
 from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,16 +20,21 @@ from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Message
 
 if TYPE_CHECKING:
-    from tabellion.evidence.endpoints import VerifyOut
+    from tabellion.config import Settings
     from tabellion.runtime import Runtime
 
 MAX_PAGE_BYTES = 50 * 1024 * 1024
+MAX_VERIFY_BYTES = 50 * 1024 * 1024
 PUBLIC_FACTS = ("id", "type", "occurred_at", "event", "delivery_id", "message_id")
 
 
-async def read_upload(request: Request, limit: int) -> bytes:
-    from tabellion.evidence.endpoints import VerifyFileTooLarge
+class VerifyFileTooLarge(ValidationFailed):
+    status = 413
+    code = "file-too-large"
+    title = "File too large to verify"
 
+
+async def read_upload(request: Request, limit: int) -> bytes:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise ValidationFailed.field("file", "Send the file as multipart/form-data, field `file`.")
@@ -62,35 +68,77 @@ async def _caller_org(request: Request, session: AsyncSession) -> str | None:
     return subject.organization_id
 
 
-async def _compare_with_records(session: AsyncSession, verdict: Verdict, evidence_id: str) -> None:
-    """Authentic and ours: it must also be the proof we hold (not a copy resealed), with the
-    timestamp we recorded (the authority's certificate is not among our trusted roots)."""
+async def _compare_with_records(session: AsyncSession, verdict: Verdict, evidence_id: str) -> str:
+    """Authentic and sealed with our key: it must also be the proof we hold. Returns the
+    result: ``authentic``, or ``resealed-copy`` (our seal over content we did not record, or
+    at another place in the chain or the log), or ``tampered`` (a timestamp we did not record).
+    What the proof lacks of what we recorded (its unsigned header stripped) is a warning."""
     row = (
         await session.execute(
-            select(Evidence.hash, Evidence.timestamp_token).where(Evidence.id == evidence_id)
+            select(
+                Evidence.hash, Evidence.seq, Evidence.leaf_index, Evidence.timestamp_token
+            ).where(Evidence.id == evidence_id)
         )
     ).first()
     if row is None or row.hash is None:
         verdict.fail("no such evidence is recorded by this service")
-        return
+        return "tampered"
+    content = verdict.content or {}
+    sequence = (content.get("chain") or {}).get("sequence")
+    if verdict.content_sha256 != row.hash:
+        verdict.fail(
+            f"resealed copy: this service recorded evidence {evidence_id} with hash {row.hash}, "
+            f"this proof's content hashes to {verdict.content_sha256}"
+        )
+        return "resealed-copy"
+    if sequence != row.seq or (
+        verdict.leaf_index is not None and verdict.leaf_index != row.leaf_index
+    ):
+        verdict.fail(
+            f"resealed copy: this service recorded evidence {evidence_id} at chain position "
+            f"{row.seq}, log leaf {row.leaf_index}"
+        )
+        return "resealed-copy"
+    verdict.checks.append(
+        f"the proof's hash {row.hash} and its chain position are those this service recorded"
+    )
+    if verdict.leaf_index is None and row.leaf_index is not None:
+        verdict.warnings.append(
+            f"the proof lacks its transparency log proof (this service recorded leaf "
+            f"{row.leaf_index}): download it again for the complete proof"
+        )
     recorded = (
         hashlib.sha256(base64.b64decode(row.timestamp_token)).hexdigest()
         if row.timestamp_token
         else None
     )
-    for stamp in verdict.timestamps:
-        if stamp.covers != "proof" or stamp.token_sha256 is None:
-            continue
+    carried = [s for s in verdict.timestamps if s.covers == "proof" and s.token_sha256]
+    for stamp in carried:
         if stamp.token_sha256 != recorded:
             verdict.fail("the timestamp token is not the one this service recorded for it")
-        else:
-            verdict.checks.append("the timestamp token is the one this service recorded")
+            return "tampered"
+        verdict.checks.append("the timestamp token is the one this service recorded")
+    if recorded and not carried:
+        verdict.warnings.append(
+            "the proof lacks the timestamp this service recorded for it: download it again "
+            "for the complete proof"
+        )
+    return "authentic" if verdict.authentic else "tampered"
+
+
+def tsa_roots(settings: Settings) -> list[x509.Certificate]:
+    """The time-stamping authorities' roots this service trusts (TABELLION_TSA_TRUST_FILE)."""
+    if settings.tsa_trust_file is None:
+        return []
+    return x509.load_pem_x509_certificates(settings.tsa_trust_file.read_bytes())
 
 
 async def classify(
     session: AsyncSession, runtime: Runtime, data: bytes, caller_org: str | None
 ) -> dict[str, Any]:
-    verdict: Verdict = await verify_bytes(data, [load_seal(runtime.settings).root])
+    verdict: Verdict = await verify_bytes(
+        data, [load_seal(runtime.settings).root], tsa_roots(runtime.settings)
+    )
     if verdict.kind != "unknown":
         content = verdict.content or {}
         owner = content.get("organization_id")
@@ -106,14 +154,16 @@ async def classify(
                 facts = content
             else:
                 facts = {k: content[k] for k in PUBLIC_FACTS if k in content}
+        result = "authentic" if verdict.authentic else "tampered"
         if verdict.authentic and content.get("id"):
-            await _compare_with_records(session, verdict, str(content["id"]))
+            result = await _compare_with_records(session, verdict, str(content["id"]))
         return {
-            "result": "authentic" if verdict.authentic else "tampered",
+            "result": result,
             "kind": verdict.kind,
             "evidence_id": verdict.evidence_id,
             "checks": verdict.checks,
             "problems": verdict.problems,
+            "warnings": verdict.warnings,
             "facts": facts,
             "timestamps": [asdict(t) for t in verdict.timestamps],
             "self_issued_seal": verdict.self_issued,
@@ -132,6 +182,7 @@ async def classify(
             "kind": "unknown",
             "checks": [],
             "problems": [],
+            "warnings": [],
             "timestamps": [],
         }
     message = await session.get(Message, attachment.message_id)
@@ -158,14 +209,15 @@ async def classify(
         "evidence_id": sent,
         "checks": [f"delivered by this service on {when}, evidence {sent}"],
         "problems": [],
+        "warnings": [],
         "facts": facts,
         "timestamps": [],
     }
 
 
-async def verify_upload(request: Request, session: AsyncSession, runtime: Runtime) -> VerifyOut:
-    from tabellion.evidence.endpoints import MAX_VERIFY_BYTES, VerifyOut
-
+async def verify_upload(
+    request: Request, session: AsyncSession, runtime: Runtime
+) -> dict[str, Any]:
     data = await read_upload(request, MAX_VERIFY_BYTES)
     caller = await _caller_org(request, session)
-    return VerifyOut(**await classify(session, runtime, data, caller))
+    return await classify(session, runtime, data, caller)

@@ -10,7 +10,7 @@ from tabellion.evidence.sealing import RENDER_TASK, SEAL_TASK, seal_pending, ste
 from tabellion.evidence.timestamping import TIMESTAMP_TASK, resume_later, stamp_proofs
 from tabellion.evidence.transparency import PUBLISH_TASK, publish_tree_head
 from tabellion.jobs.maintenance import schedule_next
-from tabellion.jobs.registry import RetryLater, TaskContext, task
+from tabellion.jobs.registry import PRIORITY_BULK, RetryLater, TaskContext, task
 from tabellion.message.service.message import NOTICE_TASK
 
 
@@ -25,7 +25,7 @@ async def seal(ctx: TaskContext, payload: dict[str, Any]) -> None:
             await publish_tree_head(session, ctx.runtime.settings)
 
 
-@task(RENDER_TASK, max_attempts=10, timeout_seconds=120)
+@task(RENDER_TASK, max_attempts=10, timeout_seconds=120, priority=PRIORITY_BULK)
 async def render(ctx: TaskContext, payload: dict[str, Any]) -> None:
     try:
         await render_pdf(ctx.runtime, payload["evidence_id"])
@@ -37,7 +37,7 @@ async def render(ctx: TaskContext, payload: dict[str, Any]) -> None:
 
 # With backoff (5 s doubling, at most 6 h apart) 30 attempts span about four days; then a
 # fresh job carries on, so an authority that is down for long delays proofs, never drops them.
-@task(TIMESTAMP_TASK, max_attempts=30, timeout_seconds=600)
+@task(TIMESTAMP_TASK, max_attempts=30, timeout_seconds=600, priority=PRIORITY_BULK)
 async def timestamp(ctx: TaskContext, payload: dict[str, Any]) -> None:
     result = await stamp_proofs(ctx.runtime, payload["evidence_ids"])
     if not result.waiting:
@@ -48,7 +48,7 @@ async def timestamp(ctx: TaskContext, payload: dict[str, Any]) -> None:
     raise RetryLater(f"{len(result.waiting)} proof(s) still await a timestamp: {result.problem}")
 
 
-@task(PUBLISH_TASK, max_attempts=3)
+@task(PUBLISH_TASK, max_attempts=3, priority=PRIORITY_BULK)
 async def publish(ctx: TaskContext, payload: dict[str, Any]) -> None:
     async with transaction(ctx.runtime.sessions) as session:
         await publish_tree_head(session, ctx.runtime.settings)

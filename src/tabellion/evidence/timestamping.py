@@ -10,10 +10,11 @@ The imprint is the proof's hash: SHA-256 of its canonical content, i.e. of the d
 payload, the same value that links the organisation's chain and is the proof's leaf in the
 transparency log. Anyone holding the proof recomputes it from the payload alone.
 
-When the authority cannot be reached, answers an HTTP error or an answer that fails a check,
-the job stops asking, keeps what it got, leaves the rest ``awaiting`` and is retried with
-backoff; after its last attempt it queues a fresh job for later. Local time is never used
-in place of a token.
+``TABELLION_TSA_URL`` may list several authorities, comma-separated: each proof's token is
+asked of the first, then of the next when one cannot be reached, answers an HTTP error or an
+answer that fails a check. When none gives a token, the job stops asking, keeps what it got,
+leaves the rest ``awaiting`` and is retried with backoff; after its last attempt it queues a
+fresh job for later. Local time is never used in place of a token.
 """
 
 from __future__ import annotations
@@ -92,7 +93,20 @@ async def request_token(client: httpx.AsyncClient, url: str, digest: bytes) -> b
         raise TimestampInvalid(f"the timestamp authority's answer was refused: {exc}") from exc
 
 
-async def _request_all(url: str, digests: dict[str, bytes]) -> tuple[dict[str, bytes], str | None]:
+async def request_token_any(client: httpx.AsyncClient, urls: Sequence[str], digest: bytes) -> bytes:
+    """A checked token from the first of ``urls`` that gives one; raises when none does."""
+    failures: list[str] = []
+    for url in urls:
+        try:
+            return await request_token(client, url, digest)
+        except (AuthorityUnavailable, TimestampInvalid) as exc:
+            failures.append(f"{url}: {exc}" if len(urls) > 1 else str(exc))
+    raise AuthorityUnavailable("; ".join(failures))
+
+
+async def _request_all(
+    urls: Sequence[str], digests: dict[str, bytes]
+) -> tuple[dict[str, bytes], str | None]:
     """Tokens by evidence id, and the first problem met (after which no new request starts)."""
     tokens: dict[str, bytes] = {}
     problems: list[str] = []
@@ -105,7 +119,7 @@ async def _request_all(url: str, digests: dict[str, bytes]) -> tuple[dict[str, b
                 if problems:
                     return
                 try:
-                    tokens[evidence_id] = await request_token(client, url, digest)
+                    tokens[evidence_id] = await request_token_any(client, urls, digest)
                 except (AuthorityUnavailable, TimestampInvalid) as exc:
                     problems.append(str(exc))
 
@@ -139,11 +153,11 @@ async def stamp_proofs(runtime: Runtime, evidence_ids: Sequence[str]) -> StampRe
     if not rows:
         return StampResult()
     digests = {evidence_id: bytes.fromhex(str(digest)) for evidence_id, digest in rows}
-    url = runtime.settings.tsa_url
-    if not url:
+    urls = runtime.settings.tsa_urls
+    if not urls:
         unset = "no timestamp authority is configured (TABELLION_TSA_URL)"
         return StampResult(waiting=list(digests), problem=unset)
-    tokens, problem = await _request_all(url, digests)
+    tokens, problem = await _request_all(urls, digests)
     if tokens:
         async with transaction(runtime.sessions) as session:
             await session.execute(

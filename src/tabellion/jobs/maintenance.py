@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import transaction
 from tabellion.jobs.queue import enqueue
-from tabellion.jobs.registry import TaskContext, task
+from tabellion.jobs.registry import PRIORITY_BULK, TaskContext, task
 from tabellion.kit import idempotency
 from tabellion.kit.time import utcnow
 from tabellion.models.job import Job
@@ -119,7 +119,7 @@ async def ensure_periodic(runtime: Runtime) -> list[str]:
     return added
 
 
-@task(PURGE_FINISHED, max_attempts=3)
+@task(PURGE_FINISHED, max_attempts=3, priority=PRIORITY_BULK)
 async def purge_finished(ctx: TaskContext, payload: dict[str, Any]) -> None:
     async with transaction(ctx.runtime.sessions) as session:
         await purge_jobs(session, status="done", older_than=DONE_RETENTION)
@@ -127,7 +127,7 @@ async def purge_finished(ctx: TaskContext, payload: dict[str, Any]) -> None:
         await schedule_next(session, PURGE_FINISHED, current=ctx.job_id)
 
 
-@task(PURGE_IDEMPOTENCY, max_attempts=3)
+@task(PURGE_IDEMPOTENCY, max_attempts=3, priority=PRIORITY_BULK)
 async def purge_idempotency(ctx: TaskContext, payload: dict[str, Any]) -> None:
     async with transaction(ctx.runtime.sessions) as session:
         await idempotency.purge_expired(session)

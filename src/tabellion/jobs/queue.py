@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import bulk_insert
-from tabellion.jobs.registry import get_task
+from tabellion.jobs.registry import PRIORITY_DEFAULT, TaskSpec, get_task
 from tabellion.kit.time import utcnow
 from tabellion.models.base import table_of
 from tabellion.models.job import Job
@@ -19,13 +19,22 @@ from tabellion.models.job import Job
 ENQUEUED = "tabellion.jobs_enqueued"
 
 
-def _max_attempts(kind: str, override: int | None) -> int:
-    if override is not None:
-        return override
+def _spec(kind: str) -> TaskSpec:
     spec = get_task(kind)
     if spec is None:
         raise LookupError(f"no task registered for kind {kind!r}")
-    return spec.max_attempts
+    return spec
+
+
+def _max_attempts(kind: str, override: int | None) -> int:
+    return override if override is not None else _spec(kind).max_attempts
+
+
+def _priority(kind: str) -> int:
+    # A kind no handler knows may still be queued (with its attempts given): the worker
+    # marks it dead when it comes up.
+    spec = get_task(kind)
+    return spec.priority if spec is not None else PRIORITY_DEFAULT
 
 
 def new_job(
@@ -43,6 +52,7 @@ def new_job(
         status="queued",
         attempts=0,
         max_attempts=_max_attempts(kind, max_attempts),
+        priority=_priority(kind),
         run_at=run_at or now,
         created_at=now,
         updated_at=now,
@@ -76,6 +86,7 @@ async def enqueue_many(
         return
     now = utcnow()
     attempts = _max_attempts(kind, max_attempts)
+    priority = _priority(kind)
     rows = [
         {
             "kind": kind,
@@ -83,6 +94,7 @@ async def enqueue_many(
             "status": "queued",
             "attempts": 0,
             "max_attempts": attempts,
+            "priority": priority,
             "run_at": run_at or now,
             "created_at": now,
             "updated_at": now,
@@ -100,18 +112,19 @@ async def enqueue_rows(
     if not jobs:
         return
     now = utcnow()
-    attempts: dict[str, int] = {}
+    specs: dict[str, TaskSpec] = {}
     rows = []
     for kind, payload, run_at in jobs:
-        if kind not in attempts:
-            attempts[kind] = _max_attempts(kind, None)
+        if kind not in specs:
+            specs[kind] = _spec(kind)
         rows.append(
             {
                 "kind": kind,
                 "payload": payload,
                 "status": "queued",
                 "attempts": 0,
-                "max_attempts": attempts[kind],
+                "max_attempts": specs[kind].max_attempts,
+                "priority": specs[kind].priority,
                 "run_at": run_at,
                 "created_at": now,
                 "updated_at": now,

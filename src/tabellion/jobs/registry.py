@@ -24,6 +24,14 @@ class TaskContext:
 
 Handler = Callable[[TaskContext, dict[str, Any]], Awaitable[None]]
 
+# Claim order among due jobs: a lower number first. A person waits for a code or a password
+# e-mail (seconds matter); a notice starts a legal clock; renders, time stamps and purges can
+# trail behind a backlog of thousands without anyone noticing.
+PRIORITY_INTERACTIVE = 0
+PRIORITY_NOTICE = 10
+PRIORITY_DEFAULT = 20
+PRIORITY_BULK = 30
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -31,9 +39,14 @@ class TaskSpec:
     handler: Handler
     max_attempts: int
     timeout_seconds: float
+    priority: int = PRIORITY_DEFAULT
 
 
 _TASKS: dict[str, TaskSpec] = {}
+
+
+class GiveUp(Exception):
+    """Raised by a handler to end its job as dead now, attempts left or not."""
 
 
 class RetryLater(Exception):
@@ -45,12 +58,16 @@ class RetryLater(Exception):
 
 
 def task(
-    kind: str, *, max_attempts: int = 10, timeout_seconds: float = 300.0
+    kind: str,
+    *,
+    max_attempts: int = 10,
+    timeout_seconds: float = 300.0,
+    priority: int = PRIORITY_DEFAULT,
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         if kind in _TASKS and _TASKS[kind].handler is not handler:
             raise RuntimeError(f"task {kind!r} registered twice")
-        _TASKS[kind] = TaskSpec(kind, handler, max_attempts, timeout_seconds)
+        _TASKS[kind] = TaskSpec(kind, handler, max_attempts, timeout_seconds, priority)
         return handler
 
     return register

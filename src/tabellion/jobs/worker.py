@@ -31,7 +31,14 @@ from sqlalchemy import Integer, Text, and_, bindparam, func, literal, or_, selec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tabellion.jobs.maintenance import ensure_periodic
-from tabellion.jobs.registry import RetryLater, TaskContext, TaskSpec, get_task
+from tabellion.jobs.registry import (
+    PRIORITY_DEFAULT,
+    GiveUp,
+    RetryLater,
+    TaskContext,
+    TaskSpec,
+    get_task,
+)
 from tabellion.kit.time import utcnow
 from tabellion.models.base import UTCDateTime
 from tabellion.models.job import Job
@@ -72,6 +79,7 @@ class ClaimedJob:
     payload: dict[str, Any]
     attempt: int
     max_attempts: int
+    priority: int = PRIORITY_DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,18 +137,24 @@ def _claim_statement(*, postgres: bool, orphans: bool) -> Any:
     candidates = (
         select(Job.id)
         .where(claimable)
-        .order_by(Job.run_at, Job.id)
+        # Urgent kinds first (a code e-mail is not queued behind 10,000 renders), then oldest.
+        .order_by(Job.priority, Job.run_at, Job.id)
         .limit(bindparam("b_limit", type_=Integer()))
         # A subquery on the table being updated must not correlate to it.
         .correlate(None)
     )
+    due: Any = candidates.scalar_subquery()
     if postgres:
-        candidates = candidates.with_for_update(skip_locked=True)
+        # Evaluated once, as a materialised CTE: a plain ``IN (SELECT ... LIMIT n FOR UPDATE
+        # SKIP LOCKED)`` may be run again for each row the plan visits, each run skipping the
+        # rows the previous ones locked, and so claim far more than ``n`` (300 instead of 62).
+        locked = candidates.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        due = select(locked.c.id)
     return (
         update(Job)
         # Repeated outside the subquery so PostgreSQL re-checks it on a row another
         # transaction changed meanwhile.
-        .where(Job.id.in_(candidates.scalar_subquery()), claimable)
+        .where(Job.id.in_(due), claimable)
         .values(
             status="running",
             locked_by=bindparam("b_worker"),
@@ -148,7 +162,7 @@ def _claim_statement(*, postgres: bool, orphans: bool) -> Any:
             attempts=Job.attempts + 1,
             updated_at=now,
         )
-        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts)
+        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts, Job.priority)
     )
 
 
@@ -308,7 +322,11 @@ class Worker:
             return 0, self.poll_interval
         for job in claimed:
             state.leases[job.id] = job
+        backlog = max((job.priority for job in state.ready), default=None)
         state.ready.extend(claimed)
+        if backlog is not None and any(job.priority < backlog for job in claimed):
+            # A code e-mail claimed now starts before the renders claimed ahead of it.
+            state.ready = deque(sorted(state.ready, key=lambda job: (job.priority, job.id)))
         self._fill_slots()
         return len(claimed), wait
 
@@ -371,7 +389,7 @@ class Worker:
             "b_until": now + self.lease,
         }
         rows = (await conn.execute(statement, parameters)).all()
-        return sorted((ClaimedJob(*row) for row in rows), key=lambda job: job.id)
+        return sorted((ClaimedJob(*row) for row in rows), key=lambda job: (job.priority, job.id))
 
     def _orphans_due(self) -> bool:
         """Whether to look for jobs of dead workers too: at most once per poll interval.
@@ -494,8 +512,8 @@ class Worker:
 
     def _failed(self, job: ClaimedJob, exc: BaseException, *, error: str | None = None) -> Outcome:
         error = error or describe_error(exc)
-        expected = isinstance(exc, RetryLater | TimeoutError)
-        if job.attempt >= job.max_attempts:
+        expected = isinstance(exc, RetryLater | TimeoutError | GiveUp)
+        if job.attempt >= job.max_attempts or isinstance(exc, GiveUp):
             logger.error(
                 "job %d (%s) dead after %d attempt(s): %s",
                 job.id,

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from fastapi import Request
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
@@ -47,6 +47,7 @@ async def issue_code(
     session: AsyncSession, purpose: str, subject: str, *, signing_key: bytes
 ) -> str:
     """A new code (replacing earlier ones), rate-limited. Returns its id."""
+    await _one_issuer_at_a_time(session, purpose, subject)
     now = utcnow()
     recent = list(
         await session.scalars(
@@ -87,8 +88,28 @@ async def issue_code(
     return code_id
 
 
+async def _one_issuer_at_a_time(session: AsyncSession, purpose: str, subject: str) -> None:
+    """Queue concurrent requests for a code to the same address until this transaction ends.
+
+    The limits below read the codes sent so far: without this, concurrent requests would all
+    read none, each send a code, and each replace the one before. There is no row to lock (a
+    vault address has none), so PostgreSQL takes a transaction-scoped advisory lock on the
+    pair; SQLite runs one writer at a time anyway.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"otp:{purpose}:{subject}"},
+        )
+
+
 async def check_code(session: AsyncSession, purpose: str, subject: str, code: str) -> None:
-    """Accept the current code once, or raise CodeRefused. Five wrong tries lock it."""
+    """Accept the current code once, or raise CodeRefused. Five tries lock it.
+
+    Every try is counted before the code is compared, by one conditional ``UPDATE`` that
+    increments and checks the limit: concurrent guesses queue on the row, each sees the
+    count the previous one left, and none gets past the fifth, however many arrive at once.
+    """
     now = utcnow()
     current = await session.scalar(
         select(OneTimeCode)
@@ -102,16 +123,34 @@ async def check_code(session: AsyncSession, purpose: str, subject: str, code: st
     )
     if current is None or current.expires_at <= now:
         raise CodeRefused("This code has expired or was replaced; ask for a new one.")
-    if current.attempts >= CODE_MAX_ATTEMPTS:
+    attempts = await session.scalar(
+        update(OneTimeCode)
+        .where(
+            OneTimeCode.id == current.id,
+            OneTimeCode.attempts < CODE_MAX_ATTEMPTS,
+            OneTimeCode.consumed_at.is_(None),
+        )
+        .values(attempts=OneTimeCode.attempts + 1)
+        .returning(OneTimeCode.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    if attempts is None:
+        await session.refresh(current)
+        if current.consumed_at is not None:  # replaced, or used by a concurrent right try
+            raise CodeRefused("This code has expired or was replaced; ask for a new one.")
         raise CodeRefused("Too many wrong codes; ask for a new one.", locked=True)
     candidate = "".join(ch for ch in code if ch.isdigit())
     if not constant_time_equals(current.code_hash, _code_hash(current.id, candidate)):
-        current.attempts += 1
-        left = CODE_MAX_ATTEMPTS - current.attempts
+        left = CODE_MAX_ATTEMPTS - attempts
         if left <= 0:
             raise CodeRefused("Too many wrong codes; ask for a new one.", locked=True)
         raise CodeRefused("That code is not right. %(left)s tries left.", left=left)
-    current.consumed_at = now
+    await session.execute(
+        update(OneTimeCode)
+        .where(OneTimeCode.id == current.id)
+        .values(consumed_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _cookie_name(kind: str) -> str:

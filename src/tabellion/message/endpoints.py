@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from pydantic_core import to_json
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from tabellion.auth.dependencies import MessagesRead, MessagesWrite
@@ -154,6 +155,21 @@ async def _store_parts(
     return message_json, files
 
 
+async def store_one_file(
+    request: Request, session: AsyncSession, *, field: str, max_bytes: int
+) -> tuple[StoredBlob, str, str | None]:
+    """The one file part ``field`` of a multipart body, streamed into storage.
+
+    The request's read phase ends first: no database connection is held while a client sends.
+    """
+    reader = MultipartReader(request.stream(), boundary_of(request.headers["content-type"]))
+    await end_read_phase(session)
+    _, files = await _store_parts(request, reader, file_field=field, max_bytes=max_bytes)
+    if len(files) != 1:
+        raise ValidationFailed.field(field, f"Send exactly one part named `{field}`.")
+    return files[0]
+
+
 @messages_router.post(
     "/messages",
     status_code=status.HTTP_201_CREATED,
@@ -270,12 +286,7 @@ async def upload_attachment(
     await service.check_attachable(session, caller.organization_id, message_id)
     media_type = _media_type(request)
     if media_type == "multipart/form-data":
-        reader = MultipartReader(request.stream(), boundary_of(request.headers["content-type"]))
-        await end_read_phase(session)
-        _, files = await _store_parts(request, reader, file_field="file", max_bytes=limit)
-        if len(files) != 1:
-            raise ValidationFailed.field("file", "Send exactly one part named `file`.")
-        blob, name, declared = files[0]
+        blob, name, declared = await store_one_file(request, session, field="file", max_bytes=limit)
         if filename:
             name = filename
     else:

@@ -160,3 +160,39 @@ async def list_deliveries(
         last = rows[limit - 1]
         next_cursor = encode_cursor([last.updated_at.isoformat(), last.id])
     return rows[:limit], next_cursor
+
+
+async def deliveries_by_reference(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    campaign: str | None = None,
+    reference: str | None = None,
+    guid: str | None = None,
+    updated_after: datetime | None = None,
+    limit: int,
+) -> Sequence[Delivery]:
+    """Deliveries of the messages with these sender's references, oldest change first."""
+    query = (
+        select(Delivery)
+        .join(Message, Message.id == Delivery.message_id)
+        .where(readable_deliveries(organization_id), readable_messages(organization_id))
+    )
+    for column, value in (
+        (Message.campaign, campaign),
+        (Message.reference, reference),
+        (Message.guid, guid),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if updated_after is not None:
+        query = query.where(Delivery.updated_at > updated_after)
+    ordered = query.order_by(Delivery.updated_at, Delivery.id).limit(limit)
+    return (await session.scalars(ordered)).all()
+
+
+async def messages_by_ids(session: AsyncSession, message_ids: Sequence[str]) -> list[Message]:
+    """Messages already known readable (through their deliveries), by id."""
+    if not message_ids:
+        return []
+    return list(await session.scalars(select(Message).where(Message.id.in_(list(message_ids)))))

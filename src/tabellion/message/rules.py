@@ -70,6 +70,12 @@ _ALLOWED_ATTRIBUTES = {
 _URL_SCHEMES = {"http", "https", "mailto", "tel"}
 
 
+def text_to_html(text: str) -> str:
+    """Plain text as HTML paragraphs (blank lines) and line breaks, escaped."""
+    paragraphs = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    return "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
+
+
 def normalize_email(value: str) -> str:
     """A syntactically valid address, domain lower-cased; no DNS look-up (offline-safe).
 

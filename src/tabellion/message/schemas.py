@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from tabellion.kit.schema import Schema, UTCDateTime
 from tabellion.message.rules import (
@@ -41,7 +41,7 @@ class RecipientIn(Schema):
         return value.replace(" ", "") if value else value
 
     @model_validator(mode="after")
-    def _person(self) -> Self:
+    def _person(self, info: ValidationInfo) -> Self:
         natural = self.first_name is not None or self.last_name is not None
         legal = self.company is not None or self.siren is not None
         if natural and legal:
@@ -51,12 +51,18 @@ class RecipientIn(Schema):
             )
         if legal and (self.company is None or self.siren is None):
             raise ValueError("a legal person needs both company and siren")
-        if not legal and (self.first_name is None or self.last_name is None):
+        if natural and (self.first_name is None or self.last_name is None):
             raise ValueError(
                 "a natural person needs first_name and last_name "
                 "(or give company and siren for a legal person)"
             )
+        # Neither: an address alone, which only deliver and secure messages accept (the
+        # service checks, knowing the mode).
         return self
+
+    @property
+    def address_only(self) -> bool:
+        return self.first_name is None and self.company is None
 
 
 class SenderIn(Schema):
@@ -78,7 +84,24 @@ class MessageIn(Schema):
     recipients: list[RecipientIn] = Field(default_factory=list)
     reference: Annotated[str | None, Field(max_length=255)] = None
     campaign: Annotated[str | None, Field(max_length=255)] = None
+    guid: Annotated[
+        str | None, Field(max_length=255, description="Your own identifier of the message.")
+    ] = None
     acceptance_days: Annotated[int | None, Field(ge=1, le=365)] = None
+    copy_to_mailbox_after_acceptance: Annotated[
+        bool,
+        Field(
+            description="Registered only: once a recipient accepts, e-mail them the message, "
+            "its attachments (links above TABELLION_MAILBOX_COPY_MAX_BYTES) and the proof."
+        ),
+    ] = False
+    notify_sender: Annotated[
+        bool,
+        Field(
+            description="E-mail the sender when a delivery is accepted, refused or expires "
+            "(registered), or undelivered."
+        ),
+    ] = False
     on_behalf_of: Annotated[
         str | None,
         Field(max_length=40, description="A customer organisation's id (resellers)."),
@@ -95,6 +118,10 @@ class MessageIn(Schema):
     def _registered_only(self) -> Self:
         if self.acceptance_days is not None and self.mode != "registered":
             raise ValueError("acceptance_days applies to registered messages only")
+        if self.copy_to_mailbox_after_acceptance and self.mode != "registered":
+            raise ValueError("copy_to_mailbox_after_acceptance applies to registered messages only")
+        if self.notify_sender and self.sender is None:
+            raise ValueError("notify_sender needs a sender to notify")
         return self
 
 
@@ -141,6 +168,10 @@ class DeliveryOut(BaseModel):
     notified_at: UTCDateTime | None
     created_at: UTCDateTime
     updated_at: UTCDateTime
+    tracking_url: str | None = Field(
+        default=None,
+        description="The sender's track-and-trace page: no API key needed, keep it private.",
+    )
     evidence: list[EvidenceRef]
 
 
@@ -162,7 +193,10 @@ class MessageOut(BaseModel):
     )
     reference: str | None
     campaign: str | None
+    guid: str | None = None
     acceptance_days: int | None
+    copy_to_mailbox_after_acceptance: bool = False
+    notify_sender: bool = False
     attachments: list[AttachmentOut]
     created_at: UTCDateTime
     updated_at: UTCDateTime

@@ -17,6 +17,8 @@ from tabellion.message.schemas import (
     DeliveryOut,
     MessageOut,
 )
+from tabellion.message.service import tracking
+from tabellion.message.service.tracking import tracking_token
 from tabellion.models.message import Attachment, Delivery, Message, recipient_fields
 
 
@@ -53,6 +55,7 @@ class NewDelivery:
     status_reason: str | None = None
     deadline_at: datetime | None = None
     notified_at: datetime | None = None
+    token_salt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +144,10 @@ def _message_data(view: MessageView, *, with_deliveries: bool = True) -> dict[st
         "submitted_by": message.submitted_by_organization_id,
         "reference": message.reference,
         "campaign": message.campaign,
+        "guid": message.guid,
         "acceptance_days": message.acceptance_days,
+        "copy_to_mailbox_after_acceptance": bool(message.copy_to_mailbox),
+        "notify_sender": bool(message.notify_sender),
         "attachments": [_attachment_data(a) for a in view.attachments],
         "created_at": message.created_at,
         "updated_at": message.updated_at,
@@ -202,5 +208,18 @@ def _delivery_data(
         "notified_at": when(delivery.notified_at),
         "created_at": when(delivery.created_at),
         "updated_at": when(delivery.updated_at),
+        "tracking_url": _tracking_url(delivery),
         "evidence": [_evidence_data(e, when) for e in evidence],
     }
+
+
+def _tracking_url(delivery: DeliveryLike) -> str | None:
+    """The sender's track-and-trace page (signed with the links' key, as proof links are)."""
+    signer = links.current()
+    if signer is None or not delivery.token_salt:
+        return None
+    return (
+        signer.base_url
+        + tracking.PATH
+        + tracking_token(signer.key, delivery.id, delivery.token_salt)
+    )

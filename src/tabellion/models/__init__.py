@@ -13,7 +13,7 @@ from tabellion.models.evidence import (
 from tabellion.models.idempotency import IdempotencyRecord
 from tabellion.models.job import Job
 from tabellion.models.message import Attachment, Delivery, Message, Reply
-from tabellion.models.organization import ApiKey, Organization
+from tabellion.models.organization import ApiKey, ClientKey, Organization
 from tabellion.models.portal import OneTimeCode, WebSession
 from tabellion.models.user import User
 from tabellion.models.webhook import Event, WebhookAttempt, WebhookEndpoint
@@ -22,6 +22,7 @@ __all__ = [
     "ApiKey",
     "Attachment",
     "Base",
+    "ClientKey",
     "CompatId",
     "Delivery",
     "Envelope",

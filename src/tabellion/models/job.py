@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tabellion.models.base import Base, TimestampMixin
@@ -16,7 +16,11 @@ BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 class Job(TimestampMixin, Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index(None, "status", "run_at", "id"),)
+    __table_args__ = (
+        Index(None, "status", "run_at", "id"),
+        # The claim's order: due jobs by priority, then oldest first.
+        Index("ix_jobs_claim_order", "status", "priority", "run_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(100))
@@ -25,6 +29,8 @@ class Job(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=10)
+    # Lower runs first (see tabellion.jobs.registry.PRIORITY_*), set from the task's spec.
+    priority: Mapped[int] = mapped_column(SmallInteger, default=20, server_default="20")
     run_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
     locked_by: Mapped[str | None] = mapped_column(String(100))

@@ -6,7 +6,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tabellion.models.base import Base, JSONType, TimestampMixin, id_column
@@ -18,6 +18,7 @@ class Message(TimestampMixin, Base):
         Index(None, "organization_id", "id"),
         Index(None, "organization_id", "reference"),
         Index(None, "organization_id", "campaign"),
+        Index(None, "organization_id", "guid"),
     )
 
     id: Mapped[str] = id_column()
@@ -36,6 +37,12 @@ class Message(TimestampMixin, Base):
     reference: Mapped[str | None] = mapped_column(String(255))
     campaign: Mapped[str | None] = mapped_column(String(255))
     acceptance_days: Mapped[int | None] = mapped_column(Integer)
+    # The sender's own identifier of the message (a GUID), besides ``reference``.
+    guid: Mapped[str | None] = mapped_column(String(255))
+    # Registered only: once accepted, the recipient also gets the message in their mailbox.
+    copy_to_mailbox: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The sender gets an e-mail when a delivery is accepted, refused or expires.
+    notify_sender: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Draft recipients as given; on dispatch each becomes a Delivery row.
     recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     recipient_count: Mapped[int] = mapped_column(Integer, default=0)

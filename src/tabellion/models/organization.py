@@ -1,10 +1,10 @@
-"""Organisations (tenants) and their API keys."""
+"""Organisations (tenants), their API keys and their client keys (JWT)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tabellion.models.base import Base, JSONType, TimestampMixin, id_column
@@ -44,4 +44,28 @@ class ApiKey(TimestampMixin, Base):
     scopes: Mapped[list[str]] = mapped_column(JSONType, default=lambda: ["admin"])
     last_used_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class ClientKey(TimestampMixin, Base):
+    """A client's public key: requests signed with its private key (JWTs) authenticate.
+
+    ``issuer`` is what a client puts in a token's ``iss`` (and, for the Documentd dialect, in
+    the ``SP-Company-Api-Id`` header); it is random, so it tells nothing about the tenant.
+    """
+
+    __tablename__ = "client_keys"
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    issuer: Mapped[str] = mapped_column(String(64), unique=True)
+    key_type: Mapped[str] = mapped_column(String(8))  # RSA | EC
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    # RFC 7638 thumbprint of the public key (SHA-256, base64url): to recognise it in lists.
+    thumbprint: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSONType, default=lambda: ["messages:write"])
+    last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]

@@ -1,9 +1,12 @@
 """Sending a delivery's notification e-mail and recording what the mail server said.
 
 The e-mail leaves outside any database transaction; its outcome is recorded after, in one:
-accepted → NOTIFIED (and the deadline and reminders are scheduled), refused for good →
-UNDELIVERED, temporary trouble → retried by the job, UNDELIVERED after the last attempt.
-A retry after a crash may send the notice twice; both copies carry the same Message-ID.
+accepted → NOTIFIED (and the deadline and reminders are scheduled), the recipient refused for
+good (5xx) → UNDELIVERED. Trouble with the relay (refused connection, 4xx, timeout) is not the
+recipient's failure: the job retries with a doubling, capped delay for days
+(``notice_retry_*`` settings), then ends dead with the delivery still pending, for an operator
+to retry once the relay is fixed. A retry after a crash may send the notice twice; both copies
+carry the same Message-ID.
 
 Notices sent at the same time share their reads and writes (``NoticePipeline``): a large
 dispatch costs a few set-based transactions per batch instead of two per e-mail.
@@ -14,16 +17,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from tabellion.config import Settings
 from tabellion.db import transaction
-from tabellion.jobs.registry import RetryLater
+from tabellion.jobs.registry import GiveUp, RetryLater
 from tabellion.kit.time import utcnow
 from tabellion.message.service.delivery import (
     NoticeAccepted,
@@ -44,13 +50,35 @@ log = logging.getLogger(__name__)
 Loaded = tuple[Delivery, Message, Organization]
 
 
-async def send_notice(runtime: Runtime, delivery_id: str, *, last_attempt: bool = False) -> str:
-    """Send one delivery's notice; returns the delivery's status afterwards.
+async def send_notice(runtime: Runtime, delivery_id: str, *, attempt: int = 1) -> str:
+    """Send one delivery's notice (its job's ``attempt``); returns the delivery's status
+    afterwards, or raises RetryLater / GiveUp when the relay is in trouble.
 
     Notices sent at the same time share their database work (see ``NoticePipeline``).
     """
     pipeline = runtime.resource("notification.notices", lambda: _open_pipeline(runtime))
-    return await pipeline.send(delivery_id, last_attempt=last_attempt)
+    return await pipeline.send(delivery_id, attempt=attempt)
+
+
+def retry_delay(settings: Settings, attempt: int, *, rng: random.Random | None = None) -> float:
+    """Seconds before retrying a notice after failed ``attempt`` (1-based): the base delay
+    doubling up to the cap, ±10 % so that notices queued together do not retry together."""
+    base = settings.notice_retry_base_seconds * 2.0 ** min(max(attempt - 1, 0), 32)
+    delay = min(base, settings.notice_retry_cap_seconds)
+    return delay * (rng or random).uniform(0.9, 1.1)
+
+
+def relay_trouble(
+    settings: Settings, delivery: Delivery, exc: TemporaryFailure, attempt: int, *, now: datetime
+) -> Exception:
+    """What the job does about a relay's temporary failure: retry, or give up past the window."""
+    window = timedelta(hours=settings.notice_retry_hours)
+    if now - delivery.created_at >= window:
+        return GiveUp(
+            f"the mail relay kept failing for {settings.notice_retry_hours:g} h: {exc}; "
+            "the delivery stays pending (retry the job once the relay works)"
+        )
+    return RetryLater(str(exc), delay=retry_delay(settings, attempt))
 
 
 def _open_pipeline(runtime: Runtime) -> tuple[NoticePipeline, Callable[[], Awaitable[None]]]:
@@ -61,7 +89,7 @@ def _open_pipeline(runtime: Runtime) -> tuple[NoticePipeline, Callable[[], Await
 @dataclass
 class _Request:
     delivery_id: str
-    last_attempt: bool
+    attempt: int
     done: asyncio.Future[str]
 
     def resolve(self, status: str) -> None:
@@ -108,8 +136,8 @@ class NoticePipeline:
         self._in_flight = 0  # requests whose caller still waits
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def send(self, delivery_id: str, *, last_attempt: bool = False) -> str:
-        request = _Request(delivery_id, last_attempt, asyncio.get_running_loop().create_future())
+    async def send(self, delivery_id: str, *, attempt: int = 1) -> str:
+        request = _Request(delivery_id, attempt, asyncio.get_running_loop().create_future())
         self._reads.waiting.append(request)
         self._start(self._reads, self._read_loop)
         self._in_flight += 1
@@ -172,11 +200,7 @@ class NoticePipeline:
                 request.resolve(await _undelivered(self.runtime, delivery.id, str(exc), exc.code))
                 return
             except TemporaryFailure as exc:
-                if not request.last_attempt:
-                    raise RetryLater(str(exc)) from exc
-                reason = f"gave up after repeated failures: {exc}"
-                request.resolve(await _undelivered(self.runtime, delivery.id, reason, None))
-                return
+                raise relay_trouble(settings, delivery, exc, request.attempt, now=utcnow()) from exc
         except BaseException as exc:
             request.fail(exc)
             if not isinstance(exc, Exception):

@@ -210,7 +210,7 @@ class SmtpTransport:
             raise TemporaryFailure(f"not sent: {exc}") from exc
         except ValueError as exc:
             # An address aiosmtplib will not put on a command line (checked before sending).
-            # Maybe ours: retried, and given up on at the job's last attempt.
+            # Maybe ours: retried, then the job ends dead for an operator to look at.
             keep = True
             raise TemporaryFailure(f"not sent: {exc}") from exc
         except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:

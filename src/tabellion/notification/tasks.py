@@ -4,11 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from tabellion.jobs.registry import TaskContext, task
+from tabellion.jobs.registry import PRIORITY_NOTICE, TaskContext, task
+from tabellion.message.service.events import MAILBOX_COPY_TASK, SENDER_STATUS_TASK
 from tabellion.message.service.message import NOTICE_TASK
+from tabellion.notification import follow_up
 from tabellion.notification.service import send_notice
 
+# The retry window (TABELLION_NOTICE_RETRY_HOURS) ends a relay outage's retries, not the count:
+# this only bounds a failure that is not the mail server's (at the worker's 6 h cap, months).
+NOTICE_MAX_ATTEMPTS = 1_000
 
-@task(NOTICE_TASK, max_attempts=8, timeout_seconds=120)
+
+@task(NOTICE_TASK, max_attempts=NOTICE_MAX_ATTEMPTS, timeout_seconds=120, priority=PRIORITY_NOTICE)
 async def send_notice_task(ctx: TaskContext, payload: dict[str, Any]) -> None:
-    await send_notice(ctx.runtime, payload["delivery_id"], last_attempt=ctx.is_last_attempt)
+    await send_notice(ctx.runtime, payload["delivery_id"], attempt=ctx.attempt)
+
+
+@task(SENDER_STATUS_TASK, max_attempts=8)
+async def send_sender_status_task(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    await follow_up.send_sender_status(ctx.runtime, payload["delivery_id"], payload["evidence_id"])
+
+
+@task(MAILBOX_COPY_TASK, max_attempts=20, timeout_seconds=300)
+async def send_mailbox_copy_task(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    await follow_up.send_mailbox_copy(ctx.runtime, payload["delivery_id"], payload["evidence_id"])

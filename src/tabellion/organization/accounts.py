@@ -14,8 +14,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tabellion.auth.subjects import ApiKeySubject
-from tabellion.errors import Conflict, NotFound, ValidationFailed
+from tabellion.auth.subjects import ROLE_SCOPES, ApiKeySubject
+from tabellion.db import lock_row
+from tabellion.errors import Conflict, NotFound, TabellionError, ValidationFailed
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow
@@ -49,6 +50,12 @@ class UserExists(Conflict):
 class UserNotActivatable(Conflict):
     code = "user-not-activatable"
     title = "The user cannot be activated"
+
+
+class SenderNotActivated(TabellionError):
+    status = 412
+    code = "sender-not-activated"
+    title = "The sender has not activated their account"
 
 
 class CustomerNotFound(NotFound):
@@ -106,6 +113,7 @@ async def create_user(
     role: str,
     signing_key: bytes,
 ) -> User:
+    caller.require_to_grant(ROLE_SCOPES[role], what=f"a user with the role {role}")
     existing = await session.scalar(
         select(User)
         .where(
@@ -181,6 +189,12 @@ def check_password(password: str, confirm: str) -> str | None:
 
 
 async def activate(session: AsyncSession, user: User, password: str) -> None:
+    """Set the password of an invited user, once: a second, concurrent submission of the
+    link gets 409 ``user-not-activatable`` instead of replacing the first password."""
+    token_hash = user.activation_token_hash
+    await lock_row(session, user)
+    if user.status != "invited" or token_hash is None or user.activation_token_hash != token_hash:
+        raise UserNotActivatable(f"User {user.id} was activated meanwhile.")
     now = utcnow()
     user.password_hash = _hasher.hash(password)
     user.status = "active"
@@ -239,11 +253,14 @@ async def deactivate_user(session: AsyncSession, user: User) -> None:
     await session.flush()
 
 
-async def registered_sender(session: AsyncSession, organization_id: str, email: str) -> User:
+async def registered_sender(
+    session: AsyncSession, organization_id: str, email: str, *, active: bool = False
+) -> User:
     """The user who may appear as a message's sender, or 422 ``sender-not-registered``.
 
     A user can send as soon as an admin key created them: the organisation vouches for them,
-    and the evidence records the key that did. Viewers read; they do not send.
+    and the evidence records the key that did. Viewers read; they do not send. With
+    ``active``, an invited user who has not yet activated their account cannot (412).
     """
     user = await session.scalar(
         select(User)
@@ -268,7 +285,19 @@ async def registered_sender(session: AsyncSession, organization_id: str, email: 
             f"{' or '.join(SENDING_ROLES)} may send.",
             code="sender-not-registered",
         )
+    if active and user.status != "active":
+        raise SenderNotActivated(
+            f"{email} has not activated their account yet: follow the link in the activation "
+            "e-mail first."
+        )
     return user
+
+
+def change_role(caller: ApiKeySubject, user: User, role: str) -> None:
+    # Both ways: demoting an admin is as much beyond a users-only key as promoting to one.
+    for held in {user.role, role}:
+        caller.require_to_grant(ROLE_SCOPES[held], what=f"a user with the role {held}")
+    user.role = role
 
 
 # ---- customers ------------------------------------------------------------------------------
@@ -339,6 +368,7 @@ async def move_customer(
     session: AsyncSession, customer: Organization, to: str, *, actor: str
 ) -> None:
     """Apply a delegation transition and tell the reseller (event ``customer.<state>``)."""
+    await lock_row(session, customer)  # two answers at once: the second sees the first's
     current = customer.customer_state
     if current is None:
         raise CustomerStateConflict(f"Organisation {customer.id} has no reseller.")

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import APIRouter, Query, Request, status
-from sqlalchemy import select
+from pydantic import BaseModel
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from starlette.responses import Response
 
 from tabellion.auth.dependencies import AdminScope, ApiCaller, CustomersScope, UsersScope
-from tabellion.auth.subjects import InsufficientScope
+from tabellion.auth.subjects import InsufficientScope, ScopeEscalation
 from tabellion.db import DbSession, SessionRoute
 from tabellion.errors import InvalidParameter, NotFound, Unauthorized, responses
 from tabellion.kit.pagination import Page, decode_cursor, encode_cursor
-from tabellion.models.organization import ApiKey, Organization
+from tabellion.models.organization import ApiKey, ClientKey, Organization
 from tabellion.models.user import User
-from tabellion.organization import accounts
+from tabellion.organization import accounts, client_keys
 from tabellion.organization.accounts import (
     CustomerNotFound,
     CustomerStateConflict,
@@ -27,6 +31,9 @@ from tabellion.organization.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyOut,
+    ClientKeyCreated,
+    ClientKeyIn,
+    ClientKeyOut,
     CustomerOut,
     CustomersIn,
     CustomersOut,
@@ -57,6 +64,32 @@ def _after(cursor: str) -> str:
     if not isinstance(last, str) or not possible_id(last):
         raise InvalidParameter("cursor", "The cursor is not one this API returned.")
     return last
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Row)
+Out = TypeVar("Out", bound=BaseModel)
+
+
+async def _page(
+    session: AsyncSession,
+    query: Select[R],
+    key: InstrumentedAttribute[str],
+    out: Callable[[R], Out],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page[Out]:
+    """One page of ``query`` in id order, after ``cursor``."""
+    if cursor:
+        query = query.where(key > _after(cursor))
+    rows = (await session.scalars(query.order_by(key).limit(limit + 1))).all()
+    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return Page[Out](data=[out(row) for row in rows[:limit]], next_cursor=next_cursor)
 
 
 def _runtime(request: Request) -> Runtime:
@@ -122,9 +155,11 @@ async def revoke_reseller(caller: AdminScope, session: DbSession) -> Organizatio
     response_model=ApiKeyCreated,
     tags=["api keys"],
     summary="Create an API key with scopes; the key is shown once",
-    responses=responses(Unauthorized, InsufficientScope),
+    description="A key can only be given scopes the calling key holds.",
+    responses=responses(Unauthorized, InsufficientScope, ScopeEscalation),
 )
 async def create_key(body: ApiKeyIn, caller: AdminScope, session: DbSession) -> ApiKeyCreated:
+    caller.require_to_grant(body.scopes, what="a key")
     org = await get_organization(session, caller.organization_id)
     new = await create_api_key(
         session,
@@ -150,11 +185,7 @@ async def list_keys(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Page[ApiKeyOut]:
     query = select(ApiKey).where(ApiKey.organization_id == caller.organization_id)
-    if cursor:
-        query = query.where(ApiKey.id > _after(cursor))
-    rows = (await session.scalars(query.order_by(ApiKey.id).limit(limit + 1))).all()
-    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return Page[ApiKeyOut](data=[api_key_out(k) for k in rows[:limit]], next_cursor=next_cursor)
+    return await _page(session, query, ApiKey.id, api_key_out, limit=limit, cursor=cursor)
 
 
 @router.delete(
@@ -172,6 +203,76 @@ async def revoke_key(key_id: str, caller: AdminScope, session: DbSession) -> Res
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+# ---- client keys (JWT) ---------------------------------------------------------------------
+
+
+def client_key_out(key: ClientKey) -> ClientKeyOut:
+    return ClientKeyOut(
+        id=key.id,
+        issuer=key.issuer,
+        name=key.name,
+        key_type=key.key_type,
+        algorithms=list(client_keys.ALGORITHMS[key.key_type]),
+        thumbprint=key.thumbprint,
+        public_key_pem=key.public_key_pem,
+        scopes=key.scopes,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+@router.post(
+    "/client-keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ClientKeyCreated,
+    tags=["client keys"],
+    summary="Register a public key; JWTs it signs with `iss` = the answered `issuer` authenticate",
+    responses=responses(Unauthorized, InsufficientScope, client_keys.InvalidPublicKey),
+)
+async def create_client_key(
+    body: ClientKeyIn, caller: AdminScope, session: DbSession
+) -> ClientKeyCreated:
+    org = await get_organization(session, caller.organization_id)
+    key = await client_keys.create_client_key(
+        session,
+        org,
+        name=body.name,
+        public_key_pem=body.public_key_pem,
+        scopes=list(dict.fromkeys(body.scopes)),
+    )
+    return ClientKeyCreated(id=key.id, issuer=key.issuer)
+
+
+@router.get(
+    "/client-keys",
+    response_model=Page[ClientKeyOut],
+    tags=["client keys"],
+    summary="List client keys, revoked ones included",
+    responses=responses(Unauthorized, InsufficientScope),
+)
+async def list_client_keys(
+    caller: AdminScope,
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page[ClientKeyOut]:
+    query = select(ClientKey).where(ClientKey.organization_id == caller.organization_id)
+    return await _page(session, query, ClientKey.id, client_key_out, limit=limit, cursor=cursor)
+
+
+@router.delete(
+    "/client-keys/{client_key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["client keys"],
+    summary="Revoke a client key: its JWTs are refused from now on",
+    responses=responses(Unauthorized, InsufficientScope, client_keys.ClientKeyNotFound),
+)
+async def revoke_client_key(client_key_id: str, caller: AdminScope, session: DbSession) -> Response:
+    await client_keys.revoke_client_key(session, caller.organization_id, client_key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 # ---- users ----------------------------------------------------------------------------------
 
 
@@ -181,7 +282,9 @@ async def revoke_key(key_id: str, caller: AdminScope, session: DbSession) -> Res
     response_model=UserOut,
     tags=["users"],
     summary="Add a user; they receive an activation e-mail (link valid 7 days)",
-    responses=responses(Unauthorized, InsufficientScope, UserExists),
+    description="The caller's key must hold the scopes of the user's role: `admin` for an "
+    "admin, `messages:write` for a sender, `messages:read` for a viewer.",
+    responses=responses(Unauthorized, InsufficientScope, ScopeEscalation, UserExists),
 )
 async def create_user(
     body: UserIn, request: Request, caller: UsersScope, session: DbSession
@@ -211,11 +314,7 @@ async def list_users(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Page[UserOut]:
     query = select(User).where(User.organization_id == caller.organization_id)
-    if cursor:
-        query = query.where(User.id > _after(cursor))
-    rows = (await session.scalars(query.order_by(User.id).limit(limit + 1))).all()
-    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return Page[UserOut](data=[user_out(u) for u in rows[:limit]], next_cursor=next_cursor)
+    return await _page(session, query, User.id, user_out, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -234,14 +333,15 @@ async def get_user(user_id: str, caller: UsersScope, session: DbSession) -> User
     response_model=UserOut,
     tags=["users"],
     summary="Change a user's name or role",
-    responses=responses(Unauthorized, InsufficientScope, UserNotFound),
+    description="Changing a role needs the scopes of both the old and the new role.",
+    responses=responses(Unauthorized, InsufficientScope, ScopeEscalation, UserNotFound),
 )
 async def update_user(
     user_id: str, body: UserUpdate, caller: UsersScope, session: DbSession
 ) -> UserOut:
     user = await accounts.get_user(session, caller.organization_id, user_id)
     if body.role is not None:
-        user.role = body.role
+        accounts.change_role(caller, user, body.role)
     if "name" in body.model_fields_set:
         user.name = body.name
     await session.flush()
@@ -322,11 +422,7 @@ async def list_customers(
     query = select(Organization).where(Organization.reseller_id == caller.organization_id)
     if state:
         query = query.where(Organization.customer_state == state)
-    if cursor:
-        query = query.where(Organization.id > _after(cursor))
-    rows = (await session.scalars(query.order_by(Organization.id).limit(limit + 1))).all()
-    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return Page[CustomerOut](data=[customer_out(c) for c in rows[:limit]], next_cursor=next_cursor)
+    return await _page(session, query, Organization.id, customer_out, limit=limit, cursor=cursor)
 
 
 @router.get(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
 from tabellion.db import DbSession
 from tabellion.kit import sessions
+from tabellion.kit.ratelimit import client_ip, limiter_of, rate_limited
 from tabellion.kit.web import PageRoute, check_csrf, csrf_token, page_environment, render
 from tabellion.message.repository import readable_messages
 from tabellion.models.message import Message
@@ -43,7 +44,7 @@ async def activation_form(token: str, request: Request, session: DbSession) -> R
     )
 
 
-@router.post("/account/activate/{token}")
+@router.post("/account/activate/{token}", dependencies=[Depends(rate_limited("activation"))])
 async def activate(
     token: str,
     request: Request,
@@ -66,7 +67,10 @@ async def activate(
             error=problem,
             csrf=csrf_token(request, _key(request)),
         )
-    await accounts.activate(session, user, password)
+    try:
+        await accounts.activate(session, user, password)
+    except accounts.UserNotActivatable:
+        return _invalid_link(request)  # a concurrent submission of the link went first
     return render(env, "pages/activated.html", user=user)
 
 
@@ -155,9 +159,14 @@ async def sign_in(
     csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
 ) -> Response:
     check_csrf(request, _key(request), csrf_token_)
+    # Wrong passwords are counted, per client and per address; a right one is never refused
+    # for others' mistakes unless the address itself is under attack.
+    limiter, ip = limiter_of(request), client_ip(request)
+    await limiter.enforce("sign-in", ip=ip, address=email, count=False)
     candidates = await accounts.active_users_at(session, email)
     user = accounts.user_signing_in(candidates, password)
     if user is None:
+        await limiter.record("sign-in", ip=ip, address=email)
         # One message for unknown address and wrong password: nothing to probe.
         return render(
             env,

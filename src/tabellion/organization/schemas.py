@@ -130,3 +130,39 @@ class CustomerOut(BaseModel):
 
 class CustomersOut(BaseModel):
     customers: list[CustomerOut]
+
+
+class ClientKeyIn(Schema):
+    name: Name
+    public_key_pem: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=16_384,
+            description="An RSA (≥ 2048 bits) or EC P-256 public key, PEM "
+            "(-----BEGIN PUBLIC KEY-----).",
+        ),
+    ]
+    scopes: Annotated[
+        list[Scope],
+        Field(min_length=1, description="As for API keys; `messages:write` when not given."),
+    ] = ["messages:write"]
+
+
+class ClientKeyCreated(BaseModel):
+    id: str
+    issuer: str = Field(
+        description="The `iss` of the client's JWTs (Documentd: its company API id)."
+    )
+
+
+class ClientKeyOut(ClientKeyCreated):
+    name: str
+    key_type: Literal["RSA", "EC"]
+    algorithms: list[str] = Field(description="The JWT algorithms this key may sign with.")
+    thumbprint: str = Field(description="RFC 7638 SHA-256 thumbprint of the key, base64url.")
+    public_key_pem: str
+    scopes: list[str]
+    created_at: UTCDateTime
+    last_used_at: UTCDateTime | None
+    revoked_at: UTCDateTime | None

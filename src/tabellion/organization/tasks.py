@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tabellion.db import transaction
-from tabellion.jobs.registry import TaskContext, task
+from tabellion.jobs.registry import PRIORITY_INTERACTIVE, TaskContext, task
 from tabellion.kit.web import page_environment
 from tabellion.models.organization import Organization
 from tabellion.models.user import User
@@ -47,7 +47,7 @@ async def _send(ctx: TaskContext, message: EmailMessage, what: str) -> None:
         log.warning("%s e-mail to %s refused for good: %s", what, message["To"], exc)
 
 
-@task(accounts.ACTIVATION_TASK, max_attempts=8)
+@task(accounts.ACTIVATION_TASK, max_attempts=8, priority=PRIORITY_INTERACTIVE)
 async def send_activation(ctx: TaskContext, payload: dict[str, Any]) -> None:
     settings = ctx.runtime.settings
     async with transaction(ctx.runtime.sessions) as session:
@@ -72,7 +72,7 @@ async def send_activation(ctx: TaskContext, payload: dict[str, Any]) -> None:
     await _send(ctx, message, "activation")
 
 
-@task(accounts.CONSENT_TASK, max_attempts=8)
+@task(accounts.CONSENT_TASK, max_attempts=8, priority=PRIORITY_INTERACTIVE)
 async def send_consent(ctx: TaskContext, payload: dict[str, Any]) -> None:
     settings = ctx.runtime.settings
     async with transaction(ctx.runtime.sessions) as session:

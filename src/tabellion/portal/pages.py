@@ -7,6 +7,7 @@ get the same page, so a link reveals nothing.
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,9 +15,12 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from tabellion.db import DbSession
 from tabellion.document import preview
+from tabellion.document.service import require_blob
 from tabellion.document.sniff import content_disposition
+from tabellion.document.storage import StoredFileUnavailable
 from tabellion.errors import TabellionError
 from tabellion.kit import sessions
+from tabellion.kit.ratelimit import client_ip, limiter_of
 from tabellion.kit.time import utcnow
 from tabellion.kit.tokens import constant_time_equals, hmac_sha256
 from tabellion.kit.web import (
@@ -35,6 +39,7 @@ from tabellion.portal import i18n, replies, service
 from tabellion.portal.service import DeliveryPage
 from tabellion.runtime import Runtime
 
+log = logging.getLogger("tabellion.portal")
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 env = page_environment("tabellion.portal")
 LANG_COOKIE = "tbl_lang"
@@ -150,6 +155,7 @@ async def request_code(token: str, request: Request, db: DbSession) -> Response:
     delivery = await service.delivery_by_token(db, token)
     if delivery is None:
         return _invalid(request)
+    await limiter_of(request).enforce("code-request", ip=client_ip(request), address=delivery.email)
     try:
         await service.send_delivery_code(
             db,
@@ -169,6 +175,28 @@ async def request_code(token: str, request: Request, db: DbSession) -> Response:
     return _redirect(f"/r/{token}?sent=1")
 
 
+async def _check_code(
+    request: Request,
+    db: DbSession,
+    purpose: str,
+    subject: str,
+    email: str,
+    fields: dict[str, str],
+) -> None:
+    """Check a code, refusing a client or an address that made too many wrong guesses.
+
+    Only wrong codes count, and they are counted without raising: a raise would roll back
+    the request's transaction, and with it the code's own count of tries.
+    """
+    limiter, ip = limiter_of(request), client_ip(request)
+    await limiter.enforce("code-check", ip=ip, address=email, count=False)
+    try:
+        await sessions.check_code(db, purpose, subject, fields.get("code", ""))
+    except sessions.CodeRefused:
+        await limiter.record("code-check", ip=ip, address=email)
+        raise
+
+
 def _t(request: Request, delivery: Delivery | None, text: str, **params: object) -> str:
     language = _language(request, delivery.language if delivery else None)
     translated = i18n.translations(language).gettext(text)
@@ -183,7 +211,7 @@ async def verify_code(token: str, request: Request, db: DbSession) -> Response:
     if delivery is None:
         return _invalid(request)
     try:
-        await sessions.check_code(db, "delivery", delivery.id, fields.get("code", ""))
+        await _check_code(request, db, "delivery", delivery.id, delivery.email, fields)
     except sessions.CodeRefused as exc:
         return await _render_delivery(
             request,
@@ -193,7 +221,7 @@ async def verify_code(token: str, request: Request, db: DbSession) -> Response:
             error=_t(request, delivery, exc.reason, **exc.params),
             status_code=200,
         )
-    lifecycle.confirm_identity(delivery, actor=_actor(request, "email-otp"))
+    await lifecycle.confirm_identity(db, delivery, actor=_actor(request, "email-otp"))
     response = _redirect(f"/r/{token}")
     await sessions.open_session(
         db,
@@ -285,6 +313,31 @@ async def _download(
         return _invalid(request)
     if not await _delivery_session(db, request, delivery):
         return _redirect(base)
+    storage = _runtime(request).storage
+    try:
+        # Whole and matching its hash before a proof says it was handed over.
+        if attachment is not None:
+            what = f"attachment {attachment.id}"
+            await require_blob(storage, attachment.storage_key, attachment.sha256, what=what)
+        else:
+            assert reply_file is not None
+            what = f"reply file {reply_file.get('id')}"
+            key = reply_file["storage_key"]
+            await require_blob(storage, key, reply_file.get("sha256", key), what=what)
+    except StoredFileUnavailable:
+        return await _render_delivery(
+            request,
+            db,
+            delivery,
+            base=base,
+            status_code=500,
+            error=_t(
+                request,
+                delivery,
+                "This file cannot be retrieved right now. Its download was not recorded; "
+                "the service's operator has been alerted. Please try again later.",
+            ),
+        )
     if attachment is not None:
         await lifecycle.record_download(db, delivery, attachment, actor=_actor(request, "portal"))
         key, name, kind, size = (
@@ -303,7 +356,7 @@ async def _download(
         )
     inline = request.query_params.get("inline") == "1" and kind == "application/pdf"
     return StreamingResponse(
-        _runtime(request).storage.open(key),
+        storage.open(key),
         media_type=kind,
         headers={
             "Content-Disposition": content_disposition(name, inline=inline),
@@ -503,6 +556,7 @@ async def vault_code(request: Request, db: DbSession) -> Response:
             step="email",
             error=_t(request, None, "Enter a valid e-mail address."),
         )
+    await limiter_of(request).enforce("code-request", ip=client_ip(request), address=email)
     try:
         await service.send_vault_code(db, email, signing_key=_key(request), language=language)
     except sessions.CodeRefused as exc:
@@ -527,8 +581,10 @@ async def vault_verify(request: Request, db: DbSession) -> Response:
     check_csrf(request, _key(request), fields.get("csrf_token"))
     email = fields.get("email", "")
     try:
-        await sessions.check_code(db, "vault", email, fields.get("code", ""))
+        await _check_code(request, db, "vault", email, email, fields)
     except sessions.CodeRefused as exc:
+        if exc.locked:
+            await _vault_locked(request, db, email)
         return _page(
             request,
             "vault_sign_in.html",
@@ -542,6 +598,55 @@ async def vault_verify(request: Request, db: DbSession) -> Response:
         db, request, response, kind="vault", subject=email, lifetime=service.VAULT_SESSION
     )
     response.delete_cookie(PENDING_COOKIE, path=PENDING_PATH)
+    return response
+
+
+async def _vault_locked(request: Request, db: DbSession, email: str) -> None:
+    """The address's code is locked by wrong guesses: its owner gets a link by e-mail."""
+    sent = False
+    if await limiter_of(request).hit("vault-recovery.address", email.lower()) is None:
+        sent = await service.send_vault_recovery(
+            db, email, signing_key=_key(request), language=_language(request)
+        )
+    log.warning(
+        "vault code locked for *@%s after wrong codes, the last from %s; recovery link %s",
+        email.rpartition("@")[2],
+        client_ip(request),
+        "sent" if sent else "not sent (sent recently, or no delivery to the address)",
+    )
+
+
+@router.get("/vault/link/{token}")
+async def vault_link(token: str, request: Request, db: DbSession) -> Response:
+    # A page with a button, not a sign-in on GET: mail scanners open links.
+    email = await service.recovery_link_subject(db, token, signing_key=_key(request))
+    if email is None:
+        return _invalid(request)
+    return _page(
+        request,
+        "vault_sign_in.html",
+        language=_language(request),
+        email=email,
+        step="link",
+        error=None,
+        link=f"/vault/link/{token}",
+    )
+
+
+@router.post("/vault/link/{token}")
+async def vault_link_sign_in(token: str, request: Request, db: DbSession) -> Response:
+    fields = await _form(request)
+    check_csrf(request, _key(request), fields.get("csrf_token"))
+    email = await service.redeem_recovery_link(db, token, signing_key=_key(request))
+    if email is None:
+        return _invalid(request)
+    log.info(
+        "vault recovery link used for *@%s from %s", email.rpartition("@")[2], client_ip(request)
+    )
+    response = _redirect("/vault")
+    await sessions.open_session(
+        db, request, response, kind="vault", subject=email, lifetime=service.VAULT_SESSION
+    )
     return response
 
 
@@ -571,7 +676,7 @@ async def vault_delivery(delivery_id: str, request: Request, db: DbSession) -> R
         await lifecycle.record_opened(db, delivery, actor=_actor(request, "vault-session"))
     elif not (delivery.identity or {}).get("confirmed"):
         # Signing in to the vault proved control of the address: the same identity check.
-        lifecycle.confirm_identity(delivery, actor=_actor(request, "vault-email-otp"))
+        await lifecycle.confirm_identity(db, delivery, actor=_actor(request, "vault-email-otp"))
     return await _render_delivery(request, db, delivery, base=f"/vault/d/{delivery_id}")
 
 

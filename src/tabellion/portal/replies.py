@@ -17,7 +17,7 @@ from tabellion.jobs.queue import enqueue
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
 from tabellion.kit.web import check_csrf
-from tabellion.message.rules import MAX_BODY_BYTES, html_to_text, sanitize_html
+from tabellion.message.rules import MAX_BODY_BYTES, html_to_text, sanitize_html, text_to_html
 from tabellion.message.service.events import record_delivery_event
 from tabellion.message.service.lifecycle import Actor
 from tabellion.models.message import Delivery, Reply
@@ -25,6 +25,8 @@ from tabellion.runtime import Runtime
 
 MAX_REPLY_FILES = 10
 SENDER_REPLY_TASK = "portal.notify_sender_reply"
+# The other way: a recipient's reply e-mailed to the message's sender (a user of the organisation).
+REPLY_TO_SENDER_TASK = "portal.reply_to_sender"
 
 
 class ReplyRefused(Exception):
@@ -40,13 +42,6 @@ def find_file(replies: list[Reply], file_id: str) -> dict[str, Any] | None:
             if item.get("id") == file_id:
                 return item
     return None
-
-
-def _text_to_html(text: str) -> str:
-    import html
-
-    paragraphs = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
-    return "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
 
 
 async def recipient_reply(
@@ -105,7 +100,7 @@ async def recipient_reply(
         raise ReplyRefused(403, "The form expired; reload the page and retry.")
     if not text.strip() and not files:
         raise ReplyRefused(422, "Write a reply or attach a file.")
-    body_html = sanitize_html(_text_to_html(text))
+    body_html = sanitize_html(text_to_html(text))
     return await add_reply(
         db,
         await _locked(db, delivery.id),
@@ -163,6 +158,7 @@ async def add_reply(
                 ],
             },
         )
+        enqueue(db, REPLY_TO_SENDER_TASK, {"reply_id": reply.id})
     else:
         enqueue(db, SENDER_REPLY_TASK, {"reply_id": reply.id})
     return reply

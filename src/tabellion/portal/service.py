@@ -5,17 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.jobs.queue import enqueue
 from tabellion.kit import sessions
+from tabellion.kit.time import utcnow
+from tabellion.kit.tokens import constant_time_equals, hmac_sha256
 from tabellion.message.service.delivery import token_hash
 from tabellion.message.service.lifecycle import can_reveal_content
 from tabellion.models.message import Attachment, Delivery, Message, Reply
 from tabellion.models.organization import Organization
+from tabellion.models.portal import OneTimeCode
 
 DELIVERY_SESSION = timedelta(hours=2)
+# The e-mailed way back into a vault whose sign-in code was locked by someone else's guesses.
+RECOVERY_LINK_VALIDITY = timedelta(hours=1)
+RECOVERY_TASK = "portal.send_vault_link"
 VAULT_SESSION = timedelta(hours=12)
 CODE_TASK = "portal.send_code"
 
@@ -100,3 +106,58 @@ async def vault_deliveries(
         .limit(500)
     )
     return [(d, m, name) for d, m, name in rows]
+
+
+def recovery_token(signing_key: bytes, code_id: str) -> str:
+    return f"{code_id}.{hmac_sha256(signing_key, 'vault-link:' + code_id).hex()}"
+
+
+async def send_vault_recovery(
+    session: AsyncSession, email: str, *, signing_key: bytes, language: str = "en"
+) -> bool:
+    """E-mail the address a one-time sign-in link, after its code was locked. The link
+    reaches only the mailbox's owner, so guesses from elsewhere cannot keep them out.
+    False when one was sent too recently (the address's own hourly quota)."""
+    exists = await session.scalar(select(Delivery.id).where(Delivery.email == email).limit(1))
+    if exists is None:
+        return False
+    try:
+        code_id = await sessions.issue_code(session, "vault-link", email, signing_key=signing_key)
+    except sessions.CodeRefused:
+        return False
+    await session.execute(
+        update(OneTimeCode)
+        .where(OneTimeCode.id == code_id)
+        .values(expires_at=utcnow() + RECOVERY_LINK_VALIDITY)
+    )
+    enqueue(session, RECOVERY_TASK, {"code_id": code_id, "email": email, "language": language})
+    return True
+
+
+async def recovery_link_subject(
+    session: AsyncSession, token: str, *, signing_key: bytes
+) -> str | None:
+    """The address a recovery link signs into, if it is genuine, unused and unexpired."""
+    code_id, _, _ = token.partition(".")
+    if len(token) > 200 or not constant_time_equals(token, recovery_token(signing_key, code_id)):
+        return None
+    code = await session.get(OneTimeCode, code_id)
+    if code is None or code.purpose != "vault-link" or code.consumed_at is not None:
+        return None
+    return code.subject if code.expires_at > utcnow() else None
+
+
+async def redeem_recovery_link(
+    session: AsyncSession, token: str, *, signing_key: bytes
+) -> str | None:
+    """Use a recovery link once: the address it signs into, or None."""
+    email = await recovery_link_subject(session, token, signing_key=signing_key)
+    if email is None:
+        return None
+    # Conditional, so two clicks racing sign in once.
+    used = await session.execute(
+        update(OneTimeCode)
+        .where(OneTimeCode.id == token.partition(".")[0], OneTimeCode.consumed_at.is_(None))
+        .values(consumed_at=utcnow())
+    )
+    return email if used.rowcount == 1 else None  # type: ignore[attr-defined]

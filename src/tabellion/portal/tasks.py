@@ -1,4 +1,5 @@
-"""Portal e-mails: one-time codes, a sender's answer in a secure thread, reminders."""
+"""Portal e-mails: one-time codes, a sender's answer in a secure thread, a recipient's reply
+to its sender, reminders."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tabellion.db import transaction
-from tabellion.jobs.registry import TaskContext, task
+from tabellion.jobs.registry import PRIORITY_INTERACTIVE, PRIORITY_NOTICE, TaskContext, task
 from tabellion.kit.sessions import derive_code
 from tabellion.kit.web import page_environment
 from tabellion.message.service.delivery import portal_token
@@ -17,8 +18,8 @@ from tabellion.models.message import Delivery, Message, Reply
 from tabellion.models.organization import Organization
 from tabellion.models.portal import OneTimeCode
 from tabellion.portal import i18n
-from tabellion.portal.replies import SENDER_REPLY_TASK
-from tabellion.portal.service import CODE_TASK
+from tabellion.portal.replies import REPLY_TO_SENDER_TASK, SENDER_REPLY_TASK
+from tabellion.portal.service import CODE_TASK, RECOVERY_TASK, recovery_token
 from tabellion.runtime import Runtime
 
 env = page_environment("tabellion.portal")
@@ -58,7 +59,7 @@ def _link(runtime: Runtime, delivery: Delivery) -> str:
     return f"{runtime.settings.base_url}/r/{token}"
 
 
-@task(CODE_TASK, max_attempts=5, timeout_seconds=60)
+@task(CODE_TASK, max_attempts=5, timeout_seconds=60, priority=PRIORITY_INTERACTIVE)
 async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
     runtime = ctx.runtime
     async with transaction(runtime.sessions) as session:
@@ -93,18 +94,59 @@ async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
     )
 
 
-@task(SENDER_REPLY_TASK, max_attempts=8)
-async def notify_sender_reply(ctx: TaskContext, payload: dict[str, Any]) -> None:
+@task(RECOVERY_TASK, max_attempts=5, timeout_seconds=60, priority=PRIORITY_INTERACTIVE)
+async def send_vault_link(ctx: TaskContext, payload: dict[str, Any]) -> None:
     runtime = ctx.runtime
     async with transaction(runtime.sessions) as session:
-        reply = await session.get(Reply, payload["reply_id"])
-        if reply is None:
+        code = await session.get(OneTimeCode, payload["code_id"])
+        if code is None or code.consumed_at is not None:
             return
+    language = i18n.pick(payload.get("language"))
+    t = i18n.translations(language)
+    token = recovery_token(runtime.settings.signing_key, code.id)
+    await runtime.mail.send(
+        _message(
+            runtime,
+            to=payload["email"],
+            language=language,
+            template="update",
+            subject=t.gettext("Sign in to your secure space"),
+            message_id=f"{code.id}.vault-link",
+            link=f"{runtime.settings.base_url}/vault/link/{token}",
+            greeting=t.gettext("Hello,"),
+            line=t.gettext(
+                "Someone entered wrong codes for your address, so the sign-in code was "
+                "locked. If it was not you, nothing was opened. This link signs you in "
+                "once, within an hour."
+            ),
+            button=t.gettext("Sign in"),
+        )
+    )
+
+
+async def _thread_of(
+    runtime: Runtime, reply_id: str
+) -> tuple[Reply, Delivery, Message, Organization] | None:
+    """A reply with its delivery, message and organisation; None once it is gone."""
+    async with transaction(runtime.sessions) as session:
+        reply = await session.get(Reply, reply_id)
+        if reply is None:
+            return None
         delivery = await session.get(Delivery, reply.delivery_id)
         assert delivery is not None
         message = await session.get(Message, delivery.message_id)
         organization = await session.get(Organization, delivery.organization_id)
         assert message is not None and organization is not None
+    return reply, delivery, message, organization
+
+
+@task(SENDER_REPLY_TASK, max_attempts=8, priority=PRIORITY_NOTICE)
+async def notify_sender_reply(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    runtime = ctx.runtime
+    found = await _thread_of(runtime, payload["reply_id"])
+    if found is None:
+        return
+    reply, delivery, message, organization = found
     t = i18n.translations(delivery.language)
     sender = message.sender_name or organization.name
     await runtime.mail.send(
@@ -126,7 +168,46 @@ async def notify_sender_reply(ctx: TaskContext, payload: dict[str, Any]) -> None
     )
 
 
-@task(REMIND_TASK, max_attempts=8)
+@task(REPLY_TO_SENDER_TASK, max_attempts=8, priority=PRIORITY_NOTICE)
+async def reply_to_sender(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """A recipient's reply, e-mailed to the user the message names as its sender.
+
+    The sender is one of the organisation's own users, so the reply's text goes in the e-mail
+    (as a reply to an e-mail would); files stay in Tabellion, listed by name, to be fetched
+    through the API. A message sent by the organisation itself (no sender user) has nobody to
+    write to: the webhook and the replies API carry the reply.
+    """
+    runtime = ctx.runtime
+    found = await _thread_of(runtime, payload["reply_id"])
+    if found is None or not found[2].sender_email:
+        return
+    reply, delivery, message, _ = found
+    assert message.sender_email is not None
+    recipient = (
+        delivery.company
+        or " ".join(p for p in (delivery.first_name, delivery.last_name) if p)
+        or delivery.email
+    )
+    await runtime.mail.send(
+        _message(
+            runtime,
+            to=message.sender_email,
+            language="en",
+            template="reply_to_sender",
+            subject=f"Re: {message.subject}",
+            message_id=f"{reply.id}.to-sender",
+            recipient=recipient,
+            recipient_email=delivery.email,
+            subject_line=message.subject,
+            body_text=reply.body_text,
+            files=[f["filename"] for f in reply.attachments or []],
+            delivery_id=delivery.id,
+            api=f"{runtime.settings.base_url}/v1/deliveries/{delivery.id}/replies",
+        )
+    )
+
+
+@task(REMIND_TASK, max_attempts=8, priority=PRIORITY_NOTICE)
 async def send_reminder(ctx: TaskContext, payload: dict[str, Any]) -> None:
     """A reminder before the deadline, unless the delivery was answered meanwhile."""
     runtime = ctx.runtime

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tabellion.db import bulk_insert
+from tabellion.db import bulk_insert, lock_row
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.evidence.events import EvidenceType
 from tabellion.jobs.queue import enqueue, enqueue_many
@@ -416,6 +416,9 @@ async def rotate_secret(
     signing_key: bytes,
     overlap: timedelta = DEFAULT_OVERLAP,
 ) -> str:
+    # Two rotations at once would each keep the old list and add their own secret: the
+    # second would drop the first's, which its caller was just shown.
+    await lock_row(session, endpoint)
     now = utcnow()
     kept = []
     for entry in endpoint.secrets:

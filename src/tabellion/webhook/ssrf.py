@@ -19,17 +19,39 @@ class ForbiddenDestination(Exception):
     """The URL is not acceptable, or resolves to an address we refuse to call."""
 
 
+# IPv6 ranges that carry an IPv4 address in their last 32 bits, so reach that address:
+# IPv4-compatible (::a.b.c.d, deprecated but still routed by some stacks), IPv4-translated
+# (::ffff:0:a.b.c.d, RFC 2765) and NAT64's well-known prefix (64:ff9b::/96, RFC 6052).
+_EMBEDDING_V4 = tuple(
+    ipaddress.IPv6Network(n) for n in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+)
+# Never public whatever Python's tables say: site-local (deprecated, fec0::/10), unique-local
+# (fc00::/7) and NAT64's local-use prefix (64:ff9b:1::/48, RFC 8215).
+_NEVER_PUBLIC = tuple(ipaddress.IPv6Network(n) for n in ("fec0::/10", "fc00::/7", "64:ff9b:1::/48"))
+
+
 def _unwrap(address: IPAddress) -> IPAddress:
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return address.ipv4_mapped
-        if address.sixtofour is not None:
-            return address.sixtofour
+    """The IPv4 address an IPv6 address leads to, if it embeds one."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in network for network in _EMBEDDING_V4):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address
 
 
 def address_is_public(address: IPAddress) -> bool:
-    """False for loopback, private, link-local (cloud metadata), shared, reserved, multicast."""
+    """False for loopback, private, link-local (cloud metadata), shared, reserved, multicast,
+    site- and unique-local, and IPv6 forms of any of these IPv4 addresses."""
+    if isinstance(address, ipaddress.IPv6Address) and any(
+        address in network for network in _NEVER_PUBLIC
+    ):
+        return False
     plain = _unwrap(address)
     return plain.is_global and not plain.is_multicast
 
@@ -50,6 +72,8 @@ def check_url_syntax(url: str) -> tuple[str, int]:
         raise ForbiddenDestination("the URL has no host")
     if parts.username or parts.password:
         raise ForbiddenDestination("credentials in the URL are not accepted; use the signature")
+    if port == 0:
+        raise ForbiddenDestination("port 0 is not a port one can call")
     return parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
 
 

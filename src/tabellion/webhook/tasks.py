@@ -8,7 +8,7 @@ from typing import Any
 
 from tabellion.db import transaction
 from tabellion.jobs.maintenance import PURGE_EVENTS, schedule_next
-from tabellion.jobs.registry import TaskContext, task
+from tabellion.jobs.registry import PRIORITY_BULK, TaskContext, task
 from tabellion.models.organization import Organization
 from tabellion.models.webhook import WebhookEndpoint
 from tabellion.webhook import service
@@ -55,7 +55,7 @@ async def notify_disabled(ctx: TaskContext, payload: dict[str, Any]) -> None:
     await ctx.runtime.mail.send(message)
 
 
-@task(PURGE_EVENTS, max_attempts=3)
+@task(PURGE_EVENTS, max_attempts=3, priority=PRIORITY_BULK)
 async def purge_events(ctx: TaskContext, payload: dict[str, Any]) -> None:
     """Events stay in the feed for at least 30 days."""
     async with transaction(ctx.runtime.sessions) as session:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tabellion.db import lock_row
 from tabellion.errors import NotFound
 from tabellion.evidence.events import EvidenceType
 from tabellion.evidence.service import evidence_row, record_many
@@ -83,6 +84,7 @@ async def mark_notified(
     reminder_days: tuple[int, ...] = REMINDER_DAYS_BEFORE,
 ) -> bool:
     """The recipient's mail server accepted the notice. False if already recorded."""
+    await lock_row(session, delivery)
     if delivery.status not in _AWAITING_NOTICE:
         return False
     message = await session.get(Message, delivery.message_id)
@@ -240,6 +242,7 @@ async def mark_undelivered(
     smtp_code: int | None = None,
 ) -> bool:
     """The notice could not be delivered. False if the delivery already ended."""
+    await lock_row(session, delivery)
     if delivery.status in ("undelivered", "accepted", "refused", "expired", "received"):
         return False
     delivery.status = "undelivered"

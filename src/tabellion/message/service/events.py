@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.evidence.events import EvidenceType
 from tabellion.evidence.service import evidence_for_deliveries, record_event
+from tabellion.jobs.queue import enqueue
 from tabellion.message.views import EvidenceLike, delivery_json, evidence_json
 from tabellion.models.evidence import Evidence
-from tabellion.models.message import Delivery
+from tabellion.models.message import Delivery, Message
 from tabellion.webhook.service import emit
 
 
@@ -51,7 +52,31 @@ async def record_delivery_event(
         await emit(
             session, organization_id, event_type(evidence_type), data, delivery_id=delivery.id
         )
+    if evidence_type in SENDER_OUTCOMES:
+        await _follow_up(session, delivery, evidence_type, evidence.id)
     return evidence
+
+
+# Outcomes the sender of a message with ``notify_sender`` hears of by e-mail.
+SENDER_OUTCOMES = frozenset(
+    {EvidenceType.ACCEPTED, EvidenceType.REFUSED, EvidenceType.EXPIRED, EvidenceType.UNDELIVERED}
+)
+SENDER_STATUS_TASK = "notification.send_sender_status"
+MAILBOX_COPY_TASK = "notification.send_mailbox_copy"
+
+
+async def _follow_up(
+    session: AsyncSession, delivery: Delivery, evidence_type: EvidenceType, evidence_id: str
+) -> None:
+    """The e-mails a message's options ask for after an outcome, as jobs of this transaction."""
+    message = await session.get(Message, delivery.message_id)
+    if message is None:
+        return
+    payload = {"delivery_id": delivery.id, "evidence_id": evidence_id}
+    if message.notify_sender and message.sender_email:
+        enqueue(session, SENDER_STATUS_TASK, payload)
+    if evidence_type is EvidenceType.ACCEPTED and message.copy_to_mailbox:
+        enqueue(session, MAILBOX_COPY_TASK, payload)
 
 
 def audience(organization_id: str, submitted_by: str | None) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tabellion.db import lock_row
 from tabellion.errors import Conflict, Forbidden
 from tabellion.evidence.events import EvidenceType
 from tabellion.jobs.queue import enqueue
@@ -90,6 +91,9 @@ async def record_opened(
     at = at or utcnow()
     if delivery.mode == "registered" or delivery.received_at is not None:
         return False
+    await lock_row(session, delivery)
+    if delivery.received_at is not None:
+        return False  # a concurrent opening recorded it first
     delivery.received_at = at
     delivery.status = "received"
     delivery.updated_at = at
@@ -99,8 +103,11 @@ async def record_opened(
     return True
 
 
-def confirm_identity(delivery: Delivery, *, actor: Actor, at: datetime | None = None) -> None:
+async def confirm_identity(
+    session: AsyncSession, delivery: Delivery, *, actor: Actor, at: datetime | None = None
+) -> None:
     at = at or utcnow()
+    await lock_row(session, delivery)
     delivery.identity = {"confirmed": True, **actor.details(at), "address": delivery.email}
     delivery.updated_at = at
 
@@ -127,6 +134,7 @@ async def answer(
     at: datetime | None = None,
 ) -> None:
     at = at or utcnow()
+    await lock_row(session, delivery)
     _check_answerable(delivery, at)
     delivery.status = "accepted" if accept else "refused"
     delivery.answered_at = at
@@ -175,6 +183,9 @@ async def record_download(
     """The first download of each attachment is evidence; later ones are not."""
     if attachment.id in (delivery.downloaded or []):
         return False
+    await lock_row(session, delivery)
+    if attachment.id in (delivery.downloaded or []):
+        return False  # a concurrent download recorded it first
     at = at or utcnow()
     delivery.downloaded = [*(delivery.downloaded or []), attachment.id]
     delivery.updated_at = at

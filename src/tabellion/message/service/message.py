@@ -22,7 +22,7 @@ from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
 from tabellion.message import repository
 from tabellion.message.rules import html_to_text, sanitize_html
-from tabellion.message.schemas import MessageIn
+from tabellion.message.schemas import MessageIn, Mode, RecipientIn
 from tabellion.message.service.delivery import portal_token, token_hash
 from tabellion.message.service.events import audience, event_type
 from tabellion.message.views import MessageView, NewDelivery, NewEvidence
@@ -32,6 +32,8 @@ from tabellion.organization.accounts import on_behalf_customer, registered_sende
 from tabellion.webhook.service import NewEvent, emit_many
 
 DEFAULT_ACCEPTANCE_DAYS = 15
+# Modes whose recipients may be an address alone: nothing is addressed to a named person.
+ADDRESS_ONLY_MODES = frozenset({"deliver", "secure"})
 MAX_ATTACHMENTS = 100
 NOTICE_TASK = "notification.send_notice"
 
@@ -66,20 +68,49 @@ class TooManyAttachments(Conflict):
     title = "Too many attachments"
 
 
-async def create_message(
-    session: AsyncSession, caller: ApiKeySubject, data: MessageIn, *, settings: Settings
-) -> Message:
-    if len(data.recipients) > settings.max_recipients:
+def check_recipients(
+    mode: str, recipients: Sequence[RecipientIn], *, settings: Settings, named: bool = True
+) -> None:
+    """How many, and who: a registered or simple message names each person it is sent to,
+    unless ``named`` is false (a foreign API that knows recipients by address only)."""
+    if len(recipients) > settings.max_recipients:
         raise TooManyRecipients.field(
             "recipients", f"A message may have at most {settings.max_recipients} recipients."
         )
+    if mode in ADDRESS_ONLY_MODES or not named:
+        return
+    for index, recipient in enumerate(recipients):
+        if recipient.address_only:
+            raise ValidationFailed.field(
+                f"recipients[{index}]",
+                f"A {mode} message names its recipients: give first_name and last_name, or "
+                "company and siren (an address alone is enough for deliver and secure).",
+                code="recipient-unnamed",
+            )
+
+
+async def create_message(
+    session: AsyncSession,
+    caller: ApiKeySubject,
+    data: MessageIn,
+    *,
+    settings: Settings,
+    active_sender: bool = False,
+    named_recipients: bool = True,
+) -> Message:
+    """A draft. With ``active_sender`` the sender must have activated their account (412
+    ``sender-not-activated`` otherwise), not only have been created by an admin key. With
+    ``named_recipients`` false, registered and simple recipients may be addresses alone."""
+    check_recipients(data.mode, data.recipients, settings=settings, named=named_recipients)
     organization_id, submitted_by = caller.organization_id, None
     if data.on_behalf_of is not None:
         customer = await on_behalf_customer(session, caller.organization_id, data.on_behalf_of)
         organization_id, submitted_by = customer.id, caller.organization_id
     sender_user_id, sender_name = None, None
     if data.sender is not None:
-        user = await registered_sender(session, organization_id, data.sender.email)
+        user = await registered_sender(
+            session, organization_id, data.sender.email, active=active_sender
+        )
         sender_user_id, sender_name = user.id, data.sender.name or user.name
     body_html = sanitize_html(data.body_html)
     body_text = data.body_text if data.body_text is not None else html_to_text(body_html)
@@ -99,6 +130,9 @@ async def create_message(
         sender_name=sender_name,
         reference=data.reference,
         campaign=data.campaign,
+        guid=data.guid,
+        copy_to_mailbox=data.copy_to_mailbox_after_acceptance,
+        notify_sender=data.notify_sender,
         acceptance_days=(
             data.acceptance_days or DEFAULT_ACCEPTANCE_DAYS if data.mode == "registered" else None
         ),
@@ -120,6 +154,31 @@ async def _draft(session: AsyncSession, organization_id: str, message_id: str) -
         raise MessageNotFound(f"No message {message_id}.")
     if message.status != "draft":
         raise MessageNotDraft(f"Message {message_id} was dispatched; it can no longer change.")
+    return message
+
+
+async def readdress_draft(
+    session: AsyncSession,
+    organization_id: str,
+    message_id: str,
+    *,
+    mode: Mode,
+    recipients: Sequence[RecipientIn],
+    settings: Settings,
+) -> Message:
+    """Set a draft's mode and recipients just before it is dispatched (a client that prepares
+    the content first and says later where and how it goes)."""
+    message = await _draft(session, organization_id, message_id)
+    check_recipients(mode, recipients, settings=settings)
+    if mode != "registered":
+        message.acceptance_days = None
+    elif message.acceptance_days is None:
+        message.acceptance_days = DEFAULT_ACCEPTANCE_DAYS
+    message.mode = mode
+    message.recipients = [r.model_dump(exclude_none=True) for r in recipients]
+    message.recipient_count = len(recipients)
+    message.updated_at = utcnow()
+    await session.flush()
     return message
 
 
@@ -197,7 +256,7 @@ async def dispatch(
         "submitted_by": {
             "api_key_id": caller.api_key_id,
             "organization_id": caller.organization_id,
-            "authentication": "api-key",
+            "authentication": caller.authentication,
         },
         "sender": {
             "organization_id": message.organization_id,
@@ -214,6 +273,7 @@ async def dispatch(
     deliveries: list[NewDelivery] = []
     evidence: dict[str, list[NewEvidence]] = {}
     for recipient in message.recipients:
+        salt = secrets.token_hex(16)
         delivery = NewDelivery(
             id=new_id("dlv"),
             message_id=message.id,
@@ -227,8 +287,8 @@ async def dispatch(
             language=recipient.get("language", "en"),
             created_at=now,
             updated_at=now,
+            token_salt=salt,
         )
-        salt = secrets.token_hex(16)
         delivery_rows.append(
             {
                 "id": delivery.id,

@@ -1,0 +1,1 @@
+"""The Registered E-mail dialect (the Dutch registered e-mail API)."""

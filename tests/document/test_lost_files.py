@@ -1,0 +1,127 @@
+"""A stored file that vanished or no longer matches its hash: no proof, clear errors, a check.
+
+Before: the portal recorded DOWNLOADED, then failed mid-stream; the API answered a bare 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from tabellion.cli.main import app
+from tabellion.config import Settings
+from tabellion.document.local import LocalBlobStore
+from tabellion.document.service import check_storage
+from tabellion.runtime import Runtime
+from tests.portal.helpers import accepted_letter, dispatch, status_of
+
+PDF = b"%PDF-1.4\n%%EOF\n"
+
+
+def blob_path(runtime: Runtime, key: str) -> Path:
+    assert isinstance(runtime.storage, LocalBlobStore)
+    return runtime.storage.path_of(key)
+
+
+@pytest.mark.parametrize("damage", ["vanished", "altered"])
+async def test_portal_download_of_a_lost_file_records_nothing(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    caplog: pytest.LogCaptureFixture,
+    damage: str,
+) -> None:
+    delivery, link, attachment = await accepted_letter(client, auth, runtime)
+    path = blob_path(runtime, attachment["sha256"])
+    if damage == "vanished":
+        path.unlink()
+    else:
+        path.write_bytes(PDF.replace(b"1.4", b"1.7"))
+    with caplog.at_level(logging.ERROR):
+        response = await client.get(f"{link}/files/{attachment['id']}")
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+    assert "This file cannot be retrieved right now" in response.text
+    assert "Its download was not recorded" in response.text
+    kinds = Counter(e["type"] for e in (await status_of(client, auth, delivery["id"]))["evidence"])
+    assert kinds == {"SENT": 1, "NOTIFIED": 1, "ACCEPTED": 1}
+    logged = [r.getMessage() for r in caplog.records if "stored file unavailable" in r.getMessage()]
+    problem = "missing" if damage == "vanished" else "does not match its hash"
+    assert logged == [
+        f"stored file unavailable: attachment {attachment['id']} "
+        f"(blob {attachment['sha256']}) {problem}"
+    ]
+
+
+async def test_api_bundle_of_a_lost_file_is_a_stable_problem(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    delivery, _, attachment = await accepted_letter(client, auth, runtime)
+    blob_path(runtime, attachment["sha256"]).unlink()
+    with caplog.at_level(logging.ERROR):
+        response = await client.get(f"/v1/deliveries/{delivery['id']}/evidence.zip", headers=auth)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "urn:tabellion:problem:stored-file-unavailable"
+    assert problem["code"] == "stored-file-unavailable"
+    assert problem["detail"] == f"The stored file {attachment['sha256']} is missing."
+    assert any("stored-file-unavailable on GET" in r.getMessage() for r in caplog.records)
+
+
+async def test_storage_check_names_every_damaged_blob(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    _, _, first = await accepted_letter(client, auth, runtime)
+    assert (await check_storage(runtime)).ok
+    blob_path(runtime, first["sha256"]).write_bytes(b"tampered")
+    report = await check_storage(runtime)
+    assert report.problems == [
+        f"attachment {first['id']}: blob {first['sha256']} does not match its hash"
+    ]
+    blob_path(runtime, first["sha256"]).unlink()
+    report = await check_storage(runtime)
+    assert report.problems == [f"attachment {first['id']}: blob {first['sha256']} missing"]
+
+
+def test_storage_check_command(settings: Settings) -> None:
+    async def attach() -> str:
+        from tabellion.app import create_app
+        from tests.fixtures.factories import create_org_with_key
+
+        runtime = Runtime.build(settings, pool_size=1)
+        try:
+            _, secret = await create_org_with_key(runtime)
+            transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t.test") as c:
+                auth = {"Authorization": f"Bearer {secret}"}
+                delivery = await dispatch(c, auth)
+                message = await c.get(f"/v1/messages/{delivery['message_id']}", headers=auth)
+                return str(message.json()["attachments"][0]["sha256"])
+        finally:
+            await runtime.close()
+
+    key = asyncio.run(attach())
+    env = {
+        "TABELLION_DATA_DIR": str(settings.data_dir),
+        "TABELLION_DATABASE_URL": settings.resolved_database_url,
+        "TABELLION_ENV": "development",
+    }
+    runner = CliRunner()
+    ok = runner.invoke(app, ["storage", "check"], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert "ok: 1 stored files match their hashes" in ok.output
+    (LocalBlobStore.from_url(settings.resolved_storage_url).path_of(key)).unlink()
+    broken = runner.invoke(app, ["storage", "check"], env=env)
+    assert broken.exit_code == 1
+    assert f"blob {key} missing" in broken.output
+    assert "1 of 1 stored files unavailable" in broken.output

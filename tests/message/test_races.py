@@ -1,0 +1,105 @@
+"""Concurrent requests on one delivery, through a real server and a multi-connection pool.
+
+Each race fires 20+ requests at once (``asyncio.gather`` over httpx) and asserts exactly one
+outcome and one proof, then that the sealed chain still checks. They run on SQLite (where
+``BEGIN IMMEDIATE`` serialises writers) and on PostgreSQL, where they failed before the
+transitions locked the delivery's row: a letter ended ACCEPTED and REFUSED, with both proofs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import httpx
+
+from tabellion.evidence.check import check_chains
+from tabellion.jobs.worker import Worker
+from tabellion.runtime import Runtime
+from tests.fixtures.database import race_on_row
+from tests.portal.helpers import (
+    accepted_letter,
+    csrf,
+    dispatch,
+    notify,
+    ready_to_answer,
+    status_of,
+)
+
+RACERS = 24
+
+
+async def evidence_types(
+    client: httpx.AsyncClient, auth: dict[str, str], delivery_id: str
+) -> Counter[str]:
+    return Counter(e["type"] for e in (await status_of(client, auth, delivery_id))["evidence"])
+
+
+async def chain_is_clean(runtime: Runtime) -> None:
+    await Worker(runtime, poll_interval=0.05).run_until_idle()
+    result = await check_chains(runtime)
+    assert result.ok, result.breaks
+
+
+async def test_accept_and_refuse_race_ends_one_way(
+    served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery, link, token = await ready_to_answer(served, auth, runtime)
+    answers = await race_on_row(
+        runtime,
+        "deliveries",
+        delivery["id"],
+        (
+            served.post(
+                f"{link}/answer",
+                data={
+                    "decision": "accept" if n % 2 else "refuse",
+                    "confirm": "yes",
+                    "csrf_token": token,
+                },
+            )
+            for n in range(RACERS)
+        ),
+    )
+    statuses = Counter(r.status_code for r in answers)
+    assert statuses == {303: 1, 409: RACERS - 1}, statuses
+    assert all("already answered" in r.text for r in answers if r.status_code == 409)
+    state = await status_of(served, auth, delivery["id"])
+    assert state["status"] in ("accepted", "refused")
+    kinds = await evidence_types(served, auth, delivery["id"])
+    assert kinds["ACCEPTED"] + kinds["REFUSED"] == 1, kinds
+    assert kinds[state["status"].upper()] == 1
+    await chain_is_clean(runtime)
+
+
+async def test_concurrent_downloads_record_one_proof(
+    served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery, link, attachment = await accepted_letter(served, auth, runtime)
+    downloads = await race_on_row(
+        runtime,
+        "deliveries",
+        delivery["id"],
+        (served.get(f"{link}/files/{attachment['id']}") for _ in range(RACERS)),
+    )
+    assert [r.status_code for r in downloads] == [200] * RACERS
+    assert {r.content for r in downloads} == {b"%PDF-1.4\n%%EOF\n"}
+    kinds = await evidence_types(served, auth, delivery["id"])
+    assert kinds == {"SENT": 1, "NOTIFIED": 1, "ACCEPTED": 1, "DOWNLOADED": 1}, kinds
+    await chain_is_clean(runtime)
+
+
+async def test_concurrent_openings_record_one_receipt(
+    served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(served, auth, mode="simple")
+    link = await notify(runtime, delivery["id"])
+    page = await served.get(link)
+    opened = await asyncio.gather(
+        *(served.post(f"{link}/open", data={"csrf_token": csrf(page.text)}) for _ in range(RACERS))
+    )
+    assert [r.status_code for r in opened] == [303] * RACERS
+    kinds = await evidence_types(served, auth, delivery["id"])
+    assert kinds == {"SENT": 1, "NOTIFIED": 1, "RECEIVED": 1}, kinds
+    assert (await status_of(served, auth, delivery["id"]))["status"] == "received"
+    await chain_is_clean(runtime)

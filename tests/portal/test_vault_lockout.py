@@ -1,0 +1,87 @@
+"""A vault lockout is no denial of service on its owner: the guessing client is stopped
+first, and when many clients lock the code, the owner gets a sign-in link by e-mail."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import httpx
+import pytest
+
+from tabellion.runtime import Runtime
+from tests.fixtures.server import client_from
+from tests.portal.helpers import age_codes, csrf, dispatch, latest_code, outbox_mails
+from tests.portal.test_other_modes import ask_vault_code
+
+OWNER = "jane0@example.test"
+
+
+async def guess(client: httpx.AsyncClient, code: str) -> httpx.Response:
+    form = csrf((await client.get("/vault")).text)
+    return await client.post(
+        "/vault/verify", data={"email": OWNER, "code": code, "csrf_token": form}
+    )
+
+
+def wrong_for(right: str) -> str:
+    return "000000" if right != "000000" else "111111"
+
+
+async def test_one_guessing_client_is_stopped_before_the_code_locks(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    await dispatch(client, auth, mode="simple")
+    async with client_from(client, "203.0.113.66") as attacker:
+        await ask_vault_code(attacker, OWNER)
+        right = await latest_code(runtime, OWNER)
+        for left in (4, 3, 2, 1):
+            assert f"{left} tries left" in (await guess(attacker, wrong_for(right))).text
+        stopped = await guess(attacker, wrong_for(right))
+        assert stopped.status_code == 429 and stopped.json()["code"] == "rate-limited"
+    # The code still has its last try, and the owner's browser signs in with it.
+    assert (await guess(client, right)).status_code == 303
+    assert OWNER in (await client.get("/vault")).text
+
+
+async def test_a_code_locked_by_many_clients_sends_the_owner_a_link(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await dispatch(client, auth, mode="simple")
+    await ask_vault_code(client, OWNER)
+    right = await latest_code(runtime, OWNER)
+    caplog.set_level(logging.INFO, "tabellion.portal")
+    for n in range(6):
+        async with client_from(client, f"198.51.100.{n}") as attacker:
+            refused = await guess(attacker, wrong_for(right))
+    assert "Too many wrong codes" in refused.text
+    assert "Too many wrong codes" in (await guess(client, right)).text  # locked for all
+    locked = [r.getMessage() for r in caplog.records if "vault code locked" in r.message]
+    assert locked[0] == (
+        "vault code locked for *@example.test after wrong codes, the last from 198.51.100.4;"
+        " recovery link sent"
+    )
+    assert OWNER not in " ".join(locked)  # the log names the domain only
+    [mail] = await outbox_mails(runtime, "vault-link")
+    assert mail["To"] == OWNER
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    [link] = re.findall(r"http://tabellion\.test(/vault/link/[\w.-]+)", text)
+    page = await client.get(link)
+    assert page.status_code == 200 and "Sign in to the secure space of" in page.text
+    signed = await client.post(link, data={"csrf_token": csrf(page.text)})
+    assert signed.status_code == 303 and signed.headers["location"] == "/vault"
+    assert "Your e-mail address" not in (await client.get("/vault")).text  # signed in
+    assert any("recovery link used" in r.message for r in caplog.records)
+    # Once only, and a forged link is the same invalid page.
+    assert (await client.post(link, data={"csrf_token": csrf(page.text)})).status_code == 404
+    assert (await client.get(link[:-4] + "0000")).status_code == 404
+    # More locks the same hour send no more links (the address's own quota).
+    await age_codes(runtime, OWNER)
+    await ask_vault_code(client, OWNER)
+    for n in range(6):
+        async with client_from(client, f"198.51.100.{10 + n}") as attacker:
+            await guess(attacker, "000001")
+    assert len(await outbox_mails(runtime, "vault-link")) == 1
