@@ -1,7 +1,7 @@
 """Envelopes (e-signature): envelopes, their documents, recipients and fields.
 
 Revision ID: envelope_1
-Revises: 0003
+Revises: documentd_1
 Create Date: 2026-12-04 12:45:02.123676
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 import tabellion.models.base
 
 revision: str = "envelope_1"
-down_revision: str | None = "0003"
+down_revision: str | None = "documentd_1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
