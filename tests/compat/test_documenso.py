@@ -282,3 +282,23 @@ async def test_unknown_path_and_method_in_documenso_shape(
 ) -> None:
     assert_error(await client.get(f"{BASE}/nowhere", headers=key), 404, "NOT_FOUND")
     assert_error(await client.delete(f"{BASE}/envelope", headers=key), 405, "INVALID_REQUEST")
+
+
+async def test_recipient_and_field_by_numeric_id(
+    client: httpx.AsyncClient, runtime: Runtime, key: dict[str, str]
+) -> None:
+    envelope_id = await created(client, key)
+    envelope = (await client.get(f"{BASE}/envelope/{envelope_id}", headers=key)).json()
+    (recipient,) = envelope["recipients"]
+    got = await client.get(f"{BASE}/envelope/recipient/{recipient['id']}", headers=key)
+    assert got.status_code == 200 and got.json() == recipient
+    for field in envelope["fields"]:
+        one = await client.get(f"{BASE}/envelope/field/{field['id']}", headers=key)
+        assert one.status_code == 200 and one.json() == field
+    _, secret = await create_org_with_key(runtime, "Other")
+    other = {"Authorization": secret}
+    for path in (f"recipient/{recipient['id']}", f"field/{envelope['fields'][0]['id']}"):
+        assert_error(await client.get(f"{BASE}/envelope/{path}", headers=other), 404, "NOT_FOUND")
+    assert_error(await client.get(f"{BASE}/envelope/recipient/1", headers=key), 404, "NOT_FOUND")
+    bad = await client.get(f"{BASE}/envelope/field/abc", headers=key)
+    assert_error(bad, 400, "INVALID_BODY", "fieldId")

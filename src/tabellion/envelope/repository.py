@@ -119,3 +119,24 @@ async def page_envelopes(
     order = Envelope.id.asc() if ascending else Envelope.id.desc()
     rows = (await session.scalars(query.order_by(order).offset(offset).limit(limit))).all()
     return rows, total
+
+
+async def get_recipient(
+    session: AsyncSession, organization_id: str, recipient_id: str
+) -> EnvelopeRecipient | None:
+    return await session.scalar(
+        select(EnvelopeRecipient).where(
+            EnvelopeRecipient.id == recipient_id,
+            EnvelopeRecipient.organization_id == organization_id,
+        )
+    )
+
+
+async def get_field(
+    session: AsyncSession, organization_id: str, field_id: str
+) -> EnvelopeField | None:
+    return await session.scalar(
+        select(EnvelopeField).where(
+            EnvelopeField.id == field_id, EnvelopeField.organization_id == organization_id
+        )
+    )

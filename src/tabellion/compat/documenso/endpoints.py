@@ -30,7 +30,10 @@ from tabellion.compat.documenso.translate import (
     ID_DIGITS,
     ROLE_IN,
     STATUS_IN,
+    FieldNotFound,
+    RecipientNotFound,
     envelope_out,
+    field_out,
     recipient_out,
     render_error,
 )
@@ -415,3 +418,52 @@ async def cancel(request: Request, caller: Writer, session: DbSession) -> Succes
     body = await _json(request, CancelIn)
     await service.cancel(session, caller.organization_id, body.envelopeId)
     return Success()
+
+
+async def _native(session: AsyncSession, organization_id: str, kind: str, foreign_id: int) -> str:
+    native = await ids.native_of(
+        session,
+        dialect=DIALECT,
+        kind=kind,
+        foreign_id=str(foreign_id),
+        organization_id=organization_id,
+    )
+    if native is None:
+        error = RecipientNotFound if kind == "recipient" else FieldNotFound
+        raise error(f"No {kind} {foreign_id}.")
+    return native
+
+
+@router.get(
+    "/envelope/recipient/{recipientId}",
+    summary="Read one recipient by its numeric id",
+    responses=_responses(RecipientNotFound),
+)
+async def get_recipient(recipientId: int, caller: Reader, session: DbSession) -> dict[str, Any]:
+    native = await _native(session, caller.organization_id, "recipient", recipientId)
+    recipient = await repository.get_recipient(session, caller.organization_id, native)
+    if recipient is None:  # the mapping outlived its row (a deleted draft)
+        raise RecipientNotFound(f"No recipient {recipientId}.")
+    envelope = await service.get_envelope(session, caller.organization_id, recipient.envelope_id)
+    return recipient_out(envelope, recipient, {recipient.id: str(recipientId)})
+
+
+@router.get(
+    "/envelope/field/{fieldId}",
+    summary="Read one field by its numeric id",
+    responses=_responses(FieldNotFound),
+)
+async def get_field(fieldId: int, caller: Reader, session: DbSession) -> dict[str, Any]:
+    native = await _native(session, caller.organization_id, "field", fieldId)
+    field = await repository.get_field(session, caller.organization_id, native)
+    if field is None:
+        raise FieldNotFound(f"No field {fieldId}.")
+    envelope = await service.get_envelope(session, caller.organization_id, field.envelope_id)
+    owner = await ids.foreign_of(
+        session,
+        dialect=DIALECT,
+        kind="recipient",
+        native_id=field.recipient_id,
+        organization_id=caller.organization_id,
+    )
+    return field_out(envelope, field, {field.id: str(fieldId)}, {field.recipient_id: owner or "0"})

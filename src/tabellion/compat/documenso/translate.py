@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from tabellion.envelope.repository import EnvelopeParts
-from tabellion.errors import TabellionError, ValidationFailed
+from tabellion.errors import NotFound, TabellionError, ValidationFailed
 from tabellion.kit.time import isoformat_z
 from tabellion.models.envelope import Envelope, EnvelopeField, EnvelopeRecipient
 
@@ -49,6 +49,17 @@ FIELD_IN = {
     "DROPDOWN": "dropdown",
 }
 FIELD_OUT = {native: foreign for foreign, native in FIELD_IN.items() if foreign != "FREE_SIGNATURE"}
+
+
+class RecipientNotFound(NotFound):
+    code = "recipient-not-found"
+    title = "Recipient not found"
+
+
+class FieldNotFound(NotFound):
+    code = "field-not-found"
+    title = "Field not found"
+
 
 _CODES = {
     400: "INVALID_BODY",
