@@ -302,3 +302,20 @@ async def test_recipient_and_field_by_numeric_id(
     assert_error(await client.get(f"{BASE}/envelope/recipient/1", headers=key), 404, "NOT_FOUND")
     bad = await client.get(f"{BASE}/envelope/field/abc", headers=key)
     assert_error(bad, 400, "INVALID_BODY", "fieldId")
+
+
+async def test_a_file_that_is_not_a_pdf_is_400_and_stores_nothing(
+    client: httpx.AsyncClient, runtime: Runtime, key: dict[str, str]
+) -> None:
+    files = [("files", ("contract.pdf", b"not a pdf at all", "application/pdf"))]
+    assert_error(await create(client, key, files=files), 400, "INVALID_BODY")
+    assert await count_rows(runtime, "envelopes") == 0
+
+
+async def test_openapi_lists_the_dialect_under_its_tag(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    create_doc = paths[f"{BASE}/envelope/create"]["post"]
+    assert create_doc["tags"] == ["documenso"]
+    assert "multipart/form-data" in create_doc["requestBody"]["content"]
+    assert {"400", "401", "403"} <= set(create_doc["responses"])
+    assert paths[f"{BASE}/envelope/{{envelopeId}}"]["get"]["tags"] == ["documenso"]
