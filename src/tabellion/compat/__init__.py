@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from tabellion.errors import register_error_renderer
 
 # Dialect modules, mounted in this order. Each names its own prefix.
-DIALECTS: tuple[str, ...] = ("stampee", "documentd", "registered_email")
+DIALECTS: tuple[str, ...] = ("stampee", "documentd", "registered_email", "documenso")
 
 
 def mount_dialects(app: FastAPI) -> None:

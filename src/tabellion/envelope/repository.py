@@ -100,3 +100,43 @@ async def count_fields(session: AsyncSession, envelope_id: str) -> int:
         .where(EnvelopeField.envelope_id == envelope_id)
     )
     return int(await session.scalar(query) or 0)
+
+
+async def page_envelopes(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    offset: int,
+    limit: int,
+    status: str | None = None,
+    ascending: bool = False,
+) -> tuple[Sequence[Envelope], int]:
+    """One numbered page and the total, for dialects that paginate by page (Documenso)."""
+    query = select(Envelope).where(Envelope.organization_id == organization_id)
+    if status is not None:
+        query = query.where(Envelope.status == status)
+    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    order = Envelope.id.asc() if ascending else Envelope.id.desc()
+    rows = (await session.scalars(query.order_by(order).offset(offset).limit(limit))).all()
+    return rows, total
+
+
+async def get_recipient(
+    session: AsyncSession, organization_id: str, recipient_id: str
+) -> EnvelopeRecipient | None:
+    return await session.scalar(
+        select(EnvelopeRecipient).where(
+            EnvelopeRecipient.id == recipient_id,
+            EnvelopeRecipient.organization_id == organization_id,
+        )
+    )
+
+
+async def get_field(
+    session: AsyncSession, organization_id: str, field_id: str
+) -> EnvelopeField | None:
+    return await session.scalar(
+        select(EnvelopeField).where(
+            EnvelopeField.id == field_id, EnvelopeField.organization_id == organization_id
+        )
+    )

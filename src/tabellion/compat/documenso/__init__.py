@@ -1,0 +1,1 @@
+"""Documenso API v2 dialect under ``/compat/documenso/api/v2``."""
