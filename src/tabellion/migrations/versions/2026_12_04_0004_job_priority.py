@@ -1,6 +1,6 @@
 """job priority
 
-Revision ID: conc_1
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-04 12:00:21.712171
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "conc_1"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

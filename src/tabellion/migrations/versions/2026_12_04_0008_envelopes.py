@@ -1,7 +1,7 @@
 """Envelopes (e-signature): envelopes, their documents, recipients and fields.
 
-Revision ID: envelope_1
-Revises: stampee_1
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-04 12:45:02.123676
 """
 
@@ -15,8 +15,8 @@ from sqlalchemy.dialects import postgresql
 
 import tabellion.models.base
 
-revision: str = "envelope_1"
-down_revision: str | None = "stampee_1"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

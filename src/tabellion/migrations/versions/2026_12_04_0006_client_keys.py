@@ -1,7 +1,7 @@
 """client keys (public keys that sign JWTs)
 
-Revision ID: documentd_1
-Revises: regmail_1
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-04 12:17:03.237028
 """
 
@@ -15,8 +15,8 @@ from sqlalchemy.dialects import postgresql
 
 import tabellion.models.base
 
-revision: str = "documentd_1"
-down_revision: str | None = "regmail_1"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """message options
 
-Revision ID: regmail_1
-Revises: conc_1
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-04 11:53:57.305486
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "regmail_1"
-down_revision: str | None = "conc_1"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

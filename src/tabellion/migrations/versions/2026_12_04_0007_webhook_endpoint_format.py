@@ -1,7 +1,7 @@
 """Webhook endpoints choose their payload format ("standard" or a dialect's).
 
-Revision ID: stampee_1
-Revises: documentd_1
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-04 13:01:03.004015
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "stampee_1"
-down_revision: str | None = "documentd_1"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
