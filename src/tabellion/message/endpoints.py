@@ -29,6 +29,7 @@ from tabellion.errors import (
 )
 from tabellion.evidence.service import evidence_for_deliveries
 from tabellion.kit.pagination import Page
+from tabellion.kit.schema import inline_schema
 from tabellion.message import repository
 from tabellion.message.schemas import (
     AttachmentOut,
@@ -78,7 +79,7 @@ _MESSAGE_BODY_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/MessageIn"}},
+            "application/json": {"schema": inline_schema(MessageIn)},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -103,8 +104,11 @@ _UPLOAD_BODY_DOC: dict[str, Any] = {
         "required": True,
         "content": {
             "application/octet-stream": {
-                "schema": {"type": "string", "format": "binary"},
-                "description": "The raw file; send its type as Content-Type and ?filename=.",
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "The raw file; send its type as Content-Type and ?filename=.",
+                },
             },
             "multipart/form-data": {
                 "schema": {

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse, Response
 
@@ -40,6 +40,7 @@ from tabellion.errors import (
     ValidationFailed,
 )
 from tabellion.evidence.service import evidence_for_deliveries
+from tabellion.kit.schema import inline_schema
 from tabellion.kit.time import as_utc, utcnow
 from tabellion.message import repository
 from tabellion.message.service import message as messages
@@ -202,29 +203,10 @@ async def create_user(
 # ---- sending ----------------------------------------------------------------------------------
 
 
-def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema with its nested models written in place (the body is read by
-    hand, so FastAPI does not list the model among the document's components)."""
-    schema = model.model_json_schema(by_alias=True)
-    defs = schema.pop("$defs", {})
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return inline(defs[ref.removeprefix("#/$defs/")])
-            return {k: inline(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [inline(v) for v in node]
-        return node
-
-    return dict(inline(schema))
-
-
 _SEND_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": _inline_schema(RegisteredEmailSendIn)}},
+        "content": {"application/json": {"schema": inline_schema(RegisteredEmailSendIn)}},
     }
 }
 
