@@ -374,6 +374,106 @@ async def test_multipart_create_with_bad_message_part_leaves_nothing(
         assert await count_rows(runtime, table) == 0
 
 
+# ---- editing a draft ----------------
+
+
+async def test_a_draft_created_without_recipients_gets_them_by_patch(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(client, auth, recipients=[], reference="R-1")
+    changed = await client.patch(
+        f"/v1/messages/{message['id']}",
+        json={
+            "subject": "Notice, corrected",
+            "body_html": "<p>Dear Jane,</p><p>Second line</p>",
+            "recipients": [natural_recipient(1), natural_recipient(2)],
+            "reference": None,
+            "campaign": "2027-Q1",
+            "acceptance_days": 30,
+        },
+        headers=auth,
+    )
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["status"] == "draft"
+    assert body["subject"] == "Notice, corrected"
+    assert "Second line" in body["body_text"]
+    assert [r["email"] for r in body["recipients"]] == ["jane1@example.test", "jane2@example.test"]
+    assert body["recipient_count"] == 2
+    assert body["reference"] is None and body["campaign"] == "2027-Q1"
+    assert body["acceptance_days"] == 30
+    assert body["updated_at"] > message["updated_at"]
+    read = (await client.get(f"/v1/messages/{message['id']}", headers=auth)).json()
+    assert read["subject"] == "Notice, corrected" and read["recipient_count"] == 2
+    # Only what is sent changes.
+    again = await client.patch(
+        f"/v1/messages/{message['id']}", json={"body_text": "Plain"}, headers=auth
+    )
+    assert again.json()["body_text"] == "Plain"
+    assert again.json()["subject"] == "Notice, corrected"
+    dispatched = await client.post(f"/v1/messages/{message['id']}/dispatch", headers=auth)
+    assert dispatched.status_code == 202
+    assert len(dispatched.json()["deliveries"]) == 2
+
+
+async def test_a_dispatched_message_cannot_be_patched(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(client, auth)
+    await client.post(f"/v1/messages/{message['id']}/dispatch", headers=auth)
+    response = await client.patch(
+        f"/v1/messages/{message['id']}", json={"subject": "Too late"}, headers=auth
+    )
+    assert_problem(response, 409, "message-not-draft")
+    read = (await client.get(f"/v1/messages/{message['id']}", headers=auth)).json()
+    assert read["subject"] == message["subject"]
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"subject": None}, "subject"),
+        ({"recipients": None}, "recipients"),
+        ({"subject": ""}, "subject"),
+        ({"recipients": [{"email": "nobody"}]}, "recipients[0]"),
+        ({"mode": "simple"}, "mode"),
+        ({"acceptance_days": 0}, "acceptance_days"),
+    ],
+)
+async def test_bad_patches_are_422_and_change_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str], patch: dict[str, object], field: str
+) -> None:
+    message = await create(client, auth)
+    response = await client.patch(f"/v1/messages/{message['id']}", json=patch, headers=auth)
+    problem = assert_problem(response, 422, "validation-failed")
+    assert fields(problem)[0].startswith(field)
+    read = (await client.get(f"/v1/messages/{message['id']}", headers=auth)).json()
+    assert read["subject"] == message["subject"] and read["mode"] == "registered"
+
+
+async def test_acceptance_days_is_refused_on_a_secure_draft(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(client, auth, mode="secure")
+    response = await client.patch(
+        f"/v1/messages/{message['id']}", json={"acceptance_days": 10}, headers=auth
+    )
+    assert fields(assert_problem(response, 422, "validation-failed")) == ["acceptance_days"]
+
+
+async def test_another_organisations_draft_is_404_to_patch(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(client, auth)
+    _, other_key = await create_org_with_key(runtime, "Other")
+    response = await client.patch(
+        f"/v1/messages/{message['id']}",
+        json={"subject": "Mine now"},
+        headers={"Authorization": f"Bearer {other_key}"},
+    )
+    assert_problem(response, 404, "message-not-found")
+
+
 # ---- reading, lists, deletion ----------------
 
 
@@ -408,6 +508,29 @@ async def test_bad_list_parameters(
         await client.get(f"/v1/messages?{query}", headers=auth), 422, "validation-failed"
     )
     assert fields(problem) == [field]
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "known"),
+    [
+        ("/v1/messages?status=read", "status", "'draft' or 'dispatched'"),
+        ("/v1/messages?mode=letter", "mode", "'secure'"),
+        ("/v1/deliveries?status=read", "status", "'notified'"),
+        ("/v1/customers?state=read", "state", "'PENDING'"),
+        ("/v1/events?type=read", "type", "delivery.accepted"),
+    ],
+)
+async def test_unknown_filter_values_are_422_not_an_empty_list(
+    client: httpx.AsyncClient, auth: dict[str, str], path: str, field: str, known: str
+) -> None:
+    """A typo in a filter would otherwise read as "there is nothing": say what is accepted."""
+    await create(client, auth)
+    problem = assert_problem(await client.get(path, headers=auth), 422, "validation-failed")
+    errors = problem["errors"]
+    assert isinstance(errors, list) and len(errors) == 1
+    assert errors[0]["field"] == field
+    assert errors[0]["code"] == "invalid-choice"
+    assert known in errors[0]["message"]
 
 
 async def test_delete_draft(client: httpx.AsyncClient, auth: dict[str, str]) -> None:

@@ -34,8 +34,12 @@ from tabellion.message import repository
 from tabellion.message.schemas import (
     AttachmentOut,
     DeliveryOut,
+    DeliveryStatus,
     MessageIn,
     MessageOut,
+    MessageStatus,
+    MessageUpdate,
+    Mode,
     ReplyFile,
     ReplyIn,
     ReplyOut,
@@ -222,8 +226,8 @@ async def create_message(
 async def list_messages(
     caller: MessagesRead,
     session: DbSession,
-    status_: Annotated[str | None, Query(alias="status", pattern="^(draft|dispatched)$")] = None,
-    mode: Annotated[str | None, Query(pattern="^(registered|simple|deliver|secure)$")] = None,
+    status_: Annotated[MessageStatus | None, Query(alias="status")] = None,
+    mode: Annotated[Mode | None, Query()] = None,
     campaign: Annotated[str | None, Query(max_length=255)] = None,
     reference: Annotated[str | None, Query(max_length=255)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -250,6 +254,24 @@ async def list_messages(
     responses=responses(Unauthorized, InsufficientScope, MessageNotFound),
 )
 async def get_message(message_id: str, caller: MessagesRead, session: DbSession) -> MessageOut:
+    return message_out(await service.get_message_view(session, caller.organization_id, message_id))
+
+
+@messages_router.patch(
+    "/messages/{message_id}",
+    response_model=MessageOut,
+    summary="Change a draft: subject, bodies, recipients, reference, campaign, acceptance days",
+    responses=responses(*_AUTH_ERRORS, MessageNotFound, MessageNotDraft, TooManyRecipients),
+)
+async def update_message(
+    message_id: str,
+    body: MessageUpdate,
+    request: Request,
+    caller: MessagesWrite,
+    session: DbSession,
+) -> MessageOut:
+    settings = _runtime(request).settings
+    await service.update_draft(session, caller.organization_id, message_id, body, settings=settings)
     return message_out(await service.get_message_view(session, caller.organization_id, message_id))
 
 
@@ -336,7 +358,7 @@ async def list_deliveries(
     caller: MessagesRead,
     session: DbSession,
     message_id: Annotated[str | None, Query(max_length=40)] = None,
-    status_: Annotated[str | None, Query(alias="status", max_length=16)] = None,
+    status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
     updated_after: Annotated[datetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,

@@ -30,6 +30,7 @@ from tabellion.organization.schemas import (
     CustomerOut,
     CustomersIn,
     CustomersOut,
+    CustomerState,
     OrganizationOut,
     UserIn,
     UserOut,
@@ -313,9 +314,7 @@ async def create_customers(
 async def list_customers(
     caller: CustomersScope,
     session: DbSession,
-    state: Annotated[
-        str | None, Query(pattern="^(PENDING|ACCEPTED|REFUSED|REVOKED|CANCELLED)$")
-    ] = None,
+    state: Annotated[CustomerState | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Page[CustomerOut]:

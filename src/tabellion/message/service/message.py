@@ -22,7 +22,7 @@ from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
 from tabellion.message import repository
 from tabellion.message.rules import html_to_text, sanitize_html
-from tabellion.message.schemas import MessageIn
+from tabellion.message.schemas import MessageIn, MessageUpdate
 from tabellion.message.service.delivery import portal_token, token_hash
 from tabellion.message.service.events import audience, event_type
 from tabellion.message.views import MessageView, NewDelivery, NewEvidence
@@ -120,6 +120,47 @@ async def create_message(
         updated_at=now,
     )
     session.add(message)
+    await session.flush()
+    return message
+
+
+async def update_draft(
+    session: AsyncSession,
+    organization_id: str,
+    message_id: str,
+    data: MessageUpdate,
+    *,
+    settings: Settings,
+) -> Message:
+    """Change the fields sent: a draft created without recipients gets them here."""
+    message = await _draft(session, organization_id, message_id)
+    sent = data.model_fields_set
+    if data.recipients is not None:
+        if len(data.recipients) > settings.max_recipients:
+            raise TooManyRecipients.field(
+                "recipients", f"A message may have at most {settings.max_recipients} recipients."
+            )
+        message.recipients = [r.model_dump(exclude_none=True) for r in data.recipients]
+        message.recipient_count = len(data.recipients)
+    if "acceptance_days" in sent:
+        if message.mode != "registered":
+            raise ValidationFailed.field(
+                "acceptance_days", "acceptance_days applies to registered messages only."
+            )
+        message.acceptance_days = data.acceptance_days or DEFAULT_ACCEPTANCE_DAYS
+    if data.subject is not None:
+        message.subject = data.subject
+    if data.body_html is not None:
+        message.body_html = sanitize_html(data.body_html)
+    if "body_text" in sent or data.body_html is not None:
+        message.body_text = (
+            data.body_text if data.body_text is not None else html_to_text(message.body_html)
+        )
+    if "reference" in sent:
+        message.reference = data.reference
+    if "campaign" in sent:
+        message.campaign = data.campaign
+    message.updated_at = utcnow()
     await session.flush()
     return message
 
