@@ -201,7 +201,7 @@ async def test_raw_attachment_is_hashed_and_sniffed(
         f"/v1/messages/{message['id']}/attachments",
         params={"filename": "../../etc/contract\x01.pdf"},  # NUL: tests/test_bad_characters.py
         content=PDF,
-        headers={**auth, "Content-Type": "image/png"},
+        headers={**auth, "Content-Type": "application/octet-stream"},
     )
     assert response.status_code == 201, response.text
     attachment = response.json()
@@ -213,6 +213,119 @@ async def test_raw_attachment_is_hashed_and_sniffed(
     assert attachment["filename"].endswith(".pdf")
     again = (await client.get(f"/v1/messages/{message['id']}", headers=auth)).json()
     assert again["attachments"] == [attachment]
+
+
+async def allow_executables(runtime: Runtime, organization_id: str) -> None:
+    from tabellion.db import transaction
+    from tabellion.organization.service import get_organization
+
+    async with transaction(runtime.sessions) as session:
+        (await get_organization(session, organization_id)).allow_executable_attachments = True
+
+
+async def upload(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    message_id: str,
+    *,
+    name: str,
+    content: bytes,
+    content_type: str = "application/octet-stream",
+) -> httpx.Response:
+    return await client.post(
+        f"/v1/messages/{message_id}/attachments",
+        params={"filename": name},
+        content=content,
+        headers={**auth, "Content-Type": content_type},
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "declared", "code", "says"),
+    [
+        ("empty.pdf", b"", "application/pdf", "empty-file", "empty.pdf is empty"),
+        ("notes.pdf", b"just some text", "application/pdf", "content-type-mismatch", "text/plain"),
+        ("scan.png", PDF, "image/png", "content-type-mismatch", "application/pdf"),
+        (
+            "setup.exe",
+            b"MZ\x90\x00 not really",
+            "application/octet-stream",
+            "executable-refused",
+            "executable",
+        ),
+        (
+            "tool",
+            b"\x7fELF\x02\x01\x01" + b"\x00" * 64,
+            "application/octet-stream",
+            "executable-refused",
+            "executable",
+        ),
+        ("run.sh", b"#!/bin/sh\necho hi\n", "text/plain", "executable-refused", "executable"),
+    ],
+)
+async def test_uploads_refused_with_a_clear_422(
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    name: str,
+    content: bytes,
+    declared: str,
+    code: str,
+    says: str,
+) -> None:
+    message = await create(client, auth)
+    response = await upload(
+        client, auth, message["id"], name=name, content=content, content_type=declared
+    )
+    problem = assert_problem(response, 422, code)
+    assert says in str(problem["detail"])
+    assert fields(problem) == ["file"]
+    assert await count_rows(runtime, "attachments") == 0
+    # The same file sent in one call with the message names its part.
+    created = await client.post(
+        "/v1/messages",
+        data={"message": json.dumps(message_body())},
+        files=[
+            ("attachments", ("ok.pdf", PDF, "application/pdf")),
+            ("attachments", (name, content, declared)),
+        ],
+        headers=auth,
+    )
+    assert fields(assert_problem(created, 422, code)) == ["attachments[1]"]
+    assert await count_rows(runtime, "messages") == 1
+
+
+async def test_accepted_types_store_what_the_content_is(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str], org_key: tuple[str, str]
+) -> None:
+    import io
+    import zipfile
+
+    message = await create(client, auth)
+    text = await upload(client, auth, message["id"], name="notes.txt", content=b"some text")
+    assert text.json()["content_type"] == "text/plain"
+    # A .docx is a zip: its declared type is believed within the family.
+    docx = io.BytesIO()
+    with zipfile.ZipFile(docx, "w") as archive:
+        archive.writestr("hello.txt", "hello")
+    word = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    stored = await upload(
+        client, auth, message["id"], name="letter.docx", content=docx.getvalue(), content_type=word
+    )
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["content_type"] == word
+    jpeg = await upload(
+        client,
+        auth,
+        message["id"],
+        name="p.jpg",
+        content=b"\xff\xd8\xff\xe0" + b"\x00" * 40,
+        content_type="image/jpg",
+    )
+    assert jpeg.json()["content_type"] == "image/jpeg"
+    await allow_executables(runtime, org_key[0])
+    exe = await upload(client, auth, message["id"], name="setup.exe", content=b"MZ\x90\x00 x")
+    assert exe.status_code == 201, exe.text
 
 
 async def test_multipart_attachment(client: httpx.AsyncClient, auth: dict[str, str]) -> None:

@@ -173,6 +173,19 @@ async def test_reply_rules(
         files={"files": ("", b"", "application/octet-stream")},
     )
     assert empty.status_code == 422
+    # The same checks as the sender's attachments: empty, executable, lying about its type.
+    for name, content, declared, says in [
+        ("blank.pdf", b"", "application/pdf", "blank.pdf is empty"),
+        ("setup.exe", b"MZ\x90\x00", "application/octet-stream", "setup.exe is an executable"),
+        ("notes.pdf", b"plain words", "application/pdf", "declared application/pdf"),
+    ]:
+        refused = await client.post(
+            f"{link}/reply",
+            data={"csrf_token": token, "body": "see attached"},
+            files={"files": (name, content, declared)},
+        )
+        assert refused.status_code == 422
+        assert says in refused.text
     object.__setattr__(runtime.settings, "max_attachment_bytes", 10)
     too_big = await client.post(
         f"{link}/reply",

@@ -17,6 +17,7 @@ from tabellion.auth.dependencies import MessagesRead, MessagesWrite
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute, end_read_phase
 from tabellion.document.multipart import MalformedMultipart, MultipartReader, boundary_of
+from tabellion.document.sniff import ContentTypeMismatch, EmptyFile, ExecutableRefused
 from tabellion.document.storage import BlobTooLarge, StoredBlob
 from tabellion.errors import (
     Conflict,
@@ -63,7 +64,9 @@ deliveries_router = APIRouter(route_class=SessionRoute, tags=["deliveries"])
 
 MAX_MESSAGE_PART = 16 * 1024 * 1024  # the JSON part of a multipart create: 10,000 recipients fit
 _AUTH_ERRORS = (Unauthorized, InsufficientScope, IdempotencyKeyReused, IdempotencyKeyInUse)
+_FILE_ERRORS = (EmptyFile, ContentTypeMismatch, ExecutableRefused)
 _CREATE_ERRORS = (
+    *_FILE_ERRORS,
     TooManyRecipients,
     NoRecipients,
     TooManyAttachments,
@@ -72,6 +75,7 @@ _CREATE_ERRORS = (
     UnsupportedMediaType,
 )
 _UPLOAD_ERRORS = (
+    *_FILE_ERRORS,
     MessageNotFound,
     MessageNotDraft,
     TooManyAttachments,
@@ -206,8 +210,10 @@ async def create_message(
     else:
         raise UnsupportedMediaType("Send application/json, or multipart/form-data.")
     message = await service.create_message(session, caller, data, settings=runtime.settings)
-    for blob, filename, content_type in files:
-        await service.record_attachment(session, message, blob, filename, content_type)
+    for index, (blob, filename, content_type) in enumerate(files):
+        await service.record_attachment(
+            session, message, blob, filename, content_type, field=f"attachments[{index}]"
+        )
     if dispatch:
         view = await service.dispatch(session, caller, message.id, settings=runtime.settings)
         code = status.HTTP_202_ACCEPTED

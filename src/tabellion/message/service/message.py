@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tabellion.auth.subjects import ApiKeySubject
 from tabellion.config import Settings
 from tabellion.db import bulk_insert
-from tabellion.document.sniff import clean_filename, sniff_content_type
+from tabellion.document.sniff import checked_content_type, clean_filename
 from tabellion.document.storage import StoredBlob
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.evidence.events import EvidenceType
@@ -29,6 +29,7 @@ from tabellion.message.views import MessageView, NewDelivery, NewEvidence
 from tabellion.models.base import table_of
 from tabellion.models.message import Attachment, Delivery, Message, recipient_fields
 from tabellion.organization.accounts import on_behalf_customer, registered_sender
+from tabellion.organization.service import get_organization
 from tabellion.webhook.service import NewEvent, emit_many
 
 DEFAULT_ACCEPTANCE_DAYS = 15
@@ -196,6 +197,8 @@ async def record_attachment(
     blob: StoredBlob,
     filename: str,
     declared_type: str | None,
+    *,
+    field: str = "file",
 ) -> Attachment:
     """Record a blob already streamed into storage as an attachment of a draft.
 
@@ -205,12 +208,21 @@ async def record_attachment(
     if await repository.count_attachments(session, message.id) >= MAX_ATTACHMENTS:
         raise TooManyAttachments(f"A message may have at most {MAX_ATTACHMENTS} attachments.")
     name = clean_filename(filename)
+    organization = await get_organization(session, message.organization_id)
+    content_type = checked_content_type(
+        blob.head,
+        blob.size,
+        filename=name,
+        declared=declared_type,
+        allow_executables=organization.allow_executable_attachments,
+        field=field,
+    )
     attachment = Attachment(
         id=new_id("att"),
         organization_id=message.organization_id,
         message_id=message.id,
         filename=name,
-        content_type=sniff_content_type(blob.head, filename=name, declared=declared_type),
+        content_type=content_type,
         size=blob.size,
         sha256=blob.sha256,
         storage_key=blob.key,
