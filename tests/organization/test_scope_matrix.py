@@ -64,6 +64,14 @@ FAMILIES: dict[str, list[Call]] = {
         Call("GET", "/v1/messages", "messages:read", 200),
         Call("GET", f"/v1/messages/{MSG}", "messages:read", 404, "message-not-found"),
         Call("DELETE", f"/v1/messages/{MSG}", "messages:write", 404, "message-not-found"),
+        Call(
+            "PATCH",
+            f"/v1/messages/{MSG}",
+            "messages:write",
+            404,
+            "message-not-found",
+            json={"subject": "S"},
+        ),
         Call("POST", f"/v1/messages/{MSG}/dispatch", "messages:write", 404, "message-not-found"),
     ],
     "attachments": [
@@ -163,6 +171,7 @@ FAMILIES: dict[str, list[Call]] = {
     ],
     "organization": [
         Call("GET", "/v1/organization", ANY, 200),
+        Call("PATCH", "/v1/organization", "admin", 200, json={"legal_name": "Acme SAS"}),
     ],
 }
 

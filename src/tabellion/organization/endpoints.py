@@ -15,7 +15,7 @@ from tabellion.errors import InvalidParameter, NotFound, Unauthorized, responses
 from tabellion.kit.pagination import Page, decode_cursor, encode_cursor
 from tabellion.models.organization import ApiKey, Organization
 from tabellion.models.user import User
-from tabellion.organization import accounts
+from tabellion.organization import accounts, service
 from tabellion.organization.accounts import (
     CustomerNotFound,
     CustomerStateConflict,
@@ -32,6 +32,7 @@ from tabellion.organization.schemas import (
     CustomersOut,
     CustomerState,
     OrganizationOut,
+    OrganizationUpdate,
     UserIn,
     UserOut,
     UserUpdate,
@@ -39,6 +40,7 @@ from tabellion.organization.schemas import (
 from tabellion.organization.service import (
     create_api_key,
     get_organization,
+    organization_out,
     possible_id,
     revoke_api_key,
 )
@@ -97,8 +99,22 @@ def customer_out(customer: Organization) -> CustomerOut:
     responses=responses(Unauthorized),
 )
 async def read_organization(caller: ApiCaller, session: DbSession) -> OrganizationOut:
-    org = await get_organization(session, caller.organization_id)
-    return OrganizationOut.model_validate(org, from_attributes=True)
+    return organization_out(await get_organization(session, caller.organization_id))
+
+
+@router.patch(
+    "/organization",
+    response_model=OrganizationOut,
+    tags=["organization"],
+    summary="Change how recipients see the organisation: name, legal name, identifiers, colour",
+    responses=responses(Unauthorized, InsufficientScope),
+)
+async def update_organization(
+    body: OrganizationUpdate, caller: AdminScope, session: DbSession
+) -> OrganizationOut:
+    return organization_out(
+        await service.update_organization(session, caller.organization_id, body)
+    )
 
 
 @router.post(
@@ -111,7 +127,7 @@ async def read_organization(caller: ApiCaller, session: DbSession) -> Organizati
 async def revoke_reseller(caller: AdminScope, session: DbSession) -> OrganizationOut:
     org = await get_organization(session, caller.organization_id)
     await accounts.move_customer(session, org, "REVOKED", actor="customer")
-    return OrganizationOut.model_validate(org, from_attributes=True)
+    return organization_out(org)
 
 
 # ---- API keys -------------------------------------------------------------------------------
