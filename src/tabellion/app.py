@@ -90,7 +90,7 @@ def create_app(
     from tabellion.evidence.endpoints import router as evidence_router
     from tabellion.evidence.pages import router as evidence_pages
     from tabellion.evidence.proofs import EvidenceNotFound
-    from tabellion.message.endpoints import deliveries_router, messages_router
+    from tabellion.message.endpoints import ReplyFileNotFound, deliveries_router, messages_router
     from tabellion.message.service.message import DeliveryNotFound, MessageNotFound
     from tabellion.organization.accounts import CustomerNotFound, UserNotFound
     from tabellion.organization.endpoints import ApiKeyNotFound
@@ -105,6 +105,8 @@ def create_app(
     not_found: dict[str, type[NotFound]] = {
         "message_id": MessageNotFound,
         "delivery_id": DeliveryNotFound,
+        "reply_id": ReplyFileNotFound,
+        "file_id": ReplyFileNotFound,
         "evidence_id": EvidenceNotFound,
         "endpoint_id": WebhookEndpointNotFound,
         "event_id": EventNotFound,

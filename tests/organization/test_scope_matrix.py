@@ -27,6 +27,8 @@ EVT = "evt_01jd0000000000000000000000"
 ORG = "org_01jd0000000000000000000000"
 USR = "usr_01jd0000000000000000000000"
 KEY = "key_01jd0000000000000000000000"
+RPL = "rpl_01jd0000000000000000000000"
+ATT = "att_01jd0000000000000000000000"
 ANY = ""  # any valid key, whatever its scopes
 
 
@@ -53,6 +55,8 @@ class Call:
             (ORG, "{customer_id}"),
             (USR, "{user_id}"),
             (KEY, "{key_id}"),
+            (RPL, "{reply_id}"),
+            (ATT, "{file_id}"),
         ]:
             path = path.replace(fake, name)
         return self.method, path
@@ -88,6 +92,13 @@ FAMILIES: dict[str, list[Call]] = {
         Call("GET", "/v1/deliveries", "messages:read", 200),
         Call("GET", f"/v1/deliveries/{DLV}", "messages:read", 404, "delivery-not-found"),
         Call("GET", f"/v1/deliveries/{DLV}/replies", "messages:read", 404, "delivery-not-found"),
+        Call(
+            "GET",
+            f"/v1/deliveries/{DLV}/replies/{RPL}/files/{ATT}",
+            "messages:read",
+            404,
+            "delivery-not-found",
+        ),
         Call(
             "POST",
             f"/v1/deliveries/{DLV}/replies",

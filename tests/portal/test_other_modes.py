@@ -102,6 +102,20 @@ async def test_secure_thread_both_sides_in_order(
     assert file.content == b"signed copy"
     state = await status_of(client, auth, delivery["id"])
     assert "REPLIED" in [e["type"] for e in state["evidence"]]
+    # The sender fetches the recipient's file through the API.
+    file_id = first["attachments"][0]["id"]
+    api_file = f"/v1/deliveries/{delivery['id']}/replies/{first['id']}/files/{file_id}"
+    fetched = await client.get(api_file, headers=auth)
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.content == b"signed copy"
+    assert fetched.headers["content-type"].startswith("text/plain")
+    assert 'filename="answer.txt"' in fetched.headers["content-disposition"]
+    assert fetched.headers["x-content-type-options"] == "nosniff"
+    unknown = await client.get(api_file.replace(file_id, "att_unknown"), headers=auth)
+    assert unknown.status_code == 404 and unknown.json()["code"] == "reply-file-not-found"
+    _, other_key = await create_org_with_key(runtime, "Other")
+    other = await client.get(api_file, headers={"Authorization": f"Bearer {other_key}"})
+    assert other.status_code == 404 and other.json()["code"] == "delivery-not-found"
 
 
 @pytest.mark.parametrize(

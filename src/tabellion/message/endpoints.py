@@ -11,18 +11,25 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from pydantic_core import to_json
 from sqlalchemy import select
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from tabellion.auth.dependencies import MessagesRead, MessagesWrite
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute, end_read_phase
 from tabellion.document.multipart import MalformedMultipart, MultipartReader, boundary_of
-from tabellion.document.sniff import ContentTypeMismatch, EmptyFile, ExecutableRefused
-from tabellion.document.storage import BlobTooLarge, StoredBlob
+from tabellion.document.service import require_blob
+from tabellion.document.sniff import (
+    ContentTypeMismatch,
+    EmptyFile,
+    ExecutableRefused,
+    content_disposition,
+)
+from tabellion.document.storage import BlobTooLarge, StoredBlob, StoredFileUnavailable
 from tabellion.errors import (
     Conflict,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
+    NotFound,
     Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
@@ -56,7 +63,7 @@ from tabellion.message.service.message import (
 )
 from tabellion.message.views import attachment_out, delivery_out, message_out
 from tabellion.models.message import Reply
-from tabellion.portal.replies import add_reply
+from tabellion.portal.replies import add_reply, find_file
 from tabellion.runtime import Runtime
 
 messages_router = APIRouter(route_class=SessionRoute, tags=["messages"])
@@ -450,3 +457,53 @@ async def post_reply(
         session, delivery, author="sender", body_html=body.body_html, body_text=body.body_text
     )
     return reply_out(reply)
+
+
+class ReplyFileNotFound(NotFound):
+    code = "reply-file-not-found"
+    title = "Reply file not found"
+
+
+@deliveries_router.get(
+    "/deliveries/{delivery_id}/replies/{reply_id}/files/{file_id}",
+    summary="Download a file attached to a reply (either side's), streamed",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+        **responses(
+            Unauthorized,
+            InsufficientScope,
+            DeliveryNotFound,
+            ReplyFileNotFound,
+            StoredFileUnavailable,
+        ),
+    },
+)
+async def download_reply_file(
+    delivery_id: str,
+    reply_id: str,
+    file_id: str,
+    request: Request,
+    caller: MessagesRead,
+    session: DbSession,
+) -> StreamingResponse:
+    delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
+    reply = await session.scalar(
+        select(Reply).where(Reply.id == reply_id, Reply.delivery_id == delivery.id)
+    )
+    found = find_file([reply], file_id) if reply is not None else None
+    if found is None:
+        raise ReplyFileNotFound(f"No file {file_id} in reply {reply_id}.")
+    storage = _runtime(request).storage
+    key = found["storage_key"]
+    # Whole and matching its hash, as the portal checks before handing a file over.
+    await require_blob(storage, key, found.get("sha256", key), what=f"reply file {file_id}")
+    return StreamingResponse(
+        storage.open(key),
+        media_type=found["content_type"],
+        headers={
+            "Content-Disposition": content_disposition(found["filename"]),
+            "Content-Length": str(found["size"]),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
