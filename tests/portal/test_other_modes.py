@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -116,6 +117,56 @@ async def test_secure_thread_both_sides_in_order(
     _, other_key = await create_org_with_key(runtime, "Other")
     other = await client.get(api_file, headers={"Authorization": f"Bearer {other_key}"})
     assert other.status_code == 404 and other.json()["code"] == "delivery-not-found"
+
+
+async def test_the_sender_attaches_files_to_a_reply(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(client, auth, mode="secure")
+    link = await notify(runtime, delivery["id"])
+    landing = await client.get(link)
+    await client.post(f"{link}/open", data={"csrf_token": csrf(landing.text)})
+    url = f"/v1/deliveries/{delivery['id']}/replies"
+    sent = await client.post(
+        url,
+        data={"reply": json.dumps({"body_html": "<p>The signed copy.</p>"})},
+        files=[
+            ("files", ("signed.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")),
+            ("files", ("notes.txt", b"two lines\nof notes", "text/plain")),
+        ],
+        headers=auth,
+    )
+    assert sent.status_code == 201, sent.text
+    reply = sent.json()
+    assert reply["author"] == "sender"
+    assert [(f["filename"], f["content_type"], f["size"]) for f in reply["attachments"]] == [
+        ("signed.pdf", "application/pdf", 15),
+        ("notes.txt", "text/plain", 18),
+    ]
+    # The recipient sees and downloads it; so does the sender through the API.
+    page = (await client.get(link)).text
+    assert "signed.pdf" in page and "The signed copy." in page
+    notes = reply["attachments"][1]
+    assert (await client.get(f"{link}/files/{notes['id']}")).content == b"two lines\nof notes"
+    api = await client.get(f"{url}/{reply['id']}/files/{notes['id']}", headers=auth)
+    assert api.content == b"two lines\nof notes"
+    # The same rules as a message's attachments.
+    exe = [("files", ("setup.exe", b"MZ\x90\x00", "application/octet-stream"))]
+    empty = [("files", ("a.txt", b"a", "text/plain")), ("files", ("e.txt", b"", "text/plain"))]
+    for files, code, field in [
+        (exe, "executable-refused", "files[0]"),
+        (empty, "empty-file", "files[1]"),
+    ]:
+        refused = await client.post(
+            url, data={"reply": json.dumps({"body_html": "<p>x</p>"})}, files=files, headers=auth
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == code
+        assert refused.json()["errors"][0]["field"] == field
+    missing = await client.post(url, files=exe, headers=auth)
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "reply"
+    thread = (await client.get(url, headers=auth)).json()
+    assert len(thread["data"]) == 1
 
 
 @pytest.mark.parametrize(

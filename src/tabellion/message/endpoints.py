@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 from sqlalchemy import select
 from starlette.responses import Response, StreamingResponse
@@ -63,8 +63,11 @@ from tabellion.message.service.message import (
 )
 from tabellion.message.views import attachment_out, delivery_out, message_out
 from tabellion.models.message import Reply
-from tabellion.portal.replies import add_reply, find_file
+from tabellion.organization.service import get_organization
+from tabellion.portal.replies import MAX_REPLY_FILES, add_reply, find_file, reply_file
 from tabellion.runtime import Runtime
+
+T = TypeVar("T", bound=BaseModel)
 
 messages_router = APIRouter(route_class=SessionRoute, tags=["messages"])
 deliveries_router = APIRouter(route_class=SessionRoute, tags=["deliveries"])
@@ -146,9 +149,9 @@ def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def _validate_message(raw: bytes | str, *, loc: tuple[str, ...]) -> MessageIn:
+def _validate(model: type[T], raw: bytes | str, *, loc: tuple[str, ...]) -> T:
     try:
-        return MessageIn.model_validate_json(raw)
+        return model.model_validate_json(raw)
     except ValidationError as exc:
         errors = [{**e, "loc": (*loc, *e["loc"])} for e in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from exc
@@ -161,20 +164,24 @@ def _check_declared_length(request: Request, limit: int) -> None:
 
 
 async def _store_parts(
-    request: Request, reader: MultipartReader, *, file_field: str, max_bytes: int
+    request: Request,
+    reader: MultipartReader,
+    *,
+    file_field: str,
+    max_bytes: int,
+    json_field: str = "message",
+    max_files: int = service.MAX_ATTACHMENTS,
 ) -> tuple[bytes | None, list[tuple[StoredBlob, str, str | None]]]:
-    """Read a multipart body: the ``message`` field and every file part, into storage."""
+    """Read a multipart body: the ``json_field`` part and every file part, into storage."""
     storage = _runtime(request).storage
     message_json: bytes | None = None
     files: list[tuple[StoredBlob, str, str | None]] = []
     while (part := await reader.next_part()) is not None:
-        if part.name == "message" and part.filename is None:
+        if part.name == json_field and part.filename is None:
             message_json = await reader.read_all(limit=MAX_MESSAGE_PART)
         elif part.name == file_field:
-            if len(files) >= service.MAX_ATTACHMENTS:
-                raise TooManyAttachments(
-                    f"A message may have at most {service.MAX_ATTACHMENTS} attachments."
-                )
+            if len(files) >= max_files:
+                raise TooManyAttachments(f"Attach at most {max_files} files.")
             blob = await storage.put_stream(reader.data(), max_bytes=max_bytes)
             files.append((blob, part.filename or "attachment", part.content_type))
         else:
@@ -201,7 +208,7 @@ async def create_message(
     media_type = _media_type(request)
     files: list[tuple[StoredBlob, str, str | None]] = []
     if media_type == "application/json":
-        data = _validate_message(await request.body(), loc=("body",))
+        data = _validate(MessageIn, await request.body(), loc=("body",))
     elif media_type == "multipart/form-data":
         reader = MultipartReader(request.stream(), boundary_of(request.headers["content-type"]))
         await end_read_phase(session)
@@ -213,7 +220,7 @@ async def create_message(
         )
         if raw is None:
             raise ValidationFailed.field("message", "The multipart body needs a `message` part.")
-        data = _validate_message(raw, loc=("message",))
+        data = _validate(MessageIn, raw, loc=("message",))
     else:
         raise UnsupportedMediaType("Send application/json, or multipart/form-data.")
     message = await service.create_message(session, caller, data, settings=runtime.settings)
@@ -440,21 +447,94 @@ async def list_replies(
     return Page[ReplyOut](data=[reply_out(r) for r in rows], next_cursor=None)
 
 
+_REPLY_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": inline_schema(ReplyIn)},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["reply"],
+                    "properties": {
+                        "reply": {
+                            "type": "string",
+                            "description": "The reply as JSON (the application/json body).",
+                        },
+                        "files": {
+                            "type": "array",
+                            "maxItems": MAX_REPLY_FILES,
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+
+
 @deliveries_router.post(
     "/deliveries/{delivery_id}/replies",
     status_code=status.HTTP_201_CREATED,
     response_model=ReplyOut,
-    summary="Answer the recipient of a secure delivery (they are notified by e-mail)",
-    responses=responses(*_AUTH_ERRORS, DeliveryNotFound, DeliveryNotSecure),
+    summary="Answer the recipient of a secure delivery, with files (multipart); they are "
+    "notified by e-mail",
+    openapi_extra=_REPLY_BODY_DOC,
+    responses=responses(
+        *_AUTH_ERRORS,
+        *_FILE_ERRORS,
+        TooManyAttachments,
+        BlobTooLarge,
+        MalformedMultipart,
+        UnsupportedMediaType,
+        DeliveryNotFound,
+        DeliveryNotSecure,
+    ),
 )
 async def post_reply(
-    delivery_id: str, body: ReplyIn, caller: MessagesWrite, session: DbSession
+    delivery_id: str, request: Request, caller: MessagesWrite, session: DbSession
 ) -> ReplyOut:
+    runtime = _runtime(request)
     delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
     if delivery.mode != "secure":
         raise DeliveryNotSecure(f"Delivery {delivery_id} is {delivery.mode}, not secure.")
+    organization = await get_organization(session, caller.organization_id)
+    allow_executables = organization.allow_executable_attachments
+    media_type = _media_type(request)
+    files: list[tuple[StoredBlob, str, str | None]] = []
+    if media_type == "application/json":
+        body = _validate(ReplyIn, await request.body(), loc=("body",))
+    elif media_type == "multipart/form-data":
+        reader = MultipartReader(request.stream(), boundary_of(request.headers["content-type"]))
+        await end_read_phase(session)
+        raw, files = await _store_parts(
+            request,
+            reader,
+            file_field="files",
+            json_field="reply",
+            max_files=MAX_REPLY_FILES,
+            max_bytes=runtime.settings.max_attachment_bytes,
+        )
+        if raw is None:
+            raise ValidationFailed.field("reply", "The multipart body needs a `reply` part.")
+        body = _validate(ReplyIn, raw, loc=("reply",))
+        delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
+    else:
+        raise UnsupportedMediaType("Send application/json, or multipart/form-data.")
+    stored = [
+        reply_file(
+            blob, name, declared, allow_executables=allow_executables, field=f"files[{index}]"
+        )
+        for index, (blob, name, declared) in enumerate(files)
+    ]
     reply = await add_reply(
-        session, delivery, author="sender", body_html=body.body_html, body_text=body.body_text
+        session,
+        delivery,
+        author="sender",
+        body_html=body.body_html,
+        body_text=body.body_text,
+        files=stored,
     )
     return reply_out(reply)
 

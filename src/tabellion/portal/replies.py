@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tabellion.db import end_read_phase
 from tabellion.document.multipart import MalformedMultipart, MultipartReader, boundary_of
 from tabellion.document.sniff import checked_content_type, clean_filename
-from tabellion.document.storage import BlobTooLarge
+from tabellion.document.storage import BlobTooLarge, StoredBlob
 from tabellion.errors import ValidationFailed
 from tabellion.evidence.events import EvidenceType
 from tabellion.jobs.queue import enqueue
@@ -42,6 +42,34 @@ def find_file(replies: list[Reply], file_id: str) -> dict[str, Any] | None:
             if item.get("id") == file_id:
                 return item
     return None
+
+
+def reply_file(
+    blob: StoredBlob,
+    filename: str,
+    declared: str | None,
+    *,
+    allow_executables: bool,
+    field: str,
+) -> dict[str, Any]:
+    """A reply's file as stored in its row: the same checks as a message's attachments."""
+    name = clean_filename(filename)
+    kind = checked_content_type(
+        blob.head,
+        blob.size,
+        filename=name,
+        declared=declared,
+        allow_executables=allow_executables,
+        field=field,
+    )
+    return {
+        "id": new_id("att"),
+        "filename": name,
+        "size": blob.size,
+        "sha256": blob.sha256,
+        "storage_key": blob.key,
+        "content_type": kind,
+    }
 
 
 def _text_to_html(text: str) -> str:
@@ -83,24 +111,14 @@ async def recipient_reply(
                 blob = await runtime.storage.put_stream(
                     reader.data(), max_bytes=settings.max_attachment_bytes
                 )
-                name = clean_filename(part.filename)
-                kind = checked_content_type(
-                    blob.head,
-                    blob.size,
-                    filename=name,
-                    declared=part.content_type,
-                    allow_executables=allow_executables,
-                    field="files",
-                )
                 files.append(
-                    {
-                        "id": new_id("att"),
-                        "filename": name,
-                        "size": blob.size,
-                        "sha256": blob.sha256,
-                        "storage_key": blob.key,
-                        "content_type": kind,
-                    }
+                    reply_file(
+                        blob,
+                        part.filename,
+                        part.content_type,
+                        allow_executables=allow_executables,
+                        field="files",
+                    )
                 )
             else:
                 async for _ in reader.data():
