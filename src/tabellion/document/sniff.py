@@ -233,6 +233,8 @@ def checked_content_type(
                 "real type, or application/octet-stream to let the server tell.",
                 code="content-type-mismatch",
             )
+        if found is not None and found != kind:
+            return kind  # within the container's family, the declared type says more
     return sniff_content_type(head, filename=filename, declared=declared)
 
 

@@ -190,6 +190,37 @@ async def _store_parts(
     return message_json, files
 
 
+async def _json_or_multipart(
+    request: Request,
+    session: DbSession,
+    model: type[T],
+    *,
+    json_field: str,
+    file_field: str,
+    max_files: int = service.MAX_ATTACHMENTS,
+) -> tuple[T, list[tuple[StoredBlob, str, str | None]]]:
+    """A JSON body, or a multipart one: ``json_field`` holds the JSON, the files stream into
+    storage with the database session released meanwhile."""
+    media_type = _media_type(request)
+    if media_type == "application/json":
+        return _validate(model, await request.body(), loc=("body",)), []
+    if media_type != "multipart/form-data":
+        raise UnsupportedMediaType("Send application/json, or multipart/form-data.")
+    reader = MultipartReader(request.stream(), boundary_of(request.headers["content-type"]))
+    await end_read_phase(session)
+    raw, files = await _store_parts(
+        request,
+        reader,
+        file_field=file_field,
+        json_field=json_field,
+        max_files=max_files,
+        max_bytes=_runtime(request).settings.max_attachment_bytes,
+    )
+    if raw is None:
+        raise ValidationFailed.field(json_field, f"The multipart body needs a `{json_field}` part.")
+    return _validate(model, raw, loc=(json_field,)), files
+
+
 @messages_router.post(
     "/messages",
     status_code=status.HTTP_201_CREATED,
@@ -205,24 +236,9 @@ async def create_message(
     dispatch: Annotated[bool, Query(description="Dispatch at once.")] = False,
 ) -> Response:
     runtime = _runtime(request)
-    media_type = _media_type(request)
-    files: list[tuple[StoredBlob, str, str | None]] = []
-    if media_type == "application/json":
-        data = _validate(MessageIn, await request.body(), loc=("body",))
-    elif media_type == "multipart/form-data":
-        reader = MultipartReader(request.stream(), boundary_of(request.headers["content-type"]))
-        await end_read_phase(session)
-        raw, files = await _store_parts(
-            request,
-            reader,
-            file_field="attachments",
-            max_bytes=runtime.settings.max_attachment_bytes,
-        )
-        if raw is None:
-            raise ValidationFailed.field("message", "The multipart body needs a `message` part.")
-        data = _validate(MessageIn, raw, loc=("message",))
-    else:
-        raise UnsupportedMediaType("Send application/json, or multipart/form-data.")
+    data, files = await _json_or_multipart(
+        request, session, MessageIn, json_field="message", file_field="attachments"
+    )
     message = await service.create_message(session, caller, data, settings=runtime.settings)
     for index, (blob, filename, content_type) in enumerate(files):
         await service.record_attachment(
@@ -495,33 +511,16 @@ _REPLY_BODY_DOC: dict[str, Any] = {
 async def post_reply(
     delivery_id: str, request: Request, caller: MessagesWrite, session: DbSession
 ) -> ReplyOut:
-    runtime = _runtime(request)
     delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
     if delivery.mode != "secure":
         raise DeliveryNotSecure(f"Delivery {delivery_id} is {delivery.mode}, not secure.")
     organization = await get_organization(session, caller.organization_id)
     allow_executables = organization.allow_executable_attachments
-    media_type = _media_type(request)
-    files: list[tuple[StoredBlob, str, str | None]] = []
-    if media_type == "application/json":
-        body = _validate(ReplyIn, await request.body(), loc=("body",))
-    elif media_type == "multipart/form-data":
-        reader = MultipartReader(request.stream(), boundary_of(request.headers["content-type"]))
-        await end_read_phase(session)
-        raw, files = await _store_parts(
-            request,
-            reader,
-            file_field="files",
-            json_field="reply",
-            max_files=MAX_REPLY_FILES,
-            max_bytes=runtime.settings.max_attachment_bytes,
-        )
-        if raw is None:
-            raise ValidationFailed.field("reply", "The multipart body needs a `reply` part.")
-        body = _validate(ReplyIn, raw, loc=("reply",))
-        delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
-    else:
-        raise UnsupportedMediaType("Send application/json, or multipart/form-data.")
+    body, files = await _json_or_multipart(
+        request, session, ReplyIn, json_field="reply", file_field="files", max_files=MAX_REPLY_FILES
+    )
+    # Read again: a multipart body released the session while its files streamed in.
+    delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
     stored = [
         reply_file(
             blob, name, declared, allow_executables=allow_executables, field=f"files[{index}]"

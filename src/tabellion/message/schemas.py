@@ -11,8 +11,8 @@ from tabellion.kit.schema import Schema, UTCDateTime
 from tabellion.message.rules import (
     MAX_BODY_BYTES,
     MAX_SUBJECT,
+    clean_siren,
     normalize_email,
-    siren_is_valid,
 )
 
 Mode = Literal["registered", "simple", "deliver", "secure"]
@@ -43,9 +43,7 @@ class RecipientIn(Schema):
     @field_validator("siren")
     @classmethod
     def _siren(cls, value: str | None) -> str | None:
-        if value is not None and not siren_is_valid(value.replace(" ", "")):
-            raise ValueError("a SIREN is 9 digits that pass the Luhn check")
-        return value.replace(" ", "") if value else value
+        return clean_siren(value)
 
     @model_validator(mode="after")
     def _person(self, info: ValidationInfo) -> Self:

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from tabellion.kit.schema import Schema, UTCDateTime
 from tabellion.kit.time import utcnow
-from tabellion.message.rules import normalize_email, siren_is_valid
+from tabellion.message.rules import clean_siren, normalize_email
 
 Scope = Literal["messages:write", "messages:read", "webhooks", "customers", "users", "admin"]
 Role = Literal["admin", "sender", "viewer"]
@@ -40,9 +40,7 @@ class Identifiers(Schema):
     @field_validator("siren")
     @classmethod
     def _siren(cls, value: str | None) -> str | None:
-        if value is not None and not siren_is_valid(value.replace(" ", "")):
-            raise ValueError("a SIREN is 9 digits that pass the Luhn check")
-        return value.replace(" ", "") if value else value
+        return clean_siren(value)
 
 
 class OrganizationUpdate(Schema):
