@@ -209,6 +209,7 @@ def checked_content_type(
     declared: str | None,
     allow_executables: bool,
     field: str = "file",
+    trust_declared: bool = False,
 ) -> str:
     """The type to store for an upload, or the reason it is refused: empty, an executable
     the organisation does not accept, or a declared type its content contradicts."""
@@ -224,7 +225,7 @@ def checked_content_type(
         )
     kind = _normalise(declared)
     kind = _ALIASES.get(kind, kind) if kind else None
-    if kind and kind not in (FALLBACK_TYPE, "binary/octet-stream"):
+    if kind and kind not in (FALLBACK_TYPE, "binary/octet-stream") and not trust_declared:
         content = found or ("text/plain" if _looks_like_text(head) else "unrecognised data")
         if _contradicts(kind, found):
             raise ContentTypeMismatch.field(

@@ -199,6 +199,7 @@ async def record_attachment(
     declared_type: str | None,
     *,
     field: str = "file",
+    trust_declared: bool = False,
 ) -> Attachment:
     """Record a blob already streamed into storage as an attachment of a draft.
 
@@ -216,6 +217,7 @@ async def record_attachment(
         declared=declared_type,
         allow_executables=organization.allow_executable_attachments,
         field=field,
+        trust_declared=trust_declared,
     )
     attachment = Attachment(
         id=new_id("att"),
