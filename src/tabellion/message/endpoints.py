@@ -62,7 +62,7 @@ from tabellion.message.service.message import (
     TooManyRecipients,
 )
 from tabellion.message.views import attachment_out, delivery_out, message_out
-from tabellion.models.message import Reply
+from tabellion.models.message import Delivery, Reply
 from tabellion.organization.service import get_organization
 from tabellion.portal.replies import MAX_REPLY_FILES, add_reply, find_file, reply_file
 from tabellion.runtime import Runtime
@@ -490,6 +490,13 @@ _REPLY_BODY_DOC: dict[str, Any] = {
 }
 
 
+async def _secure_delivery(session: DbSession, organization_id: str, delivery_id: str) -> Delivery:
+    delivery = await service.get_delivery(session, organization_id, delivery_id)
+    if delivery.mode != "secure":
+        raise DeliveryNotSecure(f"Delivery {delivery_id} is {delivery.mode}, not secure.")
+    return delivery
+
+
 @deliveries_router.post(
     "/deliveries/{delivery_id}/replies",
     status_code=status.HTTP_201_CREATED,
@@ -511,16 +518,16 @@ _REPLY_BODY_DOC: dict[str, Any] = {
 async def post_reply(
     delivery_id: str, request: Request, caller: MessagesWrite, session: DbSession
 ) -> ReplyOut:
-    delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
-    if delivery.mode != "secure":
-        raise DeliveryNotSecure(f"Delivery {delivery_id} is {delivery.mode}, not secure.")
-    organization = await get_organization(session, caller.organization_id)
-    allow_executables = organization.allow_executable_attachments
+    if _media_type(request) == "multipart/form-data":
+        # Refuse early, before a client streams files for nothing.
+        await _secure_delivery(session, caller.organization_id, delivery_id)
     body, files = await _json_or_multipart(
         request, session, ReplyIn, json_field="reply", file_field="files", max_files=MAX_REPLY_FILES
     )
-    # Read again: a multipart body released the session while its files streamed in.
-    delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
+    # (Again after a multipart body: the session was released while its files streamed in.)
+    delivery = await _secure_delivery(session, caller.organization_id, delivery_id)
+    organization = await get_organization(session, caller.organization_id)
+    allow_executables = organization.allow_executable_attachments
     stored = [
         reply_file(
             blob, name, declared, allow_executables=allow_executables, field=f"files[{index}]"
