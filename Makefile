@@ -1,34 +1,42 @@
 # One task runner. `make test` sets everything up on a fresh checkout and runs the whole suite.
+#
+# Two virtual environments: `.venv` is the quick start's (`make serve`, or the README's
+# one-liner) and the tests never touch it; `.venv-test` holds the editable install the tests
+# need. Reinstalling editable into the venv a server runs from swaps its package under it
+# (TemplateNotFound on the next page), so running the tests must not share that venv.
 PYTHON ?= python3
 VENV ?= .venv
+TEST_VENV ?= .venv-test
 BIN := $(VENV)/bin
+TEST_BIN := $(TEST_VENV)/bin
 PG_TEST_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 
 .PHONY: install test lint typecheck unit test-postgres fuzz serve bench mutate clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+%/bin/python:
+	$(PYTHON) -m venv $*
+	$*/bin/pip install --quiet --upgrade pip
 
-install: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+# The development install (editable, with the test tools), in the tests' own venv.
+install: $(TEST_BIN)/python
+	$(TEST_BIN)/pip install --quiet -e '.[test]'
 
 lint: install
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src tests bench scripts
+	$(TEST_BIN)/ruff check src tests bench scripts
+	$(TEST_BIN)/ruff format --check src tests bench scripts
 
 typecheck: install
-	$(BIN)/mypy
+	$(TEST_BIN)/mypy
 
 unit: install
-	$(BIN)/pytest -q
+	$(TEST_BIN)/pytest -q
 
 # The whole suite: lint, types, tests on SQLite.
 test: lint typecheck unit
 
 # The suite again on PostgreSQL (CI runs both).
 test-postgres: install
-	TABELLION_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q
+	TABELLION_TEST_DATABASE_URL=$(PG_TEST_URL) $(TEST_BIN)/pytest -q
 
 # Schemathesis at length over /openapi.json (the suite runs the same test with 5 examples).
 FUZZ_EXAMPLES ?= 200
@@ -42,7 +50,7 @@ serve: $(BIN)/python
 	$(BIN)/tabellion serve
 
 bench: install
-	$(BIN)/python bench/run_all.py
+	$(TEST_BIN)/python bench/run_all.py
 
 # Mutation testing of the core rules, one module at a time (slow: not in CI). Scores and the
 # survivors judged equivalent are in docs/testing.md. `make mutate MODULES="merkle ssrf"`.
@@ -50,4 +58,4 @@ mutate: install
 	$(BIN)/python scripts/mutate.py $(MODULES)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TEST_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

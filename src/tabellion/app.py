@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.responses import Response
@@ -70,6 +71,10 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The default pages load their scripts from a CDN: blank offline or behind a strict
+        # proxy. /docs is served below from the assets swagger-ui-py ships in its wheel.
+        docs_url=None,
+        redoc_url=None,
     )
     if runtime is not None:
         app.state.runtime = runtime
@@ -93,7 +98,7 @@ def create_app(
     from tabellion.evidence.endpoints import router as evidence_router
     from tabellion.evidence.pages import router as evidence_pages
     from tabellion.evidence.proofs import EvidenceNotFound
-    from tabellion.message.endpoints import deliveries_router, messages_router
+    from tabellion.message.endpoints import ReplyFileNotFound, deliveries_router, messages_router
     from tabellion.message.service.message import DeliveryNotFound, MessageNotFound
     from tabellion.organization.accounts import CustomerNotFound, UserNotFound
     from tabellion.organization.client_keys import ClientKeyNotFound
@@ -109,6 +114,8 @@ def create_app(
     not_found: dict[str, type[NotFound]] = {
         "message_id": MessageNotFound,
         "delivery_id": DeliveryNotFound,
+        "reply_id": ReplyFileNotFound,
+        "file_id": ReplyFileNotFound,
         "evidence_id": EvidenceNotFound,
         "endpoint_id": WebhookEndpointNotFound,
         "event_id": EventNotFound,
@@ -142,4 +149,22 @@ def create_app(
         StaticFiles(packages=[("tabellion.portal", "static"), ("tabellion.envelope", "static")]),
         name="static",
     )
+    _mount_docs(app)
     return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """The Swagger UI at /docs, every asset from this server (swagger-ui-py's bundled dist)."""
+    assets = "/docs/assets"
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon-32x32.png",
+        )
+
+    app.mount(assets, StaticFiles(packages=[("swagger_ui", "static")]), name="docs-assets")

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     storage_url: str | None = None
     public_url: str | None = None
+    # The name of the organisation the first start creates (`serve --org-name` overrides it).
+    org_name: str | None = Field(default=None, min_length=1, max_length=255)
     smtp_url: SecretStr | None = None
     mail_from: str = "Tabellion <no-reply@localhost>"
     secret_key: SecretStr | None = None

@@ -66,15 +66,25 @@ def test_production_refuses_unsafe_defaults(data_dir: Path, database_url: str) -
 
 
 @pytest.mark.skipif(TEST_DATABASE_URL is not None, reason="first start is shown on SQLite")
-def test_serve_first_start_creates_default_org_and_prints_key_once(tmp_path: Path) -> None:
+def test_serve_first_start_creates_the_org_and_prints_key_once(tmp_path: Path) -> None:
     data_dir = tmp_path / "fresh"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TABELLION_")}
-    env.update(TABELLION_DATA_DIR=str(data_dir), TABELLION_LOG_LEVEL="warning")
+    # At INFO, Alembic's lines would come before the key: they are silenced.
+    env.update(TABELLION_DATA_DIR=str(data_dir), TABELLION_LOG_LEVEL="info")
 
     def start() -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "tabellion", "serve", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "tabellion",
+                "serve",
+                "--port",
+                str(port),
+                "--org-name",
+                "Acme Lettings",
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -101,11 +111,21 @@ def test_serve_first_start_creates_default_org_and_prints_key_once(tmp_path: Pat
             f"http://127.0.0.1:{port}/v1/messages", headers={"Authorization": f"Bearer {key}"}
         )
         assert response.status_code == 200
+        org = httpx.get(
+            f"http://127.0.0.1:{port}/v1/organization", headers={"Authorization": f"Bearer {key}"}
+        )
+        assert org.json()["name"] == "Acme Lettings"
     finally:
         proc.terminate()
         output = proc.communicate(timeout=20)[0]
     assert f"API key: {key}" in output
-    assert "Default" in output
+    assert "Created organisation Acme Lettings." in output
+    # No TABELLION_PUBLIC_URL: the links use the port actually served.
+    assert f"Docs:   http://127.0.0.1:{port}/docs" in output
+    assert f"Portal: http://127.0.0.1:{port}/vault" in output
+    assert f"Data:   {data_dir.resolve()}" in output
+    assert "alembic" not in output.lower()
+    assert output.index("API key:") < output.index("Uvicorn running")
     # The proofs' weaknesses, said plainly: a self-issued seal, and no timestamp authority.
     flat = " ".join(output.split())
     assert "Self-issued seal:" in flat
@@ -119,6 +139,51 @@ def test_serve_first_start_creates_default_org_and_prints_key_once(tmp_path: Pat
         again.terminate()
         second = again.communicate(timeout=20)[0]
     assert "API key:" not in second
+
+
+def test_org_rename(data_dir: Path, database_url: str) -> None:
+    env = cli_env(data_dir, database_url)
+    created = runner.invoke(app, ["org", "create", "Default", "--email", "ops@acme.test"], env=env)
+    org_id = re.search(r"Organization: (org_\w+)", created.output).group(1)  # type: ignore[union-attr]
+    renamed = runner.invoke(app, ["org", "rename", "Acme Lettings"], env=env)
+    assert renamed.exit_code == 0, renamed.output
+    assert f"Organization {org_id} is now named Acme Lettings." in renamed.output
+    assert "Lettings" in runner.invoke(app, ["org", "list"], env=env).output
+    bad = runner.invoke(app, ["org", "rename", "Acme\nBcc: x"], env=env)
+    assert bad.exit_code == 2 and "control characters" in bad.output
+    runner.invoke(app, ["org", "create", "Other", "--email", "ops@other.test"], env=env)
+    several = runner.invoke(app, ["org", "rename", "Acme"], env=env)
+    assert several.exit_code == 2 and "--org" in several.output
+    chosen = runner.invoke(app, ["org", "rename", "Acme SAS", "--org", org_id], env=env)
+    assert chosen.exit_code == 0, chosen.output
+
+
+@pytest.mark.parametrize(
+    ("public_url", "host", "port", "expected", "warns"),
+    [
+        (None, "127.0.0.1", 8123, "http://127.0.0.1:8123", False),
+        (None, "0.0.0.0", 9000, "http://127.0.0.1:9000", False),
+        (None, "::", 9000, "http://127.0.0.1:9000", False),
+        ("http://localhost:8000", "127.0.0.1", 8123, "http://localhost:8000", True),
+        ("http://localhost:8123", "127.0.0.1", 8123, "http://localhost:8123", False),
+        ("https://mail.acme.test", "127.0.0.1", 8123, "https://mail.acme.test", False),
+    ],
+)
+def test_public_url_follows_the_served_port(
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    public_url: str | None,
+    host: str,
+    port: int,
+    expected: str,
+    warns: bool,
+) -> None:
+    from tabellion.cli.main import _with_public_url
+    from tests.conftest import make_settings
+
+    settings = make_settings(data_dir, "sqlite+aiosqlite://", public_url=public_url)
+    assert _with_public_url(settings, host, port).base_url == expected
+    assert ("warning: TABELLION_PUBLIC_URL" in capsys.readouterr().err) is warns
 
 
 def test_user_create(data_dir: Path, database_url: str) -> None:

@@ -221,7 +221,7 @@ async def test_raw_attachment_is_hashed_and_sniffed(
         f"/v1/messages/{message['id']}/attachments",
         params={"filename": "../../etc/contract\x01.pdf"},  # NUL: tests/test_bad_characters.py
         content=PDF,
-        headers={**auth, "Content-Type": "image/png"},
+        headers={**auth, "Content-Type": "application/octet-stream"},
     )
     assert response.status_code == 201, response.text
     attachment = response.json()
@@ -233,6 +233,119 @@ async def test_raw_attachment_is_hashed_and_sniffed(
     assert attachment["filename"].endswith(".pdf")
     again = (await client.get(f"/v1/messages/{message['id']}", headers=auth)).json()
     assert again["attachments"] == [attachment]
+
+
+async def allow_executables(runtime: Runtime, organization_id: str) -> None:
+    from tabellion.db import transaction
+    from tabellion.organization.service import get_organization
+
+    async with transaction(runtime.sessions) as session:
+        (await get_organization(session, organization_id)).allow_executable_attachments = True
+
+
+async def upload(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    message_id: str,
+    *,
+    name: str,
+    content: bytes,
+    content_type: str = "application/octet-stream",
+) -> httpx.Response:
+    return await client.post(
+        f"/v1/messages/{message_id}/attachments",
+        params={"filename": name},
+        content=content,
+        headers={**auth, "Content-Type": content_type},
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "declared", "code", "says"),
+    [
+        ("empty.pdf", b"", "application/pdf", "empty-file", "empty.pdf is empty"),
+        ("notes.pdf", b"just some text", "application/pdf", "content-type-mismatch", "text/plain"),
+        ("scan.png", PDF, "image/png", "content-type-mismatch", "application/pdf"),
+        (
+            "setup.exe",
+            b"MZ\x90\x00 not really",
+            "application/octet-stream",
+            "executable-refused",
+            "executable",
+        ),
+        (
+            "tool",
+            b"\x7fELF\x02\x01\x01" + b"\x00" * 64,
+            "application/octet-stream",
+            "executable-refused",
+            "executable",
+        ),
+        ("run.sh", b"#!/bin/sh\necho hi\n", "text/plain", "executable-refused", "executable"),
+    ],
+)
+async def test_uploads_refused_with_a_clear_422(
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    name: str,
+    content: bytes,
+    declared: str,
+    code: str,
+    says: str,
+) -> None:
+    message = await create(client, auth)
+    response = await upload(
+        client, auth, message["id"], name=name, content=content, content_type=declared
+    )
+    problem = assert_problem(response, 422, code)
+    assert says in str(problem["detail"])
+    assert fields(problem) == ["file"]
+    assert await count_rows(runtime, "attachments") == 0
+    # The same file sent in one call with the message names its part.
+    created = await client.post(
+        "/v1/messages",
+        data={"message": json.dumps(message_body())},
+        files=[
+            ("attachments", ("ok.pdf", PDF, "application/pdf")),
+            ("attachments", (name, content, declared)),
+        ],
+        headers=auth,
+    )
+    assert fields(assert_problem(created, 422, code)) == ["attachments[1]"]
+    assert await count_rows(runtime, "messages") == 1
+
+
+async def test_accepted_types_store_what_the_content_is(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str], org_key: tuple[str, str]
+) -> None:
+    import io
+    import zipfile
+
+    message = await create(client, auth)
+    text = await upload(client, auth, message["id"], name="notes.txt", content=b"some text")
+    assert text.json()["content_type"] == "text/plain"
+    # A .docx is a zip: its declared type is believed within the family.
+    docx = io.BytesIO()
+    with zipfile.ZipFile(docx, "w") as archive:
+        archive.writestr("hello.txt", "hello")
+    word = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    stored = await upload(
+        client, auth, message["id"], name="letter.docx", content=docx.getvalue(), content_type=word
+    )
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["content_type"] == word
+    jpeg = await upload(
+        client,
+        auth,
+        message["id"],
+        name="p.jpg",
+        content=b"\xff\xd8\xff\xe0" + b"\x00" * 40,
+        content_type="image/jpg",
+    )
+    assert jpeg.json()["content_type"] == "image/jpeg"
+    await allow_executables(runtime, org_key[0])
+    exe = await upload(client, auth, message["id"], name="setup.exe", content=b"MZ\x90\x00 x")
+    assert exe.status_code == 201, exe.text
 
 
 async def test_multipart_attachment(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
@@ -394,6 +507,106 @@ async def test_multipart_create_with_bad_message_part_leaves_nothing(
         assert await count_rows(runtime, table) == 0
 
 
+# ---- editing a draft ----------------
+
+
+async def test_a_draft_created_without_recipients_gets_them_by_patch(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(client, auth, recipients=[], reference="R-1")
+    changed = await client.patch(
+        f"/v1/messages/{message['id']}",
+        json={
+            "subject": "Notice, corrected",
+            "body_html": "<p>Dear Jane,</p><p>Second line</p>",
+            "recipients": [natural_recipient(1), natural_recipient(2)],
+            "reference": None,
+            "campaign": "2027-Q1",
+            "acceptance_days": 30,
+        },
+        headers=auth,
+    )
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["status"] == "draft"
+    assert body["subject"] == "Notice, corrected"
+    assert "Second line" in body["body_text"]
+    assert [r["email"] for r in body["recipients"]] == ["jane1@example.test", "jane2@example.test"]
+    assert body["recipient_count"] == 2
+    assert body["reference"] is None and body["campaign"] == "2027-Q1"
+    assert body["acceptance_days"] == 30
+    assert body["updated_at"] > message["updated_at"]
+    read = (await client.get(f"/v1/messages/{message['id']}", headers=auth)).json()
+    assert read["subject"] == "Notice, corrected" and read["recipient_count"] == 2
+    # Only what is sent changes.
+    again = await client.patch(
+        f"/v1/messages/{message['id']}", json={"body_text": "Plain"}, headers=auth
+    )
+    assert again.json()["body_text"] == "Plain"
+    assert again.json()["subject"] == "Notice, corrected"
+    dispatched = await client.post(f"/v1/messages/{message['id']}/dispatch", headers=auth)
+    assert dispatched.status_code == 202
+    assert len(dispatched.json()["deliveries"]) == 2
+
+
+async def test_a_dispatched_message_cannot_be_patched(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(client, auth)
+    await client.post(f"/v1/messages/{message['id']}/dispatch", headers=auth)
+    response = await client.patch(
+        f"/v1/messages/{message['id']}", json={"subject": "Too late"}, headers=auth
+    )
+    assert_problem(response, 409, "message-not-draft")
+    read = (await client.get(f"/v1/messages/{message['id']}", headers=auth)).json()
+    assert read["subject"] == message["subject"]
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"subject": None}, "subject"),
+        ({"recipients": None}, "recipients"),
+        ({"subject": ""}, "subject"),
+        ({"recipients": [{"email": "nobody"}]}, "recipients[0]"),
+        ({"mode": "simple"}, "mode"),
+        ({"acceptance_days": 0}, "acceptance_days"),
+    ],
+)
+async def test_bad_patches_are_422_and_change_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str], patch: dict[str, object], field: str
+) -> None:
+    message = await create(client, auth)
+    response = await client.patch(f"/v1/messages/{message['id']}", json=patch, headers=auth)
+    problem = assert_problem(response, 422, "validation-failed")
+    assert fields(problem)[0].startswith(field)
+    read = (await client.get(f"/v1/messages/{message['id']}", headers=auth)).json()
+    assert read["subject"] == message["subject"] and read["mode"] == "registered"
+
+
+async def test_acceptance_days_is_refused_on_a_secure_draft(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(client, auth, mode="secure")
+    response = await client.patch(
+        f"/v1/messages/{message['id']}", json={"acceptance_days": 10}, headers=auth
+    )
+    assert fields(assert_problem(response, 422, "validation-failed")) == ["acceptance_days"]
+
+
+async def test_another_organisations_draft_is_404_to_patch(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message = await create(client, auth)
+    _, other_key = await create_org_with_key(runtime, "Other")
+    response = await client.patch(
+        f"/v1/messages/{message['id']}",
+        json={"subject": "Mine now"},
+        headers={"Authorization": f"Bearer {other_key}"},
+    )
+    assert_problem(response, 404, "message-not-found")
+
+
 # ---- reading, lists, deletion ----------------
 
 
@@ -428,6 +641,29 @@ async def test_bad_list_parameters(
         await client.get(f"/v1/messages?{query}", headers=auth), 422, "validation-failed"
     )
     assert fields(problem) == [field]
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "known"),
+    [
+        ("/v1/messages?status=read", "status", "'draft' or 'dispatched'"),
+        ("/v1/messages?mode=letter", "mode", "'secure'"),
+        ("/v1/deliveries?status=read", "status", "'notified'"),
+        ("/v1/customers?state=read", "state", "'PENDING'"),
+        ("/v1/events?type=read", "type", "delivery.accepted"),
+    ],
+)
+async def test_unknown_filter_values_are_422_not_an_empty_list(
+    client: httpx.AsyncClient, auth: dict[str, str], path: str, field: str, known: str
+) -> None:
+    """A typo in a filter would otherwise read as "there is nothing": say what is accepted."""
+    await create(client, auth)
+    problem = assert_problem(await client.get(path, headers=auth), 422, "validation-failed")
+    errors = problem["errors"]
+    assert isinstance(errors, list) and len(errors) == 1
+    assert errors[0]["field"] == field
+    assert errors[0]["code"] == "invalid-choice"
+    assert known in errors[0]["message"]
 
 
 async def test_delete_draft(client: httpx.AsyncClient, auth: dict[str, str]) -> None:

@@ -30,6 +30,8 @@ USR = "usr_01jd0000000000000000000000"
 KEY = "key_01jd0000000000000000000000"
 CKEY = "ckey_01jd0000000000000000000000"
 EC_PEM = key_pair("EC").public_pem
+RPL = "rpl_01jd0000000000000000000000"
+ATT = "att_01jd0000000000000000000000"
 ANY = ""  # any valid key, whatever its scopes
 
 
@@ -59,6 +61,8 @@ class Call:
             (USR, "{user_id}"),
             (CKEY, "{client_key_id}"),
             (KEY, "{key_id}"),
+            (RPL, "{reply_id}"),
+            (ATT, "{file_id}"),
         ]:
             path = path.replace(fake, name)
         return self.method, path
@@ -70,6 +74,14 @@ FAMILIES: dict[str, list[Call]] = {
         Call("GET", "/v1/messages", "messages:read", 200),
         Call("GET", f"/v1/messages/{MSG}", "messages:read", 404, "message-not-found"),
         Call("DELETE", f"/v1/messages/{MSG}", "messages:write", 404, "message-not-found"),
+        Call(
+            "PATCH",
+            f"/v1/messages/{MSG}",
+            "messages:write",
+            404,
+            "message-not-found",
+            json={"subject": "S"},
+        ),
         Call("POST", f"/v1/messages/{MSG}/dispatch", "messages:write", 404, "message-not-found"),
     ],
     "attachments": [
@@ -86,6 +98,13 @@ FAMILIES: dict[str, list[Call]] = {
         Call("GET", "/v1/deliveries", "messages:read", 200),
         Call("GET", f"/v1/deliveries/{DLV}", "messages:read", 404, "delivery-not-found"),
         Call("GET", f"/v1/deliveries/{DLV}/replies", "messages:read", 404, "delivery-not-found"),
+        Call(
+            "GET",
+            f"/v1/deliveries/{DLV}/replies/{RPL}/files/{ATT}",
+            "messages:read",
+            404,
+            "delivery-not-found",
+        ),
         Call(
             "POST",
             f"/v1/deliveries/{DLV}/replies",
@@ -183,6 +202,7 @@ FAMILIES: dict[str, list[Call]] = {
     ],
     "organization": [
         Call("GET", "/v1/organization", ANY, 200),
+        Call("PATCH", "/v1/organization", "admin", 200, json={"legal_name": "Acme SAS"}),
     ],
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -107,6 +108,70 @@ async def test_secure_thread_both_sides_in_order(
     assert file.content == b"signed copy"
     state = await status_of(client, auth, delivery["id"])
     assert "REPLIED" in [e["type"] for e in state["evidence"]]
+    # The sender fetches the recipient's file through the API.
+    file_id = first["attachments"][0]["id"]
+    api_file = f"/v1/deliveries/{delivery['id']}/replies/{first['id']}/files/{file_id}"
+    fetched = await client.get(api_file, headers=auth)
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.content == b"signed copy"
+    assert fetched.headers["content-type"].startswith("text/plain")
+    assert 'filename="answer.txt"' in fetched.headers["content-disposition"]
+    assert fetched.headers["x-content-type-options"] == "nosniff"
+    unknown = await client.get(api_file.replace(file_id, "att_unknown"), headers=auth)
+    assert unknown.status_code == 404 and unknown.json()["code"] == "reply-file-not-found"
+    _, other_key = await create_org_with_key(runtime, "Other")
+    other = await client.get(api_file, headers={"Authorization": f"Bearer {other_key}"})
+    assert other.status_code == 404 and other.json()["code"] == "delivery-not-found"
+
+
+async def test_the_sender_attaches_files_to_a_reply(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(client, auth, mode="secure")
+    link = await notify(runtime, delivery["id"])
+    landing = await client.get(link)
+    await client.post(f"{link}/open", data={"csrf_token": csrf(landing.text)})
+    url = f"/v1/deliveries/{delivery['id']}/replies"
+    sent = await client.post(
+        url,
+        data={"reply": json.dumps({"body_html": "<p>The signed copy.</p>"})},
+        files=[
+            ("files", ("signed.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")),
+            ("files", ("notes.txt", b"two lines\nof notes", "text/plain")),
+        ],
+        headers=auth,
+    )
+    assert sent.status_code == 201, sent.text
+    reply = sent.json()
+    assert reply["author"] == "sender"
+    assert [(f["filename"], f["content_type"], f["size"]) for f in reply["attachments"]] == [
+        ("signed.pdf", "application/pdf", 15),
+        ("notes.txt", "text/plain", 18),
+    ]
+    # The recipient sees and downloads it; so does the sender through the API.
+    page = (await client.get(link)).text
+    assert "signed.pdf" in page and "The signed copy." in page
+    notes = reply["attachments"][1]
+    assert (await client.get(f"{link}/files/{notes['id']}")).content == b"two lines\nof notes"
+    api = await client.get(f"{url}/{reply['id']}/files/{notes['id']}", headers=auth)
+    assert api.content == b"two lines\nof notes"
+    # The same rules as a message's attachments.
+    exe = [("files", ("setup.exe", b"MZ\x90\x00", "application/octet-stream"))]
+    empty = [("files", ("a.txt", b"a", "text/plain")), ("files", ("e.txt", b"", "text/plain"))]
+    for files, code, field in [
+        (exe, "executable-refused", "files[0]"),
+        (empty, "empty-file", "files[1]"),
+    ]:
+        refused = await client.post(
+            url, data={"reply": json.dumps({"body_html": "<p>x</p>"})}, files=files, headers=auth
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == code
+        assert refused.json()["errors"][0]["field"] == field
+    missing = await client.post(url, files=exe, headers=auth)
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "reply"
+    thread = (await client.get(url, headers=auth)).json()
+    assert len(thread["data"]) == 1
 
 
 async def test_a_reply_is_emailed_to_the_sender_the_message_names(
@@ -202,6 +267,19 @@ async def test_reply_rules(
         files={"files": ("", b"", "application/octet-stream")},
     )
     assert empty.status_code == 422
+    # The same checks as the sender's attachments: empty, executable, lying about its type.
+    for name, content, declared, says in [
+        ("blank.pdf", b"", "application/pdf", "blank.pdf is empty"),
+        ("setup.exe", b"MZ\x90\x00", "application/octet-stream", "setup.exe is an executable"),
+        ("notes.pdf", b"plain words", "application/pdf", "declared application/pdf"),
+    ]:
+        refused = await client.post(
+            f"{link}/reply",
+            data={"csrf_token": token, "body": "see attached"},
+            files={"files": (name, content, declared)},
+        )
+        assert refused.status_code == 422
+        assert says in refused.text
     object.__setattr__(runtime.settings, "max_attachment_bytes", 10)
     too_big = await client.post(
         f"{link}/reply",

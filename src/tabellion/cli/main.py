@@ -6,7 +6,8 @@ import asyncio
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -14,6 +15,10 @@ from rich.console import Console
 from tabellion import __version__
 from tabellion.cli._runtime import load_settings, require_database
 from tabellion.config import Settings
+from tabellion.errors import TabellionError
+
+if TYPE_CHECKING:
+    from tabellion.organization.schemas import OrganizationUpdate
 
 app = typer.Typer(
     help="Tabellion: send documents with proof.", no_args_is_help=True, add_completion=False
@@ -157,7 +162,6 @@ async def _create_user(
 ) -> str:
     from tabellion.auth.subjects import ApiKeySubject
     from tabellion.db import transaction
-    from tabellion.errors import TabellionError
     from tabellion.organization.accounts import create_user
     from tabellion.organization.service import get_organization
     from tabellion.runtime import Runtime
@@ -185,13 +189,63 @@ async def _create_user(
         await runtime.close()
 
 
-async def bootstrap(settings: Settings) -> str | None:
-    """Migrate, and on an empty database create "Default" with a first API key.
+@org_app.command("rename")
+def org_rename(
+    name: Annotated[str, typer.Argument(help="The name recipients see as the sender.")],
+    org: Annotated[
+        str | None, typer.Option("--org", help="Organisation id; needed when there are several.")
+    ] = None,
+) -> None:
+    """Rename an organisation: its name is the sender shown in e-mails and pages."""
+    from tabellion.organization.schemas import OrganizationUpdate
+
+    try:
+        changes = OrganizationUpdate(name=name)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] NAME: {exc}")
+        raise typer.Exit(2) from exc
+    settings = _settings()
+    require_database(settings)
+    org_id = asyncio.run(_rename_org(settings, org, changes))
+    console.print(f"Organization {org_id} is now named {changes.name}.", highlight=False)
+
+
+async def _rename_org(settings: Settings, org_id: str | None, changes: OrganizationUpdate) -> str:
+    from sqlalchemy import select
+
+    from tabellion.db import transaction
+    from tabellion.models.organization import Organization
+    from tabellion.organization.service import update_organization
+    from tabellion.runtime import Runtime
+
+    runtime = Runtime.build(settings, pool_size=1)
+    try:
+        async with transaction(runtime.sessions) as session:
+            if org_id is None:
+                ids = list(await session.scalars(select(Organization.id).limit(2)))
+                if len(ids) != 1:
+                    err.print("[red]error:[/red] there are several organisations: give --org.")
+                    raise typer.Exit(2)
+                org_id = ids[0]
+            try:
+                await update_organization(session, org_id, changes)
+            except TabellionError as exc:
+                err.print(f"[red]error:[/red] {exc.detail}")
+                raise typer.Exit(1) from exc
+        return org_id
+    finally:
+        await runtime.close()
+
+
+async def bootstrap(settings: Settings, *, org_name: str = "Default") -> str | None:
+    """Migrate, and on an empty database create ``org_name`` with a first API key.
 
     Returns the key when one was created; it is also written to
     ``<data dir>/first-api-key.txt`` (mode 0600) so an operator who missed the output can
     find it.
     """
+    # Alembic logs each migration at INFO: on a first start they would bury the API key.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from tabellion.db import transaction
     from tabellion.migrations import upgrade_database
     from tabellion.organization.service import (
@@ -207,7 +261,7 @@ async def bootstrap(settings: Settings) -> str | None:
         async with transaction(runtime.sessions) as session:
             if await count_organizations(session):
                 return None
-            org = await create_organization(session, name="Default", timezone=settings.timezone)
+            org = await create_organization(session, name=org_name, timezone=settings.timezone)
             key = await create_api_key(session, org, name="first key")
         _write_private(settings.data_dir / "first-api-key.txt", key.secret + "\n")
         return key.secret
@@ -268,6 +322,14 @@ def serve(
     tls_key: Annotated[
         Path | None, typer.Option(exists=True, dir_okay=False, help="Its PEM private key.")
     ] = None,
+    org_name: Annotated[
+        str | None,
+        typer.Option(
+            "--org-name",
+            help="On the first start, the organisation's name (default TABELLION_ORG_NAME, "
+            "else Default); later, use `tabellion org rename`.",
+        ),
+    ] = None,
 ) -> None:
     """Run the API, the recipient pages and (by default) a job worker.
 
@@ -281,13 +343,10 @@ def serve(
 
     settings = _settings()
     _configure_logging(settings.log_level)
-    secret = asyncio.run(bootstrap(settings))
-    if secret:
-        console.print("Created organisation [bold]Default[/bold].")
-        console.print(f"API key: {secret}", soft_wrap=True)
-        console.print(
-            f"(shown once; also saved to {settings.data_dir / 'first-api-key.txt'}, mode 0600)"
-        )
+    settings = _with_public_url(settings, host, port)
+    name = org_name or settings.org_name or "Default"
+    secret = asyncio.run(bootstrap(settings, org_name=name))
+    _print_welcome(settings, secret, name)
     for notice in start_notices(settings):
         console.print(notice)
     uvicorn.run(
@@ -299,6 +358,47 @@ def serve(
         server_header=False,
         **server_options(settings, tls_cert, tls_key),
     )
+
+
+def _served_url(host: str, port: int) -> str:
+    # Listening on every address: the loopback one is the one sure to reach this machine.
+    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 (a comparison)
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def _with_public_url(settings: Settings, host: str, port: int) -> Settings:
+    """Links in e-mails and proofs need the address recipients reach: unset, it is the one
+    served; set, it is kept, with a warning when it points at this machine on another port
+    (behind a proxy a different port is normal)."""
+    served = _served_url(host, port)
+    if not settings.public_url:
+        return settings.model_copy(update={"public_url": served})
+    public = urlsplit(settings.public_url)
+    public_port = public.port or (443 if public.scheme == "https" else 80)
+    local = public.hostname in ("localhost", "127.0.0.1", "::1", host)
+    if local and public_port != port:
+        err.print(
+            f"[yellow]warning:[/yellow] TABELLION_PUBLIC_URL is {settings.public_url} but this "
+            f"server listens on {served}: links in e-mails and proofs will use the former."
+        )
+    return settings
+
+
+def _print_welcome(settings: Settings, secret: str | None, org_name: str) -> None:
+    from rich.panel import Panel
+    from rich.text import Text
+
+    base = settings.base_url
+    lines = Text()
+    if secret:
+        lines.append(f"Created organisation {org_name}.\n", style="bold")
+        lines.append(f"API key: {secret}\n", style="bold green")
+        lines.append(f"(shown once; also saved to {settings.data_dir / 'first-api-key.txt'})\n")
+    lines.append(f"API:    {base}/v1\nDocs:   {base}/docs\nPortal: {base}/vault\n")
+    lines.append(f"Data:   {settings.data_dir.resolve()}")
+    if settings.smtp_url is None:
+        lines.append(f"\nNo TABELLION_SMTP_URL: e-mails are written to {settings.outbox_dir}/")
+    console.print(Panel(lines, title="Tabellion", expand=False), soft_wrap=True)
 
 
 @app.command("worker")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from tabellion.auth.dependencies import MessagesRead, MessagesWrite
 from tabellion.auth.subjects import InsufficientScope
@@ -24,11 +24,19 @@ from tabellion.document.multipart import (
     store_form,
     upload_body_doc,
 )
-from tabellion.document.storage import BlobTooLarge, StoredBlob
+from tabellion.document.service import require_blob
+from tabellion.document.sniff import (
+    ContentTypeMismatch,
+    EmptyFile,
+    ExecutableRefused,
+    content_disposition,
+)
+from tabellion.document.storage import BlobTooLarge, StoredBlob, StoredFileUnavailable
 from tabellion.errors import (
     Conflict,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
+    NotFound,
     Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
@@ -36,12 +44,17 @@ from tabellion.errors import (
 )
 from tabellion.evidence.service import evidence_for_deliveries
 from tabellion.kit.pagination import Page
+from tabellion.kit.schema import inline_schema
 from tabellion.message import repository
 from tabellion.message.schemas import (
     AttachmentOut,
     DeliveryOut,
+    DeliveryStatus,
     MessageIn,
     MessageOut,
+    MessageStatus,
+    MessageUpdate,
+    Mode,
     ReplyFile,
     ReplyIn,
     ReplyOut,
@@ -56,16 +69,21 @@ from tabellion.message.service.message import (
     TooManyRecipients,
 )
 from tabellion.message.views import attachment_out, delivery_out, message_out
-from tabellion.models.message import Reply
-from tabellion.portal.replies import add_reply
+from tabellion.models.message import Delivery, Reply
+from tabellion.organization.service import get_organization
+from tabellion.portal.replies import MAX_REPLY_FILES, add_reply, find_file, reply_file
 from tabellion.runtime import Runtime
+
+T = TypeVar("T", bound=BaseModel)
 
 messages_router = APIRouter(route_class=SessionRoute, tags=["messages"])
 deliveries_router = APIRouter(route_class=SessionRoute, tags=["deliveries"])
 
 MAX_MESSAGE_PART = 16 * 1024 * 1024  # the JSON part of a multipart create: 10,000 recipients fit
 _AUTH_ERRORS = (Unauthorized, InsufficientScope, IdempotencyKeyReused, IdempotencyKeyInUse)
+_FILE_ERRORS = (EmptyFile, ContentTypeMismatch, ExecutableRefused)
 _CREATE_ERRORS = (
+    *_FILE_ERRORS,
     TooManyRecipients,
     NoRecipients,
     TooManyAttachments,
@@ -74,6 +92,7 @@ _CREATE_ERRORS = (
     UnsupportedMediaType,
 )
 _UPLOAD_ERRORS = (
+    *_FILE_ERRORS,
     MessageNotFound,
     MessageNotDraft,
     TooManyAttachments,
@@ -85,7 +104,7 @@ _MESSAGE_BODY_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/MessageIn"}},
+            "application/json": {"schema": inline_schema(MessageIn)},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -119,9 +138,9 @@ def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def _validate_message(raw: bytes | str, *, loc: tuple[str, ...]) -> MessageIn:
+def _validate(model: type[T], raw: bytes | str, *, loc: tuple[str, ...]) -> T:
     try:
-        return MessageIn.model_validate_json(raw)
+        return model.model_validate_json(raw)
     except ValidationError as exc:
         errors = [{**e, "loc": (*loc, *e["loc"])} for e in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from exc
@@ -134,20 +153,26 @@ def _check_declared_length(request: Request, limit: int) -> None:
 
 
 async def _store_parts(
-    request: Request, reader: MultipartReader, *, file_field: str, max_bytes: int
+    request: Request,
+    reader: MultipartReader,
+    *,
+    file_field: str,
+    max_bytes: int,
+    json_field: str = "message",
+    max_files: int = service.MAX_ATTACHMENTS,
 ) -> tuple[bytes | None, list[tuple[StoredBlob, str, str | None]]]:
-    """Read a multipart body: the ``message`` field and every file part, into storage."""
+    """Read a multipart body: the ``json_field`` part and every file part, into storage."""
     form = await store_form(
         reader,
         _runtime(request).storage,
-        text_fields=("message",),
+        text_fields=(json_field,),
         file_field=file_field,
         max_bytes=max_bytes,
-        max_files=service.MAX_ATTACHMENTS,
-        too_many=service.too_many_attachments,
+        max_files=max_files,
+        too_many=lambda: TooManyAttachments(f"Attach at most {max_files} files."),
         field_limit=MAX_MESSAGE_PART,
     )
-    return form.fields.get("message"), form.files
+    return form.fields.get(json_field), form.files
 
 
 async def store_one_file(
@@ -165,6 +190,37 @@ async def store_one_file(
     return files[0]
 
 
+async def _json_or_multipart(
+    request: Request,
+    session: DbSession,
+    model: type[T],
+    *,
+    json_field: str,
+    file_field: str,
+    max_files: int = service.MAX_ATTACHMENTS,
+) -> tuple[T, list[tuple[StoredBlob, str, str | None]]]:
+    """A JSON body, or a multipart one: ``json_field`` holds the JSON, the files stream into
+    storage with the database session released meanwhile."""
+    media_type = _media_type(request)
+    if media_type == "application/json":
+        return _validate(model, await request.body(), loc=("body",)), []
+    if media_type != "multipart/form-data":
+        raise UnsupportedMediaType("Send application/json, or multipart/form-data.")
+    reader = MultipartReader(request.stream(), boundary_of(request.headers["content-type"]))
+    await end_read_phase(session)
+    raw, files = await _store_parts(
+        request,
+        reader,
+        file_field=file_field,
+        json_field=json_field,
+        max_files=max_files,
+        max_bytes=_runtime(request).settings.max_attachment_bytes,
+    )
+    if raw is None:
+        raise ValidationFailed.field(json_field, f"The multipart body needs a `{json_field}` part.")
+    return _validate(model, raw, loc=(json_field,)), files
+
+
 @messages_router.post(
     "/messages",
     status_code=status.HTTP_201_CREATED,
@@ -180,24 +236,9 @@ async def create_message(
     dispatch: Annotated[bool, Query(description="Dispatch at once.")] = False,
 ) -> Response:
     runtime = _runtime(request)
-    media_type = _media_type(request)
-    files: list[tuple[StoredBlob, str, str | None]] = []
-    if media_type == "application/json":
-        data = _validate_message(await request.body(), loc=("body",))
-    elif media_type == "multipart/form-data":
-        reader = MultipartReader(request.stream(), boundary_of(request.headers["content-type"]))
-        await end_read_phase(session)
-        raw, files = await _store_parts(
-            request,
-            reader,
-            file_field="attachments",
-            max_bytes=runtime.settings.max_attachment_bytes,
-        )
-        if raw is None:
-            raise ValidationFailed.field("message", "The multipart body needs a `message` part.")
-        data = _validate_message(raw, loc=("message",))
-    else:
-        raise UnsupportedMediaType("Send application/json, or multipart/form-data.")
+    data, files = await _json_or_multipart(
+        request, session, MessageIn, json_field="message", file_field="attachments"
+    )
     view = await service.create_with_files(
         session, caller, data, files, settings=runtime.settings, dispatch_now=dispatch
     )
@@ -214,8 +255,8 @@ async def create_message(
 async def list_messages(
     caller: MessagesRead,
     session: DbSession,
-    status_: Annotated[str | None, Query(alias="status", pattern="^(draft|dispatched)$")] = None,
-    mode: Annotated[str | None, Query(pattern="^(registered|simple|deliver|secure)$")] = None,
+    status_: Annotated[MessageStatus | None, Query(alias="status")] = None,
+    mode: Annotated[Mode | None, Query()] = None,
     campaign: Annotated[str | None, Query(max_length=255)] = None,
     reference: Annotated[str | None, Query(max_length=255)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -242,6 +283,24 @@ async def list_messages(
     responses=responses(Unauthorized, InsufficientScope, MessageNotFound),
 )
 async def get_message(message_id: str, caller: MessagesRead, session: DbSession) -> MessageOut:
+    return message_out(await service.get_message_view(session, caller.organization_id, message_id))
+
+
+@messages_router.patch(
+    "/messages/{message_id}",
+    response_model=MessageOut,
+    summary="Change a draft: subject, bodies, recipients, reference, campaign, acceptance days",
+    responses=responses(*_AUTH_ERRORS, MessageNotFound, MessageNotDraft, TooManyRecipients),
+)
+async def update_message(
+    message_id: str,
+    body: MessageUpdate,
+    request: Request,
+    caller: MessagesWrite,
+    session: DbSession,
+) -> MessageOut:
+    settings = _runtime(request).settings
+    await service.update_draft(session, caller.organization_id, message_id, body, settings=settings)
     return message_out(await service.get_message_view(session, caller.organization_id, message_id))
 
 
@@ -323,7 +382,7 @@ async def list_deliveries(
     caller: MessagesRead,
     session: DbSession,
     message_id: Annotated[str | None, Query(max_length=40)] = None,
-    status_: Annotated[str | None, Query(alias="status", max_length=16)] = None,
+    status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
     updated_after: Annotated[datetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
@@ -392,20 +451,133 @@ async def list_replies(
     return Page[ReplyOut](data=[reply_out(r) for r in rows], next_cursor=None)
 
 
+_REPLY_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": inline_schema(ReplyIn)},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["reply"],
+                    "properties": {
+                        "reply": {
+                            "type": "string",
+                            "description": "The reply as JSON (the application/json body).",
+                        },
+                        "files": {
+                            "type": "array",
+                            "maxItems": MAX_REPLY_FILES,
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+async def _secure_delivery(session: DbSession, organization_id: str, delivery_id: str) -> Delivery:
+    delivery = await service.get_delivery(session, organization_id, delivery_id)
+    if delivery.mode != "secure":
+        raise DeliveryNotSecure(f"Delivery {delivery_id} is {delivery.mode}, not secure.")
+    return delivery
+
+
 @deliveries_router.post(
     "/deliveries/{delivery_id}/replies",
     status_code=status.HTTP_201_CREATED,
     response_model=ReplyOut,
-    summary="Answer the recipient of a secure delivery (they are notified by e-mail)",
-    responses=responses(*_AUTH_ERRORS, DeliveryNotFound, DeliveryNotSecure),
+    summary="Answer the recipient of a secure delivery, with files (multipart); they are "
+    "notified by e-mail",
+    openapi_extra=_REPLY_BODY_DOC,
+    responses=responses(
+        *_AUTH_ERRORS,
+        *_FILE_ERRORS,
+        TooManyAttachments,
+        BlobTooLarge,
+        MalformedMultipart,
+        UnsupportedMediaType,
+        DeliveryNotFound,
+        DeliveryNotSecure,
+    ),
 )
 async def post_reply(
-    delivery_id: str, body: ReplyIn, caller: MessagesWrite, session: DbSession
+    delivery_id: str, request: Request, caller: MessagesWrite, session: DbSession
 ) -> ReplyOut:
-    delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
-    if delivery.mode != "secure":
-        raise DeliveryNotSecure(f"Delivery {delivery_id} is {delivery.mode}, not secure.")
+    if _media_type(request) == "multipart/form-data":
+        # Refuse early, before a client streams files for nothing.
+        await _secure_delivery(session, caller.organization_id, delivery_id)
+    body, files = await _json_or_multipart(
+        request, session, ReplyIn, json_field="reply", file_field="files", max_files=MAX_REPLY_FILES
+    )
+    # (Again after a multipart body: the session was released while its files streamed in.)
+    delivery = await _secure_delivery(session, caller.organization_id, delivery_id)
+    organization = await get_organization(session, caller.organization_id)
+    allow_executables = organization.allow_executable_attachments
+    stored = [
+        reply_file(
+            blob, name, declared, allow_executables=allow_executables, field=f"files[{index}]"
+        )
+        for index, (blob, name, declared) in enumerate(files)
+    ]
     reply = await add_reply(
-        session, delivery, author="sender", body_html=body.body_html, body_text=body.body_text
+        session,
+        delivery,
+        author="sender",
+        body_html=body.body_html,
+        body_text=body.body_text,
+        files=stored,
     )
     return reply_out(reply)
+
+
+class ReplyFileNotFound(NotFound):
+    code = "reply-file-not-found"
+    title = "Reply file not found"
+
+
+@deliveries_router.get(
+    "/deliveries/{delivery_id}/replies/{reply_id}/files/{file_id}",
+    summary="Download a file attached to a reply (either side's), streamed",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+        **responses(
+            Unauthorized,
+            InsufficientScope,
+            DeliveryNotFound,
+            ReplyFileNotFound,
+            StoredFileUnavailable,
+        ),
+    },
+)
+async def download_reply_file(
+    delivery_id: str,
+    reply_id: str,
+    file_id: str,
+    request: Request,
+    caller: MessagesRead,
+    session: DbSession,
+) -> StreamingResponse:
+    delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
+    reply = await session.scalar(
+        select(Reply).where(Reply.id == reply_id, Reply.delivery_id == delivery.id)
+    )
+    found = find_file([reply], file_id) if reply is not None else None
+    if found is None:
+        raise ReplyFileNotFound(f"No file {file_id} in reply {reply_id}.")
+    storage = _runtime(request).storage
+    key = found["storage_key"]
+    # Whole and matching its hash, as the portal checks before handing a file over.
+    await require_blob(storage, key, found.get("sha256", key), what=f"reply file {file_id}")
+    return StreamingResponse(
+        storage.open(key),
+        media_type=found["content_type"],
+        headers={
+            "Content-Disposition": content_disposition(found["filename"]),
+            "Content-Length": str(found["size"]),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -89,6 +89,16 @@ def normalize_email(value: str) -> str:
     return result.normalized
 
 
+def clean_siren(value: str | None) -> str | None:
+    """A SIREN as given (spaces allowed), stored without spaces; ValueError if invalid."""
+    if value is None:
+        return None
+    digits = value.replace(" ", "")
+    if not siren_is_valid(digits):
+        raise ValueError("a SIREN is 9 digits that pass the Luhn check")
+    return digits
+
+
 def siren_is_valid(value: str) -> bool:
     """Nine digits passing the Luhn check (INSEE's SIREN key)."""
     if not re.fullmatch(r"\d{9}", value):

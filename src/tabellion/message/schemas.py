@@ -11,11 +11,15 @@ from tabellion.kit.schema import Schema, UTCDateTime
 from tabellion.message.rules import (
     MAX_BODY_BYTES,
     MAX_SUBJECT,
+    clean_siren,
     normalize_email,
-    siren_is_valid,
 )
 
 Mode = Literal["registered", "simple", "deliver", "secure"]
+MessageStatus = Literal["draft", "dispatched"]
+DeliveryStatus = Literal[
+    "pending", "notified", "accepted", "refused", "expired", "received", "undelivered"
+]
 Language = Literal["en", "fr", "nl", "de"]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 
@@ -36,9 +40,7 @@ class RecipientIn(Schema):
     @field_validator("siren")
     @classmethod
     def _siren(cls, value: str | None) -> str | None:
-        if value is not None and not siren_is_valid(value.replace(" ", "")):
-            raise ValueError("a SIREN is 9 digits that pass the Luhn check")
-        return value.replace(" ", "") if value else value
+        return clean_siren(value)
 
     @model_validator(mode="after")
     def _person(self, info: ValidationInfo) -> Self:
@@ -73,6 +75,12 @@ class SenderIn(Schema):
     @classmethod
     def _email(cls, value: str) -> str:
         return normalize_email(value)
+
+
+def _body_bytes(value: str | None) -> str | None:
+    if value is not None and len(value.encode()) > MAX_BODY_BYTES:
+        raise ValueError("the body may be at most 1 MiB")
+    return value
 
 
 class MessageIn(Schema):
@@ -110,9 +118,7 @@ class MessageIn(Schema):
     @field_validator("body_html", "body_text")
     @classmethod
     def _body_bytes(cls, value: str | None) -> str | None:
-        if value is not None and len(value.encode()) > MAX_BODY_BYTES:
-            raise ValueError("the body may be at most 1 MiB")
-        return value
+        return _body_bytes(value)
 
     @model_validator(mode="after")
     def _registered_only(self) -> Self:
@@ -123,6 +129,41 @@ class MessageIn(Schema):
         if self.notify_sender and self.sender is None:
             raise ValueError("notify_sender needs a sender to notify")
         return self
+
+
+class MessageUpdate(Schema):
+    """A change to a draft: only the fields sent change; ``null`` clears the optional ones."""
+
+    subject: Annotated[str | None, Field(min_length=1, max_length=MAX_SUBJECT)] = None
+    body_html: Annotated[
+        str | None,
+        Field(
+            max_length=MAX_BODY_BYTES,
+            description="When sent without body_text, the text version is made from it again.",
+        ),
+    ] = None
+    body_text: Annotated[str | None, Field(max_length=MAX_BODY_BYTES)] = None
+    recipients: Annotated[
+        list[RecipientIn] | None, Field(description="The whole list: it replaces the draft's.")
+    ] = None
+    reference: Annotated[str | None, Field(max_length=255)] = None
+    campaign: Annotated[str | None, Field(max_length=255)] = None
+    acceptance_days: Annotated[
+        int | None, Field(ge=1, le=365, description="Registered only; null restores the default.")
+    ] = None
+
+    @field_validator("body_html", "body_text")
+    @classmethod
+    def _body_bytes(cls, value: str | None) -> str | None:
+        return _body_bytes(value)
+
+    @field_validator("subject", "body_html", "recipients")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Runs only on values sent: an omitted field keeps the draft's value.
+        if value is None:
+            raise ValueError("cannot be null; omit the field to keep its value")
+        return value
 
 
 class Recipient(BaseModel):
@@ -161,7 +202,7 @@ class DeliveryOut(BaseModel):
     id: str
     message_id: str
     mode: Mode
-    status: str
+    status: DeliveryStatus
     status_reason: str | None
     recipient: Recipient
     deadline_at: UTCDateTime | None
@@ -178,7 +219,7 @@ class DeliveryOut(BaseModel):
 class MessageOut(BaseModel):
     id: str
     mode: Mode
-    status: Literal["draft", "dispatched"]
+    status: MessageStatus
     subject: str
     body_html: str
     body_text: str
@@ -208,7 +249,7 @@ class MessageOut(BaseModel):
 
 
 class MessageFilters(BaseModel):
-    status: Literal["draft", "dispatched"] | None = None
+    status: MessageStatus | None = None
     mode: Mode | None = None
     campaign: str | None = None
     reference: str | None = None
@@ -216,7 +257,7 @@ class MessageFilters(BaseModel):
 
 class DeliveryFilters(BaseModel):
     message_id: str | None = None
-    status: str | None = None
+    status: DeliveryStatus | None = None
     updated_after: datetime | None = None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tabellion.models.base import Base, JSONType, TimestampMixin, id_column
@@ -27,6 +27,19 @@ class Organization(TimestampMixin, Base):
     is_paying: Mapped[bool | None]
     will_send_registered: Mapped[bool | None]
     consent_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # How recipients see the sender: ``name`` is the display name in e-mails and pages; the
+    # legal name and identifiers appear on the pages and in proofs when set.
+    legal_name: Mapped[str | None] = mapped_column(String(255))
+    siren: Mapped[str | None] = mapped_column(String(9))
+    kvk: Mapped[str | None] = mapped_column(String(8))
+    vat: Mapped[str | None] = mapped_column(String(16))
+    brand_color: Mapped[str | None] = mapped_column(String(7))
+    logo_key: Mapped[str | None] = mapped_column(String(255))
+    logo_content_type: Mapped[str | None] = mapped_column(String(64))
+    # Executables (.exe, ELF, scripts...) are refused as attachments unless this is set.
+    allow_executable_attachments: Mapped[bool] = mapped_column(
+        default=False, server_default=false()
+    )
 
 
 class ApiKey(TimestampMixin, Base):

@@ -19,7 +19,7 @@ from tabellion.errors import InvalidParameter, NotFound, Unauthorized, responses
 from tabellion.kit.pagination import Page, decode_cursor, encode_cursor
 from tabellion.models.organization import ApiKey, ClientKey, Organization
 from tabellion.models.user import User
-from tabellion.organization import accounts, client_keys
+from tabellion.organization import accounts, client_keys, service
 from tabellion.organization.accounts import (
     CustomerNotFound,
     CustomerStateConflict,
@@ -37,7 +37,9 @@ from tabellion.organization.schemas import (
     CustomerOut,
     CustomersIn,
     CustomersOut,
+    CustomerState,
     OrganizationOut,
+    OrganizationUpdate,
     UserIn,
     UserOut,
     UserUpdate,
@@ -45,6 +47,7 @@ from tabellion.organization.schemas import (
 from tabellion.organization.service import (
     create_api_key,
     get_organization,
+    organization_out,
     possible_id,
     revoke_api_key,
 )
@@ -129,8 +132,22 @@ def customer_out(customer: Organization) -> CustomerOut:
     responses=responses(Unauthorized),
 )
 async def read_organization(caller: ApiCaller, session: DbSession) -> OrganizationOut:
-    org = await get_organization(session, caller.organization_id)
-    return OrganizationOut.model_validate(org, from_attributes=True)
+    return organization_out(await get_organization(session, caller.organization_id))
+
+
+@router.patch(
+    "/organization",
+    response_model=OrganizationOut,
+    tags=["organization"],
+    summary="Change how recipients see the organisation: name, legal name, identifiers, colour",
+    responses=responses(Unauthorized, InsufficientScope),
+)
+async def update_organization(
+    body: OrganizationUpdate, caller: AdminScope, session: DbSession
+) -> OrganizationOut:
+    return organization_out(
+        await service.update_organization(session, caller.organization_id, body)
+    )
 
 
 @router.post(
@@ -143,7 +160,7 @@ async def read_organization(caller: ApiCaller, session: DbSession) -> Organizati
 async def revoke_reseller(caller: AdminScope, session: DbSession) -> OrganizationOut:
     org = await get_organization(session, caller.organization_id)
     await accounts.move_customer(session, org, "REVOKED", actor="customer")
-    return OrganizationOut.model_validate(org, from_attributes=True)
+    return organization_out(org)
 
 
 # ---- API keys -------------------------------------------------------------------------------
@@ -413,9 +430,7 @@ async def create_customers(
 async def list_customers(
     caller: CustomersScope,
     session: DbSession,
-    state: Annotated[
-        str | None, Query(pattern="^(PENDING|ACCEPTED|REFUSED|REVOKED|CANCELLED)$")
-    ] = None,
+    state: Annotated[CustomerState | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Page[CustomerOut]:

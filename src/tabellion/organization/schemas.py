@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from tabellion.kit.schema import Schema, UTCDateTime
 from tabellion.kit.time import utcnow
-from tabellion.message.rules import normalize_email
+from tabellion.message.rules import clean_siren, normalize_email
 
 Scope = Literal["messages:write", "messages:read", "webhooks", "customers", "users", "admin"]
 Role = Literal["admin", "sender", "viewer"]
@@ -30,9 +30,49 @@ Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_no_co
 OptionalName = Annotated[str | None, Field(max_length=255), AfterValidator(_no_control_characters)]
 
 
+class Identifiers(Schema):
+    siren: Annotated[str | None, Field(examples=["732829320"])] = None
+    kvk: Annotated[str | None, Field(pattern=r"^[0-9]{8}$", examples=["69599084"])] = None
+    vat: Annotated[
+        str | None, Field(pattern=r"^[A-Z]{2}[0-9A-Z]{2,13}$", examples=["FR40732829320"])
+    ] = None
+
+    @field_validator("siren")
+    @classmethod
+    def _siren(cls, value: str | None) -> str | None:
+        return clean_siren(value)
+
+
+class OrganizationUpdate(Schema):
+    """Only the fields sent change; ``null`` clears the optional ones."""
+
+    name: Annotated[
+        Name | None, Field(description="The sender recipients see in e-mails and pages.")
+    ] = None
+    legal_name: OptionalName = None
+    identifiers: Annotated[
+        Identifiers | None, Field(description="Each identifier sent replaces the stored one.")
+    ] = None
+    brand_color: Annotated[
+        str | None, Field(pattern=r"^#[0-9a-fA-F]{6}$", examples=["#1d4ed8"])
+    ] = None
+    allow_executable_attachments: bool | None = None
+
+    @field_validator("name", "allow_executable_attachments")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("cannot be null; omit the field to keep its value")
+        return value
+
+
 class OrganizationOut(BaseModel):
     id: str
     name: str
+    legal_name: str | None = None
+    identifiers: Identifiers = Field(default_factory=Identifiers)
+    brand_color: str | None = None
+    allow_executable_attachments: bool = False
     email: str | None
     timezone: str
     reseller_id: str | None

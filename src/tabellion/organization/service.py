@@ -14,6 +14,7 @@ from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
 from tabellion.kit.tokens import constant_time_equals, random_base62, sha256_hex
 from tabellion.models.organization import ApiKey, Organization
+from tabellion.organization.schemas import Identifiers, OrganizationOut, OrganizationUpdate
 
 KEY_PREFIX = "tbl_"
 KEY_RANDOM_CHARS = 40  # base62: about 238 bits
@@ -117,6 +118,43 @@ async def get_organization(session: AsyncSession, organization_id: str) -> Organ
     if org is None:
         raise NotFound(f"No organisation {organization_id}.")
     return org
+
+
+async def update_organization(
+    session: AsyncSession, organization_id: str, changes: OrganizationUpdate
+) -> Organization:
+    org = await get_organization(session, organization_id)
+    sent = changes.model_fields_set
+    if changes.name is not None:
+        org.name = changes.name
+    if "legal_name" in sent:
+        org.legal_name = changes.legal_name
+    if changes.identifiers is not None:
+        for field in changes.identifiers.model_fields_set:
+            setattr(org, field, getattr(changes.identifiers, field))
+    if "brand_color" in sent:
+        org.brand_color = changes.brand_color.lower() if changes.brand_color else None
+    if changes.allow_executable_attachments is not None:
+        org.allow_executable_attachments = changes.allow_executable_attachments
+    org.updated_at = utcnow()
+    await session.flush()
+    return org
+
+
+def organization_out(org: Organization) -> OrganizationOut:
+    return OrganizationOut(
+        id=org.id,
+        name=org.name,
+        legal_name=org.legal_name,
+        identifiers=Identifiers(siren=org.siren, kvk=org.kvk, vat=org.vat),
+        brand_color=org.brand_color,
+        allow_executable_attachments=org.allow_executable_attachments,
+        email=org.email,
+        timezone=org.timezone,
+        reseller_id=org.reseller_id,
+        customer_state=org.customer_state,
+        created_at=org.created_at,
+    )
 
 
 async def count_organizations(session: AsyncSession) -> int:

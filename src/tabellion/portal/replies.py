@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import end_read_phase
 from tabellion.document.multipart import MalformedMultipart, MultipartReader, boundary_of
-from tabellion.document.sniff import clean_filename, sniff_content_type
-from tabellion.document.storage import BlobTooLarge
+from tabellion.document.sniff import checked_content_type, clean_filename
+from tabellion.document.storage import BlobTooLarge, StoredBlob
+from tabellion.errors import ValidationFailed
 from tabellion.evidence.events import EvidenceType
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.ids import new_id
@@ -21,6 +22,7 @@ from tabellion.message.rules import MAX_BODY_BYTES, html_to_text, sanitize_html,
 from tabellion.message.service.events import record_delivery_event
 from tabellion.message.service.lifecycle import Actor
 from tabellion.models.message import Delivery, Reply
+from tabellion.organization.service import get_organization
 from tabellion.runtime import Runtime
 
 MAX_REPLY_FILES = 10
@@ -44,6 +46,34 @@ def find_file(replies: list[Reply], file_id: str) -> dict[str, Any] | None:
     return None
 
 
+def reply_file(
+    blob: StoredBlob,
+    filename: str,
+    declared: str | None,
+    *,
+    allow_executables: bool,
+    field: str,
+) -> dict[str, Any]:
+    """A reply's file as stored in its row: the same checks as a message's attachments."""
+    name = clean_filename(filename)
+    kind = checked_content_type(
+        blob.head,
+        blob.size,
+        filename=name,
+        declared=declared,
+        allow_executables=allow_executables,
+        field=field,
+    )
+    return {
+        "id": new_id("att"),
+        "filename": name,
+        "size": blob.size,
+        "sha256": blob.sha256,
+        "storage_key": blob.key,
+        "content_type": kind,
+    }
+
+
 async def recipient_reply(
     db: AsyncSession, runtime: Runtime, request: Request, delivery: Delivery, *, actor: Actor
 ) -> Reply:
@@ -56,6 +86,8 @@ async def recipient_reply(
     text = ""
     csrf_checked = False
     files: list[dict[str, Any]] = []
+    organization = await get_organization(db, delivery.organization_id)
+    allow_executables = organization.allow_executable_attachments
     await end_read_phase(db)
     try:
         while (part := await reader.next_part()) is not None:
@@ -74,20 +106,14 @@ async def recipient_reply(
                 blob = await runtime.storage.put_stream(
                     reader.data(), max_bytes=settings.max_attachment_bytes
                 )
-                if blob.size == 0:
-                    continue
-                name = clean_filename(part.filename)
                 files.append(
-                    {
-                        "id": new_id("att"),
-                        "filename": name,
-                        "size": blob.size,
-                        "sha256": blob.sha256,
-                        "storage_key": blob.key,
-                        "content_type": sniff_content_type(
-                            blob.head, filename=name, declared=part.content_type
-                        ),
-                    }
+                    reply_file(
+                        blob,
+                        part.filename,
+                        part.content_type,
+                        allow_executables=allow_executables,
+                        field="files",
+                    )
                 )
             else:
                 async for _ in reader.data():
@@ -96,6 +122,8 @@ async def recipient_reply(
         raise ReplyRefused(413, "A file is larger than the limit.") from exc
     except MalformedMultipart as exc:
         raise ReplyRefused(400, "The form could not be read; retry.") from exc
+    except ValidationFailed as exc:
+        raise ReplyRefused(422, exc.detail) from exc
     if not csrf_checked:
         raise ReplyRefused(403, "The form expired; reload the page and retry.")
     if not text.strip() and not files:

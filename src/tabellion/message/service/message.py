@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tabellion.auth.subjects import ApiKeySubject
 from tabellion.config import Settings
 from tabellion.db import bulk_insert
-from tabellion.document.sniff import clean_filename, sniff_content_type
+from tabellion.document.sniff import checked_content_type, clean_filename
 from tabellion.document.storage import StoredBlob
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.evidence.events import EvidenceType
@@ -22,13 +22,14 @@ from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
 from tabellion.message import repository
 from tabellion.message.rules import html_to_text, sanitize_html
-from tabellion.message.schemas import MessageIn, Mode, RecipientIn
+from tabellion.message.schemas import MessageIn, MessageUpdate, Mode, RecipientIn
 from tabellion.message.service.delivery import portal_token, token_hash
 from tabellion.message.service.events import audience, event_type
 from tabellion.message.views import MessageView, NewDelivery, NewEvidence
 from tabellion.models.base import table_of
 from tabellion.models.message import Attachment, Delivery, Message, recipient_fields
 from tabellion.organization.accounts import on_behalf_customer, registered_sender
+from tabellion.organization.service import get_organization
 from tabellion.webhook.service import NewEvent, emit_many
 
 DEFAULT_ACCEPTANCE_DAYS = 15
@@ -150,6 +151,47 @@ async def create_message(
     return message
 
 
+async def update_draft(
+    session: AsyncSession,
+    organization_id: str,
+    message_id: str,
+    data: MessageUpdate,
+    *,
+    settings: Settings,
+) -> Message:
+    """Change the fields sent: a draft created without recipients gets them here."""
+    message = await _draft(session, organization_id, message_id)
+    sent = data.model_fields_set
+    if data.recipients is not None:
+        if len(data.recipients) > settings.max_recipients:
+            raise TooManyRecipients.field(
+                "recipients", f"A message may have at most {settings.max_recipients} recipients."
+            )
+        message.recipients = [r.model_dump(exclude_none=True) for r in data.recipients]
+        message.recipient_count = len(data.recipients)
+    if "acceptance_days" in sent:
+        if message.mode != "registered":
+            raise ValidationFailed.field(
+                "acceptance_days", "acceptance_days applies to registered messages only."
+            )
+        message.acceptance_days = data.acceptance_days or DEFAULT_ACCEPTANCE_DAYS
+    if data.subject is not None:
+        message.subject = data.subject
+    if data.body_html is not None:
+        message.body_html = sanitize_html(data.body_html)
+    if "body_text" in sent or data.body_html is not None:
+        message.body_text = (
+            data.body_text if data.body_text is not None else html_to_text(message.body_html)
+        )
+    if "reference" in sent:
+        message.reference = data.reference
+    if "campaign" in sent:
+        message.campaign = data.campaign
+    message.updated_at = utcnow()
+    await session.flush()
+    return message
+
+
 async def _draft(session: AsyncSession, organization_id: str, message_id: str) -> Message:
     message = await repository.get_message(
         session, organization_id, message_id, for_update=True, writable=True
@@ -206,6 +248,9 @@ async def record_attachment(
     blob: StoredBlob,
     filename: str,
     declared_type: str | None,
+    *,
+    field: str = "file",
+    trust_declared: bool = False,
 ) -> Attachment:
     """Record a blob already streamed into storage as an attachment of a draft.
 
@@ -215,12 +260,22 @@ async def record_attachment(
     if await repository.count_attachments(session, message.id) >= MAX_ATTACHMENTS:
         raise too_many_attachments()
     name = clean_filename(filename)
+    organization = await get_organization(session, message.organization_id)
+    content_type = checked_content_type(
+        blob.head,
+        blob.size,
+        filename=name,
+        declared=declared_type,
+        allow_executables=organization.allow_executable_attachments,
+        field=field,
+        trust_declared=trust_declared,
+    )
     attachment = Attachment(
         id=new_id("att"),
         organization_id=message.organization_id,
         message_id=message.id,
         filename=name,
-        content_type=sniff_content_type(blob.head, filename=name, declared=declared_type),
+        content_type=content_type,
         size=blob.size,
         sha256=blob.sha256,
         storage_key=blob.key,
@@ -365,8 +420,10 @@ async def create_with_files(
 ) -> MessageView:
     """A message with the files already streamed into storage, dispatched or left a draft."""
     message = await create_message(session, caller, data, settings=settings)
-    for blob, filename, content_type in files:
-        await record_attachment(session, message, blob, filename, content_type)
+    for index, (blob, filename, content_type) in enumerate(files):
+        await record_attachment(
+            session, message, blob, filename, content_type, field=f"attachments[{index}]"
+        )
     if dispatch_now:
         return await dispatch(session, caller, message.id, settings=settings)
     return await get_message_view(session, caller.organization_id, message.id)
