@@ -33,7 +33,14 @@ import aiosmtplib
 import httpx
 from sqlalchemy import func, select
 
-from bench.common import bench_settings, free_port, fresh_postgres, start_process, wait_for_port
+from bench.common import (
+    bench_settings,
+    free_port,
+    fresh_postgres,
+    report,
+    start_process,
+    wait_for_port,
+)
 from tabellion.app import create_app
 from tabellion.config import Settings
 from tabellion.db import transaction
@@ -327,6 +334,7 @@ async def compare(
         f"worker concurrency {concurrency})"
     )
     print(f"  ratio: {ratio:.2f}x  [{'ok' if ratio >= 0.8 else 'BELOW TARGET'}, target 0.8x]")
+    report(f"notices ({count}), {label}", count / mine, count / theirs, "msg/s", "≥ 0.6× floor")
     print(
         f"  sink saw {seen['total']} notices, {seen['unique']} unique Message-IDs, "
         f"{seen['duplicates']} duplicated; baseline {base_seen['total']}"

@@ -28,7 +28,14 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from bench.common import bench_settings, free_port, fresh_postgres, start_process, wait_for_port
+from bench.common import (
+    bench_settings,
+    free_port,
+    fresh_postgres,
+    report,
+    start_process,
+    wait_for_port,
+)
 from tabellion.db import transaction
 from tabellion.jobs.worker import Worker
 from tabellion.kit.time import utcnow
@@ -204,6 +211,13 @@ async def compare(label: str, url: str, args: argparse.Namespace, database_url: 
     print(
         f"  ratio of medians: {ratio:.2f}x  [{'ok' if ratio >= 0.8 else 'BELOW TARGET'}, "
         "target 0.8x]"
+    )
+    report(
+        f"webhooks ({args.events}), {label}",
+        args.events / statistics.median(mine),
+        args.events / statistics.median(theirs),
+        "events/s",
+        "≥ 0.5× floor",
     )
 
 
