@@ -5,9 +5,9 @@ load endpoint and event, sign, POST, record the attempt, settle the job. Timed u
 is done. The webhook client gets N connections, so at most N requests are in flight, while the
 worker runs more jobs than that (default 2 × N) so its database work overlaps the HTTP.
 Floor: N keep-alive connections speaking bare h11 over asyncio streams (the HTTP library our
-sender uses), posting the same bodies (N requests in flight). The receiver runs in its own process and counts webhook-ids, so the run also checks
-that no event was delivered twice. Rounds alternate baseline and ours, since other programs
-share the machine. Target: ratio ≥ 0.5×.
+sender uses), posting the same bodies (N requests in flight). The receiver runs in its own
+process and counts webhook-ids, so the run also checks that no event was delivered twice.
+Rounds alternate the floor and ours, since other programs share the machine. Target: ratio ≥ 0.5×.
 
     .venv/bin/python -m bench.bench_webhooks [--events 1000] [--connections 8] [--postgres]
 """
