@@ -23,7 +23,7 @@ from bench.common import RESULT_PREFIX  # noqa: E402
 SMOKE_ARGS: dict[str, list[str]] = {
     "bench_dispatch": ["--recipients", "200"],
     "bench_evidence": ["--recipients", "100", "--pdfs", "2"],
-    "bench_read": ["--requests", "300", "--connections", "20"],
+    "bench_read": ["--requests", "300", "--connections", "20", "--wrk-seconds", "2"],
     "bench_regmail_base64": ["--mib", "1"],
     "bench_smtp": ["--messages", "50"],
     "bench_upload": ["--mib", "8", "--rounds", "1"],
