@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from bench.common import bench_settings, fresh_postgres
+from bench.common import bench_settings, fresh_postgres, report
 from tabellion.app import create_app
 from tabellion.evidence import pdf
 from tabellion.evidence.jws import b64url_decode, protected_header, sign_flattened
@@ -82,6 +82,8 @@ async def run(recipients: int, pdfs: int, database_url: str | None) -> None:
             print(f"  ours:     {ours:10.0f} proofs/s  (target >= 1,000)")
             print(f"  baseline: {floor:10.0f} signatures/s (sha256 + ES256 of the same payloads)")
             print(f"  ratio:    {ours / floor:10.2f}")
+            dialect = runtime.engine.dialect.name
+            report(f"sealed JSON proofs ({sealed}), {dialect}", ours, floor, "/s", "≥ 0.5× floor")
             sample = rows[:pdfs]
             async with runtime.sessions() as session:
                 documents = [await proof_document(session, r) for r in sample]
@@ -100,6 +102,13 @@ async def run(recipients: int, pdfs: int, database_url: str | None) -> None:
             print(f"  rendered and PAdES-sealed: {pdf_rate:8.1f} /s  (target >= 25)")
             print(f"  rendered only (baseline):  {render_rate:8.1f} /s")
             print(f"  ratio:                     {pdf_rate / render_rate:8.2f}")
+            report(
+                f"PDF proofs ({len(sample)}), {dialect}",
+                pdf_rate,
+                render_rate,
+                "/s",
+                "≥ 25/s, ≥ 0.6× render",
+            )
         finally:
             await runtime.close()
 

@@ -26,6 +26,8 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,14 @@ import aiosmtplib
 import httpx
 from sqlalchemy import func, select
 
-from bench.common import bench_settings, free_port, fresh_postgres, start_process, wait_for_port
+from bench.common import (
+    bench_settings,
+    free_port,
+    fresh_postgres,
+    report,
+    start_process,
+    wait_for_port,
+)
 from tabellion.app import create_app
 from tabellion.config import Settings
 from tabellion.db import transaction
@@ -275,9 +284,15 @@ async def same_notices(runtime: Runtime, count: int) -> Outgoing:
 
 
 async def baseline(port: int, messages: Outgoing, connections: int) -> float:
-    queue: asyncio.Queue[tuple[EmailMessage, str]] = asyncio.Queue()
-    for message in messages:
-        queue.put_nowait(message)
+    """The floor: the same messages, flattened before the clock starts, sent with ``sendmail``.
+
+    Flattening is work our pipeline does too; the floor leaves it out, so the ratio shows
+    everything our path adds on top of putting the bytes on the wire.
+    """
+    queue: asyncio.Queue[tuple[str, list[str], bytes]] = asyncio.Queue()
+    for message, sender in messages:
+        to = [address for _, address in getaddresses(message.get_all("To", []))]
+        queue.put_nowait((sender, to, message.as_bytes(policy=SMTP_POLICY)))
     clients = [
         aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
         for _ in range(connections)
@@ -285,8 +300,8 @@ async def baseline(port: int, messages: Outgoing, connections: int) -> float:
 
     async def run(client: aiosmtplib.SMTP) -> None:
         while not queue.empty():
-            message, sender = queue.get_nowait()
-            await client.send_message(message, sender=sender)
+            sender, to, data = queue.get_nowait()
+            await client.sendmail(sender, to, data)
 
     started = time.perf_counter()
     await asyncio.gather(*(client.connect() for client in clients))
@@ -321,12 +336,13 @@ async def compare(
     ratio = theirs / mine
     others = ", ".join(f"{k} {n}" for k, n in sorted(ran.items()) if k != NOTICE_TASK)
     print(f"{label}: {count} notification e-mails, {connections} SMTP connections")
-    print(f"  baseline (bare aiosmtplib): {count / theirs:8.0f} messages/s  ({theirs:.2f} s)")
+    print(f"  floor (pre-serialised, sendmail): {count / theirs:8.0f} messages/s  ({theirs:.2f} s)")
     print(
         f"  tabellion worker pipeline:  {count / mine:8.0f} messages/s  ({mine:.2f} s, "
         f"worker concurrency {concurrency})"
     )
-    print(f"  ratio: {ratio:.2f}x  [{'ok' if ratio >= 0.8 else 'BELOW TARGET'}, target 0.8x]")
+    print(f"  ratio: {ratio:.2f}x  [{'ok' if ratio >= 0.6 else 'BELOW TARGET'}, target 0.6x]")
+    report(f"notices ({count}), {label}", count / mine, count / theirs, "msg/s", "≥ 0.6× floor")
     print(
         f"  sink saw {seen['total']} notices, {seen['unique']} unique Message-IDs, "
         f"{seen['duplicates']} duplicated; baseline {base_seen['total']}"

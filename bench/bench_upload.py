@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import free_port, reset_peak_rss, rss_kib, start_process, wait_for_port
+from bench.common import free_port, report, reset_peak_rss, rss_kib, start_process, wait_for_port
 
 CHUNK = 64 * 1024
 
@@ -110,6 +110,7 @@ def main() -> None:
     print(f"  baseline (bare ASGI hash+write): {mb / best_theirs:7.1f} MB/s")
     print(f"  tabellion API:                   {mb / best_ours:7.1f} MB/s")
     print(f"  ratio: {ratio:.2f}x  [{'ok' if ratio >= 0.9 else 'BELOW TARGET'}, target 0.9x]")
+    report(f"upload {args.mib} MiB", mb / best_ours, mb / best_theirs, "MB/s", "≥ 0.9× floor")
     worst = max(growth)
     print(
         f"  API server peak RSS growth during upload: {worst:.1f} MiB "

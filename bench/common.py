@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -80,3 +81,13 @@ def reset_peak_rss(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+# A line run_all.py collects from each benchmark's output, beside its own human-readable text.
+RESULT_PREFIX = "BENCH-RESULT "
+
+
+def report(figure: str, ours: float, floor: float | None, unit: str, target: str) -> None:
+    """Print one row of ``make bench``'s table: our rate, the floor's in the same run."""
+    row = {"figure": figure, "ours": ours, "floor": floor, "unit": unit, "target": target}
+    print(RESULT_PREFIX + json.dumps(row), flush=True)

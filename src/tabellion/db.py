@@ -1,9 +1,11 @@
 """Engines and sessions.
 
-SQLite runs in WAL mode with a busy timeout, and every transaction starts with
+SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
 ``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of failing when one
-upgrades a read lock. The request's session is committed in exactly one place
-(:mod:`tabellion.api.route`); the worker commits once per job.
+upgrades a read lock. Read-only requests (``GET``/``HEAD``) use separate read connections
+with a plain deferred ``BEGIN`` and ``PRAGMA query_only``: in WAL mode they read a snapshot
+without taking (or waiting for) the write lock. The request's session is committed in
+exactly one place (:class:`SessionRoute`); the worker commits once per job.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from psycopg import sql
-from sqlalchemy import Column, ColumnDefault, Table, event, insert
+from sqlalchemy import Column, ColumnDefault, Table, event, insert, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -24,6 +26,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Read connections per process on SQLite: readers do not block each other in WAL mode.
+SQLITE_READ_CONNECTIONS = 4
 
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
@@ -60,7 +64,27 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     return create_async_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def create_read_engine(url: str, write_engine: AsyncEngine) -> AsyncEngine:
+    """The engine read-only requests use: on SQLite a pool of read connections, else the same.
+
+    PostgreSQL's MVCC already lets readers run beside writers on the pooled connections; an
+    in-memory SQLite database exists on its one connection only.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return write_engine
+    engine = create_async_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=SQLITE_READ_CONNECTIONS,
+        max_overflow=0,
+        pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+    )
+    _configure_sqlite(engine, read_only=True)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine, *, read_only: bool = False) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" hook below own transaction boundaries.
@@ -70,15 +94,37 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            # A write slipped into a read-only request fails loudly instead of upgrading the
+            # snapshot to a write lock (which fails at once with SQLITE_BUSY under contention).
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 # Session.info key: the process's Settings, for hooks that run inside a commit.
 SETTINGS_INFO = "tabellion.settings"
+# Session.info keys: set on read sessions; the bookkeeping updates they defer (see ``touch``).
+READ_ONLY_INFO = "tabellion.read_only"
+AFTER_READ_INFO = "tabellion.after_read"
+
+
+def touch(session: AsyncSession, instance: Any, **values: Any) -> None:
+    """Set bookkeeping columns (a key's last use) on ``instance``, even in a read session.
+
+    A read session cannot write; the update is queued and :class:`SessionRoute` runs it in
+    a short write transaction after the read one.
+    """
+    if not session.info.get(READ_ONLY_INFO):
+        for name, value in values.items():
+            setattr(instance, name, value)
+        return
+    model = type(instance)
+    statement = update(model).where(model.id == instance.id).values(**values)
+    session.info.setdefault(AFTER_READ_INFO, []).append(statement)
 
 
 def create_sessionmaker(
@@ -177,23 +223,52 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
 # ---- the request's unit of work ----------------------------------------------------------------
 
 from collections.abc import Callable, Coroutine  # noqa: E402
-from typing import Annotated  # noqa: E402
+from typing import Annotated, TypeVar  # noqa: E402
 
 from fastapi import Depends, Request  # noqa: E402
 from fastapi.routing import APIRoute  # noqa: E402
 from sqlalchemy.exc import IntegrityError  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# Endpoint attribute set by ``writes_on_read``.
+_WRITES_ON_READ = "__tabellion_writes_on_read__"
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def writes_on_read(endpoint: F) -> F:
+    """Mark a GET endpoint that writes (records an event), so it gets a write session."""
+    setattr(endpoint, _WRITES_ON_READ, True)
+    return endpoint
+
 
 class SessionRoute(APIRoute):
     """Opens one session per request and commits it once, before the response is sent.
 
     A handler that raises, or answers with an error status, leaves nothing behind. Jobs
-    enqueued in the transaction wake the in-process worker after the commit.
+    enqueued in the transaction wake the in-process worker after the commit. ``GET`` and
+    ``HEAD`` routes get a read session (no write lock on SQLite) unless marked
+    ``writes_on_read``.
     """
+
+    # HTML pages record what they show (sessions, receipts), so they write even on GET.
+    pages_write = False
+
+    @property
+    def read_only(self) -> bool:
+        methods = self.methods or set()
+        return (
+            not self.pages_write
+            and not getattr(self.endpoint, _WRITES_ON_READ, False)
+            and bool(methods)
+            and methods <= READ_METHODS
+        )
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
+        read_only = self.read_only
 
         async def handler(request: Request) -> Response:
             from tabellion.errors import IdempotencyKeyInUse
@@ -201,7 +276,8 @@ class SessionRoute(APIRoute):
             from tabellion.kit import idempotency
 
             runtime = request.app.state.runtime
-            async with runtime.sessions() as session:
+            sessions = runtime.read_sessions if read_only else runtime.sessions
+            async with sessions() as session:
                 request.state.session = session
                 try:
                     response = await original(request)
@@ -224,9 +300,14 @@ class SessionRoute(APIRoute):
                     raise
                 finally:
                     request.state.session = None
-                if session.info.pop(ENQUEUED, False):
-                    runtime.jobs_wakeup.set()
-                return response
+            if session.info.pop(ENQUEUED, False):
+                runtime.jobs_wakeup.set()
+            deferred = session.info.pop(AFTER_READ_INFO, None)
+            if deferred:
+                async with transaction(runtime.sessions) as writer:
+                    for statement in deferred:
+                        await writer.execute(statement)
+            return response
 
         return handler
 

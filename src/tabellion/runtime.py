@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tabellion.config import Settings
-from tabellion.db import SETTINGS_INFO, create_engine, create_sessionmaker
+from tabellion.db import (
+    READ_ONLY_INFO,
+    SETTINGS_INFO,
+    create_engine,
+    create_read_engine,
+    create_sessionmaker,
+)
 
 if TYPE_CHECKING:
     from tabellion.document.storage import BlobStore
@@ -29,6 +35,9 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # For read-only requests: no write lock taken (see tabellion.db).
+    read_engine: AsyncEngine
+    read_sessions: async_sessionmaker[AsyncSession]
     storage: BlobStore
     mail: MailTransport
     limiter: RateLimiter
@@ -57,10 +66,15 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         links.install(links.LinkSigner(settings.base_url, settings.signing_key))
         engine = create_engine(settings.resolved_database_url, pool_size=pool_size)
+        read_engine = create_read_engine(settings.resolved_database_url, engine)
         return cls(
             settings=settings,
             engine=engine,
             sessions=create_sessionmaker(engine, info={SETTINGS_INFO: settings}),
+            read_engine=read_engine,
+            read_sessions=create_sessionmaker(
+                read_engine, info={SETTINGS_INFO: settings, READ_ONLY_INFO: True}
+            ),
             storage=open_store(settings.resolved_storage_url),
             mail=open_transport(settings),
             limiter=RateLimiter(redis_url=settings.redis_url, overrides=settings.rate_limits),
@@ -73,4 +87,6 @@ class Runtime:
         await self.mail.close()
         await self.limiter.close()
         await self.storage.close()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
         await self.engine.dispose()

@@ -81,6 +81,8 @@ def check_csrf(request: Request, signing_key: bytes, submitted: str | None) -> N
 class PageRoute(SessionRoute):
     """A SessionRoute for HTML pages: security headers, and the CSRF cookie when minted."""
 
+    pages_write = True
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         inner = super().get_route_handler()
 

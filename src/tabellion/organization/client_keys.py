@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.auth.subjects import ApiKeySubject
+from tabellion.db import touch
 from tabellion.errors import FieldError, NotFound, Unauthorized, ValidationFailed
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
@@ -189,7 +190,7 @@ async def authenticate_jwt(
     _check_claims(verified.claims, issuer=key.issuer)
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
-        key.last_used_at = now
+        touch(session, key, last_used_at=now)
     return ApiKeySubject(
         organization_id=key.organization_id,
         api_key_id=key.id,

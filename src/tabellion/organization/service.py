@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.auth.subjects import ApiKeySubject
+from tabellion.db import touch
 from tabellion.errors import NotFound
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
@@ -94,7 +95,7 @@ async def authenticate_api_key(session: AsyncSession, secret: str) -> ApiKeySubj
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
         return None
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
-        key.last_used_at = now
+        touch(session, key, last_used_at=now)
     return ApiKeySubject(
         organization_id=key.organization_id, api_key_id=key.id, scopes=frozenset(key.scopes)
     )

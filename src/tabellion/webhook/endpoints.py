@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from tabellion.auth.dependencies import WebhooksScope
 from tabellion.auth.subjects import InsufficientScope
-from tabellion.db import DbSession, SessionRoute
+from tabellion.db import DbSession, SessionRoute, writes_on_read
 from tabellion.errors import InvalidParameter, Unauthorized, responses
 from tabellion.kit.pagination import Page, decode_cursor, encode_cursor
 from tabellion.models.webhook import Event, WebhookAttempt, WebhookEndpoint
@@ -285,6 +285,7 @@ async def list_attempts(
     summary="Every event in commit order; follow `next_cursor` to see each exactly once",
     responses=responses(Unauthorized, InsufficientScope),
 )
+@writes_on_read  # numbers newly committed events (service.sequence_events) before reading
 async def list_events(
     caller: WebhooksScope,
     session: DbSession,

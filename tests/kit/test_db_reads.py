@@ -1,0 +1,102 @@
+"""Read-only requests use read sessions: they never wait for, nor take, the write lock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import OperationalError
+from starlette.routing import BaseRoute
+
+from tabellion.app import create_app
+from tabellion.db import SessionRoute, transaction
+from tabellion.kit.web import PageRoute
+from tabellion.models.message import Message
+from tabellion.models.organization import ApiKey
+from tabellion.runtime import Runtime
+from tests.fixtures.factories import message_body
+
+# Well under SQLite's 30 s pool and busy timeouts: a GET that queued behind the write would fail.
+SERVED_WITHIN_S = 5
+
+
+async def create_message(client: httpx.AsyncClient, auth: dict[str, str]) -> str:
+    response = await client.post("/v1/messages", json=message_body(), headers=auth)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def test_a_get_is_served_while_a_write_transaction_is_open(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    message_id = await create_message(client, auth)
+    async with runtime.sessions() as writer:
+        await writer.execute(
+            update(Message).where(Message.id == message_id).values(subject="Changed")
+        )
+        # The write lock is held (SQLite) and the change not committed: the GET reads the
+        # last committed state, at once.
+        response = await asyncio.wait_for(
+            client.get(f"/v1/messages/{message_id}", headers=auth), SERVED_WITHIN_S
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["subject"] == "Notice of termination"
+        listed = await asyncio.wait_for(client.get("/v1/messages", headers=auth), SERVED_WITHIN_S)
+        assert [m["id"] for m in listed.json()["data"]] == [message_id]
+        await writer.commit()
+    response = await client.get(f"/v1/messages/{message_id}", headers=auth)
+    assert response.json()["subject"] == "Changed"
+
+
+async def test_a_read_records_the_keys_last_use_in_a_write_transaction_after(
+    runtime: Runtime, client: httpx.AsyncClient, org_key: tuple[str, str], auth: dict[str, str]
+) -> None:
+    long_ago = datetime(2026, 1, 1, tzinfo=UTC)
+    async with transaction(runtime.sessions) as session:
+        await session.execute(
+            update(ApiKey).where(ApiKey.organization_id == org_key[0]).values(last_used_at=long_ago)
+        )
+    before = datetime.now(UTC)
+    response = await client.get("/v1/messages", headers=auth)
+    assert response.status_code == 200, response.text
+    async with runtime.sessions() as session:
+        used = await session.scalar(
+            select(ApiKey.last_used_at).where(ApiKey.organization_id == org_key[0])
+        )
+    assert used is not None and used >= before.replace(microsecond=0)
+
+
+async def test_a_write_in_a_read_session_fails_loudly_on_sqlite(runtime: Runtime) -> None:
+    if runtime.read_engine is runtime.engine:
+        pytest.skip("PostgreSQL reads on the shared pool: MVCC readers never wait for writers")
+    async with runtime.read_sessions() as session:
+        with pytest.raises(OperationalError, match="readonly"):
+            await session.execute(text("DELETE FROM jobs"))
+
+
+def session_routes(routes: Iterable[BaseRoute]) -> Iterator[SessionRoute]:
+    """The app's SessionRoutes, inside its included routers (paths without their prefix)."""
+    for route in routes:
+        if isinstance(route, SessionRoute):
+            yield route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from session_routes(included.routes)
+
+
+def test_get_routes_that_write_keep_a_write_session(runtime: Runtime) -> None:
+    app_routes = list(session_routes(create_app(runtime=runtime).routes))
+    routes = {(r.path, method): r.read_only for r in app_routes for method in r.methods}
+    assert routes[("/deliveries/{delivery_id}", "GET")] is True
+    assert routes[("/messages/{message_id}", "GET")] is True
+    assert routes[("/messages", "GET")] is True
+    assert routes[("/messages", "POST")] is False
+    # Numbers newly committed events before reading them.
+    assert routes[("/events", "GET")] is False
+    # HTML pages: a portal page records RECEIVED, the tracking pixel an opening.
+    pages = [r for r in app_routes if isinstance(r, PageRoute)]
+    assert len(pages) > 10 and not any(r.read_only for r in pages)
