@@ -18,15 +18,16 @@ def document() -> dict[str, Any]:
     return create_app().openapi()
 
 
-def integer_parameters() -> list[tuple[str, str, str]]:
-    """(method, path, name) of each integer parameter in the OpenAPI document."""
+def integer_parameters(*, where: str | None = None) -> list[tuple[str, str, str]]:
+    """(method, path, name) of each integer parameter in the OpenAPI document (only those in
+    ``where``, e.g. ``query``, when given)."""
     found = []
     for path, operations in document()["paths"].items():
         for method, operation in operations.items():
             for parameter in operation.get("parameters", []):
                 schema = parameter.get("schema", {})
                 types = {schema.get("type")} | {s.get("type") for s in schema.get("anyOf", [])}
-                if "integer" in types:
+                if "integer" in types and where in (None, parameter.get("in")):
                     found.append((method.upper(), path, parameter["name"]))
     return found
 
@@ -46,7 +47,7 @@ def test_the_document_has_bounded_integers_only() -> None:
 async def test_huge_numbers_are_refused(
     client: httpx.AsyncClient, auth: dict[str, str], value: int
 ) -> None:
-    for method, path, name in integer_parameters():
+    for method, path, name in integer_parameters(where="query"):
         url = path.replace("{", "x").replace("}", "")
         params = {name: str(value)}
         if path == "/v1/transparency/consistency":
@@ -54,5 +55,10 @@ async def test_huge_numbers_are_refused(
         if path == "/v1/transparency/inclusion":
             params = {**params, "hash": "0" * 64}
         response = await client.request(method, url, params=params, headers=auth)
+        if path.startswith("/compat/"):
+            # A dialect refuses it in its own shape and status (Documenso: 400 INVALID_BODY).
+            assert response.status_code in (400, 422), (method, path, name, response.text)
+            assert name in response.text
+            continue
         assert response.status_code == 422, (method, path, name, response.text)
         assert response.json()["errors"][0]["field"] == name

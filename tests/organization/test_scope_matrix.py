@@ -32,6 +32,8 @@ CKEY = "ckey_01jd0000000000000000000000"
 EC_PEM = key_pair("EC").public_pem
 RPL = "rpl_01jd0000000000000000000000"
 ATT = "att_01jd0000000000000000000000"
+ENV = "env_01jd0000000000000000000000"
+DOC = "doc_01jd0000000000000000000000"
 ANY = ""  # any valid key, whatever its scopes
 
 
@@ -63,6 +65,8 @@ class Call:
             (KEY, "{key_id}"),
             (RPL, "{reply_id}"),
             (ATT, "{file_id}"),
+            (ENV, "{envelope_id}"),
+            (DOC, "{document_id}"),
         ]:
             path = path.replace(fake, name)
         return self.method, path
@@ -113,6 +117,64 @@ FAMILIES: dict[str, list[Call]] = {
             "delivery-not-found",
             json={"body_html": "<p>Thanks</p>"},
         ),
+    ],
+    "envelopes": [
+        Call(
+            "POST",
+            "/v1/envelopes",
+            "messages:write",
+            201,
+            json={
+                "title": "Agreement",
+                "recipients": [{"email": "sam@example.test", "name": "Sam", "role": "signer"}],
+            },
+        ),
+        Call("GET", "/v1/envelopes", "messages:read", 200),
+        Call("GET", f"/v1/envelopes/{ENV}", "messages:read", 404, "envelope-not-found"),
+        Call("DELETE", f"/v1/envelopes/{ENV}", "messages:write", 404, "envelope-not-found"),
+        Call(
+            "POST",
+            f"/v1/envelopes/{ENV}/documents?filename=a.pdf",
+            "messages:write",
+            404,
+            "envelope-not-found",
+            content=b"%PDF-1.4\n%%EOF\n",
+        ),
+        Call(
+            "POST",
+            f"/v1/envelopes/{ENV}/fields",
+            "messages:write",
+            404,
+            "envelope-not-found",
+            json={
+                "fields": [
+                    {
+                        "recipient_id": "rcp_01jd0000000000000000000000",
+                        "document_id": DOC,
+                        "type": "signature",
+                        "page": 1,
+                        "x": 10,
+                        "y": 10,
+                        "width": 20,
+                        "height": 5,
+                    }
+                ]
+            },
+        ),
+        *(
+            Call(
+                "POST", f"/v1/envelopes/{ENV}/{action}", "messages:write", 404, "envelope-not-found"
+            )
+            for action in ("send", "cancel", "remind")
+        ),
+        Call(
+            "GET",
+            f"/v1/envelopes/{ENV}/documents/{DOC}/signed",
+            "messages:read",
+            404,
+            "envelope-not-found",
+        ),
+        Call("GET", f"/v1/envelopes/{ENV}/certificate", "messages:read", 404, "envelope-not-found"),
     ],
     "evidence": [
         Call("GET", f"/v1/evidence/{EVD}", "messages:read", 404, "evidence-not-found"),
@@ -237,10 +299,11 @@ async def test_scope_matrix(
     headers = bearer(await create_key(runtime, org_key[0], [scope]))
     for call in FAMILIES[family]:
         extra: dict[str, object] = {"json": call.json} if call.json is not None else {}
+        sent = headers
         if call.content is not None:
             extra = {"content": call.content}
-            headers = {**headers, "Content-Type": "application/pdf"}
-        response = await client.request(call.method, call.path, headers=headers, **extra)  # type: ignore[arg-type]
+            sent = {**headers, "Content-Type": "application/pdf"}
+        response = await client.request(call.method, call.path, headers=sent, **extra)  # type: ignore[arg-type]
         where = f"{scope} {call.method} {call.path}"
         if scope in call.escalating:
             assert_problem(response, 403, "scope-escalation")

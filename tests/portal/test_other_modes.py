@@ -22,6 +22,7 @@ from tests.portal.helpers import (
     notify,
     outbox_codes,
     outbox_mails,
+    outbox_read,
     reply_in_portal,
     status_of,
 )
@@ -92,7 +93,7 @@ async def test_secure_thread_both_sides_in_order(
     assert "<script" not in answered.json()["body_html"]
     # The worker tells the recipient, with the link back to the thread.
     await Worker(runtime, poll_interval=0.05).run_until_idle()
-    (mail,) = outbox_mails(runtime, ".answer@")
+    (mail,) = outbox_read(runtime, ".answer@")
     assert (mail["To"], mail["Subject"]) == (delivery["recipient"]["email"], "Acme answered you")
     text = mail.get_body(("plain",))
     assert text is not None and f"http://tabellion.test{link}" in text.get_content()

@@ -9,7 +9,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,6 +61,8 @@ from tabellion.runtime import Runtime
 __all__ = ["PREFIX", "render_error", "router"]
 
 PREFIX = "/compat/documenso/api/v2"
+# Numeric ids are ID_DIGITS long: anything larger names nothing.
+MAX_FOREIGN_ID = 10**ID_DIGITS - 1
 TAG = "documenso"
 MAX_PAYLOAD = 1_000_000
 M = TypeVar("M", bound=BaseModel)
@@ -441,7 +443,9 @@ async def _native(session: AsyncSession, organization_id: str, kind: str, foreig
     summary="Read one recipient by its numeric id",
     responses=_responses(RecipientNotFound),
 )
-async def get_recipient(recipientId: int, caller: Reader, session: DbSession) -> dict[str, Any]:
+async def get_recipient(
+    recipientId: Annotated[int, Path(ge=1, le=MAX_FOREIGN_ID)], caller: Reader, session: DbSession
+) -> dict[str, Any]:
     native = await _native(session, caller.organization_id, "recipient", recipientId)
     recipient = await repository.get_recipient(session, caller.organization_id, native)
     if recipient is None:  # the mapping outlived its row (a deleted draft)
@@ -455,7 +459,9 @@ async def get_recipient(recipientId: int, caller: Reader, session: DbSession) ->
     summary="Read one field by its numeric id",
     responses=_responses(FieldNotFound),
 )
-async def get_field(fieldId: int, caller: Reader, session: DbSession) -> dict[str, Any]:
+async def get_field(
+    fieldId: Annotated[int, Path(ge=1, le=MAX_FOREIGN_ID)], caller: Reader, session: DbSession
+) -> dict[str, Any]:
     native = await _native(session, caller.organization_id, "field", fieldId)
     field = await repository.get_field(session, caller.organization_id, native)
     if field is None:
