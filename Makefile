@@ -43,7 +43,7 @@ FUZZ_EXAMPLES ?= 200
 FUZZ_STRICT ?=
 fuzz: install
 	TABELLION_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TABELLION_FUZZ_STRICT=$(FUZZ_STRICT) \
-		$(BIN)/pytest -q tests/test_openapi_fuzz.py
+		$(TEST_BIN)/pytest -q tests/test_openapi_fuzz.py
 
 serve: $(BIN)/python
 	$(BIN)/pip install --quiet .
@@ -55,7 +55,7 @@ bench: install
 # Mutation testing of the core rules, one module at a time (slow: not in CI). Scores and the
 # survivors judged equivalent are in docs/testing.md. `make mutate MODULES="merkle ssrf"`.
 mutate: install
-	$(BIN)/python scripts/mutate.py $(MODULES)
+	$(TEST_BIN)/python scripts/mutate.py $(MODULES)
 
 clean:
 	rm -rf $(VENV) $(TEST_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
