@@ -26,9 +26,9 @@ def upload_body_doc(raw_type: str, description: str) -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "content": {
+                # OpenAPI has no description on a media type: it goes in the schema.
                 raw_type: {
-                    "schema": {"type": "string", "format": "binary"},
-                    "description": description,
+                    "schema": {"type": "string", "format": "binary", "description": description},
                 },
                 "multipart/form-data": {
                     "schema": {

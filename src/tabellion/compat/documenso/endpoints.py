@@ -54,6 +54,7 @@ from tabellion.envelope.service import (
 )
 from tabellion.errors import TabellionError, Unauthorized, ValidationFailed
 from tabellion.kit.ratelimit import limit_credential
+from tabellion.kit.schema import inline_schema
 from tabellion.models.envelope import Envelope
 from tabellion.organization.service import authenticate_api_key
 from tabellion.runtime import Runtime
@@ -232,7 +233,7 @@ def _meta(raw: dict[str, Any] | None) -> FieldMeta:
                         "type": "object",
                         "required": ["payload"],
                         "properties": {
-                            "payload": EnvelopeCreate.model_json_schema(),
+                            "payload": inline_schema(EnvelopeCreate),
                             "files": {
                                 "type": "array",
                                 "items": {"type": "string", "format": "binary"},

@@ -22,6 +22,7 @@ from tabellion.document.multipart import MalformedMultipart
 from tabellion.document.storage import BlobTooLarge
 from tabellion.errors import TabellionError, Unauthorized, ValidationFailed
 from tabellion.kit.ratelimit import limit_credential
+from tabellion.kit.schema import inline_schema
 from tabellion.kit.text import guard_request
 from tabellion.message.endpoints import store_one_file
 from tabellion.message.rules import text_to_html
@@ -123,8 +124,8 @@ async def _fields(request: Request, model: type[M]) -> M:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": PrepareIn.model_json_schema()},
-                "application/x-www-form-urlencoded": {"schema": PrepareIn.model_json_schema()},
+                "application/json": {"schema": inline_schema(PrepareIn)},
+                "application/x-www-form-urlencoded": {"schema": inline_schema(PrepareIn)},
             },
         }
     },
@@ -205,7 +206,7 @@ async def _dispatch(
 _DISPATCH_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": RecipientsIn.model_json_schema()}},
+        "content": {"application/json": {"schema": inline_schema(RecipientsIn)}},
     }
 }
 

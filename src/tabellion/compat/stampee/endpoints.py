@@ -33,6 +33,7 @@ from tabellion.evidence.endpoints import pdf_response
 from tabellion.evidence.proofs import EvidenceNotFound
 from tabellion.evidence.service import evidence_for_deliveries, latest_of_type
 from tabellion.kit.ratelimit import limit_credential
+from tabellion.kit.schema import inline_schema
 from tabellion.message.service import message as messages
 from tabellion.message.service.message import MessageNotFound
 from tabellion.models.message import Delivery
@@ -133,7 +134,7 @@ async def _bulk_send_input(
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": BulkSendIn.model_json_schema()},
+                "application/json": {"schema": inline_schema(BulkSendIn)},
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
