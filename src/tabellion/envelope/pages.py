@@ -18,14 +18,13 @@ from tabellion.document.sniff import content_disposition
 from tabellion.envelope import signing
 from tabellion.envelope.signing import Actor, SigningContext
 from tabellion.errors import TabellionError
-from tabellion.kit.web import PageRoute, check_csrf, csrf_token, page_environment, render
+from tabellion.kit.web import PageRoute, check_csrf, csrf_token, page_environment
 from tabellion.models.organization import Organization
 from tabellion.portal import i18n
 from tabellion.runtime import Runtime
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 env = page_environment("tabellion.envelope")
-LANG_COOKIE = "tbl_lang"  # shared with the portal: one choice of language for both
 MAX_FORM_FIELDS = 600
 
 
@@ -43,30 +42,16 @@ def _actor(request: Request) -> Actor:
     return Actor(ip=client, user_agent=request.headers.get("user-agent", "")[:500])
 
 
-def _language(request: Request, fallback: str | None = None) -> str:
-    return i18n.pick(
-        request.query_params.get("lang"),
-        request.cookies.get(LANG_COOKIE),
-        fallback,
-        request.headers.get("accept-language"),
-    )
+_language = i18n.request_language
 
 
 def _page(
     request: Request, template: str, *, language: str, status_code: int = 200, **ctx: Any
 ) -> Response:
-    response = render(
-        i18n.localized(env, language),
-        template,
-        status_code=status_code,
-        csrf=csrf_token(request, _key(request)),
-        path=request.url.path,
-        **i18n.context(language),
-        **ctx,
+    csrf = csrf_token(request, _key(request))
+    return i18n.page(
+        env, request, template, language=language, csrf=csrf, status_code=status_code, **ctx
     )
-    if request.query_params.get("lang") in i18n.LANGUAGES:
-        response.set_cookie(LANG_COOKIE, language, max_age=365 * 86400, samesite="lax")
-    return response
 
 
 def _invalid(request: Request) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -9,11 +11,10 @@ from tabellion.db import DbSession
 from tabellion.errors import TabellionError
 from tabellion.evidence.keys import load_seal
 from tabellion.evidence.service_verify import MAX_PAGE_BYTES, classify, read_upload
-from tabellion.kit.web import PageRoute, csrf_token, page_environment, render
+from tabellion.kit.web import PageRoute, csrf_token, page_environment
 from tabellion.portal import i18n
 from tabellion.runtime import Runtime
 
-LANG_COOKIE = "tbl_lang"  # shared with the recipient pages
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 env = page_environment("tabellion.evidence")
 
@@ -23,30 +24,18 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _language(request: Request) -> str:
-    return i18n.pick(
-        request.query_params.get("lang"),
-        request.cookies.get(LANG_COOKIE),
-        request.headers.get("accept-language"),
-    )
-
-
-def _page(request: Request, *, status_code: int = 200, **ctx: object) -> Response:
-    language = _language(request)
+def _page(request: Request, *, status_code: int = 200, **ctx: Any) -> Response:
     runtime = _runtime(request)
-    response = render(
-        i18n.localized(env, language),
+    return i18n.page(
+        env,
+        request,
         "verify.html",
-        status_code=status_code,
+        language=i18n.request_language(request),
         csrf=csrf_token(request, runtime.settings.signing_key),
-        path=request.url.path,
+        status_code=status_code,
         self_issued=load_seal(runtime.settings).self_issued,
-        **i18n.context(language),
         **{"result": None, "error": None, **ctx},
     )
-    if request.query_params.get("lang") in i18n.LANGUAGES:
-        response.set_cookie(LANG_COOKIE, language, max_age=365 * 86400, samesite="lax")
-    return response
 
 
 @router.get("/verify")

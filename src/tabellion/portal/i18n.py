@@ -10,6 +10,7 @@ from datetime import datetime
 from functools import cache
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
@@ -17,8 +18,12 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.units import format_unit
 from jinja2 import Environment
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
 
 LANGUAGES = ("en", "fr", "nl", "de")
+# The visitor's choice of language, one for every page (portal, signing, verify, tracking).
+LANG_COOKIE = "tbl_lang"
 NAMES = {"en": "English", "fr": "Français", "nl": "Nederlands", "de": "Deutsch"}
 LOCALE_DIR = Path(__file__).parent / "locale"
 
@@ -101,3 +106,37 @@ def context(language: str, timezone: str = "Europe/Paris") -> dict[str, object]:
         "when": when,
         "size": size,
     }
+
+
+def request_language(request: Request, fallback: str | None = None) -> str:
+    """The language of a page: chosen (``?lang=``, then the cookie), else ``fallback``, else
+    the browser's."""
+    return pick(
+        request.query_params.get("lang"),
+        request.cookies.get(LANG_COOKIE),
+        fallback,
+        request.headers.get("accept-language"),
+    )
+
+
+def page(
+    env: Environment,
+    request: Request,
+    template: str,
+    *,
+    language: str,
+    csrf: str,
+    status_code: int = 200,
+    timezone: str = "Europe/Paris",
+    **ctx: Any,
+) -> HTMLResponse:
+    """A page in ``language``; a language chosen with ``?lang=`` is remembered in a cookie."""
+    response = HTMLResponse(
+        localized(env, language)
+        .get_template(template)
+        .render(csrf=csrf, path=request.url.path, **context(language, timezone), **ctx),
+        status_code=status_code,
+    )
+    if request.query_params.get("lang") in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, language, max_age=365 * 86400, samesite="lax")
+    return response

@@ -29,7 +29,6 @@ from tabellion.kit.web import (
     check_csrf,
     csrf_token,
     page_environment,
-    render,
 )
 from tabellion.message.rules import normalize_email
 from tabellion.message.service import lifecycle
@@ -42,7 +41,6 @@ from tabellion.runtime import Runtime
 log = logging.getLogger("tabellion.portal")
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 env = page_environment("tabellion.portal")
-LANG_COOKIE = "tbl_lang"
 
 
 def _runtime(request: Request) -> Runtime:
@@ -55,31 +53,16 @@ def _actor(request: Request, method: str) -> Actor:
     return Actor(method=method, ip=client, user_agent=request.headers.get("user-agent", "")[:500])
 
 
-def _language(request: Request, fallback: str | None = None) -> str:
-    return i18n.pick(
-        request.query_params.get("lang"),
-        request.cookies.get(LANG_COOKIE),
-        fallback,
-        request.headers.get("accept-language"),
-    )
+_language = i18n.request_language
 
 
 def _page(
     request: Request, template: str, *, language: str, status_code: int = 200, **ctx: Any
 ) -> Response:
-    timezone = ctx.pop("timezone", "Europe/Paris")
-    response = render(
-        i18n.localized(env, language),
-        template,
-        status_code=status_code,
-        csrf=csrf_token(request, _key(request)),
-        path=request.url.path,
-        **i18n.context(language, timezone),
-        **ctx,
+    csrf = csrf_token(request, _key(request))
+    return i18n.page(
+        env, request, template, language=language, csrf=csrf, status_code=status_code, **ctx
     )
-    if request.query_params.get("lang") in i18n.LANGUAGES:
-        response.set_cookie(LANG_COOKIE, language, max_age=365 * 86400, samesite="lax")
-    return response
 
 
 def _key(request: Request) -> bytes:
