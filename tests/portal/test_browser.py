@@ -359,7 +359,9 @@ async def open_portal(
         _, key = await create_org_with_key(runtime)
         async with (
             live_server(runtime, run_worker=True, port=port),
-            httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}) as api,
+            httpx.AsyncClient(
+                base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30
+            ) as api,
         ):
             yield Portal(runtime, base, api, Inbox(smtp_server))
     finally:
