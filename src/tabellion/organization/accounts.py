@@ -11,7 +11,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.auth.subjects import ROLE_SCOPES, ApiKeySubject
@@ -358,23 +358,19 @@ async def get_customer(session: AsyncSession, reseller_id: str, customer_id: str
     return customer
 
 
-async def list_customers(
-    session: AsyncSession,
-    reseller_id: str,
-    *,
-    state: str | None = None,
-    after: str | None = None,
-    limit: int | None = None,
-) -> Sequence[Organization]:
-    """A reseller's customers by id, optionally in one delegation state, after an id."""
+def customers_query(reseller_id: str, *, state: str | None = None) -> Select[Organization]:
+    """A reseller's customers, optionally in one delegation state (the caller orders and pages)."""
     query = select(Organization).where(Organization.reseller_id == reseller_id)
     if state:
         query = query.where(Organization.customer_state == state)
-    if after:
-        query = query.where(Organization.id > after)
-    query = query.order_by(Organization.id)
-    if limit is not None:
-        query = query.limit(limit)
+    return query
+
+
+async def list_customers(
+    session: AsyncSession, reseller_id: str, *, state: str | None = None
+) -> Sequence[Organization]:
+    """All of a reseller's customers by id, optionally in one delegation state."""
+    query = customers_query(reseller_id, state=state).order_by(Organization.id)
     return (await session.scalars(query)).all()
 
 

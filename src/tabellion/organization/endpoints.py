@@ -434,15 +434,8 @@ async def list_customers(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Page[CustomerOut]:
-    rows = await accounts.list_customers(
-        session,
-        caller.organization_id,
-        state=state,
-        after=_after(cursor) if cursor else None,
-        limit=limit + 1,
-    )
-    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return Page[CustomerOut](data=[customer_out(c) for c in rows[:limit]], next_cursor=next_cursor)
+    query = accounts.customers_query(caller.organization_id, state=state)
+    return await _page(session, query, Organization.id, customer_out, limit=limit, cursor=cursor)
 
 
 @router.get(
