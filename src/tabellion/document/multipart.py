@@ -20,6 +20,21 @@ class MalformedMultipart(TabellionError):
     title = "Malformed multipart body"
 
 
+BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+
+
+def multipart_schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """The OpenAPI media type of a multipart body with these parts."""
+    return {"schema": {"type": "object", "required": required, "properties": properties}}
+
+
+def multipart_body_doc(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its multipart body as a stream (so
+    FastAPI cannot describe it)."""
+    content = {"multipart/form-data": multipart_schema(properties, required)}
+    return {"requestBody": {"required": True, "content": content}}
+
+
 def upload_body_doc(raw_type: str, description: str) -> dict[str, Any]:
     """The OpenAPI request body of an upload: a raw body, or multipart with a `file` part."""
     return {
@@ -30,13 +45,7 @@ def upload_body_doc(raw_type: str, description: str) -> dict[str, Any]:
                 raw_type: {
                     "schema": {"type": "string", "format": "binary", "description": description},
                 },
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {"file": {"type": "string", "format": "binary"}},
-                    }
-                },
+                "multipart/form-data": multipart_schema({"file": BINARY}, ["file"]),
             },
         }
     }

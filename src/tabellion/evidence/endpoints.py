@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tabellion.auth.dependencies import MessagesRead, _bearer, api_key_subject
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute, end_read_phase
+from tabellion.document.multipart import BINARY, multipart_body_doc
 from tabellion.document.storage import StoredFileUnavailable
 from tabellion.errors import (
     NotFound,
@@ -375,20 +376,7 @@ class VerifyOut(BaseModel):
     responses=responses(VerifyFileTooLarge, RateLimited),
     dependencies=[Depends(rate_limited("verify"))],
     # Read as a stream by the handler, so described here for the document.
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {"file": {"type": "string", "format": "binary"}},
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_body_doc({"file": BINARY}, ["file"]),
 )
 async def verify_file(request: Request, session: DbSession) -> VerifyOut:
     return VerifyOut(**await verify_upload(request, session, _runtime(request)))

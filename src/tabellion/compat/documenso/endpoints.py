@@ -38,7 +38,13 @@ from tabellion.compat.documenso.translate import (
     render_error,
 )
 from tabellion.db import DbSession, SessionRoute
-from tabellion.document.multipart import MalformedMultipart, MultipartReader, boundary_of
+from tabellion.document.multipart import (
+    BINARY,
+    MalformedMultipart,
+    MultipartReader,
+    boundary_of,
+    multipart_body_doc,
+)
 from tabellion.document.storage import BlobTooLarge, StoredBlob
 from tabellion.envelope import repository, service
 from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf
@@ -224,26 +230,10 @@ def _meta(raw: dict[str, Any] | None) -> FieldMeta:
     "/envelope/create",
     response_model=Created,
     summary="Create an envelope: multipart `payload` (JSON) and repeated `files` (PDFs)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["payload"],
-                        "properties": {
-                            "payload": inline_schema(EnvelopeCreate),
-                            "files": {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary"},
-                            },
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_body_doc(
+        {"payload": inline_schema(EnvelopeCreate), "files": {"type": "array", "items": BINARY}},
+        ["payload"],
+    ),
     responses=_responses(
         TooManyDocuments, BlobTooLarge, MalformedMultipart, NotAPdf, EncryptedPdf, BrokenPdf
     ),

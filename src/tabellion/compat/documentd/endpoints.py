@@ -18,7 +18,7 @@ from tabellion.auth.subjects import ApiKeySubject
 from tabellion.compat.documentd.schemas import Failure, Prepared, PrepareIn, RecipientsIn, Success
 from tabellion.compat.documentd.translate import render_error
 from tabellion.db import DbSession, SessionRoute
-from tabellion.document.multipart import MalformedMultipart
+from tabellion.document.multipart import BINARY, MalformedMultipart, multipart_body_doc
 from tabellion.document.storage import BlobTooLarge
 from tabellion.errors import TabellionError, Unauthorized, ValidationFailed
 from tabellion.kit.ratelimit import limit_credential
@@ -153,20 +153,7 @@ async def prepare(request: Request, caller: Company, session: DbSession) -> Prep
     "/1.0/emails/{emailRef}/attachments/upload",
     response_model=Success,
     summary="Attach Document: one multipart part `emailAttachment`, streamed to storage",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["emailAttachment"],
-                        "properties": {"emailAttachment": {"type": "string", "format": "binary"}},
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_body_doc({"emailAttachment": BINARY}, ["emailAttachment"]),
     responses=_responses(
         MessageNotFound, MessageNotDraft, TooManyAttachments, BlobTooLarge, MalformedMultipart
     ),
