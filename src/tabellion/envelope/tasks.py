@@ -14,7 +14,7 @@ from tabellion.models.organization import Organization
 from tabellion.portal import i18n
 
 # The portal's e-mail builder: same headers, layout and languages as its other e-mails.
-from tabellion.portal.tasks import _message as portal_message
+from tabellion.portal.tasks import compose_email
 
 # Signed PDFs are attached up to this total; above it the e-mail links to the signing page.
 MAX_ATTACHED_BYTES = 10 * 1024 * 1024
@@ -54,7 +54,7 @@ async def send_invitation(ctx: TaskContext, payload: dict[str, Any]) -> None:
         subject = t.gettext("Reminder: %(subject)s") % {"subject": subject}
     line = envelope.message or t.gettext("Please review the document.")
     await runtime.mail.send(
-        portal_message(
+        compose_email(
             runtime,
             to=recipient.email,
             language=language,
@@ -92,7 +92,7 @@ async def deliver_signed(ctx: TaskContext, payload: dict[str, Any]) -> None:
     token = signing_token(runtime.settings.signing_key, recipient.id, recipient.token_salt)
     language = i18n.pick(recipient.language)
     t = i18n.translations(language)
-    mail = portal_message(
+    mail = compose_email(
         runtime,
         to=recipient.email,
         language=language,

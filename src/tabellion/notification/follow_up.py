@@ -21,7 +21,7 @@ from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Delivery, Message
 from tabellion.models.organization import Organization
 from tabellion.portal import i18n
-from tabellion.portal.tasks import _link, _message
+from tabellion.portal.tasks import compose_email, portal_link
 
 if TYPE_CHECKING:
     from tabellion.runtime import Runtime
@@ -95,7 +95,7 @@ async def send_sender_status(runtime: Runtime, delivery_id: str, evidence_id: st
     }
     settings = runtime.settings
     await runtime.mail.send(
-        _message(
+        compose_email(
             runtime,
             to=message.sender_email,
             language=language,
@@ -129,7 +129,7 @@ async def send_mailbox_copy(runtime: Runtime, delivery_id: str, evidence_id: str
             budget -= attachment.size
         else:
             linked.append(attachment)
-    mail = _message(
+    mail = compose_email(
         runtime,
         to=delivery.email,
         language=language,
@@ -141,7 +141,7 @@ async def send_mailbox_copy(runtime: Runtime, delivery_id: str, evidence_id: str
         accepted_at=evidence.occurred_at,
         attached=attached,
         linked=linked,
-        link=_link(runtime, delivery),
+        link=portal_link(runtime, delivery),
     )
     await _attach(runtime, mail, attached)
     mail.add_attachment(

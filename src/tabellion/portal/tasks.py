@@ -27,7 +27,7 @@ from tabellion.runtime import Runtime
 env = page_environment("tabellion.portal")
 
 
-def _message(
+def compose_email(
     runtime: Runtime,
     *,
     to: str,
@@ -37,6 +37,8 @@ def _message(
     language: str,
     **context: Any,
 ) -> EmailMessage:
+    """A templated e-mail in ``language`` (text and HTML), shared by the portal's, the
+    envelopes' and the follow-up notices."""
     message = EmailMessage()
     message["From"] = runtime.settings.mail_from
     message["To"] = to
@@ -56,7 +58,7 @@ def _message(
     return message
 
 
-def _link(runtime: Runtime, delivery: Delivery) -> str:
+def portal_link(runtime: Runtime, delivery: Delivery) -> str:
     token = portal_token(runtime.settings.signing_key, delivery.id, delivery.token_salt)
     return f"{runtime.settings.base_url}/r/{token}"
 
@@ -88,7 +90,7 @@ async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
     value = derive_code(runtime.settings.signing_key, code.id)
     t = i18n.translations(language)
     await runtime.mail.send(
-        _message(
+        compose_email(
             runtime,
             to=to,
             subject=t.gettext("Your code: %(code)s") % {"code": value},
@@ -113,7 +115,7 @@ async def send_vault_link(ctx: TaskContext, payload: dict[str, Any]) -> None:
     t = i18n.translations(language)
     token = recovery_token(runtime.settings.signing_key, code.id)
     await runtime.mail.send(
-        _message(
+        compose_email(
             runtime,
             to=payload["email"],
             language=language,
@@ -158,14 +160,14 @@ async def notify_sender_reply(ctx: TaskContext, payload: dict[str, Any]) -> None
     t = i18n.translations(delivery.language)
     sender = message.sender_name or organization.name
     await runtime.mail.send(
-        _message(
+        compose_email(
             runtime,
             to=delivery.email,
             language=delivery.language,
             template="update",
             subject=t.gettext("%(sender)s answered you") % {"sender": sender},
             message_id=f"{reply.id}.answer",
-            link=_link(runtime, delivery),
+            link=portal_link(runtime, delivery),
             greeting=t.gettext("Hello,"),
             line=t.gettext(
                 "%(sender)s answered in your secure conversation \u201c%(subject)s\u201d."
@@ -197,7 +199,7 @@ async def reply_to_sender(ctx: TaskContext, payload: dict[str, Any]) -> None:
         or delivery.email
     )
     await runtime.mail.send(
-        _message(
+        compose_email(
             runtime,
             to=message.sender_email,
             language="en",
@@ -229,14 +231,14 @@ async def send_reminder(ctx: TaskContext, payload: dict[str, Any]) -> None:
     t = i18n.translations(language)
     deadline = i18n.context(language, organization.timezone)["when"](delivery.deadline_at)  # type: ignore[operator]
     await runtime.mail.send(
-        _message(
+        compose_email(
             runtime,
             to=delivery.email,
             language=language,
             template="update",
             subject=t.gettext("Reminder: a registered electronic letter awaits you"),
             message_id=f"{delivery.id}.reminder.{payload.get('days_left', 0)}",
-            link=_link(runtime, delivery),
+            link=portal_link(runtime, delivery),
             greeting=t.gettext("Hello,"),
             line=t.gettext(
                 "A registered electronic letter still awaits your answer. You can "
