@@ -327,7 +327,8 @@ class Portal:
         return await status_of(self.api, {}, delivery_id)
 
     async def until_status(self, delivery_id: str, status: str) -> None:
-        async with asyncio.timeout(10):
+        # Generous: the worker records NOTIFIED in batches behind sealing and renders.
+        async with asyncio.timeout(30):
             while True:
                 if (await self.status(delivery_id))["status"] == status:
                     return
