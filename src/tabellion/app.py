@@ -19,6 +19,7 @@ from tabellion import __version__
 from tabellion.config import Settings
 from tabellion.errors import NotFound, install_error_handlers
 from tabellion.kit.bodylimit import BodyLimitMiddleware, document_body_limits
+from tabellion.kit import metrics
 from tabellion.kit.idempotency import IdempotentReplay
 from tabellion.kit.text import guard_request
 from tabellion.runtime import Runtime
@@ -83,6 +84,8 @@ def create_app(
         BodyLimitMiddleware,
         max_json_bytes=(settings or (runtime.settings if runtime else Settings())).max_json_bytes,
     )
+    # Outermost: request id, request metrics, access log; and GET /metrics.
+    metrics.install(app)
 
     @app.exception_handler(IdempotentReplay)
     async def _replay(_: Request, exc: IdempotentReplay) -> Response:

@@ -41,10 +41,12 @@ def _settings() -> Settings:
     return settings
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _configure_logging(settings: Settings) -> None:
+    from tabellion.kit import tracing
+    from tabellion.kit.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    tracing.configure()
 
 
 @app.command()
@@ -342,7 +344,7 @@ def serve(
     from tabellion.auth.mtls import server_options
 
     settings = _settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     settings = _with_public_url(settings, host, port)
     name = org_name or settings.org_name or "Default"
     secret = asyncio.run(bootstrap(settings, org_name=name))
@@ -354,6 +356,9 @@ def serve(
         host=host,
         port=port,
         log_level=settings.log_level,
+        # Logging is configured above (kit.logs); the middleware writes the access lines.
+        log_config=None,
+        access_log=False,
         proxy_headers=True,
         server_header=False,
         **server_options(settings, tls_cert, tls_key),
@@ -416,7 +421,7 @@ def worker_command(
     from tabellion.runtime import Runtime
 
     settings = _settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     upgrade_database(settings.resolved_database_url)
 
     async def run() -> None:
@@ -446,7 +451,7 @@ def mail_in(
     from tabellion.runtime import Runtime
 
     settings = _settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
 
     async def run() -> None:
         import signal
