@@ -18,8 +18,8 @@ from starlette.responses import Response
 from tabellion import __version__
 from tabellion.config import Settings
 from tabellion.errors import NotFound, install_error_handlers
-from tabellion.kit.bodylimit import BodyLimitMiddleware, document_body_limits
 from tabellion.kit import metrics
+from tabellion.kit.bodylimit import BodyLimitMiddleware, document_body_limits
 from tabellion.kit.idempotency import IdempotentReplay
 from tabellion.kit.text import guard_request
 from tabellion.runtime import Runtime

@@ -16,9 +16,10 @@ from tabellion.message.service.message import NOTICE_TASK
 from tabellion.models.job import Job
 from tabellion.runtime import Runtime
 from tests.conftest import make_settings
-from tests.fixtures.factories import message_body
+from tests.fixtures.factories import bearer, create_org_with_key, message_body
 from tests.fixtures.server import client_from
 from tests.fixtures.smtp import SmtpServer
+from tests.fixtures.tsa import TimestampAuthority, settings_with, tsa  # noqa: F401
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -81,9 +82,11 @@ async def test_requests_are_counted_by_route_template_and_status(
     unmatched = {"method": "GET", "route": "unmatched", "status": "404"}
     assert value(after, total, **unmatched) - value(before, total, **unmatched) == 1
     count = "tabellion_http_request_duration_seconds_count"
-    assert value(after, count, method="GET", route=route) - value(
-        before, count, method="GET", route=route
-    ) == 2
+    assert (
+        value(after, count, method="GET", route=route)
+        - value(before, count, method="GET", route=route)
+        == 2
+    )
     # Raw paths never become labels.
     assert not any("msg_one" in str(labels) for _, labels in after)
 
@@ -243,3 +246,76 @@ async def test_a_lost_or_damaged_stored_file_is_counted(
     after = await scrape(client)
     name = "tabellion_stored_file_unavailable_total"
     assert value(after, name, reason=damage) - value(before, name, reason=damage) == 1
+
+
+async def test_time_stamp_requests_are_timed_and_their_failures_counted(
+    data_dir: Path,
+    database_url: str,
+    tsa: TimestampAuthority,  # noqa: F811
+) -> None:
+    runtime = Runtime.build(settings_with(tsa, data_dir, database_url), pool_size=2)
+    try:
+        _, secret = await create_org_with_key(runtime)
+        auth = bearer(secret)
+        transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t.test") as client:
+            before = await scrape(client)
+            await dispatch(client, auth)
+            await Worker(runtime, concurrency=4).run_until_idle()
+            stamped = await scrape(client)
+            tsa.set_mode("503")
+            await dispatch(client, auth)
+            await Worker(runtime, concurrency=4).run_until_idle()
+            refused = await scrape(client)
+    finally:
+        await runtime.close()
+    count = "tabellion_tsa_request_duration_seconds_count"
+    ok = value(stamped, count, outcome="ok") - value(before, count, outcome="ok")
+    assert ok >= 1 and ok == tsa.granted
+    assert value(stamped, count, outcome="unavailable") == value(
+        before, count, outcome="unavailable"
+    )
+    assert value(stamped, "tabellion_tsa_last_success_timestamp_seconds") > 0
+    assert value(refused, count, outcome="unavailable") > value(
+        stamped, count, outcome="unavailable"
+    )
+    assert value(refused, count, outcome="ok") == value(stamped, count, outcome="ok")
+
+
+async def test_webhook_attempts_are_counted_by_outcome(data_dir: Path, database_url: str) -> None:
+    from tabellion.db import transaction
+    from tabellion.webhook import service
+    from tests.fixtures.receiver import running_receiver
+
+    settings = make_settings(data_dir, database_url, webhook_allowed_hosts="127.0.0.1")
+    runtime = Runtime.build(settings, pool_size=2)
+    try:
+        org_id, _ = await create_org_with_key(runtime)
+        transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+        async with (
+            running_receiver() as receiver,
+            httpx.AsyncClient(transport=transport, base_url="http://t.test") as client,
+        ):
+            receiver.answer(500)
+            async with transaction(runtime.sessions) as session:
+                await service.create_endpoint(
+                    session,
+                    org_id,
+                    url=receiver.url,
+                    events=["*"],
+                    description=None,
+                    signing_key=settings.signing_key,
+                )
+                await service.emit(session, org_id, "delivery.accepted", {"delivery": {}})
+                await service.emit(session, org_id, "delivery.refused", {"delivery": {}})
+            before = await scrape(client)
+            await Worker(runtime, concurrency=1).run_until_idle()
+            after = await scrape(client)
+            assert len(receiver.received) == 2
+    finally:
+        await runtime.close()
+    name = "tabellion_webhook_attempts_total"
+    for outcome, expected in (("succeeded", 1), ("retrying", 1), ("dead", 0)):
+        assert value(after, name, outcome=outcome) - value(before, name, outcome=outcome) == (
+            expected
+        ), outcome

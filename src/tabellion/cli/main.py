@@ -478,6 +478,7 @@ def _add_optional_commands() -> None:
     from tabellion.cli.jobs import jobs_app
     from tabellion.cli.keys import key_app
     from tabellion.cli.mtls import mtls_app
+    from tabellion.cli.status import status
     from tabellion.cli.storage import storage_app
     from tabellion.cli.tsa import tsa_app
 
@@ -488,6 +489,7 @@ def _add_optional_commands() -> None:
     app.add_typer(evidence_app, name="evidence")
     app.add_typer(tsa_app, name="tsa")
     app.command("verify")(verify)
+    app.command("status")(status)
 
 
 _add_optional_commands()

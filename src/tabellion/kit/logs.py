@@ -41,6 +41,10 @@ _SHARED: list[Any] = [
 ]
 
 
+# ``extra=`` fields of stdlib calls that become fields of the line (the access log's).
+EXTRA_FIELDS = ("method", "path", "route", "status", "duration_ms")
+
+
 def current_request_id() -> str | None:
     """The id of the request (or of the request that caused the job) being handled."""
     return _request_id.get()
@@ -78,7 +82,7 @@ def formatter(fmt: LogFormat) -> logging.Formatter:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
         final = [renderer]
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_SHARED,
+        foreign_pre_chain=[*_SHARED, structlog.stdlib.ExtraAdder(allow=EXTRA_FIELDS)],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
     )
 

@@ -206,7 +206,7 @@ def route_template(scope: Scope) -> str:
     """The matched route's path template (``/v1/messages/{message_id}``), never the raw path:
     one series per route, whatever ids the clients send."""
     route = scope.get("route")
-    mounted = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
+    mounted = str(scope.get("root_path", ""))[len(str(scope.get("app_root_path", ""))) :]
     if route is None:
         # A mounted application (static files) matched: its prefix, then anything.
         return f"{mounted}/{{path}}" if mounted and scope.get("endpoint") else UNMATCHED
@@ -222,7 +222,7 @@ def route_template(scope: Scope) -> str:
         own = template.format_map({name: str(value) for name, value in params.items()})
     except (KeyError, ValueError, IndexError):
         return mounted + template
-    path = scope.get("path", "")
+    path = str(scope.get("path", ""))
     if own and path.endswith(own):
         return path[: len(path) - len(own)] + template
     return mounted + template
@@ -311,33 +311,18 @@ class _Snapshot(Collector):
 
 
 async def _job_families(runtime: Runtime) -> list[Metric]:
-    from sqlalchemy import and_, case, func, select
-
     from tabellion.jobs.registry import registered_kinds
+    from tabellion.jobs.stats import STATUSES, summarise_jobs
     from tabellion.kit.time import utcnow
-    from tabellion.models.job import Job
 
-    now = utcnow()
-    due = and_(Job.status == "queued", Job.run_at <= now)
-    statement = (
-        select(
-            Job.kind,
-            Job.status,
-            func.count(),
-            func.sum(case((due, 1), else_=0)),
-            func.min(case((due, Job.run_at))),
-        )
-        .where(Job.status.in_(("queued", "running", "dead")))
-        .group_by(Job.kind, Job.status)
-    )
     async with runtime.read_sessions() as session:
-        rows = (await session.execute(statement)).all()
+        summaries = await summarise_jobs(session, utcnow(), kinds=registered_kinds())
     jobs = GaugeMetricFamily(
         "tabellion_jobs",
         "Jobs in the job table by kind and status (queued includes those scheduled later).",
         labels=["kind", "status"],
     )
-    due_jobs = GaugeMetricFamily(
+    due = GaugeMetricFamily(
         "tabellion_jobs_due", "Queued jobs whose time has come, by kind.", labels=["kind"]
     )
     oldest = GaugeMetricFamily(
@@ -345,22 +330,12 @@ async def _job_families(runtime: Runtime) -> list[Metric]:
         "How long the oldest due queued job of each kind has waited past its time (0: none).",
         labels=["kind"],
     )
-    counts: dict[tuple[str, str], int] = {}
-    due_counts: dict[str, int] = {}
-    waits: dict[str, float] = {}
-    for kind, status, count, due_count, first in rows:
-        counts[(kind, status)] = int(count)
-        if status == "queued":
-            due_counts[kind] = int(due_count or 0)
-            if first is not None:
-                waits[kind] = max(0.0, (now - first).total_seconds())
-    kinds = sorted(set(registered_kinds()) | {kind for kind, _ in counts})
-    for kind in kinds:
-        for status in ("queued", "running", "dead"):
-            jobs.add_metric([kind, status], counts.get((kind, status), 0))
-        due_jobs.add_metric([kind], due_counts.get(kind, 0))
-        oldest.add_metric([kind], waits.get(kind, 0.0))
-    return [jobs, due_jobs, oldest]
+    for summary in summaries:
+        for status in STATUSES:
+            jobs.add_metric([summary.kind, status], getattr(summary, status))
+        due.add_metric([summary.kind], summary.due)
+        oldest.add_metric([summary.kind], summary.oldest_due_seconds)
+    return [jobs, due, oldest]
 
 
 def _pool_families(runtime: Runtime) -> list[Metric]:

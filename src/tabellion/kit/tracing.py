@@ -9,6 +9,7 @@ Without the packages every function below does nothing.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import os
@@ -53,16 +54,18 @@ def configure(service_name: str = "tabellion") -> bool:
     if not any(os.environ.get(name) for name in _ENDPOINT_VARIABLES) or not available():
         return False
     from opentelemetry import trace
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    # Imported by name: the SDK is optional, so neither installed nor typed here.
+    exporter = importlib.import_module("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+    resources = importlib.import_module("opentelemetry.sdk.resources")
+    sdk = importlib.import_module("opentelemetry.sdk.trace")
+    export = importlib.import_module("opentelemetry.sdk.trace.export")
 
     if type(trace.get_tracer_provider()).__name__ != "ProxyTracerProvider":
         return True
     name = os.environ.get("OTEL_SERVICE_NAME", service_name)
-    provider = TracerProvider(resource=Resource.create({"service.name": name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider = sdk.TracerProvider(resource=resources.Resource.create({"service.name": name}))
+    provider.add_span_processor(export.BatchSpanProcessor(exporter.OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     log.info("OpenTelemetry: exporting traces over OTLP as %s", name)
     return True
