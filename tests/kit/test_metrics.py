@@ -319,3 +319,37 @@ async def test_webhook_attempts_are_counted_by_outcome(data_dir: Path, database_
         assert value(after, name, outcome=outcome) - value(before, name, outcome=outcome) == (
             expected
         ), outcome
+
+
+def test_multiprocess_mode_adds_up_the_processes_of_a_host(tmp_path: Path) -> None:
+    """Worker processes sharing PROMETHEUS_MULTIPROC_DIR with the API are in its scrape."""
+    import os
+    import subprocess
+    import sys
+
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    count = (
+        "from tabellion.kit import metrics; metrics.proofs_sealed(3); "
+        "metrics.job_run('evidence.seal', 'done', 0.2)"
+    )
+    for _ in range(2):  # two worker processes, one after the other
+        subprocess.run([sys.executable, "-c", count], env=env, check=True, timeout=60)
+    read = (
+        "from prometheus_client import generate_latest; from tabellion.kit import metrics; "
+        "print(generate_latest(metrics._process_registry()).decode())"
+    )
+    scraped = subprocess.run(
+        [sys.executable, "-c", read],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    samples = parse(scraped)
+    assert value(samples, "tabellion_proofs_sealed_total") == 6
+    labels = {"kind": "evidence.seal", "outcome": "done"}
+    assert value(samples, "tabellion_jobs_run_total", **labels) == 2
+    assert value(samples, "tabellion_job_duration_seconds_count", kind="evidence.seal") == 2

@@ -61,8 +61,10 @@ def request_id_from(header: str | None) -> str:
 def bound(*, request_id: str | None, **values: Any) -> Iterator[None]:
     """Bind ``request_id`` (and ``values``) to every log line and job enqueued inside."""
     token = _request_id.set(request_id)
+    if request_id is not None:
+        values["request_id"] = request_id
     try:
-        with structlog.contextvars.bound_contextvars(request_id=request_id, **values):
+        with structlog.contextvars.bound_contextvars(**values):
             yield
     finally:
         _request_id.reset(token)
