@@ -67,7 +67,7 @@ def create_app(
             if owned:
                 await rt.close()
 
-    app = FastAPI(
+    app = metrics.ObservedFastAPI(
         title="Tabellion",
         version=__version__,
         description=DESCRIPTION,
@@ -84,7 +84,6 @@ def create_app(
         BodyLimitMiddleware,
         max_json_bytes=(settings or (runtime.settings if runtime else Settings())).max_json_bytes,
     )
-    # Outermost: request id, request metrics, access log; and GET /metrics.
     metrics.install(app)
 
     @app.exception_handler(IdempotentReplay)

@@ -148,3 +148,32 @@ def test_configure_logging_routes_every_logger_through_structlog() -> None:
 )
 def test_only_sane_request_ids_are_kept(given: str, kept: bool) -> None:
     assert (logs.request_id_from(given) == given) is kept
+
+
+async def test_an_unexpected_error_is_logged_and_answered_under_the_request_id(
+    runtime: Runtime, json_lines: io.StringIO
+) -> None:
+    from tabellion.app import create_app
+
+    app = create_app(runtime=runtime)
+
+    @app.get("/test-only/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t.test") as client:
+        response = await client.get("/test-only/boom", headers={"X-Request-ID": "bug-1"})
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "bug-1"
+    assert response.json()["code"] == "internal-error"
+    lines = parsed(json_lines)
+    [failure] = [line for line in lines if line["event"].startswith("unhandled error")]
+    assert failure["request_id"] == "bug-1"
+    assert failure["exception"][0]["exc_value"] == "a bug"
+    [access] = [line for line in lines if line["logger"] == "tabellion.access"]
+    assert (access["request_id"], access["status"], access["route"]) == (
+        "bug-1",
+        500,
+        "/test-only/boom",
+    )

@@ -414,9 +414,16 @@ def check_scraper(token: str | None, authorization: str | None, client_host: str
         raise Unauthorized("Send the metrics token: Authorization: Bearer <token>.")
 
 
+class ObservedFastAPI(FastAPI):
+    """FastAPI with :class:`ObserveMiddleware` outside everything, the server-error handler
+    included: an unexpected error's 500 carries the request id, and so does its log line."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return ObserveMiddleware(super().build_middleware_stack())
+
+
 def install(app: FastAPI) -> None:
-    """Observe every request and serve GET /metrics (outside the API's OpenAPI document)."""
-    app.add_middleware(ObserveMiddleware)
+    """Serve GET /metrics (outside the API's OpenAPI document)."""
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
