@@ -353,3 +353,58 @@ def test_multiprocess_mode_adds_up_the_processes_of_a_host(tmp_path: Path) -> No
     labels = {"kind": "evidence.seal", "outcome": "done"}
     assert value(samples, "tabellion_jobs_run_total", **labels) == 2
     assert value(samples, "tabellion_job_duration_seconds_count", kind="evidence.seal") == 2
+
+
+def test_a_worker_process_serves_its_own_metrics(data_dir: Path, database_url: str) -> None:
+    """``tabellion worker --metrics-port``: a worker on a host without an API process."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.fixtures.server import free_port
+
+    port = free_port()
+    token = "worker-metrics-token"
+    env = {
+        **os.environ,
+        "TABELLION_DATA_DIR": str(data_dir),
+        "TABELLION_DATABASE_URL": database_url,
+        "TABELLION_ENV": "development",
+        "TABELLION_LOG_FORMAT": "json",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env["TABELLION_METRICS_TOKEN"] = token
+    command = [sys.executable, "-m", "tabellion", "worker", "--concurrency", "2"]
+    worker = subprocess.Popen(
+        [*command, "--metrics-port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(url, headers={"X-Request-ID": "scrape-1"})
+                break
+            except httpx.ConnectError:
+                assert worker.poll() is None, worker.communicate()
+                assert time.monotonic() < deadline, "the worker's metrics server never came up"
+                time.sleep(0.1)
+        assert response.status_code == 401
+        assert response.json()["code"] == "unauthorized"
+        response = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.text
+        samples = parse(response.text)
+        assert value(samples, "tabellion_database_up") == 1
+        assert "tabellion_jobs" in names(samples)
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/messages").status_code == 404
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert any('"worker ' in line and "stopped" in line for line in err.splitlines()), err

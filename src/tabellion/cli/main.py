@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -414,6 +415,15 @@ def worker_command(
             help="Jobs run at once [default: TABELLION_WORKER_CONCURRENCY].", min=1, max=1024
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve GET /metrics (this worker's counters, the job table) on this port.",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address of --metrics-port.")] = "127.0.0.1",
 ) -> None:
     """Run job workers only (scale out: any number, on any machine)."""
     from tabellion.jobs.worker import Worker
@@ -427,14 +437,22 @@ def worker_command(
     async def run() -> None:
         import signal
 
+        from tabellion.kit.metrics import serving_metrics
+
         runtime = Runtime.build(settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         try:
-            slots = concurrency or settings.worker_concurrency
-            await Worker(runtime, concurrency=slots).run(stop)
+            async with contextlib.AsyncExitStack() as stack:
+                if metrics_port:
+                    # Started first: its server's signal handlers are then replaced by ours.
+                    await stack.enter_async_context(
+                        serving_metrics(runtime, host=metrics_host, port=metrics_port)
+                    )
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+                slots = concurrency or settings.worker_concurrency
+                await Worker(runtime, concurrency=slots).run(stop)
         finally:
             await runtime.close()
 

@@ -18,13 +18,14 @@ prometheus-client.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
@@ -420,6 +421,44 @@ class ObservedFastAPI(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return ObserveMiddleware(super().build_middleware_stack())
+
+
+def metrics_app(runtime: Runtime) -> FastAPI:
+    """An application serving GET /metrics alone, for ``tabellion worker --metrics-port``."""
+    from tabellion.errors import install_error_handlers
+
+    app = ObservedFastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    install(app)
+    return app
+
+
+@asynccontextmanager
+async def serving_metrics(runtime: Runtime, *, host: str, port: int) -> AsyncIterator[None]:
+    """Serve :func:`metrics_app` on ``host:port`` while the block runs."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        metrics_app(runtime),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # uvicorn's exit (the port is taken...)
+            raise RuntimeError(f"cannot serve metrics on {host}:{port}")
+        await asyncio.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
 
 
 def install(app: FastAPI) -> None:
