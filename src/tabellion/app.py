@@ -18,6 +18,7 @@ from starlette.responses import Response
 from tabellion import __version__
 from tabellion.config import Settings
 from tabellion.errors import NotFound, install_error_handlers
+from tabellion.kit import metrics
 from tabellion.kit.bodylimit import BodyLimitMiddleware, document_body_limits
 from tabellion.kit.idempotency import IdempotentReplay
 from tabellion.kit.text import guard_request
@@ -66,7 +67,7 @@ def create_app(
             if owned:
                 await rt.close()
 
-    app = FastAPI(
+    app = metrics.ObservedFastAPI(
         title="Tabellion",
         version=__version__,
         description=DESCRIPTION,
@@ -83,6 +84,7 @@ def create_app(
         BodyLimitMiddleware,
         max_json_bytes=(settings or (runtime.settings if runtime else Settings())).max_json_bytes,
     )
+    metrics.install(app)
 
     @app.exception_handler(IdempotentReplay)
     async def _replay(_: Request, exc: IdempotentReplay) -> Response:

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     notice_retry_base_seconds: float = Field(default=60.0, gt=0, le=86_400)
     notice_retry_cap_seconds: float = Field(default=3_600.0, gt=0, le=86_400)
     log_level: str = "info"
+    # ``json`` (one object per line) or ``console`` (readable); unset: console on a terminal.
+    log_format: Literal["json", "console"] | None = None
+    # Bearer token of GET /metrics; unset, /metrics answers loopback clients only.
+    metrics_token: SecretStr | None = None
     # Days before an acceptance deadline on which unanswered recipients get a reminder.
     reminder_days: str = "7,2"
     # The evidence seal: a PEM private key (or a PKCS#12 file) and its PEM certificate chain.

@@ -59,6 +59,7 @@ class Runtime:
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Runtime:
         from tabellion.document.storage import open_store
         from tabellion.evidence import links
+        from tabellion.kit import metrics
         from tabellion.kit.ratelimit import RateLimiter
         from tabellion.notification.transport import open_transport
 
@@ -76,7 +77,7 @@ class Runtime:
                 read_engine, info={SETTINGS_INFO: settings, READ_ONLY_INFO: True}
             ),
             storage=open_store(settings.resolved_storage_url),
-            mail=open_transport(settings),
+            mail=metrics.counted_mail(open_transport(settings)),
             limiter=RateLimiter(redis_url=settings.redis_url, overrides=settings.rate_limits),
         )
 

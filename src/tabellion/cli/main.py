@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -41,10 +42,12 @@ def _settings() -> Settings:
     return settings
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _configure_logging(settings: Settings) -> None:
+    from tabellion.kit import tracing
+    from tabellion.kit.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    tracing.configure()
 
 
 @app.command()
@@ -342,7 +345,7 @@ def serve(
     from tabellion.auth.mtls import server_options
 
     settings = _settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     settings = _with_public_url(settings, host, port)
     name = org_name or settings.org_name or "Default"
     secret = asyncio.run(bootstrap(settings, org_name=name))
@@ -354,6 +357,9 @@ def serve(
         host=host,
         port=port,
         log_level=settings.log_level,
+        # Logging is configured above (kit.logs); the middleware writes the access lines.
+        log_config=None,
+        access_log=False,
         proxy_headers=True,
         server_header=False,
         **server_options(settings, tls_cert, tls_key),
@@ -409,6 +415,15 @@ def worker_command(
             help="Jobs run at once [default: TABELLION_WORKER_CONCURRENCY].", min=1, max=1024
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve GET /metrics (this worker's counters, the job table) on this port.",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address of --metrics-port.")] = "127.0.0.1",
 ) -> None:
     """Run job workers only (scale out: any number, on any machine)."""
     from tabellion.jobs.worker import Worker
@@ -416,20 +431,28 @@ def worker_command(
     from tabellion.runtime import Runtime
 
     settings = _settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     upgrade_database(settings.resolved_database_url)
 
     async def run() -> None:
         import signal
 
+        from tabellion.kit.metrics import serving_metrics
+
         runtime = Runtime.build(settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         try:
-            slots = concurrency or settings.worker_concurrency
-            await Worker(runtime, concurrency=slots).run(stop)
+            async with contextlib.AsyncExitStack() as stack:
+                if metrics_port:
+                    # Started first: its server's signal handlers are then replaced by ours.
+                    await stack.enter_async_context(
+                        serving_metrics(runtime, host=metrics_host, port=metrics_port)
+                    )
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+                slots = concurrency or settings.worker_concurrency
+                await Worker(runtime, concurrency=slots).run(stop)
         finally:
             await runtime.close()
 
@@ -446,7 +469,7 @@ def mail_in(
     from tabellion.runtime import Runtime
 
     settings = _settings()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
 
     async def run() -> None:
         import signal
@@ -473,6 +496,7 @@ def _add_optional_commands() -> None:
     from tabellion.cli.jobs import jobs_app
     from tabellion.cli.keys import key_app
     from tabellion.cli.mtls import mtls_app
+    from tabellion.cli.status import status
     from tabellion.cli.storage import storage_app
     from tabellion.cli.tsa import tsa_app
 
@@ -483,6 +507,7 @@ def _add_optional_commands() -> None:
     app.add_typer(evidence_app, name="evidence")
     app.add_typer(tsa_app, name="tsa")
     app.command("verify")(verify)
+    app.command("status")(status)
 
 
 _add_optional_commands()

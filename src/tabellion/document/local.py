@@ -26,6 +26,7 @@ from tabellion.document.storage import (
     BlobTooLarge,
     StoredBlob,
 )
+from tabellion.kit import metrics
 
 WRITE_BUFFER = 1 << 20  # bytes gathered before one write call in a thread
 READ_CHUNK = 1 << 20
@@ -114,6 +115,7 @@ class LocalBlobStore:
         try:
             fh = await asyncio.to_thread(open, path, "rb")
         except FileNotFoundError as exc:
+            metrics.stored_file_unavailable("missing")
             raise BlobNotFound(key) from exc
         full = start == 0 and end is None
         hasher = hashlib.sha256() if full else None
@@ -134,6 +136,7 @@ class LocalBlobStore:
         finally:
             fh.close()
         if hasher is not None and hasher.hexdigest() != key:
+            metrics.stored_file_unavailable("corrupted")
             raise BlobCorrupted(f"blob {key} does not match its hash")
 
     async def exists(self, key: str) -> bool:

@@ -31,6 +31,7 @@ from tabellion.document.storage import (
     BlobTooLarge,
     StoredBlob,
 )
+from tabellion.kit import metrics
 
 PART_SIZE = 8 << 20  # S3 parts are at least 5 MiB, except the last
 READ_CHUNK = 1 << 20
@@ -173,6 +174,7 @@ class S3BlobStore:
             response = await asyncio.to_thread(self.client.get_object, **options)
         except ClientError as exc:
             if _missing(exc):
+                metrics.stored_file_unavailable("missing")
                 raise BlobNotFound(key) from exc
             if _code(exc) == "InvalidRange":
                 return  # starts past the end: nothing, as on local disk
@@ -190,6 +192,7 @@ class S3BlobStore:
         finally:
             body.close()
         if hasher is not None and hasher.hexdigest() != key:
+            metrics.stored_file_unavailable("corrupted")
             raise BlobCorrupted(f"blob {key} does not match its hash")
 
     async def exists(self, key: str) -> bool:

@@ -32,6 +32,7 @@ from tabellion.evidence.proofs import (
     sealed,
 )
 from tabellion.evidence.service_verify import VerifyFileTooLarge, verify_upload
+from tabellion.kit import metrics
 from tabellion.kit.ratelimit import RateLimited, rate_limited
 from tabellion.message import repository
 from tabellion.message.service.message import DeliveryNotFound
@@ -153,6 +154,7 @@ async def pdf_response(
     key = await pdf_key_of(runtime, session, evidence)
     if not await runtime.storage.exists(key):
         # Streamed, a missing file would fail after the 200 went out.
+        metrics.stored_file_unavailable("missing")
         raise StoredFileUnavailable(f"The PDF of evidence {evidence.id} is unavailable.")
     return StreamingResponse(
         runtime.storage.open(key),

@@ -26,6 +26,7 @@ from tabellion.evidence.keys import load_seal
 from tabellion.evidence.timestamping import AWAITING, NONE, queue_timestamps
 from tabellion.evidence.transparency import append_leaves, lock_log
 from tabellion.jobs.queue import ENQUEUED, any_due, enqueue_many, new_job
+from tabellion.kit import metrics
 from tabellion.kit.jcs import canonicalize
 from tabellion.kit.time import utcnow
 from tabellion.models.base import table_of
@@ -246,6 +247,7 @@ async def seal_pending(runtime: Runtime) -> int:
     total = 0
     while True:
         count = await seal_batch(runtime)
+        metrics.proofs_sealed(count)
         total += count
         if count < BATCH:
             return total

@@ -40,6 +40,7 @@ from tabellion.evidence.rfc3161 import (
     token_from_reply,
 )
 from tabellion.jobs.queue import enqueue, enqueue_many
+from tabellion.kit import metrics
 from tabellion.kit.time import utcnow
 from tabellion.models.evidence import Evidence
 
@@ -98,7 +99,8 @@ async def request_token_any(client: httpx.AsyncClient, urls: Sequence[str], dige
     failures: list[str] = []
     for url in urls:
         try:
-            return await request_token(client, url, digest)
+            with metrics.tsa_request():
+                return await request_token(client, url, digest)
         except (AuthorityUnavailable, TimestampInvalid) as exc:
             failures.append(f"{url}: {exc}" if len(urls) > 1 else str(exc))
     raise AuthorityUnavailable("; ".join(failures))

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import bulk_insert
 from tabellion.jobs.registry import PRIORITY_DEFAULT, TaskSpec, get_task
+from tabellion.kit.logs import current_request_id
 from tabellion.kit.time import utcnow
 from tabellion.models.base import table_of
 from tabellion.models.job import Job
@@ -56,6 +57,7 @@ def new_job(
         run_at=run_at or now,
         created_at=now,
         updated_at=now,
+        request_id=current_request_id(),
     )
 
 
@@ -87,6 +89,7 @@ async def enqueue_many(
     now = utcnow()
     attempts = _max_attempts(kind, max_attempts)
     priority = _priority(kind)
+    request_id = current_request_id()
     rows = [
         {
             "kind": kind,
@@ -98,6 +101,7 @@ async def enqueue_many(
             "run_at": run_at or now,
             "created_at": now,
             "updated_at": now,
+            "request_id": request_id,
         }
         for payload in payloads
     ]
@@ -113,6 +117,7 @@ async def enqueue_rows(
         return
     now = utcnow()
     specs: dict[str, TaskSpec] = {}
+    request_id = current_request_id()
     rows = []
     for kind, payload, run_at in jobs:
         if kind not in specs:
@@ -128,6 +133,7 @@ async def enqueue_rows(
                 "run_at": run_at,
                 "created_at": now,
                 "updated_at": now,
+                "request_id": request_id,
             }
         )
     await bulk_insert(session, table_of(Job), rows)

@@ -22,6 +22,7 @@ import random
 import re
 import secrets
 import socket
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +40,7 @@ from tabellion.jobs.registry import (
     TaskSpec,
     get_task,
 )
+from tabellion.kit import logs, metrics, tracing
 from tabellion.kit.time import utcnow
 from tabellion.models.base import UTCDateTime
 from tabellion.models.job import Job
@@ -80,6 +82,7 @@ class ClaimedJob:
     attempt: int
     max_attempts: int
     priority: int = PRIORITY_DEFAULT
+    request_id: str | None = None  # of the request that caused it, bound to its log lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +165,15 @@ def _claim_statement(*, postgres: bool, orphans: bool) -> Any:
             attempts=Job.attempts + 1,
             updated_at=now,
         )
-        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts, Job.priority)
+        .returning(
+            Job.id,
+            Job.kind,
+            Job.payload,
+            Job.attempts,
+            Job.max_attempts,
+            Job.priority,
+            Job.request_id,
+        )
     )
 
 
@@ -486,6 +497,18 @@ class Worker:
             self._poke.set()
 
     async def _execute(self, job: ClaimedJob) -> Outcome:
+        start = time.perf_counter()
+        with (
+            logs.bound(request_id=job.request_id, job_id=job.id, job_kind=job.kind),
+            tracing.job_span(job.kind, job.id, job.request_id),
+        ):
+            outcome = await self._execute_bound(job)
+            elapsed = time.perf_counter() - start
+            metrics.job_run(job.kind, outcome.status, elapsed)
+            logger.debug("job %d (%s) %s in %.3f s", job.id, job.kind, outcome.status, elapsed)
+        return outcome
+
+    async def _execute_bound(self, job: ClaimedJob) -> Outcome:
         spec = self._spec(job.kind)
         if spec is None:
             logger.error("job %d: no task registered for kind %r", job.id, job.kind)

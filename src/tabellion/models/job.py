@@ -36,3 +36,5 @@ class Job(TimestampMixin, Base):
     locked_by: Mapped[str | None] = mapped_column(String(100))
     last_error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None]
+    # The X-Request-ID of the request (or the job) that enqueued it, bound to its log lines.
+    request_id: Mapped[str | None] = mapped_column(String(128))

@@ -30,6 +30,7 @@ from sqlalchemy.orm import defer
 from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.jobs.registry import GiveUp, RetryLater
+from tabellion.kit import metrics
 from tabellion.kit.time import utcnow
 from tabellion.message.service.delivery import (
     NoticeAccepted,
@@ -74,10 +75,12 @@ def relay_trouble(
     """What the job does about a relay's temporary failure: retry, or give up past the window."""
     window = timedelta(hours=settings.notice_retry_hours)
     if now - delivery.created_at >= window:
+        metrics.notice_relay_failure("gave_up")
         return GiveUp(
             f"the mail relay kept failing for {settings.notice_retry_hours:g} h: {exc}; "
             "the delivery stays pending (retry the job once the relay works)"
         )
+    metrics.notice_relay_failure("retry")
     return RetryLater(str(exc), delay=retry_delay(settings, attempt))
 
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from tabellion.jobs.registry import RetryLater
+from tabellion.kit import metrics
 from tabellion.kit.time import utcnow
 from tabellion.runtime import Runtime
 from tabellion.webhook import formats
@@ -140,6 +141,7 @@ async def deliver(
             is_last=is_last,
         )
     )
+    metrics.webhook_attempt(label)
     if label == "retrying":
         assert delay is not None
         raise RetryLater(outcome.error or "failed", delay=delay)

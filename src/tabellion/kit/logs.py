@@ -1,0 +1,111 @@
+"""Logging: structlog rendering for every stdlib logger, and the request id carried by each line.
+
+The code base logs with the standard library (``logging.getLogger(__name__)``); structlog's
+``ProcessorFormatter`` renders those records, as JSON (one object per line, for log shippers)
+or readably on a terminal. Values bound in the context (``request_id``; ``job_id`` and
+``job_kind`` in the worker) are added to every line logged in that context, whichever logger
+writes it.
+
+A request's id comes from its ``X-Request-ID`` header when that is a sane token, else it is
+made up; jobs the request enqueues store it (``jobs.request_id``) and the worker binds it
+again while running them, so one id follows a letter from the API call to its e-mail.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Literal
+
+import structlog
+
+LogFormat = Literal["json", "console"]
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Ids from outside are logged and stored: printable tokens only, bounded (no log injection).
+_SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
+
+_request_id: ContextVar[str | None] = ContextVar("tabellion_request_id", default=None)
+
+# Added to foreign (stdlib) records and structlog events alike, before rendering.
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+# ``extra=`` fields of stdlib calls that become fields of the line (the access log's).
+EXTRA_FIELDS = ("method", "path", "route", "status", "duration_ms")
+
+
+def current_request_id() -> str | None:
+    """The id of the request (or of the request that caused the job) being handled."""
+    return _request_id.get()
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's id when it is a sane token, else a new random one."""
+    if header and _SANE_ID.fullmatch(header):
+        return header
+    return secrets.token_hex(16)
+
+
+@contextmanager
+def bound(*, request_id: str | None, **values: Any) -> Iterator[None]:
+    """Bind ``request_id`` (and ``values``) to every log line and job enqueued inside."""
+    token = _request_id.set(request_id)
+    if request_id is not None:
+        values["request_id"] = request_id
+    try:
+        with structlog.contextvars.bound_contextvars(**values):
+            yield
+    finally:
+        _request_id.reset(token)
+
+
+def default_format() -> LogFormat:
+    return "console" if sys.stderr.isatty() else "json"
+
+
+def formatter(fmt: LogFormat) -> logging.Formatter:
+    """A formatter rendering stdlib records (and structlog events) as ``fmt``."""
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+        final = [structlog.processors.dict_tracebacks, renderer]
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        final = [renderer]
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*_SHARED, structlog.stdlib.ExtraAdder(allow=EXTRA_FIELDS)],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
+    )
+
+
+def configure_logging(level: str = "info", fmt: LogFormat | None = None) -> None:
+    """Send every logger's records to stderr, rendered as ``fmt`` (default: by terminal)."""
+    structlog.configure(
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(fmt or default_format()))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # uvicorn's loggers go through the root handler (``serve`` passes log_config=None); its
+    # access log is replaced by one line per request from the observing middleware.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True

@@ -1,0 +1,95 @@
+"""Optional OpenTelemetry tracing: on when its SDK and OTLP exporter are installed and an
+OTLP endpoint is configured (``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``..._TRACES_ENDPOINT``).
+
+Nothing here is a dependency of Tabellion: ``pip install opentelemetry-sdk
+opentelemetry-exporter-otlp-proto-http`` turns it on. FastAPI then traces each HTTP request
+by itself (it uses the global tracer provider set here); the worker adds one span per job.
+Without the packages every function below does nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+_SDK_MODULES = ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter")
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
+def available() -> bool:
+    """Whether the OpenTelemetry SDK and its OTLP/HTTP exporter are installed."""
+    return all(_installed(module) for module in _SDK_MODULES)
+
+
+def _tracer() -> Any | None:
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    return trace.get_tracer("tabellion")
+
+
+def configure(service_name: str = "tabellion") -> bool:
+    """Export spans over OTLP/HTTP when the SDK is installed and an endpoint is set.
+
+    Returns whether tracing is on. A provider configured by someone else (an agent, a
+    wrapper) is kept.
+    """
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    if not any(os.environ.get(name) for name in _ENDPOINT_VARIABLES) or not available():
+        return False
+    from opentelemetry import trace
+
+    # Imported by name: the SDK is optional, so neither installed nor typed here.
+    exporter = importlib.import_module("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+    resources = importlib.import_module("opentelemetry.sdk.resources")
+    sdk = importlib.import_module("opentelemetry.sdk.trace")
+    export = importlib.import_module("opentelemetry.sdk.trace.export")
+
+    if type(trace.get_tracer_provider()).__name__ != "ProxyTracerProvider":
+        return True
+    name = os.environ.get("OTEL_SERVICE_NAME", service_name)
+    provider = sdk.TracerProvider(resource=resources.Resource.create({"service.name": name}))
+    provider.add_span_processor(export.BatchSpanProcessor(exporter.OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    log.info("OpenTelemetry: exporting traces over OTLP as %s", name)
+    return True
+
+
+@contextmanager
+def job_span(kind: str, job_id: int, request_id: str | None) -> Iterator[None]:
+    """A span around one job run (a no-op span without a configured SDK)."""
+    tracer = _tracer()
+    if tracer is None:
+        yield
+        return
+    attributes: dict[str, Any] = {"tabellion.job.kind": kind, "tabellion.job.id": job_id}
+    if request_id:
+        attributes["tabellion.request_id"] = request_id
+    with tracer.start_as_current_span(f"job {kind}", attributes=attributes):
+        yield
+
+
+def annotate_current_span(key: str, value: str) -> None:
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute(key, value)
