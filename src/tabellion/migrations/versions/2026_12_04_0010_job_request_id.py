@@ -1,6 +1,6 @@
 """Jobs remember the request id of what enqueued them (bound to their log lines).
 
-Revision ID: 0010_obs
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-04 15:30:00.000000
 """
