@@ -20,6 +20,8 @@ FieldType = Literal[
     "CHECKBOX",
     "DROPDOWN",
 ]
+AccessAuth = Literal["ACCOUNT", "TWO_FACTOR_AUTH"]
+ActionAuth = Literal["ACCOUNT", "PASSKEY", "TWO_FACTOR_AUTH", "PASSWORD", "EXPLICIT_NONE"]
 Status = Literal["DRAFT", "PENDING", "COMPLETED", "REJECTED", "CANCELLED"]
 Coordinate = Annotated[float, Field(ge=0, le=100)]
 Extent = Annotated[float, Field(gt=0, le=100)]
@@ -46,7 +48,9 @@ class RecipientCreate(Foreign):
     email: Annotated[str, Field(max_length=320)]
     name: Annotated[str, Field(max_length=255)] = ""
     role: Role = "SIGNER"
-    signingOrder: Annotated[int | None, Field(ge=0, le=1000)] = None
+    signingOrder: Annotated[int | None, Field(ge=0, le=999)] = None
+    accessAuth: Annotated[list[AccessAuth] | None, Field(max_length=2)] = None
+    actionAuth: Annotated[list[ActionAuth] | None, Field(max_length=5)] = None
     fields: Annotated[list[FieldCreate], Field(max_length=500)] = []
 
 
@@ -87,3 +91,119 @@ class Error(BaseModel):
     message: str
     code: str
     issues: list[dict[str, Any]] = []
+
+
+ForeignId = Annotated[int, Field(ge=1, le=999_999_999)]
+Name = Annotated[str, Field(max_length=255)]
+Email = Annotated[str, Field(min_length=3, max_length=320)]
+
+
+class EnvelopeIds(Foreign):
+    type: Literal["envelopeId", "documentId", "templateId"]
+    ids: Annotated[list[int | str], Field(min_length=1, max_length=20)]
+
+
+class GetManyIn(Foreign):
+    ids: EnvelopeIds
+
+
+class UpdateData(Foreign):
+    title: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+    externalId: Annotated[str | None, Field(max_length=255)] = None
+    visibility: str | None = None
+    globalAccessAuth: list[AccessAuth] | None = None
+    globalActionAuth: list[ActionAuth] | None = None
+    folderId: str | None = None
+    templateType: str | None = None
+
+
+class MetaUpdate(Meta):
+    timezone: str | None = None
+    dateFormat: str | None = None
+    redirectUrl: str | None = None
+    distributionMethod: Literal["EMAIL", "NONE"] | None = None
+
+
+class UpdateIn(EnvelopeIdIn):
+    data: UpdateData | None = None
+    meta: MetaUpdate | None = None
+
+
+class RedistributeIn(EnvelopeIdIn):
+    recipients: Annotated[list[ForeignId], Field(min_length=1, max_length=100)]
+
+
+class RecipientItem(Foreign):
+    email: Email
+    name: Name
+    role: Role
+    signingOrder: Annotated[int | None, Field(ge=0, le=999)] = None
+    accessAuth: Annotated[list[AccessAuth] | None, Field(max_length=2)] = None
+    actionAuth: Annotated[list[ActionAuth] | None, Field(max_length=5)] = None
+
+
+class RecipientsCreateIn(EnvelopeIdIn):
+    data: Annotated[list[RecipientItem], Field(min_length=1, max_length=100)]
+
+
+class RecipientPatch(Foreign):
+    id: ForeignId
+    email: Email | None = None
+    name: Name | None = None
+    role: Role | None = None
+    signingOrder: Annotated[int | None, Field(ge=0, le=999)] = None
+    accessAuth: Annotated[list[AccessAuth] | None, Field(max_length=2)] = None
+    actionAuth: Annotated[list[ActionAuth] | None, Field(max_length=5)] = None
+
+
+class RecipientsUpdateIn(EnvelopeIdIn):
+    data: Annotated[list[RecipientPatch], Field(min_length=1, max_length=100)]
+
+
+class RecipientIdIn(Foreign):
+    recipientId: ForeignId
+
+
+class RejectIn(Foreign):
+    envelopeId: Annotated[str, Field(min_length=1, max_length=64)]
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    actAsEmail: Email | None = None
+
+
+class FieldItem(Foreign):
+    type: FieldType
+    fieldMeta: dict[str, Any] | None = None
+    recipientId: ForeignId
+    envelopeItemId: Annotated[str | None, Field(max_length=64)] = None
+    page: Annotated[int | None, Field(ge=1, le=100_000)] = None
+    positionX: Coordinate | None = None
+    positionY: Coordinate | None = None
+    width: Extent | None = None
+    height: Extent | None = None
+    # Positioning by a text of the PDF instead of coordinates.
+    placeholder: Annotated[str | None, Field(max_length=255)] = None
+    matchAll: bool | None = None
+
+
+class FieldsCreateIn(EnvelopeIdIn):
+    data: Annotated[list[FieldItem], Field(min_length=1, max_length=500)]
+
+
+class FieldPatch(Foreign):
+    id: ForeignId
+    type: FieldType
+    fieldMeta: dict[str, Any] | None = None
+    envelopeItemId: Annotated[str | None, Field(max_length=64)] = None
+    page: Annotated[int | None, Field(ge=1, le=100_000)] = None
+    positionX: Coordinate | None = None
+    positionY: Coordinate | None = None
+    width: Extent | None = None
+    height: Extent | None = None
+
+
+class FieldsUpdateIn(EnvelopeIdIn):
+    data: Annotated[list[FieldPatch], Field(min_length=1, max_length=500)]
+
+
+class FieldIdIn(Foreign):
+    fieldId: ForeignId
