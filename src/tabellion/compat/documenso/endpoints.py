@@ -22,6 +22,7 @@ from tabellion.compat.documenso.schemas import (
     Created,
     EnvelopeCreate,
     EnvelopeIdIn,
+    EnvelopeRef,
     Error,
     FieldIdIn,
     FieldsCreateIn,
@@ -202,6 +203,18 @@ async def _allocate(
         )
 
 
+async def _numbers(
+    session: AsyncSession, organization_id: str, envelope_ids: Sequence[str]
+) -> dict[str, str]:
+    return await ids.foreign_map(
+        session,
+        dialect=DIALECT,
+        kind="envelope",
+        native_ids=envelope_ids,
+        organization_id=organization_id,
+    )
+
+
 async def _parts(session: AsyncSession, envelope_id: str) -> repository.EnvelopeParts:
     return (await repository.parts_of(session, [envelope_id]))[envelope_id]
 
@@ -359,7 +372,10 @@ async def _view(
     await _allocate(session, organization_id, envelope.id, parts)
     recipient_ids, field_ids = await _foreign_ids(session, organization_id, parts)
     key = _runtime(request).settings.signing_key
-    return envelope_out(envelope, parts, recipient_ids, field_ids, signing_key=key)
+    numbers = await _numbers(session, organization_id, [envelope.id])
+    return envelope_out(
+        envelope, parts, recipient_ids, field_ids, signing_key=key, number=numbers[envelope.id]
+    )
 
 
 @router.get(
@@ -394,8 +410,12 @@ async def list_envelopes(
     parts = await repository.parts_of(session, [e.id for e in rows])
     recipient_ids, field_ids = await _foreign_ids(session, caller.organization_id, *parts.values())
     key = _runtime(request).settings.signing_key
+    numbers = await _numbers(session, caller.organization_id, [e.id for e in rows])
     data = [
-        envelope_out(e, parts[e.id], recipient_ids, field_ids, signing_key=key) for e in rows
+        envelope_out(
+            e, parts[e.id], recipient_ids, field_ids, signing_key=key, number=numbers.get(e.id)
+        )
+        for e in rows
     ]
     pages = -(-total // perPage)
     return {
@@ -479,7 +499,8 @@ async def update(request: Request, caller: Writer, session: DbSession) -> dict[s
         language=_language(meta.language, "meta.language").get("language") if meta else None,
     )
     envelope = await editing.update_draft(session, caller.organization_id, body.envelopeId, changes)
-    return envelope_lite(envelope)
+    numbers = await _numbers(session, caller.organization_id, [envelope.id])
+    return envelope_lite(envelope, numbers.get(envelope.id))
 
 
 def _signing_links(
@@ -881,6 +902,27 @@ def _coordinates(item: Any, where: str, *, partial: bool) -> dict[str, Any]:
     return {ours: value for ours, value in found.items() if value is not None}
 
 
+async def _envelope_of(session: AsyncSession, organization_id: str, body: EnvelopeRef) -> str:
+    if body.envelopeId is not None:
+        return body.envelopeId
+    if body.documentId is None:
+        raise ValidationFailed.field("envelopeId", "envelopeId is required.", code="required")
+    native = await ids.native_of(
+        session,
+        dialect=DIALECT,
+        kind="envelope",
+        foreign_id=str(body.documentId),
+        organization_id=organization_id,
+    )
+    if native is None:
+        raise EnvelopeNotFound(f"No document {body.documentId}.")
+    return native
+
+
+def _fields_answer(body: EnvelopeRef, data: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"data": data, "fields": data} if body.guide else {"data": data}
+
+
 async def _fields_out(
     session: AsyncSession, organization_id: str, envelope: Envelope, native_ids: Sequence[str]
 ) -> list[dict[str, Any]]:
@@ -898,7 +940,8 @@ async def _fields_out(
 )
 async def create_fields(request: Request, caller: Writer, session: DbSession) -> dict[str, Any]:
     body = await _json(request, FieldsCreateIn)
-    envelope = await _state(session, caller.organization_id, body.envelopeId, "draft")
+    envelope_id = await _envelope_of(session, caller.organization_id, body)
+    envelope = await _state(session, caller.organization_id, envelope_id, "draft")
     parts = await _parts(session, envelope.id)
     items = []
     for index, item in enumerate(body.data):
@@ -926,7 +969,7 @@ async def create_fields(request: Request, caller: Writer, session: DbSession) ->
         )
     rows = await service.add_fields(session, caller.organization_id, envelope.id, items)
     data = await _fields_out(session, caller.organization_id, envelope, [r.id for r in rows])
-    return {"data": data}
+    return _fields_answer(body, data)
 
 
 @router.post(
@@ -936,7 +979,8 @@ async def create_fields(request: Request, caller: Writer, session: DbSession) ->
 )
 async def update_fields(request: Request, caller: Writer, session: DbSession) -> dict[str, Any]:
     body = await _json(request, FieldsUpdateIn)
-    envelope = await _state(session, caller.organization_id, body.envelopeId, "draft")
+    envelope_id = await _envelope_of(session, caller.organization_id, body)
+    envelope = await _state(session, caller.organization_id, envelope_id, "draft")
     changes = []
     for index, patch in enumerate(body.data):
         where = f"data.{index}"
@@ -952,7 +996,7 @@ async def update_fields(request: Request, caller: Writer, session: DbSession) ->
         changes.append(FieldChanges(native, values))
     rows = await editing.update_fields(session, caller.organization_id, envelope.id, changes)
     data = await _fields_out(session, caller.organization_id, envelope, [r.id for r in rows])
-    return {"data": data}
+    return _fields_answer(body, data)
 
 
 @router.post(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Role = Literal["SIGNER", "APPROVER", "VIEWER", "CC", "ASSISTANT"]
 FieldType = Literal[
@@ -170,6 +170,18 @@ class RejectIn(Foreign):
     actAsEmail: Email | None = None
 
 
+# The fields guide (reference 005) writes what the routes call page / positionX / positionY as
+# pageNumber / pageX / pageY, envelopeId as a numeric documentId and data as fields: both work.
+_GUIDE_NAMES = {"pageNumber": "page", "pageX": "positionX", "pageY": "positionY"}
+
+
+def _guide_names(data: Any) -> Any:
+    if isinstance(data, dict):
+        data = {_GUIDE_NAMES.get(k, k) if _GUIDE_NAMES.get(k, k) not in data else k: v
+                for k, v in data.items()}  # fmt: skip
+    return data
+
+
 class FieldItem(Foreign):
     type: FieldType
     fieldMeta: dict[str, Any] | None = None
@@ -184,8 +196,27 @@ class FieldItem(Foreign):
     placeholder: Annotated[str | None, Field(max_length=255)] = None
     matchAll: bool | None = None
 
+    _guide = model_validator(mode="before")(_guide_names)
 
-class FieldsCreateIn(EnvelopeIdIn):
+
+class EnvelopeRef(Foreign):
+    """``envelopeId`` (the routes) or the legacy numeric ``documentId`` (the guides)."""
+
+    envelopeId: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    documentId: ForeignId | None = None
+    # Whether the request used the guide's ``fields`` (then the answer carries it too).
+    guide: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fields_as_data(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "data" not in data and "fields" in data:
+            data = {**data, "data": data["fields"], "guide": True}
+        elif isinstance(data, dict):
+            data = {**data, "guide": False}
+        return data
+
+class FieldsCreateIn(EnvelopeRef):
     data: Annotated[list[FieldItem], Field(min_length=1, max_length=500)]
 
 
@@ -200,8 +231,10 @@ class FieldPatch(Foreign):
     width: Extent | None = None
     height: Extent | None = None
 
+    _guide = model_validator(mode="before")(_guide_names)
 
-class FieldsUpdateIn(EnvelopeIdIn):
+
+class FieldsUpdateIn(EnvelopeRef):
     data: Annotated[list[FieldPatch], Field(min_length=1, max_length=500)]
 
 

@@ -6,12 +6,18 @@ Documenso answers errors as ``{"message", "code", "issues"}`` with its upper-cas
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.compat import ids as compat_ids
+from tabellion.envelope import repository
 from tabellion.envelope.history import Step
 from tabellion.envelope.repository import EnvelopeParts
 from tabellion.envelope.service import signing_token
@@ -313,11 +319,12 @@ def field_out(
     }
 
 
-def envelope_lite(envelope: Envelope) -> dict[str, Any]:
-    """The envelope without recipients, fields or items (Documenso's ``ZEnvelopeLiteSchema``)."""
+def envelope_lite(envelope: Envelope, number: str | None = None) -> dict[str, Any]:
+    """The envelope without recipients, fields or items (Documenso's ``ZEnvelopeLiteSchema``).
+    ``secondaryId`` is ``document_<n>``, n the legacy numeric id (webhooks' ``payload.id``)."""
     return {
         "id": envelope.id,
-        "secondaryId": envelope.id,
+        "secondaryId": f"document_{number}" if number else envelope.id,
         "internalVersion": 2,
         "type": "DOCUMENT",
         "status": STATUS_OUT[envelope.status],
@@ -370,9 +377,10 @@ def envelope_out(
     field_ids: dict[str, str],
     *,
     signing_key: bytes | None = None,
+    number: str | None = None,
 ) -> dict[str, Any]:
     return {
-        **envelope_lite(envelope),
+        **envelope_lite(envelope, number),
         "recipients": [
             recipient_out(envelope, r, recipient_ids, signing_key=signing_key)
             for r in parts.recipients
@@ -451,3 +459,93 @@ def audit_out(envelope: Envelope, step: Step, recipient_ids: dict[str, str]) -> 
         "ipAddress": step.ip,
         "data": data,
     }
+
+
+# ---- webhooks (format "documenso": tabellion.webhook.formats) -------------------------------
+
+# Standard event type → Documenso's. One stored event gives one call: a signature is
+# DOCUMENT_SIGNED, an approval DOCUMENT_RECIPIENT_COMPLETED.
+WEBHOOK_NAMES = {
+    "envelope.sent": "DOCUMENT_SENT",
+    "envelope.opened": "DOCUMENT_OPENED",
+    "envelope.signed": "DOCUMENT_SIGNED",
+    "envelope.approved": "DOCUMENT_RECIPIENT_COMPLETED",
+    "envelope.rejected": "DOCUMENT_REJECTED",
+    "envelope.completed": "DOCUMENT_COMPLETED",
+    "envelope.cancelled": "DOCUMENT_CANCELLED",
+    "webhook.test": "WEBHOOK_TEST",
+}
+WEBHOOK_EVENTS = frozenset(WEBHOOK_NAMES)
+WEBHOOK_WITH_URL = True
+
+
+def webhook_headers(secrets: list[str]) -> list[tuple[str, str]]:
+    """Documenso receivers compare ``X-Documenso-Secret`` with the secret they were given:
+    the endpoint's newest one. (The Standard Webhooks signature headers go too.)"""
+    return [("X-Documenso-Secret", secrets[0])] if secrets else []
+
+
+def _ms(value: str) -> str:
+    return isoformat_ms_z(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
+async def render_webhook(
+    session: AsyncSession,
+    organization_id: str,
+    event_type: str,
+    standard: dict[str, Any],
+    *,
+    url: str = "",
+) -> bytes | None:
+    """``{event, payload, createdAt, webhookEndpoint}`` as Documenso sends it (reference 007);
+    None for an envelope this dialect has never seen (it has no Documenso number)."""
+    data: dict[str, Any] = standard["data"]
+    payload: dict[str, Any] = data
+    if event_type.startswith("envelope."):
+        envelope = await repository.get_envelope(session, organization_id, data["envelope_id"])
+        number = await compat_ids.foreign_of(
+            session,
+            dialect=DIALECT,
+            kind="envelope",
+            native_id=data["envelope_id"],
+            organization_id=organization_id,
+        )
+        if envelope is None or number is None:
+            return None
+        parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+        recipient_ids = await compat_ids.foreign_map(
+            session,
+            dialect=DIALECT,
+            kind="recipient",
+            native_ids=[r.id for r in parts.recipients],
+            organization_id=organization_id,
+        )
+        recipients = [
+            {**recipient_out(envelope, r, recipient_ids), "documentId": int(number),
+             "templateId": None}
+            for r in parts.recipients
+            if r.id in recipient_ids
+        ]  # fmt: skip
+        lite = envelope_lite(envelope, number)
+        payload = {
+            "id": int(number),
+            "envelopeId": envelope.id,
+            **{k: lite[k] for k in _PAYLOAD_KEYS},
+            # The state when it happened, not when the call is made.
+            "status": STATUS_OUT.get(str(data.get("status")), lite["status"]),
+            "documentMeta": document_meta(envelope),
+            "recipients": recipients,
+            "Recipient": recipients,
+        }
+    body = {
+        "event": WEBHOOK_NAMES[event_type],
+        "payload": payload,
+        "createdAt": _ms(standard["timestamp"]),
+        "webhookEndpoint": url,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+_PAYLOAD_KEYS = ("externalId", "userId", "authOptions", "formValues", "visibility", "title",
+                 "createdAt", "updatedAt", "completedAt", "deletedAt", "teamId", "templateId",
+                 "source")  # fmt: skip
