@@ -13,6 +13,9 @@ from tabellion.models.envelope import Envelope, EnvelopeRecipient
 
 # Steps a recipient's trail records, in the order they happen.
 RECIPIENT_STEPS = ("opened", "signed", "approved", "viewed", "rejected")
+# Steps of one instant (the last signature completes the envelope) sort in this order.
+_RANK = {kind: rank for rank, kind in enumerate(
+    ("created", "sent", "invited", *RECIPIENT_STEPS, "cancelled", "completed"))}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,4 +74,4 @@ def steps(envelope: Envelope, parts: EnvelopeParts) -> list[Step]:
         found.append(Step(f"{envelope.id}.cancelled", "cancelled", envelope.cancelled_at))
     if envelope.completed_at is not None:
         found.append(Step(f"{envelope.id}.completed", "completed", envelope.completed_at))
-    return sorted(found, key=lambda s: (as_utc(s.at), s.id))
+    return sorted(found, key=lambda s: (as_utc(s.at), _RANK[s.kind], s.id))
