@@ -10,8 +10,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +33,7 @@ from tabellion.envelope.service import (
 from tabellion.envelope.service import _check_field as check_field
 from tabellion.envelope.service import _check_order as check_order
 from tabellion.envelope.signing import RecipientAlreadyActed, RecipientOutOfTurn, WrongRoleForAction
-from tabellion.errors import NotFound, ValidationFailed
+from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.models.envelope import (
@@ -56,9 +57,21 @@ class FieldNotFound(NotFound):
     title = "Field not found"
 
 
+class RecipientExists(Conflict):
+    code = "recipient-exists"
+    title = "The recipient is already in this envelope"
+
+
 class TooManyRecipients(ValidationFailed):
     code = "too-many-recipients"
     title = "Too many recipients"
+
+
+class DraftIn(EnvelopeIn):
+    """A draft may start without recipients and get them later (``add_recipients``); sending
+    still needs a signer or approver."""
+
+    recipients: Annotated[list[RecipientIn], Field(max_length=MAX_RECIPIENTS)] = []
 
 
 @dataclass
@@ -142,6 +155,11 @@ async def add_recipients(
             f"An envelope may hold at most {MAX_RECIPIENTS} recipients.",
             code=TooManyRecipients.code,
         )
+    seen = {r.email for r in parts.recipients}
+    for index, item in enumerate(items):
+        if item.email in seen:
+            raise RecipientExists(f"Recipient {item.email} already exists (data[{index}]).")
+        seen.add(item.email)
     now = utcnow()
     rows = []
     for item in items:

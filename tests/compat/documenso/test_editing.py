@@ -10,6 +10,7 @@ import pytest
 
 from tabellion.runtime import Runtime
 from tests.compat.documenso.helpers import BASE, assert_error, created, envelope, post, sent
+from tests.compat.test_documenso import CREATE_PAYLOAD
 from tests.conftest import count_rows
 from tests.fixtures.factories import create_org_with_key
 
@@ -93,7 +94,8 @@ REFERENCE_RECIPIENTS = [
 async def test_recipients_create_update_delete(
     client: httpx.AsyncClient, runtime: Runtime, key: dict[str, str]
 ) -> None:
-    envelope_id = await created(client, key)
+    # Documenso clients often create the envelope bare and add its recipients after.
+    envelope_id = await created(client, key, payload={**CREATE_PAYLOAD, "recipients": []})
     response = await post(
         client,
         key,
@@ -123,11 +125,17 @@ async def test_recipients_create_update_delete(
     deleted = await post(client, key, "envelope/recipient/delete", {"recipientId": jane["id"]})
     assert deleted.status_code == 200 and deleted.json() == {"success": True}
     body = await envelope(client, key, envelope_id)
-    assert {r["email"] for r in body["recipients"]} == {"signer@example.com"}
-    assert len(body["recipients"]) == 2  # the envelope's own signer and John
+    assert [r["email"] for r in body["recipients"]] == ["signer@example.com"]
     gone = await client.get(f"{BASE}/envelope/recipient/{jane['id']}", headers=key)
     assert_error(gone, 404, "NOT_FOUND")
-    assert await count_rows(runtime, "envelope_recipients") == 2
+    assert await count_rows(runtime, "envelope_recipients") == 1
+    again = await post(
+        client,
+        key,
+        "envelope/recipient/create-many",
+        {"envelopeId": envelope_id, "data": REFERENCE_RECIPIENTS[:1]},
+    )
+    assert_error(again, 400, "ALREADY_EXISTS", "already exists")
 
 
 async def test_recipient_rules_in_documensos_shape(

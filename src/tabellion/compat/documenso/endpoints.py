@@ -20,6 +20,7 @@ from tabellion.compat import ids
 from tabellion.compat.documenso.schemas import (
     CancelIn,
     Created,
+    DistributeIn,
     EnvelopeCreate,
     EnvelopeIdIn,
     EnvelopeRef,
@@ -66,13 +67,14 @@ from tabellion.document.sniff import content_disposition
 from tabellion.envelope import editing, history, repository, service
 from tabellion.envelope.editing import (
     DraftChanges,
+    DraftIn,
     FieldChanges,
     FieldNotFound,
     RecipientChanges,
     RecipientNotFound,
 )
 from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf
-from tabellion.envelope.schemas import EnvelopeIn, FieldIn, RecipientIn
+from tabellion.envelope.schemas import FieldIn, RecipientIn
 from tabellion.envelope.service import (
     EnvelopeDocumentNotFound,
     EnvelopeNotCompleted,
@@ -297,7 +299,7 @@ async def create(request: Request, caller: Writer, session: DbSession) -> Create
         raise ValidationFailed.field("payload.type", "Only `DOCUMENT` envelopes are supported.")
     sequential = body.meta.signingOrder == "SEQUENTIAL"
     native = _validate(
-        EnvelopeIn,
+        DraftIn,
         {
             "title": body.title,
             "message": body.meta.message,
@@ -527,8 +529,13 @@ def _signing_links(
     ),
 )
 async def distribute(request: Request, caller: Writer, session: DbSession) -> dict[str, Any]:
-    body = await _json(request, EnvelopeIdIn)
+    body = await _json(request, DistributeIn)
     await _state(session, caller.organization_id, body.envelopeId, "draft")
+    if body.meta is not None and (body.meta.message or body.meta.language):
+        # Documenso applies the meta it is sent with before sending.
+        language = _language(body.meta.language, "meta.language").get("language")
+        changes = DraftChanges(message=body.meta.message, language=language)
+        await editing.update_draft(session, caller.organization_id, body.envelopeId, changes)
     envelope = await service.send(session, caller.organization_id, body.envelopeId)
     parts = await _parts(session, envelope.id)
     await _allocate(session, caller.organization_id, envelope.id, parts)

@@ -240,3 +240,7 @@ class FieldsUpdateIn(EnvelopeRef):
 
 class FieldIdIn(Foreign):
     fieldId: ForeignId
+
+
+class DistributeIn(EnvelopeIdIn):
+    meta: MetaUpdate | None = None

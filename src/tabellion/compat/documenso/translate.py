@@ -75,6 +75,7 @@ class EnvelopeState(Conflict):
 
 _STATE_CODES = {"DRAFT": "ENVELOPE_DRAFT", "COMPLETED": "ENVELOPE_COMPLETED",
                 "REJECTED": "ENVELOPE_REJECTED"}  # fmt: skip
+_CONFLICT_CODES = {"recipient-exists": "ALREADY_EXISTS"}
 _CODES = {
     400: "INVALID_BODY",
     401: "UNAUTHORIZED",
@@ -105,7 +106,7 @@ def error_body(error: TabellionError) -> tuple[int, dict[str, Any]]:
         # A state conflict (edit after distribute, cancel a draft): Documenso's BAD_REQUEST,
         # with ENVELOPE_COMPLETED / ENVELOPE_REJECTED / ENVELOPE_DRAFT where it names the state.
         status = 400
-        code = getattr(error, "foreign_code", "INVALID_REQUEST")
+        code = getattr(error, "foreign_code", _CONFLICT_CODES.get(error.code, "INVALID_REQUEST"))
     else:
         code = _CODES.get(status, "UNKNOWN_ERROR" if status >= 500 else "INVALID_REQUEST")
     return status, {"message": error.detail, "code": code, "issues": issues}
