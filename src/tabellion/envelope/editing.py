@@ -226,7 +226,8 @@ async def update_recipients(
         recipient.email, recipient.name, recipient.role = item.email, item.name, item.role
         recipient.position = item.order
         recipient.language = item.language or recipient.language
-        recipient.access_auth, recipient.action_auth = item.access_auth, item.action_auth
+        recipient.access_auth = list(item.access_auth)
+        recipient.action_auth = list(item.action_auth)
         recipient.updated_at = now
     check_order(_as_input(envelope, parts.recipients))
     # A role that no longer fills a field keeps none.

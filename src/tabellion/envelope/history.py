@@ -47,16 +47,14 @@ def steps(envelope: Envelope, parts: EnvelopeParts) -> list[Step]:
         found.append(Step(f"{envelope.id}.sent", "sent", envelope.sent_at))
     for recipient in parts.recipients:
         if recipient.sent_at is not None:
-            found.append(
-                Step(f"{recipient.id}.invited", "invited", recipient.sent_at, recipient)
-            )
+            found.append(Step(f"{recipient.id}.invited", "invited", recipient.sent_at, recipient))
         trail: dict[str, Any] = recipient.trail or {}
         for kind in RECIPIENT_STEPS:
             entry = trail.get(kind)
             at = _moment(entry.get("at")) if isinstance(entry, dict) else None
             if entry is None or at is None:
                 continue
-            data = {"reason": recipient.reason} if kind == "rejected" else {}
+            data: dict[str, Any] = {"reason": recipient.reason} if kind == "rejected" else {}
             if entry.get("external"):
                 data["external"] = True
             found.append(

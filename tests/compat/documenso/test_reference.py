@@ -115,8 +115,16 @@ async def test_003_create_update_get_delete(client: httpx.AsyncClient, key: dict
         assert recipient["envelopeId"] == envelope_id and recipient["signedAt"] is None
         assert (recipient["readStatus"], recipient["signingStatus"], recipient["sendStatus"]) == (
             "NOT_OPENED", "NOT_SIGNED", "NOT_SENT")  # fmt: skip
-    assert (john["email"], john["role"], john["signingOrder"]) == ("signer@example.com", "SIGNER", 1)
-    assert (jane["email"], jane["role"], jane["signingOrder"]) == ("approver@example.com", "APPROVER", 0)
+    assert (john["email"], john["role"], john["signingOrder"]) == (
+        "signer@example.com",
+        "SIGNER",
+        1,
+    )
+    assert (jane["email"], jane["role"], jane["signingOrder"]) == (
+        "approver@example.com",
+        "APPROVER",
+        0,
+    )
 
     response = await _json_post(
         client,
@@ -137,7 +145,9 @@ async def test_003_create_update_get_delete(client: httpx.AsyncClient, key: dict
         client, key, "envelope/recipient/delete", _with_ids(DELETE_RECIPIENT, **{"789": jane["id"]})
     )
     assert response.status_code == 200 and response.json() == {"success": True}
-    assert [r["id"] for r in (await envelope(client, key, envelope_id))["recipients"]] == [john["id"]]
+    assert [r["id"] for r in (await envelope(client, key, envelope_id))["recipients"]] == [
+        john["id"]
+    ]
 
 
 async def test_003_signing_order_and_auth_examples(
@@ -188,7 +198,9 @@ async def test_004_list_get_update_distribute_cancel(
         assert response.status_code == 200, response.text
         assert {"data", "count"} <= set(response.json())
     got = await client.get(f"{BASE}/envelope/{envelope_id}", headers=key)
-    assert {"id", "type", "status", "title", "recipients", "fields", "envelopeItems"} <= set(got.json())
+    assert {"id", "type", "status", "title", "recipients", "fields", "envelopeItems"} <= set(
+        got.json()
+    )
 
     update = """{
     "envelopeId": "envelope_abc123",
@@ -227,7 +239,10 @@ async def test_004_list_get_update_distribute_cancel(
 
     other = await created(client, key)
     response = await _json_post(
-        client, key, "envelope/distribute", _with_ids('{\n    "envelopeId": "envelope_abc123"\n  }', envelope_abc123=other)
+        client,
+        key,
+        "envelope/distribute",
+        _with_ids('{\n    "envelopeId": "envelope_abc123"\n  }', envelope_abc123=other),
     )
     assert response.status_code == 200, response.text
 
@@ -340,7 +355,10 @@ async def test_005_fields_as_the_guide_writes_them(
     )
     assert response.status_code == 200, response.text
     moved = response.json()["fields"]
-    assert [(f["id"], f["positionY"]) for f in moved] == [(signature["id"], "85"), (date["id"], "85")]
+    assert [(f["id"], f["positionY"]) for f in moved] == [
+        (signature["id"], "85"),
+        (date["id"], "85"),
+    ]
 
     response = await _json_post(
         client, key, "envelope/field/delete", _with_ids(DELETE_FIELD, **{"456": text["id"]})

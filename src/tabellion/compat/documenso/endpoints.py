@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from starlette.responses import Response, StreamingResponse
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response, StreamingResponse
 
 from tabellion.auth.subjects import ApiKeySubject
 from tabellion.compat import ids
@@ -62,8 +62,8 @@ from tabellion.document.multipart import (
     boundary_of,
     multipart_body_doc,
 )
-from tabellion.document.storage import BlobTooLarge, StoredBlob
 from tabellion.document.sniff import content_disposition
+from tabellion.document.storage import BlobTooLarge, StoredBlob
 from tabellion.envelope import editing, history, repository, service
 from tabellion.envelope.editing import (
     DraftChanges,
@@ -353,7 +353,9 @@ async def create(request: Request, caller: Writer, session: DbSession) -> Create
             )
     if fields:
         await service.add_fields(session, caller.organization_id, envelope.id, fields)
-    await _allocate(session, caller.organization_id, envelope.id, await _parts(session, envelope.id))
+    await _allocate(
+        session, caller.organization_id, envelope.id, await _parts(session, envelope.id)
+    )
     return Created(id=envelope.id)
 
 
@@ -592,7 +594,9 @@ async def cancel(request: Request, caller: Writer, session: DbSession) -> Succes
 
 # ---- files ---------------------------------------------------------------------------------
 
-_PDF = {200: {"content": {"application/pdf": {}}, "description": "The PDF, streamed"}}
+_PDF: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}}, "description": "The PDF, streamed"}
+}
 
 
 def _pdf(request: Request, key: str, filename: str) -> Response:
@@ -726,9 +730,7 @@ async def _recipients_out(
     recipient_ids, _ = await _foreign_ids(session, organization_id, parts)
     key = _runtime(request).settings.signing_key
     by_id = {r.id: r for r in parts.recipients}
-    return [
-        recipient_out(envelope, by_id[n], recipient_ids, signing_key=key) for n in native_ids
-    ]
+    return [recipient_out(envelope, by_id[n], recipient_ids, signing_key=key) for n in native_ids]
 
 
 @router.get(
@@ -788,9 +790,7 @@ def _recipient_in(item: Any, index: int, order: int, where: str) -> RecipientIn:
     summary="Add recipients to a draft",
     responses=_responses(EnvelopeNotFound, EnvelopeNotDraft),
 )
-async def create_recipients(
-    request: Request, caller: Writer, session: DbSession
-) -> dict[str, Any]:
+async def create_recipients(request: Request, caller: Writer, session: DbSession) -> dict[str, Any]:
     body = await _json(request, RecipientsCreateIn)
     envelope = await _state(session, caller.organization_id, body.envelopeId, "draft")
     existing = len((await _parts(session, envelope.id)).recipients)
@@ -816,9 +816,7 @@ async def create_recipients(
     summary="Change recipients of a draft (email, name, role, signingOrder, auth)",
     responses=_responses(EnvelopeNotFound, EnvelopeNotDraft, RecipientNotFound),
 )
-async def update_recipients(
-    request: Request, caller: Writer, session: DbSession
-) -> dict[str, Any]:
+async def update_recipients(request: Request, caller: Writer, session: DbSession) -> dict[str, Any]:
     body = await _json(request, RecipientsUpdateIn)
     envelope = await _state(session, caller.organization_id, body.envelopeId, "draft")
     changes = []

@@ -216,6 +216,7 @@ class EnvelopeRef(Foreign):
             data = {**data, "guide": False}
         return data
 
+
 class FieldsCreateIn(EnvelopeRef):
     data: Annotated[list[FieldItem], Field(min_length=1, max_length=500)]
 

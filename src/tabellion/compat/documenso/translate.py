@@ -7,21 +7,20 @@ Documenso answers errors as ``{"message", "code", "issues"}`` with its upper-cas
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from starlette.responses import Response
-
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
 
 from tabellion.compat import ids as compat_ids
 from tabellion.envelope import repository
 from tabellion.envelope.history import Step
 from tabellion.envelope.repository import EnvelopeParts
 from tabellion.envelope.service import signing_token
-from tabellion.envelope.editing import FieldNotFound, RecipientNotFound
 from tabellion.errors import Conflict, TabellionError, ValidationFailed
 from tabellion.kit.time import isoformat_ms_z
 from tabellion.models.envelope import Envelope, EnvelopeField, EnvelopeRecipient
@@ -129,7 +128,9 @@ ACTION_AUTH_OUT = {"totp": "TWO_FACTOR_AUTH", "email_otp": "TWO_FACTOR_AUTH",
                    "passkey": "PASSKEY", "password": "PASSWORD"}  # fmt: skip
 
 
-def auth_in(access: list[str] | None, action: list[str] | None, where: str) -> dict[str, Any]:
+def auth_in(
+    access: Sequence[str] | None, action: Sequence[str] | None, where: str
+) -> dict[str, Any]:
     """Native ``access_auth`` / ``action_auth`` of Documenso's lists (only those given)."""
     native: dict[str, Any] = {}
     for name, given, table in (
