@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -190,6 +190,14 @@ async def add_recipients(
     return rows
 
 
+def _invalid(exc: ValidationError, where: str) -> ValidationFailed:
+    """The first problem of a merged row, named by its field (``data[0].email``)."""
+    first = exc.errors(include_url=False)[0]
+    path = ".".join(str(part) for part in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return ValidationFailed.field(f"{where}.{path}" if path else where, message)
+
+
 def _recipient_in(recipient: EnvelopeRecipient, values: dict[str, Any], where: str) -> RecipientIn:
     current = {
         "email": recipient.email,
@@ -202,8 +210,8 @@ def _recipient_in(recipient: EnvelopeRecipient, values: dict[str, Any], where: s
     }
     try:
         return RecipientIn.model_validate({**current, **values})
-    except ValueError as exc:
-        raise ValidationFailed.field(where, str(exc).splitlines()[-1].strip()) from exc
+    except ValidationError as exc:
+        raise _invalid(exc, where) from exc
 
 
 async def update_recipients(
@@ -289,10 +297,8 @@ async def update_fields(
             raise FieldNotFound(f"No field {change.field_id} in this envelope.")
         try:
             item = _field_in(row, change.values)
-        except ValueError as exc:
-            raise ValidationFailed.field(
-                f"data[{index}]", str(exc).splitlines()[-1].strip()
-            ) from exc
+        except ValidationError as exc:
+            raise _invalid(exc, f"data[{index}]") from exc
         check_field(index, item, recipients, documents)
         checked.append((row, item))
     for row, item in checked:

@@ -172,6 +172,18 @@ async def test_recipient_rules_in_documensos_shape(
         {"envelopeId": envelope_id, "data": [{"id": 123456789, "name": "Nobody"}]},
     )
     assert_error(unknown, 404, "NOT_FOUND")
+    signer = (await envelope(client, key, envelope_id))["recipients"][0]["id"]
+    bad = await post(
+        client,
+        key,
+        "envelope/recipient/update-many",
+        {"envelopeId": envelope_id, "data": [{"id": signer, "email": "nope"}]},
+    )
+    body = assert_error(bad, 400, "INVALID_BODY")
+    assert body["issues"][0]["path"] == ["data", "0", "email"]
+    assert (await envelope(client, key, envelope_id))["recipients"][0]["email"] == (
+        "signer@example.com"
+    )
 
 
 async def test_auth_options_map_onto_ours(
