@@ -320,3 +320,10 @@ async def test_openapi_lists_the_dialect_under_its_tag(client: httpx.AsyncClient
     assert "multipart/form-data" in create_doc["requestBody"]["content"]
     assert {"400", "401", "403"} <= set(create_doc["responses"])
     assert paths[f"{BASE}/envelope/{{envelopeId}}"]["get"]["tags"] == ["documenso"]
+    recipients = paths[f"{BASE}/envelope/recipient/create-many"]["post"]["requestBody"]
+    schema = recipients["content"]["application/json"]["schema"]
+    assert set(schema["required"]) == {"envelopeId", "data"}
+    fields = paths[f"{BASE}/envelope/field/create-many"]["post"]["requestBody"]
+    assert "guide" not in json.dumps(fields)
+    download = paths[f"{BASE}/envelope/item/{{envelopeItemId}}/download"]["get"]
+    assert "application/pdf" in download["responses"]["200"]["content"]

@@ -103,6 +103,16 @@ MAX_PAYLOAD = 1_000_000
 M = TypeVar("M", bound=BaseModel)
 
 
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI of a JSON body read by hand (so that its errors answer in Documenso's shape)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline_schema(model)}},
+        }
+    }
+
+
 def _responses(*errors: type[TabellionError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI responses: every error in Documenso's shape, by the status it answers."""
     statuses = {400 if e.status in (409, 422) else e.status for e in errors}
@@ -434,6 +444,7 @@ async def list_envelopes(
 
 @router.post(
     "/envelope/get-many",
+    openapi_extra=_body(GetManyIn),
     summary="Read up to 20 envelopes by id (unknown ids are left out)",
     responses=_responses(),
 )
@@ -479,6 +490,7 @@ async def _state(
 
 @router.post(
     "/envelope/update",
+    openapi_extra=_body(UpdateIn),
     summary="Change a draft's title, externalId and meta (message, signingOrder, language)",
     responses=_responses(EnvelopeNotFound, EnvelopeNotDraft),
 )
@@ -525,6 +537,7 @@ def _signing_links(
 
 @router.post(
     "/envelope/distribute",
+    openapi_extra=_body(DistributeIn),
     summary="Send a draft; answers each recipient's signingUrl",
     responses=_responses(
         EnvelopeNotFound, EnvelopeNotDraft, NoDocuments, NoSigners, SignerWithoutSignatureField
@@ -548,6 +561,7 @@ async def distribute(request: Request, caller: Writer, session: DbSession) -> di
 
 @router.post(
     "/envelope/redistribute",
+    openapi_extra=_body(RedistributeIn),
     summary="E-mail the signing link again to recipients who have not acted yet",
     responses=_responses(EnvelopeNotFound, EnvelopeNotPending, RecipientNotFound),
 )
@@ -568,6 +582,7 @@ async def redistribute(request: Request, caller: Writer, session: DbSession) -> 
 
 @router.post(
     "/envelope/delete",
+    openapi_extra=_body(EnvelopeIdIn),
     response_model=Success,
     summary="Delete a draft envelope",
     responses=_responses(EnvelopeNotFound, EnvelopeNotDraft),
@@ -581,6 +596,7 @@ async def delete(request: Request, caller: Writer, session: DbSession) -> Succes
 
 @router.post(
     "/envelope/cancel",
+    openapi_extra=_body(CancelIn),
     response_model=Success,
     summary="Cancel a pending envelope",
     responses=_responses(EnvelopeNotFound, EnvelopeNotPending),
@@ -787,6 +803,7 @@ def _recipient_in(item: Any, index: int, order: int, where: str) -> RecipientIn:
 
 @router.post(
     "/envelope/recipient/create-many",
+    openapi_extra=_body(RecipientsCreateIn),
     summary="Add recipients to a draft",
     responses=_responses(EnvelopeNotFound, EnvelopeNotDraft),
 )
@@ -813,6 +830,7 @@ async def create_recipients(request: Request, caller: Writer, session: DbSession
 
 @router.post(
     "/envelope/recipient/update-many",
+    openapi_extra=_body(RecipientsUpdateIn),
     summary="Change recipients of a draft (email, name, role, signingOrder, auth)",
     responses=_responses(EnvelopeNotFound, EnvelopeNotDraft, RecipientNotFound),
 )
@@ -844,6 +862,7 @@ async def update_recipients(request: Request, caller: Writer, session: DbSession
 
 @router.post(
     "/envelope/recipient/delete",
+    openapi_extra=_body(RecipientIdIn),
     response_model=Success,
     summary="Remove a recipient (and its fields) from a draft",
     responses=_responses(RecipientNotFound, EnvelopeNotDraft),
@@ -861,6 +880,7 @@ async def delete_recipient(request: Request, caller: Writer, session: DbSession)
 
 @router.post(
     "/envelope/recipient/{recipientId}/reject",
+    openapi_extra=_body(RejectIn),
     summary="Record that a recipient rejected the envelope outside Tabellion",
     responses=_responses(RecipientNotFound, EnvelopeNotPending),
 )
@@ -940,6 +960,7 @@ async def _fields_out(
 
 @router.post(
     "/envelope/field/create-many",
+    openapi_extra=_body(FieldsCreateIn),
     summary="Place fields on a draft's items (page and percentage coordinates)",
     responses=_responses(EnvelopeNotFound, EnvelopeNotDraft, RecipientNotFound),
 )
@@ -979,6 +1000,7 @@ async def create_fields(request: Request, caller: Writer, session: DbSession) ->
 
 @router.post(
     "/envelope/field/update-many",
+    openapi_extra=_body(FieldsUpdateIn),
     summary="Move, resize or change fields of a draft",
     responses=_responses(EnvelopeNotFound, EnvelopeNotDraft, FieldNotFound),
 )
@@ -1006,6 +1028,7 @@ async def update_fields(request: Request, caller: Writer, session: DbSession) ->
 
 @router.post(
     "/envelope/field/delete",
+    openapi_extra=_body(FieldIdIn),
     response_model=Success,
     summary="Remove a field from a draft",
     responses=_responses(FieldNotFound, EnvelopeNotDraft),

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    model_validator,
+)
 
 Role = Literal["SIGNER", "APPROVER", "VIEWER", "CC", "ASSISTANT"]
 FieldType = Literal[
@@ -205,16 +212,21 @@ class EnvelopeRef(Foreign):
     envelopeId: Annotated[str | None, Field(min_length=1, max_length=64)] = None
     documentId: ForeignId | None = None
     # Whether the request used the guide's ``fields`` (then the answer carries it too).
-    guide: bool = False
+    _guide: bool = PrivateAttr(default=False)
 
-    @model_validator(mode="before")
+    @property
+    def guide(self) -> bool:
+        return self._guide
+
+    @model_validator(mode="wrap")
     @classmethod
-    def _fields_as_data(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "data" not in data and "fields" in data:
-            data = {**data, "data": data["fields"], "guide": True}
-        elif isinstance(data, dict):
-            data = {**data, "guide": False}
-        return data
+    def _fields_as_data(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        guide = isinstance(data, dict) and "data" not in data and "fields" in data
+        if guide:
+            data = {**data, "data": data["fields"]}
+        model = handler(data)
+        model._guide = guide
+        return model
 
 
 class FieldsCreateIn(EnvelopeRef):
