@@ -113,6 +113,7 @@ async def deliver(
                 event.type,
                 event.body,
                 url=endpoint.url,
+                signing_key=runtime.settings.signing_key,
             )
         if rendered is None:
             return "skipped"  # nothing to say in this format (e.g. a letter sent natively)

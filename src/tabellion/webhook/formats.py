@@ -12,8 +12,9 @@ and may provide:
 
 - ``webhook_headers(secrets: list[str]) -> list[tuple[str, str]]``: headers sent beside the
   Standard Webhooks ones (Documenso's ``X-Documenso-Secret``);
-- ``WEBHOOK_WITH_URL = True``: ``render_webhook`` is then also given ``url=`` (the endpoint's URL,
-  which Documenso's payload repeats).
+- ``WEBHOOK_WITH_CONTEXT = True``: ``render_webhook`` is then also given ``url=`` (the
+  endpoint's URL, which Documenso's payload repeats) and ``signing_key=`` (the service key, to
+  derive a recipient's signing-link token).
 
 Adding a format is one line here and those names in its dialect.
 """
@@ -61,13 +62,16 @@ async def render(
     body: bytes,
     *,
     url: str = "",
+    signing_key: bytes = b"",
 ) -> bytes | None:
     """The bytes an endpoint of ``format_`` receives for a stored event (``body``)."""
     module = _module(format_) if format_ in FORMATS else None
     if module is None:
         return body
     renderer = cast(Renderer, module.render_webhook)
-    extra: dict[str, Any] = {"url": url} if getattr(module, "WEBHOOK_WITH_URL", False) else {}
+    extra: dict[str, Any] = {}
+    if getattr(module, "WEBHOOK_WITH_CONTEXT", False):
+        extra = {"url": url, "signing_key": signing_key}
     return await renderer(session, organization_id, event_type, json.loads(body), **extra)
 
 

@@ -125,6 +125,7 @@ async def test_documenso_events_payloads_and_secret(
         for name, value in recipient_state.items():
             assert recipient[name] == value, (event, name)
         assert recipient["documentId"] == payload["id"] and recipient["templateId"] is None
+        assert recipient["token"] == token
         assert isinstance(payload["id"], int) and payload["source"] == "DOCUMENT"
         assert payload["title"] == "Service Agreement"
         assert payload["externalId"] == "contract-2025-001"

@@ -478,7 +478,7 @@ WEBHOOK_NAMES = {
     "webhook.test": "WEBHOOK_TEST",
 }
 WEBHOOK_EVENTS = frozenset(WEBHOOK_NAMES)
-WEBHOOK_WITH_URL = True
+WEBHOOK_WITH_CONTEXT = True
 
 
 def webhook_headers(secrets: list[str]) -> list[tuple[str, str]]:
@@ -498,6 +498,7 @@ async def render_webhook(
     standard: dict[str, Any],
     *,
     url: str = "",
+    signing_key: bytes = b"",
 ) -> bytes | None:
     """``{event, payload, createdAt, webhookEndpoint}`` as Documenso sends it (reference 007);
     None for an envelope this dialect has never seen (it has no Documenso number)."""
@@ -523,7 +524,8 @@ async def render_webhook(
             organization_id=organization_id,
         )
         recipients = [
-            {**recipient_out(envelope, r, recipient_ids), "documentId": int(number),
+            {**recipient_out(envelope, r, recipient_ids, signing_key=signing_key or None),
+             "documentId": int(number),
              "templateId": None}
             for r in parts.recipients
             if r.id in recipient_ids
