@@ -108,20 +108,28 @@ async def deliver(
     if endpoint.format != formats.STANDARD:
         async with runtime.sessions() as session:
             rendered = await formats.render(
-                session, endpoint.format, endpoint.organization_id, event.type, event.body
+                session,
+                endpoint.format,
+                endpoint.organization_id,
+                event.type,
+                event.body,
+                url=endpoint.url,
+                signing_key=runtime.settings.signing_key,
             )
         if rendered is None:
             return "skipped"  # nothing to say in this format (e.g. a letter sent natively)
         body = rendered
     if endpoint.enabled or event.type == TEST_EVENT:
         # A ping goes to a disabled endpoint too: it checks a receiver before enabling it.
+        secrets_ = endpoint.signing_secrets(utcnow())
         async with _in_order(runtime).turn(endpoint_id, event.delivery_id):
             outcome = await post_event(
                 outbound(runtime),
                 endpoint.url,
                 event_id=event_id,
                 body=body,
-                secrets_=endpoint.signing_secrets(utcnow()),
+                secrets_=secrets_,
+                extra_headers=formats.headers(endpoint.format, secrets_),
             )
     else:
         # Queued before the endpoint was disabled: visible in its attempts, to redeliver.

@@ -8,7 +8,15 @@ format is rendered from it when sent, by the module named here, which provides:
   the body to send (signed with Standard Webhooks headers like any other), or None when this
   event has nothing to say in that format (then nothing is sent).
 
-Adding a format (``documenso``, say) is one line here and those two names in its dialect.
+and may provide:
+
+- ``webhook_headers(secrets: list[str]) -> list[tuple[str, str]]``: headers sent beside the
+  Standard Webhooks ones (Documenso's ``X-Documenso-Secret``);
+- ``WEBHOOK_WITH_CONTEXT = True``: ``render_webhook`` is then also given ``url=`` (the
+  endpoint's URL, which Documenso's payload repeats) and ``signing_key=`` (the service key, to
+  derive a recipient's signing-link token).
+
+Adding a format is one line here and those names in its dialect.
 """
 
 from __future__ import annotations
@@ -26,9 +34,10 @@ STANDARD = "standard"
 FORMATS: dict[str, str | None] = {
     STANDARD: None,
     "stampee": "tabellion.compat.stampee.translate",
+    "documenso": "tabellion.compat.documenso.translate",
 }
 
-Renderer = Callable[[AsyncSession, str, str, dict[str, Any]], Awaitable[bytes | None]]
+Renderer = Callable[..., Awaitable[bytes | None]]
 
 
 @cache
@@ -46,11 +55,28 @@ def accepts(format_: str, event_type: str) -> bool:
 
 
 async def render(
-    session: AsyncSession, format_: str, organization_id: str, event_type: str, body: bytes
+    session: AsyncSession,
+    format_: str,
+    organization_id: str,
+    event_type: str,
+    body: bytes,
+    *,
+    url: str = "",
+    signing_key: bytes = b"",
 ) -> bytes | None:
     """The bytes an endpoint of ``format_`` receives for a stored event (``body``)."""
     module = _module(format_) if format_ in FORMATS else None
     if module is None:
         return body
     renderer = cast(Renderer, module.render_webhook)
-    return await renderer(session, organization_id, event_type, json.loads(body))
+    extra: dict[str, Any] = {}
+    if getattr(module, "WEBHOOK_WITH_CONTEXT", False):
+        extra = {"url": url, "signing_key": signing_key}
+    return await renderer(session, organization_id, event_type, json.loads(body), **extra)
+
+
+def headers(format_: str, secrets: list[str]) -> list[tuple[str, str]]:
+    """Headers an endpoint of ``format_`` gets beside the Standard Webhooks ones."""
+    module = _module(format_) if format_ in FORMATS else None
+    maker = getattr(module, "webhook_headers", None) if module is not None else None
+    return list(maker(secrets)) if maker is not None else []

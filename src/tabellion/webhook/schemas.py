@@ -23,7 +23,7 @@ Format = Annotated[
     str,
     Field(
         max_length=16,
-        description="The payload format: `standard`, or a dialect's (`stampee`).",
+        description="The payload format: `standard`, or a dialect's (`stampee`, `documenso`).",
         json_schema_extra={"enum": list(FORMATS)},
     ),
     AfterValidator(_known_format),

@@ -527,7 +527,13 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 async def post_event(
-    http: WebhookHttp, url: str, *, event_id: str, body: bytes, secrets_: list[str]
+    http: WebhookHttp,
+    url: str,
+    *,
+    event_id: str,
+    body: bytes,
+    secrets_: list[str],
+    extra_headers: Sequence[tuple[str, str]] = (),
 ) -> Outcome:
     """One signed POST; never raises for what the receiver or the network does."""
     timestamp = int(time.time())
@@ -536,6 +542,7 @@ async def post_event(
         ("webhook-id", event_id),
         ("webhook-timestamp", str(timestamp)),
         ("webhook-signature", signing.signature_header(secrets_, event_id, timestamp, body)),
+        *extra_headers,
     ]
     started = time.perf_counter()
     try:

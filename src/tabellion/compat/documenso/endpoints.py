@@ -13,16 +13,29 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response, StreamingResponse
 
 from tabellion.auth.subjects import ApiKeySubject
 from tabellion.compat import ids
 from tabellion.compat.documenso.schemas import (
     CancelIn,
     Created,
+    DistributeIn,
     EnvelopeCreate,
     EnvelopeIdIn,
+    EnvelopeRef,
     Error,
+    FieldIdIn,
+    FieldsCreateIn,
+    FieldsUpdateIn,
+    GetManyIn,
+    RecipientIdIn,
+    RecipientsCreateIn,
+    RecipientsUpdateIn,
+    RedistributeIn,
+    RejectIn,
     Success,
+    UpdateIn,
 )
 from tabellion.compat.documenso.translate import (
     DIALECT,
@@ -30,10 +43,14 @@ from tabellion.compat.documenso.translate import (
     ID_DIGITS,
     ROLE_IN,
     STATUS_IN,
-    FieldNotFound,
-    RecipientNotFound,
+    EnvelopeState,
+    audit_out,
+    auth_in,
+    envelope_lite,
     envelope_out,
     field_out,
+    meta_in,
+    order_in,
     recipient_out,
     render_error,
 )
@@ -45,11 +62,22 @@ from tabellion.document.multipart import (
     boundary_of,
     multipart_body_doc,
 )
+from tabellion.document.sniff import content_disposition
 from tabellion.document.storage import BlobTooLarge, StoredBlob
-from tabellion.envelope import repository, service
+from tabellion.envelope import editing, history, repository, service
+from tabellion.envelope.editing import (
+    DraftChanges,
+    DraftIn,
+    FieldChanges,
+    FieldNotFound,
+    RecipientChanges,
+    RecipientNotFound,
+)
 from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf
-from tabellion.envelope.schemas import EnvelopeIn, FieldIn, FieldMeta
+from tabellion.envelope.schemas import FieldIn, RecipientIn
 from tabellion.envelope.service import (
+    EnvelopeDocumentNotFound,
+    EnvelopeNotCompleted,
     EnvelopeNotDraft,
     EnvelopeNotFound,
     EnvelopeNotPending,
@@ -73,6 +101,16 @@ MAX_FOREIGN_ID = 10**ID_DIGITS - 1
 TAG = "documenso"
 MAX_PAYLOAD = 1_000_000
 M = TypeVar("M", bound=BaseModel)
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI of a JSON body read by hand (so that its errors answer in Documenso's shape)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline_schema(model)}},
+        }
+    }
 
 
 def _responses(*errors: type[TabellionError]) -> dict[int | str, dict[str, Any]]:
@@ -159,19 +197,38 @@ async def _foreign_ids(
 
 
 async def _allocate(
-    session: AsyncSession, organization_id: str, parts: repository.EnvelopeParts
+    session: AsyncSession, organization_id: str, envelope_id: str, parts: repository.EnvelopeParts
 ) -> None:
-    """Numeric ids for rows made natively (or before this dialect existed), on first sight."""
-    for kind, rows in (("recipient", parts.recipients), ("field", parts.fields)):
-        for row in rows:
-            await ids.allocate(
-                session,
-                dialect=DIALECT,
-                kind=kind,
-                native_id=row.id,
-                organization_id=organization_id,
-                digits=ID_DIGITS,
-            )
+    """Numeric ids for rows made natively (or before this dialect existed), on first sight.
+    The envelope's own number is the legacy ``id`` of Documenso's webhook payloads."""
+    rows: list[tuple[str, str]] = [("envelope", envelope_id)]
+    rows += [("recipient", r.id) for r in parts.recipients]
+    rows += [("field", f.id) for f in parts.fields]
+    for kind, native_id in rows:
+        await ids.allocate(
+            session,
+            dialect=DIALECT,
+            kind=kind,
+            native_id=native_id,
+            organization_id=organization_id,
+            digits=ID_DIGITS,
+        )
+
+
+async def _numbers(
+    session: AsyncSession, organization_id: str, envelope_ids: Sequence[str]
+) -> dict[str, str]:
+    return await ids.foreign_map(
+        session,
+        dialect=DIALECT,
+        kind="envelope",
+        native_ids=envelope_ids,
+        organization_id=organization_id,
+    )
+
+
+async def _parts(session: AsyncSession, envelope_id: str) -> repository.EnvelopeParts:
+    return (await repository.parts_of(session, [envelope_id]))[envelope_id]
 
 
 async def _read_create(request: Request) -> tuple[bytes | None, list[tuple[StoredBlob, str]]]:
@@ -209,20 +266,21 @@ def _document_of(identifier: int | str, documents: list[str], names: list[str], 
     )
 
 
-def _meta(raw: dict[str, Any] | None) -> FieldMeta:
-    """The common parts of Documenso's ``fieldMeta``; the rest is not kept yet."""
-    raw = raw or {}
-    values = raw.get("values") or raw.get("options") or []
-    options = [str(v.get("value") if isinstance(v, dict) else v) for v in values]
+def _field_in(
+    item: Any, *, recipient_id: str, document_id: str, where: str, coordinates: dict[str, Any]
+) -> FieldIn:
+    meta, required = meta_in(item.type, item.fieldMeta, where)
     return _validate(
-        FieldMeta,
+        FieldIn,
         {
-            "label": raw.get("label"),
-            "placeholder": raw.get("placeholder"),
-            "read_only": bool(raw.get("readOnly", False)),
-            "options": [o for o in options if o],
+            "recipient_id": recipient_id,
+            "document_id": document_id,
+            "type": FIELD_IN[item.type],
+            **coordinates,
+            "required": required,
+            "meta": meta,
         },
-        "fieldMeta",
+        where,
     )
 
 
@@ -251,28 +309,30 @@ async def create(request: Request, caller: Writer, session: DbSession) -> Create
         raise ValidationFailed.field("payload.type", "Only `DOCUMENT` envelopes are supported.")
     sequential = body.meta.signingOrder == "SEQUENTIAL"
     native = _validate(
-        EnvelopeIn,
+        DraftIn,
         {
             "title": body.title,
             "message": body.meta.message,
             "reference": body.externalId,
             "signing_order": "sequential" if sequential else "parallel",
+            **_language(body.meta.language, "payload.meta.language"),
             "recipients": [
                 {
                     "email": r.email,
                     "name": r.name or r.email,
                     "role": ROLE_IN[r.role],
-                    "order": max(r.signingOrder or index + 1, 1) if sequential else 1,
+                    "order": order_in(r.signingOrder, index),
+                    **auth_in(r.accessAuth, r.actionAuth, f"payload.recipients.{index}"),
                 }
                 for index, r in enumerate(body.recipients)
             ],
         },
         "payload",
     )
-    storage = _runtime(request).storage
-    pages = [await inspect_pdf(storage, blob.key, blob.head) for blob, _ in files]
+    runtime = _runtime(request)
+    pages = [await inspect_pdf(runtime.storage, blob.key, blob.head) for blob, _ in files]
     envelope = await service.create_envelope(
-        session, caller, native, signing_key=_runtime(request).settings.signing_key
+        session, caller, native, signing_key=runtime.settings.signing_key
     )
     documents = [
         await service.record_document(
@@ -280,37 +340,56 @@ async def create(request: Request, caller: Writer, session: DbSession) -> Create
         )
         for (blob, name), count in zip(files, pages, strict=True)
     ]
-    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    parts = await _parts(session, envelope.id)
     doc_ids, names = [d.id for d in documents], [name for _, name in files]
-    fields = [
-        FieldIn(
-            recipient_id=parts.recipients[r_index].id,
-            document_id=_document_of(
-                f.identifier, doc_ids, names, f"recipients[{r_index}].fields[{f_index}]"
-            ),
-            type=FIELD_IN[f.type],
-            page=f.page,
-            x=f.positionX,
-            y=f.positionY,
-            width=f.width,
-            height=f.height,
-            meta=_meta(f.fieldMeta),
-        )
-        for r_index, r in enumerate(body.recipients)
-        for f_index, f in enumerate(r.fields)
-    ]
+    fields = []
+    for r_index, r in enumerate(body.recipients):
+        for f_index, f in enumerate(r.fields):
+            where = f"payload.recipients.{r_index}.fields.{f_index}"
+            fields.append(
+                _field_in(
+                    f,
+                    recipient_id=parts.recipients[r_index].id,
+                    document_id=_document_of(f.identifier, doc_ids, names, where),
+                    where=where,
+                    coordinates={
+                        "page": f.page,
+                        "x": f.positionX,
+                        "y": f.positionY,
+                        "width": f.width,
+                        "height": f.height,
+                    },
+                )
+            )
     if fields:
         await service.add_fields(session, caller.organization_id, envelope.id, fields)
-    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
-    await _allocate(session, caller.organization_id, parts)
+    await _allocate(
+        session, caller.organization_id, envelope.id, await _parts(session, envelope.id)
+    )
     return Created(id=envelope.id)
 
 
-async def _view(session: AsyncSession, organization_id: str, envelope_id: str) -> dict[str, Any]:
+def _language(value: str | None, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    language = value.split("-")[0].lower()
+    if language not in ("en", "fr", "nl", "de"):
+        raise ValidationFailed.field(where, "Tabellion writes to recipients in en, fr, nl or de.")
+    return {"language": language}
+
+
+async def _view(
+    request: Request, session: AsyncSession, organization_id: str, envelope_id: str
+) -> dict[str, Any]:
     envelope = await service.get_envelope(session, organization_id, envelope_id)
-    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    parts = await _parts(session, envelope.id)
+    await _allocate(session, organization_id, envelope.id, parts)
     recipient_ids, field_ids = await _foreign_ids(session, organization_id, parts)
-    return envelope_out(envelope, parts, recipient_ids, field_ids)
+    key = _runtime(request).settings.signing_key
+    numbers = await _numbers(session, organization_id, [envelope.id])
+    return envelope_out(
+        envelope, parts, recipient_ids, field_ids, signing_key=key, number=numbers[envelope.id]
+    )
 
 
 @router.get(
@@ -319,6 +398,7 @@ async def _view(session: AsyncSession, organization_id: str, envelope_id: str) -
     responses=_responses(),
 )
 async def list_envelopes(
+    request: Request,
     caller: Reader,
     session: DbSession,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -343,7 +423,14 @@ async def list_envelopes(
         )
     parts = await repository.parts_of(session, [e.id for e in rows])
     recipient_ids, field_ids = await _foreign_ids(session, caller.organization_id, *parts.values())
-    data = [envelope_out(e, parts[e.id], recipient_ids, field_ids) for e in rows]
+    key = _runtime(request).settings.signing_key
+    numbers = await _numbers(session, caller.organization_id, [e.id for e in rows])
+    data = [
+        envelope_out(
+            e, parts[e.id], recipient_ids, field_ids, signing_key=key, number=numbers.get(e.id)
+        )
+        for e in rows
+    ]
     pages = -(-total // perPage)
     return {
         "data": data,
@@ -355,64 +442,282 @@ async def list_envelopes(
     }
 
 
+@router.post(
+    "/envelope/get-many",
+    openapi_extra=_body(GetManyIn),
+    summary="Read up to 20 envelopes by id (unknown ids are left out)",
+    responses=_responses(),
+)
+async def get_many(request: Request, caller: Reader, session: DbSession) -> dict[str, Any]:
+    body = await _json(request, GetManyIn)
+    if body.ids.type != "envelopeId":
+        raise ValidationFailed.field(
+            "ids.type",
+            "Tabellion envelopes have no numeric document or template ids: send "
+            '`{"type": "envelopeId", "ids": [...]}`.',
+        )
+    data = []
+    for index, envelope_id in enumerate(dict.fromkeys(body.ids.ids)):
+        if not isinstance(envelope_id, str):
+            raise ValidationFailed.field(f"ids.ids.{index}", "An envelope id is a string.")
+        try:
+            data.append(await _view(request, session, caller.organization_id, envelope_id))
+        except EnvelopeNotFound:
+            continue
+    return {"data": data}
+
+
 @router.get(
     "/envelope/{envelopeId}",
     summary="Read an envelope with its recipients, fields and envelopeItems",
     responses=_responses(EnvelopeNotFound),
 )
-async def get_envelope(envelopeId: str, caller: Reader, session: DbSession) -> dict[str, Any]:
-    return await _view(session, caller.organization_id, envelopeId)
+async def get_envelope(
+    envelopeId: str, request: Request, caller: Reader, session: DbSession
+) -> dict[str, Any]:
+    return await _view(request, session, caller.organization_id, envelopeId)
+
+
+async def _state(
+    session: AsyncSession, organization_id: str, envelope_id: str, *allowed: str
+) -> Envelope:
+    """The envelope, or Documenso's error for its state (ENVELOPE_COMPLETED, ...)."""
+    envelope = await service.get_envelope(session, organization_id, envelope_id)
+    if envelope.status not in allowed:
+        raise EnvelopeState(envelope, allowed)
+    return envelope
+
+
+@router.post(
+    "/envelope/update",
+    openapi_extra=_body(UpdateIn),
+    summary="Change a draft's title, externalId and meta (message, signingOrder, language)",
+    responses=_responses(EnvelopeNotFound, EnvelopeNotDraft),
+)
+async def update(request: Request, caller: Writer, session: DbSession) -> dict[str, Any]:
+    body = await _json(request, UpdateIn)
+    await _state(session, caller.organization_id, body.envelopeId, "draft")
+    data, meta = body.data, body.meta
+    if data is not None:
+        for name in ("globalAccessAuth", "globalActionAuth"):
+            if getattr(data, name):
+                raise ValidationFailed.field(
+                    f"data.{name}",
+                    "Envelope-wide authentication is not available: set accessAuth / "
+                    "actionAuth on each recipient.",
+                )
+    changes = DraftChanges(
+        title=data.title if data else None,
+        reference=data.externalId if data else None,
+        clear_reference=bool(data and "externalId" in data.model_fields_set),
+        message=meta.message if meta else None,
+        signing_order=meta.signingOrder.lower() if meta and meta.signingOrder else None,
+        language=_language(meta.language, "meta.language").get("language") if meta else None,
+    )
+    envelope = await editing.update_draft(session, caller.organization_id, body.envelopeId, changes)
+    numbers = await _numbers(session, caller.organization_id, [envelope.id])
+    return envelope_lite(envelope, numbers.get(envelope.id))
+
+
+def _signing_links(
+    request: Request, envelope: Envelope, recipients: Sequence[Any], foreign: dict[str, str]
+) -> list[dict[str, Any]]:
+    settings = _runtime(request).settings
+    out = []
+    for recipient in recipients:
+        token = service.signing_token(settings.signing_key, recipient.id, recipient.token_salt)
+        out.append(
+            {
+                **recipient_out(envelope, recipient, foreign, signing_key=settings.signing_key),
+                "signingUrl": f"{settings.base_url}/s/{token}",
+            }
+        )
+    return out
 
 
 @router.post(
     "/envelope/distribute",
+    openapi_extra=_body(DistributeIn),
     summary="Send a draft; answers each recipient's signingUrl",
     responses=_responses(
         EnvelopeNotFound, EnvelopeNotDraft, NoDocuments, NoSigners, SignerWithoutSignatureField
     ),
 )
 async def distribute(request: Request, caller: Writer, session: DbSession) -> dict[str, Any]:
-    body = await _json(request, EnvelopeIdIn)
-    settings = _runtime(request).settings
+    body = await _json(request, DistributeIn)
+    await _state(session, caller.organization_id, body.envelopeId, "draft")
+    if body.meta is not None and (body.meta.message or body.meta.language):
+        # Documenso applies the meta it is sent with before sending.
+        language = _language(body.meta.language, "meta.language").get("language")
+        changes = DraftChanges(message=body.meta.message, language=language)
+        await editing.update_draft(session, caller.organization_id, body.envelopeId, changes)
     envelope = await service.send(session, caller.organization_id, body.envelopeId)
-    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
-    await _allocate(session, caller.organization_id, parts)
+    parts = await _parts(session, envelope.id)
+    await _allocate(session, caller.organization_id, envelope.id, parts)
     recipient_ids, _ = await _foreign_ids(session, caller.organization_id, parts)
-    recipients = []
-    for recipient in parts.recipients:
-        token = service.signing_token(settings.signing_key, recipient.id, recipient.token_salt)
-        recipients.append(
-            {
-                **recipient_out(envelope, recipient, recipient_ids),
-                "token": token,
-                "signingUrl": f"{settings.base_url}/s/{token}",
-            }
-        )
+    recipients = _signing_links(request, envelope, parts.recipients, recipient_ids)
+    return {"success": True, "id": envelope.id, "recipients": recipients}
+
+
+@router.post(
+    "/envelope/redistribute",
+    openapi_extra=_body(RedistributeIn),
+    summary="E-mail the signing link again to recipients who have not acted yet",
+    responses=_responses(EnvelopeNotFound, EnvelopeNotPending, RecipientNotFound),
+)
+async def redistribute(request: Request, caller: Writer, session: DbSession) -> dict[str, Any]:
+    body = await _json(request, RedistributeIn)
+    await _state(session, caller.organization_id, body.envelopeId, "pending")
+    native = [
+        await _native(session, caller.organization_id, "recipient", foreign)
+        for foreign in body.recipients
+    ]
+    envelope, resent = await editing.redistribute(
+        session, caller.organization_id, body.envelopeId, native
+    )
+    foreign_ids = {n: str(f) for n, f in zip(native, body.recipients, strict=True)}
+    recipients = _signing_links(request, envelope, resent, foreign_ids)
     return {"success": True, "id": envelope.id, "recipients": recipients}
 
 
 @router.post(
     "/envelope/delete",
+    openapi_extra=_body(EnvelopeIdIn),
     response_model=Success,
     summary="Delete a draft envelope",
     responses=_responses(EnvelopeNotFound, EnvelopeNotDraft),
 )
 async def delete(request: Request, caller: Writer, session: DbSession) -> Success:
     body = await _json(request, EnvelopeIdIn)
+    await _state(session, caller.organization_id, body.envelopeId, "draft")
     await service.delete_draft(session, caller.organization_id, body.envelopeId)
     return Success()
 
 
 @router.post(
     "/envelope/cancel",
+    openapi_extra=_body(CancelIn),
     response_model=Success,
     summary="Cancel a pending envelope",
     responses=_responses(EnvelopeNotFound, EnvelopeNotPending),
 )
 async def cancel(request: Request, caller: Writer, session: DbSession) -> Success:
     body = await _json(request, CancelIn)
+    await _state(session, caller.organization_id, body.envelopeId, "pending")
     await service.cancel(session, caller.organization_id, body.envelopeId)
     return Success()
+
+
+# ---- files ---------------------------------------------------------------------------------
+
+_PDF: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}}, "description": "The PDF, streamed"}
+}
+
+
+def _pdf(request: Request, key: str, filename: str) -> Response:
+    return StreamingResponse(
+        _runtime(request).storage.open(key),
+        media_type="application/pdf",
+        headers={"Content-Disposition": content_disposition(filename)},
+    )
+
+
+@router.get(
+    "/envelope/item/{envelopeItemId}/download",
+    response_class=Response,
+    summary="Download an item: `version=signed` (default, once completed) or `original`",
+    responses={**_PDF, **_responses(EnvelopeDocumentNotFound, EnvelopeNotCompleted)},
+)
+async def download_item(
+    envelopeItemId: Annotated[str, Path(max_length=64)],
+    request: Request,
+    caller: Reader,
+    session: DbSession,
+    version: Annotated[Literal["original", "signed", "pending"], Query()] = "signed",
+) -> Response:
+    document, envelope = await editing.original_file(
+        session, caller.organization_id, envelopeItemId
+    )
+    if version == "original":
+        return _pdf(request, document.storage_key, document.filename)
+    if version == "pending":
+        raise ValidationFailed.field(
+            "version",
+            "`pending` (fields burnt in before completion) is not available: download "
+            "`original`, or `signed` once the envelope is completed.",
+        )
+    if envelope.status != "completed":
+        raise EnvelopeState(envelope, ("completed",))
+    key, name = await service.signed_file_key(
+        session, caller.organization_id, envelope.id, document.id
+    )
+    return _pdf(request, key, name)
+
+
+async def _certificate(request: Request, caller: ApiKeySubject, session: AsyncSession,
+                       envelope_id: str) -> Response:  # fmt: skip
+    await _state(session, caller.organization_id, envelope_id, "completed")
+    key, name = await service.signed_file_key(session, caller.organization_id, envelope_id, None)
+    return _pdf(request, key, name)
+
+
+@router.get(
+    "/envelope/{envelopeId}/certificate/download",
+    response_class=Response,
+    summary="The signing certificate (our audit certificate) of a completed envelope",
+    responses={**_PDF, **_responses(EnvelopeNotFound, EnvelopeNotCompleted)},
+)
+async def certificate(
+    envelopeId: str, request: Request, caller: Reader, session: DbSession
+) -> Response:
+    return await _certificate(request, caller, session, envelopeId)
+
+
+@router.get(
+    "/envelope/{envelopeId}/audit-log/download",
+    response_class=Response,
+    summary="The audit log as a PDF (the same audit certificate) of a completed envelope",
+    responses={**_PDF, **_responses(EnvelopeNotFound, EnvelopeNotCompleted)},
+)
+async def audit_log_pdf(
+    envelopeId: str, request: Request, caller: Reader, session: DbSession
+) -> Response:
+    return await _certificate(request, caller, session, envelopeId)
+
+
+@router.get(
+    "/envelope/{envelopeId}/audit-log",
+    summary="The envelope's audit log by page",
+    responses=_responses(EnvelopeNotFound),
+)
+async def audit_log(
+    envelopeId: str,
+    caller: Reader,
+    session: DbSession,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    perPage: Annotated[int, Query(ge=1, le=100)] = 10,
+    orderByColumn: Annotated[Literal["createdAt"], Query()] = "createdAt",
+    orderByDirection: Annotated[Literal["asc", "desc"], Query()] = "desc",
+) -> dict[str, Any]:
+    envelope = await service.get_envelope(session, caller.organization_id, envelopeId)
+    parts = await _parts(session, envelope.id)
+    await _allocate(session, caller.organization_id, envelope.id, parts)
+    recipient_ids, _ = await _foreign_ids(session, caller.organization_id, parts)
+    steps = history.steps(envelope, parts)
+    if orderByDirection == "desc":
+        steps.reverse()
+    chosen = steps[(page - 1) * perPage : page * perPage]
+    return {
+        "data": [audit_out(envelope, step, recipient_ids) for step in chosen],
+        "count": len(steps),
+        "currentPage": page,
+        "perPage": perPage,
+        "totalPages": -(-len(steps) // perPage),
+    }
+
+
+# ---- recipients ----------------------------------------------------------------------------
 
 
 async def _native(session: AsyncSession, organization_id: str, kind: str, foreign_id: int) -> str:
@@ -429,20 +734,314 @@ async def _native(session: AsyncSession, organization_id: str, kind: str, foreig
     return native
 
 
+async def _recipients_out(
+    request: Request,
+    session: AsyncSession,
+    organization_id: str,
+    envelope: Envelope,
+    native_ids: Sequence[str],
+) -> list[dict[str, Any]]:
+    parts = await _parts(session, envelope.id)
+    await _allocate(session, organization_id, envelope.id, parts)
+    recipient_ids, _ = await _foreign_ids(session, organization_id, parts)
+    key = _runtime(request).settings.signing_key
+    by_id = {r.id: r for r in parts.recipients}
+    return [recipient_out(envelope, by_id[n], recipient_ids, signing_key=key) for n in native_ids]
+
+
 @router.get(
     "/envelope/recipient/{recipientId}",
-    summary="Read one recipient by its numeric id",
+    summary="Read one recipient by its numeric id, with its fields",
     responses=_responses(RecipientNotFound),
 )
 async def get_recipient(
-    recipientId: Annotated[int, Path(ge=1, le=MAX_FOREIGN_ID)], caller: Reader, session: DbSession
+    recipientId: Annotated[int, Path(ge=1, le=MAX_FOREIGN_ID)],
+    request: Request,
+    caller: Reader,
+    session: DbSession,
 ) -> dict[str, Any]:
     native = await _native(session, caller.organization_id, "recipient", recipientId)
     recipient = await repository.get_recipient(session, caller.organization_id, native)
-    if recipient is None:  # the mapping outlived its row (a deleted draft)
+    if recipient is None:  # the mapping outlived its row (a deleted draft or recipient)
         raise RecipientNotFound(f"No recipient {recipientId}.")
-    envelope = await service.get_envelope(session, caller.organization_id, recipient.envelope_id)
-    return recipient_out(envelope, recipient, {recipient.id: str(recipientId)})
+    return await _recipient_with_fields(request, session, caller.organization_id, recipient.id)
+
+
+async def _recipient_with_fields(
+    request: Request, session: AsyncSession, organization_id: str, recipient_id: str
+) -> dict[str, Any]:
+    recipient = await repository.get_recipient(session, organization_id, recipient_id)
+    assert recipient is not None
+    envelope = await service.get_envelope(session, organization_id, recipient.envelope_id)
+    parts = await _parts(session, envelope.id)
+    await _allocate(session, organization_id, envelope.id, parts)
+    recipient_ids, field_ids = await _foreign_ids(session, organization_id, parts)
+    key = _runtime(request).settings.signing_key
+    return {
+        **recipient_out(envelope, recipient, recipient_ids, signing_key=key),
+        "fields": [
+            field_out(envelope, f, field_ids, recipient_ids)
+            for f in parts.fields
+            if f.recipient_id == recipient.id
+        ],
+    }
+
+
+def _recipient_in(item: Any, index: int, order: int, where: str) -> RecipientIn:
+    return _validate(
+        RecipientIn,
+        {
+            "email": item.email,
+            "name": item.name or item.email,
+            "role": ROLE_IN[item.role],
+            "order": order,
+            **auth_in(item.accessAuth, item.actionAuth, where),
+        },
+        where,
+    )
+
+
+@router.post(
+    "/envelope/recipient/create-many",
+    openapi_extra=_body(RecipientsCreateIn),
+    summary="Add recipients to a draft",
+    responses=_responses(EnvelopeNotFound, EnvelopeNotDraft),
+)
+async def create_recipients(request: Request, caller: Writer, session: DbSession) -> dict[str, Any]:
+    body = await _json(request, RecipientsCreateIn)
+    envelope = await _state(session, caller.organization_id, body.envelopeId, "draft")
+    existing = len((await _parts(session, envelope.id)).recipients)
+    items = [
+        _recipient_in(r, i, order_in(r.signingOrder, existing + i), f"data.{i}")
+        for i, r in enumerate(body.data)
+    ]
+    rows = await editing.add_recipients(
+        session,
+        caller.organization_id,
+        envelope.id,
+        items,
+        signing_key=_runtime(request).settings.signing_key,
+    )
+    data = await _recipients_out(
+        request, session, caller.organization_id, envelope, [r.id for r in rows]
+    )
+    return {"data": data}
+
+
+@router.post(
+    "/envelope/recipient/update-many",
+    openapi_extra=_body(RecipientsUpdateIn),
+    summary="Change recipients of a draft (email, name, role, signingOrder, auth)",
+    responses=_responses(EnvelopeNotFound, EnvelopeNotDraft, RecipientNotFound),
+)
+async def update_recipients(request: Request, caller: Writer, session: DbSession) -> dict[str, Any]:
+    body = await _json(request, RecipientsUpdateIn)
+    envelope = await _state(session, caller.organization_id, body.envelopeId, "draft")
+    changes = []
+    for index, patch in enumerate(body.data):
+        where = f"data.{index}"
+        values: dict[str, Any] = {}
+        given = patch.model_fields_set
+        if "email" in given and patch.email is not None:
+            values["email"] = patch.email
+        if "name" in given and patch.name:
+            values["name"] = patch.name
+        if "role" in given and patch.role is not None:
+            values["role"] = ROLE_IN[patch.role]
+        if "signingOrder" in given and patch.signingOrder is not None:
+            values["order"] = order_in(patch.signingOrder, 0)
+        values.update(auth_in(patch.accessAuth, patch.actionAuth, where))
+        native = await _native(session, caller.organization_id, "recipient", patch.id)
+        changes.append(RecipientChanges(native, values))
+    rows = await editing.update_recipients(session, caller.organization_id, envelope.id, changes)
+    data = await _recipients_out(
+        request, session, caller.organization_id, envelope, [r.id for r in rows]
+    )
+    return {"data": data}
+
+
+@router.post(
+    "/envelope/recipient/delete",
+    openapi_extra=_body(RecipientIdIn),
+    response_model=Success,
+    summary="Remove a recipient (and its fields) from a draft",
+    responses=_responses(RecipientNotFound, EnvelopeNotDraft),
+)
+async def delete_recipient(request: Request, caller: Writer, session: DbSession) -> Success:
+    body = await _json(request, RecipientIdIn)
+    native = await _native(session, caller.organization_id, "recipient", body.recipientId)
+    recipient = await repository.get_recipient(session, caller.organization_id, native)
+    if recipient is None:
+        raise RecipientNotFound(f"No recipient {body.recipientId}.")
+    await _state(session, caller.organization_id, recipient.envelope_id, "draft")
+    await editing.delete_recipient(session, caller.organization_id, native)
+    return Success()
+
+
+@router.post(
+    "/envelope/recipient/{recipientId}/reject",
+    openapi_extra=_body(RejectIn),
+    summary="Record that a recipient rejected the envelope outside Tabellion",
+    responses=_responses(RecipientNotFound, EnvelopeNotPending),
+)
+async def reject_recipient(
+    recipientId: Annotated[int, Path(ge=1, le=MAX_FOREIGN_ID)],
+    request: Request,
+    caller: Writer,
+    session: DbSession,
+) -> dict[str, Any]:
+    body = await _json(request, RejectIn)
+    native = await _native(session, caller.organization_id, "recipient", recipientId)
+    if body.actAsEmail is not None:
+        raise ValidationFailed.field(
+            "actAsEmail",
+            "Tabellion has no team members to attribute a rejection to: the API key is "
+            "recorded. Leave actAsEmail out.",
+        )
+    await _state(session, caller.organization_id, body.envelopeId, "pending")
+    await editing.reject_on_behalf(
+        session,
+        caller.organization_id,
+        body.envelopeId,
+        native,
+        body.reason,
+        by=f"api-key:{caller.api_key_id}",
+    )
+    return await _recipient_with_fields(request, session, caller.organization_id, native)
+
+
+# ---- fields --------------------------------------------------------------------------------
+
+
+def _coordinates(item: Any, where: str, *, partial: bool) -> dict[str, Any]:
+    names = {"page": "page", "positionX": "x", "positionY": "y", "width": "width",
+             "height": "height"}  # fmt: skip
+    found = {ours: getattr(item, theirs) for theirs, ours in names.items()}
+    missing = [theirs for theirs, ours in names.items() if found[ours] is None]
+    if missing and not partial:
+        raise ValidationFailed.field(
+            f"{where}.{missing[0]}",
+            f"Give {', '.join(missing)}: a field is placed by page and percentages.",
+            code="required",
+        )
+    return {ours: value for ours, value in found.items() if value is not None}
+
+
+async def _envelope_of(session: AsyncSession, organization_id: str, body: EnvelopeRef) -> str:
+    if body.envelopeId is not None:
+        return body.envelopeId
+    if body.documentId is None:
+        raise ValidationFailed.field("envelopeId", "envelopeId is required.", code="required")
+    native = await ids.native_of(
+        session,
+        dialect=DIALECT,
+        kind="envelope",
+        foreign_id=str(body.documentId),
+        organization_id=organization_id,
+    )
+    if native is None:
+        raise EnvelopeNotFound(f"No document {body.documentId}.")
+    return native
+
+
+def _fields_answer(body: EnvelopeRef, data: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"data": data, "fields": data} if body.guide else {"data": data}
+
+
+async def _fields_out(
+    session: AsyncSession, organization_id: str, envelope: Envelope, native_ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    parts = await _parts(session, envelope.id)
+    await _allocate(session, organization_id, envelope.id, parts)
+    recipient_ids, field_ids = await _foreign_ids(session, organization_id, parts)
+    by_id = {f.id: f for f in parts.fields}
+    return [field_out(envelope, by_id[n], field_ids, recipient_ids) for n in native_ids]
+
+
+@router.post(
+    "/envelope/field/create-many",
+    openapi_extra=_body(FieldsCreateIn),
+    summary="Place fields on a draft's items (page and percentage coordinates)",
+    responses=_responses(EnvelopeNotFound, EnvelopeNotDraft, RecipientNotFound),
+)
+async def create_fields(request: Request, caller: Writer, session: DbSession) -> dict[str, Any]:
+    body = await _json(request, FieldsCreateIn)
+    envelope_id = await _envelope_of(session, caller.organization_id, body)
+    envelope = await _state(session, caller.organization_id, envelope_id, "draft")
+    parts = await _parts(session, envelope.id)
+    items = []
+    for index, item in enumerate(body.data):
+        where = f"data.{index}"
+        if item.placeholder is not None:
+            raise ValidationFailed.field(
+                f"{where}.placeholder",
+                "Placing a field by a text of the PDF is not available yet: give page, "
+                "positionX, positionY, width and height.",
+            )
+        document_id = item.envelopeItemId or (parts.documents[0].id if parts.documents else "")
+        if not document_id:
+            raise ValidationFailed.field(
+                f"{where}.envelopeItemId", "The envelope has no item to place the field on."
+            )
+        recipient_id = await _native(session, caller.organization_id, "recipient", item.recipientId)
+        items.append(
+            _field_in(
+                item,
+                recipient_id=recipient_id,
+                document_id=document_id,
+                where=where,
+                coordinates=_coordinates(item, where, partial=False),
+            )
+        )
+    rows = await service.add_fields(session, caller.organization_id, envelope.id, items)
+    data = await _fields_out(session, caller.organization_id, envelope, [r.id for r in rows])
+    return _fields_answer(body, data)
+
+
+@router.post(
+    "/envelope/field/update-many",
+    openapi_extra=_body(FieldsUpdateIn),
+    summary="Move, resize or change fields of a draft",
+    responses=_responses(EnvelopeNotFound, EnvelopeNotDraft, FieldNotFound),
+)
+async def update_fields(request: Request, caller: Writer, session: DbSession) -> dict[str, Any]:
+    body = await _json(request, FieldsUpdateIn)
+    envelope_id = await _envelope_of(session, caller.organization_id, body)
+    envelope = await _state(session, caller.organization_id, envelope_id, "draft")
+    changes = []
+    for index, patch in enumerate(body.data):
+        where = f"data.{index}"
+        values: dict[str, Any] = {
+            "type": FIELD_IN[patch.type],
+            **_coordinates(patch, where, partial=True),
+        }
+        if patch.fieldMeta is not None:
+            values["meta"], values["required"] = meta_in(patch.type, patch.fieldMeta, where)
+        if patch.envelopeItemId is not None:
+            values["document_id"] = patch.envelopeItemId
+        native = await _native(session, caller.organization_id, "field", patch.id)
+        changes.append(FieldChanges(native, values))
+    rows = await editing.update_fields(session, caller.organization_id, envelope.id, changes)
+    data = await _fields_out(session, caller.organization_id, envelope, [r.id for r in rows])
+    return _fields_answer(body, data)
+
+
+@router.post(
+    "/envelope/field/delete",
+    openapi_extra=_body(FieldIdIn),
+    response_model=Success,
+    summary="Remove a field from a draft",
+    responses=_responses(FieldNotFound, EnvelopeNotDraft),
+)
+async def delete_field(request: Request, caller: Writer, session: DbSession) -> Success:
+    body = await _json(request, FieldIdIn)
+    native = await _native(session, caller.organization_id, "field", body.fieldId)
+    row = await repository.get_field(session, caller.organization_id, native)
+    if row is None:
+        raise FieldNotFound(f"No field {body.fieldId}.")
+    await _state(session, caller.organization_id, row.envelope_id, "draft")
+    await editing.delete_field(session, caller.organization_id, native)
+    return Success()
 
 
 @router.get(
@@ -458,11 +1057,4 @@ async def get_field(
     if field is None:
         raise FieldNotFound(f"No field {fieldId}.")
     envelope = await service.get_envelope(session, caller.organization_id, field.envelope_id)
-    owner = await ids.foreign_of(
-        session,
-        dialect=DIALECT,
-        kind="recipient",
-        native_id=field.recipient_id,
-        organization_id=caller.organization_id,
-    )
-    return field_out(envelope, field, {field.id: str(fieldId)}, {field.recipient_id: owner or "0"})
+    return (await _fields_out(session, caller.organization_id, envelope, [field.id]))[0]
