@@ -272,6 +272,11 @@ class ReplyFile(BaseModel):
     content_type: str
     size: int
     sha256: str
+    download_url: str | None = Field(
+        default=None,
+        description="A signed link to the file that works without an API key for 24 hours "
+        "(then 410 `link-expired`; the API route with a key always works).",
+    )
 
 
 class ReplyOut(BaseModel):
