@@ -34,6 +34,7 @@ from tabellion.message.rules import normalize_email
 from tabellion.message.service import lifecycle
 from tabellion.message.service.lifecycle import Actor
 from tabellion.models.message import Delivery
+from tabellion.organization.branding import brand_of
 from tabellion.portal import i18n, replies, service
 from tabellion.portal.service import DeliveryPage
 from tabellion.runtime import Runtime
@@ -106,6 +107,9 @@ async def _render_delivery(
 ) -> Response:
     page = await service.load_page(db, delivery)
     signed_in = await _delivery_session(db, request, delivery)
+    # A registered letter names its sender only once accepted: no brand before.
+    shown = delivery.mode != "registered" or page.revealed
+    brand = brand_of(page.organization, "", name=page.sender_name) if shown else None
     return _page(
         request,
         "delivery.html",
@@ -114,6 +118,7 @@ async def _render_delivery(
         p=page,
         d=delivery,
         m=page.message,
+        brand=brand,
         base=base,
         signed_in=signed_in,
         code_sent=request.query_params.get("sent") == "1",
