@@ -19,6 +19,7 @@ from tabellion.models.organization import Organization
 from tabellion.models.user import User
 from tabellion.organization import accounts, branding
 from tabellion.organization.service import possible_id
+from tabellion.portal.i18n import human_time
 from tabellion.runtime import Runtime
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -205,6 +206,9 @@ async def account(request: Request, session: DbSession) -> Response:
         user=user,
         organization=organization,
         messages=recent,
+        when=lambda value: human_time(
+            value, "en", organization.timezone if organization else "Europe/Paris"
+        ),
         csrf=csrf_token(request, _key(request)),
     )
 

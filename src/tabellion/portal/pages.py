@@ -152,12 +152,16 @@ async def request_code(token: str, request: Request, db: DbSession) -> Response:
             language=_language(request, delivery.language),
         )
     except sessions.CodeRefused as exc:
+        # "Sent less than a minute ago" is news, not a fault: said once, not in red.
+        said = _t(request, delivery, exc.reason, **exc.params)
+        soon = exc.reason == sessions.TOO_SOON
         return await _render_delivery(
             request,
             db,
             delivery,
             base=f"/r/{token}",
-            error=_t(request, delivery, exc.reason, **exc.params),
+            notice=said if soon else None,
+            error=None if soon else said,
             status_code=429,
         )
     return _redirect(f"/r/{token}?sent=1")
@@ -548,14 +552,18 @@ async def vault_code(request: Request, db: DbSession) -> Response:
     try:
         await service.send_vault_code(db, email, signing_key=_key(request), language=language)
     except sessions.CodeRefused as exc:
-        # The code sent before is still good: stay on the code step, saying why.
+        # The code sent before is still good: stay on the code step, saying why (news, not
+        # a fault, when it was sent less than a minute ago).
+        said = _t(request, None, exc.reason, **exc.params)
+        soon = exc.reason == sessions.TOO_SOON
         response = _page(
             request,
             "vault_sign_in.html",
             language=language,
             email=email,
             step="code",
-            error=_t(request, None, exc.reason, **exc.params),
+            notice=said if soon else None,
+            error=None if soon else said,
         )
     else:
         response = _redirect("/vault?step=code")
