@@ -61,6 +61,7 @@ from tabellion.message.schemas import (
 )
 from tabellion.message.service import message as service
 from tabellion.message.service.message import (
+    IdentificationUnavailable,
     DeliveryNotFound,
     MessageNotDraft,
     MessageNotFound,
@@ -289,8 +290,20 @@ async def get_message(message_id: str, caller: MessagesRead, session: DbSession)
 @messages_router.patch(
     "/messages/{message_id}",
     response_model=MessageOut,
-    summary="Change a draft: subject, bodies, recipients, reference, campaign, acceptance days",
-    responses=responses(*_AUTH_ERRORS, MessageNotFound, MessageNotDraft, TooManyRecipients),
+    summary="Change a draft: what POST /v1/messages takes, except its mode and on_behalf_of",
+    description=(
+        "Only the fields sent change; `null` clears an optional one. The draft as changed "
+        "follows the creation rules (named recipients for registered and simple messages, "
+        "options of registered messages, a sender to notify). `identification` is refused "
+        "(422 `identification-unavailable`) until recipient identification is built."
+    ),
+    responses=responses(
+        *_AUTH_ERRORS,
+        MessageNotFound,
+        MessageNotDraft,
+        TooManyRecipients,
+        IdentificationUnavailable,
+    ),
 )
 async def update_message(
     message_id: str,
