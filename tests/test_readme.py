@@ -115,7 +115,7 @@ def quick_start(tmp_path: Path) -> Iterator[tuple[Path, int, str]]:
         # The venv's own bundled setuptools may predate pyproject's license field: the test
         # venv's is used instead (a real install would fetch a recent one).
         f"echo {libraries} > $(.venv/bin/python -c 'import sysconfig; "
-        "print(sysconfig.get_paths()[\"purelib\"])')/test-libraries.pth && "
+        'print(sysconfig.get_paths()["purelib"])\')/test-libraries.pth && '
         "{ .venv/bin/pip uninstall --quiet --yes setuptools || true; } && "
         ".venv/bin/pip install --quiet --no-deps --no-build-isolation --no-index .",
     )

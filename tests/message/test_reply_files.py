@@ -73,9 +73,16 @@ async def test_reply_files_are_in_the_webhook_with_signed_links(
     assert event["data"]["delivery"]["id"] == delivery["id"]
     assert event["data"]["evidence"]["type"] == "REPLIED"
     assert reply["author"] == "recipient" and "Here you are." in reply["body_text"]
-    shown = [(f["filename"], f["content_type"], f["size"], f["sha256"]) for f in reply["attachments"]]
+    shown = [
+        (f["filename"], f["content_type"], f["size"], f["sha256"]) for f in reply["attachments"]
+    ]
     assert shown[0] == ("answer.txt", "text/plain", len(ANSWER), hashlib.sha256(ANSWER).hexdigest())
-    assert shown[2] == ("notes.pdf", "application/pdf", len(NOTES), hashlib.sha256(NOTES).hexdigest())
+    assert shown[2] == (
+        "notes.pdf",
+        "application/pdf",
+        len(NOTES),
+        hashlib.sha256(NOTES).hexdigest(),
+    )
     # The API lists the same reply, files and all (links are signed per minute, so equal).
     listed = (await client.get(f"/v1/deliveries/{delivery['id']}/replies", headers=auth)).json()
     api_reply = listed["data"][0]

@@ -69,7 +69,9 @@ async def test_a_png_logo_is_served_from_a_public_cacheable_url(
     assert (await client.get(new_url)).status_code == 404
 
 
-SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+SVG = (
+    b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+)
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,7 @@ async def test_each_state_of_a_registered_letter_has_its_own_heading(
     assert "(Central European" in expired  # the deadline, with its zone's name
     no_raw_times(expired)
 
-    accepted, accepted_link, _ = await accepted_letter(client, auth, runtime)
+    _, accepted_link, _ = await accepted_letter(client, auth, runtime)
     page = (await client.get(accepted_link)).text
     assert heading(page) == "Secret subject"
     no_raw_times(page)

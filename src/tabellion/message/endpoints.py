@@ -61,8 +61,8 @@ from tabellion.message.schemas import (
 )
 from tabellion.message.service import message as service
 from tabellion.message.service.message import (
-    IdentificationUnavailable,
     DeliveryNotFound,
+    IdentificationUnavailable,
     MessageNotDraft,
     MessageNotFound,
     NoRecipients,

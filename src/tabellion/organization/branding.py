@@ -15,11 +15,10 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from tabellion.errors import TabellionError, ValidationFailed
+from tabellion.errors import FieldError, TabellionError, ValidationFailed
 from tabellion.models.organization import Organization
 
 LOGO_MAX_BYTES = 512 * 1024
@@ -48,13 +47,7 @@ class LogoRefused(ValidationFailed):
 
     @classmethod
     def because(cls, reason: str, message: str) -> LogoRefused:
-        return cls.field(LOGO_FIELD, message, code=reason)
-
-
-class NoLogo(TabellionError):
-    status = 404
-    code = "logo-not-found"
-    title = "No logo"
+        return cls(message, errors=[FieldError(field=LOGO_FIELD, code=reason, message=message)])
 
 
 async def read_capped(chunks: AsyncIterator[bytes], limit: int = LOGO_MAX_BYTES) -> bytes:
@@ -93,9 +86,7 @@ def check_logo(data: bytes) -> str:
             "unreadable", "The logo is not a readable PNG or JPEG image."
         ) from None
     if kind not in LOGO_TYPES:
-        raise LogoRefused.because(
-            "unsupported-type", f"The logo is {kind}: send a PNG or a JPEG."
-        )
+        raise LogoRefused.because("unsupported-type", f"The logo is {kind}: send a PNG or a JPEG.")
     if not _sides_ok(width, height):
         raise LogoRefused.because(
             "dimensions",
@@ -186,13 +177,10 @@ class Brand:
 
     @property
     def legal_line(self) -> str:
-        """"Acme SAS · SIREN 732829320 · VAT FR40732829320" (empty without any of them)."""
+        """ "Acme SAS · SIREN 732829320 · VAT FR40732829320" (empty without any of them)."""
         parts = [self.legal_name] if self.legal_name and self.legal_name != self.name else []
         parts += [f"{label} {value}" for label, value in self.identifiers]
         return " · ".join(p for p in parts if p)
-
-    def template_context(self) -> dict[str, Any]:
-        return {"brand": self}
 
 
 def brand_of(org: Organization, base_url: str, *, name: str | None = None) -> Brand:

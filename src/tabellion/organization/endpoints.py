@@ -26,7 +26,6 @@ from tabellion.kit.pagination import Page, decode_cursor, encode_cursor
 from tabellion.models.organization import ApiKey, ClientKey, Organization
 from tabellion.models.user import User
 from tabellion.organization import accounts, branding, client_keys, service
-from tabellion.organization.branding import LogoRefused, LogoTooLarge
 from tabellion.organization.accounts import (
     CustomerNotFound,
     CustomerStateConflict,
@@ -34,6 +33,7 @@ from tabellion.organization.accounts import (
     UserNotActivatable,
     UserNotFound,
 )
+from tabellion.organization.branding import LogoRefused, LogoTooLarge
 from tabellion.organization.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
@@ -186,12 +186,8 @@ async def put_logo(request: Request, caller: AdminScope, session: DbSession) -> 
     else:
         data = await branding.read_capped(request.stream())
     kind = branding.check_logo(data)
-    blob = await _runtime(request).storage.put_stream(
-        _one(data), max_bytes=branding.LOGO_MAX_BYTES
-    )
-    org = await service.set_logo(
-        session, caller.organization_id, key=blob.key, content_type=kind
-    )
+    blob = await _runtime(request).storage.put_stream(_one(data), max_bytes=branding.LOGO_MAX_BYTES)
+    org = await service.set_logo(session, caller.organization_id, key=blob.key, content_type=kind)
     return organization_out(org)
 
 

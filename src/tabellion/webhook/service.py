@@ -113,8 +113,9 @@ def event_body(event_id: str, event_type: str, at: datetime, data: dict[str, Any
 
 def _fit(payload: dict[str, Any]) -> str:
     """Shrink an oversized event, each step only as far as needed, in this order: a delivery's
-    oldest evidence, a message's (or a reply's) body, its last recipients, its last attachments; then the
-    objects are reduced to their ids, and at worst ``data`` to ``{"truncated": true}``.
+    oldest evidence, a message's (or a reply's) body, its last recipients, its last
+    attachments; then the objects are reduced to their ids, and at worst ``data`` to
+    ``{"truncated": true}``.
     What is left out is flagged (``evidence_truncated`` ...); the caller's data is not changed.
     """
     data = payload["data"] = dict(payload["data"])
