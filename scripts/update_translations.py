@@ -530,6 +530,37 @@ T: dict[str, tuple[str, str, str]] = {
     "refused": ("refusée", "geweigerd", "abgelehnt"),
     "expired": ("expirée", "verlopen", "abgelaufen"),
     "undelivered": ("non distribuée", "niet bezorgd", "nicht zugestellt"),
+    # Portal: a heading per state
+    "You refused this registered letter": (
+        "Vous avez refusé cette lettre recommandée",
+        "U hebt deze aangetekende brief geweigerd",
+        "Sie haben dieses Einschreiben abgelehnt",
+    ),
+    "This registered letter has expired": (
+        "Cette lettre recommandée a expiré",
+        "Deze aangetekende brief is verlopen",
+        "Dieses Einschreiben ist abgelaufen",
+    ),
+    "This registered letter could not be delivered": (
+        "Cette lettre recommandée n’a pas pu être distribuée",
+        "Deze aangetekende brief kon niet worden bezorgd",
+        "Dieses Einschreiben konnte nicht zugestellt werden",
+    ),
+    "Accept or refuse the registered letter": (
+        "Acceptez ou refusez la lettre recommandée",
+        "Aanvaard of weiger de aangetekende brief",
+        "Nehmen Sie das Einschreiben an oder lehnen Sie es ab",
+    ),
+    "Enter the code we sent you": (
+        "Saisissez le code que nous vous avons envoyé",
+        "Voer de code in die we u hebben gestuurd",
+        "Geben Sie den Code ein, den wir Ihnen gesendet haben",
+    ),
+    "Sign in to your secure space": (
+        "Connectez-vous à votre espace sécurisé",
+        "Meld u aan bij uw beveiligde ruimte",
+        "Melden Sie sich in Ihrem sicheren Bereich an",
+    ),
 }
 
 

@@ -106,6 +106,7 @@ def create_app(
     from tabellion.organization.client_keys import ClientKeyNotFound
     from tabellion.organization.endpoints import ApiKeyNotFound
     from tabellion.organization.endpoints import router as organization_router
+    from tabellion.organization.pages import brand_router
     from tabellion.organization.pages import router as organization_pages
     from tabellion.portal.pages import router as portal_pages
     from tabellion.portal.tracking import router as tracking_pages
@@ -139,6 +140,7 @@ def create_app(
     ):
         app.include_router(router, prefix="/v1", dependencies=[guard])
     app.include_router(organization_pages)
+    app.include_router(brand_router)
     app.include_router(portal_pages)
     app.include_router(tracking_pages)
     app.include_router(signing_pages)

@@ -265,6 +265,9 @@ FAMILIES: dict[str, list[Call]] = {
     "organization": [
         Call("GET", "/v1/organization", ANY, 200),
         Call("PATCH", "/v1/organization", "admin", 200, json={"legal_name": "Acme SAS"}),
+        # An empty body reaches the handler, which refuses it (no half-set logo).
+        Call("PUT", "/v1/organization/logo", "admin", 422, "logo-invalid", content=b""),
+        Call("DELETE", "/v1/organization/logo", "admin", 200),
     ],
 }
 

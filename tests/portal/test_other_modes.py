@@ -313,7 +313,7 @@ async def test_vault_lists_everything_for_an_address(
     )
     assert created.status_code == 202
     form = await client.get("/vault")
-    assert "Your secure space" in form.text
+    assert "Sign in to your secure space" in form.text
     sent = await client.post(
         "/vault/code", data={"email": "jane0@example.test", "csrf_token": csrf(form.text)}
     )

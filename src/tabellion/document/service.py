@@ -6,8 +6,8 @@ collector deletes blobs that no committed row references once they are older tha
 period, long enough for any request in flight to commit.
 
 Rows that reference blobs: attachments (``storage_key``), reply files (``storage_key`` in each
-reply's JSON list), evidence PDFs (``pdf_key``) and envelope documents (``storage_key`` and,
-once signed, ``signed_storage_key``) and envelope certificates.
+reply's JSON list), evidence PDFs (``pdf_key``), envelope documents (``storage_key`` and,
+once signed, ``signed_storage_key``), envelope certificates and organisations' logos.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tabellion.kit.time import utcnow
 from tabellion.models.envelope import Envelope, EnvelopeDocument
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Reply
+from tabellion.models.organization import Organization
 
 if TYPE_CHECKING:
     from tabellion.runtime import Runtime
@@ -69,6 +70,7 @@ async def referenced_keys(session: AsyncSession, keys: Sequence[str]) -> set[str
             select(Envelope.certificate_storage_key).where(
                 Envelope.certificate_storage_key.in_(wanted)
             ),
+            select(Organization.logo_key).where(Organization.logo_key.in_(wanted)),
         )
     )
     return {key for key in rows if key}
@@ -180,6 +182,9 @@ async def _recorded_blobs(runtime: Runtime) -> AsyncIterator[tuple[str, str, str
             if isinstance(item, dict) and item.get("storage_key"):
                 key = str(item["storage_key"])
                 yield f"reply {reply_id} file {item.get('id')}", key, str(item.get("sha256", key))
+    logos = (Organization.id, Organization.logo_key)
+    async for organization_id, key in _rows(runtime, logos, Organization.logo_key.is_not(None)):
+        yield f"organisation {organization_id} logo", key, key
     pdfs = (Evidence.id, Evidence.pdf_key)
     async for evidence_id, key in _rows(runtime, pdfs, Evidence.pdf_key.is_not(None)):
         yield f"evidence {evidence_id} PDF", key, key

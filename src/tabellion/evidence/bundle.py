@@ -15,7 +15,7 @@ from tabellion.evidence.proofs import proof_document, render_pdf
 from tabellion.evidence.sealing import seal_pending
 from tabellion.evidence.transparency import dumps
 from tabellion.models.evidence import Evidence
-from tabellion.models.message import Attachment, Delivery
+from tabellion.models.message import Attachment, Delivery, Reply
 
 if TYPE_CHECKING:
     from tabellion.runtime import Runtime
@@ -30,6 +30,8 @@ certificate chain of the seal that signed the proofs.{self_issued}
                        the evidence content in RFC 8785 canonical JSON
   evidence/<id>.pdf    the same facts as a PDF, sealed PAdES; it embeds the JSON proof
   documents/           the delivered files; their SHA-256 digests are in every proof
+  replies/<reply id>/  the files the recipient attached to a reply (secure messages); their
+                       SHA-256 digests are in that reply's REPLIED proof (details.attachments)
   seal-chain.pem       the seal certificate, then its issuers up to the root
   root-ca.pem          the last certificate of seal-chain.pem: the root the proofs lead to
 
@@ -61,6 +63,8 @@ Check them with public tools (run the commands in this directory):
 
 5. Documents: compare these digests with `content.attachments` in a proof:
      sha256sum documents/*
+   and the same way the recipient's reply files (`sha256sum replies/*/*`, when there are
+   any) with `details.attachments` in their REPLIED proofs.
 
 6. Everything at once: `tabellion verify --trust root-ca.pem --trust-tsa <your TSA's root>
    FILE` (an RFC 5280 path check of the seal at the event's time, the timestamp's authority
@@ -117,6 +121,14 @@ async def build_bundle(runtime: Runtime, delivery: Delivery) -> bytes:
                 .order_by(Attachment.created_at, Attachment.id)
             )
         )
+        # The recipient's files, proven by REPLIED evidence (the sender's own are not evidence).
+        replies = list(
+            await reader.scalars(
+                select(Reply)
+                .where(Reply.delivery_id == delivery.id, Reply.author == "recipient")
+                .order_by(Reply.created_at, Reply.id)
+            )
+        )
     pdf_keys = {evidence_id: await render_pdf(runtime, evidence_id) for evidence_id in ids}
     seal = load_seal(runtime.settings)
     buffer = io.BytesIO()
@@ -137,6 +149,15 @@ async def build_bundle(runtime: Runtime, delivery: Delivery) -> bytes:
                 name = f"{attachment.id}-{name}"
             used.add(name)
             archive.writestr(f"documents/{name}", await _read(runtime, attachment.storage_key))
+        for reply in replies:
+            taken: set[str] = set()
+            for item in reply.attachments or []:
+                name = item["filename"]
+                if name in taken:
+                    name = f"{item['id']}-{name}"
+                taken.add(name)
+                data = await _read(runtime, item["storage_key"])
+                archive.writestr(f"replies/{reply.id}/{name}", data)
         archive.writestr("seal-chain.pem", seal.chain_pem())
         archive.writestr("root-ca.pem", seal.root.public_bytes(serialization.Encoding.PEM))
         archive.writestr("README.txt", readme(runtime, delivery.id))

@@ -79,10 +79,7 @@ async def _authorised(
     return evidence
 
 
-LINK_PARAMS = {
-    "expires": "With `signature`: a signed link's expiry (unix time); no API key needed.",
-    "signature": "With `expires`: the link's signature.",
-}
+LINK_PARAMS = links.LINK_PARAMS
 
 
 @router.get(

@@ -1,4 +1,5 @@
-"""Signed links to proofs: they work without an API key until they expire (24 hours).
+"""Signed links to proofs and to the files of a secure delivery's replies: they work without
+an API key until they expire (24 hours).
 
 ``?expires=<unix time>&signature=<HMAC-SHA256 over kind, id and expiry>``; after expiry the
 link answers 410, a changed id, kind or expiry 403. The process's link signer is installed
@@ -17,6 +18,12 @@ from tabellion.kit.tokens import constant_time_equals, hmac_sha256
 
 LIFETIME = timedelta(hours=24)
 KINDS = ("json", "pdf")
+REPLY_FILE = "reply-file"
+# The query parameters of a signed link, as the routes that take one document them.
+LINK_PARAMS = {
+    "expires": "With `signature`: a signed link's expiry (unix time); no API key needed.",
+    "signature": "With `expires`: the link's signature.",
+}  # the kind of a reply file's link; its id is "dlv/rpl/att"
 
 
 class LinkExpired(TabellionError):
@@ -40,15 +47,25 @@ class LinkSigner:
         digest = hmac_sha256(self.key, f"evidence-link:{kind}:{evidence_id}:{expires}")
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
-    def url(self, kind: str, evidence_id: str, *, now: datetime | None = None) -> str:
+    def _signed(self, path: str, kind: str, subject: str, now: datetime | None) -> str:
         # Rounded to the minute, so a representation is stable within a minute.
         moment = (now or utcnow()).replace(second=0, microsecond=0) + LIFETIME
         expires = int(moment.timestamp())
-        path = f"/v1/evidence/{evidence_id}" + ("/pdf" if kind == "pdf" else "")
         return (
             f"{self.base_url}{path}?expires={expires}"
-            f"&signature={self._signature(kind, evidence_id, expires)}"
+            f"&signature={self._signature(kind, subject, expires)}"
         )
+
+    def url(self, kind: str, evidence_id: str, *, now: datetime | None = None) -> str:
+        path = f"/v1/evidence/{evidence_id}" + ("/pdf" if kind == "pdf" else "")
+        return self._signed(path, kind, evidence_id, now)
+
+    def reply_file_url(
+        self, delivery_id: str, reply_id: str, file_id: str, *, now: datetime | None = None
+    ) -> str:
+        """A file of a reply, downloadable without an API key (e.g. from a webhook's payload)."""
+        path = f"/v1/deliveries/{delivery_id}/replies/{reply_id}/files/{file_id}"
+        return self._signed(path, REPLY_FILE, f"{delivery_id}/{reply_id}/{file_id}", now)
 
     def check(
         self,
@@ -68,7 +85,7 @@ class LinkSigner:
         if (now or utcnow()).timestamp() > when:
             raise LinkExpired(
                 "This link expired 24 hours after it was issued. Ask the sender for a new "
-                "link, or fetch the proof with an API key."
+                "link, or fetch the file with an API key."
             )
 
 

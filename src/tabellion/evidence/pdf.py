@@ -127,7 +127,7 @@ def render(settings: Settings, content: dict[str, Any], proof_json: bytes, langu
     person = " ".join(p for p in (recipient.get("first_name"), recipient.get("last_name")) if p)
     rows: list[tuple[str, str]] = [
         (_("Event"), f"{content['type']} ({content['event']['uri'].rsplit('/', 1)[-1]})"),
-        (_("Date and time"), f"{when(occurred, 'full')} ({content['occurred_at']})"),
+        (_("Date and time"), f"{when(occurred)} · {content['occurred_at']}"),
         (_("Issuer"), f"{content['issuer']['name']} - {content['issuer']['url']}"),
         (_("Sender"), f"{sender['name']} ({sender['organization']['id']})"),
         (_("Sender authentication"), _auth_text(sender["authentication"])),

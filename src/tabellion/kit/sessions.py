@@ -18,6 +18,7 @@ from tabellion.models.portal import OneTimeCode, WebSession
 CODE_VALIDITY = timedelta(minutes=10)
 CODE_MAX_ATTEMPTS = 5
 CODE_RESEND_INTERVAL = timedelta(seconds=60)
+TOO_SOON = "A code was sent less than a minute ago; check your inbox."
 CODES_PER_HOUR = 5
 
 
@@ -59,7 +60,7 @@ async def issue_code(
         )
     )
     if recent and max(recent) > now - CODE_RESEND_INTERVAL:
-        raise CodeRefused("A code was sent less than a minute ago; check your inbox.")
+        raise CodeRefused(TOO_SOON)
     if len(recent) >= CODES_PER_HOUR:
         raise CodeRefused("Too many codes were asked for; try again in an hour.")
     await session.execute(

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response, StreamingResponse
 
-from tabellion.auth.dependencies import MessagesRead, MessagesWrite
+from tabellion.auth.dependencies import MessagesRead, MessagesWrite, _bearer, api_key_subject
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute, end_read_phase
 from tabellion.document.multipart import (
@@ -42,6 +42,7 @@ from tabellion.errors import (
     ValidationFailed,
     responses,
 )
+from tabellion.evidence import links
 from tabellion.evidence.service import evidence_for_deliveries
 from tabellion.kit.pagination import Page
 from tabellion.kit.schema import inline_schema
@@ -55,20 +56,20 @@ from tabellion.message.schemas import (
     MessageStatus,
     MessageUpdate,
     Mode,
-    ReplyFile,
     ReplyIn,
     ReplyOut,
 )
 from tabellion.message.service import message as service
 from tabellion.message.service.message import (
     DeliveryNotFound,
+    IdentificationUnavailable,
     MessageNotDraft,
     MessageNotFound,
     NoRecipients,
     TooManyAttachments,
     TooManyRecipients,
 )
-from tabellion.message.views import attachment_out, delivery_out, message_out
+from tabellion.message.views import attachment_out, delivery_out, message_out, reply_out
 from tabellion.models.message import Delivery, Reply
 from tabellion.organization.service import get_organization
 from tabellion.portal.replies import MAX_REPLY_FILES, add_reply, find_file, reply_file
@@ -289,8 +290,20 @@ async def get_message(message_id: str, caller: MessagesRead, session: DbSession)
 @messages_router.patch(
     "/messages/{message_id}",
     response_model=MessageOut,
-    summary="Change a draft: subject, bodies, recipients, reference, campaign, acceptance days",
-    responses=responses(*_AUTH_ERRORS, MessageNotFound, MessageNotDraft, TooManyRecipients),
+    summary="Change a draft: what POST /v1/messages takes, except its mode and on_behalf_of",
+    description=(
+        "Only the fields sent change; `null` clears an optional one. The draft as changed "
+        "follows the creation rules (named recipients for registered and simple messages, "
+        "options of registered messages, a sender to notify). `identification` is refused "
+        "(422 `identification-unavailable`) until recipient identification is built."
+    ),
+    responses=responses(
+        *_AUTH_ERRORS,
+        MessageNotFound,
+        MessageNotDraft,
+        TooManyRecipients,
+        IdentificationUnavailable,
+    ),
 )
 async def update_message(
     message_id: str,
@@ -423,18 +436,6 @@ class DeliveryNotSecure(Conflict):
     title = "Only secure deliveries have a conversation"
 
 
-def reply_out(reply: Reply) -> ReplyOut:
-    return ReplyOut(
-        id=reply.id,
-        delivery_id=reply.delivery_id,
-        author=reply.author,
-        body_html=reply.body_html,
-        body_text=reply.body_text,
-        attachments=[ReplyFile.model_validate(f) for f in reply.attachments or []],
-        created_at=reply.created_at,
-    )
-
-
 @deliveries_router.get(
     "/deliveries/{delivery_id}/replies",
     response_model=Page[ReplyOut],
@@ -541,6 +542,10 @@ class ReplyFileNotFound(NotFound):
 @deliveries_router.get(
     "/deliveries/{delivery_id}/replies/{reply_id}/files/{file_id}",
     summary="Download a file attached to a reply (either side's), streamed",
+    description=(
+        "Authenticate with an API key, or use the file's signed `download_url` (in the reply "
+        "and in the `delivery.replied` event; valid 24 hours, then 410 `link-expired`)."
+    ),
     response_class=StreamingResponse,
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "The file"},
@@ -549,6 +554,8 @@ class ReplyFileNotFound(NotFound):
             InsufficientScope,
             DeliveryNotFound,
             ReplyFileNotFound,
+            links.LinkExpired,
+            links.LinkInvalid,
             StoredFileUnavailable,
         ),
     },
@@ -558,12 +565,24 @@ async def download_reply_file(
     reply_id: str,
     file_id: str,
     request: Request,
-    caller: MessagesRead,
     session: DbSession,
+    expires: Annotated[str | None, Query(description=links.LINK_PARAMS["expires"])] = None,
+    signature: Annotated[str | None, Query(description=links.LINK_PARAMS["signature"])] = None,
 ) -> StreamingResponse:
-    delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
+    if expires is not None or signature is not None:
+        signer = links.current()
+        if signer is None:
+            raise Unauthorized("Signed links are not enabled.")
+        signer.check(
+            links.REPLY_FILE, f"{delivery_id}/{reply_id}/{file_id}", expires or "", signature or ""
+        )
+    else:
+        caller = await api_key_subject(request, session, await _bearer(request))
+        caller.require("messages:read")
+        # Scoped to the caller's organisation (404 for another's delivery).
+        await service.get_delivery(session, caller.organization_id, delivery_id)
     reply = await session.scalar(
-        select(Reply).where(Reply.id == reply_id, Reply.delivery_id == delivery.id)
+        select(Reply).where(Reply.id == reply_id, Reply.delivery_id == delivery_id)
     )
     found = find_file([reply], file_id) if reply is not None else None
     if found is None:

@@ -151,11 +151,39 @@ class MessageUpdate(Schema):
     acceptance_days: Annotated[
         int | None, Field(ge=1, le=365, description="Registered only; null restores the default.")
     ] = None
+    guid: Annotated[
+        str | None, Field(max_length=255, description="Your own identifier of the message.")
+    ] = None
+    sender: Annotated[
+        SenderIn | None,
+        Field(description="A user of the organisation; null makes the organisation the sender."),
+    ] = None
+    copy_to_mailbox_after_acceptance: Annotated[
+        bool | None, Field(description="Registered only (see POST /v1/messages).")
+    ] = None
+    notify_sender: Annotated[
+        bool | None, Field(description="Needs a sender (see POST /v1/messages).")
+    ] = None
+    identification: Annotated[
+        object | None,
+        Field(
+            description="Not available yet: recipient identification (identity providers, "
+            "levels of assurance) is still being built. Any value is refused with 422 "
+            "`identification-unavailable`."
+        ),
+    ] = None
 
     @field_validator("body_html", "body_text")
     @classmethod
     def _body_bytes(cls, value: str | None) -> str | None:
         return _body_bytes(value)
+
+    @field_validator("copy_to_mailbox_after_acceptance", "notify_sender")
+    @classmethod
+    def _flag_not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("cannot be null; send true or false, or omit the field")
+        return value
 
     @field_validator("subject", "body_html", "recipients")
     @classmethod
@@ -272,6 +300,11 @@ class ReplyFile(BaseModel):
     content_type: str
     size: int
     sha256: str
+    download_url: str | None = Field(
+        default=None,
+        description="A signed link to the file that works without an API key for 24 hours "
+        "(then 410 `link-expired`; the API route with a key always works).",
+    )
 
 
 class ReplyOut(BaseModel):

@@ -16,10 +16,11 @@ from tabellion.message.schemas import (
     AttachmentOut,
     DeliveryOut,
     MessageOut,
+    ReplyOut,
 )
 from tabellion.message.service import tracking
 from tabellion.message.service.tracking import tracking_token
-from tabellion.models.message import Attachment, Delivery, Message, recipient_fields
+from tabellion.models.message import Attachment, Delivery, Message, Reply, recipient_fields
 
 
 class EvidenceLike(Protocol):
@@ -157,6 +158,35 @@ def _message_data(view: MessageView, *, with_deliveries: bool = True) -> dict[st
             if view.deliveries is None or not with_deliveries
             else [_delivery_data(d, view.evidence.get(d.id, ())) for d in view.deliveries]
         ),
+    }
+
+
+def reply_out(reply: Reply) -> ReplyOut:
+    return ReplyOut.model_validate(reply_json(reply))
+
+
+def reply_json(reply: Reply) -> dict[str, Any]:
+    """A reply as the API shows it and the ``delivery.replied`` event carries it (JSON-ready):
+    its files as a message's attachments are shown, with a signed download link each."""
+    signer = links.current()
+    return {
+        "id": reply.id,
+        "delivery_id": reply.delivery_id,
+        "author": reply.author,
+        "body_html": reply.body_html,
+        "body_text": reply.body_text,
+        "attachments": [
+            {
+                **{k: item[k] for k in ("id", "filename", "content_type", "size", "sha256")},
+                "download_url": (
+                    signer.reply_file_url(reply.delivery_id, reply.id, item["id"])
+                    if signer
+                    else None
+                ),
+            }
+            for item in reply.attachments or []
+        ],
+        "created_at": isoformat_z(reply.created_at),
     }
 
 

@@ -21,6 +21,7 @@ from tabellion.message.service.delivery import acceptance_deadline, portal_token
 from tabellion.models.message import Delivery, Message
 from tabellion.models.organization import Organization
 from tabellion.notification.mime import MailBuilder, RawMail
+from tabellion.organization.branding import brand_of
 from tabellion.portal import i18n
 
 env = Environment(
@@ -150,6 +151,10 @@ def compose_notice(
         "button": button,
         "link": f"{settings.base_url}/r/{token}",
         "mode": message.mode,
+        # A registered notice names no sender: no logo, colour or names either.
+        "brand": None
+        if message.mode == "registered"
+        else brand_of(organization, settings.base_url, name=sender),
     }
     text_template, html_template = _templates(language)
     message_id = notice_message_id(settings, delivery.id)

@@ -20,6 +20,7 @@ from tabellion.message.service.tracking import tracking_url
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Delivery, Message
 from tabellion.models.organization import Organization
+from tabellion.organization.branding import brand_of
 from tabellion.portal import i18n
 from tabellion.portal.tasks import compose_email, portal_link
 
@@ -100,6 +101,7 @@ async def send_sender_status(runtime: Runtime, delivery_id: str, evidence_id: st
             to=message.sender_email,
             language=language,
             template="update",
+            timezone=organization.timezone,
             subject=subject % values,
             message_id=f"{delivery.id}.status.{evidence.type.lower()}",
             greeting=t.gettext("Hello,"),
@@ -136,6 +138,10 @@ async def send_mailbox_copy(runtime: Runtime, delivery_id: str, evidence_id: str
         template="mailbox_copy",
         subject=message.subject,
         message_id=f"{delivery.id}.copy",
+        timezone=organization.timezone,
+        brand=brand_of(
+            organization, runtime.settings.base_url, name=message.sender_name or organization.name
+        ),
         sender=message.sender_name or organization.name,
         m=message,
         accepted_at=evidence.occurred_at,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Protocol, TypeVar
 
 from fastapi import APIRouter, Query, Request, status
@@ -14,12 +14,18 @@ from starlette.responses import Response
 
 from tabellion.auth.dependencies import AdminScope, ApiCaller, CustomersScope, UsersScope
 from tabellion.auth.subjects import InsufficientScope, ScopeEscalation
-from tabellion.db import DbSession, SessionRoute
+from tabellion.db import DbSession, SessionRoute, end_read_phase
+from tabellion.document.multipart import (
+    MalformedMultipart,
+    MultipartReader,
+    boundary_of,
+    upload_body_doc,
+)
 from tabellion.errors import InvalidParameter, NotFound, Unauthorized, responses
 from tabellion.kit.pagination import Page, decode_cursor, encode_cursor
 from tabellion.models.organization import ApiKey, ClientKey, Organization
 from tabellion.models.user import User
-from tabellion.organization import accounts, client_keys, service
+from tabellion.organization import accounts, branding, client_keys, service
 from tabellion.organization.accounts import (
     CustomerNotFound,
     CustomerStateConflict,
@@ -27,6 +33,7 @@ from tabellion.organization.accounts import (
     UserNotActivatable,
     UserNotFound,
 )
+from tabellion.organization.branding import LogoRefused, LogoTooLarge
 from tabellion.organization.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
@@ -148,6 +155,69 @@ async def update_organization(
     return organization_out(
         await service.update_organization(session, caller.organization_id, body)
     )
+
+
+_LOGO_BODY_DOC = upload_body_doc(
+    "image/png",
+    "The logo as the raw body (Content-Type image/png or image/jpeg), or multipart with a "
+    "part named `file`: a PNG or JPEG of at most 512 KiB, 16 to 2048 pixels a side. SVG is "
+    "refused.",
+)
+
+
+@router.put(
+    "/organization/logo",
+    response_model=OrganizationOut,
+    tags=["organization"],
+    summary="Set the logo recipients see in e-mails and pages (PNG or JPEG), streamed",
+    openapi_extra=_LOGO_BODY_DOC,
+    responses=responses(
+        Unauthorized, InsufficientScope, LogoTooLarge, LogoRefused, MalformedMultipart
+    ),
+)
+async def put_logo(request: Request, caller: AdminScope, session: DbSession) -> OrganizationOut:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > branding.LOGO_MAX_BYTES + 64 * 1024:
+        raise LogoTooLarge(f"A logo may be at most {branding.LOGO_MAX_BYTES // 1024} KiB.")
+    await end_read_phase(session)
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() == "multipart/form-data":
+        data = await _logo_part(MultipartReader(request.stream(), boundary_of(content_type)))
+    else:
+        data = await branding.read_capped(request.stream())
+    kind = branding.check_logo(data)
+    blob = await _runtime(request).storage.put_stream(_one(data), max_bytes=branding.LOGO_MAX_BYTES)
+    org = await service.set_logo(session, caller.organization_id, key=blob.key, content_type=kind)
+    return organization_out(org)
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _logo_part(reader: MultipartReader) -> bytes:
+    data: bytes | None = None
+    while (part := await reader.next_part()) is not None:
+        if part.name == branding.LOGO_FIELD and data is None:
+            data = await branding.read_capped(reader.data())
+        else:
+            async for _ in reader.data():
+                pass
+    if data is None:
+        raise LogoRefused.because("required", "Send the logo in a part named `file`.")
+    return data
+
+
+@router.delete(
+    "/organization/logo",
+    response_model=OrganizationOut,
+    tags=["organization"],
+    summary="Remove the logo (again: no change)",
+    responses=responses(Unauthorized, InsufficientScope),
+)
+async def delete_logo(caller: AdminScope, session: DbSession) -> OrganizationOut:
+    org = await service.set_logo(session, caller.organization_id, key=None, content_type=None)
+    return organization_out(org)
 
 
 @router.post(

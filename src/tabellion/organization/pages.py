@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy import select
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from tabellion.db import DbSession
+from tabellion.db import DbSession, SessionRoute
 from tabellion.kit import sessions
 from tabellion.kit.ratelimit import client_ip, limiter_of, rate_limited
 from tabellion.kit.web import PageRoute, check_csrf, csrf_token, page_environment, render
@@ -17,7 +17,9 @@ from tabellion.message.repository import readable_messages
 from tabellion.models.message import Message
 from tabellion.models.organization import Organization
 from tabellion.models.user import User
-from tabellion.organization import accounts
+from tabellion.organization import accounts, branding
+from tabellion.organization.service import possible_id
+from tabellion.portal.i18n import human_time
 from tabellion.runtime import Runtime
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -204,6 +206,9 @@ async def account(request: Request, session: DbSession) -> Response:
         user=user,
         organization=organization,
         messages=recent,
+        when=lambda value: human_time(
+            value, "en", organization.timezone if organization else "Europe/Paris"
+        ),
         csrf=csrf_token(request, _key(request)),
     )
 
@@ -218,3 +223,44 @@ async def sign_out(
     response = RedirectResponse("/account/sign-in", status_code=303)
     await sessions.close_session(session, request, response, kind="user")
     return response
+
+
+# ---- the organisation's brand: public, cached for ever (their URLs name their content) ------
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+# Not a PageRoute: its headers say "no-store", and these are made to be cached.
+brand_router = APIRouter(route_class=SessionRoute, include_in_schema=False)
+_HEX = frozenset("0123456789abcdef")
+
+
+def _not_found() -> Response:
+    return Response("Not found", status_code=404, media_type="text/plain")
+
+
+@brand_router.get(f"{branding.BRAND_PATH}/colors/{{name}}")
+async def brand_color_css(name: str) -> Response:
+    """``:root`` variables of a brand colour (the pages' CSP forbids inline styles)."""
+    color = name.removesuffix(".css").lower()
+    if not name.endswith(".css") or len(color) != 6 or not set(color) <= _HEX:
+        return _not_found()
+    return Response(
+        branding.palette("#" + color).css(),
+        media_type="text/css",
+        headers={"Cache-Control": IMMUTABLE},
+    )
+
+
+@brand_router.get(f"{branding.BRAND_PATH}/{{organization_id}}/logo/{{name}}")
+async def brand_logo(
+    organization_id: str, name: str, request: Request, session: DbSession
+) -> Response:
+    org = await session.get(Organization, organization_id) if possible_id(organization_id) else None
+    if org is None or branding.logo_path(org) != request.url.path:
+        return _not_found()  # no such organisation, no logo, or a logo since replaced
+    assert org.logo_key is not None and org.logo_content_type is not None
+    runtime: Runtime = request.app.state.runtime
+    return StreamingResponse(
+        runtime.storage.open(org.logo_key),
+        media_type=org.logo_content_type,
+        headers={"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"},
+    )

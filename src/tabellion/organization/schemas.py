@@ -54,7 +54,13 @@ class OrganizationUpdate(Schema):
         Identifiers | None, Field(description="Each identifier sent replaces the stored one.")
     ] = None
     brand_color: Annotated[
-        str | None, Field(pattern=r"^#[0-9a-fA-F]{6}$", examples=["#1d4ed8"])
+        str | None,
+        Field(
+            pattern=r"^#[0-9a-fA-F]{6}$",
+            examples=["#1d4ed8"],
+            description="#RRGGBB: buttons in e-mails and pages (with black or white text, "
+            "whichever contrasts more); links use it darkened to 4.5:1 on white if needed.",
+        ),
     ] = None
     allow_executable_attachments: bool | None = None
 
@@ -72,6 +78,11 @@ class OrganizationOut(BaseModel):
     legal_name: str | None = None
     identifiers: Identifiers = Field(default_factory=Identifiers)
     brand_color: str | None = None
+    logo_url: str | None = Field(
+        default=None,
+        description="The logo's public URL (set with PUT /v1/organization/logo); it names the "
+        "logo's SHA-256, so a new logo has a new URL.",
+    )
     allow_executable_attachments: bool = False
     email: str | None
     timezone: str

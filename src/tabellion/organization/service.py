@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tabellion.auth.subjects import ApiKeySubject
 from tabellion.db import touch
 from tabellion.errors import NotFound
+from tabellion.evidence import links
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
 from tabellion.kit.tokens import constant_time_equals, random_base62, sha256_hex
 from tabellion.models.organization import ApiKey, Organization
+from tabellion.organization import branding
 from tabellion.organization.schemas import Identifiers, OrganizationOut, OrganizationUpdate
 
 KEY_PREFIX = "tbl_"
@@ -142,13 +144,27 @@ async def update_organization(
     return org
 
 
+async def set_logo(
+    session: AsyncSession, organization_id: str, *, key: str | None, content_type: str | None
+) -> Organization:
+    """The logo stored under ``key`` (checked by ``branding.check_logo``), or none."""
+    org = await get_organization(session, organization_id)
+    org.logo_key, org.logo_content_type = key, content_type
+    org.updated_at = utcnow()
+    await session.flush()
+    return org
+
+
 def organization_out(org: Organization) -> OrganizationOut:
+    path = branding.logo_path(org)
+    signer = links.current()  # the process's public base URL
     return OrganizationOut(
         id=org.id,
         name=org.name,
         legal_name=org.legal_name,
         identifiers=Identifiers(siren=org.siren, kvk=org.kvk, vat=org.vat),
         brand_color=org.brand_color,
+        logo_url=(signer.base_url if signer else "") + path if path else None,
         allow_executable_attachments=org.allow_executable_attachments,
         email=org.email,
         timezone=org.timezone,

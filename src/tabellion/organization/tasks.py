@@ -15,6 +15,7 @@ from tabellion.models.organization import Organization
 from tabellion.models.user import User
 from tabellion.notification.transport import PermanentFailure
 from tabellion.organization import accounts
+from tabellion.portal.i18n import human_time
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ async def send_activation(ctx: TaskContext, payload: dict[str, Any]) -> None:
         user=user,
         organization=organization,
         link=f"{settings.base_url}/account/activate/{token}",
-        expires=expires.strftime("%Y-%m-%d %H:%M"),
+        expires=human_time(expires, "en", organization.timezone),
     )
     await _send(ctx, message, "activation")
 

@@ -6,13 +6,14 @@ The catalogs are compiled in memory once per process, so no build step is needed
 from __future__ import annotations
 
 import gettext
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -89,13 +90,36 @@ def file_size(size: int, language: str) -> str:
     return format_unit(value, unit, length="short", format=pattern, locale=language)
 
 
+@cache
+def _time_pattern(language: str) -> str:
+    """The language's long date, short time, and the zone's full name: "December 4, 2026,
+    5:43 PM (Central European Standard Time)", "4 décembre 2026, 17:43 (heure normale
+    d’Europe centrale)". One format for every page and e-mail: no "+0100", no "12/4/26"."""
+    locale = Locale.parse(language)
+    joined = str(locale.datetime_formats["long"]).format(
+        locale.time_formats["short"].pattern, locale.date_formats["long"].pattern
+    )
+    return joined + " (zzzz)"
+
+
+def human_time(value: datetime | str | None, language: str, timezone: str) -> str:
+    """A moment as people read it, in ``timezone``; an ISO 8601 string is read first."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # stored times are UTC
+    return format_datetime(
+        value, _time_pattern(pick(language)), tzinfo=ZoneInfo(timezone), locale=pick(language)
+    )
+
+
 def context(language: str, timezone: str = "Europe/Paris") -> dict[str, object]:
     """What templates need besides translations: language, choices, date and size formatters."""
 
-    def when(value: datetime | None, fmt: str = "long") -> str:
-        if value is None:
-            return ""
-        return format_datetime(value, format=fmt, tzinfo=ZoneInfo(timezone), locale=language)
+    def when(value: datetime | str | None) -> str:
+        return human_time(value, language, timezone)
 
     def size(value: int) -> str:
         return file_size(value, language)

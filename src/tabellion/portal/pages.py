@@ -34,6 +34,7 @@ from tabellion.message.rules import normalize_email
 from tabellion.message.service import lifecycle
 from tabellion.message.service.lifecycle import Actor
 from tabellion.models.message import Delivery
+from tabellion.organization.branding import brand_of
 from tabellion.portal import i18n, replies, service
 from tabellion.portal.service import DeliveryPage
 from tabellion.runtime import Runtime
@@ -106,6 +107,9 @@ async def _render_delivery(
 ) -> Response:
     page = await service.load_page(db, delivery)
     signed_in = await _delivery_session(db, request, delivery)
+    # A registered letter names its sender only once accepted: no brand before.
+    shown = delivery.mode != "registered" or page.revealed
+    brand = brand_of(page.organization, "", name=page.sender_name) if shown else None
     return _page(
         request,
         "delivery.html",
@@ -114,6 +118,7 @@ async def _render_delivery(
         p=page,
         d=delivery,
         m=page.message,
+        brand=brand,
         base=base,
         signed_in=signed_in,
         code_sent=request.query_params.get("sent") == "1",
@@ -147,12 +152,16 @@ async def request_code(token: str, request: Request, db: DbSession) -> Response:
             language=_language(request, delivery.language),
         )
     except sessions.CodeRefused as exc:
+        # "Sent less than a minute ago" is news, not a fault: said once, not in red.
+        said = _t(request, delivery, exc.reason, **exc.params)
+        soon = exc.reason == sessions.TOO_SOON
         return await _render_delivery(
             request,
             db,
             delivery,
             base=f"/r/{token}",
-            error=_t(request, delivery, exc.reason, **exc.params),
+            notice=said if soon else None,
+            error=None if soon else said,
             status_code=429,
         )
     return _redirect(f"/r/{token}?sent=1")
@@ -543,14 +552,18 @@ async def vault_code(request: Request, db: DbSession) -> Response:
     try:
         await service.send_vault_code(db, email, signing_key=_key(request), language=language)
     except sessions.CodeRefused as exc:
-        # The code sent before is still good: stay on the code step, saying why.
+        # The code sent before is still good: stay on the code step, saying why (news, not
+        # a fault, when it was sent less than a minute ago).
+        said = _t(request, None, exc.reason, **exc.params)
+        soon = exc.reason == sessions.TOO_SOON
         response = _page(
             request,
             "vault_sign_in.html",
             language=language,
             email=email,
             step="code",
-            error=_t(request, None, exc.reason, **exc.params),
+            notice=said if soon else None,
+            error=None if soon else said,
         )
     else:
         response = _redirect("/vault?step=code")

@@ -21,6 +21,7 @@ from tabellion.kit.web import check_csrf
 from tabellion.message.rules import MAX_BODY_BYTES, html_to_text, sanitize_html, text_to_html
 from tabellion.message.service.events import record_delivery_event
 from tabellion.message.service.lifecycle import Actor
+from tabellion.message.views import reply_json
 from tabellion.models.message import Delivery, Reply
 from tabellion.organization.service import get_organization
 from tabellion.runtime import Runtime
@@ -185,6 +186,8 @@ async def add_reply(
                     {k: f[k] for k in ("id", "filename", "sha256")} for f in reply.attachments
                 ],
             },
+            # The reply itself, its files with signed links, as the replies API shows it.
+            event_extra={"reply": reply_json(reply)},
         )
         enqueue(db, REPLY_TO_SENDER_TASK, {"reply_id": reply.id})
     else:

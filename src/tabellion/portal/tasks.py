@@ -19,6 +19,7 @@ from tabellion.message.service.lifecycle import ANSWERED, ENDED, REMIND_TASK
 from tabellion.models.message import Delivery, Message, Reply
 from tabellion.models.organization import Organization
 from tabellion.models.portal import OneTimeCode
+from tabellion.organization.branding import brand_of
 from tabellion.portal import i18n
 from tabellion.portal.replies import REPLY_TO_SENDER_TASK, SENDER_REPLY_TASK
 from tabellion.portal.service import CODE_TASK, RECOVERY_TASK, recovery_token
@@ -35,10 +36,12 @@ def compose_email(
     message_id: str,
     template: str,
     language: str,
+    timezone: str = "Europe/Paris",
     **context: Any,
 ) -> EmailMessage:
     """A templated e-mail in ``language`` (text and HTML), shared by the portal's, the
-    envelopes' and the follow-up notices."""
+    envelopes' and the follow-up notices; times in ``timezone``, the sender's ``brand``
+    (``organization.branding.Brand``) atop it when given."""
     message = EmailMessage()
     message["From"] = runtime.settings.mail_from
     message["To"] = to
@@ -47,7 +50,7 @@ def compose_email(
     domain = urlsplit(runtime.settings.base_url).hostname or "localhost"
     message["Message-ID"] = f"<{message_id}@{domain}>"
     message["Auto-Submitted"] = "auto-generated"
-    ctx = {**i18n.context(language), **context}
+    ctx = {**i18n.context(language, timezone), "brand": None, **context}
     local = i18n.localized(env, language)
     message.set_content(local.get_template(f"email/{template}.txt").render(**ctx))
     message.add_alternative(
@@ -167,6 +170,7 @@ async def notify_sender_reply(ctx: TaskContext, payload: dict[str, Any]) -> None
             template="update",
             subject=t.gettext("%(sender)s answered you") % {"sender": sender},
             message_id=f"{reply.id}.answer",
+            brand=brand_of(organization, runtime.settings.base_url, name=sender),
             link=portal_link(runtime, delivery),
             greeting=t.gettext("Hello,"),
             line=t.gettext(

@@ -113,8 +113,9 @@ def event_body(event_id: str, event_type: str, at: datetime, data: dict[str, Any
 
 def _fit(payload: dict[str, Any]) -> str:
     """Shrink an oversized event, each step only as far as needed, in this order: a delivery's
-    oldest evidence, a message's body, its last recipients, its last attachments; then the
-    objects are reduced to their ids, and at worst ``data`` to ``{"truncated": true}``.
+    oldest evidence, a message's (or a reply's) body, its last recipients, its last
+    attachments; then the objects are reduced to their ids, and at worst ``data`` to
+    ``{"truncated": true}``.
     What is left out is flagged (``evidence_truncated`` ...); the caller's data is not changed.
     """
     data = payload["data"] = dict(payload["data"])
@@ -163,13 +164,15 @@ def _drop_items(
 
 
 def _drop_message_body(data: dict[str, Any], over: int) -> bool:
-    message = data.get("message")
+    """A message's body, or a reply's (its files' references stay)."""
     body_keys = ("body_html", "body_text")
-    if not isinstance(message, dict) or not any(k in message for k in body_keys):
-        return False
-    kept = {k: v for k, v in message.items() if k not in body_keys}
-    data["message"] = {**kept, "body_truncated": True}
-    return True
+    for owner in ("message", "reply"):
+        value = data.get(owner)
+        if isinstance(value, dict) and any(k in value for k in body_keys):
+            kept = {k: v for k, v in value.items() if k not in body_keys}
+            data[owner] = {**kept, "body_truncated": True}
+            return True
+    return False
 
 
 def _references_only(data: dict[str, Any], over: int) -> bool:

@@ -41,11 +41,13 @@ async def record_delivery_event(
     *,
     at: datetime,
     details: dict[str, Any] | None = None,
+    event_extra: dict[str, Any] | None = None,
 ) -> Evidence:
+    """``event_extra`` adds keys to the integrator event only (a reply and its files)."""
     evidence = record_event(session, delivery, evidence_type, occurred_at=at, details=details)
     await session.flush()
     history = (await evidence_for_deliveries(session, [delivery.id]))[delivery.id]
-    data = delivery_event_data(delivery, history, evidence)
+    data = {**delivery_event_data(delivery, history, evidence), **(event_extra or {})}
     for organization_id in audience(
         delivery.organization_id, delivery.submitted_by_organization_id
     ):

@@ -22,7 +22,7 @@ from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
 from tabellion.message import repository
 from tabellion.message.rules import html_to_text, sanitize_html
-from tabellion.message.schemas import MessageIn, MessageUpdate, Mode, RecipientIn
+from tabellion.message.schemas import MessageIn, MessageUpdate, Mode, RecipientIn, SenderIn
 from tabellion.message.service.delivery import portal_token, token_hash
 from tabellion.message.service.events import audience, event_type
 from tabellion.message.views import MessageView, NewDelivery, NewEvidence
@@ -159,14 +159,18 @@ async def update_draft(
     *,
     settings: Settings,
 ) -> Message:
-    """Change the fields sent: a draft created without recipients gets them here."""
-    message = await _draft(session, organization_id, message_id)
+    """Change the fields sent: a draft created without recipients gets them here. The same
+    rules as at creation hold for the draft as changed."""
     sent = data.model_fields_set
+    if "identification" in sent:
+        raise IdentificationUnavailable.field(
+            "identification",
+            "Recipient identification is not available yet; remove the field.",
+            code="identification-unavailable",
+        )
+    message = await _draft(session, organization_id, message_id)
     if data.recipients is not None:
-        if len(data.recipients) > settings.max_recipients:
-            raise TooManyRecipients.field(
-                "recipients", f"A message may have at most {settings.max_recipients} recipients."
-            )
+        check_recipients(message.mode, data.recipients, settings=settings)
         message.recipients = [r.model_dump(exclude_none=True) for r in data.recipients]
         message.recipient_count = len(data.recipients)
     if "acceptance_days" in sent:
@@ -187,9 +191,44 @@ async def update_draft(
         message.reference = data.reference
     if "campaign" in sent:
         message.campaign = data.campaign
+    if "guid" in sent:
+        message.guid = data.guid
+    if "sender" in sent:
+        await _set_sender(session, message, data.sender)
+    _set_options(message, data, sent)
     message.updated_at = utcnow()
     await session.flush()
     return message
+
+
+class IdentificationUnavailable(ValidationFailed):
+    code = "identification-unavailable"
+    title = "Recipient identification is not available yet"
+
+
+async def _set_sender(session: AsyncSession, message: Message, sender: SenderIn | None) -> None:
+    if sender is None:
+        message.sender_user_id = message.sender_email = message.sender_name = None
+        return
+    user = await registered_sender(session, message.organization_id, sender.email)
+    message.sender_user_id, message.sender_email = user.id, sender.email
+    message.sender_name = sender.name or user.name
+
+
+def _set_options(message: Message, data: MessageUpdate, sent: set[str]) -> None:
+    """The options, checked against the draft as changed (as creation checks them)."""
+    if data.copy_to_mailbox_after_acceptance is not None:
+        if data.copy_to_mailbox_after_acceptance and message.mode != "registered":
+            raise ValidationFailed.field(
+                "copy_to_mailbox_after_acceptance",
+                "copy_to_mailbox_after_acceptance applies to registered messages only.",
+            )
+        message.copy_to_mailbox = data.copy_to_mailbox_after_acceptance
+    if data.notify_sender is not None:
+        message.notify_sender = data.notify_sender
+    if message.notify_sender and message.sender_email is None:
+        field = "notify_sender" if "notify_sender" in sent else "sender"
+        raise ValidationFailed.field(field, "notify_sender needs a sender to notify.")
 
 
 async def _draft(session: AsyncSession, organization_id: str, message_id: str) -> Message:
