@@ -18,6 +18,7 @@ from tabellion.auth.dependencies import MessagesRead, MessagesWrite
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute, end_read_phase
 from tabellion.document.multipart import (
+    BINARY,
     MalformedMultipart,
     MultipartReader,
     boundary_of,
@@ -43,7 +44,7 @@ from tabellion.errors import (
     responses,
 )
 from tabellion.evidence.service import evidence_for_deliveries
-from tabellion.kit.pagination import Page
+from tabellion.kit.pagination import Cursor, Page
 from tabellion.kit.schema import inline_schema
 from tabellion.message import repository
 from tabellion.message.schemas import (
@@ -111,15 +112,16 @@ _MESSAGE_BODY_DOC: dict[str, Any] = {
                     "required": ["message"],
                     "properties": {
                         "message": {
-                            "type": "string",
+                            **inline_schema(MessageIn),
                             "description": "The message as JSON (the application/json body).",
                         },
                         "attachments": {
                             "type": "array",
-                            "items": {"type": "string", "format": "binary"},
+                            "items": BINARY,
                         },
                     },
-                }
+                },
+                "encoding": {"message": {"contentType": "application/json"}},
             },
         },
     }
@@ -260,7 +262,7 @@ async def list_messages(
     campaign: Annotated[str | None, Query(max_length=255)] = None,
     reference: Annotated[str | None, Query(max_length=255)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> Page[MessageOut]:
     rows, next_cursor = await repository.list_messages(
         session,
@@ -385,7 +387,7 @@ async def list_deliveries(
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
     updated_after: Annotated[datetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> Page[DeliveryOut]:
     if updated_after is not None and updated_after.tzinfo is None:
         raise ValidationFailed.field(
@@ -462,16 +464,17 @@ _REPLY_BODY_DOC: dict[str, Any] = {
                     "required": ["reply"],
                     "properties": {
                         "reply": {
-                            "type": "string",
+                            **inline_schema(ReplyIn),
                             "description": "The reply as JSON (the application/json body).",
                         },
                         "files": {
                             "type": "array",
                             "maxItems": MAX_REPLY_FILES,
-                            "items": {"type": "string", "format": "binary"},
+                            "items": BINARY,
                         },
                     },
-                }
+                },
+                "encoding": {"reply": {"contentType": "application/json"}},
             },
         },
     }

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tabellion.kit.schema import EMAIL_SCHEMA
+
 Role = Literal["SIGNER", "APPROVER", "VIEWER", "CC", "ASSISTANT"]
 FieldType = Literal[
     "SIGNATURE",
@@ -43,7 +45,7 @@ class FieldCreate(Foreign):
 
 
 class RecipientCreate(Foreign):
-    email: Annotated[str, Field(max_length=320)]
+    email: Annotated[str, Field(max_length=320, json_schema_extra=EMAIL_SCHEMA)]
     name: Annotated[str, Field(max_length=255)] = ""
     role: Role = "SIGNER"
     signingOrder: Annotated[int | None, Field(ge=0, le=1000)] = None
