@@ -229,7 +229,10 @@ async def _json_or_multipart(
     response_model=MessageOut,
     summary="Create a message (JSON), or create, attach and dispatch in one call (multipart)",
     openapi_extra=_MESSAGE_BODY_DOC,
-    responses=responses(*_AUTH_ERRORS, *_CREATE_ERRORS),
+    responses={
+        202: {"model": MessageOut, "description": "Created and dispatched (`?dispatch=true`)"},
+        **responses(*_AUTH_ERRORS, *_CREATE_ERRORS),
+    },
 )
 async def create_message(
     request: Request,
