@@ -21,7 +21,8 @@ from tabellion.errors import NotFound, install_error_handlers
 from tabellion.kit import metrics
 from tabellion.kit.bodylimit import BodyLimitMiddleware, document_body_limits
 from tabellion.kit.idempotency import IdempotentReplay
-from tabellion.kit.text import guard_request
+from tabellion.kit.ratelimit import document_dialect_limits
+from tabellion.kit.text import document_query_text, guard_request
 from tabellion.runtime import Runtime
 
 log = logging.getLogger("tabellion")
@@ -149,6 +150,8 @@ def create_app(
 
     mount_dialects(app)
     document_body_limits(app)
+    document_query_text(app)
+    document_dialect_limits(app)
     app.mount(
         "/static",
         StaticFiles(packages=[("tabellion.portal", "static"), ("tabellion.envelope", "static")]),

@@ -138,6 +138,9 @@ async def test_wrong_code_five_times_locks_it(
         f"{link}/verify", data={"code": right, "csrf_token": csrf(page.text)}
     )
     assert stopped.status_code == 429 and int(stopped.headers["retry-after"]) > 0
+    # An HTML page in the letter's language, leading back to the letter.
+    assert stopped.headers["content-type"].startswith("text/html")
+    assert "<h1>Too many attempts</h1>" in stopped.text and f'href="{link}"' in stopped.text
     async with client_from(client, "203.0.113.9") as other:
         locked = await other.post(
             f"{link}/verify", data={"code": wrong, "csrf_token": csrf(page.text)}

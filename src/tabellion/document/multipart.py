@@ -20,7 +20,8 @@ class MalformedMultipart(TabellionError):
     title = "Malformed multipart body"
 
 
-BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+# An empty file is refused everywhere (document.sniff.EmptyFile).
+BINARY: dict[str, Any] = {"type": "string", "format": "binary", "minLength": 1}
 
 
 def multipart_schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def upload_body_doc(raw_type: str, description: str) -> dict[str, Any]:
             "content": {
                 # OpenAPI has no description on a media type: it goes in the schema.
                 raw_type: {
-                    "schema": {"type": "string", "format": "binary", "description": description},
+                    "schema": {**BINARY, "description": description},
                 },
                 "multipart/form-data": multipart_schema({"file": BINARY}, ["file"]),
             },

@@ -51,7 +51,7 @@ from tabellion.errors import (
     ValidationFailed,
     responses,
 )
-from tabellion.kit.pagination import Page
+from tabellion.kit.pagination import Cursor, Page
 from tabellion.runtime import Runtime
 
 router = APIRouter(route_class=SessionRoute, tags=["envelopes"])
@@ -102,7 +102,7 @@ async def list_envelopes(
     ] = None,
     reference: Annotated[str | None, Query(max_length=255)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> Page[EnvelopeOut]:
     rows, next_cursor = await repository.list_envelopes(
         session,

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from tabellion.kit.schema import Schema, UTCDateTime
+from tabellion.kit.schema import EMAIL_SCHEMA, Schema, UTCDateTime
 from tabellion.message.rules import normalize_email
 
 Role = Literal["signer", "approver", "viewer", "cc", "assistant"]
@@ -37,7 +37,9 @@ CHOICE_TYPES = ("radio", "dropdown")
 
 
 class RecipientIn(Schema):
-    email: Annotated[str, Field(max_length=320, examples=["sam@example.test"])]
+    email: Annotated[
+        str, Field(max_length=320, json_schema_extra=EMAIL_SCHEMA, examples=["sam@example.test"])
+    ]
     name: Annotated[str, Field(min_length=1, max_length=255)]
     role: Role = "signer"
     order: Annotated[int, Field(ge=1, le=1000)] = 1

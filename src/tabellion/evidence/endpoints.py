@@ -298,7 +298,15 @@ async def get_consistency(
 )
 async def get_inclusion(
     session: DbSession,
-    hash: Annotated[str, Query(min_length=64, max_length=64, description="Hex evidence hash.")],
+    hash: Annotated[
+        str,
+        Query(
+            min_length=64,
+            max_length=64,
+            pattern="^[0-9a-fA-F]{64}$",
+            description="Hex evidence hash.",
+        ),
+    ],
     tree_size: Annotated[int | None, Query(ge=1, le=MAX_TREE_SIZE)] = None,
 ) -> JSONResponse:
     evidence = await session.scalar(select(Evidence).where(Evidence.hash == hash.lower()))

@@ -11,6 +11,7 @@ from tabellion.db import DbSession
 from tabellion.errors import TabellionError
 from tabellion.evidence.keys import load_seal
 from tabellion.evidence.service_verify import MAX_PAGE_BYTES, classify, read_upload
+from tabellion.kit.ratelimit import client_ip, limiter_of
 from tabellion.kit.web import PageRoute, csrf_token, page_environment
 from tabellion.portal import i18n
 from tabellion.runtime import Runtime
@@ -45,6 +46,8 @@ async def verify_page(request: Request) -> Response:
 
 @router.post("/verify")
 async def verify_submit(request: Request, db: DbSession) -> Response:
+    # The same rule as POST /v1/verify: each upload is read and hashed (up to 50 MiB).
+    await limiter_of(request).enforce("verify", ip=client_ip(request))
     try:
         data = await read_upload(request, MAX_PAGE_BYTES)
     except TabellionError as exc:

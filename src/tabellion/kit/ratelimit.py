@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -179,3 +179,42 @@ def rate_limited(name: str) -> Callable[[Request], Awaitable[None]]:
         await limiter_of(request).enforce(name, ip=client_ip(request))
 
     return dependency
+
+
+def document_dialect_limits(app: FastAPI, prefix: str = "/compat/") -> None:
+    """List the 429 of ``dialect.credential`` (and the 503 of an unavailable database) among
+    the responses of every dialect operation, in the dialect's own error shape: the one its
+    401 is documented with, since every dialect call authenticates first."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        for path, operations in document.get("paths", {}).items():
+            if not path.startswith(prefix):
+                continue
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                shape = {k: v for k, v in responses.get("401", {}).items() if k == "content"}
+                responses.setdefault(
+                    "429",
+                    {
+                        "description": "Too many calls with this credential; retry after "
+                        "`Retry-After` seconds (the dialect's error shape)",
+                        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                        **shape,
+                    },
+                )
+                responses.setdefault(
+                    "503",
+                    {
+                        "description": "The database is unavailable; retry after "
+                        "`Retry-After` seconds (the dialect's error shape)",
+                        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                        **shape,
+                    },
+                )
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from tabellion.errors import FieldError, NotFound, ValidationFailed
@@ -84,3 +84,37 @@ def guard_request(not_found: Mapping[str, type[NotFound]]) -> Callable[[Request]
             )
 
     return guard
+
+
+STORABLE_QUERY_PATTERN = r"^[^\x00]*$"
+
+
+def document_query_text(app: FastAPI, prefix: str = "/v1/") -> None:
+    """Say in the OpenAPI document what ``guard_request`` refuses: a query parameter of the
+    API (``prefix``) holding a NUL character (each free-text one gets the pattern)."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        for path, operations in document.get("paths", {}).items():
+            if not path.startswith(prefix):
+                continue
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("in") == "query":
+                        _storable_text(parameter.get("schema", {}))
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _storable_text(schema: dict[str, Any]) -> None:
+    for branch in schema.get("anyOf", []):
+        _storable_text(branch)
+    if schema.get("type") == "array":
+        _storable_text(schema.get("items", {}))
+    free = not ({"pattern", "enum", "format", "const"} & schema.keys())
+    if schema.get("type") == "string" and free:
+        schema["pattern"] = STORABLE_QUERY_PATTERN

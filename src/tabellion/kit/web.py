@@ -11,14 +11,17 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
+from babel.dates import format_timedelta
 from fastapi import Request
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
 from tabellion.db import SessionRoute
 from tabellion.errors import Forbidden
+from tabellion.kit.ratelimit import RateLimited
 from tabellion.kit.tokens import hmac_sha256
 
 CSRF_COOKIE = "tbl_csrf"
@@ -87,7 +90,11 @@ class PageRoute(SessionRoute):
         inner = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
-            response = await inner(request)
+            try:
+                response = await inner(request)
+            except RateLimited as exc:
+                # A person, not a program: a page in their language, not a problem document.
+                response = rate_limited_page(request, exc)
             response.headers.update(SECURITY_HEADERS)
             nonce = getattr(request.state, "csrf_nonce", None)
             if nonce:
@@ -102,6 +109,40 @@ class PageRoute(SessionRoute):
             return response
 
         return handler
+
+
+_ERROR_PAGES = page_environment()
+
+
+def _page_to_return_to(path: str) -> str:
+    """The page whose form was throttled (the paths posted to have no page of their own)."""
+    if path.startswith("/r/"):
+        return "/".join(path.split("/")[:3])
+    if path.startswith("/vault"):
+        return "/vault"
+    return path
+
+
+def rate_limited_page(request: Request, error: RateLimited) -> HTMLResponse:
+    """The 429 of a page: how long to wait, in the visitor's language, with Retry-After."""
+    from tabellion.portal import i18n
+
+    language = i18n.request_language(request)
+    wait = format_timedelta(
+        timedelta(seconds=error.retry_after), threshold=1.5, format="long", locale=language
+    )
+    response = i18n.page(
+        _ERROR_PAGES,
+        request,
+        "rate_limited.html",
+        language=language,
+        csrf="",
+        status_code=error.status,
+        wait=wait,
+        back=_page_to_return_to(request.url.path),
+    )
+    response.headers.update(error.headers)
+    return response
 
 
 def render(

@@ -18,6 +18,7 @@ from tabellion.auth.dependencies import MessagesRead, MessagesWrite, _bearer, ap
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute, end_read_phase
 from tabellion.document.multipart import (
+    BINARY,
     MalformedMultipart,
     MultipartReader,
     boundary_of,
@@ -44,7 +45,7 @@ from tabellion.errors import (
 )
 from tabellion.evidence import links
 from tabellion.evidence.service import evidence_for_deliveries
-from tabellion.kit.pagination import Page
+from tabellion.kit.pagination import Cursor, Page
 from tabellion.kit.schema import inline_schema
 from tabellion.message import repository
 from tabellion.message.schemas import (
@@ -112,15 +113,16 @@ _MESSAGE_BODY_DOC: dict[str, Any] = {
                     "required": ["message"],
                     "properties": {
                         "message": {
-                            "type": "string",
+                            **inline_schema(MessageIn),
                             "description": "The message as JSON (the application/json body).",
                         },
                         "attachments": {
                             "type": "array",
-                            "items": {"type": "string", "format": "binary"},
+                            "items": BINARY,
                         },
                     },
-                }
+                },
+                "encoding": {"message": {"contentType": "application/json"}},
             },
         },
     }
@@ -228,7 +230,10 @@ async def _json_or_multipart(
     response_model=MessageOut,
     summary="Create a message (JSON), or create, attach and dispatch in one call (multipart)",
     openapi_extra=_MESSAGE_BODY_DOC,
-    responses=responses(*_AUTH_ERRORS, *_CREATE_ERRORS),
+    responses={
+        202: {"model": MessageOut, "description": "Created and dispatched (`?dispatch=true`)"},
+        **responses(*_AUTH_ERRORS, *_CREATE_ERRORS),
+    },
 )
 async def create_message(
     request: Request,
@@ -261,7 +266,7 @@ async def list_messages(
     campaign: Annotated[str | None, Query(max_length=255)] = None,
     reference: Annotated[str | None, Query(max_length=255)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> Page[MessageOut]:
     rows, next_cursor = await repository.list_messages(
         session,
@@ -398,7 +403,7 @@ async def list_deliveries(
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
     updated_after: Annotated[datetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> Page[DeliveryOut]:
     if updated_after is not None and updated_after.tzinfo is None:
         raise ValidationFailed.field(
@@ -463,16 +468,17 @@ _REPLY_BODY_DOC: dict[str, Any] = {
                     "required": ["reply"],
                     "properties": {
                         "reply": {
-                            "type": "string",
+                            **inline_schema(ReplyIn),
                             "description": "The reply as JSON (the application/json body).",
                         },
                         "files": {
                             "type": "array",
                             "maxItems": MAX_REPLY_FILES,
-                            "items": {"type": "string", "format": "binary"},
+                            "items": BINARY,
                         },
                     },
-                }
+                },
+                "encoding": {"reply": {"contentType": "application/json"}},
             },
         },
     }

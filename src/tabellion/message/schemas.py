@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from tabellion.kit.schema import Schema, UTCDateTime
+from tabellion.kit.schema import (
+    EMAIL_SCHEMA,
+    SIREN_SCHEMA,
+    Schema,
+    UTCDateTime,
+    document_strings,
+    not_null,
+)
 from tabellion.message.rules import (
     MAX_BODY_BYTES,
     MAX_SUBJECT,
@@ -24,12 +31,41 @@ Language = Literal["en", "fr", "nl", "de"]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 
 
+def _recipient_schema(schema: dict[str, Any]) -> None:
+    document_strings(schema)
+    # The rule of ``_person``: one of three shapes (absent and null are the same).
+    none: dict[str, Any] = {"type": "null"}
+    text: dict[str, Any] = {"type": "string"}
+    schema["anyOf"] = [
+        {
+            "title": "A natural person",
+            "required": ["first_name", "last_name"],
+            "properties": {"first_name": text, "last_name": text, "company": none, "siren": none},
+        },
+        {
+            "title": "A legal person",
+            "required": ["company", "siren"],
+            "properties": {"company": text, "siren": text, "first_name": none, "last_name": none},
+        },
+        {
+            "title": "An address alone (deliver and secure messages)",
+            "properties": {"first_name": none, "last_name": none, "company": none, "siren": none},
+        },
+    ]
+
+
 class RecipientIn(Schema):
-    email: Annotated[str, Field(max_length=320, examples=["jane@example.test"])]
+    model_config = ConfigDict(json_schema_extra=_recipient_schema)
+
+    email: Annotated[
+        str, Field(max_length=320, json_schema_extra=EMAIL_SCHEMA, examples=["jane@example.test"])
+    ]
     first_name: Name | None = None
     last_name: Name | None = None
     company: Name | None = None
-    siren: Annotated[str | None, Field(examples=["732829320"])] = None
+    siren: Annotated[str | None, Field(examples=["732829320"], json_schema_extra=SIREN_SCHEMA)] = (
+        None
+    )
     language: Language = "en"
 
     @field_validator("email")
@@ -68,7 +104,7 @@ class RecipientIn(Schema):
 
 
 class SenderIn(Schema):
-    email: Annotated[str, Field(max_length=320)]
+    email: Annotated[str, Field(max_length=320, json_schema_extra=EMAIL_SCHEMA)]
     name: Name | None = None
 
     @field_validator("email")
@@ -134,17 +170,21 @@ class MessageIn(Schema):
 class MessageUpdate(Schema):
     """A change to a draft: only the fields sent change; ``null`` clears the optional ones."""
 
-    subject: Annotated[str | None, Field(min_length=1, max_length=MAX_SUBJECT)] = None
+    subject: Annotated[
+        str | None, Field(min_length=1, max_length=MAX_SUBJECT, json_schema_extra=not_null)
+    ] = None
     body_html: Annotated[
         str | None,
         Field(
             max_length=MAX_BODY_BYTES,
+            json_schema_extra=not_null,
             description="When sent without body_text, the text version is made from it again.",
         ),
     ] = None
     body_text: Annotated[str | None, Field(max_length=MAX_BODY_BYTES)] = None
     recipients: Annotated[
-        list[RecipientIn] | None, Field(description="The whole list: it replaces the draft's.")
+        list[RecipientIn] | None,
+        Field(description="The whole list: it replaces the draft's.", json_schema_extra=not_null),
     ] = None
     reference: Annotated[str | None, Field(max_length=255)] = None
     campaign: Annotated[str | None, Field(max_length=255)] = None

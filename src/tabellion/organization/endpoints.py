@@ -22,7 +22,7 @@ from tabellion.document.multipart import (
     upload_body_doc,
 )
 from tabellion.errors import InvalidParameter, NotFound, Unauthorized, responses
-from tabellion.kit.pagination import Page, decode_cursor, encode_cursor
+from tabellion.kit.pagination import Cursor, Page, decode_cursor, encode_cursor
 from tabellion.models.organization import ApiKey, ClientKey, Organization
 from tabellion.models.user import User
 from tabellion.organization import accounts, branding, client_keys, service
@@ -269,7 +269,7 @@ async def list_keys(
     caller: AdminScope,
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> Page[ApiKeyOut]:
     query = select(ApiKey).where(ApiKey.organization_id == caller.organization_id)
     return await _page(session, query, ApiKey.id, api_key_out, limit=limit, cursor=cursor)
@@ -342,7 +342,7 @@ async def list_client_keys(
     caller: AdminScope,
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> Page[ClientKeyOut]:
     query = select(ClientKey).where(ClientKey.organization_id == caller.organization_id)
     return await _page(session, query, ClientKey.id, client_key_out, limit=limit, cursor=cursor)
@@ -398,7 +398,7 @@ async def list_users(
     caller: UsersScope,
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> Page[UserOut]:
     query = select(User).where(User.organization_id == caller.organization_id)
     return await _page(session, query, User.id, user_out, limit=limit, cursor=cursor)
@@ -502,7 +502,7 @@ async def list_customers(
     session: DbSession,
     state: Annotated[CustomerState | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> Page[CustomerOut]:
     query = accounts.customers_query(caller.organization_id, state=state)
     return await _page(session, query, Organization.id, customer_out, limit=limit, cursor=cursor)

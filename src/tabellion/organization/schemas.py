@@ -8,7 +8,15 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from tabellion.kit.schema import Schema, UTCDateTime
+from tabellion.kit.schema import (
+    EMAIL_SCHEMA,
+    NO_CONTROL_PATTERN,
+    SIREN_SCHEMA,
+    TEXT_PATTERN,
+    Schema,
+    UTCDateTime,
+    not_null,
+)
 from tabellion.kit.time import utcnow
 from tabellion.message.rules import clean_siren, normalize_email
 
@@ -26,12 +34,22 @@ def _no_control_characters(value: str | None) -> str | None:
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_no_control_characters)]
-OptionalName = Annotated[str | None, Field(max_length=255), AfterValidator(_no_control_characters)]
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=255, json_schema_extra={"pattern": TEXT_PATTERN}),
+    AfterValidator(_no_control_characters),
+]
+OptionalName = Annotated[
+    str | None,
+    Field(max_length=255, json_schema_extra={"pattern": NO_CONTROL_PATTERN}),
+    AfterValidator(_no_control_characters),
+]
 
 
 class Identifiers(Schema):
-    siren: Annotated[str | None, Field(examples=["732829320"])] = None
+    siren: Annotated[str | None, Field(examples=["732829320"], json_schema_extra=SIREN_SCHEMA)] = (
+        None
+    )
     kvk: Annotated[str | None, Field(pattern=r"^[0-9]{8}$", examples=["69599084"])] = None
     vat: Annotated[
         str | None, Field(pattern=r"^[A-Z]{2}[0-9A-Z]{2,13}$", examples=["FR40732829320"])
@@ -47,7 +65,11 @@ class OrganizationUpdate(Schema):
     """Only the fields sent change; ``null`` clears the optional ones."""
 
     name: Annotated[
-        Name | None, Field(description="The sender recipients see in e-mails and pages.")
+        Name | None,
+        Field(
+            description="The sender recipients see in e-mails and pages.",
+            json_schema_extra=not_null,
+        ),
     ] = None
     legal_name: OptionalName = None
     identifiers: Annotated[
@@ -62,7 +84,7 @@ class OrganizationUpdate(Schema):
             "whichever contrasts more); links use it darkened to 4.5:1 on white if needed.",
         ),
     ] = None
-    allow_executable_attachments: bool | None = None
+    allow_executable_attachments: Annotated[bool | None, Field(json_schema_extra=not_null)] = None
 
     @field_validator("name", "allow_executable_attachments")
     @classmethod
@@ -124,7 +146,7 @@ class ApiKeyCreated(ApiKeyOut):
 
 
 class UserIn(Schema):
-    email: Annotated[str, Field(max_length=320)]
+    email: Annotated[str, Field(max_length=320, json_schema_extra=EMAIL_SCHEMA)]
     name: OptionalName = None
     role: Role = "sender"
 
@@ -154,7 +176,7 @@ class UserOut(BaseModel):
 
 class CustomerIn(Schema):
     name: Name
-    email: Annotated[str, Field(max_length=320)]
+    email: Annotated[str, Field(max_length=320, json_schema_extra=EMAIL_SCHEMA)]
     is_paying: bool = False
     will_send_registered: bool = False
 
@@ -192,6 +214,11 @@ class ClientKeyIn(Schema):
             max_length=16_384,
             description="An RSA (≥ 2048 bits) or EC P-256 public key, PEM "
             "(-----BEGIN PUBLIC KEY-----).",
+            # The key inside must be one of those: the format names the rule.
+            json_schema_extra={
+                "format": "pem-public-key",
+                "pattern": r"^\s*-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----\s*$",
+            },
         ),
     ]
     scopes: Annotated[

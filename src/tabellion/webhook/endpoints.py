@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import select
@@ -14,7 +14,8 @@ from tabellion.auth.dependencies import WebhooksScope
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute, writes_on_read
 from tabellion.errors import InvalidParameter, Unauthorized, responses
-from tabellion.kit.pagination import Page, decode_cursor, encode_cursor
+from tabellion.kit.pagination import Cursor, Page, SequenceCursor, decode_cursor, encode_cursor
+from tabellion.kit.schema import not_null
 from tabellion.models.webhook import Event, WebhookAttempt, WebhookEndpoint
 from tabellion.runtime import Runtime
 from tabellion.webhook import service
@@ -49,6 +50,11 @@ def _runtime(request: Request) -> Runtime:
 def _changed(request: Request, endpoint_id: str) -> None:
     """Sends from this process read the endpoint afresh (others within a few seconds)."""
     webhook_ledger(_runtime(request)).forget(endpoint_id)
+
+
+def _event_types_schema(schema: dict[str, Any]) -> None:
+    not_null(schema)  # a query parameter is absent, never null
+    schema["items"] = {"type": "string", "enum": list(service.EVENT_TYPES)}
 
 
 # Positions and attempt ids are 64-bit; anything else did not come from this API.
@@ -119,7 +125,7 @@ async def list_endpoints(
     caller: WebhooksScope,
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> Page[EndpointOut]:
     query = select(WebhookEndpoint).where(WebhookEndpoint.organization_id == caller.organization_id)
     if cursor:
@@ -267,7 +273,7 @@ async def list_attempts(
     caller: WebhooksScope,
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: SequenceCursor = None,
 ) -> Page[AttemptOut]:
     endpoint = await service.get_endpoint(session, caller.organization_id, endpoint_id)
     query = select(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint.id)
@@ -289,8 +295,11 @@ async def list_attempts(
 async def list_events(
     caller: WebhooksScope,
     session: DbSession,
-    after: Annotated[str | None, Query(max_length=512, description="A `next_cursor`.")] = None,
-    type_: Annotated[list[str] | None, Query(alias="type", max_length=20)] = None,
+    after: SequenceCursor = None,
+    type_: Annotated[
+        list[str] | None,
+        Query(alias="type", max_length=20, json_schema_extra=_event_types_schema),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
 ) -> EventFeed:
     position = _position(after, "after") if after else 0

@@ -8,9 +8,26 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from tabellion.kit.schema import Schema, UTCDateTime
 from tabellion.webhook.formats import FORMATS, STANDARD
+from tabellion.webhook.service import EVENT_TYPES
 
-Url = Annotated[str, Field(min_length=8, max_length=2048, examples=["https://crm.example/hooks"])]
-EventList = Annotated[list[str], Field(min_length=1, max_length=50, examples=[["*"]])]
+# Beyond its syntax, a URL is accepted only if its host resolves to public addresses (or is
+# in TABELLION_WEBHOOK_ALLOWED_HOSTS), which no schema can say: the format "webhook-url" names
+# that rule (docs/security.md, webhook destinations).
+Url = Annotated[
+    str,
+    Field(
+        min_length=8,
+        max_length=2048,
+        examples=["https://crm.example/hooks"],
+        description="An http(s) URL whose host resolves to public addresses only.",
+        json_schema_extra={
+            "format": "webhook-url",
+            "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f\x7f]+$",
+        },
+    ),
+]
+EventType = Annotated[str, Field(json_schema_extra={"enum": ["*", *EVENT_TYPES]})]
+EventList = Annotated[list[EventType], Field(min_length=1, max_length=50, examples=[["*"]])]
 
 
 def _known_format(value: str | None) -> str | None:

@@ -13,6 +13,8 @@ from pydantic import (
     model_validator,
 )
 
+from tabellion.kit.schema import EMAIL_SCHEMA
+
 Role = Literal["SIGNER", "APPROVER", "VIEWER", "CC", "ASSISTANT"]
 FieldType = Literal[
     "SIGNATURE",
@@ -52,7 +54,7 @@ class FieldCreate(Foreign):
 
 
 class RecipientCreate(Foreign):
-    email: Annotated[str, Field(max_length=320)]
+    email: Annotated[str, Field(max_length=320, json_schema_extra=EMAIL_SCHEMA)]
     name: Annotated[str, Field(max_length=255)] = ""
     role: Role = "SIGNER"
     signingOrder: Annotated[int | None, Field(ge=0, le=999)] = None

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
+from tabellion.kit.schema import EMAIL_SCHEMA
+from tabellion.kit.text import pydantic_errors
 from tabellion.message.rules import MAX_BODY_BYTES, MAX_SUBJECT, normalize_email
 
 
@@ -13,9 +23,26 @@ class Foreign(BaseModel):
     # As the original: fields it does not know are ignored, not refused.
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        # Text the database cannot store is refused here, naming the field, as in the native
+        # API (a NUL in emailSubject reached the native MessageIn and was a 500).
+        errors = pydantic_errors(value)
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return value
+
 
 class PrepareIn(Foreign):
-    senderEmail: Annotated[str, Field(max_length=320, description="A user of the organisation.")]
+    senderEmail: Annotated[
+        str,
+        Field(
+            max_length=320,
+            json_schema_extra=EMAIL_SCHEMA,
+            description="A user of the organisation.",
+        ),
+    ]
     emailSubject: Annotated[str | None, Field(max_length=MAX_SUBJECT)] = None
     emailBody: Annotated[
         str | None,
@@ -38,7 +65,13 @@ def _split(value: Any) -> Any:
 
 class RecipientsIn(Foreign):
     emailToList: Annotated[
-        list[Annotated[str, Field(max_length=320), AfterValidator(normalize_email)]],
+        list[
+            Annotated[
+                str,
+                Field(max_length=320, json_schema_extra=EMAIL_SCHEMA),
+                AfterValidator(normalize_email),
+            ]
+        ],
         BeforeValidator(_split),
         Field(min_length=1, description="Recipients' e-mail addresses."),
     ]

@@ -10,10 +10,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from tabellion.kit.schema import Schema
+from tabellion.kit.schema import EMAIL_SCHEMA, Schema
 from tabellion.message.rules import MAX_BODY_BYTES, MAX_SUBJECT, normalize_email
 
-Email = Annotated[StrictStr, Field(max_length=320)]
+Email = Annotated[StrictStr, Field(max_length=320, json_schema_extra=EMAIL_SCHEMA)]
 Short = Annotated[StrictStr, Field(max_length=255)]
 
 
