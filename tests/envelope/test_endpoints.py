@@ -429,7 +429,6 @@ async def test_send_with_only_viewers_is_422(
     [
         ("action_auth", "passkey", "action-auth-unavailable"),
         ("action_auth", "totp", "action-auth-unavailable"),
-        ("access_auth", "email_otp", "access-auth-unavailable"),
     ],
 )
 async def test_send_refuses_auth_not_built_yet(

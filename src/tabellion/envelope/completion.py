@@ -114,12 +114,17 @@ def _recipient_lines(recipient: EnvelopeRecipient) -> list[str]:
         if step in trail:
             done = trail[step]
             consent = "; consented to sign electronically" if done.get("consent") else ""
+            checks = "".join(
+                f"; {label} {done[key]}"
+                for key, label in (("access_auth", "access by"), ("action_auth", "confirmed by"))
+                if done.get(key)
+            )
             lines.append(
                 f"{step.capitalize()}: {done.get('at')} from {done.get('ip')}, "
-                f"{done.get('user_agent') or 'unknown agent'}{consent}"
+                f"{done.get('user_agent') or 'unknown agent'}{consent}{checks}"
             )
     auth = ", ".join(["e-mail link", *recipient.access_auth, *recipient.action_auth])
-    lines.append(f"Authentication: {auth}")
+    lines.append(f"Authentication required: {auth}")
     if recipient.reason:
         lines.append(f"Reason: {recipient.reason}")
     return lines

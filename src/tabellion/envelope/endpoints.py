@@ -36,7 +36,7 @@ from tabellion.envelope.service import (
     NoSigners,
     PageNotFound,
     RecipientCannotFill,
-    RoleUnavailable,
+    RecipientNotAUser,
     SignerWithoutSignatureField,
     TooManyDocuments,
     TooManyFields,
@@ -246,7 +246,7 @@ async def add_fields(
         SignerWithoutSignatureField,
         ActionAuthUnavailable,
         AccessAuthUnavailable,
-        RoleUnavailable,
+        RecipientNotAUser,
     ),
 )
 async def send_envelope(

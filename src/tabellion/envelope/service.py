@@ -21,6 +21,11 @@ from tabellion.document.storage import StoredBlob
 from tabellion.envelope import repository
 from tabellion.envelope.repository import EnvelopeParts
 from tabellion.envelope.schemas import EnvelopeIn, FieldIn
+from tabellion.envelope.verification import (
+    SUPPORTED_ACCESS_AUTH,
+    SUPPORTED_ACTION_AUTH,
+    users_at,
+)
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.ids import new_id
@@ -43,10 +48,6 @@ ACTORS = ("signer", "approver", "viewer", "assistant")
 # cc or assistant owns no field (an assistant fills those of later recipients).
 SIGNATURE_TYPES = ("signature", "initials")
 DONE = ("signed", "approved", "viewed", "rejected")
-# Authentication the signing page enforces today; others are refused at send rather than
-# silently skipped.
-SUPPORTED_ACCESS_AUTH: frozenset[str] = frozenset()
-SUPPORTED_ACTION_AUTH: frozenset[str] = frozenset()
 
 
 class EnvelopeNotFound(NotFound):
@@ -112,6 +113,11 @@ class RoleUnavailable(ValidationFailed):
 class AccessAuthUnavailable(ValidationFailed):
     code = "access-auth-unavailable"
     title = "This access authentication is not available yet"
+
+
+class RecipientNotAUser(ValidationFailed):
+    code = "recipient-not-a-user"
+    title = "Password authentication needs a user of the organisation"
 
 
 class UnknownRecipient(ValidationFailed):
@@ -450,6 +456,14 @@ async def send(session: AsyncSession, organization_id: str, envelope_id: str) ->
     envelope = await _draft(session, organization_id, envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
     _check_sendable(parts)
+    for index, recipient in enumerate(parts.recipients):
+        if "password" in recipient.action_auth and not await users_at(session, recipient):
+            raise RecipientNotAUser.field(
+                f"recipients[{index}].action_auth",
+                f"{recipient.email} is not an active user of the organisation: only users "
+                "have a password to confirm a signature with.",
+                code=RecipientNotAUser.code,
+            )
     now = utcnow()
     envelope.status = "pending"
     envelope.sent_at = now

@@ -28,7 +28,7 @@ from tabellion.envelope.service import (
     invite,
     token_hash,
 )
-from tabellion.errors import Conflict, FieldError, ValidationFailed
+from tabellion.errors import Conflict, FieldError, Forbidden, ValidationFailed
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.models.envelope import Envelope, EnvelopeField, EnvelopeRecipient
@@ -52,6 +52,11 @@ class RecipientAlreadyActed(Conflict):
 class WrongRoleForAction(Conflict):
     code = "wrong-role-for-action"
     title = "This recipient's role does not do this"
+
+
+class AuthRequired(Forbidden):
+    code = "auth-required"
+    title = "Confirm who you are first"
 
 
 class ConsentRequired(ValidationFailed):
@@ -105,6 +110,19 @@ async def recipient_by_token(
     return SigningContext(envelope, recipient, parts)
 
 
+def _check_auth(ctx: SigningContext, access: str | None, action: str | None) -> None:
+    """The page passes the methods this browser was checked with (``verification``)."""
+    recipient = ctx.recipient
+    if recipient.access_auth and access not in recipient.access_auth:
+        raise AuthRequired("Confirm your identity to open the documents.")
+    if recipient.action_auth and action not in recipient.action_auth:
+        raise AuthRequired("Confirm your identity before you sign.")
+
+
+def _auth_trail(access: str | None, action: str | None) -> dict[str, Any]:
+    return {k: v for k, v in (("access_auth", access), ("action_auth", action)) if v}
+
+
 def _check_turn(ctx: SigningContext) -> None:
     if ctx.envelope.status != "pending":
         raise EnvelopeNotPending(f"The envelope is {ctx.envelope.status}; nothing can be done.")
@@ -118,15 +136,26 @@ def _trail(actor: Actor, now: datetime, **extra: Any) -> dict[str, Any]:
     return {"ip": actor.ip, "user_agent": actor.user_agent, "at": isoformat_z(now), **extra}
 
 
-async def open_envelope(session: AsyncSession, ctx: SigningContext, actor: Actor) -> None:
-    """The first view of an invited recipient: `opened`, or `viewed` (a viewer's whole act)."""
+async def open_envelope(
+    session: AsyncSession, ctx: SigningContext, actor: Actor, *, access: str | None = None
+) -> None:
+    """The first view of an invited recipient: `opened`, or `viewed` (a viewer's whole act).
+
+    ``access`` is the access authentication this browser passed; without the one the
+    recipient needs, nothing is shown and nothing happens.
+    """
     if ctx.envelope.status != "pending" or ctx.recipient.status != "sent":
+        return
+    if ctx.recipient.access_auth and access not in ctx.recipient.access_auth:
         return
     now = utcnow()
     recipient = ctx.recipient
     recipient.opened_at = now
     recipient.updated_at = now
-    recipient.trail = {**(recipient.trail or {}), "opened": _trail(actor, now)}
+    recipient.trail = {
+        **(recipient.trail or {}),
+        "opened": _trail(actor, now, **_auth_trail(access, None)),
+    }
     await emit(
         session,
         ctx.envelope.organization_id,
@@ -208,9 +237,12 @@ async def sign(
     *,
     consent: bool,
     actor: Actor,
+    access: str | None = None,
+    action: str | None = None,
 ) -> None:
     """Fill this signer's fields and sign, all at once."""
     _check_turn(ctx)
+    _check_auth(ctx, access, action)
     if ctx.recipient.role != "signer":
         raise WrongRoleForAction(f"A {ctx.recipient.role} does not sign.")
     if not consent:
@@ -218,7 +250,9 @@ async def sign(
     values = _values(ctx, submitted)
     for field in ctx.fields:
         field.value = values.get(field.id)
-    await _acted(session, ctx, "signed", utcnow(), actor, consent=True)
+    await _acted(
+        session, ctx, "signed", utcnow(), actor, consent=True, **_auth_trail(access, action)
+    )
 
 
 async def approve(
@@ -227,19 +261,32 @@ async def approve(
     submitted: Mapping[str, Any],
     *,
     actor: Actor,
+    access: str | None = None,
+    action: str | None = None,
 ) -> None:
     _check_turn(ctx)
+    _check_auth(ctx, access, action)
     if ctx.recipient.role != "approver":
         raise WrongRoleForAction(f"A {ctx.recipient.role} does not approve.")
     values = _values(ctx, submitted)
     for field in ctx.fields:
         field.value = values.get(field.id)
-    await _acted(session, ctx, "approved", utcnow(), actor)
+    await _acted(session, ctx, "approved", utcnow(), actor, **_auth_trail(access, action))
 
 
-async def reject(session: AsyncSession, ctx: SigningContext, reason: str, *, actor: Actor) -> None:
-    """A rejection ends the envelope for everybody."""
+async def reject(
+    session: AsyncSession,
+    ctx: SigningContext,
+    reason: str,
+    *,
+    actor: Actor,
+    access: str | None = None,
+) -> None:
+    """A rejection ends the envelope for everybody. It needs the access authentication (the
+    recipient saw the documents), not the action one: refusing to sign is not signing."""
     _check_turn(ctx)
+    if ctx.recipient.access_auth and access not in ctx.recipient.access_auth:
+        raise AuthRequired("Confirm your identity to open the documents.")
     reason = reason.strip()
     if not reason:
         raise ValidationFailed.field("reason", "Say why you reject it.", code="required")
@@ -247,7 +294,7 @@ async def reject(session: AsyncSession, ctx: SigningContext, reason: str, *, act
     ctx.recipient.reason = reason[:2000]
     ctx.envelope.status = "rejected"
     ctx.envelope.updated_at = now
-    await _acted(session, ctx, "rejected", now, actor)
+    await _acted(session, ctx, "rejected", now, actor, **_auth_trail(access, None))
 
 
 async def _acted(

@@ -8,8 +8,11 @@ from tabellion.db import transaction
 from tabellion.envelope import repository
 from tabellion.envelope.completion import COMPLETE_TASK, DELIVER_TASK, complete
 from tabellion.envelope.service import INVITE_TASK, signing_token
-from tabellion.jobs.registry import TaskContext, task
+from tabellion.envelope.verification import CODE_TASK
+from tabellion.jobs.registry import PRIORITY_INTERACTIVE, TaskContext, task
+from tabellion.kit.sessions import derive_code
 from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeRecipient
+from tabellion.models.portal import OneTimeCode
 from tabellion.models.organization import Organization
 from tabellion.portal import i18n
 
@@ -65,6 +68,32 @@ async def send_invitation(ctx: TaskContext, payload: dict[str, Any]) -> None:
             greeting=t.gettext("Hello %(name)s,") % {"name": recipient.name},
             line=line,
             button=t.gettext("Open the document"),
+        )
+    )
+
+
+@task(CODE_TASK, max_attempts=5, timeout_seconds=60, priority=PRIORITY_INTERACTIVE)
+async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """A recipient's access or action code, unless it was used or replaced meanwhile."""
+    runtime = ctx.runtime
+    async with transaction(runtime.sessions) as session:
+        code = await session.get(OneTimeCode, payload["code_id"])
+        recipient = await session.get(EnvelopeRecipient, payload["recipient_id"])
+        if code is None or code.consumed_at is not None or recipient is None:
+            return
+    language = i18n.pick(payload.get("language"), recipient.language)
+    value = derive_code(runtime.settings.signing_key, code.id)
+    t = i18n.translations(language)
+    await runtime.mail.send(
+        compose_email(
+            runtime,
+            to=recipient.email,
+            subject=t.gettext("Your code: %(code)s") % {"code": value},
+            message_id=f"{code.id}.code",
+            template="code",
+            language=language,
+            code=value,
+            vault=False,
         )
     )
 
