@@ -12,8 +12,8 @@ from tabellion.envelope.verification import CODE_TASK
 from tabellion.jobs.registry import PRIORITY_INTERACTIVE, TaskContext, task
 from tabellion.kit.sessions import derive_code
 from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeRecipient
-from tabellion.models.portal import OneTimeCode
 from tabellion.models.organization import Organization
+from tabellion.models.portal import OneTimeCode
 from tabellion.portal import i18n
 
 # The portal's e-mail builder: same headers, layout and languages as its other e-mails.
