@@ -15,11 +15,12 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from tabellion.db import DbSession
 from tabellion.document import preview
 from tabellion.document.sniff import content_disposition
-from tabellion.envelope import signing, verification
+from tabellion.envelope import service, signing, verification
 from tabellion.envelope.signing import Actor, SigningContext
 from tabellion.errors import TabellionError
 from tabellion.kit import sessions
 from tabellion.kit.ratelimit import client_ip, limiter_of
+from tabellion.kit.time import utcnow
 from tabellion.kit.web import PageRoute, check_csrf, csrf_token, page_environment
 from tabellion.models.organization import Organization
 from tabellion.portal import i18n
@@ -114,6 +115,10 @@ async def signing_page(token: str, request: Request, db: DbSession) -> Response:
     ctx = await signing.recipient_by_token(db, token, for_update=True)
     if ctx is None:
         return _invalid(request)
+    expires_at = ctx.envelope.expires_at
+    if ctx.envelope.status == "pending" and expires_at is not None and expires_at <= utcnow():
+        # Its expiry job may not have run yet: the page does what it would.
+        await service.expire_due(db, ctx.envelope.id)
     access = await _passed(request, db, ctx, "access")
     await signing.open_envelope(db, ctx, _actor(request), access=access)
     return await _render(request, db, ctx, token)

@@ -56,6 +56,14 @@ class RecipientIn(Schema):
         return list(dict.fromkeys(value))
 
 
+class RemindersIn(Schema):
+    """Automatic reminders to the recipients whose turn it is and who have not acted."""
+
+    first_after_days: Annotated[int, Field(ge=1, le=365)] = 5
+    every_days: Annotated[int, Field(ge=1, le=365)] = 2
+    max: Annotated[int, Field(ge=0, le=20, description="0: no automatic reminder")] = 5
+
+
 class EnvelopeIn(Schema):
     title: Annotated[str, Field(min_length=1, max_length=255)]
     message: Annotated[str | None, Field(max_length=10_000)] = None
@@ -63,6 +71,7 @@ class EnvelopeIn(Schema):
     reference: Annotated[str | None, Field(max_length=255)] = None
     signing_order: SigningOrder = "parallel"
     expires_in_days: Annotated[int, Field(ge=1, le=365)] = 90
+    reminders: RemindersIn = RemindersIn()
     recipients: Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_RECIPIENTS)]
 
 
@@ -156,6 +165,14 @@ class FieldOut(BaseModel):
     value: dict[str, Any] | None
 
 
+class RemindersOut(BaseModel):
+    first_after_days: int
+    every_days: int
+    max: int
+    sent: int
+    next_at: UTCDateTime | None
+
+
 class EnvelopeOut(BaseModel):
     id: str
     status: EnvelopeStatus
@@ -165,6 +182,7 @@ class EnvelopeOut(BaseModel):
     reference: str | None
     signing_order: SigningOrder
     expires_in_days: int
+    reminders: RemindersOut
     recipients: list[RecipientOut]
     documents: list[DocumentOut]
     fields: list[FieldOut]
@@ -172,6 +190,7 @@ class EnvelopeOut(BaseModel):
     expires_at: UTCDateTime | None
     completed_at: UTCDateTime | None
     cancelled_at: UTCDateTime | None
+    expired_at: UTCDateTime | None = None
     created_at: UTCDateTime
     updated_at: UTCDateTime
 

@@ -40,6 +40,9 @@ from tabellion.models.envelope import (
 from tabellion.webhook.service import emit
 
 INVITE_TASK = "envelope.invite"
+REMIND_TASK = "envelope.remind"
+EXPIRE_TASK = "envelope.expire"
+ENDED_TASK = "envelope.notify_ended"
 MAX_DOCUMENTS = 20
 MAX_FIELDS = 2_000
 # Recipients who act on the documents; a cc only receives the completed PDF.
@@ -73,6 +76,11 @@ class EnvelopeNotCompleted(Conflict):
 class EnvelopeNotPending(Conflict):
     code = "envelope-not-pending"
     title = "The envelope is not awaiting signatures"
+
+
+class EnvelopeExpired(Conflict):
+    code = "envelope-expired"
+    title = "The envelope has expired"
 
 
 class TooManyDocuments(Conflict):
@@ -198,6 +206,9 @@ async def create_envelope(
         signing_order=data.signing_order,
         expires_in_days=data.expires_in_days,
         reminders_sent=0,
+        reminder_first_days=data.reminders.first_after_days,
+        reminder_every_days=data.reminders.every_days,
+        reminder_max=data.reminders.max,
         created_at=now,
         updated_at=now,
     )
@@ -471,6 +482,8 @@ async def send(session: AsyncSession, organization_id: str, envelope_id: str) ->
     envelope.updated_at = now
     invited = in_turn(envelope, parts.recipients)
     invite(session, invited, now)
+    enqueue(session, EXPIRE_TASK, {"envelope_id": envelope.id}, run_at=envelope.expires_at)
+    schedule_reminder(session, envelope, now + timedelta(days=envelope.reminder_first_days))
     await emit(
         session,
         envelope.organization_id,
@@ -479,6 +492,79 @@ async def send(session: AsyncSession, organization_id: str, envelope_id: str) ->
     )
     await session.flush()
     return envelope
+
+
+def schedule_reminder(session: AsyncSession, envelope: Envelope, moment: datetime) -> None:
+    """The next automatic reminder at ``moment``, unless the cap is reached or the envelope
+    expires first."""
+    expires_at = envelope.expires_at
+    if envelope.reminders_sent >= envelope.reminder_max or (
+        expires_at is not None and moment >= expires_at
+    ):
+        envelope.next_reminder_at = None
+        return
+    envelope.next_reminder_at = moment
+    enqueue(session, REMIND_TASK, {"envelope_id": envelope.id}, run_at=moment)
+
+
+async def send_due_reminder(session: AsyncSession, envelope_id: str) -> bool:
+    """The automatic reminder that has fallen due, once: False for a stale job (the envelope
+    ended, or the reminder was sent or moved meanwhile)."""
+    envelope = await session.get(Envelope, envelope_id, with_for_update=True)
+    now = utcnow()
+    if (
+        envelope is None
+        or envelope.status != "pending"
+        or envelope.next_reminder_at is None
+        or envelope.next_reminder_at > now
+    ):
+        return False
+    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    _remind(session, envelope, parts, now)
+    schedule_reminder(session, envelope, now + timedelta(days=envelope.reminder_every_days))
+    await session.flush()
+    return True
+
+
+def _remind(session: AsyncSession, envelope: Envelope, parts: EnvelopeParts, now: datetime) -> None:
+    waiting = [r for r in parts.recipients if r.status in ("sent", "opened")]
+    envelope.reminders_sent += 1
+    envelope.last_reminded_at = now
+    envelope.updated_at = now
+    invite(session, waiting, now, reminder=envelope.reminders_sent)
+
+
+async def expire_due(session: AsyncSession, envelope_id: str) -> bool:
+    """Pending → expired once its time has come: the webhook event, and an e-mail to each
+    recipient who had a link and had not acted, and to the organisation."""
+    envelope = await session.get(Envelope, envelope_id, with_for_update=True)
+    now = utcnow()
+    if (
+        envelope is None
+        or envelope.status != "pending"
+        or envelope.expires_at is None
+        or envelope.expires_at > now
+    ):
+        return False
+    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    envelope.status = "expired"
+    envelope.expired_at = now
+    envelope.next_reminder_at = None
+    envelope.updated_at = now
+    told = [r.id for r in parts.recipients if r.sent_at is not None and r.status not in DONE]
+    enqueue(
+        session,
+        ENDED_TASK,
+        {"envelope_id": envelope.id, "recipient_ids": told, "reason": "expired"},
+    )
+    await emit(
+        session,
+        envelope.organization_id,
+        "envelope.expired",
+        event_data(envelope, expired_at=isoformat_z(now)),
+    )
+    await session.flush()
+    return True
 
 
 async def _pending(session: AsyncSession, organization_id: str, envelope_id: str) -> Envelope:
@@ -495,6 +581,7 @@ async def cancel(session: AsyncSession, organization_id: str, envelope_id: str) 
     now = utcnow()
     envelope.status = "cancelled"
     envelope.cancelled_at = now
+    envelope.next_reminder_at = None
     envelope.updated_at = now
     await emit(
         session,
@@ -510,12 +597,7 @@ async def remind(session: AsyncSession, organization_id: str, envelope_id: str) 
     """E-mail again every recipient invited who has not acted yet."""
     envelope = await _pending(session, organization_id, envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
-    waiting = [r for r in parts.recipients if r.status in ("sent", "opened")]
-    now = utcnow()
-    envelope.reminders_sent += 1
-    envelope.last_reminded_at = now
-    envelope.updated_at = now
-    invite(session, waiting, now, reminder=envelope.reminders_sent)
+    _remind(session, envelope, parts, utcnow())
     await session.flush()
     return envelope
 

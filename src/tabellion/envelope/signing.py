@@ -22,6 +22,7 @@ from tabellion.envelope.completion import COMPLETE_TASK
 from tabellion.envelope.repository import EnvelopeParts
 from tabellion.envelope.service import (
     DONE,
+    EnvelopeExpired,
     EnvelopeNotPending,
     event_data,
     in_turn,
@@ -126,6 +127,8 @@ def _auth_trail(access: str | None, action: str | None) -> dict[str, Any]:
 def _check_turn(ctx: SigningContext) -> None:
     if ctx.envelope.status != "pending":
         raise EnvelopeNotPending(f"The envelope is {ctx.envelope.status}; nothing can be done.")
+    if ctx.envelope.expires_at is not None and ctx.envelope.expires_at <= utcnow():
+        raise EnvelopeExpired("The time to sign has run out; nothing can be done.")
     if ctx.recipient.status in DONE:
         raise RecipientAlreadyActed(f"You already acted on this envelope ({ctx.recipient.status}).")
     if ctx.recipient.status == "waiting":

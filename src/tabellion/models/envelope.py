@@ -36,6 +36,14 @@ class Envelope(TimestampMixin, Base):
     # The audit certificate alone, once completion has run.
     certificate_storage_key: Mapped[str | None] = mapped_column(String(255), index=True)
     last_reminded_at: Mapped[datetime | None]
+    # Automatic reminders: the first after this many days, then every so many, at most so many
+    # (0: none). The next one's time is the reminder job's guard: a job that finds another
+    # time (or none) is stale and does nothing.
+    reminder_first_days: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    reminder_every_days: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
+    reminder_max: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    next_reminder_at: Mapped[datetime | None]
+    expired_at: Mapped[datetime | None]
 
 
 class EnvelopeDocument(Base):
