@@ -611,12 +611,3 @@ async def test_the_openapi_document_lists_the_codes(client: httpx.AsyncClient) -
     assert {"202", "404", "409", "422"} <= set(send["responses"])
     upload_doc = spec["paths"]["/v1/envelopes/{envelope_id}/documents"]["post"]
     assert {"201", "413", "422"} <= set(upload_doc["responses"])
-
-
-async def test_send_refuses_an_assistant_until_its_step_exists(
-    client: httpx.AsyncClient, auth: dict[str, str]
-) -> None:
-    assistant = {"email": "asa@example.test", "name": "Asa", "role": "assistant", "order": 1}
-    envelope, _ = await ready_draft(client, auth, recipients=[assistant, SIGNER | {"order": 2}])
-    response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
-    assert fields(assert_problem(response, 422, "role-unavailable")) == ["recipients[0].role"]

@@ -108,9 +108,14 @@ def _recipient_lines(recipient: EnvelopeRecipient) -> list[str]:
         f"{recipient.name} <{recipient.email}>  -  {recipient.role}, order {recipient.position}",
         f"Status: {recipient.status}",
     ]
+    for earlier in trail.get("reassigned", []):
+        lines.append(
+            f"Reassigned from {earlier.get('name')} <{earlier.get('email')}> "
+            f"at {earlier.get('at')}, before they acted"
+        )
     if recipient.sent_at:
         lines.append(f"Invited: {isoformat_z(recipient.sent_at)} (link by e-mail to this address)")
-    for step in ("opened", "signed", "approved", "viewed", "rejected"):
+    for step in ("opened", "assisted", "signed", "approved", "viewed", "rejected"):
         if step in trail:
             done = trail[step]
             consent = "; consented to sign electronically" if done.get("consent") else ""

@@ -21,7 +21,14 @@ from tabellion.document.storage import BlobTooLarge, StoredBlob
 from tabellion.envelope import repository, service
 from tabellion.envelope.auth import EnvelopesRead, EnvelopesWrite
 from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf
-from tabellion.envelope.schemas import DocumentOut, EnvelopeIn, EnvelopeOut, FieldsIn, FieldsOut
+from tabellion.envelope.schemas import (
+    DocumentOut,
+    EnvelopeIn,
+    EnvelopeOut,
+    FieldsIn,
+    FieldsOut,
+    ReassignIn,
+)
 from tabellion.envelope.service import (
     AccessAuthUnavailable,
     ActionAuthUnavailable,
@@ -35,8 +42,11 @@ from tabellion.envelope.service import (
     NoDocuments,
     NoSigners,
     PageNotFound,
+    RecipientAlreadyActed,
     RecipientCannotFill,
     RecipientNotAUser,
+    RecipientNotFound,
+    SameRecipient,
     SignerWithoutSignatureField,
     TooManyDocuments,
     TooManyFields,
@@ -280,6 +290,42 @@ async def remind_envelope(
     envelope_id: str, caller: EnvelopesWrite, session: DbSession
 ) -> EnvelopeOut:
     envelope = await service.remind(session, caller.organization_id, envelope_id)
+    return await _view(session, caller.organization_id, envelope.id)
+
+
+@router.post(
+    "/envelopes/{envelope_id}/recipients/{recipient_id}/reassign",
+    response_model=EnvelopeOut,
+    summary="Hand a recipient's part to another person before they act",
+    description="The recipient keeps its id, role, order and fields; its signing link "
+    "changes and the new person is invited if it was this recipient's turn. The previous "
+    "person stays in the audit certificate.",
+    responses=responses(
+        *_AUTH_ERRORS,
+        EnvelopeNotFound,
+        RecipientNotFound,
+        EnvelopeNotPending,
+        RecipientAlreadyActed,
+        SameRecipient,
+        RecipientNotAUser,
+    ),
+)
+async def reassign_recipient(
+    envelope_id: str,
+    recipient_id: str,
+    body: ReassignIn,
+    request: Request,
+    caller: EnvelopesWrite,
+    session: DbSession,
+) -> EnvelopeOut:
+    envelope = await service.reassign(
+        session,
+        caller.organization_id,
+        envelope_id,
+        recipient_id,
+        body,
+        signing_key=_runtime(request).settings.signing_key,
+    )
     return await _view(session, caller.organization_id, envelope.id)
 
 

@@ -102,6 +102,7 @@ async def _render(
         r=ctx.recipient,
         documents=ctx.parts.documents,
         fields=ctx.fields,
+        owners={r.id: r.name for r in ctx.parts.recipients},
         sender=organization.name,
         base=f"/s/{token}",
         error=message,
@@ -196,6 +197,8 @@ async def _act(token: str, request: Request, db: DbSession, action: str) -> Resp
             )
         elif action == "approve":
             await signing.approve(db, ctx, submitted, actor=actor, access=access, action=act)
+        elif action == "assist":
+            await signing.assist(db, ctx, submitted, actor=actor, access=access, action=act)
         else:
             await signing.reject(db, ctx, values.get("reason", ""), actor=actor, access=access)
     except TabellionError as exc:
@@ -214,6 +217,11 @@ async def sign(token: str, request: Request, db: DbSession) -> Response:
 @router.post("/s/{token}/approve")
 async def approve(token: str, request: Request, db: DbSession) -> Response:
     return await _act(token, request, db, "approve")
+
+
+@router.post("/s/{token}/assist")
+async def assist(token: str, request: Request, db: DbSession) -> Response:
+    return await _act(token, request, db, "assist")
 
 
 @router.post("/s/{token}/reject")

@@ -27,7 +27,9 @@ FieldType = Literal[
     "dropdown",
 ]
 EnvelopeStatus = Literal["draft", "pending", "completed", "rejected", "expired", "cancelled"]
-RecipientStatus = Literal["waiting", "sent", "opened", "signed", "approved", "viewed", "rejected"]
+RecipientStatus = Literal[
+    "waiting", "sent", "opened", "signed", "approved", "viewed", "assisted", "rejected"
+]
 Percent = Annotated[float, Field(ge=0, le=100)]
 Extent = Annotated[float, Field(gt=0, le=100)]
 MAX_RECIPIENTS = 100
@@ -119,6 +121,19 @@ class FieldIn(Schema):
 
 class FieldsIn(Schema):
     fields: Annotated[list[FieldIn], Field(min_length=1, max_length=MAX_FIELDS)]
+
+
+class ReassignIn(Schema):
+    """The person who takes a recipient's place."""
+
+    email: Annotated[str, Field(max_length=320, examples=["kim@example.test"])]
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    language: Language | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalize_email(value)
 
 
 class RejectIn(Schema):

@@ -20,7 +20,7 @@ from tabellion.document.sniff import clean_filename
 from tabellion.document.storage import StoredBlob
 from tabellion.envelope import repository
 from tabellion.envelope.repository import EnvelopeParts
-from tabellion.envelope.schemas import EnvelopeIn, FieldIn
+from tabellion.envelope.schemas import EnvelopeIn, FieldIn, ReassignIn
 from tabellion.envelope.verification import (
     SUPPORTED_ACCESS_AUTH,
     SUPPORTED_ACTION_AUTH,
@@ -50,7 +50,7 @@ ACTORS = ("signer", "approver", "viewer", "assistant")
 # What each role may fill: a signer anything, an approver anything but signatures; a viewer,
 # cc or assistant owns no field (an assistant fills those of later recipients).
 SIGNATURE_TYPES = ("signature", "initials")
-DONE = ("signed", "approved", "viewed", "rejected")
+DONE = ("signed", "approved", "viewed", "assisted", "rejected")
 
 
 class EnvelopeNotFound(NotFound):
@@ -111,11 +111,6 @@ class SignerWithoutSignatureField(ValidationFailed):
 class ActionAuthUnavailable(ValidationFailed):
     code = "action-auth-unavailable"
     title = "This action authentication is not available yet"
-
-
-class RoleUnavailable(ValidationFailed):
-    code = "role-unavailable"
-    title = "This role is not available yet"
 
 
 class AccessAuthUnavailable(ValidationFailed):
@@ -418,14 +413,6 @@ def _check_sendable(parts: EnvelopeParts) -> None:
                 f"Signer {recipient.id} ({recipient.email}) has no signature field.",
                 code=SignerWithoutSignatureField.code,
             )
-        if recipient.role == "assistant":
-            # Its filling step is not built: it would hold the envelope forever.
-            raise RoleUnavailable.field(
-                f"recipients[{index}].role",
-                "The assistant role is not available yet; remove the recipient or make it "
-                "an approver.",
-                code=RoleUnavailable.code,
-            )
         _check_auth(index, "action_auth", recipient.action_auth, SUPPORTED_ACTION_AUTH)
         _check_auth(index, "access_auth", recipient.access_auth, SUPPORTED_ACCESS_AUTH)
 
@@ -598,6 +585,78 @@ async def remind(session: AsyncSession, organization_id: str, envelope_id: str) 
     envelope = await _pending(session, organization_id, envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
     _remind(session, envelope, parts, utcnow())
+    await session.flush()
+    return envelope
+
+
+class RecipientAlreadyActed(Conflict):
+    code = "recipient-already-acted"
+    title = "This recipient has already acted"
+
+
+class RecipientNotFound(NotFound):
+    code = "recipient-not-found"
+    title = "Recipient not found"
+
+
+class SameRecipient(ValidationFailed):
+    code = "same-recipient"
+    title = "The new recipient is the current one"
+
+
+async def reassign(
+    session: AsyncSession,
+    organization_id: str,
+    envelope_id: str,
+    recipient_id: str,
+    data: ReassignIn,
+    *,
+    signing_key: bytes,
+) -> Envelope:
+    """Hand a recipient's part to another person before they act.
+
+    The recipient keeps its id, role, order and fields; its link changes (the old one stops
+    working), and if it was already invited the new person is invited at once. The trail
+    keeps who it was, for the audit certificate.
+    """
+    envelope = await _pending(session, organization_id, envelope_id)
+    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    recipient = next((r for r in parts.recipients if r.id == recipient_id), None)
+    if recipient is None:
+        raise RecipientNotFound(f"No recipient {recipient_id} in envelope {envelope_id}.")
+    if recipient.status in DONE:
+        raise RecipientAlreadyActed(
+            f"Recipient {recipient_id} already acted ({recipient.status}); it cannot be reassigned."
+        )
+    if data.email.lower() == recipient.email.lower():
+        raise SameRecipient.field(
+            "email", f"{data.email} is already this recipient.", code=SameRecipient.code
+        )
+    now = utcnow()
+    before = {"email": recipient.email, "name": recipient.name, "at": isoformat_z(now)}
+    recipient.email, recipient.name = data.email, data.name
+    recipient.language = data.language or recipient.language
+    if "password" in recipient.action_auth and not await users_at(session, recipient):
+        raise RecipientNotAUser.field(
+            "email",
+            f"{data.email} is not an active user of the organisation, and this recipient "
+            "confirms with a password.",
+            code=RecipientNotAUser.code,
+        )
+    recipient.token_salt = secrets.token_hex(16)
+    recipient.token_hash = token_hash(
+        signing_token(signing_key, recipient.id, recipient.token_salt)
+    )
+    trail = dict(recipient.trail or {})
+    trail["reassigned"] = [*trail.get("reassigned", []), before]
+    trail.pop("opened", None)  # the new person has not opened it
+    recipient.trail = trail
+    recipient.opened_at = None
+    recipient.updated_at = now
+    envelope.updated_at = now
+    if recipient.status in ("sent", "opened"):
+        recipient.status, recipient.sent_at = "waiting", None
+        invite(session, [recipient], now)
     await session.flush()
     return envelope
 

@@ -22,8 +22,10 @@ from tabellion.envelope.completion import COMPLETE_TASK
 from tabellion.envelope.repository import EnvelopeParts
 from tabellion.envelope.service import (
     DONE,
+    SIGNATURE_TYPES,
     EnvelopeExpired,
     EnvelopeNotPending,
+    RecipientAlreadyActed,
     event_data,
     in_turn,
     invite,
@@ -43,11 +45,6 @@ IMAGE_PREFIXES = {"data:image/png;base64,": b"\x89PNG", "data:image/jpeg;base64,
 class RecipientOutOfTurn(Conflict):
     code = "recipient-out-of-turn"
     title = "It is not this recipient's turn yet"
-
-
-class RecipientAlreadyActed(Conflict):
-    code = "recipient-already-acted"
-    title = "This recipient has already acted"
 
 
 class WrongRoleForAction(Conflict):
@@ -86,7 +83,28 @@ class SigningContext:
 
     @property
     def fields(self) -> list[EnvelopeField]:
+        """What this recipient fills: its own fields, or for an assistant the fields other
+        than signatures of the signers and approvers after it."""
+        if self.recipient.role == "assistant":
+            return self.assisted_fields
         return [f for f in self.parts.fields if f.recipient_id == self.recipient.id]
+
+    @property
+    def assisted_fields(self) -> list[EnvelopeField]:
+        later = {
+            r.id
+            for r in self.parts.recipients
+            if r.role in ("signer", "approver")
+            and r.position > self.recipient.position
+            and r.status not in DONE
+        }
+        return [
+            f
+            for f in self.parts.fields
+            if f.recipient_id in later
+            and f.type not in SIGNATURE_TYPES
+            and not (f.meta or {}).get("read_only")
+        ]
 
 
 async def recipient_by_token(
@@ -208,13 +226,17 @@ def _field_value(field: EnvelopeField, raw: Any, signer_name: str) -> dict[str, 
     return {"text": text or signer_name}
 
 
-def _values(ctx: SigningContext, submitted: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def _values(
+    ctx: SigningContext, submitted: Mapping[str, Any], *, enforce_required: bool = True
+) -> dict[str, dict[str, Any]]:
     values: dict[str, dict[str, Any]] = {}
     errors: list[FieldError] = []
     for field in ctx.fields:
         raw = submitted.get(field.id)
         if (field.meta or {}).get("read_only"):
             raw = (field.meta or {}).get("default")
+        elif ctx.recipient.role == "assistant":
+            pass  # an assistant's own name is not the owner's
         elif field.type == "name" and not raw:
             raw = ctx.recipient.name
         elif field.type == "email" and not raw:
@@ -224,7 +246,7 @@ def _values(ctx: SigningContext, submitted: Mapping[str, Any]) -> dict[str, dict
         except ValueError as exc:
             errors.append(FieldError(field=field.id, code="invalid", message=str(exc)))
             continue
-        if value is None and field.required:
+        if value is None and field.required and enforce_required:
             errors.append(FieldError(field=field.id, code="required", message="Fill this field."))
         elif value is not None:
             values[field.id] = value
@@ -275,6 +297,33 @@ async def approve(
     for field in ctx.fields:
         field.value = values.get(field.id)
     await _acted(session, ctx, "approved", utcnow(), actor, **_auth_trail(access, action))
+
+
+async def assist(
+    session: AsyncSession,
+    ctx: SigningContext,
+    submitted: Mapping[str, Any],
+    *,
+    actor: Actor,
+    access: str | None = None,
+    action: str | None = None,
+) -> None:
+    """An assistant fills the later recipients' fields; each owner sees the values and may
+    change them when signing. Nothing is required of the assistant: empty stays empty."""
+    _check_turn(ctx)
+    _check_auth(ctx, access, action)
+    if ctx.recipient.role != "assistant":
+        raise WrongRoleForAction(f"A {ctx.recipient.role} does not fill others' fields.")
+    values = _values(ctx, submitted, enforce_required=False)
+    filled = []
+    for field in ctx.fields:
+        value = values.get(field.id)
+        if value is not None:
+            field.value = value
+            filled.append(field.id)
+    await _acted(
+        session, ctx, "assisted", utcnow(), actor, fields=filled, **_auth_trail(access, action)
+    )
 
 
 async def reject(

@@ -71,7 +71,8 @@ async def send_invitation(ctx: TaskContext, payload: dict[str, Any]) -> None:
             language=language,
             template="update",
             subject=subject,
-            message_id=f"{recipient.id}.invite.{reminder}",
+            # Per link: a reassigned recipient's new invitation is a new e-mail.
+            message_id=f"{recipient.id}.{recipient.token_salt[:8]}.invite.{reminder}",
             link=f"{runtime.settings.base_url}/s/{token}",
             greeting=t.gettext("Hello %(name)s,") % {"name": recipient.name},
             line=line,
