@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.envelope import repository
+from tabellion.envelope.placeholders import clear
 from tabellion.evidence.pdf import draw_qr, seal_pdf
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.time import isoformat_z
@@ -73,6 +74,13 @@ def flatten(original: bytes, fields: Sequence[EnvelopeField]) -> bytes:
     try:
         # One handle per page: objects inserted through a handle live in it until gen_content.
         pages: dict[int, pdfium.PdfPage] = {}
+        tags: dict[int, list[dict[str, Any]]] = {}
+        for field in fields:
+            if (field.meta or {}).get("tag"):
+                tags.setdefault(field.page, []).append(field.meta["tag"])
+        for number, page_tags in tags.items():
+            # Before the values are drawn: a tag's white cover goes under them.
+            clear(pages.setdefault(number, document[number - 1]), page_tags)
         for field in fields:
             page = pages.get(field.page) or pages.setdefault(field.page, document[field.page - 1])
             page_width, page_height = page.get_size()
@@ -227,7 +235,12 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
     flattened: list[tuple[EnvelopeDocument, bytes]] = []
     for document in parts.documents:
         original = await _read(runtime, document.storage_key)
-        fields = [f for f in parts.fields if f.document_id == document.id and f.value]
+        # Filled fields, and empty ones that came from a text tag (the tag is covered).
+        fields = [
+            f
+            for f in parts.fields
+            if f.document_id == document.id and (f.value or (f.meta or {}).get("tag"))
+        ]
         flattened.append((document, await asyncio.to_thread(flatten, original, fields)))
     hashes = [(d, hashlib.sha256(data).hexdigest()) for d, data in flattened]
     cert = await asyncio.to_thread(certificate, settings, envelope, parts.recipients, hashes)

@@ -20,9 +20,10 @@ from tabellion.document.sniff import content_disposition
 from tabellion.document.storage import BlobTooLarge, StoredBlob
 from tabellion.envelope import repository, service
 from tabellion.envelope.auth import EnvelopesRead, EnvelopesWrite
-from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf
+from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf_tags
+from tabellion.envelope.placeholders import BadPlaceholder
 from tabellion.envelope.schemas import (
-    DocumentOut,
+    DocumentUploadOut,
     EnvelopeIn,
     EnvelopeOut,
     FieldsIn,
@@ -180,7 +181,7 @@ async def _receive_file(request: Request, limit: int) -> tuple[StoredBlob, str |
 @router.post(
     "/envelopes/{envelope_id}/documents",
     status_code=status.HTTP_201_CREATED,
-    response_model=DocumentOut,
+    response_model=DocumentUploadOut,
     summary="Upload a PDF to a draft envelope (raw body or multipart `file`), streamed",
     openapi_extra=_UPLOAD_BODY_DOC,
     responses=responses(
@@ -193,6 +194,8 @@ async def _receive_file(request: Request, limit: int) -> tuple[StoredBlob, str |
         NotAPdf,
         EncryptedPdf,
         BrokenPdf,
+        BadPlaceholder,
+        RecipientCannotFill,
     ),
 )
 async def upload_document(
@@ -201,12 +204,16 @@ async def upload_document(
     caller: EnvelopesWrite,
     session: DbSession,
     filename: Annotated[str | None, Query(max_length=1024)] = None,
-) -> DocumentOut:
+    placeholders: Annotated[
+        bool,
+        Query(description="Turn text tags such as `{{signature, r1}}` into fields"),
+    ] = True,
+) -> DocumentUploadOut:
     runtime = _runtime(request)
     await service.check_uploadable(session, caller.organization_id, envelope_id)
     await end_read_phase(session)
     blob, part_name = await _receive_file(request, runtime.settings.max_attachment_bytes)
-    pages = await inspect_pdf(runtime.storage, blob.key, blob.head)
+    pages, tags = await inspect_pdf_tags(runtime.storage, blob.key, blob.head, tags=placeholders)
     document = await service.record_document(
         session,
         caller.organization_id,
@@ -215,7 +222,8 @@ async def upload_document(
         filename=filename or part_name or "document.pdf",
         pages=pages,
     )
-    return document_out(document)
+    placed = await service.place_tags(session, caller.organization_id, document, tags)
+    return DocumentUploadOut(**document_out(document).model_dump(), placeholders=placed)
 
 
 @router.post(

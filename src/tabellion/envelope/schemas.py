@@ -165,6 +165,10 @@ class DocumentOut(BaseModel):
     signed_sha256: str | None = None
 
 
+class DocumentUploadOut(DocumentOut):
+    placeholders: int = Field(description="How many fields the PDF's text tags became")
+
+
 class FieldOut(BaseModel):
     id: str
     recipient_id: str

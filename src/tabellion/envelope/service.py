@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +20,7 @@ from tabellion.auth.subjects import ApiKeySubject
 from tabellion.document.sniff import clean_filename
 from tabellion.document.storage import StoredBlob
 from tabellion.envelope import repository
+from tabellion.envelope.placeholders import Tag, field_data, tag_error
 from tabellion.envelope.repository import EnvelopeParts
 from tabellion.envelope.schemas import EnvelopeIn, FieldIn, ReassignIn
 from tabellion.envelope.verification import (
@@ -376,6 +378,66 @@ async def add_fields(
     envelope.updated_at = now
     await session.flush()
     return rows
+
+
+async def place_tags(
+    session: AsyncSession, organization_id: str, document: EnvelopeDocument, tags: Sequence[Tag]
+) -> int:
+    """Fields from a new document's text tags (``placeholders``): all of them, or a 422
+    naming the first tag that cannot be one."""
+    if not tags:
+        return 0
+    envelope = await _draft(session, organization_id, document.envelope_id)
+    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    if await repository.count_fields(session, envelope.id) + len(tags) > MAX_FIELDS:
+        raise TooManyFields.field(
+            "file", f"An envelope may hold at most {MAX_FIELDS} fields.", code=TooManyFields.code
+        )
+    recipients = {r.id: r for r in parts.recipients}
+    ordered = list(parts.recipients)
+    rows = []
+    for tag in tags:
+        if not 1 <= tag.recipient <= len(ordered):
+            raise tag_error(
+                tag, f"the envelope has {len(ordered)} recipient(s), no r{tag.recipient}."
+            )
+        recipient = ordered[tag.recipient - 1]
+        try:
+            item = FieldIn.model_validate(
+                {**field_data(tag), "recipient_id": recipient.id, "document_id": document.id}
+            )
+        except PydanticValidationError as exc:
+            raise tag_error(tag, exc.errors()[0]["msg"]) from exc
+        try:
+            _check_field(0, item, recipients, {document.id: document})
+        except ValidationFailed as exc:
+            raise tag_error(tag, exc.detail) from exc
+        meta = item.meta.model_dump(exclude_defaults=True)
+        meta["tag"] = {"text": tag.text, "box": [round(v, 4) for v in tag.box]}
+        rows.append(_field_row(envelope, item, meta))
+    session.add_all(rows)
+    await session.flush()
+    return len(rows)
+
+
+def _field_row(envelope: Envelope, item: FieldIn, meta: dict[str, Any]) -> EnvelopeField:
+    return EnvelopeField(
+        id=new_id("fld"),
+        organization_id=envelope.organization_id,
+        envelope_id=envelope.id,
+        recipient_id=item.recipient_id,
+        document_id=item.document_id,
+        type=item.type,
+        page=item.page,
+        x=item.x,
+        y=item.y,
+        width=item.width,
+        height=item.height,
+        required=item.required,
+        meta=meta,
+        value=None,
+        created_at=utcnow(),
+    )
 
 
 async def delete_draft(session: AsyncSession, organization_id: str, envelope_id: str) -> None:
