@@ -1,0 +1,125 @@
+"""In a real headless Chromium: an assistant fills a signer's field, then the signer confirms
+a code by e-mail to see the documents and another before signing."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Page
+
+from tabellion.runtime import Runtime
+from tests.conftest import make_settings
+from tests.envelope.helpers import field, pdf_bytes, upload
+from tests.envelope.test_browser import _link_for
+from tests.fixtures import browser as chromium
+from tests.fixtures.factories import create_org_with_key
+from tests.fixtures.server import free_port, live_server
+
+browser = chromium.browser
+page = chromium.page
+
+pytestmark = [
+    pytest.mark.browser,
+    chromium.requires_chromium,
+    pytest.mark.asyncio(loop_scope="session"),
+]
+
+
+async def _code_for(runtime: Runtime, address: str, seen: set[str]) -> str:
+    """The newest code e-mailed to ``address`` not seen before (waits for the worker)."""
+    for _ in range(500):
+        outbox = runtime.settings.outbox_dir
+        for path in sorted(outbox.glob("*.eml")) if outbox.exists() else []:
+            mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if mail["To"] == address and ".code@" in str(mail["Message-ID"]):
+                [code] = re.findall(r"\b\d{6}\b", str(mail["Subject"]))
+                if code not in seen:
+                    seen.add(code)
+                    return code
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no code to {address}")
+
+
+async def test_assistant_then_signer_with_codes(
+    page: Page, data_dir: Path, database_url: str
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    runtime = Runtime.build(make_settings(data_dir, database_url, public_url=base), pool_size=5)
+    try:
+        _, key = await create_org_with_key(runtime)
+        auth = {"Authorization": f"Bearer {key}"}
+        async with (
+            live_server(runtime, run_worker=True, port=port),
+            httpx.AsyncClient(base_url=base, timeout=30) as api,
+        ):
+            created = await api.post(
+                "/v1/envelopes",
+                headers=auth,
+                json={
+                    "title": "Lease",
+                    "signing_order": "sequential",
+                    "recipients": [
+                        {"email": "asa@example.test", "name": "Asa", "role": "assistant"},
+                        {
+                            "email": "sam@example.test",
+                            "name": "Sam Signer",
+                            "order": 2,
+                            "access_auth": ["email_otp"],
+                            "action_auth": ["email_otp"],
+                        },
+                    ],
+                },
+            )
+            envelope = created.json()
+            document_id = (await upload(api, auth, envelope["id"], pdf_bytes(1))).json()["id"]
+            _, sam = (r["id"] for r in envelope["recipients"])
+            fields = [
+                field(sam, document_id),
+                field(sam, document_id, type="text", y=10, height=5, meta={"label": "Company"}),
+            ]
+            response = await api.post(
+                f"/v1/envelopes/{envelope['id']}/fields", headers=auth, json={"fields": fields}
+            )
+            company = response.json()["data"][1]["id"]
+            sent = await api.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
+            assert sent.status_code == 202, sent.text
+
+            await page.goto(await _link_for(runtime, "asa@example.test"))
+            await page.get_by_label("Company, for Sam Signer").fill("Acme SA")
+            await page.click("form#act button[type=submit]")
+            await page.locator("#outcome").wait_for()
+            assert "Your entries were passed on" in await page.inner_text("#outcome")
+
+            seen: set[str] = set()
+            await page.goto(await _link_for(runtime, "sam@example.test"))
+            assert await page.locator("img").count() == 0
+            await page.click("#auth-access >> text=Send me a code by e-mail")
+            await page.get_by_label("Code received by e-mail").fill(
+                await _code_for(runtime, "sam@example.test", seen)
+            )
+            await page.click("#auth-access form[action$='/verify'] button")
+            await page.locator("img").first.wait_for()
+            await page.click("#auth-action >> text=Send me a code by e-mail")
+            await page.get_by_label("Code received by e-mail").fill(
+                await _code_for(runtime, "sam@example.test", seen)
+            )
+            await page.click("#auth-action form[action$='/verify'] button")
+            await page.locator("form#act").wait_for()
+            assert await page.input_value(f"#f_{company}") == "Acme SA"
+            await page.fill("input.typed", "Sam Signer")
+            await page.check("#consent")
+            await page.click("form#act button[type=submit]")
+            await page.locator("#outcome").wait_for()
+            assert "You signed this document" in await page.inner_text("#outcome")
+
+            final = (await api.get(f"/v1/envelopes/{envelope['id']}", headers=auth)).json()
+            assert [r["status"] for r in final["recipients"]] == ["assisted", "signed"]
+    finally:
+        await runtime.close()
