@@ -18,11 +18,14 @@ from tabellion.document.multipart import (
 )
 from tabellion.document.sniff import content_disposition
 from tabellion.document.storage import BlobTooLarge, StoredBlob
-from tabellion.envelope import repository, service
+from tabellion.envelope import bulk, repository, service
 from tabellion.envelope.auth import EnvelopesRead, EnvelopesWrite
+from tabellion.envelope.bulk import BadBulkCsv
 from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf_tags
 from tabellion.envelope.placeholders import BadPlaceholder
 from tabellion.envelope.schemas import (
+    BulkSendOut,
+    BulkSendRowOut,
     DocumentUploadOut,
     EnvelopeIn,
     EnvelopeOut,
@@ -58,6 +61,7 @@ from tabellion.envelope.views import document_out, envelope_out, field_out
 from tabellion.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
+    PayloadTooLarge,
     Unauthorized,
     ValidationFailed,
     responses,
@@ -69,6 +73,11 @@ router = APIRouter(route_class=SessionRoute, tags=["envelopes"])
 
 _AUTH_ERRORS = (Unauthorized, InsufficientScope, IdempotencyKeyReused, IdempotencyKeyInUse)
 _UPLOAD_BODY_DOC = upload_body_doc("application/pdf", "The raw PDF; name it with ?filename=.")
+
+
+class BulkCsvTooLarge(PayloadTooLarge):
+    code = "bulk-csv-too-large"
+    title = "The CSV is too large"
 
 
 def _runtime(request: Request) -> Runtime:
@@ -299,6 +308,61 @@ async def remind_envelope(
 ) -> EnvelopeOut:
     envelope = await service.remind(session, caller.organization_id, envelope_id)
     return await _view(session, caller.organization_id, envelope.id)
+
+
+@router.post(
+    "/envelopes/{envelope_id}/bulk-send",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=BulkSendOut,
+    summary="Send one copy of this draft per row of a CSV (raw text/csv body)",
+    description="The draft is the template and stays a draft. Columns: `rN.email`, "
+    "`rN.name`, `rN.language` (the N-th recipient as the envelope lists them), `title`, "
+    "`message`, `reference`, and a field's `meta.label` to fill that field, read-only. "
+    "All rows are sent, or none.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+    responses=responses(
+        *_AUTH_ERRORS,
+        EnvelopeNotFound,
+        EnvelopeNotDraft,
+        BadBulkCsv,
+        BulkCsvTooLarge,
+        NoDocuments,
+        SignerWithoutSignatureField,
+        RecipientNotAUser,
+    ),
+)
+async def bulk_send(
+    envelope_id: str, request: Request, caller: EnvelopesWrite, session: DbSession
+) -> BulkSendOut:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > bulk.MAX_CSV_BYTES:
+            raise BulkCsvTooLarge(f"A bulk CSV has at most {bulk.MAX_CSV_BYTES} bytes.")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bulk.BadBulkCsv.field(
+            "file", "The CSV must be UTF-8 text.", code=bulk.BadBulkCsv.code
+        ) from exc
+    sent = await bulk.bulk_send(
+        session,
+        caller,
+        envelope_id,
+        text,
+        signing_key=_runtime(request).settings.signing_key,
+    )
+    return BulkSendOut(
+        data=[
+            BulkSendRowOut(row=row.number, envelope_id=envelope.id, status=envelope.status)
+            for row, envelope in sent
+        ]
+    )
 
 
 @router.post(

@@ -216,3 +216,13 @@ class EnvelopeOut(BaseModel):
 
 class FieldsOut(BaseModel):
     data: list[FieldOut]
+
+
+class BulkSendRowOut(BaseModel):
+    row: int
+    envelope_id: str
+    status: EnvelopeStatus
+
+
+class BulkSendOut(BaseModel):
+    data: list[BulkSendRowOut]

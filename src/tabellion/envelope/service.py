@@ -462,7 +462,7 @@ def in_turn(envelope: Envelope, recipients: Sequence[EnvelopeRecipient]) -> list
     return [r for r in pending if r.status == "waiting"]
 
 
-def _check_sendable(parts: EnvelopeParts) -> None:
+def check_sendable(parts: EnvelopeParts) -> None:
     if not parts.documents:
         raise NoDocuments.field("documents", "Upload at least one PDF before sending.")
     if not any(r.role in ("signer", "approver") for r in parts.recipients):
@@ -515,7 +515,7 @@ async def send(session: AsyncSession, organization_id: str, envelope_id: str) ->
     """Draft → pending: the recipients whose turn it is are invited by e-mail (jobs)."""
     envelope = await _draft(session, organization_id, envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
-    _check_sendable(parts)
+    check_sendable(parts)
     for index, recipient in enumerate(parts.recipients):
         if "password" in recipient.action_auth and not await users_at(session, recipient):
             raise RecipientNotAUser.field(
