@@ -23,6 +23,7 @@ from tests.fixtures.server import free_port, live_server
 
 browser = chromium.browser
 page = chromium.page
+screenshots = chromium.screenshots
 
 pytestmark = [
     pytest.mark.browser,
@@ -121,5 +122,110 @@ async def test_assistant_then_signer_with_codes(
 
             final = (await api.get(f"/v1/envelopes/{envelope['id']}", headers=auth)).json()
             assert [r["status"] for r in final["recipients"]] == ["assisted", "signed"]
+    finally:
+        await runtime.close()
+
+
+LANGUAGES = pytest.mark.parametrize("lang", ["en", "fr", "nl", "de"])
+# Written out here so that a missing translation fails.
+PHRASES: dict[str, dict[str, str]] = {
+    "access": {
+        "en": "Confirm your identity to open the documents",
+        "fr": "Confirmez votre identité pour ouvrir les documents",
+        "nl": "Bevestig uw identiteit om de documenten te openen",
+        "de": "Bestätigen Sie Ihre Identität, um die Dokumente zu öffnen",
+    },
+    "sign": {
+        "en": "I agree to sign this document electronically",
+        "fr": "J’accepte de signer ce document électroniquement",
+        "nl": "Ik ga ermee akkoord dit document elektronisch te ondertekenen",
+        "de": "Ich bin damit einverstanden, dieses Dokument elektronisch zu unterschreiben",
+    },
+    "signed": {
+        "en": "You signed this document. Thank you.",
+        "fr": "Vous avez signé ce document. Merci.",
+        "nl": "U hebt dit document ondertekend. Dank u.",
+        "de": "Sie haben dieses Dokument unterschrieben. Vielen Dank.",
+    },
+    "invitation": {
+        "en": "Acme asks you to sign \u201cLease\u201d",
+        "fr": "Acme vous demande de signer \u00ab Lease \u00bb",
+        "nl": "Acme vraagt u \u201cLease\u201d te ondertekenen",
+        "de": "Acme bittet Sie, \u201eLease\u201c zu unterschreiben",
+    },
+}
+
+
+async def _speaks(page: Page, lang: str, phrase: str) -> None:
+    from tests.portal.test_browser import english_leftovers
+
+    assert await page.get_attribute("html", "lang") == lang
+    text = await page.inner_text("body")
+    assert PHRASES[phrase][lang] in text, f"{phrase}/{lang}: {text}"
+    left = [english for english in english_leftovers(lang) if english in text]
+    assert not left, f"{phrase}/{lang} shows English: {left}"
+
+
+@LANGUAGES
+async def test_signing_page_in_each_language(
+    page: Page,
+    data_dir: Path,
+    database_url: str,
+    screenshots: chromium.Screenshots,
+    lang: str,
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    runtime = Runtime.build(make_settings(data_dir, database_url, public_url=base), pool_size=5)
+    try:
+        _, key = await create_org_with_key(runtime)
+        auth = {"Authorization": f"Bearer {key}"}
+        async with (
+            live_server(runtime, run_worker=True, port=port),
+            httpx.AsyncClient(base_url=base, timeout=30) as api,
+        ):
+            recipient = {
+                "email": "sam@example.test",
+                "name": "Sam Signer",
+                "language": lang,
+                "access_auth": ["email_otp"],
+            }
+            created = await api.post(
+                "/v1/envelopes", headers=auth, json={"title": "Lease", "recipients": [recipient]}
+            )
+            envelope = created.json()
+            document_id = (await upload(api, auth, envelope["id"], pdf_bytes(1))).json()["id"]
+            sam = envelope["recipients"][0]["id"]
+            await api.post(
+                f"/v1/envelopes/{envelope['id']}/fields",
+                headers=auth,
+                json={"fields": [field(sam, document_id)]},
+            )
+            assert (await api.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)).is_success
+
+            link = await _link_for(runtime, "sam@example.test")
+            [invitation] = [
+                email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+                for p in runtime.settings.outbox_dir.glob("*.eml")
+            ]
+            assert invitation["Content-Language"] == lang
+            assert PHRASES["invitation"][lang] in str(invitation["Subject"])
+
+            await page.goto(link)
+            await _speaks(page, lang, "access")
+            await screenshots.take(page, "access", lang)
+            await page.click("#auth-access form[action$='/code'] button")
+            await page.fill("#code-access", await _code_for(runtime, "sam@example.test", set()))
+            await page.click("#auth-access form[action$='/verify'] button")
+            await page.locator("form#act").wait_for()
+            await page.locator("img").first.wait_for()
+            await _speaks(page, lang, "sign")
+            await screenshots.take(page, "sign", lang)
+            await page.fill("input.typed", "Sam Signer")
+            await page.check("#consent")
+            await page.click("form#act button[type=submit]")
+            await page.locator("#outcome").wait_for()
+            await _speaks(page, lang, "signed")
+            await screenshots.take(page, "signed", lang)
     finally:
         await runtime.close()
