@@ -86,6 +86,10 @@ def _charbox_union(textpage: pdfium.PdfTextPage, start: int, end: int) -> tuple[
     )
 
 
+def _percent(fraction: float) -> float:
+    return max(0.0, min(100.0, float(fraction) * 100))
+
+
 def find_tags(path: str) -> list[Tag]:
     """Every tag in the PDF at ``path``, page by page."""
     document = pdfium.PdfDocument(path)
@@ -107,10 +111,10 @@ def find_tags(path: str) -> list[Tag]:
                     continue
                 left, bottom, right, top = union
                 box = (
-                    (left - left0) / page_w * 100,
-                    (top0 - top) / page_h * 100,
-                    (right - left) / page_w * 100,
-                    (top - bottom) / page_h * 100,
+                    _percent((left - left0) / page_w),
+                    _percent((top0 - top) / page_h),
+                    _percent((right - left) / page_w),
+                    _percent((top - bottom) / page_h),
                 )
                 tags.append(
                     Tag(
@@ -118,7 +122,7 @@ def find_tags(path: str) -> list[Tag]:
                         type=match.group(1).lower(),
                         recipient=int(match.group(2)),
                         page=number + 1,
-                        box=tuple(max(0.0, min(100.0, v)) for v in box),  # type: ignore[arg-type]
+                        box=box,
                         options=_options(match.group(3)),
                     )
                 )
