@@ -252,3 +252,42 @@ async def test_password_before_signing(
     signed = await _sign(client, token, envelope)
     assert signed.status_code == 303, signed.text
     assert (await _trail(runtime, sam))["signed"]["action_auth"] == "password"
+
+
+async def test_passkey_needs_the_access_code_first(
+    client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]
+) -> None:
+    envelope, _ = await ready_draft(
+        client, auth, recipients=[SIGNER | {"action_auth": ["passkey"]}]
+    )
+    response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
+    problem = assert_problem(response, 422, "passkey-needs-access-code")
+    assert fields(problem) == ["recipients[0].access_auth"]
+
+    _, sam = await _sent(client, auth, access_auth=["email_otp"], action_auth=["passkey"])
+    token = await _token(runtime, sam)
+    # Before the access code, no WebAuthn options.
+    response = await _form(client, token, "passkey/options", {})
+    assert response.status_code == 403 and response.json() == {
+        "error": "Confirm your identity first."
+    }
+    code = await _code(client, runtime, token, "access")
+    await _form(client, token, "verify", {"step": "access", "method": "email_otp", "code": code})
+    page = await client.get(f"/s/{token}", headers=UA)
+    assert 'id="passkey"' in page.text and f'action="/s/{token}/sign"' not in page.text
+    response = await _form(client, token, "passkey/options", {})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["mode"] == "register"  # no passkey for this address yet
+    assert answer["options"]["rp"] == {"id": "tabellion.test", "name": "Tabellion"}
+    assert answer["options"]["user"]["name"] == SIGNER["email"]
+    # A forged or unreadable answer is refused, and nothing is opened.
+    for credential in ("not json", '{"id": "x", "response": {"clientDataJSON": "e30"}}'):
+        response = await _form(client, token, "passkey/verify", {"credential": credential})
+        assert response.status_code == 422
+        assert response.json()["error"] in (
+            "The passkey answer is not readable.",
+            "This passkey request has expired; try again.",
+        )
+    page = await client.get(f"/s/{token}", headers=UA)
+    assert f'action="/s/{token}/sign"' not in page.text

@@ -229,3 +229,95 @@ async def test_signing_page_in_each_language(
             await screenshots.take(page, "signed", lang)
     finally:
         await runtime.close()
+
+
+async def _new_link(runtime: Runtime, address: str, seen: set[str]) -> str:
+    """A signing link e-mailed to ``address`` not seen before (waits for the worker)."""
+    for _ in range(500):
+        outbox = runtime.settings.outbox_dir
+        for path in sorted(outbox.glob("*.eml")) if outbox.exists() else []:
+            mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if mail["To"] == address and ".invite." in str(mail["Message-ID"]):
+                text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+                match = re.search(r"http://\S+/s/[A-Za-z0-9_-]+", text)
+                if match and match.group(0) not in seen:
+                    seen.add(match.group(0))
+                    return match.group(0)
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no new invitation to {address}")
+
+
+async def _passkey_envelope(api: httpx.AsyncClient, auth: dict[str, str], title: str) -> str:
+    signer = {
+        "email": "sam@example.test",
+        "name": "Sam Signer",
+        "access_auth": ["email_otp"],
+        "action_auth": ["passkey"],
+    }
+    envelope = (
+        await api.post("/v1/envelopes", headers=auth, json={"title": title, "recipients": [signer]})
+    ).json()
+    document_id = (await upload(api, auth, envelope["id"], pdf_bytes(1))).json()["id"]
+    await api.post(
+        f"/v1/envelopes/{envelope['id']}/fields",
+        headers=auth,
+        json={"fields": [field(envelope["recipients"][0]["id"], document_id)]},
+    )
+    sent = await api.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
+    assert sent.status_code == 202, sent.text
+    return str(envelope["id"])
+
+
+async def test_passkey_created_then_used(page: Page, data_dir: Path, database_url: str) -> None:
+    """Chromium's virtual authenticator (CDP): the first envelope creates the passkey, the
+    second signs with it. WebAuthn wants a domain, so the app is reached as localhost."""
+    port = free_port()
+    base = f"http://localhost:{port}"
+    runtime = Runtime.build(make_settings(data_dir, database_url, public_url=base), pool_size=5)
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("WebAuthn.enable")
+    added = await cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    try:
+        _, key = await create_org_with_key(runtime)
+        auth = {"Authorization": f"Bearer {key}"}
+        async with (
+            live_server(runtime, run_worker=True, port=port),
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as api,
+        ):
+            seen: set[str] = set()
+            for title in ("First", "Second"):
+                envelope_id = await _passkey_envelope(api, auth, title)
+                link = await _new_link(runtime, "sam@example.test", seen)
+                await page.goto(link)
+                await page.click("#auth-access form[action$='/code'] button")
+                await page.fill("#code-access", await _code_for(runtime, "sam@example.test", seen))
+                await page.click("#auth-access form[action$='/verify'] button")
+                await page.locator("#passkey").click()
+                await page.locator("form#act, #passkey-error:visible").first.wait_for()
+                assert await page.locator("form#act").count(), await page.inner_text("main")
+                await page.fill("input.typed", "Sam Signer")
+                await page.check("#consent")
+                await page.click("form#act button[type=submit]")
+                await page.locator("#outcome").wait_for()
+                assert "You signed this document" in await page.inner_text("#outcome")
+                final = (await api.get(f"/v1/envelopes/{envelope_id}", headers=auth)).json()
+                assert final["status"] == "completed"
+            credentials = await cdp.send(
+                "WebAuthn.getCredentials", {"authenticatorId": added["authenticatorId"]}
+            )
+            assert len(credentials["credentials"]) == 1  # created once, used twice
+            assert credentials["credentials"][0]["signCount"] >= 2
+    finally:
+        await runtime.close()

@@ -428,7 +428,6 @@ async def test_send_with_only_viewers_is_422(
 @pytest.mark.parametrize(
     ("auth_field", "method", "code"),
     [
-        ("action_auth", "passkey", "action-auth-unavailable"),
         ("action_auth", "totp", "action-auth-unavailable"),
     ],
 )

@@ -46,6 +46,7 @@ from tabellion.envelope.service import (
     NoDocuments,
     NoSigners,
     PageNotFound,
+    PasskeyNeedsAccessCode,
     RecipientAlreadyActed,
     RecipientCannotFill,
     RecipientNotAUser,
@@ -274,6 +275,7 @@ async def add_fields(
         ActionAuthUnavailable,
         AccessAuthUnavailable,
         RecipientNotAUser,
+        PasskeyNeedsAccessCode,
     ),
 )
 async def send_envelope(

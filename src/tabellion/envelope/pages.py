@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from tabellion.db import DbSession
 from tabellion.document import preview
@@ -320,4 +320,63 @@ async def verify(token: str, request: Request, db: DbSession) -> Response:
     # The first view (``opened``) counts on the page this leads to.
     response = RedirectResponse(f"/s/{token}", status_code=303)
     await verification.open_step(db, request, response, ctx.recipient, step, method)
+    return response
+
+
+async def _passkey_context(
+    request: Request, db: DbSession, token: str
+) -> SigningContext | Response:
+    """The recipient of a passkey request, or the JSON answer refusing it."""
+    ctx = await signing.recipient_by_token(db, token)
+    if ctx is None:
+        return JSONResponse({"error": "This link is not valid."}, status_code=404)
+    recipient = ctx.recipient
+    if (
+        "passkey" not in recipient.action_auth
+        or ctx.envelope.status != "pending"
+        or await verification.needs(db, request, recipient, "access")
+    ):
+        return JSONResponse({"error": "Confirm your identity first."}, status_code=403)
+    return ctx
+
+
+@router.post("/s/{token}/passkey/options")
+async def passkey_options(token: str, request: Request, db: DbSession) -> Response:
+    """WebAuthn options: create the address's passkey, or sign with it."""
+    await _form(request)
+    ctx = await _passkey_context(request, db, token)
+    if isinstance(ctx, Response):
+        return ctx
+    options = await verification.passkey_options(
+        db, ctx.recipient, base_url=_runtime(request).settings.base_url
+    )
+    return JSONResponse(options)
+
+
+@router.post("/s/{token}/passkey/verify")
+async def passkey_verify(token: str, request: Request, db: DbSession) -> Response:
+    """The browser's passkey answer; a pass opens the action step's browser session."""
+    form = await request.form(max_files=0, max_fields=5, max_part_size=64 * 1024)
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    check_csrf(request, _key(request), values.get("csrf_token"))
+    ctx = await _passkey_context(request, db, token)
+    if isinstance(ctx, Response):
+        return ctx
+    limiter, ip = limiter_of(request), client_ip(request)
+    await limiter.enforce("code-check", ip=ip, address=ctx.recipient.email, count=False)
+    try:
+        await verification.check_passkey(
+            db,
+            ctx.recipient,
+            values.get("credential", ""),
+            base_url=_runtime(request).settings.base_url,
+        )
+    except verification.PasskeyFailed as exc:
+        await limiter.record("code-check", ip=ip, address=ctx.recipient.email)
+        language = _language(request, ctx.recipient.language)
+        return JSONResponse(
+            {"error": i18n.translations(language).gettext(exc.detail)}, status_code=422
+        )
+    response = JSONResponse({"ok": True})
+    await verification.open_step(db, request, response, ctx.recipient, "action", "passkey")
     return response

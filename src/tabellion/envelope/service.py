@@ -125,6 +125,11 @@ class RecipientNotAUser(ValidationFailed):
     title = "Password authentication needs a user of the organisation"
 
 
+class PasskeyNeedsAccessCode(ValidationFailed):
+    code = "passkey-needs-access-code"
+    title = "A passkey needs the e-mailed access code"
+
+
 class UnknownRecipient(ValidationFailed):
     code = "unknown-recipient"
     title = "The recipient is not in this envelope"
@@ -476,6 +481,14 @@ def check_sendable(parts: EnvelopeParts) -> None:
                 code=SignerWithoutSignatureField.code,
             )
         _check_auth(index, "action_auth", recipient.action_auth, SUPPORTED_ACTION_AUTH)
+        if "passkey" in recipient.action_auth and "email_otp" not in recipient.access_auth:
+            # The first signature creates the passkey: the address must be proven first.
+            raise PasskeyNeedsAccessCode.field(
+                f"recipients[{index}].access_auth",
+                "A passkey is created at the first signature, once an e-mailed code has "
+                'proven the address: add "email_otp" to access_auth.',
+                code=PasskeyNeedsAccessCode.code,
+            )
         _check_auth(index, "access_auth", recipient.access_auth, SUPPORTED_ACCESS_AUTH)
 
 

@@ -125,3 +125,21 @@ class EnvelopeField(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     value: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime]
+
+
+class EnvelopePasskey(Base):
+    """A passkey (WebAuthn credential) of a recipient's address within one organisation,
+    created on the signing page after an e-mailed code, then asked before each signature."""
+
+    __tablename__ = "envelope_passkeys"
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320), index=True)  # lower-cased
+    credential_id: Mapped[str] = mapped_column(String(255), unique=True)  # base64url
+    public_key: Mapped[str] = mapped_column(Text)  # base64url COSE key
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]

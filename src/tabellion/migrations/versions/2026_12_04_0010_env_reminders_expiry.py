@@ -1,4 +1,5 @@
-"""Envelopes: automatic reminders per envelope, the next one's time, and when it expired.
+"""Envelopes: automatic reminders per envelope, the next one's time, when it expired; and
+the recipients' passkeys.
 
 Revision ID: 0010_env
 Revises: 0009
@@ -40,8 +41,34 @@ def upgrade() -> None:
             sa.Column("expired_at", tabellion.models.base.UTCDateTime(timezone=True), nullable=True)
         )
 
+    op.create_table(
+        "envelope_passkeys",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("organization_id", sa.String(length=40), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("credential_id", sa.String(length=255), nullable=False),
+        sa.Column("public_key", sa.Text(), nullable=False),
+        sa.Column("sign_count", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", tabellion.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", tabellion.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["organization_id"],
+            ["organizations.id"],
+            name=op.f("fk_envelope_passkeys_organization_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_envelope_passkeys")),
+        sa.UniqueConstraint("credential_id", name=op.f("uq_envelope_passkeys_credential_id")),
+    )
+    with op.batch_alter_table("envelope_passkeys", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_envelope_passkeys_email"), ["email"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_envelope_passkeys_organization_id"), ["organization_id"], unique=False
+        )
+
 
 def downgrade() -> None:
+    op.drop_table("envelope_passkeys")
     with op.batch_alter_table("envelopes", schema=None) as batch_op:
         batch_op.drop_column("expired_at")
         batch_op.drop_column("next_reminder_at")
