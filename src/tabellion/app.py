@@ -97,7 +97,11 @@ def create_app(
 
     from tabellion.envelope.endpoints import router as envelopes_router
     from tabellion.envelope.pages import router as signing_pages
-    from tabellion.envelope.service import EnvelopeDocumentNotFound, EnvelopeNotFound
+    from tabellion.envelope.service import (
+        EnvelopeDocumentNotFound,
+        EnvelopeNotFound,
+        RecipientNotFound,
+    )
     from tabellion.evidence.endpoints import router as evidence_router
     from tabellion.evidence.pages import router as evidence_pages
     from tabellion.evidence.proofs import EvidenceNotFound
@@ -129,6 +133,7 @@ def create_app(
         "customer_id": CustomerNotFound,
         "envelope_id": EnvelopeNotFound,
         "document_id": EnvelopeDocumentNotFound,
+        "recipient_id": RecipientNotFound,
     }
     guard = Depends(guard_request(not_found))
     for router in (

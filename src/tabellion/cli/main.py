@@ -492,6 +492,7 @@ def mail_in(
 
 
 def _add_optional_commands() -> None:
+    from tabellion.cli.envelopes import envelope_app
     from tabellion.cli.evidence import evidence_app, verify
     from tabellion.cli.jobs import jobs_app
     from tabellion.cli.keys import key_app
@@ -506,6 +507,7 @@ def _add_optional_commands() -> None:
     app.add_typer(key_app, name="key")
     app.add_typer(evidence_app, name="evidence")
     app.add_typer(tsa_app, name="tsa")
+    app.add_typer(envelope_app, name="envelope")
     app.command("verify")(verify)
     app.command("status")(status)
 

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.envelope import repository
+from tabellion.envelope.placeholders import clear
 from tabellion.evidence.pdf import draw_qr, seal_pdf
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.time import isoformat_z
@@ -73,6 +74,13 @@ def flatten(original: bytes, fields: Sequence[EnvelopeField]) -> bytes:
     try:
         # One handle per page: objects inserted through a handle live in it until gen_content.
         pages: dict[int, pdfium.PdfPage] = {}
+        tags: dict[int, list[dict[str, Any]]] = {}
+        for field in fields:
+            if (field.meta or {}).get("tag"):
+                tags.setdefault(field.page, []).append(field.meta["tag"])
+        for number, page_tags in tags.items():
+            # Before the values are drawn: a tag's white cover goes under them.
+            clear(pages.setdefault(number, document[number - 1]), page_tags)
         for field in fields:
             page = pages.get(field.page) or pages.setdefault(field.page, document[field.page - 1])
             page_width, page_height = page.get_size()
@@ -108,18 +116,28 @@ def _recipient_lines(recipient: EnvelopeRecipient) -> list[str]:
         f"{recipient.name} <{recipient.email}>  -  {recipient.role}, order {recipient.position}",
         f"Status: {recipient.status}",
     ]
+    for earlier in trail.get("reassigned", []):
+        lines.append(
+            f"Reassigned from {earlier.get('name')} <{earlier.get('email')}> "
+            f"at {earlier.get('at')}, before they acted"
+        )
     if recipient.sent_at:
         lines.append(f"Invited: {isoformat_z(recipient.sent_at)} (link by e-mail to this address)")
-    for step in ("opened", "signed", "approved", "viewed", "rejected"):
+    for step in ("opened", "assisted", "signed", "approved", "viewed", "rejected"):
         if step in trail:
             done = trail[step]
             consent = "; consented to sign electronically" if done.get("consent") else ""
+            checks = "".join(
+                f"; {label} {done[key]}"
+                for key, label in (("access_auth", "access by"), ("action_auth", "confirmed by"))
+                if done.get(key)
+            )
             lines.append(
                 f"{step.capitalize()}: {done.get('at')} from {done.get('ip')}, "
-                f"{done.get('user_agent') or 'unknown agent'}{consent}"
+                f"{done.get('user_agent') or 'unknown agent'}{consent}{checks}"
             )
     auth = ", ".join(["e-mail link", *recipient.access_auth, *recipient.action_auth])
-    lines.append(f"Authentication: {auth}")
+    lines.append(f"Authentication required: {auth}")
     if recipient.reason:
         lines.append(f"Reason: {recipient.reason}")
     return lines
@@ -217,7 +235,12 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
     flattened: list[tuple[EnvelopeDocument, bytes]] = []
     for document in parts.documents:
         original = await _read(runtime, document.storage_key)
-        fields = [f for f in parts.fields if f.document_id == document.id and f.value]
+        # Filled fields, and empty ones that came from a text tag (the tag is covered).
+        fields = [
+            f
+            for f in parts.fields
+            if f.document_id == document.id and (f.value or (f.meta or {}).get("tag"))
+        ]
         flattened.append((document, await asyncio.to_thread(flatten, original, fields)))
     hashes = [(d, hashlib.sha256(data).hexdigest()) for d, data in flattened]
     cert = await asyncio.to_thread(certificate, settings, envelope, parts.recipients, hashes)

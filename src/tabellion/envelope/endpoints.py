@@ -18,10 +18,21 @@ from tabellion.document.multipart import (
 )
 from tabellion.document.sniff import content_disposition
 from tabellion.document.storage import BlobTooLarge, StoredBlob
-from tabellion.envelope import repository, service
+from tabellion.envelope import bulk, repository, service
 from tabellion.envelope.auth import EnvelopesRead, EnvelopesWrite
-from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf
-from tabellion.envelope.schemas import DocumentOut, EnvelopeIn, EnvelopeOut, FieldsIn, FieldsOut
+from tabellion.envelope.bulk import BadBulkCsv
+from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf_tags
+from tabellion.envelope.placeholders import BadPlaceholder
+from tabellion.envelope.schemas import (
+    BulkSendOut,
+    BulkSendRowOut,
+    DocumentUploadOut,
+    EnvelopeIn,
+    EnvelopeOut,
+    FieldsIn,
+    FieldsOut,
+    ReassignIn,
+)
 from tabellion.envelope.service import (
     AccessAuthUnavailable,
     ActionAuthUnavailable,
@@ -35,8 +46,12 @@ from tabellion.envelope.service import (
     NoDocuments,
     NoSigners,
     PageNotFound,
+    PasskeyNeedsAccessCode,
+    RecipientAlreadyActed,
     RecipientCannotFill,
-    RoleUnavailable,
+    RecipientNotAUser,
+    RecipientNotFound,
+    SameRecipient,
     SignerWithoutSignatureField,
     TooManyDocuments,
     TooManyFields,
@@ -47,6 +62,7 @@ from tabellion.envelope.views import document_out, envelope_out, field_out
 from tabellion.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
+    PayloadTooLarge,
     Unauthorized,
     ValidationFailed,
     responses,
@@ -58,6 +74,11 @@ router = APIRouter(route_class=SessionRoute, tags=["envelopes"])
 
 _AUTH_ERRORS = (Unauthorized, InsufficientScope, IdempotencyKeyReused, IdempotencyKeyInUse)
 _UPLOAD_BODY_DOC = upload_body_doc("application/pdf", "The raw PDF; name it with ?filename=.")
+
+
+class BulkCsvTooLarge(PayloadTooLarge):
+    code = "bulk-csv-too-large"
+    title = "The CSV is too large"
 
 
 def _runtime(request: Request) -> Runtime:
@@ -170,7 +191,7 @@ async def _receive_file(request: Request, limit: int) -> tuple[StoredBlob, str |
 @router.post(
     "/envelopes/{envelope_id}/documents",
     status_code=status.HTTP_201_CREATED,
-    response_model=DocumentOut,
+    response_model=DocumentUploadOut,
     summary="Upload a PDF to a draft envelope (raw body or multipart `file`), streamed",
     openapi_extra=_UPLOAD_BODY_DOC,
     responses=responses(
@@ -183,6 +204,8 @@ async def _receive_file(request: Request, limit: int) -> tuple[StoredBlob, str |
         NotAPdf,
         EncryptedPdf,
         BrokenPdf,
+        BadPlaceholder,
+        RecipientCannotFill,
     ),
 )
 async def upload_document(
@@ -191,12 +214,16 @@ async def upload_document(
     caller: EnvelopesWrite,
     session: DbSession,
     filename: Annotated[str | None, Query(max_length=1024)] = None,
-) -> DocumentOut:
+    placeholders: Annotated[
+        bool,
+        Query(description="Turn text tags such as `{{signature, r1}}` into fields"),
+    ] = True,
+) -> DocumentUploadOut:
     runtime = _runtime(request)
     await service.check_uploadable(session, caller.organization_id, envelope_id)
     await end_read_phase(session)
     blob, part_name = await _receive_file(request, runtime.settings.max_attachment_bytes)
-    pages = await inspect_pdf(runtime.storage, blob.key, blob.head)
+    pages, tags = await inspect_pdf_tags(runtime.storage, blob.key, blob.head, tags=placeholders)
     document = await service.record_document(
         session,
         caller.organization_id,
@@ -205,7 +232,8 @@ async def upload_document(
         filename=filename or part_name or "document.pdf",
         pages=pages,
     )
-    return document_out(document)
+    placed = await service.place_tags(session, caller.organization_id, document, tags)
+    return DocumentUploadOut(**document_out(document).model_dump(), placeholders=placed)
 
 
 @router.post(
@@ -246,7 +274,8 @@ async def add_fields(
         SignerWithoutSignatureField,
         ActionAuthUnavailable,
         AccessAuthUnavailable,
-        RoleUnavailable,
+        RecipientNotAUser,
+        PasskeyNeedsAccessCode,
     ),
 )
 async def send_envelope(
@@ -280,6 +309,97 @@ async def remind_envelope(
     envelope_id: str, caller: EnvelopesWrite, session: DbSession
 ) -> EnvelopeOut:
     envelope = await service.remind(session, caller.organization_id, envelope_id)
+    return await _view(session, caller.organization_id, envelope.id)
+
+
+@router.post(
+    "/envelopes/{envelope_id}/bulk-send",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=BulkSendOut,
+    summary="Send one copy of this draft per row of a CSV (raw text/csv body)",
+    description="The draft is the template and stays a draft. Columns: `rN.email`, "
+    "`rN.name`, `rN.language` (the N-th recipient as the envelope lists them), `title`, "
+    "`message`, `reference`, and a field's `meta.label` to fill that field, read-only. "
+    "All rows are sent, or none.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+    responses=responses(
+        *_AUTH_ERRORS,
+        EnvelopeNotFound,
+        EnvelopeNotDraft,
+        BadBulkCsv,
+        BulkCsvTooLarge,
+        NoDocuments,
+        SignerWithoutSignatureField,
+        RecipientNotAUser,
+    ),
+)
+async def bulk_send(
+    envelope_id: str, request: Request, caller: EnvelopesWrite, session: DbSession
+) -> BulkSendOut:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > bulk.MAX_CSV_BYTES:
+            raise BulkCsvTooLarge(f"A bulk CSV has at most {bulk.MAX_CSV_BYTES} bytes.")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bulk.BadBulkCsv.field(
+            "file", "The CSV must be UTF-8 text.", code=bulk.BadBulkCsv.code
+        ) from exc
+    sent = await bulk.bulk_send(
+        session,
+        caller,
+        envelope_id,
+        text,
+        signing_key=_runtime(request).settings.signing_key,
+    )
+    return BulkSendOut(
+        data=[
+            BulkSendRowOut(row=row.number, envelope_id=envelope.id, status=envelope.status)
+            for row, envelope in sent
+        ]
+    )
+
+
+@router.post(
+    "/envelopes/{envelope_id}/recipients/{recipient_id}/reassign",
+    response_model=EnvelopeOut,
+    summary="Hand a recipient's part to another person before they act",
+    description="The recipient keeps its id, role, order and fields; its signing link "
+    "changes and the new person is invited if it was this recipient's turn. The previous "
+    "person stays in the audit certificate.",
+    responses=responses(
+        *_AUTH_ERRORS,
+        EnvelopeNotFound,
+        RecipientNotFound,
+        EnvelopeNotPending,
+        RecipientAlreadyActed,
+        SameRecipient,
+        RecipientNotAUser,
+    ),
+)
+async def reassign_recipient(
+    envelope_id: str,
+    recipient_id: str,
+    body: ReassignIn,
+    request: Request,
+    caller: EnvelopesWrite,
+    session: DbSession,
+) -> EnvelopeOut:
+    envelope = await service.reassign(
+        session,
+        caller.organization_id,
+        envelope_id,
+        recipient_id,
+        body,
+        signing_key=_runtime(request).settings.signing_key,
+    )
     return await _view(session, caller.organization_id, envelope.id)
 
 

@@ -10,6 +10,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from tabellion.document.storage import BlobStore
+from tabellion.envelope.placeholders import Tag, find_tags
 from tabellion.errors import ValidationFailed
 
 # Where a PDF header may start: readers accept leading junk within the first kilobyte.
@@ -52,6 +53,14 @@ def _page_count(path: str) -> int:
 
 async def inspect_pdf(storage: BlobStore, key: str, head: bytes) -> int:
     """The page count of a stored PDF, or a 422 saying why it cannot be signed."""
+    pages, _ = await inspect_pdf_tags(storage, key, head, tags=False)
+    return pages
+
+
+async def inspect_pdf_tags(
+    storage: BlobStore, key: str, head: bytes, *, tags: bool = True
+) -> tuple[int, list[Tag]]:
+    """The page count and the text tags (``placeholders``) of a stored PDF."""
     if b"%PDF-" not in head[:HEADER_WINDOW]:
         raise NotAPdf("Only PDF files can be signed.")
     fd, path = tempfile.mkstemp(suffix=".pdf")
@@ -59,6 +68,7 @@ async def inspect_pdf(storage: BlobStore, key: str, head: bytes) -> int:
         with os.fdopen(fd, "wb") as fh:
             async for chunk in storage.open(key):
                 fh.write(chunk)
-        return await asyncio.to_thread(_page_count, path)
+        pages = await asyncio.to_thread(_page_count, path)
+        return pages, (await asyncio.to_thread(find_tags, path) if tags else [])
     finally:
         os.unlink(path)

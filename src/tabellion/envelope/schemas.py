@@ -27,7 +27,9 @@ FieldType = Literal[
     "dropdown",
 ]
 EnvelopeStatus = Literal["draft", "pending", "completed", "rejected", "expired", "cancelled"]
-RecipientStatus = Literal["waiting", "sent", "opened", "signed", "approved", "viewed", "rejected"]
+RecipientStatus = Literal[
+    "waiting", "sent", "opened", "signed", "approved", "viewed", "assisted", "rejected"
+]
 Percent = Annotated[float, Field(ge=0, le=100)]
 Extent = Annotated[float, Field(gt=0, le=100)]
 MAX_RECIPIENTS = 100
@@ -58,6 +60,14 @@ class RecipientIn(Schema):
         return list(dict.fromkeys(value))
 
 
+class RemindersIn(Schema):
+    """Automatic reminders to the recipients whose turn it is and who have not acted."""
+
+    first_after_days: Annotated[int, Field(ge=1, le=365)] = 5
+    every_days: Annotated[int, Field(ge=1, le=365)] = 2
+    max: Annotated[int, Field(ge=0, le=20, description="0: no automatic reminder")] = 5
+
+
 class EnvelopeIn(Schema):
     title: Annotated[str, Field(min_length=1, max_length=255)]
     message: Annotated[str | None, Field(max_length=10_000)] = None
@@ -65,6 +75,7 @@ class EnvelopeIn(Schema):
     reference: Annotated[str | None, Field(max_length=255)] = None
     signing_order: SigningOrder = "parallel"
     expires_in_days: Annotated[int, Field(ge=1, le=365)] = 90
+    reminders: RemindersIn = RemindersIn()
     recipients: Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_RECIPIENTS)]
 
 
@@ -114,6 +125,19 @@ class FieldsIn(Schema):
     fields: Annotated[list[FieldIn], Field(min_length=1, max_length=MAX_FIELDS)]
 
 
+class ReassignIn(Schema):
+    """The person who takes a recipient's place."""
+
+    email: Annotated[str, Field(max_length=320, examples=["kim@example.test"])]
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    language: Language | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalize_email(value)
+
+
 class RejectIn(Schema):
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
 
@@ -143,6 +167,10 @@ class DocumentOut(BaseModel):
     signed_sha256: str | None = None
 
 
+class DocumentUploadOut(DocumentOut):
+    placeholders: int = Field(description="How many fields the PDF's text tags became")
+
+
 class FieldOut(BaseModel):
     id: str
     recipient_id: str
@@ -158,6 +186,14 @@ class FieldOut(BaseModel):
     value: dict[str, Any] | None
 
 
+class RemindersOut(BaseModel):
+    first_after_days: int
+    every_days: int
+    max: int
+    sent: int
+    next_at: UTCDateTime | None
+
+
 class EnvelopeOut(BaseModel):
     id: str
     status: EnvelopeStatus
@@ -167,6 +203,7 @@ class EnvelopeOut(BaseModel):
     reference: str | None
     signing_order: SigningOrder
     expires_in_days: int
+    reminders: RemindersOut
     recipients: list[RecipientOut]
     documents: list[DocumentOut]
     fields: list[FieldOut]
@@ -174,9 +211,20 @@ class EnvelopeOut(BaseModel):
     expires_at: UTCDateTime | None
     completed_at: UTCDateTime | None
     cancelled_at: UTCDateTime | None
+    expired_at: UTCDateTime | None = None
     created_at: UTCDateTime
     updated_at: UTCDateTime
 
 
 class FieldsOut(BaseModel):
     data: list[FieldOut]
+
+
+class BulkSendRowOut(BaseModel):
+    row: int
+    envelope_id: str
+    status: EnvelopeStatus
+
+
+class BulkSendOut(BaseModel):
+    data: list[BulkSendRowOut]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,8 +20,14 @@ from tabellion.auth.subjects import ApiKeySubject
 from tabellion.document.sniff import clean_filename
 from tabellion.document.storage import StoredBlob
 from tabellion.envelope import repository
+from tabellion.envelope.placeholders import Tag, field_data, tag_error
 from tabellion.envelope.repository import EnvelopeParts
-from tabellion.envelope.schemas import EnvelopeIn, FieldIn
+from tabellion.envelope.schemas import EnvelopeIn, FieldIn, ReassignIn
+from tabellion.envelope.verification import (
+    SUPPORTED_ACCESS_AUTH,
+    SUPPORTED_ACTION_AUTH,
+    users_at,
+)
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.ids import new_id
@@ -35,6 +42,9 @@ from tabellion.models.envelope import (
 from tabellion.webhook.service import emit
 
 INVITE_TASK = "envelope.invite"
+REMIND_TASK = "envelope.remind"
+EXPIRE_TASK = "envelope.expire"
+ENDED_TASK = "envelope.notify_ended"
 MAX_DOCUMENTS = 20
 MAX_FIELDS = 2_000
 # Recipients who act on the documents; a cc only receives the completed PDF.
@@ -42,11 +52,7 @@ ACTORS = ("signer", "approver", "viewer", "assistant")
 # What each role may fill: a signer anything, an approver anything but signatures; a viewer,
 # cc or assistant owns no field (an assistant fills those of later recipients).
 SIGNATURE_TYPES = ("signature", "initials")
-DONE = ("signed", "approved", "viewed", "rejected")
-# Authentication the signing page enforces today; others are refused at send rather than
-# silently skipped.
-SUPPORTED_ACCESS_AUTH: frozenset[str] = frozenset()
-SUPPORTED_ACTION_AUTH: frozenset[str] = frozenset()
+DONE = ("signed", "approved", "viewed", "assisted", "rejected")
 
 
 class EnvelopeNotFound(NotFound):
@@ -72,6 +78,11 @@ class EnvelopeNotCompleted(Conflict):
 class EnvelopeNotPending(Conflict):
     code = "envelope-not-pending"
     title = "The envelope is not awaiting signatures"
+
+
+class EnvelopeExpired(Conflict):
+    code = "envelope-expired"
+    title = "The envelope has expired"
 
 
 class TooManyDocuments(Conflict):
@@ -104,14 +115,19 @@ class ActionAuthUnavailable(ValidationFailed):
     title = "This action authentication is not available yet"
 
 
-class RoleUnavailable(ValidationFailed):
-    code = "role-unavailable"
-    title = "This role is not available yet"
-
-
 class AccessAuthUnavailable(ValidationFailed):
     code = "access-auth-unavailable"
     title = "This access authentication is not available yet"
+
+
+class RecipientNotAUser(ValidationFailed):
+    code = "recipient-not-a-user"
+    title = "Password authentication needs a user of the organisation"
+
+
+class PasskeyNeedsAccessCode(ValidationFailed):
+    code = "passkey-needs-access-code"
+    title = "A passkey needs the e-mailed access code"
 
 
 class UnknownRecipient(ValidationFailed):
@@ -192,6 +208,9 @@ async def create_envelope(
         signing_order=data.signing_order,
         expires_in_days=data.expires_in_days,
         reminders_sent=0,
+        reminder_first_days=data.reminders.first_after_days,
+        reminder_every_days=data.reminders.every_days,
+        reminder_max=data.reminders.max,
         created_at=now,
         updated_at=now,
     )
@@ -366,6 +385,66 @@ async def add_fields(
     return rows
 
 
+async def place_tags(
+    session: AsyncSession, organization_id: str, document: EnvelopeDocument, tags: Sequence[Tag]
+) -> int:
+    """Fields from a new document's text tags (``placeholders``): all of them, or a 422
+    naming the first tag that cannot be one."""
+    if not tags:
+        return 0
+    envelope = await _draft(session, organization_id, document.envelope_id)
+    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    if await repository.count_fields(session, envelope.id) + len(tags) > MAX_FIELDS:
+        raise TooManyFields.field(
+            "file", f"An envelope may hold at most {MAX_FIELDS} fields.", code=TooManyFields.code
+        )
+    recipients = {r.id: r for r in parts.recipients}
+    ordered = list(parts.recipients)
+    rows = []
+    for tag in tags:
+        if not 1 <= tag.recipient <= len(ordered):
+            raise tag_error(
+                tag, f"the envelope has {len(ordered)} recipient(s), no r{tag.recipient}."
+            )
+        recipient = ordered[tag.recipient - 1]
+        try:
+            item = FieldIn.model_validate(
+                {**field_data(tag), "recipient_id": recipient.id, "document_id": document.id}
+            )
+        except PydanticValidationError as exc:
+            raise tag_error(tag, exc.errors()[0]["msg"]) from exc
+        try:
+            _check_field(0, item, recipients, {document.id: document})
+        except ValidationFailed as exc:
+            raise tag_error(tag, exc.detail) from exc
+        meta = item.meta.model_dump(exclude_defaults=True)
+        meta["tag"] = {"text": tag.text, "box": [round(v, 4) for v in tag.box]}
+        rows.append(_field_row(envelope, item, meta))
+    session.add_all(rows)
+    await session.flush()
+    return len(rows)
+
+
+def _field_row(envelope: Envelope, item: FieldIn, meta: dict[str, Any]) -> EnvelopeField:
+    return EnvelopeField(
+        id=new_id("fld"),
+        organization_id=envelope.organization_id,
+        envelope_id=envelope.id,
+        recipient_id=item.recipient_id,
+        document_id=item.document_id,
+        type=item.type,
+        page=item.page,
+        x=item.x,
+        y=item.y,
+        width=item.width,
+        height=item.height,
+        required=item.required,
+        meta=meta,
+        value=None,
+        created_at=utcnow(),
+    )
+
+
 async def delete_draft(session: AsyncSession, organization_id: str, envelope_id: str) -> None:
     envelope = await _draft(session, organization_id, envelope_id)
     # Children first: SQLite runs without enforced cascades.
@@ -388,7 +467,7 @@ def in_turn(envelope: Envelope, recipients: Sequence[EnvelopeRecipient]) -> list
     return [r for r in pending if r.status == "waiting"]
 
 
-def _check_sendable(parts: EnvelopeParts) -> None:
+def check_sendable(parts: EnvelopeParts) -> None:
     if not parts.documents:
         raise NoDocuments.field("documents", "Upload at least one PDF before sending.")
     if not any(r.role in ("signer", "approver") for r in parts.recipients):
@@ -401,15 +480,15 @@ def _check_sendable(parts: EnvelopeParts) -> None:
                 f"Signer {recipient.id} ({recipient.email}) has no signature field.",
                 code=SignerWithoutSignatureField.code,
             )
-        if recipient.role == "assistant":
-            # Its filling step is not built: it would hold the envelope forever.
-            raise RoleUnavailable.field(
-                f"recipients[{index}].role",
-                "The assistant role is not available yet; remove the recipient or make it "
-                "an approver.",
-                code=RoleUnavailable.code,
-            )
         _check_auth(index, "action_auth", recipient.action_auth, SUPPORTED_ACTION_AUTH)
+        if "passkey" in recipient.action_auth and "email_otp" not in recipient.access_auth:
+            # The first signature creates the passkey: the address must be proven first.
+            raise PasskeyNeedsAccessCode.field(
+                f"recipients[{index}].access_auth",
+                "A passkey is created at the first signature, once an e-mailed code has "
+                'proven the address: add "email_otp" to access_auth.',
+                code=PasskeyNeedsAccessCode.code,
+            )
         _check_auth(index, "access_auth", recipient.access_auth, SUPPORTED_ACCESS_AUTH)
 
 
@@ -449,7 +528,15 @@ async def send(session: AsyncSession, organization_id: str, envelope_id: str) ->
     """Draft → pending: the recipients whose turn it is are invited by e-mail (jobs)."""
     envelope = await _draft(session, organization_id, envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
-    _check_sendable(parts)
+    check_sendable(parts)
+    for index, recipient in enumerate(parts.recipients):
+        if "password" in recipient.action_auth and not await users_at(session, recipient):
+            raise RecipientNotAUser.field(
+                f"recipients[{index}].action_auth",
+                f"{recipient.email} is not an active user of the organisation: only users "
+                "have a password to confirm a signature with.",
+                code=RecipientNotAUser.code,
+            )
     now = utcnow()
     envelope.status = "pending"
     envelope.sent_at = now
@@ -457,6 +544,8 @@ async def send(session: AsyncSession, organization_id: str, envelope_id: str) ->
     envelope.updated_at = now
     invited = in_turn(envelope, parts.recipients)
     invite(session, invited, now)
+    enqueue(session, EXPIRE_TASK, {"envelope_id": envelope.id}, run_at=envelope.expires_at)
+    schedule_reminder(session, envelope, now + timedelta(days=envelope.reminder_first_days))
     await emit(
         session,
         envelope.organization_id,
@@ -465,6 +554,79 @@ async def send(session: AsyncSession, organization_id: str, envelope_id: str) ->
     )
     await session.flush()
     return envelope
+
+
+def schedule_reminder(session: AsyncSession, envelope: Envelope, moment: datetime) -> None:
+    """The next automatic reminder at ``moment``, unless the cap is reached or the envelope
+    expires first."""
+    expires_at = envelope.expires_at
+    if envelope.reminders_sent >= envelope.reminder_max or (
+        expires_at is not None and moment >= expires_at
+    ):
+        envelope.next_reminder_at = None
+        return
+    envelope.next_reminder_at = moment
+    enqueue(session, REMIND_TASK, {"envelope_id": envelope.id}, run_at=moment)
+
+
+async def send_due_reminder(session: AsyncSession, envelope_id: str) -> bool:
+    """The automatic reminder that has fallen due, once: False for a stale job (the envelope
+    ended, or the reminder was sent or moved meanwhile)."""
+    envelope = await session.get(Envelope, envelope_id, with_for_update=True)
+    now = utcnow()
+    if (
+        envelope is None
+        or envelope.status != "pending"
+        or envelope.next_reminder_at is None
+        or envelope.next_reminder_at > now
+    ):
+        return False
+    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    _remind(session, envelope, parts, now)
+    schedule_reminder(session, envelope, now + timedelta(days=envelope.reminder_every_days))
+    await session.flush()
+    return True
+
+
+def _remind(session: AsyncSession, envelope: Envelope, parts: EnvelopeParts, now: datetime) -> None:
+    waiting = [r for r in parts.recipients if r.status in ("sent", "opened")]
+    envelope.reminders_sent += 1
+    envelope.last_reminded_at = now
+    envelope.updated_at = now
+    invite(session, waiting, now, reminder=envelope.reminders_sent)
+
+
+async def expire_due(session: AsyncSession, envelope_id: str) -> bool:
+    """Pending → expired once its time has come: the webhook event, and an e-mail to each
+    recipient who had a link and had not acted, and to the organisation."""
+    envelope = await session.get(Envelope, envelope_id, with_for_update=True)
+    now = utcnow()
+    if (
+        envelope is None
+        or envelope.status != "pending"
+        or envelope.expires_at is None
+        or envelope.expires_at > now
+    ):
+        return False
+    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    envelope.status = "expired"
+    envelope.expired_at = now
+    envelope.next_reminder_at = None
+    envelope.updated_at = now
+    told = [r.id for r in parts.recipients if r.sent_at is not None and r.status not in DONE]
+    enqueue(
+        session,
+        ENDED_TASK,
+        {"envelope_id": envelope.id, "recipient_ids": told, "reason": "expired"},
+    )
+    await emit(
+        session,
+        envelope.organization_id,
+        "envelope.expired",
+        event_data(envelope, expired_at=isoformat_z(now)),
+    )
+    await session.flush()
+    return True
 
 
 async def _pending(session: AsyncSession, organization_id: str, envelope_id: str) -> Envelope:
@@ -481,6 +643,7 @@ async def cancel(session: AsyncSession, organization_id: str, envelope_id: str) 
     now = utcnow()
     envelope.status = "cancelled"
     envelope.cancelled_at = now
+    envelope.next_reminder_at = None
     envelope.updated_at = now
     await emit(
         session,
@@ -496,12 +659,79 @@ async def remind(session: AsyncSession, organization_id: str, envelope_id: str) 
     """E-mail again every recipient invited who has not acted yet."""
     envelope = await _pending(session, organization_id, envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
-    waiting = [r for r in parts.recipients if r.status in ("sent", "opened")]
+    _remind(session, envelope, parts, utcnow())
+    await session.flush()
+    return envelope
+
+
+class RecipientAlreadyActed(Conflict):
+    code = "recipient-already-acted"
+    title = "This recipient has already acted"
+
+
+class RecipientNotFound(NotFound):
+    code = "recipient-not-found"
+    title = "Recipient not found"
+
+
+class SameRecipient(ValidationFailed):
+    code = "same-recipient"
+    title = "The new recipient is the current one"
+
+
+async def reassign(
+    session: AsyncSession,
+    organization_id: str,
+    envelope_id: str,
+    recipient_id: str,
+    data: ReassignIn,
+    *,
+    signing_key: bytes,
+) -> Envelope:
+    """Hand a recipient's part to another person before they act.
+
+    The recipient keeps its id, role, order and fields; its link changes (the old one stops
+    working), and if it was already invited the new person is invited at once. The trail
+    keeps who it was, for the audit certificate.
+    """
+    envelope = await _pending(session, organization_id, envelope_id)
+    parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    recipient = next((r for r in parts.recipients if r.id == recipient_id), None)
+    if recipient is None:
+        raise RecipientNotFound(f"No recipient {recipient_id} in envelope {envelope_id}.")
+    if recipient.status in DONE:
+        raise RecipientAlreadyActed(
+            f"Recipient {recipient_id} already acted ({recipient.status}); it cannot be reassigned."
+        )
+    if data.email.lower() == recipient.email.lower():
+        raise SameRecipient.field(
+            "email", f"{data.email} is already this recipient.", code=SameRecipient.code
+        )
     now = utcnow()
-    envelope.reminders_sent += 1
-    envelope.last_reminded_at = now
+    before = {"email": recipient.email, "name": recipient.name, "at": isoformat_z(now)}
+    recipient.email, recipient.name = data.email, data.name
+    recipient.language = data.language or recipient.language
+    if "password" in recipient.action_auth and not await users_at(session, recipient):
+        raise RecipientNotAUser.field(
+            "email",
+            f"{data.email} is not an active user of the organisation, and this recipient "
+            "confirms with a password.",
+            code=RecipientNotAUser.code,
+        )
+    recipient.token_salt = secrets.token_hex(16)
+    recipient.token_hash = token_hash(
+        signing_token(signing_key, recipient.id, recipient.token_salt)
+    )
+    trail = dict(recipient.trail or {})
+    trail["reassigned"] = [*trail.get("reassigned", []), before]
+    trail.pop("opened", None)  # the new person has not opened it
+    recipient.trail = trail
+    recipient.opened_at = None
+    recipient.updated_at = now
     envelope.updated_at = now
-    invite(session, waiting, now, reminder=envelope.reminders_sent)
+    if recipient.status in ("sent", "opened"):
+        recipient.status, recipient.sent_at = "waiting", None
+        invite(session, [recipient], now)
     await session.flush()
     return envelope
 

@@ -22,13 +22,16 @@ from tabellion.envelope.completion import COMPLETE_TASK
 from tabellion.envelope.repository import EnvelopeParts
 from tabellion.envelope.service import (
     DONE,
+    SIGNATURE_TYPES,
+    EnvelopeExpired,
     EnvelopeNotPending,
+    RecipientAlreadyActed,
     event_data,
     in_turn,
     invite,
     token_hash,
 )
-from tabellion.errors import Conflict, FieldError, ValidationFailed
+from tabellion.errors import Conflict, FieldError, Forbidden, ValidationFailed
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.models.envelope import Envelope, EnvelopeField, EnvelopeRecipient
@@ -44,14 +47,14 @@ class RecipientOutOfTurn(Conflict):
     title = "It is not this recipient's turn yet"
 
 
-class RecipientAlreadyActed(Conflict):
-    code = "recipient-already-acted"
-    title = "This recipient has already acted"
-
-
 class WrongRoleForAction(Conflict):
     code = "wrong-role-for-action"
     title = "This recipient's role does not do this"
+
+
+class AuthRequired(Forbidden):
+    code = "auth-required"
+    title = "Confirm who you are first"
 
 
 class ConsentRequired(ValidationFailed):
@@ -80,7 +83,28 @@ class SigningContext:
 
     @property
     def fields(self) -> list[EnvelopeField]:
+        """What this recipient fills: its own fields, or for an assistant the fields other
+        than signatures of the signers and approvers after it."""
+        if self.recipient.role == "assistant":
+            return self.assisted_fields
         return [f for f in self.parts.fields if f.recipient_id == self.recipient.id]
+
+    @property
+    def assisted_fields(self) -> list[EnvelopeField]:
+        later = {
+            r.id
+            for r in self.parts.recipients
+            if r.role in ("signer", "approver")
+            and r.position > self.recipient.position
+            and r.status not in DONE
+        }
+        return [
+            f
+            for f in self.parts.fields
+            if f.recipient_id in later
+            and f.type not in SIGNATURE_TYPES
+            and not (f.meta or {}).get("read_only")
+        ]
 
 
 async def recipient_by_token(
@@ -105,9 +129,24 @@ async def recipient_by_token(
     return SigningContext(envelope, recipient, parts)
 
 
+def _check_auth(ctx: SigningContext, access: str | None, action: str | None) -> None:
+    """The page passes the methods this browser was checked with (``verification``)."""
+    recipient = ctx.recipient
+    if recipient.access_auth and access not in recipient.access_auth:
+        raise AuthRequired("Confirm your identity to open the documents.")
+    if recipient.action_auth and action not in recipient.action_auth:
+        raise AuthRequired("Confirm your identity before you sign.")
+
+
+def _auth_trail(access: str | None, action: str | None) -> dict[str, Any]:
+    return {k: v for k, v in (("access_auth", access), ("action_auth", action)) if v}
+
+
 def _check_turn(ctx: SigningContext) -> None:
     if ctx.envelope.status != "pending":
         raise EnvelopeNotPending(f"The envelope is {ctx.envelope.status}; nothing can be done.")
+    if ctx.envelope.expires_at is not None and ctx.envelope.expires_at <= utcnow():
+        raise EnvelopeExpired("The time to sign has run out; nothing can be done.")
     if ctx.recipient.status in DONE:
         raise RecipientAlreadyActed(f"You already acted on this envelope ({ctx.recipient.status}).")
     if ctx.recipient.status == "waiting":
@@ -118,15 +157,26 @@ def _trail(actor: Actor, now: datetime, **extra: Any) -> dict[str, Any]:
     return {"ip": actor.ip, "user_agent": actor.user_agent, "at": isoformat_z(now), **extra}
 
 
-async def open_envelope(session: AsyncSession, ctx: SigningContext, actor: Actor) -> None:
-    """The first view of an invited recipient: `opened`, or `viewed` (a viewer's whole act)."""
+async def open_envelope(
+    session: AsyncSession, ctx: SigningContext, actor: Actor, *, access: str | None = None
+) -> None:
+    """The first view of an invited recipient: `opened`, or `viewed` (a viewer's whole act).
+
+    ``access`` is the access authentication this browser passed; without the one the
+    recipient needs, nothing is shown and nothing happens.
+    """
     if ctx.envelope.status != "pending" or ctx.recipient.status != "sent":
+        return
+    if ctx.recipient.access_auth and access not in ctx.recipient.access_auth:
         return
     now = utcnow()
     recipient = ctx.recipient
     recipient.opened_at = now
     recipient.updated_at = now
-    recipient.trail = {**(recipient.trail or {}), "opened": _trail(actor, now)}
+    recipient.trail = {
+        **(recipient.trail or {}),
+        "opened": _trail(actor, now, **_auth_trail(access, None)),
+    }
     await emit(
         session,
         ctx.envelope.organization_id,
@@ -176,13 +226,17 @@ def _field_value(field: EnvelopeField, raw: Any, signer_name: str) -> dict[str, 
     return {"text": text or signer_name}
 
 
-def _values(ctx: SigningContext, submitted: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def _values(
+    ctx: SigningContext, submitted: Mapping[str, Any], *, enforce_required: bool = True
+) -> dict[str, dict[str, Any]]:
     values: dict[str, dict[str, Any]] = {}
     errors: list[FieldError] = []
     for field in ctx.fields:
         raw = submitted.get(field.id)
         if (field.meta or {}).get("read_only"):
             raw = (field.meta or {}).get("default")
+        elif ctx.recipient.role == "assistant":
+            pass  # an assistant's own name is not the owner's
         elif field.type == "name" and not raw:
             raw = ctx.recipient.name
         elif field.type == "email" and not raw:
@@ -192,7 +246,7 @@ def _values(ctx: SigningContext, submitted: Mapping[str, Any]) -> dict[str, dict
         except ValueError as exc:
             errors.append(FieldError(field=field.id, code="invalid", message=str(exc)))
             continue
-        if value is None and field.required:
+        if value is None and field.required and enforce_required:
             errors.append(FieldError(field=field.id, code="required", message="Fill this field."))
         elif value is not None:
             values[field.id] = value
@@ -208,9 +262,12 @@ async def sign(
     *,
     consent: bool,
     actor: Actor,
+    access: str | None = None,
+    action: str | None = None,
 ) -> None:
     """Fill this signer's fields and sign, all at once."""
     _check_turn(ctx)
+    _check_auth(ctx, access, action)
     if ctx.recipient.role != "signer":
         raise WrongRoleForAction(f"A {ctx.recipient.role} does not sign.")
     if not consent:
@@ -218,7 +275,9 @@ async def sign(
     values = _values(ctx, submitted)
     for field in ctx.fields:
         field.value = values.get(field.id)
-    await _acted(session, ctx, "signed", utcnow(), actor, consent=True)
+    await _acted(
+        session, ctx, "signed", utcnow(), actor, consent=True, **_auth_trail(access, action)
+    )
 
 
 async def approve(
@@ -227,19 +286,59 @@ async def approve(
     submitted: Mapping[str, Any],
     *,
     actor: Actor,
+    access: str | None = None,
+    action: str | None = None,
 ) -> None:
     _check_turn(ctx)
+    _check_auth(ctx, access, action)
     if ctx.recipient.role != "approver":
         raise WrongRoleForAction(f"A {ctx.recipient.role} does not approve.")
     values = _values(ctx, submitted)
     for field in ctx.fields:
         field.value = values.get(field.id)
-    await _acted(session, ctx, "approved", utcnow(), actor)
+    await _acted(session, ctx, "approved", utcnow(), actor, **_auth_trail(access, action))
 
 
-async def reject(session: AsyncSession, ctx: SigningContext, reason: str, *, actor: Actor) -> None:
-    """A rejection ends the envelope for everybody."""
+async def assist(
+    session: AsyncSession,
+    ctx: SigningContext,
+    submitted: Mapping[str, Any],
+    *,
+    actor: Actor,
+    access: str | None = None,
+    action: str | None = None,
+) -> None:
+    """An assistant fills the later recipients' fields; each owner sees the values and may
+    change them when signing. Nothing is required of the assistant: empty stays empty."""
     _check_turn(ctx)
+    _check_auth(ctx, access, action)
+    if ctx.recipient.role != "assistant":
+        raise WrongRoleForAction(f"A {ctx.recipient.role} does not fill others' fields.")
+    values = _values(ctx, submitted, enforce_required=False)
+    filled = []
+    for field in ctx.fields:
+        value = values.get(field.id)
+        if value is not None:
+            field.value = value
+            filled.append(field.id)
+    await _acted(
+        session, ctx, "assisted", utcnow(), actor, fields=filled, **_auth_trail(access, action)
+    )
+
+
+async def reject(
+    session: AsyncSession,
+    ctx: SigningContext,
+    reason: str,
+    *,
+    actor: Actor,
+    access: str | None = None,
+) -> None:
+    """A rejection ends the envelope for everybody. It needs the access authentication (the
+    recipient saw the documents), not the action one: refusing to sign is not signing."""
+    _check_turn(ctx)
+    if ctx.recipient.access_auth and access not in ctx.recipient.access_auth:
+        raise AuthRequired("Confirm your identity to open the documents.")
     reason = reason.strip()
     if not reason:
         raise ValidationFailed.field("reason", "Say why you reject it.", code="required")
@@ -247,7 +346,7 @@ async def reject(session: AsyncSession, ctx: SigningContext, reason: str, *, act
     ctx.recipient.reason = reason[:2000]
     ctx.envelope.status = "rejected"
     ctx.envelope.updated_at = now
-    await _acted(session, ctx, "rejected", now, actor)
+    await _acted(session, ctx, "rejected", now, actor, **_auth_trail(access, None))
 
 
 async def _acted(

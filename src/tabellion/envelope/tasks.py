@@ -7,10 +7,21 @@ from typing import Any
 from tabellion.db import transaction
 from tabellion.envelope import repository
 from tabellion.envelope.completion import COMPLETE_TASK, DELIVER_TASK, complete
-from tabellion.envelope.service import INVITE_TASK, signing_token
-from tabellion.jobs.registry import TaskContext, task
+from tabellion.envelope.service import (
+    ENDED_TASK,
+    EXPIRE_TASK,
+    INVITE_TASK,
+    REMIND_TASK,
+    expire_due,
+    send_due_reminder,
+    signing_token,
+)
+from tabellion.envelope.verification import CODE_TASK
+from tabellion.jobs.registry import PRIORITY_INTERACTIVE, TaskContext, task
+from tabellion.kit.sessions import derive_code
 from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeRecipient
 from tabellion.models.organization import Organization
+from tabellion.models.portal import OneTimeCode
 from tabellion.portal import i18n
 
 # The portal's e-mail builder: same headers, layout and languages as its other e-mails.
@@ -60,13 +71,110 @@ async def send_invitation(ctx: TaskContext, payload: dict[str, Any]) -> None:
             language=language,
             template="update",
             subject=subject,
-            message_id=f"{recipient.id}.invite.{reminder}",
+            # Per link: a reassigned recipient's new invitation is a new e-mail.
+            message_id=f"{recipient.id}.{recipient.token_salt[:8]}.invite.{reminder}",
             link=f"{runtime.settings.base_url}/s/{token}",
             greeting=t.gettext("Hello %(name)s,") % {"name": recipient.name},
             line=line,
             button=t.gettext("Open the document"),
         )
     )
+
+
+@task(CODE_TASK, max_attempts=5, timeout_seconds=60, priority=PRIORITY_INTERACTIVE)
+async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """A recipient's access or action code, unless it was used or replaced meanwhile."""
+    runtime = ctx.runtime
+    async with transaction(runtime.sessions) as session:
+        code = await session.get(OneTimeCode, payload["code_id"])
+        recipient = await session.get(EnvelopeRecipient, payload["recipient_id"])
+        if code is None or code.consumed_at is not None or recipient is None:
+            return
+    language = i18n.pick(payload.get("language"), recipient.language)
+    value = derive_code(runtime.settings.signing_key, code.id)
+    t = i18n.translations(language)
+    await runtime.mail.send(
+        compose_email(
+            runtime,
+            to=recipient.email,
+            subject=t.gettext("Your code: %(code)s") % {"code": value},
+            message_id=f"{code.id}.code",
+            template="code",
+            language=language,
+            code=value,
+            vault=False,
+        )
+    )
+
+
+@task(REMIND_TASK, max_attempts=8, timeout_seconds=120)
+async def remind_due(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    async with transaction(ctx.runtime.sessions) as session:
+        await send_due_reminder(session, payload["envelope_id"])
+
+
+@task(EXPIRE_TASK, max_attempts=8, timeout_seconds=120)
+async def expire(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    async with transaction(ctx.runtime.sessions) as session:
+        await expire_due(session, payload["envelope_id"])
+
+
+@task(ENDED_TASK, max_attempts=8, timeout_seconds=300)
+async def notify_ended(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """Tell the recipients who still had to act, and the organisation, that it expired."""
+    runtime = ctx.runtime
+    async with transaction(runtime.sessions) as session:
+        envelope = await session.get(Envelope, payload["envelope_id"])
+        if envelope is None:
+            return
+        organization = await session.get(Organization, envelope.organization_id)
+        assert organization is not None
+        parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+    wanted = set(payload.get("recipient_ids", []))
+    for recipient in parts.recipients:
+        if recipient.id not in wanted:
+            continue
+        language = i18n.pick(recipient.language)
+        t = i18n.translations(language)
+        await runtime.mail.send(
+            compose_email(
+                runtime,
+                to=recipient.email,
+                language=language,
+                template="update",
+                subject=t.gettext("Expired: \u201c%(title)s\u201d") % {"title": envelope.title},
+                message_id=f"{recipient.id}.expired",
+                link=None,
+                greeting=t.gettext("Hello %(name)s,") % {"name": recipient.name},
+                line=t.gettext(
+                    "The time to sign \u201c%(title)s\u201d, sent by %(sender)s, has run "
+                    "out. You no longer need to do anything."
+                )
+                % {"title": envelope.title, "sender": organization.name},
+                button=None,
+            )
+        )
+    if organization.email:
+        language = i18n.pick(envelope.language)
+        t = i18n.translations(language)
+        await runtime.mail.send(
+            compose_email(
+                runtime,
+                to=organization.email,
+                language=language,
+                template="update",
+                subject=t.gettext("Expired: \u201c%(title)s\u201d") % {"title": envelope.title},
+                message_id=f"{envelope.id}.expired",
+                link=None,
+                greeting=t.gettext("Hello,"),
+                line=t.gettext(
+                    "Envelope %(id)s expired before everyone had acted. Send a new one if "
+                    "you still need the signatures."
+                )
+                % {"id": envelope.id},
+                button=None,
+            )
+        )
 
 
 @task(COMPLETE_TASK, max_attempts=10, timeout_seconds=600)

@@ -73,6 +73,13 @@ def envelope_out(envelope: Envelope, parts: EnvelopeParts) -> EnvelopeOut:
             "reference": envelope.reference,
             "signing_order": envelope.signing_order,
             "expires_in_days": envelope.expires_in_days,
+            "reminders": {
+                "first_after_days": envelope.reminder_first_days,
+                "every_days": envelope.reminder_every_days,
+                "max": envelope.reminder_max,
+                "sent": envelope.reminders_sent,
+                "next_at": envelope.next_reminder_at,
+            },
             "recipients": [recipient_out(r) for r in parts.recipients],
             "documents": [document_out(d) for d in parts.documents],
             "fields": [field_out(f) for f in parts.fields],
@@ -80,6 +87,7 @@ def envelope_out(envelope: Envelope, parts: EnvelopeParts) -> EnvelopeOut:
             "expires_at": envelope.expires_at,
             "completed_at": envelope.completed_at,
             "cancelled_at": envelope.cancelled_at,
+            "expired_at": envelope.expired_at,
             "created_at": envelope.created_at,
             "updated_at": envelope.updated_at,
         }

@@ -36,6 +36,14 @@ class Envelope(TimestampMixin, Base):
     # The audit certificate alone, once completion has run.
     certificate_storage_key: Mapped[str | None] = mapped_column(String(255), index=True)
     last_reminded_at: Mapped[datetime | None]
+    # Automatic reminders: the first after this many days, then every so many, at most so many
+    # (0: none). The next one's time is the reminder job's guard: a job that finds another
+    # time (or none) is stale and does nothing.
+    reminder_first_days: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    reminder_every_days: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
+    reminder_max: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    next_reminder_at: Mapped[datetime | None]
+    expired_at: Mapped[datetime | None]
 
 
 class EnvelopeDocument(Base):
@@ -117,3 +125,21 @@ class EnvelopeField(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     value: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime]
+
+
+class EnvelopePasskey(Base):
+    """A passkey (WebAuthn credential) of a recipient's address within one organisation,
+    created on the signing page after an e-mailed code, then asked before each signature."""
+
+    __tablename__ = "envelope_passkeys"
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320), index=True)  # lower-cased
+    credential_id: Mapped[str] = mapped_column(String(255), unique=True)  # base64url
+    public_key: Mapped[str] = mapped_column(Text)  # base64url COSE key
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]

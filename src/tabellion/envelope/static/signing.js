@@ -69,3 +69,56 @@ document.querySelectorAll("fieldset.sig").forEach((box) => {
     reader.readAsDataURL(file);
   });
 });
+
+// A passkey before signing: WebAuthn options from the server, the browser's answer back.
+const passkey = document.getElementById("passkey");
+if (passkey && window.PublicKeyCredential) {
+  const fromB64 = (text) => {
+    const plain = atob(text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4));
+    return Uint8Array.from(plain, (c) => c.charCodeAt(0)).buffer;
+  };
+  const toB64 = (buffer) => btoa(String.fromCharCode(...new Uint8Array(buffer)))
+    .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const post = async (path, fields) => {
+    const body = new URLSearchParams({ csrf_token: passkey.dataset.csrf, ...fields });
+    const response = await fetch(passkey.dataset.base + path, { method: "POST", body });
+    return [response.ok, await response.json()];
+  };
+  const failed = (message) => {
+    const error = document.getElementById("passkey-error");
+    error.textContent = message;
+    error.hidden = false;
+  };
+  passkey.hidden = false;
+  passkey.addEventListener("click", async () => {
+    try {
+      const [ok, answer] = await post("/passkey/options", {});
+      if (!ok) return failed(answer.error);
+      const options = answer.options;
+      options.challenge = fromB64(options.challenge);
+      let credential;
+      if (answer.mode === "register") {
+        options.user.id = fromB64(options.user.id);
+        (options.excludeCredentials || []).forEach((c) => { c.id = fromB64(c.id); });
+        credential = await navigator.credentials.create({ publicKey: options });
+      } else {
+        (options.allowCredentials || []).forEach((c) => { c.id = fromB64(c.id); });
+        credential = await navigator.credentials.get({ publicKey: options });
+      }
+      const response = {};
+      for (const name of ["clientDataJSON", "attestationObject", "authenticatorData", "signature", "userHandle"]) {
+        if (credential.response[name]) response[name] = toB64(credential.response[name]);
+      }
+      const [done, result] = await post("/passkey/verify", {
+        credential: JSON.stringify({
+          id: credential.id, rawId: toB64(credential.rawId), type: credential.type,
+          response, clientExtensionResults: credential.getClientExtensionResults(),
+        }),
+      });
+      if (!done) return failed(result.error);
+      window.location.reload();
+    } catch (error) {
+      failed(error.message || String(error));
+    }
+  });
+}
