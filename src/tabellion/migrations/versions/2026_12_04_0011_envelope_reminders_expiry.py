@@ -1,8 +1,8 @@
 """Envelopes: automatic reminders per envelope, the next one's time, when it expired; and
 the recipients' passkeys.
 
-Revision ID: 0010_env
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-04 15:20:00.000000
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import tabellion.models.base
 
-revision: str = "0010_env"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
