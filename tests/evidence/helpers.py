@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tabellion.evidence.keys import load_seal
+from tabellion.evidence.sealing.keys import load_seal
 from tabellion.jobs.worker import Worker
 from tabellion.runtime import Runtime
 from tests.portal.helpers import csrf, dispatch, notify, status_of

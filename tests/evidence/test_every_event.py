@@ -15,9 +15,9 @@ import pytest
 from tabellion.db import transaction
 from tabellion.evidence.content import FORMAT, POLICY_ID
 from tabellion.evidence.events import EvidenceType, etsi_event_uri
-from tabellion.evidence.keys import load_seal
-from tabellion.evidence.pdf import QR_SIZE_MM, verify_url
-from tabellion.evidence.verify import verify_json_proof, verify_pdf_proof
+from tabellion.evidence.rendering.pdf import QR_SIZE_MM, verify_url
+from tabellion.evidence.sealing.keys import load_seal
+from tabellion.evidence.verification.verify import verify_json_proof, verify_pdf_proof
 from tabellion.kit.jcs import canonicalize
 from tabellion.message.service.delivery import mark_undelivered
 from tabellion.message.service.lifecycle import expire

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from joserfc import jws as jose_jws
 from joserfc.jwk import ECKey
 
-from tabellion.evidence.verify import verify_json_proof
+from tabellion.evidence.verification.verify import verify_json_proof
 from tabellion.kit.jcs import canonicalize
 from tabellion.kit.time import utcnow
 from tabellion.runtime import Runtime
@@ -151,7 +151,7 @@ async def test_without_an_authority_proofs_are_not_timestamped(
 ) -> None:
     from sqlalchemy import func, select
 
-    from tabellion.evidence.timestamping import TIMESTAMP_TASK
+    from tabellion.evidence.timestamping.stamps import TIMESTAMP_TASK
     from tabellion.models.job import Job
 
     assert runtime.settings.tsa_url is None

@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import end_read_phase, transaction
 from tabellion.errors import NotFound, ServiceUnavailable
-from tabellion.evidence import pdf
-from tabellion.evidence.jws import b64url_decode
-from tabellion.evidence.sealing import seal_pending
-from tabellion.evidence.timestamping import AWAITING, stamp_proofs
-from tabellion.evidence.transparency import inclusion_header, inclusion_proof, latest_tree_head
+from tabellion.evidence.rendering import pdf
+from tabellion.evidence.sealing.jws import b64url_decode
+from tabellion.evidence.sealing.seal import seal_pending
+from tabellion.evidence.timestamping.stamps import AWAITING, stamp_proofs
+from tabellion.evidence.transparency.log import inclusion_header, inclusion_proof, latest_tree_head
 from tabellion.models.evidence import Evidence, TreeHead
 from tabellion.models.message import Delivery
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import bulk_insert
 from tabellion.evidence.events import EvidenceType, etsi_event_uri
-from tabellion.evidence.sealing import request_sealing
+from tabellion.evidence.sealing.seal import request_sealing
 from tabellion.kit.ids import new_id
 from tabellion.models.base import table_of
 from tabellion.models.evidence import Evidence

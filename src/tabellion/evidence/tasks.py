@@ -6,9 +6,9 @@ from typing import Any
 
 from tabellion.db import transaction
 from tabellion.evidence.proofs import TimestampAuthorityUnavailable, render_pdf
-from tabellion.evidence.sealing import RENDER_TASK, SEAL_TASK, seal_pending, step_aside_for
-from tabellion.evidence.timestamping import TIMESTAMP_TASK, resume_later, stamp_proofs
-from tabellion.evidence.transparency import PUBLISH_TASK, publish_tree_head
+from tabellion.evidence.sealing.seal import RENDER_TASK, SEAL_TASK, seal_pending, step_aside_for
+from tabellion.evidence.timestamping.stamps import TIMESTAMP_TASK, resume_later, stamp_proofs
+from tabellion.evidence.transparency.log import PUBLISH_TASK, publish_tree_head
 from tabellion.jobs.maintenance import schedule_next
 from tabellion.jobs.registry import PRIORITY_BULK, RetryLater, TaskContext, task
 from tabellion.message.service.message import NOTICE_TASK

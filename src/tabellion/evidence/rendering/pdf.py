@@ -25,7 +25,7 @@ from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from tabellion.config import Settings
-from tabellion.evidence.keys import Seal, load_seal
+from tabellion.evidence.sealing.keys import Seal, load_seal
 from tabellion.portal import i18n
 
 TITLES = {

@@ -9,14 +9,14 @@ from starlette.responses import Response
 
 from tabellion.db import DbSession
 from tabellion.errors import TabellionError
-from tabellion.evidence.keys import load_seal
-from tabellion.evidence.service_verify import MAX_PAGE_BYTES, classify, read_upload
+from tabellion.evidence.sealing.keys import load_seal
+from tabellion.evidence.verification.service import MAX_PAGE_BYTES, classify, read_upload
 from tabellion.kit.web import PageRoute, csrf_token, page_environment
 from tabellion.portal import i18n
 from tabellion.runtime import Runtime
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-env = page_environment("tabellion.evidence")
+env = page_environment("tabellion.evidence.verification")
 
 
 def _runtime(request: Request) -> Runtime:

@@ -1,4 +1,5 @@
-"""``POST /v1/verify`` and the ``/verify`` page: what a dropped file is."""
+"""What a dropped file is, for ``POST /v1/verify`` and the ``/verify`` page: a proof (checked,
+then compared with what this service recorded), a document this service delivered, or neither."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.document.multipart import MalformedMultipart, MultipartReader, boundary_of
 from tabellion.errors import ValidationFailed
-from tabellion.evidence.keys import load_seal
-from tabellion.evidence.verify import Verdict, verify_bytes
+from tabellion.evidence.sealing.keys import load_seal
+from tabellion.evidence.verification.verify import Verdict, verify_bytes
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Message
 
@@ -57,15 +58,6 @@ async def read_upload(request: Request, limit: int) -> bytes:
     if data is None:
         raise ValidationFailed.field("file", "Send the file in a part named `file`.")
     return data
-
-
-async def _caller_org(request: Request, session: AsyncSession) -> str | None:
-    if not request.headers.get("authorization"):
-        return None
-    from tabellion.auth.dependencies import _bearer, api_key_subject
-
-    subject = await api_key_subject(request, session, await _bearer(request))
-    return subject.organization_id
 
 
 async def _compare_with_records(session: AsyncSession, verdict: Verdict, evidence_id: str) -> str:
@@ -213,11 +205,3 @@ async def classify(
         "facts": facts,
         "timestamps": [],
     }
-
-
-async def verify_upload(
-    request: Request, session: AsyncSession, runtime: Runtime
-) -> dict[str, Any]:
-    data = await read_upload(request, MAX_VERIFY_BYTES)
-    caller = await _caller_org(request, session)
-    return await classify(session, runtime, data, caller)

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
-from tabellion.evidence.keys import load_seal
 from tabellion.evidence.proofs import proof_document, render_pdf
-from tabellion.evidence.sealing import seal_pending
-from tabellion.evidence.transparency import dumps
+from tabellion.evidence.sealing.keys import load_seal
+from tabellion.evidence.sealing.seal import seal_pending
+from tabellion.evidence.transparency.log import dumps
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Delivery
 

@@ -29,23 +29,23 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tabellion.evidence import merkle
-from tabellion.evidence.certpath import (
-    PathInvalid,
-    has_seal_purpose,
-    validate_authority,
-    validate_seal,
-)
 from tabellion.evidence.content import FORMAT
-from tabellion.evidence.jws import (
+from tabellion.evidence.sealing.jws import (
     JwsInvalid,
     b64url_decode,
     header_chain,
     verify_compact,
     verify_parts,
 )
-from tabellion.evidence.keys import is_self_issued
-from tabellion.evidence.rfc3161 import TimestampInvalid, TimestampToken, read_token
+from tabellion.evidence.sealing.keys import is_self_issued
+from tabellion.evidence.timestamping.rfc3161 import TimestampInvalid, TimestampToken, read_token
+from tabellion.evidence.transparency import merkle
+from tabellion.evidence.verification.certpath import (
+    PathInvalid,
+    has_seal_purpose,
+    validate_authority,
+    validate_seal,
+)
 from tabellion.kit.jcs import NotCanonicalizable, canonicalize
 from tabellion.kit.time import isoformat_z
 

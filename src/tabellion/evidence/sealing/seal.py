@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session, defer
 from tabellion.config import Settings
 from tabellion.db import SETTINGS_INFO, transaction
 from tabellion.evidence.content import build_content
-from tabellion.evidence.jws import protected_header, sign_flattened
-from tabellion.evidence.keys import load_seal
-from tabellion.evidence.timestamping import AWAITING, NONE, queue_timestamps
-from tabellion.evidence.transparency import append_leaves, lock_log
+from tabellion.evidence.sealing.jws import protected_header, sign_flattened
+from tabellion.evidence.sealing.keys import load_seal
+from tabellion.evidence.timestamping.stamps import AWAITING, NONE, queue_timestamps
+from tabellion.evidence.transparency.log import append_leaves, lock_log
 from tabellion.jobs.queue import ENQUEUED, any_due, enqueue_many, new_job
 from tabellion.kit.jcs import canonicalize
 from tabellion.kit.time import utcnow
@@ -178,7 +178,7 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
         now = utcnow()
         updates: list[dict[str, Any]] = []
         leaves: list[bytes] = []
-        # With an authority, tokens are requested by a job after commit (timestamping.py).
+        # With an authority, tokens are requested by a job after commit (timestamping/stamps.py).
         stamped = AWAITING if settings.tsa_url else NONE
         for row in rows:
             head = heads.get(row.organization_id)

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from tabellion.config import ConfigError, Settings
-from tabellion.evidence.certpath import DOCUMENT_SIGNING
+from tabellion.evidence.verification.certpath import DOCUMENT_SIGNING
 from tabellion.kit.certs import key_usage
 
 log = logging.getLogger(__name__)
