@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     seal_delay_seconds: float = Field(default=1.0, ge=0, le=300)
     # Organisation name written in proofs as their issuer.
     issuer_name: str = "Tabellion"
+    # The provider's legal name and identifier (EN 319 412-1 form, such as VATBE-0123456789 or
+    # NTRFR-123456789) in proofs; unset, those of the seal certificate's subject, if any.
+    issuer_legal_name: str | None = None
+    issuer_identifier: str | None = None
     # Rate limits (tabellion.kit.ratelimit): counted in memory per process unless a Redis
     # server is named, which all processes then share. Overrides by rule name, in JSON:
     # TABELLION_RATE_LIMITS='{"code-check.ip": "3/15minutes"}'.

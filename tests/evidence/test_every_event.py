@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tabellion.db import transaction
-from tabellion.evidence.content import FORMAT, POLICY_ID
-from tabellion.evidence.events import EvidenceType, etsi_event_uri
+from tabellion.evidence.content import FORMAT, POLICY_ID, SHA256
+from tabellion.evidence.events import EvidenceType, event_uri
 from tabellion.evidence.rendering.pdf import QR_SIZE_MM, verify_url
 from tabellion.evidence.sealing.keys import load_seal
 from tabellion.evidence.verification.verify import verify_json_proof, verify_pdf_proof
@@ -125,7 +125,7 @@ def _check_content(
 ) -> None:
     kind = EvidenceType(content["type"])
     assert content["format"] == FORMAT
-    assert content["event"]["uri"] == etsi_event_uri(kind)
+    assert content["event"]["uri"] == event_uri(kind)
     assert content["occurred_at"].endswith("Z")
     issuer = content["issuer"]
     assert issuer == {
@@ -145,19 +145,44 @@ def _check_content(
     recipient = content["recipient"]
     assert recipient["email"] == delivery["recipient"]["email"]
     assert recipient["first_name"] == "Jane" and recipient["language"] == "en"
-    digests = content["content"]
-    assert digests["subject_sha256"] == hashlib.sha256(b"Secret subject").hexdigest()
-    assert digests["body_sha256"] == hashlib.sha256(message.body_html.encode()).hexdigest()
-    [attachment] = digests["attachments"]
+    parts = content["content"]
+    assert parts["subject"] == {
+        "media_type": "text/plain; charset=utf-8",
+        "size": len(b"Secret subject"),
+        "digest_algorithm": SHA256,
+        "sha256": hashlib.sha256(b"Secret subject").hexdigest(),
+        "file": "content/subject.txt",
+    }
+    assert parts["body"]["sha256"] == hashlib.sha256(message.body_html.encode()).hexdigest()
+    assert parts["body_submitted"]["sha256"] == hashlib.sha256(b"<p>Secret body</p>").hexdigest()
+    assert parts["body_text"]["sha256"] == hashlib.sha256(message.body_text.encode()).hexdigest()
+    [attachment] = parts["attachments"]
     assert attachment["sha256"] == hashlib.sha256(PDF_BYTES).hexdigest()
+    assert (attachment["media_type"], attachment["digest_algorithm"]) == ("application/pdf", SHA256)
     assert attachment["filename"] == "contract.pdf" and attachment["size"] == len(PDF_BYTES)
     assert isinstance(content["chain"]["sequence"], int)
+    reasons = content["event"]["reasons"]
     if kind == EvidenceType.UNDELIVERED:
-        assert content["event"]["reasons"] == ["mailbox unknown", "smtp 550"]
+        assert reasons == [
+            {
+                "uri": "urn:tabellion:evidence:reason:notification-rejected",
+                "text": "mailbox unknown",
+                "smtp_code": 550,
+            }
+        ]
     elif kind == EvidenceType.EXPIRED:
-        assert content["event"]["reasons"] == ["no answer in time"]
+        assert reasons == [
+            {
+                "uri": "urn:tabellion:evidence:reason:acceptance-period-expired",
+                "text": "no answer in time",
+            }
+        ]
+    elif kind == EvidenceType.REFUSED:
+        assert reasons == [
+            {"uri": "urn:tabellion:evidence:reason:refused-by-recipient", "text": None}
+        ]
     else:
-        assert content["event"]["reasons"] == []
+        assert reasons == []
     action = recipient.get("action")
     if kind.value not in ("RECEIVED", "ACCEPTED", "REFUSED", "DOWNLOADED", "REPLIED"):
         assert action is None

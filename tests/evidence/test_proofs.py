@@ -45,7 +45,9 @@ async def test_every_event_has_a_sealed_json_proof(
             content["content"]["attachments"][0]["sha256"]
             == hashlib.sha256(b"%PDF-1.4\n%%EOF\n").hexdigest()
         )
-        assert content["content"]["subject_sha256"] == hashlib.sha256(b"Secret subject").hexdigest()
+        assert (
+            content["content"]["subject"]["sha256"] == hashlib.sha256(b"Secret subject").hexdigest()
+        )
         assert content["chain"]["previous"] == previous
         previous = hashlib.sha256(canonicalize(content)).hexdigest()
         assert "tabellion_log" in document["header"]

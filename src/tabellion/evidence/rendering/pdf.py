@@ -137,11 +137,11 @@ def render(settings: Settings, content: dict[str, Any], proof_json: bytes, langu
         ),
         (_("Message"), content["message_id"]),
         (_("Delivery"), content["delivery_id"]),
-        (_("Subject (SHA-256)"), content["content"]["subject_sha256"]),
-        (_("Body (SHA-256)"), content["content"]["body_sha256"]),
+        (_("Subject (SHA-256)"), _digest(content["content"], "subject")),
+        (_("Body (SHA-256)"), _digest(content["content"], "body")),
     ]
     if content["event"]["reasons"]:
-        rows.append((_("Reason"), "; ".join(content["event"]["reasons"])))
+        rows.append((_("Reason"), "; ".join(_reason(r) for r in content["event"]["reasons"])))
     action = recipient.get("action")
     if action:
         auth = action.get("authentication") or {}
@@ -254,3 +254,16 @@ async def seal_pdf(settings: Settings, data: bytes, evidence_id: str) -> bytes:
 
 def proof_bytes(document: dict[str, Any]) -> bytes:
     return json.dumps(document, indent=2, ensure_ascii=False).encode()
+
+
+def _digest(parts: dict[str, Any], name: str) -> str:
+    """A part's SHA-256: ``{name}_sha256`` in format 1, ``{name}.sha256`` in format 2."""
+    part = parts.get(name)
+    return str(part["sha256"] if isinstance(part, dict) else parts[f"{name}_sha256"])
+
+
+def _reason(reason: Any) -> str:
+    """Format 1 reasons are words; format 2 reasons a URI with the words recorded."""
+    if isinstance(reason, dict):
+        return str(reason.get("text") or reason["uri"].rsplit(":", 1)[-1])
+    return str(reason)

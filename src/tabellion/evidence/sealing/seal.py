@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, defer
 
 from tabellion.config import Settings
 from tabellion.db import SETTINGS_INFO, transaction
-from tabellion.evidence.content import build_content
+from tabellion.evidence.content import build_content, issuer_of
 from tabellion.evidence.sealing.jws import protected_header, sign_flattened
 from tabellion.evidence.sealing.keys import load_seal
 from tabellion.evidence.timestamping.stamps import AWAITING, NONE, queue_timestamps
@@ -155,6 +155,7 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
     settings = runtime.settings
     seal = load_seal(settings)
     protected = protected_header(seal, PROOF_TYPE)
+    issuer = issuer_of(settings, seal)
     async with transaction(runtime.sessions) as session:
         log = await lock_log(session)
         rows = list(
@@ -185,8 +186,7 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
             sequence = head.seq + 1 if head else 1
             previous = head.head_hash if head else None
             content = build_content(
-                settings,
-                seal.fingerprint,
+                issuer,
                 row,
                 deliveries[row.delivery_id],
                 messages[row.message_id],

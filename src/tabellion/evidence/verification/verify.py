@@ -29,7 +29,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tabellion.evidence.content import FORMAT
+from tabellion.evidence.content import FORMATS
 from tabellion.evidence.sealing.jws import (
     JwsInvalid,
     b64url_decode,
@@ -214,7 +214,7 @@ def verify_json_proof(
         canonical = canonicalize(content) == content_bytes
     except (ValueError, NotCanonicalizable):
         return verdict.fail("the content is not canonical JSON")
-    if not canonical or not isinstance(content, dict) or content.get("format") != FORMAT:
+    if not canonical or not isinstance(content, dict) or content.get("format") not in FORMATS:
         return verdict.fail("the content is not a Tabellion evidence in canonical form")
     verdict.content = content
     try:
