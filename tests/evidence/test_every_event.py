@@ -23,8 +23,8 @@ from tabellion.message.service.delivery import mark_undelivered
 from tabellion.message.service.lifecycle import expire
 from tabellion.models.message import Delivery, Message
 from tabellion.runtime import Runtime
-from tests.evidence.helpers import run_jobs, trust_of
-from tests.portal.helpers import csrf, dispatch, latest_code, notify, status_of
+from tests.evidence.helpers import answer_letter, run_jobs, trust_of
+from tests.portal.helpers import csrf, dispatch, notify, status_of
 
 UA = {"User-Agent": "evidence-browser/2"}
 PDF_BYTES = b"%PDF-1.4\n%%EOF\n"
@@ -40,26 +40,6 @@ async def _download(client: httpx.AsyncClient, auth: dict[str, str], link: str, 
     message = (await client.get(f"/v1/messages/{msg}", headers=auth)).json()
     file = await client.get(f"{link}/files/{message['attachments'][0]['id']}", headers=UA)
     assert file.status_code == 200 and file.content == PDF_BYTES
-
-
-async def _answer(
-    client: httpx.AsyncClient, runtime: Runtime, link: str, delivery_id: str, decision: str
-) -> None:
-    page = await client.get(link)
-    await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
-    form = await client.get(f"{link}?sent=1")
-    code = await latest_code(runtime, delivery_id)
-    verified = await client.post(
-        f"{link}/verify", data={"code": code, "csrf_token": csrf(form.text)}, headers=UA
-    )
-    assert verified.status_code == 303, verified.text
-    page = await client.get(link)
-    done = await client.post(
-        f"{link}/answer",
-        data={"decision": decision, "confirm": "yes", "csrf_token": csrf(page.text)},
-        headers=UA,
-    )
-    assert done.status_code == 303, done.text
 
 
 async def _undelivered(runtime: Runtime, delivery_id: str) -> None:
@@ -97,7 +77,7 @@ async def _every_event(
     for decision, final in (("accept", "ACCEPTED"), ("refuse", "REFUSED")):
         delivery = await dispatch(client, auth, mode="registered")
         link = await notify(runtime, delivery["id"])
-        await _answer(client, runtime, link, delivery["id"], decision)
+        await answer_letter(client, runtime, link, delivery["id"], decision, headers=UA)
         types = ["SENT", "NOTIFIED", final]
         if final == "ACCEPTED":
             await _download(client, auth, link, delivery["message_id"])

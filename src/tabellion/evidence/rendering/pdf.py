@@ -18,6 +18,7 @@ from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 from fpdf import FPDF
+from fpdf.fonts import FontFace
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
@@ -25,20 +26,8 @@ from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from tabellion.config import Settings
+from tabellion.evidence.rendering.facts import Facts
 from tabellion.evidence.sealing.keys import Seal, load_seal
-from tabellion.portal import i18n
-
-TITLES = {
-    "SENT": "Evidence of sending",
-    "NOTIFIED": "Evidence of notification",
-    "UNDELIVERED": "Evidence of non-delivery",
-    "RECEIVED": "Evidence of receipt",
-    "ACCEPTED": "Evidence of acceptance",
-    "REFUSED": "Evidence of refusal",
-    "EXPIRED": "Evidence of expiry",
-    "DOWNLOADED": "Evidence of download",
-    "REPLIED": "Evidence of reply",
-}
 
 
 @cache
@@ -81,98 +70,61 @@ class _Page(FPDF):
         self.multi_cell(0, 3.5, _latin(self.footer_text), align="C")
 
 
+LABEL_WIDTH_MM = 50.0
+FONT_SIZE = 9.0
+MONO_SIZE = 8.0
+
+
 def render(settings: Settings, content: dict[str, Any], proof_json: bytes, language: str) -> bytes:
-    """The unsealed PDF of one evidence content."""
-    t = i18n.translations(language)
-    _ = t.gettext
-    when: Any = i18n.context(language)["when"]
+    """The unsealed PDF of one evidence content, in ``language``.
+
+    The facts are a two-column table whose rows grow with their tallest cell, so a label that
+    wraps never runs into the next row; text is aligned left (never justified), and nothing is
+    drawn over the QR code."""
+    facts = Facts(content, language)
     pdf = _Page(format="A4")
-    pdf.footer_text = _(
-        "This document is sealed. Its signature and the embedded evidence.json can be checked "
-        "with any PDF reader, with `tabellion verify`, or at %(url)s."
-    ) % {"url": settings.base_url + "/verify"}
-    pdf.set_title(f"{TITLES.get(content['type'], 'Evidence')} {content['id']}")
+    pdf.footer_text = facts.footer(settings.base_url + "/verify")
+    pdf.set_title(f"{facts.title()} {content['id']}")
     pdf.set_author(content["issuer"]["name"])
     pdf.set_creator("Tabellion")
     pdf.set_lang(language)
     pdf.add_page()
     pdf.set_auto_page_break(True, margin=18)
-    # The heading stays left of the QR code, and the table starts below it: no text over it.
     heading = pdf.epw - QR_SIZE_MM - 4
     pdf.set_font("Helvetica", style="B", size=18)
     pdf.set_text_color(11, 92, 173)
-    pdf.multi_cell(
-        heading,
-        10,
-        _latin(_(TITLES.get(content["type"], "Evidence"))),
-        new_x="LMARGIN",
-        new_y="NEXT",
-    )
-    pdf.set_font("Helvetica", size=9)
+    pdf.multi_cell(heading, 9, _latin(facts.title()), align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=8)
     pdf.set_text_color(85, 96, 110)
-    pdf.multi_cell(
-        heading,
-        5,
-        _latin(f"{content['id']}  ·  {content['event']['uri']}"),
-        new_x="LMARGIN",
-        new_y="NEXT",
-    )
+    for line in (content["id"], content["event"]["uri"]):
+        pdf.multi_cell(heading, 4, _latin(line), align="L", new_x="LMARGIN", new_y="NEXT")
     size = QR_SIZE_MM
     x0, y0 = pdf.w - pdf.r_margin - size, 12.0
     draw_qr(pdf, verify_url(settings, content["id"]), x0, y0, size)
-    pdf.set_y(max(pdf.get_y() + 6, y0 + size + 2))
-    occurred = datetime.fromisoformat(content["occurred_at"].replace("Z", "+00:00"))
-    sender = content["sender"]
-    recipient = content["recipient"]
-    person = " ".join(p for p in (recipient.get("first_name"), recipient.get("last_name")) if p)
-    rows: list[tuple[str, str]] = [
-        (_("Event"), f"{content['type']} ({content['event']['uri'].rsplit('/', 1)[-1]})"),
-        (_("Date and time"), f"{when(occurred, 'full')} ({content['occurred_at']})"),
-        (_("Issuer"), f"{content['issuer']['name']} - {content['issuer']['url']}"),
-        (_("Sender"), f"{sender['name']} ({sender['organization']['id']})"),
-        (_("Sender authentication"), _auth_text(sender["authentication"])),
-        (
-            _("Recipient"),
-            ", ".join(p for p in (person, recipient.get("company") or "", recipient["email"]) if p),
-        ),
-        (_("Message"), content["message_id"]),
-        (_("Delivery"), content["delivery_id"]),
-        (_("Subject (SHA-256)"), _digest(content["content"], "subject")),
-        (_("Body (SHA-256)"), _digest(content["content"], "body")),
-    ]
-    if content["event"]["reasons"]:
-        rows.append((_("Reason"), "; ".join(_reason(r) for r in content["event"]["reasons"])))
-    action = recipient.get("action")
-    if action:
-        auth = action.get("authentication") or {}
-        method = str(auth.get("method", "personal-link"))
-        rows.append(
-            (
-                _("Recipient authentication"),
-                f"{method} · {action['time']}" if action.get("time") else method,
-            )
-        )
-        rows.append(
-            (_("From"), f"IP {action.get('ip') or '-'} · {action.get('user_agent') or '-'}")
-        )
-    for attachment in content["content"]["attachments"]:
-        rows.append(
-            (
-                _("Document"),
-                f"{attachment['filename']} ({attachment['size']} B)\n"
-                f"SHA-256 {attachment['sha256']}",
-            )
-        )
-    chain = content["chain"]
-    rows.append((_("Chain"), f"#{chain['sequence']} · {_('previous')} {chain['previous'] or '-'}"))
+    pdf.set_font("Helvetica", size=7)
+    pdf.set_xy(x0, y0 + size)
+    pdf.cell(size, 3.5, _latin(facts.qr_caption()), align="C")
+    pdf.set_y(max(pdf.get_y() + 6, y0 + size + 6))
     pdf.set_text_color(27, 31, 36)
-    for label, text in rows:
-        pdf.set_font("Helvetica", style="B", size=9)
-        y = pdf.get_y()
-        pdf.multi_cell(48, 5, _latin(label), new_x="RIGHT", new_y="TOP")
-        pdf.set_font("Helvetica", size=9)
-        pdf.multi_cell(0, 5, _latin(text), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_y(max(pdf.get_y(), y + 5) + 1.5)
+    pdf.set_draw_color(210, 214, 220)
+    pdf.set_font("Helvetica", size=FONT_SIZE)
+    label_style = FontFace(family="Helvetica", emphasis="BOLD", size_pt=FONT_SIZE)
+    mono_style = FontFace(family="Courier", size_pt=MONO_SIZE)
+    with pdf.table(
+        col_widths=(LABEL_WIDTH_MM, pdf.epw - LABEL_WIDTH_MM),
+        width=pdf.epw,
+        first_row_as_headings=False,
+        text_align="LEFT",
+        v_align="TOP",
+        borders_layout="HORIZONTAL_LINES",
+        line_height=4.4,
+        padding=(1.6, 1.5),
+    ) as table:
+        for row in facts.rows():
+            cells = table.row()
+            cells.cell(_latin(row.label), style=label_style)
+            cells.cell(_latin(row.value), style=mono_style if row.mono else None)
+    occurred = datetime.fromisoformat(content["occurred_at"].replace("Z", "+00:00"))
     pdf.embed_file(
         bytes=proof_json,
         basename="evidence.json",
@@ -202,15 +154,6 @@ def draw_qr(pdf: FPDF, url: str, x0: float, y0: float, size: float) -> None:
 def verify_url(settings: Settings, evidence_id: str) -> str:
     """Where the QR code of a PDF proof leads: the public verify page."""
     return f"{settings.base_url}/verify?evidence={evidence_id}"
-
-
-def _auth_text(auth: dict[str, Any]) -> str:
-    parts = [str(auth.get("method", ""))]
-    if auth.get("api_key_id"):
-        parts.append(f"key {auth['api_key_id']}")
-    if auth.get("submitted_by_organization_id"):
-        parts.append(f"on behalf, by {auth['submitted_by_organization_id']}")
-    return " · ".join(parts)
 
 
 class FallbackTimeStamper(TimeStamper):
@@ -254,16 +197,3 @@ async def seal_pdf(settings: Settings, data: bytes, evidence_id: str) -> bytes:
 
 def proof_bytes(document: dict[str, Any]) -> bytes:
     return json.dumps(document, indent=2, ensure_ascii=False).encode()
-
-
-def _digest(parts: dict[str, Any], name: str) -> str:
-    """A part's SHA-256: ``{name}_sha256`` in format 1, ``{name}.sha256`` in format 2."""
-    part = parts.get(name)
-    return str(part["sha256"] if isinstance(part, dict) else parts[f"{name}_sha256"])
-
-
-def _reason(reason: Any) -> str:
-    """Format 1 reasons are words; format 2 reasons a URI with the words recorded."""
-    if isinstance(reason, dict):
-        return str(reason.get("text") or reason["uri"].rsplit(":", 1)[-1])
-    return str(reason)
