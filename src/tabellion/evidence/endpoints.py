@@ -24,6 +24,7 @@ from tabellion.errors import (
 from tabellion.evidence import links
 from tabellion.evidence.proofs import (
     EvidenceNotFound,
+    RevocationDataUnavailable,
     TimestampAuthorityUnavailable,
     pdf_key_of,
     proof_document,
@@ -138,6 +139,7 @@ async def get_evidence_json(
             links.LinkExpired,
             links.LinkInvalid,
             TimestampAuthorityUnavailable,
+            RevocationDataUnavailable,
             StoredFileUnavailable,
         ),
     },
@@ -179,6 +181,7 @@ async def pdf_response(
             InsufficientScope,
             DeliveryNotFound,
             TimestampAuthorityUnavailable,
+            RevocationDataUnavailable,
             StoredFileUnavailable,
         ),
     },

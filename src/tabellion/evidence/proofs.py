@@ -33,6 +33,11 @@ class TimestampAuthorityUnavailable(ServiceUnavailable):
     title = "The timestamp authority is unavailable"
 
 
+class RevocationDataUnavailable(ServiceUnavailable):
+    code = "revocation-data-unavailable"
+    title = "The revocation data of the seal cannot be had"
+
+
 async def sealed(runtime: Runtime, session: AsyncSession, evidence: Evidence) -> Evidence:
     """The evidence, sealed now if its sealing job has not run yet."""
     if evidence.sealed_at is not None:
@@ -111,6 +116,11 @@ async def render_pdf(runtime: Runtime, evidence_id: str) -> str | None:
     data = pdf.render(runtime.settings, content, pdf.proof_bytes(document), language or "en")
     try:
         signed = await pdf.seal_pdf(runtime.settings, data, evidence_id)
+    except pdf.RevocationUnavailable as exc:
+        raise RevocationDataUnavailable(
+            "The PDF proof embeds the revocation status of its seal (PAdES B-LT), which could "
+            f"not be had ({exc}). Try again later; the JSON proof is available meanwhile."
+        ) from exc
     except TimestampRequestError as exc:
         raise TimestampAuthorityUnavailable(
             "The PDF proof is sealed with a timestamp (PAdES B-T) and the timestamp authority "

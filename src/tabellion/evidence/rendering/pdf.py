@@ -7,7 +7,9 @@ time-stamping authority configured the signature is PAdES B-T, else B-B.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from datetime import datetime
 from functools import cache
 from io import BytesIO
@@ -16,18 +18,27 @@ from typing import Any
 import segno
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import AuthorityInformationAccessOID
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError
+from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import PathError, ValidationError
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from tabellion.config import Settings
 from tabellion.evidence.rendering.facts import Facts
 from tabellion.evidence.sealing.keys import Seal, load_seal
+
+log = logging.getLogger(__name__)
 
 
 @cache
@@ -191,8 +202,74 @@ async def seal_pdf(settings: Settings, data: bytes, evidence_id: str) -> bytes:
     urls = settings.tsa_urls
     timestamper = FallbackTimeStamper(urls) if urls else None
     writer = IncrementalPdfFileWriter(BytesIO(data))
-    out = await signers.async_sign_pdf(writer, meta, _signer(seal), timestamper=timestamper)
+    tsa_roots = (
+        x509.load_pem_x509_certificates(settings.tsa_trust_file.read_bytes())
+        if settings.tsa_trust_file
+        else []
+    )
+    if not publishes_revocation(seal) or (urls and not tsa_roots):
+        if publishes_revocation(seal):
+            log.warning(
+                "PDF proofs stay PAdES B-T: B-LT also embeds the timestamp authority's chain, "
+                "which needs its roots in TABELLION_TSA_TRUST_FILE"
+            )
+        out = await signers.async_sign_pdf(writer, meta, _signer(seal), timestamper=timestamper)
+        return out.getvalue()  # type: ignore[no-any-return]
+    # PAdES B-LT in the signed revision itself: the chain and its CRLs or OCSP answers in the
+    # DSS, fetched now, so that the seal can be checked once they are gone. A DSS added in a
+    # later revision would be a change that the certification (P=1) forbids.
+    fetchers = AIOHttpFetcherBackend(per_request_timeout=10)
+    meta = dataclasses.replace(
+        meta,
+        embed_validation_info=True,
+        validation_context=ValidationContext(
+            trust_roots=[_asn1_cert(c) for c in (seal.root, *tsa_roots)],
+            other_certs=[_asn1_cert(c) for c in seal.chain[1:]],
+            allow_fetching=True,
+            revocation_mode="hard-fail",
+            fetcher_backend=fetchers,
+        ),
+        dss_settings=DSSContentSettings(
+            placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE, include_vri=False
+        ),
+    )
+    try:
+        out = await signers.async_sign_pdf(writer, meta, _signer(seal), timestamper=timestamper)
+    except SigningError as exc:
+        if isinstance(exc.__cause__, ValidationError | PathError):
+            raise RevocationUnavailable(str(exc.__cause__)) from exc
+        raise
+    finally:
+        await fetchers.close()  # type: ignore[no-untyped-call]
     return out.getvalue()  # type: ignore[no-any-return]
+
+
+class RevocationUnavailable(Exception):
+    """The revocation status of the seal's chain could not be fetched (its CRL or OCSP
+    responder unreachable) or says the chain is not valid: no PDF is sealed without it."""
+
+
+def publishes_revocation(seal: Seal) -> bool:
+    """Whether a certificate of the seal's chain (its root aside) names where its revocation
+    status is published: a CRL distribution point or an OCSP responder."""
+    for certificate in seal.chain[:-1] if len(seal.chain) > 1 else seal.chain:
+        extensions = certificate.extensions
+        try:
+            extensions.get_extension_for_class(x509.CRLDistributionPoints)
+            return True
+        except x509.ExtensionNotFound:
+            pass
+        try:
+            access = extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        except x509.ExtensionNotFound:
+            continue
+        if any(d.access_method == AuthorityInformationAccessOID.OCSP for d in access):
+            return True
+    return False
+
+
+def _asn1_cert(certificate: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
 
 
 def proof_bytes(document: dict[str, Any]) -> bytes:
