@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     seal_key_file: Path | None = None
     seal_cert_file: Path | None = None
     seal_password: SecretStr | None = None
+    # Or a seal key in a PKCS#11 token (HSM): the vendor's library, the token and key labels,
+    # the user PIN; the chain is then TABELLION_SEAL_CERT_FILE (evidence/sealing/pkcs11.py).
+    seal_pkcs11_module: Path | None = None
+    seal_pkcs11_token: str | None = None
+    seal_pkcs11_key: str | None = None
+    seal_pkcs11_pin: SecretStr | None = None
     # RFC 3161 time-stamping authorities, comma-separated, tried in order; every proof is then
     # timestamped (never with local time in place of a token).
     tsa_url: str | None = None

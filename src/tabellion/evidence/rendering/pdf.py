@@ -16,10 +16,12 @@ from io import BytesIO
 from typing import Any
 
 import segno
+from asn1crypto import algos as asn1_algos
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID
 from fpdf import FPDF
 from fpdf.fonts import FontFace
@@ -37,21 +39,51 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from tabellion.config import Settings
 from tabellion.evidence.rendering.facts import Facts
 from tabellion.evidence.sealing.keys import Seal, load_seal
+from tabellion.evidence.sealing.pkcs11 import Pkcs11EcKey
 
 log = logging.getLogger(__name__)
 
 
+class _TokenSigner(signers.Signer):
+    """Signs with a seal key that cannot be exported (a PKCS#11 token's) through its
+    ``cryptography`` interface."""
+
+    def __init__(self, seal: Seal, chain: list[asn1_x509.Certificate]) -> None:
+        digest = {256: "sha256", 384: "sha384", 521: "sha512"}[seal.key.key_size]
+        super().__init__(
+            signing_cert=chain[0],
+            cert_registry=SimpleCertificateStore.from_certs(chain[1:]),  # type: ignore[no-untyped-call]
+            signature_mechanism=asn1_algos.SignedDigestAlgorithm({"algorithm": f"{digest}_ecdsa"}),
+        )
+        self.key = seal.key
+
+    async def async_sign_raw(
+        self, data: bytes, digest_algorithm: str, dry_run: bool = False
+    ) -> bytes:
+        if dry_run:  # pyHanko sizes the signature first: the longest DER ECDSA value
+            return bytes(2 * ((self.key.key_size + 7) // 8) + 9)
+        algorithm = {
+            "sha256": hashes.SHA256(),
+            "sha384": hashes.SHA384(),
+            "sha512": hashes.SHA512(),
+        }
+        assert isinstance(self.key, ec.EllipticCurvePrivateKey)
+        return self.key.sign(data, ec.ECDSA(algorithm[digest_algorithm.lower()]))
+
+
 @cache
-def _signer(seal: Seal) -> signers.SimpleSigner:
+def _signer(seal: Seal) -> signers.Signer:
     """Built once per process and seal: the key is parsed once, not per signature."""
+    chain = [
+        asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in seal.chain
+    ]
+    if isinstance(seal.key, Pkcs11EcKey):
+        return _TokenSigner(seal, chain)
     key_der = seal.key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    chain = [
-        asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in seal.chain
-    ]
     return signers.SimpleSigner(
         signing_cert=chain[0],
         signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
