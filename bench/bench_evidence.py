@@ -24,11 +24,11 @@ from sqlalchemy import select
 
 from bench.common import bench_settings, fresh_postgres, report
 from tabellion.app import create_app
-from tabellion.evidence import pdf
-from tabellion.evidence.jws import b64url_decode, protected_header, sign_flattened
-from tabellion.evidence.keys import load_seal
 from tabellion.evidence.proofs import proof_document
-from tabellion.evidence.sealing import PROOF_TYPE, seal_pending
+from tabellion.evidence.rendering import pdf
+from tabellion.evidence.sealing.jws import b64url_decode, protected_header, sign_flattened
+from tabellion.evidence.sealing.keys import load_seal
+from tabellion.evidence.sealing.seal import PROOF_TYPE, seal_pending
 from tabellion.migrations import upgrade_database
 from tabellion.models import Evidence
 from tabellion.organization.service import create_api_key, create_organization

@@ -6,7 +6,7 @@ compose the notice in the recipient's language, send it with its VERP envelope, 
 NOTIFIED (evidence, deadline, reminders). Timed until every job is done. The dispatch's own
 work (sealing its SENT proofs) is done before the clock starts; the NOTIFIED proofs' sealing
 runs in the same worker and steps aside while notices are due (at most 30 s, see
-``step_aside_for`` in evidence/sealing.py), as it does in production.
+``step_aside_for`` in evidence/sealing/seal.py), as it does in production.
 Baseline: N aiosmtplib connections sending the same notices (composed beforehand) from N tasks.
 The sink is aiosmtpd in its own process; it counts messages and Message-IDs, so the run also
 checks that each notice arrived exactly once. Target: ratio ≥ 0.8×.
@@ -46,7 +46,7 @@ from bench.common import (
 from tabellion.app import create_app
 from tabellion.config import Settings
 from tabellion.db import transaction
-from tabellion.evidence.sealing import seal_pending
+from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.jobs.worker import Worker
 from tabellion.message.service.message import NOTICE_TASK
 from tabellion.migrations import upgrade_database

@@ -28,15 +28,18 @@ BUILD = ROOT / "build" / "mutate"
 # name -> (module to mutate, its tests). The core rules of issue 27; add the envelope
 # lifecycle and the dialects' auth here as they land.
 MODULES: dict[str, tuple[str, list[str]]] = {
-    "merkle": ("src/tabellion/evidence/merkle.py", ["tests/evidence/test_merkle.py"]),
+    "merkle": ("src/tabellion/evidence/transparency/merkle.py", ["tests/evidence/test_merkle.py"]),
     "ssrf": ("src/tabellion/webhook/ssrf.py", ["tests/webhook/test_ssrf.py"]),
-    "chain-check": ("src/tabellion/evidence/check.py", ["tests/evidence/test_chain_and_log.py"]),
+    "chain-check": (
+        "src/tabellion/evidence/verification/check.py",
+        ["tests/evidence/test_chain_and_log.py"],
+    ),
     "transparency": (
-        "src/tabellion/evidence/transparency.py",
+        "src/tabellion/evidence/transparency/log.py",
         ["tests/evidence/test_chain_and_log.py", "tests/evidence/test_proofs.py"],
     ),
     "verify": (
-        "src/tabellion/evidence/verify.py",
+        "src/tabellion/evidence/verification/verify.py",
         ["tests/evidence/test_proofs.py", "tests/evidence/test_pdf_and_verify.py"],
     ),
     "lifecycle": (

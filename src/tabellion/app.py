@@ -103,8 +103,8 @@ def create_app(
         RecipientNotFound,
     )
     from tabellion.evidence.endpoints import router as evidence_router
-    from tabellion.evidence.pages import router as evidence_pages
     from tabellion.evidence.proofs import EvidenceNotFound
+    from tabellion.evidence.verification.pages import router as evidence_pages
     from tabellion.message.endpoints import ReplyFileNotFound, deliveries_router, messages_router
     from tabellion.message.service.message import DeliveryNotFound, MessageNotFound
     from tabellion.organization.accounts import CustomerNotFound, UserNotFound

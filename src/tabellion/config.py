@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     seal_key_file: Path | None = None
     seal_cert_file: Path | None = None
     seal_password: SecretStr | None = None
+    # Or a seal key in a PKCS#11 token (HSM): the vendor's library, the token and key labels,
+    # the user PIN; the chain is then TABELLION_SEAL_CERT_FILE (evidence/sealing/pkcs11.py).
+    seal_pkcs11_module: Path | None = None
+    seal_pkcs11_token: str | None = None
+    seal_pkcs11_key: str | None = None
+    seal_pkcs11_pin: SecretStr | None = None
     # RFC 3161 time-stamping authorities, comma-separated, tried in order; every proof is then
     # timestamped (never with local time in place of a token).
     tsa_url: str | None = None
@@ -74,6 +80,10 @@ class Settings(BaseSettings):
     seal_delay_seconds: float = Field(default=1.0, ge=0, le=300)
     # Organisation name written in proofs as their issuer.
     issuer_name: str = "Tabellion"
+    # The provider's legal name and identifier (EN 319 412-1 form, such as VATBE-0123456789 or
+    # NTRFR-123456789) in proofs; unset, those of the seal certificate's subject, if any.
+    issuer_legal_name: str | None = None
+    issuer_identifier: str | None = None
     # Rate limits (tabellion.kit.ratelimit): counted in memory per process unless a Redis
     # server is named, which all processes then share. Overrides by rule name, in JSON:
     # TABELLION_RATE_LIMITS='{"code-check.ip": "3/15minutes"}'.

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from tabellion.cli.main import app
 from tabellion.config import Settings
-from tabellion.evidence.keys import load_seal
+from tabellion.evidence.sealing.keys import load_seal
 from tests.fixtures.pki import Issued, issue, name, seal_leaf
 
 runner = CliRunner()

@@ -16,15 +16,15 @@ import httpx
 import pytest
 from cryptography import x509
 
-from tabellion.evidence.certpath import validate_authority
-from tabellion.evidence.rfc3161 import (
+from tabellion.evidence.timestamping.rfc3161 import (
     REPLY_MEDIA_TYPE,
     TimestampInvalid,
     read_token,
     token_from_reply,
 )
-from tabellion.evidence.timestamping import request_token
-from tabellion.evidence.tsa_server import CERT_FILE, KEY_FILE, ROOT_FILE
+from tabellion.evidence.timestamping.stamps import request_token
+from tabellion.evidence.timestamping.tsa_server import CERT_FILE, KEY_FILE, ROOT_FILE
+from tabellion.evidence.verification.certpath import validate_authority
 from tests.fixtures.server import free_port
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from tabellion.evidence.keys import load_seal
+from tabellion.evidence.sealing.keys import load_seal
 from tabellion.jobs.worker import Worker
 from tabellion.runtime import Runtime
-from tests.portal.helpers import csrf, dispatch, notify, status_of
+from tests.portal.helpers import csrf, dispatch, latest_code, notify, status_of
 
 
 async def run_jobs(runtime: Runtime) -> None:
@@ -41,3 +41,30 @@ async def sealed_first_proof(
 
 def trust_of(runtime: Runtime) -> list:
     return [load_seal(runtime.settings).root]
+
+
+async def answer_letter(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    link: str,
+    delivery_id: str,
+    decision: str,
+    *,
+    headers: dict[str, str],
+) -> None:
+    """The recipient confirms the one-time code sent to the address, then answers."""
+    page = await client.get(link)
+    await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
+    form = await client.get(f"{link}?sent=1")
+    code = await latest_code(runtime, delivery_id)
+    verified = await client.post(
+        f"{link}/verify", data={"code": code, "csrf_token": csrf(form.text)}, headers=headers
+    )
+    assert verified.status_code == 303, verified.text
+    page = await client.get(link)
+    done = await client.post(
+        f"{link}/answer",
+        data={"decision": decision, "confirm": "yes", "csrf_token": csrf(page.text)},
+        headers=headers,
+    )
+    assert done.status_code == 303, done.text

@@ -22,16 +22,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tabellion.config import Settings
-from tabellion.evidence.jws import (
+from tabellion.evidence.sealing.jws import (
     b64url_decode,
     decode_header,
     protected_header,
     sign_compact,
     sign_flattened,
 )
-from tabellion.evidence.keys import Seal, load_seal
-from tabellion.evidence.tsa_server import AuthorityKeys, generate_authority
-from tabellion.evidence.verify import (
+from tabellion.evidence.sealing.keys import Seal, load_seal
+from tabellion.evidence.timestamping.tsa_server import AuthorityKeys, generate_authority
+from tabellion.evidence.verification.verify import (
     NO_SEAL_PURPOSE,
     parse_time,
     tree_head_problem,

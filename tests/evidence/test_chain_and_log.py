@@ -8,9 +8,9 @@ import httpx
 from sqlalchemy import delete, select, update
 
 from tabellion.db import transaction
-from tabellion.evidence import merkle
-from tabellion.evidence.check import check_chains
-from tabellion.evidence.transparency import PUBLISH_TASK, publish_tree_head
+from tabellion.evidence.transparency import merkle
+from tabellion.evidence.transparency.log import PUBLISH_TASK, publish_tree_head
+from tabellion.evidence.verification.check import check_chains
 from tabellion.jobs.maintenance import ensure_periodic
 from tabellion.kit.time import utcnow
 from tabellion.models.evidence import Evidence, TransparencyNode, TreeHead

@@ -13,18 +13,18 @@ import httpx
 import pytest
 
 from tabellion.db import transaction
-from tabellion.evidence.content import FORMAT, POLICY_ID
-from tabellion.evidence.events import EvidenceType, etsi_event_uri
-from tabellion.evidence.keys import load_seal
-from tabellion.evidence.pdf import QR_SIZE_MM, verify_url
-from tabellion.evidence.verify import verify_json_proof, verify_pdf_proof
+from tabellion.evidence.content import FORMAT, POLICY_ID, SHA256
+from tabellion.evidence.events import EvidenceType, event_uri
+from tabellion.evidence.rendering.pdf import QR_SIZE_MM, verify_url
+from tabellion.evidence.sealing.keys import load_seal
+from tabellion.evidence.verification.verify import verify_json_proof, verify_pdf_proof
 from tabellion.kit.jcs import canonicalize
 from tabellion.message.service.delivery import mark_undelivered
 from tabellion.message.service.lifecycle import expire
 from tabellion.models.message import Delivery, Message
 from tabellion.runtime import Runtime
-from tests.evidence.helpers import run_jobs, trust_of
-from tests.portal.helpers import csrf, dispatch, latest_code, notify, status_of
+from tests.evidence.helpers import answer_letter, run_jobs, trust_of
+from tests.portal.helpers import csrf, dispatch, notify, status_of
 
 UA = {"User-Agent": "evidence-browser/2"}
 PDF_BYTES = b"%PDF-1.4\n%%EOF\n"
@@ -40,26 +40,6 @@ async def _download(client: httpx.AsyncClient, auth: dict[str, str], link: str, 
     message = (await client.get(f"/v1/messages/{msg}", headers=auth)).json()
     file = await client.get(f"{link}/files/{message['attachments'][0]['id']}", headers=UA)
     assert file.status_code == 200 and file.content == PDF_BYTES
-
-
-async def _answer(
-    client: httpx.AsyncClient, runtime: Runtime, link: str, delivery_id: str, decision: str
-) -> None:
-    page = await client.get(link)
-    await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
-    form = await client.get(f"{link}?sent=1")
-    code = await latest_code(runtime, delivery_id)
-    verified = await client.post(
-        f"{link}/verify", data={"code": code, "csrf_token": csrf(form.text)}, headers=UA
-    )
-    assert verified.status_code == 303, verified.text
-    page = await client.get(link)
-    done = await client.post(
-        f"{link}/answer",
-        data={"decision": decision, "confirm": "yes", "csrf_token": csrf(page.text)},
-        headers=UA,
-    )
-    assert done.status_code == 303, done.text
 
 
 async def _undelivered(runtime: Runtime, delivery_id: str) -> None:
@@ -97,7 +77,7 @@ async def _every_event(
     for decision, final in (("accept", "ACCEPTED"), ("refuse", "REFUSED")):
         delivery = await dispatch(client, auth, mode="registered")
         link = await notify(runtime, delivery["id"])
-        await _answer(client, runtime, link, delivery["id"], decision)
+        await answer_letter(client, runtime, link, delivery["id"], decision, headers=UA)
         types = ["SENT", "NOTIFIED", final]
         if final == "ACCEPTED":
             await _download(client, auth, link, delivery["message_id"])
@@ -125,7 +105,7 @@ def _check_content(
 ) -> None:
     kind = EvidenceType(content["type"])
     assert content["format"] == FORMAT
-    assert content["event"]["uri"] == etsi_event_uri(kind)
+    assert content["event"]["uri"] == event_uri(kind)
     assert content["occurred_at"].endswith("Z")
     issuer = content["issuer"]
     assert issuer == {
@@ -145,19 +125,44 @@ def _check_content(
     recipient = content["recipient"]
     assert recipient["email"] == delivery["recipient"]["email"]
     assert recipient["first_name"] == "Jane" and recipient["language"] == "en"
-    digests = content["content"]
-    assert digests["subject_sha256"] == hashlib.sha256(b"Secret subject").hexdigest()
-    assert digests["body_sha256"] == hashlib.sha256(message.body_html.encode()).hexdigest()
-    [attachment] = digests["attachments"]
+    parts = content["content"]
+    assert parts["subject"] == {
+        "media_type": "text/plain; charset=utf-8",
+        "size": len(b"Secret subject"),
+        "digest_algorithm": SHA256,
+        "sha256": hashlib.sha256(b"Secret subject").hexdigest(),
+        "file": "content/subject.txt",
+    }
+    assert parts["body"]["sha256"] == hashlib.sha256(message.body_html.encode()).hexdigest()
+    assert parts["body_submitted"]["sha256"] == hashlib.sha256(b"<p>Secret body</p>").hexdigest()
+    assert parts["body_text"]["sha256"] == hashlib.sha256(message.body_text.encode()).hexdigest()
+    [attachment] = parts["attachments"]
     assert attachment["sha256"] == hashlib.sha256(PDF_BYTES).hexdigest()
+    assert (attachment["media_type"], attachment["digest_algorithm"]) == ("application/pdf", SHA256)
     assert attachment["filename"] == "contract.pdf" and attachment["size"] == len(PDF_BYTES)
     assert isinstance(content["chain"]["sequence"], int)
+    reasons = content["event"]["reasons"]
     if kind == EvidenceType.UNDELIVERED:
-        assert content["event"]["reasons"] == ["mailbox unknown", "smtp 550"]
+        assert reasons == [
+            {
+                "uri": "urn:tabellion:evidence:reason:notification-rejected",
+                "text": "mailbox unknown",
+                "smtp_code": 550,
+            }
+        ]
     elif kind == EvidenceType.EXPIRED:
-        assert content["event"]["reasons"] == ["no answer in time"]
+        assert reasons == [
+            {
+                "uri": "urn:tabellion:evidence:reason:acceptance-period-expired",
+                "text": "no answer in time",
+            }
+        ]
+    elif kind == EvidenceType.REFUSED:
+        assert reasons == [
+            {"uri": "urn:tabellion:evidence:reason:refused-by-recipient", "text": None}
+        ]
     else:
-        assert content["event"]["reasons"] == []
+        assert reasons == []
     action = recipient.get("action")
     if kind.value not in ("RECEIVED", "ACCEPTED", "REFUSED", "DOWNLOADED", "REPLIED"):
         assert action is None

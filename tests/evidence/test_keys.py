@@ -11,9 +11,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tabellion.cli.main import start_notices
-from tabellion.evidence import keys, pdf
-from tabellion.evidence.keys import SELF_ISSUED_WARNING, is_self_issued, load_seal, offline_root_key
-from tabellion.evidence.verify import SELF_ISSUED_CHECK, verify_json_proof
+from tabellion.evidence.rendering import pdf
+from tabellion.evidence.sealing import keys
+from tabellion.evidence.sealing.keys import (
+    SELF_ISSUED_WARNING,
+    is_self_issued,
+    load_seal,
+    offline_root_key,
+)
+from tabellion.evidence.verification.verify import SELF_ISSUED_CHECK, verify_json_proof
 from tabellion.runtime import Runtime
 from tests.conftest import make_settings
 from tests.evidence.helpers import received_delivery, run_jobs, sealed_first_proof, trust_of
@@ -72,11 +78,11 @@ def test_production_warns_loudly_about_a_self_issued_seal(
 ) -> None:
     settings = make_settings(data_dir, database_url)
     production = settings.model_copy(update={"env": "production"})
-    with caplog.at_level(logging.WARNING, logger="tabellion.evidence.keys"):
+    with caplog.at_level(logging.WARNING, logger="tabellion.evidence.sealing.keys"):
         keys._load(production)
     assert SELF_ISSUED_WARNING in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="tabellion.evidence.keys"):
+    with caplog.at_level(logging.WARNING, logger="tabellion.evidence.sealing.keys"):
         keys._load(settings)
     assert SELF_ISSUED_WARNING not in caplog.text
 

@@ -21,7 +21,7 @@ from functools import cache
 
 import pytest
 
-from tabellion.evidence import merkle
+from tabellion.evidence.transparency import merkle
 
 LEAVES = [
     bytes.fromhex(h)

@@ -14,8 +14,8 @@ import httpx
 from sqlalchemy import select
 
 from tabellion.db import transaction
-from tabellion.evidence.sealing import RENDER_TASK
-from tabellion.evidence.verify import verify_pdf_proof
+from tabellion.evidence.sealing.seal import RENDER_TASK
+from tabellion.evidence.verification.verify import verify_pdf_proof
 from tabellion.kit.time import utcnow
 from tabellion.models.evidence import Evidence
 from tabellion.models.job import Job

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from joserfc import jws as jose_jws
 from joserfc.jwk import ECKey
 
-from tabellion.evidence.verify import verify_json_proof
+from tabellion.evidence.verification.verify import verify_json_proof
 from tabellion.kit.jcs import canonicalize
 from tabellion.kit.time import utcnow
 from tabellion.runtime import Runtime
@@ -45,7 +45,9 @@ async def test_every_event_has_a_sealed_json_proof(
             content["content"]["attachments"][0]["sha256"]
             == hashlib.sha256(b"%PDF-1.4\n%%EOF\n").hexdigest()
         )
-        assert content["content"]["subject_sha256"] == hashlib.sha256(b"Secret subject").hexdigest()
+        assert (
+            content["content"]["subject"]["sha256"] == hashlib.sha256(b"Secret subject").hexdigest()
+        )
         assert content["chain"]["previous"] == previous
         previous = hashlib.sha256(canonicalize(content)).hexdigest()
         assert "tabellion_log" in document["header"]
@@ -151,7 +153,7 @@ async def test_without_an_authority_proofs_are_not_timestamped(
 ) -> None:
     from sqlalchemy import func, select
 
-    from tabellion.evidence.timestamping import TIMESTAMP_TASK
+    from tabellion.evidence.timestamping.stamps import TIMESTAMP_TASK
     from tabellion.models.job import Job
 
     assert runtime.settings.tsa_url is None

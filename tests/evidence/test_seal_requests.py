@@ -12,7 +12,7 @@ from sqlalchemy import delete, select, update
 
 from tabellion.app import create_app
 from tabellion.db import transaction
-from tabellion.evidence.sealing import SEAL_TASK, STEP_ASIDE, YIELD_AT_MOST
+from tabellion.evidence.sealing.seal import SEAL_TASK, STEP_ASIDE, YIELD_AT_MOST
 from tabellion.evidence.tasks import seal
 from tabellion.jobs.registry import TaskContext
 from tabellion.kit.time import utcnow

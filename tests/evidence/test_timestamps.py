@@ -22,11 +22,11 @@ from sqlalchemy import select, update
 from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.evidence import tasks
-from tabellion.evidence.jws import b64url_decode
-from tabellion.evidence.pdf import FallbackTimeStamper
-from tabellion.evidence.rfc3161 import read_token
-from tabellion.evidence.sealing import seal_pending
-from tabellion.evidence.timestamping import (
+from tabellion.evidence.rendering.pdf import FallbackTimeStamper
+from tabellion.evidence.sealing.jws import b64url_decode
+from tabellion.evidence.sealing.seal import seal_pending
+from tabellion.evidence.timestamping.rfc3161 import read_token
+from tabellion.evidence.timestamping.stamps import (
     CONCURRENCY,
     RESUME_DELAY,
     TIMESTAMP_TASK,
@@ -35,7 +35,7 @@ from tabellion.evidence.timestamping import (
     request_token_any,
     stamp_proofs,
 )
-from tabellion.evidence.verify import verify_json_proof, verify_pdf_proof
+from tabellion.evidence.verification.verify import verify_json_proof, verify_pdf_proof
 from tabellion.jobs.registry import TaskContext
 from tabellion.kit.time import utcnow
 from tabellion.models.evidence import Evidence
@@ -434,7 +434,7 @@ async def test_pdf_render_job_waits_for_the_authority_never_drops_to_b_b(
     tsa: TimestampAuthority,  # noqa: F811
 ) -> None:
     from tabellion.evidence.proofs import TimestampAuthorityUnavailable, render_pdf
-    from tabellion.evidence.sealing import RENDER_TASK
+    from tabellion.evidence.sealing.seal import RENDER_TASK
     from tabellion.jobs.registry import RetryLater
 
     tsa.set_mode("refuse")
@@ -477,8 +477,8 @@ async def test_bundle_readme_commands_work_with_public_tools(
 ) -> None:
     import zipfile
 
-    from tabellion.evidence.bundle import build_bundle
-    from tabellion.evidence.keys import load_seal
+    from tabellion.evidence.rendering.bundle import build_bundle
+    from tabellion.evidence.sealing.keys import load_seal
     from tabellion.models.message import Delivery
 
     delivery = await received_delivery(client, auth, runtime)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from tabellion.db import transaction
-from tabellion.evidence.sealing import RENDER_TASK
+from tabellion.evidence.sealing.seal import RENDER_TASK
 from tabellion.jobs.queue import enqueue, enqueue_many
 from tabellion.jobs.registry import PRIORITY_BULK, PRIORITY_INTERACTIVE, TaskContext, get_task, task
 from tabellion.jobs.worker import Worker

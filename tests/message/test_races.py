@@ -13,7 +13,7 @@ from collections import Counter
 
 import httpx
 
-from tabellion.evidence.check import check_chains
+from tabellion.evidence.verification.check import check_chains
 from tabellion.jobs.worker import Worker
 from tabellion.runtime import Runtime
 from tests.fixtures.database import race_on_row

@@ -16,7 +16,7 @@ from tabellion.cli._runtime import with_runtime
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from tabellion.evidence.verify import Verdict
+    from tabellion.evidence.verification.verify import Verdict
     from tabellion.runtime import Runtime
 
 evidence_app = typer.Typer(
@@ -27,7 +27,7 @@ err = Console(stderr=True)
 
 
 def _anchors(path: Path, option: str) -> list[x509.Certificate]:
-    from tabellion.evidence.verify import load_trust
+    from tabellion.evidence.verification.verify import load_trust
 
     try:
         return load_trust(path.read_bytes())
@@ -81,8 +81,8 @@ def verify(
     (not authentic), ! what is missing or limits the proof (e.g. no timestamp).
     """
     from tabellion.config import Settings
-    from tabellion.evidence.keys import ROOT_FILE
-    from tabellion.evidence.verify import verify_bytes
+    from tabellion.evidence.sealing.keys import ROOT_FILE
+    from tabellion.evidence.verification.verify import verify_bytes
 
     if trust is None:
         trust = Settings().seal_dir / ROOT_FILE
@@ -187,9 +187,9 @@ def _confirm_published(
     """The server's latest tree head must be sealed by a trusted path and extend the proof's."""
     import httpx
 
-    from tabellion.evidence import merkle
-    from tabellion.evidence.jws import JwsInvalid, verify_compact
-    from tabellion.evidence.verify import tree_head_problem
+    from tabellion.evidence.sealing.jws import JwsInvalid, verify_compact
+    from tabellion.evidence.transparency import merkle
+    from tabellion.evidence.verification.verify import tree_head_problem
 
     if carried is None:
         return "the proof carries no tree head to compare with the server's log"
@@ -225,7 +225,7 @@ def _confirm_published(
 @evidence_app.command("check")
 def check() -> None:
     """Walk every organisation's evidence chain and the transparency log; exit 1 on a break."""
-    from tabellion.evidence.check import check_chains
+    from tabellion.evidence.verification.check import check_chains
 
     async def run(runtime: Runtime) -> int:
         result = await check_chains(runtime)
@@ -270,9 +270,13 @@ def import_seal(
     from datetime import UTC, datetime
 
     from tabellion.config import ConfigError, Settings
-    from tabellion.evidence.certpath import PathInvalid, has_seal_purpose, validate_seal
-    from tabellion.evidence.keys import import_seal as store
-    from tabellion.evidence.keys import read_seal
+    from tabellion.evidence.sealing.keys import import_seal as store
+    from tabellion.evidence.sealing.keys import read_seal
+    from tabellion.evidence.verification.certpath import (
+        PathInvalid,
+        has_seal_purpose,
+        validate_seal,
+    )
 
     source = p12 or key
     if source is None or (p12 is not None and key is not None):

@@ -15,6 +15,14 @@ from rich.console import Console
 
 from tabellion import __version__
 from tabellion.cli._runtime import load_settings, require_database
+from tabellion.cli.envelopes import envelope_app
+from tabellion.cli.evidence import evidence_app, verify
+from tabellion.cli.jobs import jobs_app
+from tabellion.cli.keys import key_app
+from tabellion.cli.mtls import mtls_app
+from tabellion.cli.status import status
+from tabellion.cli.storage import storage_app
+from tabellion.cli.tsa import tsa_app
 from tabellion.config import Settings
 from tabellion.errors import TabellionError
 
@@ -294,7 +302,7 @@ def start_notices(settings: Settings) -> list[str]:
             f"in {settings.seal_dir}/; relying parties must be given its root-ca.pem. "
             "Configure TABELLION_SEAL_KEY_FILE and TABELLION_SEAL_CERT_FILE for a real one."
         )
-    from tabellion.evidence.keys import offline_root_key
+    from tabellion.evidence.sealing.keys import offline_root_key
 
     root_key = offline_root_key(settings.seal_dir)
     if root_key.exists():
@@ -491,28 +499,15 @@ def mail_in(
     asyncio.run(run())
 
 
-def _add_optional_commands() -> None:
-    from tabellion.cli.envelopes import envelope_app
-    from tabellion.cli.evidence import evidence_app, verify
-    from tabellion.cli.jobs import jobs_app
-    from tabellion.cli.keys import key_app
-    from tabellion.cli.mtls import mtls_app
-    from tabellion.cli.status import status
-    from tabellion.cli.storage import storage_app
-    from tabellion.cli.tsa import tsa_app
-
-    app.add_typer(jobs_app, name="jobs")
-    app.add_typer(mtls_app, name="mtls")
-    app.add_typer(storage_app, name="storage")
-    app.add_typer(key_app, name="key")
-    app.add_typer(evidence_app, name="evidence")
-    app.add_typer(tsa_app, name="tsa")
-    app.add_typer(envelope_app, name="envelope")
-    app.command("verify")(verify)
-    app.command("status")(status)
-
-
-_add_optional_commands()
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(mtls_app, name="mtls")
+app.add_typer(storage_app, name="storage")
+app.add_typer(key_app, name="key")
+app.add_typer(evidence_app, name="evidence")
+app.add_typer(tsa_app, name="tsa")
+app.add_typer(envelope_app, name="envelope")
+app.command("verify")(verify)
+app.command("status")(status)
 
 
 if __name__ == "__main__":

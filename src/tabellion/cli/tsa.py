@@ -1,4 +1,5 @@
-"""``tabellion tsa serve``: a small RFC 3161 time-stamping authority (evidence/tsa_server.py)."""
+"""``tabellion tsa serve``: a small RFC 3161 time-stamping authority
+(``evidence/timestamping/tsa_server.py``)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def serve(
 ) -> None:
     """Stamp RFC 3161 requests over HTTP with this machine's clock. NOT a qualified TSA."""
     from tabellion.config import Settings
-    from tabellion.evidence import tsa_server
+    from tabellion.evidence.timestamping import tsa_server
 
     folder = directory or Settings().data_dir / "tsa"
     keys = tsa_server.load_or_create(folder, name)

@@ -20,7 +20,7 @@ from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.envelope import repository
 from tabellion.envelope.placeholders import clear
-from tabellion.evidence.pdf import draw_qr, seal_pdf
+from tabellion.evidence.rendering.pdf import draw_qr, seal_pdf
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.time import isoformat_z
 from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeField, EnvelopeRecipient

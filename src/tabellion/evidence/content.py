@@ -2,7 +2,11 @@
 
 The content is signed as RFC 8785 canonical JSON, so it must hold only JSON types (strings,
 integers, booleans, null, lists, objects). Personal data appears once, in clear, because a
-proof must name who did what; the message's subject and body appear only as digests.
+proof must name who did what; the message's subject and bodies appear only as digests, each
+with its media type, its digest algorithm and the file of the bundle that holds its bytes.
+
+Format versions: ``tabellion-evidence/1`` (until December 2026: reasons as words, the subject
+and sanitised body as bare digests) and ``tabellion-evidence/2``; the verifier reads both.
 """
 
 from __future__ import annotations
@@ -11,23 +15,34 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
 from tabellion.config import Settings
+from tabellion.evidence.events import reasons_of
+from tabellion.evidence.sealing.keys import Seal
 from tabellion.kit.time import isoformat_z
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Delivery, Message, recipient_fields
 from tabellion.models.organization import Organization
 
-FORMAT = "tabellion-evidence/1"
+FORMAT = "tabellion-evidence/2"
+FORMATS = frozenset({"tabellion-evidence/1", FORMAT})
+# The XML Encryption identifier EN 319 522-3 uses for SHA-256 digests of parts.
+SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+# Where the evidence bundle keeps the bytes each digest is computed over.
+SUBJECT_FILE = "content/subject.txt"
+BODY_SUBMITTED_FILE = "content/body-submitted.html"
+BODY_FILE = "content/body.html"
+BODY_TEXT_FILE = "content/body.txt"
 POLICY_ID = "urn:tabellion:policy:evidence:1"
 RECIPIENT_ACTIONS = frozenset({"RECEIVED", "ACCEPTED", "REFUSED", "DOWNLOADED", "REPLIED"})
 
 
 def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _jsonable(value: Any) -> Any:
@@ -45,17 +60,85 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def reasons(evidence: Evidence) -> list[str]:
-    details = evidence.details or {}
-    found = [str(details["reason"])] if details.get("reason") else []
-    if details.get("smtp_code"):
-        found.append(f"smtp {details['smtp_code']}")
-    return found
+def text_part(text: str, media_type: str, file: str) -> dict[str, Any]:
+    data = text.encode("utf-8")
+    return {
+        "media_type": media_type,
+        "size": len(data),
+        "digest_algorithm": SHA256,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "file": file,
+    }
+
+
+def message_parts(message: Message, attachments: list[Attachment]) -> dict[str, Any]:
+    """The subject, the bodies and the attached files: what the sender sent and what the
+    recipient was shown (the sanitised HTML body, its plain-text alternative)."""
+    parts: dict[str, Any] = {"subject": text_part(message.subject, TEXT, SUBJECT_FILE)}
+    if message.body_submitted is not None:
+        parts["body_submitted"] = text_part(message.body_submitted, HTML, BODY_SUBMITTED_FILE)
+    parts["body"] = text_part(message.body_html, HTML, BODY_FILE)
+    parts["body_text"] = text_part(message.body_text, TEXT, BODY_TEXT_FILE)
+    parts["attachments"] = [
+        {
+            "id": a.id,
+            "filename": a.filename,
+            "media_type": a.content_type,
+            "size": a.size,
+            "digest_algorithm": SHA256,
+            "sha256": a.sha256,
+        }
+        for a in attachments
+    ]
+    return parts
+
+
+def issuer_of(settings: Settings, seal: Seal) -> dict[str, Any]:
+    """The provider: its name, and its legal name and identifier from the settings or else
+    from a configured seal's certificate (a qualified seal names its organisation and, per
+    EN 319 412-1, its organizationIdentifier). A self-issued seal vouches for neither."""
+    certificate = None if seal.self_issued else seal.certificate
+    legal_name = settings.issuer_legal_name or _attribute(certificate, NameOID.ORGANIZATION_NAME)
+    identifier = settings.issuer_identifier or _attribute(
+        certificate, NameOID.ORGANIZATION_IDENTIFIER
+    )
+    issuer: dict[str, Any] = {"name": settings.issuer_name}
+    if legal_name:
+        issuer["legal_name"] = legal_name
+    if identifier:
+        issuer["identifier"] = identifier
+    issuer.update(url=settings.base_url, policy=POLICY_ID, seal_certificate_sha256=seal.fingerprint)
+    return issuer
+
+
+def _attribute(certificate: x509.Certificate | None, oid: x509.ObjectIdentifier) -> str | None:
+    if certificate is None:
+        return None
+    values = certificate.subject.get_attributes_for_oid(oid)
+    return str(values[0].value) if values else None
+
+
+def organization_of(organization: Organization) -> dict[str, Any]:
+    """The sender organisation, with its legal name and registered identifiers when known."""
+    out: dict[str, Any] = {"id": organization.id, "name": organization.name}
+    if organization.legal_name:
+        out["legal_name"] = organization.legal_name
+    identifiers = {
+        scheme: value
+        for scheme, value in (
+            ("siren", organization.siren),
+            ("kvk", organization.kvk),
+            ("vat", organization.vat),
+        )
+        if value
+    }
+    if identifiers:
+        out["identifiers"] = identifiers
+    return out
 
 
 def build_content(
-    settings: Settings,
-    seal_fingerprint: str,
+    issuer: dict[str, Any],
     evidence: Evidence,
     delivery: Delivery,
     message: Message,
@@ -70,20 +153,18 @@ def build_content(
         "format": FORMAT,
         "id": evidence.id,
         "type": evidence.type,
-        "event": {"uri": evidence.event, "reasons": reasons(evidence)},
-        "occurred_at": iso(evidence.occurred_at),
-        "issuer": {
-            "name": settings.issuer_name,
-            "url": settings.base_url,
-            "policy": POLICY_ID,
-            "seal_certificate_sha256": seal_fingerprint,
+        "event": {
+            "uri": evidence.event,
+            "reasons": reasons_of(evidence.type, evidence.details or {}),
         },
+        "occurred_at": iso(evidence.occurred_at),
+        "issuer": issuer,
         "organization_id": evidence.organization_id,
         "message_id": evidence.message_id,
         "delivery_id": evidence.delivery_id,
         "mode": message.mode,
         "sender": {
-            "organization": {"id": organization.id, "name": organization.name},
+            "organization": organization_of(organization),
             "name": message.sender_name or organization.name,
             "email": message.sender_email,
             "user_id": message.sender_user_id,
@@ -98,14 +179,7 @@ def build_content(
             },
         },
         "recipient": recipient_fields(delivery),
-        "content": {
-            "subject_sha256": sha256_text(message.subject),
-            "body_sha256": sha256_text(message.body_html),
-            "attachments": [
-                {"id": a.id, "filename": a.filename, "size": a.size, "sha256": a.sha256}
-                for a in attachments
-            ],
-        },
+        "content": message_parts(message, attachments),
         "details": details,
         "chain": {"sequence": sequence, "previous": previous},
     }

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,16 +21,25 @@ from tabellion.errors import (
     ValidationFailed,
     responses,
 )
-from tabellion.evidence import bundle, checkpoint, links, transparency
-from tabellion.evidence.keys import load_seal
+from tabellion.evidence import links
 from tabellion.evidence.proofs import (
     EvidenceNotFound,
+    RevocationDataUnavailable,
     TimestampAuthorityUnavailable,
     pdf_key_of,
     proof_document,
     sealed,
 )
-from tabellion.evidence.service_verify import VerifyFileTooLarge, verify_upload
+from tabellion.evidence.rendering import bundle
+from tabellion.evidence.schemas import ConsistencyOut, TreeHeadOut, VerifyOut
+from tabellion.evidence.sealing.keys import load_seal
+from tabellion.evidence.transparency import checkpoint, log
+from tabellion.evidence.verification.service import (
+    MAX_VERIFY_BYTES,
+    VerifyFileTooLarge,
+    classify,
+    read_upload,
+)
 from tabellion.kit import metrics
 from tabellion.kit.ratelimit import RateLimited, rate_limited
 from tabellion.message import repository
@@ -110,7 +118,7 @@ async def get_evidence_json(
         evidence = await sealed(_runtime(request), session, evidence)
     document = await proof_document(session, evidence)
     return Response(
-        transparency.dumps(document),
+        log.dumps(document),
         media_type=PROOF_MEDIA_TYPE,
         headers={"Content-Disposition": f'inline; filename="{evidence_id}.json"'},
     )
@@ -129,6 +137,7 @@ async def get_evidence_json(
             links.LinkExpired,
             links.LinkInvalid,
             TimestampAuthorityUnavailable,
+            RevocationDataUnavailable,
             StoredFileUnavailable,
         ),
     },
@@ -171,6 +180,7 @@ async def pdf_response(
             InsufficientScope,
             DeliveryNotFound,
             TimestampAuthorityUnavailable,
+            RevocationDataUnavailable,
             StoredFileUnavailable,
         ),
     },
@@ -193,20 +203,6 @@ async def evidence_bundle(
 
 
 # ---- transparency log --------------------------------------------------------------------------
-class TreeHeadOut(BaseModel):
-    tree_size: int
-    root_hash: str = Field(description="Hex SHA-256 root (RFC 9162 Merkle tree hash).")
-    issued_at: str
-    signature: str = Field(description="Compact JWS over the head, sealed like the proofs.")
-    self_issued_seal: bool
-
-
-class ConsistencyOut(BaseModel):
-    first: int
-    second: int
-    proof: list[str] = Field(description="Base64url node hashes, RFC 9162 section 2.1.4.")
-
-
 class NoTreeHead(NotFound):
     code = "tree-head-not-found"
     title = "No such signed tree head"
@@ -227,7 +223,7 @@ async def get_tree_head(
 ) -> TreeHeadOut:
     head: TreeHead | None
     if tree_size is None:
-        head = await transparency.latest_tree_head(session)
+        head = await log.latest_tree_head(session)
     else:
         head = await session.get(TreeHead, tree_size)
     if head is None:
@@ -236,7 +232,7 @@ async def get_tree_head(
             if tree_size is None
             else f"No head of size {tree_size}."
         )
-    out = transparency.tree_head_out(head)
+    out = log.tree_head_out(head)
     return TreeHeadOut(
         **out.as_dict(), self_issued_seal=load_seal(_runtime(request).settings).self_issued
     )
@@ -251,7 +247,7 @@ async def get_tree_head(
     responses={200: {"content": {"text/plain": {}}}, **responses(NoTreeHead)},
 )
 async def get_checkpoint(request: Request, session: DbSession) -> Response:
-    head = await transparency.latest_tree_head(session)
+    head = await log.latest_tree_head(session)
     if head is None:
         raise NoTreeHead("No tree head is published yet.")
     note = checkpoint.checkpoint(
@@ -284,11 +280,11 @@ async def get_consistency(
 ) -> ConsistencyOut:
     if first > second:
         raise ValidationFailed.field("from", "`from` must not be larger than `to`.")
-    head = await transparency.latest_tree_head(session)
+    head = await log.latest_tree_head(session)
     if head is None or second > head.tree_size:
         raise NoTreeHead(f"No published tree head covers {second} leaves.")
-    proof = await transparency.consistency_proof(session, first, second)
-    return ConsistencyOut(first=first, second=second, proof=transparency.proof_hashes(proof))
+    proof = await log.consistency_proof(session, first, second)
+    return ConsistencyOut(first=first, second=second, proof=log.proof_hashes(proof))
 
 
 @router.get(
@@ -313,66 +309,16 @@ async def get_inclusion(
     if evidence is None or evidence.leaf_index is None:
         raise EvidenceNotFound("No evidence with this hash is in the log.")
     head = (
-        await session.get(TreeHead, tree_size)
-        if tree_size
-        else await transparency.latest_tree_head(session)
+        await session.get(TreeHead, tree_size) if tree_size else await log.latest_tree_head(session)
     )
     if head is None or head.tree_size <= evidence.leaf_index:
         raise NoTreeHead("No published tree head includes this evidence yet.")
-    path = await transparency.inclusion_proof(session, evidence.leaf_index, head.tree_size)
-    body: dict[str, Any] = transparency.inclusion_header(evidence.leaf_index, head, path)
+    path = await log.inclusion_proof(session, evidence.leaf_index, head.tree_size)
+    body: dict[str, Any] = log.inclusion_header(evidence.leaf_index, head, path)
     return JSONResponse(body)
 
 
 # ---- verification ----------------------------------------------------------------------------
-class TimestampOut(BaseModel):
-    covers: str = Field(
-        description="`proof`: the RFC 3161 token over the JSON proof's hash (SHA-256 of its "
-        "canonical content); `pdf-seal`: the signature timestamp of a PDF proof (PAdES B-T)."
-    )
-    status: str = Field(description="`stamped`, or `awaiting` the authority's token.")
-    gen_time: str | None = Field(default=None, description="The authority's time (genTime).")
-    authority: str | None = Field(
-        default=None, description="Subject of the time-stamping authority's certificate."
-    )
-    trusted: bool | None = Field(
-        default=None,
-        description="Whether the authority's certificate has a valid path to a trusted "
-        "time-stamping root (this service's: TABELLION_TSA_TRUST_FILE) at its time, and the "
-        "time falls just after the event's. False makes the proof `tampered`.",
-    )
-    token_sha256: str | None = Field(default=None, description="SHA-256 of the token (DER).")
-
-
-class VerifyOut(BaseModel):
-    result: str = Field(
-        description="`authentic`, `tampered` (a proof that fails a check), `resealed-copy` (a "
-        "proof sealed with this service's key over content, or at a place in the chain or "
-        "log, other than what it recorded), `delivered-document` (a file this service "
-        "delivered) or `not-found`."
-    )
-    kind: str
-    evidence_id: str | None = None
-    checks: list[str] = []
-    problems: list[str] = []
-    warnings: list[str] = Field(
-        default=[],
-        description="What the proof lacks or what limits it (no timestamp, no log proof, a "
-        "self-issued seal); the result stands.",
-    )
-    facts: dict[str, Any] | None = Field(
-        default=None,
-        description="Without a key: type, time and ids only. With the owning organisation's "
-        "API key: the whole evidence content.",
-    )
-    timestamps: list[TimestampOut] = []
-    self_issued_seal: bool = Field(
-        default=False,
-        description="The seal's certificate comes from the service's own generated root, not "
-        "a trust service: authentic only for whoever trusts that root.",
-    )
-
-
 @router.post(
     "/verify",
     response_model=VerifyOut,
@@ -386,4 +332,14 @@ class VerifyOut(BaseModel):
     openapi_extra=multipart_body_doc({"file": BINARY}, ["file"]),
 )
 async def verify_file(request: Request, session: DbSession) -> VerifyOut:
-    return VerifyOut(**await verify_upload(request, session, _runtime(request)))
+    data = await read_upload(request, MAX_VERIFY_BYTES)
+    caller = await _caller_org(request, session)
+    return VerifyOut(**await classify(session, _runtime(request), data, caller))
+
+
+async def _caller_org(request: Request, session: AsyncSession) -> str | None:
+    """The organisation of an API key sent along (it sees the whole content), else None."""
+    if not request.headers.get("authorization"):
+        return None
+    subject = await api_key_subject(request, session, await _bearer(request))
+    return subject.organization_id

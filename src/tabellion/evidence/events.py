@@ -1,10 +1,14 @@
-"""Evidence types and the ETSI EN 319 522 events they stand for."""
+"""Evidence types, the ETSI EN 319 522 events they stand for, and the reasons of failures."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 ETSI_EVENT_BASE = "http://uri.etsi.org/19522/Event/"
+# Events and reasons EN 319 522 does not name get URIs in Tabellion's own namespace.
+TABELLION_EVENT_BASE = "urn:tabellion:evidence:event:"
+REASON_BASE = "urn:tabellion:evidence:reason:"
 
 
 class EvidenceType(StrEnum):
@@ -19,8 +23,10 @@ class EvidenceType(StrEnum):
     REPLIED = "REPLIED"
 
 
-# EN 319 522-1 clause 8 evidence set; REM "consignment" is the placing of content at the
-# recipient's disposal, "handover" the recipient taking it.
+# EN 319 522-1 clause 6 events. RECEIVED is the handover: the recipient opened the content.
+# A reply is a new submission, by the recipient. DOWNLOADED (one attached file taken, after
+# the handover or the acceptance) has no event of its own in EN 319 522: it is Tabellion's,
+# so that it is never mistaken for the handover.
 ETSI_EVENTS: dict[EvidenceType, str] = {
     EvidenceType.SENT: "SubmissionAcceptance",
     EvidenceType.NOTIFIED: "NotificationForAcceptance",
@@ -28,11 +34,52 @@ ETSI_EVENTS: dict[EvidenceType, str] = {
     EvidenceType.RECEIVED: "ContentHandover",
     EvidenceType.ACCEPTED: "AcceptanceByRecipient",
     EvidenceType.REFUSED: "RejectionByRecipient",
-    EvidenceType.EXPIRED: "ContentHandoverFailure",
-    EvidenceType.DOWNLOADED: "ContentHandover",
+    EvidenceType.EXPIRED: "AcceptanceRejectionExpiry",
     EvidenceType.REPLIED: "SubmissionAcceptance",
 }
+TABELLION_EVENTS: dict[EvidenceType, str] = {EvidenceType.DOWNLOADED: "AttachmentDownload"}
 
 
-def etsi_event_uri(evidence_type: EvidenceType) -> str:
-    return ETSI_EVENT_BASE + ETSI_EVENTS[evidence_type]
+def event_uri(evidence_type: EvidenceType) -> str:
+    if evidence_type in ETSI_EVENTS:
+        return ETSI_EVENT_BASE + ETSI_EVENTS[evidence_type]
+    return TABELLION_EVENT_BASE + TABELLION_EVENTS[evidence_type]
+
+
+class Reason(StrEnum):
+    """Why an event ended a delivery, as ``REASON_BASE + value``."""
+
+    REFUSED_BY_RECIPIENT = "refused-by-recipient"
+    ACCEPTANCE_PERIOD_EXPIRED = "acceptance-period-expired"
+    # The recipient's mail server refused the notification during the SMTP session (5xx).
+    NOTIFICATION_REJECTED = "notification-rejected"
+    # It accepted it, then sent back a delivery status notification (RFC 3464) of failure.
+    NOTIFICATION_BOUNCED = "notification-bounced"
+    NOTIFICATION_UNDELIVERABLE = "notification-undeliverable"
+
+
+BOUNCE_PREFIX = "The recipient's mail server bounced"
+
+
+def reasons_of(evidence_type: str, details: dict[str, Any]) -> list[dict[str, Any]]:
+    """The reasons of a refusal, an expiry or a failed notification, each a URI with the words
+    recorded (and the SMTP reply code when a mail server gave one)."""
+    text = str(details["reason"]) if details.get("reason") else None
+    code: Reason | None = None
+    if evidence_type == EvidenceType.REFUSED:
+        code = Reason.REFUSED_BY_RECIPIENT
+    elif evidence_type == EvidenceType.EXPIRED:
+        code = Reason.ACCEPTANCE_PERIOD_EXPIRED
+    elif evidence_type == EvidenceType.UNDELIVERED:
+        if text and text.startswith(BOUNCE_PREFIX):
+            code = Reason.NOTIFICATION_BOUNCED
+        elif details.get("smtp_code"):
+            code = Reason.NOTIFICATION_REJECTED
+        else:
+            code = Reason.NOTIFICATION_UNDELIVERABLE
+    if code is None:
+        return []
+    reason: dict[str, Any] = {"uri": REASON_BASE + code.value, "text": text}
+    if details.get("smtp_code"):
+        reason["smtp_code"] = int(details["smtp_code"])
+    return [reason]

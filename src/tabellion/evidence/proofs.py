@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import end_read_phase, transaction
 from tabellion.errors import NotFound, ServiceUnavailable
-from tabellion.evidence import pdf
-from tabellion.evidence.jws import b64url_decode
-from tabellion.evidence.sealing import seal_pending
-from tabellion.evidence.timestamping import AWAITING, stamp_proofs
-from tabellion.evidence.transparency import inclusion_header, inclusion_proof, latest_tree_head
+from tabellion.evidence.rendering import pdf
+from tabellion.evidence.sealing.jws import b64url_decode
+from tabellion.evidence.sealing.seal import seal_pending
+from tabellion.evidence.timestamping.stamps import AWAITING, stamp_proofs
+from tabellion.evidence.transparency.log import inclusion_header, inclusion_proof, latest_tree_head
 from tabellion.models.evidence import Evidence, TreeHead
 from tabellion.models.message import Delivery
 
@@ -31,6 +31,11 @@ class EvidenceNotFound(NotFound):
 class TimestampAuthorityUnavailable(ServiceUnavailable):
     code = "timestamp-authority-unavailable"
     title = "The timestamp authority is unavailable"
+
+
+class RevocationDataUnavailable(ServiceUnavailable):
+    code = "revocation-data-unavailable"
+    title = "The revocation data of the seal cannot be had"
 
 
 async def sealed(runtime: Runtime, session: AsyncSession, evidence: Evidence) -> Evidence:
@@ -111,6 +116,11 @@ async def render_pdf(runtime: Runtime, evidence_id: str) -> str | None:
     data = pdf.render(runtime.settings, content, pdf.proof_bytes(document), language or "en")
     try:
         signed = await pdf.seal_pdf(runtime.settings, data, evidence_id)
+    except pdf.RevocationUnavailable as exc:
+        raise RevocationDataUnavailable(
+            "The PDF proof embeds the revocation status of its seal (PAdES B-LT), which could "
+            f"not be had ({exc}). Try again later; the JSON proof is available meanwhile."
+        ) from exc
     except TimestampRequestError as exc:
         raise TimestampAuthorityUnavailable(
             "The PDF proof is sealed with a timestamp (PAdES B-T) and the timestamp authority "

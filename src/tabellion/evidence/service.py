@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import bulk_insert
-from tabellion.evidence.events import EvidenceType, etsi_event_uri
-from tabellion.evidence.sealing import request_sealing
+from tabellion.evidence.events import EvidenceType, event_uri
+from tabellion.evidence.sealing.seal import request_sealing
 from tabellion.kit.ids import new_id
 from tabellion.models.base import table_of
 from tabellion.models.evidence import Evidence
@@ -32,7 +32,7 @@ def record_event(
         delivery_id=delivery.id,
         message_id=delivery.message_id,
         type=evidence_type.value,
-        event=etsi_event_uri(evidence_type),
+        event=event_uri(evidence_type),
         occurred_at=occurred_at,
         details=details or {},
     )
@@ -63,7 +63,7 @@ def evidence_row(
         "delivery_id": delivery_id,
         "message_id": message_id,
         "type": evidence_type.value,
-        "event": etsi_event_uri(evidence_type),
+        "event": event_uri(evidence_type),
         "occurred_at": occurred_at,
         "details": details or {},
     }

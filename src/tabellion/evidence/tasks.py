@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from tabellion.db import transaction
-from tabellion.evidence.proofs import TimestampAuthorityUnavailable, render_pdf
-from tabellion.evidence.sealing import RENDER_TASK, SEAL_TASK, seal_pending, step_aside_for
-from tabellion.evidence.timestamping import TIMESTAMP_TASK, resume_later, stamp_proofs
-from tabellion.evidence.transparency import PUBLISH_TASK, publish_tree_head
+from tabellion.evidence.proofs import (
+    RevocationDataUnavailable,
+    TimestampAuthorityUnavailable,
+    render_pdf,
+)
+from tabellion.evidence.sealing.seal import RENDER_TASK, SEAL_TASK, seal_pending, step_aside_for
+from tabellion.evidence.timestamping.stamps import TIMESTAMP_TASK, resume_later, stamp_proofs
+from tabellion.evidence.transparency.log import PUBLISH_TASK, publish_tree_head
 from tabellion.jobs.maintenance import schedule_next
 from tabellion.jobs.registry import PRIORITY_BULK, RetryLater, TaskContext, task
 from tabellion.message.service.message import NOTICE_TASK
@@ -29,9 +33,10 @@ async def seal(ctx: TaskContext, payload: dict[str, Any]) -> None:
 async def render(ctx: TaskContext, payload: dict[str, Any]) -> None:
     try:
         await render_pdf(ctx.runtime, payload["evidence_id"])
-    except TimestampAuthorityUnavailable as exc:
-        # Expected while the authority is down: retried with backoff, no PDF meanwhile; after
-        # the last attempt the PDF is still rendered on its first request.
+    except (TimestampAuthorityUnavailable, RevocationDataUnavailable) as exc:
+        # Expected while the authority, or the seal's CRL or OCSP responder, is down: retried
+        # with backoff, no PDF meanwhile; after the last attempt the PDF is still rendered on
+        # its first request.
         raise RetryLater(exc.detail) from exc
 
 

@@ -28,6 +28,8 @@ class Message(TimestampMixin, Base):
     subject: Mapped[str] = mapped_column(String(255))
     body_html: Mapped[str] = mapped_column(Text)
     body_text: Mapped[str] = mapped_column(Text)
+    # The HTML body exactly as submitted, before sanitising: its hash is in the proofs.
+    body_submitted: Mapped[str | None] = mapped_column(Text)
     sender_email: Mapped[str | None] = mapped_column(String(320))
     sender_name: Mapped[str | None] = mapped_column(String(255))
     sender_user_id: Mapped[str | None] = mapped_column(String(40))

@@ -131,6 +131,7 @@ async def create_message(
         subject=data.subject,
         body_html=body_html,
         body_text=body_text,
+        body_submitted=data.body_html,
         sender_email=data.sender.email if data.sender else None,
         sender_name=sender_name,
         reference=data.reference,
@@ -183,6 +184,7 @@ async def update_draft(
         message.subject = data.subject
     if data.body_html is not None:
         message.body_html = sanitize_html(data.body_html)
+        message.body_submitted = data.body_html
     if "body_text" in sent or data.body_html is not None:
         message.body_text = (
             data.body_text if data.body_text is not None else html_to_text(message.body_html)

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from tabellion.config import ConfigError, Settings
-from tabellion.evidence.certpath import DOCUMENT_SIGNING
+from tabellion.evidence.verification.certpath import DOCUMENT_SIGNING
 from tabellion.kit.certs import key_usage
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,11 @@ _LOCK = Lock()
 
 def load_seal(settings: Settings) -> Seal:
     """The process's seal, loaded (or generated) on first use."""
-    cache_key = (str(settings.seal_key_file), str(settings.seal_cert_file), str(settings.seal_dir))
+    cache_key = (
+        str(settings.seal_key_file or settings.seal_pkcs11_module),
+        f"{settings.seal_cert_file}:{settings.seal_pkcs11_token}:{settings.seal_pkcs11_key}",
+        str(settings.seal_dir),
+    )
     with _LOCK:
         seal = _CACHE.get(cache_key)
         if seal is None:
@@ -101,6 +105,8 @@ def load_seal(settings: Settings) -> Seal:
 
 
 def _load(settings: Settings) -> Seal:
+    if settings.seal_pkcs11_module is not None:
+        return _in_token(settings)
     if settings.seal_key_file is not None:
         return _configured(settings)
     if settings.env == "production":
@@ -115,6 +121,39 @@ def _configured(settings: Settings) -> Seal:
     )
     chain_pem = settings.seal_cert_file.read_bytes() if settings.seal_cert_file else None
     return read_seal(settings.seal_key_file, password, chain_pem)
+
+
+def _in_token(settings: Settings) -> Seal:
+    """The seal key in a PKCS#11 token, its chain from TABELLION_SEAL_CERT_FILE."""
+    from tabellion.evidence.sealing.pkcs11 import Pkcs11EcKey, Pkcs11Error
+
+    missing = [
+        name
+        for name, value in (
+            ("TABELLION_SEAL_PKCS11_TOKEN", settings.seal_pkcs11_token),
+            ("TABELLION_SEAL_PKCS11_KEY", settings.seal_pkcs11_key),
+            ("TABELLION_SEAL_PKCS11_PIN", settings.seal_pkcs11_pin),
+            ("TABELLION_SEAL_CERT_FILE", settings.seal_cert_file),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(f"a PKCS#11 seal also needs {', '.join(missing)}")
+    assert settings.seal_pkcs11_token and settings.seal_pkcs11_key and settings.seal_cert_file
+    assert settings.seal_pkcs11_pin is not None
+    try:
+        key = Pkcs11EcKey(
+            str(settings.seal_pkcs11_module),
+            settings.seal_pkcs11_token,
+            settings.seal_pkcs11_key,
+            settings.seal_pkcs11_pin.get_secret_value(),
+        )
+    except Pkcs11Error as exc:
+        raise ConfigError(f"the PKCS#11 seal key cannot be used: {exc}") from exc
+    chain = tuple(x509.load_pem_x509_certificates(settings.seal_cert_file.read_bytes()))
+    if chain[0].public_key() != key.public_key():
+        raise ConfigError("the first certificate of the seal chain does not match the token's key")
+    return Seal(key=key, chain=chain, self_issued=False)
 
 
 def read_seal(key_file: Path, password: bytes | None, chain_pem: bytes | None) -> Seal:

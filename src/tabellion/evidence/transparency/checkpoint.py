@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tabellion.config import Settings
-from tabellion.evidence.keys import exclusive, write_private
+from tabellion.evidence.sealing.keys import exclusive, write_private
 
 KEY_FILE = "checkpoint.key"
 ED25519 = b"\x01"

@@ -5,7 +5,7 @@ asn1crypto reads the structures, pyHanko checks the CMS signature, ``cryptograph
 authority's certificate. A token is read only when its signature holds with the certificate
 it carries, that certificate may stamp time (extended key usage timeStamping) and was valid at
 the token's ``genTime``; whether the authority is trusted is the verifier's question
-(``verify.py``, with ``certpath.py``).
+(``verification/verify.py``, with ``verification/certpath.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from asn1crypto import cms, core, tsp
 from cryptography import x509
 
-# The imprint of a proof's token is SHA-256 of its canonical content (see timestamping.py).
+# The imprint of a proof's token is SHA-256 of its canonical content (see stamps.py).
 IMPRINT_ALGORITHM = "sha256"
 QUERY_MEDIA_TYPE = "application/timestamp-query"
 REPLY_MEDIA_TYPE = "application/timestamp-reply"

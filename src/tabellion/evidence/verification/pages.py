@@ -9,15 +9,20 @@ from starlette.responses import Response
 
 from tabellion.db import DbSession
 from tabellion.errors import TabellionError
-from tabellion.evidence.keys import load_seal
-from tabellion.evidence.service_verify import MAX_PAGE_BYTES, classify, read_upload
+from tabellion.evidence.sealing.keys import load_seal
+from tabellion.evidence.verification.service import (
+    MAX_PAGE_BYTES,
+    check_recorded,
+    classify,
+    read_upload,
+)
 from tabellion.kit.ratelimit import client_ip, limiter_of
 from tabellion.kit.web import PageRoute, csrf_token, page_environment
 from tabellion.portal import i18n
 from tabellion.runtime import Runtime
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-env = page_environment("tabellion.evidence")
+env = page_environment("tabellion.evidence.verification")
 
 
 def _runtime(request: Request) -> Runtime:
@@ -40,8 +45,13 @@ def _page(request: Request, *, status_code: int = 200, **ctx: Any) -> Response:
 
 
 @router.get("/verify")
-async def verify_page(request: Request) -> Response:
-    return _page(request)
+async def verify_page(request: Request, db: DbSession) -> Response:
+    """The form; with ``?evidence=<id>`` (the QR code of a PDF proof), that proof checked."""
+    evidence_id = request.query_params.get("evidence")
+    if evidence_id is None:
+        return _page(request)
+    result = await check_recorded(db, _runtime(request), evidence_id)
+    return _page(request, result=result, status_code=200 if result["kind"] != "unknown" else 404)
 
 
 @router.post("/verify")

@@ -1,9 +1,11 @@
-"""``POST /v1/verify`` and the ``/verify`` page: what a dropped file is."""
+"""What a dropped file is, for ``POST /v1/verify`` and the ``/verify`` page: a proof (checked,
+then compared with what this service recorded), a document this service delivered, or neither."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.document.multipart import MalformedMultipart, MultipartReader, boundary_of
 from tabellion.errors import ValidationFailed
-from tabellion.evidence.keys import load_seal
-from tabellion.evidence.verify import Verdict, verify_bytes
+from tabellion.evidence.proofs import proof_document
+from tabellion.evidence.sealing.keys import load_seal
+from tabellion.evidence.transparency.log import dumps
+from tabellion.evidence.verification.verify import Verdict, verify_bytes
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Message
 
@@ -57,15 +61,6 @@ async def read_upload(request: Request, limit: int) -> bytes:
     if data is None:
         raise ValidationFailed.field("file", "Send the file in a part named `file`.")
     return data
-
-
-async def _caller_org(request: Request, session: AsyncSession) -> str | None:
-    if not request.headers.get("authorization"):
-        return None
-    from tabellion.auth.dependencies import _bearer, api_key_subject
-
-    subject = await api_key_subject(request, session, await _bearer(request))
-    return subject.organization_id
 
 
 async def _compare_with_records(session: AsyncSession, verdict: Verdict, evidence_id: str) -> str:
@@ -133,6 +128,32 @@ def tsa_roots(settings: Settings) -> list[x509.Certificate]:
     return x509.load_pem_x509_certificates(settings.tsa_trust_file.read_bytes())
 
 
+# The shape of our evidence ids (``evd_`` and 26 base-32 characters), checked before a lookup.
+EVIDENCE_ID = re.compile(r"evd_[0-9a-zA-Z]{10,40}")
+NOT_FOUND: dict[str, Any] = {
+    "result": "not-found",
+    "kind": "unknown",
+    "checks": [],
+    "problems": [],
+    "warnings": [],
+    "timestamps": [],
+}
+
+
+async def check_recorded(
+    session: AsyncSession, runtime: Runtime, evidence_id: str
+) -> dict[str, Any]:
+    """The verdict on a proof this service holds, named by id (the QR code of a PDF proof):
+    the complete JSON proof, its timestamp and log proof included, checked as if dropped."""
+    if not EVIDENCE_ID.fullmatch(evidence_id):
+        return dict(NOT_FOUND)
+    evidence = await session.get(Evidence, evidence_id)
+    if evidence is None or evidence.jws is None:
+        return dict(NOT_FOUND)
+    document = await proof_document(session, evidence)
+    return await classify(session, runtime, dumps(document).encode(), None)
+
+
 async def classify(
     session: AsyncSession, runtime: Runtime, data: bytes, caller_org: str | None
 ) -> dict[str, Any]:
@@ -177,14 +198,7 @@ async def classify(
         .limit(1)
     )
     if attachment is None:
-        return {
-            "result": "not-found",
-            "kind": "unknown",
-            "checks": [],
-            "problems": [],
-            "warnings": [],
-            "timestamps": [],
-        }
+        return dict(NOT_FOUND)
     message = await session.get(Message, attachment.message_id)
     assert message is not None and message.dispatched_at is not None
     sent = await session.scalar(
@@ -213,11 +227,3 @@ async def classify(
         "facts": facts,
         "timestamps": [],
     }
-
-
-async def verify_upload(
-    request: Request, session: AsyncSession, runtime: Runtime
-) -> dict[str, Any]:
-    data = await read_upload(request, MAX_VERIFY_BYTES)
-    caller = await _caller_org(request, session)
-    return await classify(session, runtime, data, caller)

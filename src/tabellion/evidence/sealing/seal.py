@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session, defer
 
 from tabellion.config import Settings
 from tabellion.db import SETTINGS_INFO, transaction
-from tabellion.evidence.content import build_content
-from tabellion.evidence.jws import protected_header, sign_flattened
-from tabellion.evidence.keys import load_seal
-from tabellion.evidence.timestamping import AWAITING, NONE, queue_timestamps
-from tabellion.evidence.transparency import append_leaves, lock_log
+from tabellion.evidence.content import build_content, issuer_of
+from tabellion.evidence.sealing.jws import protected_header, sign_flattened
+from tabellion.evidence.sealing.keys import load_seal
+from tabellion.evidence.timestamping.stamps import AWAITING, NONE, queue_timestamps
+from tabellion.evidence.transparency.log import append_leaves, lock_log
 from tabellion.jobs.queue import ENQUEUED, any_due, enqueue_many, new_job
 from tabellion.kit import metrics
 from tabellion.kit.jcs import canonicalize
@@ -156,6 +156,7 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
     settings = runtime.settings
     seal = load_seal(settings)
     protected = protected_header(seal, PROOF_TYPE)
+    issuer = issuer_of(settings, seal)
     async with transaction(runtime.sessions) as session:
         log = await lock_log(session)
         rows = list(
@@ -179,15 +180,14 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
         now = utcnow()
         updates: list[dict[str, Any]] = []
         leaves: list[bytes] = []
-        # With an authority, tokens are requested by a job after commit (timestamping.py).
+        # With an authority, tokens are requested by a job after commit (timestamping/stamps.py).
         stamped = AWAITING if settings.tsa_url else NONE
         for row in rows:
             head = heads.get(row.organization_id)
             sequence = head.seq + 1 if head else 1
             previous = head.head_hash if head else None
             content = build_content(
-                settings,
-                seal.fingerprint,
+                issuer,
                 row,
                 deliveries[row.delivery_id],
                 messages[row.message_id],

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from tabellion.evidence.keys import Seal
+from tabellion.evidence.sealing.keys import Seal
 from tabellion.kit.jcs import canonicalize
 
 _HASHES: dict[str, tuple[type[hashes.HashAlgorithm], int]] = {
@@ -128,7 +128,7 @@ def header_chain(header: dict[str, Any]) -> list[x509.Certificate]:
 def verify_parts(protected: str, payload: str, signature: str) -> tuple[dict[str, Any], bytes]:
     """Check the signature with the header's own leaf certificate; returns (header, payload).
 
-    Whether that certificate is trusted is the caller's question (see ``verify.py``).
+    Whether that certificate is trusted is the caller's question (see ``verification/verify.py``).
     """
     header = decode_header(protected)
     chain = header_chain(header)

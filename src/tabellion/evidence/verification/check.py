@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from tabellion.evidence import merkle
-from tabellion.evidence.jws import JwsInvalid, b64url_decode, verify_parts
-from tabellion.evidence.transparency import NodeMissing, fetch_nodes, root_hash
+from tabellion.evidence.sealing.jws import JwsInvalid, b64url_decode, verify_parts
+from tabellion.evidence.transparency import merkle
+from tabellion.evidence.transparency.log import NodeMissing, fetch_nodes, root_hash
 from tabellion.models.evidence import Evidence, EvidenceChain, TransparencyLog, TreeHead
 
 if TYPE_CHECKING:

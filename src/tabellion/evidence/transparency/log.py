@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.config import Settings
 from tabellion.db import bulk_insert
-from tabellion.evidence import merkle
-from tabellion.evidence.jws import b64url, sign_compact
-from tabellion.evidence.keys import load_seal
+from tabellion.evidence.sealing.jws import b64url, sign_compact
+from tabellion.evidence.sealing.keys import load_seal
+from tabellion.evidence.transparency import merkle
 from tabellion.kit.jcs import canonicalize
 from tabellion.kit.time import utcnow
 from tabellion.models.base import table_of

@@ -35,8 +35,8 @@ from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
-from tabellion.evidence.keys import self_signed_root, write_private
-from tabellion.evidence.rfc3161 import QUERY_MEDIA_TYPE, REPLY_MEDIA_TYPE
+from tabellion.evidence.sealing.keys import self_signed_root, write_private
+from tabellion.evidence.timestamping.rfc3161 import QUERY_MEDIA_TYPE, REPLY_MEDIA_TYPE
 from tabellion.kit.certs import key_usage
 
 KEY_FILE = "tsa.key"

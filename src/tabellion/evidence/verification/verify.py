@@ -29,23 +29,23 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tabellion.evidence import merkle
-from tabellion.evidence.certpath import (
-    PathInvalid,
-    has_seal_purpose,
-    validate_authority,
-    validate_seal,
-)
-from tabellion.evidence.content import FORMAT
-from tabellion.evidence.jws import (
+from tabellion.evidence.content import FORMATS
+from tabellion.evidence.sealing.jws import (
     JwsInvalid,
     b64url_decode,
     header_chain,
     verify_compact,
     verify_parts,
 )
-from tabellion.evidence.keys import is_self_issued
-from tabellion.evidence.rfc3161 import TimestampInvalid, TimestampToken, read_token
+from tabellion.evidence.sealing.keys import is_self_issued
+from tabellion.evidence.timestamping.rfc3161 import TimestampInvalid, TimestampToken, read_token
+from tabellion.evidence.transparency import merkle
+from tabellion.evidence.verification.certpath import (
+    PathInvalid,
+    has_seal_purpose,
+    validate_authority,
+    validate_seal,
+)
 from tabellion.kit.jcs import NotCanonicalizable, canonicalize
 from tabellion.kit.time import isoformat_z
 
@@ -214,7 +214,7 @@ def verify_json_proof(
         canonical = canonicalize(content) == content_bytes
     except (ValueError, NotCanonicalizable):
         return verdict.fail("the content is not canonical JSON")
-    if not canonical or not isinstance(content, dict) or content.get("format") != FORMAT:
+    if not canonical or not isinstance(content, dict) or content.get("format") not in FORMATS:
         return verdict.fail("the content is not a Tabellion evidence in canonical form")
     verdict.content = content
     try:
@@ -310,6 +310,18 @@ def _asn1(certificates: Sequence[x509.Certificate]) -> list[asn1_x509.Certificat
     return [asn1_x509.Certificate.load(c.public_bytes(der)) for c in certificates]
 
 
+def _embedded_revocation(reader: Any) -> Any:
+    """The PDF's document security store when it holds CRLs or OCSP answers, else None."""
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+    from pyhanko.sign.validation.errors import NoDSSFoundError
+
+    try:
+        dss = DocumentSecurityStore.read_dss(reader)
+    except (NoDSSFoundError, KeyError, TypeError, ValueError):
+        return None
+    return dss if dss.crls or dss.ocsps else None
+
+
 async def verify_pdf_proof(
     data: bytes,
     trust: Sequence[x509.Certificate],
@@ -332,7 +344,15 @@ async def verify_pdf_proof(
     if not signatures:
         verdict.kind = "unknown"
         return verdict.fail("the PDF carries no seal")
-    context = ValidationContext(trust_roots=_asn1(trust), allow_fetching=False)
+    # PAdES B-LT: the revocation data the PDF carries (its DSS) is used, nothing is fetched;
+    # a seal those CRLs or OCSP answers revoke fails.
+    revocation = _embedded_revocation(reader)
+    if revocation is not None:
+        context = revocation.as_validation_context(
+            {"trust_roots": _asn1(trust), "allow_fetching": False, "revocation_mode": "soft-fail"}
+        )
+    else:
+        context = ValidationContext(trust_roots=_asn1(trust), allow_fetching=False)
     stamp_context = ValidationContext(trust_roots=_asn1(trust_tsa), allow_fetching=False)
     try:
         status = await async_validate_pdf_signature(
@@ -359,6 +379,12 @@ async def verify_pdf_proof(
     if problem:
         return verdict.fail(f"PDF seal: {problem}")
     verdict.checks.append("the PAdES seal covers the whole file and is trusted")
+    if revocation is not None:
+        verdict.checks.append(
+            f"PAdES B-LT: the PDF carries the revocation data of its seal's chain "
+            f"({len(revocation.crls)} CRL, {len(revocation.ocsps)} OCSP), which does not "
+            "revoke it"
+        )
     if signer.docmdp_level == MDPPerm.NO_CHANGES:
         verdict.checks.append("a certification seal: no change to the PDF is allowed (DocMDP)")
     else:

@@ -31,7 +31,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import transaction
-from tabellion.evidence.rfc3161 import (
+from tabellion.evidence.timestamping.rfc3161 import (
     QUERY_MEDIA_TYPE,
     REPLY_MEDIA_TYPE,
     TimestampInvalid,

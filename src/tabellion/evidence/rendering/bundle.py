@@ -9,13 +9,20 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
-from tabellion.evidence.keys import load_seal
+from tabellion.evidence.content import (
+    BODY_FILE,
+    BODY_SUBMITTED_FILE,
+    BODY_TEXT_FILE,
+    SUBJECT_FILE,
+)
 from tabellion.evidence.proofs import proof_document, render_pdf
-from tabellion.evidence.sealing import seal_pending
-from tabellion.evidence.transparency import dumps
+from tabellion.evidence.sealing.keys import load_seal
+from tabellion.evidence.sealing.seal import seal_pending
+from tabellion.evidence.transparency.log import dumps
 from tabellion.models.evidence import Evidence
-from tabellion.models.message import Attachment, Delivery, Reply
+from tabellion.models.message import Attachment, Delivery, Message, Reply
 
 if TYPE_CHECKING:
     from tabellion.runtime import Runtime
@@ -32,6 +39,10 @@ certificate chain of the seal that signed the proofs.{self_issued}
   documents/           the delivered files; their SHA-256 digests are in every proof
   replies/<reply id>/  the files the recipient attached to a reply (secure messages); their
                        SHA-256 digests are in that reply's REPLIED proof (details.attachments)
+  content/             the subject and bodies, the exact bytes (UTF-8) the proofs' digests are
+                       computed over: subject.txt, body-submitted.html (the HTML body as the
+                       sender submitted it), body.html (as sanitised and shown to the
+                       recipient), body.txt (its plain-text alternative)
   seal-chain.pem       the seal certificate, then its issuers up to the root
   root-ca.pem          the last certificate of seal-chain.pem: the root the proofs lead to
 
@@ -61,8 +72,10 @@ Check them with public tools (run the commands in this directory):
    must say "Verification: OK". `awaiting` means the authority had not answered yet (the
    proof is valid; download it again later for its token).
 
-5. Documents: compare these digests with `content.attachments` in a proof:
-     sha256sum documents/*
+5. Documents, subject and bodies: compare these digests with `content` in a proof (each part
+   names its media type, its digest algorithm and, for the subject and bodies, its file here;
+   proofs of format 1 hold `subject_sha256` and `body_sha256`, the latter over body.html):
+     sha256sum documents/* content/*
    and the same way the recipient's reply files (`sha256sum replies/*/*`, when there are
    any) with `details.attachments` in their REPLIED proofs.
 
@@ -114,6 +127,13 @@ async def build_bundle(runtime: Runtime, delivery: Delivery) -> bytes:
                 select(Evidence.id).where(Evidence.delivery_id == delivery.id).order_by(Evidence.id)
             )
         )
+        # Not the recipient list (1.4 MB of JSON for 10,000 recipients).
+        message = await reader.scalar(
+            select(Message)
+            .options(defer(Message.recipients, raiseload=True))
+            .where(Message.id == delivery.message_id)
+        )
+        assert message is not None
         attachments = list(
             await reader.scalars(
                 select(Attachment)
@@ -158,7 +178,19 @@ async def build_bundle(runtime: Runtime, delivery: Delivery) -> bytes:
                 taken.add(name)
                 data = await _read(runtime, item["storage_key"])
                 archive.writestr(f"replies/{reply.id}/{name}", data)
+        for name, text in content_files(message).items():
+            archive.writestr(name, text.encode("utf-8"))
         archive.writestr("seal-chain.pem", seal.chain_pem())
         archive.writestr("root-ca.pem", seal.root.public_bytes(serialization.Encoding.PEM))
         archive.writestr("README.txt", readme(runtime, delivery.id))
     return buffer.getvalue()
+
+
+def content_files(message: Message) -> dict[str, str]:
+    """The subject and bodies under the names the proofs give them."""
+    files = {SUBJECT_FILE: message.subject}
+    if message.body_submitted is not None:
+        files[BODY_SUBMITTED_FILE] = message.body_submitted
+    files[BODY_FILE] = message.body_html
+    files[BODY_TEXT_FILE] = message.body_text
+    return files

@@ -1,0 +1,1 @@
+"""Rendering: the sealed PDF proof and the delivery bundle."""

@@ -1,0 +1,308 @@
+"""The PDF proof: the facts of one evidence on a page or two, sealed PAdES (pyHanko).
+
+The sealed JSON proof is embedded in the PDF (``evidence.json``), so the PDF alone carries
+the machine-checkable form too. A QR code leads to the public verify page. With a
+time-stamping authority configured the signature is PAdES B-T, else B-B.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from datetime import datetime
+from functools import cache
+from io import BytesIO
+from typing import Any
+
+import segno
+from asn1crypto import algos as asn1_algos
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import AuthorityInformationAccessOID
+from fpdf import FPDF
+from fpdf.fonts import FontFace
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError
+from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
+from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import PathError, ValidationError
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from tabellion.config import Settings
+from tabellion.evidence.rendering.facts import Facts
+from tabellion.evidence.sealing.keys import Seal, load_seal
+from tabellion.evidence.sealing.pkcs11 import Pkcs11EcKey
+
+log = logging.getLogger(__name__)
+
+
+class _TokenSigner(signers.Signer):
+    """Signs with a seal key that cannot be exported (a PKCS#11 token's) through its
+    ``cryptography`` interface."""
+
+    def __init__(self, seal: Seal, chain: list[asn1_x509.Certificate]) -> None:
+        digest = {256: "sha256", 384: "sha384", 521: "sha512"}[seal.key.key_size]
+        super().__init__(
+            signing_cert=chain[0],
+            cert_registry=SimpleCertificateStore.from_certs(chain[1:]),  # type: ignore[no-untyped-call]
+            signature_mechanism=asn1_algos.SignedDigestAlgorithm({"algorithm": f"{digest}_ecdsa"}),
+        )
+        self.key = seal.key
+
+    async def async_sign_raw(
+        self, data: bytes, digest_algorithm: str, dry_run: bool = False
+    ) -> bytes:
+        if dry_run:  # pyHanko sizes the signature first: the longest DER ECDSA value
+            return bytes(2 * ((self.key.key_size + 7) // 8) + 9)
+        algorithm = {
+            "sha256": hashes.SHA256(),
+            "sha384": hashes.SHA384(),
+            "sha512": hashes.SHA512(),
+        }
+        assert isinstance(self.key, ec.EllipticCurvePrivateKey)
+        return self.key.sign(data, ec.ECDSA(algorithm[digest_algorithm.lower()]))
+
+
+@cache
+def _signer(seal: Seal) -> signers.Signer:
+    """Built once per process and seal: the key is parsed once, not per signature."""
+    chain = [
+        asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in seal.chain
+    ]
+    if isinstance(seal.key, Pkcs11EcKey):
+        return _TokenSigner(seal, chain)
+    key_der = seal.key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return signers.SimpleSigner(
+        signing_cert=chain[0],
+        signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
+        cert_registry=SimpleCertificateStore.from_certs(chain[1:]),  # type: ignore[no-untyped-call]
+    )
+
+
+_TYPOGRAPHY = str.maketrans(
+    {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"',
+     "\u2013": "-", "\u2014": "-", "\u2026": "...", "\u20ac": "EUR", "\u00a0": " ",
+     "\u202f": " "}
+)  # fmt: skip
+
+
+def _latin(text: object) -> str:
+    """The built-in PDF fonts speak Latin-1; the JSON proof keeps the exact text."""
+    return str(text).translate(_TYPOGRAPHY).encode("latin-1", "replace").decode("latin-1")
+
+
+class _Page(FPDF):
+    footer_text = ""
+
+    def footer(self) -> None:
+        self.set_y(-14)
+        self.set_font("Helvetica", size=7)
+        self.set_text_color(90, 96, 110)
+        self.multi_cell(0, 3.5, _latin(self.footer_text), align="C")
+
+
+LABEL_WIDTH_MM = 50.0
+FONT_SIZE = 9.0
+MONO_SIZE = 8.0
+
+
+def render(settings: Settings, content: dict[str, Any], proof_json: bytes, language: str) -> bytes:
+    """The unsealed PDF of one evidence content, in ``language``.
+
+    The facts are a two-column table whose rows grow with their tallest cell, so a label that
+    wraps never runs into the next row; text is aligned left (never justified), and nothing is
+    drawn over the QR code."""
+    facts = Facts(content, language)
+    pdf = _Page(format="A4")
+    pdf.footer_text = facts.footer(settings.base_url + "/verify")
+    pdf.set_title(f"{facts.title()} {content['id']}")
+    pdf.set_author(content["issuer"]["name"])
+    pdf.set_creator("Tabellion")
+    pdf.set_lang(language)
+    pdf.add_page()
+    pdf.set_auto_page_break(True, margin=18)
+    heading = pdf.epw - QR_SIZE_MM - 4
+    pdf.set_font("Helvetica", style="B", size=18)
+    pdf.set_text_color(11, 92, 173)
+    pdf.multi_cell(heading, 9, _latin(facts.title()), align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=8)
+    pdf.set_text_color(85, 96, 110)
+    for line in (content["id"], content["event"]["uri"]):
+        pdf.multi_cell(heading, 4, _latin(line), align="L", new_x="LMARGIN", new_y="NEXT")
+    size = QR_SIZE_MM
+    x0, y0 = pdf.w - pdf.r_margin - size, 12.0
+    draw_qr(pdf, verify_url(settings, content["id"]), x0, y0, size)
+    pdf.set_font("Helvetica", size=7)
+    pdf.set_xy(x0, y0 + size)
+    pdf.cell(size, 3.5, _latin(facts.qr_caption()), align="C")
+    pdf.set_y(max(pdf.get_y() + 6, y0 + size + 6))
+    pdf.set_text_color(27, 31, 36)
+    pdf.set_draw_color(210, 214, 220)
+    pdf.set_font("Helvetica", size=FONT_SIZE)
+    label_style = FontFace(family="Helvetica", emphasis="BOLD", size_pt=FONT_SIZE)
+    mono_style = FontFace(family="Courier", size_pt=MONO_SIZE)
+    with pdf.table(
+        col_widths=(LABEL_WIDTH_MM, pdf.epw - LABEL_WIDTH_MM),
+        width=pdf.epw,
+        first_row_as_headings=False,
+        text_align="LEFT",
+        v_align="TOP",
+        borders_layout="HORIZONTAL_LINES",
+        line_height=4.4,
+        padding=(1.6, 1.5),
+    ) as table:
+        for row in facts.rows():
+            cells = table.row()
+            cells.cell(_latin(row.label), style=label_style)
+            cells.cell(_latin(row.value), style=mono_style if row.mono else None)
+    occurred = datetime.fromisoformat(content["occurred_at"].replace("Z", "+00:00"))
+    pdf.embed_file(
+        bytes=proof_json,
+        basename="evidence.json",
+        mime_type="application/json",
+        desc="Sealed JSON proof (JWS, RFC 7515)",
+        modification_date=occurred,
+    )
+    return bytes(pdf.output())
+
+
+QR_SIZE_MM = 30.0  # the QR code's square, quiet zone included, at the top right
+
+
+def draw_qr(pdf: FPDF, url: str, x0: float, y0: float, size: float) -> None:
+    """A QR code of ``url`` in a ``size`` mm square (quiet zone included), also a link."""
+    matrix = list(segno.make(url, error="m").matrix)
+    cell = size / (len(matrix) + 8)
+    pdf.set_fill_color(0, 0, 0)
+    for row_index, row in enumerate(matrix):
+        for col_index, value in enumerate(row):
+            if value:
+                pdf.rect(x0 + (col_index + 4) * cell, y0 + (row_index + 4) * cell, cell, cell, "F")
+    # Readers on a screen follow the QR code as a link too.
+    pdf.link(x0, y0, size, size, url)
+
+
+def verify_url(settings: Settings, evidence_id: str) -> str:
+    """Where the QR code of a PDF proof leads: the public verify page."""
+    return f"{settings.base_url}/verify?evidence={evidence_id}"
+
+
+class FallbackTimeStamper(TimeStamper):
+    """The authorities of TABELLION_TSA_URL, asked in order until one answers with a token."""
+
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.authorities = [HTTPTimeStamper(url, timeout=10) for url in urls]
+
+    async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> Any:
+        failure: Exception | None = None
+        for authority in self.authorities:
+            try:
+                return await authority.async_timestamp(message_digest, md_algorithm)
+            except (TimestampRequestError, OSError, ValueError) as exc:
+                failure = exc  # the next authority, if any
+        assert failure is not None
+        raise failure
+
+
+async def seal_pdf(settings: Settings, data: bytes, evidence_id: str) -> bytes:
+    seal = load_seal(settings)
+    meta = signers.PdfSignatureMetadata(
+        field_name="TabellionSeal",
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason=f"Tabellion evidence {evidence_id}",
+        location=settings.base_url,
+        name=settings.issuer_name,
+        # A certification signature forbidding any change (DocMDP P=1): generic readers then
+        # flag an incremental update (added pages, annotations, a second signature) too.
+        certify=True,
+        docmdp_permissions=fields.MDPPerm.NO_CHANGES,
+    )
+    urls = settings.tsa_urls
+    timestamper = FallbackTimeStamper(urls) if urls else None
+    writer = IncrementalPdfFileWriter(BytesIO(data))
+    tsa_roots = (
+        x509.load_pem_x509_certificates(settings.tsa_trust_file.read_bytes())
+        if settings.tsa_trust_file
+        else []
+    )
+    if not publishes_revocation(seal) or (urls and not tsa_roots):
+        if publishes_revocation(seal):
+            log.warning(
+                "PDF proofs stay PAdES B-T: B-LT also embeds the timestamp authority's chain, "
+                "which needs its roots in TABELLION_TSA_TRUST_FILE"
+            )
+        out = await signers.async_sign_pdf(writer, meta, _signer(seal), timestamper=timestamper)
+        return out.getvalue()  # type: ignore[no-any-return]
+    # PAdES B-LT in the signed revision itself: the chain and its CRLs or OCSP answers in the
+    # DSS, fetched now, so that the seal can be checked once they are gone. A DSS added in a
+    # later revision would be a change that the certification (P=1) forbids.
+    fetchers = AIOHttpFetcherBackend(per_request_timeout=10)
+    meta = dataclasses.replace(
+        meta,
+        embed_validation_info=True,
+        validation_context=ValidationContext(
+            trust_roots=[_asn1_cert(c) for c in (seal.root, *tsa_roots)],
+            other_certs=[_asn1_cert(c) for c in seal.chain[1:]],
+            allow_fetching=True,
+            revocation_mode="hard-fail",
+            fetcher_backend=fetchers,
+        ),
+        dss_settings=DSSContentSettings(
+            placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE, include_vri=False
+        ),
+    )
+    try:
+        out = await signers.async_sign_pdf(writer, meta, _signer(seal), timestamper=timestamper)
+    except SigningError as exc:
+        if isinstance(exc.__cause__, ValidationError | PathError):
+            raise RevocationUnavailable(str(exc.__cause__)) from exc
+        raise
+    finally:
+        await fetchers.close()  # type: ignore[no-untyped-call]
+    return out.getvalue()  # type: ignore[no-any-return]
+
+
+class RevocationUnavailable(Exception):
+    """The revocation status of the seal's chain could not be fetched (its CRL or OCSP
+    responder unreachable) or says the chain is not valid: no PDF is sealed without it."""
+
+
+def publishes_revocation(seal: Seal) -> bool:
+    """Whether a certificate of the seal's chain (its root aside) names where its revocation
+    status is published: a CRL distribution point or an OCSP responder."""
+    for certificate in seal.chain[:-1] if len(seal.chain) > 1 else seal.chain:
+        extensions = certificate.extensions
+        try:
+            extensions.get_extension_for_class(x509.CRLDistributionPoints)
+            return True
+        except x509.ExtensionNotFound:
+            pass
+        try:
+            access = extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        except x509.ExtensionNotFound:
+            continue
+        if any(d.access_method == AuthorityInformationAccessOID.OCSP for d in access):
+            return True
+    return False
+
+
+def _asn1_cert(certificate: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
+
+
+def proof_bytes(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, indent=2, ensure_ascii=False).encode()
