@@ -112,7 +112,7 @@ def _disk(data_dir: Path) -> Disk:
 
 
 def _gen_time(token: str | None) -> datetime | None:
-    from tabellion.evidence.rfc3161 import read_token
+    from tabellion.evidence.timestamping.rfc3161 import read_token
 
     if not token:
         return None
@@ -125,7 +125,7 @@ def _gen_time(token: str | None) -> datetime | None:
 async def gather(runtime: Runtime) -> Status:
     from sqlalchemy import func, select
 
-    from tabellion.evidence.timestamping import AWAITING, STAMPED
+    from tabellion.evidence.timestamping.stamps import AWAITING, STAMPED
     from tabellion.jobs.registry import registered_kinds
     from tabellion.jobs.stats import summarise_jobs
     from tabellion.kit.time import isoformat_z, utcnow

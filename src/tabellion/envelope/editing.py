@@ -24,6 +24,7 @@ from tabellion.envelope.service import (
     EnvelopeNotDraft,
     EnvelopeNotFound,
     EnvelopeNotPending,
+    RecipientAlreadyActed,
     event_data,
     get_envelope,
     invite,
@@ -32,7 +33,7 @@ from tabellion.envelope.service import (
 )
 from tabellion.envelope.service import _check_field as check_field
 from tabellion.envelope.service import _check_order as check_order
-from tabellion.envelope.signing import RecipientAlreadyActed, RecipientOutOfTurn, WrongRoleForAction
+from tabellion.envelope.signing import RecipientOutOfTurn, WrongRoleForAction
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow

@@ -149,7 +149,7 @@ def job_run(kind: str, outcome: str, seconds: float) -> None:
 @contextmanager
 def tsa_request() -> Iterator[None]:
     """Time one request to a time-stamp authority and count its outcome."""
-    from tabellion.evidence.rfc3161 import TimestampInvalid
+    from tabellion.evidence.timestamping.rfc3161 import TimestampInvalid
 
     start = time.perf_counter()
     outcome = "unavailable"
