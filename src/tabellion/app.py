@@ -105,6 +105,7 @@ def create_app(
     from tabellion.evidence.endpoints import router as evidence_router
     from tabellion.evidence.proofs import EvidenceNotFound
     from tabellion.evidence.verification.pages import router as evidence_pages
+    from tabellion.identity.pages import router as identity_pages
     from tabellion.message.endpoints import ReplyFileNotFound, deliveries_router, messages_router
     from tabellion.message.service.message import DeliveryNotFound, MessageNotFound
     from tabellion.organization.accounts import CustomerNotFound, UserNotFound
@@ -148,6 +149,7 @@ def create_app(
     app.include_router(organization_pages)
     app.include_router(brand_router)
     app.include_router(portal_pages)
+    app.include_router(identity_pages)
     app.include_router(tracking_pages)
     app.include_router(signing_pages)
     app.include_router(evidence_pages)

@@ -6,11 +6,13 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tabellion.identity.config import IdentityProvider
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
@@ -97,6 +99,23 @@ class Settings(BaseSettings):
     # trusted to pass the client certificate they verified in a header.
     mtls_ca: Path | None = None
     trusted_proxies: str = ""
+    # DKIM: an RSA private key in PEM (``tabellion dkim keygen`` makes one) signs every e-mail
+    # that leaves. The domain defaults to TABELLION_MAIL_FROM's, which DMARC alignment needs.
+    dkim_key_file: Path | None = None
+    dkim_selector: str = Field(default="tabellion", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    # Identity providers recipients may sign in with (tabellion.identity.config), as JSON:
+    # {"name": {"preset": "itsme", "discovery_url": ..., "client_id": ...}, ...}.
+    identity_providers: dict[
+        Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")], IdentityProvider
+    ] = {}
+    # Text messages for one-time codes (tabellion.identity.sms): an HTTP API, the URL a
+    # template ({to}, {text}), the secret sent as a bearer token.
+    sms_url: str | None = Field(default=None, pattern=r"^https?://")
+    sms_secret: SecretStr | None = None
+    sms_sender: str = Field(default="Tabellion", min_length=1, max_length=11)
+    dkim_domain: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9-]+)+$"
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -1,5 +1,5 @@
-"""PATCH /v1/messages/{id} takes what POST takes for a draft (but its mode), under the same rules;
-``identification`` is refused until recipient identification exists."""
+"""PATCH /v1/messages/{id} takes what POST takes for a draft (but its mode), under the same rules
+(``identification`` is tested with the identity domain, tests/identity/test_endpoints.py)."""
 
 from __future__ import annotations
 
@@ -14,31 +14,6 @@ SAM = "sam@acme.test"
 async def _user(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
     made = await client.post("/v1/users", json={"email": SAM, "name": "Sam Sender"}, headers=auth)
     assert made.status_code == 201, made.text
-
-
-async def test_identification_is_refused_with_its_own_code(
-    client: httpx.AsyncClient, auth: dict[str, str]
-) -> None:
-    message = await create(client, auth)
-    for value in ({"level": "substantial"}, None, "idin"):
-        response = await client.patch(
-            f"/v1/messages/{message['id']}",
-            json={"subject": "Changed", "identification": value},
-            headers=auth,
-        )
-        problem = assert_problem(response, 422, "identification-unavailable")
-        assert problem["errors"] == [
-            {
-                "field": "identification",
-                "code": "identification-unavailable",
-                "message": "Recipient identification is not available yet; remove the field.",
-            }
-        ]
-    read = (await client.get(f"/v1/messages/{message['id']}", headers=auth)).json()
-    assert read["subject"] == message["subject"]
-    openapi = (await client.get("/openapi.json")).json()
-    patch = openapi["paths"]["/v1/messages/{message_id}"]["patch"]
-    assert "identification-unavailable" in patch["responses"]["422"]["description"]
 
 
 async def test_sender_guid_and_options_change_like_at_creation(

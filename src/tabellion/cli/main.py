@@ -15,11 +15,13 @@ from rich.console import Console
 
 from tabellion import __version__
 from tabellion.cli._runtime import load_settings, require_database
+from tabellion.cli.dkim import dkim_app
 from tabellion.cli.envelopes import envelope_app
 from tabellion.cli.evidence import evidence_app, verify
 from tabellion.cli.jobs import jobs_app
 from tabellion.cli.keys import key_app
 from tabellion.cli.mtls import mtls_app
+from tabellion.cli.sms import sms_app
 from tabellion.cli.status import status
 from tabellion.cli.storage import storage_app
 from tabellion.cli.tsa import tsa_app
@@ -508,6 +510,8 @@ app.add_typer(tsa_app, name="tsa")
 app.add_typer(envelope_app, name="envelope")
 app.command("verify")(verify)
 app.command("status")(status)
+app.add_typer(dkim_app, name="dkim")
+app.add_typer(sms_app, name="sms")
 
 
 if __name__ == "__main__":

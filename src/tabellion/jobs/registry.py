@@ -101,4 +101,5 @@ TASK_MODULES = (
     "tabellion.portal.tasks",
     "tabellion.evidence.tasks",
     "tabellion.envelope.tasks",
+    "tabellion.identity.sms",
 )

@@ -63,7 +63,6 @@ from tabellion.message.schemas import (
 from tabellion.message.service import message as service
 from tabellion.message.service.message import (
     DeliveryNotFound,
-    IdentificationUnavailable,
     MessageNotDraft,
     MessageNotFound,
     NoRecipients,
@@ -299,15 +298,14 @@ async def get_message(message_id: str, caller: MessagesRead, session: DbSession)
     description=(
         "Only the fields sent change; `null` clears an optional one. The draft as changed "
         "follows the creation rules (named recipients for registered and simple messages, "
-        "options of registered messages, a sender to notify). `identification` is refused "
-        "(422 `identification-unavailable`) until recipient identification is built."
+        "options of registered messages, a sender to notify, an `identification` its "
+        "providers can give)."
     ),
     responses=responses(
         *_AUTH_ERRORS,
         MessageNotFound,
         MessageNotDraft,
         TooManyRecipients,
-        IdentificationUnavailable,
     ),
 )
 async def update_message(

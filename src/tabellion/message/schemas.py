@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from tabellion.identity.schemas import Identification
 from tabellion.kit.schema import (
     EMAIL_SCHEMA,
     SIREN_SCHEMA,
@@ -67,6 +68,26 @@ class RecipientIn(Schema):
         None
     )
     language: Language = "en"
+    birth_date: Annotated[
+        str | None,
+        Field(
+            examples=["1980-04-27"],
+            description="ISO 8601 date; declared for an identification that matches it.",
+        ),
+    ] = None
+
+    @field_validator("birth_date")
+    @classmethod
+    def _birth_date(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("birth_date must be a date written YYYY-MM-DD") from None
+        if len(value) != 10 or not date(1900, 1, 1) <= day <= date.today():
+            raise ValueError("birth_date must be a past date written YYYY-MM-DD")
+        return day.isoformat()
 
     @field_validator("email")
     @classmethod
@@ -150,6 +171,13 @@ class MessageIn(Schema):
         str | None,
         Field(max_length=40, description="A customer organisation's id (resellers)."),
     ] = None
+    identification: Annotated[
+        Identification | None,
+        Field(
+            description="Registered only: recipients sign in with an identity provider and "
+            "must match what you declared. Default: the organisation's, else none (e-mail code)."
+        ),
+    ] = None
 
     @field_validator("body_html", "body_text")
     @classmethod
@@ -205,12 +233,8 @@ class MessageUpdate(Schema):
         bool | None, Field(description="Needs a sender (see POST /v1/messages).")
     ] = None
     identification: Annotated[
-        object | None,
-        Field(
-            description="Not available yet: recipient identification (identity providers, "
-            "levels of assurance) is still being built. Any value is refused with 422 "
-            "`identification-unavailable`."
-        ),
+        Identification | None,
+        Field(description="Registered only; null asks for no identification (e-mail code)."),
     ] = None
 
     @field_validator("body_html", "body_text")
@@ -306,6 +330,7 @@ class MessageOut(BaseModel):
     acceptance_days: int | None
     copy_to_mailbox_after_acceptance: bool = False
     notify_sender: bool = False
+    identification: Identification | None = None
     attachments: list[AttachmentOut]
     created_at: UTCDateTime
     updated_at: UTCDateTime

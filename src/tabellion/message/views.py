@@ -149,6 +149,7 @@ def _message_data(view: MessageView, *, with_deliveries: bool = True) -> dict[st
         "acceptance_days": message.acceptance_days,
         "copy_to_mailbox_after_acceptance": bool(message.copy_to_mailbox),
         "notify_sender": bool(message.notify_sender),
+        "identification": message.identification,
         "attachments": [_attachment_data(a) for a in view.attachments],
         "created_at": message.created_at,
         "updated_at": message.updated_at,

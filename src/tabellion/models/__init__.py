@@ -11,6 +11,7 @@ from tabellion.models.evidence import (
     TreeHead,
 )
 from tabellion.models.idempotency import IdempotencyRecord
+from tabellion.models.identity import IdentityRequest
 from tabellion.models.job import Job
 from tabellion.models.message import Attachment, Delivery, Message, Reply
 from tabellion.models.organization import ApiKey, ClientKey, Organization
@@ -33,6 +34,7 @@ __all__ = [
     "Evidence",
     "EvidenceChain",
     "IdempotencyRecord",
+    "IdentityRequest",
     "Job",
     "Message",
     "OneTimeCode",

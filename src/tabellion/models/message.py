@@ -49,6 +49,8 @@ class Message(TimestampMixin, Base):
     recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     recipient_count: Mapped[int] = mapped_column(Integer, default=0)
     dispatched_at: Mapped[datetime | None]
+    # Who may open it: {"level", "providers", "match"} (tabellion.identity), or None.
+    identification: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class Attachment(Base):
@@ -117,6 +119,9 @@ class Delivery(TimestampMixin, Base):
     identity: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # Attachment ids already downloaded, so only the first download is evidence.
     downloaded: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # The message's identification and what the sender declared of this recipient
+    # ({"level", "providers", "match", "declared": {...}}); None: the e-mail code suffices.
+    identification: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class Reply(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
@@ -40,6 +41,8 @@ class Organization(TimestampMixin, Base):
     allow_executable_attachments: Mapped[bool] = mapped_column(
         default=False, server_default=false()
     )
+    # The identification registered letters ask for when their message names none.
+    identification: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class ApiKey(TimestampMixin, Base):

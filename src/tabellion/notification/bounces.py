@@ -31,15 +31,41 @@ _VERP = re.compile(r"^bounces\+(dlv_[0-9a-z]{26})@", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class Bounce:
+    """One recipient's fields of an RFC 3464 report (§2.3), as the remote server wrote them."""
+
     delivery_id: str
     recipient: str | None
     action: str
-    status: str
-    diagnostic: str | None
+    status: str  # the enhanced status code, "5.1.1"
+    diagnostic: str | None  # the remote server's answer, "550 5.1.1 No such user"
+    diagnostic_type: str | None = None  # "smtp", "x-unix"...
+    remote_mta: str | None = None
+    reporting_mta: str | None = None
 
     @property
     def permanent(self) -> bool:
         return self.action == "failed" and self.status.startswith("5")
+
+    @property
+    def smtp_code(self) -> int | None:
+        """The remote server's reply code, read from the diagnostic when it is an SMTP one."""
+        if self.diagnostic_type not in (None, "smtp"):
+            return None
+        match = re.match(r"\s*([245]\d\d)\b", self.diagnostic or "")
+        return int(match.group(1)) if match else None
+
+    def report(self) -> dict[str, str | int | None]:
+        """What the UNDELIVERED proof records of the report."""
+        return {
+            "action": self.action,
+            "status": self.status,
+            "smtp_code": self.smtp_code,
+            "diagnostic": self.diagnostic[:500] if self.diagnostic else None,
+            "diagnostic_type": self.diagnostic_type,
+            "remote_mta": self.remote_mta,
+            "reporting_mta": self.reporting_mta,
+            "final_recipient": self.recipient,
+        }
 
 
 def mail_domain(mail_from: str) -> str:
@@ -52,7 +78,18 @@ def verp_address(delivery_id: str, mail_from: str) -> str:
 
 
 def _fields(block: Message) -> dict[str, str]:
-    return {k.lower(): str(v).strip() for k, v in block.items()}
+    # Folded fields (a long Diagnostic-Code) come back as one line.
+    return {k.lower(): " ".join(str(v).split()) for k, v in block.items()}
+
+
+def _typed(value: str | None) -> tuple[str | None, str | None]:
+    """``"smtp; 550 5.1.1 No such user"`` → ``("smtp", "550 5.1.1 No such user")``."""
+    if not value:
+        return None, None
+    kind, separator, rest = value.partition(";")
+    if not separator:
+        return None, value.strip()
+    return kind.strip().lower() or None, rest.strip() or None
 
 
 def _status_blocks(report: Message) -> list[dict[str, str]]:
@@ -92,22 +129,39 @@ def parse_dsn(raw: bytes, *, envelope_recipients: list[str] | None = None) -> li
     reports = [p for p in message.walk() if p.get_content_type() == "message/delivery-status"]
     out = []
     for report in reports:
-        for block in _status_blocks(report):
+        blocks = _status_blocks(report)
+        _, reporting_mta = _typed(_per_message(report).get("reporting-mta"))
+        for block in blocks:
             action = block.get("action", "").lower()
             status = block.get("status", "").split()[0] if block.get("status") else ""
             if not action:
                 continue
-            recipient = block.get("final-recipient") or block.get("original-recipient")
+            _, recipient = _typed(block.get("final-recipient") or block.get("original-recipient"))
+            diagnostic_type, diagnostic = _typed(block.get("diagnostic-code"))
             out.append(
                 Bounce(
                     delivery_id=delivery_id,
-                    recipient=recipient.split(";")[-1].strip() if recipient else None,
+                    recipient=recipient,
                     action=action,
                     status=status,
-                    diagnostic=block.get("diagnostic-code"),
+                    diagnostic=diagnostic,
+                    diagnostic_type=diagnostic_type,
+                    remote_mta=_typed(block.get("remote-mta"))[1],
+                    reporting_mta=reporting_mta,
                 )
             )
     return out
+
+
+def _per_message(report: Message) -> dict[str, str]:
+    """The report's first field group: about the message (Reporting-MTA, Arrival-Date)."""
+    payload = report.get_payload()
+    if isinstance(payload, list):
+        first = next((part for part in payload if isinstance(part, Message)), None)
+        return _fields(first) if first is not None else {}
+    text = payload if isinstance(payload, str) else ""
+    head = re.split(r"\r?\n\s*\r?\n", text.strip(), maxsplit=1)[0]
+    return _fields(email.message_from_string(head))
 
 
 async def apply_bounces(runtime: Runtime, bounces: list[Bounce]) -> int:
@@ -124,17 +178,16 @@ async def apply_bounces(runtime: Runtime, bounces: list[Bounce]) -> int:
             reason = f"The recipient's mail server bounced the notification: {bounce.status}"
             if bounce.diagnostic:
                 reason += f" ({bounce.diagnostic[:300]})"
-            code = _smtp_code(bounce.diagnostic)
             if await mark_undelivered(
-                session, delivery, at=utcnow(), reason=reason, smtp_code=code
+                session,
+                delivery,
+                at=utcnow(),
+                reason=reason,
+                smtp_code=bounce.smtp_code,
+                report=bounce.report(),
             ):
                 changed += 1
     return changed
-
-
-def _smtp_code(diagnostic: str | None) -> int | None:
-    match = re.search(r"\b([45]\d\d)\b", diagnostic or "")
-    return int(match.group(1)) if match else None
 
 
 class BounceHandler:

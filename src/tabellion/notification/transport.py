@@ -35,6 +35,15 @@ class MailTransport(Protocol):
 
 
 def open_transport(settings: Settings) -> MailTransport:
+    """The configured transport; DKIM-signing every message when a key is configured."""
+    from tabellion.notification.dkim import DkimTransport, load_key
+
+    transport = _plain_transport(settings)
+    key = load_key(settings)
+    return transport if key is None else DkimTransport(transport, key)
+
+
+def _plain_transport(settings: Settings) -> MailTransport:
     if settings.smtp_url is None:
         from tabellion.notification.outbox import OutboxTransport
 

@@ -150,10 +150,11 @@ async def read_organization(caller: ApiCaller, session: DbSession) -> Organizati
     responses=responses(Unauthorized, InsufficientScope),
 )
 async def update_organization(
-    body: OrganizationUpdate, caller: AdminScope, session: DbSession
+    body: OrganizationUpdate, caller: AdminScope, session: DbSession, request: Request
 ) -> OrganizationOut:
+    settings = _runtime(request).settings
     return organization_out(
-        await service.update_organization(session, caller.organization_id, body)
+        await service.update_organization(session, caller.organization_id, body, settings=settings)
     )
 
 

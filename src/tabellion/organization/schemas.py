@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
+from tabellion.identity.schemas import Identification
 from tabellion.kit.schema import (
     EMAIL_SCHEMA,
     NO_CONTROL_PATTERN,
@@ -85,6 +86,13 @@ class OrganizationUpdate(Schema):
         ),
     ] = None
     allow_executable_attachments: Annotated[bool | None, Field(json_schema_extra=not_null)] = None
+    identification: Annotated[
+        Identification | None,
+        Field(
+            description="What registered letters ask of recipients when their message does "
+            "not say (see docs/identity.md); null: nothing beyond the e-mail code."
+        ),
+    ] = None
 
     @field_validator("name", "allow_executable_attachments")
     @classmethod
@@ -106,6 +114,7 @@ class OrganizationOut(BaseModel):
         "logo's SHA-256, so a new logo has a new URL.",
     )
     allow_executable_attachments: bool = False
+    identification: Identification | None = None
     email: str | None
     timezone: str
     reseller_id: str | None

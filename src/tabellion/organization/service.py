@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.auth.subjects import ApiKeySubject
+from tabellion.config import Settings
 from tabellion.db import touch
 from tabellion.errors import NotFound
 from tabellion.evidence import links
@@ -124,10 +125,21 @@ async def get_organization(session: AsyncSession, organization_id: str) -> Organ
 
 
 async def update_organization(
-    session: AsyncSession, organization_id: str, changes: OrganizationUpdate
+    session: AsyncSession,
+    organization_id: str,
+    changes: OrganizationUpdate,
+    *,
+    settings: Settings | None = None,
 ) -> Organization:
+    """``settings`` checks an ``identification`` against the configured providers."""
     org = await get_organization(session, organization_id)
     sent = changes.model_fields_set
+    if "identification" in sent:
+        from tabellion.identity.service import check_identification
+
+        if settings is not None:
+            check_identification(settings, "registered", changes.identification, [])
+        org.identification = changes.identification.model_dump() if changes.identification else None
     if changes.name is not None:
         org.name = changes.name
     if "legal_name" in sent:
@@ -166,6 +178,7 @@ def organization_out(org: Organization) -> OrganizationOut:
         brand_color=org.brand_color,
         logo_url=(signer.base_url if signer else "") + path if path else None,
         allow_executable_attachments=org.allow_executable_attachments,
+        identification=org.identification,
         email=org.email,
         timezone=org.timezone,
         reseller_id=org.reseller_id,

@@ -19,6 +19,7 @@ from tabellion.document.service import require_blob
 from tabellion.document.sniff import content_disposition
 from tabellion.document.storage import StoredFileUnavailable
 from tabellion.errors import TabellionError
+from tabellion.identity import service as identity
 from tabellion.kit import sessions
 from tabellion.kit.ratelimit import client_ip, limiter_of
 from tabellion.kit.time import utcnow
@@ -128,6 +129,12 @@ async def _render_delivery(
         error=error,
         timezone=page.organization.timezone,
         max_bytes=_runtime(request).settings.max_attachment_bytes,
+        identified=identity.identified(delivery),
+        identity_providers=(
+            identity.eligible(_runtime(request).settings, delivery.identification)
+            if delivery.identification
+            else []
+        ),
     )
 
 
@@ -252,8 +259,9 @@ async def _answer(
             error=_t(request, delivery, "Tick the box to confirm your choice."),
         )
     try:
+        method = "oidc" if identity.identified(delivery) else "email-otp"
         await lifecycle.answer(
-            db, delivery, accept=decision == "accept", actor=_actor(request, "email-otp")
+            db, delivery, accept=decision == "accept", actor=_actor(request, method)
         )
     except TabellionError as exc:
         return await _render_delivery(

@@ -27,7 +27,11 @@ from tabellion.webhook import formats, signing
 from tabellion.webhook.ssrf import ForbiddenDestination, check_url_syntax, resolve_public
 from tabellion.webhook.transport import SendError, WebhookHttp
 
-DELIVERY_EVENTS = tuple(f"delivery.{t.value.lower()}" for t in EvidenceType)
+DELIVERY_EVENTS = (
+    *(f"delivery.{t.value.lower()}" for t in EvidenceType),
+    # A recipient signed in with an identity provider as someone else (tabellion.identity).
+    "delivery.identification_failed",
+)
 CUSTOMER_EVENTS = tuple(
     f"customer.{state}" for state in ("accepted", "refused", "revoked", "cancelled")
 )

@@ -240,8 +240,11 @@ async def mark_undelivered(
     at: datetime,
     reason: str,
     smtp_code: int | None = None,
+    report: dict[str, str | int | None] | None = None,
 ) -> bool:
-    """The notice could not be delivered. False if the delivery already ended."""
+    """The notice could not be delivered. False if the delivery already ended.
+
+    ``report``: what a late bounce (an RFC 3464 report) said, recorded in the proof."""
     await lock_row(session, delivery)
     if delivery.status in ("undelivered", "accepted", "refused", "expired", "received"):
         return False
@@ -253,7 +256,8 @@ async def mark_undelivered(
         delivery,
         EvidenceType.UNDELIVERED,
         at=at,
-        details={"reason": reason, "smtp_code": smtp_code},
+        details={"reason": reason, "smtp_code": smtp_code}
+        | ({"delivery_status": report} if report else {}),
     )
     await session.flush()
     return True

@@ -108,6 +108,8 @@ async def confirm_identity(
 ) -> None:
     at = at or utcnow()
     await lock_row(session, delivery)
+    if (delivery.identity or {}).get("method") == "oidc":
+        return  # an identity provider's sign-in says more than a code: keep it as the proof
     delivery.identity = {"confirmed": True, **actor.details(at), "address": delivery.email}
     delivery.updated_at = at
 
@@ -123,6 +125,9 @@ def _check_answerable(delivery: Delivery, now: datetime) -> None:
         raise DeliveryClosed("This letter could not be delivered.")
     if not (delivery.identity or {}).get("confirmed"):
         raise IdentityNotConfirmed("Confirm the code sent to your address first.")
+    if delivery.identification and (delivery.identity or {}).get("method") != "oidc":
+        # The sender asked for identification (tabellion.identity): a code is not enough.
+        raise IdentityNotConfirmed("Confirm your identity with an identity provider first.")
 
 
 async def answer(

@@ -17,6 +17,7 @@ from tabellion.document.storage import StoredBlob
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.evidence.events import EvidenceType
 from tabellion.evidence.service import evidence_for_deliveries, evidence_row, record_many
+from tabellion.identity import service as identity
 from tabellion.jobs.queue import enqueue_many
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
@@ -111,6 +112,9 @@ async def create_message(
     if data.on_behalf_of is not None:
         customer = await on_behalf_customer(session, caller.organization_id, data.on_behalf_of)
         organization_id, submitted_by = customer.id, caller.organization_id
+    identification = await identity.requested(
+        session, settings, organization_id, data, sent="identification" in data.model_fields_set
+    )
     sender_user_id, sender_name = None, None
     if data.sender is not None:
         user = await registered_sender(
@@ -144,6 +148,7 @@ async def create_message(
         ),
         recipients=[r.model_dump(exclude_none=True) for r in data.recipients],
         recipient_count=len(data.recipients),
+        identification=identification.model_dump() if identification else None,
         created_at=now,
         updated_at=now,
     )
@@ -163,17 +168,17 @@ async def update_draft(
     """Change the fields sent: a draft created without recipients gets them here. The same
     rules as at creation hold for the draft as changed."""
     sent = data.model_fields_set
-    if "identification" in sent:
-        raise IdentificationUnavailable.field(
-            "identification",
-            "Recipient identification is not available yet; remove the field.",
-            code="identification-unavailable",
-        )
     message = await _draft(session, organization_id, message_id)
     if data.recipients is not None:
         check_recipients(message.mode, data.recipients, settings=settings)
         message.recipients = [r.model_dump(exclude_none=True) for r in data.recipients]
         message.recipient_count = len(data.recipients)
+    if "identification" in sent:
+        message.identification = (
+            data.identification.model_dump() if data.identification is not None else None
+        )
+    if "identification" in sent or data.recipients is not None:
+        identity.check_stored(settings, message)
     if "acceptance_days" in sent:
         if message.mode != "registered":
             raise ValidationFailed.field(
@@ -201,11 +206,6 @@ async def update_draft(
     message.updated_at = utcnow()
     await session.flush()
     return message
-
-
-class IdentificationUnavailable(ValidationFailed):
-    code = "identification-unavailable"
-    title = "Recipient identification is not available yet"
 
 
 async def _set_sender(session: AsyncSession, message: Message, sender: SenderIn | None) -> None:
@@ -400,6 +400,7 @@ async def dispatch(
                 **recipient_fields(delivery),
                 "token_salt": salt,
                 "token_hash": token_hash(portal_token(settings.signing_key, delivery.id, salt)),
+                "identification": identity.delivery_requirement(message.identification, recipient),
                 "created_at": now,
                 "updated_at": now,
             }

@@ -1,0 +1,1 @@
+"""Recipient identity: OpenID Connect providers, levels of assurance, attribute matching."""

@@ -1,0 +1,204 @@
+"""The recipient's sign-in with an identity provider: from the letter's page to the provider
+(``POST /r/<token>/identify``) and back (``GET /identity/callback``).
+
+A refused sign-in (a forged or replayed answer, a token for another client, an expired one...)
+shows a page that says why, and changes nothing about the letter; only the request's ``state``
+is used up. A sign-in as someone other than the recipient blocks the letter and tells the
+sender (``identity.service``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+from tabellion.db import DbSession
+from tabellion.identity import service
+from tabellion.identity.oidc import IdentityRefused, OidcClient
+from tabellion.kit import sessions
+from tabellion.kit.ratelimit import client_ip, limiter_of
+from tabellion.kit.tokens import constant_time_equals, hmac_sha256
+from tabellion.kit.web import PageRoute, csrf_token, page_environment
+from tabellion.message.service.delivery import portal_token
+from tabellion.message.service.lifecycle import Actor
+from tabellion.models.message import Delivery
+from tabellion.portal import i18n
+from tabellion.portal.service import DELIVERY_SESSION, delivery_by_token
+from tabellion.runtime import Runtime
+
+log = logging.getLogger("tabellion.identity")
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+BROWSER_COOKIE = "tbl_identity"
+_LINK = re.compile(r"/r/[A-Za-z0-9_-]{20,100}")
+env = page_environment("tabellion.identity")
+
+# What the recipient reads for each reason a sign-in was refused.
+_MESSAGES = {
+    "state-unknown": "This sign-in link is not one we started. Start again from your letter.",
+    "state-replayed": "This sign-in answer was already used. Start again from your letter.",
+    "state-other-browser": "This sign-in was started in another browser. Start again from "
+    "your letter in this one.",
+    "state-expired": "The sign-in took too long. Start again from your letter.",
+    "provider-error": "The identity provider did not confirm your identity.",
+    "provider-not-allowed": "This identity provider cannot be used for this letter.",
+    "provider-unavailable": "The identity provider cannot be reached right now. Try again later.",
+    "delivery-closed": "This letter can no longer be answered.",
+    "token-exchange-failed": "The identity provider refused to confirm this sign-in.",
+    "token-missing": "The identity provider's answer is incomplete.",
+    "token-bad-signature": "The identity provider's answer was not signed by the provider.",
+    "token-unreadable": "The identity provider's answer cannot be read.",
+    "token-expired": "The identity provider's answer has expired.",
+    "token-wrong-issuer": "The answer comes from another identity provider.",
+    "token-wrong-audience": "The identity provider's answer was meant for another service.",
+    "token-wrong-nonce": "The identity provider's answer belongs to another sign-in.",
+    "token-wrong-level": "The identity provider did not give the level of assurance required.",
+    "token-invalid": "The identity provider's answer is not valid.",
+    "userinfo-mismatch": "The identity provider's answers do not agree.",
+}
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def oidc_client(runtime: Runtime) -> OidcClient:
+    async def close() -> None:
+        return None
+
+    factory: Callable[[], tuple[OidcClient, Callable[[], Awaitable[None]]]] = lambda: (  # noqa: E731
+        OidcClient(),
+        close,
+    )
+    return runtime.resource("identity.oidc", factory)
+
+
+def _actor(request: Request) -> Actor:
+    client = request.client.host if request.client else None
+    return Actor(method="oidc", ip=client, user_agent=request.headers.get("user-agent", "")[:500])
+
+
+def _link(runtime: Runtime, delivery: Delivery) -> str:
+    return "/r/" + portal_token(runtime.settings.signing_key, delivery.id, delivery.token_salt)
+
+
+def refused(exc: IdentityRefused, *, back: str | None) -> Response:
+    """To the page saying why, by a redirect: an error status would roll back the request's
+    transaction, and what it must keep (the used-up state, a mismatch told to the sender)
+    with it."""
+    if exc.detail:
+        log.info("identity sign-in refused: %s (%s)", exc.reason, exc.detail)
+    query = {"reason": exc.reason, **({"back": back} if back else {})}
+    return RedirectResponse(f"{service.REFUSED_PATH}?{urlencode(query)}", status_code=303)
+
+
+@router.get(service.REFUSED_PATH)
+async def refused_page(request: Request) -> Response:
+    reason = request.query_params.get("reason", "")
+    back = request.query_params.get("back")
+    if back is not None and not _LINK.fullmatch(back):
+        back = None
+    lang = i18n.request_language(request)
+    t = i18n.translations(lang)
+    if reason == "identity-mismatch":
+        title = t.gettext("Your identity does not match this letter's recipient")
+        text = (
+            "The identity confirmed by the provider is not the one the sender gave for this "
+            "letter, so the letter stays closed. The sender has been told."
+        )
+    else:
+        title = t.gettext("Your identity could not be confirmed")
+        reason = reason if reason in _MESSAGES else "token-invalid"
+        text = _MESSAGES[reason]
+    return i18n.page(
+        env,
+        request,
+        "identity_refused.html",
+        language=lang,
+        csrf=csrf_token(request, _runtime(request).settings.signing_key),
+        status_code=503 if reason == "provider-unavailable" else 403,
+        title=title,
+        message=t.gettext(text),
+        reason=reason,
+        back=back,
+    )
+
+
+@router.get("/r/{token}/identify/{provider}")
+async def identify(token: str, provider: str, request: Request, db: DbSession) -> Response:
+    """Off to the provider. A link (GET), since a form's redirect to another site is stopped
+    by the pages' ``form-action 'self'``; the sign-in is tied to this browser by a cookie."""
+    runtime = _runtime(request)
+    delivery = await delivery_by_token(db, token)
+    if delivery is None or not delivery.identification:
+        return refused(IdentityRefused("state-unknown"), back=None)
+    await limiter_of(request).enforce("code-request", ip=client_ip(request), address=delivery.email)
+    try:
+        url, state = await service.start(
+            db, runtime.settings, oidc_client(runtime), delivery, provider
+        )
+    except IdentityRefused as exc:
+        return refused(exc, back=f"/r/{token}")
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        BROWSER_COOKIE,
+        _browser_mark(runtime, state),
+        max_age=int(service.REQUEST_LIFETIME.total_seconds()),
+        path=service.CALLBACK_PATH,
+        httponly=True,
+        secure=runtime.settings.base_url.startswith("https://"),
+        samesite="lax",  # sent on the provider's redirect back (a top-level GET)
+    )
+    return response
+
+
+def _browser_mark(runtime: Runtime, state: str) -> str:
+    return hmac_sha256(runtime.settings.signing_key, "identity-browser:" + state).hex()
+
+
+@router.get(service.CALLBACK_PATH)
+async def callback(request: Request, db: DbSession) -> Response:
+    runtime = _runtime(request)
+    query = request.query_params
+    state = query.get("state") or ""
+    try:
+        identity_request = await service.claim_request(db, state)
+        # Only the browser that set off may come back: someone else's answer (sent as a link
+        # to sign a victim in as the attacker) is refused.
+        mark = request.cookies.get(BROWSER_COOKIE, "")
+        if not constant_time_equals(mark, _browser_mark(runtime, state)):
+            raise IdentityRefused("state-other-browser")
+    except IdentityRefused as exc:
+        return refused(exc, back=None)
+    delivery = await db.get(Delivery, identity_request.delivery_id)
+    back = _link(runtime, delivery) if delivery is not None else None
+    try:
+        outcome = await service.finish(
+            db,
+            runtime.settings,
+            oidc_client(runtime),
+            identity_request,
+            code=query.get("code"),
+            error=query.get("error"),
+            actor=_actor(request),
+        )
+    except IdentityRefused as exc:
+        return refused(exc, back=back)
+    if not outcome.matched:
+        return refused(IdentityRefused("identity-mismatch"), back=back)
+    response = RedirectResponse(back or "/vault", status_code=303)
+    response.delete_cookie(BROWSER_COOKIE, path=service.CALLBACK_PATH)
+    await sessions.open_session(
+        db,
+        request,
+        response,
+        kind="delivery",
+        subject=outcome.delivery.id,
+        lifetime=DELIVERY_SESSION,
+    )
+    return response
