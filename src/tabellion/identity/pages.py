@@ -37,28 +37,37 @@ BROWSER_COOKIE = "tbl_identity"
 _LINK = re.compile(r"/r/[A-Za-z0-9_-]{20,100}")
 env = page_environment("tabellion.identity")
 
+
+def N_(message: str) -> str:
+    """Marks a message for the catalog; translated where it is shown."""
+    return message
+
+
 # What the recipient reads for each reason a sign-in was refused.
 _MESSAGES = {
-    "state-unknown": "This sign-in link is not one we started. Start again from your letter.",
-    "state-replayed": "This sign-in answer was already used. Start again from your letter.",
-    "state-other-browser": "This sign-in was started in another browser. Start again from "
-    "your letter in this one.",
-    "state-expired": "The sign-in took too long. Start again from your letter.",
-    "provider-error": "The identity provider did not confirm your identity.",
-    "provider-not-allowed": "This identity provider cannot be used for this letter.",
-    "provider-unavailable": "The identity provider cannot be reached right now. Try again later.",
-    "delivery-closed": "This letter can no longer be answered.",
-    "token-exchange-failed": "The identity provider refused to confirm this sign-in.",
-    "token-missing": "The identity provider's answer is incomplete.",
-    "token-bad-signature": "The identity provider's answer was not signed by the provider.",
-    "token-unreadable": "The identity provider's answer cannot be read.",
-    "token-expired": "The identity provider's answer has expired.",
-    "token-wrong-issuer": "The answer comes from another identity provider.",
-    "token-wrong-audience": "The identity provider's answer was meant for another service.",
-    "token-wrong-nonce": "The identity provider's answer belongs to another sign-in.",
-    "token-wrong-level": "The identity provider did not give the level of assurance required.",
-    "token-invalid": "The identity provider's answer is not valid.",
-    "userinfo-mismatch": "The identity provider's answers do not agree.",
+    "state-unknown": N_("This sign-in link is not one we started. Start again from your letter."),
+    "state-replayed": N_("This sign-in answer was already used. Start again from your letter."),
+    "state-other-browser": N_(
+        "This sign-in was started in another browser. Start again from your letter in this one."
+    ),
+    "state-expired": N_("The sign-in took too long. Start again from your letter."),
+    "provider-error": N_("The identity provider did not confirm your identity."),
+    "provider-not-allowed": N_("This identity provider cannot be used for this letter."),
+    "provider-unavailable": N_(
+        "The identity provider cannot be reached right now. Try again later."
+    ),
+    "delivery-closed": N_("This letter can no longer be answered."),
+    "token-exchange-failed": N_("The identity provider refused to confirm this sign-in."),
+    "token-missing": N_("The identity provider's answer is incomplete."),
+    "token-bad-signature": N_("The identity provider's answer was not signed by the provider."),
+    "token-unreadable": N_("The identity provider's answer cannot be read."),
+    "token-expired": N_("The identity provider's answer has expired."),
+    "token-wrong-issuer": N_("The answer comes from another identity provider."),
+    "token-wrong-audience": N_("The identity provider's answer was meant for another service."),
+    "token-wrong-nonce": N_("The identity provider's answer belongs to another sign-in."),
+    "token-wrong-level": N_("The identity provider did not give the level of assurance required."),
+    "token-invalid": N_("The identity provider's answer is not valid."),
+    "userinfo-mismatch": N_("The identity provider's answers do not agree."),
 }
 
 
@@ -107,7 +116,7 @@ async def refused_page(request: Request) -> Response:
     t = i18n.translations(lang)
     if reason == "identity-mismatch":
         title = t.gettext("Your identity does not match this letter's recipient")
-        text = (
+        text = N_(
             "The identity confirmed by the provider is not the one the sender gave for this "
             "letter, so the letter stays closed. The sender has been told."
         )
