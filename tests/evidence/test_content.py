@@ -105,7 +105,9 @@ def runtime_root(runtime: Runtime) -> x509.Certificate:
 def test_received_and_downloaded_are_distinct_events() -> None:
     received, downloaded = event_uri(EvidenceType.RECEIVED), event_uri(EvidenceType.DOWNLOADED)
     assert received == ETSI_EVENT_BASE + "ContentHandover"
-    assert downloaded == "urn:tabellion:evidence:event:AttachmentDownload"
+    assert downloaded == ETSI_EVENT_BASE + "ContentAccessTracking"
+    assert event_uri(EvidenceType.ACCEPTED) == ETSI_EVENT_BASE + "ConsignmentAcceptance"
+    assert event_uri(EvidenceType.REFUSED) == ETSI_EVENT_BASE + "ConsignmentRejection"
     assert event_uri(EvidenceType.EXPIRED) == ETSI_EVENT_BASE + "AcceptanceRejectionExpiry"
     # Every type has its URI; only a reply shares one (a reply is a submission).
     uris = [event_uri(t) for t in EvidenceType if t != EvidenceType.REPLIED]

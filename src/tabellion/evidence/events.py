@@ -23,21 +23,25 @@ class EvidenceType(StrEnum):
     REPLIED = "REPLIED"
 
 
-# EN 319 522-1 clause 6 events. RECEIVED is the handover: the recipient opened the content.
-# A reply is a new submission, by the recipient. DOWNLOADED (one attached file taken, after
-# the handover or the acceptance) has no event of its own in EN 319 522: it is Tabellion's,
-# so that it is never mistaken for the handover.
+# EN 319 522-1 events (their names, as EN 319 522-3 Table 2 spells them in the URIs).
+# RECEIVED is the handover: the recipient opened the content. ACCEPTED and REFUSED are the
+# recipient's consent or refusal of a consignment that asks for it (registered letters).
+# DOWNLOADED (one attached file taken, after the handover or the acceptance) is the tracking
+# of access to content already handed over, so that it is never mistaken for the handover.
+# A reply is a new submission, by the recipient.
 ETSI_EVENTS: dict[EvidenceType, str] = {
     EvidenceType.SENT: "SubmissionAcceptance",
     EvidenceType.NOTIFIED: "NotificationForAcceptance",
     EvidenceType.UNDELIVERED: "NotificationForAcceptanceFailure",
     EvidenceType.RECEIVED: "ContentHandover",
-    EvidenceType.ACCEPTED: "AcceptanceByRecipient",
-    EvidenceType.REFUSED: "RejectionByRecipient",
+    EvidenceType.ACCEPTED: "ConsignmentAcceptance",
+    EvidenceType.REFUSED: "ConsignmentRejection",
     EvidenceType.EXPIRED: "AcceptanceRejectionExpiry",
+    EvidenceType.DOWNLOADED: "ContentAccessTracking",
     EvidenceType.REPLIED: "SubmissionAcceptance",
 }
-TABELLION_EVENTS: dict[EvidenceType, str] = {EvidenceType.DOWNLOADED: "AttachmentDownload"}
+# Events EN 319 522 does not name (none today) get URIs in Tabellion's own namespace.
+TABELLION_EVENTS: dict[EvidenceType, str] = {}
 
 
 def event_uri(evidence_type: EvidenceType) -> str:

@@ -76,7 +76,7 @@ class Facts:
         self.language = language
         self._ = translations(language).gettext
         formats = i18n.context(language)
-        self._when: Callable[[datetime, str], str] = formats["when"]  # type: ignore[assignment]
+        self._when: Callable[[datetime], str] = formats["when"]  # type: ignore[assignment]
         self._size: Callable[[int], str] = formats["size"]  # type: ignore[assignment]
 
     def title(self) -> str:
@@ -96,7 +96,7 @@ class Facts:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return value
-        return f"{self._when(moment, 'long')} ({value})"
+        return f"{self._when(moment)} ({value})"
 
     def rows(self) -> list[Row]:
         _ = self._
