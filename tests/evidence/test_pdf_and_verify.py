@@ -191,6 +191,12 @@ async def test_public_verify_page(
     assert "Fichier inconnu" in unknown.text
     empty = await client.post("/verify", data={"x": "y"})
     assert empty.status_code == 422
+    # A QR code's link to a proof this service does not hold says so, not "unknown file".
+    for wrong in ("evd_01jzzzzzzzzzzzzzzzzzzzzzzz", "not-an-id"):
+        absent = await client.get(f"/verify?evidence={wrong}&lang=fr")
+        assert absent.status_code == 404
+        assert "Aucune preuve de ce nom ici" in absent.text
+        assert "Fichier inconnu" not in absent.text
 
 
 async def test_pdf_proofs_are_certified_and_an_incremental_update_is_flagged(

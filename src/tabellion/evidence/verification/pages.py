@@ -40,7 +40,7 @@ def _page(request: Request, *, status_code: int = 200, **ctx: Any) -> Response:
         csrf=csrf_token(request, runtime.settings.signing_key),
         status_code=status_code,
         self_issued=load_seal(runtime.settings).self_issued,
-        **{"result": None, "error": None, **ctx},
+        **{"result": None, "error": None, "missing_id": False, **ctx},
     )
 
 
@@ -51,7 +51,8 @@ async def verify_page(request: Request, db: DbSession) -> Response:
     if evidence_id is None:
         return _page(request)
     result = await check_recorded(db, _runtime(request), evidence_id)
-    return _page(request, result=result, status_code=200 if result["kind"] != "unknown" else 404)
+    missing = result["kind"] == "unknown"
+    return _page(request, result=result, status_code=404 if missing else 200, missing_id=missing)
 
 
 @router.post("/verify")
