@@ -59,6 +59,24 @@ class RegisteredEmailSendIn(ForeignIn):
     x_own_campaign: Annotated[Short | None, Field(alias="x-own-campaign")] = None
     recipient_email: Email
     recipient_language: Annotated[StrictStr, Field(max_length=16)]
+    # Tabellion's extension (the original has no such fields): what the sender knows of the
+    # recipient, compared with the identity iDIN returns when the organisation's
+    # identification matches on it.
+    recipient_first_name: Annotated[
+        Short | None,
+        Field(description="Extension: the recipient's first name(s), for iDIN matching."),
+    ] = None
+    recipient_last_name: Annotated[
+        Short | None,
+        Field(description="Extension: the recipient's last name, for iDIN matching."),
+    ] = None
+    recipient_birth_date: Annotated[
+        StrictStr | None,
+        Field(
+            max_length=10,
+            description="Extension: the recipient's birth date (YYYY-MM-DD), for iDIN matching.",
+        ),
+    ] = None
     attachments: list[RegisteredEmailAttachmentIn] = Field(default_factory=list)
 
     @field_validator("sender_email", "recipient_email")

@@ -13,7 +13,7 @@ from xml.etree import ElementTree as etree
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from tabellion.errors import FieldError, ValidationFailed, validation_problem
+from tabellion.errors import FieldError, TabellionError, ValidationFailed, validation_problem
 from tabellion.evidence import links
 from tabellion.kit.time import as_utc
 from tabellion.message.schemas import Language, MessageIn
@@ -68,7 +68,28 @@ def message_in(send: RegisteredEmailSendIn) -> MessageIn:
     """The native registered letter: one recipient, known by address, copied to their mailbox
     after acceptance, its sender told of each outcome by e-mail (as the original does)."""
     body_html, body_text = bodies(send.message_body)
-    recipient = {"email": send.recipient_email, "language": language(send.recipient_language)}
+    recipient: dict[str, str] = {
+        "email": send.recipient_email,
+        "language": language(send.recipient_language),
+    }
+    first, last = send.recipient_first_name, send.recipient_last_name
+    if bool(first) != bool(last):
+        # A person is named by both (as in /v1); say which one is missing.
+        missing = "recipient_last_name" if first else "recipient_first_name"
+        raise ValidationFailed.field(
+            missing,
+            "Give recipient_first_name and recipient_last_name together.",
+            code="missing-attribute",
+        )
+    # Declared only when sent (an extension): compared with iDIN's answer if the
+    # organisation's identification matches on them.
+    for attribute, value in (
+        ("first_name", send.recipient_first_name),
+        ("last_name", send.recipient_last_name),
+        ("birth_date", send.recipient_birth_date),
+    ):
+        if value:
+            recipient[attribute] = value
     sender = {"email": send.sender_email, "name": send.sender_real_name or None}
     try:
         return MessageIn.model_validate(
@@ -99,18 +120,45 @@ _FIELDS = {
     "sender.name": "sender_real_name",
     "recipients[0].email": "recipient_email",
     "recipients[0].language": "recipient_language",
+    "recipients[0].first_name": "recipient_first_name",
+    "recipients[0].last_name": "recipient_last_name",
+    "recipients[0].birth_date": "recipient_birth_date",
     "reference": "x-own-id",
     "campaign": "x-own-campaign",
     "guid": "x-own-guid",
 }
 
 
-def _foreign_errors(exc: ValidationError) -> ValidationFailed:
+def _foreign_errors(exc: ValidationError) -> TabellionError:
     return foreign_error(validation_problem(RequestValidationError(exc.errors(include_url=False))))
 
 
-def foreign_error(native: ValidationFailed) -> ValidationFailed:
-    """A native validation error with the send request's field names (and its code kept)."""
+class IdentificationUnavailable(TabellionError):
+    """The organisation asks its recipients to identify (iDIN), and this server cannot."""
+
+    status = 412
+    code = "identification-unavailable"
+    title = "The organisation's identification cannot be honoured"
+
+
+def foreign_error(native: ValidationFailed) -> TabellionError:
+    """A native validation error with the send request's field names (and its code kept).
+
+    The identification comes from the organisation's default, not from the request: one
+    this server cannot honour (no iDIN provider configured any more, none at its level) is a
+    failed precondition (412), not a bad request."""
+    unavailable = [e for e in native.errors if e.field.startswith("identification")]
+    if unavailable:
+        first = unavailable[0]
+        text = (
+            "Your organisation asks recipients to identify (iDIN) before they see a registered "
+            f"e-mail, and this server cannot: {first.message} Ask the operator to configure "
+            "the identity provider, or change the organisation's identification "
+            "(PATCH /v1/organization)."
+        )
+        return IdentificationUnavailable(
+            text, errors=[FieldError(field="identification", code=first.code, message=text)]
+        )
     errors = []
     for e in native.errors:
         message = e.message
@@ -118,6 +166,11 @@ def foreign_error(native: ValidationFailed) -> ValidationFailed:
             message = (
                 "This address is not a sender of your organisation; "
                 "create it with POST /api/user/ first."
+            )
+        elif e.code == "missing-attribute" and e.field in _FIELDS:
+            message = (
+                "Your organisation's identification (iDIN) compares this with the identity "
+                f"the bank confirms: send {_FIELDS[e.field]}."
             )
         errors.append(FieldError(field=_FIELDS.get(e.field, e.field), code=e.code, message=message))
     if not errors:
@@ -179,6 +232,7 @@ def status_document(tickets: Iterable[Ticket], *, generated_at: datetime) -> byt
         _text(node, "announced_at", _when(delivery.notified_at))
         _text(node, "deadline_at", _when(delivery.deadline_at))
         _text(node, "answered_at", _when(delivery.answered_at))
+        _identification(node, delivery)
         files_node = etree.SubElement(node, "attachments")
         for attachment in ticket.attachments:
             etree.SubElement(
@@ -202,6 +256,53 @@ def status_document(tickets: Iterable[Ticket], *, generated_at: datetime) -> byt
                 event.set("proof_pdf", signer.url("pdf", evidence.id))
                 event.set("proof_json", signer.url("json", evidence.id))
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+IDENTIFICATION_FAILED = "identification-failed"
+
+
+def identification_state(delivery: Delivery) -> str | None:
+    """``waiting`` (asked, not yet done), ``identified`` or ``mismatch`` (the last sign-in
+    gave someone else; the recipient may try again); None when none was asked."""
+    if not delivery.identification:
+        return None
+    if (delivery.identity or {}).get("method") == "oidc":
+        return "identified"
+    if (delivery.status_reason or "").startswith(IDENTIFICATION_FAILED):
+        return "mismatch"
+    return "waiting"
+
+
+def _identification(parent: etree.Element, delivery: Delivery) -> None:
+    """What the sender asked of the recipient's identity, and what came of it."""
+    state = identification_state(delivery)
+    if state is None:
+        return
+    asked = delivery.identification or {}
+    node = etree.SubElement(
+        parent, "identification", status=state, level=str(asked.get("level", "substantial"))
+    )
+    for name in asked.get("providers", []):
+        _text(node, "provider", str(name))
+    for attribute in asked.get("match", []):
+        _text(node, "match", str(attribute))
+    if state != "identified":
+        return
+    identity = delivery.identity or {}
+    provider = identity.get("provider") or {}
+    done = etree.SubElement(
+        node,
+        "identified",
+        provider=str(provider.get("name", "")),
+        label=str(provider.get("label", "")),
+        preset=str(provider.get("preset", "")),
+        level_of_assurance=str(identity.get("level_of_assurance", "")),
+    )
+    if identity.get("at"):
+        done.set("at", foreign_time(datetime.fromisoformat(str(identity["at"]))))
+    for attribute, value in (identity.get("attributes") or {}).items():
+        if attribute in identity.get("matched", []) and value is not None:
+            etree.SubElement(done, "matched", name=attribute).text = str(value)
 
 
 def error_document(status: int, code: str, message: str) -> bytes:
