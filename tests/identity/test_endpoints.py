@@ -143,7 +143,13 @@ async def test_a_draft_changes_its_identification(
     assert changed.json()["identification"] == wanted
     # New recipients must still declare what is matched.
     problem = assert_problem(
-        await client.patch(url, json={"recipients": [{"email": "x@example.test"}]}, headers=auth),
+        await client.patch(
+            url,
+            json={
+                "recipients": [{"email": "x@example.test", "company": "Acme", "siren": "732829320"}]
+            },
+            headers=auth,
+        ),
         422,
         "validation-failed",
     )
