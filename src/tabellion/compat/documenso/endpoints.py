@@ -6,7 +6,8 @@ recipient and field ids, error shape and auth (the API key alone in ``Authorizat
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -54,7 +55,7 @@ from tabellion.compat.documenso.translate import (
     recipient_out,
     render_error,
 )
-from tabellion.db import DbSession, SessionRoute
+from tabellion.db import READ_ONLY_INFO, DbSession, SessionRoute, transaction
 from tabellion.document.multipart import (
     BINARY,
     MalformedMultipart,
@@ -175,37 +176,61 @@ async def _json(request: Request, model: type[M]) -> M:
     return _validate(model, data)
 
 
-async def _foreign_ids(
-    session: AsyncSession, organization_id: str, *parts: repository.EnvelopeParts
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Numeric ids of the recipients and fields of one envelope or a whole page, in two queries."""
-    recipients = await ids.foreign_map(
-        session,
-        dialect=DIALECT,
-        kind="recipient",
-        native_ids=[r.id for p in parts for r in p.recipients],
-        organization_id=organization_id,
-    )
-    fields = await ids.foreign_map(
-        session,
-        dialect=DIALECT,
-        kind="field",
-        native_ids=[f.id for p in parts for f in p.fields],
-        organization_id=organization_id,
-    )
-    return recipients, fields
+@dataclass(frozen=True)
+class Numbers:
+    """Numeric ids (native id → Documenso's) of some envelopes, their recipients and fields.
+    The envelope's own number is the legacy ``id`` of Documenso's webhook payloads."""
+
+    envelopes: dict[str, str]
+    recipients: dict[str, str]
+    fields: dict[str, str]
+
+
+async def _numbers(
+    request: Request,
+    session: AsyncSession,
+    organization_id: str,
+    envelopes: Mapping[str, repository.EnvelopeParts],
+) -> Numbers:
+    """The numeric ids of ``envelopes`` (envelope id → parts), in three queries.
+
+    Rows made natively (or before this dialect existed) get theirs on first sight. A read
+    route's session cannot write (``db.SessionRoute``): there the missing ones are drawn in a
+    short write transaction of their own, committed at once (a mapping is worth keeping even
+    if the read then fails; a concurrent first sight of the same rows keeps the first ids).
+    """
+    wanted = {
+        "envelope": list(envelopes),
+        "recipient": [r.id for p in envelopes.values() for r in p.recipients],
+        "field": [f.id for p in envelopes.values() for f in p.fields],
+    }
+    found: dict[str, dict[str, str]] = {}
+    for kind, natives in wanted.items():
+        found[kind] = await ids.foreign_map(
+            session,
+            dialect=DIALECT,
+            kind=kind,
+            native_ids=natives,
+            organization_id=organization_id,
+        )
+    missing = [(k, n) for k, natives in wanted.items() for n in natives if n not in found[k]]
+    if missing:
+        if session.info.get(READ_ONLY_INFO):
+            async with transaction(_runtime(request).sessions) as writer:
+                await _allocate(writer, organization_id, missing, found)
+        else:
+            await _allocate(session, organization_id, missing, found)
+    return Numbers(found["envelope"], found["recipient"], found["field"])
 
 
 async def _allocate(
-    session: AsyncSession, organization_id: str, envelope_id: str, parts: repository.EnvelopeParts
+    session: AsyncSession,
+    organization_id: str,
+    rows: Sequence[tuple[str, str]],
+    found: dict[str, dict[str, str]],
 ) -> None:
-    """Numeric ids for rows made natively (or before this dialect existed), on first sight.
-    The envelope's own number is the legacy ``id`` of Documenso's webhook payloads."""
-    rows: list[tuple[str, str]] = [("envelope", envelope_id)]
-    rows += [("recipient", r.id) for r in parts.recipients]
-    rows += [("field", f.id) for f in parts.fields]
     for kind, native_id in rows:
-        await ids.allocate(
+        found[kind][native_id] = await ids.allocate(
             session,
             dialect=DIALECT,
             kind=kind,
@@ -215,16 +240,11 @@ async def _allocate(
         )
 
 
-async def _numbers(
-    session: AsyncSession, organization_id: str, envelope_ids: Sequence[str]
-) -> dict[str, str]:
-    return await ids.foreign_map(
-        session,
-        dialect=DIALECT,
-        kind="envelope",
-        native_ids=envelope_ids,
-        organization_id=organization_id,
-    )
+async def _numbers_of(
+    request: Request, session: AsyncSession, organization_id: str, envelope_id: str
+) -> tuple[repository.EnvelopeParts, Numbers]:
+    parts = await _parts(session, envelope_id)
+    return parts, await _numbers(request, session, organization_id, {envelope_id: parts})
 
 
 async def _parts(session: AsyncSession, envelope_id: str) -> repository.EnvelopeParts:
@@ -363,9 +383,7 @@ async def create(request: Request, caller: Writer, session: DbSession) -> Create
             )
     if fields:
         await service.add_fields(session, caller.organization_id, envelope.id, fields)
-    await _allocate(
-        session, caller.organization_id, envelope.id, await _parts(session, envelope.id)
-    )
+    await _numbers_of(request, session, caller.organization_id, envelope.id)
     return Created(id=envelope.id)
 
 
@@ -382,13 +400,15 @@ async def _view(
     request: Request, session: AsyncSession, organization_id: str, envelope_id: str
 ) -> dict[str, Any]:
     envelope = await service.get_envelope(session, organization_id, envelope_id)
-    parts = await _parts(session, envelope.id)
-    await _allocate(session, organization_id, envelope.id, parts)
-    recipient_ids, field_ids = await _foreign_ids(session, organization_id, parts)
+    parts, numbers = await _numbers_of(request, session, organization_id, envelope.id)
     key = _runtime(request).settings.signing_key
-    numbers = await _numbers(session, organization_id, [envelope.id])
     return envelope_out(
-        envelope, parts, recipient_ids, field_ids, signing_key=key, number=numbers[envelope.id]
+        envelope,
+        parts,
+        numbers.recipients,
+        numbers.fields,
+        signing_key=key,
+        number=numbers.envelopes[envelope.id],
     )
 
 
@@ -422,12 +442,16 @@ async def list_envelopes(
             ascending=orderByDirection == "asc",
         )
     parts = await repository.parts_of(session, [e.id for e in rows])
-    recipient_ids, field_ids = await _foreign_ids(session, caller.organization_id, *parts.values())
+    numbers = await _numbers(request, session, caller.organization_id, parts)
     key = _runtime(request).settings.signing_key
-    numbers = await _numbers(session, caller.organization_id, [e.id for e in rows])
     data = [
         envelope_out(
-            e, parts[e.id], recipient_ids, field_ids, signing_key=key, number=numbers.get(e.id)
+            e,
+            parts[e.id],
+            numbers.recipients,
+            numbers.fields,
+            signing_key=key,
+            number=numbers.envelopes[e.id],
         )
         for e in rows
     ]
@@ -515,8 +539,8 @@ async def update(request: Request, caller: Writer, session: DbSession) -> dict[s
         language=_language(meta.language, "meta.language").get("language") if meta else None,
     )
     envelope = await editing.update_draft(session, caller.organization_id, body.envelopeId, changes)
-    numbers = await _numbers(session, caller.organization_id, [envelope.id])
-    return envelope_lite(envelope, numbers.get(envelope.id))
+    _, numbers = await _numbers_of(request, session, caller.organization_id, envelope.id)
+    return envelope_lite(envelope, numbers.envelopes[envelope.id])
 
 
 def _signing_links(
@@ -552,10 +576,8 @@ async def distribute(request: Request, caller: Writer, session: DbSession) -> di
         changes = DraftChanges(message=body.meta.message, language=language)
         await editing.update_draft(session, caller.organization_id, body.envelopeId, changes)
     envelope = await service.send(session, caller.organization_id, body.envelopeId)
-    parts = await _parts(session, envelope.id)
-    await _allocate(session, caller.organization_id, envelope.id, parts)
-    recipient_ids, _ = await _foreign_ids(session, caller.organization_id, parts)
-    recipients = _signing_links(request, envelope, parts.recipients, recipient_ids)
+    parts, numbers = await _numbers_of(request, session, caller.organization_id, envelope.id)
+    recipients = _signing_links(request, envelope, parts.recipients, numbers.recipients)
     return {"success": True, "id": envelope.id, "recipients": recipients}
 
 
@@ -693,6 +715,7 @@ async def audit_log_pdf(
 )
 async def audit_log(
     envelopeId: str,
+    request: Request,
     caller: Reader,
     session: DbSession,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -701,15 +724,13 @@ async def audit_log(
     orderByDirection: Annotated[Literal["asc", "desc"], Query()] = "desc",
 ) -> dict[str, Any]:
     envelope = await service.get_envelope(session, caller.organization_id, envelopeId)
-    parts = await _parts(session, envelope.id)
-    await _allocate(session, caller.organization_id, envelope.id, parts)
-    recipient_ids, _ = await _foreign_ids(session, caller.organization_id, parts)
+    parts, numbers = await _numbers_of(request, session, caller.organization_id, envelope.id)
     steps = history.steps(envelope, parts)
     if orderByDirection == "desc":
         steps.reverse()
     chosen = steps[(page - 1) * perPage : page * perPage]
     return {
-        "data": [audit_out(envelope, step, recipient_ids) for step in chosen],
+        "data": [audit_out(envelope, step, numbers.recipients) for step in chosen],
         "count": len(steps),
         "currentPage": page,
         "perPage": perPage,
@@ -741,12 +762,12 @@ async def _recipients_out(
     envelope: Envelope,
     native_ids: Sequence[str],
 ) -> list[dict[str, Any]]:
-    parts = await _parts(session, envelope.id)
-    await _allocate(session, organization_id, envelope.id, parts)
-    recipient_ids, _ = await _foreign_ids(session, organization_id, parts)
+    parts, numbers = await _numbers_of(request, session, organization_id, envelope.id)
     key = _runtime(request).settings.signing_key
     by_id = {r.id: r for r in parts.recipients}
-    return [recipient_out(envelope, by_id[n], recipient_ids, signing_key=key) for n in native_ids]
+    return [
+        recipient_out(envelope, by_id[n], numbers.recipients, signing_key=key) for n in native_ids
+    ]
 
 
 @router.get(
@@ -773,14 +794,12 @@ async def _recipient_with_fields(
     recipient = await repository.get_recipient(session, organization_id, recipient_id)
     assert recipient is not None
     envelope = await service.get_envelope(session, organization_id, recipient.envelope_id)
-    parts = await _parts(session, envelope.id)
-    await _allocate(session, organization_id, envelope.id, parts)
-    recipient_ids, field_ids = await _foreign_ids(session, organization_id, parts)
+    parts, numbers = await _numbers_of(request, session, organization_id, envelope.id)
     key = _runtime(request).settings.signing_key
     return {
-        **recipient_out(envelope, recipient, recipient_ids, signing_key=key),
+        **recipient_out(envelope, recipient, numbers.recipients, signing_key=key),
         "fields": [
-            field_out(envelope, f, field_ids, recipient_ids)
+            field_out(envelope, f, numbers.fields, numbers.recipients)
             for f in parts.fields
             if f.recipient_id == recipient.id
         ],
@@ -949,13 +968,15 @@ def _fields_answer(body: EnvelopeRef, data: list[dict[str, Any]]) -> dict[str, A
 
 
 async def _fields_out(
-    session: AsyncSession, organization_id: str, envelope: Envelope, native_ids: Sequence[str]
+    request: Request,
+    session: AsyncSession,
+    organization_id: str,
+    envelope: Envelope,
+    native_ids: Sequence[str],
 ) -> list[dict[str, Any]]:
-    parts = await _parts(session, envelope.id)
-    await _allocate(session, organization_id, envelope.id, parts)
-    recipient_ids, field_ids = await _foreign_ids(session, organization_id, parts)
+    parts, numbers = await _numbers_of(request, session, organization_id, envelope.id)
     by_id = {f.id: f for f in parts.fields}
-    return [field_out(envelope, by_id[n], field_ids, recipient_ids) for n in native_ids]
+    return [field_out(envelope, by_id[n], numbers.fields, numbers.recipients) for n in native_ids]
 
 
 @router.post(
@@ -994,7 +1015,9 @@ async def create_fields(request: Request, caller: Writer, session: DbSession) ->
             )
         )
     rows = await service.add_fields(session, caller.organization_id, envelope.id, items)
-    data = await _fields_out(session, caller.organization_id, envelope, [r.id for r in rows])
+    data = await _fields_out(
+        request, session, caller.organization_id, envelope, [r.id for r in rows]
+    )
     return _fields_answer(body, data)
 
 
@@ -1022,7 +1045,9 @@ async def update_fields(request: Request, caller: Writer, session: DbSession) ->
         native = await _native(session, caller.organization_id, "field", patch.id)
         changes.append(FieldChanges(native, values))
     rows = await editing.update_fields(session, caller.organization_id, envelope.id, changes)
-    data = await _fields_out(session, caller.organization_id, envelope, [r.id for r in rows])
+    data = await _fields_out(
+        request, session, caller.organization_id, envelope, [r.id for r in rows]
+    )
     return _fields_answer(body, data)
 
 
@@ -1050,11 +1075,14 @@ async def delete_field(request: Request, caller: Writer, session: DbSession) -> 
     responses=_responses(FieldNotFound),
 )
 async def get_field(
-    fieldId: Annotated[int, Path(ge=1, le=MAX_FOREIGN_ID)], caller: Reader, session: DbSession
+    fieldId: Annotated[int, Path(ge=1, le=MAX_FOREIGN_ID)],
+    request: Request,
+    caller: Reader,
+    session: DbSession,
 ) -> dict[str, Any]:
     native = await _native(session, caller.organization_id, "field", fieldId)
     field = await repository.get_field(session, caller.organization_id, native)
     if field is None:
         raise FieldNotFound(f"No field {fieldId}.")
     envelope = await service.get_envelope(session, caller.organization_id, field.envelope_id)
-    return (await _fields_out(session, caller.organization_id, envelope, [field.id]))[0]
+    return (await _fields_out(request, session, caller.organization_id, envelope, [field.id]))[0]
