@@ -129,7 +129,7 @@ def _message_rules(case: schemathesis.Case) -> bool:
 
 
 def _envelope_rules(case: schemathesis.Case) -> bool:
-    """envelope.service._check_order: an assistant needs the sequential order and a signer or
+    """envelope.service.check_order: an assistant needs the sequential order and a signer or
     approver after it."""
     body = case.body if isinstance(case.body, dict) else {}
     recipients = [r for r in body.get("recipients") or [] if isinstance(r, dict)]

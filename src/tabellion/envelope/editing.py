@@ -30,8 +30,7 @@ from tabellion.envelope.service import (
     signing_token,
     token_hash,
 )
-from tabellion.envelope.service import _check_field as check_field
-from tabellion.envelope.service import _check_order as check_order
+from tabellion.envelope.service import check_field, check_order
 from tabellion.envelope.signing import RecipientAlreadyActed, RecipientOutOfTurn, WrongRoleForAction
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.kit.ids import new_id
