@@ -24,14 +24,16 @@ from tabellion.envelope.service import (
     EnvelopeNotDraft,
     EnvelopeNotFound,
     EnvelopeNotPending,
+    RecipientAlreadyActed,
+    check_field,
+    check_order,
     event_data,
     get_envelope,
     invite,
     signing_token,
     token_hash,
 )
-from tabellion.envelope.service import check_field, check_order
-from tabellion.envelope.signing import RecipientAlreadyActed, RecipientOutOfTurn, WrongRoleForAction
+from tabellion.envelope.signing import RecipientOutOfTurn, WrongRoleForAction
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow

@@ -44,6 +44,7 @@ from tabellion.compat.documenso.translate import (
     ID_DIGITS,
     ROLE_IN,
     STATUS_IN,
+    TAG_TYPES,
     EnvelopeState,
     audit_out,
     auth_in,
@@ -54,6 +55,7 @@ from tabellion.compat.documenso.translate import (
     order_in,
     recipient_out,
     render_error,
+    tag_field,
 )
 from tabellion.db import READ_ONLY_INFO, DbSession, SessionRoute, transaction
 from tabellion.document.multipart import (
@@ -74,7 +76,8 @@ from tabellion.envelope.editing import (
     RecipientChanges,
     RecipientNotFound,
 )
-from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf
+from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf_tags
+from tabellion.envelope.placeholders import BadPlaceholder
 from tabellion.envelope.schemas import FieldIn, RecipientIn
 from tabellion.envelope.service import (
     EnvelopeDocumentNotFound,
@@ -313,7 +316,13 @@ def _field_in(
         ["payload"],
     ),
     responses=_responses(
-        TooManyDocuments, BlobTooLarge, MalformedMultipart, NotAPdf, EncryptedPdf, BrokenPdf
+        TooManyDocuments,
+        BlobTooLarge,
+        MalformedMultipart,
+        NotAPdf,
+        EncryptedPdf,
+        BrokenPdf,
+        BadPlaceholder,
     ),
 )
 async def create(request: Request, caller: Writer, session: DbSession) -> Created:
@@ -350,7 +359,7 @@ async def create(request: Request, caller: Writer, session: DbSession) -> Create
         "payload",
     )
     runtime = _runtime(request)
-    pages = [await inspect_pdf(runtime.storage, blob.key, blob.head) for blob, _ in files]
+    inspected = [await inspect_pdf_tags(runtime.storage, blob.key, blob.head) for blob, _ in files]
     envelope = await service.create_envelope(
         session, caller, native, signing_key=runtime.settings.signing_key
     )
@@ -358,9 +367,11 @@ async def create(request: Request, caller: Writer, session: DbSession) -> Create
         await service.record_document(
             session, caller.organization_id, envelope.id, blob, filename=name, pages=count
         )
-        for (blob, name), count in zip(files, pages, strict=True)
+        for (blob, name), (count, _) in zip(files, inspected, strict=True)
     ]
     parts = await _parts(session, envelope.id)
+    # Recipients in the payload's order (ids are monotonic): its index, and rN of the tags.
+    by_payload = sorted(parts.recipients, key=lambda r: r.id)
     doc_ids, names = [d.id for d in documents], [name for _, name in files]
     fields = []
     for r_index, r in enumerate(body.recipients):
@@ -369,7 +380,7 @@ async def create(request: Request, caller: Writer, session: DbSession) -> Create
             fields.append(
                 _field_in(
                     f,
-                    recipient_id=parts.recipients[r_index].id,
+                    recipient_id=by_payload[r_index].id,
                     document_id=_document_of(f.identifier, doc_ids, names, where),
                     where=where,
                     coordinates={
@@ -383,6 +394,16 @@ async def create(request: Request, caller: Writer, session: DbSession) -> Create
             )
     if fields:
         await service.add_fields(session, caller.organization_id, envelope.id, fields)
+    for document, (_, tags) in zip(documents, inspected, strict=True):
+        # Documenso skips tags of a type it does not know, as text of the document.
+        await service.place_tags(
+            session,
+            caller.organization_id,
+            document,
+            [t for t in tags if t.type in TAG_TYPES],
+            recipient_order=[r.id for r in by_payload],
+            field_of=tag_field,
+        )
     await _numbers_of(request, session, caller.organization_id, envelope.id)
     return Created(id=envelope.id)
 

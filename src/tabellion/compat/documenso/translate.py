@@ -19,6 +19,7 @@ from starlette.responses import Response
 from tabellion.compat import ids as compat_ids
 from tabellion.envelope import repository
 from tabellion.envelope.history import Step
+from tabellion.envelope.placeholders import Tag, field_data, tag_error
 from tabellion.envelope.repository import EnvelopeParts
 from tabellion.envelope.service import signing_token
 from tabellion.errors import Conflict, TabellionError, ValidationFailed
@@ -255,6 +256,36 @@ def meta_in(field_type: str, raw: dict[str, Any] | None, where: str) -> tuple[di
             meta["label"] = meta["label"] or options[0] if options else meta["label"]
             meta["default"] = "true" if values[0].get("checked") else None
     return {k: v for k, v in meta.items() if v is not None}, bool(raw.get("required", True))
+
+
+# Documenso's placeholder options (``{{text, r1, required=true, label=Company}}``) by the
+# lower-case names the native tag reader gives them, as ``fieldMeta`` spells them.
+_TAG_OPTIONS = {name.lower(): name for name in (
+    "required", "readOnly", "fontSize", "textAlign", "label", "placeholder", "text",
+    "characterLimit", "value", "minValue", "maxValue", "numberFormat")}  # fmt: skip
+TAG_TYPES = frozenset(t.lower() for t in FIELD_IN)
+
+
+def tag_field(tag: Tag) -> dict[str, Any]:
+    """The native field of one of Documenso's placeholders: the native tag's box, and its
+    options read as Documenso reads them (``required=true``; signatures take none)."""
+    field_type = tag.type.upper()
+    raw: dict[str, Any] = {}
+    if field_type not in ("SIGNATURE", "FREE_SIGNATURE"):
+        for key, value in tag.options.items():
+            name = _TAG_OPTIONS.get(key)
+            if name is None:
+                continue
+            if name in ("required", "readOnly"):
+                value = value is True or str(value).lower() == "true"
+            raw[name] = value
+    if field_type == "TEXT" and "text" in raw:
+        raw["text"] = str(raw["text"])
+    try:
+        meta, required = meta_in(field_type, raw, "file")
+    except ValidationFailed as exc:
+        raise tag_error(tag, exc.errors[0].message if exc.errors else exc.detail) from exc
+    return {**field_data(tag), "type": FIELD_IN[field_type], "required": required, "meta": meta}
 
 
 def meta_out(field: EnvelopeField) -> dict[str, Any]:
