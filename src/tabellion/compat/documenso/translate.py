@@ -69,13 +69,20 @@ class EnvelopeState(Conflict):
     def __init__(self, envelope: Envelope, allowed: tuple[str, ...]) -> None:
         wanted = " or ".join(STATUS_OUT[a] for a in allowed)
         state = STATUS_OUT[envelope.status]
+        if envelope.status == "expired":
+            super().__init__(
+                f"Envelope {envelope.id} expired: its signing links no longer work; this "
+                f"needs it {wanted}. Send a new envelope."
+            )
+            self.foreign_code = "RECIPIENT_EXPIRED"
+            return
         super().__init__(f"Envelope {envelope.id} is {state}; this needs it {wanted}.")
         self.foreign_code = _STATE_CODES.get(state, "INVALID_REQUEST")
 
 
 _STATE_CODES = {"DRAFT": "ENVELOPE_DRAFT", "COMPLETED": "ENVELOPE_COMPLETED",
                 "REJECTED": "ENVELOPE_REJECTED"}  # fmt: skip
-_CONFLICT_CODES = {"recipient-exists": "ALREADY_EXISTS"}
+_CONFLICT_CODES = {"recipient-exists": "ALREADY_EXISTS", "envelope-expired": "RECIPIENT_EXPIRED"}
 _CODES = {
     400: "INVALID_BODY",
     401: "UNAUTHORIZED",
@@ -172,7 +179,17 @@ def recipient_out(
     *,
     signing_key: bytes | None = None,
 ) -> dict[str, Any]:
-    signed = {"signed": "SIGNED", "approved": "SIGNED", "viewed": "SIGNED", "rejected": "REJECTED"}
+    # Documenso marks every role's completed action SIGNED (an assistant's too).
+    signed = {"signed": "SIGNED", "approved": "SIGNED", "viewed": "SIGNED", "assisted": "SIGNED",
+              "rejected": "REJECTED"}  # fmt: skip
+    # Recipients still to act when the envelope expired: their signing window closed then.
+    expired = (
+        _time(envelope.expired_at)
+        if envelope.status == "expired"
+        and recipient.sent_at is not None
+        and recipient.status not in signed
+        else None
+    )
     token = (
         signing_token(signing_key, recipient.id, recipient.token_salt)
         if signing_key is not None
@@ -192,9 +209,9 @@ def recipient_out(
         "signedAt": _time(recipient.acted_at),
         "rejectionReason": recipient.reason,
         "documentDeletedAt": None,
-        "expired": None,
+        "expired": expired,
         "expiresAt": _time(envelope.expires_at),
-        "expirationNotifiedAt": None,
+        "expirationNotifiedAt": expired,
         "authOptions": auth_out(recipient),
     }
 
@@ -446,7 +463,9 @@ _AUDIT_TYPES = {
     "signed": "DOCUMENT_RECIPIENT_COMPLETED",
     "approved": "DOCUMENT_RECIPIENT_COMPLETED",
     "viewed": "DOCUMENT_RECIPIENT_COMPLETED",
+    "assisted": "DOCUMENT_RECIPIENT_COMPLETED",
     "rejected": "DOCUMENT_RECIPIENT_REJECTED",
+    "expired": "DOCUMENT_RECIPIENT_EXPIRED",
     "cancelled": "DOCUMENT_CANCELLED",
     "completed": "DOCUMENT_COMPLETED",
 }
@@ -468,7 +487,7 @@ def audit_out(envelope: Envelope, step: Step, recipient_ids: dict[str, str]) -> 
         auth = auth_out(recipient)
         if step.kind == "opened":
             data["accessAuth"] = auth["accessAuth"]
-        elif step.kind in ("signed", "approved", "viewed"):
+        elif step.kind in ("signed", "approved", "viewed", "assisted"):
             data["actionAuth"] = auth["actionAuth"]
         elif step.kind == "invited":
             data.update(emailType=_EMAIL_TYPES[recipient.role], isResending=False)
@@ -506,6 +525,9 @@ WEBHOOK_NAMES = {
     "envelope.rejected": "DOCUMENT_REJECTED",
     "envelope.completed": "DOCUMENT_COMPLETED",
     "envelope.cancelled": "DOCUMENT_CANCELLED",
+    # Documenso tells of each recipient's deadline; here the whole envelope expires at once,
+    # and its recipients still to act show ``expirationNotifiedAt``.
+    "envelope.expired": "RECIPIENT_EXPIRED",
     "webhook.test": "WEBHOOK_TEST",
 }
 WEBHOOK_EVENTS = frozenset(WEBHOOK_NAMES)
