@@ -29,7 +29,7 @@ from tabellion.envelope.service import (
     check_order,
     event_data,
     get_envelope,
-    invite,
+    remind_recipients,
     signing_token,
     token_hash,
 )
@@ -349,12 +349,7 @@ async def redistribute(
                 f"It is not {recipient.email}'s turn yet; the link goes out when it is."
             )
         chosen.append(recipient)
-    now = utcnow()
-    envelope.reminders_sent += 1
-    envelope.last_reminded_at = now
-    envelope.updated_at = now
-    # Numbered like a reminder: each sending is its own e-mail (its own Message-ID).
-    invite(session, chosen, now, reminder=envelope.reminders_sent)
+    await remind_recipients(session, envelope, chosen, utcnow())
     await session.flush()
     return envelope, chosen
 

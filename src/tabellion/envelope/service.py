@@ -592,18 +592,41 @@ async def send_due_reminder(session: AsyncSession, envelope_id: str) -> bool:
     ):
         return False
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
-    _remind(session, envelope, parts, now)
+    await _remind(session, envelope, parts, now)
     schedule_reminder(session, envelope, now + timedelta(days=envelope.reminder_every_days))
     await session.flush()
     return True
 
 
-def _remind(session: AsyncSession, envelope: Envelope, parts: EnvelopeParts, now: datetime) -> None:
+async def _remind(
+    session: AsyncSession, envelope: Envelope, parts: EnvelopeParts, now: datetime
+) -> None:
     waiting = [r for r in parts.recipients if r.status in ("sent", "opened")]
+    await remind_recipients(session, envelope, waiting, now)
+
+
+async def remind_recipients(
+    session: AsyncSession,
+    envelope: Envelope,
+    recipients: Sequence[EnvelopeRecipient],
+    now: datetime,
+) -> None:
+    """E-mail the link again to ``recipients`` (each sending its own e-mail, numbered like a
+    reminder) and tell the ``envelope.reminded`` webhook event."""
     envelope.reminders_sent += 1
     envelope.last_reminded_at = now
     envelope.updated_at = now
-    invite(session, waiting, now, reminder=envelope.reminders_sent)
+    invite(session, recipients, now, reminder=envelope.reminders_sent)
+    await emit(
+        session,
+        envelope.organization_id,
+        "envelope.reminded",
+        event_data(
+            envelope,
+            recipient_ids=[r.id for r in recipients],
+            reminder=envelope.reminders_sent,
+        ),
+    )
 
 
 async def expire_due(session: AsyncSession, envelope_id: str) -> bool:
@@ -669,7 +692,7 @@ async def remind(session: AsyncSession, organization_id: str, envelope_id: str) 
     """E-mail again every recipient invited who has not acted yet."""
     envelope = await _pending(session, organization_id, envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
-    _remind(session, envelope, parts, utcnow())
+    await _remind(session, envelope, parts, utcnow())
     await session.flush()
     return envelope
 

@@ -32,6 +32,20 @@ async def test_an_expired_envelope(
     distributed = await sent(client, key)
     envelope_id = distributed["id"]
     [signer] = distributed["recipients"]
+    again = await post(
+        client,
+        key,
+        "envelope/redistribute",
+        {"envelopeId": envelope_id, "recipients": [signer["id"]]},
+    )
+    assert again.status_code == 200, again.text
+    await run_jobs(runtime)
+    reminded = [json.loads(r.body) for r in receiver.received]
+    assert [c["event"] for c in reminded] == ["DOCUMENT_SENT", "DOCUMENT_REMINDER_SENT"]
+    reminder = reminded[1]["payload"]
+    assert reminder["status"] == "PENDING" and reminder["envelopeId"] == envelope_id
+    assert [r["id"] for r in reminder["recipients"]] == [signer["id"]]
+    assert reminder["recipients"][0]["sendStatus"] == "SENT"
     await travel(runtime, envelope_id, timedelta(days=91))
     await run_jobs(runtime)
 
@@ -58,7 +72,7 @@ async def test_an_expired_envelope(
     assert latest["data"]["recipientEmail"] == "signer@example.com"
 
     calls = {json.loads(r.body)["event"]: json.loads(r.body) for r in receiver.received}
-    assert set(calls) == {"DOCUMENT_SENT", "RECIPIENT_EXPIRED"}
+    assert set(calls) == {"DOCUMENT_SENT", "DOCUMENT_REMINDER_SENT", "RECIPIENT_EXPIRED"}
     payload = calls["RECIPIENT_EXPIRED"]["payload"]
     assert payload["envelopeId"] == envelope_id and payload["status"] == "REJECTED"
     [told] = payload["recipients"]

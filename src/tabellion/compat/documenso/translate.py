@@ -528,6 +528,7 @@ WEBHOOK_NAMES = {
     # Documenso tells of each recipient's deadline; here the whole envelope expires at once,
     # and its recipients still to act show ``expirationNotifiedAt``.
     "envelope.expired": "RECIPIENT_EXPIRED",
+    "envelope.reminded": "DOCUMENT_REMINDER_SENT",
     "webhook.test": "WEBHOOK_TEST",
 }
 WEBHOOK_EVENTS = frozenset(WEBHOOK_NAMES)
@@ -583,6 +584,13 @@ async def render_webhook(
             for r in parts.recipients
             if r.id in recipient_ids
         ]  # fmt: skip
+        # As reference 007 shows them: a reminder names the recipients reminded, an expiry
+        # those whose window closed.
+        if event_type == "envelope.reminded":
+            named = {recipient_ids.get(n) for n in data.get("recipient_ids", [])}
+            recipients = [r for r in recipients if str(r["id"]) in named]
+        elif event_type == "envelope.expired":
+            recipients = [r for r in recipients if r["expirationNotifiedAt"] is not None]
         lite = envelope_lite(envelope, number)
         payload = {
             "id": int(number),
