@@ -393,7 +393,7 @@ async def place_tags(
     *,
     recipient_order: Sequence[str] | None = None,
     field_of: Callable[[Tag], dict[str, Any]] = field_data,
-) -> int:
+) -> list[EnvelopeField]:
     """Fields from a new document's text tags (``placeholders``): all of them, or a 422
     naming the first tag that cannot be one.
 
@@ -401,7 +401,7 @@ async def place_tags(
     recipients as listed); ``field_of`` reads a tag's type, box and options (a dialect gives
     its own option names)."""
     if not tags:
-        return 0
+        return []
     envelope = await _draft(session, organization_id, document.envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
     if await repository.count_fields(session, envelope.id) + len(tags) > MAX_FIELDS:
@@ -431,8 +431,9 @@ async def place_tags(
         meta["tag"] = {"text": tag.text, "box": [round(v, 4) for v in tag.box]}
         rows.append(_field_row(envelope, item, meta))
     session.add_all(rows)
+    envelope.updated_at = utcnow()
     await session.flush()
-    return len(rows)
+    return rows
 
 
 def _field_row(envelope: Envelope, item: FieldIn, meta: dict[str, Any]) -> EnvelopeField:

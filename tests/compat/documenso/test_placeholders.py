@@ -142,3 +142,71 @@ async def test_placeholders_beside_coordinate_fields(
     assert sorted(f["type"] for f in body["fields"]) == ["DATE", "INITIALS", "SIGNATURE"]
     [initials] = [f for f in body["fields"] if f["type"] == "INITIALS"]
     assert initials["page"] == 2
+
+
+async def test_fields_placed_by_a_text_of_the_pdf(
+    client: httpx.AsyncClient, runtime: Runtime, key: dict[str, str], tmp_path: Path
+) -> None:
+    pdf = tagged_pdf(
+        (1, 60, 300, "{{name}}"),
+        (1, 60, 600, "[SIGN-HERE]"),
+        (2, 60, 600, "[SIGN-HERE]"),
+    )
+    payload = copy.deepcopy(CREATE_PAYLOAD)
+    payload["recipients"][0]["fields"] = []
+    response = await create(client, key, payload, _files(pdf))
+    assert response.status_code == 200, response.text
+    envelope_id = response.json()["id"]
+    body = await envelope(client, key, envelope_id)
+    assert body["fields"] == []  # {{name}} names no recipient: left for the API, as Documenso
+    [signer] = body["recipients"]
+
+    def item(**extra: Any) -> dict[str, Any]:
+        return {"recipientId": signer["id"], **extra}
+
+    missing = await post(
+        client, key, "envelope/field/create-many",
+        {"envelopeId": envelope_id, "data": [item(type="NAME", placeholder="{{nowhere}}")]},
+    )  # fmt: skip
+    issue = assert_error(missing, 400, "INVALID_BODY", "not found")["issues"][0]
+    assert issue["path"] == ["data", "0", "placeholder"]
+    made = await post(
+        client,
+        key,
+        "envelope/field/create-many",
+        {
+            "envelopeId": envelope_id,
+            "data": [
+                item(type="NAME", placeholder="{{name}}", width=30),
+                item(type="SIGNATURE", placeholder="[SIGN-HERE]", matchAll=True),
+                item(type="DATE", page=1, positionX=60, positionY=10, width=20, height=3),
+            ],
+        },
+    )
+    assert made.status_code == 200, made.text
+    data = made.json()["data"]
+    assert [(f["type"], f["page"]) for f in data] == [
+        ("NAME", 1),
+        ("SIGNATURE", 1),
+        ("SIGNATURE", 2),
+        ("DATE", 1),
+    ]
+    assert data[0]["width"] == "30" and float(data[0]["positionX"]) < 15
+    assert float(data[1]["positionY"]) > 60  # where [SIGN-HERE] is, 600 pt down of 842
+
+    await post(client, key, "envelope/distribute", {"envelopeId": envelope_id})
+    token = await token_of(runtime, "signer@example.com")
+    assert (await client.get(f"/s/{token}", headers=UA)).status_code == 200
+    values = {
+        f"f_{f['secondaryId']}": "2026-12-04" if f["type"] == "DATE" else "John Smith" for f in data
+    }
+    signed = await _post(client, token, "sign", {**values, "consent": "yes"})
+    assert signed.status_code == 303, signed.text
+    await Worker(runtime, poll_interval=0.05).run_until_idle()
+    done = await envelope(client, key, envelope_id)
+    assert done["status"] == "COMPLETED"
+    item_id = done["envelopeItems"][0]["id"]
+    result = await client.get(f"{BASE}/envelope/item/{item_id}/download", headers=key)
+    await assert_sealed(runtime, result.content, tmp_path)
+    text_of = "".join(p.get_textpage().get_text_range() for p in pdfium.PdfDocument(result.content))
+    assert "[SIGN-HERE]" not in text_of and "{{name}}" not in text_of

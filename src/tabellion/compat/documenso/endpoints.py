@@ -76,8 +76,14 @@ from tabellion.envelope.editing import (
     RecipientChanges,
     RecipientNotFound,
 )
-from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf_tags
-from tabellion.envelope.placeholders import BadPlaceholder
+from tabellion.envelope.pdf import (
+    BrokenPdf,
+    EncryptedPdf,
+    NotAPdf,
+    inspect_pdf_tags,
+    locate_texts,
+)
+from tabellion.envelope.placeholders import BadPlaceholder, Tag, field_data
 from tabellion.envelope.schemas import FieldIn, RecipientIn
 from tabellion.envelope.service import (
     EnvelopeDocumentNotFound,
@@ -93,7 +99,7 @@ from tabellion.envelope.service import (
 from tabellion.errors import TabellionError, Unauthorized, ValidationFailed
 from tabellion.kit.ratelimit import limit_credential
 from tabellion.kit.schema import inline_schema
-from tabellion.models.envelope import Envelope
+from tabellion.models.envelope import Envelope, EnvelopeDocument
 from tabellion.organization.service import authenticate_api_key
 from tabellion.runtime import Runtime
 
@@ -1011,35 +1017,106 @@ async def create_fields(request: Request, caller: Writer, session: DbSession) ->
     envelope_id = await _envelope_of(session, caller.organization_id, body)
     envelope = await _state(session, caller.organization_id, envelope_id, "draft")
     parts = await _parts(session, envelope.id)
-    items = []
+    documents = {d.id: d for d in parts.documents}
+    # Each item's native fields, in the request's order: by coordinates, or at the text of
+    # the item's PDF it names (``placeholder``: the first place, or every one with matchAll).
+    by_coordinates: list[tuple[int, FieldIn]] = []
+    by_text: list[tuple[int, Any, str, str]] = []
     for index, item in enumerate(body.data):
         where = f"data.{index}"
-        if item.placeholder is not None:
-            raise ValidationFailed.field(
-                f"{where}.placeholder",
-                "Placing a field by a text of the PDF is not available yet: give page, "
-                "positionX, positionY, width and height.",
-            )
         document_id = item.envelopeItemId or (parts.documents[0].id if parts.documents else "")
         if not document_id:
             raise ValidationFailed.field(
                 f"{where}.envelopeItemId", "The envelope has no item to place the field on."
             )
         recipient_id = await _native(session, caller.organization_id, "recipient", item.recipientId)
-        items.append(
-            _field_in(
-                item,
-                recipient_id=recipient_id,
-                document_id=document_id,
-                where=where,
-                coordinates=_coordinates(item, where, partial=False),
+        if item.placeholder is not None:
+            if not item.placeholder.strip():
+                raise ValidationFailed.field(f"{where}.placeholder", "Give the text to find.")
+            if document_id not in documents:
+                raise ValidationFailed.field(
+                    f"{where}.envelopeItemId", f"No item {document_id} in this envelope."
+                )
+            by_text.append((index, item, recipient_id, document_id))
+            continue
+        by_coordinates.append(
+            (
+                index,
+                _field_in(
+                    item,
+                    recipient_id=recipient_id,
+                    document_id=document_id,
+                    where=where,
+                    coordinates=_coordinates(item, where, partial=False),
+                ),
             )
         )
-    rows = await service.add_fields(session, caller.organization_id, envelope.id, items)
+    made: dict[int, list[str]] = {}
+    if by_coordinates:
+        rows = await service.add_fields(
+            session, caller.organization_id, envelope.id, [f for _, f in by_coordinates]
+        )
+        for (index, _), row in zip(by_coordinates, rows, strict=True):
+            made[index] = [row.id]
+    for index, item, recipient_id, document_id in by_text:
+        made[index] = await _place_by_text(
+            request, session, caller.organization_id, documents[document_id], item, recipient_id,
+            f"data.{index}",
+        )  # fmt: skip
     data = await _fields_out(
-        request, session, caller.organization_id, envelope, [r.id for r in rows]
+        request,
+        session,
+        caller.organization_id,
+        envelope,
+        [native for index in sorted(made) for native in made[index]],
     )
     return _fields_answer(body, data)
+
+
+async def _place_by_text(
+    request: Request,
+    session: AsyncSession,
+    organization_id: str,
+    document: EnvelopeDocument,
+    item: Any,
+    recipient_id: str,
+    where: str,
+) -> list[str]:
+    """Fields where ``item.placeholder`` is written in the item's PDF, as Documenso places
+    them; the text is taken out of the signed PDF like a placeholder tag."""
+    needle = str(item.placeholder)
+    found = (await locate_texts(_runtime(request).storage, document.storage_key, [needle]))[needle]
+    if not found:
+        raise ValidationFailed.field(
+            f"{where}.placeholder", f"Placeholder {needle!r} not found in the item's PDF."
+        )
+    meta, required = meta_in(item.type, item.fieldMeta, where)
+
+    def field_of(tag: Tag) -> dict[str, Any]:
+        placed = {**field_data(Tag(tag.text, FIELD_IN[item.type], 1, tag.page, tag.box))}
+        width = float(item.width) if item.width is not None else placed["width"]
+        height = float(item.height) if item.height is not None else placed["height"]
+        return {
+            **placed,
+            "x": min(placed["x"], 100.0 - width),
+            "y": min(placed["y"], 100.0 - height),
+            "width": width,
+            "height": height,
+            "type": FIELD_IN[item.type],
+            "required": required,
+            "meta": meta,
+        }
+
+    tags = [Tag(t.text, FIELD_IN[item.type], 1, t.page, t.box) for t in found]
+    rows = await service.place_tags(
+        session,
+        organization_id,
+        document,
+        tags if item.matchAll else tags[:1],
+        recipient_order=[recipient_id],
+        field_of=field_of,
+    )
+    return [row.id for row in rows]
 
 
 @router.post(
