@@ -65,6 +65,11 @@ async def test_an_expired_envelope(
         response = await post(client, key, path, {"envelopeId": envelope_id, **extra})
         assert_error(response, 400, "RECIPIENT_EXPIRED", "expired")
 
+    rejected = await client.get(f"{BASE}/envelope?status=REJECTED", headers=key)
+    assert [e["id"] for e in rejected.json()["data"]] == [envelope_id]
+    pending = await client.get(f"{BASE}/envelope?status=PENDING", headers=key)
+    assert pending.json()["count"] == 0
+
     log = await client.get(f"{BASE}/envelope/{envelope_id}/audit-log", headers=key)
     [latest] = log.json()["data"][:1]
     assert latest["type"] == "DOCUMENT_RECIPIENT_EXPIRED"

@@ -38,10 +38,18 @@ async def test_unsupported_routes(
 
 
 async def test_templates(client: httpx.AsyncClient, runtime: Runtime, key: dict[str, str]) -> None:
-    listed = await client.get(f"{BASE}/envelope?type=TEMPLATE", headers=key)
-    assert listed.status_code == 200, listed.text
-    assert listed.json()["data"] == [] and listed.json()["count"] == 0
+    await create(client, key)  # a document: listed, but not as a template or in a folder
+    for query in ("type=TEMPLATE", "source=TEMPLATE", "source=TEMPLATE_DIRECT_LINK", "folderId=f1"):
+        listed = await client.get(f"{BASE}/envelope?{query}", headers=key)
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["data"] == [] and listed.json()["count"] == 0, query
+    listed = await client.get(
+        f"{BASE}/envelope?source=DOCUMENT&orderByColumn=createdAt", headers=key
+    )
+    assert listed.json()["count"] == 1
+    wrong = await client.get(f"{BASE}/envelope?orderByColumn=title", headers=key)
+    assert assert_error(wrong, 400, "INVALID_BODY")["issues"][0]["path"][-1] == "orderByColumn"
     payload = copy.deepcopy(CREATE_PAYLOAD) | {"type": "TEMPLATE"}
     body = assert_error(await create(client, key, payload), 400, "INVALID_BODY", "DOCUMENT")
     assert body["issues"][0]["path"] == ["payload", "type"]
-    assert await count_rows(runtime, "envelopes") == 0
+    assert await count_rows(runtime, "envelopes") == 1

@@ -43,7 +43,7 @@ from tabellion.compat.documenso.translate import (
     FIELD_IN,
     ID_DIGITS,
     ROLE_IN,
-    STATUS_IN,
+    STATUS_OUT,
     TAG_TYPES,
     EnvelopeState,
     audit_out,
@@ -454,18 +454,24 @@ async def list_envelopes(
         Literal["DRAFT", "PENDING", "COMPLETED", "REJECTED", "CANCELLED"] | None, Query()
     ] = None,
     type: Annotated[Literal["DOCUMENT", "TEMPLATE"] | None, Query()] = None,
+    source: Annotated[
+        Literal["DOCUMENT", "TEMPLATE", "TEMPLATE_DIRECT_LINK"] | None, Query()
+    ] = None,
+    folderId: Annotated[str | None, Query(max_length=255)] = None,
+    orderByColumn: Annotated[Literal["createdAt"], Query()] = "createdAt",
     orderByDirection: Annotated[Literal["asc", "desc"], Query()] = "desc",
 ) -> dict[str, Any]:
-    # No templates here: a TEMPLATE listing is an empty page, as for a team without any.
+    # No templates or folders here: such a listing is an empty page, as for a team without
+    # any. Every envelope's source is DOCUMENT.
     rows: Sequence[Envelope] = []
     total = 0
-    if type != "TEMPLATE":
+    if type != "TEMPLATE" and source in (None, "DOCUMENT") and folderId is None:
         rows, total = await repository.page_envelopes(
             session,
             caller.organization_id,
             offset=(page - 1) * perPage,
             limit=perPage,
-            status=STATUS_IN[status] if status else None,
+            statuses=[n for n, f in STATUS_OUT.items() if f == status] if status else None,
             ascending=orderByDirection == "asc",
         )
     parts = await repository.parts_of(session, [e.id for e in rows])

@@ -39,8 +39,6 @@ STATUS_OUT = {
     # Documenso has no expiry of a whole envelope: it ended unsigned, as a rejection does.
     "expired": "REJECTED",
 }
-STATUS_IN = {"DRAFT": "draft", "PENDING": "pending", "COMPLETED": "completed",
-             "REJECTED": "rejected", "CANCELLED": "cancelled"}  # fmt: skip
 ROLE_IN = {"SIGNER": "signer", "APPROVER": "approver", "VIEWER": "viewer", "CC": "cc",
            "ASSISTANT": "assistant"}  # fmt: skip
 ROLE_OUT = {native: foreign for foreign, native in ROLE_IN.items()}
