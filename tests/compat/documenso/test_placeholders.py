@@ -210,3 +210,23 @@ async def test_fields_placed_by_a_text_of_the_pdf(
     await assert_sealed(runtime, result.content, tmp_path)
     text_of = "".join(p.get_textpage().get_text_range() for p in pdfium.PdfDocument(result.content))
     assert "[SIGN-HERE]" not in text_of and "{{name}}" not in text_of
+
+
+async def test_inline_fields_belong_to_their_payload_recipient(
+    client: httpx.AsyncClient, key: dict[str, str]
+) -> None:
+    """A recipient's inline fields are its own even when signingOrder reorders recipients."""
+    payload = _payload()
+    signature = CREATE_PAYLOAD["recipients"][0]["fields"][0]
+    payload["recipients"][0]["fields"] = [signature]
+    payload["recipients"][1]["fields"] = [{**signature, "type": "INITIALS", "positionY": 10}]
+    response = await create(client, key, payload)
+    assert response.status_code == 200, response.text
+    body = await envelope(client, key, response.json()["id"])
+    emails = {r["id"]: r["email"] for r in body["recipients"]}
+    assert {f["type"]: emails[f["recipientId"]] for f in body["fields"]} == {
+        "SIGNATURE": "signer@example.com",
+        "INITIALS": "second@example.com",
+    }
+    # Listed by signing order: the second recipient of the payload acts first.
+    assert [r["email"] for r in body["recipients"]] == ["second@example.com", "signer@example.com"]
