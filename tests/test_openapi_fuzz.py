@@ -129,7 +129,7 @@ def _message_rules(case: schemathesis.Case) -> bool:
 
 
 def _envelope_rules(case: schemathesis.Case) -> bool:
-    """envelope.service._check_order: an assistant needs the sequential order and a signer or
+    """envelope.service.check_order: an assistant needs the sequential order and a signer or
     approver after it."""
     body = case.body if isinstance(case.body, dict) else {}
     recipients = [r for r in body.get("recipients") or [] if isinstance(r, dict)]
@@ -284,10 +284,7 @@ def fuzz_server(
 
 
 # Defects the fuzzer found in code being rebuilt elsewhere; they pass once fixed.
-KNOWN: dict[str, str] = {
-    # An envelope made through /v1 has no Documenso recipient ids yet: the list's KeyError.
-    "GET /compat/documenso/api/v2/envelope": "Documenso reads of envelopes made natively (500)",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _param(operation: APIOperation) -> object:

@@ -55,7 +55,19 @@ async def allocate(
                 )
                 await session.flush()
         except IntegrityError:
-            continue  # drawn twice (one chance in 10^digits / rows): draw again
+            # Another transaction mapped the same row meanwhile (two first sights at once):
+            # its id wins. Otherwise the number was drawn twice (one chance in
+            # 10^digits / rows): draw again.
+            existing = await foreign_of(
+                session,
+                dialect=dialect,
+                kind=kind,
+                native_id=native_id,
+                organization_id=organization_id,
+            )
+            if existing is not None:
+                return existing
+            continue
         return foreign_id
     raise RuntimeError(f"no free {digits}-digit id for {dialect}/{kind}")
 
@@ -107,4 +119,4 @@ async def foreign_map(
             CompatId.organization_id == organization_id,
         )
     )
-    return {native: foreign for native, foreign in rows.tuples()}
+    return {native: foreign for native, foreign in rows}

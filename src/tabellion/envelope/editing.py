@@ -25,14 +25,14 @@ from tabellion.envelope.service import (
     EnvelopeNotFound,
     EnvelopeNotPending,
     RecipientAlreadyActed,
+    check_field,
+    check_order,
     event_data,
     get_envelope,
-    invite,
+    remind_recipients,
     signing_token,
     token_hash,
 )
-from tabellion.envelope.service import _check_field as check_field
-from tabellion.envelope.service import _check_order as check_order
 from tabellion.envelope.signing import RecipientOutOfTurn, WrongRoleForAction
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.kit.ids import new_id
@@ -349,12 +349,7 @@ async def redistribute(
                 f"It is not {recipient.email}'s turn yet; the link goes out when it is."
             )
         chosen.append(recipient)
-    now = utcnow()
-    envelope.reminders_sent += 1
-    envelope.last_reminded_at = now
-    envelope.updated_at = now
-    # Numbered like a reminder: each sending is its own e-mail (its own Message-ID).
-    invite(session, chosen, now, reminder=envelope.reminders_sent)
+    await remind_recipients(session, envelope, chosen, utcnow())
     await session.flush()
     return envelope, chosen
 

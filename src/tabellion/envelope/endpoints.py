@@ -233,7 +233,7 @@ async def upload_document(
         pages=pages,
     )
     placed = await service.place_tags(session, caller.organization_id, document, tags)
-    return DocumentUploadOut(**document_out(document).model_dump(), placeholders=placed)
+    return DocumentUploadOut(**document_out(document).model_dump(), placeholders=len(placed))
 
 
 @router.post(

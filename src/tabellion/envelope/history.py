@@ -12,15 +12,18 @@ from tabellion.kit.time import as_utc
 from tabellion.models.envelope import Envelope, EnvelopeRecipient
 
 # Steps a recipient's trail records, in the order they happen.
-RECIPIENT_STEPS = ("opened", "signed", "approved", "viewed", "rejected")
+RECIPIENT_STEPS = ("opened", "signed", "approved", "viewed", "assisted", "rejected")
+# A recipient still to act when the envelope expired.
+_DONE = frozenset(RECIPIENT_STEPS) - {"opened"}
 # Steps of one instant (the last signature completes the envelope) sort in this order.
-_RANK = {kind: rank for rank, kind in enumerate(
-    ("created", "sent", "invited", *RECIPIENT_STEPS, "cancelled", "completed"))}  # fmt: skip
+_ORDER = ("created", "sent", "invited", *RECIPIENT_STEPS, "expired", "cancelled", "completed")
+_RANK = {kind: rank for rank, kind in enumerate(_ORDER)}
 
 
 @dataclass(frozen=True)
 class Step:
-    """``kind``: created, sent, invited, opened, signed, approved, viewed, rejected,
+    """``kind``: created, sent, invited, opened, signed, approved, viewed, assisted, rejected,
+    expired (a recipient who had a link and had not acted when the envelope expired),
     cancelled, completed."""
 
     id: str
@@ -68,6 +71,12 @@ def steps(envelope: Envelope, parts: EnvelopeParts) -> list[Step]:
                     data=data,
                 )
             )
+    if envelope.expired_at is not None:
+        found += [
+            Step(f"{r.id}.expired", "expired", envelope.expired_at, r)
+            for r in parts.recipients
+            if r.sent_at is not None and r.status not in _DONE
+        ]
     if envelope.cancelled_at is not None:
         found.append(Step(f"{envelope.id}.cancelled", "cancelled", envelope.cancelled_at))
     if envelope.completed_at is not None:

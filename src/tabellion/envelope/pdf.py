@@ -10,7 +10,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from tabellion.document.storage import BlobStore
-from tabellion.envelope.placeholders import Tag, find_tags
+from tabellion.envelope.placeholders import Tag, find_tags, find_texts
 from tabellion.errors import ValidationFailed
 
 # Where a PDF header may start: readers accept leading junk within the first kilobyte.
@@ -70,5 +70,17 @@ async def inspect_pdf_tags(
                 fh.write(chunk)
         pages = await asyncio.to_thread(_page_count, path)
         return pages, (await asyncio.to_thread(find_tags, path) if tags else [])
+    finally:
+        os.unlink(path)
+
+
+async def locate_texts(storage: BlobStore, key: str, needles: list[str]) -> dict[str, list[Tag]]:
+    """Where each text of ``needles`` is written in a stored (already checked) PDF."""
+    fd, path = tempfile.mkstemp(suffix=".pdf")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            async for chunk in storage.open(key):
+                fh.write(chunk)
+        return await asyncio.to_thread(find_texts, path, needles)
     finally:
         os.unlink(path)

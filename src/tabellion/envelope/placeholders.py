@@ -137,6 +137,46 @@ def find_tags(path: str) -> list[Tag]:
     return tags
 
 
+def find_texts(path: str, needles: list[str], *, limit: int = MAX_TAGS) -> dict[str, list[Tag]]:
+    """Where each of ``needles`` is written in the PDF at ``path`` (any text, as an API gives
+    it), page by page, as tags of no type and no recipient yet: at most ``limit`` in all."""
+    found: dict[str, list[Tag]] = {needle: [] for needle in needles}
+    count = 0
+    document = pdfium.PdfDocument(path)
+    try:
+        for number in range(len(document)):
+            page = document[number]
+            textpage = page.get_textpage()
+            chars = textpage.count_chars()
+            text = textpage.get_text_range(0, chars) if chars else ""
+            left0, bottom0, right0, top0 = page.get_bbox()
+            page_w, page_h = right0 - left0, top0 - bottom0
+            for needle in needles:
+                start = text.find(needle) if needle else -1
+                while start >= 0:
+                    union = _charbox_union(textpage, start, start + len(needle))
+                    if union is not None:
+                        left, bottom, right, top = union
+                        box = (
+                            _percent((left - left0) / page_w),
+                            _percent((top0 - top) / page_h),
+                            _percent((right - left) / page_w),
+                            _percent((top - bottom) / page_h),
+                        )
+                        found[needle].append(Tag(needle, "", 0, number + 1, box))
+                        count += 1
+                        if count > limit:
+                            raise BadPlaceholder.field(
+                                "placeholder",
+                                f"The texts are found more than {limit} times in the PDF.",
+                                code=BadPlaceholder.code,
+                            )
+                    start = text.find(needle, start + len(needle))
+    finally:
+        document.close()
+    return found
+
+
 def field_data(tag: Tag) -> dict[str, Any]:
     """The field a tag asks for, as the API's FieldIn takes it (less its ids)."""
     x, y, width, height = tag.placement()

@@ -108,13 +108,13 @@ async def page_envelopes(
     *,
     offset: int,
     limit: int,
-    status: str | None = None,
+    statuses: Sequence[str] | None = None,
     ascending: bool = False,
 ) -> tuple[Sequence[Envelope], int]:
     """One numbered page and the total, for dialects that paginate by page (Documenso)."""
     query = select(Envelope).where(Envelope.organization_id == organization_id)
-    if status is not None:
-        query = query.where(Envelope.status == status)
+    if statuses is not None:
+        query = query.where(Envelope.status.in_(statuses))
     total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
     order = Envelope.id.asc() if ascending else Envelope.id.desc()
     rows = (await session.scalars(query.order_by(order).offset(offset).limit(limit))).all()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -170,7 +170,7 @@ def token_hash(token: str) -> str:
     return sha256_hex("signing:" + token)
 
 
-def _check_order(data: EnvelopeIn) -> None:
+def check_order(data: EnvelopeIn) -> None:
     """An assistant fills fields of recipients after it, so it needs someone after it."""
     for index, recipient in enumerate(data.recipients):
         if recipient.role != "assistant":
@@ -194,7 +194,7 @@ def _check_order(data: EnvelopeIn) -> None:
 async def create_envelope(
     session: AsyncSession, caller: ApiKeySubject, data: EnvelopeIn, *, signing_key: bytes
 ) -> Envelope:
-    _check_order(data)
+    check_order(data)
     now = utcnow()
     envelope = Envelope(
         id=new_id("env"),
@@ -300,7 +300,7 @@ async def record_document(
     return document
 
 
-def _check_field(
+def check_field(
     index: int,
     item: FieldIn,
     recipients: dict[str, EnvelopeRecipient],
@@ -357,7 +357,7 @@ async def add_fields(
     recipients = {r.id: r for r in parts.recipients}
     documents = {d.id: d for d in parts.documents}
     for index, item in enumerate(items):
-        _check_field(index, item, recipients, documents)
+        check_field(index, item, recipients, documents)
     now = utcnow()
     rows = [
         EnvelopeField(
@@ -386,12 +386,22 @@ async def add_fields(
 
 
 async def place_tags(
-    session: AsyncSession, organization_id: str, document: EnvelopeDocument, tags: Sequence[Tag]
-) -> int:
+    session: AsyncSession,
+    organization_id: str,
+    document: EnvelopeDocument,
+    tags: Sequence[Tag],
+    *,
+    recipient_order: Sequence[str] | None = None,
+    field_of: Callable[[Tag], dict[str, Any]] = field_data,
+) -> list[EnvelopeField]:
     """Fields from a new document's text tags (``placeholders``): all of them, or a 422
-    naming the first tag that cannot be one."""
+    naming the first tag that cannot be one.
+
+    ``rN`` is the N-th of ``recipient_order`` (recipient ids; by default the envelope's
+    recipients as listed); ``field_of`` reads a tag's type, box and options (a dialect gives
+    its own option names)."""
     if not tags:
-        return 0
+        return []
     envelope = await _draft(session, organization_id, document.envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
     if await repository.count_fields(session, envelope.id) + len(tags) > MAX_FIELDS:
@@ -399,7 +409,7 @@ async def place_tags(
             "file", f"An envelope may hold at most {MAX_FIELDS} fields.", code=TooManyFields.code
         )
     recipients = {r.id: r for r in parts.recipients}
-    ordered = list(parts.recipients)
+    ordered = [recipients[i] for i in recipient_order] if recipient_order else parts.recipients
     rows = []
     for tag in tags:
         if not 1 <= tag.recipient <= len(ordered):
@@ -409,20 +419,21 @@ async def place_tags(
         recipient = ordered[tag.recipient - 1]
         try:
             item = FieldIn.model_validate(
-                {**field_data(tag), "recipient_id": recipient.id, "document_id": document.id}
+                {**field_of(tag), "recipient_id": recipient.id, "document_id": document.id}
             )
         except PydanticValidationError as exc:
             raise tag_error(tag, exc.errors()[0]["msg"]) from exc
         try:
-            _check_field(0, item, recipients, {document.id: document})
+            check_field(0, item, recipients, {document.id: document})
         except ValidationFailed as exc:
             raise tag_error(tag, exc.detail) from exc
         meta = item.meta.model_dump(exclude_defaults=True)
         meta["tag"] = {"text": tag.text, "box": [round(v, 4) for v in tag.box]}
         rows.append(_field_row(envelope, item, meta))
     session.add_all(rows)
+    envelope.updated_at = utcnow()
     await session.flush()
-    return len(rows)
+    return rows
 
 
 def _field_row(envelope: Envelope, item: FieldIn, meta: dict[str, Any]) -> EnvelopeField:
@@ -582,18 +593,41 @@ async def send_due_reminder(session: AsyncSession, envelope_id: str) -> bool:
     ):
         return False
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
-    _remind(session, envelope, parts, now)
+    await _remind(session, envelope, parts, now)
     schedule_reminder(session, envelope, now + timedelta(days=envelope.reminder_every_days))
     await session.flush()
     return True
 
 
-def _remind(session: AsyncSession, envelope: Envelope, parts: EnvelopeParts, now: datetime) -> None:
+async def _remind(
+    session: AsyncSession, envelope: Envelope, parts: EnvelopeParts, now: datetime
+) -> None:
     waiting = [r for r in parts.recipients if r.status in ("sent", "opened")]
+    await remind_recipients(session, envelope, waiting, now)
+
+
+async def remind_recipients(
+    session: AsyncSession,
+    envelope: Envelope,
+    recipients: Sequence[EnvelopeRecipient],
+    now: datetime,
+) -> None:
+    """E-mail the link again to ``recipients`` (each sending its own e-mail, numbered like a
+    reminder) and tell the ``envelope.reminded`` webhook event."""
     envelope.reminders_sent += 1
     envelope.last_reminded_at = now
     envelope.updated_at = now
-    invite(session, waiting, now, reminder=envelope.reminders_sent)
+    invite(session, recipients, now, reminder=envelope.reminders_sent)
+    await emit(
+        session,
+        envelope.organization_id,
+        "envelope.reminded",
+        event_data(
+            envelope,
+            recipient_ids=[r.id for r in recipients],
+            reminder=envelope.reminders_sent,
+        ),
+    )
 
 
 async def expire_due(session: AsyncSession, envelope_id: str) -> bool:
@@ -659,7 +693,7 @@ async def remind(session: AsyncSession, organization_id: str, envelope_id: str) 
     """E-mail again every recipient invited who has not acted yet."""
     envelope = await _pending(session, organization_id, envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
-    _remind(session, envelope, parts, utcnow())
+    await _remind(session, envelope, parts, utcnow())
     await session.flush()
     return envelope
 

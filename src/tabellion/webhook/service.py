@@ -46,6 +46,7 @@ ENVELOPE_EVENTS = tuple(
         "completed",
         "expired",
         "cancelled",
+        "reminded",
     )
 )
 EVENT_TYPES: tuple[str, ...] = (

@@ -6,7 +6,8 @@ recipient and field ids, error shape and auth (the API key alone in ``Authorizat
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -42,7 +43,8 @@ from tabellion.compat.documenso.translate import (
     FIELD_IN,
     ID_DIGITS,
     ROLE_IN,
-    STATUS_IN,
+    STATUS_OUT,
+    TAG_TYPES,
     EnvelopeState,
     audit_out,
     auth_in,
@@ -53,8 +55,9 @@ from tabellion.compat.documenso.translate import (
     order_in,
     recipient_out,
     render_error,
+    tag_field,
 )
-from tabellion.db import DbSession, SessionRoute
+from tabellion.db import READ_ONLY_INFO, DbSession, SessionRoute, transaction
 from tabellion.document.multipart import (
     BINARY,
     MalformedMultipart,
@@ -73,7 +76,14 @@ from tabellion.envelope.editing import (
     RecipientChanges,
     RecipientNotFound,
 )
-from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf
+from tabellion.envelope.pdf import (
+    BrokenPdf,
+    EncryptedPdf,
+    NotAPdf,
+    inspect_pdf_tags,
+    locate_texts,
+)
+from tabellion.envelope.placeholders import BadPlaceholder, Tag, field_data
 from tabellion.envelope.schemas import FieldIn, RecipientIn
 from tabellion.envelope.service import (
     EnvelopeDocumentNotFound,
@@ -89,7 +99,7 @@ from tabellion.envelope.service import (
 from tabellion.errors import TabellionError, Unauthorized, ValidationFailed
 from tabellion.kit.ratelimit import limit_credential
 from tabellion.kit.schema import inline_schema
-from tabellion.models.envelope import Envelope
+from tabellion.models.envelope import Envelope, EnvelopeDocument
 from tabellion.organization.service import authenticate_api_key
 from tabellion.runtime import Runtime
 
@@ -175,37 +185,61 @@ async def _json(request: Request, model: type[M]) -> M:
     return _validate(model, data)
 
 
-async def _foreign_ids(
-    session: AsyncSession, organization_id: str, *parts: repository.EnvelopeParts
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Numeric ids of the recipients and fields of one envelope or a whole page, in two queries."""
-    recipients = await ids.foreign_map(
-        session,
-        dialect=DIALECT,
-        kind="recipient",
-        native_ids=[r.id for p in parts for r in p.recipients],
-        organization_id=organization_id,
-    )
-    fields = await ids.foreign_map(
-        session,
-        dialect=DIALECT,
-        kind="field",
-        native_ids=[f.id for p in parts for f in p.fields],
-        organization_id=organization_id,
-    )
-    return recipients, fields
+@dataclass(frozen=True)
+class Numbers:
+    """Numeric ids (native id → Documenso's) of some envelopes, their recipients and fields.
+    The envelope's own number is the legacy ``id`` of Documenso's webhook payloads."""
+
+    envelopes: dict[str, str]
+    recipients: dict[str, str]
+    fields: dict[str, str]
+
+
+async def _numbers(
+    request: Request,
+    session: AsyncSession,
+    organization_id: str,
+    envelopes: Mapping[str, repository.EnvelopeParts],
+) -> Numbers:
+    """The numeric ids of ``envelopes`` (envelope id → parts), in three queries.
+
+    Rows made natively (or before this dialect existed) get theirs on first sight. A read
+    route's session cannot write (``db.SessionRoute``): there the missing ones are drawn in a
+    short write transaction of their own, committed at once (a mapping is worth keeping even
+    if the read then fails; a concurrent first sight of the same rows keeps the first ids).
+    """
+    wanted = {
+        "envelope": list(envelopes),
+        "recipient": [r.id for p in envelopes.values() for r in p.recipients],
+        "field": [f.id for p in envelopes.values() for f in p.fields],
+    }
+    found: dict[str, dict[str, str]] = {}
+    for kind, natives in wanted.items():
+        found[kind] = await ids.foreign_map(
+            session,
+            dialect=DIALECT,
+            kind=kind,
+            native_ids=natives,
+            organization_id=organization_id,
+        )
+    missing = [(k, n) for k, natives in wanted.items() for n in natives if n not in found[k]]
+    if missing:
+        if session.info.get(READ_ONLY_INFO):
+            async with transaction(_runtime(request).sessions) as writer:
+                await _allocate(writer, organization_id, missing, found)
+        else:
+            await _allocate(session, organization_id, missing, found)
+    return Numbers(found["envelope"], found["recipient"], found["field"])
 
 
 async def _allocate(
-    session: AsyncSession, organization_id: str, envelope_id: str, parts: repository.EnvelopeParts
+    session: AsyncSession,
+    organization_id: str,
+    rows: Sequence[tuple[str, str]],
+    found: dict[str, dict[str, str]],
 ) -> None:
-    """Numeric ids for rows made natively (or before this dialect existed), on first sight.
-    The envelope's own number is the legacy ``id`` of Documenso's webhook payloads."""
-    rows: list[tuple[str, str]] = [("envelope", envelope_id)]
-    rows += [("recipient", r.id) for r in parts.recipients]
-    rows += [("field", f.id) for f in parts.fields]
     for kind, native_id in rows:
-        await ids.allocate(
+        found[kind][native_id] = await ids.allocate(
             session,
             dialect=DIALECT,
             kind=kind,
@@ -215,16 +249,11 @@ async def _allocate(
         )
 
 
-async def _numbers(
-    session: AsyncSession, organization_id: str, envelope_ids: Sequence[str]
-) -> dict[str, str]:
-    return await ids.foreign_map(
-        session,
-        dialect=DIALECT,
-        kind="envelope",
-        native_ids=envelope_ids,
-        organization_id=organization_id,
-    )
+async def _numbers_of(
+    request: Request, session: AsyncSession, organization_id: str, envelope_id: str
+) -> tuple[repository.EnvelopeParts, Numbers]:
+    parts = await _parts(session, envelope_id)
+    return parts, await _numbers(request, session, organization_id, {envelope_id: parts})
 
 
 async def _parts(session: AsyncSession, envelope_id: str) -> repository.EnvelopeParts:
@@ -293,7 +322,13 @@ def _field_in(
         ["payload"],
     ),
     responses=_responses(
-        TooManyDocuments, BlobTooLarge, MalformedMultipart, NotAPdf, EncryptedPdf, BrokenPdf
+        TooManyDocuments,
+        BlobTooLarge,
+        MalformedMultipart,
+        NotAPdf,
+        EncryptedPdf,
+        BrokenPdf,
+        BadPlaceholder,
     ),
 )
 async def create(request: Request, caller: Writer, session: DbSession) -> Created:
@@ -330,7 +365,7 @@ async def create(request: Request, caller: Writer, session: DbSession) -> Create
         "payload",
     )
     runtime = _runtime(request)
-    pages = [await inspect_pdf(runtime.storage, blob.key, blob.head) for blob, _ in files]
+    inspected = [await inspect_pdf_tags(runtime.storage, blob.key, blob.head) for blob, _ in files]
     envelope = await service.create_envelope(
         session, caller, native, signing_key=runtime.settings.signing_key
     )
@@ -338,9 +373,11 @@ async def create(request: Request, caller: Writer, session: DbSession) -> Create
         await service.record_document(
             session, caller.organization_id, envelope.id, blob, filename=name, pages=count
         )
-        for (blob, name), count in zip(files, pages, strict=True)
+        for (blob, name), (count, _) in zip(files, inspected, strict=True)
     ]
     parts = await _parts(session, envelope.id)
+    # Recipients in the payload's order (ids are monotonic): its index, and rN of the tags.
+    by_payload = sorted(parts.recipients, key=lambda r: r.id)
     doc_ids, names = [d.id for d in documents], [name for _, name in files]
     fields = []
     for r_index, r in enumerate(body.recipients):
@@ -349,7 +386,7 @@ async def create(request: Request, caller: Writer, session: DbSession) -> Create
             fields.append(
                 _field_in(
                     f,
-                    recipient_id=parts.recipients[r_index].id,
+                    recipient_id=by_payload[r_index].id,
                     document_id=_document_of(f.identifier, doc_ids, names, where),
                     where=where,
                     coordinates={
@@ -363,9 +400,17 @@ async def create(request: Request, caller: Writer, session: DbSession) -> Create
             )
     if fields:
         await service.add_fields(session, caller.organization_id, envelope.id, fields)
-    await _allocate(
-        session, caller.organization_id, envelope.id, await _parts(session, envelope.id)
-    )
+    for document, (_, tags) in zip(documents, inspected, strict=True):
+        # Documenso skips tags of a type it does not know, as text of the document.
+        await service.place_tags(
+            session,
+            caller.organization_id,
+            document,
+            [t for t in tags if t.type in TAG_TYPES],
+            recipient_order=[r.id for r in by_payload],
+            field_of=tag_field,
+        )
+    await _numbers_of(request, session, caller.organization_id, envelope.id)
     return Created(id=envelope.id)
 
 
@@ -382,13 +427,15 @@ async def _view(
     request: Request, session: AsyncSession, organization_id: str, envelope_id: str
 ) -> dict[str, Any]:
     envelope = await service.get_envelope(session, organization_id, envelope_id)
-    parts = await _parts(session, envelope.id)
-    await _allocate(session, organization_id, envelope.id, parts)
-    recipient_ids, field_ids = await _foreign_ids(session, organization_id, parts)
+    parts, numbers = await _numbers_of(request, session, organization_id, envelope.id)
     key = _runtime(request).settings.signing_key
-    numbers = await _numbers(session, organization_id, [envelope.id])
     return envelope_out(
-        envelope, parts, recipient_ids, field_ids, signing_key=key, number=numbers[envelope.id]
+        envelope,
+        parts,
+        numbers.recipients,
+        numbers.fields,
+        signing_key=key,
+        number=numbers.envelopes[envelope.id],
     )
 
 
@@ -407,27 +454,37 @@ async def list_envelopes(
         Literal["DRAFT", "PENDING", "COMPLETED", "REJECTED", "CANCELLED"] | None, Query()
     ] = None,
     type: Annotated[Literal["DOCUMENT", "TEMPLATE"] | None, Query()] = None,
+    source: Annotated[
+        Literal["DOCUMENT", "TEMPLATE", "TEMPLATE_DIRECT_LINK"] | None, Query()
+    ] = None,
+    folderId: Annotated[str | None, Query(max_length=255)] = None,
+    orderByColumn: Annotated[Literal["createdAt"], Query()] = "createdAt",
     orderByDirection: Annotated[Literal["asc", "desc"], Query()] = "desc",
 ) -> dict[str, Any]:
-    # No templates here: a TEMPLATE listing is an empty page, as for a team without any.
+    # No templates or folders here: such a listing is an empty page, as for a team without
+    # any. Every envelope's source is DOCUMENT.
     rows: Sequence[Envelope] = []
     total = 0
-    if type != "TEMPLATE":
+    if type != "TEMPLATE" and source in (None, "DOCUMENT") and folderId is None:
         rows, total = await repository.page_envelopes(
             session,
             caller.organization_id,
             offset=(page - 1) * perPage,
             limit=perPage,
-            status=STATUS_IN[status] if status else None,
+            statuses=[n for n, f in STATUS_OUT.items() if f == status] if status else None,
             ascending=orderByDirection == "asc",
         )
     parts = await repository.parts_of(session, [e.id for e in rows])
-    recipient_ids, field_ids = await _foreign_ids(session, caller.organization_id, *parts.values())
+    numbers = await _numbers(request, session, caller.organization_id, parts)
     key = _runtime(request).settings.signing_key
-    numbers = await _numbers(session, caller.organization_id, [e.id for e in rows])
     data = [
         envelope_out(
-            e, parts[e.id], recipient_ids, field_ids, signing_key=key, number=numbers.get(e.id)
+            e,
+            parts[e.id],
+            numbers.recipients,
+            numbers.fields,
+            signing_key=key,
+            number=numbers.envelopes[e.id],
         )
         for e in rows
     ]
@@ -515,8 +572,8 @@ async def update(request: Request, caller: Writer, session: DbSession) -> dict[s
         language=_language(meta.language, "meta.language").get("language") if meta else None,
     )
     envelope = await editing.update_draft(session, caller.organization_id, body.envelopeId, changes)
-    numbers = await _numbers(session, caller.organization_id, [envelope.id])
-    return envelope_lite(envelope, numbers.get(envelope.id))
+    _, numbers = await _numbers_of(request, session, caller.organization_id, envelope.id)
+    return envelope_lite(envelope, numbers.envelopes[envelope.id])
 
 
 def _signing_links(
@@ -552,10 +609,8 @@ async def distribute(request: Request, caller: Writer, session: DbSession) -> di
         changes = DraftChanges(message=body.meta.message, language=language)
         await editing.update_draft(session, caller.organization_id, body.envelopeId, changes)
     envelope = await service.send(session, caller.organization_id, body.envelopeId)
-    parts = await _parts(session, envelope.id)
-    await _allocate(session, caller.organization_id, envelope.id, parts)
-    recipient_ids, _ = await _foreign_ids(session, caller.organization_id, parts)
-    recipients = _signing_links(request, envelope, parts.recipients, recipient_ids)
+    parts, numbers = await _numbers_of(request, session, caller.organization_id, envelope.id)
+    recipients = _signing_links(request, envelope, parts.recipients, numbers.recipients)
     return {"success": True, "id": envelope.id, "recipients": recipients}
 
 
@@ -693,6 +748,7 @@ async def audit_log_pdf(
 )
 async def audit_log(
     envelopeId: str,
+    request: Request,
     caller: Reader,
     session: DbSession,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -701,15 +757,13 @@ async def audit_log(
     orderByDirection: Annotated[Literal["asc", "desc"], Query()] = "desc",
 ) -> dict[str, Any]:
     envelope = await service.get_envelope(session, caller.organization_id, envelopeId)
-    parts = await _parts(session, envelope.id)
-    await _allocate(session, caller.organization_id, envelope.id, parts)
-    recipient_ids, _ = await _foreign_ids(session, caller.organization_id, parts)
+    parts, numbers = await _numbers_of(request, session, caller.organization_id, envelope.id)
     steps = history.steps(envelope, parts)
     if orderByDirection == "desc":
         steps.reverse()
     chosen = steps[(page - 1) * perPage : page * perPage]
     return {
-        "data": [audit_out(envelope, step, recipient_ids) for step in chosen],
+        "data": [audit_out(envelope, step, numbers.recipients) for step in chosen],
         "count": len(steps),
         "currentPage": page,
         "perPage": perPage,
@@ -741,12 +795,12 @@ async def _recipients_out(
     envelope: Envelope,
     native_ids: Sequence[str],
 ) -> list[dict[str, Any]]:
-    parts = await _parts(session, envelope.id)
-    await _allocate(session, organization_id, envelope.id, parts)
-    recipient_ids, _ = await _foreign_ids(session, organization_id, parts)
+    parts, numbers = await _numbers_of(request, session, organization_id, envelope.id)
     key = _runtime(request).settings.signing_key
     by_id = {r.id: r for r in parts.recipients}
-    return [recipient_out(envelope, by_id[n], recipient_ids, signing_key=key) for n in native_ids]
+    return [
+        recipient_out(envelope, by_id[n], numbers.recipients, signing_key=key) for n in native_ids
+    ]
 
 
 @router.get(
@@ -773,14 +827,12 @@ async def _recipient_with_fields(
     recipient = await repository.get_recipient(session, organization_id, recipient_id)
     assert recipient is not None
     envelope = await service.get_envelope(session, organization_id, recipient.envelope_id)
-    parts = await _parts(session, envelope.id)
-    await _allocate(session, organization_id, envelope.id, parts)
-    recipient_ids, field_ids = await _foreign_ids(session, organization_id, parts)
+    parts, numbers = await _numbers_of(request, session, organization_id, envelope.id)
     key = _runtime(request).settings.signing_key
     return {
-        **recipient_out(envelope, recipient, recipient_ids, signing_key=key),
+        **recipient_out(envelope, recipient, numbers.recipients, signing_key=key),
         "fields": [
-            field_out(envelope, f, field_ids, recipient_ids)
+            field_out(envelope, f, numbers.fields, numbers.recipients)
             for f in parts.fields
             if f.recipient_id == recipient.id
         ],
@@ -949,13 +1001,15 @@ def _fields_answer(body: EnvelopeRef, data: list[dict[str, Any]]) -> dict[str, A
 
 
 async def _fields_out(
-    session: AsyncSession, organization_id: str, envelope: Envelope, native_ids: Sequence[str]
+    request: Request,
+    session: AsyncSession,
+    organization_id: str,
+    envelope: Envelope,
+    native_ids: Sequence[str],
 ) -> list[dict[str, Any]]:
-    parts = await _parts(session, envelope.id)
-    await _allocate(session, organization_id, envelope.id, parts)
-    recipient_ids, field_ids = await _foreign_ids(session, organization_id, parts)
+    parts, numbers = await _numbers_of(request, session, organization_id, envelope.id)
     by_id = {f.id: f for f in parts.fields}
-    return [field_out(envelope, by_id[n], field_ids, recipient_ids) for n in native_ids]
+    return [field_out(envelope, by_id[n], numbers.fields, numbers.recipients) for n in native_ids]
 
 
 @router.post(
@@ -969,33 +1023,106 @@ async def create_fields(request: Request, caller: Writer, session: DbSession) ->
     envelope_id = await _envelope_of(session, caller.organization_id, body)
     envelope = await _state(session, caller.organization_id, envelope_id, "draft")
     parts = await _parts(session, envelope.id)
-    items = []
+    documents = {d.id: d for d in parts.documents}
+    # Each item's native fields, in the request's order: by coordinates, or at the text of
+    # the item's PDF it names (``placeholder``: the first place, or every one with matchAll).
+    by_coordinates: list[tuple[int, FieldIn]] = []
+    by_text: list[tuple[int, Any, str, str]] = []
     for index, item in enumerate(body.data):
         where = f"data.{index}"
-        if item.placeholder is not None:
-            raise ValidationFailed.field(
-                f"{where}.placeholder",
-                "Placing a field by a text of the PDF is not available yet: give page, "
-                "positionX, positionY, width and height.",
-            )
         document_id = item.envelopeItemId or (parts.documents[0].id if parts.documents else "")
         if not document_id:
             raise ValidationFailed.field(
                 f"{where}.envelopeItemId", "The envelope has no item to place the field on."
             )
         recipient_id = await _native(session, caller.organization_id, "recipient", item.recipientId)
-        items.append(
-            _field_in(
-                item,
-                recipient_id=recipient_id,
-                document_id=document_id,
-                where=where,
-                coordinates=_coordinates(item, where, partial=False),
+        if item.placeholder is not None:
+            if not item.placeholder.strip():
+                raise ValidationFailed.field(f"{where}.placeholder", "Give the text to find.")
+            if document_id not in documents:
+                raise ValidationFailed.field(
+                    f"{where}.envelopeItemId", f"No item {document_id} in this envelope."
+                )
+            by_text.append((index, item, recipient_id, document_id))
+            continue
+        by_coordinates.append(
+            (
+                index,
+                _field_in(
+                    item,
+                    recipient_id=recipient_id,
+                    document_id=document_id,
+                    where=where,
+                    coordinates=_coordinates(item, where, partial=False),
+                ),
             )
         )
-    rows = await service.add_fields(session, caller.organization_id, envelope.id, items)
-    data = await _fields_out(session, caller.organization_id, envelope, [r.id for r in rows])
+    made: dict[int, list[str]] = {}
+    if by_coordinates:
+        rows = await service.add_fields(
+            session, caller.organization_id, envelope.id, [f for _, f in by_coordinates]
+        )
+        for (index, _), row in zip(by_coordinates, rows, strict=True):
+            made[index] = [row.id]
+    for index, item, recipient_id, document_id in by_text:
+        made[index] = await _place_by_text(
+            request, session, caller.organization_id, documents[document_id], item, recipient_id,
+            f"data.{index}",
+        )  # fmt: skip
+    data = await _fields_out(
+        request,
+        session,
+        caller.organization_id,
+        envelope,
+        [native for index in sorted(made) for native in made[index]],
+    )
     return _fields_answer(body, data)
+
+
+async def _place_by_text(
+    request: Request,
+    session: AsyncSession,
+    organization_id: str,
+    document: EnvelopeDocument,
+    item: Any,
+    recipient_id: str,
+    where: str,
+) -> list[str]:
+    """Fields where ``item.placeholder`` is written in the item's PDF, as Documenso places
+    them; the text is taken out of the signed PDF like a placeholder tag."""
+    needle = str(item.placeholder)
+    found = (await locate_texts(_runtime(request).storage, document.storage_key, [needle]))[needle]
+    if not found:
+        raise ValidationFailed.field(
+            f"{where}.placeholder", f"Placeholder {needle!r} not found in the item's PDF."
+        )
+    meta, required = meta_in(item.type, item.fieldMeta, where)
+
+    def field_of(tag: Tag) -> dict[str, Any]:
+        placed = {**field_data(Tag(tag.text, FIELD_IN[item.type], 1, tag.page, tag.box))}
+        width = float(item.width) if item.width is not None else placed["width"]
+        height = float(item.height) if item.height is not None else placed["height"]
+        return {
+            **placed,
+            "x": min(placed["x"], 100.0 - width),
+            "y": min(placed["y"], 100.0 - height),
+            "width": width,
+            "height": height,
+            "type": FIELD_IN[item.type],
+            "required": required,
+            "meta": meta,
+        }
+
+    tags = [Tag(t.text, FIELD_IN[item.type], 1, t.page, t.box) for t in found]
+    rows = await service.place_tags(
+        session,
+        organization_id,
+        document,
+        tags if item.matchAll else tags[:1],
+        recipient_order=[recipient_id],
+        field_of=field_of,
+    )
+    return [row.id for row in rows]
 
 
 @router.post(
@@ -1022,7 +1149,9 @@ async def update_fields(request: Request, caller: Writer, session: DbSession) ->
         native = await _native(session, caller.organization_id, "field", patch.id)
         changes.append(FieldChanges(native, values))
     rows = await editing.update_fields(session, caller.organization_id, envelope.id, changes)
-    data = await _fields_out(session, caller.organization_id, envelope, [r.id for r in rows])
+    data = await _fields_out(
+        request, session, caller.organization_id, envelope, [r.id for r in rows]
+    )
     return _fields_answer(body, data)
 
 
@@ -1050,11 +1179,14 @@ async def delete_field(request: Request, caller: Writer, session: DbSession) -> 
     responses=_responses(FieldNotFound),
 )
 async def get_field(
-    fieldId: Annotated[int, Path(ge=1, le=MAX_FOREIGN_ID)], caller: Reader, session: DbSession
+    fieldId: Annotated[int, Path(ge=1, le=MAX_FOREIGN_ID)],
+    request: Request,
+    caller: Reader,
+    session: DbSession,
 ) -> dict[str, Any]:
     native = await _native(session, caller.organization_id, "field", fieldId)
     field = await repository.get_field(session, caller.organization_id, native)
     if field is None:
         raise FieldNotFound(f"No field {fieldId}.")
     envelope = await service.get_envelope(session, caller.organization_id, field.envelope_id)
-    return (await _fields_out(session, caller.organization_id, envelope, [field.id]))[0]
+    return (await _fields_out(request, session, caller.organization_id, envelope, [field.id]))[0]

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from tabellion.compat import ids as compat_ids
 from tabellion.envelope import repository
 from tabellion.envelope.history import Step
+from tabellion.envelope.placeholders import Tag, field_data, tag_error
 from tabellion.envelope.repository import EnvelopeParts
 from tabellion.envelope.service import signing_token
 from tabellion.errors import Conflict, TabellionError, ValidationFailed
@@ -38,8 +39,6 @@ STATUS_OUT = {
     # Documenso has no expiry of a whole envelope: it ended unsigned, as a rejection does.
     "expired": "REJECTED",
 }
-STATUS_IN = {"DRAFT": "draft", "PENDING": "pending", "COMPLETED": "completed",
-             "REJECTED": "rejected", "CANCELLED": "cancelled"}  # fmt: skip
 ROLE_IN = {"SIGNER": "signer", "APPROVER": "approver", "VIEWER": "viewer", "CC": "cc",
            "ASSISTANT": "assistant"}  # fmt: skip
 ROLE_OUT = {native: foreign for foreign, native in ROLE_IN.items()}
@@ -68,13 +67,20 @@ class EnvelopeState(Conflict):
     def __init__(self, envelope: Envelope, allowed: tuple[str, ...]) -> None:
         wanted = " or ".join(STATUS_OUT[a] for a in allowed)
         state = STATUS_OUT[envelope.status]
+        if envelope.status == "expired":
+            super().__init__(
+                f"Envelope {envelope.id} expired: its signing links no longer work; this "
+                f"needs it {wanted}. Send a new envelope."
+            )
+            self.foreign_code = "RECIPIENT_EXPIRED"
+            return
         super().__init__(f"Envelope {envelope.id} is {state}; this needs it {wanted}.")
         self.foreign_code = _STATE_CODES.get(state, "INVALID_REQUEST")
 
 
 _STATE_CODES = {"DRAFT": "ENVELOPE_DRAFT", "COMPLETED": "ENVELOPE_COMPLETED",
                 "REJECTED": "ENVELOPE_REJECTED"}  # fmt: skip
-_CONFLICT_CODES = {"recipient-exists": "ALREADY_EXISTS"}
+_CONFLICT_CODES = {"recipient-exists": "ALREADY_EXISTS", "envelope-expired": "RECIPIENT_EXPIRED"}
 _CODES = {
     400: "INVALID_BODY",
     401: "UNAUTHORIZED",
@@ -171,7 +177,17 @@ def recipient_out(
     *,
     signing_key: bytes | None = None,
 ) -> dict[str, Any]:
-    signed = {"signed": "SIGNED", "approved": "SIGNED", "viewed": "SIGNED", "rejected": "REJECTED"}
+    # Documenso marks every role's completed action SIGNED (an assistant's too).
+    signed = {"signed": "SIGNED", "approved": "SIGNED", "viewed": "SIGNED", "assisted": "SIGNED",
+              "rejected": "REJECTED"}  # fmt: skip
+    # Recipients still to act when the envelope expired: their signing window closed then.
+    expired = (
+        _time(envelope.expired_at)
+        if envelope.status == "expired"
+        and recipient.sent_at is not None
+        and recipient.status not in signed
+        else None
+    )
     token = (
         signing_token(signing_key, recipient.id, recipient.token_salt)
         if signing_key is not None
@@ -191,9 +207,9 @@ def recipient_out(
         "signedAt": _time(recipient.acted_at),
         "rejectionReason": recipient.reason,
         "documentDeletedAt": None,
-        "expired": None,
+        "expired": expired,
         "expiresAt": _time(envelope.expires_at),
-        "expirationNotifiedAt": None,
+        "expirationNotifiedAt": expired,
         "authOptions": auth_out(recipient),
     }
 
@@ -255,6 +271,36 @@ def meta_in(field_type: str, raw: dict[str, Any] | None, where: str) -> tuple[di
             meta["label"] = meta["label"] or options[0] if options else meta["label"]
             meta["default"] = "true" if values[0].get("checked") else None
     return {k: v for k, v in meta.items() if v is not None}, bool(raw.get("required", True))
+
+
+# Documenso's placeholder options (``{{text, r1, required=true, label=Company}}``) by the
+# lower-case names the native tag reader gives them, as ``fieldMeta`` spells them.
+_TAG_OPTIONS = {name.lower(): name for name in (
+    "required", "readOnly", "fontSize", "textAlign", "label", "placeholder", "text",
+    "characterLimit", "value", "minValue", "maxValue", "numberFormat")}  # fmt: skip
+TAG_TYPES = frozenset(t.lower() for t in FIELD_IN)
+
+
+def tag_field(tag: Tag) -> dict[str, Any]:
+    """The native field of one of Documenso's placeholders: the native tag's box, and its
+    options read as Documenso reads them (``required=true``; signatures take none)."""
+    field_type = tag.type.upper()
+    raw: dict[str, Any] = {}
+    if field_type not in ("SIGNATURE", "FREE_SIGNATURE"):
+        for key, value in tag.options.items():
+            name = _TAG_OPTIONS.get(key)
+            if name is None:
+                continue
+            if name in ("required", "readOnly"):
+                value = value is True or str(value).lower() == "true"
+            raw[name] = value
+    if field_type == "TEXT" and "text" in raw:
+        raw["text"] = str(raw["text"])
+    try:
+        meta, required = meta_in(field_type, raw, "file")
+    except ValidationFailed as exc:
+        raise tag_error(tag, exc.errors[0].message if exc.errors else exc.detail) from exc
+    return {**field_data(tag), "type": FIELD_IN[field_type], "required": required, "meta": meta}
 
 
 def meta_out(field: EnvelopeField) -> dict[str, Any]:
@@ -415,7 +461,9 @@ _AUDIT_TYPES = {
     "signed": "DOCUMENT_RECIPIENT_COMPLETED",
     "approved": "DOCUMENT_RECIPIENT_COMPLETED",
     "viewed": "DOCUMENT_RECIPIENT_COMPLETED",
+    "assisted": "DOCUMENT_RECIPIENT_COMPLETED",
     "rejected": "DOCUMENT_RECIPIENT_REJECTED",
+    "expired": "DOCUMENT_RECIPIENT_EXPIRED",
     "cancelled": "DOCUMENT_CANCELLED",
     "completed": "DOCUMENT_COMPLETED",
 }
@@ -437,7 +485,7 @@ def audit_out(envelope: Envelope, step: Step, recipient_ids: dict[str, str]) -> 
         auth = auth_out(recipient)
         if step.kind == "opened":
             data["accessAuth"] = auth["accessAuth"]
-        elif step.kind in ("signed", "approved", "viewed"):
+        elif step.kind in ("signed", "approved", "viewed", "assisted"):
             data["actionAuth"] = auth["actionAuth"]
         elif step.kind == "invited":
             data.update(emailType=_EMAIL_TYPES[recipient.role], isResending=False)
@@ -475,6 +523,10 @@ WEBHOOK_NAMES = {
     "envelope.rejected": "DOCUMENT_REJECTED",
     "envelope.completed": "DOCUMENT_COMPLETED",
     "envelope.cancelled": "DOCUMENT_CANCELLED",
+    # Documenso tells of each recipient's deadline; here the whole envelope expires at once,
+    # and its recipients still to act show ``expirationNotifiedAt``.
+    "envelope.expired": "RECIPIENT_EXPIRED",
+    "envelope.reminded": "DOCUMENT_REMINDER_SENT",
     "webhook.test": "WEBHOOK_TEST",
 }
 WEBHOOK_EVENTS = frozenset(WEBHOOK_NAMES)
@@ -530,6 +582,13 @@ async def render_webhook(
             for r in parts.recipients
             if r.id in recipient_ids
         ]  # fmt: skip
+        # As reference 007 shows them: a reminder names the recipients reminded, an expiry
+        # those whose window closed.
+        if event_type == "envelope.reminded":
+            named = {recipient_ids.get(n) for n in data.get("recipient_ids", [])}
+            recipients = [r for r in recipients if str(r["id"]) in named]
+        elif event_type == "envelope.expired":
+            recipients = [r for r in recipients if r["expirationNotifiedAt"] is not None]
         lite = envelope_lite(envelope, number)
         payload = {
             "id": int(number),
