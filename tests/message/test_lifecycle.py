@@ -39,7 +39,9 @@ from tests.portal.helpers import dispatch, notify
 ACTOR = Actor(method="email-otp", ip="203.0.113.7", user_agent="Firefox")
 
 
-async def notified(client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, **extra: object) -> str:
+async def notified(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, **extra: object
+) -> str:
     delivery = await dispatch(client, auth, **extra)
     await notify(runtime, delivery["id"])
     return str(delivery["id"])
@@ -336,9 +338,7 @@ async def test_first_opening_is_the_receipt_of_a_non_registered_letter(
     delivery = await load(runtime, delivery_id)
     assert (delivery.status, delivery.received_at, delivery.updated_at) == ("received", at, at)
     received = [e for e in await evidence_of(runtime, delivery_id) if e.type == "RECEIVED"]
-    assert [(e.occurred_at, e.details) for e in received] == [
-        (at, {"actor": ACTOR.details(at)})
-    ]
+    assert [(e.occurred_at, e.details) for e in received] == [(at, {"actor": ACTOR.details(at)})]
 
 
 async def test_opening_a_registered_letter_is_no_receipt(

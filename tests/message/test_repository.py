@@ -75,9 +75,7 @@ async def world(
     strangers = await _message(
         client, bearer(stranger_key), mode="simple", campaign="spring", reference="R-1"
     )
-    return World(
-        org_key[0], customer["id"], stranger, own, on_behalf, customers, draft, strangers
-    )
+    return World(org_key[0], customer["id"], stranger, own, on_behalf, customers, draft, strangers)
 
 
 def ids(rows: Any) -> list[str]:
@@ -123,9 +121,7 @@ async def test_deliveries_are_read_by_the_sender_and_the_submitter(
         ):
             got = {
                 d.id
-                for d in [
-                    await repo.get_delivery(session, org, i) for i in delivery_ids(*everyone)
-                ]
+                for d in [await repo.get_delivery(session, org, i) for i in delivery_ids(*everyone)]
                 if d is not None
             }
             assert got == mine
@@ -137,9 +133,7 @@ async def test_message_lists_filter_and_page_newest_first(world: World, runtime:
     async with runtime.sessions() as session:
 
         async def listed(org: str, **filters: str) -> list[str]:
-            rows, cursor = await repo.list_messages(
-                session, org, limit=50, cursor=None, **filters
-            )
+            rows, cursor = await repo.list_messages(session, org, limit=50, cursor=None, **filters)
             assert cursor is None
             return ids(rows)
 
@@ -154,9 +148,7 @@ async def test_message_lists_filter_and_page_newest_first(world: World, runtime:
 
         pages, cursor = [], None
         while True:
-            rows, cursor = await repo.list_messages(
-                session, world.reseller, limit=1, cursor=cursor
-            )
+            rows, cursor = await repo.list_messages(session, world.reseller, limit=1, cursor=cursor)
             pages.append(ids(rows))
             if cursor is None:
                 break
@@ -292,4 +284,3 @@ async def test_attachments_in_upload_order(
         assert [f.filename for f in files] == ["b.pdf", "a.pdf"]
         files = await repo.attachments_of(session, [created["id"], other["id"]])
         assert [f.filename for f in files] == ["b.pdf", "a.pdf", "c.pdf"]
-

@@ -277,4 +277,6 @@ async def test_an_event_goes_to_the_endpoints_that_want_it_in_their_format(
             await service.redeliver(session, org, accepted, endpoint_id=off.id)
     assert (again, to_stampee) == ([everything], [stampee.id])
     assert sorted(to_all) == sorted([everything, accepted_only, stampee.id])
-    assert str(refused.value) == f"Webhook endpoint {off.id} is disabled; enable it, then redeliver."
+    assert (
+        str(refused.value) == f"Webhook endpoint {off.id} is disabled; enable it, then redeliver."
+    )
