@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tabellion.db import transaction
 from tabellion.kit.time import utcnow
@@ -30,10 +30,12 @@ from tabellion.message.service.lifecycle import (
     record_opened,
     schedule_deadline,
 )
+from tabellion.models.base import table_of
 from tabellion.models.evidence import Evidence
 from tabellion.models.job import Job
 from tabellion.models.message import Attachment, Delivery
 from tabellion.runtime import Runtime
+from tests.fixtures.factories import message_body
 from tests.portal.helpers import dispatch, notify
 
 ACTOR = Actor(method="email-otp", ip="203.0.113.7", user_agent="Firefox")
@@ -379,3 +381,61 @@ async def test_each_attachments_first_download_is_evidence(
     assert (delivery.downloaded, delivery.updated_at) == ([attachment.id], at)
     downloads = [e for e in await evidence_of(runtime, delivery_id) if e.type == "DOWNLOADED"]
     assert [(e.occurred_at, e.details) for e in downloads] == [(at, details)]
+
+
+async def test_an_opening_recorded_meanwhile_is_not_recorded_again(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """Two tabs open the letter at once: the second, having read the delivery before the first
+    committed, finds the receipt under its row lock and records nothing."""
+    delivery_id = await notified(client, auth, runtime, mode="deliver")
+    first = utcnow()
+    async with transaction(runtime.sessions) as session:
+        stale = await session.get_one(Delivery, delivery_id)
+        # The other tab's committed change, not seen by the object read before it.
+        table = table_of(Delivery)
+        await session.execute(
+            update(table)
+            .where(table.c.id == delivery_id)
+            .values(received_at=first, status="received")
+        )
+        assert stale.received_at is None
+        assert await record_opened(session, stale, actor=ACTOR) is False
+    assert (await load(runtime, delivery_id)).received_at == first
+    assert [e for e in await evidence_of(runtime, delivery_id) if e.type == "RECEIVED"] == []
+
+
+async def test_downloads_of_several_files_and_one_recorded_meanwhile(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    created = await client.post("/v1/messages", json=message_body(mode="deliver"), headers=auth)
+    message_id = created.json()["id"]
+    for name in ("a.pdf", "b.pdf", "c.pdf"):
+        uploaded = await client.post(
+            f"/v1/messages/{message_id}/attachments?filename={name}",
+            content=b"%PDF-1.4\n%%EOF\n",
+            headers={**auth, "Content-Type": "application/pdf"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+    dispatched = await client.post(f"/v1/messages/{message_id}/dispatch", headers=auth)
+    delivery_id = dispatched.json()["deliveries"][0]["id"]
+    await notify(runtime, delivery_id)
+    async with transaction(runtime.sessions) as session:
+        delivery = await session.get_one(Delivery, delivery_id)
+        a, b, c = await session.scalars(
+            select(Attachment)
+            .where(Attachment.message_id == message_id)
+            .order_by(Attachment.filename)
+        )
+        assert await record_download(session, delivery, a, actor=ACTOR) is True
+        assert await record_download(session, delivery, b, actor=ACTOR) is True
+        # Another tab downloaded c and committed after this delivery was read.
+        table = table_of(Delivery)
+        await session.execute(
+            update(table).where(table.c.id == delivery_id).values(downloaded=[a.id, b.id, c.id])
+        )
+        assert delivery.downloaded == [a.id, b.id]
+        assert await record_download(session, delivery, c, actor=ACTOR) is False
+    assert (await load(runtime, delivery_id)).downloaded == [a.id, b.id, c.id]
+    downloads = [e for e in await evidence_of(runtime, delivery_id) if e.type == "DOWNLOADED"]
+    assert [e.details["attachment"]["filename"] for e in downloads] == ["a.pdf", "b.pdf"]
