@@ -85,6 +85,24 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "src/tabellion/message/repository.py",
         ["tests/message/test_repository.py", "tests/message/test_endpoints.py"],
     ),
+    # The dialects' credential checks: Documentd's client-key JWTs, the Registered-email
+    # dialect's Basic/Bearer header, Documenso's bare key.
+    "dialect-auth-jwt": (
+        "src/tabellion/organization/client_keys.py",
+        ["tests/organization/test_client_keys.py", "tests/compat/test_documentd.py"],
+    ),
+    "dialect-auth-registered-email": (
+        "src/tabellion/compat/registered_email/endpoints.py",
+        ["tests/compat/registered_email/test_endpoints.py"],
+    ),
+    "dialect-auth-documenso": (
+        "src/tabellion/compat/documenso/endpoints.py",
+        ["tests/compat/test_documenso.py"],
+    ),
+    "envelope-lifecycle": (
+        "src/tabellion/envelope/service.py",
+        ["tests/envelope/test_endpoints.py", "tests/envelope/test_completion.py"],
+    ),
 }
 
 
@@ -92,6 +110,23 @@ MODULES: dict[str, tuple[str, list[str]]] = {
 FUNCTIONS: dict[str, list[str]] = {
     # Which endpoints an event goes to (emit, redeliver), not the body sizing or sending.
     "webhook-routing": ["_subscribers", "_wants", "emit", "emit_many", "redeliver"],
+    "dialect-auth-jwt": ["looks_like_jwt", "_unverified_issuer", "authenticate_jwt", "_check_claims"],
+    "dialect-auth-registered-email": ["_credentials", "_caller"],
+    "dialect-auth-documenso": ["api_key"],
+    # Draft -> sent -> cancelled / reminded, the signing order and what may be sent.
+    "envelope-lifecycle": [
+        "signing_token",
+        "token_hash",
+        "_check_order",
+        "_draft",
+        "in_turn",
+        "_check_sendable",
+        "_check_auth",
+        "send",
+        "_pending",
+        "cancel",
+        "remind",
+    ],
     # Who is signed in to what, codes and the vault's pending address, not page rendering.
     # (mutmut leaves decorated functions alone: the routes' own bodies are not mutated.)
     "portal-pages": [

@@ -301,3 +301,28 @@ async def test_purge_removes_ended_sessions_and_day_old_codes(db: AsyncSession) 
     assert set(await db.scalars(select(OneTimeCode.id))) == set()
     assert await db.scalar(select(func.count()).select_from(WebSession)) == 0
     assert day_old != recent
+
+
+async def test_purge_counts_the_moment_of_expiry_as_expired(db: AsyncSession) -> None:
+    await open_session(
+        db, request(), Response(), kind="vault", subject=SUBJECT, lifetime=timedelta(hours=1)
+    )
+    code_id = await issue_code(db, "vault", SUBJECT, signing_key=KEY)
+    ends = await db.scalar(select(WebSession.expires_at))
+    assert ends is not None
+    await purge_expired(db, now=ends)
+    assert await db.scalar(select(func.count()).select_from(WebSession)) == 0
+    code = await code_row(db, code_id)
+    await purge_expired(db, now=code.expires_at + timedelta(days=1) - timedelta(microseconds=1))
+    assert set(await db.scalars(select(OneTimeCode.id))) == {code_id}
+    await purge_expired(db, now=code.expires_at + timedelta(days=1))
+    assert set(await db.scalars(select(OneTimeCode.id))) == set()
+
+
+async def test_a_wrong_guess_counts_against_that_code_only(db: AsyncSession) -> None:
+    mine = await issue_code(db, "vault", SUBJECT, signing_key=KEY)
+    other = await issue_code(db, "vault", "john@example.test", signing_key=KEY)
+    letter = await issue_code(db, "delivery", SUBJECT, signing_key=KEY)
+    await refused(db, wrong(derive_code(KEY, mine)))
+    attempts = {i: (await code_row(db, i)).attempts for i in (mine, other, letter)}
+    assert attempts == {mine: 1, other: 0, letter: 0}
