@@ -99,12 +99,18 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "src/tabellion/compat/documenso/endpoints.py",
         ["tests/compat/test_documenso.py"],
     ),
+    # Concurrent requests for a code queue on an advisory lock (PostgreSQL only).
+    "code-issuer-lock": ("src/tabellion/kit/sessions.py", ["tests/portal/test_code_races.py"]),
     "envelope-lifecycle": (
         "src/tabellion/envelope/service.py",
         ["tests/envelope/test_endpoints.py", "tests/envelope/test_completion.py"],
     ),
 }
 
+
+# Modules whose rule only runs on PostgreSQL (an advisory lock): measured against the database
+# in TABELLION_TEST_DATABASE_URL, with one worker (the tests share that database).
+POSTGRES_ONLY = {"code-issuer-lock"}
 
 # name -> the functions of the module that hold the rule (all of the module when absent).
 FUNCTIONS: dict[str, list[str]] = {
@@ -113,6 +119,7 @@ FUNCTIONS: dict[str, list[str]] = {
     "dialect-auth-jwt": ["looks_like_jwt", "_unverified_issuer", "authenticate_jwt", "_check_claims"],
     "dialect-auth-registered-email": ["_credentials", "_caller"],
     "dialect-auth-documenso": ["api_key"],
+    "code-issuer-lock": ["_one_issuer_at_a_time"],
     # Draft -> sent -> cancelled / reminded, the signing order and what may be sent.
     "envelope-lifecycle": [
         "signing_token",
@@ -185,6 +192,14 @@ def run(name: str) -> tuple[int, int]:
     jobs = os.environ.get("MUTATE_JOBS", "2")
     # The scratch copy is imported, not the installed checkout.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if name in POSTGRES_ONLY:
+        url = os.environ.get("TABELLION_TEST_DATABASE_URL", "")
+        if not url.startswith("postgresql"):
+            raise SystemExit(f"{name} needs TABELLION_TEST_DATABASE_URL=postgresql+psycopg://...")
+        jobs = "1"
+    else:
+        # The others run on SQLite, each test on its own file: workers may run side by side.
+        env.pop("TABELLION_TEST_DATABASE_URL", None)
     patterns = _patterns(name)
     subprocess.run(  # noqa: S603
         [mutmut, "run", "--max-children", jobs, *patterns], cwd=work, env=env, check=True

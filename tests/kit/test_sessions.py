@@ -326,3 +326,15 @@ async def test_a_wrong_guess_counts_against_that_code_only(db: AsyncSession) -> 
     await refused(db, wrong(derive_code(KEY, mine)))
     attempts = {i: (await code_row(db, i)).attempts for i in (mine, other, letter)}
     assert attempts == {mine: 1, other: 0, letter: 0}
+
+
+async def test_a_new_code_replaces_only_unused_codes_of_its_own_purpose(db: AsyncSession) -> None:
+    vault = await issue_code(db, "vault", SUBJECT, signing_key=KEY)
+    await issue_code(db, "delivery", SUBJECT, signing_key=KEY)
+    assert (await code_row(db, vault)).consumed_at is None
+    await check_code(db, "vault", SUBJECT, derive_code(KEY, vault))
+    used_at = (await code_row(db, vault)).consumed_at
+    await age(db, timedelta(minutes=2))
+    await issue_code(db, "vault", SUBJECT, signing_key=KEY)
+    # The time the code was used stays what it was.
+    assert (await code_row(db, vault)).consumed_at == used_at

@@ -190,6 +190,7 @@ async def set_updated(runtime: Runtime, moments: dict[str, Any]) -> None:
             delivery = await session.get(Delivery, delivery_id)
             assert delivery is not None
             delivery.updated_at = moment
+            await session.flush()  # one by one, in the order given
 
 
 async def test_changes_are_followed_oldest_first_through_ties(
@@ -200,8 +201,10 @@ async def test_changes_are_followed_oldest_first_through_ties(
     async with runtime.sessions() as session:
         start = (await session.get_one(Delivery, a)).updated_at - timedelta(hours=1)
     tie = start + timedelta(minutes=10)
-    # c changed first; a and b at the same instant (one statement changed both).
-    await set_updated(runtime, {c: start + timedelta(minutes=5), a: tie, b: tie})
+    # c changed first; a and b at the same instant (one statement changed both). b is
+    # written before a: on PostgreSQL a's new row version then lies after b's, so only the
+    # id breaks the tie.
+    await set_updated(runtime, {c: start + timedelta(minutes=5), b: tie, a: tie})
     async with runtime.sessions() as session:
 
         async def follow(limit: int, after: Any = start) -> list[list[str]]:
@@ -252,6 +255,15 @@ async def test_deliveries_by_reference(world: World, runtime: Runtime) -> None:
         assert await found(world.customer, reference="R-2") == [c]
         assert await found(world.customer, campaign="spring") == [c]
         assert await found(world.stranger, reference="R-1") == list(delivery_ids(world.strangers))
+
+    # Changed at the same instant (b written first): the id decides.
+    tie = start + timedelta(minutes=3)
+    await set_updated(runtime, {b: tie, a: tie})
+    async with runtime.sessions() as session:
+        rows = await repo.deliveries_by_reference(
+            session, world.reseller, reference="R-1", limit=50
+        )
+        assert ids(rows) == [a, b]
 
 
 async def test_lookups_by_id(world: World, runtime: Runtime) -> None:
