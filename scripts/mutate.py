@@ -116,7 +116,12 @@ POSTGRES_ONLY = {"code-issuer-lock"}
 FUNCTIONS: dict[str, list[str]] = {
     # Which endpoints an event goes to (emit, redeliver), not the body sizing or sending.
     "webhook-routing": ["_subscribers", "_wants", "emit", "emit_many", "redeliver"],
-    "dialect-auth-jwt": ["looks_like_jwt", "_unverified_issuer", "authenticate_jwt", "_check_claims"],
+    "dialect-auth-jwt": [
+        "looks_like_jwt",
+        "_unverified_issuer",
+        "authenticate_jwt",
+        "_check_claims",
+    ],
     "dialect-auth-registered-email": ["_credentials", "_caller"],
     "dialect-auth-documenso": ["api_key"],
     "code-issuer-lock": ["_one_issuer_at_a_time"],
