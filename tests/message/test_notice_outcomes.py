@@ -96,7 +96,12 @@ async def test_a_registered_letter_notified_gets_its_deadline_and_timers(
     async with transaction(runtime.sessions) as session:
         delivery, _, _ = await load_for_notice(session, delivery_id)
         done = await mark_notified(
-            session, delivery, at=at, notification_message_id="<n@test>", smtp_response="250 ok"
+            session,
+            delivery,
+            at=at,
+            notification_message_id="<n@test>",
+            smtp_response="250 ok",
+            reminder_days=(5, 1),
         )
     assert done is True
     delivery = await load(runtime, delivery_id)
@@ -106,13 +111,13 @@ async def test_a_registered_letter_notified_gets_its_deadline_and_timers(
     assert await timed_jobs(runtime, delivery_id) == [
         (
             "notification.send_reminder",
-            {"delivery_id": delivery_id, "days_left": 7},
-            deadline - timedelta(days=7),
+            {"delivery_id": delivery_id, "days_left": 5},
+            deadline - timedelta(days=5),
         ),
         (
             "notification.send_reminder",
-            {"delivery_id": delivery_id, "days_left": 2},
-            deadline - timedelta(days=2),
+            {"delivery_id": delivery_id, "days_left": 1},
+            deadline - timedelta(days=1),
         ),
         ("delivery.expire", {"delivery_id": delivery_id}, deadline),
     ]
