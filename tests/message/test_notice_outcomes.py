@@ -8,6 +8,7 @@ outcome is checked against the rows it leaves: status, deadline, evidence, jobs,
 from __future__ import annotations
 
 import base64
+import json
 import hashlib
 import hmac
 from datetime import datetime, timedelta
@@ -232,6 +233,17 @@ async def test_a_batch_of_notices_is_recorded_as_one_by_one(
     assert (await load(runtime, settled)).status == "undelivered"
     assert await evidence_of(runtime, settled, "NOTIFIED") == []
     assert await notified_events(runtime) == sorted((org_key[0], d) for d in [*registered, plain])
+    # Each event shows the delivery as it now is and the NOTIFIED evidence that caused it.
+    async with runtime.sessions() as session:
+        bodies = list(
+            await session.scalars(select(Event.body).where(Event.type == "delivery.notified"))
+        )
+    for body in bodies:
+        data = json.loads(body)["data"]
+        assert data["delivery"]["status"] == "notified"
+        assert data["evidence"]["type"] == "NOTIFIED"
+        assert data["evidence"] == data["delivery"]["evidence"][-1]
+    assert len(bodies) == 3
 
     async with transaction(runtime.sessions) as session:
         assert await mark_notified_many(session, items[:1]) == {registered[0]: "notified"}
