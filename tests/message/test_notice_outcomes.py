@@ -8,9 +8,9 @@ outcome is checked against the rows it leaves: status, deadline, evidence, jobs,
 from __future__ import annotations
 
 import base64
-import json
 import hashlib
 import hmac
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -243,6 +243,7 @@ async def test_a_batch_of_notices_is_recorded_as_one_by_one(
         assert data["delivery"]["status"] == "notified"
         assert data["evidence"]["type"] == "NOTIFIED"
         assert data["evidence"] == data["delivery"]["evidence"][-1]
+        assert [e["type"] for e in data["delivery"]["evidence"]] == ["SENT", "NOTIFIED"]
     assert len(bodies) == 3
 
     async with transaction(runtime.sessions) as session:
@@ -334,3 +335,20 @@ async def test_a_notice_for_a_delivery_that_is_gone(runtime: Runtime) -> None:
         with pytest.raises(NotFound) as missing:
             await load_for_notice(session, "dlv_gone")
     assert str(missing.value) == "No delivery dlv_gone."
+
+
+async def test_the_reseller_hears_of_a_notice_sent_on_behalf(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, org_key: tuple[str, str]
+) -> None:
+    from tests.organization.test_customers import answer, register_customer
+
+    customer = await register_customer(client, auth)
+    assert (await answer(client, runtime, customer["id"], "accept")).status_code == 200
+    (delivery_id,) = await sent(client, auth, runtime, mode="deliver", on_behalf_of=customer["id"])
+    async with transaction(runtime.sessions) as session:
+        delivery = await session.get_one(Delivery, delivery_id)
+        item = NoticeAccepted(delivery, None, "Europe/Paris", utcnow(), "<n@test>")
+        assert await mark_notified_many(session, [item]) == {delivery_id: "notified"}
+    assert await notified_events(runtime) == sorted(
+        [(customer["id"], delivery_id), (org_key[0], delivery_id)]
+    )
