@@ -212,3 +212,71 @@ async def test_events_are_kept_30_days_and_positions_never_restart(
         assert await service.purge_events(session) == 1
     later = await emit()
     assert [e.id for e in await feed(cursor)] == [later]
+
+
+async def test_an_event_goes_to_the_endpoints_that_want_it_in_their_format(
+    runtime: Runtime, org_key: tuple[str, str]
+) -> None:
+    from tabellion.models.webhook import WebhookEndpoint
+    from tests.fixtures.factories import create_org_with_key
+
+    org = org_key[0]
+    everything, _ = await setup_endpoint(runtime, org, "http://127.0.0.1:9/all")
+    accepted_only, _ = await setup_endpoint(
+        runtime, org, "http://127.0.0.1:9/acc", events=["delivery.accepted"]
+    )
+    async with transaction(runtime.sessions) as session:
+        stampee, _ = await service.create_endpoint(
+            session,
+            org,
+            url="http://127.0.0.1:9/stampee",
+            events=["*"],
+            description=None,
+            signing_key=runtime.settings.signing_key,
+            format_="stampee",
+        )
+        off, _ = await service.create_endpoint(
+            session,
+            org,
+            url="http://127.0.0.1:9/off",
+            events=["*"],
+            description=None,
+            signing_key=runtime.settings.signing_key,
+        )
+        (await session.get_one(WebhookEndpoint, off.id)).enabled = False
+    other_org, _ = await create_org_with_key(runtime, "Other")
+    await setup_endpoint(runtime, other_org, "http://127.0.0.1:9/other")
+
+    async with transaction(runtime.sessions) as session:
+        accepted = await service.emit(
+            session, org, "delivery.accepted", {"delivery": {"id": "dlv_1"}}, delivery_id="dlv_1"
+        )
+        # STAMPEE's format has no payload for a dispatched message: its endpoint gets no job.
+        dispatched = await service.emit(session, org, "message.dispatched", {"message": {}})
+    async with runtime.sessions() as session:
+        jobs = (await session.scalars(select(Job))).all()
+        stored = {e.id: e for e in await session.scalars(select(Event))}
+    routed = sorted((j.payload["event_id"], j.payload["endpoint_id"]) for j in jobs)
+    assert routed == sorted(
+        [
+            (accepted, everything),
+            (accepted, accepted_only),
+            (accepted, stampee.id),
+            (dispatched, everything),
+        ]
+    )
+    assert accepted.startswith("evt_") and dispatched.startswith("evt_")
+    assert (stored[accepted].organization_id, stored[accepted].delivery_id) == (org, "dlv_1")
+    assert stored[dispatched].delivery_id is None
+
+    async with transaction(runtime.sessions) as session:
+        again = await service.redeliver(session, org, dispatched, endpoint_id=None)
+        to_all = await service.redeliver(session, org, accepted, endpoint_id=None)
+        to_stampee = await service.redeliver(session, org, accepted, endpoint_id=stampee.id)
+        with pytest.raises(service.WebhookEndpointDisabled) as refused:
+            await service.redeliver(session, org, accepted, endpoint_id=off.id)
+    assert (again, to_stampee) == ([everything], [stampee.id])
+    assert sorted(to_all) == sorted([everything, accepted_only, stampee.id])
+    assert (
+        str(refused.value) == f"Webhook endpoint {off.id} is disabled; enable it, then redeliver."
+    )

@@ -92,3 +92,71 @@ def test_default_ports() -> None:
 async def test_literal_internal_ipv6_is_refused(host: str) -> None:
     with pytest.raises(ForbiddenDestination, match="private, loopback or link-local"):
         await resolve_public(f"[{host}]", 443, allowed=())
+
+
+# What the registration endpoint tells the caller (``The URL is refused: <reason>.``): each
+# refusal names its own reason.
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://example.com/a b", "the URL contains spaces or control characters"),
+        ("https://example.com/\tx", "the URL contains spaces or control characters"),
+        ("https://exa\x00mple.com/", "the URL contains spaces or control characters"),
+        ("https://example.com/\x7f", "the URL contains spaces or control characters"),
+        ("http://[::1/", "not a valid URL: Invalid IPv6 URL"),
+        ("http://example.com:99999/", "not a valid URL: Port out of range 0-65535"),
+        ("ftp://example.com/", "the URL must start with https:// or http://"),
+        ("example.com/hook", "the URL must start with https:// or http://"),
+        ("https:///path", "the URL has no host"),
+        ("https://user@example.com/", "credentials in the URL are not accepted; use the signature"),
+        (
+            "https://:secret@example.com/",
+            "credentials in the URL are not accepted; use the signature",
+        ),
+        ("https://u:p@example.com/", "credentials in the URL are not accepted; use the signature"),
+        ("http://example.com:0/", "port 0 is not a port one can call"),
+    ],
+)
+def test_each_refusal_says_why(url: str, reason: str) -> None:
+    with pytest.raises(ForbiddenDestination) as refused:
+        check_url_syntax(url)
+    assert str(refused.value) == reason
+
+
+def test_explicit_ports_are_kept() -> None:
+    assert check_url_syntax("https://example.com:8443/x") == ("example.com", 8443)
+    assert check_url_syntax("http://[2606:4700::1]:8080/") == ("2606:4700::1", 8080)
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("8.8.8.8", "8.8.8.8"),
+        ("[2001:4860:4860::8888]", "2001:4860:4860::8888"),
+        ("[2001:4860:4860:0:0:0:0:8888]", "2001:4860:4860::8888"),
+    ],
+)
+async def test_public_literals_are_accepted(host: str, address: str) -> None:
+    assert await resolve_public(host, 443, allowed=()) == [address]
+
+
+async def test_an_allowed_address_exempts_only_itself() -> None:
+    assert await resolve_public("[::1]", 80, allowed={"::1"}) == ["::1"]
+    with pytest.raises(ForbiddenDestination) as refused:
+        await resolve_public("127.0.0.2", 80, allowed={"127.0.0.1"})
+    assert str(refused.value) == (
+        "127.0.0.2 resolves to 127.0.0.2, a private, loopback or link-local address"
+    )
+
+
+async def test_a_name_that_does_not_resolve_is_refused() -> None:
+    with pytest.raises(ForbiddenDestination) as refused:
+        await resolve_public("no-such-host.invalid", 443, allowed=())
+    assert str(refused.value) == "no-such-host.invalid does not resolve"
+
+
+async def test_a_label_the_resolver_cannot_encode_is_refused() -> None:
+    host = "a" * 64 + ".example"
+    with pytest.raises(ForbiddenDestination) as refused:
+        await resolve_public(host, 443, allowed=())
+    assert str(refused.value) == f"{host} is not a valid host name"
