@@ -42,7 +42,7 @@ SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
 def tabellion(env: dict[str, str], *args: str) -> tuple[int, str]:
-    done = subprocess.run(  # noqa: S603 (this interpreter, fixed arguments)
+    done = subprocess.run(
         [sys.executable, "-m", "tabellion", *args],
         env=env,
         capture_output=True,
