@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -191,3 +193,57 @@ def test_a_damaged_or_unfinished_backup_is_refused(tmp_path: Path, data_dir: Pat
     assert code == 1 and "not a finished `tabellion backup`" in output
     assert not (tmp_path / "restored" / "tabellion.db").exists()
     assert not (tmp_path / "restored" / "seal").exists()
+
+
+def test_key_files_named_by_settings_a_changed_secret_and_a_damaged_file(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    import asyncio
+
+    from tabellion.document.local import LocalBlobStore
+
+    async def store_two() -> list[str]:
+        store = LocalBlobStore(data_dir / "blobs")
+
+        async def body(data: bytes):  # type: ignore[no-untyped-def]
+            yield data
+
+        return [(await store.put_stream(body(b))).key for b in (b"kept", b"damaged")]
+
+    kept, damaged = asyncio.run(store_two())
+    (data_dir / "blobs" / damaged[:2] / damaged[2:4] / damaged).write_bytes(b"tampered")
+    dkim = tmp_path / "etc" / "dkim.pem"
+    dkim.parent.mkdir()
+    dkim.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    env = {**installation(data_dir, None, None), "TABELLION_DKIM_KEY_FILE": str(dkim)}
+    assert tabellion(env, "db", "upgrade")[0] == 0
+    backup = tmp_path / "backup"
+    code, output = tabellion(env, "backup", str(backup))
+    # Written, but the damaged file is named and left out, and the exit code says so.
+    assert code == 1 and f"unreadable stored file: {damaged}" in output
+    manifest = json.loads((backup / "manifest.json").read_text())
+    assert manifest["damaged_blobs"] == [damaged] and manifest["blobs"]["count"] == 1
+    assert (backup / "blobs" / kept[:2] / kept).read_bytes() == b"kept"
+    assert (backup / "keys" / "settings" / "dkim_key_file").read_bytes() == dkim.read_bytes()
+
+    # The machine is lost: the key file named by a setting comes back where it was.
+    saved = dkim.read_bytes()
+    dkim.unlink()
+    target = {
+        **installation(tmp_path / "restored", None, None),
+        "TABELLION_DKIM_KEY_FILE": str(dkim),
+        "TABELLION_SECRET_KEY": "another-secret-key-that-is-long-enough-012345",
+    }
+    code, output = tabellion(target, "restore", str(backup))
+    assert code == 0, output
+    assert dkim.read_bytes() == saved and stat.S_IMODE(dkim.stat().st_mode) == 0o600
+    assert "TABELLION_SECRET_KEY differs from the one backed up" in output
+    assert "links and sessions given out before the backup stop working" in output
+    code, output = tabellion(target, "storage", "check")
+    assert code == 0, output

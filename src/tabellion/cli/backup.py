@@ -260,7 +260,7 @@ async def _copy_blobs_out(store: BlobStore, folder: Path) -> tuple[dict[str, Any
 
     count = size = 0
     damaged: list[str] = []
-    async for key in store.keys():
+    async for key in store.list_keys():
         target = folder / key[:2] / key
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".part")

@@ -193,7 +193,7 @@ class LocalBlobStore:
                 for entry in await asyncio.to_thread(_old_files, level2, limit):
                     yield entry
 
-    async def keys(self) -> AsyncIterator[str]:
+    async def list_keys(self) -> AsyncIterator[str]:
         for level1 in await asyncio.to_thread(_subdirs, self.root):
             if level1.name == "tmp":
                 continue

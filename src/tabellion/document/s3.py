@@ -258,7 +258,7 @@ class S3BlobStore:
             if item["LastModified"] < moment and len(name) == 64:
                 yield name
 
-    async def keys(self) -> AsyncIterator[str]:
+    async def list_keys(self) -> AsyncIterator[str]:
         base = f"{self.prefix}blobs/"
         async for item in self._list(base):
             name = item["Key"][len(base) :]

@@ -77,7 +77,7 @@ class BlobStore(Protocol):
 
     def keys_older_than(self, moment: datetime) -> AsyncIterator[str]: ...
 
-    def keys(self) -> AsyncIterator[str]:
+    def list_keys(self) -> AsyncIterator[str]:
         """Every stored key, touching nothing (no clean-up of temporary files): for backups,
         which run beside live uploads."""
         ...
