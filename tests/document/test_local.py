@@ -320,3 +320,16 @@ async def test_streaming_a_large_blob_keeps_memory_small(store: LocalBlobStore) 
     assert store.path_of(blob.key).stat().st_size == total
     await store.delete(blob.key)
     assert peak < 16 * MIB, f"peak traced memory {peak / MIB:.1f} MiB"
+
+
+async def test_list_keys_gives_every_blob_and_keeps_writes_in_progress(
+    store: LocalBlobStore,
+) -> None:
+    """What ``tabellion backup`` reads beside live uploads: nothing may be cleaned up."""
+    first = await store.put_stream(chunks(b"one"))
+    second = await store.put_stream(chunks(b"two"))
+    in_progress = store.tmp / "upload.part"
+    in_progress.write_bytes(b"half")
+    age(in_progress, 3 * 86_400)
+    assert sorted(await collect(store.list_keys())) == sorted([first.key, second.key])
+    assert in_progress.exists()

@@ -378,3 +378,14 @@ async def test_collector_deletes_only_unreferenced_blobs_in_s3(
     assert s3_bucket.keys() == [f"{PREFIX}/blobs/{kept}"]
     assert not await runtime.storage.exists(orphan)
     assert await collect_garbage(runtime) == 0  # nothing is 6 hours old
+
+
+async def test_list_keys_gives_every_blob_and_keeps_writes_in_progress(
+    store: S3BlobStore, s3_bucket: S3Bucket
+) -> None:
+    """What ``tabellion backup`` reads beside live uploads: nothing may be cleaned up."""
+    first = await store.put_stream(chunks(b"one"))
+    second = await store.put_stream(chunks(b"two"))
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=f"{PREFIX}/tmp/upload", Body=b"half")
+    assert sorted([key async for key in store.list_keys()]) == sorted([first.key, second.key])
+    assert f"{PREFIX}/tmp/upload" in s3_bucket.keys("tmp/")

@@ -54,7 +54,11 @@ def with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
     require_database(settings)
 
     async def run() -> T:
-        runtime = Runtime.build(settings, pool_size=1)
+        try:
+            runtime = Runtime.build(settings, pool_size=1)
+        except ConfigError as exc:  # a key file a setting names cannot be used
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
         try:
             return await work(runtime)
         finally:

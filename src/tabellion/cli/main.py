@@ -15,6 +15,7 @@ from rich.console import Console
 
 from tabellion import __version__
 from tabellion.cli._runtime import load_settings, require_database
+from tabellion.cli.backup import backup, restore
 from tabellion.cli.dkim import dkim_app
 from tabellion.cli.envelopes import envelope_app
 from tabellion.cli.evidence import evidence_app, verify
@@ -510,6 +511,8 @@ app.add_typer(tsa_app, name="tsa")
 app.add_typer(envelope_app, name="envelope")
 app.command("verify")(verify)
 app.command("status")(status)
+app.command("backup")(backup)
+app.command("restore")(restore)
 app.add_typer(dkim_app, name="dkim")
 app.add_typer(sms_app, name="sms")
 

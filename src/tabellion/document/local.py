@@ -193,6 +193,14 @@ class LocalBlobStore:
                 for entry in await asyncio.to_thread(_old_files, level2, limit):
                     yield entry
 
+    async def list_keys(self) -> AsyncIterator[str]:
+        for level1 in await asyncio.to_thread(_subdirs, self.root):
+            if level1.name == "tmp":
+                continue
+            for level2 in await asyncio.to_thread(_subdirs, level1):
+                for entry in await asyncio.to_thread(_old_files, level2, float("inf")):
+                    yield entry
+
     async def close(self) -> None:
         return None
 

@@ -258,6 +258,13 @@ class S3BlobStore:
             if item["LastModified"] < moment and len(name) == 64:
                 yield name
 
+    async def list_keys(self) -> AsyncIterator[str]:
+        base = f"{self.prefix}blobs/"
+        async for item in self._list(base):
+            name = item["Key"][len(base) :]
+            if len(name) == 64:
+                yield name
+
     async def _list(self, prefix: str) -> AsyncIterator[dict[str, Any]]:
         token: str | None = None
         while True:

@@ -77,6 +77,11 @@ class BlobStore(Protocol):
 
     def keys_older_than(self, moment: datetime) -> AsyncIterator[str]: ...
 
+    def list_keys(self) -> AsyncIterator[str]:
+        """Every stored key, touching nothing (no clean-up of temporary files): for backups,
+        which run beside live uploads."""
+        ...
+
     async def close(self) -> None: ...
 
 
