@@ -21,12 +21,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tabellion.config import Settings
+from tabellion.db import transaction
 from tabellion.envelope.completion import COMPLETE_TASK
+from tabellion.envelope.service import ENDED_TASK, expire_due
 from tabellion.kit.sessions import CODE_MAX_ATTEMPTS
-from tabellion.models.envelope import EnvelopeRecipient
+from tabellion.kit.time import utcnow
+from tabellion.models.envelope import Envelope, EnvelopeRecipient
 from tabellion.models.job import Job
 from tabellion.models.portal import OneTimeCode
 from tabellion.models.webhook import Event
@@ -103,10 +106,14 @@ async def events(runtime: Runtime) -> Counter[str]:
         return Counter(await session.scalars(select(Event.type)))
 
 
-async def completion_jobs(runtime: Runtime, envelope_id: str) -> int:
+async def jobs_of(runtime: Runtime, kind: str, envelope_id: str) -> int:
     async with runtime.sessions() as session:
-        jobs = await session.scalars(select(Job).where(Job.kind == COMPLETE_TASK))
+        jobs = await session.scalars(select(Job).where(Job.kind == kind))
         return sum(j.payload.get("envelope_id") == envelope_id for j in jobs)
+
+
+async def completion_jobs(runtime: Runtime, envelope_id: str) -> int:
+    return await jobs_of(runtime, COMPLETE_TASK, envelope_id)
 
 
 async def state_of(
@@ -274,6 +281,36 @@ async def test_cancel_and_sign_race_ends_one_way(
         assert state["status"] == "cancelled" and kinds["envelope.cancelled"] == 1
         assert kinds["envelope.signed"] == 0
         assert await completion_jobs(runtime, envelope["id"]) == 0
+
+
+async def test_expiry_and_signatures_race_expire_once(
+    served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    envelope = await sent_envelope(served, auth, [signer(1)])
+    sam = envelope["recipients"][0]["id"]
+    token, form = await page_of(served, runtime, sam)
+    async with transaction(runtime.sessions) as session:
+        await session.execute(
+            update(Envelope).where(Envelope.id == envelope["id"]).values(expires_at=utcnow())
+        )
+
+    async def expire() -> bool:
+        async with transaction(runtime.sessions) as session:
+            return await expire_due(session, envelope["id"])
+
+    racing: list[Any] = [
+        sign_request(served, envelope, sam, token, form) if n % 2 else expire()
+        for n in range(RACERS)
+    ]
+    results = await race_on_row(runtime, "envelopes", envelope["id"], racing)
+    expired = [r for n, r in enumerate(results) if not n % 2]
+    signs = [r for n, r in enumerate(results) if n % 2]
+    assert expired.count(True) == 1, expired
+    assert [r.status_code for r in signs] == [409] * (RACERS // 2)
+    assert (await state_of(served, auth, envelope["id"]))["status"] == "expired"
+    assert (await events(runtime))["envelope.expired"] == 1
+    assert await jobs_of(runtime, ENDED_TASK, envelope["id"]) == 1
+    assert await completion_jobs(runtime, envelope["id"]) == 0
 
 
 async def tries_recorded(runtime: Runtime, recipient_id: str) -> int:
