@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -125,7 +126,24 @@ def _message_rules(case: schemathesis.Case) -> bool:
     if alone and mode in ("registered", "simple"):
         return False
     dispatch = str((case.query or {}).get("dispatch", "")).lower() in ("true", "1")
-    return not (dispatch and not recipients)
+    if dispatch and not recipients:
+        return False
+    return _identifiable(message, mode, recipients)
+
+
+def _identifiable(message: dict[str, Any], mode: object, recipients: list[Any]) -> bool:
+    """identity.service.check_identification: registered letters only, and every recipient
+    declares the attributes the identity is matched on."""
+    identification = message.get("identification")
+    if not isinstance(identification, dict):
+        return True
+    if mode != "registered":
+        return False
+    return all(
+        isinstance(r, dict) and r.get(attribute)
+        for r in recipients
+        for attribute in identification.get("match") or []
+    )
 
 
 def _envelope_rules(case: schemathesis.Case) -> bool:
@@ -190,6 +208,15 @@ ACROSS: dict[str, Callable[[schemathesis.Case], bool]] = {
 }
 
 
+# The fuzz server's identity provider (never contacted: no sign-in is started).
+FUZZ_PROVIDER = {
+    "discovery_url": "https://id.example.test/.well-known/openid-configuration",
+    "client_id": "tabellion",
+    "client_secret": "secret",
+    "level": "high",
+}
+
+
 def _serve(
     data_dir: Path, database_url: str, ready: queue.Queue[object], stop: threading.Event
 ) -> None:
@@ -197,7 +224,10 @@ def _serve(
         # The fuzzer calls far more than a client may: the dialects' per-credential limit
         # would turn most of its calls into 429s (tested in tests/kit/test_ratelimit.py).
         settings = make_settings(
-            data_dir, database_url, rate_limits={"dialect.credential": "1000000/minute"}
+            data_dir,
+            database_url,
+            rate_limits={"dialect.credential": "1000000/minute"},
+            identity_providers={"fuzz": FUZZ_PROVIDER},
         )
         runtime = Runtime.build(settings, pool_size=5)
         try:
@@ -238,10 +268,29 @@ def _existing_sender(case: schemathesis.Case) -> None:
             holder.pop("on_behalf_of", None)
 
 
+def _existing_provider(case: schemathesis.Case) -> None:
+    """An identification names providers configured on the server: the one of the fuzz
+    server (level high, so any level asked for is given), or none (any eligible one)."""
+    body = case.body if isinstance(case.body, dict) else {}
+    for holder in (body, body.get("message")):
+        if isinstance(holder, dict) and isinstance(holder.get("identification"), dict):
+            named = holder["identification"].get("providers")
+            if named:
+                holder["identification"]["providers"] = ["fuzz"]
+
+
+def _existing_message(case: schemathesis.Case) -> None:
+    _existing_sender(case)
+    _existing_provider(case)
+
+
 # Values a schema-valid request must name that exist only on this server: the sender is a
-# user of the organisation. Schema-valid requests get them before they are sent.
+# user of the organisation, identity providers are configured ones. Schema-valid requests
+# get them before they are sent.
 EXISTING: dict[str, Callable[[schemathesis.Case], None]] = {
-    "POST /v1/messages": _existing_sender,
+    "POST /v1/messages": _existing_message,
+    "PATCH /v1/messages/{message_id}": _existing_provider,
+    "PATCH /v1/organization": _existing_provider,
 }
 
 
