@@ -16,6 +16,7 @@ parameters are listed in ``ACROSS`` (docs/security.md, spec conformance).
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import queue
 import shutil
@@ -30,6 +31,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 from schemathesis.checks import not_a_server_error
 from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import (
@@ -89,6 +91,32 @@ schemathesis.openapi.format(
 schemathesis.openapi.format(
     "pem-public-key", st.sampled_from([key_pair("EC").public_pem, key_pair("RSA").public_pem])
 )
+
+
+def _png(side: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), "#1a4c8b").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+# A logo is 16 to 2048 pixels a side (organization.branding), which no schema states: the
+# raw PNG body is generated as one.
+schemathesis.openapi.media_type("image/png", st.sampled_from([_png(16), _png(64), _png(300)]))
+
+
+def _logo_rules(case: schemathesis.Case) -> bool:
+    """The multipart form's ``file`` is a logo too (a random file is refused, 422)."""
+    if not isinstance(case.body, dict):
+        return True
+    data = case.body.get("file")
+    if not isinstance(data, bytes):
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.format in ("PNG", "JPEG") and all(16 <= n <= 2048 for n in image.size)
+    except (OSError, ValueError):
+        return False
+
 
 schemathesis.openapi.format(
     "siren", st.integers(0, 10**8 - 1).map(lambda n: _with_luhn_key(f"{n:08d}"))
@@ -197,6 +225,7 @@ ACROSS: dict[str, Callable[[schemathesis.Case], bool]] = {
     "POST /v1/envelopes/{envelope_id}/fields": _field_rules,
     # An expiry is in the future (when the request arrives).
     "POST /v1/api-keys": _in_the_future,
+    "PUT /v1/organization/logo": _logo_rules,
     # A consistency proof goes from an older tree to a newer one.
     "GET /v1/transparency/consistency": lambda case: (
         int((case.query or {}).get("from", 1)) <= int((case.query or {}).get("to", 1))

@@ -63,9 +63,7 @@ def signer(n: int) -> dict[str, str]:
 async def sent_envelope(
     client: httpx.AsyncClient, auth: dict[str, str], recipients: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    envelope, _ = await ready_draft(
-        client, auth, recipients=recipients, signing_order="parallel"
-    )
+    envelope, _ = await ready_draft(client, auth, recipients=recipients, signing_order="parallel")
     response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
     assert response.status_code == 202, response.text
     sent: dict[str, Any] = response.json()
@@ -170,9 +168,7 @@ async def test_last_signatures_racing_complete_the_envelope_once(
     served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
     envelope = await sent_envelope(served, auth, [signer(n) for n in range(RACERS)])
-    pages = [
-        (r["id"], *await page_of(served, runtime, r["id"])) for r in envelope["recipients"]
-    ]
+    pages = [(r["id"], *await page_of(served, runtime, r["id"])) for r in envelope["recipients"]]
     signed = await race_on_row(
         runtime,
         "envelopes",

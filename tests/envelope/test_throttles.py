@@ -1,8 +1,8 @@
 """The signing page's and the identity sign-in's throttles (``kit.ratelimit``): code requests,
 wrong codes and wrong passwords by client and by address, answered with the localised 429 page.
 
-(Wrong codes per client: ``tests/envelope/test_auth.py::test_wrong_codes_are_counted_and_throttled``;
-the code's own five tries under concurrency: ``tests/envelope/test_races.py``.)
+(Wrong codes per client: ``test_auth.py::test_wrong_codes_are_counted_and_throttled``; the
+code's own five tries under concurrency: ``test_races.py``.)
 """
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ SMALL = {"code-request.ip": "3/minute", "sign-in.ip": "2/minute", "sign-in.addre
 
 @pytest.fixture
 def settings(data_dir: Path, database_url: str) -> Settings:
-    return make_settings(
-        data_dir, database_url, rate_limits=SMALL, identity_providers=PROVIDERS
-    )
+    return make_settings(data_dir, database_url, rate_limits=SMALL, identity_providers=PROVIDERS)
 
 
 async def test_signing_code_requests_per_client(
