@@ -42,6 +42,8 @@ from tests.portal.helpers import csrf, latest_code
 
 RACERS = 24
 GUESSES = 40
+# A loaded test machine serves 40 requests at once slowly: no request may give up first.
+TIMEOUT = 120
 
 
 @pytest.fixture
@@ -54,6 +56,11 @@ def settings(data_dir: Path, database_url: str) -> Settings:
         for kind in ("ip", "address")
     }
     return make_settings(data_dir, database_url, rate_limits=relaxed)
+
+
+@pytest.fixture(autouse=True)
+def patient(served: httpx.AsyncClient) -> None:
+    served.timeout = httpx.Timeout(TIMEOUT)
 
 
 def signer(n: int) -> dict[str, str]:
