@@ -16,6 +16,7 @@ parameters are listed in ``ACROSS`` (docs/security.md, spec conformance).
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import queue
 import shutil
@@ -23,12 +24,14 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 from schemathesis.checks import not_a_server_error
 from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import (
@@ -89,6 +92,32 @@ schemathesis.openapi.format(
     "pem-public-key", st.sampled_from([key_pair("EC").public_pem, key_pair("RSA").public_pem])
 )
 
+
+def _png(side: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), "#1a4c8b").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+# A logo is 16 to 2048 pixels a side (organization.branding), which no schema states: the
+# raw PNG body is generated as one.
+schemathesis.openapi.media_type("image/png", st.sampled_from([_png(16), _png(64), _png(300)]))
+
+
+def _logo_rules(case: schemathesis.Case) -> bool:
+    """The multipart form's ``file`` is a logo too (a random file is refused, 422)."""
+    if not isinstance(case.body, dict):
+        return True
+    data = case.body.get("file")
+    if not isinstance(data, bytes):
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.format in ("PNG", "JPEG") and all(16 <= n <= 2048 for n in image.size)
+    except (OSError, ValueError):
+        return False
+
+
 schemathesis.openapi.format(
     "siren", st.integers(0, 10**8 - 1).map(lambda n: _with_luhn_key(f"{n:08d}"))
 )
@@ -125,7 +154,24 @@ def _message_rules(case: schemathesis.Case) -> bool:
     if alone and mode in ("registered", "simple"):
         return False
     dispatch = str((case.query or {}).get("dispatch", "")).lower() in ("true", "1")
-    return not (dispatch and not recipients)
+    if dispatch and not recipients:
+        return False
+    return _identifiable(message, mode, recipients)
+
+
+def _identifiable(message: dict[str, Any], mode: object, recipients: list[Any]) -> bool:
+    """identity.service.check_identification: registered letters only, and every recipient
+    declares the attributes the identity is matched on."""
+    identification = message.get("identification")
+    if not isinstance(identification, dict):
+        return True
+    if mode != "registered":
+        return False
+    return all(
+        isinstance(r, dict) and r.get(attribute)
+        for r in recipients
+        for attribute in identification.get("match") or []
+    )
 
 
 def _envelope_rules(case: schemathesis.Case) -> bool:
@@ -179,6 +225,7 @@ ACROSS: dict[str, Callable[[schemathesis.Case], bool]] = {
     "POST /v1/envelopes/{envelope_id}/fields": _field_rules,
     # An expiry is in the future (when the request arrives).
     "POST /v1/api-keys": _in_the_future,
+    "PUT /v1/organization/logo": _logo_rules,
     # A consistency proof goes from an older tree to a newer one.
     "GET /v1/transparency/consistency": lambda case: (
         int((case.query or {}).get("from", 1)) <= int((case.query or {}).get("to", 1))
@@ -190,6 +237,15 @@ ACROSS: dict[str, Callable[[schemathesis.Case], bool]] = {
 }
 
 
+# The fuzz server's identity provider (never contacted: no sign-in is started).
+FUZZ_PROVIDER = {
+    "discovery_url": "https://id.example.test/.well-known/openid-configuration",
+    "client_id": "tabellion",
+    "client_secret": "secret",
+    "level": "high",
+}
+
+
 def _serve(
     data_dir: Path, database_url: str, ready: queue.Queue[object], stop: threading.Event
 ) -> None:
@@ -197,7 +253,10 @@ def _serve(
         # The fuzzer calls far more than a client may: the dialects' per-credential limit
         # would turn most of its calls into 429s (tested in tests/kit/test_ratelimit.py).
         settings = make_settings(
-            data_dir, database_url, rate_limits={"dialect.credential": "1000000/minute"}
+            data_dir,
+            database_url,
+            rate_limits={"dialect.credential": "1000000/minute"},
+            identity_providers={"fuzz": FUZZ_PROVIDER},
         )
         runtime = Runtime.build(settings, pool_size=5)
         try:
@@ -238,10 +297,29 @@ def _existing_sender(case: schemathesis.Case) -> None:
             holder.pop("on_behalf_of", None)
 
 
+def _existing_provider(case: schemathesis.Case) -> None:
+    """An identification names providers configured on the server: the one of the fuzz
+    server (level high, so any level asked for is given), or none (any eligible one)."""
+    body = case.body if isinstance(case.body, dict) else {}
+    for holder in (body, body.get("message")):
+        if isinstance(holder, dict) and isinstance(holder.get("identification"), dict):
+            named = holder["identification"].get("providers")
+            if named:
+                holder["identification"]["providers"] = ["fuzz"]
+
+
+def _existing_message(case: schemathesis.Case) -> None:
+    _existing_sender(case)
+    _existing_provider(case)
+
+
 # Values a schema-valid request must name that exist only on this server: the sender is a
-# user of the organisation. Schema-valid requests get them before they are sent.
+# user of the organisation, identity providers are configured ones. Schema-valid requests
+# get them before they are sent.
 EXISTING: dict[str, Callable[[schemathesis.Case], None]] = {
-    "POST /v1/messages": _existing_sender,
+    "POST /v1/messages": _existing_message,
+    "PATCH /v1/messages/{message_id}": _existing_provider,
+    "PATCH /v1/organization": _existing_provider,
 }
 
 

@@ -187,3 +187,19 @@ def test_the_cli_sends_a_csv(data_dir: Path, database_url: str, tmp_path: Path) 
         app, ["envelope", "bulk-send", str(csv_file), "--template", "env_nope"], env=env
     )
     assert result.exit_code == 1 and "no envelope env_nope" in result.output
+
+
+async def test_a_csv_over_the_json_limit_reaches_the_route_and_its_own_limit(
+    client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]
+) -> None:
+    """The bulk CSV may be 5 MiB: the 1 MiB limit of JSON and form bodies
+    (``kit.bodylimit``) does not cut it; past 5 MiB the route answers its own 413."""
+    draft = await template(client, auth)
+    row = "jane{}@example.test,Jane Doe,fr,CTR-1,1200,Pro\n"
+    rows = CSV.splitlines(keepends=True)[0] + "".join(row.format(n) for n in range(40_000))
+    assert 1024 * 1024 < len(rows) < 5 * 1024 * 1024
+    problem = assert_problem(await _bulk(client, auth, draft["id"], rows), 422, "bad-bulk-csv")
+    assert "rows" in problem["detail"]
+    too_large = await _bulk(client, auth, draft["id"], "x" * (5 * 1024 * 1024 + 1))
+    assert_problem(too_large, 413, "bulk-csv-too-large")
+    assert await count_rows(runtime, "envelopes") == 1

@@ -204,7 +204,8 @@ async def _act(token: str, request: Request, db: DbSession, action: str) -> Resp
     except TabellionError as exc:
         await db.rollback()
         ctx = await signing.recipient_by_token(db, token)
-        assert ctx is not None
+        if ctx is None:
+            return _invalid(request)
         return await _render(request, db, ctx, token, error=exc)
     return RedirectResponse(f"/s/{token}?done=1", status_code=303)
 

@@ -125,6 +125,9 @@ async def recipient_by_token(
         return None
     if for_update:
         await session.refresh(recipient)
+        # Reassigned while this request waited for the lock: the link no longer names it.
+        if recipient.token_hash != token_hash(token):
+            return None
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
     return SigningContext(envelope, recipient, parts)
 

@@ -29,6 +29,7 @@ from tabellion.errors import (
 UPLOAD_ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", r"/v1/messages/[^/]+/attachments"),
     ("POST", r"/v1/envelopes/[^/]+/documents"),
+    ("POST", r"/v1/envelopes/[^/]+/bulk-send"),  # a CSV, up to bulk.MAX_CSV_BYTES (5 MiB)
     ("POST", r"/v1/deliveries/[^/]+/replies"),
     ("POST", r"/v1/verify"),
     ("POST", r"/r/[^/]+/reply"),

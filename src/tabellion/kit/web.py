@@ -117,7 +117,7 @@ _ERROR_PAGES = page_environment()
 
 def _page_to_return_to(path: str) -> str:
     """The page whose form was throttled (the paths posted to have no page of their own)."""
-    if path.startswith("/r/"):
+    if path.startswith(("/r/", "/s/")):
         return "/".join(path.split("/")[:3])
     if path.startswith("/vault"):
         return "/vault"
