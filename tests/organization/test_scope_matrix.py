@@ -31,6 +31,7 @@ KEY = "key_01jd0000000000000000000000"
 CKEY = "ckey_01jd0000000000000000000000"
 EC_PEM = key_pair("EC").public_pem
 RPL = "rpl_01jd0000000000000000000000"
+RCP = "rcp_01jd0000000000000000000000"
 ATT = "att_01jd0000000000000000000000"
 ENV = "env_01jd0000000000000000000000"
 DOC = "doc_01jd0000000000000000000000"
@@ -46,6 +47,7 @@ class Call:
     code: str | None = None  # the problem code of an allowed call that fails in its handler
     json: object = None
     content: bytes | None = None
+    content_type: str = "application/pdf"
     # Scopes that pass authorisation but may not grant what is asked (403 scope-escalation).
     escalating: tuple[str, ...] = ()
 
@@ -67,6 +69,7 @@ class Call:
             (ATT, "{file_id}"),
             (ENV, "{envelope_id}"),
             (DOC, "{document_id}"),
+            (RCP, "{recipient_id}"),
         ]:
             path = path.replace(fake, name)
         return self.method, path
@@ -175,6 +178,23 @@ FAMILIES: dict[str, list[Call]] = {
             "envelope-not-found",
         ),
         Call("GET", f"/v1/envelopes/{ENV}/certificate", "messages:read", 404, "envelope-not-found"),
+        Call(
+            "POST",
+            f"/v1/envelopes/{ENV}/recipients/{RCP}/reassign",
+            "messages:write",
+            404,
+            "envelope-not-found",
+            json={"email": "kim@example.test", "name": "Kim"},
+        ),
+        Call(
+            "POST",
+            f"/v1/envelopes/{ENV}/bulk-send",
+            "messages:write",
+            404,
+            "envelope-not-found",
+            content=b"email,name\nkim@example.test,Kim\n",
+            content_type="text/csv",
+        ),
     ],
     "evidence": [
         Call("GET", f"/v1/evidence/{EVD}", "messages:read", 404, "evidence-not-found"),
@@ -305,7 +325,7 @@ async def test_scope_matrix(
         sent = headers
         if call.content is not None:
             extra = {"content": call.content}
-            sent = {**headers, "Content-Type": "application/pdf"}
+            sent = {**headers, "Content-Type": call.content_type}
         response = await client.request(call.method, call.path, headers=sent, **extra)  # type: ignore[arg-type]
         where = f"{scope} {call.method} {call.path}"
         if scope in call.escalating:
