@@ -24,7 +24,7 @@ from tabellion.envelope.bulk import BadBulkCsv
 from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf_tags
 from tabellion.envelope.placeholders import BadPlaceholder
 from tabellion.envelope.schemas import (
-    BulkSendOut,
+    EnvelopeBulkSendOut,
     BulkSendRowOut,
     DocumentUploadOut,
     EnvelopeIn,
@@ -315,7 +315,7 @@ async def remind_envelope(
 @router.post(
     "/envelopes/{envelope_id}/bulk-send",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=BulkSendOut,
+    response_model=EnvelopeBulkSendOut,
     summary="Send one copy of this draft per row of a CSV (raw text/csv body)",
     description="The draft is the template and stays a draft. Columns: `rN.email`, "
     "`rN.name`, `rN.language` (the N-th recipient as the envelope lists them), `title`, "
@@ -340,7 +340,7 @@ async def remind_envelope(
 )
 async def bulk_send(
     envelope_id: str, request: Request, caller: EnvelopesWrite, session: DbSession
-) -> BulkSendOut:
+) -> EnvelopeBulkSendOut:
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -359,7 +359,7 @@ async def bulk_send(
         text,
         signing_key=_runtime(request).settings.signing_key,
     )
-    return BulkSendOut(
+    return EnvelopeBulkSendOut(
         data=[
             BulkSendRowOut(row=row.number, envelope_id=envelope.id, status=envelope.status)
             for row, envelope in sent

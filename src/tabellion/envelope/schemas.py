@@ -228,5 +228,5 @@ class BulkSendRowOut(BaseModel):
     status: EnvelopeStatus
 
 
-class BulkSendOut(BaseModel):
+class EnvelopeBulkSendOut(BaseModel):
     data: list[BulkSendRowOut]
