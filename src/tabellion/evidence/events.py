@@ -21,10 +21,13 @@ class EvidenceType(StrEnum):
     EXPIRED = "EXPIRED"
     DOWNLOADED = "DOWNLOADED"
     REPLIED = "REPLIED"
+    # The sender's answer in a secure conversation, with its files (since December 2026).
+    SENDER_REPLIED = "SENDER_REPLIED"
 
 
 # EN 319 522-1 clause 6 events. RECEIVED is the handover: the recipient opened the content.
-# A reply is a new submission, by the recipient. DOWNLOADED (one attached file taken, after
+# A reply is a new submission: REPLIED by the recipient, SENDER_REPLIED by the sender (an
+# answer submitted through the API, accepted like the message itself was). DOWNLOADED (one attached file taken, after
 # the handover or the acceptance) has no event of its own in EN 319 522: it is Tabellion's,
 # so that it is never mistaken for the handover.
 ETSI_EVENTS: dict[EvidenceType, str] = {
@@ -36,6 +39,7 @@ ETSI_EVENTS: dict[EvidenceType, str] = {
     EvidenceType.REFUSED: "RejectionByRecipient",
     EvidenceType.EXPIRED: "AcceptanceRejectionExpiry",
     EvidenceType.REPLIED: "SubmissionAcceptance",
+    EvidenceType.SENDER_REPLIED: "SubmissionAcceptance",
 }
 TABELLION_EVENTS: dict[EvidenceType, str] = {EvidenceType.DOWNLOADED: "AttachmentDownload"}
 
