@@ -22,8 +22,9 @@ from tabellion.evidence import links
 from tabellion.jobs.worker import Worker
 from tabellion.kit.time import utcnow
 from tabellion.runtime import Runtime
-from tests.conftest import make_settings
+from tests.conftest import count_rows, make_settings
 from tests.fixtures.receiver import Receiver, running_receiver
+from tests.message.test_endpoints import assert_problem
 from tests.portal.helpers import dispatch, reply_in_portal
 
 ANSWER = b"the signed copy, scanned"
@@ -233,3 +234,34 @@ async def test_sender_reply_is_in_the_webhook_with_its_proof(
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+async def test_sender_reply_files_keep_the_attachment_rules(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, data_dir: Path
+) -> None:
+    """Streamed with the attachments' limit, checked like them; a refusal leaves no reply and
+    no proof (a file refused after it was stored is unreferenced: the storage collector's)."""
+    delivery = await dispatch(client, auth, mode="secure")
+    url = f"/v1/deliveries/{delivery['id']}/replies"
+    reply = {"reply": json.dumps({"body_html": "<p>See attached.</p>"})}
+    before = await count_rows(runtime, "evidence")
+    blobs = {p for p in (data_dir / "blobs").rglob("*") if p.is_file()}
+    object.__setattr__(runtime.settings, "max_attachment_bytes", 1000)
+    big = await client.post(
+        url, data=reply, files=[("files", ("big.txt", b"a" * 5000, "text/plain"))], headers=auth
+    )
+    assert_problem(big, 413, "attachment-too-large")
+    # Counted while it streamed: nothing of it was stored.
+    assert {p for p in (data_dir / "blobs").rglob("*") if p.is_file()} == blobs
+    lying = await client.post(
+        url,
+        data=reply,
+        files=[("files", ("notes.pdf", b"plain words", "application/pdf"))],
+        headers=auth,
+    )
+    problem = assert_problem(lying, 422, "content-type-mismatch")
+    assert problem["errors"][0]["field"] == "files[0]"
+    many = [("files", (f"{i}.txt", b"x", "text/plain")) for i in range(11)]
+    assert_problem(await client.post(url, data=reply, files=many, headers=auth), 409, "too-many-attachments")
+    assert await count_rows(runtime, "replies") == 0
+    assert await count_rows(runtime, "evidence") == before

@@ -21,7 +21,13 @@ from tabellion.runtime import Runtime
 from tests.fixtures.factories import create_org_with_key
 from tests.message.test_endpoints import assert_problem
 from tests.envelope.test_pages import _sent, _token
-from tests.portal.helpers import accepted_letter, dispatch, notify, vault_sign_in
+from tests.portal.helpers import (
+    accepted_letter,
+    dispatch,
+    notify,
+    outbox_mails,
+    vault_sign_in,
+)
 
 LOGO = "/v1/organization/logo"
 
@@ -253,6 +259,13 @@ async def test_signing_tracking_and_vault_letters_carry_the_brand(
     signer = next(r for r in envelope["recipients"] if r["role"] == "signer")
     signing = await client.get(f"/s/{await _token(runtime, signer['id'])}")
     assert signing.status_code == 200 and _branded(signing.text, logo)
+    # So is the invitation e-mail that links to it.
+    invitations = await outbox_mails(runtime, "invite.0")
+    assert invitations
+    for mail in invitations:
+        html = mail.get_body(("html",)).get_content()
+        assert f'<img src="{org["logo_url"]}" alt="Acme Lettings"' in html
+        assert "background: #ffd400; color: #000000;" in html
     # A forged signing link names nobody: neutral.
     forged = await client.get("/s/not-a-token")
     assert "/brand/" not in forged.text and "Acme" not in forged.text
