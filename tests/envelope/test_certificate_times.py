@@ -45,9 +45,7 @@ def _parts(language: str) -> tuple[Envelope, list[EnvelopeRecipient], list]:
         sent_at=SENT,
         access_auth=[],
         action_auth=[],
-        trail={
-            "signed": {"at": "2026-12-05T09:05:00+00:00", "ip": "192.0.2.7", "consent": True}
-        },
+        trail={"signed": {"at": "2026-12-05T09:05:00+00:00", "ip": "192.0.2.7", "consent": True}},
     )
     document = EnvelopeDocument(id="doc_1", filename="a.pdf", pages=1, sha256="ab" * 32)
     return envelope, [signer], [(document, "cd" * 32)]

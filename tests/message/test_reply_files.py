@@ -262,6 +262,7 @@ async def test_sender_reply_files_keep_the_attachment_rules(
     problem = assert_problem(lying, 422, "content-type-mismatch")
     assert problem["errors"][0]["field"] == "files[0]"
     many = [("files", (f"{i}.txt", b"x", "text/plain")) for i in range(11)]
-    assert_problem(await client.post(url, data=reply, files=many, headers=auth), 409, "too-many-attachments")
+    crowded = await client.post(url, data=reply, files=many, headers=auth)
+    assert_problem(crowded, 409, "too-many-attachments")
     assert await count_rows(runtime, "replies") == 0
     assert await count_rows(runtime, "evidence") == before

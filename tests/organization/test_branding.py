@@ -18,9 +18,9 @@ from tabellion.message.service.delivery import load_for_notice
 from tabellion.notification.compose import compose_notice
 from tabellion.organization.branding import WHITE, contrast, palette
 from tabellion.runtime import Runtime
+from tests.envelope.test_pages import _sent, _token
 from tests.fixtures.factories import create_org_with_key
 from tests.message.test_endpoints import assert_problem
-from tests.envelope.test_pages import _sent, _token
 from tests.portal.helpers import (
     accepted_letter,
     dispatch,

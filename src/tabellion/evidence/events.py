@@ -27,9 +27,9 @@ class EvidenceType(StrEnum):
 
 # EN 319 522-1 clause 6 events. RECEIVED is the handover: the recipient opened the content.
 # A reply is a new submission: REPLIED by the recipient, SENDER_REPLIED by the sender (an
-# answer submitted through the API, accepted like the message itself was). DOWNLOADED (one attached file taken, after
-# the handover or the acceptance) has no event of its own in EN 319 522: it is Tabellion's,
-# so that it is never mistaken for the handover.
+# answer submitted through the API, accepted like the message itself was). DOWNLOADED (one
+# attached file taken, after the handover or the acceptance) has no event of its own in
+# EN 319 522: it is Tabellion's, so that it is never mistaken for the handover.
 ETSI_EVENTS: dict[EvidenceType, str] = {
     EvidenceType.SENT: "SubmissionAcceptance",
     EvidenceType.NOTIFIED: "NotificationForAcceptance",
