@@ -48,6 +48,11 @@ T: dict[str, tuple[str, str, str]] = {
         "Nachweis des Herunterladens",
     ),
     "Evidence of reply": ("Preuve de réponse", "Bewijs van antwoord", "Nachweis der Antwort"),
+    "Evidence of the sender's reply": (
+        "Preuve de la réponse de l'expéditeur",
+        "Bewijs van het antwoord van de afzender",
+        "Nachweis der Antwort des Absenders",
+    ),
     "Sending": ("Dépôt", "Verzending", "Absendung"),
     "Notification": ("Notification", "Kennisgeving", "Benachrichtigung"),
     "Non-delivery": ("Non-distribution", "Niet-bezorging", "Nichtzustellung"),
@@ -65,6 +70,12 @@ T: dict[str, tuple[str, str, str]] = {
         "Herunterladen eines Dokuments",
     ),
     "Reply": ("Réponse", "Antwoord", "Antwort"),
+    "Reply by the sender": (
+        "Réponse de l'expéditeur",
+        "Antwoord van de afzender",
+        "Antwort des Absenders",
+    ),
+    "Reply file": ("Fichier de la réponse", "Bestand van het antwoord", "Datei der Antwort"),
     "Refused by the recipient": (
         "Refus du destinataire",
         "Geweigerd door de ontvanger",

@@ -202,3 +202,19 @@ def test_user_create(data_dir: Path, database_url: str) -> None:
         app, ["user", "create", "x@y.test", "--org", org_id, "--role", "god"], env=env
     )
     assert bad.exit_code == 2
+
+
+def test_the_welcome_panel_never_crops_a_long_path(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tabellion.cli.main import _print_welcome
+    from tests.conftest import make_settings
+
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "data"
+    settings = make_settings(deep, database_url)
+    _print_welcome(settings, "tbl_" + "k" * 40, "Acme")
+    out = capsys.readouterr().out
+    # Each value whole on its line, however narrow the (non-)terminal: copied as printed.
+    assert f"Data:   {deep.resolve()}" in out
+    assert f"saved to {deep / 'first-api-key.txt'})" in out
+    assert "API key: tbl_" + "k" * 40 in out

@@ -109,9 +109,11 @@ def test_received_and_downloaded_are_distinct_events() -> None:
     assert event_uri(EvidenceType.ACCEPTED) == ETSI_EVENT_BASE + "ConsignmentAcceptance"
     assert event_uri(EvidenceType.REFUSED) == ETSI_EVENT_BASE + "ConsignmentRejection"
     assert event_uri(EvidenceType.EXPIRED) == ETSI_EVENT_BASE + "AcceptanceRejectionExpiry"
-    # Every type has its URI; only a reply shares one (a reply is a submission).
-    uris = [event_uri(t) for t in EvidenceType if t != EvidenceType.REPLIED]
+    # Every type has its URI; only replies share one (a reply, either side's, is a submission).
+    replies = (EvidenceType.REPLIED, EvidenceType.SENDER_REPLIED)
+    uris = [event_uri(t) for t in EvidenceType if t not in replies]
     assert len(set(uris)) == len(uris)
+    assert {event_uri(t) for t in replies} == {event_uri(EvidenceType.SENT)}
 
 
 def test_reasons_are_uris() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from datetime import datetime, timedelta
 from io import BytesIO
@@ -72,7 +73,14 @@ async def _every_event(
                 headers=UA,
             )
             assert reply.status_code == 303, reply.text
-            types.append("REPLIED")
+            answer = await client.post(
+                f"/v1/deliveries/{delivery['id']}/replies",
+                data={"reply": json.dumps({"body_html": "<p>Thanks.</p>"})},
+                files={"files": ("receipt.txt", b"received", "text/plain")},
+                headers=auth,
+            )
+            assert answer.status_code == 201, answer.text
+            types += ["REPLIED", "SENDER_REPLIED"]
         expected[delivery["id"]] = types
     for decision, final in (("accept", "ACCEPTED"), ("refuse", "REFUSED")):
         delivery = await dispatch(client, auth, mode="registered")
@@ -239,7 +247,7 @@ async def test_every_event_of_every_mode_has_both_proofs(
         for mode in ("deliver", "simple", "secure")
         for kind in ("SENT", "NOTIFIED", "RECEIVED", "DOWNLOADED", "UNDELIVERED")
     }
-    every |= {("secure", "REPLIED")}
+    every |= {("secure", "REPLIED"), ("secure", "SENDER_REPLIED")}
     every |= {
         ("registered", kind)
         for kind in ("SENT", "NOTIFIED", "ACCEPTED", "REFUSED", "EXPIRED", "DOWNLOADED")

@@ -18,9 +18,16 @@ from tabellion.message.service.delivery import load_for_notice
 from tabellion.notification.compose import compose_notice
 from tabellion.organization.branding import WHITE, contrast, palette
 from tabellion.runtime import Runtime
+from tests.envelope.test_pages import _sent, _token
 from tests.fixtures.factories import create_org_with_key
 from tests.message.test_endpoints import assert_problem
-from tests.portal.helpers import accepted_letter, dispatch, notify
+from tests.portal.helpers import (
+    accepted_letter,
+    dispatch,
+    notify,
+    outbox_mails,
+    vault_sign_in,
+)
 
 LOGO = "/v1/organization/logo"
 
@@ -232,3 +239,52 @@ async def test_the_blob_collector_keeps_the_current_logo_only(
     assert await runtime.storage.exists(kept) and not await runtime.storage.exists(replaced)
     report = await check_storage(runtime)
     assert report.ok and report.checked == 1
+
+
+def _branded(page: str, logo: str) -> bool:
+    return (
+        f'<img class="logo" src="{logo}"' in page
+        and '<link rel="stylesheet" href="/brand/colors/ffd400.css">' in page
+        and "Acme Lettings · Acme Lettings SAS · SIREN 732829320" in page
+    )
+
+
+async def test_signing_tracking_and_vault_letters_carry_the_brand(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    org = await _brand(client, auth)
+    logo = org["logo_url"].removeprefix("http://tabellion.test")
+    # The signing page names the sender: branded.
+    envelope, _ = await _sent(client, auth)
+    signer = next(r for r in envelope["recipients"] if r["role"] == "signer")
+    signing = await client.get(f"/s/{await _token(runtime, signer['id'])}")
+    assert signing.status_code == 200 and _branded(signing.text, logo)
+    # So is the invitation e-mail that links to it.
+    invitations = await outbox_mails(runtime, "invite.0")
+    assert invitations
+    for mail in invitations:
+        html = mail.get_body(("html",)).get_content()
+        assert f'<img src="{org["logo_url"]}" alt="Acme Lettings"' in html
+        assert "background: #ffd400; color: #000000;" in html
+    # A forged signing link names nobody: neutral.
+    forged = await client.get("/s/not-a-token")
+    assert "/brand/" not in forged.text and "Acme" not in forged.text
+    # The track-and-trace page is the sender's own: branded; an unknown token is not.
+    letter = await dispatch(client, auth)
+    tracking = await client.get(letter["tracking_url"].removeprefix("http://tabellion.test"))
+    assert tracking.status_code == 200 and _branded(tracking.text, logo)
+    assert "/brand/" not in (await client.get("/track/nothing")).text
+    # The vault: its sign-in and its list (letters of many senders) stay neutral; a letter
+    # that reveals its sender is branded, a registered one before acceptance is not.
+    simple = await dispatch(client, auth, mode="simple")
+    await notify(runtime, simple["id"])
+    await notify(runtime, letter["id"])
+    sign_in = (await client.get("/vault")).text
+    assert "/brand/" not in sign_in and "Acme" not in sign_in
+    await vault_sign_in(client, runtime, simple["recipient"]["email"])
+    listing = (await client.get("/vault")).text
+    assert "/brand/" not in listing
+    opened = await client.get(f"/vault/d/{simple['id']}")
+    assert opened.status_code == 200 and _branded(opened.text, logo)
+    sealed = (await client.get(f"/vault/d/{letter['id']}")).text
+    assert "/brand/" not in sealed and "Acme" not in sealed

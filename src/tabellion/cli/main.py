@@ -415,7 +415,13 @@ def _print_welcome(settings: Settings, secret: str | None, org_name: str) -> Non
     lines.append(f"Data:   {settings.data_dir.resolve()}")
     if settings.smtp_url is None:
         lines.append(f"\nNo TABELLION_SMTP_URL: e-mails are written to {settings.outbox_dir}/")
-    console.print(Panel(lines, title="Tabellion", expand=False), soft_wrap=True)
+    # Never crop: a key or a path cut at the terminal's width (80 columns when the output is
+    # not a terminal) would be copied wrong. The panel widens to its longest line instead.
+    from rich.console import Console
+
+    widest = max(len(line) for line in lines.plain.splitlines()) + 4
+    wide = Console(file=console.file, width=max(widest, console.width))
+    wide.print(Panel(lines, title="Tabellion", expand=False))
 
 
 @app.command("worker")

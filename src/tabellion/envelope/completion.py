@@ -10,6 +10,7 @@ import base64
 import hashlib
 import io
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import pypdfium2 as pdfium
@@ -24,6 +25,8 @@ from tabellion.evidence.rendering.pdf import draw_qr, seal_pdf
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.time import isoformat_z
 from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeField, EnvelopeRecipient
+from tabellion.models.organization import Organization
+from tabellion.portal.i18n import human_time
 from tabellion.runtime import Runtime
 
 COMPLETE_TASK = "envelope.complete"
@@ -106,11 +109,36 @@ def flatten(original: bytes, fields: Sequence[EnvelopeField]) -> bytes:
         document.close()
 
 
+# Characters CLDR puts in dates that the PDF's core font cannot show, and their look-alikes.
+_PLAIN = str.maketrans({"\u202f": " ", "\u2009": " ", "\u2019": "'", "\u2013": "-"})
+
+
 def _latin(text: object) -> str:
-    return str(text).encode("latin-1", "replace").decode("latin-1")
+    return str(text).translate(_PLAIN).encode("latin-1", "replace").decode("latin-1")
 
 
-def _recipient_lines(recipient: EnvelopeRecipient) -> list[str]:
+def _when(value: datetime | str | None, language: str, timezone: str) -> str:
+    """A moment as the pages and e-mails show it (the envelope's language, the organisation's
+    time zone by name), then the exact UTC time, as the evidence PDF shows it."""
+    if value is None or value == "":
+        return "-"
+    try:
+        moment = (
+            value
+            if isinstance(value, datetime)
+            else datetime.fromisoformat(value.replace("Z", "+00:00"))
+        )
+    except ValueError:
+        return str(value)
+    return f"{human_time(moment, language, timezone)} ({isoformat_z(moment)})"
+
+
+def _recipient_lines(
+    recipient: EnvelopeRecipient, *, language: str = "en", timezone: str = "UTC"
+) -> list[str]:
+    def when(value: datetime | str | None) -> str:
+        return _when(value, language, timezone)
+
     trail: dict[str, Any] = recipient.trail or {}
     lines = [
         f"{recipient.name} <{recipient.email}>  -  {recipient.role}, order {recipient.position}",
@@ -119,10 +147,10 @@ def _recipient_lines(recipient: EnvelopeRecipient) -> list[str]:
     for earlier in trail.get("reassigned", []):
         lines.append(
             f"Reassigned from {earlier.get('name')} <{earlier.get('email')}> "
-            f"at {earlier.get('at')}, before they acted"
+            f"at {when(earlier.get('at'))}, before they acted"
         )
     if recipient.sent_at:
-        lines.append(f"Invited: {isoformat_z(recipient.sent_at)} (link by e-mail to this address)")
+        lines.append(f"Invited: {when(recipient.sent_at)} (link by e-mail to this address)")
     for step in ("opened", "assisted", "signed", "approved", "viewed", "rejected"):
         if step in trail:
             done = trail[step]
@@ -133,7 +161,7 @@ def _recipient_lines(recipient: EnvelopeRecipient) -> list[str]:
                 if done.get(key)
             )
             lines.append(
-                f"{step.capitalize()}: {done.get('at')} from {done.get('ip')}, "
+                f"{step.capitalize()}: {when(done.get('at'))} from {done.get('ip')}, "
                 f"{done.get('user_agent') or 'unknown agent'}{consent}{checks}"
             )
     auth = ", ".join(["e-mail link", *recipient.access_auth, *recipient.action_auth])
@@ -148,8 +176,12 @@ def certificate(
     envelope: Envelope,
     recipients: Sequence[EnvelopeRecipient],
     documents: Sequence[tuple[EnvelopeDocument, str]],
+    *,
+    timezone: str = "UTC",
 ) -> bytes:
-    """The audit certificate: who did what, when, from where; each document's SHA-256."""
+    """The audit certificate: who did what, when, from where; each document's SHA-256.
+    Times in the envelope's language and ``timezone`` (the organisation's), UTC beside."""
+    language = envelope.language or "en"
     pdf = FPDF(format="A4")
     pdf.set_title(f"Audit certificate {envelope.id}")
     pdf.set_creator("Tabellion")
@@ -164,8 +196,8 @@ def certificate(
     head = [
         f"Envelope {envelope.id}: {envelope.title}",
         f"Reference: {envelope.reference or '-'}  -  signing order: {envelope.signing_order}",
-        f"Sent: {isoformat_z(envelope.sent_at) if envelope.sent_at else '-'}",
-        f"Completed: {isoformat_z(envelope.completed_at) if envelope.completed_at else '-'}",
+        f"Sent: {_when(envelope.sent_at, language, timezone)}",
+        f"Completed: {_when(envelope.completed_at, language, timezone)}",
     ]
     for line in head:
         pdf.multi_cell(text_width, 5, _latin(line), new_x="LMARGIN", new_y="NEXT")
@@ -185,7 +217,7 @@ def certificate(
     pdf.cell(0, 7, "Recipients", new_x="LMARGIN", new_y="NEXT")
     for recipient in recipients:
         pdf.set_font("Helvetica", size=8)
-        for line in _recipient_lines(recipient):
+        for line in _recipient_lines(recipient, language=language, timezone=timezone):
             pdf.multi_cell(0, 4.5, _latin(line), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)
     pdf.set_font("Helvetica", size=7)
@@ -230,6 +262,8 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
         if envelope.certificate_storage_key is not None:
             return
         parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+        organization = await session.get(Organization, envelope.organization_id)
+        timezone = organization.timezone if organization else runtime.settings.timezone
         session.expunge_all()
     settings = runtime.settings
     flattened: list[tuple[EnvelopeDocument, bytes]] = []
@@ -243,7 +277,9 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
         ]
         flattened.append((document, await asyncio.to_thread(flatten, original, fields)))
     hashes = [(d, hashlib.sha256(data).hexdigest()) for d, data in flattened]
-    cert = await asyncio.to_thread(certificate, settings, envelope, parts.recipients, hashes)
+    cert = await asyncio.to_thread(
+        certificate, settings, envelope, parts.recipients, hashes, timezone=timezone
+    )
     cert_blob = await runtime.storage.put_stream(_chunks(cert))
     signed: dict[str, tuple[str, str]] = {}
     for document, data in flattened:

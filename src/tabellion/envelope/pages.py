@@ -23,6 +23,7 @@ from tabellion.kit.ratelimit import client_ip, limiter_of
 from tabellion.kit.time import utcnow
 from tabellion.kit.web import PageRoute, check_csrf, csrf_token, page_environment
 from tabellion.models.organization import Organization
+from tabellion.organization.branding import brand_of
 from tabellion.portal import i18n
 from tabellion.runtime import Runtime
 
@@ -104,6 +105,8 @@ async def _render(
         fields=ctx.fields,
         owners={r.id: r.name for r in ctx.parts.recipients},
         sender=organization.name,
+        # The sender is named on this page: its logo, colour and names too.
+        brand=brand_of(organization, ""),
         base=f"/s/{token}",
         error=message,
         error_fields=[f.field for f in error.errors] if error else [],

@@ -22,6 +22,7 @@ from tabellion.kit.sessions import derive_code
 from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeRecipient
 from tabellion.models.organization import Organization
 from tabellion.models.portal import OneTimeCode
+from tabellion.organization.branding import brand_of
 from tabellion.portal import i18n
 
 # The portal's e-mail builder: same headers, layout and languages as its other e-mails.
@@ -77,6 +78,7 @@ async def send_invitation(ctx: TaskContext, payload: dict[str, Any]) -> None:
             greeting=t.gettext("Hello %(name)s,") % {"name": recipient.name},
             line=line,
             button=t.gettext("Open the document"),
+            brand=brand_of(organization, runtime.settings.base_url),
         )
     )
 
@@ -152,6 +154,7 @@ async def notify_ended(ctx: TaskContext, payload: dict[str, Any]) -> None:
                 )
                 % {"title": envelope.title, "sender": organization.name},
                 button=None,
+                brand=brand_of(organization, runtime.settings.base_url),
             )
         )
     if organization.email:
@@ -211,6 +214,7 @@ async def deliver_signed(ctx: TaskContext, payload: dict[str, Any]) -> None:
         greeting=t.gettext("Hello %(name)s,") % {"name": recipient.name},
         line=t.gettext("Everyone has signed. The signed documents are attached or at this link."),
         button=t.gettext("Open the document"),
+        brand=brand_of(organization, runtime.settings.base_url),
     )
     if sum(d.size for d in signed) <= MAX_ATTACHED_BYTES:
         for document in signed:

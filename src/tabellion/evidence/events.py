@@ -21,6 +21,8 @@ class EvidenceType(StrEnum):
     EXPIRED = "EXPIRED"
     DOWNLOADED = "DOWNLOADED"
     REPLIED = "REPLIED"
+    # The sender's answer in a secure conversation, with its files (since December 2026).
+    SENDER_REPLIED = "SENDER_REPLIED"
 
 
 # EN 319 522-1 events (their names, as EN 319 522-3 Table 2 spells them in the URIs).
@@ -28,7 +30,8 @@ class EvidenceType(StrEnum):
 # recipient's consent or refusal of a consignment that asks for it (registered letters).
 # DOWNLOADED (one attached file taken, after the handover or the acceptance) is the tracking
 # of access to content already handed over, so that it is never mistaken for the handover.
-# A reply is a new submission, by the recipient.
+# A reply is a new submission: REPLIED by the recipient, SENDER_REPLIED by the sender (an
+# answer submitted through the API, accepted like the message itself was).
 ETSI_EVENTS: dict[EvidenceType, str] = {
     EvidenceType.SENT: "SubmissionAcceptance",
     EvidenceType.NOTIFIED: "NotificationForAcceptance",
@@ -39,6 +42,7 @@ ETSI_EVENTS: dict[EvidenceType, str] = {
     EvidenceType.EXPIRED: "AcceptanceRejectionExpiry",
     EvidenceType.DOWNLOADED: "ContentAccessTracking",
     EvidenceType.REPLIED: "SubmissionAcceptance",
+    EvidenceType.SENDER_REPLIED: "SubmissionAcceptance",
 }
 # Events EN 319 522 does not name (none today) get URIs in Tabellion's own namespace.
 TABELLION_EVENTS: dict[EvidenceType, str] = {}

@@ -534,6 +534,12 @@ async def post_reply(
         body_html=body.body_html,
         body_text=body.body_text,
         files=stored,
+        # Who submitted the answer, as a message's proofs name it.
+        submitted_by={
+            "method": caller.authentication,
+            "api_key_id": caller.api_key_id,
+            "organization_id": caller.organization_id,
+        },
     )
     return reply_out(reply)
 

@@ -16,7 +16,7 @@ from tabellion.errors import ValidationFailed
 from tabellion.evidence.events import EvidenceType
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.ids import new_id
-from tabellion.kit.time import utcnow
+from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.kit.web import check_csrf
 from tabellion.message.rules import MAX_BODY_BYTES, html_to_text, sanitize_html, text_to_html
 from tabellion.message.service.events import record_delivery_event
@@ -156,7 +156,11 @@ async def add_reply(
     body_text: str | None = None,
     files: list[dict[str, Any]] | None = None,
     actor: Actor | None = None,
+    submitted_by: dict[str, Any] | None = None,
 ) -> Reply:
+    """Record a reply and its proof: REPLIED for the recipient's (``actor``: how they were
+    authenticated), SENDER_REPLIED for the sender's (``submitted_by``: the API key and the
+    client). Both prove the files' digests; the integrator event carries the reply."""
     now = utcnow()
     clean = sanitize_html(body_html)
     reply = Reply(
@@ -172,24 +176,23 @@ async def add_reply(
     db.add(reply)
     delivery.updated_at = now
     await db.flush()
+    digests = [{k: f[k] for k in ("id", "filename", "sha256")} for f in reply.attachments]
     if author == "recipient":
         assert actor is not None
-        await record_delivery_event(
-            db,
-            delivery,
-            EvidenceType.REPLIED,
-            at=now,
-            details={
-                "actor": actor.details(now),
-                "reply_id": reply.id,
-                "attachments": [
-                    {k: f[k] for k in ("id", "filename", "sha256")} for f in reply.attachments
-                ],
-            },
-            # The reply itself, its files with signed links, as the replies API shows it.
-            event_extra={"reply": reply_json(reply)},
-        )
+        details: dict[str, Any] = {"actor": actor.details(now)}
+        evidence_type = EvidenceType.REPLIED
         enqueue(db, REPLY_TO_SENDER_TASK, {"reply_id": reply.id})
     else:
+        details = {"submitted_by": {**(submitted_by or {}), "at": isoformat_z(now)}}
+        evidence_type = EvidenceType.SENDER_REPLIED
         enqueue(db, SENDER_REPLY_TASK, {"reply_id": reply.id})
+    await record_delivery_event(
+        db,
+        delivery,
+        evidence_type,
+        at=now,
+        details={**details, "reply_id": reply.id, "attachments": digests},
+        # The reply itself, its files with signed links, as the replies API shows it.
+        event_extra={"reply": reply_json(reply)},
+    )
     return reply

@@ -15,6 +15,7 @@ from tabellion.message import repository
 from tabellion.message.service.tracking import PATH, delivery_for_tracking
 from tabellion.models.message import Message
 from tabellion.models.organization import Organization
+from tabellion.organization.branding import brand_of
 from tabellion.portal.pages import _language, _page, _runtime
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -40,6 +41,8 @@ async def tracking_page(token: str, request: Request, db: DbSession) -> Response
         d=delivery,
         m=message,
         sender=message.sender_name or organization.name,
+        # The page is the sender's own: its logo, colour and names, as on revealed letters.
+        brand=brand_of(organization, "", name=message.sender_name),
         files=await repository.attachments_of(db, [message.id]),
         events=[
             {

@@ -21,6 +21,7 @@ EventType = Literal[
     "EXPIRED",
     "DOWNLOADED",
     "REPLIED",
+    "SENDER_REPLIED",
 ]
 CustomerState = Literal["PENDING", "ACCEPTED", "REFUSED", "REVOKED", "CANCELLED"]
 

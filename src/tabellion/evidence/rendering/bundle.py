@@ -17,6 +17,7 @@ from tabellion.evidence.content import (
     BODY_TEXT_FILE,
     SUBJECT_FILE,
 )
+from tabellion.evidence.events import EvidenceType
 from tabellion.evidence.proofs import proof_document, render_pdf
 from tabellion.evidence.sealing.keys import load_seal
 from tabellion.evidence.sealing.seal import seal_pending
@@ -37,8 +38,9 @@ certificate chain of the seal that signed the proofs.{self_issued}
                        the evidence content in RFC 8785 canonical JSON
   evidence/<id>.pdf    the same facts as a PDF, sealed PAdES; it embeds the JSON proof
   documents/           the delivered files; their SHA-256 digests are in every proof
-  replies/<reply id>/  the files the recipient attached to a reply (secure messages); their
-                       SHA-256 digests are in that reply's REPLIED proof (details.attachments)
+  replies/<reply id>/  the files attached to a reply (secure messages): the recipient's, whose
+                       SHA-256 digests are in that reply's REPLIED proof (details.attachments),
+                       and the sender's, in its SENDER_REPLIED proof
   content/             the subject and bodies, the exact bytes (UTF-8) the proofs' digests are
                        computed over: subject.txt, body-submitted.html (the HTML body as the
                        sender submitted it), body.html (as sanitised and shown to the
@@ -76,8 +78,8 @@ Check them with public tools (run the commands in this directory):
    names its media type, its digest algorithm and, for the subject and bodies, its file here;
    proofs of format 1 hold `subject_sha256` and `body_sha256`, the latter over body.html):
      sha256sum documents/* content/*
-   and the same way the recipient's reply files (`sha256sum replies/*/*`, when there are
-   any) with `details.attachments` in their REPLIED proofs.
+   and the same way the replies' files (`sha256sum replies/*/*`, when there are any) with
+   `details.attachments` in their REPLIED (recipient) or SENDER_REPLIED (sender) proofs.
 
 6. Everything at once: `tabellion verify --trust root-ca.pem --trust-tsa <your TSA's root>
    FILE` (an RFC 5280 path check of the seal at the event's time, the timestamp's authority
@@ -141,14 +143,26 @@ async def build_bundle(runtime: Runtime, delivery: Delivery) -> bytes:
                 .order_by(Attachment.created_at, Attachment.id)
             )
         )
-        # The recipient's files, proven by REPLIED evidence (the sender's own are not evidence).
-        replies = list(
-            await reader.scalars(
+        # Replies' files, either side's, when a proof holds their digests: REPLIED for the
+        # recipient's, SENDER_REPLIED for the sender's (answers before December 2026 had none).
+        proven = {
+            str((details or {}).get("reply_id"))
+            for details in await reader.scalars(
+                select(Evidence.details).where(
+                    Evidence.delivery_id == delivery.id,
+                    Evidence.type.in_((EvidenceType.REPLIED, EvidenceType.SENDER_REPLIED)),
+                )
+            )
+        }
+        replies = [
+            reply
+            for reply in await reader.scalars(
                 select(Reply)
-                .where(Reply.delivery_id == delivery.id, Reply.author == "recipient")
+                .where(Reply.delivery_id == delivery.id)
                 .order_by(Reply.created_at, Reply.id)
             )
-        )
+            if reply.id in proven
+        ]
     pdf_keys = {evidence_id: await render_pdf(runtime, evidence_id) for evidence_id in ids}
     seal = load_seal(runtime.settings)
     buffer = io.BytesIO()

@@ -25,6 +25,7 @@ TITLES = {
     "EXPIRED": N_("Evidence of expiry"),
     "DOWNLOADED": N_("Evidence of download"),
     "REPLIED": N_("Evidence of reply"),
+    "SENDER_REPLIED": N_("Evidence of the sender's reply"),
 }
 EVENTS = {
     "SENT": N_("Sending"),
@@ -36,7 +37,9 @@ EVENTS = {
     "EXPIRED": N_("Expiry of the acceptance period"),
     "DOWNLOADED": N_("Download of a document"),
     "REPLIED": N_("Reply"),
+    "SENDER_REPLIED": N_("Reply by the sender"),
 }
+REPLY_TYPES = frozenset({"REPLIED", "SENDER_REPLIED"})
 REASONS = {
     "refused-by-recipient": N_("Refused by the recipient"),
     "acceptance-period-expired": N_("Acceptance period expired"),
@@ -119,6 +122,7 @@ class Facts:
         ]
         rows += self._reasons(content["event"].get("reasons") or [])
         rows += self._parts(content["content"])
+        rows += self._reply(content)
         chain = content["chain"]
         rows.append(Row(_("Chain"), self._chain(chain), mono=True))
         return rows
@@ -234,6 +238,16 @@ class Facts:
                     ", ".join(described) + f"\nSHA-256 {attachment['sha256']}",
                 )
             )
+        return rows
+
+    def _reply(self, content: dict[str, Any]) -> list[Row]:
+        """A reply's files (either side's): the digests its proof holds."""
+        details = content.get("details")
+        if content["type"] not in REPLY_TYPES or not isinstance(details, dict):
+            return []
+        rows = [Row(self._("Reply"), str(details.get("reply_id", "-")), mono=True)]
+        for item in details.get("attachments") or []:
+            rows.append(Row(self._("Reply file"), f"{item['filename']}\nSHA-256 {item['sha256']}"))
         return rows
 
     def _chain(self, chain: dict[str, Any]) -> str:
