@@ -146,7 +146,9 @@ async def identify(token: str, provider: str, request: Request, db: DbSession) -
     delivery = await delivery_by_token(db, token)
     if delivery is None or not delivery.identification:
         return refused(IdentityRefused("state-unknown"), back=None)
-    await limiter_of(request).enforce("code-request", ip=client_ip(request), address=delivery.email)
+    await limiter_of(request).enforce(
+        "identity-start", ip=client_ip(request), address=delivery.email
+    )
     try:
         url, state = await service.start(
             db, runtime.settings, oidc_client(runtime), delivery, provider
