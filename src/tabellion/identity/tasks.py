@@ -23,7 +23,9 @@ from tabellion.models.identity import IdentityRequest
 REQUEST_RETENTION = REQUEST_LIFETIME + timedelta(hours=1)
 
 
-async def purge_requests(session: AsyncSession, *, older_than: timedelta = REQUEST_RETENTION) -> int:
+async def purge_requests(
+    session: AsyncSession, *, older_than: timedelta = REQUEST_RETENTION
+) -> int:
     """Delete sign-in requests started more than ``older_than`` ago (used or not)."""
     result = await session.execute(
         delete(IdentityRequest).where(IdentityRequest.created_at < utcnow() - older_than)
