@@ -21,6 +21,7 @@ from tests.envelope.helpers import field, pdf_bytes, upload
 from tests.fixtures import browser as chromium
 from tests.identity import test_browser as base
 from tests.identity.test_browser import Site, sign_in
+from tests.portal.helpers import latest_code
 
 # The OpenID provider, served app and browser page of the letters' tests.
 world = base.world
@@ -137,3 +138,33 @@ async def test_someone_else_cannot_open_and_the_sender_is_told(site: Site, page:
     assert await page.locator("#identity-step").is_visible()
     assert await page.locator("img").count() == 0
     assert await page.locator("form#act").count() == 0
+
+
+async def test_the_vault_asks_for_identification_before_the_answer(site: Site, page: Page) -> None:
+    """Signed in to the vault with an e-mailed code, the recipient of a letter that asks for
+    identification still signs in with a provider, and comes back to the vault to answer."""
+    delivery_id, _ = await base.letter(site)
+    await page.goto(f"{site.url}/vault")
+    await page.fill("input[name=email]", "zoe@example.test")
+    await page.click("form:has(input[name=email]) button[type=submit]")
+    await page.wait_for_selector("input[name=code]")
+    await page.fill("input[name=code]", await latest_code(site.runtime, "zoe@example.test"))
+    await page.click("form:has(input[name=code]) button[type=submit]")
+    await page.wait_for_url(f"{site.url}/vault")
+
+    item = f"{site.url}/vault/d/{delivery_id}"
+    await page.goto(item)
+    assert await page.locator("#identity-step").is_visible()
+    assert await page.locator("button[value=accept]").count() == 0
+    await page.click("a[data-provider=bank]")
+    await page.wait_for_selector("input[name=login]")
+    await page.fill("input[name=login]", "zoe")
+    await page.fill("input[name=password]", "any password")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(item)
+    await page.check("#confirm")
+    await page.click("button[value=accept]")
+    await page.wait_for_selector("text=You accepted this letter on")
+    state = await base.recorded(site, delivery_id)
+    assert state["status"] == "accepted"
+    assert dict(state["evidence"])["ACCEPTED"]["identity"]["method"] == "oidc"

@@ -38,7 +38,9 @@ from tabellion.runtime import Runtime
 log = logging.getLogger("tabellion.identity")
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 BROWSER_COOKIE = "tbl_identity"
-_LINK = re.compile(r"/[rs]/[A-Za-z0-9_-]{20,100}")
+_LINK = re.compile(r"/[rs]/[A-Za-z0-9_-]{20,100}|/vault/d/[a-z]{2,5}_[a-z0-9]{10,40}")
+# Set when a sign-in starts from the vault: the callback leads back there.
+RETURN_COOKIE = "tbl_identity_return"
 env = page_environment("tabellion.identity")
 
 
@@ -218,8 +220,11 @@ async def callback(request: Request, db: DbSession) -> Response:
         return refused(exc, back=back)
     if not outcome.matched:
         return refused(IdentityRefused("identity-mismatch"), back=back)
+    if delivery is not None and await _from_vault(request, db, delivery):
+        back = f"/vault/d/{delivery.id}"
     response = RedirectResponse(back or "/vault", status_code=303)
     response.delete_cookie(BROWSER_COOKIE, path=service.CALLBACK_PATH)
+    response.delete_cookie(RETURN_COOKIE, path=service.CALLBACK_PATH)
     await sessions.open_session(
         db,
         request,
@@ -294,4 +299,48 @@ async def _signer_callback(
     response = RedirectResponse(back or "/", status_code=303)
     response.delete_cookie(BROWSER_COOKIE, path=service.CALLBACK_PATH)
     await envelopes.open_session(db, request, response, outcome.recipient)
+    return response
+
+
+# ---- the vault's identification ---------------------------------------------------------------
+
+
+async def _from_vault(request: Request, db: DbSession, delivery: Delivery) -> bool:
+    """The sign-in started in the vault of the delivery's address, still open here."""
+    if request.cookies.get(RETURN_COOKIE) != delivery.id:
+        return False
+    return await sessions.current_subject(db, request, "vault") == delivery.email
+
+
+@router.get("/vault/d/{delivery_id}/identify/{provider}")
+async def identify_from_vault(
+    delivery_id: str, provider: str, request: Request, db: DbSession
+) -> Response:
+    """The vault's way to a letter asking for identification: the same sign-in, back to the
+    vault afterwards."""
+    runtime = _runtime(request)
+    email = await sessions.current_subject(db, request, "vault")
+    delivery = await db.get(Delivery, delivery_id)
+    if email is None or delivery is None or delivery.email != email:
+        return RedirectResponse("/vault", status_code=303)
+    back = f"/vault/d/{delivery.id}"
+    if not delivery.identification:
+        return RedirectResponse(back, status_code=303)
+    await limiter_of(request).enforce("identity-start", ip=client_ip(request), address=email)
+    try:
+        url, state = await service.start(
+            db, runtime.settings, oidc_client(runtime), delivery, provider
+        )
+    except IdentityRefused as exc:
+        return refused(exc, back=back)
+    response = _start_response(runtime, url, state)
+    response.set_cookie(
+        RETURN_COOKIE,
+        delivery.id,
+        max_age=int(service.REQUEST_LIFETIME.total_seconds()),
+        path=service.CALLBACK_PATH,
+        httponly=True,
+        secure=runtime.settings.base_url.startswith("https://"),
+        samesite="lax",
+    )
     return response

@@ -105,9 +105,11 @@ async def _render_delivery(
     notice: str | None = None,
     error: str | None = None,
     status_code: int = 200,
+    signed_in: bool | None = None,
 ) -> Response:
     page = await service.load_page(db, delivery)
-    signed_in = await _delivery_session(db, request, delivery)
+    if signed_in is None:
+        signed_in = await _delivery_session(db, request, delivery)
     # A registered letter names its sender only once accepted: no brand before.
     shown = delivery.mode != "registered" or page.revealed
     brand = brand_of(page.organization, "", name=page.sender_name) if shown else None
@@ -671,11 +673,26 @@ async def _vault_delivery(request: Request, db: DbSession, delivery_id: str) -> 
     return delivery
 
 
+async def _vault_needs_identity(request: Request, db: DbSession, delivery: Delivery) -> bool:
+    """A letter whose sender asked for identification is answered from the vault only once
+    this browser signed in with an identity provider for it (``identity.pages``): the vault's
+    e-mail code proves the mailbox, not the person."""
+    return (
+        bool(delivery.identification)
+        and delivery.status in identity.ANSWERABLE
+        and await sessions.current_subject(db, request, "delivery") != delivery.id
+    )
+
+
 @router.get("/vault/d/{delivery_id}")
 async def vault_delivery(delivery_id: str, request: Request, db: DbSession) -> Response:
     delivery = await _vault_delivery(request, db, delivery_id)
     if delivery is None:
         return _redirect("/vault")
+    if await _vault_needs_identity(request, db, delivery):
+        return await _render_delivery(
+            request, db, delivery, base=f"/vault/d/{delivery_id}", signed_in=False
+        )
     if delivery.mode != "registered":
         await lifecycle.record_opened(db, delivery, actor=_actor(request, "vault-session"))
     elif not (delivery.identity or {}).get("confirmed"):
@@ -691,6 +708,8 @@ async def vault_answer(delivery_id: str, request: Request, db: DbSession) -> Res
     delivery = await _vault_delivery(request, db, delivery_id)
     if delivery is None:
         return _redirect("/vault")
+    if await _vault_needs_identity(request, db, delivery):
+        return _redirect(f"/vault/d/{delivery_id}")
     return await _answer(request, db, delivery, fields, base=f"/vault/d/{delivery_id}")
 
 
