@@ -124,7 +124,13 @@ async def _render_delivery(
         brand=brand,
         base=base,
         signed_in=signed_in,
-        code_sent=request.query_params.get("sent") == "1",
+        code_sent=request.query_params.get("sent") in ("1", "sms"),
+        sms_sent=request.query_params.get("sent") == "sms",
+        sms_phone=(
+            "••• " + delivery.phone[-2:]
+            if delivery.phone and service.sms_offered(_runtime(request).settings, delivery)
+            else None
+        ),
         replied=request.query_params.get("replied") == "1",
         max_files=replies.MAX_REPLY_FILES,
         notice=notice,
@@ -153,12 +159,16 @@ async def request_code(token: str, request: Request, db: DbSession) -> Response:
     if delivery is None:
         return _invalid(request)
     await limiter_of(request).enforce("code-request", ip=client_ip(request), address=delivery.email)
+    sms = fields.get("channel") == "sms" and service.sms_offered(
+        _runtime(request).settings, delivery
+    )
     try:
         await service.send_delivery_code(
             db,
             delivery,
             signing_key=_key(request),
             language=_language(request, delivery.language),
+            sms=sms,
         )
     except sessions.CodeRefused as exc:
         # "Sent less than a minute ago" is news, not a fault: said once, not in red.
@@ -173,7 +183,7 @@ async def request_code(token: str, request: Request, db: DbSession) -> Response:
             error=None if soon else said,
             status_code=429,
         )
-    return _redirect(f"/r/{token}?sent=1")
+    return _redirect(f"/r/{token}?sent={'sms' if sms else '1'}")
 
 
 async def _check_code(

@@ -1,5 +1,5 @@
 """Identification before signing: asked per envelope recipient; sign-ins under way may be for
-an envelope recipient instead of a delivery.
+an envelope recipient instead of a delivery. A delivery's mobile number for SMS codes.
 
 Revision ID: 0014
 Revises: 0013
@@ -26,6 +26,8 @@ def _json() -> sa.types.TypeEngine[Any]:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("phone", sa.String(length=20), nullable=True))
     with op.batch_alter_table("envelope_recipients", schema=None) as batch_op:
         batch_op.add_column(sa.Column("identification", _json(), nullable=True))
     with op.batch_alter_table("identity_requests", schema=None) as batch_op:
@@ -57,3 +59,5 @@ def downgrade() -> None:
         batch_op.alter_column("delivery_id", existing_type=sa.String(length=40), nullable=False)
     with op.batch_alter_table("envelope_recipients", schema=None) as batch_op:
         batch_op.drop_column("identification")
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_column("phone")
