@@ -22,6 +22,7 @@ from tabellion.db import transaction
 from tabellion.envelope import repository
 from tabellion.envelope.placeholders import clear
 from tabellion.evidence.rendering.pdf import draw_qr, seal_pdf
+from tabellion.identity import envelopes as identity_envelopes
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.time import isoformat_z
 from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeField, EnvelopeRecipient
@@ -164,6 +165,8 @@ def _recipient_lines(
                 f"{step.capitalize()}: {when(done.get('at'))} from {done.get('ip')}, "
                 f"{done.get('user_agent') or 'unknown agent'}{consent}{checks}"
             )
+    if identified := identity_envelopes.certificate_line(recipient):
+        lines.append(identified)
     auth = ", ".join(["e-mail link", *recipient.access_auth, *recipient.action_auth])
     lines.append(f"Authentication required: {auth}")
     if recipient.reason:

@@ -35,6 +35,7 @@ from tabellion.envelope.service import (
 )
 from tabellion.envelope.signing import RecipientOutOfTurn, WrongRoleForAction
 from tabellion.errors import Conflict, NotFound, ValidationFailed
+from tabellion.identity.envelopes import stored as identification_stored
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.models.envelope import (
@@ -178,6 +179,7 @@ async def add_recipients(
                 status="waiting",
                 access_auth=item.access_auth,
                 action_auth=item.action_auth,
+                identification=identification_stored(item.identification),
                 token_salt=salt,
                 token_hash=token_hash(signing_token(signing_key, recipient_id, salt)),
                 created_at=now,
@@ -209,6 +211,12 @@ def _recipient_in(recipient: EnvelopeRecipient, values: dict[str, Any], where: s
         "access_auth": recipient.access_auth,
         "action_auth": recipient.action_auth,
     }
+    if recipient.identification:
+        declared = recipient.identification.get("declared", {})
+        current["identification"] = {
+            **{k: v for k, v in recipient.identification.items() if k != "declared"},
+            **declared,
+        }
     try:
         return RecipientIn.model_validate({**current, **values})
     except ValidationError as exc:
@@ -237,6 +245,7 @@ async def update_recipients(
         recipient.language = item.language or recipient.language
         recipient.access_auth = list(item.access_auth)
         recipient.action_auth = list(item.action_auth)
+        recipient.identification = identification_stored(item.identification)
         recipient.updated_at = now
     check_order(_as_input(envelope, parts.recipients))
     # A role that no longer fills a field keeps none.

@@ -67,6 +67,7 @@ from tabellion.errors import (
     ValidationFailed,
     responses,
 )
+from tabellion.identity.envelopes import check as identity_check
 from tabellion.kit.pagination import Cursor, Page
 from tabellion.runtime import Runtime
 
@@ -102,6 +103,7 @@ async def _view(session: DbSession, organization_id: str, envelope_id: str) -> E
 async def create_envelope(
     body: EnvelopeIn, request: Request, caller: EnvelopesWrite, session: DbSession
 ) -> EnvelopeOut:
+    identity_check(_runtime(request).settings, body.recipients)
     envelope = await service.create_envelope(
         session, caller, body, signing_key=_runtime(request).settings.signing_key
     )

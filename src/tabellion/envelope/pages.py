@@ -18,6 +18,7 @@ from tabellion.document.sniff import content_disposition
 from tabellion.envelope import service, signing, verification
 from tabellion.envelope.signing import Actor, SigningContext
 from tabellion.errors import TabellionError
+from tabellion.identity import envelopes as identity_envelopes
 from tabellion.kit import sessions
 from tabellion.kit.ratelimit import client_ip, limiter_of
 from tabellion.kit.time import utcnow
@@ -85,7 +86,8 @@ async def _render(
     language = _language(request, ctx.recipient.language)
     t = i18n.translations(language)
     recipient = ctx.recipient
-    locked = await verification.needs(db, request, recipient, "access")
+    identify = await identity_envelopes.needs(db, request, recipient)
+    locked = identify or await verification.needs(db, request, recipient, "access")
     confirm = not locked and await verification.needs(db, request, recipient, "action")
     if error is not None:
         message = t.gettext(error.detail)
@@ -95,6 +97,8 @@ async def _render(
         language=language,
         status_code=status_code or (error.status if error else 200),
         locked=locked,
+        identify=identify,
+        identity_providers=identity_envelopes.choices(_runtime(request).settings, recipient),
         confirm=confirm,
         access_methods=recipient.access_auth,
         action_methods=recipient.action_auth,
@@ -124,7 +128,8 @@ async def signing_page(token: str, request: Request, db: DbSession) -> Response:
         # Its expiry job may not have run yet: the page does what it would.
         await service.expire_due(db, ctx.envelope.id)
     access = await _passed(request, db, ctx, "access")
-    await signing.open_envelope(db, ctx, _actor(request), access=access)
+    if not await identity_envelopes.needs(db, request, ctx.recipient):
+        await signing.open_envelope(db, ctx, _actor(request), access=access)
     return await _render(request, db, ctx, token)
 
 
@@ -137,6 +142,8 @@ async def page_image(
         return _invalid(request)
     document = next((d for d in ctx.parts.documents if d.id == document_id), None)
     if document is None or await verification.needs(db, request, ctx.recipient, "access"):
+        return Response(status_code=404)
+    if await identity_envelopes.needs(db, request, ctx.recipient):
         return Response(status_code=404)
     try:
         image = await preview.render_page(
@@ -161,6 +168,8 @@ async def signed_download(
     if ctx.envelope.status != "completed" or document is None or not document.signed_storage_key:
         return Response(status_code=404)
     if await verification.needs(db, request, ctx.recipient, "access"):
+        return Response(status_code=404)
+    if await identity_envelopes.needs(db, request, ctx.recipient):
         return Response(status_code=404)
     return StreamingResponse(
         _runtime(request).storage.open(document.signed_storage_key),
@@ -188,6 +197,7 @@ async def _act(token: str, request: Request, db: DbSession, action: str) -> Resp
     access = await _passed(request, db, ctx, "access")
     act = await _passed(request, db, ctx, "action")
     try:
+        await identity_envelopes.require(db, request, ctx.recipient)
         if action == "sign":
             await signing.sign(
                 db,

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from tabellion.identity.schemas import RecipientIdentification
 from tabellion.kit.schema import EMAIL_SCHEMA, Schema, UTCDateTime
 from tabellion.message.rules import normalize_email
 
@@ -48,6 +49,10 @@ class RecipientIn(Schema):
     language: Language | None = None
     access_auth: Annotated[list[AccessAuth], Field(max_length=1)] = []
     action_auth: Annotated[list[ActionAuth], Field(max_length=4)] = []
+    identification: Annotated[
+        RecipientIdentification | None,
+        Field(description="Sign in with an identity provider before the documents show."),
+    ] = None
 
     @field_validator("email")
     @classmethod
@@ -154,6 +159,7 @@ class RecipientOut(BaseModel):
     status: RecipientStatus
     access_auth: list[AccessAuth]
     action_auth: list[ActionAuth]
+    identification: dict[str, Any] | None = None
     sent_at: UTCDateTime | None
     opened_at: UTCDateTime | None
     acted_at: UTCDateTime | None

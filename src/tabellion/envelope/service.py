@@ -29,6 +29,7 @@ from tabellion.envelope.verification import (
     users_at,
 )
 from tabellion.errors import Conflict, NotFound, ValidationFailed
+from tabellion.identity.envelopes import stored as identification_stored
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow
@@ -231,6 +232,7 @@ async def create_envelope(
                 status="waiting",
                 access_auth=item.access_auth,
                 action_auth=item.action_auth,
+                identification=identification_stored(item.identification),
                 token_salt=salt,
                 token_hash=token_hash(signing_token(signing_key, recipient_id, salt)),
                 created_at=now,

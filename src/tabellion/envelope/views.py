@@ -24,6 +24,7 @@ def recipient_out(recipient: EnvelopeRecipient) -> RecipientOut:
             "status": recipient.status,
             "access_auth": recipient.access_auth,
             "action_auth": recipient.action_auth,
+            "identification": recipient.identification,
             "sent_at": recipient.sent_at,
             "opened_at": recipient.opened_at,
             "acted_at": recipient.acted_at,

@@ -18,7 +18,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from tabellion.db import DbSession
-from tabellion.identity import service
+from tabellion.envelope import signing
+from tabellion.envelope.service import signing_token
+from tabellion.identity import envelopes, service
 from tabellion.identity.oidc import IdentityRefused, OidcClient
 from tabellion.kit import sessions
 from tabellion.kit.ratelimit import client_ip, limiter_of
@@ -26,6 +28,8 @@ from tabellion.kit.tokens import constant_time_equals, hmac_sha256
 from tabellion.kit.web import PageRoute, csrf_token, page_environment
 from tabellion.message.service.delivery import portal_token
 from tabellion.message.service.lifecycle import Actor
+from tabellion.models.envelope import EnvelopeRecipient
+from tabellion.models.identity import IdentityRequest
 from tabellion.models.message import Delivery
 from tabellion.portal import i18n
 from tabellion.portal.service import DELIVERY_SESSION, delivery_by_token
@@ -34,7 +38,9 @@ from tabellion.runtime import Runtime
 log = logging.getLogger("tabellion.identity")
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 BROWSER_COOKIE = "tbl_identity"
-_LINK = re.compile(r"/r/[A-Za-z0-9_-]{20,100}")
+_LINK = re.compile(r"/[rs]/[A-Za-z0-9_-]{20,100}|/vault/d/[a-z]{2,5}_[a-z0-9]{10,40}")
+# Set when a sign-in starts from the vault: the callback leads back there.
+RETURN_COOKIE = "tbl_identity_return"
 env = page_environment("tabellion.identity")
 
 
@@ -114,7 +120,13 @@ async def refused_page(request: Request) -> Response:
         back = None
     lang = i18n.request_language(request)
     t = i18n.translations(lang)
-    if reason == "identity-mismatch":
+    if reason == "identity-mismatch" and back is not None and back.startswith("/s/"):
+        title = t.gettext("Your identity does not match the person asked to sign")
+        text = N_(
+            "The identity confirmed by the provider is not the one the sender gave for this "
+            "signer, so the documents stay closed. The sender has been told."
+        )
+    elif reason == "identity-mismatch":
         title = t.gettext("Your identity does not match this letter's recipient")
         text = N_(
             "The identity confirmed by the provider is not the one the sender gave for this "
@@ -146,7 +158,9 @@ async def identify(token: str, provider: str, request: Request, db: DbSession) -
     delivery = await delivery_by_token(db, token)
     if delivery is None or not delivery.identification:
         return refused(IdentityRefused("state-unknown"), back=None)
-    await limiter_of(request).enforce("code-request", ip=client_ip(request), address=delivery.email)
+    await limiter_of(request).enforce(
+        "identity-start", ip=client_ip(request), address=delivery.email
+    )
     try:
         url, state = await service.start(
             db, runtime.settings, oidc_client(runtime), delivery, provider
@@ -184,7 +198,13 @@ async def callback(request: Request, db: DbSession) -> Response:
             raise IdentityRefused("state-other-browser")
     except IdentityRefused as exc:
         return refused(exc, back=None)
-    delivery = await db.get(Delivery, identity_request.delivery_id)
+    if identity_request.envelope_recipient_id is not None:
+        return await _signer_callback(request, db, identity_request)
+    delivery = (
+        await db.get(Delivery, identity_request.delivery_id)
+        if identity_request.delivery_id
+        else None
+    )
     back = _link(runtime, delivery) if delivery is not None else None
     try:
         outcome = await service.finish(
@@ -200,8 +220,11 @@ async def callback(request: Request, db: DbSession) -> Response:
         return refused(exc, back=back)
     if not outcome.matched:
         return refused(IdentityRefused("identity-mismatch"), back=back)
+    if delivery is not None and await _from_vault(request, db, delivery):
+        back = f"/vault/d/{delivery.id}"
     response = RedirectResponse(back or "/vault", status_code=303)
     response.delete_cookie(BROWSER_COOKIE, path=service.CALLBACK_PATH)
+    response.delete_cookie(RETURN_COOKIE, path=service.CALLBACK_PATH)
     await sessions.open_session(
         db,
         request,
@@ -209,5 +232,115 @@ async def callback(request: Request, db: DbSession) -> Response:
         kind="delivery",
         subject=outcome.delivery.id,
         lifetime=DELIVERY_SESSION,
+    )
+    return response
+
+
+# ---- the signing page's identification (identity.envelopes) --------------------------------
+
+
+def _start_response(runtime: Runtime, url: str, state: str) -> Response:
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        BROWSER_COOKIE,
+        _browser_mark(runtime, state),
+        max_age=int(service.REQUEST_LIFETIME.total_seconds()),
+        path=service.CALLBACK_PATH,
+        httponly=True,
+        secure=runtime.settings.base_url.startswith("https://"),
+        samesite="lax",
+    )
+    return response
+
+
+@router.get("/s/{token}/identify/{provider}")
+async def identify_signer(token: str, provider: str, request: Request, db: DbSession) -> Response:
+    """Off to the provider, for a signing envelope's recipient asked for identification."""
+    runtime = _runtime(request)
+    ctx = await signing.recipient_by_token(db, token)
+    if ctx is None or not envelopes.required(ctx.recipient):
+        return refused(IdentityRefused("state-unknown"), back=None)
+    await limiter_of(request).enforce(
+        "identity-start", ip=client_ip(request), address=ctx.recipient.email
+    )
+    try:
+        url, state = await envelopes.start(
+            db, runtime.settings, oidc_client(runtime), ctx.envelope, ctx.recipient, provider
+        )
+    except IdentityRefused as exc:
+        return refused(exc, back=f"/s/{token}")
+    return _start_response(runtime, url, state)
+
+
+async def _signer_callback(
+    request: Request, db: DbSession, identity_request: IdentityRequest
+) -> Response:
+    runtime = _runtime(request)
+    recipient = await db.get(EnvelopeRecipient, identity_request.envelope_recipient_id)
+    back = (
+        "/s/" + signing_token(runtime.settings.signing_key, recipient.id, recipient.token_salt)
+        if recipient is not None
+        else None
+    )
+    try:
+        outcome = await envelopes.finish(
+            db,
+            runtime.settings,
+            oidc_client(runtime),
+            identity_request,
+            code=request.query_params.get("code"),
+            error=request.query_params.get("error"),
+            actor=_actor(request),
+        )
+    except IdentityRefused as exc:
+        return refused(exc, back=back)
+    if not outcome.matched:
+        return refused(IdentityRefused("identity-mismatch"), back=back)
+    response = RedirectResponse(back or "/", status_code=303)
+    response.delete_cookie(BROWSER_COOKIE, path=service.CALLBACK_PATH)
+    await envelopes.open_session(db, request, response, outcome.recipient)
+    return response
+
+
+# ---- the vault's identification ---------------------------------------------------------------
+
+
+async def _from_vault(request: Request, db: DbSession, delivery: Delivery) -> bool:
+    """The sign-in started in the vault of the delivery's address, still open here."""
+    if request.cookies.get(RETURN_COOKIE) != delivery.id:
+        return False
+    return await sessions.current_subject(db, request, "vault") == delivery.email
+
+
+@router.get("/vault/d/{delivery_id}/identify/{provider}")
+async def identify_from_vault(
+    delivery_id: str, provider: str, request: Request, db: DbSession
+) -> Response:
+    """The vault's way to a letter asking for identification: the same sign-in, back to the
+    vault afterwards."""
+    runtime = _runtime(request)
+    email = await sessions.current_subject(db, request, "vault")
+    delivery = await db.get(Delivery, delivery_id)
+    if email is None or delivery is None or delivery.email != email:
+        return RedirectResponse("/vault", status_code=303)
+    back = f"/vault/d/{delivery.id}"
+    if not delivery.identification:
+        return RedirectResponse(back, status_code=303)
+    await limiter_of(request).enforce("identity-start", ip=client_ip(request), address=email)
+    try:
+        url, state = await service.start(
+            db, runtime.settings, oidc_client(runtime), delivery, provider
+        )
+    except IdentityRefused as exc:
+        return refused(exc, back=back)
+    response = _start_response(runtime, url, state)
+    response.set_cookie(
+        RETURN_COOKIE,
+        delivery.id,
+        max_age=int(service.REQUEST_LIFETIME.total_seconds()),
+        path=service.CALLBACK_PATH,
+        httponly=True,
+        secure=runtime.settings.base_url.startswith("https://"),
+        samesite="lax",
     )
     return response

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from tabellion.identity.config import Attribute, Level
 from tabellion.kit.schema import Schema
@@ -43,3 +44,32 @@ class Identification(Schema):
         if len(set(value)) != len(value):
             raise ValueError("each name may appear once")
         return value
+
+
+class RecipientIdentification(Identification):
+    """Identification asked of one signing-envelope recipient before they sign, with what the
+    sender declares of them (each attribute in ``match`` must be given)."""
+
+    first_name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    last_name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    birth_date: date | None = None
+
+    @model_validator(mode="after")
+    def _declared(self) -> Self:
+        missing = [a for a in self.match if getattr(self, a) is None]
+        if missing:
+            raise ValueError(f"identification matches {', '.join(missing)}: declare it here")
+        return self
+
+    def requirement(self) -> dict[str, Any]:
+        """What the recipient row keeps (the shape a delivery keeps)."""
+        return {
+            "level": self.level,
+            "providers": list(self.providers),
+            "match": list(self.match),
+            "declared": {a: _text(getattr(self, a)) for a in self.match},
+        }
+
+
+def _text(value: object) -> str | None:
+    return value.isoformat() if isinstance(value, date) else (None if value is None else str(value))

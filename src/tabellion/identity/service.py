@@ -74,27 +74,7 @@ def check_identification(
         raise ValidationFailed.field(
             "identification", "identification applies to registered messages only."
         )
-    for index, name in enumerate(identification.providers):
-        provider = settings.identity_providers.get(name)
-        if provider is None:
-            known = ", ".join(sorted(settings.identity_providers)) or "none configured"
-            raise ValidationFailed.field(
-                f"identification.providers[{index}]",
-                f"Unknown identity provider {name!r} (known: {known}).",
-                code="unknown-provider",
-            )
-        if not level_at_least(provider.level, identification.level):
-            raise ValidationFailed.field(
-                f"identification.providers[{index}]",
-                f"{name!r} gives level {provider.level!r}, below {identification.level!r}.",
-                code="level-too-low",
-            )
-    if not eligible(settings, identification.model_dump()):
-        raise ValidationFailed.field(
-            "identification.level",
-            f"No configured identity provider gives level {identification.level!r}.",
-            code="no-provider",
-        )
+    check_providers(settings, identification)
     for index, recipient in enumerate(recipients):
         for attribute in identification.match:
             if isinstance(recipient, dict):
@@ -107,6 +87,33 @@ def check_identification(
                     f"identification matches {attribute}: declare it for each recipient.",
                     code="missing-attribute",
                 )
+
+
+def check_providers(
+    settings: Settings, identification: Identification, where: str = "identification"
+) -> None:
+    """422 naming the field when the providers asked are unknown or below the level."""
+    for index, name in enumerate(identification.providers):
+        provider = settings.identity_providers.get(name)
+        if provider is None:
+            known = ", ".join(sorted(settings.identity_providers)) or "none configured"
+            raise ValidationFailed.field(
+                f"{where}.providers[{index}]",
+                f"Unknown identity provider {name!r} (known: {known}).",
+                code="unknown-provider",
+            )
+        if not level_at_least(provider.level, identification.level):
+            raise ValidationFailed.field(
+                f"{where}.providers[{index}]",
+                f"{name!r} gives level {provider.level!r}, below {identification.level!r}.",
+                code="level-too-low",
+            )
+    if not eligible(settings, identification.model_dump()):
+        raise ValidationFailed.field(
+            f"{where}.level",
+            f"No configured identity provider gives level {identification.level!r}.",
+            code="no-provider",
+        )
 
 
 async def requested(
@@ -172,7 +179,29 @@ async def start(
 ) -> tuple[str, str]:
     """A new authorisation request: the provider's URL to send the browser to, and the
     request's ``state`` (to tie it to the browser)."""
-    requirement = delivery.identification or {}
+    return await start_request(
+        session,
+        settings,
+        client,
+        delivery.identification or {},
+        provider_name,
+        organization_id=delivery.organization_id,
+        delivery_id=delivery.id,
+    )
+
+
+async def start_request(
+    session: AsyncSession,
+    settings: Settings,
+    client: OidcClient,
+    requirement: dict[str, Any],
+    provider_name: str,
+    *,
+    organization_id: str,
+    delivery_id: str | None = None,
+    envelope_recipient_id: str | None = None,
+) -> tuple[str, str]:
+    """An authorisation request for a delivery or a signing envelope's recipient."""
     choices = dict(eligible(settings, requirement))
     provider = choices.get(provider_name)
     if provider is None:
@@ -189,8 +218,9 @@ async def start(
         IdentityRequest(
             id=new_id("idr"),
             state_hash=sha256_hex(state),
-            organization_id=delivery.organization_id,
-            delivery_id=delivery.id,
+            organization_id=organization_id,
+            delivery_id=delivery_id,
+            envelope_recipient_id=envelope_recipient_id,
             provider=provider_name,
             nonce=nonce,
             code_verifier=verifier,
@@ -245,7 +275,7 @@ async def finish(
     answer cannot be trusted (then nothing about the delivery changes)."""
     if error or not code:
         raise IdentityRefused("provider-error", (error or "no code")[:100])
-    delivery = await session.get(Delivery, request.delivery_id)
+    delivery = await session.get(Delivery, request.delivery_id) if request.delivery_id else None
     if delivery is None:
         raise IdentityRefused("state-unknown")
     if delivery.status not in ANSWERABLE:
@@ -265,7 +295,7 @@ async def finish(
     await lock_row(session, delivery)
     if delivery.status not in ANSWERABLE:
         raise IdentityRefused("delivery-closed")
-    claimed = _attributes(provider, verified)
+    claimed = claimed_attributes(provider, verified)
     result = matching.match(
         list(requirement.get("match", [])), requirement.get("declared", {}), claimed
     )
@@ -285,7 +315,7 @@ async def finish(
     return Outcome(delivery, True, request.provider)
 
 
-def _attributes(provider: IdentityProvider, verified: Verified) -> dict[str, Any]:
+def claimed_attributes(provider: IdentityProvider, verified: Verified) -> dict[str, Any]:
     # The signed ID token first; the userinfo answer (same subject, checked) fills the gaps.
     merged = {**verified.userinfo, **verified.claims}
     return {attribute: merged.get(claim) for attribute, claim in provider.claims.items()}

@@ -108,3 +108,37 @@ async def send_sms(ctx: TaskContext, payload: dict[str, Any]) -> None:
         raise GiveUp(f"the SMS provider refused the message: {exc}") from exc
     except SmsUnavailable as exc:
         raise RetryLater(str(exc), delay=min(30.0 * 2 ** (ctx.attempt - 1), 3600.0)) from exc
+
+
+SMS_CODE_TASK = "identity.send_code_sms"
+
+
+@task(SMS_CODE_TASK, max_attempts=8, timeout_seconds=60)
+async def send_code_sms(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """A registered letter's one-time code by text message (``{"code_id", "delivery_id",
+    "language"}``): the code is derived here from its id, so it is never stored in the job."""
+    from tabellion.db import transaction
+    from tabellion.kit.sessions import derive_code
+    from tabellion.models.message import Delivery
+    from tabellion.models.portal import OneTimeCode
+    from tabellion.portal import i18n
+
+    runtime = ctx.runtime
+    async with transaction(runtime.sessions) as session:
+        code = await session.get(OneTimeCode, payload["code_id"])
+        delivery = await session.get(Delivery, payload["delivery_id"])
+        if code is None or code.consumed_at is not None or delivery is None or not delivery.phone:
+            return  # used, replaced or gone meanwhile: nothing to send
+        to = delivery.phone
+    provider = open_provider(runtime.settings)
+    if provider is None:
+        raise GiveUp("no SMS provider configured (TABELLION_SMS_URL)")
+    t = i18n.translations(i18n.pick(payload.get("language")))
+    value = derive_code(runtime.settings.signing_key, code.id)
+    text = t.gettext("Your Tabellion code: %(code)s. It is valid for 10 minutes.") % {"code": value}
+    try:
+        await provider.send(to, text)
+    except SmsRejected as exc:
+        raise GiveUp(f"the SMS provider refused the message: {exc}") from exc
+    except SmsUnavailable as exc:
+        raise RetryLater(str(exc), delay=min(30.0 * 2 ** (ctx.attempt - 1), 600.0)) from exc

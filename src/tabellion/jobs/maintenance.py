@@ -29,6 +29,7 @@ PURGE_IDEMPOTENCY = "idempotency.purge"
 PURGE_EVENTS = "events.purge"
 COLLECT_BLOBS = "document.collect_garbage"
 PUBLISH_TREE_HEAD = "transparency.publish"
+PURGE_IDENTITY_REQUESTS = "identity.purge_requests"
 
 DONE_RETENTION = timedelta(days=7)
 # Dead jobs stay longer: an operator may want to read their errors and retry them.
@@ -40,6 +41,7 @@ PERIODIC: dict[str, timedelta] = {
     PURGE_EVENTS: timedelta(hours=6),
     COLLECT_BLOBS: timedelta(hours=6),
     PUBLISH_TREE_HEAD: timedelta(minutes=1),
+    PURGE_IDENTITY_REQUESTS: timedelta(hours=1),
 }
 
 # Serialises the check-then-insert of periodic jobs across workers on PostgreSQL; SQLite

@@ -102,4 +102,5 @@ TASK_MODULES = (
     "tabellion.evidence.tasks",
     "tabellion.envelope.tasks",
     "tabellion.identity.sms",
+    "tabellion.identity.tasks",
 )

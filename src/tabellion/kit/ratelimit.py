@@ -37,6 +37,10 @@ RULES: dict[str, str] = {
     # can lock the code of the address's owner (docs/security.md, vault lockout).
     "code-check.ip": "4/15minutes",
     "code-check.address": "30/hour",
+    # Starting a sign-in with an identity provider stores a request and sends the browser
+    # away; a flood fills the table and wears the operator's provider quota.
+    "identity-start.ip": "10/minute;60/hour",
+    "identity-start.address": "20/hour",
     "sign-in.ip": "10/minute;100/hour",
     "sign-in.address": "10/15minutes",
     "activation.ip": "10/minute;60/hour",

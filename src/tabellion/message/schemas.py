@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tabellion.identity.schemas import Identification
+from tabellion.identity.sms import normalize_phone
 from tabellion.kit.schema import (
     EMAIL_SCHEMA,
     SIREN_SCHEMA,
@@ -89,10 +90,25 @@ class RecipientIn(Schema):
             raise ValueError("birth_date must be a past date written YYYY-MM-DD")
         return day.isoformat()
 
+    phone: Annotated[
+        str | None,
+        Field(
+            max_length=32,
+            examples=["+32 470 12 34 56"],
+            description="Mobile number in international form: the recipient may then ask for "
+            "their one-time code by text message (when the operator configured an SMS provider).",
+        ),
+    ] = None
+
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
         return normalize_email(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return normalize_phone(value) if value is not None else None
 
     @field_validator("siren")
     @classmethod

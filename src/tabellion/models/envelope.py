@@ -86,6 +86,9 @@ class EnvelopeRecipient(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="waiting")
     access_auth: Mapped[list[str]] = mapped_column(JSONType, default=list)
     action_auth: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # Identification asked before signing: {"level", "providers", "match", "declared"}
+    # (tabellion.identity.envelopes), or None; the sign-in that passed it is in ``trail``.
+    identification: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # The signing link's token is derived (HMAC of id and salt) when its e-mail is written;
     # only its hash is stored, to find the recipient from a link.
     token_salt: Mapped[str] = mapped_column(String(32))

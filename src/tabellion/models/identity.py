@@ -26,8 +26,12 @@ class IdentityRequest(Base):
     organization_id: Mapped[str] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
-    delivery_id: Mapped[str] = mapped_column(
+    # What the sign-in is for: a registered letter's delivery, or a signing envelope's recipient.
+    delivery_id: Mapped[str | None] = mapped_column(
         ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    envelope_recipient_id: Mapped[str | None] = mapped_column(
+        ForeignKey("envelope_recipients.id", ondelete="CASCADE"), index=True
     )
     provider: Mapped[str] = mapped_column(String(64))
     nonce: Mapped[str] = mapped_column(String(128))

@@ -122,6 +122,8 @@ class Delivery(TimestampMixin, Base):
     # The message's identification and what the sender declared of this recipient
     # ({"level", "providers", "match", "declared": {...}}); None: the e-mail code suffices.
     identification: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # A mobile number (E.164) the sender gave: the code may then go by SMS (identity.sms).
+    phone: Mapped[str | None] = mapped_column(String(20))
 
 
 class Reply(Base):

@@ -105,9 +105,11 @@ async def _render_delivery(
     notice: str | None = None,
     error: str | None = None,
     status_code: int = 200,
+    signed_in: bool | None = None,
 ) -> Response:
     page = await service.load_page(db, delivery)
-    signed_in = await _delivery_session(db, request, delivery)
+    if signed_in is None:
+        signed_in = await _delivery_session(db, request, delivery)
     # A registered letter names its sender only once accepted: no brand before.
     shown = delivery.mode != "registered" or page.revealed
     brand = brand_of(page.organization, "", name=page.sender_name) if shown else None
@@ -122,7 +124,13 @@ async def _render_delivery(
         brand=brand,
         base=base,
         signed_in=signed_in,
-        code_sent=request.query_params.get("sent") == "1",
+        code_sent=request.query_params.get("sent") in ("1", "sms"),
+        sms_sent=request.query_params.get("sent") == "sms",
+        sms_phone=(
+            "••• " + delivery.phone[-2:]
+            if delivery.phone and service.sms_offered(_runtime(request).settings, delivery)
+            else None
+        ),
         replied=request.query_params.get("replied") == "1",
         max_files=replies.MAX_REPLY_FILES,
         notice=notice,
@@ -151,12 +159,16 @@ async def request_code(token: str, request: Request, db: DbSession) -> Response:
     if delivery is None:
         return _invalid(request)
     await limiter_of(request).enforce("code-request", ip=client_ip(request), address=delivery.email)
+    sms = fields.get("channel") == "sms" and service.sms_offered(
+        _runtime(request).settings, delivery
+    )
     try:
         await service.send_delivery_code(
             db,
             delivery,
             signing_key=_key(request),
             language=_language(request, delivery.language),
+            sms=sms,
         )
     except sessions.CodeRefused as exc:
         # "Sent less than a minute ago" is news, not a fault: said once, not in red.
@@ -171,7 +183,7 @@ async def request_code(token: str, request: Request, db: DbSession) -> Response:
             error=None if soon else said,
             status_code=429,
         )
-    return _redirect(f"/r/{token}?sent=1")
+    return _redirect(f"/r/{token}?sent={'sms' if sms else '1'}")
 
 
 async def _check_code(
@@ -671,11 +683,26 @@ async def _vault_delivery(request: Request, db: DbSession, delivery_id: str) -> 
     return delivery
 
 
+async def _vault_needs_identity(request: Request, db: DbSession, delivery: Delivery) -> bool:
+    """A letter whose sender asked for identification is answered from the vault only once
+    this browser signed in with an identity provider for it (``identity.pages``): the vault's
+    e-mail code proves the mailbox, not the person."""
+    return (
+        bool(delivery.identification)
+        and delivery.status in identity.ANSWERABLE
+        and await sessions.current_subject(db, request, "delivery") != delivery.id
+    )
+
+
 @router.get("/vault/d/{delivery_id}")
 async def vault_delivery(delivery_id: str, request: Request, db: DbSession) -> Response:
     delivery = await _vault_delivery(request, db, delivery_id)
     if delivery is None:
         return _redirect("/vault")
+    if await _vault_needs_identity(request, db, delivery):
+        return await _render_delivery(
+            request, db, delivery, base=f"/vault/d/{delivery_id}", signed_in=False
+        )
     if delivery.mode != "registered":
         await lifecycle.record_opened(db, delivery, actor=_actor(request, "vault-session"))
     elif not (delivery.identity or {}).get("confirmed"):
@@ -691,6 +718,8 @@ async def vault_answer(delivery_id: str, request: Request, db: DbSession) -> Res
     delivery = await _vault_delivery(request, db, delivery_id)
     if delivery is None:
         return _redirect("/vault")
+    if await _vault_needs_identity(request, db, delivery):
+        return _redirect(f"/vault/d/{delivery_id}")
     return await _answer(request, db, delivery, fields, base=f"/vault/d/{delivery_id}")
 
 

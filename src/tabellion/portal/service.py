@@ -8,6 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tabellion.config import Settings
+from tabellion.identity.sms import SMS_CODE_TASK
 from tabellion.jobs.queue import enqueue
 from tabellion.kit import sessions
 from tabellion.kit.time import utcnow
@@ -73,13 +75,25 @@ async def load_page(session: AsyncSession, delivery: Delivery) -> DeliveryPage:
 
 
 async def send_delivery_code(
-    session: AsyncSession, delivery: Delivery, *, signing_key: bytes, language: str | None = None
+    session: AsyncSession,
+    delivery: Delivery,
+    *,
+    signing_key: bytes,
+    language: str | None = None,
+    sms: bool = False,
 ) -> None:
-    """Send a code to the delivery's address, in ``language`` (the page's; by default the
-    delivery's)."""
+    """Send a code to the delivery's address (or, with ``sms``, to the mobile number the
+    sender gave), in ``language`` (the page's; by default the delivery's). Either way it is
+    the same code machinery: one live code, its tries counted atomically."""
     code_id = await sessions.issue_code(session, "delivery", delivery.id, signing_key=signing_key)
     payload = {"code_id": code_id, "delivery_id": delivery.id}
-    enqueue(session, CODE_TASK, {**payload, "language": language or delivery.language})
+    task = SMS_CODE_TASK if sms else CODE_TASK
+    enqueue(session, task, {**payload, "language": language or delivery.language})
+
+
+def sms_offered(settings: Settings, delivery: Delivery) -> bool:
+    """The code may go by SMS: a number given, a provider configured, no identification asked."""
+    return bool(delivery.phone and settings.sms_url and not delivery.identification)
 
 
 async def send_vault_code(

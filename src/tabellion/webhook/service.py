@@ -54,6 +54,8 @@ EVENT_TYPES: tuple[str, ...] = (
     *DELIVERY_EVENTS,
     *CUSTOMER_EVENTS,
     *ENVELOPE_EVENTS,
+    # A signer signed in with an identity provider as someone else (tabellion.identity).
+    "envelope.identification_failed",
 )
 TEST_EVENT = "webhook.test"
 DELIVER_TASK = "webhook.deliver"

@@ -401,6 +401,7 @@ async def dispatch(
                 "token_salt": salt,
                 "token_hash": token_hash(portal_token(settings.signing_key, delivery.id, salt)),
                 "identification": identity.delivery_requirement(message.identification, recipient),
+                "phone": recipient.get("phone"),
                 "created_at": now,
                 "updated_at": now,
             }
