@@ -1,5 +1,5 @@
 """The signing page's and the identity sign-in's throttles (``kit.ratelimit``): code requests,
-wrong codes and wrong passwords by client and by address, answered with the localised 429 page.
+sign-ins started, wrong codes and wrong passwords by client and by address, answered with the localised 429 page.
 
 (Wrong codes per client: ``test_auth.py::test_wrong_codes_are_counted_and_throttled``; the
 code's own five tries under concurrency: ``test_races.py``.)
@@ -23,7 +23,12 @@ from tests.identity.conftest import PROVIDERS
 from tests.kit.test_ratelimit import assert_limited_page
 from tests.portal.helpers import notify
 
-SMALL = {"code-request.ip": "3/minute", "sign-in.ip": "2/minute", "sign-in.address": "3/minute"}
+SMALL = {
+    "code-request.ip": "3/minute",
+    "identity-start.ip": "3/minute",
+    "sign-in.ip": "2/minute",
+    "sign-in.address": "3/minute",
+}
 
 
 @pytest.fixture
@@ -63,7 +68,7 @@ async def test_signing_passwords_per_client_and_per_address(
         assert_limited_page(await _form(other, token, "verify", wrong), back=f"/s/{token}")
 
 
-async def test_identity_sign_ins_count_as_code_requests(
+async def test_identity_sign_ins_have_their_own_limit(
     client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]
 ) -> None:
     asked = {"level": "substantial", "providers": ["bank"], "match": ["last_name"]}
