@@ -1,5 +1,6 @@
 """The signing page's and the identity sign-in's throttles (``kit.ratelimit``): code requests,
-sign-ins started, wrong codes and wrong passwords by client and by address, answered with the localised 429 page.
+sign-ins started, wrong codes and wrong passwords by client and by address, answered with the
+localised 429 page.
 
 (Wrong codes per client: ``test_auth.py::test_wrong_codes_are_counted_and_throttled``; the
 code's own five tries under concurrency: ``test_races.py``.)

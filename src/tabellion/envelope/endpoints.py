@@ -24,9 +24,9 @@ from tabellion.envelope.bulk import BadBulkCsv
 from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf_tags
 from tabellion.envelope.placeholders import BadPlaceholder
 from tabellion.envelope.schemas import (
-    EnvelopeBulkSendOut,
     BulkSendRowOut,
     DocumentUploadOut,
+    EnvelopeBulkSendOut,
     EnvelopeIn,
     EnvelopeOut,
     FieldsIn,
