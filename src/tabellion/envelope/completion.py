@@ -20,10 +20,13 @@ from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.envelope import repository
 from tabellion.envelope.placeholders import clear
+from tabellion.envelope.evidence import Kind, evidence_of, record
 from tabellion.evidence.rendering.pdf import draw_qr, seal_pdf
+from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.jobs.queue import enqueue
-from tabellion.kit.time import isoformat_z
+from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeField, EnvelopeRecipient
+from tabellion.models.evidence import Evidence
 from tabellion.runtime import Runtime
 
 COMPLETE_TASK = "envelope.complete"
@@ -148,8 +151,10 @@ def certificate(
     envelope: Envelope,
     recipients: Sequence[EnvelopeRecipient],
     documents: Sequence[tuple[EnvelopeDocument, str]],
+    proofs: Sequence[Evidence] = (),
 ) -> bytes:
-    """The audit certificate: who did what, when, from where; each document's SHA-256."""
+    """The audit certificate: who did what, when, from where; each document's SHA-256; the
+    sealed evidence of each step (its id, chain position and hash)."""
     pdf = FPDF(format="A4")
     pdf.set_title(f"Audit certificate {envelope.id}")
     pdf.set_creator("Tabellion")
@@ -187,6 +192,28 @@ def certificate(
         pdf.set_font("Helvetica", size=8)
         for line in _recipient_lines(recipient):
             pdf.multi_cell(0, 4.5, _latin(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+    if proofs:
+        pdf.set_font("Helvetica", style="B", size=11)
+        pdf.cell(0, 7, "Evidence", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=7)
+        for proof in proofs:
+            line = (
+                f"{proof.id}  #{proof.seq}  {proof.type}  {isoformat_z(proof.occurred_at)}"
+                f"  SHA-256 {proof.hash}"
+            )
+            pdf.multi_cell(0, 3.5, _latin(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(
+            0,
+            3.5,
+            _latin(
+                "Each step above is a sealed proof in the organisation's evidence chain and the "
+                f"transparency log of {settings.issuer_name}; "
+                f"check one at {settings.base_url.rstrip('/')}/verify."
+            ),
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
         pdf.ln(2)
     pdf.set_font("Helvetica", size=7)
     pdf.multi_cell(
@@ -229,7 +256,13 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
             return
         if envelope.certificate_storage_key is not None:
             return
+    # The certificate cites each step's sealed proof: seal what is pending first.
+    await seal_pending(runtime)
+    async with transaction(runtime.sessions) as session:
+        envelope = await session.get(Envelope, envelope_id)
+        assert envelope is not None
         parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
+        proofs = [p for p in await evidence_of(session, envelope_id) if p.hash is not None]
         session.expunge_all()
     settings = runtime.settings
     flattened: list[tuple[EnvelopeDocument, bytes]] = []
@@ -243,7 +276,9 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
         ]
         flattened.append((document, await asyncio.to_thread(flatten, original, fields)))
     hashes = [(d, hashlib.sha256(data).hexdigest()) for d, data in flattened]
-    cert = await asyncio.to_thread(certificate, settings, envelope, parts.recipients, hashes)
+    cert = await asyncio.to_thread(
+        certificate, settings, envelope, parts.recipients, hashes, proofs
+    )
     cert_blob = await runtime.storage.put_stream(_chunks(cert))
     signed: dict[str, tuple[str, str]] = {}
     for document, data in flattened:
@@ -260,6 +295,14 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
             key, sha = signed[document_row.id]
             document_row.signed_storage_key, document_row.signed_sha256 = key, sha
         row.certificate_storage_key = cert_blob.key
+        record(
+            session,
+            row,
+            Kind.SEALED,
+            utcnow(),
+            documents=[{"id": d, "signed_sha256": sha} for d, (_, sha) in signed.items()],
+            certificate_sha256=cert_blob.sha256,
+        )
         # Everybody, cc included, gets the result; in the same transaction as the files.
         recipients = (await repository.parts_of(session, [envelope_id]))[envelope_id].recipients
         for recipient in recipients:

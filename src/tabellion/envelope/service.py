@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tabellion.auth.subjects import ApiKeySubject
 from tabellion.document.sniff import clean_filename
 from tabellion.document.storage import StoredBlob
-from tabellion.envelope import repository
+from tabellion.envelope import evidence, repository
 from tabellion.envelope.placeholders import Tag, field_data, tag_error
 from tabellion.envelope.repository import EnvelopeParts
 from tabellion.envelope.schemas import EnvelopeIn, FieldIn, ReassignIn
@@ -512,6 +512,7 @@ def invite(
         recipient.sent_at = recipient.sent_at or now
         recipient.updated_at = now
         enqueue(session, INVITE_TASK, {"recipient_id": recipient.id, **extra})
+        evidence.invited(session, recipient, now, **extra)
 
 
 def event_data(envelope: Envelope, **extra: Any) -> dict[str, Any]:
@@ -543,6 +544,14 @@ async def send(session: AsyncSession, organization_id: str, envelope_id: str) ->
     envelope.expires_at = now + timedelta(days=envelope.expires_in_days)
     envelope.updated_at = now
     invited = in_turn(envelope, parts.recipients)
+    evidence.record(
+        session,
+        envelope,
+        evidence.Kind.SENT,
+        now,
+        recipient_ids=[r.id for r in parts.recipients],
+        expires_at=isoformat_z(envelope.expires_at),
+    )
     invite(session, invited, now)
     enqueue(session, EXPIRE_TASK, {"envelope_id": envelope.id}, run_at=envelope.expires_at)
     schedule_reminder(session, envelope, now + timedelta(days=envelope.reminder_first_days))
@@ -619,6 +628,7 @@ async def expire_due(session: AsyncSession, envelope_id: str) -> bool:
         ENDED_TASK,
         {"envelope_id": envelope.id, "recipient_ids": told, "reason": "expired"},
     )
+    evidence.record(session, envelope, evidence.Kind.EXPIRED, now, not_acted=told)
     await emit(
         session,
         envelope.organization_id,
@@ -645,6 +655,7 @@ async def cancel(session: AsyncSession, organization_id: str, envelope_id: str) 
     envelope.cancelled_at = now
     envelope.next_reminder_at = None
     envelope.updated_at = now
+    evidence.record(session, envelope, evidence.Kind.CANCELLED, now)
     await emit(
         session,
         envelope.organization_id,
@@ -729,6 +740,9 @@ async def reassign(
     recipient.opened_at = None
     recipient.updated_at = now
     envelope.updated_at = now
+    evidence.record(
+        session, envelope, evidence.Kind.REASSIGNED, now, recipient=recipient, previous=before
+    )
     if recipient.status in ("sent", "opened"):
         recipient.status, recipient.sent_at = "waiting", None
         invite(session, [recipient], now)

@@ -53,12 +53,13 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from tabellion.envelope import evidence
 from tabellion.errors import ValidationFailed
 from tabellion.jobs.queue import enqueue
 from tabellion.kit import sessions
 from tabellion.kit.ids import new_id
 from tabellion.kit.ratelimit import RateLimiter
-from tabellion.kit.time import utcnow
+from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.kit.tokens import sha256_hex
 from tabellion.models.envelope import EnvelopePasskey, EnvelopeRecipient
 from tabellion.models.portal import OneTimeCode
@@ -195,6 +196,21 @@ async def open_step(
     step: str,
     method: str,
 ) -> None:
+    """A passed authentication step: this browser's session, and the evidence of it."""
+    now = utcnow()
+    evidence.of_recipient(
+        session,
+        evidence.Kind.AUTHENTICATED,
+        recipient,
+        now,
+        step=step,
+        method=method,
+        actor={
+            "ip": request.client.host if request.client else None,
+            "user_agent": request.headers.get("user-agent", "")[:500],
+            "at": isoformat_z(now),
+        },
+    )
     await sessions.open_session(
         session,
         request,
