@@ -127,6 +127,13 @@ def verify(
                     f"  timestamp of the {what}: {stamp.gen_time} by {stamp.authority} (trusted)"
                 )
         raise typer.Exit(0)
+    if verdict.kind == "signed-document" and not verdict.problems:
+        console.print(
+            "[bold green]SEALED DOCUMENT[/bold green]: a PDF sealed by this service (a signed "
+            "envelope document), unchanged since; not a proof. Drop it on the service's "
+            "/verify page (or POST /v1/verify) to learn its envelope, signers and completion."
+        )
+        raise typer.Exit(0)
     console.print(f"[bold red]NOT AUTHENTIC[/bold red] ({verdict.kind})")
     raise typer.Exit(1)
 
