@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ async def test_every_step_is_sealed_evidence_in_the_chain(
     assert all(r.delivery_id is None and r.message_id is None for r in rows)
     # All sealed, one chain: consecutive positions, each naming the one before.
     assert all(r.hash and r.jws and r.leaf_index is not None for r in rows)
-    for earlier, later in zip(rows, rows[1:], strict=False):
+    for earlier, later in itertools.pairwise(rows):
         assert later.seq == (earlier.seq or 0) + 1 and later.prev_hash == earlier.hash
     result = await check_chains(runtime)
     assert result.ok, result.breaks
@@ -183,9 +184,12 @@ async def test_cancel_reassign_reject_and_expiry_are_evidence(
     assert rejected.type == "ENVELOPE_REJECTED" and rejected.details["reason"] == "Wrong price"
 
     await seal_pending(runtime)
-    assert _payload(
-        next(r for r in await _rows(runtime, second["id"]) if r.type == "ENVELOPE_REJECTED")
-    )["event"]["reasons"][0]["text"] == "Wrong price"
+    assert (
+        _payload(
+            next(r for r in await _rows(runtime, second["id"]) if r.type == "ENVELOPE_REJECTED")
+        )["event"]["reasons"][0]["text"]
+        == "Wrong price"
+    )
     assert (await check_chains(runtime)).ok
 
 

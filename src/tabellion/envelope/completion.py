@@ -19,8 +19,8 @@ from PIL import Image, ImageDraw, ImageFont
 from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.envelope import repository
-from tabellion.envelope.placeholders import clear
 from tabellion.envelope.evidence import Kind, evidence_of, record
+from tabellion.envelope.placeholders import clear
 from tabellion.evidence.rendering.pdf import draw_qr, seal_pdf
 from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.jobs.queue import enqueue

@@ -24,13 +24,13 @@ from tabellion.envelope.bulk import BadBulkCsv
 from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf_tags
 from tabellion.envelope.placeholders import BadPlaceholder
 from tabellion.envelope.schemas import (
-    EvidenceItemOut,
-    EvidenceListOut,
     BulkSendOut,
     BulkSendRowOut,
     DocumentUploadOut,
     EnvelopeIn,
     EnvelopeOut,
+    EvidenceItemOut,
+    EvidenceListOut,
     FieldsIn,
     FieldsOut,
     ReassignIn,

@@ -39,6 +39,7 @@ from tabellion.models.envelope import (
     EnvelopeField,
     EnvelopeRecipient,
 )
+from tabellion.organization import totp
 from tabellion.webhook.service import emit
 
 INVITE_TASK = "envelope.invite"
@@ -123,6 +124,33 @@ class AccessAuthUnavailable(ValidationFailed):
 class RecipientNotAUser(ValidationFailed):
     code = "recipient-not-a-user"
     title = "Password authentication needs a user of the organisation"
+
+
+class RecipientWithoutTotp(ValidationFailed):
+    code = "recipient-without-totp"
+    title = "TOTP authentication needs a user with a confirmed TOTP secret"
+
+
+async def _check_users(session: AsyncSession, recipient: EnvelopeRecipient, field: str) -> None:
+    """``password`` and ``totp`` need an active user of the organisation at the address (with a
+    confirmed TOTP secret for ``totp``)."""
+    if "password" not in recipient.action_auth and "totp" not in recipient.action_auth:
+        return
+    users = await users_at(session, recipient)
+    if "password" in recipient.action_auth and not users:
+        raise RecipientNotAUser.field(
+            field,
+            f"{recipient.email} is not an active user of the organisation: only users "
+            "have a password to confirm a signature with.",
+            code=RecipientNotAUser.code,
+        )
+    if "totp" in recipient.action_auth and not any(totp.enrolled(u) for u in users):
+        raise RecipientWithoutTotp.field(
+            field,
+            f"{recipient.email} is not an active user of the organisation with a confirmed "
+            "TOTP secret (POST /v1/users/{id}/totp).",
+            code=RecipientWithoutTotp.code,
+        )
 
 
 class PasskeyNeedsAccessCode(ValidationFailed):
@@ -531,13 +559,7 @@ async def send(session: AsyncSession, organization_id: str, envelope_id: str) ->
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
     check_sendable(parts)
     for index, recipient in enumerate(parts.recipients):
-        if "password" in recipient.action_auth and not await users_at(session, recipient):
-            raise RecipientNotAUser.field(
-                f"recipients[{index}].action_auth",
-                f"{recipient.email} is not an active user of the organisation: only users "
-                "have a password to confirm a signature with.",
-                code=RecipientNotAUser.code,
-            )
+        await _check_users(session, recipient, f"recipients[{index}].action_auth")
     now = utcnow()
     envelope.status = "pending"
     envelope.sent_at = now
@@ -722,13 +744,7 @@ async def reassign(
     before = {"email": recipient.email, "name": recipient.name, "at": isoformat_z(now)}
     recipient.email, recipient.name = data.email, data.name
     recipient.language = data.language or recipient.language
-    if "password" in recipient.action_auth and not await users_at(session, recipient):
-        raise RecipientNotAUser.field(
-            "email",
-            f"{data.email} is not an active user of the organisation, and this recipient "
-            "confirms with a password.",
-            code=RecipientNotAUser.code,
-        )
+    await _check_users(session, recipient, "email")
     recipient.token_salt = secrets.token_hex(16)
     recipient.token_hash = token_hash(
         signing_token(signing_key, recipient.id, recipient.token_salt)

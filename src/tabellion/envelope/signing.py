@@ -391,7 +391,9 @@ async def _acted(
     if status == "rejected":
         facts["reason"] = recipient.reason
     if status in ("signed", "approved", "assisted"):
-        facts["fields"] = _field_digests(ctx.assisted_fields if status == "assisted" else ctx.fields)
+        facts["fields"] = _field_digests(
+            ctx.assisted_fields if status == "assisted" else ctx.fields
+        )
     evidence.record(session, envelope, evidence.ACTED[status], now, recipient=recipient, **facts)
     extra: dict[str, Any] = {"recipient_id": recipient.id}
     if status == "rejected":

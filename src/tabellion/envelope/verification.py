@@ -64,6 +64,7 @@ from tabellion.kit.tokens import sha256_hex
 from tabellion.models.envelope import EnvelopePasskey, EnvelopeRecipient
 from tabellion.models.portal import OneTimeCode
 from tabellion.models.user import User
+from tabellion.organization import totp
 from tabellion.organization.accounts import active_users_at, user_signing_in
 
 CODE_TASK = "envelope.send_code"
@@ -75,7 +76,7 @@ CODE_PURPOSE = {"access": "envelope-access", "action": "envelope-action"}
 SESSION_KIND = {"access": "envelope", "action": "envelope-action"}
 # Methods the signing page can check today.
 SUPPORTED_ACCESS_AUTH: frozenset[str] = frozenset({"email_otp"})
-SUPPORTED_ACTION_AUTH: frozenset[str] = frozenset({"email_otp", "password", "passkey"})
+SUPPORTED_ACTION_AUTH: frozenset[str] = frozenset({"email_otp", "password", "passkey", "totp"})
 PASSKEY_PURPOSE = "envelope-passkey"
 CHALLENGE_VALIDITY = timedelta(minutes=5)
 
@@ -180,6 +181,24 @@ async def check_password(
     if not password or user_signing_in(users, password[:1024]) is None:
         await limiter.record("sign-in", ip=ip, address=recipient.email)
         raise WrongPassword.field("password", "That password is not right.", code="wrong-password")
+
+
+async def check_totp(
+    session: AsyncSession,
+    limiter: RateLimiter,
+    recipient: EnvelopeRecipient,
+    code: str,
+    *,
+    ip: str,
+) -> None:
+    """The current code of the authenticator app of the organisation's active user at the
+    recipient's address (each code good once; wrong ones throttled as sign-ins)."""
+    await limiter.enforce("sign-in", ip=ip, address=recipient.email, count=False)
+    users = [u for u in await users_at(session, recipient) if totp.enrolled(u)]
+    if not any(totp.accept(u, code[:16]) for u in users):
+        await limiter.record("sign-in", ip=ip, address=recipient.email)
+        raise WrongPassword.field("code", "That code is not right.", code="wrong-totp-code")
+    await session.flush()
 
 
 async def users_at(session: AsyncSession, recipient: EnvelopeRecipient) -> list[User]:

@@ -160,7 +160,8 @@ async def _load_envelopes(
     if not envelope_ids:
         return {}, {}
     envelopes = {
-        e.id: e for e in await session.scalars(select(Envelope).where(Envelope.id.in_(envelope_ids)))
+        e.id: e
+        for e in await session.scalars(select(Envelope).where(Envelope.id.in_(envelope_ids)))
     }
     documents: dict[str, list[EnvelopeDocument]] = defaultdict(list)
     for d in await session.scalars(

@@ -206,7 +206,9 @@ async def signed_document(session: AsyncSession, verdict: Verdict, digest: str) 
         )
     )
     sealed_proof = next((p for p in proofs if p.type == "ENVELOPE_SEALED"), None)
-    completed = envelope.completed_at.isoformat().replace("+00:00", "Z") if envelope.completed_at else None
+    completed = (
+        envelope.completed_at.isoformat().replace("+00:00", "Z") if envelope.completed_at else None
+    )
     signers = [
         {
             "name": r.name,

@@ -1,5 +1,6 @@
 """Envelope evidence: evidence rows name a delivery or a signing envelope (and recipient), and
-evidence types get room for the envelope ones (``ENVELOPE_AUTHENTICATED``).
+evidence types get room for the envelope ones (``ENVELOPE_AUTHENTICATED``). Users get a TOTP
+secret for the signing page's ``totp`` action authentication.
 
 Revision ID: 0014
 Revises: 0013
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import tabellion.models.base
+
 revision: str = "0014"
 down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
@@ -20,6 +23,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("totp_secret", sa.String(length=64), nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "totp_confirmed_at", tabellion.models.base.UTCDateTime(timezone=True), nullable=True
+            )
+        )
+        batch_op.add_column(sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("evidence", schema=None) as batch_op:
         batch_op.alter_column("delivery_id", existing_type=sa.String(length=40), nullable=True)
         batch_op.alter_column("message_id", existing_type=sa.String(length=40), nullable=True)
@@ -39,8 +50,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("totp_last_step")
+        batch_op.drop_column("totp_confirmed_at")
+        batch_op.drop_column("totp_secret")
     with op.batch_alter_table("evidence", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_evidence_envelope_id_envelopes"), type_="foreignkey")
+        batch_op.drop_constraint(
+            batch_op.f("fk_evidence_envelope_id_envelopes"), type_="foreignkey"
+        )
         batch_op.drop_index(batch_op.f("ix_evidence_envelope_id"))
         batch_op.drop_column("recipient_id")
         batch_op.drop_column("envelope_id")
