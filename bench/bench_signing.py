@@ -84,7 +84,7 @@ async def one_envelope(
     envelope = (
         await c.post(
             "/v1/envelopes", json={"title": "Bench", "recipients": recipients}, headers=headers
-        )  # fmt: skip
+        )
     ).json()
     uploaded = await c.post(
         f"/v1/envelopes/{envelope['id']}/documents?filename=bench.pdf&placeholders=false",
