@@ -10,6 +10,7 @@ import base64
 import hashlib
 import io
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pypdfium2 as pdfium
@@ -40,14 +41,25 @@ def verify_url(settings: Settings, envelope_id: str) -> str:
     return f"{settings.base_url}/verify?envelope={envelope_id}"
 
 
-def _text_image(text: str, width: int, height: int) -> Image.Image:
+# Typed signatures and initials: Dancing Script (SIL Open Font License 1.1, static/fonts/OFL.txt),
+# the font the signing page shows them in.
+HANDWRITING = Path(__file__).parent / "static" / "fonts" / "DancingScript-Regular.otf"
+
+
+def _font(size: int, *, hand: bool) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    if hand:
+        return ImageFont.truetype(str(HANDWRITING), size=size)
+    return ImageFont.load_default(size=size)
+
+
+def _text_image(text: str, width: int, height: int, *, hand: bool = False) -> Image.Image:
     image = Image.new("RGBA", (width, height), (255, 255, 255, 0))
     draw = ImageDraw.Draw(image)
-    size = max(8, int(height * 0.6))
-    font = ImageFont.load_default(size=size)
+    size = max(8, int(height * (0.8 if hand else 0.6)))
+    font = _font(size, hand=hand)
     while size > 8 and draw.textlength(text, font=font) > width:
         size = int(size * 0.9)
-        font = ImageFont.load_default(size=size)
+        font = _font(size, hand=hand)
     draw.text((2, height / 2), text, fill=INK, font=font, anchor="lm")
     return image
 
@@ -68,7 +80,8 @@ def _field_image(field: EnvelopeField, width: int, height: int) -> Image.Image |
     if "checked" in value:
         return _text_image("X", width, height) if value["checked"] else None
     text = value.get("text")
-    return _text_image(str(text), width, height) if text else None
+    hand = field.type in ("signature", "initials")
+    return _text_image(str(text), width, height, hand=hand) if text else None
 
 
 def flatten(original: bytes, fields: Sequence[EnvelopeField]) -> bytes:
