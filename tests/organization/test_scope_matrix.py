@@ -34,6 +34,7 @@ RPL = "rpl_01jd0000000000000000000000"
 ATT = "att_01jd0000000000000000000000"
 ENV = "env_01jd0000000000000000000000"
 DOC = "doc_01jd0000000000000000000000"
+RCP = "rcp_01jd0000000000000000000000"
 ANY = ""  # any valid key, whatever its scopes
 
 
@@ -67,6 +68,7 @@ class Call:
             (ATT, "{file_id}"),
             (ENV, "{envelope_id}"),
             (DOC, "{document_id}"),
+            (RCP, "{recipient_id}"),
         ]:
             path = path.replace(fake, name)
         return self.method, path
@@ -175,6 +177,23 @@ FAMILIES: dict[str, list[Call]] = {
             "envelope-not-found",
         ),
         Call("GET", f"/v1/envelopes/{ENV}/certificate", "messages:read", 404, "envelope-not-found"),
+        Call("GET", f"/v1/envelopes/{ENV}/evidence", "messages:read", 404, "envelope-not-found"),
+        Call(
+            "POST",
+            f"/v1/envelopes/{ENV}/recipients/{RCP}/reassign",
+            "messages:write",
+            404,
+            "envelope-not-found",
+            json={"email": "kim@example.test", "name": "Kim"},
+        ),
+        Call(
+            "POST",
+            f"/v1/envelopes/{ENV}/bulk-send",
+            "messages:write",
+            404,
+            "envelope-not-found",
+            content=b"r1.email\nkim@example.test\n",
+        ),
     ],
     "evidence": [
         Call("GET", f"/v1/evidence/{EVD}", "messages:read", 404, "evidence-not-found"),
@@ -249,6 +268,15 @@ FAMILIES: dict[str, list[Call]] = {
         Call("PATCH", f"/v1/users/{USR}", "users", 404, "user-not-found", json={"name": "S"}),
         Call("POST", f"/v1/users/{USR}/deactivate", "users", 404, "user-not-found"),
         Call("POST", f"/v1/users/{USR}/resend-activation", "users", 404, "user-not-found"),
+        Call("POST", f"/v1/users/{USR}/totp", "users", 404, "user-not-found"),
+        Call(
+            "POST",
+            f"/v1/users/{USR}/totp/confirm",
+            "users",
+            404,
+            "user-not-found",
+            json={"code": "123456"},
+        ),
     ],
     "api-keys": [
         Call("POST", "/v1/api-keys", "admin", 201, json={"name": "CRM", "scopes": ["webhooks"]}),
