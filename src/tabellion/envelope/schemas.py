@@ -128,7 +128,9 @@ class FieldsIn(Schema):
 class ReassignIn(Schema):
     """The person who takes a recipient's place."""
 
-    email: Annotated[str, Field(max_length=320, examples=["kim@example.test"])]
+    email: Annotated[
+        str, Field(max_length=320, json_schema_extra=EMAIL_SCHEMA, examples=["kim@example.test"])
+    ]
     name: Annotated[str, Field(min_length=1, max_length=255)]
     language: Language | None = None
 
