@@ -281,3 +281,25 @@ async def test_verify_recognises_a_signed_envelope_pdf(
     )
     assert result.exit_code == 0, result.output
     assert "SEALED DOCUMENT" in result.output and "AUTHENTIC" not in result.output
+
+
+async def test_an_envelope_json_proof_verifies_offline(
+    client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str], tmp_path: Path
+) -> None:
+    envelope, _ = await _complete(client, runtime, auth)
+    signed = next(r for r in await _rows(runtime, envelope["id"]) if r.type == "ENVELOPE_SIGNED")
+    proof = await client.get(f"/v1/evidence/{signed.id}", headers=auth)
+    file = tmp_path / "proof.json"
+    file.write_bytes(proof.content)
+    root = runtime.settings.seal_dir / ROOT_FILE
+    result = await asyncio.to_thread(
+        CliRunner().invoke, cli_app, ["verify", str(file), "--trust", str(root)]
+    )
+    assert result.exit_code == 0, result.output
+    flat = "".join(result.output.split())  # Rich wraps long lines
+    assert f"envelope{envelope['id']},recipientsam@example.test" in flat
+    # /v1/verify names the envelope, not a delivery, to the public.
+    answer = (await client.post("/v1/verify", files={"file": ("p.json", proof.content)})).json()
+    assert answer["result"] == "authentic"
+    assert answer["facts"]["envelope_id"] == envelope["id"]
+    assert answer["facts"]["type"] == "ENVELOPE_SIGNED"
