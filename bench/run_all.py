@@ -25,6 +25,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_evidence": ["--recipients", "100", "--pdfs", "2"],
     "bench_read": ["--requests", "300", "--connections", "20", "--wrk-seconds", "2"],
     "bench_regmail_base64": ["--mib", "1"],
+    "bench_signing": ["--smoke"],
     "bench_smtp": ["--messages", "50"],
     "bench_upload": ["--mib", "8", "--rounds", "1"],
     "bench_webhooks": ["--events", "50", "--rounds", "1"],

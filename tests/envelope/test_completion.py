@@ -103,3 +103,24 @@ async def test_the_signed_pdf_is_flattened_certified_and_sealed(
     assert "Everyone has signed" in page.text
     download = await client.get(f"/s/{cee_token}/documents/{document_id}/signed.pdf")
     assert download.content == signed
+
+
+async def test_a_typed_signature_is_drawn_in_the_shipped_handwriting_font(
+    client: httpx.AsyncClient,
+) -> None:
+    from PIL import ImageChops, ImageFont
+
+    from tabellion.envelope.completion import HANDWRITING, _text_image
+
+    assert HANDWRITING.exists()
+    assert "SIL Open Font License" in (HANDWRITING.parent / "OFL.txt").read_text()
+    assert ImageFont.truetype(str(HANDWRITING), 20).getname() == ("Dancing Script", "Regular")
+    hand = _text_image("Sam Signer", 600, 120, hand=True)
+    plain = _text_image("Sam Signer", 600, 120)
+    assert hand.getbbox() is not None
+    assert ImageChops.difference(hand, plain).getbbox() is not None
+    # The signing page shows the typed name in the same font, served from the package.
+    font = await client.get("/static/fonts/DancingScript-Regular.otf")
+    assert font.status_code == 200 and font.content == HANDWRITING.read_bytes()
+    css = (await client.get("/static/signing.css")).text
+    assert "/static/fonts/DancingScript-Regular.otf" in css and "input.typed" in css

@@ -425,20 +425,16 @@ async def test_send_with_only_viewers_is_422(
     assert_problem(response, 422, "no-signers")
 
 
-@pytest.mark.parametrize(
-    ("auth_field", "method", "code"),
-    [
-        ("action_auth", "totp", "action-auth-unavailable"),
-    ],
-)
-async def test_send_refuses_auth_not_built_yet(
-    client: httpx.AsyncClient, auth: dict[str, str], auth_field: str, method: str, code: str
+async def test_send_refuses_totp_for_someone_without_a_confirmed_secret(
+    client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    envelope, _ = await ready_draft(client, auth, recipients=[SIGNER | {auth_field: [method]}])
+    envelope, _ = await ready_draft(client, auth, recipients=[SIGNER | {"action_auth": ["totp"]}])
     response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
-    problem = assert_problem(response, 422, code)
-    assert fields(problem) == [f"recipients[0].{auth_field}"]
-    assert method in str(problem["detail"])
+    problem = assert_problem(response, 422, "recipient-without-totp")
+    assert fields(problem) == ["recipients[0].action_auth"]
+    assert (await client.get(f"/v1/envelopes/{envelope['id']}", headers=auth)).json()[
+        "status"
+    ] == "draft"
 
 
 async def test_a_sent_envelope_no_longer_changes(

@@ -35,6 +35,7 @@ RCP = "rcp_01jd0000000000000000000000"
 ATT = "att_01jd0000000000000000000000"
 ENV = "env_01jd0000000000000000000000"
 DOC = "doc_01jd0000000000000000000000"
+RCP = "rcp_01jd0000000000000000000000"
 ANY = ""  # any valid key, whatever its scopes
 
 
@@ -178,6 +179,7 @@ FAMILIES: dict[str, list[Call]] = {
             "envelope-not-found",
         ),
         Call("GET", f"/v1/envelopes/{ENV}/certificate", "messages:read", 404, "envelope-not-found"),
+        Call("GET", f"/v1/envelopes/{ENV}/evidence", "messages:read", 404, "envelope-not-found"),
         Call(
             "POST",
             f"/v1/envelopes/{ENV}/recipients/{RCP}/reassign",
@@ -269,6 +271,15 @@ FAMILIES: dict[str, list[Call]] = {
         Call("PATCH", f"/v1/users/{USR}", "users", 404, "user-not-found", json={"name": "S"}),
         Call("POST", f"/v1/users/{USR}/deactivate", "users", 404, "user-not-found"),
         Call("POST", f"/v1/users/{USR}/resend-activation", "users", 404, "user-not-found"),
+        Call("POST", f"/v1/users/{USR}/totp", "users", 404, "user-not-found"),
+        Call(
+            "POST",
+            f"/v1/users/{USR}/totp/confirm",
+            "users",
+            404,
+            "user-not-found",
+            json={"code": "123456"},
+        ),
     ],
     "api-keys": [
         Call("POST", "/v1/api-keys", "admin", 201, json={"name": "CRM", "scopes": ["webhooks"]}),

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -112,8 +112,7 @@ def verify(
         content = verdict.content
         console.print(
             f"[bold green]AUTHENTIC[/bold green] {verdict.kind}: {content['type']} "
-            f"{content['id']} at {content['occurred_at']}, delivery {content['delivery_id']}, "
-            f"recipient {content['recipient']['email']}"
+            f"{content['id']} at {content['occurred_at']}, {_subject_of(content)}"
         )
         if verdict.self_issued:
             console.print(
@@ -127,8 +126,24 @@ def verify(
                     f"  timestamp of the {what}: {stamp.gen_time} by {stamp.authority} (trusted)"
                 )
         raise typer.Exit(0)
+    if verdict.kind == "signed-document" and not verdict.problems:
+        console.print(
+            "[bold green]SEALED DOCUMENT[/bold green]: a PDF sealed by this service (a signed "
+            "envelope document), unchanged since; not a proof. Drop it on the service's "
+            "/verify page (or POST /v1/verify) to learn its envelope, signers and completion."
+        )
+        raise typer.Exit(0)
     console.print(f"[bold red]NOT AUTHENTIC[/bold red] ({verdict.kind})")
     raise typer.Exit(1)
+
+
+def _subject_of(content: dict[str, Any]) -> str:
+    """What a proof is about: a delivery and its recipient, or an envelope (and who acted)."""
+    recipient = content.get("recipient") or {}
+    who = f", recipient {recipient['email']}" if recipient.get("email") else ""
+    if content.get("envelope_id"):
+        return f"envelope {content['envelope_id']}{who}"
+    return f"delivery {content.get('delivery_id')}{who}"
 
 
 def _match_document(verdict: Verdict, document: Path) -> None:

@@ -11,6 +11,7 @@ import hashlib
 import io
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pypdfium2 as pdfium
@@ -20,12 +21,15 @@ from PIL import Image, ImageDraw, ImageFont
 from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.envelope import repository
+from tabellion.envelope.evidence import Kind, evidence_of, record
 from tabellion.envelope.placeholders import clear
 from tabellion.evidence.rendering.pdf import draw_qr, seal_pdf
+from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.identity import envelopes as identity_envelopes
 from tabellion.jobs.queue import enqueue
-from tabellion.kit.time import isoformat_z
+from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeField, EnvelopeRecipient
+from tabellion.models.evidence import Evidence
 from tabellion.models.organization import Organization
 from tabellion.portal.i18n import human_time
 from tabellion.runtime import Runtime
@@ -41,14 +45,25 @@ def verify_url(settings: Settings, envelope_id: str) -> str:
     return f"{settings.base_url}/verify?envelope={envelope_id}"
 
 
-def _text_image(text: str, width: int, height: int) -> Image.Image:
+# Typed signatures and initials: Dancing Script (SIL Open Font License 1.1, static/fonts/OFL.txt),
+# the font the signing page shows them in.
+HANDWRITING = Path(__file__).parent / "static" / "fonts" / "DancingScript-Regular.otf"
+
+
+def _font(size: int, *, hand: bool) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    if hand:
+        return ImageFont.truetype(str(HANDWRITING), size=size)
+    return ImageFont.load_default(size=size)
+
+
+def _text_image(text: str, width: int, height: int, *, hand: bool = False) -> Image.Image:
     image = Image.new("RGBA", (width, height), (255, 255, 255, 0))
     draw = ImageDraw.Draw(image)
-    size = max(8, int(height * 0.6))
-    font = ImageFont.load_default(size=size)
+    size = max(8, int(height * (0.8 if hand else 0.6)))
+    font = _font(size, hand=hand)
     while size > 8 and draw.textlength(text, font=font) > width:
         size = int(size * 0.9)
-        font = ImageFont.load_default(size=size)
+        font = _font(size, hand=hand)
     draw.text((2, height / 2), text, fill=INK, font=font, anchor="lm")
     return image
 
@@ -69,7 +84,8 @@ def _field_image(field: EnvelopeField, width: int, height: int) -> Image.Image |
     if "checked" in value:
         return _text_image("X", width, height) if value["checked"] else None
     text = value.get("text")
-    return _text_image(str(text), width, height) if text else None
+    hand = field.type in ("signature", "initials")
+    return _text_image(str(text), width, height, hand=hand) if text else None
 
 
 def flatten(original: bytes, fields: Sequence[EnvelopeField]) -> bytes:
@@ -179,11 +195,13 @@ def certificate(
     envelope: Envelope,
     recipients: Sequence[EnvelopeRecipient],
     documents: Sequence[tuple[EnvelopeDocument, str]],
+    proofs: Sequence[Evidence] = (),
     *,
     timezone: str = "UTC",
 ) -> bytes:
-    """The audit certificate: who did what, when, from where; each document's SHA-256.
-    Times in the envelope's language and ``timezone`` (the organisation's), UTC beside."""
+    """The audit certificate: who did what, when, from where; each document's SHA-256; the
+    sealed evidence of each step (its id, chain position and hash). Times in the envelope's
+    language and ``timezone`` (the organisation's), UTC beside."""
     language = envelope.language or "en"
     pdf = FPDF(format="A4")
     pdf.set_title(f"Audit certificate {envelope.id}")
@@ -222,6 +240,28 @@ def certificate(
         pdf.set_font("Helvetica", size=8)
         for line in _recipient_lines(recipient, language=language, timezone=timezone):
             pdf.multi_cell(0, 4.5, _latin(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+    if proofs:
+        pdf.set_font("Helvetica", style="B", size=11)
+        pdf.cell(0, 7, "Evidence", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=7)
+        for proof in proofs:
+            line = (
+                f"{proof.id}  #{proof.seq}  {proof.type}  {isoformat_z(proof.occurred_at)}"
+                f"  SHA-256 {proof.hash}"
+            )
+            pdf.multi_cell(0, 3.5, _latin(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(
+            0,
+            3.5,
+            _latin(
+                "Each step above is a sealed proof in the organisation's evidence chain and the "
+                f"transparency log of {settings.issuer_name}; "
+                f"check one at {settings.base_url.rstrip('/')}/verify."
+            ),
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
         pdf.ln(2)
     pdf.set_font("Helvetica", size=7)
     pdf.multi_cell(
@@ -264,9 +304,15 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
             return
         if envelope.certificate_storage_key is not None:
             return
+    # The certificate cites each step's sealed proof: seal what is pending first.
+    await seal_pending(runtime)
+    async with transaction(runtime.sessions) as session:
+        envelope = await session.get(Envelope, envelope_id)
+        assert envelope is not None
         parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
         organization = await session.get(Organization, envelope.organization_id)
         timezone = organization.timezone if organization else runtime.settings.timezone
+        proofs = [p for p in await evidence_of(session, envelope_id) if p.hash is not None]
         session.expunge_all()
     settings = runtime.settings
     flattened: list[tuple[EnvelopeDocument, bytes]] = []
@@ -281,7 +327,7 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
         flattened.append((document, await asyncio.to_thread(flatten, original, fields)))
     hashes = [(d, hashlib.sha256(data).hexdigest()) for d, data in flattened]
     cert = await asyncio.to_thread(
-        certificate, settings, envelope, parts.recipients, hashes, timezone=timezone
+        certificate, settings, envelope, parts.recipients, hashes, proofs, timezone=timezone
     )
     cert_blob = await runtime.storage.put_stream(_chunks(cert))
     signed: dict[str, tuple[str, str]] = {}
@@ -299,6 +345,14 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
             key, sha = signed[document_row.id]
             document_row.signed_storage_key, document_row.signed_sha256 = key, sha
         row.certificate_storage_key = cert_blob.key
+        record(
+            session,
+            row,
+            Kind.SEALED,
+            utcnow(),
+            documents=[{"id": d, "signed_sha256": sha} for d, (_, sha) in signed.items()],
+            certificate_sha256=cert_blob.sha256,
+        )
         # Everybody, cc included, gets the result; in the same transaction as the files.
         recipients = (await repository.parts_of(session, [envelope_id]))[envelope_id].recipients
         for recipient in recipients:

@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tabellion.envelope import repository
+from tabellion.envelope import evidence, repository
 from tabellion.envelope.schemas import EnvelopeIn, FieldIn, RecipientIn
 from tabellion.envelope.service import (
     DONE,
@@ -398,6 +398,15 @@ async def reject_on_behalf(
     recipient.trail = {**(recipient.trail or {}), "rejected": entry}
     envelope.status = "rejected"
     envelope.updated_at = now
+    evidence.record(
+        session,
+        envelope,
+        evidence.Kind.REJECTED,
+        now,
+        recipient=recipient,
+        actor=entry,
+        reason=recipient.reason,
+    )
     await emit(
         session,
         envelope.organization_id,

@@ -18,7 +18,7 @@ from tabellion.document.multipart import (
 )
 from tabellion.document.sniff import content_disposition
 from tabellion.document.storage import BlobTooLarge, StoredBlob
-from tabellion.envelope import bulk, repository, service
+from tabellion.envelope import bulk, evidence, repository, service
 from tabellion.envelope.auth import EnvelopesRead, EnvelopesWrite
 from tabellion.envelope.bulk import BadBulkCsv
 from tabellion.envelope.pdf import BrokenPdf, EncryptedPdf, NotAPdf, inspect_pdf_tags
@@ -29,6 +29,8 @@ from tabellion.envelope.schemas import (
     EnvelopeBulkSendOut,
     EnvelopeIn,
     EnvelopeOut,
+    EvidenceItemOut,
+    EvidenceListOut,
     FieldsIn,
     FieldsOut,
     ReassignIn,
@@ -451,3 +453,31 @@ async def envelope_certificate(
 ) -> Response:
     key, name = await service.signed_file_key(session, caller.organization_id, envelope_id, None)
     return await _pdf(request, key, name)
+
+
+@router.get(
+    "/envelopes/{envelope_id}/evidence",
+    summary="The envelope's evidence: each event's sealed proof in the organisation's chain",
+    description="Oldest first. Each item's JSON proof is `GET /v1/evidence/{id}`; an item is "
+    "`sealed` (chained, signed and in the transparency log) within seconds of its event.",
+    responses=responses(Unauthorized, InsufficientScope, EnvelopeNotFound),
+)
+async def envelope_evidence(
+    envelope_id: str, caller: EnvelopesRead, session: DbSession
+) -> EvidenceListOut:
+    envelope = await service.get_envelope(session, caller.organization_id, envelope_id)
+    rows = await evidence.evidence_of(session, envelope.id)
+    return EvidenceListOut(
+        data=[
+            EvidenceItemOut(
+                id=r.id,
+                type=r.type,
+                occurred_at=r.occurred_at,
+                recipient_id=r.recipient_id,
+                sealed=r.sealed_at is not None,
+                sequence=r.seq,
+                hash=r.hash,
+            )
+            for r in rows
+        ]
+    )

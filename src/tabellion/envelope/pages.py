@@ -313,6 +313,8 @@ async def verify(token: str, request: Request, db: DbSession) -> Response:
             await verification.check_code(
                 db, limiter, ctx.recipient, step, values.get("code", ""), ip=ip
             )
+        elif method == "totp":
+            await verification.check_totp(db, limiter, ctx.recipient, values.get("code", ""), ip=ip)
         else:
             await verification.check_password(
                 db, limiter, ctx.recipient, values.get("password", ""), ip=ip

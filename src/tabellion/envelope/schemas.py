@@ -236,3 +236,17 @@ class BulkSendRowOut(BaseModel):
 
 class EnvelopeBulkSendOut(BaseModel):
     data: list[BulkSendRowOut]
+
+
+class EvidenceItemOut(BaseModel):
+    id: str = Field(description="The evidence id; its sealed JSON proof is /v1/evidence/{id}.")
+    type: str = Field(description="`ENVELOPE_SENT`, `ENVELOPE_SIGNED`, … (see docs/evidence.md).")
+    occurred_at: UTCDateTime
+    recipient_id: str | None = None
+    sealed: bool = Field(description="Whether the sealing job has chained and signed it yet.")
+    sequence: int | None = Field(default=None, description="Its place in the organisation's chain.")
+    hash: str | None = Field(default=None, description="SHA-256 of the sealed content.")
+
+
+class EvidenceListOut(BaseModel):
+    data: list[EvidenceItemOut]

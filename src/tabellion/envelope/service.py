@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tabellion.auth.subjects import ApiKeySubject
 from tabellion.document.sniff import clean_filename
 from tabellion.document.storage import StoredBlob
-from tabellion.envelope import repository
+from tabellion.envelope import evidence, repository
 from tabellion.envelope.placeholders import Tag, field_data, tag_error
 from tabellion.envelope.repository import EnvelopeParts
 from tabellion.envelope.schemas import EnvelopeIn, FieldIn, ReassignIn
@@ -40,6 +40,7 @@ from tabellion.models.envelope import (
     EnvelopeField,
     EnvelopeRecipient,
 )
+from tabellion.organization import totp
 from tabellion.webhook.service import emit
 
 INVITE_TASK = "envelope.invite"
@@ -124,6 +125,33 @@ class AccessAuthUnavailable(ValidationFailed):
 class RecipientNotAUser(ValidationFailed):
     code = "recipient-not-a-user"
     title = "Password authentication needs a user of the organisation"
+
+
+class RecipientWithoutTotp(ValidationFailed):
+    code = "recipient-without-totp"
+    title = "TOTP authentication needs a user with a confirmed TOTP secret"
+
+
+async def _check_users(session: AsyncSession, recipient: EnvelopeRecipient, field: str) -> None:
+    """``password`` and ``totp`` need an active user of the organisation at the address (with a
+    confirmed TOTP secret for ``totp``)."""
+    if "password" not in recipient.action_auth and "totp" not in recipient.action_auth:
+        return
+    users = await users_at(session, recipient)
+    if "password" in recipient.action_auth and not users:
+        raise RecipientNotAUser.field(
+            field,
+            f"{recipient.email} is not an active user of the organisation: only users "
+            "have a password to confirm a signature with.",
+            code=RecipientNotAUser.code,
+        )
+    if "totp" in recipient.action_auth and not any(totp.enrolled(u) for u in users):
+        raise RecipientWithoutTotp.field(
+            field,
+            f"{recipient.email} is not an active user of the organisation with a confirmed "
+            "TOTP secret (POST /v1/users/{id}/totp).",
+            code=RecipientWithoutTotp.code,
+        )
 
 
 class PasskeyNeedsAccessCode(ValidationFailed):
@@ -525,6 +553,7 @@ def invite(
         recipient.sent_at = recipient.sent_at or now
         recipient.updated_at = now
         enqueue(session, INVITE_TASK, {"recipient_id": recipient.id, **extra})
+        evidence.invited(session, recipient, now, **extra)
 
 
 def event_data(envelope: Envelope, **extra: Any) -> dict[str, Any]:
@@ -543,19 +572,21 @@ async def send(session: AsyncSession, organization_id: str, envelope_id: str) ->
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
     check_sendable(parts)
     for index, recipient in enumerate(parts.recipients):
-        if "password" in recipient.action_auth and not await users_at(session, recipient):
-            raise RecipientNotAUser.field(
-                f"recipients[{index}].action_auth",
-                f"{recipient.email} is not an active user of the organisation: only users "
-                "have a password to confirm a signature with.",
-                code=RecipientNotAUser.code,
-            )
+        await _check_users(session, recipient, f"recipients[{index}].action_auth")
     now = utcnow()
     envelope.status = "pending"
     envelope.sent_at = now
     envelope.expires_at = now + timedelta(days=envelope.expires_in_days)
     envelope.updated_at = now
     invited = in_turn(envelope, parts.recipients)
+    evidence.record(
+        session,
+        envelope,
+        evidence.Kind.SENT,
+        now,
+        recipient_ids=[r.id for r in parts.recipients],
+        expires_at=isoformat_z(envelope.expires_at),
+    )
     invite(session, invited, now)
     enqueue(session, EXPIRE_TASK, {"envelope_id": envelope.id}, run_at=envelope.expires_at)
     schedule_reminder(session, envelope, now + timedelta(days=envelope.reminder_first_days))
@@ -655,6 +686,7 @@ async def expire_due(session: AsyncSession, envelope_id: str) -> bool:
         ENDED_TASK,
         {"envelope_id": envelope.id, "recipient_ids": told, "reason": "expired"},
     )
+    evidence.record(session, envelope, evidence.Kind.EXPIRED, now, not_acted=told)
     await emit(
         session,
         envelope.organization_id,
@@ -681,6 +713,7 @@ async def cancel(session: AsyncSession, organization_id: str, envelope_id: str) 
     envelope.cancelled_at = now
     envelope.next_reminder_at = None
     envelope.updated_at = now
+    evidence.record(session, envelope, evidence.Kind.CANCELLED, now)
     await emit(
         session,
         envelope.organization_id,
@@ -747,13 +780,7 @@ async def reassign(
     before = {"email": recipient.email, "name": recipient.name, "at": isoformat_z(now)}
     recipient.email, recipient.name = data.email, data.name
     recipient.language = data.language or recipient.language
-    if "password" in recipient.action_auth and not await users_at(session, recipient):
-        raise RecipientNotAUser.field(
-            "email",
-            f"{data.email} is not an active user of the organisation, and this recipient "
-            "confirms with a password.",
-            code=RecipientNotAUser.code,
-        )
+    await _check_users(session, recipient, "email")
     recipient.token_salt = secrets.token_hex(16)
     recipient.token_hash = token_hash(
         signing_token(signing_key, recipient.id, recipient.token_salt)
@@ -765,6 +792,9 @@ async def reassign(
     recipient.opened_at = None
     recipient.updated_at = now
     envelope.updated_at = now
+    evidence.record(
+        session, envelope, evidence.Kind.REASSIGNED, now, recipient=recipient, previous=before
+    )
     if recipient.status in ("sent", "opened"):
         recipient.status, recipient.sent_at = "waiting", None
         invite(session, [recipient], now)

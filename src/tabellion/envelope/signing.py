@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tabellion.envelope import repository
+from tabellion.envelope import evidence, repository
 from tabellion.envelope.completion import COMPLETE_TASK
 from tabellion.envelope.repository import EnvelopeParts
 from tabellion.envelope.service import (
@@ -33,6 +34,7 @@ from tabellion.envelope.service import (
 )
 from tabellion.errors import Conflict, FieldError, Forbidden, ValidationFailed
 from tabellion.jobs.queue import enqueue
+from tabellion.kit.jcs import canonicalize
 from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.models.envelope import Envelope, EnvelopeField, EnvelopeRecipient
 from tabellion.webhook.service import emit
@@ -156,6 +158,21 @@ def _check_turn(ctx: SigningContext) -> None:
         raise RecipientOutOfTurn("Others must act before you; you will get an e-mail.")
 
 
+def _field_digests(fields: Sequence[EnvelopeField]) -> list[dict[str, Any]]:
+    """Each field's value as a SHA-256 of its canonical JSON (a signature image is large, and
+    the values are personal: the proof commits to them without repeating them)."""
+    return [
+        {
+            "id": f.id,
+            "type": f.type,
+            "document_id": f.document_id,
+            "page": f.page,
+            "sha256": hashlib.sha256(canonicalize(f.value)).hexdigest() if f.value else None,
+        }
+        for f in fields
+    ]
+
+
 def _trail(actor: Actor, now: datetime, **extra: Any) -> dict[str, Any]:
     return {"ip": actor.ip, "user_agent": actor.user_agent, "at": isoformat_z(now), **extra}
 
@@ -180,6 +197,14 @@ async def open_envelope(
         **(recipient.trail or {}),
         "opened": _trail(actor, now, **_auth_trail(access, None)),
     }
+    evidence.record(
+        session,
+        ctx.envelope,
+        evidence.Kind.OPENED,
+        now,
+        recipient=recipient,
+        actor=recipient.trail["opened"],
+    )
     await emit(
         session,
         ctx.envelope.organization_id,
@@ -365,6 +390,14 @@ async def _acted(
     recipient.acted_at = now
     recipient.updated_at = now
     recipient.trail = {**(recipient.trail or {}), status: _trail(actor, now, **trail)}
+    facts: dict[str, Any] = {"actor": recipient.trail[status]}
+    if status == "rejected":
+        facts["reason"] = recipient.reason
+    if status in ("signed", "approved", "assisted"):
+        facts["fields"] = _field_digests(
+            ctx.assisted_fields if status == "assisted" else ctx.fields
+        )
+    evidence.record(session, envelope, evidence.ACTED[status], now, recipient=recipient, **facts)
     extra: dict[str, Any] = {"recipient_id": recipient.id}
     if status == "rejected":
         extra["reason"] = recipient.reason
@@ -389,5 +422,6 @@ async def _advance(session: AsyncSession, ctx: SigningContext, now: datetime) ->
     envelope.status = "completed"
     envelope.completed_at = now
     envelope.updated_at = now
+    evidence.record(session, envelope, evidence.Kind.COMPLETED, now)
     enqueue(session, COMPLETE_TASK, {"envelope_id": envelope.id})
     await emit(session, envelope.organization_id, "envelope.completed", event_data(envelope))

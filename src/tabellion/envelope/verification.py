@@ -53,16 +53,18 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from tabellion.envelope import evidence
 from tabellion.errors import ValidationFailed
 from tabellion.jobs.queue import enqueue
 from tabellion.kit import sessions
 from tabellion.kit.ids import new_id
 from tabellion.kit.ratelimit import RateLimiter
-from tabellion.kit.time import utcnow
+from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.kit.tokens import sha256_hex
 from tabellion.models.envelope import EnvelopePasskey, EnvelopeRecipient
 from tabellion.models.portal import OneTimeCode
 from tabellion.models.user import User
+from tabellion.organization import totp
 from tabellion.organization.accounts import active_users_at, user_signing_in
 
 CODE_TASK = "envelope.send_code"
@@ -74,7 +76,7 @@ CODE_PURPOSE = {"access": "envelope-access", "action": "envelope-action"}
 SESSION_KIND = {"access": "envelope", "action": "envelope-action"}
 # Methods the signing page can check today.
 SUPPORTED_ACCESS_AUTH: frozenset[str] = frozenset({"email_otp"})
-SUPPORTED_ACTION_AUTH: frozenset[str] = frozenset({"email_otp", "password", "passkey"})
+SUPPORTED_ACTION_AUTH: frozenset[str] = frozenset({"email_otp", "password", "passkey", "totp"})
 PASSKEY_PURPOSE = "envelope-passkey"
 CHALLENGE_VALIDITY = timedelta(minutes=5)
 
@@ -181,6 +183,24 @@ async def check_password(
         raise WrongPassword.field("password", "That password is not right.", code="wrong-password")
 
 
+async def check_totp(
+    session: AsyncSession,
+    limiter: RateLimiter,
+    recipient: EnvelopeRecipient,
+    code: str,
+    *,
+    ip: str,
+) -> None:
+    """The current code of the authenticator app of the organisation's active user at the
+    recipient's address (each code good once; wrong ones throttled as sign-ins)."""
+    await limiter.enforce("sign-in", ip=ip, address=recipient.email, count=False)
+    users = [u for u in await users_at(session, recipient) if totp.enrolled(u)]
+    if not any(totp.accept(u, code[:16]) for u in users):
+        await limiter.record("sign-in", ip=ip, address=recipient.email)
+        raise WrongPassword.field("code", "That code is not right.", code="wrong-totp-code")
+    await session.flush()
+
+
 async def users_at(session: AsyncSession, recipient: EnvelopeRecipient) -> list[User]:
     """The sending organisation's active users at the recipient's address."""
     users = await active_users_at(session, recipient.email)
@@ -195,6 +215,21 @@ async def open_step(
     step: str,
     method: str,
 ) -> None:
+    """A passed authentication step: this browser's session, and the evidence of it."""
+    now = utcnow()
+    evidence.of_recipient(
+        session,
+        evidence.Kind.AUTHENTICATED,
+        recipient,
+        now,
+        step=step,
+        method=method,
+        actor={
+            "ip": request.client.host if request.client else None,
+            "user_agent": request.headers.get("user-agent", "")[:500],
+            "at": isoformat_z(now),
+        },
+    )
     await sessions.open_session(
         session,
         request,

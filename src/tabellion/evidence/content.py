@@ -19,9 +19,10 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from tabellion.config import Settings
-from tabellion.evidence.events import reasons_of
+from tabellion.evidence.events import REASON_BASE, reasons_of
 from tabellion.evidence.sealing.keys import Seal
 from tabellion.kit.time import isoformat_z
+from tabellion.models.envelope import Envelope, EnvelopeDocument
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Delivery, Message, recipient_fields
 from tabellion.models.organization import Organization
@@ -218,3 +219,62 @@ def _iso_text(value: Any) -> str | None:
         return isoformat_z(datetime.fromisoformat(value.replace("Z", "+00:00")))
     except ValueError:
         return value
+
+
+def build_envelope_content(
+    issuer: dict[str, Any],
+    evidence: Evidence,
+    envelope: Envelope,
+    organization: Organization,
+    documents: list[EnvelopeDocument],
+    *,
+    sequence: int,
+    previous: str | None,
+) -> dict[str, Any]:
+    """A signing envelope's event: the envelope and its documents (as uploaded, by digest),
+    the recipient who acted (as recorded with the event) and how, from where."""
+    details = _jsonable(evidence.details or {})
+    assert isinstance(details, dict)
+    recipient = details.pop("recipient", None)
+    reason = details.get("reason")
+    return {
+        "format": FORMAT,
+        "id": evidence.id,
+        "type": evidence.type,
+        "event": {
+            "uri": evidence.event,
+            "reasons": [{"uri": REASON_BASE + "rejected-by-recipient", "text": reason}]
+            if evidence.type == "ENVELOPE_REJECTED"
+            else [],
+        },
+        "occurred_at": iso(evidence.occurred_at),
+        "issuer": issuer,
+        "organization_id": evidence.organization_id,
+        "envelope_id": evidence.envelope_id,
+        "recipient_id": evidence.recipient_id,
+        "envelope": {
+            "id": envelope.id,
+            "title": envelope.title,
+            "reference": envelope.reference,
+            "signing_order": envelope.signing_order,
+            "documents": [
+                {
+                    "id": d.id,
+                    "filename": d.filename,
+                    "pages": d.pages,
+                    "media_type": "application/pdf",
+                    "size": d.size,
+                    "digest_algorithm": SHA256,
+                    "sha256": d.sha256,
+                }
+                for d in documents
+            ],
+        },
+        "sender": {
+            "organization": organization_of(organization),
+            "authentication": {"method": "api-key", "api_key_id": envelope.submitted_by_key_id},
+        },
+        "recipient": recipient,
+        "details": details,
+        "chain": {"sequence": sequence, "previous": previous},
+    }

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.auth.dependencies import MessagesRead, _bearer, api_key_subject
@@ -77,10 +77,20 @@ async def _authorised(
     credentials: HTTPAuthorizationCredentials | None = await _bearer(request)
     subject = await api_key_subject(request, session, credentials)
     subject.require("messages:read")
+    # A delivery's evidence, or an envelope's (an envelope has no submitting organisation).
     evidence = await session.scalar(
         select(Evidence)
-        .join(Delivery, Delivery.id == Evidence.delivery_id)
-        .where(Evidence.id == evidence_id, repository.readable_deliveries(subject.organization_id))
+        .outerjoin(Delivery, Delivery.id == Evidence.delivery_id)
+        .where(
+            Evidence.id == evidence_id,
+            or_(
+                repository.readable_deliveries(subject.organization_id),
+                and_(
+                    Evidence.envelope_id.is_not(None),
+                    Evidence.organization_id == subject.organization_id,
+                ),
+            ),
+        )
     )
     if evidence is None:
         raise EvidenceNotFound(f"No evidence {evidence_id}.")

@@ -48,7 +48,30 @@ ETSI_EVENTS: dict[EvidenceType, str] = {
 TABELLION_EVENTS: dict[EvidenceType, str] = {}
 
 
-def event_uri(evidence_type: EvidenceType) -> str:
+class EnvelopeEvidenceType(StrEnum):
+    """A signing envelope's events. EN 319 522 is about delivery, not signing: these are
+    Tabellion's events (``urn:tabellion:evidence:event:envelope-…``)."""
+
+    SENT = "ENVELOPE_SENT"
+    INVITED = "ENVELOPE_INVITED"
+    OPENED = "ENVELOPE_OPENED"
+    AUTHENTICATED = "ENVELOPE_AUTHENTICATED"
+    VIEWED = "ENVELOPE_VIEWED"
+    ASSISTED = "ENVELOPE_ASSISTED"
+    SIGNED = "ENVELOPE_SIGNED"
+    APPROVED = "ENVELOPE_APPROVED"
+    REJECTED = "ENVELOPE_REJECTED"
+    REASSIGNED = "ENVELOPE_REASSIGNED"
+    COMPLETED = "ENVELOPE_COMPLETED"
+    EXPIRED = "ENVELOPE_EXPIRED"
+    CANCELLED = "ENVELOPE_CANCELLED"
+    # The completion job's result: the signed PDFs and the certificate, by digest.
+    SEALED = "ENVELOPE_SEALED"
+
+
+def event_uri(evidence_type: EvidenceType | EnvelopeEvidenceType) -> str:
+    if isinstance(evidence_type, EnvelopeEvidenceType):
+        return TABELLION_EVENT_BASE + evidence_type.value.lower().replace("_", "-")
     if evidence_type in ETSI_EVENTS:
         return ETSI_EVENT_BASE + ETSI_EVENTS[evidence_type]
     return TABELLION_EVENT_BASE + TABELLION_EVENTS[evidence_type]

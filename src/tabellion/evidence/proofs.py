@@ -90,6 +90,8 @@ async def render_pdf(runtime: Runtime, evidence_id: str) -> str | None:
             return None
         if evidence.pdf_key:
             return evidence.pdf_key
+        if evidence.delivery_id is None:
+            return None  # an envelope's event: its audit certificate is the human-readable form
         unsealed = evidence.sealed_at is None
     if unsealed:
         await seal_pending(runtime)

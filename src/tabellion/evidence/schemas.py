@@ -45,7 +45,9 @@ class VerifyOut(BaseModel):
         description="`authentic`, `tampered` (a proof that fails a check), `resealed-copy` (a "
         "proof sealed with this service's key over content, or at a place in the chain or "
         "log, other than what it recorded), `delivered-document` (a file this service "
-        "delivered) or `not-found`."
+        "delivered), `signed-document` (a signed envelope PDF: its seal is valid and `facts` "
+        "name its envelope, signers, completion time and evidence), `sealed-unrecorded` (a PDF "
+        "this service sealed but holds no record of) or `not-found`."
     )
     kind: str
     evidence_id: str | None = None

@@ -10,10 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import bulk_insert
-from tabellion.evidence.events import EvidenceType, event_uri
+from tabellion.evidence.events import EnvelopeEvidenceType, EvidenceType, event_uri
 from tabellion.evidence.sealing.seal import request_sealing
 from tabellion.kit.ids import new_id
 from tabellion.models.base import table_of
+from tabellion.models.envelope import EnvelopeRecipient
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Delivery
 
@@ -35,6 +36,42 @@ def record_event(
         event=event_uri(evidence_type),
         occurred_at=occurred_at,
         details=details or {},
+    )
+    session.add(evidence)
+    request_sealing(session)
+    return evidence
+
+
+def record_envelope_event(
+    session: AsyncSession,
+    evidence_type: EnvelopeEvidenceType,
+    *,
+    organization_id: str,
+    envelope_id: str,
+    occurred_at: datetime,
+    recipient: EnvelopeRecipient | None = None,
+    details: dict[str, Any] | None = None,
+) -> Evidence:
+    """Evidence of a signing envelope's event, in the transaction of its state change. The
+    recipient is described as they are now (a later reassignment must not change who acted)."""
+    facts: dict[str, Any] = dict(details or {})
+    if recipient is not None:
+        facts["recipient"] = {
+            "id": recipient.id,
+            "name": recipient.name,
+            "email": recipient.email,
+            "role": recipient.role,
+            "order": recipient.position,
+        }
+    evidence = Evidence(
+        id=new_id("evd"),
+        organization_id=organization_id,
+        envelope_id=envelope_id,
+        recipient_id=recipient.id if recipient is not None else None,
+        type=evidence_type.value,
+        event=event_uri(evidence_type),
+        occurred_at=occurred_at,
+        details=facts,
     )
     session.add(evidence)
     request_sealing(session)
@@ -83,7 +120,8 @@ async def evidence_for_deliveries(
             .order_by(Evidence.occurred_at, Evidence.id)
         )
         for row in rows:
-            out[row.delivery_id].append(row)
+            if row.delivery_id is not None:
+                out[row.delivery_id].append(row)
     return out
 
 

@@ -1,4 +1,6 @@
-"""Evidence: one row per event in a delivery's life, sealed after commit by a job.
+"""Evidence: one row per event in a delivery's or a signing envelope's life, sealed after
+commit by a job. A row names either a delivery (and its message) or an envelope (and, for a
+recipient's act, the recipient).
 
 Each organisation's evidence forms a hash chain (``seq``, ``prev_hash``, ``hash``); every
 sealed evidence hash is also a leaf of one append-only Merkle tree (RFC 9162) whose perfect
@@ -30,11 +32,15 @@ class Evidence(Base):
     organization_id: Mapped[str] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
-    delivery_id: Mapped[str] = mapped_column(
+    delivery_id: Mapped[str | None] = mapped_column(
         ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
     )
-    message_id: Mapped[str] = mapped_column(String(40))
-    type: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str | None] = mapped_column(String(40))
+    envelope_id: Mapped[str | None] = mapped_column(
+        ForeignKey("envelopes.id", ondelete="CASCADE"), index=True
+    )
+    recipient_id: Mapped[str | None] = mapped_column(String(40))
+    type: Mapped[str] = mapped_column(String(32))
     event: Mapped[str] = mapped_column(String(255))
     occurred_at: Mapped[datetime]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tabellion.models.base import Base, TimestampMixin, id_column
@@ -27,4 +27,9 @@ class User(TimestampMixin, Base):
     activation_expires_at: Mapped[datetime | None]
     activated_at: Mapped[datetime | None]
     deactivated_at: Mapped[datetime | None]
+    # TOTP (RFC 6238) for signing-page action authentication: the base-32 secret, usable once
+    # confirmed with a first code; the last time step accepted (a code is good once).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_confirmed_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     created_by_key_id: Mapped[str | None] = mapped_column(String(40))

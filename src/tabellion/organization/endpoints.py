@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Protocol, TypeVar
 
 from fastapi import APIRouter, Query, Request, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -25,7 +25,7 @@ from tabellion.errors import InvalidParameter, NotFound, Unauthorized, responses
 from tabellion.kit.pagination import Cursor, Page, decode_cursor, encode_cursor
 from tabellion.models.organization import ApiKey, ClientKey, Organization
 from tabellion.models.user import User
-from tabellion.organization import accounts, branding, client_keys, service
+from tabellion.organization import accounts, branding, client_keys, service, totp
 from tabellion.organization.accounts import (
     CustomerNotFound,
     CustomerStateConflict,
@@ -464,6 +464,58 @@ async def resend_activation(
         session, user, signing_key=_runtime(request).settings.signing_key
     )
     return user_out(user)
+
+
+class TotpEnrolmentOut(BaseModel):
+    secret: str
+    otpauth_uri: str
+    confirmed: bool
+
+
+class TotpCodeIn(BaseModel):
+    code: str = Field(min_length=6, max_length=8, description="The authenticator app's code.")
+
+
+class TotpStateOut(BaseModel):
+    confirmed: bool
+
+
+@router.post(
+    "/users/{user_id}/totp",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TotpEnrolmentOut,
+    tags=["users"],
+    summary="Give a user a new TOTP secret (shown once), for signing-page confirmation",
+    description="The user adds `otpauth_uri` to an authenticator app (as a QR code), then "
+    "`POST /v1/users/{id}/totp/confirm` with a first code. Until then, and for a user without "
+    "one, an envelope asking `totp` of their address cannot be sent. A new secret replaces "
+    "the earlier one.",
+    responses=responses(Unauthorized, InsufficientScope, UserNotFound),
+)
+async def enrol_totp(user_id: str, caller: UsersScope, session: DbSession) -> TotpEnrolmentOut:
+    user = await accounts.get_user(session, caller.organization_id, user_id)
+    uri = totp.enrol(user)
+    await session.flush()
+    assert user.totp_secret is not None
+    return TotpEnrolmentOut(secret=user.totp_secret, otpauth_uri=uri, confirmed=False)
+
+
+@router.post(
+    "/users/{user_id}/totp/confirm",
+    response_model=TotpStateOut,
+    tags=["users"],
+    summary="Confirm a user's TOTP secret with a first code",
+    responses=responses(
+        Unauthorized, InsufficientScope, UserNotFound, totp.TotpNotEnrolled, totp.WrongTotpCode
+    ),
+)
+async def confirm_totp(
+    user_id: str, body: TotpCodeIn, caller: UsersScope, session: DbSession
+) -> TotpStateOut:
+    user = await accounts.get_user(session, caller.organization_id, user_id)
+    totp.confirm(user, body.code)
+    await session.flush()
+    return TotpStateOut(confirmed=True)
 
 
 # ---- customers (resellers) ------------------------------------------------------------------

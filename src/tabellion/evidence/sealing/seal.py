@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, defer
 
 from tabellion.config import Settings
 from tabellion.db import SETTINGS_INFO, transaction
-from tabellion.evidence.content import build_content, issuer_of
+from tabellion.evidence.content import build_content, build_envelope_content, issuer_of
 from tabellion.evidence.sealing.jws import protected_header, sign_flattened
 from tabellion.evidence.sealing.keys import load_seal
 from tabellion.evidence.timestamping.stamps import AWAITING, NONE, queue_timestamps
@@ -30,6 +30,7 @@ from tabellion.kit import metrics
 from tabellion.kit.jcs import canonicalize
 from tabellion.kit.time import utcnow
 from tabellion.models.base import table_of
+from tabellion.models.envelope import Envelope, EnvelopeDocument
 from tabellion.models.evidence import Evidence, EvidenceChain
 from tabellion.models.job import Job
 from tabellion.models.message import Attachment, Delivery, Message
@@ -124,8 +125,8 @@ async def _load_context(
 ) -> tuple[
     dict[str, Delivery], dict[str, Message], dict[str, Organization], dict[str, list[Attachment]]
 ]:
-    delivery_ids = list({r.delivery_id for r in rows})
-    message_ids = list({r.message_id for r in rows})
+    delivery_ids = list({r.delivery_id for r in rows if r.delivery_id is not None})
+    message_ids = list({r.message_id for r in rows if r.message_id is not None})
     org_ids = list({r.organization_id for r in rows})
     deliveries: dict[str, Delivery] = {}
     for start in range(0, len(delivery_ids), 500):
@@ -151,6 +152,27 @@ async def _load_context(
     return deliveries, messages, orgs, attachments
 
 
+async def _load_envelopes(
+    session: AsyncSession, rows: list[Evidence]
+) -> tuple[dict[str, Envelope], dict[str, list[EnvelopeDocument]]]:
+    """The envelopes (and their documents) of the envelope evidence among ``rows``."""
+    envelope_ids = list({r.envelope_id for r in rows if r.envelope_id is not None})
+    if not envelope_ids:
+        return {}, {}
+    envelopes = {
+        e.id: e
+        for e in await session.scalars(select(Envelope).where(Envelope.id.in_(envelope_ids)))
+    }
+    documents: dict[str, list[EnvelopeDocument]] = defaultdict(list)
+    for d in await session.scalars(
+        select(EnvelopeDocument)
+        .where(EnvelopeDocument.envelope_id.in_(envelope_ids))
+        .order_by(EnvelopeDocument.created_at, EnvelopeDocument.id)
+    ):
+        documents[d.envelope_id].append(d)
+    return envelopes, documents
+
+
 async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
     """Seal up to ``limit`` pending evidence rows in one transaction; returns how many."""
     settings = runtime.settings
@@ -170,6 +192,7 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
         if not rows:
             return 0
         deliveries, messages, orgs, attachments = await _load_context(session, rows)
+        envelopes, envelope_documents = await _load_envelopes(session, rows)
         org_ids = list({r.organization_id for r in rows})
         heads = {
             c.organization_id: c
@@ -186,16 +209,28 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
             head = heads.get(row.organization_id)
             sequence = head.seq + 1 if head else 1
             previous = head.head_hash if head else None
-            content = build_content(
-                issuer,
-                row,
-                deliveries[row.delivery_id],
-                messages[row.message_id],
-                orgs[row.organization_id],
-                attachments.get(row.message_id, []),
-                sequence=sequence,
-                previous=previous,
-            )
+            if row.envelope_id is not None:
+                content = build_envelope_content(
+                    issuer,
+                    row,
+                    envelopes[row.envelope_id],
+                    orgs[row.organization_id],
+                    envelope_documents.get(row.envelope_id, []),
+                    sequence=sequence,
+                    previous=previous,
+                )
+            else:
+                assert row.delivery_id is not None and row.message_id is not None
+                content = build_content(
+                    issuer,
+                    row,
+                    deliveries[row.delivery_id],
+                    messages[row.message_id],
+                    orgs[row.organization_id],
+                    attachments.get(row.message_id, []),
+                    sequence=sequence,
+                    previous=previous,
+                )
             payload = canonicalize(content)
             digest = hashlib.sha256(payload).digest()
             jws = sign_flattened(seal, payload, protected)
@@ -236,8 +271,10 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
         ids = [u["id"] for u in updates]
         if settings.tsa_url:
             await queue_timestamps(session, ids)
+        # A PDF proof is a delivery's (an envelope's events are told by its audit certificate).
+        rendered = [r.id for r in rows if r.delivery_id is not None]
         await enqueue_many(
-            session, RENDER_TASK, [{"evidence_id": i} for i in ids], run_at=now + RENDER_DELAY
+            session, RENDER_TASK, [{"evidence_id": i} for i in rendered], run_at=now + RENDER_DELAY
         )
         return len(rows)
 

@@ -69,6 +69,8 @@ def _check_row(row: Evidence, expected_seq: int, previous: str | None) -> str | 
         content.get("id") != row.id
         or content.get("type") != row.type
         or content.get("delivery_id") != row.delivery_id
+        or content.get("envelope_id") != row.envelope_id
+        or content.get("recipient_id") != row.recipient_id
     ):
         return "the row's columns differ from its signed content"
     return None

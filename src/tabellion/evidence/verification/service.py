@@ -20,6 +20,7 @@ from tabellion.evidence.proofs import proof_document
 from tabellion.evidence.sealing.keys import load_seal
 from tabellion.evidence.transparency.log import dumps
 from tabellion.evidence.verification.verify import Verdict, verify_bytes
+from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeRecipient
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Message
 
@@ -29,7 +30,16 @@ if TYPE_CHECKING:
 
 MAX_PAGE_BYTES = 50 * 1024 * 1024
 MAX_VERIFY_BYTES = 50 * 1024 * 1024
-PUBLIC_FACTS = ("id", "type", "occurred_at", "event", "delivery_id", "message_id")
+PUBLIC_FACTS = (
+    "id",
+    "type",
+    "occurred_at",
+    "event",
+    "delivery_id",
+    "message_id",
+    "envelope_id",
+    "recipient_id",
+)
 
 
 class VerifyFileTooLarge(ValidationFailed):
@@ -154,12 +164,96 @@ async def check_recorded(
     return await classify(session, runtime, dumps(document).encode(), None)
 
 
+async def signed_document(session: AsyncSession, verdict: Verdict, digest: str) -> dict[str, Any]:
+    """A PDF sealed by this service that is not a proof: a signed envelope document, named by
+    its SHA-256 among the envelopes' signed files. Its seal holds (or the verdict says why
+    not); it proves who signed only through this service's records and evidence, cited here.
+    The facts are what the document's own certificate pages show anyone who holds it."""
+    found = (
+        await session.execute(
+            select(EnvelopeDocument, Envelope)
+            .join(Envelope, Envelope.id == EnvelopeDocument.envelope_id)
+            .where(EnvelopeDocument.signed_sha256 == digest)
+            .limit(1)
+        )
+    ).first()
+    base: dict[str, Any] = {
+        "kind": "signed-document",
+        "checks": verdict.checks,
+        "problems": verdict.problems,
+        "warnings": verdict.warnings,
+        "timestamps": [asdict(t) for t in verdict.timestamps],
+        "self_issued_seal": verdict.self_issued,
+    }
+    if verdict.problems:
+        return {**base, "result": "tampered", "evidence_id": None, "facts": None}
+    if found is None:
+        verdict.warnings.append(
+            "sealed by this service, but it holds no record of this file: it proves no signature"
+        )
+        return {**base, "result": "sealed-unrecorded", "evidence_id": None, "facts": None}
+    document, envelope = found
+    recipients = await session.scalars(
+        select(EnvelopeRecipient)
+        .where(EnvelopeRecipient.envelope_id == envelope.id)
+        .order_by(EnvelopeRecipient.position, EnvelopeRecipient.created_at, EnvelopeRecipient.id)
+    )
+    proofs = list(
+        await session.execute(
+            select(Evidence.id, Evidence.type, Evidence.hash)
+            .where(Evidence.envelope_id == envelope.id, Evidence.hash.is_not(None))
+            .order_by(Evidence.seq)
+        )
+    )
+    sealed_proof = next((p for p in proofs if p.type == "ENVELOPE_SEALED"), None)
+    completed = (
+        envelope.completed_at.isoformat().replace("+00:00", "Z") if envelope.completed_at else None
+    )
+    signers = [
+        {
+            "name": r.name,
+            "role": r.role,
+            "status": r.status,
+            "acted_at": r.acted_at.isoformat().replace("+00:00", "Z") if r.acted_at else None,
+        }
+        for r in recipients
+        if r.role in ("signer", "approver")
+    ]
+    verdict.checks.append(
+        f"signed through this service: envelope {envelope.id}, document {document.id}, "
+        f"completed {completed}"
+    )
+    if sealed_proof is not None:
+        verdict.checks.append(
+            f"this very file is named by the sealed evidence {sealed_proof.id} "
+            f"(hash {sealed_proof.hash}) in the organisation's evidence chain"
+        )
+    return {
+        **base,
+        "result": "signed-document",
+        "evidence_id": sealed_proof.id if sealed_proof else None,
+        "facts": {
+            "sha256": digest,
+            "envelope_id": envelope.id,
+            "document_id": document.id,
+            "title": envelope.title,
+            "filename": document.filename,
+            "original_sha256": document.sha256,
+            "completed_at": completed,
+            "signers": signers,
+            "evidence": [{"id": p.id, "type": p.type, "hash": p.hash} for p in proofs],
+        },
+    }
+
+
 async def classify(
     session: AsyncSession, runtime: Runtime, data: bytes, caller_org: str | None
 ) -> dict[str, Any]:
     verdict: Verdict = await verify_bytes(
         data, [load_seal(runtime.settings).root], tsa_roots(runtime.settings)
     )
+    if verdict.kind == "signed-document":
+        return await signed_document(session, verdict, hashlib.sha256(data).hexdigest())
     if verdict.kind != "unknown":
         content = verdict.content or {}
         owner = content.get("organization_id")

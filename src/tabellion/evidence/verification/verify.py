@@ -88,7 +88,9 @@ class TimestampReport:
 
 @dataclass
 class Verdict:
-    kind: str  # "json-proof" | "pdf-proof" | "unknown"
+    # "json-proof" | "pdf-proof" | "signed-document" (a PDF this service sealed that is not
+    # a proof: a signed envelope document; its seal holds, it proves no event) | "unknown"
+    kind: str
     authentic: bool = False
     problems: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
@@ -413,7 +415,10 @@ async def verify_pdf_proof(
         verdict.checks.append(report.describe())
     embedded = _embedded_proof(reader)
     if embedded is None:
-        return verdict.fail("the PDF carries no evidence.json")
+        # Sealed by a trusted key, whole and unchanged, but not a proof: a signed envelope
+        # document. Never "authentic": which envelope it is, only the service's records say.
+        verdict.kind = "signed-document"
+        return verdict
     inner = verify_json_proof(embedded, trust, trust_tsa)
     verdict.checks.extend(inner.checks)
     verdict.warnings.extend(inner.warnings)
