@@ -2,8 +2,8 @@
 evidence types get room for the envelope ones (``ENVELOPE_AUTHENTICATED``). Users get a TOTP
 secret for the signing page's ``totp`` action authentication.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-04 16:30:00.000000
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import tabellion.models.base
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
