@@ -37,4 +37,3 @@ async def test_creating_an_envelope_sends_envelope_created(
     feed = await client.get("/v1/events", params={"type": "envelope.created"}, headers=auth)
     assert feed.status_code == 200, feed.text
     assert [e["data"]["envelope_id"] for e in feed.json()["data"]] == [envelope["id"]]
-
