@@ -477,7 +477,7 @@ async def test_cancel_a_pending_envelope(
     assert await invitations(runtime) == []
     async with runtime.sessions() as session:
         types = list(await session.scalars(select(Event.type).order_by(Event.id)))
-    assert types == ["envelope.sent", "envelope.cancelled"]
+    assert types == ["envelope.created", "envelope.sent", "envelope.cancelled"]
 
 
 async def test_remind_writes_again_to_who_has_not_acted(

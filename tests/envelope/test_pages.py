@@ -113,6 +113,7 @@ async def test_sequential_approve_then_sign_completes(
     [signed_field] = [f for f in final["fields"] if f["id"] == signature]
     assert signed_field["value"] == {"kind": "typed", "text": "Sam Signer"}
     assert await _event_types(runtime) == [
+        "envelope.created",
         "envelope.sent",
         "envelope.opened",
         "envelope.approved",

@@ -267,6 +267,7 @@ async def create_envelope(
                 updated_at=now,
             )
         )
+    await emit(session, envelope.organization_id, "envelope.created", event_data(envelope))
     await session.flush()
     return envelope
 

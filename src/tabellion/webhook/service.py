@@ -38,6 +38,7 @@ CUSTOMER_EVENTS = tuple(
 ENVELOPE_EVENTS = tuple(
     f"envelope.{state}"
     for state in (
+        "created",
         "sent",
         "opened",
         "signed",

@@ -12,8 +12,17 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from tabellion.runtime import Runtime
-from tests.compat.documenso.helpers import created, envelope, post, sent, token_of
+from tests.compat.documenso.helpers import (
+    assert_error,
+    created,
+    envelope,
+    post,
+    sent,
+    token_of,
+)
 from tests.compat.documenso.test_lifecycle import sign_in_page
+from tests.compat.test_documenso import CREATE_PAYLOAD, SIGNATURE, create
+from tests.conftest import count_rows
 from tests.envelope.helpers import ready_draft
 from tests.envelope.test_pages import UA
 from tests.fixtures.factories import bearer
@@ -40,6 +49,7 @@ RECIPIENT_KEYS = {
 }  # fmt: skip
 # Per event, what reference 007 says changes (status, and the recipient's statuses).
 EXPECTED = {
+    "DOCUMENT_CREATED": ("DRAFT", {"sendStatus": "NOT_SENT", "readStatus": "NOT_OPENED"}),
     "DOCUMENT_SENT": ("PENDING", {"sendStatus": "SENT", "readStatus": "NOT_OPENED"}),
     "DOCUMENT_OPENED": ("PENDING", {"readStatus": "OPENED", "signingStatus": "NOT_SIGNED"}),
     # Reference 007 shows COMPLETED after the last signature; ours is the state at the
@@ -109,6 +119,7 @@ async def test_documenso_events_payloads_and_secret(
         (c["payload"]["envelopeId"], c["event"]): c["payload"] for c in calls
     }
     assert {e for (i, e) in by_event if i == signed["id"]} == {
+        "DOCUMENT_CREATED",
         "DOCUMENT_SENT",
         "DOCUMENT_OPENED",
         "DOCUMENT_SIGNED",
@@ -143,7 +154,7 @@ async def test_documenso_events_payloads_and_secret(
     assert rejecter["rejectionReason"] == "I do not agree with the terms"
 
 
-async def test_ping_and_drafts(
+async def test_ping_and_document_created(
     client: httpx.AsyncClient,
     runtime: Runtime,
     org_key: tuple[str, str],
@@ -154,8 +165,65 @@ async def test_ping_and_drafts(
     hook = await documenso_endpoint(client, secret, receiver.url)
     ping = await client.post(f"/v1/webhook-endpoints/{hook['id']}/test", headers=bearer(secret))
     assert ping.status_code in (200, 202), ping.text
-    await created(client, key)  # a draft tells nothing: Documenso's DOCUMENT_CREATED is not sent
     await run_jobs(runtime)
-    [call] = receiver.received
-    body = json.loads(call.body)
-    assert body["event"] == "WEBHOOK_TEST" and call.headers["x-documenso-secret"] == hook["secret"]
+    envelope_id = await created(client, key)
+    body = await envelope(client, key, envelope_id)
+    await run_jobs(runtime)
+    calls = []
+    for request in receiver.received:
+        assert request.headers["x-documenso-secret"] == hook["secret"]
+        Webhook(hook["secret"]).verify(request.body, request.headers)
+        calls.append(json.loads(request.body))
+    assert [c["event"] for c in calls] == ["WEBHOOK_TEST", "DOCUMENT_CREATED"]
+    call = calls[1]
+    # Reference 007, DOCUMENT_CREATED: its keys, top level, payload, meta and recipients.
+    assert list(call) == ["event", "payload", "createdAt", "webhookEndpoint"]
+    assert call["webhookEndpoint"] == receiver.url and ISO_MS.match(call["createdAt"])
+    payload = call["payload"]
+    assert set(payload) == PAYLOAD_KEYS
+    assert set(payload["documentMeta"]) >= META_KEYS
+    assert payload["envelopeId"] == envelope_id
+    assert body["secondaryId"] == f"document_{payload['id']}"
+    # Its values where 007's example is a fact of any new document, not of its sample data.
+    assert isinstance(payload["id"], int)
+    assert (payload["status"], payload["source"]) == ("DRAFT", "DOCUMENT")
+    assert payload["title"] == "Service Agreement"
+    assert payload["externalId"] == "contract-2025-001"
+    assert ISO_MS.match(payload["createdAt"]) and ISO_MS.match(payload["updatedAt"])
+    for absent in ("completedAt", "deletedAt", "teamId", "templateId"):
+        assert payload[absent] is None, absent
+    [recipient] = payload["recipients"]
+    assert payload["Recipient"] == payload["recipients"]
+    assert set(recipient) >= RECIPIENT_KEYS
+    assert recipient["email"] == "signer@example.com" and recipient["role"] == "SIGNER"
+    assert recipient["documentId"] == payload["id"] and recipient["templateId"] is None
+    assert recipient["envelopeId"] == envelope_id
+    assert recipient["token"] == await token_of(runtime, "signer@example.com")
+    assert (recipient["readStatus"], recipient["signingStatus"], recipient["sendStatus"]) == (
+        "NOT_OPENED",
+        "NOT_SIGNED",
+        "NOT_SENT",
+    )
+    for absent in ("signedAt", "expiresAt", "expirationNotifiedAt", "rejectionReason"):
+        assert recipient[absent] is None, absent
+
+
+async def test_refused_create_tells_nothing(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    org_key: tuple[str, str],
+    key: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    """The field naming a file that is not there is found after the envelope is written: the
+    envelope and its event go together."""
+    _, secret = org_key
+    await documenso_endpoint(client, secret, receiver.url)
+    payload = {**CREATE_PAYLOAD, "recipients": [
+        {"email": "x@example.com", "fields": [{**SIGNATURE, "identifier": 5}]}
+    ]}  # fmt: skip
+    assert_error(await create(client, key, payload=payload), 400, "INVALID_BODY", "identifier")
+    await run_jobs(runtime)
+    assert receiver.received == []
+    assert await count_rows(runtime, "envelopes") == 0
+    assert await count_rows(runtime, "events") == 0

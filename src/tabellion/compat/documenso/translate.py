@@ -516,6 +516,7 @@ def audit_out(envelope: Envelope, step: Step, recipient_ids: dict[str, str]) -> 
 # Standard event type → Documenso's. One stored event gives one call: a signature is
 # DOCUMENT_SIGNED, an approval DOCUMENT_RECIPIENT_COMPLETED.
 WEBHOOK_NAMES = {
+    "envelope.created": "DOCUMENT_CREATED",
     "envelope.sent": "DOCUMENT_SENT",
     "envelope.opened": "DOCUMENT_OPENED",
     "envelope.signed": "DOCUMENT_SIGNED",
@@ -589,7 +590,12 @@ async def render_webhook(
             recipients = [r for r in recipients if str(r["id"]) in named]
         elif event_type == "envelope.expired":
             recipients = [r for r in recipients if r["expirationNotifiedAt"] is not None]
+        elif event_type == "envelope.created":
+            # A new draft, however late the call: nobody was sent, opened or signed yet.
+            recipients = [{**r, **_AS_CREATED} for r in recipients]
         lite = envelope_lite(envelope, number)
+        if event_type == "envelope.created":
+            lite = {**lite, "updatedAt": lite["createdAt"], "completedAt": None}
         payload = {
             "id": int(number),
             "envelopeId": envelope.id,
@@ -609,6 +615,9 @@ async def render_webhook(
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+_AS_CREATED = {"readStatus": "NOT_OPENED", "signingStatus": "NOT_SIGNED", "sendStatus": "NOT_SENT",
+               "signedAt": None, "rejectionReason": None, "expired": None, "expiresAt": None,
+               "expirationNotifiedAt": None}  # fmt: skip
 _PAYLOAD_KEYS = ("externalId", "userId", "authOptions", "formValues", "visibility", "title",
                  "createdAt", "updatedAt", "completedAt", "deletedAt", "teamId", "templateId",
                  "source")  # fmt: skip
