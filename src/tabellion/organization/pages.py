@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy import select
@@ -14,12 +14,12 @@ from tabellion.kit import sessions
 from tabellion.kit.ratelimit import client_ip, limiter_of, rate_limited
 from tabellion.kit.web import PageRoute, check_csrf, csrf_token, page_environment, render
 from tabellion.message.repository import readable_messages
+from tabellion.message.rules import normalize_email
 from tabellion.models.message import Message
 from tabellion.models.organization import Organization
 from tabellion.models.user import User
 from tabellion.organization import accounts, branding
 from tabellion.organization.service import possible_id
-from tabellion.message.rules import normalize_email
 from tabellion.portal import i18n
 from tabellion.portal.i18n import human_time
 from tabellion.runtime import Runtime
@@ -233,7 +233,7 @@ async def sign_out(
 
 
 def _reset_page(
-    request: Request, template: str, *, status_code: int = 200, **ctx: object
+    request: Request, template: str, *, status_code: int = 200, **ctx: Any
 ) -> Response:
     return i18n.page(
         env,

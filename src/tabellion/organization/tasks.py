@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 from tabellion.db import transaction
 from tabellion.jobs.registry import PRIORITY_INTERACTIVE, TaskContext, task
-from tabellion.kit.web import page_environment
 from tabellion.kit.time import utcnow
+from tabellion.kit.web import page_environment
 from tabellion.models.organization import Organization
 from tabellion.models.portal import OneTimeCode
 from tabellion.models.user import User
