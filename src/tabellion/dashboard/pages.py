@@ -74,8 +74,10 @@ async def _page(
     )
 
 
-def _not_found(request: Request, session: DbSession, user: User, what: str) -> Any:
-    return _page(request, session, user, "dashboard/not_found.html", status_code=404, what=what)
+async def _not_found(request: Request, session: DbSession, user: User, what: str) -> Response:
+    return await _page(
+        request, session, user, "dashboard/not_found.html", status_code=404, what=what
+    )
 
 
 @router.get("/app")
