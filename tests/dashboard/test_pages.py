@@ -121,6 +121,11 @@ async def test_filters_and_pages(
     assert await subjects("mode=simple") == ["Alpha"]
     assert await subjects("mode=registered") == ["Charlie", "Bravo"]
     assert await subjects("reference=REF-B") == ["Bravo"]
+    assert await subjects("campaign=2026-Q4") == ["Charlie", "Bravo"]  # Alpha's is on page 2
+    today = utcnow().date()
+    assert await subjects(f"from={today}&to={today}&mode=simple") == ["Alpha"]
+    assert await subjects(f"from={today + timedelta(days=1)}") == []
+    assert await subjects(f"to={today - timedelta(days=1)}") == []
     assert await subjects("recipient=JANE7") == ["Bravo"]
     assert await subjects("recipient=%25") == []  # a LIKE wildcard is a plain character
     async with runtime.sessions() as session:
@@ -144,7 +149,14 @@ async def test_filters_and_pages(
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("mode=fax", "mode"), ("status=lost", "status"), ("page=0", "page"), ("page=x", "page")],
+    [
+        ("mode=fax", "mode"),
+        ("status=lost", "status"),
+        ("page=0", "page"),
+        ("page=x", "page"),
+        ("from=2026-13-01", "from"),
+        ("to=yesterday", "to"),
+    ],
 )
 async def test_a_bad_filter_is_named(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, query: str, field: str

@@ -8,6 +8,7 @@ form (sign-out) carries a CSRF token. A visitor without a session is sent to the
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -100,6 +101,10 @@ async def home(request: Request, session: DbSession) -> Response:
     )
 
 
+def _midnight(day: date | None) -> datetime | None:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
+
+
 @router.get("/app/letters")
 async def letters(
     request: Request,
@@ -107,19 +112,33 @@ async def letters(
     mode: Annotated[str, Query(max_length=16)] = "",
     status: Annotated[str, Query(max_length=16)] = "",
     reference: Annotated[str, Query(max_length=255)] = "",
+    campaign: Annotated[str, Query(max_length=255)] = "",
     recipient: Annotated[str, Query(max_length=320)] = "",
+    sent_from: Annotated[str, Query(alias="from", max_length=10)] = "",
+    sent_to: Annotated[str, Query(alias="to", max_length=10)] = "",
     page: Annotated[str, Query(max_length=6)] = "1",
 ) -> Response:
     user = await _user(request, session)
     if user is None:
         return RedirectResponse(SIGN_IN, status_code=303)
+    errors: dict[str, str] = {}
+    days: dict[str, date | None] = {}
+    for field, value in (("from", sent_from), ("to", sent_to)):
+        try:
+            days[field] = date.fromisoformat(value) if value else None
+        except ValueError:
+            days[field] = None
+            errors[field] = "A date such as 2026-12-31."
     filters = repository.LetterFilters(
         mode=mode or None,
         status=status or None,
         reference=reference.strip() or None,
+        campaign=campaign.strip() or None,
         recipient=recipient.strip() or None,
+        # Days in UTC; "to" includes its day.
+        sent_from=_midnight(days["from"]),
+        sent_before=_midnight(days["to"] + timedelta(days=1) if days["to"] else None),
     )
-    errors: dict[str, str] = {}
     if mode and mode not in MODES:
         errors["mode"] = f"Unknown mode; one of {', '.join(MODES)}."
     if status and status not in STATUSES:
@@ -129,6 +148,8 @@ async def letters(
         errors["page"] = "The page is a whole number from 1."
     context: dict[str, Any] = {
         "filters": filters,
+        "sent_from": sent_from if "from" not in errors else "",
+        "sent_to": sent_to if "to" not in errors else "",
         "modes": MODES,
         "statuses": STATUSES,
         "errors": errors,
@@ -159,7 +180,10 @@ async def letters(
             "mode": mode,
             "status": status,
             "reference": filters.reference or "",
+            "campaign": filters.campaign or "",
             "recipient": filters.recipient or "",
+            "from": sent_from,
+            "to": sent_to,
         }.items()
         if v
     }

@@ -70,7 +70,10 @@ class LetterFilters:
     mode: str | None = None
     status: str | None = None  # a delivery's status: letters with at least one such delivery
     reference: str | None = None
+    campaign: str | None = None
     recipient: str | None = None  # part of a recipient's address
+    sent_from: datetime | None = None  # dispatched at or after
+    sent_before: datetime | None = None  # dispatched before
 
 
 async def letters(
@@ -84,6 +87,12 @@ async def letters(
         query = query.where(Message.mode == filters.mode)
     if filters.reference:
         query = query.where(Message.reference == filters.reference)
+    if filters.campaign:
+        query = query.where(Message.campaign == filters.campaign)
+    if filters.sent_from:
+        query = query.where(Message.dispatched_at >= filters.sent_from)
+    if filters.sent_before:
+        query = query.where(Message.dispatched_at < filters.sent_before)
     if filters.status or filters.recipient:
         deliveries = select(Delivery.message_id).where(readable_deliveries(organization_id))
         if filters.status:
