@@ -232,9 +232,7 @@ async def sign_out(
 # address is a user's (docs/accounts.md); both throttles count every request.
 
 
-def _reset_page(
-    request: Request, template: str, *, status_code: int = 200, **ctx: Any
-) -> Response:
+def _reset_page(request: Request, template: str, *, status_code: int = 200, **ctx: Any) -> Response:
     return i18n.page(
         env,
         request,
