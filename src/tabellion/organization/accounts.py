@@ -11,7 +11,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.auth.subjects import ROLE_SCOPES, ApiKeySubject
@@ -23,6 +23,7 @@ from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.kit.tokens import hmac_sha256, sha256_hex
 from tabellion.message.rules import normalize_email
 from tabellion.models.organization import Organization
+from tabellion.models.portal import OneTimeCode, WebSession
 from tabellion.models.user import User
 from tabellion.organization.service import possible_id
 from tabellion.webhook.service import emit
@@ -33,6 +34,9 @@ ACTIVATION_VALIDITY = timedelta(days=7)
 MIN_PASSWORD = 12
 ACTIVATION_TASK = "accounts.send_activation"
 CONSENT_TASK = "accounts.send_consent"
+RESET_TASK = "accounts.send_password_reset"
+RESET_PURPOSE = "password-reset"  # a row of one_time_codes whose subject is the user's id
+RESET_VALIDITY = timedelta(hours=1)
 
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
 
@@ -242,6 +246,97 @@ def user_signing_in(candidates: Iterable[User], password: str) -> User | None:
         with suppress(VerificationError, InvalidHashError):
             _hasher.verify(_decoy_hash(), password)
     return None
+
+
+# ---- password reset ------------------------------------------------------------------------
+
+
+def reset_token(signing_key: bytes, code_id: str) -> str:
+    """The link token of a reset request: an HMAC of its row's random id under the service
+    key (256 bits). Only its hash is stored and the job's payload holds only the row's id,
+    so neither the database nor the job table holds a usable link."""
+    return link_token(signing_key, RESET_PURPOSE, code_id, "")
+
+
+async def request_password_reset(
+    session: AsyncSession, email: str, *, signing_key: bytes, language: str
+) -> int:
+    """A reset link for each active user at ``email`` (one person may be a user of several
+    organisations), replacing links sent before; each e-mail is a job of this transaction.
+    Returns how many were asked for: the caller must not tell (the answer is the same)."""
+    users = await active_users_at(session, email)
+    now = utcnow()
+    for user in users:
+        await session.execute(
+            update(OneTimeCode)
+            .where(
+                OneTimeCode.purpose == RESET_PURPOSE,
+                OneTimeCode.subject == user.id,
+                OneTimeCode.consumed_at.is_(None),
+            )
+            .values(consumed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        code_id = new_id("pwr")
+        session.add(
+            OneTimeCode(
+                id=code_id,
+                purpose=RESET_PURPOSE,
+                subject=user.id,
+                code_hash=sha256_hex(reset_token(signing_key, code_id)),
+                attempts=0,
+                expires_at=now + RESET_VALIDITY,
+                created_at=now,
+            )
+        )
+        enqueue(session, RESET_TASK, {"code_id": code_id, "language": language})
+    await session.flush()
+    return len(users)
+
+
+async def reset_request_for(session: AsyncSession, token: str) -> tuple[OneTimeCode, User] | None:
+    """The unused, unexpired reset request a link names and its (still active) user."""
+    if not token or len(token) > 128:
+        return None
+    row = await session.scalar(
+        select(OneTimeCode).where(
+            OneTimeCode.purpose == RESET_PURPOSE, OneTimeCode.code_hash == sha256_hex(token)
+        )
+    )
+    if row is None or row.consumed_at is not None or row.expires_at <= utcnow():
+        return None
+    user = await session.get(User, row.subject)
+    if user is None or user.status != "active":
+        return None
+    return row, user
+
+
+class ResetLinkUsed(Conflict):
+    code = "password-reset-used"
+    title = "The password reset link was used already"
+
+
+async def reset_password(
+    session: AsyncSession, request: OneTimeCode, user: User, password: str
+) -> None:
+    """Use the link once (a conditional UPDATE: of two concurrent submissions one wins, the
+    other gets ``ResetLinkUsed``), set the password and sign the user out everywhere."""
+    now = utcnow()
+    used = await session.scalar(
+        update(OneTimeCode)
+        .where(OneTimeCode.id == request.id, OneTimeCode.consumed_at.is_(None))
+        .values(consumed_at=now)
+        .returning(OneTimeCode.id)
+        .execution_options(synchronize_session=False)
+    )
+    if used is None:
+        raise ResetLinkUsed("This password reset link was used already.")
+    user.password_hash = _hasher.hash(password)
+    user.updated_at = now
+    await session.execute(
+        delete(WebSession).where(WebSession.kind == "user", WebSession.subject == user.id)
+    )
+    await session.flush()
 
 
 async def deactivate_user(session: AsyncSession, user: User) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy import select
@@ -14,11 +14,13 @@ from tabellion.kit import sessions
 from tabellion.kit.ratelimit import client_ip, limiter_of, rate_limited
 from tabellion.kit.web import PageRoute, check_csrf, csrf_token, page_environment, render
 from tabellion.message.repository import readable_messages
+from tabellion.message.rules import normalize_email
 from tabellion.models.message import Message
 from tabellion.models.organization import Organization
 from tabellion.models.user import User
 from tabellion.organization import accounts, branding
 from tabellion.organization.service import possible_id
+from tabellion.portal import i18n
 from tabellion.portal.i18n import human_time
 from tabellion.runtime import Runtime
 
@@ -223,6 +225,103 @@ async def sign_out(
     response = RedirectResponse("/account/sign-in", status_code=303)
     await sessions.close_session(session, request, response, kind="user")
     return response
+
+
+# ---- a forgotten password -------------------------------------------------------------------
+# Pages in the visitor's language. The answer to a request is the same whether or not the
+# address is a user's (docs/accounts.md); both throttles count every request.
+
+
+def _reset_page(request: Request, template: str, *, status_code: int = 200, **ctx: Any) -> Response:
+    return i18n.page(
+        env,
+        request,
+        template,
+        language=i18n.request_language(request),
+        csrf=csrf_token(request, _key(request)),
+        status_code=status_code,
+        **ctx,
+    )
+
+
+def _reset_link_invalid(request: Request) -> Response:
+    return _reset_page(request, "pages/password_reset_invalid.html", status_code=410)
+
+
+@router.get("/account/password-reset")
+async def password_reset_form(request: Request) -> Response:
+    return _reset_page(request, "pages/password_reset.html", sent=False, error=None, email="")
+
+
+@router.post("/account/password-reset")
+async def password_reset_request(
+    request: Request,
+    session: DbSession,
+    email: Annotated[str, Form(max_length=320)] = "",
+    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
+) -> Response:
+    check_csrf(request, _key(request), csrf_token_)
+    language = i18n.request_language(request)
+    try:
+        address = normalize_email(email.strip())
+    except ValueError:
+        _ = i18n.translations(language).gettext
+        return _reset_page(
+            request,
+            "pages/password_reset.html",
+            status_code=422,
+            sent=False,
+            email=email,
+            error=_("Enter an e-mail address, such as name@example.com."),
+        )
+    limiter = limiter_of(request)
+    await limiter.enforce("password-reset", ip=client_ip(request), address=address)
+    await accounts.request_password_reset(
+        session, address, signing_key=_key(request), language=language
+    )
+    return _reset_page(request, "pages/password_reset.html", sent=True, error=None, email="")
+
+
+@router.get("/account/password-reset/{token}")
+async def new_password_form(token: str, request: Request, session: DbSession) -> Response:
+    found = await accounts.reset_request_for(session, token)
+    if found is None:
+        return _reset_link_invalid(request)
+    return _reset_page(
+        request, "pages/password_reset_form.html", user=found[1], done=False, error=None
+    )
+
+
+@router.post("/account/password-reset/{token}")
+async def new_password(
+    token: str,
+    request: Request,
+    session: DbSession,
+    password: Annotated[str, Form(max_length=1024)] = "",
+    confirm: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
+) -> Response:
+    check_csrf(request, _key(request), csrf_token_)
+    found = await accounts.reset_request_for(session, token)
+    if found is None:
+        return _reset_link_invalid(request)
+    reset, user = found
+    problem = accounts.check_password(password, confirm)
+    if problem:
+        _ = i18n.translations(i18n.request_language(request)).gettext
+        return _reset_page(
+            request,
+            "pages/password_reset_form.html",
+            status_code=422,
+            user=user,
+            done=False,
+            error=_(problem),
+        )
+    try:
+        await accounts.reset_password(session, reset, user, password)
+    except accounts.ResetLinkUsed:
+        return _reset_link_invalid(request)  # a concurrent submission of the link went first
+    return _reset_page(request, "pages/password_reset_form.html", user=user, done=True, error=None)
 
 
 # ---- the organisation's brand: public, cached for ever (their URLs name their content) ------

@@ -10,12 +10,14 @@ from urllib.parse import urlsplit
 
 from tabellion.db import transaction
 from tabellion.jobs.registry import PRIORITY_INTERACTIVE, TaskContext, task
+from tabellion.kit.time import utcnow
 from tabellion.kit.web import page_environment
 from tabellion.models.organization import Organization
+from tabellion.models.portal import OneTimeCode
 from tabellion.models.user import User
 from tabellion.notification.transport import PermanentFailure
 from tabellion.organization import accounts
-from tabellion.portal.i18n import human_time
+from tabellion.portal.i18n import human_time, localized, pick, translations
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,14 @@ env = page_environment("tabellion.organization")
 
 
 def _message(
-    ctx: TaskContext, *, to: str, subject: str, message_id: str, template: str, **context: Any
+    ctx: TaskContext,
+    *,
+    to: str,
+    subject: str,
+    message_id: str,
+    template: str,
+    language: str = "en",
+    **context: Any,
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = ctx.runtime.settings.mail_from
@@ -33,9 +42,11 @@ def _message(
     domain = urlsplit(ctx.runtime.settings.base_url).hostname or "localhost"
     message["Message-ID"] = f"<{message_id}@{domain}>"
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(env.get_template(f"email/{template}.txt").render(**context))
+    templates = localized(env, language)
+    message.set_content(templates.get_template(f"email/{template}.txt").render(**context))
     message.add_alternative(
-        env.get_template(f"email/{template}.html").render(**context), subtype="html"
+        templates.get_template(f"email/{template}.html").render(lang=language, **context),
+        subtype="html",
     )
     return message
 
@@ -94,3 +105,36 @@ async def send_consent(ctx: TaskContext, payload: dict[str, Any]) -> None:
         link=f"{settings.base_url}/customers/consent/{token}",
     )
     await _send(ctx, message, "consent")
+
+
+@task(accounts.RESET_TASK, max_attempts=8, priority=PRIORITY_INTERACTIVE)
+async def send_password_reset(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    """The reset link, in the language of the page it was asked from; nothing once the
+    link is used, replaced or expired."""
+    settings = ctx.runtime.settings
+    language = pick(payload.get("language"))
+    async with transaction(ctx.runtime.sessions) as session:
+        request = await session.get(OneTimeCode, payload["code_id"])
+        if request is None or request.consumed_at is not None or request.expires_at <= utcnow():
+            return
+        user = await session.get(User, request.subject)
+        if user is None or user.status != "active":
+            return
+        organization = await session.get(Organization, user.organization_id)
+        assert organization is not None
+    token = accounts.reset_token(settings.signing_key, request.id)
+    _ = translations(language).gettext
+    message = _message(
+        ctx,
+        to=user.email,
+        subject=_("Reset your Tabellion password for %(organization)s")
+        % {"organization": organization.name},
+        message_id=f"{request.id}.password-reset",
+        template="password_reset",
+        language=language,
+        user=user,
+        organization=organization,
+        link=f"{settings.base_url}/account/password-reset/{token}",
+        expires=human_time(request.expires_at, language, organization.timezone),
+    )
+    await _send(ctx, message, "password reset")

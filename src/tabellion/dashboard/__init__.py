@@ -1,0 +1,1 @@
+"""The sender dashboard: pages at ``/app`` for an organisation's signed-in users."""

@@ -1,0 +1,296 @@
+"""The sender dashboard's pages: home, letters, a letter with its deliveries and proofs.
+
+Signed-in users of an organisation (the account session of ``/account/sign-in``). Every role
+reads (``viewer``, ``sender``, ``admin``); the role is shown, and the sending and admin pages
+of later layers check it. Server-rendered with the pages' CSP (no inline script); the one
+form (sign-out) carries a CSRF token. A visitor without a session is sent to the sign-in.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import RedirectResponse, Response
+
+from tabellion.dashboard import repository
+from tabellion.db import DbSession, end_read_phase
+from tabellion.evidence.endpoints import PROOF_MEDIA_TYPE, pdf_response
+from tabellion.evidence.proofs import proof_document, sealed
+from tabellion.evidence.rendering import bundle
+from tabellion.evidence.transparency import log
+from tabellion.kit import sessions
+from tabellion.kit.time import utcnow
+from tabellion.kit.web import PageRoute, csrf_token, page_environment, render
+from tabellion.message import repository as messages
+from tabellion.models.organization import Organization
+from tabellion.models.user import User
+from tabellion.organization.accounts import SENDING_ROLES
+from tabellion.organization.service import possible_id
+from tabellion.portal.i18n import human_time
+from tabellion.runtime import Runtime
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+env = page_environment("tabellion.dashboard")
+
+MODES = ("registered", "simple", "deliver", "secure")
+STATUSES = ("pending", "notified", "accepted", "refused", "expired", "received", "undelivered")
+SIGN_IN = "/account/sign-in"
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def _user(request: Request, session: DbSession) -> User | None:
+    user_id = await sessions.current_subject(session, request, "user")
+    user = await session.get(User, user_id) if user_id else None
+    return user if user is not None and user.status == "active" else None
+
+
+async def _page(
+    request: Request,
+    session: DbSession,
+    user: User,
+    template: str,
+    *,
+    status_code: int = 200,
+    **ctx: Any,
+) -> Response:
+    organization = await session.get(Organization, user.organization_id)
+    zone = organization.timezone if organization else "Europe/Paris"
+    return render(
+        env,
+        template,
+        status_code=status_code,
+        user=user,
+        organization=organization,
+        can_send=user.role in SENDING_ROLES,
+        is_admin=user.role == "admin",
+        when=lambda value: human_time(value, "en", zone) if value else "",
+        csrf=csrf_token(request, _runtime(request).settings.signing_key),
+        **ctx,
+    )
+
+
+async def _not_found(request: Request, session: DbSession, user: User, what: str) -> Response:
+    return await _page(
+        request, session, user, "dashboard/not_found.html", status_code=404, what=what
+    )
+
+
+@router.get("/app")
+async def home(request: Request, session: DbSession) -> Response:
+    user = await _user(request, session)
+    if user is None:
+        return RedirectResponse(SIGN_IN, status_code=303)
+    counts = await repository.counts_by_status(
+        session, user.organization_id, since=utcnow() - repository.RECENT
+    )
+    attention = await repository.needing_attention(session, user.organization_id)
+    return await _page(
+        request,
+        session,
+        user,
+        "dashboard/home.html",
+        counts=[(status, counts.get(status, 0)) for status in STATUSES],
+        total=sum(counts.values()),
+        attention=attention,
+    )
+
+
+def _midnight(day: date | None) -> datetime | None:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
+
+
+@router.get("/app/letters")
+async def letters(
+    request: Request,
+    session: DbSession,
+    mode: Annotated[str, Query(max_length=16)] = "",
+    status: Annotated[str, Query(max_length=16)] = "",
+    reference: Annotated[str, Query(max_length=255)] = "",
+    campaign: Annotated[str, Query(max_length=255)] = "",
+    recipient: Annotated[str, Query(max_length=320)] = "",
+    sent_from: Annotated[str, Query(alias="from", max_length=10)] = "",
+    sent_to: Annotated[str, Query(alias="to", max_length=10)] = "",
+    page: Annotated[str, Query(max_length=6)] = "1",
+) -> Response:
+    user = await _user(request, session)
+    if user is None:
+        return RedirectResponse(SIGN_IN, status_code=303)
+    errors: dict[str, str] = {}
+    days: dict[str, date | None] = {}
+    for field, value in (("from", sent_from), ("to", sent_to)):
+        try:
+            days[field] = date.fromisoformat(value) if value else None
+        except ValueError:
+            days[field] = None
+            errors[field] = "A date such as 2026-12-31."
+    filters = repository.LetterFilters(
+        mode=mode or None,
+        status=status or None,
+        reference=reference.strip() or None,
+        campaign=campaign.strip() or None,
+        recipient=recipient.strip() or None,
+        # Days in UTC; "to" includes its day.
+        sent_from=_midnight(days["from"]),
+        sent_before=_midnight(days["to"] + timedelta(days=1) if days["to"] else None),
+    )
+    if mode and mode not in MODES:
+        errors["mode"] = f"Unknown mode; one of {', '.join(MODES)}."
+    if status and status not in STATUSES:
+        errors["status"] = f"Unknown status; one of {', '.join(STATUSES)}."
+    number = int(page) if page.isdigit() and 0 < int(page) <= 100_000 else 0
+    if not number:
+        errors["page"] = "The page is a whole number from 1."
+    context: dict[str, Any] = {
+        "filters": filters,
+        "sent_from": sent_from if "from" not in errors else "",
+        "sent_to": sent_to if "to" not in errors else "",
+        "modes": MODES,
+        "statuses": STATUSES,
+        "errors": errors,
+        "page": number or 1,
+    }
+    if errors:
+        return await _page(
+            request,
+            session,
+            user,
+            "dashboard/letters.html",
+            status_code=422,
+            rows=[],
+            more=False,
+            deliveries={},
+            query={},
+            **context,
+        )
+    rows, more = await repository.letters(session, user.organization_id, filters, page=number)
+    by_message: dict[str, list[Any]] = {}
+    for delivery in await repository.deliveries_of(
+        session, user.organization_id, [m.id for m in rows]
+    ):
+        by_message.setdefault(delivery.message_id, []).append(delivery)
+    query = {
+        k: v
+        for k, v in {
+            "mode": mode,
+            "status": status,
+            "reference": filters.reference or "",
+            "campaign": filters.campaign or "",
+            "recipient": filters.recipient or "",
+            "from": sent_from,
+            "to": sent_to,
+        }.items()
+        if v
+    }
+    return await _page(
+        request,
+        session,
+        user,
+        "dashboard/letters.html",
+        rows=rows,
+        more=more,
+        deliveries=by_message,
+        query=query,
+        **context,
+    )
+
+
+@router.get("/app/letters/{message_id}")
+async def letter(message_id: str, request: Request, session: DbSession) -> Response:
+    user = await _user(request, session)
+    if user is None:
+        return RedirectResponse(SIGN_IN, status_code=303)
+    message = (
+        await messages.get_message(session, user.organization_id, message_id)
+        if possible_id(message_id)
+        else None
+    )
+    if message is None or message.status != "dispatched":
+        return await _not_found(request, session, user, "letter")
+    deliveries = await repository.deliveries_of(session, user.organization_id, [message.id])
+    ids = [d.id for d in deliveries]
+    events: dict[str, list[Any]] = {}
+    for evidence in await repository.timeline(session, ids):
+        events.setdefault(evidence.delivery_id, []).append(evidence)
+    answers: dict[str, list[Any]] = {}
+    for reply in await repository.replies(session, ids):
+        answers.setdefault(reply.delivery_id, []).append(reply)
+    return await _page(
+        request,
+        session,
+        user,
+        "dashboard/letter.html",
+        message=message,
+        deliveries=deliveries,
+        events=events,
+        replies=answers,
+    )
+
+
+# ---- proofs: the API's documents, for the signed-in user's organisation ---------------------
+
+
+@router.get("/app/proofs/{evidence_id}.json")
+async def proof_json(evidence_id: str, request: Request, session: DbSession) -> Response:
+    user = await _user(request, session)
+    if user is None:
+        return RedirectResponse(SIGN_IN, status_code=303)
+    evidence = (
+        await repository.evidence_of(session, user.organization_id, evidence_id)
+        if possible_id(evidence_id)
+        else None
+    )
+    if evidence is None:
+        return await _not_found(request, session, user, "proof")
+    if evidence.sealed_at is None:
+        await end_read_phase(session)
+        evidence = await sealed(_runtime(request), session, evidence)
+    document = await proof_document(session, evidence)
+    return Response(
+        log.dumps(document),
+        media_type=PROOF_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{evidence.id}.json"'},
+    )
+
+
+@router.get("/app/proofs/{evidence_id}.pdf")
+async def proof_pdf(evidence_id: str, request: Request, session: DbSession) -> Response:
+    user = await _user(request, session)
+    if user is None:
+        return RedirectResponse(SIGN_IN, status_code=303)
+    evidence = (
+        await repository.evidence_of(session, user.organization_id, evidence_id)
+        if possible_id(evidence_id)
+        else None
+    )
+    if evidence is None:
+        return await _not_found(request, session, user, "proof")
+    response = await pdf_response(_runtime(request), session, evidence, f"{evidence.id}.pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{evidence.id}.pdf"'
+    return response
+
+
+@router.get("/app/deliveries/{delivery_id}/evidence.zip")
+async def proof_bundle(delivery_id: str, request: Request, session: DbSession) -> Response:
+    user = await _user(request, session)
+    if user is None:
+        return RedirectResponse(SIGN_IN, status_code=303)
+    delivery = (
+        await messages.get_delivery(session, user.organization_id, delivery_id)
+        if possible_id(delivery_id)
+        else None
+    )
+    if delivery is None:
+        return await _not_found(request, session, user, "delivery")
+    await end_read_phase(session)
+    data = await bundle.build_bundle(_runtime(request), delivery)
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{delivery.id}-evidence.zip"'},
+    )
