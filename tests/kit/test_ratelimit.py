@@ -152,9 +152,9 @@ async def test_account_sign_in_counts_wrong_passwords(client: httpx.AsyncClient)
         assert (await sign_in_status(other, "other@acme.test")).status_code == 401
 
 
-async def test_password_reset_rules_are_defined_for_the_reset_pages_to_come() -> None:
-    # No reset flow exists yet (the dashboard issue adds it); its throttles are named,
-    # documented (docs/security.md) and configurable already, by IP and by address.
+async def test_password_reset_rules_are_defined() -> None:
+    # The reset pages' throttles (tests/organization/test_password_reset.py) are named,
+    # documented (docs/security.md) and configurable, by IP and by address.
     assert RULES["password-reset.ip"] and RULES["password-reset.address"]
     limiter = RateLimiter(overrides={"password-reset.address": "1/hour"})
     await limiter.enforce("password-reset", ip="192.0.2.1", address="Sam@Acme.test")
