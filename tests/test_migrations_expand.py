@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 VERSIONS = Path(__file__).resolve().parents[1] / "src" / "tabellion" / "migrations" / "versions"
-# Operations the previous release may not survive.
+# Operations the previous release may not survive (``alter_column`` only when it narrows: see
+# ``_narrows``).
 CONTRACTING = {"drop_column", "drop_table", "alter_column", "rename_table", "drop_constraint"}
 
 
@@ -47,6 +48,37 @@ def _keyword(call: ast.Call, name: str) -> ast.expr | None:
     return next((k.value for k in call.keywords if k.arg == name), None)
 
 
+def _string_length(node: ast.expr | None) -> int | None:
+    """``n`` of a ``sa.String(length=n)`` / ``sa.String(n)`` expression, else None."""
+    if not (isinstance(node, ast.Call) and _name(node) == "String"):
+        return None
+    value = node.args[0] if node.args else _keyword(node, "length")
+    return value.value if isinstance(value, ast.Constant) and isinstance(value.value, int) else None
+
+
+def _narrows(call: ast.Call) -> bool:
+    """An ``alter_column`` the previous release may not survive: a rename, NOT NULL, or a type
+    change other than a longer string. Making a column nullable or a string longer expands."""
+    if _keyword(call, "new_column_name") is not None:
+        return True
+    nullable = _keyword(call, "nullable")
+    if isinstance(nullable, ast.Constant) and nullable.value is False:
+        return True
+    new_type = _keyword(call, "type_")
+    if new_type is None:
+        return False
+    old, new = _string_length(_keyword(call, "existing_type")), _string_length(new_type)
+    return old is None or new is None or new < old
+
+
+def _contracting(function: ast.FunctionDef) -> set[str]:
+    return {
+        _name(c)
+        for c in _calls(function)
+        if _name(c) in CONTRACTING and (_name(c) != "alter_column" or _narrows(c))
+    }
+
+
 MIGRATIONS = sorted(VERSIONS.glob("*.py"))
 
 
@@ -54,7 +86,7 @@ MIGRATIONS = sorted(VERSIONS.glob("*.py"))
 def test_migrations_only_expand_unless_they_say_they_contract(path: Path) -> None:
     tree = ast.parse(path.read_text())
     upgrade = _upgrade(tree)
-    contracting = sorted({_name(c) for c in _calls(upgrade)} & CONTRACTING)
+    contracting = sorted(_contracting(upgrade))
     if contracting and not _declares_contract(tree):
         pytest.fail(f"{path.name} contracts ({', '.join(contracting)}) without CONTRACT = ...")
     for call in _calls(upgrade):
@@ -79,6 +111,21 @@ def test_the_check_sees_a_contracting_migration() -> None:
         "        b.add_column(sa.Column('x', sa.Integer(), nullable=False))\n"
     )
     tree = ast.parse(source)
-    assert {_name(c) for c in _calls(_upgrade(tree))} & CONTRACTING == {"drop_column"}
+    assert _contracting(_upgrade(tree)) == {"drop_column"}
     assert not _declares_contract(tree)
     assert _declares_contract(ast.parse('CONTRACT = "0.3 stopped reading jobs.old"\n'))
+
+
+def test_widening_and_relaxing_a_column_expand_narrowing_contracts() -> None:
+    def altered(arguments: str) -> set[str]:
+        source = f"def upgrade():\n    op.alter_column('t', 'c', {arguments})\n"
+        return _contracting(_upgrade(ast.parse(source)))
+
+    assert altered("existing_type=sa.String(length=40), nullable=True") == set()
+    assert altered("existing_type=sa.String(length=16), type_=sa.String(length=32)") == set()
+    assert altered("existing_type=sa.String(length=32), type_=sa.String(length=16)") == {
+        "alter_column"
+    }
+    assert altered("nullable=False") == {"alter_column"}
+    assert altered("new_column_name='d'") == {"alter_column"}
+    assert altered("type_=sa.Integer()") == {"alter_column"}

@@ -530,7 +530,8 @@ async def test_secure(
     assert "Acme" in await thread.nth(1).inner_text()
     await screenshots.take(page, "answered", lang)
     evidence = [e["type"] for e in (await portal.status(delivery["id"]))["evidence"]]
-    assert evidence == ["SENT", "NOTIFIED", "RECEIVED", "REPLIED"]
+    # The recipient's reply and the sender's answer are both proven.
+    assert evidence == ["SENT", "NOTIFIED", "RECEIVED", "REPLIED", "SENDER_REPLIED"]
 
 
 @LANGUAGES
