@@ -167,9 +167,7 @@ class OrgKey:
 class Keyring:
     """Organisation keys: created on first use, unwrapped once and cached."""
 
-    def __init__(
-        self, provider: KeyProvider, sessions: async_sessionmaker[AsyncSession]
-    ) -> None:
+    def __init__(self, provider: KeyProvider, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.provider = provider
         self.sessions = sessions
         self._by_id: dict[str, bytes] = {}

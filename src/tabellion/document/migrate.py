@@ -2,10 +2,10 @@
 
 Each referencing row gets its own encrypted copy, under its organisation's key (a plain blob
 shared by two organisations becomes two ciphertexts), and the row is repointed in its own short
-transaction. The plain blob, once no row references it, is left to the collector (``tabellion
-jobs`` runs it), which deletes unreferenced blobs after its grace period; ``--delete-plain``
-deletes, at the end, every plain blob no row references. An interrupted run leaves every row pointing at a whole blob (the plain one
-or its encrypted copy), so running the command again resumes where it stopped: rows already
+transaction. The plain blob, once no row references it, is left to the collector, which deletes
+unreferenced blobs after its grace period; ``--delete-plain`` deletes, at the end, every plain
+blob no row references. An interrupted run leaves every row pointing at a whole blob (the plain
+one or its encrypted copy), so running the command again resumes where it stopped: rows already
 pointing at encrypted blobs are skipped.
 """
 
