@@ -24,6 +24,11 @@ keys_app = typer.Typer(
 console = Console()
 
 
+@keys_app.callback()
+def keys() -> None:
+    """Encryption keys of stored files (docs/data.md)."""
+
+
 @keys_app.command("rotate")
 def rotate(
     org: Annotated[
