@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # DKIM: an RSA private key in PEM (``tabellion dkim keygen`` makes one) signs every e-mail
     # that leaves. The domain defaults to TABELLION_MAIL_FROM's, which DMARC alignment needs.
     dkim_key_file: Path | None = None
+    # Encryption at rest: a file holding the 32-byte master key (raw, hex or base64) that wraps
+    # the organisations' keys. Unset: blobs are stored plain (docs/data.md).
+    master_key_file: Path | None = None
     dkim_selector: str = Field(default="tabellion", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     # Identity providers recipients may sign in with (tabellion.identity.config), as JSON:
     # {"name": {"preset": "itsme", "discovery_url": ..., "client_id": ...}, ...}.

@@ -68,15 +68,16 @@ class Runtime:
         links.install(links.LinkSigner(settings.base_url, settings.signing_key))
         engine = create_engine(settings.resolved_database_url, pool_size=pool_size)
         read_engine = create_read_engine(settings.resolved_database_url, engine)
+        sessions = create_sessionmaker(engine, info={SETTINGS_INFO: settings})
         return cls(
             settings=settings,
             engine=engine,
-            sessions=create_sessionmaker(engine, info={SETTINGS_INFO: settings}),
+            sessions=sessions,
             read_engine=read_engine,
             read_sessions=create_sessionmaker(
                 read_engine, info={SETTINGS_INFO: settings, READ_ONLY_INFO: True}
             ),
-            storage=open_store(settings.resolved_storage_url),
+            storage=open_store(settings.resolved_storage_url, settings, sessions),
             mail=metrics.counted_mail(open_transport(settings)),
             limiter=RateLimiter(redis_url=settings.redis_url, overrides=settings.rate_limits),
         )

@@ -25,6 +25,7 @@ from tabellion.cli.mtls import mtls_app
 from tabellion.cli.sms import sms_app
 from tabellion.cli.status import status
 from tabellion.cli.storage import storage_app
+from tabellion.cli.storage_keys import keys_app
 from tabellion.cli.tsa import tsa_app
 from tabellion.config import Settings
 from tabellion.errors import TabellionError
@@ -512,6 +513,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(mtls_app, name="mtls")
 app.add_typer(storage_app, name="storage")
 app.add_typer(key_app, name="key")
+app.add_typer(keys_app, name="keys")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(tsa_app, name="tsa")
 app.add_typer(envelope_app, name="envelope")

@@ -12,6 +12,7 @@ once signed, ``signed_storage_key``), envelope certificates and organisations' l
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -113,24 +114,28 @@ async def collect_garbage(runtime: Runtime, *, grace: timedelta = GRACE) -> int:
 # ---- checking blobs against their recorded hashes --------------------------------------------
 
 
-async def blob_problem(storage: BlobStore, key: str, sha256: str) -> str | None:
+async def blob_problem(storage: BlobStore, key: str, sha256: str | None) -> str | None:
     """Why the blob ``key`` cannot be served as the file of hash ``sha256``; None if it can.
 
-    Reads the whole blob: the store checks a full read against the key (a content address).
+    Reads the whole blob: the store checks a full read against the key (a content address:
+    of the plaintext for a plain blob, of the ciphertext for an encrypted one, whose chunks are
+    also authenticated), and the plaintext read is hashed and compared with ``sha256`` (None:
+    a row that recorded no hash besides the key).
     """
-    if key != sha256:
-        return f"recorded hash {sha256} is not the blob's address"
+    hasher = hashlib.sha256()
     try:
-        async for _ in storage.open(key):
-            pass
+        async for chunk in storage.open(key):
+            hasher.update(chunk)
     except BlobNotFound:
         return "missing"
     except StoredFileUnavailable:
         return "does not match its hash"
+    if sha256 is not None and hasher.hexdigest() != sha256:
+        return f"does not match its recorded hash {sha256}"
     return None
 
 
-async def require_blob(storage: BlobStore, key: str, sha256: str, *, what: str) -> None:
+async def require_blob(storage: BlobStore, key: str, sha256: str | None, *, what: str) -> None:
     """Raise StoredFileUnavailable (and log it) unless ``what``'s blob is whole.
 
     Called before a proof says that a file was handed over: the proof must not outlive it.
@@ -172,8 +177,8 @@ async def _rows(
         after = page[-1][0]
 
 
-async def _recorded_blobs(runtime: Runtime) -> AsyncIterator[tuple[str, str, str]]:
-    """Every blob a row references: ``(what, key, recorded sha256)``."""
+async def _recorded_blobs(runtime: Runtime) -> AsyncIterator[tuple[str, str, str | None]]:
+    """Every blob a row references: ``(what, key, recorded sha256 or None)``."""
     columns = (Attachment.id, Attachment.storage_key, Attachment.sha256)
     async for attachment_id, key, sha in _rows(runtime, columns):
         yield f"attachment {attachment_id}", key, sha
@@ -181,13 +186,14 @@ async def _recorded_blobs(runtime: Runtime) -> AsyncIterator[tuple[str, str, str
         for item in files or ():
             if isinstance(item, dict) and item.get("storage_key"):
                 key = str(item["storage_key"])
-                yield f"reply {reply_id} file {item.get('id')}", key, str(item.get("sha256", key))
+                sha = item.get("sha256")
+                yield f"reply {reply_id} file {item.get('id')}", key, str(sha) if sha else None
     logos = (Organization.id, Organization.logo_key)
     async for organization_id, key in _rows(runtime, logos, Organization.logo_key.is_not(None)):
-        yield f"organisation {organization_id} logo", key, key
+        yield f"organisation {organization_id} logo", key, None
     pdfs = (Evidence.id, Evidence.pdf_key)
     async for evidence_id, key in _rows(runtime, pdfs, Evidence.pdf_key.is_not(None)):
-        yield f"evidence {evidence_id} PDF", key, key
+        yield f"evidence {evidence_id} PDF", key, None
 
 
 async def check_storage(runtime: Runtime) -> StorageReport:

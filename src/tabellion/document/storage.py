@@ -1,4 +1,5 @@
-"""Blob storage: one interface, two backends (local disk, S3-compatible).
+"""Blob storage: one interface, two backends (local disk, S3-compatible), optionally
+encrypted at rest (``tabellion.document.encryption``).
 
 Blobs are content-addressed by SHA-256. ``put_stream`` consumes an async iterator of chunks,
 hashing while it writes, and never holds a whole file in memory. If the iterator raises, the
@@ -10,9 +11,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tabellion.errors import TabellionError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from tabellion.config import Settings
 
 SNIFF_BYTES = 8192
 
@@ -85,7 +91,22 @@ class BlobStore(Protocol):
     async def close(self) -> None: ...
 
 
-def open_store(url: str) -> BlobStore:
+def open_store(
+    url: str,
+    settings: Settings | None = None,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+) -> BlobStore:
+    """The store at ``url``; encrypting (docs/data.md) when ``settings`` name a master key."""
+    store = _open_backend(url)
+    if settings is not None and settings.master_key_file is not None and sessions is not None:
+        from tabellion.document.encryption import EncryptedBlobStore, FileKeyProvider, Keyring
+
+        provider = FileKeyProvider.from_file(settings.master_key_file)
+        return EncryptedBlobStore(store, Keyring(provider, sessions))
+    return store
+
+
+def _open_backend(url: str) -> BlobStore:
     if url.startswith("file://"):
         from tabellion.document.local import LocalBlobStore
 

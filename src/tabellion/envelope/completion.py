@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from tabellion.config import Settings
 from tabellion.db import transaction
+from tabellion.document.encryption import put_for
 from tabellion.envelope import repository
 from tabellion.envelope.evidence import Kind, evidence_of, record
 from tabellion.envelope.placeholders import clear
@@ -329,11 +330,12 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
     cert = await asyncio.to_thread(
         certificate, settings, envelope, parts.recipients, hashes, proofs, timezone=timezone
     )
-    cert_blob = await runtime.storage.put_stream(_chunks(cert))
+    owner = envelope.organization_id
+    cert_blob = await put_for(runtime.storage, _chunks(cert), organization_id=owner)
     signed: dict[str, tuple[str, str]] = {}
     for document, data in flattened:
         sealed = await seal_pdf(settings, await asyncio.to_thread(append, data, cert), envelope.id)
-        blob = await runtime.storage.put_stream(_chunks(sealed))
+        blob = await put_for(runtime.storage, _chunks(sealed), organization_id=owner)
         signed[document.id] = (blob.key, blob.sha256)
     async with transaction(runtime.sessions) as session:
         row = await session.get(Envelope, envelope_id, with_for_update=True)

@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from tabellion.auth.dependencies import MessagesRead, MessagesWrite, _bearer, api_key_subject
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute, end_read_phase
+from tabellion.document.encryption import put_for
 from tabellion.document.multipart import (
     BINARY,
     MalformedMultipart,
@@ -357,7 +358,9 @@ async def upload_attachment(
     else:
         _check_declared_length(request, limit)
         await end_read_phase(session)
-        blob = await runtime.storage.put_stream(_body(request), max_bytes=limit)
+        blob = await put_for(
+            runtime.storage, _body(request), organization_id=caller.organization_id, max_bytes=limit
+        )
         name, declared = filename or "attachment", media_type or None
     message = await service.draft_for_attachment(session, caller.organization_id, message_id)
     attachment = await service.record_attachment(session, message, blob, name, declared)

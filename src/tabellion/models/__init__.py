@@ -2,6 +2,7 @@
 
 from tabellion.models.base import Base
 from tabellion.models.compat import CompatId
+from tabellion.models.encryption import StorageKey
 from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeField, EnvelopeRecipient
 from tabellion.models.evidence import (
     Evidence,
@@ -40,6 +41,7 @@ __all__ = [
     "OneTimeCode",
     "Organization",
     "Reply",
+    "StorageKey",
     "TransparencyLog",
     "TransparencyNode",
     "TreeHead",

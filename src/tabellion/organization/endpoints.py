@@ -15,6 +15,7 @@ from starlette.responses import Response
 from tabellion.auth.dependencies import AdminScope, ApiCaller, CustomersScope, UsersScope
 from tabellion.auth.subjects import InsufficientScope, ScopeEscalation
 from tabellion.db import DbSession, SessionRoute, end_read_phase
+from tabellion.document.encryption import put_for
 from tabellion.document.multipart import (
     MalformedMultipart,
     MultipartReader,
@@ -187,7 +188,12 @@ async def put_logo(request: Request, caller: AdminScope, session: DbSession) -> 
     else:
         data = await branding.read_capped(request.stream())
     kind = branding.check_logo(data)
-    blob = await _runtime(request).storage.put_stream(_one(data), max_bytes=branding.LOGO_MAX_BYTES)
+    blob = await put_for(
+        _runtime(request).storage,
+        _one(data),
+        organization_id=caller.organization_id,
+        max_bytes=branding.LOGO_MAX_BYTES,
+    )
     org = await service.set_logo(session, caller.organization_id, key=blob.key, content_type=kind)
     return organization_out(org)
 

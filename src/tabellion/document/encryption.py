@@ -1,0 +1,588 @@
+"""Encryption at rest: AES-256-GCM in fixed-size chunks, envelope keys (docs/data.md).
+
+Three levels of keys:
+
+- the **master key** comes from a :class:`KeyProvider` (built in: :class:`FileKeyProvider`,
+  ``TABELLION_MASTER_KEY_FILE``); it only wraps organisation keys;
+- each **organisation key** (table ``storage_keys``, one row per version) is a random 256-bit
+  key stored wrapped by the master key (AES key wrap, RFC 3394);
+- each **blob** gets a random 256-bit data key, wrapped by the current organisation key and
+  kept in the blob's header.
+
+Layout of an encrypted blob (all integers big-endian)::
+
+    magic      8 bytes   b"\\x89TBLENC\\n"
+    version    1 byte    1
+    hlen       2 bytes   length of the rest of the header
+    chunk size 4 bytes   plaintext bytes per chunk (the last may be shorter, even empty)
+    prefix     8 bytes   random nonce prefix of this blob
+    key id     1 + n     length, then the ``storage_keys`` id (ASCII) that wrapped the data key
+    wrapped    1 + 40    length, then the data key wrapped by that key
+    chunks     ...       each AES-256-GCM(ciphertext || 16-byte tag)
+
+Chunk ``i`` uses the nonce ``prefix || i`` (4 bytes) and the associated data
+``header || final`` where ``header`` is every header byte above and ``final`` is 1 for the
+last chunk, else 0. So a chunk moved to another place (its nonce changes), taken from another
+blob (another data key and prefix), a cut-off blob (no chunk marked final), a blob with chunks
+appended after the final one, or an altered header all fail authentication: the reader raises
+:class:`BlobCorrupted` before serving a byte of the chunk at fault.
+
+Blobs that do not begin with the magic are legacy plain blobs and are served as they are (their
+address is their SHA-256, checked by the backend on a full read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import os
+import struct
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import (
+    InvalidUnwrap,
+    aes_key_unwrap,
+    aes_key_wrap,
+)
+from sqlalchemy import select
+
+from tabellion.document.storage import (
+    SNIFF_BYTES,
+    BlobCorrupted,
+    BlobStore,
+    BlobTooLarge,
+    StoredBlob,
+    StoredFileUnavailable,
+)
+from tabellion.kit import metrics
+from tabellion.kit.ids import new_id
+from tabellion.kit.time import utcnow
+from tabellion.models.encryption import StorageKey
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+MAGIC = b"\x89TBLENC\n"
+VERSION = 1
+CHUNK_SIZE = 64 * 1024
+TAG = 16
+_FIXED = struct.Struct(">8sBH")  # magic, version, hlen
+HEADER_MAX = _FIXED.size + 4 + 8 + 1 + 255 + 1 + 255
+
+
+class KeyUnavailable(StoredFileUnavailable):
+    """A key needed to read or write a blob is missing (erased) or cannot be unwrapped."""
+
+    code = "storage-key-unavailable"
+    title = "An encryption key is unavailable"
+
+
+# ---- the master key ------------------------------------------------------------------------
+
+
+class KeyProvider(Protocol):
+    """Wraps and unwraps organisation keys with a master key it never hands out.
+
+    The built-in provider reads the key from a file; a KMS or PKCS#11 provider implements the
+    same three members.
+    """
+
+    @property
+    def key_id(self) -> str:
+        """A stable name of the master key (recorded beside every key it wraps)."""
+        ...
+
+    def wrap(self, key: bytes) -> bytes: ...
+
+    def unwrap(self, wrapped: bytes) -> bytes: ...
+
+
+class FileKeyProvider:
+    """The master key from a file: 32 bytes, raw or written as hex or base64."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("the master key must be 32 bytes (256 bits)")
+        self._key = key
+        self._id = hashlib.sha256(b"tabellion master key id\0" + key).hexdigest()[:16]
+
+    @classmethod
+    def from_file(cls, path: Path) -> FileKeyProvider:
+        return cls(parse_key(path.read_bytes()))
+
+    @property
+    def key_id(self) -> str:
+        return self._id
+
+    def wrap(self, key: bytes) -> bytes:
+        return aes_key_wrap(self._key, key)
+
+    def unwrap(self, wrapped: bytes) -> bytes:
+        try:
+            return aes_key_unwrap(self._key, wrapped)
+        except InvalidUnwrap as exc:
+            raise KeyUnavailable("A storage key does not unwrap with the master key.") from exc
+
+
+def parse_key(data: bytes) -> bytes:
+    """32 raw bytes, or 64 hex digits, or base64 of 32 bytes (surrounding blanks ignored)."""
+    if len(data) == 32:
+        return data
+    text = data.strip()
+    try:
+        if len(text) == 64:
+            return binascii.unhexlify(text)
+        decoded = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("the master key file holds neither 32 bytes, hex nor base64") from exc
+    if len(decoded) != 32:
+        raise ValueError("the master key must be 32 bytes (256 bits)")
+    return decoded
+
+
+def generate_key_file(path: Path) -> None:
+    """Write a new random master key (base64), readable by the owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(base64.b64encode(os.urandom(32)) + b"\n")
+
+
+# ---- organisation keys ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrgKey:
+    id: str
+    key: bytes
+
+
+class Keyring:
+    """Organisation keys: created on first use, unwrapped once and cached."""
+
+    def __init__(self, provider: KeyProvider, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.provider = provider
+        self.sessions = sessions
+        self._by_id: dict[str, bytes] = {}
+        self._current: dict[str | None, OrgKey] = {}
+        self._lock = asyncio.Lock()
+
+    def forget(self) -> None:
+        """Drop cached keys (after a rotation made elsewhere)."""
+        self._by_id.clear()
+        self._current.clear()
+
+    async def current(self, organization_id: str | None) -> OrgKey:
+        """The key new blobs of ``organization_id`` are written with (made if none yet)."""
+        found = self._current.get(organization_id)
+        if found is not None:
+            return found
+        async with self._lock:
+            found = self._current.get(organization_id)
+            if found is None:
+                found = await self._load_or_create(organization_id)
+                self._current[organization_id] = found
+            return found
+
+    async def _load_or_create(self, organization_id: str | None) -> OrgKey:
+        async with self.sessions() as session:
+            row = await _current_row(session, organization_id)
+            if row is None:
+                row = new_key_row(self.provider, organization_id, version=1)
+                session.add(row)
+                await session.commit()
+        key = self.provider.unwrap(row.wrapped_key)
+        self._by_id[row.id] = key
+        return OrgKey(row.id, key)
+
+    async def by_id(self, key_id: str) -> bytes:
+        found = self._by_id.get(key_id)
+        if found is not None:
+            return found
+        async with self.sessions() as session:
+            row = await session.get(StorageKey, key_id)
+        if row is None:
+            raise KeyUnavailable(f"The storage key {key_id} is unknown (erased?).")
+        key = self.provider.unwrap(row.wrapped_key)
+        self._by_id[key_id] = key
+        return key
+
+
+async def _current_row(session: AsyncSession, organization_id: str | None) -> StorageKey | None:
+    owner = (
+        StorageKey.organization_id.is_(None)
+        if organization_id is None
+        else StorageKey.organization_id == organization_id
+    )
+    return (
+        await session.scalars(
+            select(StorageKey).where(owner).order_by(StorageKey.version.desc()).limit(1)
+        )
+    ).first()
+
+
+def new_key_row(provider: KeyProvider, organization_id: str | None, *, version: int) -> StorageKey:
+    return StorageKey(
+        id=new_id("sk"),
+        organization_id=organization_id,
+        version=version,
+        master_key_id=provider.key_id,
+        wrapped_key=provider.wrap(os.urandom(32)),
+        created_at=utcnow(),
+    )
+
+
+async def rotate_organization_key(
+    session: AsyncSession, provider: KeyProvider, organization_id: str | None
+) -> StorageKey:
+    """A new version of the organisation's key for new blobs; older versions stay to read
+    older blobs (their data keys stay wrapped by them), so no blob is rewritten."""
+    previous = await _current_row(session, organization_id)
+    version = 1 if previous is None else previous.version + 1
+    if previous is not None:
+        provider.unwrap(previous.wrapped_key)  # refuse to rotate under a wrong master key
+        previous.retired_at = utcnow()
+    row = new_key_row(provider, organization_id, version=version)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def rewrap_all(session: AsyncSession, old: KeyProvider, new: KeyProvider) -> int:
+    """Master key rotation: every organisation key unwrapped by ``old`` and wrapped by
+    ``new``, in one transaction. The keys themselves (and so every blob) are unchanged."""
+    count = 0
+    for row in (await session.scalars(select(StorageKey).order_by(StorageKey.id))).all():
+        key = old.unwrap(row.wrapped_key)
+        row.wrapped_key = new.wrap(key)
+        row.master_key_id = new.key_id
+        count += 1
+    await session.flush()
+    return count
+
+
+# ---- the chunk layout ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Header:
+    raw: bytes
+    chunk_size: int
+    prefix: bytes
+    key_id: str
+    wrapped: bytes
+
+    @classmethod
+    def make(cls, key_id: str, wrapped: bytes, chunk_size: int = CHUNK_SIZE) -> Header:
+        ident = key_id.encode("ascii")
+        prefix = os.urandom(8)
+        rest = (
+            struct.pack(">I", chunk_size)
+            + prefix
+            + bytes([len(ident)])
+            + ident
+            + bytes([len(wrapped)])
+            + wrapped
+        )
+        raw = _FIXED.pack(MAGIC, VERSION, len(rest)) + rest
+        return cls(raw, chunk_size, prefix, key_id, wrapped)
+
+    @classmethod
+    def parse(cls, data: bytes, where: str) -> Header:
+        """The header at the start of ``data``; BlobCorrupted if malformed or cut short."""
+        if len(data) < _FIXED.size:
+            raise _corrupted(where, "its header is cut short")
+        magic, version, length = _FIXED.unpack_from(data)
+        if magic != MAGIC:
+            raise _corrupted(where, "it has no encryption header")
+        if version != VERSION:
+            raise _corrupted(where, f"its layout version {version} is unknown")
+        end = _FIXED.size + length
+        if len(data) < end or length < 14:
+            raise _corrupted(where, "its header is cut short")
+        rest = data[_FIXED.size : end]
+        try:
+            (chunk_size,) = struct.unpack_from(">I", rest)
+            prefix = rest[4:12]
+            n = rest[12]
+            key_id = rest[13 : 13 + n].decode("ascii")
+            m = rest[13 + n]
+            wrapped = rest[14 + n : 14 + n + m]
+        except (IndexError, UnicodeDecodeError, struct.error) as exc:
+            raise _corrupted(where, "its header is malformed") from exc
+        if 14 + n + m != length or len(wrapped) != m or not 0 < chunk_size <= 1 << 24:
+            raise _corrupted(where, "its header is malformed")
+        return cls(bytes(data[:end]), chunk_size, prefix, key_id, wrapped)
+
+    @property
+    def sealed_size(self) -> int:
+        return self.chunk_size + TAG
+
+    def nonce(self, index: int) -> bytes:
+        return self.prefix + struct.pack(">I", index)
+
+    def aad(self, final: bool) -> bytes:
+        return self.raw + (b"\x01" if final else b"\x00")
+
+
+def _corrupted(where: str, why: str) -> BlobCorrupted:
+    metrics.stored_file_unavailable("corrupted")
+    return BlobCorrupted(f"The encrypted blob {where} is refused: {why}.")
+
+
+def is_encrypted(head: bytes) -> bool:
+    return head.startswith(MAGIC)
+
+
+def seal_chunk(cipher: AESGCM, header: Header, index: int, data: bytes, final: bool) -> bytes:
+    return cipher.encrypt(header.nonce(index), data, header.aad(final))
+
+
+def open_chunk(
+    cipher: AESGCM, header: Header, index: int, data: bytes, final: bool, where: str
+) -> bytes:
+    try:
+        return cipher.decrypt(header.nonce(index), data, header.aad(final))
+    except InvalidTag:
+        raise _corrupted(
+            where,
+            f"chunk {index} fails authentication (altered, moved, swapped or cut off)",
+        ) from None
+
+
+# ---- the store -----------------------------------------------------------------------------
+
+
+class EncryptedBlobStore:
+    """A :class:`BlobStore` that encrypts what it writes to ``inner`` and decrypts what it
+    reads (plain legacy blobs are read as they are).
+
+    A blob's key is the SHA-256 of its ciphertext, so two uploads of the same file (in one
+    organisation or two) never share a stored object; :attr:`StoredBlob.sha256` stays the
+    SHA-256 of the plaintext, as recorded in evidence.
+    """
+
+    def __init__(self, inner: BlobStore, keyring: Keyring) -> None:
+        self.inner = inner
+        self.keyring = keyring
+
+    async def put_stream(
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        max_bytes: int | None = None,
+        organization_id: str | None = None,
+    ) -> StoredBlob:
+        org_key = await self.keyring.current(organization_id)
+        data_key = AESGCM.generate_key(bit_length=256)
+        header = Header.make(org_key.id, aes_key_wrap(org_key.key, data_key))
+        cipher = AESGCM(data_key)
+        hasher = hashlib.sha256()
+        head = bytearray()
+        size = 0
+
+        async def sealed() -> AsyncIterator[bytes]:
+            nonlocal size, head
+            yield header.raw
+            pending = bytearray()
+            index = 0
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise BlobTooLarge(f"The file is larger than the limit of {max_bytes} bytes.")
+                hasher.update(chunk)
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[: SNIFF_BYTES - len(head)]
+                pending += chunk
+                # Keep at least one byte back: the last chunk is known only at the end.
+                while len(pending) > header.chunk_size:
+                    with memoryview(pending) as view:
+                        piece = bytes(view[: header.chunk_size])
+                    del pending[: header.chunk_size]
+                    yield seal_chunk(cipher, header, index, piece, False)
+                    index += 1
+            yield seal_chunk(cipher, header, index, bytes(pending), True)
+
+        blob = await self.inner.put_stream(sealed())
+        return StoredBlob(key=blob.key, sha256=hasher.hexdigest(), size=size, head=bytes(head))
+
+    async def open(
+        self, key: str, *, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        if start == 0 and end is None:
+            async for piece in self._open_full(key):
+                yield piece
+            return
+        probe = b"".join([c async for c in self.inner.open(key, start=0, end=HEADER_MAX)])
+        if not is_encrypted(probe):
+            async for piece in self.inner.open(key, start=start, end=end):
+                yield piece
+            return
+        header = Header.parse(probe, key)
+        cipher = AESGCM(await self._data_key(header, key))
+        if end is not None and end <= start:
+            return
+        first = start // header.chunk_size
+        skip = start - first * header.chunk_size
+        remaining = None if end is None else end - start
+        offset = len(header.raw) + first * header.sealed_size
+        index = first
+        buffer = bytearray()
+        stream = self.inner.open(key, start=offset)
+        ended = False
+        async for piece in stream:
+            buffer += piece
+            while len(buffer) > header.sealed_size:
+                plain = self._chunk(cipher, header, index, buffer, False, key)
+                index += 1
+                out, skip = plain[skip:], 0
+                if remaining is not None:
+                    out = out[:remaining]
+                    remaining -= len(out)
+                if out:
+                    yield out
+                if remaining == 0:
+                    ended = True
+                    break
+            if ended:
+                break
+        if ended:
+            return
+        if not buffer and index == first and first > 0:
+            # Nothing at or after ``start``: past the end if the chunk before is the final one
+            # (a cut-off blob is refused).
+            before = len(header.raw) + (first - 1) * header.sealed_size
+            previous = bytearray()
+            async for piece in self.inner.open(key, start=before, end=offset):
+                previous += piece
+            self._chunk(cipher, header, first - 1, previous, True, key)
+            return
+        plain = self._chunk(cipher, header, index, buffer, True, key)
+        out = plain[skip:]
+        if remaining is not None:
+            out = out[:remaining]
+        if out:
+            yield out
+
+    def _chunk(
+        self,
+        cipher: AESGCM,
+        header: Header,
+        index: int,
+        buffer: bytearray,
+        final: bool,
+        key: str,
+    ) -> bytes:
+        size = min(len(buffer), header.sealed_size)
+        with memoryview(buffer) as view:
+            sealed = bytes(view[:size])
+        del buffer[:size]
+        if final and buffer:
+            raise _corrupted(key, "bytes follow its final chunk")
+        return open_chunk(cipher, header, index, sealed, final, key)
+
+    async def _open_full(self, key: str) -> AsyncIterator[bytes]:
+        stream = self.inner.open(key)
+        buffer = bytearray()
+        header: Header | None = None
+        cipher: AESGCM | None = None
+        index = 0
+        async for piece in stream:
+            if header is None:
+                buffer += piece
+                if len(buffer) < len(MAGIC) and not MAGIC.startswith(bytes(buffer)):
+                    # plain legacy blob (the backend checks its hash)
+                    yield bytes(buffer)
+                    buffer.clear()
+                    async for rest in stream:
+                        yield rest
+                    return
+                if len(buffer) < len(MAGIC):
+                    continue
+                if not is_encrypted(bytes(buffer[: len(MAGIC)])):
+                    yield bytes(buffer)
+                    buffer.clear()
+                    async for rest in stream:
+                        yield rest
+                    return
+                if len(buffer) < _FIXED.size:
+                    continue
+                _, _, length = _FIXED.unpack_from(buffer)
+                if len(buffer) < _FIXED.size + length:
+                    continue
+                header = Header.parse(bytes(buffer), key)
+                del buffer[: len(header.raw)]
+                cipher = AESGCM(await self._data_key(header, key))
+            else:
+                buffer += piece
+            assert cipher is not None
+            while len(buffer) > header.sealed_size:
+                yield self._chunk(cipher, header, index, buffer, False, key)
+                index += 1
+        if header is None:
+            if buffer and not is_encrypted(bytes(buffer)):
+                yield bytes(buffer)  # a plain blob shorter than the magic
+                return
+            if buffer:
+                Header.parse(bytes(buffer), key)  # raises: cut short
+            return  # an empty plain blob
+        assert cipher is not None
+        plain = self._chunk(cipher, header, index, buffer, True, key)
+        if plain:
+            yield plain
+
+    async def _data_key(self, header: Header, where: str) -> bytes:
+        org_key = await self.keyring.by_id(header.key_id)
+        try:
+            return aes_key_unwrap(org_key, header.wrapped)
+        except InvalidUnwrap:
+            raise _corrupted(where, "its data key does not unwrap") from None
+
+    async def is_plain(self, key: str) -> bool:
+        probe = b"".join([c async for c in self.inner.open(key, start=0, end=len(MAGIC))])
+        return not is_encrypted(probe)
+
+    async def exists(self, key: str) -> bool:
+        return await self.inner.exists(key)
+
+    async def delete(self, key: str) -> None:
+        await self.inner.delete(key)
+
+    async def delete_stale(self, key: str, *, before: datetime) -> bool:
+        return await self.inner.delete_stale(key, before=before)
+
+    async def modified_at(self, key: str) -> float | None:
+        return await self.inner.modified_at(key)
+
+    def keys_older_than(self, moment: datetime) -> AsyncIterator[str]:
+        return self.inner.keys_older_than(moment)
+
+    def list_keys(self) -> AsyncIterator[str]:
+        return self.inner.list_keys()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def put_for(
+    storage: BlobStore,
+    chunks: AsyncIterator[bytes],
+    *,
+    organization_id: str | None,
+    max_bytes: int | None = None,
+) -> StoredBlob:
+    """Store under ``organization_id``'s key when the store encrypts; plain otherwise."""
+    if isinstance(storage, EncryptedBlobStore):
+        return await storage.put_stream(
+            chunks, max_bytes=max_bytes, organization_id=organization_id
+        )
+    return await storage.put_stream(chunks, max_bytes=max_bytes)

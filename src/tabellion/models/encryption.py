@@ -1,0 +1,30 @@
+"""Keys of encryption at rest: one row per version of an organisation's key, wrapped by the
+master key (see ``tabellion.document.encryption`` and docs/data.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tabellion.models.base import Base, id_column
+
+
+class StorageKey(Base):
+    __tablename__ = "storage_keys"
+    __table_args__ = (Index(None, "organization_id", "version", unique=True),)
+
+    # ``sk_...``: named in the header of every blob it protects.
+    id: Mapped[str] = id_column()
+    # None: the instance key, for blobs written without an organisation.
+    organization_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    version: Mapped[int]
+    # Which master key wrapped it (a fingerprint), and the RFC 3394 wrapped 32-byte key.
+    master_key_id: Mapped[str] = mapped_column(String(32))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(64))
+    created_at: Mapped[datetime]
+    # Set when a newer version took over writing; the key still reads older blobs.
+    retired_at: Mapped[datetime | None]

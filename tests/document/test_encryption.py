@@ -1,0 +1,429 @@
+"""Encryption at rest: chunked AES-256-GCM over the real stores (local disk, moto S3), key
+rotation, and the migration of plain blobs (docs/data.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tracemalloc
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+from sqlalchemy import select
+
+from tabellion.config import Settings
+from tabellion.document.encryption import (
+    CHUNK_SIZE,
+    TAG,
+    EncryptedBlobStore,
+    FileKeyProvider,
+    Header,
+    KeyUnavailable,
+    generate_key_file,
+    rewrap_all,
+    rotate_organization_key,
+)
+from tabellion.document.local import LocalBlobStore
+from tabellion.document.migrate import encrypt_storage
+from tabellion.document.s3 import S3BlobStore
+from tabellion.document.service import check_storage
+from tabellion.document.storage import BlobCorrupted
+from tabellion.models.encryption import StorageKey
+from tabellion.models.message import Attachment
+from tabellion.runtime import Runtime
+from tests.conftest import make_settings
+from tests.fixtures.factories import create_org_with_key, message_body
+from tests.fixtures.s3 import S3Bucket
+
+WINDOW = 16
+
+
+def document(size: int, seed: int = 7) -> bytes:
+    """Incompressible, distinctive bytes: any 16 of them in a row appear nowhere by chance."""
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(seed.to_bytes(4, "big") + counter.to_bytes(8, "big")).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
+async def chunks(data: bytes, size: int = 100_000) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def read(store: EncryptedBlobStore, key: str, **span: int) -> bytes:
+    return b"".join([piece async for piece in store.open(key, **span)])
+
+
+def leaks(plain: bytes, stored: bytes) -> bool:
+    """Whether a 16-byte window of ``plain`` lies in ``stored``: windows side by side, or
+    spread over a large file (at least 2048 of them, so any plain run of 1/1000 shows)."""
+    step = max(WINDOW, len(plain) // 2048)
+    return any(
+        plain[i : i + WINDOW] in stored for i in range(0, max(1, len(plain) - WINDOW + 1), step)
+    )
+
+
+def stored_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+@pytest.fixture
+def master_key(tmp_path: Path) -> Path:
+    path = tmp_path / "master.key"
+    generate_key_file(path)
+    return path
+
+
+@pytest.fixture
+def settings(data_dir: Path, database_url: str, master_key: Path) -> Settings:
+    return make_settings(data_dir, database_url, master_key_file=master_key)
+
+
+@pytest.fixture
+def store(runtime: Runtime) -> EncryptedBlobStore:
+    assert isinstance(runtime.storage, EncryptedBlobStore)
+    return runtime.storage
+
+
+def blob_path(store: EncryptedBlobStore, key: str) -> Path:
+    assert isinstance(store.inner, LocalBlobStore)
+    return store.inner.path_of(key)
+
+
+# ---- the layout ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "size", [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 5]
+)
+async def test_round_trip_and_ranges(store: EncryptedBlobStore, size: int) -> None:
+    data = document(size)
+    blob = await store.put_stream(chunks(data))
+    assert (blob.sha256, blob.size, blob.head) == (
+        hashlib.sha256(data).hexdigest(),
+        size,
+        data[:8192],
+    )
+    assert blob.key != blob.sha256  # addressed by its ciphertext
+    assert await read(store, blob.key) == data
+    for start, end in [(0, 10), (CHUNK_SIZE - 3, CHUNK_SIZE + 3), (5, None), (size, None)]:
+        want = data[start:end]
+        got = (
+            await read(store, blob.key, start=start)
+            if end is None
+            else await read(store, blob.key, start=start, end=end)
+        )
+        assert got == want, (start, end)
+    raw = blob_path(store, blob.key).read_bytes()
+    header = Header.parse(raw, blob.key)
+    chunks_count = max(1, -(-size // CHUNK_SIZE))
+    assert len(raw) == len(header.raw) + size + chunks_count * TAG
+
+
+async def test_no_plaintext_on_disk_and_no_sharing_across_organisations(
+    runtime: Runtime, store: EncryptedBlobStore, data_dir: Path
+) -> None:
+    org_a, _ = await create_org_with_key(runtime, "A")
+    org_b, _ = await create_org_with_key(runtime, "B")
+    data = document(CHUNK_SIZE * 2 + 100)
+    a = await store.put_stream(chunks(data), organization_id=org_a)
+    b = await store.put_stream(chunks(data), organization_id=org_b)
+    again = await store.put_stream(chunks(data), organization_id=org_a)
+    assert len({a.key, b.key, again.key}) == 3
+    assert a.sha256 == b.sha256 == again.sha256 == hashlib.sha256(data).hexdigest()
+    header_a = Header.parse(blob_path(store, a.key).read_bytes(), a.key)
+    header_b = Header.parse(blob_path(store, b.key).read_bytes(), b.key)
+    assert header_a.key_id != header_b.key_id  # each organisation's own key
+    files = stored_files(data_dir / "blobs")
+    assert len(files) == 3
+    for path in files:
+        assert not leaks(data, path.read_bytes()), path
+    assert await read(store, b.key) == data
+
+
+async def test_through_the_api_nothing_plain_on_disk(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    data_dir: Path,
+) -> None:
+    created = await client.post("/v1/messages", json=message_body(mode="simple"), headers=auth)
+    message_id = created.json()["id"]
+    data = b"%PDF-1.7\n" + document(300_000, seed=3)
+    raw = await client.post(
+        f"/v1/messages/{message_id}/attachments?filename=contract.pdf",
+        content=data,
+        headers={**auth, "Content-Type": "application/octet-stream"},
+    )
+    assert raw.status_code == 201, raw.text
+    assert raw.json()["sha256"] == hashlib.sha256(data).hexdigest()  # the proof's hash
+    for path in stored_files(data_dir / "blobs"):
+        assert not leaks(data, path.read_bytes())
+    report = await check_storage(runtime)
+    assert report.ok and report.checked == 1, report.problems
+    async with runtime.sessions() as session:
+        attachment = (await session.scalars(select(Attachment))).one()
+        keys = (await session.scalars(select(StorageKey))).all()
+    assert [k.organization_id for k in keys] == [attachment.organization_id]
+    assert await read(runtime.storage, attachment.storage_key) == data  # type: ignore[arg-type]
+
+
+# ---- tampering -----------------------------------------------------------------------------
+
+
+async def stored(store: EncryptedBlobStore, data: bytes) -> tuple[str, Header, bytes]:
+    blob = await store.put_stream(chunks(data))
+    raw = blob_path(store, blob.key).read_bytes()
+    return blob.key, Header.parse(raw, blob.key), raw
+
+
+def sealed_chunks(header: Header, raw: bytes) -> list[bytes]:
+    body = raw[len(header.raw) :]
+    return [body[i : i + header.sealed_size] for i in range(0, len(body), header.sealed_size)]
+
+
+async def served_before_refusal(store: EncryptedBlobStore, key: str, **span: int) -> bytes:
+    served = bytearray()
+
+    async def drain() -> None:
+        async for piece in store.open(key, **span):
+            served.extend(piece)
+
+    with pytest.raises(BlobCorrupted) as caught:
+        await drain()
+    # The chunk's authentication, or the backend's check of the whole ciphertext's address.
+    assert "refused" in str(caught.value.detail) or "does not match its hash" in str(
+        caught.value.detail
+    )
+    return bytes(served)
+
+
+@pytest.mark.parametrize("case", ["tampered", "truncated", "reordered", "appended", "header"])
+async def test_altered_blobs_are_refused(store: EncryptedBlobStore, case: str) -> None:
+    data = document(3 * CHUNK_SIZE + 10)
+    key, header, raw = await stored(store, data)
+    parts = sealed_chunks(header, raw)
+    if case == "tampered":
+        flipped = bytearray(parts[1])
+        flipped[5] ^= 1
+        parts[1] = bytes(flipped)
+        authentic = data[:CHUNK_SIZE]
+    elif case == "truncated":
+        parts = parts[:-1]  # cut at a chunk boundary: no final chunk
+        authentic = data[: 2 * CHUNK_SIZE]
+    elif case == "reordered":
+        parts[0], parts[1] = parts[1], parts[0]
+        authentic = b""
+    else:
+        authentic = b""
+    body = b"".join(parts)
+    if case == "appended":
+        body += parts[-1]
+        authentic = data[: 3 * CHUNK_SIZE]
+    head = header.raw
+    if case == "header":
+        changed = bytearray(head)
+        changed[17] ^= 1  # a byte of the nonce prefix
+        head = bytes(changed)
+    blob_path(store, key).write_bytes(head + body)
+    served = await served_before_refusal(store, key)
+    assert served == authentic  # never a byte of an altered chunk
+    if case in ("tampered", "reordered"):
+        await served_before_refusal(store, key, start=CHUNK_SIZE - 5, end=CHUNK_SIZE + 5)
+
+
+async def test_chunk_swapped_from_another_blob_is_refused(store: EncryptedBlobStore) -> None:
+    data = document(2 * CHUNK_SIZE + 1)
+    key, header, raw = await stored(store, data)
+    _, other_header, other_raw = await stored(store, data)
+    parts = sealed_chunks(header, raw)
+    parts[1] = sealed_chunks(other_header, other_raw)[1]  # same index, same plaintext
+    blob_path(store, key).write_bytes(header.raw + b"".join(parts))
+    assert await served_before_refusal(store, key) == data[:CHUNK_SIZE]
+    # A whole header swapped in: the other blob's data key reads nothing of ours.
+    blob_path(store, key).write_bytes(other_header.raw + b"".join(sealed_chunks(header, raw)))
+    assert await served_before_refusal(store, key) == b""
+
+
+async def test_legacy_plain_blobs_still_read(runtime: Runtime, store: EncryptedBlobStore) -> None:
+    assert isinstance(store.inner, LocalBlobStore)
+    plain = document(CHUNK_SIZE + 3, seed=9)
+    legacy = await store.inner.put_stream(chunks(plain))
+    assert legacy.key == hashlib.sha256(plain).hexdigest()
+    assert await store.is_plain(legacy.key)
+    assert await read(store, legacy.key) == plain
+    assert await read(store, legacy.key, start=4, end=40) == plain[4:40]
+    store.inner.path_of(legacy.key).write_bytes(plain[:-1] + b"!")
+    with pytest.raises(BlobCorrupted):
+        await read(store, legacy.key)
+
+
+# ---- memory ----------------------------------------------------------------------------------
+
+
+async def test_large_upload_and_download_keep_memory_flat(store: EncryptedBlobStore) -> None:
+    size = 48 * 1024 * 1024
+    block = os.urandom(1 << 20)
+
+    async def source() -> AsyncIterator[bytes]:
+        for _ in range(size // len(block)):
+            yield block
+
+    tracemalloc.start()
+    try:
+        blob = await store.put_stream(source())
+        _, peak_up = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        total = 0
+        async for piece in store.open(blob.key):
+            total += len(piece)
+        _, peak_down = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert blob.size == total == size
+    assert peak_up < 8 * 1024 * 1024, peak_up
+    assert peak_down < 8 * 1024 * 1024, peak_down
+
+
+# ---- rotation ------------------------------------------------------------------------------
+
+
+async def test_rotation_of_org_and_master_keys_keeps_everything_readable(
+    runtime: Runtime, store: EncryptedBlobStore, settings: Settings, tmp_path: Path
+) -> None:
+    org, _ = await create_org_with_key(runtime)
+    first = document(CHUNK_SIZE + 7, seed=1)
+    old_blob = await store.put_stream(chunks(first), organization_id=org)
+    provider = store.keyring.provider
+    async with runtime.sessions() as session, session.begin():
+        row = await rotate_organization_key(session, provider, org)
+    assert row.version == 2
+    store.keyring.forget()
+    second = document(10, seed=2)
+    new_blob = await store.put_stream(chunks(second), organization_id=org)
+    assert Header.parse(blob_path(store, new_blob.key).read_bytes(), "").key_id == row.id
+    before = {p: p.read_bytes() for p in stored_files(blob_path(store, old_blob.key).parents[2])}
+
+    new_key = tmp_path / "master-2.key"
+    generate_key_file(new_key)
+    new_provider = FileKeyProvider.from_file(new_key)
+    async with runtime.sessions() as session, session.begin():
+        assert await rewrap_all(session, provider, new_provider) == 2
+    # No blob was rewritten by either rotation.
+    assert {p: p.read_bytes() for p in before} == before
+
+    rotated = Runtime.build(settings.model_copy(update={"master_key_file": new_key}))
+    try:
+        assert await read(rotated.storage, old_blob.key) == first  # type: ignore[arg-type]
+        assert await read(rotated.storage, new_blob.key) == second  # type: ignore[arg-type]
+    finally:
+        await rotated.close()
+    # The old master key no longer unwraps anything.
+    store.keyring.forget()
+    with pytest.raises(KeyUnavailable):
+        await read(store, old_blob.key)
+
+
+# ---- migration of plain blobs ----------------------------------------------------------------
+
+
+class Interrupted(Exception):
+    pass
+
+
+async def test_encrypt_migrates_plain_blobs_resumably(
+    data_dir: Path, database_url: str, master_key: Path
+) -> None:
+    plain_runtime = Runtime.build(make_settings(data_dir, database_url), pool_size=5)
+    from tabellion.app import create_app
+
+    files = [document(CHUNK_SIZE + n, seed=20 + n) for n in range(3)]
+    try:
+        _, secret = await create_org_with_key(plain_runtime)
+        auth = {"Authorization": f"Bearer {secret}"}
+        transport = httpx.ASGITransport(app=create_app(runtime=plain_runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://tabellion.test") as c:
+            made = await c.post("/v1/messages", json=message_body(mode="simple"), headers=auth)
+            for data in files:
+                answer = await c.post(
+                    f"/v1/messages/{made.json()['id']}/attachments?filename=f.bin",
+                    content=data,
+                    headers={**auth, "Content-Type": "application/octet-stream"},
+                )
+                assert answer.status_code == 201, answer.text
+    finally:
+        await plain_runtime.close()
+    assert any(leaks(files[0], p.read_bytes()) for p in stored_files(data_dir / "blobs"))
+
+    runtime = Runtime.build(make_settings(data_dir, database_url, master_key_file=master_key))
+    try:
+        steps = 0
+
+        def stop_after_two() -> None:
+            nonlocal steps
+            steps += 1
+            if steps == 2:
+                raise Interrupted
+
+        with pytest.raises(Interrupted):
+            await encrypt_storage(runtime, advance=stop_after_two)
+        # Midway: both kinds read, the check passes.
+        report = await check_storage(runtime)
+        assert report.ok and report.checked == 3, report.problems
+
+        resumed = await encrypt_storage(runtime, delete_plain=True)
+        assert (resumed.encrypted, resumed.skipped, resumed.problems) == (1, 2, [])
+        again = await encrypt_storage(runtime)
+        assert (again.encrypted, again.skipped) == (0, 3)
+
+        store = runtime.storage
+        assert isinstance(store, EncryptedBlobStore)
+        async with runtime.sessions() as session:
+            rows = (await session.scalars(select(Attachment).order_by(Attachment.size))).all()
+        for row, data in zip(rows, files, strict=True):
+            assert row.sha256 == hashlib.sha256(data).hexdigest()  # proofs unchanged
+            assert not await store.is_plain(row.storage_key)
+            assert await read(store, row.storage_key) == data
+        for path in stored_files(data_dir / "blobs"):
+            assert not any(leaks(data, path.read_bytes()) for data in files), path
+        assert (await check_storage(runtime)).ok
+    finally:
+        await runtime.close()
+
+
+# ---- S3 ------------------------------------------------------------------------------------
+
+
+async def test_nothing_plain_in_the_bucket(
+    runtime: Runtime, s3_bucket: S3Bucket, boto_session: boto3.session.Session
+) -> None:
+    assert isinstance(runtime.storage, EncryptedBlobStore)
+    s3 = S3BlobStore.from_url(s3_bucket.url, session=boto_session)
+    store = EncryptedBlobStore(s3, runtime.storage.keyring)
+    try:
+        org, _ = await create_org_with_key(runtime)
+        big = document(9 * 1024 * 1024 + 5, seed=4)  # a multipart upload
+        small = document(1000, seed=5)
+        blobs = [
+            await store.put_stream(chunks(data, 1 << 20), organization_id=org)
+            for data in (big, small)
+        ]
+        keys = s3_bucket.keys()
+        assert len(keys) == 2
+        for key in keys:
+            body = s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=key)["Body"].read()
+            assert not leaks(big, body) and not leaks(small, body)
+        assert await read(store, blobs[0].key) == big
+        assert (
+            await read(store, blobs[0].key, start=8 << 20, end=(8 << 20) + 70_000)
+            == big[8 << 20 : (8 << 20) + 70_000]
+        )
+        assert await read(store, blobs[1].key) == small
+    finally:
+        await s3.close()
