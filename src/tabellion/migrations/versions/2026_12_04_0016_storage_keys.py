@@ -1,7 +1,7 @@
 """Encryption at rest: the organisations' storage keys, wrapped by the master key.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-04 17:00:00.000000
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import tabellion.models.base
 
-revision: str = "0017"
-down_revision: str | None = "0016"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
