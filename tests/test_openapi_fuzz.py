@@ -22,7 +22,7 @@ import queue
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,10 @@ def _logo_rules(case: schemathesis.Case) -> bool:
         return False
 
 
+# A birth date is a real day from 1900 to today (message.schemas.RecipientIn).
+schemathesis.openapi.format(
+    "birth-date", st.dates(date(1900, 1, 1), date.today()).map(lambda d: d.isoformat())
+)
 schemathesis.openapi.format(
     "siren", st.integers(0, 10**8 - 1).map(lambda n: _with_luhn_key(f"{n:08d}"))
 )
@@ -301,7 +305,8 @@ def _existing_provider(case: schemathesis.Case) -> None:
     """An identification names providers configured on the server: the one of the fuzz
     server (level high, so any level asked for is given), or none (any eligible one)."""
     body = case.body if isinstance(case.body, dict) else {}
-    for holder in (body, body.get("message")):
+    recipients = body.get("recipients") if isinstance(body.get("recipients"), list) else []
+    for holder in (body, body.get("message"), *recipients):
         if isinstance(holder, dict) and isinstance(holder.get("identification"), dict):
             named = holder["identification"].get("providers")
             if named:
@@ -320,6 +325,7 @@ EXISTING: dict[str, Callable[[schemathesis.Case], None]] = {
     "POST /v1/messages": _existing_message,
     "PATCH /v1/messages/{message_id}": _existing_provider,
     "PATCH /v1/organization": _existing_provider,
+    "POST /v1/envelopes": _existing_provider,
 }
 
 

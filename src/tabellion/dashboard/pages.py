@@ -216,7 +216,8 @@ async def letter(message_id: str, request: Request, session: DbSession) -> Respo
     ids = [d.id for d in deliveries]
     events: dict[str, list[Any]] = {}
     for evidence in await repository.timeline(session, ids):
-        events.setdefault(evidence.delivery_id, []).append(evidence)
+        if evidence.delivery_id is not None:  # a delivery's proofs (not an envelope's)
+            events.setdefault(evidence.delivery_id, []).append(evidence)
     answers: dict[str, list[Any]] = {}
     for reply in await repository.replies(session, ids):
         answers.setdefault(reply.delivery_id, []).append(reply)

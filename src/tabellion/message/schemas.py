@@ -73,7 +73,9 @@ class RecipientIn(Schema):
         str | None,
         Field(
             examples=["1980-04-27"],
-            description="ISO 8601 date; declared for an identification that matches it.",
+            description="ISO 8601 date (YYYY-MM-DD, from 1900-01-01 to today); declared for an "
+            "identification that matches it.",
+            json_schema_extra={"format": "birth-date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
         ),
     ] = None
 
@@ -94,7 +96,10 @@ class RecipientIn(Schema):
         str | None,
         Field(
             max_length=32,
-            examples=["+32 470 12 34 56"],
+            examples=["+32470123456"],
+            # E.164, as stored; spaces, dots, dashes, brackets and a leading 00 are accepted
+            # too and dropped.
+            json_schema_extra={"pattern": r"^\+[1-9][0-9]{6,14}$"},
             description="Mobile number in international form: the recipient may then ask for "
             "their one-time code by text message (when the operator configured an SMS provider).",
         ),
