@@ -45,6 +45,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tabellion.app import create_app
+from tabellion.identity.schemas import DEFAULT_MATCH
 from tabellion.kit.pagination import encode_cursor
 from tabellion.runtime import Runtime
 from tests.conftest import TEST_DATABASE_URL, make_settings
@@ -180,9 +181,16 @@ def _identifiable(message: dict[str, Any], mode: object, recipients: list[Any]) 
 
 def _envelope_rules(case: schemathesis.Case) -> bool:
     """envelope.service.check_order: an assistant needs the sequential order and a signer or
-    approver after it."""
+    approver after it; identity.schemas.RecipientIdentification: each attribute matched (by
+    default first and last name) is declared beside it."""
     body = case.body if isinstance(case.body, dict) else {}
     recipients = [r for r in body.get("recipients") or [] if isinstance(r, dict)]
+    for recipient in recipients:
+        asked = recipient.get("identification")
+        if isinstance(asked, dict):
+            match = asked.get("match", list(DEFAULT_MATCH))
+            if any(asked.get(attribute) is None for attribute in match or []):
+                return False
     for recipient in recipients:
         if recipient.get("role") != "assistant":
             continue

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from tabellion.identity.config import Attribute, Level
 from tabellion.kit.schema import Schema
 
-_DEFAULT_MATCH: tuple[Attribute, ...] = ("first_name", "last_name")
+DEFAULT_MATCH: tuple[Attribute, ...] = ("first_name", "last_name")
 
 
 class Identification(Schema):
@@ -36,7 +36,7 @@ class Identification(Schema):
             description="Attributes compared with the recipient's declared ones (first_name, "
             "last_name, birth_date). Names are compared without accents, case or hyphens.",
         ),
-    ] = Field(default_factory=lambda: list(_DEFAULT_MATCH))
+    ] = Field(default_factory=lambda: list(DEFAULT_MATCH))
 
     @field_validator("providers", "match")
     @classmethod
