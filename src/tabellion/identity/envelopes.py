@@ -37,7 +37,7 @@ from tabellion.models.identity import IdentityRequest
 from tabellion.webhook.service import emit
 
 FAILED_EVENT = "envelope.identification_failed"
-SESSION_KIND = "envelope-identity"
+SESSION_KIND = "signer-identity"  # web_sessions.kind holds 16 characters
 SESSION_LIFETIME = timedelta(hours=8)
 # A recipient who may still act on a pending envelope: their sign-in goes into the trail.
 OPEN_STATUSES = ("sent", "opened")
