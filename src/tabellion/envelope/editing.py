@@ -7,7 +7,6 @@ Drafts only, unless said otherwise; everything is checked before anything change
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -29,14 +28,12 @@ from tabellion.envelope.service import (
     check_order,
     event_data,
     get_envelope,
+    new_recipient,
     remind_recipients,
-    signing_token,
-    token_hash,
 )
 from tabellion.envelope.signing import RecipientOutOfTurn, WrongRoleForAction
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.identity.envelopes import stored as identification_stored
-from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.models.envelope import (
     Envelope,
@@ -163,29 +160,7 @@ async def add_recipients(
             raise RecipientExists(f"Recipient {item.email} already exists (data[{index}]).")
         seen.add(item.email)
     now = utcnow()
-    rows = []
-    for item in items:
-        recipient_id, salt = new_id("rcp"), secrets.token_hex(16)
-        rows.append(
-            EnvelopeRecipient(
-                id=recipient_id,
-                organization_id=envelope.organization_id,
-                envelope_id=envelope.id,
-                email=item.email,
-                name=item.name,
-                role=item.role,
-                position=item.order,
-                language=item.language or envelope.language,
-                status="waiting",
-                access_auth=item.access_auth,
-                action_auth=item.action_auth,
-                identification=identification_stored(item.identification),
-                token_salt=salt,
-                token_hash=token_hash(signing_token(signing_key, recipient_id, salt)),
-                created_at=now,
-                updated_at=now,
-            )
-        )
+    rows = [new_recipient(envelope, item, signing_key=signing_key, now=now) for item in items]
     check_order(_as_input(envelope, [*parts.recipients, *rows]))
     session.add_all(rows)
     envelope.updated_at = now

@@ -22,7 +22,7 @@ from tabellion.document.storage import StoredBlob
 from tabellion.envelope import evidence, repository
 from tabellion.envelope.placeholders import Tag, field_data, tag_error
 from tabellion.envelope.repository import EnvelopeParts
-from tabellion.envelope.schemas import EnvelopeIn, FieldIn, ReassignIn
+from tabellion.envelope.schemas import EnvelopeIn, FieldIn, ReassignIn, RecipientIn
 from tabellion.envelope.verification import (
     SUPPORTED_ACCESS_AUTH,
     SUPPORTED_ACTION_AUTH,
@@ -245,31 +245,36 @@ async def create_envelope(
     )
     session.add(envelope)
     for item in data.recipients:
-        recipient_id, salt = new_id("rcp"), secrets.token_hex(16)
-        session.add(
-            EnvelopeRecipient(
-                id=recipient_id,
-                organization_id=envelope.organization_id,
-                envelope_id=envelope.id,
-                email=item.email,
-                name=item.name,
-                role=item.role,
-                # In parallel order everybody acts at once: the order is kept for display.
-                position=item.order,
-                language=item.language or data.language,
-                status="waiting",
-                access_auth=item.access_auth,
-                action_auth=item.action_auth,
-                identification=identification_stored(item.identification),
-                token_salt=salt,
-                token_hash=token_hash(signing_token(signing_key, recipient_id, salt)),
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        session.add(new_recipient(envelope, item, signing_key=signing_key, now=now))
     await emit(session, envelope.organization_id, "envelope.created", event_data(envelope))
     await session.flush()
     return envelope
+
+
+def new_recipient(
+    envelope: Envelope, item: RecipientIn, *, signing_key: bytes, now: datetime
+) -> EnvelopeRecipient:
+    """A recipient row of ``envelope`` as ``item`` describes it, waiting, with its own link."""
+    recipient_id, salt = new_id("rcp"), secrets.token_hex(16)
+    return EnvelopeRecipient(
+        id=recipient_id,
+        organization_id=envelope.organization_id,
+        envelope_id=envelope.id,
+        email=item.email,
+        name=item.name,
+        role=item.role,
+        # In parallel order everybody acts at once: the order is kept for display.
+        position=item.order,
+        language=item.language or envelope.language,
+        status="waiting",
+        access_auth=item.access_auth,
+        action_auth=item.action_auth,
+        identification=identification_stored(item.identification),
+        token_salt=salt,
+        token_hash=token_hash(signing_token(signing_key, recipient_id, salt)),
+        created_at=now,
+        updated_at=now,
+    )
 
 
 async def get_envelope(
