@@ -396,23 +396,7 @@ async def add_fields(
         check_field(index, item, recipients, documents)
     now = utcnow()
     rows = [
-        EnvelopeField(
-            id=new_id("fld"),
-            organization_id=envelope.organization_id,
-            envelope_id=envelope.id,
-            recipient_id=item.recipient_id,
-            document_id=item.document_id,
-            type=item.type,
-            page=item.page,
-            x=item.x,
-            y=item.y,
-            width=item.width,
-            height=item.height,
-            required=item.required,
-            meta=item.meta.model_dump(exclude_defaults=True),
-            value=None,
-            created_at=now,
-        )
+        _field_row(envelope, item, item.meta.model_dump(exclude_defaults=True), now=now)
         for item in items
     ]
     session.add_all(rows)
@@ -446,6 +430,7 @@ async def place_tags(
         )
     recipients = {r.id: r for r in parts.recipients}
     ordered = [recipients[i] for i in recipient_order] if recipient_order else parts.recipients
+    now = utcnow()
     rows = []
     for tag in tags:
         if not 1 <= tag.recipient <= len(ordered):
@@ -465,14 +450,16 @@ async def place_tags(
             raise tag_error(tag, exc.detail) from exc
         meta = item.meta.model_dump(exclude_defaults=True)
         meta["tag"] = {"text": tag.text, "box": [round(v, 4) for v in tag.box]}
-        rows.append(_field_row(envelope, item, meta))
+        rows.append(_field_row(envelope, item, meta, now=now))
     session.add_all(rows)
-    envelope.updated_at = utcnow()
+    envelope.updated_at = now
     await session.flush()
     return rows
 
 
-def _field_row(envelope: Envelope, item: FieldIn, meta: dict[str, Any]) -> EnvelopeField:
+def _field_row(
+    envelope: Envelope, item: FieldIn, meta: dict[str, Any], *, now: datetime
+) -> EnvelopeField:
     return EnvelopeField(
         id=new_id("fld"),
         organization_id=envelope.organization_id,
@@ -488,7 +475,7 @@ def _field_row(envelope: Envelope, item: FieldIn, meta: dict[str, Any]) -> Envel
         required=item.required,
         meta=meta,
         value=None,
-        created_at=utcnow(),
+        created_at=now,
     )
 
 
