@@ -10,6 +10,9 @@ TEST_VENV ?= .venv-test
 BIN := $(VENV)/bin
 TEST_BIN := $(TEST_VENV)/bin
 PG_TEST_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
+# Test processes (pytest-xdist): one per core. `make unit TEST_JOBS=0` runs in one process.
+# On PostgreSQL each process uses a database of its own beside the named one (test_gw0...).
+TEST_JOBS ?= auto
 
 .PHONY: install test lint typecheck unit test-postgres fuzz serve bench mutate clean
 
@@ -29,14 +32,14 @@ typecheck: install
 	$(TEST_BIN)/mypy
 
 unit: install
-	$(TEST_BIN)/pytest -q
+	$(TEST_BIN)/pytest -q -n $(TEST_JOBS)
 
 # The whole suite: lint, types, tests on SQLite.
 test: lint typecheck unit
 
 # The suite again on PostgreSQL (CI runs both).
 test-postgres: install
-	TABELLION_TEST_DATABASE_URL=$(PG_TEST_URL) $(TEST_BIN)/pytest -q
+	TABELLION_TEST_DATABASE_URL=$(PG_TEST_URL) $(TEST_BIN)/pytest -q -n $(TEST_JOBS)
 
 # Schemathesis at length over /openapi.json (the suite runs the same test with 5 examples).
 FUZZ_EXAMPLES ?= 200

@@ -12,9 +12,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import write_po
+
+# Run as a script, the repository's root is not on the path; imported by the tests, it is.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from scripts._catalogs import write_catalog
 
 SOURCE = Path(__file__).resolve().parent.parent / "src" / "tabellion" / "evidence" / "rendering"
 LOCALE = SOURCE / "locale"
@@ -222,13 +224,8 @@ def main() -> int:
         print("No translation for:", *missing, sep="\n  ")
         return 1
     for index, language in enumerate(LANGUAGES):
-        catalog = Catalog(locale=language, project="Tabellion", fuzzy=False)
-        for message in messages:
-            catalog.add(message, T[message][index])
         target = LOCALE / language / "LC_MESSAGES" / "messages.po"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as fh:
-            write_po(fh, catalog, omit_header=False, sort_output=True, width=100)
+        write_catalog(target, language, [(message, T[message][index]) for message in messages])
         print(target)
     return 0
 

@@ -1,9 +1,10 @@
 """Write the portal's .po catalogs from the extracted template and the translations below.
 
-    .venv/bin/pybabel extract -F babel.cfg -k _ -k gettext -o /tmp/messages.pot .
+    .venv/bin/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -o /tmp/messages.pot .
     .venv/bin/python scripts/update_translations.py /tmp/messages.pot
 
-A message missing here stays untranslated (shown in English) and is listed on the console.
+A translation already in a catalog and not below is kept; a message translated nowhere stays
+untranslated (shown in English), is listed on the console, and fails tests/portal/test_catalogs.py.
 Messages used at run time but not visible to the extractor are listed in EXTRA.
 """
 
@@ -12,8 +13,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from babel.messages.catalog import Catalog
-from babel.messages.pofile import read_po, write_po
+from babel.messages.pofile import read_po
+
+# Run as a script, the repository's root is not on the path; imported by the tests, it is.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from scripts._catalogs import existing, write_catalog
 
 LOCALE = Path(__file__).resolve().parent.parent / "src" / "tabellion" / "portal" / "locale"
 
@@ -42,6 +46,41 @@ EXTRA = [
 ]  # fmt: skip
 
 T: dict[str, tuple[str, str, str]] = {
+    "Signed through this service": (
+        "Signé par ce service",
+        "Ondertekend via deze dienst",
+        "Über diesen Dienst unterzeichnet",
+    ),
+    "completed": ("terminé le", "voltooid op", "abgeschlossen am"),
+    "The seal of this PDF is valid: it has not changed since it was sealed. It is a signed "
+    "document, not a proof; the signatures are recorded as the evidence listed below.": (
+        "Le cachet de ce PDF est valide : il n’a pas changé depuis qu’il a été scellé. C’est un "
+        "document signé, pas une preuve ; les signatures sont enregistrées dans les preuves "
+        "listées ci-dessous.",
+        "Het zegel van deze pdf is geldig: het document is niet gewijzigd sinds het werd "
+        "verzegeld. Het is een ondertekend document, geen bewijs; de handtekeningen zijn "
+        "vastgelegd in de bewijzen hieronder.",
+        "Das Siegel dieses PDF ist gültig: Es wurde seit der Versiegelung nicht verändert. Es ist "
+        "ein unterzeichnetes Dokument, kein Nachweis; die Unterschriften sind in den unten "
+        "aufgeführten Nachweisen festgehalten.",
+    ),
+    "Someone entered wrong codes for your address, so the sign-in code was locked. If it was "
+    "not you, nothing was opened. This link signs you in once, within an hour.": (
+        "Quelqu’un a saisi de mauvais codes pour votre adresse, le code de connexion a donc été "
+        "bloqué. Si ce n’était pas vous, rien n’a été ouvert. Ce lien vous connecte une fois, "
+        "dans l’heure.",
+        "Iemand heeft verkeerde codes ingevoerd voor uw adres, daarom is de aanmeldcode "
+        "geblokkeerd. Als u het niet was, is er niets geopend. Met deze link meldt u zich één "
+        "keer aan, binnen een uur.",
+        "Jemand hat für Ihre Adresse falsche Codes eingegeben, daher wurde der Anmeldecode "
+        "gesperrt. Falls Sie es nicht waren, wurde nichts geöffnet. Mit diesem Link melden Sie "
+        "sich einmal an, innerhalb einer Stunde.",
+    ),
+    "Sign in to the secure space of %(email)s with the link you received.": (
+        "Connectez-vous à l’espace sécurisé de %(email)s avec le lien que vous avez reçu.",
+        "Meld u aan bij de beveiligde ruimte van %(email)s met de link die u hebt ontvangen.",
+        "Melden Sie sich mit dem erhaltenen Link im sicheren Bereich von %(email)s an.",
+    ),
     # msgid: (fr, nl, de)
     # Evidence: PDF proofs and the verify page
     "Timestamps": ("Horodatages", "Tijdstempels", "Zeitstempel"),
@@ -567,23 +606,20 @@ T: dict[str, tuple[str, str, str]] = {
 def main(template: str) -> None:
     with open(template, "rb") as fh:
         pot = read_po(fh)
-    ids = [m.id for m in pot if m.id] + EXTRA
+    ids = [m.id for m in pot if isinstance(m.id, str) and m.id] + EXTRA
     for index, language in enumerate(("fr", "nl", "de")):
-        catalog = Catalog(locale=language, project="Tabellion", charset="utf-8")
-        for msgid in dict.fromkeys(ids):
-            assert isinstance(msgid, str)
-            translated = T.get(msgid)
-            if translated is None:
-                print(f"{language}: missing {msgid!r}")
-            catalog.add(
-                msgid,
-                translated[index] if translated else "",
-                flags=("python-format",) if "%(" in msgid else (),
-            )
         target = LOCALE / language / "LC_MESSAGES" / "messages.po"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as fh:
-            write_po(fh, catalog, width=100, omit_header=False, sort_output=True)
+        # A translation added to the catalog by hand, and not yet here, is kept, and so is a
+        # message the extractor does not see (pages outside babel.cfg, strings built at run time).
+        kept = existing(target)
+        entries = []
+        for msgid in dict.fromkeys([*ids, *kept]):
+            translated = T.get(msgid)
+            text = translated[index] if translated else kept.get(msgid, "")
+            if not text:
+                print(f"{language}: missing {msgid!r}")
+            entries.append((msgid, text))
+        write_catalog(target, language, entries)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ Every test gets its own data dir and an empty database: a fresh SQLite file copi
 template migrated once per run, or, when ``TABELLION_TEST_DATABASE_URL`` names PostgreSQL,
 the shared test database truncated after each test. Tests use real parts: the worker runs
 jobs, the SMTP server is aiosmtpd, S3 is moto's server.
+
+The suite runs in parallel processes (pytest-xdist, ``-n``): on PostgreSQL each process has a
+database of its own beside the named one (``test_gw0``, ``test_gw1``...), and the job kinds the
+processes ran are added up before the whole-suite check.
 """
 
 from __future__ import annotations
@@ -12,21 +16,50 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 
 from tabellion.config import Settings
 from tabellion.runtime import Runtime
-from tests.fixtures import job_kinds
+from tests.fixtures import column_lengths, job_kinds
 from tests.fixtures.database import migrate_template, truncate_all
 from tests.fixtures.smtp import smtp_server  # noqa: F401
 from tests.fixtures.tools import REQUIRE_TOOLS, require
 
-TEST_DATABASE_URL = os.environ.get("TABELLION_TEST_DATABASE_URL")
+# xdist's worker processes inherit COLUMNS=80, and a Rich console made at import would keep that
+# width; the CLI tests give the width they want to each command.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
+
+def _worker_database(url: str | None) -> str | None:
+    """This xdist process's own PostgreSQL database, created beside ``url``'s if missing."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not (url and worker and url.startswith("postgresql")):
+        return url
+    base = make_url(url)
+    mine = base.set(database=f"{base.database}_{worker}")
+    engine = create_engine(base.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": mine.database}
+        )
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{mine.database}"'))
+    engine.dispose()
+    worker_url = mine.render_as_string(hide_password=False)
+    # Tests that read the variable, and the servers they start, use this process's database.
+    os.environ["TABELLION_TEST_DATABASE_URL"] = worker_url
+    return worker_url
+
+
+TEST_DATABASE_URL = _worker_database(os.environ.get("TABELLION_TEST_DATABASE_URL"))
 TESTS_DIR = Path(__file__).parent
 job_kinds.install()
+column_lengths.install()
 # Whether to name the job kinds the worker never ran (the whole suite, or asked for).
 REPORT_KINDS = pytest.StashKey[bool]()
 
@@ -53,7 +86,18 @@ def _whole_suite(session: pytest.Session) -> bool:
     return paths == [TESTS_DIR] and "::" not in "".join(config.args)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist's controller: add up the job kinds a worker process ran."""
+    job_kinds.RAN.update(node.workeroutput.get("job_kinds_ran", ()))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        # An xdist worker ran a part of the suite: the controller judges the whole.
+        workeroutput["job_kinds_ran"] = sorted(job_kinds.RAN)
+        return
     whole = _whole_suite(session)
     if exitstatus == 0 and whole and job_kinds.never_ran():
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 
 from tabellion.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+
+# PostgreSQL advisory lock held while migrating: nodes starting together (`tabellion serve` and
+# `tabellion worker` migrate at start-up) take turns; the later ones find the schema at head.
+MIGRATION_LOCK = 0x7461_6265_6C6C  # "tabell"
 
 
 def run_migrations_offline() -> None:
@@ -34,15 +38,26 @@ def run_migrations_online() -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
 
+    postgres = engine.dialect.name == "postgresql"
     with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=engine.dialect.name == "sqlite",
-            compare_type=True,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+        if postgres:
+            # A session-level lock: it outlives the transaction below, until unlocked.
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            connection.commit()
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                render_as_batch=engine.dialect.name == "sqlite",
+                compare_type=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if postgres:
+                connection.rollback()
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                connection.commit()
     engine.dispose()
 
 

@@ -19,7 +19,7 @@ from tabellion.evidence.events import EvidenceType
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.time import utcnow
 from tabellion.message.service.events import record_delivery_event
-from tabellion.models.message import Attachment, Delivery, Message
+from tabellion.models.message import Attachment, Delivery
 
 EXPIRE_TASK = "delivery.expire"
 REMIND_TASK = "notification.send_reminder"
@@ -209,9 +209,3 @@ async def record_download(
         },
     )
     return True
-
-
-async def message_of(session: AsyncSession, delivery: Delivery) -> Message:
-    message = await session.get(Message, delivery.message_id)
-    assert message is not None
-    return message
