@@ -23,6 +23,9 @@ from tests.fixtures.tsa import TimestampAuthority, settings_with, tsa  # noqa: F
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
+# A separate process's server answers slowly on a loaded machine; httpx's 5 s would fail it.
+SLOW = 60
+
 
 def parse(text: str) -> Samples:
     return {
@@ -389,7 +392,7 @@ def test_a_worker_process_serves_its_own_metrics(data_dir: Path, database_url: s
         deadline = time.monotonic() + 60
         while True:
             try:
-                response = httpx.get(url, headers={"X-Request-ID": "scrape-1"})
+                response = httpx.get(url, headers={"X-Request-ID": "scrape-1"}, timeout=SLOW)
                 break
             except httpx.ConnectError:
                 assert worker.poll() is None, worker.communicate()
@@ -397,12 +400,12 @@ def test_a_worker_process_serves_its_own_metrics(data_dir: Path, database_url: s
                 time.sleep(0.1)
         assert response.status_code == 401
         assert response.json()["code"] == "unauthorized"
-        response = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+        response = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=SLOW)
         assert response.status_code == 200, response.text
         samples = parse(response.text)
         assert value(samples, "tabellion_database_up") == 1
         assert "tabellion_jobs" in names(samples)
-        assert httpx.get(f"http://127.0.0.1:{port}/v1/messages").status_code == 404
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/messages", timeout=SLOW).status_code == 404
     finally:
         worker.send_signal(signal.SIGTERM)
         _, err = worker.communicate(timeout=60)

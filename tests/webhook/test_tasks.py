@@ -64,7 +64,7 @@ def start_worker_process(runtime: Runtime) -> subprocess.Popen[str]:
 
 
 async def request_arrived(receiver: HoldingReceiver, worker: subprocess.Popen[str]) -> bool:
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # a new process starting on a loaded machine
     while not receiver.received:
         if worker.poll() is not None or time.monotonic() > deadline:
             return False
@@ -88,7 +88,7 @@ async def test_worker_killed_mid_send_sends_again_with_the_same_id(
     finally:
         worker.send_signal(signal.SIGKILL)
         output = worker.communicate(timeout=10)[0]
-    assert arrived, f"the worker sent nothing within 15 s:\n{output}"
+    assert arrived, f"the worker sent nothing within 60 s:\n{output}"
     assert worker.returncode == -signal.SIGKILL, output
 
     # Nothing was recorded; the job still carries the dead worker's lease.

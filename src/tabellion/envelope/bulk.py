@@ -167,8 +167,8 @@ async def template_parts(
     each signer), so that every copy can be sent."""
     template = await service.get_envelope(session, organization_id, template_id)
     if template.status != "draft":
-        raise service.EnvelopeNotDraft(
-            f"Envelope {template_id} was sent; a bulk send copies a draft envelope."
+        raise service.EnvelopeNotDraft.of(
+            template, f"Envelope {template_id} was sent; a bulk send copies a draft envelope."
         )
     parts = (await repository.parts_of(session, [template.id]))[template.id]
     service.check_sendable(parts)

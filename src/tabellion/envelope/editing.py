@@ -20,13 +20,13 @@ from tabellion.envelope.schemas import EnvelopeIn, FieldIn, RecipientIn
 from tabellion.envelope.service import (
     DONE,
     EnvelopeDocumentNotFound,
-    EnvelopeNotDraft,
     EnvelopeNotFound,
     EnvelopeNotPending,
     RecipientAlreadyActed,
     check_field,
     check_order,
     event_data,
+    get_draft,
     get_envelope,
     new_recipient,
     remind_recipients,
@@ -99,13 +99,6 @@ class FieldChanges:
     values: dict[str, Any] = field(default_factory=dict)  # FieldIn's names
 
 
-async def _draft(session: AsyncSession, organization_id: str, envelope_id: str) -> Envelope:
-    envelope = await get_envelope(session, organization_id, envelope_id, for_update=True)
-    if envelope.status != "draft":
-        raise EnvelopeNotDraft(f"Envelope {envelope_id} was sent; it can no longer change.")
-    return envelope
-
-
 def _as_input(envelope: Envelope, recipients: Sequence[EnvelopeRecipient]) -> EnvelopeIn:
     """The draft as a creation body: the rules on a whole envelope run again on it."""
     return EnvelopeIn.model_validate(
@@ -123,7 +116,7 @@ def _as_input(envelope: Envelope, recipients: Sequence[EnvelopeRecipient]) -> En
 async def update_draft(
     session: AsyncSession, organization_id: str, envelope_id: str, changes: DraftChanges
 ) -> Envelope:
-    envelope = await _draft(session, organization_id, envelope_id)
+    envelope = await get_draft(session, organization_id, envelope_id)
     for name in ("title", "message", "language", "signing_order", "expires_in_days"):
         value = getattr(changes, name)
         if value is not None:
@@ -146,7 +139,7 @@ async def add_recipients(
     *,
     signing_key: bytes,
 ) -> list[EnvelopeRecipient]:
-    envelope = await _draft(session, organization_id, envelope_id)
+    envelope = await get_draft(session, organization_id, envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
     if len(parts.recipients) + len(items) > MAX_RECIPIENTS:
         raise TooManyRecipients.field(
@@ -204,7 +197,7 @@ async def update_recipients(
     envelope_id: str,
     changes: Sequence[RecipientChanges],
 ) -> list[EnvelopeRecipient]:
-    envelope = await _draft(session, organization_id, envelope_id)
+    envelope = await get_draft(session, organization_id, envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
     by_id = {r.id: r for r in parts.recipients}
     updated: list[tuple[EnvelopeRecipient, RecipientIn]] = []
@@ -254,7 +247,7 @@ async def delete_recipient(session: AsyncSession, organization_id: str, recipien
     recipient = await repository.get_recipient(session, organization_id, recipient_id)
     if recipient is None:
         raise RecipientNotFound(f"No recipient {recipient_id}.")
-    envelope = await _draft(session, organization_id, recipient.envelope_id)
+    envelope = await get_draft(session, organization_id, recipient.envelope_id)
     await session.execute(delete(EnvelopeField).where(EnvelopeField.recipient_id == recipient.id))
     await session.delete(recipient)
     envelope.updated_at = utcnow()
@@ -270,7 +263,7 @@ async def update_fields(
     envelope_id: str,
     changes: Sequence[FieldChanges],
 ) -> list[EnvelopeField]:
-    envelope = await _draft(session, organization_id, envelope_id)
+    envelope = await get_draft(session, organization_id, envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
     by_id = {f.id: f for f in parts.fields}
     recipients = {r.id: r for r in parts.recipients}
@@ -300,7 +293,7 @@ async def delete_field(session: AsyncSession, organization_id: str, field_id: st
     row = await repository.get_field(session, organization_id, field_id)
     if row is None:
         raise FieldNotFound(f"No field {field_id}.")
-    envelope = await _draft(session, organization_id, row.envelope_id)
+    envelope = await get_draft(session, organization_id, row.envelope_id)
     await session.delete(row)
     envelope.updated_at = utcnow()
     await session.flush()

@@ -70,6 +70,15 @@ class EnvelopeDocumentNotFound(NotFound):
 class EnvelopeNotDraft(Conflict):
     code = "envelope-not-draft"
     title = "The envelope is no longer a draft"
+    # The envelope and what it is instead (a dialect names the state in its own error code).
+    envelope_id: str | None = None
+    status_now: str | None = None
+
+    @classmethod
+    def of(cls, envelope: Envelope, detail: str | None = None) -> EnvelopeNotDraft:
+        error = cls(detail or f"Envelope {envelope.id} was sent; it can no longer change.")
+        error.envelope_id, error.status_now = envelope.id, envelope.status
+        return error
 
 
 class EnvelopeNotCompleted(Conflict):
@@ -288,16 +297,17 @@ async def get_envelope(
     return envelope
 
 
-async def _draft(session: AsyncSession, organization_id: str, envelope_id: str) -> Envelope:
+async def get_draft(session: AsyncSession, organization_id: str, envelope_id: str) -> Envelope:
+    """The draft envelope, locked for the change to come; 409 once it was sent."""
     envelope = await get_envelope(session, organization_id, envelope_id, for_update=True)
     if envelope.status != "draft":
-        raise EnvelopeNotDraft(f"Envelope {envelope_id} was sent; it can no longer change.")
+        raise EnvelopeNotDraft.of(envelope)
     return envelope
 
 
 async def check_uploadable(session: AsyncSession, organization_id: str, envelope_id: str) -> None:
     """Refuse early, before a client streams a large body for nothing."""
-    await _draft(session, organization_id, envelope_id)
+    await get_draft(session, organization_id, envelope_id)
     if await repository.count_documents(session, envelope_id) >= MAX_DOCUMENTS:
         raise TooManyDocuments(f"An envelope may hold at most {MAX_DOCUMENTS} documents.")
 
@@ -316,7 +326,7 @@ async def record_document(
     The draft is read again: it may have been sent while the body streamed. A blob whose row
     is never committed stays unreferenced and the storage collector removes it.
     """
-    envelope = await _draft(session, organization_id, envelope_id)
+    envelope = await get_draft(session, organization_id, envelope_id)
     if await repository.count_documents(session, envelope.id) >= MAX_DOCUMENTS:
         raise TooManyDocuments(f"An envelope may hold at most {MAX_DOCUMENTS} documents.")
     document = EnvelopeDocument(
@@ -384,7 +394,7 @@ async def add_fields(
     session: AsyncSession, organization_id: str, envelope_id: str, items: Sequence[FieldIn]
 ) -> list[EnvelopeField]:
     """Place fields on a draft's pages: all of them, or none if any is wrong."""
-    envelope = await _draft(session, organization_id, envelope_id)
+    envelope = await get_draft(session, organization_id, envelope_id)
     if await repository.count_fields(session, envelope.id) + len(items) > MAX_FIELDS:
         raise TooManyFields.field(
             "fields", f"An envelope may hold at most {MAX_FIELDS} fields.", code=TooManyFields.code
@@ -422,7 +432,7 @@ async def place_tags(
     its own option names)."""
     if not tags:
         return []
-    envelope = await _draft(session, organization_id, document.envelope_id)
+    envelope = await get_draft(session, organization_id, document.envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
     if await repository.count_fields(session, envelope.id) + len(tags) > MAX_FIELDS:
         raise TooManyFields.field(
@@ -480,7 +490,7 @@ def _field_row(
 
 
 async def delete_draft(session: AsyncSession, organization_id: str, envelope_id: str) -> None:
-    envelope = await _draft(session, organization_id, envelope_id)
+    envelope = await get_draft(session, organization_id, envelope_id)
     # Children first: SQLite runs without enforced cascades.
     for model in (EnvelopeField, EnvelopeDocument, EnvelopeRecipient):
         await session.execute(delete(model).where(model.envelope_id == envelope.id))
@@ -561,7 +571,7 @@ def event_data(envelope: Envelope, **extra: Any) -> dict[str, Any]:
 
 async def send(session: AsyncSession, organization_id: str, envelope_id: str) -> Envelope:
     """Draft → pending: the recipients whose turn it is are invited by e-mail (jobs)."""
-    envelope = await _draft(session, organization_id, envelope_id)
+    envelope = await get_draft(session, organization_id, envelope_id)
     parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
     check_sendable(parts)
     for index, recipient in enumerate(parts.recipients):

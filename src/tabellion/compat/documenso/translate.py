@@ -21,7 +21,7 @@ from tabellion.envelope import repository
 from tabellion.envelope.history import Step
 from tabellion.envelope.placeholders import Tag, field_data, tag_error
 from tabellion.envelope.repository import EnvelopeParts
-from tabellion.envelope.service import signing_token
+from tabellion.envelope.service import EnvelopeNotDraft, signing_token
 from tabellion.errors import Conflict, TabellionError, ValidationFailed
 from tabellion.kit.time import isoformat_ms_z
 from tabellion.models.envelope import Envelope, EnvelopeField, EnvelopeRecipient
@@ -64,17 +64,17 @@ class EnvelopeState(Conflict):
     code = "envelope-state"
     title = "The envelope's state forbids this"
 
-    def __init__(self, envelope: Envelope, allowed: tuple[str, ...]) -> None:
+    def __init__(self, envelope_id: str, status: str, allowed: tuple[str, ...]) -> None:
         wanted = " or ".join(STATUS_OUT[a] for a in allowed)
-        state = STATUS_OUT[envelope.status]
-        if envelope.status == "expired":
+        state = STATUS_OUT[status]
+        if status == "expired":
             super().__init__(
-                f"Envelope {envelope.id} expired: its signing links no longer work; this "
+                f"Envelope {envelope_id} expired: its signing links no longer work; this "
                 f"needs it {wanted}. Send a new envelope."
             )
             self.foreign_code = "RECIPIENT_EXPIRED"
             return
-        super().__init__(f"Envelope {envelope.id} is {state}; this needs it {wanted}.")
+        super().__init__(f"Envelope {envelope_id} is {state}; this needs it {wanted}.")
         self.foreign_code = _STATE_CODES.get(state, "INVALID_REQUEST")
 
 
@@ -97,6 +97,9 @@ def error_body(error: TabellionError) -> tuple[int, dict[str, Any]]:
     """Status and body of ``error`` as Documenso answers it."""
     status = error.status
     issues: list[dict[str, Any]] = []
+    if isinstance(error, EnvelopeNotDraft) and error.envelope_id and error.status_now:
+        # The editing service's refusal, named as Documenso names the state it found.
+        error = EnvelopeState(error.envelope_id, error.status_now, ("draft",))
     if isinstance(error, ValidationFailed):
         status = 400
         issues = [
