@@ -58,7 +58,7 @@ def document(pages: int) -> bytes:
 
 def drawn() -> str:
     buffer = io.BytesIO()
-    Image.new("RGBA", (240, 80), (0, 0, 80, 255)).save(buffer, format="PNG")
+    Image.new("RGBA", (600, 180), (0, 0, 80, 255)).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
