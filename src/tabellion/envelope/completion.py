@@ -84,7 +84,10 @@ def _field_image(field: EnvelopeField, width: int, height: int) -> Image.Image |
     value = field.value or {}
     if value.get("kind") == "image":
         raw = base64.b64decode(str(value["image"]).split(",", 1)[1])
-        picture = Image.open(io.BytesIO(raw)).convert("RGBA")
+        picture: Image.Image = Image.open(io.BytesIO(raw))
+        picture.load()
+        if picture.mode != "RGBA":  # (converting to the same mode would copy it)
+            picture = picture.convert("RGBA")
         # Resampled only when far finer than print needs (a photo, say): a file that stays
         # small. A drawing from the signing page's canvas goes in as drawn.
         if picture.width > 2 * width or picture.height > 2 * height:
@@ -142,7 +145,7 @@ def _image_xobject(writer: IncrementalPdfFileWriter, image: Image.Image) -> gene
         )
         return writer.add_object(stream)
 
-    rgba = image.convert("RGBA")
+    rgba = image if image.mode == "RGBA" else image.convert("RGBA")
     mask = xobject(rgba.getchannel("A"), "/DeviceGray")
     return xobject(rgba.convert("RGB"), "/DeviceRGB", **{"/SMask": mask})
 

@@ -198,9 +198,17 @@ def draw_qr(pdf: FPDF, url: str, x0: float, y0: float, size: float) -> None:
     cell = size / (len(matrix) + 8)
     pdf.set_fill_color(0, 0, 0)
     for row_index, row in enumerate(matrix):
-        for col_index, value in enumerate(row):
-            if value:
-                pdf.rect(x0 + (col_index + 4) * cell, y0 + (row_index + 4) * cell, cell, cell, "F")
+        # One rectangle per run of dark modules in a row: a third of the drawing calls.
+        col_index = 0
+        while col_index < len(row):
+            if not row[col_index]:
+                col_index += 1
+                continue
+            start = col_index
+            while col_index < len(row) and row[col_index]:
+                col_index += 1
+            x, y = x0 + (start + 4) * cell, y0 + (row_index + 4) * cell
+            pdf.rect(x, y, (col_index - start) * cell, cell, "F")
     # Readers on a screen follow the QR code as a link too.
     pdf.link(x0, y0, size, size, url)
 
