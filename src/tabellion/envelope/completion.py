@@ -108,6 +108,26 @@ def _fit(image: Image.Image, width: float, height: float) -> tuple[float, float,
     return (width - drawn_width) / 2, (height - drawn_height) / 2, drawn_width, drawn_height
 
 
+def _place(
+    image: Image.Image | None, box: tuple[int, int], width: float, height: float
+) -> tuple[Image.Image, tuple[float, float, float, float]] | None:
+    """The image to embed and where it goes in a ``width`` × ``height`` point box. One drawn
+    at the box's pixel size (text) is cut to its ink, placed where the ink was: a fraction
+    of the pixels to store, the same page. A picture is fitted (``_fit``)."""
+    if image is None:
+        return None
+    if image.size != box:
+        return image, _fit(image, width, height)
+    ink = image.getchannel("A").getbbox()
+    if ink is None:
+        return None
+    scale_x, scale_y = width / box[0], height / box[1]
+    left, top, right, bottom = ink
+    where = (left * scale_x, (box[1] - bottom) * scale_y, (right - left) * scale_x,
+             (bottom - top) * scale_y)  # fmt: skip
+    return image.crop(ink), where
+
+
 def _box(page: generic.DictionaryObject) -> tuple[float, float, float, float]:
     """The page's visible box (CropBox, else MediaBox; either may be inherited)."""
     for key in ("/CropBox", "/MediaBox"):
@@ -191,14 +211,13 @@ def flatten(original: bytes, fields: Sequence[EnvelopeField]) -> bytes:
         for field in page_fields:
             width = field.width / 100 * page_width
             height = field.height / 100 * page_height
-            image = _field_image(
-                field, max(1, int(width * PIXELS_PER_POINT)), max(1, int(height * PIXELS_PER_POINT))
-            )
-            if image is None:
+            box = (max(1, int(width * PIXELS_PER_POINT)), max(1, int(height * PIXELS_PER_POINT)))
+            placed = _place(_field_image(field, *box), box, width, height)
+            if placed is None:
                 continue
+            image, (dx, dy, drawn_width, drawn_height) = placed
             name = f"/TabellionField{len(ops)}"
             images[generic.NameObject(name)] = _image_xobject(writer, image)
-            dx, dy, drawn_width, drawn_height = _fit(image, width, height)
             left = left0 + field.x / 100 * page_width + dx
             bottom = top0 - (field.y + field.height) / 100 * page_height + dy
             ops.append(
