@@ -58,7 +58,7 @@ def document(pages: int) -> bytes:
 
 def drawn() -> str:
     buffer = io.BytesIO()
-    Image.new("RGBA", (240, 80), (0, 0, 80, 255)).save(buffer, format="PNG")
+    Image.new("RGBA", (600, 180), (0, 0, 80, 255)).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -141,23 +141,32 @@ async def run(pages: int, signers_: int, rounds: int) -> None:
             data = document(pages)
             ours: list[float] = []
             floor: list[float] = []
+            # CPU seconds of the process (all threads) too: on a shared machine wall time
+            # also counts the time other processes held the cores.
+            ours_cpu: list[float] = []
+            floor_cpu: list[float] = []
             page_times: list[float] = []
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as c:
                 for _ in range(rounds):
                     envelope_id, times = await one_envelope(c, runtime, headers, data, signers_)
                     page_times.extend(times)
-                    started = time.perf_counter()
+                    started, cpu = time.perf_counter(), time.process_time()
                     await complete(runtime, envelope_id)
                     ours.append(time.perf_counter() - started)
-                    started = time.perf_counter()
+                    ours_cpu.append(time.process_time() - cpu)
+                    started, cpu = time.perf_counter(), time.process_time()
                     await bare_seal(runtime, data)
                     floor.append(time.perf_counter() - started)
+                    floor_cpu.append(time.process_time() - cpu)
             done, bare = statistics.median(ours), statistics.median(floor)
+            done_cpu, bare_cpu = statistics.median(ours_cpu), statistics.median(floor_cpu)
             print(
-                f"completion of {pages} pages, {signers_} signers, {4 * signers_} fields: "
-                f"{done * 1000:.0f} ms; bare PAdES signature: {bare * 1000:.0f} ms; "
-                f"ratio {done / bare:.2f}× (target ≤ 2×)"
+                f"completion of {pages} pages, {signers_} signers, {4 * signers_} fields "
+                f"(median of {rounds}): {done * 1000:.0f} ms; bare PAdES signature: "
+                f"{bare * 1000:.0f} ms; ratio {done / bare:.2f}× (target ≤ 2×); CPU time "
+                f"{done_cpu * 1000:.0f} ms against {bare_cpu * 1000:.0f} ms, "
+                f"{done_cpu / bare_cpu:.2f}×"
             )
             page = statistics.median(page_times)
             print(f"signing page first HTML: median {page * 1000:.1f} ms (target ≤ 300 ms)")

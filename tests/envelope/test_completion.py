@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import re
 from pathlib import Path
 
 import httpx
@@ -89,6 +90,12 @@ async def test_the_signed_pdf_is_flattened_certified_and_sealed(
             "\n", ""
         ), expected
     assert "Audit certificate" in _text(signed)
+    # The filled document is the signed file's earlier revisions, unchanged: cut at the end of
+    # one of them, it has the "after the fields were filled" SHA-256 the certificate gives.
+    flat = text.replace(" ", "").replace("\r", "").replace("\n", "")
+    [after] = re.findall(r"SHA-256afterthefieldswerefilled:([0-9a-f]{64})", flat)
+    ends = [m.end() for m in re.finditer(rb"%%EOF\r?\n?", signed)]
+    assert after in [hashlib.sha256(signed[:end]).hexdigest() for end in ends[:-1]]
 
     # Everybody, cc included, gets the signed PDF attached.
     mails = {m["To"]: m for m in await signed_mails(runtime)}

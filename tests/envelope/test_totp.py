@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from tabellion.models.evidence import Evidence
 from tabellion.models.user import User
+from tabellion.organization import totp
 from tabellion.runtime import Runtime
 from tests.envelope.test_auth import SIGNER, _active_user, _form, _sent, _sign, _trail
 from tests.envelope.test_pages import UA, _token
@@ -81,9 +82,37 @@ async def test_enrolment_is_confirmed_with_a_code(
     _, other_secret = await create_org_with_key(runtime, name="Other")
     other = bearer(other_secret)
     assert_problem(await client.post(path, headers=other), 404, "user-not-found")
+    # The row holds the secret encrypted, not the base32 an authenticator app needs.
     async with runtime.sessions() as session:
         user = await session.get(User, user_id)
-        assert user is not None and user.totp_secret == secret
+        assert user is not None and user.totp_secret
+        assert secret not in user.totp_secret and user.totp_secret.startswith("gAAAAA")
+        assert totp.secret_of(user, runtime.settings.signing_key) == secret
+
+
+async def test_a_secret_stored_in_plain_before_still_works_and_is_then_encrypted(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    auth: dict[str, str],
+    org_key: tuple[str, str],
+) -> None:
+    await _active_user(runtime, org_key[0], SIGNER["email"])
+    user_id = await _user_id(runtime, SIGNER["email"])
+    secret = pyotp.random_base32()
+    async with runtime.sessions() as session, session.begin():
+        user = await session.get(User, user_id)
+        assert user is not None
+        user.totp_secret = secret  # as rows were written before encryption at rest
+    code = pyotp.TOTP(secret).now()
+    response = await client.post(
+        f"/v1/users/{user_id}/totp/confirm", json={"code": code}, headers=auth
+    )
+    assert response.status_code == 200, response.text
+    async with runtime.sessions() as session:
+        user = await session.get(User, user_id)
+        assert user is not None and user.totp_secret and user.totp_confirmed_at
+        assert secret not in user.totp_secret
+        assert totp.secret_of(user, runtime.settings.signing_key) == secret
 
 
 async def test_an_unconfirmed_secret_does_not_allow_sending(

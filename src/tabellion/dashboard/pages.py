@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+import segno
+from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from tabellion.dashboard import repository
@@ -22,12 +23,14 @@ from tabellion.evidence.rendering import bundle
 from tabellion.evidence.transparency import log
 from tabellion.kit import sessions
 from tabellion.kit.time import utcnow
-from tabellion.kit.web import PageRoute, csrf_token, page_environment, render
+from tabellion.kit.web import PageRoute, check_csrf, csrf_token, page_environment, render
 from tabellion.message import repository as messages
 from tabellion.models.organization import Organization
 from tabellion.models.user import User
+from tabellion.organization import totp
 from tabellion.organization.accounts import SENDING_ROLES
 from tabellion.organization.service import possible_id
+from tabellion.portal import i18n
 from tabellion.portal.i18n import human_time
 from tabellion.runtime import Runtime
 
@@ -295,3 +298,81 @@ async def proof_bundle(delivery_id: str, request: Request, session: DbSession) -
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{delivery.id}-evidence.zip"'},
     )
+
+
+# ---- the user's own authenticator app (TOTP), for envelopes that ask for its code ----------
+# In the visitor's language, as the account pages are. The secret is shown (as a QR code and
+# as text) only while it waits for its first code; once confirmed it is never shown again.
+
+TOTP_PAGE = "/app/authenticator"
+
+
+async def _totp_page(
+    request: Request, session: DbSession, user: User, *, status_code: int = 200, error: str = ""
+) -> Response:
+    organization = await session.get(Organization, user.organization_id)
+    key = _runtime(request).settings.signing_key
+    secret = None if totp.enrolled(user) else totp.secret_of(user, key)
+    uri = totp.provisioning_uri(user, secret) if secret else None
+    return i18n.page(
+        env,
+        request,
+        "dashboard/authenticator.html",
+        language=i18n.request_language(request),
+        csrf=csrf_token(request, key),
+        status_code=status_code,
+        timezone=organization.timezone if organization else "Europe/Paris",
+        user=user,
+        organization=organization,
+        section="authenticator",
+        confirmed=totp.enrolled(user),
+        secret=secret,
+        qr=segno.make(uri, error="m").svg_data_uri(scale=5, border=2) if uri else None,
+        error=error,
+    )
+
+
+@router.get(TOTP_PAGE)
+async def authenticator(request: Request, session: DbSession) -> Response:
+    user = await _user(request, session)
+    if user is None:
+        return RedirectResponse(SIGN_IN, status_code=303)
+    return await _totp_page(request, session, user)
+
+
+@router.post(f"{TOTP_PAGE}/new")
+async def authenticator_new(
+    request: Request,
+    session: DbSession,
+    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
+) -> Response:
+    """A new secret (replacing any earlier one), shown on the page until confirmed."""
+    user = await _user(request, session)
+    if user is None:
+        return RedirectResponse(SIGN_IN, status_code=303)
+    key = _runtime(request).settings.signing_key
+    check_csrf(request, key, csrf_token_)
+    totp.enrol(user, key)
+    return RedirectResponse(TOTP_PAGE, status_code=303)
+
+
+@router.post(f"{TOTP_PAGE}/confirm")
+async def authenticator_confirm(
+    request: Request,
+    session: DbSession,
+    code: Annotated[str, Form(max_length=16)] = "",
+    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
+) -> Response:
+    user = await _user(request, session)
+    if user is None:
+        return RedirectResponse(SIGN_IN, status_code=303)
+    key = _runtime(request).settings.signing_key
+    check_csrf(request, key, csrf_token_)
+    try:
+        totp.confirm(user, code, key)
+    except (totp.WrongTotpCode, totp.TotpNotEnrolled):
+        # Nothing to keep from a refused code: a 422 rolls the request back.
+        return await _totp_page(
+            request, session, user, status_code=422, error="That code is not right."
+        )
+    return RedirectResponse(TOTP_PAGE, status_code=303)

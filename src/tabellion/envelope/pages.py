@@ -314,7 +314,9 @@ async def verify(token: str, request: Request, db: DbSession) -> Response:
                 db, limiter, ctx.recipient, step, values.get("code", ""), ip=ip
             )
         elif method == "totp":
-            await verification.check_totp(db, limiter, ctx.recipient, values.get("code", ""), ip=ip)
+            await verification.check_totp(
+                db, limiter, ctx.recipient, values.get("code", ""), ip=ip, signing_key=_key(request)
+            )
         else:
             await verification.check_password(
                 db, limiter, ctx.recipient, values.get("password", ""), ip=ip

@@ -190,12 +190,13 @@ async def check_totp(
     code: str,
     *,
     ip: str,
+    signing_key: bytes,
 ) -> None:
     """The current code of the authenticator app of the organisation's active user at the
     recipient's address (each code good once; wrong ones throttled as sign-ins)."""
     await limiter.enforce("sign-in", ip=ip, address=recipient.email, count=False)
     users = [u for u in await users_at(session, recipient) if totp.enrolled(u)]
-    if not any(totp.accept(u, code[:16]) for u in users):
+    if not any(totp.accept(u, code[:16], signing_key) for u in users):
         await limiter.record("sign-in", ip=ip, address=recipient.email)
         raise WrongPassword.field("code", "That code is not right.", code="wrong-totp-code")
     await session.flush()

@@ -29,7 +29,8 @@ class User(TimestampMixin, Base):
     deactivated_at: Mapped[datetime | None]
     # TOTP (RFC 6238) for signing-page action authentication: the base-32 secret, usable once
     # confirmed with a first code; the last time step accepted (a code is good once).
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Encrypted (organization.totp): a Fernet token of the base32 secret, 140 characters.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
     totp_confirmed_at: Mapped[datetime | None]
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     created_by_key_id: Mapped[str | None] = mapped_column(String(40))

@@ -498,12 +498,13 @@ class TotpStateOut(BaseModel):
     "the earlier one.",
     responses=responses(Unauthorized, InsufficientScope, UserNotFound),
 )
-async def enrol_totp(user_id: str, caller: UsersScope, session: DbSession) -> TotpEnrolmentOut:
+async def enrol_totp(
+    request: Request, user_id: str, caller: UsersScope, session: DbSession
+) -> TotpEnrolmentOut:
     user = await accounts.get_user(session, caller.organization_id, user_id)
-    uri = totp.enrol(user)
+    secret, uri = totp.enrol(user, _runtime(request).settings.signing_key)
     await session.flush()
-    assert user.totp_secret is not None
-    return TotpEnrolmentOut(secret=user.totp_secret, otpauth_uri=uri, confirmed=False)
+    return TotpEnrolmentOut(secret=secret, otpauth_uri=uri, confirmed=False)
 
 
 @router.post(
@@ -516,10 +517,10 @@ async def enrol_totp(user_id: str, caller: UsersScope, session: DbSession) -> To
     ),
 )
 async def confirm_totp(
-    user_id: str, body: TotpCodeIn, caller: UsersScope, session: DbSession
+    request: Request, user_id: str, body: TotpCodeIn, caller: UsersScope, session: DbSession
 ) -> TotpStateOut:
     user = await accounts.get_user(session, caller.organization_id, user_id)
-    totp.confirm(user, body.code)
+    totp.confirm(user, body.code, _runtime(request).settings.signing_key)
     await session.flush()
     return TotpStateOut(confirmed=True)
 

@@ -1,5 +1,10 @@
-"""TOTP (RFC 6238, ``pyotp``) for users: enrolled through the API, confirmed with a first code,
-then asked by the signing page before a signature (``action_auth: ["totp"]``)."""
+"""TOTP (RFC 6238, ``pyotp``) for users: enrolled through the API or the dashboard, confirmed
+with a first code, then asked by the signing page before a signature (``action_auth: ["totp"]``).
+
+The secret is stored encrypted (``kit.crypto``, a key derived from the service's secret key): a
+database dump alone does not let anyone compute codes. Secrets stored in plain before that
+(base32, never starting as a Fernet token does) are still read, and encrypted at their next use.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import time
 import pyotp
 
 from tabellion.errors import Conflict, ValidationFailed
+from tabellion.kit import crypto
 from tabellion.kit.time import utcnow
 from tabellion.models.user import User
 
@@ -15,6 +21,9 @@ ISSUER = "Tabellion"
 # One step either side (30 s each) for clock drift.
 DRIFT_STEPS = 1
 STEP_SECONDS = 30
+# Every Fernet token starts with these characters (version byte 0x80, then the timestamp's
+# high bytes); a base32 secret holds only A-Z and 2-7.
+_ENCRYPTED = "gAAAAA"
 
 
 class TotpNotEnrolled(Conflict):
@@ -27,36 +36,56 @@ class WrongTotpCode(ValidationFailed):
     title = "The code from the authenticator app is not right"
 
 
-def enrol(user: User, *, issuer: str = ISSUER) -> str:
+def secret_of(user: User, signing_key: bytes) -> str | None:
+    """The user's base32 secret, decrypted (or as stored, from before encryption)."""
+    stored = user.totp_secret
+    if not stored or not stored.startswith(_ENCRYPTED):
+        return stored or None
+    return crypto.decrypt(signing_key, stored)
+
+
+def _keep(user: User, signing_key: bytes, secret: str) -> None:
+    user.totp_secret = crypto.encrypt(signing_key, secret)
+
+
+def enrol(user: User, signing_key: bytes, *, issuer: str = ISSUER) -> tuple[str, str]:
     """A new secret for the user (replacing any earlier one, unconfirmed until a first code);
-    returns its otpauth:// URI for an authenticator app."""
-    user.totp_secret = pyotp.random_base32()
+    returns it and its otpauth:// URI for an authenticator app."""
+    secret = pyotp.random_base32()
+    _keep(user, signing_key, secret)
     user.totp_confirmed_at = None
     user.totp_last_step = None
-    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=issuer)
+    return secret, provisioning_uri(user, secret, issuer=issuer)
 
 
-def accept(user: User, code: str, *, now: float | None = None) -> bool:
+def provisioning_uri(user: User, secret: str, *, issuer: str = ISSUER) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=issuer)
+
+
+def accept(user: User, code: str, signing_key: bytes, *, now: float | None = None) -> bool:
     """Whether ``code`` is the user's current code and not one already used (replays of an
     accepted code, even within its 30 seconds, fail). Records the step it matched."""
-    if not user.totp_secret or not code.strip().isdigit():
+    secret = secret_of(user, signing_key)
+    if not secret or not code.strip().isdigit():
         return False
     moment = time.time() if now is None else now
-    totp = pyotp.TOTP(user.totp_secret)
+    totp = pyotp.TOTP(secret)
     current = int(moment // STEP_SECONDS)
     for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
         if user.totp_last_step is not None and step <= user.totp_last_step:
             continue
         if pyotp.utils.strings_equal(totp.at(step * STEP_SECONDS), code.strip()):
             user.totp_last_step = step
+            if not user.totp_secret or not user.totp_secret.startswith(_ENCRYPTED):
+                _keep(user, signing_key, secret)  # stored in plain before: encrypted now
             return True
     return False
 
 
-def confirm(user: User, code: str) -> None:
+def confirm(user: User, code: str, signing_key: bytes) -> None:
     if not user.totp_secret:
         raise TotpNotEnrolled(f"User {user.id} has no TOTP secret: enrol first.")
-    if not accept(user, code):
+    if not accept(user, code, signing_key):
         raise WrongTotpCode.field("code", "That code is not right.", code="wrong-totp-code")
     user.totp_confirmed_at = utcnow()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from io import BytesIO
@@ -89,6 +90,16 @@ def _signer(seal: Seal) -> signers.Signer:
         signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
         cert_registry=SimpleCertificateStore.from_certs(chain[1:]),  # type: ignore[no-untyped-call]
     )
+
+
+@cache
+def _room(seal: Seal) -> int:
+    """The room (hex digits) a B-B seal's signature takes, from its chain: without it pyHanko
+    builds the whole signature once more, without the key, to measure it. The certificates
+    are most of it; 4 KiB covers the signed attributes and the signature value with margin.
+    With a timestamp (a token of unknown size) pyHanko still measures."""
+    chain = sum(len(c.public_bytes(serialization.Encoding.DER)) for c in seal.chain)
+    return 2 * (chain + 4096)
 
 
 _TYPOGRAPHY = str.maketrans(
@@ -187,9 +198,17 @@ def draw_qr(pdf: FPDF, url: str, x0: float, y0: float, size: float) -> None:
     cell = size / (len(matrix) + 8)
     pdf.set_fill_color(0, 0, 0)
     for row_index, row in enumerate(matrix):
-        for col_index, value in enumerate(row):
-            if value:
-                pdf.rect(x0 + (col_index + 4) * cell, y0 + (row_index + 4) * cell, cell, cell, "F")
+        # One rectangle per run of dark modules in a row: a third of the drawing calls.
+        col_index = 0
+        while col_index < len(row):
+            if not row[col_index]:
+                col_index += 1
+                continue
+            start = col_index
+            while col_index < len(row) and row[col_index]:
+                col_index += 1
+            x, y = x0 + (start + 4) * cell, y0 + (row_index + 4) * cell
+            pdf.rect(x, y, (col_index - start) * cell, cell, "F")
     # Readers on a screen follow the QR code as a link too.
     pdf.link(x0, y0, size, size, url)
 
@@ -217,7 +236,15 @@ class FallbackTimeStamper(TimeStamper):
         raise failure
 
 
-async def seal_pdf(settings: Settings, data: bytes, evidence_id: str) -> bytes:
+async def seal_pdf(
+    settings: Settings,
+    data: bytes,
+    evidence_id: str,
+    *,
+    extend: Callable[[IncrementalPdfFileWriter], None] | None = None,
+) -> bytes:
+    """``data`` PAdES-sealed in an incremental update. ``extend`` adds to that same update
+    before it is signed (pages, say): one parse of the file and one write, not two of each."""
     seal = load_seal(settings)
     meta = signers.PdfSignatureMetadata(
         field_name="TabellionSeal",
@@ -234,6 +261,8 @@ async def seal_pdf(settings: Settings, data: bytes, evidence_id: str) -> bytes:
     urls = settings.tsa_urls
     timestamper = FallbackTimeStamper(urls) if urls else None
     writer = IncrementalPdfFileWriter(BytesIO(data))
+    if extend is not None:
+        extend(writer)
     tsa_roots = (
         x509.load_pem_x509_certificates(settings.tsa_trust_file.read_bytes())
         if settings.tsa_trust_file
@@ -245,7 +274,13 @@ async def seal_pdf(settings: Settings, data: bytes, evidence_id: str) -> bytes:
                 "PDF proofs stay PAdES B-T: B-LT also embeds the timestamp authority's chain, "
                 "which needs its roots in TABELLION_TSA_TRUST_FILE"
             )
-        out = await signers.async_sign_pdf(writer, meta, _signer(seal), timestamper=timestamper)
+        out = await signers.async_sign_pdf(
+            writer,
+            meta,
+            _signer(seal),
+            timestamper=timestamper,
+            bytes_reserved=None if timestamper else _room(seal),
+        )
         return out.getvalue()  # type: ignore[no-any-return]
     # PAdES B-LT in the signed revision itself: the chain and its CRLs or OCSP answers in the
     # DSS, fetched now, so that the seal can be checked once they are gone. A DSS added in a
