@@ -245,7 +245,9 @@ async def seal_pdf(settings: Settings, data: bytes, evidence_id: str) -> bytes:
                 "PDF proofs stay PAdES B-T: B-LT also embeds the timestamp authority's chain, "
                 "which needs its roots in TABELLION_TSA_TRUST_FILE"
             )
-        out = await signers.async_sign_pdf(writer, meta, _signer(seal), timestamper=timestamper)
+        signer = signers.PdfSigner(meta, _signer(seal), timestamper=timestamper)
+        reserved = await _reserved_bytes(signer, data, (seal.fingerprint, *urls))
+        out = await signer.async_sign_pdf(writer, bytes_reserved=reserved)
         return out.getvalue()  # type: ignore[no-any-return]
     # PAdES B-LT in the signed revision itself: the chain and its CRLs or OCSP answers in the
     # DSS, fetched now, so that the seal can be checked once they are gone. A DSS added in a
@@ -274,6 +276,20 @@ async def seal_pdf(settings: Settings, data: bytes, evidence_id: str) -> bytes:
     finally:
         await fetchers.close()  # type: ignore[no-untyped-call]
     return out.getvalue()  # type: ignore[no-any-return]
+
+
+# The room for the signature in the file, by seal and timestamp authorities. pyHanko sizes it
+# with a whole dummy signature (and a dummy timestamp, fetched from the authority), which costs
+# as much as the real one. Without embedded revocation data the size depends on nothing else,
+# so the first estimate (pyHanko adds a 50 % margin) serves every later PAdES B-T proof.
+_RESERVED: dict[tuple[str, ...], int] = {}
+
+
+async def _reserved_bytes(signer: signers.PdfSigner, data: bytes, key: tuple[str, ...]) -> int:
+    if key not in _RESERVED:
+        session = signer.init_signing_session(IncrementalPdfFileWriter(BytesIO(data)))
+        _RESERVED[key] = await session.estimate_signature_container_size(None)
+    return _RESERVED[key]
 
 
 class RevocationUnavailable(Exception):
