@@ -2,7 +2,8 @@
 
 Measures POST /v1/messages/{id}/dispatch end to end in-process (deliveries, SENT evidence and
 notification jobs committed, response serialised), and as a baseline a bare bulk insert of
-the same rows with the same driver in one transaction. Target: ≥ 2,000 recipients/s.
+the same rows with the same driver in one transaction (COPY on PostgreSQL, executemany on
+SQLite). Target: ≥ 0.8× that floor.
 
     .venv/bin/python bench/bench_dispatch.py [--recipients 10000]
 """
@@ -170,10 +171,10 @@ async def run(label: str, database_url: str | None, count: int) -> None:
         finally:
             await runtime.close()
     rate, floor_rate = count / ours, count / floor
-    verdict = "ok" if rate >= 2000 else "BELOW TARGET"
+    verdict = "ok" if rate >= 0.8 * floor_rate else "BELOW TARGET"
     print(
         f"{label:10s} dispatch {count} recipients: {ours:6.2f} s = {rate:8.0f} recipients/s "
-        f"[{verdict}, target 2000]; bare insert {floor_rate:8.0f} rows/s; "
+        f"[{verdict}, target 0.8x the bare insert]; bare insert {floor_rate:8.0f} rows/s; "
         f"ratio {rate / floor_rate:4.2f}x"
     )
     report(f"dispatch {count}, {label}", rate, floor_rate, "recipients/s", "≥ 0.8× floor")
