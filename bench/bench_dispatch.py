@@ -2,7 +2,8 @@
 
 Measures POST /v1/messages/{id}/dispatch end to end in-process (deliveries, SENT evidence and
 notification jobs committed, response serialised), and as a baseline a bare bulk insert of
-the same rows with the same driver in one transaction. Target: ≥ 2,000 recipients/s.
+the same rows with the same driver in one transaction (COPY on PostgreSQL, executemany on
+SQLite). Target: ≥ 0.8× that floor.
 
     .venv/bin/python bench/bench_dispatch.py [--recipients 10000]
 """
@@ -32,8 +33,10 @@ from tabellion.kit.time import utcnow
 from tabellion.migrations import upgrade_database
 from tabellion.models import Delivery, Evidence, Job, Message
 from tabellion.models.base import table_of
+from tabellion.models.webhook import Event
 from tabellion.organization.service import create_api_key, create_organization
 from tabellion.runtime import Runtime
+from tabellion.webhook.service import event_body
 
 
 def recipients(count: int) -> list[dict[str, str]]:
@@ -68,7 +71,9 @@ async def bare_insert(runtime: Runtime, count: int) -> float:
     """The same rows inserted by the fastest plain means: the floor for any dispatch.
 
     On PostgreSQL a bare psycopg ``COPY`` per table (what ``db.bulk_insert`` does, minus its
-    defaults and type processing); elsewhere Core's executemany.
+    defaults and type processing); elsewhere Core's executemany. The rows: each recipient's
+    delivery, SENT evidence, notice job and ``delivery.sent`` event (its body the delivery's
+    representation, as the API's), as a dispatch writes them.
     """
     async with transaction(runtime.sessions) as session:
         org = await create_organization(session, name="Baseline")
@@ -87,7 +92,7 @@ async def bare_insert(runtime: Runtime, count: int) -> float:
     started = time.perf_counter()
     async with transaction(runtime.sessions) as session:
         now = utcnow()
-        rows, evidence, jobs = [], [], []
+        rows, evidence, jobs, events = [], [], [], []
         for i in range(count):
             delivery_id = new_id("dlv")
             rows.append(
@@ -116,6 +121,30 @@ async def bare_insert(runtime: Runtime, count: int) -> float:
                     occurred_at=now,
                 )
             )
+            event_id = new_id("evt")
+            representation = {
+                "id": delivery_id,
+                "message_id": message.id,
+                "status": "pending",
+                "email": f"r{i}@example.test",
+                "first_name": "Jane",
+                "last_name": f"Doe {i}",
+                "language": "en",
+                "created_at": now.isoformat(),
+                "evidence": [{"id": evidence[-1]["id"], "type": "SENT", "at": now.isoformat()}],
+            }
+            events.append(
+                {
+                    "id": event_id,
+                    "organization_id": org.id,
+                    "type": "delivery.sent",
+                    "delivery_id": delivery_id,
+                    "body": event_body(
+                        event_id, "delivery.sent", now, {"delivery": representation}
+                    ),
+                    "created_at": now,
+                }
+            )
             jobs.append(
                 {
                     "kind": "notification.send_notice",
@@ -128,7 +157,7 @@ async def bare_insert(runtime: Runtime, count: int) -> float:
                     "updated_at": now,
                 }
             )
-        for model, values in ((Delivery, rows), (Evidence, evidence), (Job, jobs)):
+        for model, values in ((Delivery, rows), (Evidence, evidence), (Job, jobs), (Event, events)):
             if session.get_bind().dialect.name == "postgresql":
                 await bare_copy(session, table_of(model), values)
             else:
@@ -170,10 +199,10 @@ async def run(label: str, database_url: str | None, count: int) -> None:
         finally:
             await runtime.close()
     rate, floor_rate = count / ours, count / floor
-    verdict = "ok" if rate >= 2000 else "BELOW TARGET"
+    verdict = "ok" if rate >= 0.8 * floor_rate else "BELOW TARGET"
     print(
         f"{label:10s} dispatch {count} recipients: {ours:6.2f} s = {rate:8.0f} recipients/s "
-        f"[{verdict}, target 2000]; bare insert {floor_rate:8.0f} rows/s; "
+        f"[{verdict}, target 0.8x the bare insert]; bare insert {floor_rate:8.0f} rows/s; "
         f"ratio {rate / floor_rate:4.2f}x"
     )
     report(f"dispatch {count}, {label}", rate, floor_rate, "recipients/s", "≥ 0.8× floor")

@@ -3,8 +3,9 @@
 JSON: dispatch one message to N recipients (N SENT evidence rows), then time the sealing job
 (chain, canonical JSON, ES256 JWS, Merkle log append, bulk update) until all are sealed. The
 baseline in the same run is the bare cryptographic floor: SHA-256 and an ES256 signature of
-the same canonical payloads. Target: ≥ 1,000 sealed proofs/s.
-PDF: render and PAdES-seal M proofs one after the other. Target: ≥ 25 PDF proofs/s.
+the same canonical payloads. Target: ≥ 0.5× that floor.
+PDF: render and PAdES-seal M proofs one after the other; the floor is rendering them alone.
+Target: ≥ 25 PDF proofs/s and ≥ 0.6× rendering alone.
 
     .venv/bin/python -m bench.bench_evidence [--recipients 10000] [--pdfs 100] [--postgres]
 """
@@ -79,10 +80,10 @@ async def run(recipients: int, pdfs: int, database_url: str | None) -> None:
                 sign_flattened(seal, payload, protected)
             floor = len(payloads) / (time.perf_counter() - started)
             print(f"JSON proofs sealed: {sealed} in the sealing job")
-            print(f"  ours:     {ours:10.0f} proofs/s  (target >= 1,000)")
+            print(f"  ours:     {ours:10.0f} proofs/s  (target >= 0.5x the baseline)")
             print(f"  baseline: {floor:10.0f} signatures/s (sha256 + ES256 of the same payloads)")
             print(f"  ratio:    {ours / floor:10.2f}")
-            dialect = runtime.engine.dialect.name
+            dialect = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[runtime.engine.dialect.name]
             report(f"sealed JSON proofs ({sealed}), {dialect}", ours, floor, "/s", "≥ 0.5× floor")
             sample = rows[:pdfs]
             async with runtime.sessions() as session:
@@ -99,7 +100,7 @@ async def run(recipients: int, pdfs: int, database_url: str | None) -> None:
                 pdf.render(settings, content, pdf.proof_bytes(document), "fr")
             render_rate = len(sample) / (time.perf_counter() - started)
             print(f"PDF proofs: {len(sample)}")
-            print(f"  rendered and PAdES-sealed: {pdf_rate:8.1f} /s  (target >= 25)")
+            print(f"  rendered and PAdES-sealed: {pdf_rate:8.1f} /s  (target >= 25, 0.6x render)")
             print(f"  rendered only (baseline):  {render_rate:8.1f} /s")
             print(f"  ratio:                     {pdf_rate / render_rate:8.2f}")
             report(

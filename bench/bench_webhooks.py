@@ -34,6 +34,7 @@ from bench.common import (
     bench_settings,
     free_port,
     fresh_postgres,
+    pg_url,
     report,
     start_process,
     wait_for_port,
@@ -50,7 +51,7 @@ from tabellion.webhook import service
 from tabellion.webhook.delivery import outbound, webhook_ledger
 from tabellion.webhook.service import DELIVER_TASK, NewEvent
 
-PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/tabellion_bench_webhooks"
+PG_URL = pg_url("_webhooks")
 
 
 def event_data(i: int) -> dict[str, object]:

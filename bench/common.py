@@ -16,6 +16,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/tabellion_bench")
 
 
+def pg_url(suffix: str) -> str:
+    """``BENCH_PG_URL`` with its database name suffixed: a benchmark's own database, which it
+    drops and recreates too (two benchmarks never share one)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(PG_URL)
+    return parsed.set(database=f"{parsed.database}{suffix}").render_as_string(hide_password=False)
+
+
 def bench_settings(data_dir: Path, database_url: str | None = None, **extra: object) -> Settings:
     values: dict[str, object] = {
         "env": "test",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from tabellion.evidence.events import (
     event_uri,
     reasons_of,
 )
+from tabellion.evidence.sealing.jws import flattened_json, protected_header, sign_flattened
+from tabellion.evidence.sealing.keys import load_seal
 from tabellion.evidence.verification.verify import verify_json_proof
 from tabellion.runtime import Runtime
 from tests.conftest import make_settings
@@ -152,3 +155,12 @@ def test_a_format_1_proof_still_verifies() -> None:
     # Changed by one byte, it does not.
     tampered = proof.replace(b'"signature":"', b'"signature":"A', 1)
     assert not verify_json_proof(tampered, [root]).authentic
+
+
+def test_a_stored_jws_is_the_json_stdlib_would_write(settings: Settings) -> None:
+    seal = load_seal(settings)
+    jws = sign_flattened(
+        seal, b'{"name":"\xc3\xa9t\xc3\xa9 \\"quoted\\""}', protected_header(seal, "t")
+    )
+    assert flattened_json(jws) == json.dumps(jws, separators=(",", ":"))
+    assert json.loads(flattened_json(jws)) == jws

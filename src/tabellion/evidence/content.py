@@ -17,6 +17,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+from sqlalchemy import Row
 
 from tabellion.config import Settings
 from tabellion.evidence.events import REASON_BASE, reasons_of
@@ -24,7 +25,13 @@ from tabellion.evidence.sealing.keys import Seal
 from tabellion.kit.time import isoformat_z
 from tabellion.models.envelope import Envelope, EnvelopeDocument
 from tabellion.models.evidence import Evidence
-from tabellion.models.message import Attachment, Delivery, Message, recipient_fields
+from tabellion.models.message import (
+    RECIPIENT_FIELDS,
+    Attachment,
+    Delivery,
+    Message,
+    recipient_fields,
+)
 from tabellion.models.organization import Organization
 
 FORMAT = "tabellion-evidence/2"
@@ -40,6 +47,46 @@ BODY_FILE = "content/body.html"
 BODY_TEXT_FILE = "content/body.txt"
 POLICY_ID = "urn:tabellion:policy:evidence:1"
 RECIPIENT_ACTIONS = frozenset({"RECEIVED", "ACCEPTED", "REFUSED", "DOWNLOADED", "REPLIED"})
+
+# The columns a proof's content is built from: the sealing batch reads these alone, as rows.
+EVIDENCE_COLUMNS = (
+    Evidence.id,
+    Evidence.organization_id,
+    Evidence.delivery_id,
+    Evidence.message_id,
+    Evidence.envelope_id,
+    Evidence.recipient_id,
+    Evidence.type,
+    Evidence.event,
+    Evidence.occurred_at,
+    Evidence.details,
+)
+DELIVERY_COLUMNS = (
+    Delivery.id,
+    *(getattr(Delivery, name) for name in RECIPIENT_FIELDS),
+    Delivery.identity,
+)
+MESSAGE_COLUMNS = (
+    Message.id,
+    Message.mode,
+    Message.sender_name,
+    Message.sender_email,
+    Message.sender_user_id,
+    Message.submitted_by_key_id,
+    Message.submitted_by_organization_id,
+    Message.subject,
+    Message.body_submitted,
+    Message.body_html,
+    Message.body_text,
+)
+ORGANIZATION_COLUMNS = (
+    Organization.id,
+    Organization.name,
+    Organization.legal_name,
+    Organization.siren,
+    Organization.kvk,
+    Organization.vat,
+)
 
 
 def iso(moment: datetime) -> str:
@@ -72,7 +119,7 @@ def text_part(text: str, media_type: str, file: str) -> dict[str, Any]:
     }
 
 
-def message_parts(message: Message, attachments: list[Attachment]) -> dict[str, Any]:
+def message_parts(message: Message | Row[Any], attachments: list[Attachment]) -> dict[str, Any]:
     """The subject, the bodies and the attached files: what the sender sent and what the
     recipient was shown (the sanitised HTML body, its plain-text alternative)."""
     parts: dict[str, Any] = {"subject": text_part(message.subject, TEXT, SUBJECT_FILE)}
@@ -119,7 +166,7 @@ def _attribute(certificate: x509.Certificate | None, oid: x509.ObjectIdentifier)
     return str(values[0].value) if values else None
 
 
-def organization_of(organization: Organization) -> dict[str, Any]:
+def organization_of(organization: Organization | Row[Any]) -> dict[str, Any]:
     """The sender organisation, with its legal name and registered identifiers when known."""
     out: dict[str, Any] = {"id": organization.id, "name": organization.name}
     if organization.legal_name:
@@ -140,15 +187,19 @@ def organization_of(organization: Organization) -> dict[str, Any]:
 
 def build_content(
     issuer: dict[str, Any],
-    evidence: Evidence,
-    delivery: Delivery,
-    message: Message,
-    organization: Organization,
-    attachments: list[Attachment],
+    evidence: Evidence | Row[Any],
+    delivery: Delivery | Row[Any],
+    message: Message | Row[Any],
+    organization: Organization | Row[Any],
+    parts: dict[str, Any],
     *,
     sequence: int,
     previous: str | None,
 ) -> dict[str, Any]:
+    """A delivery's event. ``parts`` is ``message_parts`` of its message, the same for every
+    delivery of it. Each argument is a model instance or a row of at least the columns
+    ``EVIDENCE_COLUMNS``, ``DELIVERY_COLUMNS``, ``MESSAGE_COLUMNS`` and ``ORGANIZATION_COLUMNS``
+    name."""
     details = _jsonable(evidence.details or {})
     content: dict[str, Any] = {
         "format": FORMAT,
@@ -180,7 +231,7 @@ def build_content(
             },
         },
         "recipient": recipient_fields(delivery),
-        "content": message_parts(message, attachments),
+        "content": parts,
         "details": details,
         "chain": {"sequence": sequence, "previous": previous},
     }
@@ -190,7 +241,7 @@ def build_content(
     return content
 
 
-def _action(delivery: Delivery, actor: dict[str, Any]) -> dict[str, Any]:
+def _action(delivery: Delivery | Row[Any], actor: dict[str, Any]) -> dict[str, Any]:
     """How the recipient was authenticated for this action, when, from where.
 
     A confirmed identity (a one-time code sent to the address) is the strongest; without one,
@@ -223,9 +274,9 @@ def _iso_text(value: Any) -> str | None:
 
 def build_envelope_content(
     issuer: dict[str, Any],
-    evidence: Evidence,
+    evidence: Evidence | Row[Any],
     envelope: Envelope,
-    organization: Organization,
+    organization: Organization | Row[Any],
     documents: list[EnvelopeDocument],
     *,
     sequence: int,

@@ -92,16 +92,6 @@ def _signer(seal: Seal) -> signers.Signer:
     )
 
 
-@cache
-def _room(seal: Seal) -> int:
-    """The room (hex digits) a B-B seal's signature takes, from its chain: without it pyHanko
-    builds the whole signature once more, without the key, to measure it. The certificates
-    are most of it; 4 KiB covers the signed attributes and the signature value with margin.
-    With a timestamp (a token of unknown size) pyHanko still measures."""
-    chain = sum(len(c.public_bytes(serialization.Encoding.DER)) for c in seal.chain)
-    return 2 * (chain + 4096)
-
-
 _TYPOGRAPHY = str.maketrans(
     {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"',
      "\u2013": "-", "\u2014": "-", "\u2026": "...", "\u20ac": "EUR", "\u00a0": " ",
@@ -274,13 +264,9 @@ async def seal_pdf(
                 "PDF proofs stay PAdES B-T: B-LT also embeds the timestamp authority's chain, "
                 "which needs its roots in TABELLION_TSA_TRUST_FILE"
             )
-        out = await signers.async_sign_pdf(
-            writer,
-            meta,
-            _signer(seal),
-            timestamper=timestamper,
-            bytes_reserved=None if timestamper else _room(seal),
-        )
+        signer = signers.PdfSigner(meta, _signer(seal), timestamper=timestamper)
+        reserved = await _reserved_bytes(signer, data, (seal.fingerprint, *urls))
+        out = await signer.async_sign_pdf(writer, bytes_reserved=reserved)
         return out.getvalue()  # type: ignore[no-any-return]
     # PAdES B-LT in the signed revision itself: the chain and its CRLs or OCSP answers in the
     # DSS, fetched now, so that the seal can be checked once they are gone. A DSS added in a
@@ -309,6 +295,20 @@ async def seal_pdf(
     finally:
         await fetchers.close()  # type: ignore[no-untyped-call]
     return out.getvalue()  # type: ignore[no-any-return]
+
+
+# The room for the signature in the file, by seal and timestamp authorities. pyHanko sizes it
+# with a whole dummy signature (and a dummy timestamp, fetched from the authority), which costs
+# as much as the real one. Without embedded revocation data the size depends on nothing else,
+# so the first estimate (pyHanko adds a 50 % margin) serves every later PAdES B-T proof.
+_RESERVED: dict[tuple[str, ...], int] = {}
+
+
+async def _reserved_bytes(signer: signers.PdfSigner, data: bytes, key: tuple[str, ...]) -> int:
+    if key not in _RESERVED:
+        session = signer.init_signing_session(IncrementalPdfFileWriter(BytesIO(data)))
+        _RESERVED[key] = await session.estimate_signature_container_size(None)
+    return _RESERVED[key]
 
 
 class RevocationUnavailable(Exception):

@@ -72,6 +72,15 @@ def sign_flattened(seal: Seal, payload: bytes, protected: str) -> dict[str, str]
     return {"protected": protected, "payload": encoded, "signature": b64url(signature)}
 
 
+def flattened_json(jws: dict[str, str]) -> str:
+    """A flattened JWS as compact JSON, as ``json.dumps`` writes it. Its members are base64url
+    text, which JSON never escapes, so the text is put together directly: a proof's header
+    carries the certificate chain, kilobytes that ``json.dumps`` would scan for escapes."""
+    return '{{"protected":"{protected}","payload":"{payload}","signature":"{signature}"}}'.format(
+        **jws
+    )
+
+
 def sign_compact(seal: Seal, payload: bytes, typ: str) -> str:
     jws = sign_flattened(seal, payload, protected_header(seal, typ))
     return f"{jws['protected']}.{jws['payload']}.{jws['signature']}"

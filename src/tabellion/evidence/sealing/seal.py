@@ -9,19 +9,29 @@ second per core.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import Row, bindparam, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from tabellion.config import Settings
 from tabellion.db import SETTINGS_INFO, transaction
-from tabellion.evidence.content import build_content, build_envelope_content, issuer_of
-from tabellion.evidence.sealing.jws import protected_header, sign_flattened
+from tabellion.evidence.content import (
+    DELIVERY_COLUMNS,
+    EVIDENCE_COLUMNS,
+    MESSAGE_COLUMNS,
+    ORGANIZATION_COLUMNS,
+    build_content,
+    build_envelope_content,
+    issuer_of,
+    message_parts,
+)
+from tabellion.evidence.sealing.jws import flattened_json, protected_header, sign_flattened
 from tabellion.evidence.sealing.keys import load_seal
 from tabellion.evidence.timestamping.stamps import AWAITING, NONE, queue_timestamps
 from tabellion.evidence.transparency.log import append_leaves, lock_log
@@ -33,8 +43,7 @@ from tabellion.models.base import table_of
 from tabellion.models.envelope import Envelope, EnvelopeDocument
 from tabellion.models.evidence import Evidence, EvidenceChain
 from tabellion.models.job import Job
-from tabellion.models.message import Attachment, Delivery, Message
-from tabellion.models.organization import Organization
+from tabellion.models.message import Attachment
 
 if TYPE_CHECKING:
     from tabellion.runtime import Runtime
@@ -120,40 +129,54 @@ async def step_aside_for(session: AsyncSession, settings: Settings, busy_kind: s
     return True
 
 
-async def _load_context(
-    session: AsyncSession, rows: list[Evidence]
-) -> tuple[
-    dict[str, Delivery], dict[str, Message], dict[str, Organization], dict[str, list[Attachment]]
-]:
-    delivery_ids = list({r.delivery_id for r in rows if r.delivery_id is not None})
-    message_ids = list({r.message_id for r in rows if r.message_id is not None})
-    org_ids = list({r.organization_id for r in rows})
-    deliveries: dict[str, Delivery] = {}
-    for start in range(0, len(delivery_ids), 500):
-        for d in await session.scalars(
-            select(Delivery).where(Delivery.id.in_(delivery_ids[start : start + 500]))
-        ):
-            deliveries[d.id] = d
-    # Not the recipient list: the proofs do not need it, and a 10,000-recipient message's is
-    # 1.4 MB of JSON, parsed again for each batch.
-    unlisted = select(Message).options(defer(Message.recipients, raiseload=True))
-    messages = {m.id: m for m in await session.scalars(unlisted.where(Message.id.in_(message_ids)))}
-    orgs = {
-        o.id: o
-        for o in await session.scalars(select(Organization).where(Organization.id.in_(org_ids)))
-    }
+@dataclass
+class _Context:
+    """What the proofs of a batch are built from, by id: rows of the columns they read."""
+
+    deliveries: dict[str, Row[Any]]
+    messages: dict[str, Row[Any]]
+    organizations: dict[str, Row[Any]]
+    parts: dict[str, dict[str, Any]]  # content.message_parts of each message
+
+
+async def _rows_by_id(
+    session: AsyncSession, columns: tuple[Any, ...], ids: set[str]
+) -> dict[str, Row[Any]]:
+    id_column = columns[0]
+    found: dict[str, Row[Any]] = {}
+    wanted = list(ids)
+    for start in range(0, len(wanted), 500):
+        statement = select(*columns).where(id_column.in_(wanted[start : start + 500]))
+        found.update((row.id, row) for row in await session.execute(statement))
+    return found
+
+
+async def _load_context(session: AsyncSession, rows: Sequence[Row[Any]]) -> _Context:
+    """The deliveries, messages and organisations of ``rows``; not a message's recipient
+    list (1.4 MB of JSON for 10,000 recipients), which no proof reads."""
+    deliveries = await _rows_by_id(
+        session, DELIVERY_COLUMNS, {r.delivery_id for r in rows if r.delivery_id is not None}
+    )
+    messages = await _rows_by_id(
+        session, MESSAGE_COLUMNS, {r.message_id for r in rows if r.message_id is not None}
+    )
+    organizations = await _rows_by_id(
+        session, ORGANIZATION_COLUMNS, {r.organization_id for r in rows}
+    )
     attachments: dict[str, list[Attachment]] = defaultdict(list)
     for a in await session.scalars(
         select(Attachment)
-        .where(Attachment.message_id.in_(message_ids))
+        .where(Attachment.message_id.in_(list(messages)))
         .order_by(Attachment.created_at, Attachment.id)
     ):
         attachments[a.message_id].append(a)
-    return deliveries, messages, orgs, attachments
+    # The subject, bodies and files are hashed once per message, not once per delivery.
+    parts = {i: message_parts(m, attachments.get(i, [])) for i, m in messages.items()}
+    return _Context(deliveries, messages, organizations, parts)
 
 
 async def _load_envelopes(
-    session: AsyncSession, rows: list[Evidence]
+    session: AsyncSession, rows: Sequence[Row[Any]]
 ) -> tuple[dict[str, Envelope], dict[str, list[EnvelopeDocument]]]:
     """The envelopes (and their documents) of the envelope evidence among ``rows``."""
     envelope_ids = list({r.envelope_id for r in rows if r.envelope_id is not None})
@@ -181,17 +204,16 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
     issuer = issuer_of(settings, seal)
     async with transaction(runtime.sessions) as session:
         log = await lock_log(session)
-        rows = list(
-            await session.scalars(
-                select(Evidence)
-                .where(Evidence.sealed_at.is_(None))
-                .order_by(Evidence.id)
-                .limit(limit)
-            )
+        pending = (
+            select(*EVIDENCE_COLUMNS)
+            .where(Evidence.sealed_at.is_(None))
+            .order_by(Evidence.id)
+            .limit(limit)
         )
+        rows = (await session.execute(pending)).all()
         if not rows:
             return 0
-        deliveries, messages, orgs, attachments = await _load_context(session, rows)
+        context = await _load_context(session, rows)
         envelopes, envelope_documents = await _load_envelopes(session, rows)
         org_ids = list({r.organization_id for r in rows})
         heads = {
@@ -200,21 +222,22 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
                 select(EvidenceChain).where(EvidenceChain.organization_id.in_(org_ids))
             )
         }
+        # Each organisation's chain as it grows in this batch: (sequence, hash) of its head.
+        chains = {org_id: (head.seq, head.head_hash) for org_id, head in heads.items()}
         now = utcnow()
         updates: list[dict[str, Any]] = []
         leaves: list[bytes] = []
         # With an authority, tokens are requested by a job after commit (timestamping/stamps.py).
         stamped = AWAITING if settings.tsa_url else NONE
         for row in rows:
-            head = heads.get(row.organization_id)
-            sequence = head.seq + 1 if head else 1
-            previous = head.head_hash if head else None
+            sequence, previous = chains.get(row.organization_id, (0, None))
+            sequence += 1
             if row.envelope_id is not None:
                 content = build_envelope_content(
                     issuer,
                     row,
                     envelopes[row.envelope_id],
-                    orgs[row.organization_id],
+                    context.organizations[row.organization_id],
                     envelope_documents.get(row.envelope_id, []),
                     sequence=sequence,
                     previous=previous,
@@ -224,51 +247,43 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
                 content = build_content(
                     issuer,
                     row,
-                    deliveries[row.delivery_id],
-                    messages[row.message_id],
-                    orgs[row.organization_id],
-                    attachments.get(row.message_id, []),
+                    context.deliveries[row.delivery_id],
+                    context.messages[row.message_id],
+                    context.organizations[row.organization_id],
+                    context.parts[row.message_id],
                     sequence=sequence,
                     previous=previous,
                 )
             payload = canonicalize(content)
             digest = hashlib.sha256(payload).digest()
             jws = sign_flattened(seal, payload, protected)
-            if head is None:
-                head = EvidenceChain(
-                    organization_id=row.organization_id,
-                    seq=sequence,
-                    head_hash=digest.hex(),
-                    updated_at=now,
-                )
-                session.add(head)
-                heads[row.organization_id] = head
-            else:
-                head.seq = sequence
-                head.head_hash = digest.hex()
-                head.updated_at = now
+            chains[row.organization_id] = (sequence, digest.hex())
             leaves.append(digest)
             updates.append(
                 {
-                    "id": row.id,
+                    "b_id": row.id,
                     "seq": sequence,
                     "prev_hash": previous,
-                    "hash": digest.hex(),
-                    "jws": json.dumps(jws, separators=(",", ":")),
+                    "hash": chains[row.organization_id][1],
+                    "jws": flattened_json(jws),
                     "sealed_at": now,
                     "timestamp_status": stamped,
                 }
             )
+        for org_id, (sequence, head_hash) in chains.items():
+            if org_id not in heads:
+                heads[org_id] = EvidenceChain(organization_id=org_id)
+                session.add(heads[org_id])
+            heads[org_id].seq = sequence
+            heads[org_id].head_hash = head_hash
+            heads[org_id].updated_at = now
         first = await append_leaves(session, log, leaves)
         for offset, item in enumerate(updates):
             item["leaf_index"] = first + offset
         await session.flush()
         table = table_of(Evidence)
-        await session.execute(
-            update(table).where(table.c.id == bindparam("b_id")),
-            [{**{k: v for k, v in u.items() if k != "id"}, "b_id": u["id"]} for u in updates],
-        )
-        ids = [u["id"] for u in updates]
+        await session.execute(update(table).where(table.c.id == bindparam("b_id")), updates)
+        ids = [u["b_id"] for u in updates]
         if settings.tsa_url:
             await queue_timestamps(session, ids)
         # A PDF proof is a delivery's (an envelope's events are told by its audit certificate).
