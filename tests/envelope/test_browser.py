@@ -47,9 +47,17 @@ async def _link_for(runtime: Runtime, address: str) -> str:
 
 
 async def _draw(page: Page) -> None:
+    """Draw a stroke on the first signature pad, once the page stopped moving (page images
+    load lazily above it), and wait until the pad has written the picture to its field."""
     canvas = page.locator("canvas").first
     await canvas.scroll_into_view_if_needed()
     box = await canvas.bounding_box()
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        again = await canvas.bounding_box()
+        if again == box:
+            break
+        box = again
     assert box is not None
     await page.mouse.move(box["x"] + 20, box["y"] + box["height"] * 0.7)
     await page.mouse.down()
@@ -58,6 +66,10 @@ async def _draw(page: Page) -> None:
         y = box["y"] + box["height"] * (0.3 if step % 2 else 0.7)
         await page.mouse.move(x, y, steps=3)
     await page.mouse.up()
+    await page.wait_for_function(
+        "document.querySelector('input[type=hidden][name^=f_]').value"
+        ".startsWith('data:image/png;base64,')"
+    )
 
 
 async def test_two_signers_in_order_draw_and_type(
