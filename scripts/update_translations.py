@@ -46,6 +46,30 @@ EXTRA = [
 ]  # fmt: skip
 
 T: dict[str, tuple[str, str, str]] = {
+    "Signed documents": ("Documents signés", "Ondertekende documenten", "Unterzeichnete Dokumente"),
+    "This is the service's record of the envelope, not a check of a file. To check that a PDF "
+    "you hold is this signed document and unchanged, drop it above.": (
+        "Voici ce que le service a enregistré de l’enveloppe, pas la vérification d’un fichier. "
+        "Pour vérifier qu’un PDF que vous détenez est ce document signé, sans modification, "
+        "déposez-le ci-dessus.",
+        "Dit is wat de dienst van de envelop heeft vastgelegd, geen controle van een bestand. "
+        "Zet een pdf die u hebt hierboven neer om te controleren dat het dit ondertekende "
+        "document is, ongewijzigd.",
+        "Dies ist die Aufzeichnung des Dienstes über den Umschlag, keine Prüfung einer Datei. "
+        "Um zu prüfen, ob ein PDF in Ihrem Besitz dieses unterzeichnete Dokument ist und "
+        "unverändert, legen Sie es oben ab.",
+    ),
+    "No completed envelope with this id here": (
+        "Aucune enveloppe terminée avec cet identifiant ici",
+        "Geen voltooide envelop met deze id hier",
+        "Kein abgeschlossener Umschlag mit dieser Kennung hier",
+    ),
+    "Check the link, or drop the signed PDF itself above to check it.": (
+        "Vérifiez le lien, ou déposez ci-dessus le PDF signé lui-même pour le vérifier.",
+        "Controleer de link, of zet de ondertekende pdf zelf hierboven neer om die te controleren.",
+        "Prüfen Sie den Link, oder legen Sie das unterzeichnete PDF selbst oben ab, um es zu "
+        "prüfen.",
+    ),
     "Signed through this service": (
         "Signé par ce service",
         "Ondertekend via deze dienst",

@@ -37,6 +37,10 @@ async def test_the_signed_pdf_is_flattened_certified_and_sealed(
     assert_problem(
         await client.get(f"{path}/certificate", headers=auth), 409, "envelope-not-completed"
     )
+    # The certificate's QR code names only completed envelopes; a bad id is no lookup at all.
+    for missing in (envelope["id"], "env_01NOTANENVELOPEHERE00000", "env_'<x>"):
+        answer = await client.get("/verify", params={"envelope": missing})
+        assert answer.status_code == 404 and "No completed envelope" in answer.text
     assert (await _post(client, await _token(runtime, ann["id"]), "approve", {})).status_code == 303
     buffer = io.BytesIO()
     Image.new("RGBA", (120, 40), (0, 0, 80, 255)).save(buffer, format="PNG")
@@ -60,6 +64,15 @@ async def test_the_signed_pdf_is_flattened_certified_and_sealed(
     [document] = final["documents"]
     assert document["signed_sha256"] == hashlib.sha256(signed).hexdigest()
     assert document["sha256"] != document["signed_sha256"]
+    # The certificate's QR code opens the envelope's record: who signed, and the signed file's
+    # SHA-256 to compare; a record, never a verdict on a file it has not seen.
+    record = await client.get(
+        f"/verify?envelope={envelope['id']}", headers={"Accept-Language": "fr"}
+    )
+    assert record.status_code == 200
+    assert "Sam Signer" in record.text and "Ann Approver" in record.text
+    assert document["signed_sha256"] in record.text and 'id="documents"' in record.text
+    assert "Signé par ce service" in record.text and "verdict-envelope-record" in record.text
 
     await assert_sealed(runtime, signed, tmp_path)
 

@@ -12,6 +12,7 @@ from tabellion.errors import TabellionError
 from tabellion.evidence.sealing.keys import load_seal
 from tabellion.evidence.verification.service import (
     MAX_PAGE_BYTES,
+    check_envelope,
     check_recorded,
     classify,
     read_upload,
@@ -40,19 +41,33 @@ def _page(request: Request, *, status_code: int = 200, **ctx: Any) -> Response:
         csrf=csrf_token(request, runtime.settings.signing_key),
         status_code=status_code,
         self_issued=load_seal(runtime.settings).self_issued,
-        **{"result": None, "error": None, "missing_id": False, **ctx},
+        **{"result": None, "error": None, "missing_id": False, "request_kind": None, **ctx},
     )
 
 
 @router.get("/verify")
 async def verify_page(request: Request, db: DbSession) -> Response:
-    """The form; with ``?evidence=<id>`` (the QR code of a PDF proof), that proof checked."""
+    """The form; with ``?evidence=<id>`` (the QR code of a PDF proof), that proof checked; with
+    ``?envelope=<id>`` (the QR code of a signed PDF's certificate), the envelope's record."""
     evidence_id = request.query_params.get("evidence")
-    if evidence_id is None:
+    envelope_id = request.query_params.get("envelope")
+    if evidence_id is not None or envelope_id is not None:
+        # A lookup by id is throttled as a check of a file is.
+        await limiter_of(request).enforce("verify", ip=client_ip(request))
+    if evidence_id is not None:
+        result = await check_recorded(db, _runtime(request), evidence_id)
+    elif envelope_id is not None:
+        result = await check_envelope(db, envelope_id)
+    else:
         return _page(request)
-    result = await check_recorded(db, _runtime(request), evidence_id)
     missing = result["kind"] == "unknown"
-    return _page(request, result=result, status_code=404 if missing else 200, missing_id=missing)
+    return _page(
+        request,
+        result=result,
+        status_code=404 if missing else 200,
+        missing_id=missing,
+        request_kind="evidence" if evidence_id is not None else "envelope",
+    )
 
 
 @router.post("/verify")

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import re
 from dataclasses import asdict
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -140,6 +141,7 @@ def tsa_roots(settings: Settings) -> list[x509.Certificate]:
 
 # The shape of our evidence ids (``evd_`` and 26 base-32 characters), checked before a lookup.
 EVIDENCE_ID = re.compile(r"evd_[0-9a-zA-Z]{10,40}")
+ENVELOPE_ID = re.compile(r"env_[0-9a-zA-Z]{10,40}")
 NOT_FOUND: dict[str, Any] = {
     "result": "not-found",
     "kind": "unknown",
@@ -193,6 +195,75 @@ async def signed_document(session: AsyncSession, verdict: Verdict, digest: str) 
         )
         return {**base, "result": "sealed-unrecorded", "evidence_id": None, "facts": None}
     document, envelope = found
+    record = await _envelope_record(session, envelope)
+    verdict.checks.append(
+        f"signed through this service: envelope {envelope.id}, document {document.id}, "
+        f"completed {record['completed_at']}"
+    )
+    if record["sealed_proof"] is not None:
+        sealed = record["sealed_proof"]
+        verdict.checks.append(
+            f"this very file is named by the sealed evidence {sealed['id']} "
+            f"(hash {sealed['hash']}) in the organisation's evidence chain"
+        )
+    return {
+        **base,
+        "result": "signed-document",
+        "evidence_id": record["sealed_proof"]["id"] if record["sealed_proof"] else None,
+        "facts": {
+            "sha256": digest,
+            "envelope_id": envelope.id,
+            "document_id": document.id,
+            "title": envelope.title,
+            "filename": document.filename,
+            "original_sha256": document.sha256,
+            "completed_at": record["completed_at"],
+            "signers": record["signers"],
+            "evidence": record["evidence"],
+        },
+    }
+
+
+async def check_envelope(session: AsyncSession, envelope_id: str) -> dict[str, Any]:
+    """What this service recorded of a completed envelope, named by id (the QR code of its
+    audit certificate): the facts the certificate shows, and the SHA-256 of each signed file.
+    A record, not a verdict on a file: only the file itself, dropped, can be checked."""
+    if not ENVELOPE_ID.fullmatch(envelope_id):
+        return dict(NOT_FOUND)
+    envelope = await session.get(Envelope, envelope_id)
+    if envelope is None or envelope.status != "completed":
+        return dict(NOT_FOUND)
+    record = await _envelope_record(session, envelope)
+    documents = await session.scalars(
+        select(EnvelopeDocument)
+        .where(EnvelopeDocument.envelope_id == envelope.id)
+        .order_by(EnvelopeDocument.created_at, EnvelopeDocument.id)
+    )
+    return {
+        "result": "envelope-record",
+        "kind": "envelope-record",
+        "evidence_id": record["sealed_proof"]["id"] if record["sealed_proof"] else None,
+        "checks": [],
+        "problems": [],
+        "warnings": [],
+        "timestamps": [],
+        "self_issued_seal": False,
+        "facts": {
+            "envelope_id": envelope.id,
+            "title": envelope.title,
+            "completed_at": record["completed_at"],
+            "signers": record["signers"],
+            "documents": [
+                {"filename": d.filename, "sha256": d.signed_sha256, "original_sha256": d.sha256}
+                for d in documents
+            ],
+            "evidence": record["evidence"],
+        },
+    }
+
+
+async def _envelope_record(session: AsyncSession, envelope: Envelope) -> dict[str, Any]:
+    """An envelope's signers, completion time and evidence, as its certificate shows them."""
     recipients = await session.scalars(
         select(EnvelopeRecipient)
         .where(EnvelopeRecipient.envelope_id == envelope.id)
@@ -205,45 +276,21 @@ async def signed_document(session: AsyncSession, verdict: Verdict, digest: str) 
             .order_by(Evidence.seq)
         )
     )
-    sealed_proof = next((p for p in proofs if p.type == "ENVELOPE_SEALED"), None)
-    completed = (
-        envelope.completed_at.isoformat().replace("+00:00", "Z") if envelope.completed_at else None
-    )
-    signers = [
-        {
-            "name": r.name,
-            "role": r.role,
-            "status": r.status,
-            "acted_at": r.acted_at.isoformat().replace("+00:00", "Z") if r.acted_at else None,
-        }
-        for r in recipients
-        if r.role in ("signer", "approver")
-    ]
-    verdict.checks.append(
-        f"signed through this service: envelope {envelope.id}, document {document.id}, "
-        f"completed {completed}"
-    )
-    if sealed_proof is not None:
-        verdict.checks.append(
-            f"this very file is named by the sealed evidence {sealed_proof.id} "
-            f"(hash {sealed_proof.hash}) in the organisation's evidence chain"
-        )
+    sealed = next((p for p in proofs if p.type == "ENVELOPE_SEALED"), None)
     return {
-        **base,
-        "result": "signed-document",
-        "evidence_id": sealed_proof.id if sealed_proof else None,
-        "facts": {
-            "sha256": digest,
-            "envelope_id": envelope.id,
-            "document_id": document.id,
-            "title": envelope.title,
-            "filename": document.filename,
-            "original_sha256": document.sha256,
-            "completed_at": completed,
-            "signers": signers,
-            "evidence": [{"id": p.id, "type": p.type, "hash": p.hash} for p in proofs],
-        },
+        "completed_at": _z(envelope.completed_at),
+        "signers": [
+            {"name": r.name, "role": r.role, "status": r.status, "acted_at": _z(r.acted_at)}
+            for r in recipients
+            if r.role in ("signer", "approver")
+        ],
+        "evidence": [{"id": p.id, "type": p.type, "hash": p.hash} for p in proofs],
+        "sealed_proof": {"id": sealed.id, "hash": sealed.hash} if sealed else None,
     }
+
+
+def _z(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 async def classify(
