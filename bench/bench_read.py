@@ -96,7 +96,7 @@ def bare_app() -> Any:
     pool: asyncio.Queue[Any] = asyncio.Queue()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if postgres:
             import psycopg
             from psycopg.rows import dict_row
@@ -375,28 +375,28 @@ async def run(label: str, database_url: str | None, args: argparse.Namespace) ->
     with tempfile.TemporaryDirectory() as tmp:
         seeded = await seed(Path(tmp), database_url, args.recipients)
         env = {"BENCH_DATA_DIR": tmp, "BENCH_DATABASE_URL": seeded["database_url"]}
-        servers = {}
-        for name, factory in (("our", "our_app"), ("bare", "bare_app")):
-            port = free_port()
-            servers[name] = (
-                f"http://127.0.0.1:{port}",
-                start_process(
-                    [
-                        "-m",
-                        "uvicorn",
-                        "--factory",
-                        f"bench.bench_read:{factory}",
-                        "--port",
-                        str(port),
-                        "--log-level",
-                        "warning",
-                        "--no-access-log",
-                    ],
-                    env,
-                ),
-            )
-            wait_for_port(port)
+        servers: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
         try:
+            for name, factory in (("our", "our_app"), ("bare", "bare_app")):
+                port = free_port()
+                servers[name] = (
+                    f"http://127.0.0.1:{port}",
+                    start_process(
+                        [
+                            "-m",
+                            "uvicorn",
+                            "--factory",
+                            f"bench.bench_read:{factory}",
+                            "--port",
+                            str(port),
+                            "--log-level",
+                            "warning",
+                            "--no-access-log",
+                        ],
+                        env,
+                    ),
+                )
+                wait_for_port(port, timeout=180)  # importing the app takes long on a busy machine
             for kind in ("delivery", "message", "list"):
                 auth = {"Authorization": f"Bearer {seeded['secret']}"}
                 ours = await measure(args, servers["our"][0], seeded[f"our:{kind}"], auth)
