@@ -312,7 +312,8 @@ class SessionRoute(APIRoute):
         return handler
 
 
-def _request_session(request: Request) -> AsyncSession:
+async def _request_session(request: Request) -> AsyncSession:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a hop per request.
     session: AsyncSession | None = getattr(request.state, "session", None)
     if session is None:
         raise RuntimeError("route is not a SessionRoute")

@@ -119,6 +119,22 @@ async def test_a_revoked_key_shows_when_and_stops_working(
     )
 
 
+async def test_a_key_in_use_stops_working_as_soon_as_it_is_revoked(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    # A key just used is trusted for a few seconds without its row being read again: its
+    # revocation must end that at once.
+    created = (
+        await client.post("/v1/api-keys", json={"name": "x", "scopes": ["admin"]}, headers=auth)
+    ).json()
+    for _ in range(2):
+        assert (await client.get("/v1/messages", headers=bearer(created["key"]))).status_code == 200
+    assert (await client.delete(f"/v1/api-keys/{created['id']}", headers=auth)).status_code == 204
+    assert_problem(
+        await client.get("/v1/messages", headers=bearer(created["key"])), 401, "unauthorized"
+    )
+
+
 @pytest.mark.parametrize(
     "secret",
     [

@@ -208,7 +208,10 @@ def list_keys(
 def revoke(
     key_id: Annotated[str, typer.Argument(help="API key id (key_...).")],
 ) -> None:
-    """Revoke an API key: from now on it is refused (401). Revoking it again changes nothing."""
+    """Revoke an API key: refused (401) from now on, by running API processes within 5 s.
+
+    Revoking it again changes nothing.
+    """
     from tabellion.kit.time import isoformat_z
 
     async def work(runtime: Runtime) -> Revoked:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import bulk_insert
@@ -122,6 +122,25 @@ async def evidence_for_deliveries(
         for row in rows:
             if row.delivery_id is not None:
                 out[row.delivery_id].append(row)
+    return out
+
+
+# What a delivery's representation shows of its evidence (see ``evidence_refs``).
+_EVIDENCE_REFS = (
+    select(Evidence.id, Evidence.delivery_id, Evidence.type, Evidence.event, Evidence.occurred_at)
+    .where(Evidence.delivery_id.in_(bindparam("delivery_ids", expanding=True)))
+    .order_by(Evidence.occurred_at, Evidence.id)
+)
+
+
+async def evidence_refs(session: AsyncSession, delivery_ids: Sequence[str]) -> dict[str, list[Any]]:
+    """The evidence of each delivery as its representation shows it (``EvidenceLike`` rows):
+    the few columns it needs, without loading each record's content and seal."""
+    out: dict[str, list[Any]] = {d: [] for d in delivery_ids}
+    for start in range(0, len(delivery_ids), 500):
+        chunk = list(delivery_ids[start : start + 500])
+        for row in await session.execute(_EVIDENCE_REFS, {"delivery_ids": chunk}):
+            out[row.delivery_id].append(row)
     return out
 
 

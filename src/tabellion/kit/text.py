@@ -9,7 +9,7 @@ URL, and Pydantic refuses it in bodies as ``string_unicode``.)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -60,7 +60,9 @@ def pydantic_errors(value: Any) -> list[InitErrorDetails]:
     ]
 
 
-def guard_request(not_found: Mapping[str, type[NotFound]]) -> Callable[[Request], None]:
+def guard_request(
+    not_found: Mapping[str, type[NotFound]],
+) -> Callable[[Request], Coroutine[Any, Any, None]]:
     """A dependency of API routes, run before the route's own: a path parameter that cannot be
     an id is the 404 that ``not_found`` names for it, and a query parameter that cannot be
     stored is a 422 naming it.
@@ -69,7 +71,7 @@ def guard_request(not_found: Mapping[str, type[NotFound]]) -> Callable[[Request]
     alone and tells nothing about what is stored.
     """
 
-    def guard(request: Request) -> None:
+    async def guard(request: Request) -> None:  # async: no worker-thread hop per request
         for name, value in request.path_params.items():
             if isinstance(value, str) and not possible_id(value):
                 raise not_found.get(name, NotFound)()

@@ -45,7 +45,7 @@ from tabellion.errors import (
     responses,
 )
 from tabellion.evidence import links
-from tabellion.evidence.service import evidence_for_deliveries
+from tabellion.evidence.service import evidence_refs
 from tabellion.kit.pagination import Cursor, Page
 from tabellion.kit.schema import inline_schema
 from tabellion.message import repository
@@ -70,7 +70,7 @@ from tabellion.message.service.message import (
     TooManyAttachments,
     TooManyRecipients,
 )
-from tabellion.message.views import attachment_out, delivery_out, message_out, reply_out
+from tabellion.message.views import attachment_out, delivery_json, message_out, reply_out
 from tabellion.models.message import Delivery, Reply
 from tabellion.organization.service import get_organization
 from tabellion.portal.replies import MAX_REPLY_FILES, add_reply, find_file, reply_file
@@ -135,6 +135,13 @@ _UPLOAD_BODY_DOC = upload_body_doc(
 def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+def _json(data: Any) -> Response:
+    """An answer already in its schema's JSON form (``views.delivery_json``, a view's
+    ``representation``), serialised once: returned as a model, it would be validated into
+    the schema and dumped again. The route's ``response_model`` still documents it."""
+    return Response(to_json(data), media_type="application/json")
 
 
 def _media_type(request: Request) -> str:
@@ -288,8 +295,9 @@ async def list_messages(
     summary="Read a message with its deliveries",
     responses=responses(Unauthorized, InsufficientScope, MessageNotFound),
 )
-async def get_message(message_id: str, caller: MessagesRead, session: DbSession) -> MessageOut:
-    return message_out(await service.get_message_view(session, caller.organization_id, message_id))
+async def get_message(message_id: str, caller: MessagesRead, session: DbSession) -> Response:
+    view = await service.get_message_view(session, caller.organization_id, message_id)
+    return _json(view.representation)
 
 
 @messages_router.patch(
@@ -405,7 +413,7 @@ async def list_deliveries(
     updated_after: Annotated[datetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Cursor = None,
-) -> Page[DeliveryOut]:
+) -> Response:
     if updated_after is not None and updated_after.tzinfo is None:
         raise ValidationFailed.field(
             "updated_after", "Give a time zone, e.g. 2026-11-22T10:00:00Z."
@@ -419,10 +427,9 @@ async def list_deliveries(
         status=status_,
         updated_after=updated_after,
     )
-    evidence = await evidence_for_deliveries(session, [d.id for d in rows])
-    return Page[DeliveryOut](
-        data=[delivery_out(d, evidence[d.id]) for d in rows], next_cursor=next_cursor
-    )
+    evidence = await evidence_refs(session, [d.id for d in rows])
+    data = [delivery_json(d, evidence[d.id]) for d in rows]
+    return _json({"data": data, "next_cursor": next_cursor})
 
 
 @deliveries_router.get(
@@ -431,10 +438,10 @@ async def list_deliveries(
     summary="Read a delivery with its evidence",
     responses=responses(Unauthorized, InsufficientScope, DeliveryNotFound),
 )
-async def get_delivery(delivery_id: str, caller: MessagesRead, session: DbSession) -> DeliveryOut:
+async def get_delivery(delivery_id: str, caller: MessagesRead, session: DbSession) -> Response:
     delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
-    evidence = await evidence_for_deliveries(session, [delivery.id])
-    return delivery_out(delivery, evidence[delivery.id])
+    evidence = await evidence_refs(session, [delivery.id])
+    return _json(delivery_json(delivery, evidence[delivery.id]))
 
 
 class DeliveryNotSecure(Conflict):

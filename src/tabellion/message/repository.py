@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.errors import InvalidParameter
@@ -13,7 +13,7 @@ from tabellion.kit.pagination import decode_cursor, encode_cursor
 from tabellion.models.message import Attachment, Delivery, Message
 
 
-def readable_messages(organization_id: str) -> ColumnElement[bool]:
+def readable_messages(organization_id: str | ColumnElement[str]) -> ColumnElement[bool]:
     """Its own messages, and those it sent on behalf of its customers."""
     return or_(
         Message.organization_id == organization_id,
@@ -32,11 +32,28 @@ def writable_messages(organization_id: str) -> ColumnElement[bool]:
     )
 
 
-def readable_deliveries(organization_id: str) -> ColumnElement[bool]:
+def readable_deliveries(organization_id: str | ColumnElement[str]) -> ColumnElement[bool]:
     return or_(
         Delivery.organization_id == organization_id,
         Delivery.submitted_by_organization_id == organization_id,
     )
+
+
+# The hot reads' statements, built once with their values bound per call: building a
+# statement costs more than running SQLAlchemy's cached compilation of it.
+_ORGANIZATION: BindParameter[str] = bindparam("organization_id")
+_MESSAGE = select(Message).where(Message.id == bindparam("id"), readable_messages(_ORGANIZATION))
+_DELIVERY = select(Delivery).where(
+    Delivery.id == bindparam("id"), readable_deliveries(_ORGANIZATION)
+)
+_DELIVERIES_OF_MESSAGE = (
+    select(Delivery).where(Delivery.message_id == bindparam("message_id")).order_by(Delivery.id)
+)
+_ATTACHMENTS_OF = (
+    select(Attachment)
+    .where(Attachment.message_id.in_(bindparam("message_ids", expanding=True)))
+    .order_by(Attachment.created_at, Attachment.id)
+)
 
 
 async def get_message(
@@ -47,6 +64,10 @@ async def get_message(
     for_update: bool = False,
     writable: bool = False,
 ) -> Message | None:
+    if not (for_update or writable):
+        return await session.scalar(
+            _MESSAGE, {"id": message_id, "organization_id": organization_id}
+        )
     scope = writable_messages if writable else readable_messages
     query = select(Message).where(Message.id == message_id, scope(organization_id))
     if for_update:
@@ -86,11 +107,7 @@ async def list_messages(
 async def attachments_of(session: AsyncSession, message_ids: Sequence[str]) -> list[Attachment]:
     if not message_ids:
         return []
-    rows = await session.scalars(
-        select(Attachment)
-        .where(Attachment.message_id.in_(list(message_ids)))
-        .order_by(Attachment.created_at, Attachment.id)
-    )
+    rows = await session.scalars(_ATTACHMENTS_OF, {"message_ids": list(message_ids)})
     return list(rows)
 
 
@@ -100,18 +117,14 @@ async def count_attachments(session: AsyncSession, message_id: str) -> int:
 
 
 async def deliveries_of_message(session: AsyncSession, message_id: str) -> list[Delivery]:
-    rows = await session.scalars(
-        select(Delivery).where(Delivery.message_id == message_id).order_by(Delivery.id)
-    )
+    rows = await session.scalars(_DELIVERIES_OF_MESSAGE, {"message_id": message_id})
     return list(rows)
 
 
 async def get_delivery(
     session: AsyncSession, organization_id: str, delivery_id: str
 ) -> Delivery | None:
-    return await session.scalar(
-        select(Delivery).where(Delivery.id == delivery_id, readable_deliveries(organization_id))
-    )
+    return await session.scalar(_DELIVERY, {"id": delivery_id, "organization_id": organization_id})
 
 
 async def list_deliveries(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.auth.subjects import ApiKeySubject
@@ -25,6 +26,32 @@ KEY_RANDOM_CHARS = 40  # base62: about 238 bits
 LOOKUP_CHARS = 12  # "tbl_" and the first 8 random characters; stored in clear to find the row
 LAST_USED_PRECISION = timedelta(minutes=1)
 DEFAULT_SCOPES = ("admin",)  # a key made without scopes (first key, `tabellion org create`)
+# A key verified against its row is trusted for this long without reading the row again (a
+# busy client's reads then skip that statement). Revoking a key in this process forgets it at
+# once; a revocation by another process (the CLI, another API process) takes this long.
+VERIFIED_KEY_SECONDS = 5.0
+VERIFIED_KEYS_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _VerifiedKey:
+    subject: ApiKeySubject
+    until: float  # time.monotonic()
+    expires_at: datetime | None
+    last_used_at: datetime
+
+    def usable(self, now: datetime) -> bool:
+        """Still trusted, unexpired, and its last use recent enough not to need a new stamp."""
+        return (
+            time.monotonic() < self.until
+            and (self.expires_at is None or now < self.expires_at)
+            and now - self.last_used_at <= LAST_USED_PRECISION
+        )
+
+
+_KEY_BY_PREFIX = select(ApiKey).where(ApiKey.prefix == bindparam("prefix"))
+# By the SHA-256 of the secret (never the secret), for keys that passed every check.
+_verified_keys: dict[str, _VerifiedKey] = {}
 
 
 @dataclass(frozen=True)
@@ -91,17 +118,37 @@ async def authenticate_api_key(session: AsyncSession, secret: str) -> ApiKeySubj
     random_part = secret[len(KEY_PREFIX) :]
     if not (random_part.isascii() and random_part.isalnum()):
         return None  # not base62: no key looks like this (and NUL would upset PostgreSQL)
-    key = await session.scalar(select(ApiKey).where(ApiKey.prefix == secret[:LOOKUP_CHARS]))
-    if key is None or not constant_time_equals(key.key_hash, sha256_hex(secret)):
-        return None
+    digest = sha256_hex(secret)
     now = utcnow()
-    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+    verified = _verified_keys.get(digest)
+    if verified is not None and verified.usable(now):
+        return verified.subject
+    key = await session.scalar(_KEY_BY_PREFIX, {"prefix": secret[:LOOKUP_CHARS]})
+    if key is None or not constant_time_equals(key.key_hash, digest):
         return None
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
+    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        _verified_keys.pop(digest, None)
+        return None
+    last_used_at = key.last_used_at
+    if last_used_at is None or now - last_used_at > LAST_USED_PRECISION:
         touch(session, key, last_used_at=now)
-    return ApiKeySubject(
+        last_used_at = now
+    subject = ApiKeySubject(
         organization_id=key.organization_id, api_key_id=key.id, scopes=frozenset(key.scopes)
     )
+    if len(_verified_keys) >= VERIFIED_KEYS_MAX:
+        _verified_keys.clear()
+    _verified_keys[digest] = _VerifiedKey(
+        subject, time.monotonic() + VERIFIED_KEY_SECONDS, key.expires_at, last_used_at
+    )
+    return subject
+
+
+def forget_verified_key(key_id: str) -> None:
+    """Stop trusting a key verified earlier by this process (it was revoked)."""
+    for digest, verified in list(_verified_keys.items()):
+        if verified.subject.api_key_id == key_id:
+            del _verified_keys[digest]
 
 
 async def revoke_api_key(session: AsyncSession, organization_id: str, key_id: str) -> ApiKey:
@@ -114,6 +161,7 @@ async def revoke_api_key(session: AsyncSession, organization_id: str, key_id: st
         raise NotFound(f"No API key {key_id}.")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+    forget_verified_key(key.id)
     return key
 
 

@@ -16,7 +16,7 @@ from tabellion.document.sniff import checked_content_type, clean_filename
 from tabellion.document.storage import StoredBlob
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.evidence.events import EvidenceType
-from tabellion.evidence.service import evidence_for_deliveries, evidence_row, record_many
+from tabellion.evidence.service import evidence_refs, evidence_row, record_many
 from tabellion.identity import service as identity
 from tabellion.jobs.queue import enqueue_many
 from tabellion.kit.ids import new_id
@@ -483,7 +483,7 @@ async def get_message_view(
         message=message,
         attachments=await repository.attachments_of(session, [message.id]),
         deliveries=deliveries,
-        evidence=await evidence_for_deliveries(session, [d.id for d in deliveries]),
+        evidence=await evidence_refs(session, [d.id for d in deliveries]),
     )
 
 
