@@ -35,8 +35,15 @@ async def test_signed_out_visitors_go_to_the_sign_in(client: httpx.AsyncClient) 
         "/app/proofs/evd_x.json",
         "/app/proofs/evd_x.pdf",
         "/app/deliveries/dlv_x/evidence.zip",
+        "/app/authenticator",
     ):
         response = await client.get(path)
+        assert response.status_code == 303, path
+        assert response.headers["location"] == "/account/sign-in"
+        assert response.headers["x-frame-options"] == "DENY", path
+    # Forms too, before their fields or their CSRF token are looked at.
+    for path in ("/app/authenticator/new", "/app/authenticator/confirm"):
+        response = await client.post(path, data={"code": "x" * 100})
         assert response.status_code == 303, path
         assert response.headers["location"] == "/account/sign-in"
 

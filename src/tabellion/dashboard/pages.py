@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import segno
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from tabellion.dashboard import repository
@@ -23,7 +23,14 @@ from tabellion.evidence.rendering import bundle
 from tabellion.evidence.transparency import log
 from tabellion.kit import sessions
 from tabellion.kit.time import utcnow
-from tabellion.kit.web import PageRoute, check_csrf, csrf_token, page_environment, render
+from tabellion.kit.web import (
+    PageRoute,
+    SeeOther,
+    check_csrf,
+    csrf_token,
+    page_environment,
+    render,
+)
 from tabellion.message import repository as messages
 from tabellion.models.organization import Organization
 from tabellion.models.user import User
@@ -47,10 +54,16 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-async def _user(request: Request, session: DbSession) -> User | None:
+async def _signed_in(request: Request, session: DbSession) -> User:
+    """The active user signed in with this browser; the others go to the sign-in page."""
     user_id = await sessions.current_subject(session, request, "user")
     user = await session.get(User, user_id) if user_id else None
-    return user if user is not None and user.status == "active" else None
+    if user is None or user.status != "active":
+        raise SeeOther(SIGN_IN)
+    return user
+
+
+SignedIn = Annotated[User, Depends(_signed_in)]
 
 
 async def _page(
@@ -85,10 +98,7 @@ async def _not_found(request: Request, session: DbSession, user: User, what: str
 
 
 @router.get("/app")
-async def home(request: Request, session: DbSession) -> Response:
-    user = await _user(request, session)
-    if user is None:
-        return RedirectResponse(SIGN_IN, status_code=303)
+async def home(request: Request, session: DbSession, user: SignedIn) -> Response:
     counts = await repository.counts_by_status(
         session, user.organization_id, since=utcnow() - repository.RECENT
     )
@@ -112,6 +122,7 @@ def _midnight(day: date | None) -> datetime | None:
 async def letters(
     request: Request,
     session: DbSession,
+    user: SignedIn,
     mode: Annotated[str, Query(max_length=16)] = "",
     status: Annotated[str, Query(max_length=16)] = "",
     reference: Annotated[str, Query(max_length=255)] = "",
@@ -121,9 +132,6 @@ async def letters(
     sent_to: Annotated[str, Query(alias="to", max_length=10)] = "",
     page: Annotated[str, Query(max_length=6)] = "1",
 ) -> Response:
-    user = await _user(request, session)
-    if user is None:
-        return RedirectResponse(SIGN_IN, status_code=303)
     errors: dict[str, str] = {}
     days: dict[str, date | None] = {}
     for field, value in (("from", sent_from), ("to", sent_to)):
@@ -204,10 +212,7 @@ async def letters(
 
 
 @router.get("/app/letters/{message_id}")
-async def letter(message_id: str, request: Request, session: DbSession) -> Response:
-    user = await _user(request, session)
-    if user is None:
-        return RedirectResponse(SIGN_IN, status_code=303)
+async def letter(message_id: str, request: Request, session: DbSession, user: SignedIn) -> Response:
     message = (
         await messages.get_message(session, user.organization_id, message_id)
         if possible_id(message_id)
@@ -240,10 +245,9 @@ async def letter(message_id: str, request: Request, session: DbSession) -> Respo
 
 
 @router.get("/app/proofs/{evidence_id}.json")
-async def proof_json(evidence_id: str, request: Request, session: DbSession) -> Response:
-    user = await _user(request, session)
-    if user is None:
-        return RedirectResponse(SIGN_IN, status_code=303)
+async def proof_json(
+    evidence_id: str, request: Request, session: DbSession, user: SignedIn
+) -> Response:
     evidence = (
         await repository.evidence_of(session, user.organization_id, evidence_id)
         if possible_id(evidence_id)
@@ -263,10 +267,9 @@ async def proof_json(evidence_id: str, request: Request, session: DbSession) -> 
 
 
 @router.get("/app/proofs/{evidence_id}.pdf")
-async def proof_pdf(evidence_id: str, request: Request, session: DbSession) -> Response:
-    user = await _user(request, session)
-    if user is None:
-        return RedirectResponse(SIGN_IN, status_code=303)
+async def proof_pdf(
+    evidence_id: str, request: Request, session: DbSession, user: SignedIn
+) -> Response:
     evidence = (
         await repository.evidence_of(session, user.organization_id, evidence_id)
         if possible_id(evidence_id)
@@ -280,10 +283,9 @@ async def proof_pdf(evidence_id: str, request: Request, session: DbSession) -> R
 
 
 @router.get("/app/deliveries/{delivery_id}/evidence.zip")
-async def proof_bundle(delivery_id: str, request: Request, session: DbSession) -> Response:
-    user = await _user(request, session)
-    if user is None:
-        return RedirectResponse(SIGN_IN, status_code=303)
+async def proof_bundle(
+    delivery_id: str, request: Request, session: DbSession, user: SignedIn
+) -> Response:
     delivery = (
         await messages.get_delivery(session, user.organization_id, delivery_id)
         if possible_id(delivery_id)
@@ -333,10 +335,7 @@ async def _totp_page(
 
 
 @router.get(TOTP_PAGE)
-async def authenticator(request: Request, session: DbSession) -> Response:
-    user = await _user(request, session)
-    if user is None:
-        return RedirectResponse(SIGN_IN, status_code=303)
+async def authenticator(request: Request, session: DbSession, user: SignedIn) -> Response:
     return await _totp_page(request, session, user)
 
 
@@ -344,12 +343,10 @@ async def authenticator(request: Request, session: DbSession) -> Response:
 async def authenticator_new(
     request: Request,
     session: DbSession,
+    user: SignedIn,
     csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
 ) -> Response:
     """A new secret (replacing any earlier one), shown on the page until confirmed."""
-    user = await _user(request, session)
-    if user is None:
-        return RedirectResponse(SIGN_IN, status_code=303)
     key = _runtime(request).settings.signing_key
     check_csrf(request, key, csrf_token_)
     totp.enrol(user, key)
@@ -360,12 +357,10 @@ async def authenticator_new(
 async def authenticator_confirm(
     request: Request,
     session: DbSession,
+    user: SignedIn,
     code: Annotated[str, Form(max_length=16)] = "",
     csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
 ) -> Response:
-    user = await _user(request, session)
-    if user is None:
-        return RedirectResponse(SIGN_IN, status_code=303)
     key = _runtime(request).settings.signing_key
     check_csrf(request, key, csrf_token_)
     try:

@@ -17,7 +17,7 @@ from typing import Any
 from babel.dates import format_timedelta
 from fastapi import Request
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from tabellion.db import SessionRoute
 from tabellion.errors import Forbidden
@@ -82,6 +82,15 @@ def check_csrf(request: Request, signing_key: bytes, submitted: str | None) -> N
         raise CsrfFailed("The form's security token is not valid; reload the page and retry.")
 
 
+class SeeOther(Exception):
+    """Raised by a page or its dependency to send the browser to ``location`` (303): a page
+    for signed-in people sends the others to the sign-in page."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
 class PageRoute(SessionRoute):
     """A SessionRoute for HTML pages: security headers, and the CSRF cookie when minted."""
 
@@ -96,6 +105,8 @@ class PageRoute(SessionRoute):
             except RateLimited as exc:
                 # A person, not a program: a page in their language, not a problem document.
                 response = rate_limited_page(request, exc)
+            except SeeOther as exc:
+                response = RedirectResponse(exc.location, status_code=303)
             response.headers.update(SECURITY_HEADERS)
             nonce = getattr(request.state, "csrf_nonce", None)
             if nonce:
