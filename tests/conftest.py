@@ -188,12 +188,13 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def served(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the app served by uvicorn on a loopback port: its requests run side by
-    side on the runtime's connection pool, as concurrent browsers' would."""
+    side on the runtime's connection pool, as concurrent browsers' would. Many at once queue
+    on a loaded machine: the timeout is a minute, not httpx's 5 s."""
     from tests.fixtures.server import live_server
 
     async with (
         live_server(runtime) as base,
-        httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=50)) as c,
+        httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=50), timeout=60) as c,
     ):
         yield c
 

@@ -4,6 +4,7 @@ rotation, and the migration of plain blobs (docs/data.md)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tracemalloc
 from collections.abc import AsyncIterator
@@ -427,3 +428,54 @@ async def test_nothing_plain_in_the_bucket(
         assert await read(store, blobs[1].key) == small
     finally:
         await s3.close()
+
+
+async def test_every_writer_stores_under_its_organisations_key(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """Attachments sent with a message (multipart), an envelope's documents (raw and
+    multipart), a PDF proof: each under its organisation's key, so that erasing the
+    organisation's key erases them; the instance key (for blobs of no organisation) is never
+    even created."""
+    from tests.envelope.helpers import create_envelope, pdf_bytes
+    from tests.evidence.helpers import run_jobs
+
+    created = await client.post(
+        "/v1/messages",
+        params={"dispatch": "true"},
+        data={"message": json.dumps(message_body(mode="simple"))},
+        files=[("attachments", ("a.pdf", b"%PDF-1.7\n" + document(70_000), "application/pdf"))],
+        headers=auth,
+    )
+    assert created.status_code == 202, created.text
+    envelope = await create_envelope(client, auth)
+    raw = await client.post(
+        f"/v1/envelopes/{envelope['id']}/documents",
+        params={"filename": "raw.pdf"},
+        content=pdf_bytes(1),
+        headers={**auth, "Content-Type": "application/pdf"},
+    )
+    assert raw.status_code == 201, raw.text
+    multipart = await client.post(
+        f"/v1/envelopes/{envelope['id']}/documents",
+        files={"file": ("parts.pdf", pdf_bytes(2), "application/pdf")},
+        headers=auth,
+    )
+    assert multipart.status_code == 201, multipart.text
+    await run_jobs(runtime)
+    [delivery] = created.json()["deliveries"]
+    state = (await client.get(f"/v1/deliveries/{delivery['id']}", headers=auth)).json()
+    proof = await client.get(f"/v1/evidence/{state['evidence'][0]['id']}/pdf", headers=auth)
+    assert proof.status_code == 200, proof.text
+
+    async with runtime.sessions() as session:
+        keys = {k.id: k.organization_id for k in await session.scalars(select(StorageKey))}
+    assert None not in keys.values(), "a blob was written under the instance key"
+    assert len(set(keys.values())) == 1
+    store = runtime.storage
+    assert isinstance(store, EncryptedBlobStore)
+    blobs = [key async for key in store.inner.list_keys()]
+    assert len(blobs) >= 4  # attachment, two documents, the PDF proof
+    for key in blobs:
+        head = b"".join([chunk async for chunk in store.inner.open(key, end=4096)])
+        assert keys.get(Header.parse(head, key).key_id) is not None, key

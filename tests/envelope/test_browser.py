@@ -83,7 +83,7 @@ async def test_two_signers_in_order_draw_and_type(
         auth = {"Authorization": f"Bearer {key}"}
         async with (
             live_server(runtime, run_worker=True, port=port),
-            httpx.AsyncClient(base_url=base) as api,
+            httpx.AsyncClient(base_url=base, timeout=30) as api,
         ):
             created = await api.post(
                 "/v1/envelopes",

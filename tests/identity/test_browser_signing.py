@@ -88,7 +88,7 @@ async def recipient_row(site: Site, recipient_id: str) -> EnvelopeRecipient:
 async def test_identified_signer_signs(site: Site, page: Page) -> None:
     envelope_id, recipient_id, link = await envelope_for_zoe(site)
     # Without the sign-in: no page image, even with the link.
-    async with httpx.AsyncClient() as anonymous:
+    async with httpx.AsyncClient(timeout=30) as anonymous:
         closed = await anonymous.get(link)
         assert 'id="identity-step"' in closed.text and "<img" not in closed.text
     await sign_in(page, link, "zoe")

@@ -44,7 +44,7 @@ async def test_the_recipient_confirms_a_code_sent_by_sms(
             _, secret = await create_org_with_key(runtime)
             async with (
                 live_server(runtime, run_worker=True, port=port),
-                httpx.AsyncClient(base_url=base, headers=bearer(secret)) as api,
+                httpx.AsyncClient(base_url=base, headers=bearer(secret), timeout=30) as api,
             ):
                 recipient = {**natural_recipient(0), "phone": "+32 470 12 34 56"}
                 body = message_body(recipients=[recipient])

@@ -46,7 +46,7 @@ async def test_disconnect_mid_upload_stores_nothing(
     runtime: Runtime, auth: dict[str, str], data_dir: Path
 ) -> None:
     async with live_server(runtime) as base:
-        async with httpx.AsyncClient(base_url=base) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             created = await client.post("/v1/messages", json=message_body(), headers=auth)
             message_id = created.json()["id"]
         await raw_request(
@@ -77,7 +77,7 @@ async def test_disconnect_mid_upload_stores_nothing(
             part,
         )
         await eventually_empty(runtime, data_dir)
-        async with httpx.AsyncClient(base_url=base) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             ok = await client.post(
                 f"/v1/messages/{message_id}/attachments?filename=a.txt",
                 content=b"complete",
@@ -137,7 +137,7 @@ async def test_disconnect_is_logged_in_one_line(
     runtime: Runtime, auth: dict[str, str], data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with live_server(runtime) as base:
-        async with httpx.AsyncClient(base_url=base) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             created = await client.post("/v1/messages", json=message_body(), headers=auth)
             message_id = created.json()["id"]
         path = f"/v1/messages/{message_id}/attachments?filename=a.bin"

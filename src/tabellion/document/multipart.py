@@ -10,6 +10,7 @@ from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from tabellion.document.encryption import put_for
 from tabellion.document.storage import BlobStore, StoredBlob
 from tabellion.errors import TabellionError
 
@@ -195,9 +196,11 @@ async def store_form(
     max_files: int,
     too_many: Callable[[], Exception],
     field_limit: int,
+    organization_id: str | None,
 ) -> StoredForm:
-    """Read a whole form: each ``file_field`` part streamed into storage (never held whole),
-    the named text fields kept (each up to ``field_limit`` bytes), every other part skipped."""
+    """Read a whole form: each ``file_field`` part streamed into storage (never held whole,
+    under ``organization_id``'s key when the store encrypts), the named text fields kept (each
+    up to ``field_limit`` bytes), every other part skipped."""
     form = StoredForm()
     while (part := await reader.next_part()) is not None:
         if part.name in text_fields and part.filename is None:
@@ -205,7 +208,9 @@ async def store_form(
         elif part.name == file_field:
             if len(form.files) >= max_files:
                 raise too_many()
-            blob = await storage.put_stream(reader.data(), max_bytes=max_bytes)
+            blob = await put_for(
+                storage, reader.data(), organization_id=organization_id, max_bytes=max_bytes
+            )
             form.files.append((blob, part.filename or "attachment", part.content_type))
         else:
             async for _ in reader.data():

@@ -10,6 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from tabellion.auth.subjects import InsufficientScope
 from tabellion.db import DbSession, SessionRoute, end_read_phase
+from tabellion.document.encryption import put_for
 from tabellion.document.multipart import (
     MalformedMultipart,
     MultipartReader,
@@ -170,20 +171,29 @@ async def _raw_body(request: Request) -> AsyncIterator[bytes]:
             yield chunk
 
 
-async def _receive_file(request: Request, limit: int) -> tuple[StoredBlob, str | None]:
-    """Stream the one uploaded file into storage: a raw body or a multipart `file` part."""
+async def _receive_file(
+    request: Request, limit: int, organization_id: str
+) -> tuple[StoredBlob, str | None]:
+    """Stream the one uploaded file into storage, under the organisation's key: a raw body or
+    a multipart `file` part."""
     storage = _runtime(request).storage
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "multipart/form-data":
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise BlobTooLarge(f"The file is larger than the {limit}-byte limit.")
-        return await storage.put_stream(_raw_body(request), max_bytes=limit), None
+        blob = await put_for(
+            storage, _raw_body(request), organization_id=organization_id, max_bytes=limit
+        )
+        return blob, None
     reader = MultipartReader(request.stream(), boundary_of(content_type))
     found: tuple[StoredBlob, str | None] | None = None
     while (part := await reader.next_part()) is not None:
         if part.name == "file" and found is None:
-            found = (await storage.put_stream(reader.data(), max_bytes=limit), part.filename)
+            blob = await put_for(
+                storage, reader.data(), organization_id=organization_id, max_bytes=limit
+            )
+            found = (blob, part.filename)
         else:
             async for _ in reader.data():
                 pass
@@ -226,7 +236,9 @@ async def upload_document(
     runtime = _runtime(request)
     await service.check_uploadable(session, caller.organization_id, envelope_id)
     await end_read_phase(session)
-    blob, part_name = await _receive_file(request, runtime.settings.max_attachment_bytes)
+    blob, part_name = await _receive_file(
+        request, runtime.settings.max_attachment_bytes, caller.organization_id
+    )
     pages, tags = await inspect_pdf_tags(runtime.storage, blob.key, blob.head, tags=placeholders)
     document = await service.record_document(
         session,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import end_read_phase, transaction
+from tabellion.document.encryption import put_for
 from tabellion.errors import NotFound, ServiceUnavailable
 from tabellion.evidence.rendering import pdf
 from tabellion.evidence.sealing.jws import b64url_decode
@@ -132,7 +133,7 @@ async def render_pdf(runtime: Runtime, evidence_id: str) -> str | None:
     async def chunks() -> Any:
         yield signed
 
-    blob = await runtime.storage.put_stream(chunks())
+    blob = await put_for(runtime.storage, chunks(), organization_id=evidence.organization_id)
     async with transaction(runtime.sessions) as session:
         row = await session.get(Evidence, evidence_id)
         if row is None:

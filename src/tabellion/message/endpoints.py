@@ -166,12 +166,14 @@ async def _store_parts(
     request: Request,
     reader: MultipartReader,
     *,
+    organization_id: str,
     file_field: str,
     max_bytes: int,
     json_field: str = "message",
     max_files: int = service.MAX_ATTACHMENTS,
 ) -> tuple[bytes | None, list[tuple[StoredBlob, str, str | None]]]:
-    """Read a multipart body: the ``json_field`` part and every file part, into storage."""
+    """Read a multipart body: the ``json_field`` part and every file part, into storage under
+    the organisation's key."""
     form = await store_form(
         reader,
         _runtime(request).storage,
@@ -181,12 +183,13 @@ async def _store_parts(
         max_files=max_files,
         too_many=lambda: TooManyAttachments(f"Attach at most {max_files} files."),
         field_limit=MAX_MESSAGE_PART,
+        organization_id=organization_id,
     )
     return form.fields.get(json_field), form.files
 
 
 async def store_one_file(
-    request: Request, session: AsyncSession, *, field: str, max_bytes: int
+    request: Request, session: AsyncSession, *, organization_id: str, field: str, max_bytes: int
 ) -> tuple[StoredBlob, str, str | None]:
     """The one file part ``field`` of a multipart body, streamed into storage.
 
@@ -194,7 +197,9 @@ async def store_one_file(
     """
     reader = MultipartReader(request.stream(), boundary_of(request.headers["content-type"]))
     await end_read_phase(session)
-    _, files = await _store_parts(request, reader, file_field=field, max_bytes=max_bytes)
+    _, files = await _store_parts(
+        request, reader, organization_id=organization_id, file_field=field, max_bytes=max_bytes
+    )
     if len(files) != 1:
         raise ValidationFailed.field(field, f"Send exactly one part named `{field}`.")
     return files[0]
@@ -205,6 +210,7 @@ async def _json_or_multipart(
     session: DbSession,
     model: type[T],
     *,
+    organization_id: str,
     json_field: str,
     file_field: str,
     max_files: int = service.MAX_ATTACHMENTS,
@@ -221,6 +227,7 @@ async def _json_or_multipart(
     raw, files = await _store_parts(
         request,
         reader,
+        organization_id=organization_id,
         file_field=file_field,
         json_field=json_field,
         max_files=max_files,
@@ -250,7 +257,12 @@ async def create_message(
 ) -> Response:
     runtime = _runtime(request)
     data, files = await _json_or_multipart(
-        request, session, MessageIn, json_field="message", file_field="attachments"
+        request,
+        session,
+        MessageIn,
+        organization_id=caller.organization_id,
+        json_field="message",
+        file_field="attachments",
     )
     view = await service.create_with_files(
         session, caller, data, files, settings=runtime.settings, dispatch_now=dispatch
@@ -360,7 +372,9 @@ async def upload_attachment(
     await service.check_attachable(session, caller.organization_id, message_id)
     media_type = _media_type(request)
     if media_type == "multipart/form-data":
-        blob, name, declared = await store_one_file(request, session, field="file", max_bytes=limit)
+        blob, name, declared = await store_one_file(
+            request, session, organization_id=caller.organization_id, field="file", max_bytes=limit
+        )
         if filename:
             name = filename
     else:
@@ -525,7 +539,13 @@ async def post_reply(
         # Refuse early, before a client streams files for nothing.
         await _secure_delivery(session, caller.organization_id, delivery_id)
     body, files = await _json_or_multipart(
-        request, session, ReplyIn, json_field="reply", file_field="files", max_files=MAX_REPLY_FILES
+        request,
+        session,
+        ReplyIn,
+        organization_id=caller.organization_id,
+        json_field="reply",
+        file_field="files",
+        max_files=MAX_REPLY_FILES,
     )
     # (Again after a multipart body: the session was released while its files streamed in.)
     delivery = await _secure_delivery(session, caller.organization_id, delivery_id)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import end_read_phase
+from tabellion.document.encryption import put_for
 from tabellion.document.multipart import MalformedMultipart, MultipartReader, boundary_of
 from tabellion.document.sniff import checked_content_type, clean_filename
 from tabellion.document.storage import BlobTooLarge, StoredBlob
@@ -104,8 +105,11 @@ async def recipient_reply(
                     raise ReplyRefused(403, "The form expired; reload the page and retry.")
                 if len(files) >= MAX_REPLY_FILES:
                     raise ReplyRefused(413, "Attach at most 10 files.")
-                blob = await runtime.storage.put_stream(
-                    reader.data(), max_bytes=settings.max_attachment_bytes
+                blob = await put_for(
+                    runtime.storage,
+                    reader.data(),
+                    organization_id=delivery.organization_id,
+                    max_bytes=settings.max_attachment_bytes,
                 )
                 files.append(
                     reply_file(

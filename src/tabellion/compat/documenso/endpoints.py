@@ -58,6 +58,7 @@ from tabellion.compat.documenso.translate import (
     tag_field,
 )
 from tabellion.db import READ_ONLY_INFO, DbSession, SessionRoute, transaction
+from tabellion.document.encryption import put_for
 from tabellion.document.multipart import (
     BINARY,
     MalformedMultipart,
@@ -260,8 +261,11 @@ async def _parts(session: AsyncSession, envelope_id: str) -> repository.Envelope
     return (await repository.parts_of(session, [envelope_id]))[envelope_id]
 
 
-async def _read_create(request: Request) -> tuple[bytes | None, list[tuple[StoredBlob, str]]]:
-    """The ``payload`` part and every ``files`` part, streamed into storage."""
+async def _read_create(
+    request: Request, organization_id: str
+) -> tuple[bytes | None, list[tuple[StoredBlob, str]]]:
+    """The ``payload`` part and every ``files`` part, streamed into storage under the
+    organisation's key."""
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "multipart/form-data":
         raise ValidationFailed.field(
@@ -275,8 +279,11 @@ async def _read_create(request: Request) -> tuple[bytes | None, list[tuple[Store
         if part.name == "payload" and payload is None:
             payload = await reader.read_all(limit=MAX_PAYLOAD)
         elif part.name == "files":
-            blob = await runtime.storage.put_stream(
-                reader.data(), max_bytes=runtime.settings.max_attachment_bytes
+            blob = await put_for(
+                runtime.storage,
+                reader.data(),
+                organization_id=organization_id,
+                max_bytes=runtime.settings.max_attachment_bytes,
             )
             files.append((blob, part.filename or f"document-{len(files) + 1}.pdf"))
         else:
@@ -332,7 +339,7 @@ def _field_in(
     ),
 )
 async def create(request: Request, caller: Writer, session: DbSession) -> Created:
-    raw, files = await _read_create(request)
+    raw, files = await _read_create(request, caller.organization_id)
     if raw is None:
         raise ValidationFailed.field("payload", "The `payload` part is required.")
     try:

@@ -166,7 +166,11 @@ async def upload(emailRef: str, request: Request, caller: Company, session: DbSe
             "emailAttachment", "Send the file as multipart/form-data, part `emailAttachment`."
         )
     blob, name, declared = await store_one_file(
-        request, session, field="emailAttachment", max_bytes=limit
+        request,
+        session,
+        organization_id=caller.organization_id,
+        field="emailAttachment",
+        max_bytes=limit,
     )
     message = await messages.draft_for_attachment(session, caller.organization_id, emailRef)
     await messages.record_attachment(session, message, blob, name, declared)

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from tabellion.auth.subjects import ApiKeySubject
 from tabellion.compat import ids
 from tabellion.db import DbSession, SessionRoute, end_read_phase
+from tabellion.document.encryption import put_for
 from tabellion.document.jsonstream import (
     Base64Decoder,
     Base64Error,
@@ -222,8 +223,9 @@ async def _chunks(request: Request) -> AsyncIterator[bytes]:
 class _Body:
     """The send request read as it arrives: attachments' base64 straight into storage."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, organization_id: str) -> None:
         self.runtime = _runtime(request)
+        self.organization_id = organization_id
         self.reader = JsonReader(_chunks(request), max_value_bytes=MAX_VALUE_BYTES)
         self.fields: dict[str, Any] = {}
         self.blobs: list[StoredBlob | None] = []
@@ -267,8 +269,11 @@ class _Body:
     async def _store(self, index: int) -> StoredBlob:
         decoded = Base64Decoder().decode(self.reader.string_chunks())
         try:
-            return await self.runtime.storage.put_stream(
-                decoded, max_bytes=self.runtime.settings.max_attachment_bytes
+            return await put_for(
+                self.runtime.storage,
+                decoded,
+                organization_id=self.organization_id,
+                max_bytes=self.runtime.settings.max_attachment_bytes,
             )
         except Base64Error as exc:
             raise ValidationFailed.field(
@@ -330,7 +335,7 @@ async def send(request: Request, caller: SendCaller, session: DbSession) -> Regi
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is larger than the {limit}-byte limit.")
     await end_read_phase(session)
-    body = _Body(request)
+    body = _Body(request, caller.organization_id)
     await body.read()
     data = body.validated()
     try:

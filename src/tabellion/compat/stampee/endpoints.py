@@ -89,7 +89,7 @@ Reseller = Annotated[ApiKeySubject, Depends(_scoped("customers"))]
 
 
 async def _bulk_send_input(
-    request: Request, session: DbSession
+    request: Request, session: DbSession, organization_id: str
 ) -> tuple[BulkSendIn, list[tuple[StoredBlob, str, str | None]]]:
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";")[0].strip().lower()
@@ -113,6 +113,7 @@ async def _bulk_send_input(
         max_files=messages.MAX_ATTACHMENTS,
         too_many=messages.too_many_attachments,
         field_limit=_FORM_FIELD_LIMIT,
+        organization_id=organization_id,
     )
     values: dict[str, Any] = {k: v.decode("utf-8", "replace") for k, v in form.fields.items()}
     if "recipients" in values:
@@ -153,7 +154,7 @@ async def _bulk_send_input(
     responses=_errors(403, 413, 415, 422),
 )
 async def bulk_send(request: Request, caller: Writer, session: DbSession) -> BulkSendOut:
-    data, files = await _bulk_send_input(request, session)
+    data, files = await _bulk_send_input(request, session, caller.organization_id)
     if data.type == "LRE":
         require_client_certificate(request)
     view = await messages.create_with_files(
