@@ -406,14 +406,12 @@ async def run(label: str, database_url: str | None, args: argparse.Namespace) ->
                     f"bare {floor[0]:7.0f} req/s p99 {floor[1] * 1000:6.0f} ms; "
                     f"p99 ratio {ours[1] / floor[1]:.2f}"
                 )
-                p99_ratio = ours[1] / floor[1]
-                report(
-                    f"GET {kind}, {args.connections} conn, {label} (p99 {p99_ratio:.1f}× bare)",
-                    ours[0],
-                    floor[0],
-                    "req/s",
-                    "≥ 0.5× floor, p99 ≤ 2× floor",
-                )
+                figure = f"GET {kind}, {args.connections} conn, {label}"
+                report(figure, ours[0], floor[0], "req/s", "≥ 0.5× floor")
+                # The p99 as a figure of its own (a name that changes from run to run would
+                # keep run_all.py from grouping the runs): its ratio is ours ÷ bare, lower is
+                # better.
+                report(f"{figure}, p99", ours[1] * 1000, floor[1] * 1000, "ms", "≤ 2× floor")
         finally:
             for _, process in servers.values():
                 process.terminate()
