@@ -20,12 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import make_url, text
 
 from tabellion.config import Settings
 from tabellion.runtime import Runtime
 from tests.fixtures import column_lengths, job_kinds
-from tests.fixtures.database import migrate_template, truncate_all
+from tests.fixtures.database import database_beside, migrate_template, truncate_all
 from tests.fixtures.smtp import smtp_server  # noqa: F401
 from tests.fixtures.tools import REQUIRE_TOOLS, require
 
@@ -40,17 +40,7 @@ def _worker_database(url: str | None) -> str | None:
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not (url and worker and url.startswith("postgresql")):
         return url
-    base = make_url(url)
-    mine = base.set(database=f"{base.database}_{worker}")
-    engine = create_engine(base.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        exists = conn.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": mine.database}
-        )
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{mine.database}"'))
-    engine.dispose()
-    worker_url = mine.render_as_string(hide_password=False)
+    worker_url = database_beside(url, f"{make_url(url).database}_{worker}")
     # Tests that read the variable, and the servers they start, use this process's database.
     os.environ["TABELLION_TEST_DATABASE_URL"] = worker_url
     return worker_url
