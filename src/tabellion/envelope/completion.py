@@ -20,10 +20,13 @@ from typing import Any
 
 import pypdfium2 as pdfium
 from fpdf import FPDF
+from fpdf.fonts import CORE_FONTS_CHARWIDTHS
 from PIL import Image, ImageDraw, ImageFont
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
+from sqlalchemy import update
 
 from tabellion.config import Settings
 from tabellion.db import transaction
@@ -96,8 +99,7 @@ def _field_image(field: EnvelopeField, width: int, height: int) -> Image.Image |
     if "checked" in value:
         return _text_image("X", width, height) if value["checked"] else None
     text = value.get("text")
-    hand = field.type in ("signature", "initials")
-    return _text_image(str(text), width, height, hand=hand) if text else None
+    return _text_image(str(text), width, height, hand=field.type in HAND) if text else None
 
 
 def _fit(image: Image.Image, width: float, height: float) -> tuple[float, float, float, float]:
@@ -111,21 +113,24 @@ def _fit(image: Image.Image, width: float, height: float) -> tuple[float, float,
 def _place(
     image: Image.Image | None, box: tuple[int, int], width: float, height: float
 ) -> tuple[Image.Image, tuple[float, float, float, float]] | None:
-    """The image to embed and where it goes in a ``width`` × ``height`` point box. One drawn
-    at the box's pixel size (text) is cut to its ink, placed where the ink was: a fraction
-    of the pixels to store, the same page. A picture is fitted (``_fit``)."""
+    """The image to embed and where it goes in a ``width`` × ``height`` point box: one drawn
+    at the box's pixel size (text) fills it, a picture is fitted (``_fit``). Either is cut to
+    its ink and placed where the ink was: the same page, a fraction of the pixels to store (a
+    signature drawn on the signing page is mostly transparent canvas)."""
     if image is None:
         return None
-    if image.size != box:
-        return image, _fit(image, width, height)
     ink = image.getchannel("A").getbbox()
     if ink is None:
         return None
-    scale_x, scale_y = width / box[0], height / box[1]
+    if image.size == box:
+        offset_x, offset_y, scale_x, scale_y = 0.0, 0.0, width / box[0], height / box[1]
+    else:
+        offset_x, offset_y, drawn_width, drawn_height = _fit(image, width, height)
+        scale_x, scale_y = drawn_width / image.width, drawn_height / image.height
     left, top, right, bottom = ink
-    where = (left * scale_x, (box[1] - bottom) * scale_y, (right - left) * scale_x,
-             (bottom - top) * scale_y)  # fmt: skip
-    return image.crop(ink), where
+    where = (offset_x + left * scale_x, offset_y + (image.height - bottom) * scale_y,
+             (right - left) * scale_x, (bottom - top) * scale_y)  # fmt: skip
+    return (image if ink == (0, 0, *image.size) else image.crop(ink)), where
 
 
 def _box(page: generic.DictionaryObject) -> tuple[float, float, float, float]:
@@ -142,9 +147,9 @@ def _box(page: generic.DictionaryObject) -> tuple[float, float, float, float]:
 
 
 def _image_xobject(writer: IncrementalPdfFileWriter, image: Image.Image) -> generic.IndirectObject:
-    """An RGBA picture as an image XObject (its alpha as a soft mask). Deflated at level 1:
-    these are mostly flat areas of one ink, which the fastest level packs nearly as well as
-    the default one does in a fifth of the time."""
+    """An RGBA picture as an image XObject (its alpha as a soft mask, unless opaque).
+    Deflated at level 1: these are mostly flat areas of one ink, which the fastest level packs
+    nearly as well as the default one does in a fifth of the time."""
 
     def xobject(
         pixels: Image.Image, colours: str, **extra: generic.PdfObject
@@ -166,8 +171,10 @@ def _image_xobject(writer: IncrementalPdfFileWriter, image: Image.Image) -> gene
         return writer.add_object(stream)
 
     rgba = image if image.mode == "RGBA" else image.convert("RGBA")
-    mask = xobject(rgba.getchannel("A"), "/DeviceGray")
-    return xobject(rgba.convert("RGB"), "/DeviceRGB", **{"/SMask": mask})
+    alpha = rgba.getchannel("A")
+    if alpha.getextrema() == (255, 255):  # opaque (an uploaded photo, say): no mask
+        return xobject(rgba.convert("RGB"), "/DeviceRGB")
+    return xobject(rgba.convert("RGB"), "/DeviceRGB", **{"/SMask": xobject(alpha, "/DeviceGray")})
 
 
 def _clear_tags(original: bytes, fields: Sequence[EnvelopeField]) -> bytes:
@@ -192,58 +199,198 @@ def _clear_tags(original: bytes, fields: Sequence[EnvelopeField]) -> bytes:
         document.close()
 
 
+# Helvetica, one of the PDF's standard fonts (every reader has it, nothing is embedded), in
+# WinAnsiEncoding, where Latin-1 without its C1 controls has its own byte values.
+_HELVETICA = CORE_FONTS_CHARWIDTHS["helvetica"]  # widths in 1/1000 of the font size
+_HELVETICA_MIDDLE = (718 - 207) / 2000  # baseline to the middle of cap height and descender
+_TEXT_MARGIN = 2 / PIXELS_PER_POINT  # the left margin a drawn text leaves, in points
+_TEXT_MIN = 8 / PIXELS_PER_POINT  # the smallest size a drawn text shrinks to, in points
+HAND = ("signature", "initials")  # typed ones are drawn in the handwriting font
+
+
+def _text_of(field: EnvelopeField) -> str | None:
+    """The text a field shows (a check box shows an X), or None: a picture, or nothing."""
+    value = field.value or {}
+    if value.get("kind") == "image":
+        return None
+    if "checked" in value:
+        return "X" if value["checked"] else None
+    text = value.get("text")
+    return str(text) if text else None
+
+
+def _text_ops(text: str, font: str, box: tuple[float, float, float, float]) -> str | None:
+    """PDF operators that write ``text`` in Helvetica in the box (left, bottom, width, height),
+    as ``_text_image`` draws it: left-aligned, centred vertically, 0.6 of the box's height or
+    smaller for a long text, clipped to the box. None when Helvetica cannot show a character
+    (the caller draws the text as a picture)."""
+    if not all(" " <= c <= "~" or "\xa0" <= c <= "\xff" for c in text):
+        return None
+    left, bottom, width, height = box
+    units = sum(_HELVETICA[c] for c in text)  # core fonts have no kerning
+    size = max(_TEXT_MIN, min(0.6 * height, (width - _TEXT_MARGIN) * 1000 / units))
+    baseline = bottom + height / 2 - _HELVETICA_MIDDLE * size
+    red, green, blue = (channel / 255 for channel in INK[:3])
+    return (
+        f"q {left:.3f} {bottom:.3f} {width:.3f} {height:.3f} re W n "
+        f"BT {font} {size:.3f} Tf {red:.4f} {green:.4f} {blue:.4f} rg "
+        f"{left + _TEXT_MARGIN:.3f} {baseline:.3f} Td <{text.encode('latin-1').hex()}> Tj ET Q"
+    )
+
+
+def _pages_for_modification(
+    writer: IncrementalPdfFileWriter, numbers: set[int]
+) -> dict[int, tuple[generic.IndirectObject, generic.PdfObject]]:
+    """The pages numbered ``numbers`` (from 1), each with its resources (its own or inherited),
+    in one walk of the page tree. (pyHanko's ``find_page_for_modification`` walks the tree from
+    its root for each page, so a field on page 90 costs reading 90 pages each time.)"""
+    found: dict[int, tuple[generic.IndirectObject, generic.PdfObject]] = {}
+    last = max(numbers)
+    seen: set[Any] = set()
+
+    def walk(node_ref: generic.IndirectObject, number: int, resources: generic.PdfObject) -> None:
+        node = node_ref.get_object()
+        if "/Resources" in node:
+            resources = node.raw_get("/Resources")
+        for kid_ref in node["/Kids"]:
+            if number > last:
+                return
+            if not isinstance(kid_ref, generic.IndirectObject) or kid_ref.reference in seen:
+                raise PdfReadError("The document's page tree is malformed")
+            seen.add(kid_ref.reference)
+            kid = kid_ref.get_object()
+            if kid.get("/Type") == "/Pages":
+                count = int(kid["/Count"])
+                if any(number <= wanted < number + count for wanted in numbers):
+                    walk(kid_ref, number, resources)
+                number += count
+                continue
+            if number in numbers:
+                found[number] = (kid_ref, kid.raw_get("/Resources") if "/Resources" in kid
+                                 else resources)  # fmt: skip
+            number += 1
+
+    walk(writer.root.raw_get("/Pages"), 1, generic.DictionaryObject())
+    if len(found) != len(numbers):
+        raise PdfReadError("A field is on a page the document does not have")
+    return found
+
+
+def _free_name(resources: generic.PdfObject, kind: str, stem: str, taken: set[str]) -> str:
+    """A resource name the page does not use yet: not by its producer, not by an earlier
+    Tabellion flattening (a signed PDF signed again), not by another page that shares the
+    same resource dictionary."""
+    listed = resources.get_object().get(kind)
+    used = set(listed.get_object()) if listed is not None else set()
+    number = 0
+    while f"/{stem}{number}" in used or f"/{stem}{number}" in taken:
+        number += 1
+    taken.add(f"/{stem}{number}")
+    return f"/{stem}{number}"
+
+
+def _add_content(
+    writer: IncrementalPdfFileWriter,
+    page_ref: generic.IndirectObject,
+    resources: generic.PdfObject,
+    ops: list[str],
+    added: generic.DictionaryObject,
+) -> None:
+    """``ops`` drawn over the page, whose own content goes between ``q`` and ``Q`` (whatever
+    state it leaves cannot move them), and ``added`` merged into its resources: what two
+    calls of pyHanko's ``add_stream_to_page`` do, without walking the page tree again."""
+    page = page_ref.get_object()
+    before = writer.add_object(generic.StreamObject(stream_data=b"q\n"))
+    after = writer.add_object(
+        generic.StreamObject(stream_data=("Q\n" + "\n".join(ops) + "\n").encode())
+    )
+    contents = page.raw_get("/Contents") if "/Contents" in page else generic.ArrayObject()
+    target = contents.get_object()
+    own = list(target) if isinstance(target, generic.ArrayObject) else [contents]
+    page[generic.NameObject("/Contents")] = writer.add_object(
+        generic.ArrayObject([before, *own, after])
+    )
+    if isinstance(resources, generic.IndirectObject):
+        if writer.merge_resources(resources.get_object(), added):
+            writer.mark_update(resources)
+    else:  # inherited or the page's own, written in the page: the page gets its own copy
+        copy = generic.DictionaryObject(resources)
+        writer.merge_resources(copy, added)
+        page[generic.NameObject("/Resources")] = writer.add_object(copy)
+    writer.mark_update(page_ref)
+
+
 def flatten(original: bytes, fields: Sequence[EnvelopeField]) -> bytes:
-    """The PDF with each filled field drawn in place (as an image: the same on every reader),
-    written as an incremental update: the original bytes stay the file's first revision, and
-    only the touched pages and the images are added after them."""
+    """The PDF with each filled field drawn in place, written as an incremental update: the
+    original bytes stay the file's first revision, and only the touched pages, their new
+    content and the pictures are added after them. Text is written in Helvetica (crisp and
+    searchable, a few bytes); signatures, initials, uploaded pictures and text Helvetica
+    cannot show are drawn as pictures (the same on every reader)."""
     data = _clear_tags(original, fields)
-    writer = IncrementalPdfFileWriter(io.BytesIO(data))
-    drawn = False
     by_page: dict[int, list[EnvelopeField]] = {}
     for field in fields:
-        by_page.setdefault(field.page, []).append(field)
-    for number, page_fields in sorted(by_page.items()):
-        page_ref, _ = writer.find_page_for_modification(number - 1)
+        if field.value:
+            by_page.setdefault(field.page, []).append(field)
+    if not by_page:
+        return data
+    writer = IncrementalPdfFileWriter(io.BytesIO(data))
+    font: generic.IndirectObject | None = None
+    taken: set[str] = set()
+    drawn = False
+    pages = _pages_for_modification(writer, set(by_page))
+    for number, (page_ref, resources) in sorted(pages.items()):
         left0, bottom0, right0, top0 = _box(page_ref.get_object())
         page_width, page_height = right0 - left0, top0 - bottom0
-        images = generic.DictionaryObject()
+        images, fonts = generic.DictionaryObject(), generic.DictionaryObject()
         ops: list[str] = []
-        for field in page_fields:
+        for field in by_page[number]:
             width = field.width / 100 * page_width
             height = field.height / 100 * page_height
+            left = left0 + field.x / 100 * page_width
+            bottom = top0 - (field.y + field.height) / 100 * page_height
+            text = None if field.type in HAND else _text_of(field)
+            if text is not None:
+                name = next(iter(fonts), None) or _free_name(resources, "/Font", "TabellionText",
+                                                              taken)  # fmt: skip
+                written = _text_ops(text, name, (left, bottom, width, height))
+                if written is not None:
+                    font = font or writer.add_object(_helvetica())
+                    fonts[generic.NameObject(name)] = font
+                    ops.append(written)
+                    continue
             box = (max(1, int(width * PIXELS_PER_POINT)), max(1, int(height * PIXELS_PER_POINT)))
             placed = _place(_field_image(field, *box), box, width, height)
             if placed is None:
                 continue
             image, (dx, dy, drawn_width, drawn_height) = placed
-            name = f"/TabellionField{len(ops)}"
+            name = _free_name(resources, "/XObject", "TabellionField", taken)
             images[generic.NameObject(name)] = _image_xobject(writer, image)
-            left = left0 + field.x / 100 * page_width + dx
-            bottom = top0 - (field.y + field.height) / 100 * page_height + dy
-            ops.append(
-                f"q {drawn_width:.3f} 0 0 {drawn_height:.3f} {left:.3f} {bottom:.3f} cm {name} Do Q"
-            )
+            ops.append(f"q {drawn_width:.3f} 0 0 {drawn_height:.3f} {left + dx:.3f} "
+                       f"{bottom + dy:.3f} cm {name} Do Q")  # fmt: skip
         if not ops:
             continue
-        page = page_ref.get_object()
-        if "/Contents" not in page:  # a blank page
-            page[generic.NameObject("/Contents")] = generic.ArrayObject()
-            writer.mark_update(page_ref)
-        # The page's own content in q … Q: whatever state it leaves cannot move the fields.
-        before = writer.add_object(generic.StreamObject(stream_data=b"q\n"))
-        after = generic.StreamObject(stream_data=("Q\n" + "\n".join(ops) + "\n").encode())
-        writer.add_stream_to_page(number - 1, before, prepend=True)
-        writer.add_stream_to_page(
-            number - 1,
-            writer.add_object(after),
-            resources=generic.DictionaryObject({generic.NameObject("/XObject"): images}),
-        )
+        added = generic.DictionaryObject()
+        for kind, named in (("/XObject", images), ("/Font", fonts)):
+            if named:
+                added[generic.NameObject(kind)] = named
+        _add_content(writer, page_ref, resources, ops, added)
         drawn = True
     if not drawn:
         return data
     buffer = io.BytesIO()
     writer.write(buffer)
     return buffer.getvalue()
+
+
+def _helvetica() -> generic.DictionaryObject:
+    return generic.DictionaryObject(
+        {
+            generic.NameObject("/Type"): generic.NameObject("/Font"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Type1"),
+            generic.NameObject("/BaseFont"): generic.NameObject("/Helvetica"),
+            generic.NameObject("/Encoding"): generic.NameObject("/WinAnsiEncoding"),
+        }
+    )
 
 
 # Characters CLDR puts in dates that the PDF's core font cannot show, and their look-alikes.
@@ -484,18 +631,14 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
             return
         if envelope.certificate_storage_key is not None:
             return
-    # The certificate cites each step's sealed proof: seal what is pending first.
-    await seal_pending(runtime)
-    async with transaction(runtime.sessions) as session:
-        envelope = await session.get(Envelope, envelope_id)
-        assert envelope is not None
         parts = (await repository.parts_of(session, [envelope.id]))[envelope.id]
         organization = await session.get(Organization, envelope.organization_id)
         timezone = organization.timezone if organization else runtime.settings.timezone
-        proofs = [p for p in await evidence_of(session, envelope_id) if p.hash is not None]
         session.expunge_all()
     settings = runtime.settings
-    flattened: list[tuple[EnvelopeDocument, bytes]] = []
+    # The fields are flattened onto each document (in threads: pixels and zlib let go of the
+    # GIL) while the pending evidence is sealed: the certificate cites each step's sealed proof.
+    flattening: list[asyncio.Future[bytes]] = []
     for document in parts.documents:
         original = await _read(runtime, document.storage_key)
         # Filled fields, and empty ones that came from a text tag (the tag is covered).
@@ -504,30 +647,43 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
             for f in parts.fields
             if f.document_id == document.id and (f.value or (f.meta or {}).get("tag"))
         ]
-        flattened.append((document, await asyncio.to_thread(flatten, original, fields)))
+        flattening.append(asyncio.ensure_future(asyncio.to_thread(flatten, original, fields)))
+    try:
+        await seal_pending(runtime)
+    finally:
+        flat_files = await asyncio.gather(*flattening)
+    async with runtime.sessions() as session:
+        proofs = [p for p in await evidence_of(session, envelope_id) if p.hash is not None]
+        session.expunge_all()
+    flattened = list(zip(parts.documents, flat_files, strict=True))
     hashes = [(d, hashlib.sha256(data).hexdigest()) for d, data in flattened]
     cert = await asyncio.to_thread(
         certificate, settings, envelope, parts.recipients, hashes, proofs, timezone=timezone
     )
     owner = envelope.organization_id
-    cert_blob = await put_for(runtime.storage, _chunks(cert), organization_id=owner)
+    # Stored while the documents are sealed (writing and fsync are off the event loop).
+    storing = asyncio.ensure_future(put_for(runtime.storage, _chunks(cert), organization_id=owner))
     signed: dict[str, tuple[str, str]] = {}
-    for document, data in flattened:
-        # The certificate's pages go into the seal's own update: one more parse and write saved.
-        sealed = await seal_pdf(
-            settings, data, envelope.id, extend=functools.partial(append_pages, extra=cert)
-        )
-        blob = await put_for(runtime.storage, _chunks(sealed), organization_id=owner)
-        signed[document.id] = (blob.key, blob.sha256)
+    try:
+        for document, data in flattened:
+            # The certificate's pages go into the seal's own update: one parse and one write.
+            sealed = await seal_pdf(
+                settings, data, envelope.id, extend=functools.partial(append_pages, extra=cert)
+            )
+            blob = await put_for(runtime.storage, _chunks(sealed), organization_id=owner)
+            signed[document.id] = (blob.key, blob.sha256)
+    finally:
+        cert_blob = await storing
     async with transaction(runtime.sessions) as session:
         row = await session.get(Envelope, envelope_id, with_for_update=True)
         if row is None or row.certificate_storage_key is not None:
             return
-        for document_row in (await repository.parts_of(session, [envelope_id]))[
-            envelope_id
-        ].documents:
-            key, sha = signed[document_row.id]
-            document_row.signed_storage_key, document_row.signed_sha256 = key, sha
+        for document_id, (key, sha) in signed.items():
+            await session.execute(
+                update(EnvelopeDocument)
+                .where(EnvelopeDocument.id == document_id)
+                .values(signed_storage_key=key, signed_sha256=sha)
+            )
         row.certificate_storage_key = cert_blob.key
         record(
             session,
@@ -537,7 +693,7 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
             documents=[{"id": d, "signed_sha256": sha} for d, (_, sha) in signed.items()],
             certificate_sha256=cert_blob.sha256,
         )
-        # Everybody, cc included, gets the result; in the same transaction as the files.
-        recipients = (await repository.parts_of(session, [envelope_id]))[envelope_id].recipients
-        for recipient in recipients:
+        # Everybody, cc included, gets the result; in the same transaction as the files. (A
+        # completed envelope's recipients no longer change: those read above are all of them.)
+        for recipient in parts.recipients:
             enqueue(session, DELIVER_TASK, {"recipient_id": recipient.id})
