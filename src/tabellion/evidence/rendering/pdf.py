@@ -187,7 +187,7 @@ def qr_matrix(url: str) -> list[bytes]:
     ones non-zero. zxing-cpp (C++) makes it, choosing the mask as the standard asks, in a
     fraction of a millisecond: segno, in Python, spent 10 ms, most of a PDF proof's drawing."""
     symbol = zxingcpp.create_barcode(url, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
-    modules = memoryview(symbol.to_image(scale=1, add_quiet_zones=False))
+    modules = memoryview(symbol.to_image(scale=1, add_quiet_zones=False))  # type: ignore[arg-type]
     rows, columns = modules.shape  # type: ignore[misc]
     flat = modules.tobytes()
     # to_image draws dark modules black (0) on white (255).
