@@ -4,8 +4,10 @@ Completion: a 100-page PDF, 5 signers, 20 fields (4 each: a drawn signature, nam
 everybody signs through the signing page, then the completion job is timed (fields flattened,
 audit certificate appended, PAdES seal with the evidence key, and the evidence still pending
 sealed first: the last signer's, as in production, where each signature queues the sealing
-job that runs before the next one). The baseline in the same run is the fastest plain means of the essential work: one
-bare pyHanko PAdES signature of the same 100-page file with the same key. Target: ≤ 2× it.
+job that runs before the next one). The baseline in the same run is the fastest plain means
+of the signature alone: one bare pyHanko PAdES signature of the same 100-page file with the same
+key, its room in the file given (pyHanko's documented `sign_pdf` call estimates that room with a
+dummy signature each time, as much work again: printed too, not the floor). Target: ≤ 2× it.
 Signing page: server time of `GET /s/<token>` (in-process ASGI, no network), median of a few;
 page images are lazy, so the page does not render them. Target: ≤ 300 ms.
 
@@ -64,14 +66,34 @@ def drawn() -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+_RESERVED: dict[str, int] = {}
+
+
 async def bare_seal(runtime: Runtime, data: bytes) -> bytes:
-    """The floor: one PAdES signature of the file with the same key, nothing else."""
+    """The floor: one PAdES signature of the file with the same key, nothing else, by the
+    fastest plain means: the room for the signature is given (sized once, before timing, as
+    our sealing does), not estimated with a dummy signature on each call, which costs as much
+    as the real one."""
+    meta = signers.PdfSignatureMetadata(
+        field_name="Seal", md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES
+    )
+    signer = signers.PdfSigner(meta, _signer(load_seal(runtime.settings)))
+    if "room" not in _RESERVED:
+        estimating = signer.init_signing_session(IncrementalPdfFileWriter(io.BytesIO(data)))
+        _RESERVED["room"] = await estimating.estimate_signature_container_size(None)
+    writer = IncrementalPdfFileWriter(io.BytesIO(data))
+    out = await signer.async_sign_pdf(writer, bytes_reserved=_RESERVED["room"])
+    return out.getvalue()  # type: ignore[no-any-return]
+
+
+async def sign_pdf_as_documented(runtime: Runtime, data: bytes) -> bytes:
+    """pyHanko's ``sign_pdf`` called as its documentation shows (the room estimated with a
+    dummy signature on each call): printed for comparison, not the floor."""
     meta = signers.PdfSignatureMetadata(
         field_name="Seal", md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(data))
-    signer = _signer(load_seal(runtime.settings))
-    out = await signers.async_sign_pdf(writer, meta, signer)
+    out = await signers.async_sign_pdf(writer, meta, _signer(load_seal(runtime.settings)))
     return out.getvalue()  # type: ignore[no-any-return]
 
 
@@ -153,6 +175,7 @@ async def run(pages: int, signers_: int, rounds: int) -> None:
             ours_cpu: list[float] = []
             floor_cpu: list[float] = []
             page_times: list[float] = []
+            documented: list[float] = []
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as c:
                 for _ in range(rounds):
@@ -166,6 +189,9 @@ async def run(pages: int, signers_: int, rounds: int) -> None:
                     await bare_seal(runtime, data)
                     floor.append(time.perf_counter() - started)
                     floor_cpu.append(time.process_time() - cpu)
+                    started = time.perf_counter()
+                    await sign_pdf_as_documented(runtime, data)
+                    documented.append(time.perf_counter() - started)
             done, bare = statistics.median(ours), statistics.median(floor)
             done_cpu, bare_cpu = statistics.median(ours_cpu), statistics.median(floor_cpu)
             print(
@@ -174,6 +200,11 @@ async def run(pages: int, signers_: int, rounds: int) -> None:
                 f"{bare * 1000:.0f} ms; ratio {done / bare:.2f}× (target ≤ 2×); CPU time "
                 f"{done_cpu * 1000:.0f} ms against {bare_cpu * 1000:.0f} ms, "
                 f"{done_cpu / bare_cpu:.2f}×"
+            )
+            plain = statistics.median(documented)
+            print(
+                f"  (pyHanko's sign_pdf as documented, estimating the room with a dummy "
+                f"signature: {plain * 1000:.0f} ms; completion is {done / plain:.2f}× that)"
             )
             page = statistics.median(page_times)
             print(f"signing page first HTML: median {page * 1000:.1f} ms (target ≤ 300 ms)")
