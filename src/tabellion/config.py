@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     smtp_url: SecretStr | None = None
     mail_from: str = "Tabellion <no-reply@localhost>"
     secret_key: SecretStr | None = None
+    # Earlier secret keys still accepted after a change (comma-separated, newest first): links,
+    # codes, forms and secrets made with them keep working until they are dropped from here.
+    secret_key_previous: SecretStr | None = None
     max_attachment_bytes: int = Field(default=262_144_000, gt=0)
     max_recipients: int = Field(default=10_000, gt=0)
     # A registered letter copied to the recipient's mailbox after acceptance carries its
@@ -195,6 +198,20 @@ class Settings(BaseSettings):
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
+
+    @cached_property
+    def previous_signing_keys(self) -> tuple[bytes, ...]:
+        """The earlier secret keys still accepted (TABELLION_SECRET_KEY_PREVIOUS)."""
+        if self.secret_key_previous is None:
+            return ()
+        listed = self.secret_key_previous.get_secret_value().split(",")
+        return tuple(k.strip().encode() for k in listed if k.strip())
+
+    @property
+    def signing_keys(self) -> tuple[bytes, ...]:
+        """The secret key, then the earlier ones still accepted: what checks a link, a code,
+        a form or an encrypted secret. New ones are made with the first only."""
+        return (self.signing_key, *self.previous_signing_keys)
 
     def check(self) -> None:
         """Refuse settings that would be unsafe in production."""

@@ -65,7 +65,11 @@ class Runtime:
 
         settings.check()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        links.install(links.LinkSigner(settings.base_url, settings.signing_key))
+        links.install(
+            links.LinkSigner(
+                settings.base_url, settings.signing_key, settings.previous_signing_keys
+            )
+        )
         engine = create_engine(settings.resolved_database_url, pool_size=pool_size)
         read_engine = create_read_engine(settings.resolved_database_url, engine)
         sessions = create_sessionmaker(engine, info={SETTINGS_INFO: settings})

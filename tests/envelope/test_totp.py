@@ -87,7 +87,7 @@ async def test_enrolment_is_confirmed_with_a_code(
         user = await session.get(User, user_id)
         assert user is not None and user.totp_secret
         assert secret not in user.totp_secret and user.totp_secret.startswith("gAAAAA")
-        assert totp.secret_of(user, runtime.settings.signing_key) == secret
+        assert totp.secret_of(user, runtime.settings.signing_keys) == secret
 
 
 async def test_a_secret_stored_in_plain_before_still_works_and_is_then_encrypted(
@@ -112,7 +112,7 @@ async def test_a_secret_stored_in_plain_before_still_works_and_is_then_encrypted
         user = await session.get(User, user_id)
         assert user is not None and user.totp_secret and user.totp_confirmed_at
         assert secret not in user.totp_secret
-        assert totp.secret_of(user, runtime.settings.signing_key) == secret
+        assert totp.secret_of(user, runtime.settings.signing_keys) == secret
 
 
 async def test_an_unconfirmed_secret_does_not_allow_sending(

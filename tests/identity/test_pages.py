@@ -55,7 +55,7 @@ async def callback(
 ) -> httpx.Response:
     client.cookies.delete(BROWSER_COOKIE)
     if cookie:
-        client.cookies.set(BROWSER_COOKIE, _browser_mark(runtime, STATE))
+        client.cookies.set(BROWSER_COOKIE, _browser_mark(runtime.settings.signing_key, STATE))
     first = await client.get("/identity/callback", params=query)
     assert first.status_code == 303, first.text
     return await client.get(first.headers["location"])

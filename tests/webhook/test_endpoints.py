@@ -306,7 +306,7 @@ async def test_concurrent_rotations_keep_every_secret_they_showed(
     async with runtime.sessions() as session:
         row = await session.scalar(select(WebhookEndpoint))
     assert row is not None
-    stored = {crypto.decrypt(runtime.settings.signing_key, s["value"]) for s in row.secrets}
+    stored = {crypto.decrypt(runtime.settings.signing_keys, s["value"]) for s in row.secrets}
     shown = {created["secret"], *(r.json()["secret"] for r in rotated)}
     assert stored == shown
     assert [s["expires_at"] is None for s in row.secrets].count(True) == 1

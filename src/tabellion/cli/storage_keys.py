@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from tabellion.runtime import Runtime
 
 keys_app = typer.Typer(
-    help="Encryption keys of stored files (at rest): rotate organisation and master keys.",
+    help="Encryption keys at rest: rotate the keys of stored files (organisation and master "
+    "keys); encrypt stored secrets again after the secret key changed.",
     no_args_is_help=True,
 )
 
@@ -128,3 +129,35 @@ def rotate(
 
     for name, version in with_runtime(rotate_orgs):
         console.print(f"{name}: new key version {version}")
+
+
+@keys_app.command("reencrypt-secrets")
+def reencrypt_secrets() -> None:
+    """After TABELLION_SECRET_KEY changed (the old one in TABELLION_SECRET_KEY_PREVIOUS):
+    encrypt the webhook signing secrets and the authenticator secrets again with the new key,
+    so that the old one can later be dropped (docs/operations.md, Key rotation)."""
+    from cryptography.fernet import InvalidToken
+
+    from tabellion.organization import totp
+    from tabellion.webhook import service as webhooks
+
+    async def work(runtime: Runtime) -> tuple[int, int]:
+        keys = runtime.settings.signing_keys
+        async with runtime.sessions() as session, session.begin():
+            return (
+                await webhooks.reencrypt_secrets(session, keys),
+                await totp.reencrypt_secrets(session, keys),
+            )
+
+    try:
+        endpoints, users = with_runtime(work)
+    except InvalidToken as exc:
+        err.print(
+            "[red]error:[/red] a stored secret was encrypted with none of the keys given: put "
+            "the key it was encrypted with in TABELLION_SECRET_KEY_PREVIOUS. Nothing was changed."
+        )
+        raise typer.Exit(1) from exc
+    console.print(
+        f"{endpoints} webhook signing secrets and {users} authenticator secrets encrypted with "
+        "the current secret key."
+    )

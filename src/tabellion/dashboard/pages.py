@@ -313,15 +313,15 @@ async def _totp_page(
     request: Request, session: DbSession, user: User, *, status_code: int = 200, error: str = ""
 ) -> Response:
     organization = await session.get(Organization, user.organization_id)
-    key = _runtime(request).settings.signing_key
-    secret = None if totp.enrolled(user) else totp.secret_of(user, key)
+    keys = _runtime(request).settings.signing_keys
+    secret = None if totp.enrolled(user) else totp.secret_of(user, keys)
     uri = totp.provisioning_uri(user, secret) if secret else None
     return i18n.page(
         env,
         request,
         "dashboard/authenticator.html",
         language=i18n.request_language(request),
-        csrf=csrf_token(request, key),
+        csrf=csrf_token(request, keys[0]),
         status_code=status_code,
         timezone=organization.timezone if organization else "Europe/Paris",
         user=user,
@@ -347,9 +347,9 @@ async def authenticator_new(
     csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
 ) -> Response:
     """A new secret (replacing any earlier one), shown on the page until confirmed."""
-    key = _runtime(request).settings.signing_key
-    check_csrf(request, key, csrf_token_)
-    totp.enrol(user, key)
+    keys = _runtime(request).settings.signing_keys
+    check_csrf(request, keys, csrf_token_)
+    totp.enrol(user, keys)
     return RedirectResponse(TOTP_PAGE, status_code=303)
 
 
@@ -361,10 +361,10 @@ async def authenticator_confirm(
     code: Annotated[str, Form(max_length=16)] = "",
     csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
 ) -> Response:
-    key = _runtime(request).settings.signing_key
-    check_csrf(request, key, csrf_token_)
+    keys = _runtime(request).settings.signing_keys
+    check_csrf(request, keys, csrf_token_)
     try:
-        totp.confirm(user, code, key)
+        totp.confirm(user, code, keys)
     except (totp.WrongTotpCode, totp.TotpNotEnrolled):
         # Nothing to keep from a refused code: a 422 rolls the request back.
         return await _totp_page(

@@ -44,6 +44,11 @@ def _key(request: Request) -> bytes:
     return _runtime(request).settings.signing_key
 
 
+def _keys(request: Request) -> tuple[bytes, ...]:
+    """The secret key, then the earlier ones still accepted: what checks forms and links."""
+    return _key(request), *request.app.state.runtime.settings.previous_signing_keys
+
+
 def _actor(request: Request) -> Actor:
     client = request.client.host if request.client else None
     return Actor(ip=client, user_agent=request.headers.get("user-agent", "")[:500])
@@ -185,7 +190,7 @@ async def signed_download(
 async def _act(token: str, request: Request, db: DbSession, action: str) -> Response:
     form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
     values = {k: v for k, v in form.items() if isinstance(v, str)}
-    check_csrf(request, _key(request), values.get("csrf_token"))
+    check_csrf(request, _keys(request), values.get("csrf_token"))
     ctx = await signing.recipient_by_token(db, token, for_update=True)
     if ctx is None:
         return _invalid(request)
@@ -249,7 +254,7 @@ async def reject(token: str, request: Request, db: DbSession) -> Response:
 async def _form(request: Request) -> dict[str, str]:
     form = await request.form(max_files=0, max_fields=20)
     values = {k: v for k, v in form.items() if isinstance(v, str)}
-    check_csrf(request, _key(request), values.get("csrf_token"))
+    check_csrf(request, _keys(request), values.get("csrf_token"))
     return values
 
 
@@ -315,7 +320,7 @@ async def verify(token: str, request: Request, db: DbSession) -> Response:
             )
         elif method == "totp":
             await verification.check_totp(
-                db, limiter, ctx.recipient, values.get("code", ""), ip=ip, signing_key=_key(request)
+                db, limiter, ctx.recipient, values.get("code", ""), ip=ip, keys=_keys(request)
             )
         else:
             await verification.check_password(
@@ -376,7 +381,7 @@ async def passkey_verify(token: str, request: Request, db: DbSession) -> Respons
     """The browser's passkey answer; a pass opens the action step's browser session."""
     form = await request.form(max_files=0, max_fields=5, max_part_size=64 * 1024)
     values = {k: v for k, v in form.items() if isinstance(v, str)}
-    check_csrf(request, _key(request), values.get("csrf_token"))
+    check_csrf(request, _keys(request), values.get("csrf_token"))
     ctx = await _passkey_context(request, db, token)
     if isinstance(ctx, Response):
         return ctx

@@ -208,6 +208,17 @@ def token_hash(token: str) -> str:
     return sha256_hex("signing:" + token)
 
 
+def signing_token_of(keys: Sequence[bytes], recipient: EnvelopeRecipient) -> str:
+    """The recipient's link token as it was made: with whichever of ``keys`` (the secret key,
+    then earlier ones still accepted) gives the stored hash, so every e-mail and API answer
+    about a recipient carries the same link across a change of the secret key."""
+    for key in keys:
+        token = signing_token(key, recipient.id, recipient.token_salt)
+        if token_hash(token) == recipient.token_hash:
+            return token
+    return signing_token(keys[0], recipient.id, recipient.token_salt)
+
+
 def check_order(data: EnvelopeIn) -> None:
     """An assistant fills fields of recipients after it, so it needs someone after it."""
     for index, recipient in enumerate(data.recipients):

@@ -14,11 +14,11 @@ from tabellion.envelope.service import (
     REMIND_TASK,
     expire_due,
     send_due_reminder,
-    signing_token,
+    signing_token_of,
 )
 from tabellion.envelope.verification import CODE_TASK
 from tabellion.jobs.registry import PRIORITY_INTERACTIVE, TaskContext, task
-from tabellion.kit.sessions import derive_code
+from tabellion.kit.sessions import code_of
 from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeRecipient
 from tabellion.models.organization import Organization
 from tabellion.models.portal import OneTimeCode
@@ -52,7 +52,7 @@ async def send_invitation(ctx: TaskContext, payload: dict[str, Any]) -> None:
         assert envelope is not None and organization is not None
         if envelope.status != "pending":
             return
-    token = signing_token(runtime.settings.signing_key, recipient.id, recipient.token_salt)
+    token = signing_token_of(runtime.settings.signing_keys, recipient)
     language = i18n.pick(recipient.language)
     t = i18n.translations(language)
     reminder = int(payload.get("reminder", 0))
@@ -93,7 +93,7 @@ async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
         if code is None or code.consumed_at is not None or recipient is None:
             return
     language = i18n.pick(payload.get("language"), recipient.language)
-    value = derive_code(runtime.settings.signing_key, code.id)
+    value = code_of(runtime.settings.signing_keys, code)
     t = i18n.translations(language)
     await runtime.mail.send(
         compose_email(
@@ -200,7 +200,7 @@ async def deliver_signed(ctx: TaskContext, payload: dict[str, Any]) -> None:
             envelope.id
         ].documents
     signed = [d for d in documents if d.signed_storage_key]
-    token = signing_token(runtime.settings.signing_key, recipient.id, recipient.token_salt)
+    token = signing_token_of(runtime.settings.signing_keys, recipient)
     language = i18n.pick(recipient.language)
     t = i18n.translations(language)
     mail = compose_email(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -190,13 +191,13 @@ async def check_totp(
     code: str,
     *,
     ip: str,
-    signing_key: bytes,
+    keys: Sequence[bytes],
 ) -> None:
     """The current code of the authenticator app of the organisation's active user at the
     recipient's address (each code good once; wrong ones throttled as sign-ins)."""
     await limiter.enforce("sign-in", ip=ip, address=recipient.email, count=False)
     users = [u for u in await users_at(session, recipient) if totp.enrolled(u)]
-    if not any(totp.accept(u, code[:16], signing_key) for u in users):
+    if not any(totp.accept(u, code[:16], keys) for u in users):
         await limiter.record("sign-in", ip=ip, address=recipient.email)
         raise WrongPassword.field("code", "That code is not right.", code="wrong-totp-code")
     await session.flush()

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from tabellion.errors import TabellionError
 from tabellion.kit.time import utcnow
-from tabellion.kit.tokens import constant_time_equals, hmac_sha256
+from tabellion.kit.tokens import hmac_sha256, made_with_any
 
 LIFETIME = timedelta(hours=24)
 KINDS = ("json", "pdf")
@@ -42,9 +42,12 @@ class LinkInvalid(TabellionError):
 class LinkSigner:
     base_url: str
     key: bytes
+    # Earlier secret keys: links they signed are still accepted until they expire.
+    previous: tuple[bytes, ...] = ()
 
-    def _signature(self, kind: str, evidence_id: str, expires: int) -> str:
-        digest = hmac_sha256(self.key, f"evidence-link:{kind}:{evidence_id}:{expires}")
+    def _signature(self, kind: str, evidence_id: str, expires: int, key: bytes = b"") -> str:
+        message = f"evidence-link:{kind}:{evidence_id}:{expires}"
+        digest = hmac_sha256(key or self.key, message)
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     def _signed(self, path: str, kind: str, subject: str, now: datetime | None) -> str:
@@ -80,7 +83,10 @@ class LinkSigner:
             when = int(expires)
         except ValueError as exc:
             raise LinkInvalid("The link's expiry is not a number.") from exc
-        if not constant_time_equals(self._signature(kind, evidence_id, when), signature):
+        keys = (self.key, *self.previous)
+        if not made_with_any(
+            keys, lambda k: self._signature(kind, evidence_id, when, k), signature
+        ):
             raise LinkInvalid("The link was altered; ask the sender for a new one.")
         if (now or utcnow()).timestamp() > when:
             raise LinkExpired(

@@ -19,14 +19,14 @@ from starlette.responses import RedirectResponse, Response
 
 from tabellion.db import DbSession
 from tabellion.envelope import signing
-from tabellion.envelope.service import signing_token
+from tabellion.envelope.service import signing_token_of
 from tabellion.identity import envelopes, service
 from tabellion.identity.oidc import IdentityRefused, OidcClient
 from tabellion.kit import sessions
 from tabellion.kit.ratelimit import client_ip, limiter_of
-from tabellion.kit.tokens import constant_time_equals, hmac_sha256
+from tabellion.kit.tokens import hmac_sha256, made_with_any
 from tabellion.kit.web import PageRoute, csrf_token, page_environment
-from tabellion.message.service.delivery import portal_token
+from tabellion.message.service.delivery import portal_token_of
 from tabellion.message.service.lifecycle import Actor
 from tabellion.models.envelope import EnvelopeRecipient
 from tabellion.models.identity import IdentityRequest
@@ -99,7 +99,7 @@ def _actor(request: Request) -> Actor:
 
 
 def _link(runtime: Runtime, delivery: Delivery) -> str:
-    return "/r/" + portal_token(runtime.settings.signing_key, delivery.id, delivery.token_salt)
+    return "/r/" + portal_token_of(runtime.settings.signing_keys, delivery)
 
 
 def refused(exc: IdentityRefused, *, back: str | None) -> Response:
@@ -170,7 +170,7 @@ async def identify(token: str, provider: str, request: Request, db: DbSession) -
     response = RedirectResponse(url, status_code=303)
     response.set_cookie(
         BROWSER_COOKIE,
-        _browser_mark(runtime, state),
+        _browser_mark(runtime.settings.signing_key, state),
         max_age=int(service.REQUEST_LIFETIME.total_seconds()),
         path=service.CALLBACK_PATH,
         httponly=True,
@@ -180,8 +180,8 @@ async def identify(token: str, provider: str, request: Request, db: DbSession) -
     return response
 
 
-def _browser_mark(runtime: Runtime, state: str) -> str:
-    return hmac_sha256(runtime.settings.signing_key, "identity-browser:" + state).hex()
+def _browser_mark(key: bytes, state: str) -> str:
+    return hmac_sha256(key, "identity-browser:" + state).hex()
 
 
 @router.get(service.CALLBACK_PATH)
@@ -194,7 +194,8 @@ async def callback(request: Request, db: DbSession) -> Response:
         # Only the browser that set off may come back: someone else's answer (sent as a link
         # to sign a victim in as the attacker) is refused.
         mark = request.cookies.get(BROWSER_COOKIE, "")
-        if not constant_time_equals(mark, _browser_mark(runtime, state)):
+        marks = runtime.settings.signing_keys
+        if not made_with_any(marks, lambda key: _browser_mark(key, state), mark):
             raise IdentityRefused("state-other-browser")
     except IdentityRefused as exc:
         return refused(exc, back=None)
@@ -243,7 +244,7 @@ def _start_response(runtime: Runtime, url: str, state: str) -> Response:
     response = RedirectResponse(url, status_code=303)
     response.set_cookie(
         BROWSER_COOKIE,
-        _browser_mark(runtime, state),
+        _browser_mark(runtime.settings.signing_key, state),
         max_age=int(service.REQUEST_LIFETIME.total_seconds()),
         path=service.CALLBACK_PATH,
         httponly=True,
@@ -278,7 +279,7 @@ async def _signer_callback(
     runtime = _runtime(request)
     recipient = await db.get(EnvelopeRecipient, identity_request.envelope_recipient_id)
     back = (
-        "/s/" + signing_token(runtime.settings.signing_key, recipient.id, recipient.token_salt)
+        "/s/" + signing_token_of(runtime.settings.signing_keys, recipient)
         if recipient is not None
         else None
     )

@@ -118,7 +118,7 @@ async def send_code_sms(ctx: TaskContext, payload: dict[str, Any]) -> None:
     """A registered letter's one-time code by text message (``{"code_id", "delivery_id",
     "language"}``): the code is derived here from its id, so it is never stored in the job."""
     from tabellion.db import transaction
-    from tabellion.kit.sessions import derive_code
+    from tabellion.kit.sessions import code_of
     from tabellion.models.message import Delivery
     from tabellion.models.portal import OneTimeCode
     from tabellion.portal import i18n
@@ -134,7 +134,7 @@ async def send_code_sms(ctx: TaskContext, payload: dict[str, Any]) -> None:
     if provider is None:
         raise GiveUp("no SMS provider configured (TABELLION_SMS_URL)")
     t = i18n.translations(i18n.pick(payload.get("language")))
-    value = derive_code(runtime.settings.signing_key, code.id)
+    value = code_of(runtime.settings.signing_keys, code)
     text = t.gettext("Your Tabellion code: %(code)s. It is valid for 10 minutes.") % {"code": value}
     try:
         await provider.send(to, text)

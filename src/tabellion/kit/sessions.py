@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from fastapi import Request
@@ -42,6 +43,17 @@ def derive_code(signing_key: bytes, code_id: str) -> str:
     only the id and the database only a hash."""
     digest = hmac_sha256(signing_key, "otp:" + code_id)
     return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
+
+
+def code_of(keys: Sequence[bytes], code: OneTimeCode) -> str:
+    """The code of a stored code row, derived with whichever of ``keys`` (the secret key, then
+    earlier ones still accepted) issued it: a code issued just before the key changed is still
+    the one its e-mail or text message gives."""
+    for key in keys:
+        value = derive_code(key, code.id)
+        if constant_time_equals(_code_hash(code.id, value), code.code_hash):
+            return value
+    return derive_code(keys[0], code.id)
 
 
 async def issue_code(

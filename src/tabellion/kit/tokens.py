@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 import string
+from collections.abc import Callable, Sequence
 
 _BASE62 = string.digits + string.ascii_letters
 
@@ -28,3 +29,12 @@ def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
     left = a.encode() if isinstance(a, str) else a
     right = b.encode() if isinstance(b, str) else b
     return hmac.compare_digest(left, right)
+
+
+def made_with_any(keys: Sequence[bytes], make: Callable[[bytes], str], given: str) -> bool:
+    """Whether ``given`` is what ``make`` gives with one of ``keys`` (the secret key, then the
+    earlier ones still accepted), compared in constant time with each."""
+    found = False
+    for key in keys:
+        found |= constant_time_equals(make(key), given)
+    return found

@@ -8,9 +8,8 @@ live in URLs).
 
 from __future__ import annotations
 
-import hmac
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from tabellion.db import SessionRoute
 from tabellion.errors import Forbidden
 from tabellion.kit.ratelimit import RateLimited
-from tabellion.kit.tokens import hmac_sha256
+from tabellion.kit.tokens import hmac_sha256, made_with_any
 
 CSRF_COOKIE = "tbl_csrf"
 CSRF_FIELD = "csrf_token"
@@ -74,11 +73,13 @@ def csrf_token(request: Request, signing_key: bytes) -> str:
     return _signature(signing_key, nonce)
 
 
-def check_csrf(request: Request, signing_key: bytes, submitted: str | None) -> None:
+def check_csrf(request: Request, keys: Sequence[bytes], submitted: str | None) -> None:
+    """The form's token must be this browser's, made with one of ``keys`` (the secret key,
+    then earlier ones still accepted: a form opened before a key change can be sent)."""
     nonce = request.cookies.get(CSRF_COOKIE)
     if not nonce or not submitted:
         raise CsrfFailed("The form is missing its security token; reload the page and retry.")
-    if not hmac.compare_digest(_signature(signing_key, nonce), submitted):
+    if not made_with_any(keys, lambda key: _signature(key, nonce), submitted):
         raise CsrfFailed("The form's security token is not valid; reload the page and retry.")
 
 

@@ -17,7 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from jinja2 import Environment, PackageLoader, Template, select_autoescape
 
 from tabellion.config import Settings
-from tabellion.message.service.delivery import acceptance_deadline, portal_token
+from tabellion.message.service.delivery import acceptance_deadline, portal_token_of
 from tabellion.models.message import Delivery, Message
 from tabellion.models.organization import Organization
 from tabellion.notification.mime import MailBuilder, RawMail
@@ -143,7 +143,7 @@ def compose_notice(
         ]
         button = t.gettext("Open the document")
     greeting = t.gettext("Hello %(name)s,") % {"name": name} if name else t.gettext("Hello,")
-    token = portal_token(settings.signing_key, delivery.id, delivery.token_salt)
+    token = portal_token_of(settings.signing_keys, delivery)
     context = {
         **ctx,
         "greeting": greeting,

@@ -502,7 +502,7 @@ async def enrol_totp(
     request: Request, user_id: str, caller: UsersScope, session: DbSession
 ) -> TotpEnrolmentOut:
     user = await accounts.get_user(session, caller.organization_id, user_id)
-    secret, uri = totp.enrol(user, _runtime(request).settings.signing_key)
+    secret, uri = totp.enrol(user, _runtime(request).settings.signing_keys)
     await session.flush()
     return TotpEnrolmentOut(secret=secret, otpauth_uri=uri, confirmed=False)
 
@@ -520,7 +520,7 @@ async def confirm_totp(
     request: Request, user_id: str, body: TotpCodeIn, caller: UsersScope, session: DbSession
 ) -> TotpStateOut:
     user = await accounts.get_user(session, caller.organization_id, user_id)
-    totp.confirm(user, body.code, _runtime(request).settings.signing_key)
+    totp.confirm(user, body.code, _runtime(request).settings.signing_keys)
     await session.flush()
     return TotpStateOut(confirmed=True)
 

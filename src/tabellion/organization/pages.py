@@ -33,6 +33,11 @@ def _key(request: Request) -> bytes:
     return runtime.settings.signing_key
 
 
+def _keys(request: Request) -> tuple[bytes, ...]:
+    """The secret key, then the earlier ones still accepted: what checks forms and links."""
+    return _key(request), *request.app.state.runtime.settings.previous_signing_keys
+
+
 def _invalid_link(request: Request) -> Response:
     # Unknown, expired and used links get the same page: a link reveals nothing.
     return render(env, "pages/link_invalid.html", status_code=410)
@@ -57,7 +62,7 @@ async def activate(
     confirm: Annotated[str, Form(max_length=1024)] = "",
     csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
 ) -> Response:
-    check_csrf(request, _key(request), csrf_token_)
+    check_csrf(request, _keys(request), csrf_token_)
     user = await accounts.user_for_activation(session, token)
     if user is None:
         return _invalid_link(request)
@@ -115,7 +120,7 @@ async def consent_answer(
     action: Annotated[str, Form(max_length=16)] = "",
     csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
 ) -> Response:
-    check_csrf(request, _key(request), csrf_token_)
+    check_csrf(request, _keys(request), csrf_token_)
     found = await _consent_context(session, token)
     if found is None or action not in _ACTIONS:
         return _invalid_link(request)
@@ -162,7 +167,7 @@ async def sign_in(
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
 ) -> Response:
-    check_csrf(request, _key(request), csrf_token_)
+    check_csrf(request, _keys(request), csrf_token_)
     # Wrong passwords are counted, per client and per address; a right one is never refused
     # for others' mistakes unless the address itself is under attack.
     limiter, ip = limiter_of(request), client_ip(request)
@@ -221,7 +226,7 @@ async def sign_out(
     session: DbSession,
     csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
 ) -> Response:
-    check_csrf(request, _key(request), csrf_token_)
+    check_csrf(request, _keys(request), csrf_token_)
     response = RedirectResponse("/account/sign-in", status_code=303)
     await sessions.close_session(session, request, response, kind="user")
     return response
@@ -260,7 +265,7 @@ async def password_reset_request(
     email: Annotated[str, Form(max_length=320)] = "",
     csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
 ) -> Response:
-    check_csrf(request, _key(request), csrf_token_)
+    check_csrf(request, _keys(request), csrf_token_)
     language = i18n.request_language(request)
     try:
         address = normalize_email(email.strip())
@@ -301,7 +306,7 @@ async def new_password(
     confirm: Annotated[str, Form(max_length=1024)] = "",
     csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
 ) -> Response:
-    check_csrf(request, _key(request), csrf_token_)
+    check_csrf(request, _keys(request), csrf_token_)
     found = await accounts.reset_request_for(session, token)
     if found is None:
         return _reset_link_invalid(request)

@@ -9,8 +9,11 @@ database dump alone does not let anyone compute codes. Secrets stored in plain b
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import pyotp
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.errors import Conflict, ValidationFailed
 from tabellion.kit import crypto
@@ -36,23 +39,24 @@ class WrongTotpCode(ValidationFailed):
     title = "The code from the authenticator app is not right"
 
 
-def secret_of(user: User, signing_key: bytes) -> str | None:
-    """The user's base32 secret, decrypted (or as stored, from before encryption)."""
+def secret_of(user: User, keys: Sequence[bytes]) -> str | None:
+    """The user's base32 secret, decrypted with whichever of ``keys`` (the secret key, then
+    earlier ones still accepted) encrypted it (or as stored, from before encryption)."""
     stored = user.totp_secret
     if not stored or not stored.startswith(_ENCRYPTED):
         return stored or None
-    return crypto.decrypt(signing_key, stored)
+    return crypto.decrypt(keys, stored)
 
 
-def _keep(user: User, signing_key: bytes, secret: str) -> None:
-    user.totp_secret = crypto.encrypt(signing_key, secret)
+def _keep(user: User, keys: Sequence[bytes], secret: str) -> None:
+    user.totp_secret = crypto.encrypt(keys[0], secret)
 
 
-def enrol(user: User, signing_key: bytes, *, issuer: str = ISSUER) -> tuple[str, str]:
+def enrol(user: User, keys: Sequence[bytes], *, issuer: str = ISSUER) -> tuple[str, str]:
     """A new secret for the user (replacing any earlier one, unconfirmed until a first code);
     returns it and its otpauth:// URI for an authenticator app."""
     secret = pyotp.random_base32()
-    _keep(user, signing_key, secret)
+    _keep(user, keys, secret)
     user.totp_confirmed_at = None
     user.totp_last_step = None
     return secret, provisioning_uri(user, secret, issuer=issuer)
@@ -62,10 +66,10 @@ def provisioning_uri(user: User, secret: str, *, issuer: str = ISSUER) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=issuer)
 
 
-def accept(user: User, code: str, signing_key: bytes, *, now: float | None = None) -> bool:
+def accept(user: User, code: str, keys: Sequence[bytes], *, now: float | None = None) -> bool:
     """Whether ``code`` is the user's current code and not one already used (replays of an
     accepted code, even within its 30 seconds, fail). Records the step it matched."""
-    secret = secret_of(user, signing_key)
+    secret = secret_of(user, keys)
     if not secret or not code.strip().isdigit():
         return False
     moment = time.time() if now is None else now
@@ -77,18 +81,31 @@ def accept(user: User, code: str, signing_key: bytes, *, now: float | None = Non
         if pyotp.utils.strings_equal(totp.at(step * STEP_SECONDS), code.strip()):
             user.totp_last_step = step
             if not user.totp_secret or not user.totp_secret.startswith(_ENCRYPTED):
-                _keep(user, signing_key, secret)  # stored in plain before: encrypted now
+                _keep(user, keys, secret)  # stored in plain before: encrypted now
             return True
     return False
 
 
-def confirm(user: User, code: str, signing_key: bytes) -> None:
+def confirm(user: User, code: str, keys: Sequence[bytes]) -> None:
     if not user.totp_secret:
         raise TotpNotEnrolled(f"User {user.id} has no TOTP secret: enrol first.")
-    if not accept(user, code, signing_key):
+    if not accept(user, code, keys):
         raise WrongTotpCode.field("code", "That code is not right.", code="wrong-totp-code")
     user.totp_confirmed_at = utcnow()
 
 
 def enrolled(user: User) -> bool:
     return bool(user.totp_secret and user.totp_confirmed_at)
+
+
+async def reencrypt_secrets(session: AsyncSession, keys: Sequence[bytes]) -> int:
+    """Every user's authenticator secret encrypted again with the first of ``keys`` (read
+    with any of them), after a change of the secret key; returns how many were rewritten."""
+    count = 0
+    users = select(User).where(User.totp_secret.is_not(None)).with_for_update()
+    for user in await session.scalars(users):
+        secret = secret_of(user, keys)
+        if secret:
+            _keep(user, keys, secret)
+            count += 1
+    return count

@@ -23,7 +23,7 @@ from tabellion.identity import service as identity
 from tabellion.kit import sessions
 from tabellion.kit.ratelimit import client_ip, limiter_of
 from tabellion.kit.time import utcnow
-from tabellion.kit.tokens import constant_time_equals, hmac_sha256
+from tabellion.kit.tokens import hmac_sha256, made_with_any
 from tabellion.kit.web import (
     CsrfFailed,
     PageRoute,
@@ -69,6 +69,11 @@ def _page(
 
 def _key(request: Request) -> bytes:
     return _runtime(request).settings.signing_key
+
+
+def _keys(request: Request) -> tuple[bytes, ...]:
+    """The secret key, then the earlier ones still accepted: what checks forms and links."""
+    return _key(request), *request.app.state.runtime.settings.previous_signing_keys
 
 
 def _invalid(request: Request) -> Response:
@@ -154,7 +159,7 @@ async def _form(request: Request) -> dict[str, str]:
 @router.post("/r/{token}/code")
 async def request_code(token: str, request: Request, db: DbSession) -> Response:
     fields = await _form(request)
-    check_csrf(request, _key(request), fields.get("csrf_token"))
+    check_csrf(request, _keys(request), fields.get("csrf_token"))
     delivery = await service.delivery_by_token(db, token)
     if delivery is None:
         return _invalid(request)
@@ -217,7 +222,7 @@ def _t(request: Request, delivery: Delivery | None, text: str, **params: object)
 @router.post("/r/{token}/verify")
 async def verify_code(token: str, request: Request, db: DbSession) -> Response:
     fields = await _form(request)
-    check_csrf(request, _key(request), fields.get("csrf_token"))
+    check_csrf(request, _keys(request), fields.get("csrf_token"))
     delivery = await service.delivery_by_token(db, token)
     if delivery is None:
         return _invalid(request)
@@ -248,7 +253,7 @@ async def verify_code(token: str, request: Request, db: DbSession) -> Response:
 @router.post("/r/{token}/answer")
 async def answer(token: str, request: Request, db: DbSession) -> Response:
     fields = await _form(request)
-    check_csrf(request, _key(request), fields.get("csrf_token"))
+    check_csrf(request, _keys(request), fields.get("csrf_token"))
     delivery = await service.delivery_by_token(db, token)
     if delivery is None:
         return _invalid(request)
@@ -290,7 +295,7 @@ async def _answer(
 @router.post("/r/{token}/open")
 async def open_content(token: str, request: Request, db: DbSession) -> Response:
     fields = await _form(request)
-    check_csrf(request, _key(request), fields.get("csrf_token"))
+    check_csrf(request, _keys(request), fields.get("csrf_token"))
     delivery = await service.delivery_by_token(db, token)
     if delivery is None or delivery.mode == "registered":
         return _invalid(request)
@@ -519,8 +524,8 @@ def _remember_pending(request: Request, response: Response, email: str) -> None:
 
 def _pending_email(request: Request) -> str | None:
     payload, _, signature = request.cookies.get(PENDING_COOKIE, "").partition(".")
-    expected = _pending_signature(_key(request), payload)
-    if not payload or not constant_time_equals(signature, expected):
+    genuine = made_with_any(_keys(request), lambda key: _pending_signature(key, payload), signature)
+    if not payload or not genuine:
         return None
     try:
         text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
@@ -554,7 +559,7 @@ async def vault(request: Request, db: DbSession) -> Response:
 @router.post("/vault/code")
 async def vault_code(request: Request, db: DbSession) -> Response:
     fields = await _form(request)
-    check_csrf(request, _key(request), fields.get("csrf_token"))
+    check_csrf(request, _keys(request), fields.get("csrf_token"))
     language = _language(request)
     try:
         email = normalize_email(fields.get("email", ""))
@@ -594,7 +599,7 @@ async def vault_code(request: Request, db: DbSession) -> Response:
 @router.post("/vault/verify")
 async def vault_verify(request: Request, db: DbSession) -> Response:
     fields = await _form(request)
-    check_csrf(request, _key(request), fields.get("csrf_token"))
+    check_csrf(request, _keys(request), fields.get("csrf_token"))
     email = fields.get("email", "")
     try:
         await _check_code(request, db, "vault", email, email, fields)
@@ -635,7 +640,7 @@ async def _vault_locked(request: Request, db: DbSession, email: str) -> None:
 @router.get("/vault/link/{token}")
 async def vault_link(token: str, request: Request, db: DbSession) -> Response:
     # A page with a button, not a sign-in on GET: mail scanners open links.
-    email = await service.recovery_link_subject(db, token, signing_key=_key(request))
+    email = await service.recovery_link_subject(db, token, keys=_keys(request))
     if email is None:
         return _invalid(request)
     return _page(
@@ -652,8 +657,8 @@ async def vault_link(token: str, request: Request, db: DbSession) -> Response:
 @router.post("/vault/link/{token}")
 async def vault_link_sign_in(token: str, request: Request, db: DbSession) -> Response:
     fields = await _form(request)
-    check_csrf(request, _key(request), fields.get("csrf_token"))
-    email = await service.redeem_recovery_link(db, token, signing_key=_key(request))
+    check_csrf(request, _keys(request), fields.get("csrf_token"))
+    email = await service.redeem_recovery_link(db, token, keys=_keys(request))
     if email is None:
         return _invalid(request)
     log.info(
@@ -669,7 +674,7 @@ async def vault_link_sign_in(token: str, request: Request, db: DbSession) -> Res
 @router.post("/vault/sign-out")
 async def vault_sign_out(request: Request, db: DbSession) -> Response:
     fields = await _form(request)
-    check_csrf(request, _key(request), fields.get("csrf_token"))
+    check_csrf(request, _keys(request), fields.get("csrf_token"))
     response = _redirect("/vault")
     await sessions.close_session(db, request, response, kind="vault")
     return response
@@ -714,7 +719,7 @@ async def vault_delivery(delivery_id: str, request: Request, db: DbSession) -> R
 @router.post("/vault/d/{delivery_id}/answer")
 async def vault_answer(delivery_id: str, request: Request, db: DbSession) -> Response:
     fields = await _form(request)
-    check_csrf(request, _key(request), fields.get("csrf_token"))
+    check_csrf(request, _keys(request), fields.get("csrf_token"))
     delivery = await _vault_delivery(request, db, delivery_id)
     if delivery is None:
         return _redirect("/vault")

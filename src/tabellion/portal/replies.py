@@ -95,7 +95,7 @@ async def recipient_reply(
         while (part := await reader.next_part()) is not None:
             if part.name == "csrf_token":
                 check_csrf(
-                    request, settings.signing_key, (await reader.read_all(limit=256)).decode()
+                    request, settings.signing_keys, (await reader.read_all(limit=256)).decode()
                 )
                 csrf_checked = True
             elif part.name == "body":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from tabellion.identity.sms import SMS_CODE_TASK
 from tabellion.jobs.queue import enqueue
 from tabellion.kit import sessions
 from tabellion.kit.time import utcnow
-from tabellion.kit.tokens import constant_time_equals, hmac_sha256
+from tabellion.kit.tokens import hmac_sha256, made_with_any
 from tabellion.message.service.delivery import token_hash
 from tabellion.message.service.lifecycle import can_reveal_content
 from tabellion.models.message import Attachment, Delivery, Message, Reply
@@ -149,11 +150,12 @@ async def send_vault_recovery(
 
 
 async def recovery_link_subject(
-    session: AsyncSession, token: str, *, signing_key: bytes
+    session: AsyncSession, token: str, *, keys: Sequence[bytes]
 ) -> str | None:
-    """The address a recovery link signs into, if it is genuine, unused and unexpired."""
+    """The address a recovery link signs into, if it is genuine (made with one of ``keys``),
+    unused and unexpired."""
     code_id, _, _ = token.partition(".")
-    if len(token) > 200 or not constant_time_equals(token, recovery_token(signing_key, code_id)):
+    if len(token) > 200 or not made_with_any(keys, lambda k: recovery_token(k, code_id), token):
         return None
     code = await session.get(OneTimeCode, code_id)
     if code is None or code.purpose != "vault-link" or code.consumed_at is not None:
@@ -162,10 +164,10 @@ async def recovery_link_subject(
 
 
 async def redeem_recovery_link(
-    session: AsyncSession, token: str, *, signing_key: bytes
+    session: AsyncSession, token: str, *, keys: Sequence[bytes]
 ) -> str | None:
     """Use a recovery link once: the address it signs into, or None."""
-    email = await recovery_link_subject(session, token, signing_key=signing_key)
+    email = await recovery_link_subject(session, token, keys=keys)
     if email is None:
         return None
     # Conditional, so two clicks racing sign in once.

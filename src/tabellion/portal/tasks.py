@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import transaction
 from tabellion.jobs.registry import PRIORITY_INTERACTIVE, PRIORITY_NOTICE, TaskContext, task
-from tabellion.kit.sessions import derive_code
+from tabellion.kit.sessions import code_of
 from tabellion.kit.web import page_environment
 from tabellion.message.service.delivery import portal_token
 from tabellion.message.service.lifecycle import ANSWERED, ENDED, REMIND_TASK
@@ -90,7 +90,7 @@ async def send_code(ctx: TaskContext, payload: dict[str, Any]) -> None:
         else:
             to = payload["email"]
     language = i18n.pick(language)
-    value = derive_code(runtime.settings.signing_key, code.id)
+    value = code_of(runtime.settings.signing_keys, code)
     t = i18n.translations(language)
     await runtime.mail.send(
         compose_email(

@@ -23,8 +23,8 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 @router.get(PATH + "{token}")
 async def tracking_page(token: str, request: Request, db: DbSession) -> Response:
-    key = _runtime(request).settings.signing_key
-    delivery = await delivery_for_tracking(db, key, token)
+    keys = _runtime(request).settings.signing_keys
+    delivery = await delivery_for_tracking(db, keys, token)
     language = _language(request)
     if delivery is None:
         return _page(request, "tracking.html", language=language, status_code=404, d=None)

@@ -45,7 +45,7 @@ def webhook_ledger(runtime: Runtime) -> Ledger:
     def build() -> tuple[Ledger, Callable[[], Awaitable[None]]]:
         ledger = Ledger(
             runtime.engine,
-            signing_key=runtime.settings.signing_key,
+            keys=runtime.settings.signing_keys,
             wakeup=runtime.jobs_wakeup,
         )
         return ledger, ledger.close
@@ -114,7 +114,7 @@ async def deliver(
                 event.type,
                 event.body,
                 url=endpoint.url,
-                signing_key=runtime.settings.signing_key,
+                keys=runtime.settings.signing_keys,
             )
         if rendered is None:
             return "skipped"  # nothing to say in this format (e.g. a letter sent natively)

@@ -13,8 +13,8 @@ and may provide:
 - ``webhook_headers(secrets: list[str]) -> list[tuple[str, str]]``: headers sent beside the
   Standard Webhooks ones (Documenso's ``X-Documenso-Secret``);
 - ``WEBHOOK_WITH_CONTEXT = True``: ``render_webhook`` is then also given ``url=`` (the
-  endpoint's URL, which Documenso's payload repeats) and ``signing_key=`` (the service key, to
-  derive a recipient's signing-link token).
+  endpoint's URL, which Documenso's payload repeats) and ``keys=`` (the service's secret keys, to
+  give a recipient's signing-link token as it was made).
 
 Adding a format is one line here and those names in its dialect.
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from functools import cache
 from types import ModuleType
 from typing import Any, cast
@@ -62,7 +62,7 @@ async def render(
     body: bytes,
     *,
     url: str = "",
-    signing_key: bytes = b"",
+    keys: Sequence[bytes] = (),
 ) -> bytes | None:
     """The bytes an endpoint of ``format_`` receives for a stored event (``body``)."""
     module = _module(format_) if format_ in FORMATS else None
@@ -71,7 +71,7 @@ async def render(
     renderer = cast(Renderer, module.render_webhook)
     extra: dict[str, Any] = {}
     if getattr(module, "WEBHOOK_WITH_CONTEXT", False):
-        extra = {"url": url, "signing_key": signing_key}
+        extra = {"url": url, "keys": keys}
     return await renderer(session, organization_id, event_type, json.loads(body), **extra)
 
 

@@ -199,12 +199,12 @@ class Ledger:
         self,
         engine: AsyncEngine,
         *,
-        signing_key: bytes,
+        keys: Sequence[bytes],
         wakeup: asyncio.Event | None = None,
         endpoint_ttl: float = ENDPOINT_TTL,
     ) -> None:
         self._engine = engine
-        self._signing_key = signing_key
+        self._keys = tuple(keys)
         self._wakeup = wakeup
         self._endpoint_ttl = endpoint_ttl
         self._pending = _Pending()
@@ -297,7 +297,7 @@ class Ledger:
             if plain is None:
                 if len(self._plain) >= MAX_CACHED_ENDPOINTS:
                     self._plain.clear()
-                plain = self._plain[token] = crypto.decrypt(self._signing_key, token)
+                plain = self._plain[token] = crypto.decrypt(self._keys, token)
             expires = entry.get("expires_at")
             out.append(Secret(plain, datetime.fromisoformat(expires) if expires else None))
         return tuple(out)

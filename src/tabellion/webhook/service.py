@@ -416,6 +416,17 @@ async def create_endpoint(
     return endpoint, secret
 
 
+async def reencrypt_secrets(session: AsyncSession, keys: Sequence[bytes]) -> int:
+    """Every endpoint's signing secrets encrypted again with the first of ``keys`` (read with
+    any of them), after a change of the secret key; returns how many were rewritten."""
+    count = 0
+    for endpoint in await session.scalars(select(WebhookEndpoint).with_for_update()):
+        entries = [{**e, "value": crypto.reencrypt(keys, e["value"])} for e in endpoint.secrets]
+        endpoint.secrets = entries
+        count += len(entries)
+    return count
+
+
 def _secret_entry(signing_key: bytes, secret: str, now: datetime) -> dict[str, Any]:
     return {
         "value": crypto.encrypt(signing_key, secret),

@@ -435,13 +435,13 @@ async def _view(
 ) -> dict[str, Any]:
     envelope = await service.get_envelope(session, organization_id, envelope_id)
     parts, numbers = await _numbers_of(request, session, organization_id, envelope.id)
-    key = _runtime(request).settings.signing_key
+    keys = _runtime(request).settings.signing_keys
     return envelope_out(
         envelope,
         parts,
         numbers.recipients,
         numbers.fields,
-        signing_key=key,
+        keys=keys,
         number=numbers.envelopes[envelope.id],
     )
 
@@ -483,14 +483,14 @@ async def list_envelopes(
         )
     parts = await repository.parts_of(session, [e.id for e in rows])
     numbers = await _numbers(request, session, caller.organization_id, parts)
-    key = _runtime(request).settings.signing_key
+    keys = _runtime(request).settings.signing_keys
     data = [
         envelope_out(
             e,
             parts[e.id],
             numbers.recipients,
             numbers.fields,
-            signing_key=key,
+            keys=keys,
             number=numbers.envelopes[e.id],
         )
         for e in rows
@@ -589,10 +589,10 @@ def _signing_links(
     settings = _runtime(request).settings
     out = []
     for recipient in recipients:
-        token = service.signing_token(settings.signing_key, recipient.id, recipient.token_salt)
+        token = service.signing_token_of(settings.signing_keys, recipient)
         out.append(
             {
-                **recipient_out(envelope, recipient, foreign, signing_key=settings.signing_key),
+                **recipient_out(envelope, recipient, foreign, keys=settings.signing_keys),
                 "signingUrl": f"{settings.base_url}/s/{token}",
             }
         )
@@ -802,11 +802,9 @@ async def _recipients_out(
     native_ids: Sequence[str],
 ) -> list[dict[str, Any]]:
     parts, numbers = await _numbers_of(request, session, organization_id, envelope.id)
-    key = _runtime(request).settings.signing_key
+    keys = _runtime(request).settings.signing_keys
     by_id = {r.id: r for r in parts.recipients}
-    return [
-        recipient_out(envelope, by_id[n], numbers.recipients, signing_key=key) for n in native_ids
-    ]
+    return [recipient_out(envelope, by_id[n], numbers.recipients, keys=keys) for n in native_ids]
 
 
 @router.get(
@@ -834,9 +832,9 @@ async def _recipient_with_fields(
     assert recipient is not None
     envelope = await service.get_envelope(session, organization_id, recipient.envelope_id)
     parts, numbers = await _numbers_of(request, session, organization_id, envelope.id)
-    key = _runtime(request).settings.signing_key
+    keys = _runtime(request).settings.signing_keys
     return {
-        **recipient_out(envelope, recipient, numbers.recipients, signing_key=key),
+        **recipient_out(envelope, recipient, numbers.recipients, keys=keys),
         "fields": [
             field_out(envelope, f, numbers.fields, numbers.recipients)
             for f in parts.fields

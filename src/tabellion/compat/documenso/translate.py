@@ -21,7 +21,7 @@ from tabellion.envelope import repository
 from tabellion.envelope.history import Step
 from tabellion.envelope.placeholders import Tag, field_data, tag_error
 from tabellion.envelope.repository import EnvelopeParts
-from tabellion.envelope.service import EnvelopeNotDraft, signing_token
+from tabellion.envelope.service import EnvelopeNotDraft, signing_token_of
 from tabellion.errors import Conflict, TabellionError, ValidationFailed
 from tabellion.kit.time import isoformat_ms_z
 from tabellion.models.envelope import Envelope, EnvelopeField, EnvelopeRecipient
@@ -178,7 +178,7 @@ def recipient_out(
     recipient: EnvelopeRecipient,
     ids: dict[str, str],
     *,
-    signing_key: bytes | None = None,
+    keys: Sequence[bytes] | None = None,
 ) -> dict[str, Any]:
     # Documenso marks every role's completed action SIGNED (an assistant's too).
     signed = {"signed": "SIGNED", "approved": "SIGNED", "viewed": "SIGNED", "assisted": "SIGNED",
@@ -191,11 +191,7 @@ def recipient_out(
         and recipient.status not in signed
         else None
     )
-    token = (
-        signing_token(signing_key, recipient.id, recipient.token_salt)
-        if signing_key is not None
-        else ""
-    )
+    token = signing_token_of(keys, recipient) if keys else ""
     return {
         "id": int(ids[recipient.id]),
         "envelopeId": envelope.id,
@@ -427,14 +423,13 @@ def envelope_out(
     recipient_ids: dict[str, str],
     field_ids: dict[str, str],
     *,
-    signing_key: bytes | None = None,
+    keys: Sequence[bytes] | None = None,
     number: str | None = None,
 ) -> dict[str, Any]:
     return {
         **envelope_lite(envelope, number),
         "recipients": [
-            recipient_out(envelope, r, recipient_ids, signing_key=signing_key)
-            for r in parts.recipients
+            recipient_out(envelope, r, recipient_ids, keys=keys) for r in parts.recipients
         ],
         "fields": [field_out(envelope, f, field_ids, recipient_ids) for f in parts.fields],
         "envelopeItems": [
@@ -554,7 +549,7 @@ async def render_webhook(
     standard: dict[str, Any],
     *,
     url: str = "",
-    signing_key: bytes = b"",
+    keys: Sequence[bytes] = (),
 ) -> bytes | None:
     """``{event, payload, createdAt, webhookEndpoint}`` as Documenso sends it (reference 007);
     None for an envelope this dialect has never seen (it has no Documenso number)."""
@@ -580,7 +575,7 @@ async def render_webhook(
             organization_id=organization_id,
         )
         recipients = [
-            {**recipient_out(envelope, r, recipient_ids, signing_key=signing_key or None),
+            {**recipient_out(envelope, r, recipient_ids, keys=keys or None),
              "documentId": int(number),
              "templateId": None}
             for r in parts.recipients

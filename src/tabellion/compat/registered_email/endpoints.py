@@ -399,7 +399,7 @@ async def status_xml(
     settings = _runtime(request).settings
     if ticket_token is not None:
         found = await delivery_for_tracking(
-            session, settings.signing_key, ticket_token, organization_id=caller.organization_id
+            session, settings.signing_keys, ticket_token, organization_id=caller.organization_id
         )
         if found is None:
             raise NotFound("No registered e-mail has this ticket token.")

@@ -52,6 +52,17 @@ def token_hash(token: str) -> str:
     return sha256_hex("portal:" + token)
 
 
+def portal_token_of(keys: Sequence[bytes], delivery: Delivery) -> str:
+    """The delivery's link token as it was made: with whichever of ``keys`` (the secret key,
+    then earlier ones still accepted) gives the stored hash, so reminders and later e-mails
+    carry the link the first notice gave, across a change of the secret key."""
+    for key in keys:
+        token = portal_token(key, delivery.id, delivery.token_salt)
+        if token_hash(token) == delivery.token_hash:
+            return token
+    return portal_token(keys[0], delivery.id, delivery.token_salt)
+
+
 def acceptance_deadline(noticed_at: datetime, days: int, timezone: str) -> datetime:
     """End of the ``days``-th day after the notice, 23:59:59 local time, as UTC."""
     zone = ZoneInfo(timezone)
