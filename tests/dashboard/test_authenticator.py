@@ -48,7 +48,8 @@ async def test_a_user_sets_up_and_confirms_an_authenticator_app(
     page = await client.get(PAGE)
     secret = _secret(page)
     user = await _user(runtime, email)
-    assert totp.secret_of(user, runtime.settings.signing_keys) == secret and secret not in (user.totp_secret or "")
+    assert totp.secret_of(user, runtime.settings.signing_keys) == secret
+    assert secret not in (user.totp_secret or "")
     assert user.totp_confirmed_at is None
     # The QR code is the otpauth URI of this user and this key.
     uri = totp.provisioning_uri(user, secret)
