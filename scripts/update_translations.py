@@ -46,6 +46,7 @@ EXTRA = [
 ]  # fmt: skip
 
 T: dict[str, tuple[str, str, str]] = {
+    "Signatures": ("Signatures", "Handtekeningen", "Signaturen"),
     "Signed documents": ("Documents signés", "Ondertekende documenten", "Unterzeichnete Dokumente"),
     "This is the service's record of the envelope, not a check of a file. To check that a PDF "
     "you hold is this signed document and unchanged, drop it above.": (

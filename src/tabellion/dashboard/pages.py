@@ -8,15 +8,21 @@ form (sign-out) carries a CSRF token. A visitor without a session is sent to the
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import segno
 from fastapi import APIRouter, Depends, Form, Query, Request
-from starlette.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from tabellion.dashboard import repository
 from tabellion.db import DbSession, end_read_phase
+from tabellion.document.sniff import content_disposition
+from tabellion.envelope import repository as envelopes
+from tabellion.envelope import service as envelope_service
+from tabellion.errors import Forbidden, TabellionError
 from tabellion.evidence.endpoints import PROOF_MEDIA_TYPE, pdf_response
 from tabellion.evidence.proofs import proof_document, sealed
 from tabellion.evidence.rendering import bundle
@@ -32,6 +38,7 @@ from tabellion.kit.web import (
     render,
 )
 from tabellion.message import repository as messages
+from tabellion.models.envelope import Envelope
 from tabellion.models.organization import Organization
 from tabellion.models.user import User
 from tabellion.organization import totp
@@ -299,6 +306,200 @@ async def proof_bundle(
         data,
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{delivery.id}-evidence.zip"'},
+    )
+
+
+# ---- signatures: envelopes, each recipient's progress, remind, cancel, signed files ---------
+
+ENVELOPE_STATUSES = ("draft", "pending", "completed", "rejected", "expired", "cancelled")
+ENVELOPES_PER_PAGE = 50
+
+
+class ActionForbidden(Forbidden):
+    code = "role-forbidden"
+    title = "Your role cannot do this"
+
+
+def _require_sender(user: User) -> None:
+    """Only senders and admins act on envelopes; viewers read (the controls are hidden too)."""
+    if user.role not in SENDING_ROLES:
+        raise ActionForbidden(f"A {user.role} reads envelopes; a sender or an admin acts on them.")
+
+
+async def _envelope(session: DbSession, user: User, envelope_id: str) -> Envelope | None:
+    if not possible_id(envelope_id):
+        return None
+    return await envelopes.get_envelope(session, user.organization_id, envelope_id)
+
+
+@router.get("/app/signatures")
+async def signatures(
+    request: Request,
+    session: DbSession,
+    user: SignedIn,
+    status: Annotated[str, Query(max_length=16)] = "",
+    after: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    errors: dict[str, str] = {}
+    if status and status not in ENVELOPE_STATUSES:
+        errors["status"] = f"Unknown status; one of {', '.join(ENVELOPE_STATUSES)}."
+    rows: Sequence[Envelope] = []
+    next_cursor: str | None = None
+    if not errors:
+        try:
+            rows, next_cursor = await envelopes.list_envelopes(
+                session,
+                user.organization_id,
+                limit=ENVELOPES_PER_PAGE,
+                cursor=after or None,
+                status=status or None,
+            )
+        except TabellionError:
+            errors["after"] = "This page link is not valid; start from the first page."
+    parts = await envelopes.parts_of(session, [e.id for e in rows])
+    return await _page(
+        request,
+        session,
+        user,
+        "dashboard/signatures.html",
+        status_code=422 if errors else 200,
+        rows=rows,
+        parts=parts,
+        status=status if "status" not in errors else "",
+        statuses=ENVELOPE_STATUSES,
+        errors=errors,
+        next_cursor=next_cursor,
+    )
+
+
+DONE = {
+    "reminded": "The recipients who have not acted yet were e-mailed again.",
+    "cancelled": "The envelope was cancelled.",
+}
+
+
+async def _signature_page(
+    request: Request,
+    session: DbSession,
+    user: User,
+    envelope: Envelope,
+    *,
+    status_code: int = 200,
+    error: str = "",
+) -> Response:
+    parts = (await envelopes.parts_of(session, [envelope.id]))[envelope.id]
+    return await _page(
+        request,
+        session,
+        user,
+        "dashboard/signature.html",
+        status_code=status_code,
+        envelope=envelope,
+        parts=parts,
+        signed=envelope.status == "completed" and envelope.certificate_storage_key is not None,
+        done=DONE.get(request.query_params.get("done", ""), ""),
+        error=error,
+    )
+
+
+@router.get("/app/signatures/{envelope_id}")
+async def signature(
+    envelope_id: str, request: Request, session: DbSession, user: SignedIn
+) -> Response:
+    envelope = await _envelope(session, user, envelope_id)
+    if envelope is None:
+        return await _not_found(request, session, user, "envelope")
+    return await _signature_page(request, session, user, envelope)
+
+
+async def _act(
+    request: Request,
+    session: DbSession,
+    user: User,
+    envelope_id: str,
+    csrf_token_: str | None,
+    action: Callable[[AsyncSession, str, str], Awaitable[Envelope]],
+    done: str,
+) -> Response:
+    """An envelope's action from its page: the form's token, the role, then the service's
+    own checks; a refusal is the page again with its reason (nothing changed: a 4xx rolls
+    the request back)."""
+    check_csrf(request, _runtime(request).settings.signing_keys, csrf_token_)
+    envelope = await _envelope(session, user, envelope_id)
+    if envelope is None:
+        return await _not_found(request, session, user, "envelope")
+    try:
+        _require_sender(user)
+        await action(session, user.organization_id, envelope_id)
+    except TabellionError as exc:
+        return await _signature_page(
+            request, session, user, envelope, status_code=exc.status, error=exc.detail
+        )
+    return RedirectResponse(f"/app/signatures/{envelope_id}?done={done}", status_code=303)
+
+
+@router.post("/app/signatures/{envelope_id}/remind")
+async def signature_remind(
+    envelope_id: str,
+    request: Request,
+    session: DbSession,
+    user: SignedIn,
+    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
+) -> Response:
+    return await _act(
+        request, session, user, envelope_id, csrf_token_, envelope_service.remind, "reminded"
+    )
+
+
+@router.post("/app/signatures/{envelope_id}/cancel")
+async def signature_cancel(
+    envelope_id: str,
+    request: Request,
+    session: DbSession,
+    user: SignedIn,
+    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
+) -> Response:
+    return await _act(
+        request, session, user, envelope_id, csrf_token_, envelope_service.cancel, "cancelled"
+    )
+
+
+@router.get("/app/signatures/{envelope_id}/certificate.pdf")
+async def signature_certificate(
+    envelope_id: str, request: Request, session: DbSession, user: SignedIn
+) -> Response:
+    return await _signed_file(request, session, user, envelope_id, None)
+
+
+@router.get("/app/signatures/{envelope_id}/documents/{document_id}/signed.pdf")
+async def signature_document(
+    envelope_id: str, document_id: str, request: Request, session: DbSession, user: SignedIn
+) -> Response:
+    return await _signed_file(request, session, user, envelope_id, document_id)
+
+
+async def _signed_file(
+    request: Request, session: DbSession, user: User, envelope_id: str, document_id: str | None
+) -> Response:
+    if await _envelope(session, user, envelope_id) is None or (
+        document_id is not None and not possible_id(document_id)
+    ):
+        return await _not_found(request, session, user, "envelope")
+    try:
+        key, name = await envelope_service.signed_file_key(
+            session, user.organization_id, envelope_id, document_id
+        )
+    except TabellionError as exc:
+        envelope = await _envelope(session, user, envelope_id)
+        assert envelope is not None
+        return await _signature_page(
+            request, session, user, envelope, status_code=exc.status, error=exc.detail
+        )
+    await end_read_phase(session)
+    return StreamingResponse(
+        _runtime(request).storage.open(key),
+        media_type="application/pdf",
+        headers={"Content-Disposition": content_disposition(name)},
     )
 
 
