@@ -22,6 +22,7 @@ from tabellion.cli.evidence import evidence_app, verify
 from tabellion.cli.jobs import jobs_app
 from tabellion.cli.keys import key_app
 from tabellion.cli.mtls import mtls_app
+from tabellion.cli.retention import org_erase, org_export, retention_app
 from tabellion.cli.sms import sms_app
 from tabellion.cli.status import status
 from tabellion.cli.storage import storage_app
@@ -523,6 +524,9 @@ app.command("backup")(backup)
 app.command("restore")(restore)
 app.add_typer(dkim_app, name="dkim")
 app.add_typer(sms_app, name="sms")
+app.add_typer(retention_app, name="retention")
+org_app.command("erase")(org_erase)
+org_app.command("export")(org_export)
 
 
 if __name__ == "__main__":
