@@ -50,6 +50,10 @@ if TYPE_CHECKING:
     from tabellion.runtime import Runtime
 
 
+# An envelope in one of these states is over: its recipients' data may go.
+ENVELOPE_ENDED = ("completed", "rejected", "expired", "cancelled")
+
+
 class OrganizationNotFound(NotFound):
     code = "organization-not-found"
     title = "Organisation not found"
@@ -338,11 +342,8 @@ async def erase_recipient(
             select(EnvelopeRecipient).where(
                 EnvelopeRecipient.organization_id == organization_id,
                 func.lower(EnvelopeRecipient.email) == wanted,
-                EnvelopeRecipient.status.in_(("signed", "approved", "viewed", "rejected"))
-                | EnvelopeRecipient.envelope_id.in_(
-                    select(Envelope.id).where(
-                        Envelope.status.in_(("completed", "rejected", "expired", "cancelled"))
-                    )
+                EnvelopeRecipient.envelope_id.in_(
+                    select(Envelope.id).where(Envelope.status.in_(ENVELOPE_ENDED))
                 ),
             )
         ):
