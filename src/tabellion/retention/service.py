@@ -258,6 +258,7 @@ async def apply_retention(runtime: Runtime, *, batch: int = BATCH) -> int:
         ).all()
     total = 0
     for organization_id, days in periods:
+        assert days is not None  # selected so
         cutoff = now - timedelta(days=days)
         while True:
             blobs: list[str] = []
