@@ -89,7 +89,9 @@ async def delete_unreferenced(runtime: Runtime, keys: Sequence[str]) -> int:
         used |= set(
             await session.scalars(select(Evidence.pdf_key).where(Evidence.pdf_key.in_(wanted)))
         )
-        used |= await referenced_reply_keys(session) & set(wanted)
+        if set(wanted) - used:
+            # Reply files are a JSON list (no index): read only when a key may still go.
+            used |= await referenced_reply_keys(session) & set(wanted)
     deleted = 0
     for key in wanted:
         if key not in used and await runtime.storage.exists(key):
