@@ -7,10 +7,15 @@ import hashlib
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import httpx
 from sqlalchemy import select
 
+from tabellion.config import Settings
+from tabellion.document.encryption import generate_key_file
+from tabellion.document.migrate import encrypt_storage
+from tabellion.document.service import check_storage
 from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.evidence.verification.check import check_chains
 from tabellion.models.evidence import Evidence
@@ -186,3 +191,34 @@ async def test_purged_reply_file_answers_410(
     async with runtime.sessions() as session:
         row = await session.get(Reply, reply["id"])
     assert row is not None and row.body_text == "" and row.attachments[0]["purged"] is True
+
+
+async def test_storage_check_and_encrypt_skip_purged_files(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    """A purged file is gone on purpose: neither `tabellion storage check` nor `storage
+    encrypt` reports it; the files still held are checked and encrypted."""
+    await client.patch("/v1/organization", json={"content_retention_days": 2}, headers=auth)
+    gone = await letter(client, auth, pdf("gone"))
+    await accept(client, runtime, gone["deliveries"][0]["id"])
+    kept = await letter(client, auth, pdf("kept"))
+    await age(runtime, gone["id"], 3)
+    await run_retention_timer(runtime)
+    report = await check_storage(runtime)
+    assert report.ok and report.checked >= 1, report.problems
+
+    key_file = tmp_path / "master.key"
+    generate_key_file(key_file)
+    encrypting = Runtime.build(settings.model_copy(update={"master_key_file": key_file}))
+    try:
+        migrated = await encrypt_storage(encrypting)
+        assert migrated.problems == [] and migrated.encrypted >= 1
+        message = (await client.get(f"/v1/messages/{kept['id']}", headers=auth)).json()
+        held = await _blob_key(encrypting, message["attachments"][0]["id"])
+        assert b"".join([c async for c in encrypting.storage.open(held)]) == pdf("kept")
+    finally:
+        await encrypting.close()
