@@ -43,10 +43,21 @@ EXTRA = [
     "Evidence of receipt", "Evidence of acceptance", "Evidence of refusal", "Evidence of expiry",
     "Evidence of download", "Evidence of reply",
     "pending", "notified", "received", "accepted", "refused", "expired", "undelivered",
+    "This file was deleted at the end of its retention period. The proof of its delivery "
+    "remains.",
 ]  # fmt: skip
 
 T: dict[str, tuple[str, str, str]] = {
     "Signatures": ("Signatures", "Handtekeningen", "Signaturen"),
+    "This file was deleted at the end of its retention period. The proof of its delivery "
+    "remains.": (
+        "Ce fichier a été supprimé à la fin de sa durée de conservation. La preuve de sa "
+        "remise demeure.",
+        "Dit bestand is verwijderd aan het einde van de bewaartermijn. Het bewijs van de "
+        "bezorging blijft bewaard.",
+        "Diese Datei wurde am Ende ihrer Aufbewahrungsfrist gelöscht. Der Nachweis ihrer "
+        "Zustellung bleibt erhalten.",
+    ),
     "Signed documents": ("Documents signés", "Ondertekende documenten", "Unterzeichnete Dokumente"),
     "This is the service's record of the envelope, not a check of a file. To check that a PDF "
     "you hold is this signed document and unchanged, drop it above.": (

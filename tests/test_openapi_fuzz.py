@@ -229,6 +229,20 @@ def _in_the_future(case: schemathesis.Case) -> bool:
     return moment.tzinfo is not None and moment > datetime.now(UTC)
 
 
+def _retention_rules(case: schemathesis.Case) -> bool:
+    """Proofs outlive content: a period sent alone meets the other as stored, which earlier
+    cases may have set to anything, so only requests that say both (or clear the content
+    period, or send neither) are sure to be valid."""
+    body = case.body if isinstance(case.body, dict) else {}
+    if "content_retention_days" not in body:
+        return "proof_retention_days" not in body
+    content = body["content_retention_days"]
+    if content is None:
+        return True
+    proof = body.get("proof_retention_days")
+    return isinstance(proof, int) and isinstance(content, int) and proof >= content
+
+
 # Rules across parameters, which a schema cannot state; schema-valid requests that break
 # one are refused (422), so the "valid is accepted" check leaves them out.
 ACROSS: dict[str, Callable[[schemathesis.Case], bool]] = {
@@ -238,6 +252,8 @@ ACROSS: dict[str, Callable[[schemathesis.Case], bool]] = {
     # An expiry is in the future (when the request arrives).
     "POST /v1/api-keys": _in_the_future,
     "PUT /v1/organization/logo": _logo_rules,
+    # Proofs are kept at least as long as content (the stored values count when one is sent).
+    "PATCH /v1/organization": _retention_rules,
     # A consistency proof goes from an older tree to a newer one.
     "GET /v1/transparency/consistency": lambda case: (
         int((case.query or {}).get("from", 1)) <= int((case.query or {}).get("to", 1))

@@ -117,6 +117,7 @@ def create_app(
     from tabellion.organization.pages import router as organization_pages
     from tabellion.portal.pages import router as portal_pages
     from tabellion.portal.tracking import router as tracking_pages
+    from tabellion.retention.endpoints import router as retention_router
     from tabellion.webhook.endpoints import router as webhooks_router
     from tabellion.webhook.service import EventNotFound, WebhookEndpointNotFound
 
@@ -145,6 +146,7 @@ def create_app(
         evidence_router,
         organization_router,
         envelopes_router,
+        retention_router,
     ):
         app.include_router(router, prefix="/v1", dependencies=[guard])
     app.include_router(organization_pages)

@@ -21,6 +21,10 @@ class ConfigError(Exception):
     """The settings cannot run a safe service; the message says which one to fix."""
 
 
+# The master key ``tabellion serve`` makes on a first start without TABELLION_MASTER_KEY_FILE.
+DEFAULT_MASTER_KEY = "master.key"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TABELLION_", env_file=".env", extra="ignore", frozen=True
@@ -212,6 +216,15 @@ class Settings(BaseSettings):
         """The secret key, then the earlier ones still accepted: what checks a link, a code,
         a form or an encrypted secret. New ones are made with the first only."""
         return (self.signing_key, *self.previous_signing_keys)
+
+    @property
+    def resolved_master_key_file(self) -> Path | None:
+        """The master key: TABELLION_MASTER_KEY_FILE, else the one ``tabellion serve`` made in
+        the data dir on its first start (docs/data.md), else None (blobs stored plain)."""
+        if self.master_key_file is not None:
+            return self.master_key_file
+        made = self.data_dir / DEFAULT_MASTER_KEY
+        return made if made.exists() else None
 
     def check(self) -> None:
         """Refuse settings that would be unsafe in production."""

@@ -91,6 +91,10 @@ FAMILIES: dict[str, list[Call]] = {
             json={"subject": "S"},
         ),
         Call("POST", f"/v1/messages/{MSG}/dispatch", "messages:write", 404, "message-not-found"),
+        Call("POST", f"/v1/messages/{MSG}/legal-hold", "messages:write", 404, "message-not-found"),
+        Call(
+            "DELETE", f"/v1/messages/{MSG}/legal-hold", "messages:write", 404, "message-not-found"
+        ),
     ],
     "attachments": [
         Call(
@@ -256,6 +260,11 @@ FAMILIES: dict[str, list[Call]] = {
         Call("POST", f"/v1/customers/{ORG}/cancel", "customers", 404, "customer-not-found"),
         # The customer's side: withdrawing its reseller's right is an admin act of its own.
         Call("POST", "/v1/organization/revoke-reseller", "admin", 409, "customer-state-conflict"),
+    ],
+    "retention": [
+        # Nothing held about the address: an empty erasure report, an export with no delivery.
+        Call("POST", "/v1/erasures", "admin", 200, json={"email": "nobody@example.test"}),
+        Call("POST", "/v1/exports", "messages:read", 200, json={"email": "nobody@example.test"}),
     ],
     "users": [
         Call(

@@ -22,6 +22,7 @@ from tabellion.cli.evidence import evidence_app, verify
 from tabellion.cli.jobs import jobs_app
 from tabellion.cli.keys import key_app
 from tabellion.cli.mtls import mtls_app
+from tabellion.cli.retention import org_erase, org_export, retention_app
 from tabellion.cli.sms import sms_app
 from tabellion.cli.status import status
 from tabellion.cli.storage import storage_app
@@ -279,9 +280,26 @@ async def bootstrap(settings: Settings, *, org_name: str = "Default") -> str | N
             org = await create_organization(session, name=org_name, timezone=settings.timezone)
             key = await create_api_key(session, org, name="first key")
         _write_private(settings.data_dir / "first-api-key.txt", key.secret + "\n")
+        first_master_key(settings)
         return key.secret
     finally:
         await runtime.close()
+
+
+def first_master_key(settings: Settings) -> Path | None:
+    """Encryption at rest on by default: on a first start without TABELLION_MASTER_KEY_FILE,
+    a master key is made in the data dir (mode 0600); the start notices say to move it out of
+    the data dir's backups (docs/data.md). Returns the file made, if any."""
+    from tabellion.config import DEFAULT_MASTER_KEY
+    from tabellion.document.encryption import generate_key_file
+
+    if settings.master_key_file is not None:
+        return None
+    path = settings.data_dir / DEFAULT_MASTER_KEY
+    if path.exists():
+        return None
+    generate_key_file(path)
+    return path
 
 
 def _write_private(path: Path, content: str) -> None:
@@ -313,6 +331,18 @@ def start_notices(settings: Settings) -> list[str]:
         notices.append(
             f"[bold yellow]Move {root_key} offline:[/bold yellow] it is the self-issued root's "
             "private key, which can issue seal certificates; the service never needs it."
+        )
+    master_key = settings.resolved_master_key_file
+    if master_key is None:
+        notices.append(
+            "[yellow]Stored files are not encrypted:[/yellow] set TABELLION_MASTER_KEY_FILE "
+            "(docs/data.md)."
+        )
+    elif settings.master_key_file is None:
+        notices.append(
+            f"[bold yellow]Move {master_key} out of the data dir's backups:[/bold yellow] it is "
+            "the master key that encrypts stored files (a backup holding both protects nothing). "
+            "Keep it elsewhere and point TABELLION_MASTER_KEY_FILE at it."
         )
     if not settings.tsa_urls:
         style = "bold red" if settings.env == "production" else "yellow"
@@ -523,6 +553,9 @@ app.command("backup")(backup)
 app.command("restore")(restore)
 app.add_typer(dkim_app, name="dkim")
 app.add_typer(sms_app, name="sms")
+app.add_typer(retention_app, name="retention")
+org_app.command("erase")(org_erase)
+org_app.command("export")(org_export)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def encrypt(
         encrypt_storage,
     )
 
-    if load_settings().master_key_file is None:
+    if load_settings().resolved_master_key_file is None:
         err.print("[red]error:[/red] set TABELLION_MASTER_KEY_FILE first (see docs/data.md)")
         raise typer.Exit(2)
 

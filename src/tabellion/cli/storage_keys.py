@@ -66,14 +66,15 @@ def rotate(
     from tabellion.models.organization import Organization
 
     settings = load_settings()
-    if settings.master_key_file is None:
+    master_key_file = settings.resolved_master_key_file
+    if master_key_file is None:
         err.print("[red]error:[/red] TABELLION_MASTER_KEY_FILE is not set (see docs/data.md)")
         raise typer.Exit(2)
     if master == bool(org or all_orgs):
         err.print("[red]error:[/red] give either --org ID (or --all) or --master")
         raise typer.Exit(2)
     try:
-        current = FileKeyProvider.from_file(settings.master_key_file)
+        current = FileKeyProvider.from_file(master_key_file)
     except (OSError, ValueError) as exc:
         err.print(f"[red]error:[/red] cannot read the master key: {exc}")
         raise typer.Exit(2) from exc

@@ -39,6 +39,7 @@ import binascii
 import hashlib
 import os
 import struct
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -164,8 +165,13 @@ class OrgKey:
     key: bytes
 
 
+# How long a process trusts an organisation key it unwrapped: an erasure in another process
+# (``tabellion org erase``) deletes the key rows, and this one stops using them after this long.
+KEY_CACHE_SECONDS = 60.0
+
+
 class Keyring:
-    """Organisation keys: created on first use, unwrapped once and cached."""
+    """Organisation keys: created on first use, unwrapped and cached for a minute."""
 
     def __init__(self, provider: KeyProvider, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.provider = provider
@@ -173,14 +179,21 @@ class Keyring:
         self._by_id: dict[str, bytes] = {}
         self._current: dict[str | None, OrgKey] = {}
         self._lock = asyncio.Lock()
+        self._loaded = time.monotonic()
 
     def forget(self) -> None:
-        """Drop cached keys (after a rotation made elsewhere)."""
+        """Drop cached keys (after a rotation or an erasure made elsewhere)."""
         self._by_id.clear()
         self._current.clear()
+        self._loaded = time.monotonic()
+
+    def _expire(self) -> None:
+        if time.monotonic() - self._loaded > KEY_CACHE_SECONDS:
+            self.forget()
 
     async def current(self, organization_id: str | None) -> OrgKey:
         """The key new blobs of ``organization_id`` are written with (made if none yet)."""
+        self._expire()
         found = self._current.get(organization_id)
         if found is not None:
             return found
@@ -203,6 +216,7 @@ class Keyring:
         return OrgKey(row.id, key)
 
     async def by_id(self, key_id: str) -> bytes:
+        self._expire()
         found = self._by_id.get(key_id)
         if found is not None:
             return found

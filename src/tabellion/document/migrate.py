@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from tabellion.document.encryption import EncryptedBlobStore
@@ -66,13 +66,15 @@ _COLUMNS: list[tuple[Any, Any, InstrumentedAttribute[Any], Any]] = [
 
 async def _pages(runtime: Runtime, *columns: Any) -> AsyncIterator[tuple[Any, ...]]:
     ident, key = columns[0], columns[1]
+    # A purged attachment's file is gone on purpose (docs/data.md, retention).
+    live = Attachment.purged_at.is_(None) if key is Attachment.storage_key else true()
     after = ""
     while True:
         async with runtime.sessions() as session:
             page = (
                 await session.execute(
                     select(*columns)
-                    .where(ident > after, key.is_not(None))
+                    .where(ident > after, key.is_not(None), live)
                     .order_by(ident)
                     .limit(BATCH)
                 )

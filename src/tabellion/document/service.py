@@ -62,7 +62,7 @@ async def referenced_keys(session: AsyncSession, keys: Sequence[str]) -> set[str
     wanted = list(keys)
     rows = await session.scalars(
         select(Attachment.storage_key)
-        .where(Attachment.storage_key.in_(wanted))
+        .where(Attachment.storage_key.in_(wanted), Attachment.purged_at.is_(None))
         .union(
             select(EnvelopeDocument.storage_key).where(EnvelopeDocument.storage_key.in_(wanted)),
             select(EnvelopeDocument.signed_storage_key).where(
@@ -75,6 +75,29 @@ async def referenced_keys(session: AsyncSession, keys: Sequence[str]) -> set[str
         )
     )
     return {key for key in rows if key}
+
+
+async def delete_unreferenced(runtime: Runtime, keys: Sequence[str]) -> int:
+    """Delete the blobs ``keys`` that no row references any more (a purge or an erasure just
+    let go of them, and committed). A plain blob is shared by every upload of the same bytes:
+    one still referenced elsewhere stays. Returns how many were deleted."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return 0
+    async with runtime.sessions() as session:
+        used = await referenced_keys(session, wanted)
+        used |= set(
+            await session.scalars(select(Evidence.pdf_key).where(Evidence.pdf_key.in_(wanted)))
+        )
+        if set(wanted) - used:
+            # Reply files are a JSON list (no index): read only when a key may still go.
+            used |= await referenced_reply_keys(session) & set(wanted)
+    deleted = 0
+    for key in wanted:
+        if key not in used and await runtime.storage.exists(key):
+            await runtime.storage.delete(key)
+            deleted += 1
+    return deleted
 
 
 async def collect_garbage(runtime: Runtime, *, grace: timedelta = GRACE) -> int:
@@ -180,7 +203,7 @@ async def _rows(
 async def _recorded_blobs(runtime: Runtime) -> AsyncIterator[tuple[str, str, str | None]]:
     """Every blob a row references: ``(what, key, recorded sha256 or None)``."""
     columns = (Attachment.id, Attachment.storage_key, Attachment.sha256)
-    async for attachment_id, key, sha in _rows(runtime, columns):
+    async for attachment_id, key, sha in _rows(runtime, columns, Attachment.purged_at.is_(None)):
         yield f"attachment {attachment_id}", key, sha
     async for reply_id, files in _rows(runtime, (Reply.id, Reply.attachments)):
         for item in files or ():

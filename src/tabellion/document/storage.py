@@ -98,10 +98,11 @@ def open_store(
 ) -> BlobStore:
     """The store at ``url``; encrypting (docs/data.md) when ``settings`` name a master key."""
     store = _open_backend(url)
-    if settings is not None and settings.master_key_file is not None and sessions is not None:
+    master_key = settings.resolved_master_key_file if settings is not None else None
+    if master_key is not None and sessions is not None:
         from tabellion.document.encryption import EncryptedBlobStore, FileKeyProvider, Keyring
 
-        provider = FileKeyProvider.from_file(settings.master_key_file)
+        provider = FileKeyProvider.from_file(master_key)
         return EncryptedBlobStore(store, Keyring(provider, sessions))
     return store
 

@@ -78,6 +78,7 @@ MESSAGE_COLUMNS = (
     Message.body_submitted,
     Message.body_html,
     Message.body_text,
+    Message.purged_parts,
 )
 ORGANIZATION_COLUMNS = (
     Organization.id,
@@ -121,7 +122,11 @@ def text_part(text: str, media_type: str, file: str) -> dict[str, Any]:
 
 def message_parts(message: Message | Row[Any], attachments: list[Attachment]) -> dict[str, Any]:
     """The subject, the bodies and the attached files: what the sender sent and what the
-    recipient was shown (the sanitised HTML body, its plain-text alternative)."""
+    recipient was shown (the sanitised HTML body, its plain-text alternative). Once its
+    content was purged, the digests recorded as it was (docs/data.md)."""
+    purged = getattr(message, "purged_parts", None)
+    if purged is not None:
+        return dict(purged)
     parts: dict[str, Any] = {"subject": text_part(message.subject, TEXT, SUBJECT_FILE)}
     if message.body_submitted is not None:
         parts["body_submitted"] = text_part(message.body_submitted, HTML, BODY_SUBMITTED_FILE)
@@ -270,6 +275,31 @@ def _iso_text(value: Any) -> str | None:
         return isoformat_z(datetime.fromisoformat(value.replace("Z", "+00:00")))
     except ValueError:
         return value
+
+
+def build_data_content(
+    issuer: dict[str, Any],
+    evidence: Evidence | Row[Any],
+    organization: Organization | Row[Any],
+    *,
+    sequence: int,
+    previous: str | None,
+) -> dict[str, Any]:
+    """What happened to the data (``DataEvidenceType``): a legal hold, a purge, an erasure.
+    The details say what (ids, digests), never the content itself."""
+    return {
+        "format": FORMAT,
+        "id": evidence.id,
+        "type": evidence.type,
+        "event": {"uri": evidence.event, "reasons": []},
+        "occurred_at": iso(evidence.occurred_at),
+        "issuer": issuer,
+        "organization_id": evidence.organization_id,
+        "organization": organization_of(organization),
+        "message_id": evidence.message_id,
+        "details": _jsonable(evidence.details or {}),
+        "chain": {"sequence": sequence, "previous": previous},
+    }
 
 
 def build_envelope_content(

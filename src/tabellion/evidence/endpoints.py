@@ -77,7 +77,8 @@ async def _authorised(
     credentials: HTTPAuthorizationCredentials | None = await _bearer(request)
     subject = await api_key_subject(request, session, credentials)
     subject.require("messages:read")
-    # A delivery's evidence, or an envelope's (an envelope has no submitting organisation).
+    # A delivery's evidence, or an envelope's or the data's (a legal hold, a purge, an
+    # erasure): those have no submitting organisation.
     evidence = await session.scalar(
         select(Evidence)
         .outerjoin(Delivery, Delivery.id == Evidence.delivery_id)
@@ -86,7 +87,7 @@ async def _authorised(
             or_(
                 repository.readable_deliveries(subject.organization_id),
                 and_(
-                    Evidence.envelope_id.is_not(None),
+                    Evidence.delivery_id.is_(None),
                     Evidence.organization_id == subject.organization_id,
                 ),
             ),

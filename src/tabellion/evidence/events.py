@@ -69,8 +69,20 @@ class EnvelopeEvidenceType(StrEnum):
     SEALED = "ENVELOPE_SEALED"
 
 
-def event_uri(evidence_type: EvidenceType | EnvelopeEvidenceType) -> str:
-    if isinstance(evidence_type, EnvelopeEvidenceType):
+class DataEvidenceType(StrEnum):
+    """What happened to the data itself (docs/data.md): a message's legal hold, the purge of
+    its content, an erasure. Tabellion's events (``urn:tabellion:evidence:event:…``), about a
+    message (``message_id`` set) or the organisation (neither a delivery nor an envelope)."""
+
+    LEGAL_HOLD_PLACED = "LEGAL_HOLD_PLACED"
+    LEGAL_HOLD_RELEASED = "LEGAL_HOLD_RELEASED"
+    CONTENT_PURGED = "CONTENT_PURGED"
+    RECIPIENT_ERASED = "RECIPIENT_ERASED"
+    ORGANIZATION_ERASED = "ORGANIZATION_ERASED"
+
+
+def event_uri(evidence_type: EvidenceType | EnvelopeEvidenceType | DataEvidenceType) -> str:
+    if isinstance(evidence_type, EnvelopeEvidenceType | DataEvidenceType):
         return TABELLION_EVENT_BASE + evidence_type.value.lower().replace("_", "-")
     if evidence_type in ETSI_EVENTS:
         return ETSI_EVENT_BASE + ETSI_EVENTS[evidence_type]

@@ -10,7 +10,12 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import bulk_insert
-from tabellion.evidence.events import EnvelopeEvidenceType, EvidenceType, event_uri
+from tabellion.evidence.events import (
+    DataEvidenceType,
+    EnvelopeEvidenceType,
+    EvidenceType,
+    event_uri,
+)
 from tabellion.evidence.sealing.seal import request_sealing
 from tabellion.kit.ids import new_id
 from tabellion.models.base import table_of
@@ -72,6 +77,31 @@ def record_envelope_event(
         event=event_uri(evidence_type),
         occurred_at=occurred_at,
         details=facts,
+    )
+    session.add(evidence)
+    request_sealing(session)
+    return evidence
+
+
+def record_data_event(
+    session: AsyncSession,
+    evidence_type: DataEvidenceType,
+    *,
+    organization_id: str,
+    occurred_at: datetime,
+    message_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> Evidence:
+    """Evidence of what happened to the data (a legal hold, a purge, an erasure), in the
+    transaction of the change: in the organisation's chain, about no delivery or envelope."""
+    evidence = Evidence(
+        id=new_id("evd"),
+        organization_id=organization_id,
+        message_id=message_id,
+        type=evidence_type.value,
+        event=event_uri(evidence_type),
+        occurred_at=occurred_at,
+        details=details or {},
     )
     session.add(evidence)
     request_sealing(session)

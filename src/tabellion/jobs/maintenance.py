@@ -30,6 +30,7 @@ PURGE_EVENTS = "events.purge"
 COLLECT_BLOBS = "document.collect_garbage"
 PUBLISH_TREE_HEAD = "transparency.publish"
 PURGE_IDENTITY_REQUESTS = "identity.purge_requests"
+APPLY_RETENTION = "retention.apply"
 
 DONE_RETENTION = timedelta(days=7)
 # Dead jobs stay longer: an operator may want to read their errors and retry them.
@@ -42,6 +43,7 @@ PERIODIC: dict[str, timedelta] = {
     COLLECT_BLOBS: timedelta(hours=6),
     PUBLISH_TREE_HEAD: timedelta(minutes=1),
     PURGE_IDENTITY_REQUESTS: timedelta(hours=1),
+    APPLY_RETENTION: timedelta(hours=1),
 }
 
 # Serialises the check-then-insert of periodic jobs across workers on PostgreSQL; SQLite

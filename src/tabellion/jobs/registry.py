@@ -103,4 +103,5 @@ TASK_MODULES = (
     "tabellion.envelope.tasks",
     "tabellion.identity.sms",
     "tabellion.identity.tasks",
+    "tabellion.retention.tasks",
 )

@@ -74,6 +74,7 @@ from tabellion.message.views import attachment_out, delivery_json, message_out, 
 from tabellion.models.message import Delivery, Reply
 from tabellion.organization.service import get_organization
 from tabellion.portal.replies import MAX_REPLY_FILES, add_reply, find_file, reply_file
+from tabellion.retention.service import ContentPurged
 from tabellion.runtime import Runtime
 
 T = TypeVar("T", bound=BaseModel)
@@ -596,6 +597,7 @@ class ReplyFileNotFound(NotFound):
             ReplyFileNotFound,
             links.LinkExpired,
             links.LinkInvalid,
+            ContentPurged,
             StoredFileUnavailable,
         ),
     },
@@ -627,6 +629,8 @@ async def download_reply_file(
     found = find_file([reply], file_id) if reply is not None else None
     if found is None:
         raise ReplyFileNotFound(f"No file {file_id} in reply {reply_id}.")
+    if found.get("purged") or "storage_key" not in found:
+        raise ContentPurged(f"The file {file_id} was deleted at the end of its retention period.")
     storage = _runtime(request).storage
     key = found["storage_key"]
     # Whole and matching its hash, as the portal checks before handing a file over.

@@ -300,6 +300,9 @@ class AttachmentOut(BaseModel):
     size: int
     sha256: str
     created_at: UTCDateTime
+    purged_at: UTCDateTime | None = Field(
+        default=None, description="When its file was deleted (retention, erasure)."
+    )
 
 
 class EvidenceRef(BaseModel):
@@ -353,6 +356,16 @@ class MessageOut(BaseModel):
     notify_sender: bool = False
     identification: Identification | None = None
     attachments: list[AttachmentOut]
+    legal_hold: bool = Field(
+        default=False,
+        description="Held (POST /v1/messages/{id}/legal-hold): its content is kept past "
+        "its retention period.",
+    )
+    content_purged_at: UTCDateTime | None = Field(
+        default=None,
+        description="When its bodies, files and replies were deleted (retention or erasure); "
+        "its proofs remain.",
+    )
     created_at: UTCDateTime
     updated_at: UTCDateTime
     dispatched_at: UTCDateTime | None

@@ -151,6 +151,8 @@ def _message_data(view: MessageView, *, with_deliveries: bool = True) -> dict[st
         "notify_sender": bool(message.notify_sender),
         "identification": message.identification,
         "attachments": [_attachment_data(a) for a in view.attachments],
+        "legal_hold": bool(message.legal_hold),
+        "content_purged_at": message.content_purged_at,
         "created_at": message.created_at,
         "updated_at": message.updated_at,
         "dispatched_at": message.dispatched_at,
@@ -199,6 +201,7 @@ def _attachment_data(attachment: Attachment) -> dict[str, Any]:
         "size": attachment.size,
         "sha256": attachment.sha256,
         "created_at": attachment.created_at,
+        "purged_at": attachment.purged_at,
     }
 
 

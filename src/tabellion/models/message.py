@@ -51,6 +51,12 @@ class Message(TimestampMixin, Base):
     dispatched_at: Mapped[datetime | None]
     # Who may open it: {"level", "providers", "match"} (tabellion.identity), or None.
     identification: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # A legal hold suspends the purge of its content (retention, erasure).
+    legal_hold: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # When its bodies, files and replies were deleted (retention or erasure), and the digests
+    # of its parts as they were (``evidence.content.message_parts``): later proofs keep them.
+    content_purged_at: Mapped[datetime | None]
+    purged_parts: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class Attachment(Base):
@@ -69,6 +75,8 @@ class Attachment(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     storage_key: Mapped[str] = mapped_column(String(255), index=True)
     created_at: Mapped[datetime]
+    # Its file was deleted (retention, erasure); the row stays: its hash is in the proofs.
+    purged_at: Mapped[datetime | None]
 
 
 # A delivery's recipient: the same names in the table, the API and the evidence.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, false
+from sqlalchemy import ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tabellion.models.base import Base, JSONType, TimestampMixin, id_column
@@ -43,6 +43,12 @@ class Organization(TimestampMixin, Base):
     )
     # The identification registered letters ask for when their message names none.
     identification: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Retention (docs/data.md): a message's content is purged this many days after its
+    # deliveries ended (None: kept); its proofs are kept at least ``proof_retention_days``.
+    content_retention_days: Mapped[int | None] = mapped_column(Integer)
+    proof_retention_days: Mapped[int] = mapped_column(Integer, default=3650, server_default="3650")
+    # Set by ``tabellion org erase``: its keys, content and accounts are gone; its proofs stay.
+    erased_at: Mapped[datetime | None]
 
 
 class ApiKey(TimestampMixin, Base):

@@ -148,6 +148,9 @@ async def read_organization(caller: ApiCaller, session: DbSession) -> Organizati
     response_model=OrganizationOut,
     tags=["organization"],
     summary="Change how recipients see the organisation: name, legal name, identifiers, colour",
+    description="Also its retention periods (`content_retention_days`, `proof_retention_days`; "
+    "docs/data.md): a proof period shorter than the content period answers 422 with "
+    "`errors[].code` `proof-retention-too-short`.",
     responses=responses(Unauthorized, InsufficientScope),
 )
 async def update_organization(

@@ -94,7 +94,27 @@ class OrganizationUpdate(Schema):
         ),
     ] = None
 
-    @field_validator("name", "allow_executable_attachments")
+    content_retention_days: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=36500,
+            description="Delete a message's content (bodies, files, replies) this many days "
+            "after its deliveries ended; null: keep it (docs/data.md).",
+        ),
+    ] = None
+    proof_retention_days: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=36500,
+            description="Keep proofs at least this many days (default 3650); not less than "
+            "`content_retention_days`.",
+            json_schema_extra=not_null,
+        ),
+    ] = None
+
+    @field_validator("name", "allow_executable_attachments", "proof_retention_days")
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:
@@ -115,6 +135,12 @@ class OrganizationOut(BaseModel):
     )
     allow_executable_attachments: bool = False
     identification: Identification | None = None
+    content_retention_days: int | None = Field(
+        default=None,
+        description="Days after a delivery's end when its message's content is deleted; "
+        "null: kept.",
+    )
+    proof_retention_days: int = Field(default=3650, description="Days proofs are kept at least.")
     email: str | None
     timezone: str
     reseller_id: str | None

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tabellion.auth.subjects import ApiKeySubject
 from tabellion.config import Settings
 from tabellion.db import touch
-from tabellion.errors import NotFound
+from tabellion.errors import NotFound, ValidationFailed
 from tabellion.evidence import links
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
@@ -199,6 +199,25 @@ async def update_organization(
         org.brand_color = changes.brand_color.lower() if changes.brand_color else None
     if changes.allow_executable_attachments is not None:
         org.allow_executable_attachments = changes.allow_executable_attachments
+    if "content_retention_days" in sent:
+        org.content_retention_days = changes.content_retention_days
+    if changes.proof_retention_days is not None:
+        org.proof_retention_days = changes.proof_retention_days
+    if (
+        org.content_retention_days is not None
+        and org.proof_retention_days < org.content_retention_days
+    ):
+        # Whichever was sent is the one named.
+        named = (
+            "proof_retention_days" if "proof_retention_days" in sent else "content_retention_days"
+        )
+        raise ValidationFailed.field(
+            named,
+            f"Proofs must be kept at least as long as content: proof_retention_days "
+            f"({org.proof_retention_days}) is less than content_retention_days "
+            f"({org.content_retention_days}).",
+            code="proof-retention-too-short",
+        )
     org.updated_at = utcnow()
     await session.flush()
     return org
@@ -227,6 +246,8 @@ def organization_out(org: Organization) -> OrganizationOut:
         logo_url=(signer.base_url if signer else "") + path if path else None,
         allow_executable_attachments=org.allow_executable_attachments,
         identification=org.identification,
+        content_retention_days=org.content_retention_days,
+        proof_retention_days=org.proof_retention_days,
         email=org.email,
         timezone=org.timezone,
         reseller_id=org.reseller_id,

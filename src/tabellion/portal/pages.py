@@ -312,6 +312,11 @@ async def open_content(token: str, request: Request, db: DbSession) -> Response:
     return response
 
 
+PURGED_FILE = (
+    "This file was deleted at the end of its retention period. The proof of its delivery remains."
+)
+
+
 @router.get("/r/{token}/files/{attachment_id}")
 async def download(token: str, attachment_id: str, request: Request, db: DbSession) -> Response:
     delivery = await service.delivery_by_token(db, token)
@@ -330,6 +335,17 @@ async def _download(
         return _invalid(request)
     if not await _delivery_session(db, request, delivery):
         return _redirect(base)
+    if (attachment is not None and attachment.purged_at is not None) or (
+        reply_file is not None and reply_file.get("purged")
+    ):
+        return await _render_delivery(
+            request,
+            db,
+            delivery,
+            base=base,
+            status_code=410,
+            error=_t(request, delivery, PURGED_FILE),
+        )
     storage = _runtime(request).storage
     try:
         # Whole and matching its hash before a proof says it was handed over.
@@ -388,7 +404,12 @@ async def _preview_target(
 ) -> Response | tuple[DeliveryPage, str, int, str]:
     page = await service.load_page(db, delivery)
     attachment = next((a for a in page.attachments if a.id == attachment_id), None)
-    if attachment is None or not page.revealed or attachment.content_type != "application/pdf":
+    if (
+        attachment is None
+        or not page.revealed
+        or attachment.content_type != "application/pdf"
+        or attachment.purged_at is not None
+    ):
         return _invalid(request)
     if not await _delivery_session(db, request, delivery):
         return _redirect(base)

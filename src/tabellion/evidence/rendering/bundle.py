@@ -98,6 +98,12 @@ WARNING: this service seals with a SELF-ISSUED certificate: root-ca.pem was gene
 service itself. The proofs are only as trustworthy as the copy of that root you compare with."""
 
 
+PURGED_NOTE = """The content of this message (its bodies, files and replies) was deleted on {at}
+at the end of its retention period, or by an erasure (docs/data.md). The proofs in evidence/
+still hold the SHA-256 of every part: a copy kept elsewhere can be checked against them.
+"""
+
+
 def readme(runtime: Runtime, delivery_id: str) -> str:
     seal = load_seal(runtime.settings)
     return README.format(
@@ -178,6 +184,8 @@ async def build_bundle(runtime: Runtime, delivery: Delivery) -> bytes:
                 archive.writestr(f"evidence/{evidence_id}.pdf", await _read(runtime, key))
         used: set[str] = set()
         for attachment in attachments:
+            if attachment.purged_at is not None:
+                continue  # deleted at the end of its retention: its proofs hold its digest
             name = attachment.filename
             if name in used:
                 name = f"{attachment.id}-{name}"
@@ -186,14 +194,20 @@ async def build_bundle(runtime: Runtime, delivery: Delivery) -> bytes:
         for reply in replies:
             taken: set[str] = set()
             for item in reply.attachments or []:
+                if "storage_key" not in item:
+                    continue  # purged
                 name = item["filename"]
                 if name in taken:
                     name = f"{item['id']}-{name}"
                 taken.add(name)
                 data = await _read(runtime, item["storage_key"])
                 archive.writestr(f"replies/{reply.id}/{name}", data)
-        for name, text in content_files(message).items():
-            archive.writestr(name, text.encode("utf-8"))
+        if message.content_purged_at is None:
+            for name, text in content_files(message).items():
+                archive.writestr(name, text.encode("utf-8"))
+        else:
+            archive.writestr(SUBJECT_FILE, message.subject.encode("utf-8"))
+            archive.writestr("content/PURGED.txt", PURGED_NOTE.format(at=message.content_purged_at))
         archive.writestr("seal-chain.pem", seal.chain_pem())
         archive.writestr("root-ca.pem", seal.root.public_bytes(serialization.Encoding.PEM))
         archive.writestr("README.txt", readme(runtime, delivery.id))

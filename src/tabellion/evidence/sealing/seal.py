@@ -27,6 +27,7 @@ from tabellion.evidence.content import (
     MESSAGE_COLUMNS,
     ORGANIZATION_COLUMNS,
     build_content,
+    build_data_content,
     build_envelope_content,
     issuer_of,
     message_parts,
@@ -242,8 +243,16 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
                     sequence=sequence,
                     previous=previous,
                 )
+            elif row.delivery_id is None:
+                content = build_data_content(
+                    issuer,
+                    row,
+                    context.organizations[row.organization_id],
+                    sequence=sequence,
+                    previous=previous,
+                )
             else:
-                assert row.delivery_id is not None and row.message_id is not None
+                assert row.message_id is not None
                 content = build_content(
                     issuer,
                     row,

@@ -1,0 +1,1 @@
+"""Retention, legal holds, erasure and export of an organisation's data (docs/data.md)."""

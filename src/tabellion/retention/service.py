@@ -1,0 +1,278 @@
+"""Retention (docs/data.md): a message's content is purged a set number of days after its
+deliveries ended, unless a legal hold keeps it; its proofs stay.
+
+What a purge deletes: the bodies of the message (sanitised, plain-text and as submitted), its
+attachments' files, and the replies' bodies and files. What it keeps: the subject, the rows of
+the attachments and reply files (name, size, SHA-256: the proofs and ``/v1/verify`` name them),
+the deliveries and every evidence record. The digests of the parts as they were are kept on the
+message (``purged_parts``), so proofs sealed later say the same as earlier ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.db import transaction
+from tabellion.document.service import delete_unreferenced
+from tabellion.errors import Gone
+from tabellion.evidence.content import message_parts
+from tabellion.evidence.events import DataEvidenceType
+from tabellion.evidence.service import record_data_event
+from tabellion.kit.time import utcnow
+from tabellion.message import repository
+from tabellion.message.service.message import MessageNotFound
+from tabellion.models.evidence import Evidence
+from tabellion.models.message import Delivery, Message, Reply
+from tabellion.models.organization import Organization
+
+if TYPE_CHECKING:
+    from tabellion.auth.subjects import ApiKeySubject
+    from tabellion.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# A delivery in one of these states has ended: its retention period runs from its last change.
+ENDED = ("accepted", "refused", "expired", "received", "undelivered")
+BATCH = 100
+DEFAULT_PROOF_RETENTION_DAYS = 3650
+MAX_RETENTION_DAYS = 36500
+
+
+class ContentPurged(Gone):
+    """The file or content asked for was deleted at the end of its retention period (or by an
+    erasure); its proofs remain."""
+
+    code = "content-purged"
+    title = "The content was deleted at the end of its retention period"
+
+
+# ---- legal hold -------------------------------------------------------------------------------
+
+
+async def _writable_message(
+    session: AsyncSession, organization_id: str, message_id: str
+) -> Message:
+    message = await repository.get_message(
+        session, organization_id, message_id, for_update=True, writable=True
+    )
+    if message is None:
+        raise MessageNotFound(f"No message {message_id}.")
+    return message
+
+
+def _caller_facts(caller: ApiKeySubject | None) -> dict[str, Any]:
+    if caller is None:
+        return {"method": "command-line"}
+    return {
+        "method": "api-key",
+        "api_key_id": caller.api_key_id,
+        "organization_id": caller.organization_id,
+    }
+
+
+async def set_legal_hold(
+    session: AsyncSession,
+    organization_id: str,
+    message_id: str,
+    *,
+    held: bool,
+    reason: str | None = None,
+    caller: ApiKeySubject | None = None,
+) -> tuple[Message, Evidence | None]:
+    """Place (``held``) or release a message's legal hold: evidence of each change; none when
+    it is already so."""
+    message = await _writable_message(session, organization_id, message_id)
+    if message.legal_hold == held:
+        return message, None
+    now = utcnow()
+    message.legal_hold = held
+    message.updated_at = now
+    details: dict[str, Any] = {"by": _caller_facts(caller)}
+    if reason:
+        details["reason"] = reason
+    evidence = record_data_event(
+        session,
+        DataEvidenceType.LEGAL_HOLD_PLACED if held else DataEvidenceType.LEGAL_HOLD_RELEASED,
+        organization_id=message.organization_id,
+        message_id=message.id,
+        occurred_at=now,
+        details=details,
+    )
+    await session.flush()
+    return message, evidence
+
+
+# ---- purging a message's content ----------------------------------------------------------------
+
+
+@dataclass
+class Purged:
+    """What one purge let go of: the files (as the proofs name them) and their blobs, to be
+    deleted once the purge is committed."""
+
+    files: list[dict[str, Any]] = field(default_factory=list)
+    blobs: list[str] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)
+
+
+def _purge_reply(reply: Reply, purged: Purged) -> None:
+    kept: list[dict[str, Any]] = []
+    for item in reply.attachments or []:
+        item = dict(item)
+        key = item.pop("storage_key", None)
+        if key:
+            purged.blobs.append(str(key))
+            purged.files.append(
+                {
+                    "reply_id": reply.id,
+                    **{k: item.get(k) for k in ("id", "filename", "size", "sha256")},
+                    "blob": key,
+                }
+            )
+        item["purged"] = True
+        kept.append(item)
+    reply.attachments = kept  # a new list: the JSON column sees the change
+    reply.body_html = ""
+    reply.body_text = ""
+    purged.replies.append(reply.id)
+
+
+async def purge_replies(session: AsyncSession, delivery_ids: Sequence[str], purged: Purged) -> None:
+    """Delete the bodies and files of the replies of ``delivery_ids`` (both sides')."""
+    if not delivery_ids:
+        return
+    for reply in await session.scalars(
+        select(Reply).where(Reply.delivery_id.in_(list(delivery_ids))).order_by(Reply.id)
+    ):
+        _purge_reply(reply, purged)
+
+
+async def purge_content(
+    session: AsyncSession,
+    message: Message,
+    *,
+    reason: str,
+    record: bool = True,
+    details: dict[str, Any] | None = None,
+) -> Purged:
+    """Delete the message's bodies, files and replies (see the module's doc), in the caller's
+    transaction; with ``record``, a ``CONTENT_PURGED`` evidence says what went (files by id,
+    name and SHA-256; the parts' digests). The blobs are the caller's to delete after commit
+    (``delete_unreferenced``)."""
+    now = utcnow()
+    purged = Purged()
+    attachments = await repository.attachments_of(session, [message.id])
+    if message.purged_parts is None:
+        message.purged_parts = message_parts(message, attachments)
+    for attachment in attachments:
+        if attachment.purged_at is not None:
+            continue
+        attachment.purged_at = now
+        purged.blobs.append(attachment.storage_key)
+        purged.files.append(
+            {
+                "id": attachment.id,
+                "filename": attachment.filename,
+                "size": attachment.size,
+                "sha256": attachment.sha256,
+                "blob": attachment.storage_key,
+            }
+        )
+    delivery_ids = list(
+        await session.scalars(select(Delivery.id).where(Delivery.message_id == message.id))
+    )
+    await purge_replies(session, delivery_ids, purged)
+    message.body_html = ""
+    message.body_text = ""
+    message.body_submitted = None
+    message.content_purged_at = now
+    message.updated_at = now
+    if record:
+        record_data_event(
+            session,
+            DataEvidenceType.CONTENT_PURGED,
+            organization_id=message.organization_id,
+            message_id=message.id,
+            occurred_at=now,
+            details={
+                "reason": reason,
+                "parts": message.purged_parts,
+                "files": purged.files,
+                "replies": purged.replies,
+                **(details or {}),
+            },
+        )
+    await session.flush()
+    return purged
+
+
+# ---- the retention timer ------------------------------------------------------------------------
+
+
+def _due(organization_id: str, cutoff: datetime, limit: int) -> Any:
+    """Dispatched messages of the organisation whose deliveries all ended before ``cutoff``,
+    not held and not purged yet."""
+    still_open = exists().where(Delivery.message_id == Message.id, Delivery.status.not_in(ENDED))
+    ended_at = (
+        select(func.max(Delivery.updated_at))
+        .where(Delivery.message_id == Message.id)
+        .scalar_subquery()
+    )
+    return (
+        select(Message)
+        .where(
+            Message.organization_id == organization_id,
+            Message.dispatched_at.is_not(None),
+            Message.content_purged_at.is_(None),
+            Message.legal_hold.is_(False),
+            ~still_open,
+            ended_at < cutoff,
+        )
+        .order_by(Message.id)
+        .limit(limit)
+        # Two workers never purge the same message; a legal hold placed meanwhile is seen
+        # (PostgreSQL checks the conditions again on the locked row).
+        .with_for_update(skip_locked=True)
+    )
+
+
+async def apply_retention(runtime: Runtime, *, batch: int = BATCH) -> int:
+    """Purge the content of every message past its organisation's retention period, ``batch``
+    messages per transaction; returns how many were purged."""
+    now = utcnow()
+    async with runtime.sessions() as session:
+        periods = (
+            await session.execute(
+                select(Organization.id, Organization.content_retention_days).where(
+                    Organization.content_retention_days.is_not(None),
+                    Organization.erased_at.is_(None),
+                )
+            )
+        ).all()
+    total = 0
+    for organization_id, days in periods:
+        assert days is not None  # selected so
+        cutoff = now - timedelta(days=days)
+        while True:
+            blobs: list[str] = []
+            async with transaction(runtime.sessions) as session:
+                messages = list(await session.scalars(_due(organization_id, cutoff, batch)))
+                for message in messages:
+                    purged = await purge_content(
+                        session, message, reason="retention", details={"retention_days": days}
+                    )
+                    blobs += purged.blobs
+            await delete_unreferenced(runtime, blobs)
+            total += len(messages)
+            if len(messages) < batch:
+                break
+    if total:
+        log.info("retention: purged the content of %d messages", total)
+    return total
