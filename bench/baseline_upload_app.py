@@ -1,8 +1,13 @@
 """The upload benchmark's baseline: a minimal ASGI app that hashes the request body and writes
-it to a file (temp file, fsync, rename), with nothing else: no framework, database or auth."""
+it to a file (temp file, fsync, rename), with nothing else: no framework, database or auth.
+
+The fastest plain means: the body is hashed as it arrives and written in 1 MiB blocks by a
+thread, so the event loop keeps reading the socket while the disk writes (a write of each
+64 KiB chunk on the event loop stalls the reading, and was slower than our own path)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -11,6 +16,7 @@ import tempfile
 from typing import Any
 
 DIRECTORY = os.environ.get("BASELINE_DIR", tempfile.gettempdir())
+BLOCK = 1 << 20
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -20,16 +26,22 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     size = 0
     fd, path = tempfile.mkstemp(dir=DIRECTORY)
     with os.fdopen(fd, "wb") as fh:
+        pending: list[bytes] = []
+        pending_size = 0
         more = True
         while more:
             message = await receive()
             chunk = message.get("body", b"")
             digest.update(chunk)
-            fh.write(chunk)
+            pending.append(chunk)
+            pending_size += len(chunk)
             size += len(chunk)
             more = message.get("more_body", False)
+            if pending_size >= BLOCK or not more:
+                await asyncio.to_thread(fh.writelines, pending)
+                pending, pending_size = [], 0
         fh.flush()
-        os.fsync(fh.fileno())
+        await asyncio.to_thread(os.fsync, fh.fileno())
     os.replace(path, os.path.join(DIRECTORY, digest.hexdigest()))
     body = json.dumps({"sha256": digest.hexdigest(), "size": size}).encode()
     await send(

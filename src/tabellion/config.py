@@ -110,8 +110,10 @@ class Settings(BaseSettings):
     # that leaves. The domain defaults to TABELLION_MAIL_FROM's, which DMARC alignment needs.
     dkim_key_file: Path | None = None
     # Encryption at rest: a file holding the 32-byte master key (raw, hex or base64) that wraps
-    # the organisations' keys. Unset: blobs are stored plain (docs/data.md).
+    # the organisations' keys. Unset: the one the first start made in the data dir, unless
+    # TABELLION_STORAGE_ENCRYPTION=false (blobs then stored plain; docs/data.md).
     master_key_file: Path | None = None
+    storage_encryption: bool = True
     dkim_selector: str = Field(default="tabellion", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     # Identity providers recipients may sign in with (tabellion.identity.config), as JSON:
     # {"name": {"preset": "itsme", "discovery_url": ..., "client_id": ...}, ...}.
@@ -223,6 +225,8 @@ class Settings(BaseSettings):
         the data dir on its first start (docs/data.md), else None (blobs stored plain)."""
         if self.master_key_file is not None:
             return self.master_key_file
+        if not self.storage_encryption:
+            return None
         made = self.data_dir / DEFAULT_MASTER_KEY
         return made if made.exists() else None
 

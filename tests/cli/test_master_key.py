@@ -59,3 +59,30 @@ def test_without_any_key_the_notice_says_so(data_dir: Path, database_url: str) -
     settings = make_settings(data_dir, database_url)
     assert settings.resolved_master_key_file is None
     assert "Stored files are not encrypted" in " ".join(start_notices(settings))
+
+
+async def test_encryption_can_be_turned_off_where_the_disk_encrypts(
+    data_dir: Path, database_url: str
+) -> None:
+    """TABELLION_STORAGE_ENCRYPTION=false: no key is made and files are stored plain (for a
+    disk or bucket that encrypts, where deduplication matters more); a key file named
+    explicitly still encrypts."""
+    settings = make_settings(data_dir, database_url, storage_encryption=False)
+    assert await bootstrap(settings) is not None
+    assert not (data_dir / "master.key").exists()
+    assert settings.resolved_master_key_file is None
+    assert "Stored files are not encrypted" in " ".join(start_notices(settings))
+    runtime = Runtime.build(settings, pool_size=1)
+    try:
+        assert not isinstance(runtime.storage, EncryptedBlobStore)
+        blob = await put_for(runtime.storage, _one(b"plain words"), organization_id=None)
+        stored = next(p for p in (data_dir / "blobs").rglob("*") if p.name == blob.key)
+        assert stored.read_bytes() == b"plain words"
+    finally:
+        await runtime.close()
+    named = data_dir / "elsewhere.key"
+    named.write_bytes(bytes(range(32)))
+    explicit = make_settings(
+        data_dir, database_url, storage_encryption=False, master_key_file=named
+    )
+    assert explicit.resolved_master_key_file == named

@@ -293,7 +293,7 @@ def first_master_key(settings: Settings) -> Path | None:
     from tabellion.config import DEFAULT_MASTER_KEY
     from tabellion.document.encryption import generate_key_file
 
-    if settings.master_key_file is not None:
+    if settings.master_key_file is not None or not settings.storage_encryption:
         return None
     path = settings.data_dir / DEFAULT_MASTER_KEY
     if path.exists():

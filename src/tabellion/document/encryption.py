@@ -360,7 +360,7 @@ def seal_chunk(cipher: AESGCM, header: Header, index: int, data: bytes, final: b
 
 
 def open_chunk(
-    cipher: AESGCM, header: Header, index: int, data: bytes, final: bool, where: str
+    cipher: AESGCM, header: Header, index: int, data: bytes | memoryview, final: bool, where: str
 ) -> bytes:
     try:
         return cipher.decrypt(header.nonce(index), data, header.aad(final))
@@ -539,9 +539,19 @@ class EncryptedBlobStore:
             else:
                 buffer += piece
             assert cipher is not None
-            while len(buffer) > header.sealed_size:
-                yield self._chunk(cipher, header, index, buffer, False, key)
-                index += 1
+            # Every whole chunk but the last of the buffer, then what is left moved to its
+            # start once (taking each chunk off the front would move the rest each time: a
+            # backend's 1 MiB pieces hold sixteen chunks).
+            done = 0
+            sealed_size = header.sealed_size
+            with memoryview(buffer) as view:
+                while len(buffer) - done > sealed_size:
+                    with view[done : done + sealed_size] as sealed:
+                        plain = open_chunk(cipher, header, index, sealed, False, key)
+                    yield plain
+                    done += sealed_size
+                    index += 1
+            del buffer[:done]
         if header is None:
             if buffer and not is_encrypted(bytes(buffer)):
                 yield bytes(buffer)  # a plain blob shorter than the magic
