@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from tabellion.auth.subjects import SCOPES
 from tabellion.dashboard import repository
 from tabellion.db import DbSession, end_read_phase
 from tabellion.document.sniff import content_disposition
@@ -28,6 +29,7 @@ from tabellion.evidence.proofs import proof_document, sealed
 from tabellion.evidence.rendering import bundle
 from tabellion.evidence.transparency import log
 from tabellion.kit import sessions
+from tabellion.kit.text import storable
 from tabellion.kit.time import utcnow
 from tabellion.kit.web import (
     PageRoute,
@@ -43,7 +45,7 @@ from tabellion.models.organization import Organization
 from tabellion.models.user import User
 from tabellion.organization import totp
 from tabellion.organization.accounts import SENDING_ROLES
-from tabellion.organization.service import possible_id
+from tabellion.organization.service import create_api_key, possible_id, revoke_api_key
 from tabellion.portal import i18n
 from tabellion.portal.i18n import human_time
 from tabellion.runtime import Runtime
@@ -501,6 +503,126 @@ async def _signed_file(
         media_type="application/pdf",
         headers={"Content-Disposition": content_disposition(name)},
     )
+
+
+# ---- settings (admin): API keys --------------------------------------------------------------
+
+KEYS_PAGE = "/app/settings/keys"
+
+
+async def _admin(request: Request, session: DbSession, user: User) -> Response | None:
+    """None for an admin; the refusal page (403) for the other roles."""
+    if user.role == "admin":
+        return None
+    return await _page(
+        request,
+        session,
+        user,
+        "dashboard/forbidden.html",
+        status_code=403,
+        reason=f"A {user.role} cannot manage API keys; an admin of the organisation can.",
+    )
+
+
+async def _keys_page(
+    request: Request,
+    session: DbSession,
+    user: User,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    created: Any = None,
+    form: dict[str, Any] | None = None,
+    done: str = "",
+) -> Response:
+    keys = await repository.api_keys(session, user.organization_id)
+    return await _page(
+        request,
+        session,
+        user,
+        "dashboard/keys.html",
+        status_code=status_code,
+        keys=keys,
+        scopes=SCOPES,
+        errors=errors or {},
+        created=created,
+        form=form or {"name": "", "scopes": [], "expires": ""},
+        done=done,
+        now=utcnow(),
+    )
+
+
+@router.get(KEYS_PAGE)
+async def api_keys(request: Request, session: DbSession, user: SignedIn) -> Response:
+    refused = await _admin(request, session, user)
+    if refused is not None:
+        return refused
+    done = "The key was revoked." if request.query_params.get("done") == "revoked" else ""
+    return await _keys_page(request, session, user, done=done)
+
+
+@router.post(KEYS_PAGE)
+async def api_key_create(
+    request: Request,
+    session: DbSession,
+    user: SignedIn,
+    name: Annotated[str, Form(max_length=1000)] = "",
+    scopes: Annotated[list[str] | None, Form(max_length=20)] = None,
+    expires: Annotated[str, Form(max_length=40)] = "",
+    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
+) -> Response:
+    """A new key, shown once on the page this answers (never in a URL, never stored)."""
+    check_csrf(request, _runtime(request).settings.signing_keys, csrf_token_)
+    refused = await _admin(request, session, user)
+    if refused is not None:
+        return refused
+    chosen = list(dict.fromkeys(scopes or []))
+    form = {"name": name, "scopes": chosen, "expires": expires}
+    errors: dict[str, str] = {}
+    name = name.strip()
+    if not name or len(name) > 255 or not storable(name) or any(ord(c) < 32 for c in name):
+        errors["name"] = "A name of 1 to 255 characters, to recognise the key by."
+    if not chosen:
+        errors["scopes"] = "Choose at least one scope."
+    elif any(scope not in SCOPES for scope in chosen):
+        errors["scopes"] = f"Scopes are among {', '.join(SCOPES)}."
+    expires_at: datetime | None = None
+    if expires:
+        try:
+            day = date.fromisoformat(expires)
+            expires_at = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        except ValueError:
+            errors["expires"] = "A date such as 2027-12-31."
+        else:
+            if expires_at <= utcnow():
+                errors["expires"] = "A day after today."
+    if errors:
+        return await _keys_page(request, session, user, status_code=422, errors=errors, form=form)
+    organization = await session.get(Organization, user.organization_id)
+    assert organization is not None
+    new = await create_api_key(
+        session, organization, name=name, scopes=chosen, expires_at=expires_at
+    )
+    return await _keys_page(request, session, user, status_code=201, created=new)
+
+
+@router.post(KEYS_PAGE + "/{key_id}/revoke")
+async def api_key_revoke(
+    key_id: str,
+    request: Request,
+    session: DbSession,
+    user: SignedIn,
+    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
+) -> Response:
+    check_csrf(request, _runtime(request).settings.signing_keys, csrf_token_)
+    refused = await _admin(request, session, user)
+    if refused is not None:
+        return refused
+    try:
+        await revoke_api_key(session, user.organization_id, key_id)
+    except TabellionError:
+        return await _not_found(request, session, user, "API key")
+    return RedirectResponse(KEYS_PAGE + "?done=revoked", status_code=303)
 
 
 # ---- the user's own authenticator app (TOTP), for envelopes that ask for its code ----------

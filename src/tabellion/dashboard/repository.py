@@ -14,6 +14,7 @@ from tabellion.kit.time import utcnow
 from tabellion.message.repository import readable_deliveries, readable_messages
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Delivery, Message, Reply
+from tabellion.models.organization import ApiKey
 
 RECENT = timedelta(days=30)
 EXPIRING_SOON = timedelta(days=3)
@@ -159,3 +160,14 @@ async def evidence_of(
         .join(Delivery, Delivery.id == Evidence.delivery_id)
         .where(Evidence.id == evidence_id, readable_deliveries(organization_id))
     )
+
+
+async def api_keys(session: AsyncSession, organization_id: str) -> Sequence[ApiKey]:
+    """The organisation's API keys, newest first (revoked ones too, marked so)."""
+    query = (
+        select(ApiKey)
+        .where(ApiKey.organization_id == organization_id)
+        .order_by(ApiKey.id.desc())
+        .limit(500)
+    )
+    return (await session.scalars(query)).all()
