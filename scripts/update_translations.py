@@ -50,6 +50,7 @@ EXTRA = [
 T: dict[str, tuple[str, str, str]] = {
     "Signatures": ("Signatures", "Handtekeningen", "Signaturen"),
     "API keys": ("Clés d’API", "API-sleutels", "API-Schlüssel"),
+    "Users": ("Utilisateurs", "Gebruikers", "Benutzer"),
     "This file was deleted at the end of its retention period. The proof of its delivery "
     "remains.": (
         "Ce fichier a été supprimé à la fin de sa durée de conservation. La preuve de sa "

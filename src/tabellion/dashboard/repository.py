@@ -15,6 +15,7 @@ from tabellion.message.repository import readable_deliveries, readable_messages
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Delivery, Message, Reply
 from tabellion.models.organization import ApiKey
+from tabellion.models.user import User
 
 RECENT = timedelta(days=30)
 EXPIRING_SOON = timedelta(days=3)
@@ -171,3 +172,9 @@ async def api_keys(session: AsyncSession, organization_id: str) -> Sequence[ApiK
         .limit(500)
     )
     return (await session.scalars(query)).all()
+
+
+async def users(session: AsyncSession, organization_id: str) -> Sequence[User]:
+    """The organisation's users, by address."""
+    query = select(User).where(User.organization_id == organization_id).order_by(User.email)
+    return (await session.scalars(query.limit(1000))).all()
