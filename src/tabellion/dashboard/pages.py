@@ -123,7 +123,48 @@ async def home(request: Request, session: DbSession, user: SignedIn) -> Response
         counts=[(status, counts.get(status, 0)) for status in STATUSES],
         total=sum(counts.values()),
         attention=attention,
+        chart=await _chart(session, user.organization_id),
     )
+
+
+OUTCOMES = {
+    "delivered": ("accepted", "received"),
+    "failed": ("refused", "expired", "undelivered"),
+    "open": ("pending", "notified"),
+}
+CHART_DAYS = 30
+
+
+async def _chart(session: DbSession, organization_id: str) -> dict[str, Any]:
+    """The last 30 days (UTC) as bars: each day's deliveries, split by where they stand now
+    (delivered: accepted or received; failed: refused, expired or undelivered; open)."""
+    today = utcnow().date()
+    first = today - timedelta(days=CHART_DAYS - 1)
+    rows = await repository.daily_outcomes(
+        session, organization_id, since=datetime(first.year, first.month, first.day, tzinfo=UTC)
+    )
+    group = {status: name for name, statuses in OUTCOMES.items() for status in statuses}
+    days = [(first + timedelta(days=n)).isoformat() for n in range(CHART_DAYS)]
+    counts = {day: dict.fromkeys(OUTCOMES, 0) for day in days}
+    for day, status, count in rows:
+        if day in counts and status in group:
+            counts[day][group[status]] += count
+    peak = max([sum(c.values()) for c in counts.values()] + [1])
+    height, bar = 120.0, 14.0
+    bars = []
+    for index, day in enumerate(days):
+        y = height
+        segments = []
+        for name in ("delivered", "failed", "open"):
+            h = counts[day][name] / peak * height
+            y -= h
+            if h:
+                segments.append({"name": name, "y": round(y, 2), "h": round(h, 2)})
+        bars.append({"x": index * (bar + 4), "day": day, "counts": counts[day],
+                     "total": sum(counts[day].values()), "segments": segments})  # fmt: skip
+    totals = {name: sum(c[name] for c in counts.values()) for name in OUTCOMES}
+    return {"bars": bars, "peak": peak, "height": height, "bar": bar,
+            "width": CHART_DAYS * (bar + 4), "totals": totals}  # fmt: skip
 
 
 def _midnight(day: date | None) -> datetime | None:

@@ -178,3 +178,17 @@ async def users(session: AsyncSession, organization_id: str) -> Sequence[User]:
     """The organisation's users, by address."""
     query = select(User).where(User.organization_id == organization_id).order_by(User.email)
     return (await session.scalars(query.limit(1000))).all()
+
+
+async def daily_outcomes(
+    session: AsyncSession, organization_id: str, *, since: datetime
+) -> list[tuple[str, str, int]]:
+    """Deliveries created since ``since``, counted by day (UTC, ``YYYY-MM-DD``) and status."""
+    day = func.date(Delivery.created_at)
+    rows = await session.execute(
+        select(day, Delivery.status, func.count())
+        .where(readable_deliveries(organization_id), Delivery.created_at >= since)
+        .group_by(day, Delivery.status)
+    )
+    # SQLite gives the day as text, PostgreSQL as a date (its sessions run in UTC).
+    return [(str(d)[:10], status, int(n)) for d, status, n in rows.all()]
