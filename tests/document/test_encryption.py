@@ -479,3 +479,36 @@ async def test_every_writer_stores_under_its_organisations_key(
     for key in blobs:
         head = b"".join([chunk async for chunk in store.inner.open(key, end=4096)])
         assert keys.get(Header.parse(head, key).key_id) is not None, key
+
+
+async def test_without_its_master_key_an_encrypted_blob_is_refused_not_served(
+    data_dir: Path, database_url: str
+) -> None:
+    """A restore without the master key (backups leave it out), or the setting dropped: the
+    service must answer storage-key-unavailable, never hand out the ciphertext as the file."""
+    from tabellion.document.encryption import KeyUnavailable, generate_key_file, put_for
+    from tabellion.document.storage import KeylessBlobStore
+
+    key_file = data_dir / "elsewhere.key"
+    generate_key_file(key_file)
+    with_key = Runtime.build(make_settings(data_dir, database_url, master_key_file=key_file))
+    try:
+        secret = await put_for(with_key.storage, chunks(b"%PDF-1.4 secret"), organization_id=None)
+        plain_blob = await with_key.storage.inner.put_stream(chunks(b"plain bytes"))  # type: ignore[attr-defined]
+    finally:
+        await with_key.close()
+    without = Runtime.build(make_settings(data_dir, database_url, storage_encryption=False))
+    try:
+        assert isinstance(without.storage, KeylessBlobStore)
+        for start in (0, 3):
+            with pytest.raises(KeyUnavailable):
+                async for _ in without.storage.open(secret.key, start=start):
+                    pass
+        read = b"".join([c async for c in without.storage.open(plain_blob.key)])
+        assert read == b"plain bytes"
+        assert (
+            b"".join([c async for c in without.storage.open(plain_blob.key, start=6)]) == b"bytes"
+        )
+        assert await without.storage.exists(secret.key)
+    finally:
+        await without.close()

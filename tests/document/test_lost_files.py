@@ -25,8 +25,9 @@ PDF = b"%PDF-1.4\n%%EOF\n"
 
 
 def blob_path(runtime: Runtime, key: str) -> Path:
-    assert isinstance(runtime.storage, LocalBlobStore)
-    return runtime.storage.path_of(key)
+    backend = runtime.storage.inner  # the disk behind the key-less guard
+    assert isinstance(backend, LocalBlobStore)
+    return backend.path_of(key)
 
 
 @pytest.mark.parametrize("damage", ["vanished", "altered"])

@@ -290,7 +290,7 @@ async def test_attachments_through_the_api_live_in_s3(
     s3_bucket: S3Bucket,
     data_dir: Path,
 ) -> None:
-    assert isinstance(runtime.storage, S3BlobStore)
+    assert isinstance(runtime.storage.inner, S3BlobStore)  # behind the key-less guard
     created = await client.post("/v1/messages", json=message_body(mode="simple"), headers=auth)
     message_id = created.json()["id"]
     big = b"%PDF-1.7\n" + pattern(s3.PART_SIZE + 2 * MIB, seed=1)

@@ -35,8 +35,9 @@ async def one(data: bytes) -> AsyncIterator[bytes]:
 
 
 def local(runtime: Runtime) -> LocalBlobStore:
-    assert isinstance(runtime.storage, LocalBlobStore)
-    return runtime.storage
+    backend = runtime.storage.inner  # the disk behind the key-less guard
+    assert isinstance(backend, LocalBlobStore)
+    return backend
 
 
 async def put(runtime: Runtime, data: bytes, *, older_by: timedelta | None = None) -> str:

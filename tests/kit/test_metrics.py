@@ -237,8 +237,9 @@ async def test_a_lost_or_damaged_stored_file_is_counted(
     )
     assert stored.status_code == 201, stored.text
     key = stored.json()["sha256"]
-    assert isinstance(runtime.storage, LocalBlobStore)
-    path = runtime.storage.path_of(key)
+    backend = runtime.storage.inner  # the disk behind the key-less guard
+    assert isinstance(backend, LocalBlobStore)
+    path = backend.path_of(key)
     if damage == "missing":
         path.unlink()
     else:

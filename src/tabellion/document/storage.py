@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tabellion.errors import TabellionError
 
@@ -96,15 +96,19 @@ def open_store(
     settings: Settings | None = None,
     sessions: async_sessionmaker[AsyncSession] | None = None,
 ) -> BlobStore:
-    """The store at ``url``; encrypting (docs/data.md) when ``settings`` name a master key."""
+    """The store at ``url`` as the service reads it (with ``settings``): encrypting when they
+    name a master key (docs/data.md), else refusing encrypted blobs it cannot read. Without
+    ``settings``, the bare backend, whose bytes are copied as they are (backups)."""
     store = _open_backend(url)
-    master_key = settings.resolved_master_key_file if settings is not None else None
+    if settings is None:
+        return store
+    master_key = settings.resolved_master_key_file
     if master_key is not None and sessions is not None:
         from tabellion.document.encryption import EncryptedBlobStore, FileKeyProvider, Keyring
 
         provider = FileKeyProvider.from_file(master_key)
         return EncryptedBlobStore(store, Keyring(provider, sessions))
-    return store
+    return KeylessBlobStore(store)
 
 
 def _open_backend(url: str) -> BlobStore:
@@ -117,3 +121,74 @@ def _open_backend(url: str) -> BlobStore:
 
         return S3BlobStore.from_url(url)
     raise ValueError(f"unsupported TABELLION_STORAGE_URL scheme: {url.split(':', 1)[0]}")
+
+
+class KeylessBlobStore:
+    """The store when no master key is set. Blobs written while one was (or brought back by a
+    restore without it) are refused with ``storage-key-unavailable``, never served as their
+    ciphertext; plain blobs are read as they are. Everything else is the backend's."""
+
+    def __init__(self, inner: BlobStore) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:  # a backend's own extras
+        return getattr(self.inner, name)
+
+    async def exists(self, key: str) -> bool:
+        return await self.inner.exists(key)
+
+    async def delete(self, key: str) -> None:
+        await self.inner.delete(key)
+
+    async def delete_stale(self, key: str, *, before: datetime) -> bool:
+        return await self.inner.delete_stale(key, before=before)
+
+    async def modified_at(self, key: str) -> float | None:
+        return await self.inner.modified_at(key)
+
+    def keys_older_than(self, moment: datetime) -> AsyncIterator[str]:
+        return self.inner.keys_older_than(moment)
+
+    def list_keys(self) -> AsyncIterator[str]:
+        return self.inner.list_keys()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def put_stream(
+        self, chunks: AsyncIterator[bytes], *, max_bytes: int | None = None
+    ) -> StoredBlob:
+        return await self.inner.put_stream(chunks, max_bytes=max_bytes)
+
+    async def open(
+        self, key: str, *, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        from tabellion.document.encryption import MAGIC, KeyUnavailable
+
+        def refuse() -> KeyUnavailable:
+            return KeyUnavailable(
+                f"The stored file {key} is encrypted and no master key is set "
+                "(TABELLION_MASTER_KEY_FILE): it is not served as its ciphertext."
+            )
+
+        if start > 0:
+            head = b"".join([c async for c in self.inner.open(key, start=0, end=len(MAGIC))])
+            if head == MAGIC:
+                raise refuse()
+            async for piece in self.inner.open(key, start=start, end=end):
+                yield piece
+            return
+        first = True
+        pending = b""
+        async for piece in self.inner.open(key, start=start, end=end):
+            if first:
+                pending += piece
+                if len(pending) < len(MAGIC) and MAGIC.startswith(pending):
+                    continue  # too short to tell yet
+                if pending.startswith(MAGIC):
+                    raise refuse()
+                first = False
+                piece, pending = pending, b""
+            yield piece
+        if pending:
+            yield pending
