@@ -402,6 +402,13 @@ async def test_evidence_not_sealed_yet_is_not_a_chain(
     result = await check_chains(runtime)
     assert result.ok and (result.organizations, result.proofs) == (0, 0)
     assert result.log_problem is None
+    # Sealed, then followed by evidence not sealed yet: the chain is the sealed part.
+    await run_jobs(runtime)
+    sealed = (await check_chains(runtime)).proofs
+    await dispatch(client, auth, mode="simple")
+    result = await check_chains(runtime)
+    assert result.ok, (result.breaks, result.log_problem)
+    assert result.proofs == sealed > 0
 
 
 def _reference_root(leaves: list[bytes]) -> bytes:
