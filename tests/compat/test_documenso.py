@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from tabellion.app import create_app
 from tabellion.envelope.service import token_hash
 from tabellion.models.envelope import EnvelopeRecipient
 from tabellion.runtime import Runtime
-from tests.conftest import count_rows
+from tests.conftest import count_rows, make_settings
 from tests.envelope.helpers import pdf_bytes
 from tests.fixtures.factories import create_key, create_org_with_key
 
@@ -137,10 +139,51 @@ async def test_bearer_works_too(client: httpx.AsyncClient, auth: dict[str, str])
     assert (await client.get(f"{BASE}/envelope", headers=auth)).status_code == 200
 
 
-@pytest.mark.parametrize("header", [None, "", "api_wrong", "Bearer api_wrong", "Basic abc"])
-async def test_missing_or_wrong_key_is_401(client: httpx.AsyncClient, header: str | None) -> None:
+@pytest.mark.parametrize(
+    ("header", "phrase"),
+    [
+        (None, "Send your API key in the `Authorization` header."),
+        ("", "Send your API key in the `Authorization` header."),
+        ("Bearer ", "Send your API key in the `Authorization` header."),
+        ("api_wrong", "The API key is not valid, has expired or was revoked."),
+        ("Bearer api_wrong", "The API key is not valid, has expired or was revoked."),
+        ("Basic abc", "The API key is not valid, has expired or was revoked."),
+    ],
+)
+async def test_missing_or_wrong_key_is_401(
+    client: httpx.AsyncClient, header: str | None, phrase: str
+) -> None:
     headers = {} if header is None else {"Authorization": header}
-    assert_error(await client.get(f"{BASE}/envelope", headers=headers), 401, "UNAUTHORIZED")
+    response = await client.get(f"{BASE}/envelope", headers=headers)
+    # A missing key and a wrong one are told apart: the client knows which to fix.
+    assert assert_error(response, 401, "UNAUTHORIZED")["message"] == phrase
+
+
+async def test_bearer_tolerates_extra_spaces(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    spaced = {"Authorization": auth["Authorization"].replace("Bearer ", "Bearer   ") + "  "}
+    assert (await client.get(f"{BASE}/envelope", headers=spaced)).status_code == 200
+
+
+async def test_each_key_is_rate_limited_on_its_own(data_dir: Path, database_url: str) -> None:
+    settings = make_settings(data_dir, database_url, rate_limits={"dialect.credential": "2/minute"})
+    runtime = Runtime.build(settings)
+    try:
+        _, secret = await create_org_with_key(runtime)
+        _, other_secret = await create_org_with_key(runtime, "Other")
+        transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            key, other = {"Authorization": secret}, {"Authorization": other_secret}
+            for _ in range(2):
+                assert (await client.get(f"{BASE}/envelope", headers=key)).status_code == 200
+            assert_error(
+                await client.get(f"{BASE}/envelope", headers=key), 429, "TOO_MANY_REQUESTS"
+            )
+            # Another key of another organisation is counted apart.
+            assert (await client.get(f"{BASE}/envelope", headers=other)).status_code == 200
+    finally:
+        await runtime.close()
 
 
 async def test_a_key_without_the_scope_is_403(client: httpx.AsyncClient, runtime: Runtime) -> None:

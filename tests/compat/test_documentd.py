@@ -11,10 +11,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tabellion.organization.client_keys import MAX_TOKEN_CHARS
 from tabellion.runtime import Runtime
 from tests.conftest import count_rows
 from tests.fixtures.factories import bearer, create_org_with_key
-from tests.fixtures.jwt import ATTACKS, REASONS, Client, attack, key_pair, make_jwt, register_key
+from tests.fixtures.jwt import (
+    ATTACKS,
+    REASONS,
+    Client,
+    attack,
+    key_pair,
+    make_jwt,
+    register_key,
+    sized_jwt,
+)
 
 BASE = "/compat/documentd/1.0/emails"
 GUIDE = Path(__file__).parents[2] / "docs" / "compat" / "documentd.md"
@@ -250,6 +260,26 @@ async def test_credentials_refused(
     reader = Client(pair, await register_key(client, auth, pair, "messages:read"))
     refused = await client.post(f"{BASE}/prepare", json=body, headers=documentd(reader))
     assert_failure(refused, 403, "insufficient-scope", "messages:write")
+
+
+async def test_a_token_over_the_length_limit_is_refused_unread(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """Documentd takes every bearer token as a JWT: one longer than the limit is not parsed."""
+    await add_sender(client, auth)
+    pair = key_pair("EC", n=6)
+    issuer = await register_key(client, auth, pair)
+    body = {"senderEmail": SENDER, "emailSubject": "Your documents"}
+
+    async def prepare_with(token: str) -> httpx.Response:
+        headers = {"SP-Company-Api-Id": issuer, "Authorization": f"Bearer {token}"}
+        return await client.post(f"{BASE}/prepare", json=body, headers=headers)
+
+    accepted = await prepare_with(sized_jwt(pair, issuer, MAX_TOKEN_CHARS))
+    assert accepted.status_code == 200, accepted.text
+    refused = await prepare_with(sized_jwt(pair, issuer, MAX_TOKEN_CHARS + 1))
+    message = assert_failure(refused, 401, "unauthorized")
+    assert message == "The bearer token is not a JWT with an `iss` claim."
 
 
 @pytest.mark.parametrize("name", ATTACKS)

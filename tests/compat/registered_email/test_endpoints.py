@@ -110,6 +110,32 @@ async def test_basic_with_another_keys_id_is_401(
     assert empty.status_code == 200, empty.text
 
 
+async def test_the_authorization_header_is_read_strictly(
+    client: httpx.AsyncClient, org_key: tuple[str, str], runtime: Runtime
+) -> None:
+    await active_sender(runtime, org_key[0])
+    secret = org_key[1]
+    token = base64.b64encode(f"jane:{secret}".encode()).decode()
+    # Schemes in any case; spaces around the credentials do not matter.
+    for header in (f"BEARER   {secret}  ", f"basic {token}", f"  Basic   {token} "):
+        accepted = await client.post(SEND, json=send_body(), headers={"Authorization": header})
+        assert accepted.status_code == 200, (header, accepted.text)
+    refused = [
+        # A character outside base64's alphabet is refused, not skipped over.
+        f"Basic {token[:8]}*{token[8:]}",
+        # The password is everything after the first colon (RFC 7617): here not the key.
+        "Basic " + base64.b64encode(f"jane:x:{secret}".encode()).decode(),
+        # Not UTF-8.
+        "Basic " + base64.b64encode(b"\xff\xfe:" + secret.encode()).decode(),
+        # No colon at all: no password.
+        "Basic " + base64.b64encode(secret.encode()).decode(),
+    ]
+    for header in refused:
+        response = await client.post(SEND, json=send_body(), headers={"Authorization": header})
+        assert_error(response, 401)
+        assert response.headers["www-authenticate"].startswith("Basic realm="), header
+
+
 async def test_a_key_without_the_scope_is_403(
     client: httpx.AsyncClient, org_key: tuple[str, str], runtime: Runtime
 ) -> None:
