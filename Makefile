@@ -59,7 +59,7 @@ scale: install
 CRASH_KILLS ?= 60
 crash: install
 	TABELLION_TEST_DATABASE_URL=$(PG_TEST_URL) TABELLION_CRASH_KILLS=$(CRASH_KILLS) \
-		$(TEST_BIN)/pytest -q -s -n 0 -m crash tests/crash
+		TABELLION_CRASH_SCENARIOS=1 $(TEST_BIN)/pytest -q -s -n 0 -m crash tests/crash
 
 serve: $(BIN)/python
 	$(BIN)/pip install --quiet .
