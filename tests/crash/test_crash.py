@@ -289,7 +289,7 @@ async def collect(
 
 def judge(run: Run, *, worker_kills: int = 0) -> None:
     print(
-        f"\n{run.tally.letters} letters in {run.seconds:.0f} s, kills {run.kills}, "
+        f"\nseed {SEED}: {run.tally.letters} letters in {run.seconds:.0f} s, kills {run.kills}, "
         f"{run.retries} client retries, {run.jobs_rerun} jobs run again, "
         f"{run.collected} unreferenced blobs collected: {run.tally}"
     )
