@@ -16,6 +16,9 @@ reads the same rows with plain SQL and answers the same JSON), with ``bench_read
 generator: the p99 of each.
 
     python bench/bench_scale.py [--letters 1000] [--connections 100]
+
+Five processes may open 20 PostgreSQL connections each: with the default
+``max_connections = 100``, run it with nothing else using the server (or raise the limit).
 """
 
 from __future__ import annotations
