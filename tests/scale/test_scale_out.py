@@ -60,7 +60,15 @@ async def test_two_apis_three_workers_notify_each_letter_once(
 ) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    env = cluster_env(data_dir, cluster_database, s3_bucket.url, smtp_server.url())
+    # Production's lease (the crash harness shortens it): nothing is killed here, and a
+    # worker whose event loop is held by renders on a saturated machine must keep its jobs.
+    env = cluster_env(
+        data_dir,
+        cluster_database,
+        s3_bucket.url,
+        smtp_server.url(),
+        TABELLION_WORKER_LEASE_SECONDS="60",
+    )
     async with (
         running_receiver() as receiver,
         running_cluster(env, tmp_path, apis=2, workers=3, concurrency=32) as cluster,
