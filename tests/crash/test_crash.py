@@ -298,7 +298,10 @@ def judge(run: Run, *, worker_kills: int = 0) -> None:
     assert found.deliveries == found.letters and len(found.problems) == 0
     # Sent twice only by a retry after a kill, and at most what a killed worker had in flight
     # (its jobs and those claimed ahead).
-    bound = worker_kills * CONCURRENCY * 2
+    # One more worker's worth: with the harness's 10 s lease, a worker whose event loop is
+    # held by PDF renders on a saturated machine may lose a lease without dying (see
+    # docs/operations.md, "What the harness found").
+    bound = (worker_kills + 1) * CONCURRENCY * 2
     assert found.resent_notices <= bound, found
     assert found.resent_webhooks <= bound, found
     assert run.orphans == [], run.orphans
