@@ -48,7 +48,7 @@ fuzz: install
 		$(TEST_BIN)/pytest -q tests/test_openapi_fuzz.py
 
 # Scale-out at full size (docs/operations.md): 2 API and 3 worker processes on PostgreSQL and
-# S3 (moto), 5,000 letters; the suite sends 120. Prints the rate it saw.
+# S3 (moto), 5,000 letters; the suite sends 80. Prints the rate it saw.
 SCALE_LETTERS ?= 5000
 scale: install
 	TABELLION_TEST_DATABASE_URL=$(PG_TEST_URL) TABELLION_SCALE_LETTERS=$(SCALE_LETTERS) \

@@ -7,7 +7,7 @@ exactly once (one e-mail per delivery at the SMTP server, Message-IDs unique), e
 sealed once (one place in its chain and in the transparency log, none pending), each webhook
 event delivered once (webhook-ids unique), and ``tabellion evidence check`` is clean.
 
-``TABELLION_SCALE_LETTERS`` sets the number of letters (default 120: CI's; ``make scale``
+``TABELLION_SCALE_LETTERS`` sets the number of letters (default 80: CI's; ``make scale``
 sends 5,000).
 """
 
@@ -37,7 +37,7 @@ from tests.fixtures.smtp import SmtpServer
 
 pytestmark = [pytest.mark.scale, pytest.mark.postgres_only]
 
-LETTERS = int(os.environ.get("TABELLION_SCALE_LETTERS", "120"))
+LETTERS = int(os.environ.get("TABELLION_SCALE_LETTERS", "80"))
 
 
 @pytest.fixture
