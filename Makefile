@@ -14,7 +14,7 @@ PG_TEST_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 # On PostgreSQL each process uses a database of its own beside the named one (test_gw0...).
 TEST_JOBS ?= auto
 
-.PHONY: install test lint typecheck unit test-postgres fuzz serve bench mutate clean
+.PHONY: install test lint typecheck unit test-postgres fuzz scale crash serve bench mutate clean
 
 %/bin/python:
 	$(PYTHON) -m venv $*
@@ -46,6 +46,20 @@ FUZZ_EXAMPLES ?= 200
 fuzz: install
 	TABELLION_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
 		$(TEST_BIN)/pytest -q tests/test_openapi_fuzz.py
+
+# Scale-out at full size (docs/operations.md): 2 API and 3 worker processes on PostgreSQL and
+# S3 (moto), 5,000 letters; the suite sends 80. Prints the rate it saw.
+SCALE_LETTERS ?= 5000
+scale: install
+	TABELLION_TEST_DATABASE_URL=$(PG_TEST_URL) TABELLION_SCALE_LETTERS=$(SCALE_LETTERS) \
+		$(TEST_BIN)/pytest -q -s -n 0 -m scale tests/scale
+
+# The crash harness at length: 60 processes killed under load (the suite kills 8), then the
+# outside parts failing (SMTP, S3, PostgreSQL restarted). TABELLION_CRASH_SEED=N replays a run.
+CRASH_KILLS ?= 60
+crash: install
+	TABELLION_TEST_DATABASE_URL=$(PG_TEST_URL) TABELLION_CRASH_KILLS=$(CRASH_KILLS) \
+		TABELLION_CRASH_SCENARIOS=1 $(TEST_BIN)/pytest -q -s -n 0 -m crash tests/crash
 
 serve: $(BIN)/python
 	$(BIN)/pip install --quiet .

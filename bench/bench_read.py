@@ -323,7 +323,11 @@ async def load(
     latencies: list[float] = []
     remaining = iter(range(requests))
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as client:
+    # A minute, as wrk's --timeout below: at 100 connections on a busy machine a request may
+    # wait longer than httpx's 5 s, which would end the run instead of counting in the p99.
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=60
+    ) as client:
         await client.get(path)  # warm-up
 
         async def worker() -> None:

@@ -56,7 +56,12 @@ def create_app(
         if run_worker:
             from tabellion.jobs.worker import Worker
 
-            worker = Worker(rt, concurrency=rt.settings.worker_concurrency, name="serve")
+            worker = Worker(
+                rt,
+                concurrency=rt.settings.worker_concurrency,
+                name="serve",
+                lease_seconds=rt.settings.worker_lease_seconds,
+            )
             worker_task = asyncio.create_task(worker.run(stop))
         try:
             yield

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Paris"
     # Jobs are mostly waiting on mail and HTTP servers: many run at once on one core.
     worker_concurrency: int = Field(default=128, gt=0, le=1024)
+    # How long a claimed job stays a worker's without a heartbeat (renewed every third of it):
+    # a job whose worker died is taken again by another one once this runs out.
+    worker_lease_seconds: float = Field(default=60.0, ge=3, le=3600)
     smtp_connections: int = Field(default=4, gt=0, le=64)
     # A relay outage (refused connection, 4xx, timeout) is not the recipient's failure: the
     # notice is retried, first after the base delay, doubling up to the cap, for this many

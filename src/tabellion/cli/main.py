@@ -500,7 +500,9 @@ def worker_command(
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(sig, stop.set)
                 slots = concurrency or settings.worker_concurrency
-                await Worker(runtime, concurrency=slots).run(stop)
+                await Worker(
+                    runtime, concurrency=slots, lease_seconds=settings.worker_lease_seconds
+                ).run(stop)
         finally:
             await runtime.close()
 

@@ -39,6 +39,7 @@ from tabellion.jobs.registry import (
     TaskContext,
     TaskSpec,
     get_task,
+    load_all_tasks,
 )
 from tabellion.kit import logs, metrics, tracing
 from tabellion.kit.time import utcnow
@@ -246,6 +247,10 @@ class Worker:
         """
         logger.info("worker %s started (concurrency %d)", self.name, self.concurrency)
         self._state.stopping = False
+        # Before the first claim: imported on a first job instead (seconds on a busy machine),
+        # they held the event loop, so the heartbeat missed the leases of the jobs claimed
+        # with it, and other workers ran those jobs a second time.
+        await asyncio.to_thread(load_all_tasks)
         await self._ensure_periodic()
         helpers = [
             asyncio.create_task(self._heartbeat()),
