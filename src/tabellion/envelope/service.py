@@ -41,6 +41,7 @@ from tabellion.models.envelope import (
     EnvelopeRecipient,
 )
 from tabellion.organization import totp
+from tabellion.organization.service import possible_id
 from tabellion.webhook.service import emit
 
 INVITE_TASK = "envelope.invite"
@@ -297,11 +298,16 @@ def new_recipient(
     )
 
 
+ENVELOPE_ID_MAX = 40  # the id column's length
+
+
 async def get_envelope(
     session: AsyncSession, organization_id: str, envelope_id: str, *, for_update: bool = False
 ) -> Envelope:
-    envelope = await repository.get_envelope(
-        session, organization_id, envelope_id, for_update=for_update
+    envelope = (
+        await repository.get_envelope(session, organization_id, envelope_id, for_update=for_update)
+        if possible_id(envelope_id) and len(envelope_id) <= ENVELOPE_ID_MAX
+        else None  # cannot name a row: not looked up (PostgreSQL refuses a NUL outright)
     )
     if envelope is None:
         raise EnvelopeNotFound(f"No envelope {envelope_id}.")

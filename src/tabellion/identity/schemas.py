@@ -26,7 +26,8 @@ class Identification(Schema):
         Field(
             max_length=10,
             description="Names of providers the operator configured; empty: every provider "
-            "that gives the level.",
+            "that gives the level. Each name once.",
+            json_schema_extra={"uniqueItems": True},
         ),
     ] = Field(default_factory=list)
     match: Annotated[
@@ -34,7 +35,9 @@ class Identification(Schema):
         Field(
             max_length=3,
             description="Attributes compared with the recipient's declared ones (first_name, "
-            "last_name, birth_date). Names are compared without accents, case or hyphens.",
+            "last_name, birth_date), each once. Names are compared without accents, case or "
+            "hyphens.",
+            json_schema_extra={"uniqueItems": True},
         ),
     ] = Field(default_factory=lambda: list(DEFAULT_MATCH))
 

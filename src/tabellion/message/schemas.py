@@ -248,10 +248,12 @@ class MessageUpdate(Schema):
         Field(description="A user of the organisation; null makes the organisation the sender."),
     ] = None
     copy_to_mailbox_after_acceptance: Annotated[
-        bool | None, Field(description="Registered only (see POST /v1/messages).")
+        bool | None,
+        Field(description="Registered only (see POST /v1/messages).", json_schema_extra=not_null),
     ] = None
     notify_sender: Annotated[
-        bool | None, Field(description="Needs a sender (see POST /v1/messages).")
+        bool | None,
+        Field(description="Needs a sender (see POST /v1/messages).", json_schema_extra=not_null),
     ] = None
     identification: Annotated[
         Identification | None,
