@@ -32,15 +32,33 @@ def record_event(
     occurred_at: datetime,
     details: dict[str, Any] | None = None,
 ) -> Evidence:
-    evidence = Evidence(
-        id=new_id("evd"),
+    return _add(
+        session,
+        evidence_type,
+        occurred_at,
+        details or {},
         organization_id=delivery.organization_id,
         delivery_id=delivery.id,
         message_id=delivery.message_id,
+    )
+
+
+def _add(
+    session: AsyncSession,
+    evidence_type: EvidenceType | EnvelopeEvidenceType | DataEvidenceType,
+    occurred_at: datetime,
+    details: dict[str, Any],
+    **subject: str | None,
+) -> Evidence:
+    """A new evidence row about ``subject`` (its organisation, delivery, envelope...), sealed
+    once the transaction commits."""
+    evidence = Evidence(
+        id=new_id("evd"),
         type=evidence_type.value,
         event=event_uri(evidence_type),
         occurred_at=occurred_at,
-        details=details or {},
+        details=details,
+        **subject,
     )
     session.add(evidence)
     request_sealing(session)
@@ -68,19 +86,15 @@ def record_envelope_event(
             "role": recipient.role,
             "order": recipient.position,
         }
-    evidence = Evidence(
-        id=new_id("evd"),
+    return _add(
+        session,
+        evidence_type,
+        occurred_at,
+        facts,
         organization_id=organization_id,
         envelope_id=envelope_id,
         recipient_id=recipient.id if recipient is not None else None,
-        type=evidence_type.value,
-        event=event_uri(evidence_type),
-        occurred_at=occurred_at,
-        details=facts,
     )
-    session.add(evidence)
-    request_sealing(session)
-    return evidence
 
 
 def record_data_event(
@@ -94,18 +108,14 @@ def record_data_event(
 ) -> Evidence:
     """Evidence of what happened to the data (a legal hold, a purge, an erasure), in the
     transaction of the change: in the organisation's chain, about no delivery or envelope."""
-    evidence = Evidence(
-        id=new_id("evd"),
+    return _add(
+        session,
+        evidence_type,
+        occurred_at,
+        details or {},
         organization_id=organization_id,
         message_id=message_id,
-        type=evidence_type.value,
-        event=event_uri(evidence_type),
-        occurred_at=occurred_at,
-        details=details or {},
     )
-    session.add(evidence)
-    request_sealing(session)
-    return evidence
 
 
 async def record_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
