@@ -42,7 +42,6 @@ import struct
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -59,6 +58,7 @@ from tabellion.document.storage import (
     SNIFF_BYTES,
     BlobCorrupted,
     BlobStore,
+    BlobStoreProxy,
     BlobTooLarge,
     StoredBlob,
     StoredFileUnavailable,
@@ -374,7 +374,7 @@ def open_chunk(
 # ---- the store -----------------------------------------------------------------------------
 
 
-class EncryptedBlobStore:
+class EncryptedBlobStore(BlobStoreProxy):
     """A :class:`BlobStore` that encrypts what it writes to ``inner`` and decrypts what it
     reads (plain legacy blobs are read as they are).
 
@@ -384,7 +384,7 @@ class EncryptedBlobStore:
     """
 
     def __init__(self, inner: BlobStore, keyring: Keyring) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.keyring = keyring
 
     async def put_stream(
@@ -570,31 +570,6 @@ class EncryptedBlobStore:
             return aes_key_unwrap(org_key, header.wrapped)
         except InvalidUnwrap:
             raise _corrupted(where, "its data key does not unwrap") from None
-
-    async def is_plain(self, key: str) -> bool:
-        probe = b"".join([c async for c in self.inner.open(key, start=0, end=len(MAGIC))])
-        return not is_encrypted(probe)
-
-    async def exists(self, key: str) -> bool:
-        return await self.inner.exists(key)
-
-    async def delete(self, key: str) -> None:
-        await self.inner.delete(key)
-
-    async def delete_stale(self, key: str, *, before: datetime) -> bool:
-        return await self.inner.delete_stale(key, before=before)
-
-    async def modified_at(self, key: str) -> float | None:
-        return await self.inner.modified_at(key)
-
-    def keys_older_than(self, moment: datetime) -> AsyncIterator[str]:
-        return self.inner.keys_older_than(moment)
-
-    def list_keys(self) -> AsyncIterator[str]:
-        return self.inner.list_keys()
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 async def put_for(

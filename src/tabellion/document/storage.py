@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tabellion.errors import TabellionError
 
@@ -123,16 +123,27 @@ def _open_backend(url: str) -> BlobStore:
     raise ValueError(f"unsupported TABELLION_STORAGE_URL scheme: {url.split(':', 1)[0]}")
 
 
-class KeylessBlobStore:
-    """The store when no master key is set. Blobs written while one was (or brought back by a
-    restore without it) are refused with ``storage-key-unavailable``, never served as their
-    ciphertext; plain blobs are read as they are. Everything else is the backend's."""
+class BlobStoreProxy:
+    """A store in front of a backend (``inner``): what a subclass does not change is the
+    backend's."""
 
     def __init__(self, inner: BlobStore) -> None:
         self.inner = inner
 
-    def __getattr__(self, name: str) -> Any:  # a backend's own extras
-        return getattr(self.inner, name)
+    async def put_stream(
+        self, chunks: AsyncIterator[bytes], *, max_bytes: int | None = None
+    ) -> StoredBlob:
+        return await self.inner.put_stream(chunks, max_bytes=max_bytes)
+
+    def open(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        return self.inner.open(key, start=start, end=end)
+
+    async def is_plain(self, key: str) -> bool:
+        """Whether the stored bytes are the file itself, not an encrypted blob (docs/data.md)."""
+        from tabellion.document.encryption import MAGIC, is_encrypted
+
+        probe = b"".join([c async for c in self.inner.open(key, start=0, end=len(MAGIC))])
+        return not is_encrypted(probe)
 
     async def exists(self, key: str) -> bool:
         return await self.inner.exists(key)
@@ -155,40 +166,33 @@ class KeylessBlobStore:
     async def close(self) -> None:
         await self.inner.close()
 
-    async def put_stream(
-        self, chunks: AsyncIterator[bytes], *, max_bytes: int | None = None
-    ) -> StoredBlob:
-        return await self.inner.put_stream(chunks, max_bytes=max_bytes)
+
+class KeylessBlobStore(BlobStoreProxy):
+    """The store when no master key is set. Blobs written while one was (or brought back by a
+    restore without it) are refused with ``storage-key-unavailable``, never served as their
+    ciphertext; plain blobs are read as they are."""
 
     async def open(
         self, key: str, *, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
         from tabellion.document.encryption import MAGIC, KeyUnavailable
 
-        def refuse() -> KeyUnavailable:
-            return KeyUnavailable(
-                f"The stored file {key} is encrypted and no master key is set "
-                "(TABELLION_MASTER_KEY_FILE): it is not served as its ciphertext."
-            )
-
-        if start > 0:
-            head = b"".join([c async for c in self.inner.open(key, start=0, end=len(MAGIC))])
-            if head == MAGIC:
-                raise refuse()
-            async for piece in self.inner.open(key, start=start, end=end):
-                yield piece
-            return
-        first = True
-        pending = b""
+        refused = KeyUnavailable(
+            f"The stored file {key} is encrypted and no master key is set "
+            "(TABELLION_MASTER_KEY_FILE): it is not served as its ciphertext."
+        )
+        if start > 0 and not await self.is_plain(key):
+            raise refused
+        # A whole read looks at its own first bytes: no second request to the backend.
+        head = b"" if start == 0 else None
         async for piece in self.inner.open(key, start=start, end=end):
-            if first:
-                pending += piece
-                if len(pending) < len(MAGIC) and MAGIC.startswith(pending):
+            if head is not None:
+                head += piece
+                if len(head) < len(MAGIC) and MAGIC.startswith(head):
                     continue  # too short to tell yet
-                if pending.startswith(MAGIC):
-                    raise refuse()
-                first = False
-                piece, pending = pending, b""
+                if head.startswith(MAGIC):
+                    raise refused
+                piece, head = head, None
             yield piece
-        if pending:
-            yield pending
+        if head:
+            yield head
