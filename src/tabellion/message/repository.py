@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.errors import InvalidParameter
@@ -119,6 +119,19 @@ async def count_attachments(session: AsyncSession, message_id: str) -> int:
 async def deliveries_of_message(session: AsyncSession, message_id: str) -> list[Delivery]:
     rows = await session.scalars(_DELIVERIES_OF_MESSAGE, {"message_id": message_id})
     return list(rows)
+
+
+def deliveries_at_address(organization_id: str, email: str) -> Select[Delivery]:
+    """The organisation's own deliveries to an address (any case), oldest first: what an
+    erasure or an export of that address covers."""
+    return (
+        select(Delivery)
+        .where(
+            Delivery.organization_id == organization_id,
+            func.lower(Delivery.email) == email.strip().lower(),
+        )
+        .order_by(Delivery.id)
+    )
 
 
 async def get_delivery(

@@ -99,17 +99,7 @@ async def erase_recipient(
     report = await erasure.erase_recipient(
         _runtime(request), caller.organization_id, body.email, caller=caller
     )
-    return ErasureOut(
-        email_sha256=report.email_sha256,
-        evidence_id=report.evidence_id,
-        deliveries=report.deliveries,
-        messages_purged=report.messages_purged,
-        replies_purged=report.replies_purged,
-        files_purged=report.files_purged,
-        envelope_recipients=report.envelope_recipients,
-        held=report.held,
-        in_progress=report.in_progress,
-    )
+    return ErasureOut.model_validate(report, from_attributes=True)
 
 
 @router.post(

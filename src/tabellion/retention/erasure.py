@@ -28,6 +28,7 @@ from tabellion.evidence.events import DataEvidenceType
 from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.evidence.service import record_data_event
 from tabellion.kit.time import utcnow
+from tabellion.message import repository as message_repository
 from tabellion.models.encryption import StorageKey
 from tabellion.models.envelope import (
     Envelope,
@@ -282,13 +283,7 @@ async def erase_recipient(
     async with transaction(runtime.sessions) as session:
         deliveries = list(
             await session.scalars(
-                select(Delivery)
-                .where(
-                    Delivery.organization_id == organization_id,
-                    func.lower(Delivery.email) == wanted,
-                )
-                .order_by(Delivery.id)
-                .with_for_update()
+                message_repository.deliveries_at_address(organization_id, wanted).with_for_update()
             )
         )
         message_ids = sorted({d.message_id for d in deliveries})

@@ -28,10 +28,11 @@ from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.evidence.service import evidence_refs
 from tabellion.evidence.transparency.log import dumps
 from tabellion.kit.time import isoformat_z, utcnow
+from tabellion.message import repository as message_repository
 from tabellion.message.views import delivery_json, reply_json
 from tabellion.models.envelope import Envelope, EnvelopeRecipient
 from tabellion.models.evidence import Evidence
-from tabellion.models.message import Attachment, Delivery, Message, Reply
+from tabellion.models.message import Attachment, Message, Reply
 
 if TYPE_CHECKING:
     from tabellion.runtime import Runtime
@@ -117,14 +118,7 @@ async def export_recipient(runtime: Runtime, organization_id: str, email: str) -
     }
     async with runtime.sessions() as session:
         deliveries = list(
-            await session.scalars(
-                select(Delivery)
-                .where(
-                    Delivery.organization_id == organization_id,
-                    func.lower(Delivery.email) == wanted,
-                )
-                .order_by(Delivery.id)
-            )
+            await session.scalars(message_repository.deliveries_at_address(organization_id, wanted))
         )
         refs = await evidence_refs(session, [d.id for d in deliveries])
         for delivery in deliveries:
