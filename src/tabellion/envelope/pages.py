@@ -46,7 +46,7 @@ def _key(request: Request) -> bytes:
 
 def _keys(request: Request) -> tuple[bytes, ...]:
     """The secret key, then the earlier ones still accepted: what checks forms and links."""
-    return _key(request), *request.app.state.runtime.settings.previous_signing_keys
+    return _runtime(request).settings.signing_keys
 
 
 def _actor(request: Request) -> Actor:

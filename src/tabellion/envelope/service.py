@@ -33,7 +33,7 @@ from tabellion.identity.envelopes import stored as identification_stored
 from tabellion.jobs.queue import enqueue
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow
-from tabellion.kit.tokens import hmac_sha256, sha256_hex
+from tabellion.kit.tokens import as_made, hmac_sha256, sha256_hex
 from tabellion.models.envelope import (
     Envelope,
     EnvelopeDocument,
@@ -213,11 +213,11 @@ def signing_token_of(keys: Sequence[bytes], recipient: EnvelopeRecipient) -> str
     """The recipient's link token as it was made: with whichever of ``keys`` (the secret key,
     then earlier ones still accepted) gives the stored hash, so every e-mail and API answer
     about a recipient carries the same link across a change of the secret key."""
-    for key in keys:
-        token = signing_token(key, recipient.id, recipient.token_salt)
-        if token_hash(token) == recipient.token_hash:
-            return token
-    return signing_token(keys[0], recipient.id, recipient.token_salt)
+    return as_made(
+        keys,
+        lambda key: signing_token(key, recipient.id, recipient.token_salt),
+        lambda token: token_hash(token) == recipient.token_hash,
+    )
 
 
 def check_order(data: EnvelopeIn) -> None:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
-from tabellion.kit.tokens import constant_time_equals, hmac_sha256, sha256_hex
+from tabellion.kit.tokens import as_made, constant_time_equals, hmac_sha256, sha256_hex
 from tabellion.models.portal import OneTimeCode, WebSession
 
 CODE_VALIDITY = timedelta(minutes=10)
@@ -49,11 +49,11 @@ def code_of(keys: Sequence[bytes], code: OneTimeCode) -> str:
     """The code of a stored code row, derived with whichever of ``keys`` (the secret key, then
     earlier ones still accepted) issued it: a code issued just before the key changed is still
     the one its e-mail or text message gives."""
-    for key in keys:
-        value = derive_code(key, code.id)
-        if constant_time_equals(_code_hash(code.id, value), code.code_hash):
-            return value
-    return derive_code(keys[0], code.id)
+    return as_made(
+        keys,
+        lambda key: derive_code(key, code.id),
+        lambda value: constant_time_equals(_code_hash(code.id, value), code.code_hash),
+    )
 
 
 async def issue_code(

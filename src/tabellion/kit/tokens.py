@@ -38,3 +38,17 @@ def made_with_any(keys: Sequence[bytes], make: Callable[[bytes], str], given: st
     for key in keys:
         found |= constant_time_equals(make(key), given)
     return found
+
+
+def as_made(
+    keys: Sequence[bytes], make: Callable[[bytes], str], stored: Callable[[str], bool]
+) -> str:
+    """What ``make`` gave when the value was first made and ``stored`` (its hash, say): with the
+    first of ``keys`` (the secret key, then earlier ones still accepted) whose result matches,
+    else with the current key. A link or a code made before the secret key changed is given
+    again as it was."""
+    for key in keys:
+        value = make(key)
+        if stored(value):
+            return value
+    return make(keys[0])

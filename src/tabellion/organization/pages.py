@@ -35,7 +35,8 @@ def _key(request: Request) -> bytes:
 
 def _keys(request: Request) -> tuple[bytes, ...]:
     """The secret key, then the earlier ones still accepted: what checks forms and links."""
-    return _key(request), *request.app.state.runtime.settings.previous_signing_keys
+    runtime: Runtime = request.app.state.runtime
+    return runtime.settings.signing_keys
 
 
 def _invalid_link(request: Request) -> Response:

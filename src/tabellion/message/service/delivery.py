@@ -19,7 +19,7 @@ from tabellion.evidence.events import EvidenceType
 from tabellion.evidence.service import evidence_row, record_many
 from tabellion.jobs.queue import enqueue_rows
 from tabellion.kit.time import utcnow
-from tabellion.kit.tokens import hmac_sha256, sha256_hex
+from tabellion.kit.tokens import as_made, hmac_sha256, sha256_hex
 from tabellion.message.service.events import (
     audience,
     delivery_event_data,
@@ -56,11 +56,11 @@ def portal_token_of(keys: Sequence[bytes], delivery: Delivery) -> str:
     """The delivery's link token as it was made: with whichever of ``keys`` (the secret key,
     then earlier ones still accepted) gives the stored hash, so reminders and later e-mails
     carry the link the first notice gave, across a change of the secret key."""
-    for key in keys:
-        token = portal_token(key, delivery.id, delivery.token_salt)
-        if token_hash(token) == delivery.token_hash:
-            return token
-    return portal_token(keys[0], delivery.id, delivery.token_salt)
+    return as_made(
+        keys,
+        lambda key: portal_token(key, delivery.id, delivery.token_salt),
+        lambda token: token_hash(token) == delivery.token_hash,
+    )
 
 
 def acceptance_deadline(noticed_at: datetime, days: int, timezone: str) -> datetime:
