@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from tabellion.auth.subjects import SCOPES, ApiKeySubject
+from tabellion.auth.subjects import SCOPES
 from tabellion.dashboard import repository
 from tabellion.db import DbSession, end_read_phase
 from tabellion.document.sniff import content_disposition
@@ -30,7 +30,6 @@ from tabellion.evidence.proofs import proof_document, sealed
 from tabellion.evidence.rendering import bundle
 from tabellion.evidence.transparency import log
 from tabellion.kit import sessions
-from tabellion.kit.text import storable
 from tabellion.kit.time import utcnow
 from tabellion.kit.web import (
     PageRoute,
@@ -46,8 +45,8 @@ from tabellion.models.organization import Organization
 from tabellion.models.user import User
 from tabellion.organization import accounts, totp
 from tabellion.organization.accounts import SENDING_ROLES
-from tabellion.organization.schemas import UserIn
-from tabellion.organization.service import create_api_key, possible_id, revoke_api_key
+from tabellion.organization.schemas import ApiKeyIn, UserIn
+from tabellion.organization.service import issue_api_key, possible_id, revoke_api_key
 from tabellion.portal import i18n
 from tabellion.portal.i18n import human_time
 from tabellion.runtime import Runtime
@@ -373,9 +372,10 @@ def _require_sender(user: User) -> None:
 
 
 async def _envelope(session: DbSession, user: User, envelope_id: str) -> Envelope | None:
-    if not possible_id(envelope_id):
+    try:
+        return await envelope_service.get_envelope(session, user.organization_id, envelope_id)
+    except envelope_service.EnvelopeNotFound:
         return None
-    return await envelopes.get_envelope(session, user.organization_id, envelope_id)
 
 
 @router.get("/app/signatures")
@@ -484,30 +484,26 @@ async def _act(
     return RedirectResponse(f"/app/signatures/{envelope_id}?done={done}", status_code=303)
 
 
-@router.post("/app/signatures/{envelope_id}/remind")
-async def signature_remind(
+# What each of an envelope page's buttons does, and what the page then says it did.
+ENVELOPE_ACTIONS: dict[str, tuple[Callable[[AsyncSession, str, str], Awaitable[Envelope]], str]] = {
+    "remind": (envelope_service.remind, "reminded"),
+    "cancel": (envelope_service.cancel, "cancelled"),
+}
+
+
+@router.post("/app/signatures/{envelope_id}/{action}")
+async def signature_action(
     envelope_id: str,
+    action: str,
     request: Request,
     session: DbSession,
     user: SignedIn,
     csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
 ) -> Response:
-    return await _act(
-        request, session, user, envelope_id, csrf_token_, envelope_service.remind, "reminded"
-    )
-
-
-@router.post("/app/signatures/{envelope_id}/cancel")
-async def signature_cancel(
-    envelope_id: str,
-    request: Request,
-    session: DbSession,
-    user: SignedIn,
-    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
-) -> Response:
-    return await _act(
-        request, session, user, envelope_id, csrf_token_, envelope_service.cancel, "cancelled"
-    )
+    if action not in ENVELOPE_ACTIONS:
+        return await _not_found(request, session, user, "action")
+    run, done = ENVELOPE_ACTIONS[action]
+    return await _act(request, session, user, envelope_id, csrf_token_, run, done)
 
 
 @router.get("/app/signatures/{envelope_id}/certificate.pdf")
@@ -527,17 +523,14 @@ async def signature_document(
 async def _signed_file(
     request: Request, session: DbSession, user: User, envelope_id: str, document_id: str | None
 ) -> Response:
-    if await _envelope(session, user, envelope_id) is None or (
-        document_id is not None and not possible_id(document_id)
-    ):
+    envelope = await _envelope(session, user, envelope_id)
+    if envelope is None or (document_id is not None and not possible_id(document_id)):
         return await _not_found(request, session, user, "envelope")
     try:
         key, name = await envelope_service.signed_file_key(
             session, user.organization_id, envelope_id, document_id
         )
     except TabellionError as exc:
-        envelope = await _envelope(session, user, envelope_id)
-        assert envelope is not None
         return await _signature_page(
             request, session, user, envelope, status_code=exc.status, error=exc.detail
         )
@@ -625,13 +618,6 @@ async def api_key_create(
     chosen = list(dict.fromkeys(scopes or []))
     form = {"name": name, "scopes": chosen, "expires": expires}
     errors: dict[str, str] = {}
-    name = name.strip()
-    if not name or len(name) > 255 or not storable(name) or any(ord(c) < 32 for c in name):
-        errors["name"] = "A name of 1 to 255 characters, to recognise the key by."
-    if not chosen:
-        errors["scopes"] = "Choose at least one scope."
-    elif any(scope not in SCOPES for scope in chosen):
-        errors["scopes"] = f"Scopes are among {', '.join(SCOPES)}."
     expires_at: datetime | None = None
     if expires:
         try:
@@ -639,15 +625,29 @@ async def api_key_create(
             expires_at = datetime(day.year, day.month, day.day, tzinfo=UTC)
         except ValueError:
             errors["expires"] = "A date such as 2027-12-31."
-        else:
-            if expires_at <= utcnow():
-                errors["expires"] = "A day after today."
+    try:
+        # The API's own rules for a key (name, scopes, expiry in the future).
+        wanted = ApiKeyIn.model_validate(
+            {"name": name.strip(), "scopes": chosen, "expires_at": expires_at}
+        )
+    except ValidationError as exc:
+        wrong = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        messages = {
+            "name": "A name of 1 to 255 characters, to recognise the key by.",
+            "scopes": f"Scopes are among {', '.join(SCOPES)}."
+            if chosen
+            else "Choose at least one scope.",
+            "expires_at": "A day after today.",
+        }
+        errors.update({"expires" if f == "expires_at" else f: messages[f] for f in wrong})
     if errors:
         return await _keys_page(request, session, user, status_code=422, errors=errors, form=form)
-    organization = await session.get(Organization, user.organization_id)
-    assert organization is not None
-    new = await create_api_key(
-        session, organization, name=name, scopes=chosen, expires_at=expires_at
+    new = await issue_api_key(
+        session,
+        accounts.user_subject(user),
+        name=wanted.name,
+        scopes=list(wanted.scopes),
+        expires_at=wanted.expires_at,
     )
     return await _keys_page(request, session, user, status_code=201, created=new)
 
@@ -680,16 +680,6 @@ USER_DONE = {
     "deactivated": "The user was deactivated: they can no longer sign in.",
     "resent": "A new activation link was sent (the previous one no longer works).",
 }
-
-
-def _as_admin(user: User) -> ApiKeySubject:
-    """A signed-in admin acting through the account rules the API applies to an admin key."""
-    return ApiKeySubject(
-        organization_id=user.organization_id,
-        api_key_id=user.id,
-        scopes=frozenset({"admin"}),
-        authentication="dashboard",
-    )
 
 
 async def _users_page(
@@ -747,7 +737,7 @@ async def user_invite(
     try:
         await accounts.create_user(
             session,
-            _as_admin(user),
+            accounts.user_subject(user),
             email=wanted.email,
             name=wanted.name,
             role=wanted.role,
@@ -815,7 +805,7 @@ async def user_role(
     async def change(target: User) -> None:
         if role not in ROLES:
             raise ValidationFailed(f"The role is one of {', '.join(ROLES)}.")
-        accounts.change_role(_as_admin(user), target, role)
+        accounts.change_role(accounts.user_subject(user), target, role)
         target.updated_at = utcnow()
 
     return await _user_action(request, session, user, user_id, csrf_token_, change, "role")

@@ -108,6 +108,17 @@ def consent_token(signing_key: bytes, customer: Organization) -> str:
 # ---- users ----------------------------------------------------------------------------------
 
 
+def user_subject(user: User) -> ApiKeySubject:
+    """A signed-in user (the dashboard) acting with the scopes of their role, under the rules
+    the API applies to a key with those scopes."""
+    return ApiKeySubject(
+        organization_id=user.organization_id,
+        api_key_id=user.id,
+        scopes=frozenset(ROLE_SCOPES[user.role]),
+        authentication="dashboard",
+    )
+
+
 async def create_user(
     session: AsyncSession,
     caller: ApiKeySubject,

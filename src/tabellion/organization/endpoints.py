@@ -53,8 +53,8 @@ from tabellion.organization.schemas import (
     UserUpdate,
 )
 from tabellion.organization.service import (
-    create_api_key,
     get_organization,
+    issue_api_key,
     organization_out,
     possible_id,
     revoke_api_key,
@@ -256,14 +256,8 @@ async def revoke_reseller(caller: AdminScope, session: DbSession) -> Organizatio
     responses=responses(Unauthorized, InsufficientScope, ScopeEscalation),
 )
 async def create_key(body: ApiKeyIn, caller: AdminScope, session: DbSession) -> ApiKeyCreated:
-    caller.require_to_grant(body.scopes, what="a key")
-    org = await get_organization(session, caller.organization_id)
-    new = await create_api_key(
-        session,
-        org,
-        name=body.name,
-        scopes=list(dict.fromkeys(body.scopes)),
-        expires_at=body.expires_at,
+    new = await issue_api_key(
+        session, caller, name=body.name, scopes=list(body.scopes), expires_at=body.expires_at
     )
     return ApiKeyCreated(**api_key_out(new.api_key).model_dump(), key=new.secret)
 

@@ -107,6 +107,27 @@ async def create_api_key(
     return NewApiKey(api_key=key, secret=secret)
 
 
+async def issue_api_key(
+    session: AsyncSession,
+    caller: ApiKeySubject,
+    *,
+    name: str,
+    scopes: list[str],
+    expires_at: datetime | None = None,
+) -> NewApiKey:
+    """A key of the caller's organisation, with scopes the caller holds itself (403
+    ``scope-escalation`` otherwise); each scope once. Shown once by whoever asked."""
+    caller.require_to_grant(scopes, what="a key")
+    organization = await get_organization(session, caller.organization_id)
+    return await create_api_key(
+        session,
+        organization,
+        name=name,
+        scopes=list(dict.fromkeys(scopes)),
+        expires_at=expires_at,
+    )
+
+
 async def authenticate_api_key(session: AsyncSession, secret: str) -> ApiKeySubject | None:
     """The subject for a presented key, or None for an unknown, expired or revoked one.
 
