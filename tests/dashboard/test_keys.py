@@ -68,10 +68,19 @@ async def test_an_admin_creates_uses_and_revokes_a_key(
     assert (await client.get("/v1/messages", headers=bearer)).status_code == 401
     after = text_of(await client.get(revoked.headers["location"]))
     assert "The key was revoked." in after and "revoked" in after
+
+    def revoked_at() -> str:
+        return next(k["revoked_at"] for k in keys if k["id"] == mine["id"])
+
+    keys = (await client.get("/v1/api-keys", headers=auth)).json()["data"]
+    first = revoked_at()
+    assert first is not None
     again = await client.post(
         f"{PAGE}/{mine['id']}/revoke", data={"csrf_token": csrf_of(listing.text)}
     )
-    assert again.status_code == 303  # revoking twice changes nothing
+    assert again.status_code == 303  # revoking twice changes nothing: the first time stays
+    keys = (await client.get("/v1/api-keys", headers=auth)).json()["data"]
+    assert revoked_at() == first
 
 
 @pytest.mark.parametrize("role", ["viewer", "sender"])

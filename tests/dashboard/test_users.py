@@ -86,7 +86,8 @@ async def test_a_deactivated_user_is_signed_out_and_an_admin_never_acts_on_thems
         "/account/sign-in",
         data={"email": email, "password": PASSWORD, "csrf_token": csrf_of(sign_in.text)},
     )
-    assert refused.status_code != 303
+    assert refused.status_code == 401
+    assert "The address or the password is not right." in text_of(refused)
 
 
 @pytest.mark.parametrize("role", ["viewer", "sender"])

@@ -24,6 +24,7 @@ from tabellion.document.encryption import (
     Header,
     KeyUnavailable,
     generate_key_file,
+    put_for,
     rewrap_all,
     rotate_organization_key,
 )
@@ -31,7 +32,7 @@ from tabellion.document.local import LocalBlobStore
 from tabellion.document.migrate import encrypt_storage
 from tabellion.document.s3 import S3BlobStore
 from tabellion.document.service import check_storage
-from tabellion.document.storage import BlobCorrupted
+from tabellion.document.storage import BlobCorrupted, KeylessBlobStore
 from tabellion.models.encryption import StorageKey
 from tabellion.models.message import Attachment
 from tabellion.runtime import Runtime
@@ -72,13 +73,6 @@ def leaks(plain: bytes, stored: bytes) -> bool:
 
 def stored_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()]
-
-
-@pytest.fixture
-def master_key(tmp_path: Path) -> Path:
-    path = tmp_path / "master.key"
-    generate_key_file(path)
-    return path
 
 
 @pytest.fixture
@@ -482,16 +476,11 @@ async def test_every_writer_stores_under_its_organisations_key(
 
 
 async def test_without_its_master_key_an_encrypted_blob_is_refused_not_served(
-    data_dir: Path, database_url: str
+    data_dir: Path, database_url: str, master_key: Path
 ) -> None:
     """A restore without the master key (backups leave it out), or the setting dropped: the
     service must answer storage-key-unavailable, never hand out the ciphertext as the file."""
-    from tabellion.document.encryption import KeyUnavailable, generate_key_file, put_for
-    from tabellion.document.storage import KeylessBlobStore
-
-    key_file = data_dir / "elsewhere.key"
-    generate_key_file(key_file)
-    with_key = Runtime.build(make_settings(data_dir, database_url, master_key_file=key_file))
+    with_key = Runtime.build(make_settings(data_dir, database_url, master_key_file=master_key))
     try:
         secret = await put_for(with_key.storage, chunks(b"%PDF-1.4 secret"), organization_id=None)
         plain_blob = await with_key.storage.inner.put_stream(chunks(b"plain bytes"))  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from tabellion.cli.storage import storage_app
 from tabellion.cli.storage_keys import keys_app
-from tabellion.document.encryption import EncryptedBlobStore, generate_key_file
+from tabellion.document.encryption import EncryptedBlobStore
 from tabellion.runtime import Runtime
 from tests.conftest import make_settings
 from tests.fixtures.factories import create_org_with_key
@@ -22,13 +22,6 @@ DATA = b"Confidential contract, clause 7: the price is 1 234 567 EUR.\n" * 3000
 
 async def one(data: bytes) -> AsyncIterator[bytes]:
     yield data
-
-
-@pytest.fixture
-def master_key(tmp_path: Path) -> Path:
-    path = tmp_path / "master.key"
-    generate_key_file(path)
-    return path
 
 
 @pytest.fixture

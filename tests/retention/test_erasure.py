@@ -21,7 +21,6 @@ from tabellion.document.encryption import (
     FileKeyProvider,
     Keyring,
     KeyUnavailable,
-    generate_key_file,
 )
 from tabellion.document.local import LocalBlobStore
 from tabellion.document.storage import StoredFileUnavailable
@@ -42,13 +41,6 @@ from tests.portal.helpers import notify
 from tests.retention.helpers import accept, letter, pdf
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def master_key(tmp_path: Path) -> Path:
-    path = tmp_path / "master.key"
-    generate_key_file(path)
-    return path
 
 
 @pytest.fixture
