@@ -91,6 +91,15 @@ class BlobStore(Protocol):
     async def close(self) -> None: ...
 
 
+async def read_blob(store: BlobStore, key: str) -> bytes:
+    """A whole stored file, for what needs it all at once (a zip, a PDF to stamp); its
+    hash checked as a full read does."""
+    out = bytearray()
+    async for chunk in store.open(key):
+        out += chunk
+    return bytes(out)
+
+
 def open_store(
     url: str,
     settings: Settings | None = None,

@@ -31,6 +31,7 @@ from sqlalchemy import update
 from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.document.encryption import put_for
+from tabellion.document.storage import read_blob
 from tabellion.envelope import repository
 from tabellion.envelope.evidence import Kind, evidence_of, record
 from tabellion.envelope.placeholders import clear
@@ -615,10 +616,6 @@ def append_pages(writer: IncrementalPdfFileWriter, extra: bytes) -> None:
     writer.update_container(kids)
 
 
-async def _read(runtime: Runtime, key: str) -> bytes:
-    return b"".join([chunk async for chunk in runtime.storage.open(key)])
-
-
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
@@ -640,7 +637,7 @@ async def complete(runtime: Runtime, envelope_id: str) -> None:
     # GIL) while the pending evidence is sealed: the certificate cites each step's sealed proof.
     flattening: list[asyncio.Future[bytes]] = []
     for document in parts.documents:
-        original = await _read(runtime, document.storage_key)
+        original = await read_blob(runtime.storage, document.storage_key)
         # Filled fields, and empty ones that came from a text tag (the tag is covered).
         fields = [
             f

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tabellion.db import transaction
+from tabellion.document.storage import read_blob
 from tabellion.envelope import repository
 from tabellion.envelope.completion import COMPLETE_TASK, DELIVER_TASK, complete
 from tabellion.envelope.service import (
@@ -219,7 +220,7 @@ async def deliver_signed(ctx: TaskContext, payload: dict[str, Any]) -> None:
     if sum(d.size for d in signed) <= MAX_ATTACHED_BYTES:
         for document in signed:
             assert document.signed_storage_key is not None
-            data = b"".join([c async for c in runtime.storage.open(document.signed_storage_key)])
+            data = await read_blob(runtime.storage, document.signed_storage_key)
             name = document.filename.removesuffix(".pdf") + "-signed.pdf"
             mail.add_attachment(data, maintype="application", subtype="pdf", filename=name)
     await runtime.mail.send(mail)

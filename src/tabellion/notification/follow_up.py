@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from tabellion.db import transaction
+from tabellion.document.storage import read_blob
 from tabellion.evidence.events import EvidenceType
 from tabellion.jobs.registry import RetryLater
 from tabellion.message import repository
@@ -161,7 +162,7 @@ async def send_mailbox_copy(runtime: Runtime, delivery_id: str, evidence_id: str
 
 async def _attach(runtime: Runtime, mail: EmailMessage, files: list[Attachment]) -> None:
     for attachment in files:
-        data = b"".join([chunk async for chunk in runtime.storage.open(attachment.storage_key)])
+        data = await read_blob(runtime.storage, attachment.storage_key)
         maintype, _, subtype = attachment.content_type.partition("/")
         if maintype in ("", "multipart", "message") or not subtype:
             maintype, subtype = "application", "octet-stream"  # a file, never a MIME structure

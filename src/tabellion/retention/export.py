@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from tabellion.document.storage import read_blob
 from tabellion.evidence.proofs import proof_document
 from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.evidence.service import evidence_refs
@@ -67,13 +68,6 @@ class _Zip:
         self.archive.writestr("manifest.json", data)
         self.archive.close()
         return self.buffer.getvalue()
-
-
-async def _read(runtime: Runtime, key: str) -> bytes:
-    out = bytearray()
-    async for chunk in runtime.storage.open(key):
-        out += chunk
-    return bytes(out)
 
 
 def _message_json(message: Message, attachments: list[Attachment]) -> dict[str, Any]:
@@ -152,7 +146,7 @@ async def export_recipient(runtime: Runtime, organization_id: str, email: str) -
                 if attachment.purged_at is None:
                     out.add(
                         f"{base}/files/{attachment.id}-{_safe(attachment.filename)}",
-                        await _read(runtime, attachment.storage_key),
+                        await read_blob(runtime.storage, attachment.storage_key),
                         attachment_id=attachment.id,
                     )
             replies = list(
@@ -166,7 +160,7 @@ async def export_recipient(runtime: Runtime, organization_id: str, email: str) -
                     if "storage_key" in item:
                         out.add(
                             f"{base}/replies/{reply.id}/{item['id']}-{_safe(item['filename'])}",
-                            await _read(runtime, item["storage_key"]),
+                            await read_blob(runtime.storage, item["storage_key"]),
                             reply_id=reply.id,
                         )
             manifest["deliveries"].append(

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.orm import defer
 
+from tabellion.document.storage import read_blob
 from tabellion.evidence.content import (
     BODY_FILE,
     BODY_SUBMITTED_FILE,
@@ -114,13 +115,6 @@ def readme(runtime: Runtime, delivery_id: str) -> str:
     )
 
 
-async def _read(runtime: Runtime, key: str) -> bytes:
-    out = bytearray()
-    async for chunk in runtime.storage.open(key):
-        out += chunk
-    return bytes(out)
-
-
 async def build_bundle(runtime: Runtime, delivery: Delivery) -> bytes:
     """The zip of one delivery (the caller checked who may read it).
 
@@ -181,7 +175,9 @@ async def build_bundle(runtime: Runtime, delivery: Delivery) -> bytes:
                 archive.writestr(f"evidence/{evidence_id}.json", dumps(document))
         for evidence_id, key in pdf_keys.items():
             if key:
-                archive.writestr(f"evidence/{evidence_id}.pdf", await _read(runtime, key))
+                archive.writestr(
+                    f"evidence/{evidence_id}.pdf", await read_blob(runtime.storage, key)
+                )
         used: set[str] = set()
         for attachment in attachments:
             if attachment.purged_at is not None:
@@ -190,7 +186,9 @@ async def build_bundle(runtime: Runtime, delivery: Delivery) -> bytes:
             if name in used:
                 name = f"{attachment.id}-{name}"
             used.add(name)
-            archive.writestr(f"documents/{name}", await _read(runtime, attachment.storage_key))
+            archive.writestr(
+                f"documents/{name}", await read_blob(runtime.storage, attachment.storage_key)
+            )
         for reply in replies:
             taken: set[str] = set()
             for item in reply.attachments or []:
@@ -200,7 +198,7 @@ async def build_bundle(runtime: Runtime, delivery: Delivery) -> bytes:
                 if name in taken:
                     name = f"{item['id']}-{name}"
                 taken.add(name)
-                data = await _read(runtime, item["storage_key"])
+                data = await read_blob(runtime.storage, item["storage_key"])
                 archive.writestr(f"replies/{reply.id}/{name}", data)
         if message.content_purged_at is None:
             for name, text in content_files(message).items():
