@@ -366,8 +366,9 @@ class ActionForbidden(Forbidden):
 
 
 def _require_sender(user: User) -> None:
-    """Only senders and admins act on envelopes; viewers read (the controls are hidden too)."""
-    if user.role not in SENDING_ROLES:
+    """Acting on envelopes needs the scope the API asks of a key for it (a sender's or an
+    admin's role); viewers read (the controls are hidden too)."""
+    if not accounts.user_subject(user).has_scope("messages:write"):
         raise ActionForbidden(f"A {user.role} reads envelopes; a sender or an admin acts on them.")
 
 
@@ -550,8 +551,9 @@ KEYS_PAGE = "/app/settings/keys"
 async def _admin(
     request: Request, session: DbSession, user: User, what: str = "manage API keys"
 ) -> Response | None:
-    """None for an admin; the refusal page (403) for the other roles."""
-    if user.role == "admin":
+    """None for an admin (the `admin` scope, as the API asks of a key); the refusal page (403)
+    for the other roles."""
+    if accounts.user_subject(user).has_scope("admin"):
         return None
     return await _page(
         request,

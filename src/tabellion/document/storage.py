@@ -186,12 +186,14 @@ class KeylessBlobStore(BlobStoreProxy):
     ) -> AsyncIterator[bytes]:
         from tabellion.document.encryption import MAGIC, KeyUnavailable
 
-        refused = KeyUnavailable(
-            f"The stored file {key} is encrypted and no master key is set "
-            "(TABELLION_MASTER_KEY_FILE): it is not served as its ciphertext."
-        )
+        def refused() -> KeyUnavailable:
+            return KeyUnavailable(
+                f"The stored file {key} is encrypted and no master key is set "
+                "(TABELLION_MASTER_KEY_FILE): it is not served as its ciphertext."
+            )
+
         if start > 0 and not await self.is_plain(key):
-            raise refused
+            raise refused()
         # A whole read looks at its own first bytes: no second request to the backend.
         head = b"" if start == 0 else None
         async for piece in self.inner.open(key, start=start, end=end):
@@ -200,7 +202,7 @@ class KeylessBlobStore(BlobStoreProxy):
                 if len(head) < len(MAGIC) and MAGIC.startswith(head):
                     continue  # too short to tell yet
                 if head.startswith(MAGIC):
-                    raise refused
+                    raise refused()
                 piece, head = head, None
             yield piece
         if head:
