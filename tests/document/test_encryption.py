@@ -246,6 +246,26 @@ async def test_chunk_swapped_from_another_blob_is_refused(store: EncryptedBlobSt
     assert await served_before_refusal(store, key) == b""
 
 
+@pytest.mark.parametrize("altered", [None, 15, 16, 40])
+async def test_whole_reads_open_chunks_across_the_backends_pieces(
+    store: EncryptedBlobStore, altered: int | None
+) -> None:
+    """The backend hands a large blob over in 1 MiB pieces, which do not fall on chunk
+    boundaries: a chunk split between two pieces (15 here: 16 sealed chunks and the header are
+    a little over 1 MiB) is put together, and one altered anywhere is refused, after exactly
+    the chunks before it."""
+    data = document(40 * CHUNK_SIZE + 123, seed=3)
+    key, header, raw = await stored(store, data)
+    assert len(header.raw) + 16 * header.sealed_size > 1024 * 1024 > 15 * header.sealed_size
+    if altered is None:
+        assert await read(store, key) == data
+        return
+    changed = bytearray(raw)
+    changed[len(header.raw) + altered * header.sealed_size + 7] ^= 1
+    blob_path(store, key).write_bytes(bytes(changed))
+    assert await served_before_refusal(store, key) == data[: altered * CHUNK_SIZE]
+
+
 async def test_legacy_plain_blobs_still_read(runtime: Runtime, store: EncryptedBlobStore) -> None:
     assert isinstance(store.inner, LocalBlobStore)
     plain = document(CHUNK_SIZE + 3, seed=9)

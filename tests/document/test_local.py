@@ -333,3 +333,38 @@ async def test_list_keys_gives_every_blob_and_keeps_writes_in_progress(
     age(in_progress, 3 * 86_400)
     assert sorted(await collect(store.list_keys())) == sorted([first.key, second.key])
     assert in_progress.exists()
+
+
+def open_files(path: Path) -> int:
+    """How many descriptors of this process are open on ``path``."""
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            count += os.readlink(fd) == str(path)
+        except OSError:
+            continue
+    return count
+
+
+async def test_a_reader_that_stops_early_leaves_no_file_open(store: LocalBlobStore) -> None:
+    """A piece is read ahead while the reader works on the last one: a reader that goes away
+    (a client hanging up) must not leave the file open behind it, nor an error unheard."""
+    data = os.urandom(3 * MIB + 5)
+    blob = await store.put_stream(chunks(data))
+    path = store.path_of(blob.key)
+    reader = store.open(blob.key)
+    first = await anext(reader)
+    assert first == data[:MIB]
+    assert open_files(path) == 1
+    await reader.aclose()
+    for _ in range(200):  # the read ahead ends in its thread, then the file closes
+        if open_files(path) == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert open_files(path) == 0
+    # Whole and ranged reads over several pieces give the bytes in order.
+    assert await read(store, blob.key) == data
+    assert (
+        await read(store, blob.key, start=MIB - 1, end=2 * MIB + 1) == data[MIB - 1 : 2 * MIB + 1]
+    )

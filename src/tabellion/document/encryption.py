@@ -506,7 +506,7 @@ class EncryptedBlobStore(BlobStoreProxy):
 
     async def _open_full(self, key: str) -> AsyncIterator[bytes]:
         stream = self.inner.open(key)
-        buffer = bytearray()
+        buffer = bytearray()  # the header, then only a chunk that spans two pieces
         header: Header | None = None
         cipher: AESGCM | None = None
         index = 0
@@ -534,24 +534,34 @@ class EncryptedBlobStore(BlobStoreProxy):
                 if len(buffer) < _FIXED.size + length:
                     continue
                 header = Header.parse(bytes(buffer), key)
-                del buffer[: len(header.raw)]
                 cipher = AESGCM(await self._data_key(header, key))
-            else:
-                buffer += piece
+                piece = bytes(buffer[len(header.raw) :])
+                buffer.clear()
             assert cipher is not None
-            # Every whole chunk but the last of the buffer, then what is left moved to its
-            # start once (taking each chunk off the front would move the rest each time: a
-            # backend's 1 MiB pieces hold sixteen chunks).
-            done = 0
+            # Chunks are opened where they lie in the backend's piece; only one that spans two
+            # pieces is gathered in ``buffer``. A chunk is opened as not the last only when a
+            # byte follows it: the last chunk is known only at the end.
             sealed_size = header.sealed_size
-            with memoryview(buffer) as view:
-                while len(buffer) - done > sealed_size:
-                    with view[done : done + sealed_size] as sealed:
+            size = len(piece)
+            at = 0
+            with memoryview(piece) as view:
+                if buffer:
+                    need = sealed_size - len(buffer)
+                    if size <= need:
+                        buffer += view
+                        continue
+                    buffer += view[:need]
+                    at = need
+                    yield open_chunk(cipher, header, index, buffer, False, key)
+                    buffer.clear()
+                    index += 1
+                while size - at > sealed_size:
+                    with view[at : at + sealed_size] as sealed:
                         plain = open_chunk(cipher, header, index, sealed, False, key)
                     yield plain
-                    done += sealed_size
+                    at += sealed_size
                     index += 1
-            del buffer[:done]
+                buffer += view[at:]
         if header is None:
             if buffer and not is_encrypted(bytes(buffer)):
                 yield bytes(buffer)  # a plain blob shorter than the magic

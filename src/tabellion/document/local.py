@@ -39,6 +39,14 @@ def _check_key(key: str) -> str:
     return key
 
 
+def _close_after(fh: BinaryIO, read: asyncio.Future[bytes]) -> None:
+    """Close ``fh`` after a read ahead that nobody waits for any more (its error is dropped:
+    the reader has gone)."""
+    if not read.cancelled():
+        read.exception()
+    fh.close()
+
+
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -119,22 +127,38 @@ class LocalBlobStore:
             raise BlobNotFound(key) from exc
         full = start == 0 and end is None
         hasher = hashlib.sha256() if full else None
+
+        def read(want: int) -> bytes:
+            piece: bytes = fh.read(want)
+            if hasher is not None:
+                hasher.update(piece)
+            return piece
+
+        # One piece is read (and hashed) ahead in a thread while the reader works on the last.
+        ahead: asyncio.Future[bytes] | None = None
         try:
             if start:
                 await asyncio.to_thread(fh.seek, start)
             remaining = None if end is None else max(0, end - start)
-            while remaining is None or remaining > 0:
-                want = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
-                chunk = await asyncio.to_thread(fh.read, want)
-                if not chunk:
-                    break
+            want = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+            if want > 0:
+                ahead = asyncio.ensure_future(asyncio.to_thread(read, want))
+            while ahead is not None:
+                chunk = await ahead
+                ahead = None
                 if remaining is not None:
                     remaining -= len(chunk)
-                if hasher is not None:
-                    hasher.update(chunk)
-                yield chunk
+                if len(chunk) == want and remaining != 0:  # a short read is the end
+                    want = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                    ahead = asyncio.ensure_future(asyncio.to_thread(read, want))
+                if chunk:
+                    yield chunk
         finally:
-            fh.close()
+            if ahead is None:
+                fh.close()
+            else:
+                # The reader stopped early: the file closes once the thread is done with it.
+                ahead.add_done_callback(lambda done: _close_after(fh, done))
         if hasher is not None and hasher.hexdigest() != key:
             metrics.stored_file_unavailable("corrupted")
             raise BlobCorrupted(f"blob {key} does not match its hash")
