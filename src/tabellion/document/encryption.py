@@ -360,7 +360,12 @@ def seal_chunk(cipher: AESGCM, header: Header, index: int, data: bytes, final: b
 
 
 def open_chunk(
-    cipher: AESGCM, header: Header, index: int, data: bytes | memoryview, final: bool, where: str
+    cipher: AESGCM,
+    header: Header,
+    index: int,
+    data: bytes | bytearray | memoryview,
+    final: bool,
+    where: str,
 ) -> bytes:
     try:
         return cipher.decrypt(header.nonce(index), data, header.aad(final))
