@@ -103,11 +103,17 @@ def org_export(
 
 @retention_app.command("apply")
 def retention_apply() -> None:
-    """Purge now the content past its retention period (the hourly timer does it too)."""
+    """Purge now the content past its retention period, and expire the proofs past theirs
+    (the hourly timer does it too)."""
 
-    async def work(runtime: Runtime) -> int:
+    async def work(runtime: Runtime) -> tuple[int, int]:
+        from tabellion.retention.expiry import expire_proofs
         from tabellion.retention.service import apply_retention
 
-        return await apply_retention(runtime)
+        return await apply_retention(runtime), await expire_proofs(runtime)
 
-    console.print(f"Purged the content of {with_runtime(work)} messages.", highlight=False)
+    purged, expired = with_runtime(work)
+    console.print(
+        f"Purged the content of {purged} messages and envelopes; the proofs of {expired} expired.",
+        highlight=False,
+    )

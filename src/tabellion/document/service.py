@@ -64,12 +64,18 @@ async def referenced_keys(session: AsyncSession, keys: Sequence[str]) -> set[str
         select(Attachment.storage_key)
         .where(Attachment.storage_key.in_(wanted), Attachment.purged_at.is_(None))
         .union(
-            select(EnvelopeDocument.storage_key).where(EnvelopeDocument.storage_key.in_(wanted)),
-            select(EnvelopeDocument.signed_storage_key).where(
-                EnvelopeDocument.signed_storage_key.in_(wanted)
+            # An envelope's files until its content is purged (retention, erasure).
+            select(EnvelopeDocument.storage_key)
+            .join(Envelope, Envelope.id == EnvelopeDocument.envelope_id)
+            .where(EnvelopeDocument.storage_key.in_(wanted), Envelope.content_purged_at.is_(None)),
+            select(EnvelopeDocument.signed_storage_key)
+            .join(Envelope, Envelope.id == EnvelopeDocument.envelope_id)
+            .where(
+                EnvelopeDocument.signed_storage_key.in_(wanted),
+                Envelope.content_purged_at.is_(None),
             ),
             select(Envelope.certificate_storage_key).where(
-                Envelope.certificate_storage_key.in_(wanted)
+                Envelope.certificate_storage_key.in_(wanted), Envelope.content_purged_at.is_(None)
             ),
             select(Organization.logo_key).where(Organization.logo_key.in_(wanted)),
         )

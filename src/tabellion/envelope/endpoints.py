@@ -72,6 +72,8 @@ from tabellion.errors import (
 )
 from tabellion.identity.envelopes import check as identity_check
 from tabellion.kit.pagination import Cursor, Page
+from tabellion.retention import service as retention
+from tabellion.retention.schemas import LegalHoldIn
 from tabellion.runtime import Runtime
 
 router = APIRouter(route_class=SessionRoute, tags=["envelopes"])
@@ -163,6 +165,50 @@ async def get_envelope(envelope_id: str, caller: EnvelopesRead, session: DbSessi
 async def delete_envelope(envelope_id: str, caller: EnvelopesWrite, session: DbSession) -> Response:
     await service.delete_draft(session, caller.organization_id, envelope_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/envelopes/{envelope_id}/legal-hold",
+    response_model=EnvelopeOut,
+    summary="Place a legal hold on an envelope: its documents are kept past their retention",
+    description=(
+        "While held, neither the retention timer nor the end of the proofs' period deletes "
+        "the envelope's documents, signed files and certificate (docs/data.md). Evidence "
+        "`LEGAL_HOLD_PLACED` records it (with the `reason` sent). Placing a hold on a held "
+        "envelope changes nothing."
+    ),
+    responses=responses(Unauthorized, InsufficientScope, EnvelopeNotFound),
+)
+async def place_legal_hold(
+    envelope_id: str,
+    caller: EnvelopesWrite,
+    session: DbSession,
+    body: LegalHoldIn | None = None,
+) -> EnvelopeOut:
+    envelope = await service.get_envelope(
+        session, caller.organization_id, envelope_id, for_update=True
+    )
+    await retention.set_envelope_legal_hold(
+        session, envelope, held=True, reason=body.reason if body else None, caller=caller
+    )
+    return await _view(session, caller.organization_id, envelope_id)
+
+
+@router.delete(
+    "/envelopes/{envelope_id}/legal-hold",
+    response_model=EnvelopeOut,
+    summary="Release an envelope's legal hold",
+    description="Evidence `LEGAL_HOLD_RELEASED` records it; an envelope not held is unchanged.",
+    responses=responses(Unauthorized, InsufficientScope, EnvelopeNotFound),
+)
+async def release_legal_hold(
+    envelope_id: str, caller: EnvelopesWrite, session: DbSession
+) -> EnvelopeOut:
+    envelope = await service.get_envelope(
+        session, caller.organization_id, envelope_id, for_update=True
+    )
+    await retention.set_envelope_legal_hold(session, envelope, held=False, caller=caller)
+    return await _view(session, caller.organization_id, envelope_id)
 
 
 async def _raw_body(request: Request) -> AsyncIterator[bytes]:

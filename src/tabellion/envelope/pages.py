@@ -148,6 +148,8 @@ async def page_image(
     document = next((d for d in ctx.parts.documents if d.id == document_id), None)
     if document is None or await verification.needs(db, request, ctx.recipient, "access"):
         return Response(status_code=404)
+    if ctx.envelope.content_purged_at is not None:
+        return Response(status_code=410)  # deleted at the end of its retention period
     if await identity_envelopes.needs(db, request, ctx.recipient):
         return Response(status_code=404)
     try:
@@ -172,6 +174,8 @@ async def signed_download(
     document = next((d for d in ctx.parts.documents if d.id == document_id), None)
     if ctx.envelope.status != "completed" or document is None or not document.signed_storage_key:
         return Response(status_code=404)
+    if ctx.envelope.content_purged_at is not None:
+        return Response(status_code=410)  # deleted at the end of its retention period
     if await verification.needs(db, request, ctx.recipient, "access"):
         return Response(status_code=404)
     if await identity_envelopes.needs(db, request, ctx.recipient):

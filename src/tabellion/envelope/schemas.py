@@ -220,6 +220,22 @@ class EnvelopeOut(BaseModel):
     completed_at: UTCDateTime | None
     cancelled_at: UTCDateTime | None
     expired_at: UTCDateTime | None = None
+    legal_hold: bool = Field(
+        default=False,
+        description="Held (POST /v1/envelopes/{id}/legal-hold): its documents are kept past "
+        "their retention period.",
+    )
+    content_purged_at: UTCDateTime | None = Field(
+        default=None,
+        description="When its documents, signed files, certificate and field values were "
+        "deleted (retention or erasure): downloads answer 410 `content-purged`; its proofs "
+        "remain.",
+    )
+    proofs_expired_at: UTCDateTime | None = Field(
+        default=None,
+        description="When its proofs reached the end of the organisation's "
+        "`proof_retention_days` (410 `proof-expired`; their hashes stay in the chain and log).",
+    )
     created_at: UTCDateTime
     updated_at: UTCDateTime
 

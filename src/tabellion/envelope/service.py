@@ -42,6 +42,7 @@ from tabellion.models.envelope import (
 )
 from tabellion.organization import totp
 from tabellion.organization.service import possible_id
+from tabellion.retention.service import ContentPurged
 from tabellion.webhook.service import emit
 
 INVITE_TASK = "envelope.invite"
@@ -312,6 +313,15 @@ async def get_envelope(
     if envelope is None:
         raise EnvelopeNotFound(f"No envelope {envelope_id}.")
     return envelope
+
+
+def check_not_purged(envelope: Envelope) -> None:
+    """410 ``content-purged`` for an envelope whose files were deleted (docs/data.md)."""
+    if envelope.content_purged_at is not None:
+        raise ContentPurged(
+            f"The documents of envelope {envelope.id} were deleted at the end of their "
+            "retention period; its proofs remain."
+        )
 
 
 async def get_draft(session: AsyncSession, organization_id: str, envelope_id: str) -> Envelope:
@@ -827,6 +837,7 @@ async def signed_file_key(
 ) -> tuple[str, str]:
     """The storage key and file name of a signed document, or of the certificate (None)."""
     envelope = await get_envelope(session, organization_id, envelope_id)
+    check_not_purged(envelope)
     if envelope.status != "completed" or envelope.certificate_storage_key is None:
         raise EnvelopeNotCompleted(
             f"Envelope {envelope_id} is {envelope.status}; signed files exist once it is "

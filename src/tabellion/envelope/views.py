@@ -89,6 +89,9 @@ def envelope_out(envelope: Envelope, parts: EnvelopeParts) -> EnvelopeOut:
             "completed_at": envelope.completed_at,
             "cancelled_at": envelope.cancelled_at,
             "expired_at": envelope.expired_at,
+            "legal_hold": bool(envelope.legal_hold),
+            "content_purged_at": envelope.content_purged_at,
+            "proofs_expired_at": envelope.proofs_expired_at,
             "created_at": envelope.created_at,
             "updated_at": envelope.updated_at,
         }

@@ -24,8 +24,10 @@ from tabellion.errors import (
 from tabellion.evidence import links
 from tabellion.evidence.proofs import (
     EvidenceNotFound,
+    ProofExpired,
     RevocationDataUnavailable,
     TimestampAuthorityUnavailable,
+    check_not_expired,
     pdf_key_of,
     proof_document,
     sealed,
@@ -73,6 +75,7 @@ async def _authorised(
         evidence = await session.get(Evidence, evidence_id)
         if evidence is None:
             raise EvidenceNotFound(f"No evidence {evidence_id}.")
+        check_not_expired(evidence)
         return evidence
     credentials: HTTPAuthorizationCredentials | None = await _bearer(request)
     subject = await api_key_subject(request, session, credentials)
@@ -95,6 +98,7 @@ async def _authorised(
     )
     if evidence is None:
         raise EvidenceNotFound(f"No evidence {evidence_id}.")
+    check_not_expired(evidence)
     return evidence
 
 
@@ -113,7 +117,12 @@ LINK_PARAMS = links.LINK_PARAMS
         "head of the transparency log."
     ),
     responses=responses(
-        Unauthorized, InsufficientScope, EvidenceNotFound, links.LinkExpired, links.LinkInvalid
+        Unauthorized,
+        InsufficientScope,
+        EvidenceNotFound,
+        ProofExpired,
+        links.LinkExpired,
+        links.LinkInvalid,
     ),
 )
 async def get_evidence_json(
@@ -145,6 +154,7 @@ async def get_evidence_json(
             Unauthorized,
             InsufficientScope,
             EvidenceNotFound,
+            ProofExpired,
             links.LinkExpired,
             links.LinkInvalid,
             TimestampAuthorityUnavailable,
@@ -190,6 +200,7 @@ async def pdf_response(
             Unauthorized,
             InsufficientScope,
             DeliveryNotFound,
+            ProofExpired,
             TimestampAuthorityUnavailable,
             RevocationDataUnavailable,
             StoredFileUnavailable,

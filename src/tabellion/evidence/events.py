@@ -71,12 +71,14 @@ class EnvelopeEvidenceType(StrEnum):
 
 class DataEvidenceType(StrEnum):
     """What happened to the data itself (docs/data.md): a message's legal hold, the purge of
-    its content, an erasure. Tabellion's events (``urn:tabellion:evidence:event:…``), about a
-    message (``message_id`` set) or the organisation (neither a delivery nor an envelope)."""
+    its content, the end of its proofs' period, an erasure. Tabellion's events
+    (``urn:tabellion:evidence:event:…``), about a message (``message_id`` set), an envelope
+    (``envelope_id``) or the organisation (neither a delivery nor an envelope)."""
 
     LEGAL_HOLD_PLACED = "LEGAL_HOLD_PLACED"
     LEGAL_HOLD_RELEASED = "LEGAL_HOLD_RELEASED"
     CONTENT_PURGED = "CONTENT_PURGED"
+    PROOFS_EXPIRED = "PROOFS_EXPIRED"
     RECIPIENT_ERASED = "RECIPIENT_ERASED"
     ORGANIZATION_ERASED = "ORGANIZATION_ERASED"
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import end_read_phase, transaction
 from tabellion.document.encryption import put_for
-from tabellion.errors import NotFound, ServiceUnavailable
+from tabellion.errors import Gone, NotFound, ServiceUnavailable
 from tabellion.evidence.rendering import pdf
 from tabellion.evidence.sealing.jws import b64url_decode
 from tabellion.evidence.sealing.seal import seal_pending
@@ -27,6 +27,23 @@ if TYPE_CHECKING:
 class EvidenceNotFound(NotFound):
     code = "evidence-not-found"
     title = "Evidence not found"
+
+
+class ProofExpired(Gone):
+    """The proof reached the end of its organisation's proof retention period: its content
+    was deleted; its hash stays in the chain and the transparency log (docs/data.md)."""
+
+    code = "proof-expired"
+    title = "The proof was deleted at the end of its retention period"
+
+
+def check_not_expired(evidence: Evidence) -> None:
+    if evidence.expired_at is not None:
+        raise ProofExpired(
+            f"Proof {evidence.id} was deleted at the end of its retention period; its hash "
+            "stays in the chain and the transparency log, so a copy of it still verifies "
+            "(POST /v1/verify)."
+        )
 
 
 class TimestampAuthorityUnavailable(ServiceUnavailable):
@@ -59,6 +76,7 @@ async def proof_document(session: AsyncSession, evidence: Evidence) -> dict[str,
     """The JWS (flattened JSON serialization) with its unprotected extras: the timestamp
     status (``none``, ``awaiting``, ``stamped``), the RFC 3161 token (base64 DER) once
     stamped, and the inclusion proof in the latest signed tree head."""
+    check_not_expired(evidence)
     assert evidence.jws is not None
     document: dict[str, Any] = json.loads(evidence.jws)
     header: dict[str, Any] = {"tabellion_timestamp_status": evidence.timestamp_status}

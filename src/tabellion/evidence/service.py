@@ -104,10 +104,12 @@ def record_data_event(
     organization_id: str,
     occurred_at: datetime,
     message_id: str | None = None,
+    envelope_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> Evidence:
     """Evidence of what happened to the data (a legal hold, a purge, an erasure), in the
-    transaction of the change: in the organisation's chain, about no delivery or envelope."""
+    transaction of the change: in the organisation's chain, about no delivery; about an
+    envelope when ``envelope_id`` is given (sealed with the envelope's facts)."""
     return _add(
         session,
         evidence_type,
@@ -115,6 +117,7 @@ def record_data_event(
         details or {},
         organization_id=organization_id,
         message_id=message_id,
+        envelope_id=envelope_id,
     )
 
 

@@ -368,6 +368,12 @@ class MessageOut(BaseModel):
         description="When its bodies, files and replies were deleted (retention or erasure); "
         "its proofs remain.",
     )
+    proofs_expired_at: UTCDateTime | None = Field(
+        default=None,
+        description="When its proofs reached the end of the organisation's "
+        "`proof_retention_days`: their content was deleted (410 `proof-expired`); their "
+        "hashes stay in the chain and the transparency log, so a copy still verifies.",
+    )
     created_at: UTCDateTime
     updated_at: UTCDateTime
     dispatched_at: UTCDateTime | None

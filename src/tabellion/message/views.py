@@ -153,6 +153,7 @@ def _message_data(view: MessageView, *, with_deliveries: bool = True) -> dict[st
         "attachments": [_attachment_data(a) for a in view.attachments],
         "legal_hold": bool(message.legal_hold),
         "content_purged_at": message.content_purged_at,
+        "proofs_expired_at": message.proofs_expired_at,
         "created_at": message.created_at,
         "updated_at": message.updated_at,
         "dispatched_at": message.dispatched_at,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tabellion.models.base import Base, JSONType, TimestampMixin, id_column
@@ -44,6 +44,12 @@ class Envelope(TimestampMixin, Base):
     reminder_max: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
     next_reminder_at: Mapped[datetime | None]
     expired_at: Mapped[datetime | None]
+    # Retention (docs/data.md): a legal hold suspends the purge of its documents; when they
+    # were deleted (originals, signed files, certificate, what the fields hold), and when its
+    # proofs reached the end of their own period.
+    legal_hold: Mapped[bool] = mapped_column(default=False, server_default=false())
+    content_purged_at: Mapped[datetime | None]
+    proofs_expired_at: Mapped[datetime | None]
 
 
 class EnvelopeDocument(Base):

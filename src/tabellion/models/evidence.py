@@ -55,6 +55,10 @@ class Evidence(Base):
     timestamp_status: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
     timestamp_token: Mapped[str | None] = mapped_column(Text)  # base64 DER TimeStampToken
     pdf_key: Mapped[str | None] = mapped_column(String(255))
+    # Past its proof retention period (docs/data.md): ``jws``, ``details`` and the PDF are
+    # deleted; ``seq``, ``prev_hash``, ``hash``, the log leaf and the timestamp token stay, so
+    # the chain and the log still verify and a copy of the proof is still recognised.
+    expired_at: Mapped[datetime | None]
 
 
 class EvidenceChain(Base):

@@ -57,6 +57,9 @@ class Message(TimestampMixin, Base):
     # of its parts as they were (``evidence.content.message_parts``): later proofs keep them.
     content_purged_at: Mapped[datetime | None]
     purged_parts: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # When its proofs reached the end of the organisation's proof retention period: their
+    # signed content was deleted, their hashes stay in the chain and the log.
+    proofs_expired_at: Mapped[datetime | None]
 
 
 class Attachment(Base):

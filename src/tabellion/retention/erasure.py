@@ -32,7 +32,6 @@ from tabellion.message import repository as message_repository
 from tabellion.models.encryption import StorageKey
 from tabellion.models.envelope import (
     Envelope,
-    EnvelopeDocument,
     EnvelopePasskey,
     EnvelopeRecipient,
 )
@@ -44,15 +43,18 @@ from tabellion.models.portal import WebSession
 from tabellion.models.user import User
 from tabellion.models.webhook import Event, WebhookEndpoint
 from tabellion.organization.service import forget_verified_key
-from tabellion.retention.service import ENDED, Purged, purge_content, purge_replies
+from tabellion.retention.service import (
+    ENDED,
+    ENVELOPE_ENDED,
+    Purged,
+    purge_content,
+    purge_envelope_content,
+    purge_replies,
+)
 
 if TYPE_CHECKING:
     from tabellion.auth.subjects import ApiKeySubject
     from tabellion.runtime import Runtime
-
-
-# An envelope in one of these states is over: its recipients' data may go.
-ENVELOPE_ENDED = ("completed", "rejected", "expired", "cancelled")
 
 
 class OrganizationNotFound(NotFound):
@@ -80,7 +82,7 @@ def pseudonym(row_id: str) -> str:
     return f"erased-{row_id.split('_', 1)[-1].lower()}@erased.invalid"
 
 
-def _forget_delivery_person(delivery: Delivery) -> None:
+def forget_delivery_person(delivery: Delivery) -> None:
     delivery.email = pseudonym(delivery.id)
     delivery.first_name = None
     delivery.last_name = None
@@ -92,7 +94,7 @@ def _forget_delivery_person(delivery: Delivery) -> None:
     delivery.status_reason = None
 
 
-def _forget_envelope_person(recipient: EnvelopeRecipient) -> None:
+def forget_envelope_person(recipient: EnvelopeRecipient) -> None:
     recipient.email = pseudonym(recipient.id)
     recipient.name = "-"
     recipient.identification = None
@@ -169,21 +171,18 @@ async def erase_organization(runtime: Runtime, organization_id: str) -> Organiza
         for delivery in await session.scalars(
             select(Delivery).where(Delivery.organization_id == org.id)
         ):
-            _forget_delivery_person(delivery)
+            forget_delivery_person(delivery)
         for recipient in await session.scalars(
             select(EnvelopeRecipient).where(EnvelopeRecipient.organization_id == org.id)
         ):
-            _forget_envelope_person(recipient)
-        for document in await session.scalars(
-            select(EnvelopeDocument).where(EnvelopeDocument.organization_id == org.id)
-        ):
-            blobs += [k for k in (document.storage_key, document.signed_storage_key) if k]
+            forget_envelope_person(recipient)
         for envelope in await session.scalars(
-            select(Envelope).where(Envelope.organization_id == org.id)
+            select(Envelope).where(Envelope.organization_id == org.id).order_by(Envelope.id)
         ):
-            if envelope.certificate_storage_key:
-                blobs.append(envelope.certificate_storage_key)
-            envelope.message = None
+            purged = await purge_envelope_content(
+                session, envelope, reason="organization-erased", record=False
+            )
+            blobs += purged.blobs
         for evidence in await session.scalars(
             select(Evidence).where(
                 Evidence.organization_id == org.id, Evidence.pdf_key.is_not(None)
@@ -322,7 +321,7 @@ async def erase_recipient(
             else:
                 await purge_replies(session, [delivery.id], purged)
             message.recipients = _without_recipient(message.recipients, wanted)
-            _forget_delivery_person(delivery)
+            forget_delivery_person(delivery)
         erased = [d for d in deliveries if d.id in report.deliveries]
         if erased:
             await session.execute(
@@ -342,7 +341,7 @@ async def erase_recipient(
                 ),
             )
         ):
-            _forget_envelope_person(recipient)
+            forget_envelope_person(recipient)
             report.envelope_recipients.append(recipient.id)
         await session.execute(
             delete(EnvelopePasskey).where(

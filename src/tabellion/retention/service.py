@@ -1,5 +1,6 @@
 """Retention (docs/data.md): a message's content is purged a set number of days after its
-deliveries ended, unless a legal hold keeps it; its proofs stay.
+deliveries ended, and an envelope's documents after it ended, unless a legal hold keeps them;
+their proofs stay (until their own, longer period: ``retention.expiry``).
 
 What a purge deletes: the bodies of the message (sanitised, plain-text and as submitted), its
 attachments' files, and the replies' bodies and files. What it keeps: the subject, the rows of
@@ -28,6 +29,7 @@ from tabellion.evidence.service import record_data_event
 from tabellion.kit.time import utcnow
 from tabellion.message import repository
 from tabellion.message.service.message import MessageNotFound
+from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeField, EnvelopeRecipient
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Delivery, Message, Reply
 from tabellion.models.organization import Organization
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # A delivery in one of these states has ended: its retention period runs from its last change.
 ENDED = ("accepted", "refused", "expired", "received", "undelivered")
+# An envelope in one of these states is over: its period runs from its last change.
+ENVELOPE_ENDED = ("completed", "rejected", "expired", "cancelled")
 BATCH = 100
 DEFAULT_PROOF_RETENTION_DAYS = 3650
 MAX_RETENTION_DAYS = 36500
@@ -107,6 +111,36 @@ async def set_legal_hold(
     )
     await session.flush()
     return message, evidence
+
+
+async def set_envelope_legal_hold(
+    session: AsyncSession,
+    envelope: Envelope,
+    *,
+    held: bool,
+    reason: str | None = None,
+    caller: ApiKeySubject | None = None,
+) -> Evidence | None:
+    """Place (``held``) or release an envelope's legal hold (the caller looked it up, locked):
+    evidence of each change; none when it is already so."""
+    if envelope.legal_hold == held:
+        return None
+    now = utcnow()
+    envelope.legal_hold = held
+    envelope.updated_at = now
+    details: dict[str, Any] = {"by": _caller_facts(caller)}
+    if reason:
+        details["reason"] = reason
+    evidence = record_data_event(
+        session,
+        DataEvidenceType.LEGAL_HOLD_PLACED if held else DataEvidenceType.LEGAL_HOLD_RELEASED,
+        organization_id=envelope.organization_id,
+        envelope_id=envelope.id,
+        occurred_at=now,
+        details=details,
+    )
+    await session.flush()
+    return evidence
 
 
 # ---- purging a message's content ----------------------------------------------------------------
@@ -213,6 +247,64 @@ async def purge_content(
     return purged
 
 
+async def purge_envelope_content(
+    session: AsyncSession,
+    envelope: Envelope,
+    *,
+    reason: str,
+    record: bool = True,
+    details: dict[str, Any] | None = None,
+) -> Purged:
+    """Delete an ended envelope's files (each document as uploaded and as signed, the audit
+    certificate), what its fields hold (drawn signatures, typed text) and its message, in the
+    caller's transaction; the rows stay with names, sizes and SHA-256, so proofs and
+    ``/v1/verify`` still name them. With ``record``, ``CONTENT_PURGED`` about the envelope
+    says what went. The blobs are the caller's to delete after commit."""
+    now = utcnow()
+    purged = Purged()
+    documents = await session.scalars(
+        select(EnvelopeDocument)
+        .where(EnvelopeDocument.envelope_id == envelope.id)
+        .order_by(EnvelopeDocument.created_at, EnvelopeDocument.id)
+    )
+    for document in documents:
+        blobs = [k for k in (document.storage_key, document.signed_storage_key) if k]
+        purged.blobs += blobs
+        purged.files.append(
+            {
+                "id": document.id,
+                "filename": document.filename,
+                "size": document.size,
+                "sha256": document.sha256,
+                "signed_sha256": document.signed_sha256,
+                "blobs": blobs,
+            }
+        )
+    if envelope.certificate_storage_key:
+        purged.blobs.append(envelope.certificate_storage_key)
+        purged.files.append({"certificate": True, "blobs": [envelope.certificate_storage_key]})
+    for item in await session.scalars(
+        select(EnvelopeField).where(
+            EnvelopeField.envelope_id == envelope.id, EnvelopeField.value.is_not(None)
+        )
+    ):
+        item.value = None
+    envelope.message = None
+    envelope.content_purged_at = now
+    envelope.updated_at = now
+    if record:
+        record_data_event(
+            session,
+            DataEvidenceType.CONTENT_PURGED,
+            organization_id=envelope.organization_id,
+            envelope_id=envelope.id,
+            occurred_at=now,
+            details={"reason": reason, "files": purged.files, **(details or {})},
+        )
+    await session.flush()
+    return purged
+
+
 # ---- the retention timer ------------------------------------------------------------------------
 
 
@@ -243,9 +335,40 @@ def _due(organization_id: str, cutoff: datetime, limit: int) -> Any:
     )
 
 
+def envelope_ended_at() -> Any:
+    """When an ended envelope ended: completed, cancelled or expired, or rejected (its
+    recipients' last act). Not ``updated_at``, which a legal hold changes too."""
+    last_act = (
+        select(func.max(EnvelopeRecipient.acted_at))
+        .where(EnvelopeRecipient.envelope_id == Envelope.id)
+        .scalar_subquery()
+    )
+    return func.coalesce(
+        Envelope.completed_at, Envelope.cancelled_at, Envelope.expired_at, last_act
+    )
+
+
+def _due_envelopes(organization_id: str, cutoff: datetime, limit: int) -> Any:
+    """Ended envelopes of the organisation that ended before ``cutoff``, not held and not
+    purged yet."""
+    return (
+        select(Envelope)
+        .where(
+            Envelope.organization_id == organization_id,
+            Envelope.status.in_(ENVELOPE_ENDED),
+            Envelope.content_purged_at.is_(None),
+            Envelope.legal_hold.is_(False),
+            envelope_ended_at() < cutoff,
+        )
+        .order_by(Envelope.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
 async def apply_retention(runtime: Runtime, *, batch: int = BATCH) -> int:
-    """Purge the content of every message past its organisation's retention period, ``batch``
-    messages per transaction; returns how many were purged."""
+    """Purge the content of every message and envelope past its organisation's retention
+    period, ``batch`` of them per transaction; returns how many were purged."""
     now = utcnow()
     async with runtime.sessions() as session:
         periods = (
@@ -273,6 +396,21 @@ async def apply_retention(runtime: Runtime, *, batch: int = BATCH) -> int:
             total += len(messages)
             if len(messages) < batch:
                 break
+        while True:
+            blobs = []
+            async with transaction(runtime.sessions) as session:
+                envelopes = list(
+                    await session.scalars(_due_envelopes(organization_id, cutoff, batch))
+                )
+                for envelope in envelopes:
+                    purged = await purge_envelope_content(
+                        session, envelope, reason="retention", details={"retention_days": days}
+                    )
+                    blobs += purged.blobs
+            await delete_unreferenced(runtime, blobs)
+            total += len(envelopes)
+            if len(envelopes) < batch:
+                break
     if total:
-        log.info("retention: purged the content of %d messages", total)
+        log.info("retention: purged the content of %d messages and envelopes", total)
     return total

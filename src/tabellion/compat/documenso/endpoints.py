@@ -701,6 +701,7 @@ async def download_item(
         session, caller.organization_id, envelopeItemId
     )
     if version == "original":
+        service.check_not_purged(envelope)
         return _pdf(request, document.storage_key, document.filename)
     if version == "pending":
         raise ValidationFailed.field(

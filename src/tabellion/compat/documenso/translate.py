@@ -88,6 +88,7 @@ _CODES = {
     404: "NOT_FOUND",
     405: "INVALID_REQUEST",
     409: "INVALID_REQUEST",
+    410: "NOT_FOUND",  # a file deleted at the end of its retention period (docs/data.md)
     413: "LIMIT_EXCEEDED",
     429: "TOO_MANY_REQUESTS",
 }

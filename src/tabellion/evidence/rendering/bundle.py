@@ -19,7 +19,7 @@ from tabellion.evidence.content import (
     SUBJECT_FILE,
 )
 from tabellion.evidence.events import EvidenceType
-from tabellion.evidence.proofs import proof_document, render_pdf
+from tabellion.evidence.proofs import ProofExpired, proof_document, render_pdf
 from tabellion.evidence.sealing.keys import load_seal
 from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.evidence.transparency.log import dumps
@@ -136,6 +136,11 @@ async def build_bundle(runtime: Runtime, delivery: Delivery) -> bytes:
             .where(Message.id == delivery.message_id)
         )
         assert message is not None
+        if message.proofs_expired_at is not None:
+            raise ProofExpired(
+                f"The proofs of delivery {delivery.id} were deleted at the end of their "
+                "retention period; their hashes stay in the chain and the transparency log."
+            )
         attachments = list(
             await reader.scalars(
                 select(Attachment)

@@ -2,7 +2,9 @@
 
 For each organisation, sealed evidence must run 1, 2, 3... with each proof naming the hash of
 the one before; each row's hash must be the hash of its signed content, its signature must
-hold, and its columns must say what the content says. The first broken link is named.
+hold, and its columns must say what the content says. A proof past its retention period
+(``expired_at``) keeps only its hash, which the next proof's signature and its log leaf pin.
+The first broken link is named.
 """
 
 from __future__ import annotations
@@ -50,6 +52,14 @@ class CheckResult:
 def _check_row(row: Evidence, expected_seq: int, previous: str | None) -> str | None:
     if row.seq != expected_seq:
         return f"sequence {row.seq} found where {expected_seq} was expected (a proof is missing)"
+    if row.expired_at is not None:
+        # Past its retention period its content is gone: its hash is pinned by the next
+        # proof's signed ``previous`` and by its log leaf, both checked.
+        if not row.hash:
+            return "expired without its hash"
+        if row.prev_hash != previous:
+            return "does not follow the previous proof (the previous one was removed or altered)"
+        return None
     if not row.jws or not row.hash:
         return "sealed without a signature or hash"
     try:

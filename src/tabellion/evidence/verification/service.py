@@ -160,6 +160,15 @@ async def check_recorded(
     if not EVIDENCE_ID.fullmatch(evidence_id):
         return dict(NOT_FOUND)
     evidence = await session.get(Evidence, evidence_id)
+    if evidence is not None and evidence.expired_at is not None:
+        return {
+            **NOT_FOUND,
+            "evidence_id": evidence.id,
+            "problems": [
+                "this proof was deleted at the end of its retention period: drop a copy of "
+                "it here to check it (its hash is still in the chain and the log)"
+            ],
+        }
     if evidence is None or evidence.jws is None:
         return dict(NOT_FOUND)
     document = await proof_document(session, evidence)

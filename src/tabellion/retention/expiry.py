@@ -1,0 +1,226 @@
+"""The end of proofs (docs/data.md): ``proof_retention_days`` after a message's deliveries or
+an envelope ended, what Tabellion keeps of it goes, but for what keeps the others verifiable.
+
+What goes: each proof's signed content (``jws``, ``details``) and its PDF; the content of the
+message or envelope if it was still there (bodies, files, replies; documents, signed files,
+certificate, field values); the recipients' personal data (pseudonyms, as an erasure leaves).
+What stays: each proof's row with its chain position, its hash (pinned by the next proof's
+signature and by its transparency-log leaf) and its timestamp token, so ``tabellion evidence
+check`` still walks every chain and a copy of a proof kept by anyone still verifies as
+authentic. The expiry is itself a proof, ``PROOFS_EXPIRED``, naming each proof by id,
+sequence and hash. A legal hold keeps everything.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tabellion.db import transaction
+from tabellion.document.service import delete_unreferenced
+from tabellion.evidence.events import DataEvidenceType
+from tabellion.evidence.sealing.seal import seal_pending
+from tabellion.evidence.service import record_data_event
+from tabellion.kit.time import utcnow
+from tabellion.models.envelope import Envelope, EnvelopeRecipient
+from tabellion.models.evidence import Evidence
+from tabellion.models.message import Delivery, Message
+from tabellion.models.organization import Organization
+from tabellion.retention.erasure import (
+    forget_delivery_person,
+    forget_envelope_person,
+    pseudonym,
+)
+from tabellion.retention.service import (
+    BATCH,
+    ENDED,
+    ENVELOPE_ENDED,
+    Purged,
+    envelope_ended_at,
+    purge_content,
+    purge_envelope_content,
+)
+
+if TYPE_CHECKING:
+    from tabellion.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def _expire(rows: list[Evidence], now: datetime, blobs: list[str]) -> list[dict[str, Any]]:
+    """Delete the content of sealed proofs, keeping what the chain and the log are checked
+    by; their rendered PDFs join ``blobs``. Returns how the expiry's own proof names them."""
+    named = []
+    for row in rows:
+        if row.pdf_key:
+            blobs.append(row.pdf_key)
+        row.jws = None
+        row.details = {}
+        row.pdf_key = None
+        row.expired_at = now
+        named.append({"id": row.id, "seq": row.seq, "hash": row.hash})
+    return named
+
+
+def _due_messages(organization_id: str, cutoff: datetime, limit: int) -> Any:
+    still_open = exists().where(Delivery.message_id == Message.id, Delivery.status.not_in(ENDED))
+    ended_at = (
+        select(func.max(Delivery.updated_at))
+        .where(Delivery.message_id == Message.id)
+        .scalar_subquery()
+    )
+    return (
+        select(Message)
+        .where(
+            Message.organization_id == organization_id,
+            Message.dispatched_at.is_not(None),
+            Message.proofs_expired_at.is_(None),
+            Message.legal_hold.is_(False),
+            ~still_open,
+            ended_at < cutoff,
+        )
+        .order_by(Message.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _due_envelopes(organization_id: str, cutoff: datetime, limit: int) -> Any:
+    return (
+        select(Envelope)
+        .where(
+            Envelope.organization_id == organization_id,
+            Envelope.status.in_(ENVELOPE_ENDED),
+            Envelope.proofs_expired_at.is_(None),
+            Envelope.legal_hold.is_(False),
+            envelope_ended_at() < cutoff,
+        )
+        .order_by(Envelope.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
+async def _sealed_proofs(session: AsyncSession, *condition: Any) -> list[Evidence]:
+    return list(
+        await session.scalars(
+            select(Evidence)
+            .where(*condition, Evidence.sealed_at.is_not(None), Evidence.expired_at.is_(None))
+            .order_by(Evidence.seq)
+        )
+    )
+
+
+async def expire_message(
+    session: AsyncSession, message: Message, days: int, now: datetime
+) -> list[str]:
+    """Expire one message's proofs (see the module's doc); the blobs to delete after commit."""
+    purged = Purged()
+    if message.content_purged_at is None:
+        purged = await purge_content(session, message, reason="proof-retention", record=False)
+    deliveries = list(
+        await session.scalars(select(Delivery).where(Delivery.message_id == message.id))
+    )
+    for delivery in deliveries:
+        forget_delivery_person(delivery)
+    message.recipients = [
+        {"email": pseudonym(f"{message.id}-{n}")} for n in range(len(message.recipients or []))
+    ]
+    rows = await _sealed_proofs(
+        session,
+        or_(
+            Evidence.delivery_id.in_([d.id for d in deliveries]),
+            Evidence.message_id == message.id,
+        ),
+    )
+    blobs = list(purged.blobs)
+    named = _expire(rows, now, blobs)
+    message.proofs_expired_at = now
+    message.updated_at = now
+    record_data_event(
+        session,
+        DataEvidenceType.PROOFS_EXPIRED,
+        organization_id=message.organization_id,
+        message_id=message.id,
+        occurred_at=now,
+        details={
+            "reason": "proof-retention",
+            "retention_days": days,
+            "proofs": named,
+            "files": purged.files,
+            "deliveries": len(deliveries),
+        },
+    )
+    await session.flush()
+    return blobs
+
+
+async def expire_envelope(
+    session: AsyncSession, envelope: Envelope, days: int, now: datetime
+) -> list[str]:
+    """Expire one envelope's proofs (see the module's doc); the blobs to delete after commit."""
+    purged = Purged()
+    if envelope.content_purged_at is None:
+        purged = await purge_envelope_content(
+            session, envelope, reason="proof-retention", record=False
+        )
+    for recipient in await session.scalars(
+        select(EnvelopeRecipient).where(EnvelopeRecipient.envelope_id == envelope.id)
+    ):
+        forget_envelope_person(recipient)
+    rows = await _sealed_proofs(session, Evidence.envelope_id == envelope.id)
+    blobs = list(purged.blobs)
+    named = _expire(rows, now, blobs)
+    envelope.proofs_expired_at = now
+    envelope.updated_at = now
+    record_data_event(
+        session,
+        DataEvidenceType.PROOFS_EXPIRED,
+        organization_id=envelope.organization_id,
+        envelope_id=envelope.id,
+        occurred_at=now,
+        details={
+            "reason": "proof-retention",
+            "retention_days": days,
+            "proofs": named,
+            "files": purged.files,
+        },
+    )
+    await session.flush()
+    return blobs
+
+
+async def expire_proofs(runtime: Runtime, *, batch: int = BATCH) -> int:
+    """Expire the proofs of every message and envelope past its organisation's proof
+    retention period, ``batch`` per transaction; returns how many messages and envelopes."""
+    now = utcnow()
+    async with runtime.sessions() as session:
+        periods = (
+            await session.execute(select(Organization.id, Organization.proof_retention_days))
+        ).all()
+    # What happened before is sealed with the data as it was.
+    await seal_pending(runtime)
+    total = 0
+    for organization_id, days in periods:
+        cutoff = now - timedelta(days=days)
+        for due, expire in (
+            (_due_messages, expire_message),
+            (_due_envelopes, expire_envelope),
+        ):
+            while True:
+                blobs: list[str] = []
+                async with transaction(runtime.sessions) as session:
+                    items = list(await session.scalars(due(organization_id, cutoff, batch)))
+                    for item in items:
+                        blobs += await expire(session, item, days, now)
+                await delete_unreferenced(runtime, blobs)
+                total += len(items)
+                if len(items) < batch:
+                    break
+    if total:
+        log.info("retention: the proofs of %d messages and envelopes expired", total)
+    return total
