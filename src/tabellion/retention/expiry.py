@@ -1,14 +1,13 @@
 """The end of proofs (docs/data.md): ``proof_retention_days`` after a message's deliveries or
-an envelope ended, what Tabellion keeps of it goes, but for what keeps the others verifiable.
+an envelope ended, its proofs go, but for what keeps the others verifiable.
 
-What goes: each proof's signed content (``jws``, ``details``) and its PDF; the content of the
-message or envelope if it was still there (bodies, files, replies; documents, signed files,
-certificate, field values); the recipients' personal data (pseudonyms, as an erasure leaves).
-What stays: each proof's row with its chain position, its hash (pinned by the next proof's
-signature and by its transparency-log leaf) and its timestamp token, so ``tabellion evidence
-check`` still walks every chain and a copy of a proof kept by anyone still verifies as
-authentic. The expiry is itself a proof, ``PROOFS_EXPIRED``, naming each proof by id,
-sequence and hash. A legal hold keeps everything.
+What goes: each proof's signed content (``jws``, ``details``: who, what, when, from where)
+and its PDF. The content has its own period (``content_retention_days``, unset: kept) and the
+recipients their own erasure; neither is touched here. What stays: each proof's row with its
+chain position, its hash (pinned by the next proof's signature and by its transparency-log
+leaf) and its timestamp token, so ``tabellion evidence check`` still walks every chain and a
+copy of a proof kept by anyone still verifies as authentic. The expiry is itself a proof,
+``PROOFS_EXPIRED``, naming each proof by id, sequence and hash. A legal hold keeps everything.
 """
 
 from __future__ import annotations
@@ -26,23 +25,15 @@ from tabellion.evidence.events import DataEvidenceType
 from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.evidence.service import record_data_event
 from tabellion.kit.time import utcnow
-from tabellion.models.envelope import Envelope, EnvelopeRecipient
+from tabellion.models.envelope import Envelope
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Delivery, Message
 from tabellion.models.organization import Organization
-from tabellion.retention.erasure import (
-    forget_delivery_person,
-    forget_envelope_person,
-    pseudonym,
-)
 from tabellion.retention.service import (
     BATCH,
     ENDED,
     ENVELOPE_ENDED,
-    Purged,
     envelope_ended_at,
-    purge_content,
-    purge_envelope_content,
 )
 
 if TYPE_CHECKING:
@@ -119,25 +110,13 @@ async def expire_message(
     session: AsyncSession, message: Message, days: int, now: datetime
 ) -> list[str]:
     """Expire one message's proofs (see the module's doc); the blobs to delete after commit."""
-    purged = Purged()
-    if message.content_purged_at is None:
-        purged = await purge_content(session, message, reason="proof-retention", record=False)
     deliveries = list(
-        await session.scalars(select(Delivery).where(Delivery.message_id == message.id))
+        await session.scalars(select(Delivery.id).where(Delivery.message_id == message.id))
     )
-    for delivery in deliveries:
-        forget_delivery_person(delivery)
-    message.recipients = [
-        {"email": pseudonym(f"{message.id}-{n}")} for n in range(len(message.recipients or []))
-    ]
     rows = await _sealed_proofs(
-        session,
-        or_(
-            Evidence.delivery_id.in_([d.id for d in deliveries]),
-            Evidence.message_id == message.id,
-        ),
+        session, or_(Evidence.delivery_id.in_(deliveries), Evidence.message_id == message.id)
     )
-    blobs = list(purged.blobs)
+    blobs: list[str] = []
     named = _expire(rows, now, blobs)
     message.proofs_expired_at = now
     message.updated_at = now
@@ -147,13 +126,7 @@ async def expire_message(
         organization_id=message.organization_id,
         message_id=message.id,
         occurred_at=now,
-        details={
-            "reason": "proof-retention",
-            "retention_days": days,
-            "proofs": named,
-            "files": purged.files,
-            "deliveries": len(deliveries),
-        },
+        details={"reason": "proof-retention", "retention_days": days, "proofs": named},
     )
     await session.flush()
     return blobs
@@ -163,17 +136,8 @@ async def expire_envelope(
     session: AsyncSession, envelope: Envelope, days: int, now: datetime
 ) -> list[str]:
     """Expire one envelope's proofs (see the module's doc); the blobs to delete after commit."""
-    purged = Purged()
-    if envelope.content_purged_at is None:
-        purged = await purge_envelope_content(
-            session, envelope, reason="proof-retention", record=False
-        )
-    for recipient in await session.scalars(
-        select(EnvelopeRecipient).where(EnvelopeRecipient.envelope_id == envelope.id)
-    ):
-        forget_envelope_person(recipient)
     rows = await _sealed_proofs(session, Evidence.envelope_id == envelope.id)
-    blobs = list(purged.blobs)
+    blobs: list[str] = []
     named = _expire(rows, now, blobs)
     envelope.proofs_expired_at = now
     envelope.updated_at = now
@@ -183,12 +147,7 @@ async def expire_envelope(
         organization_id=envelope.organization_id,
         envelope_id=envelope.id,
         occurred_at=now,
-        details={
-            "reason": "proof-retention",
-            "retention_days": days,
-            "proofs": named,
-            "files": purged.files,
-        },
+        details={"reason": "proof-retention", "retention_days": days, "proofs": named},
     )
     await session.flush()
     return blobs
