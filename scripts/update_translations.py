@@ -638,6 +638,15 @@ T: dict[str, tuple[str, str, str]] = {
         "Meld u aan bij uw beveiligde ruimte",
         "Melden Sie sich in Ihrem sicheren Bereich an",
     ),
+    "The documents of this envelope were deleted at the end of their retention period. The "
+    "proof of their signature remains.": (
+        "Les documents de cette enveloppe ont été supprimés à la fin de leur durée de "
+        "conservation. La preuve de leur signature demeure.",
+        "De documenten van deze envelop zijn verwijderd aan het einde van hun bewaartermijn. "
+        "Het bewijs van hun ondertekening blijft bewaard.",
+        "Die Dokumente dieses Umschlags wurden am Ende ihrer Aufbewahrungsfrist gelöscht. Der "
+        "Nachweis ihrer Unterzeichnung bleibt erhalten.",
+    ),
 }
 
 
