@@ -389,3 +389,81 @@ async def test_list_keys_gives_every_blob_and_keeps_writes_in_progress(
     s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=f"{PREFIX}/tmp/upload", Body=b"half")
     assert sorted([key async for key in store.list_keys()]) == sorted([first.key, second.key])
     assert f"{PREFIX}/tmp/upload" in s3_bucket.keys("tmp/")
+
+
+# ---- the bucket in trouble ----------------------------------------------------------------
+
+
+async def answering_503() -> tuple[asyncio.Server, int]:
+    """A real HTTP server on loopback that answers every request 503 (an S3 outage)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.decode("latin-1").split("\r\n"):
+                    if line.lower().startswith("content-length:"):
+                        length = int(line.split(":", 1)[1])
+                if length:
+                    await reader.readexactly(length)
+                body = b"<Error><Code>ServiceUnavailable</Code><Message>down</Message></Error>"
+                writer.write(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\n"
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.mark.parametrize("trouble", ["unreachable", "answering-503"])
+async def test_a_bucket_in_trouble_answers_503_and_stores_nothing(
+    data_dir: Path, database_url: str, trouble: str
+) -> None:
+    """The bucket down (nothing listening) or failing (5xx): the upload answers 503
+    ``storage-unavailable`` with ``Retry-After`` after botocore's few quick retries, not a 500
+    after minutes; no attachment is recorded."""
+    from tabellion.app import create_app
+    from tests.fixtures.factories import create_org_with_key
+    from tests.fixtures.server import free_port
+
+    server = None
+    if trouble == "unreachable":
+        port = free_port()  # nothing listens there
+    else:
+        server, port = await answering_503()
+    url = f"s3://key:secret@bucket/prefix?endpoint_url=http://127.0.0.1:{port}&region=eu-west-3"
+    settings = make_settings(data_dir, database_url, storage_url=url)
+    runtime = Runtime.build(settings, pool_size=2)
+    try:
+        _, key = await create_org_with_key(runtime)
+        auth = {"Authorization": f"Bearer {key}"}
+        transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t.test", timeout=120
+        ) as client:
+            created = await client.post("/v1/messages", json=message_body(), headers=auth)
+            message_id = created.json()["id"]
+            for body in (b"%PDF-1.7\nsmall\n", pattern(s3.PART_SIZE + MIB)):  # put; multipart
+                response = await client.post(
+                    f"/v1/messages/{message_id}/attachments?filename=a.pdf",
+                    content=body,
+                    headers={**auth, "Content-Type": "application/pdf"},
+                )
+                assert response.status_code == 503, response.text
+                assert response.json()["code"] == "storage-unavailable"
+                assert response.headers["retry-after"] == "30"
+            message = await client.get(f"/v1/messages/{message_id}", headers=auth)
+            assert message.json()["attachments"] == []
+    finally:
+        await runtime.close()
+        if server is not None:
+            server.close()
+            await server.wait_closed()

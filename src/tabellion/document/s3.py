@@ -22,13 +22,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from tabellion.document.storage import (
     SNIFF_BYTES,
     BlobCorrupted,
     BlobNotFound,
     BlobTooLarge,
+    StorageUnavailable,
     StoredBlob,
 )
 from tabellion.kit import metrics
@@ -46,6 +47,33 @@ def _missing(exc: ClientError) -> bool:
     return _code(exc) in ("404", "NoSuchKey", "NotFound")
 
 
+# The store's own trouble, not the request's: an answer of 5xx or one of these codes.
+_SERVER_CODES = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"})
+
+
+def _unavailable(exc: Exception) -> StorageUnavailable:
+    metrics.stored_file_unavailable("unreachable")
+    return StorageUnavailable(
+        f"The file storage cannot be reached or failed ({type(exc).__name__}); nothing was "
+        "stored. Retry shortly."
+    )
+
+
+async def _s3(call: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """``call`` (a client method) in a thread. The bucket unreachable, timing out or answering
+    with its own errors (after botocore's few retries) is ``StorageUnavailable``: a 503 with
+    ``Retry-After``, not a 500 after minutes."""
+    try:
+        return await asyncio.to_thread(call, *args, **kwargs)
+    except BotoCoreError as exc:
+        raise _unavailable(exc) from exc
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if status >= 500 or _code(exc) in _SERVER_CODES:
+            raise _unavailable(exc) from exc
+        raise
+
+
 class S3BlobStore:
     def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
         self.client = client
@@ -59,7 +87,11 @@ class S3BlobStore:
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         options: dict[str, Any] = {
             "config": Config(
-                retries={"max_attempts": 5, "mode": "standard"},
+                # An unreachable or failing bucket answers within seconds (a 503 to the
+                # caller, a retried job), not after minutes of retries.
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=30,
                 max_pool_connections=32,
                 s3={"addressing_style": query.get("addressing_style", "auto")},
                 # Blobs carry their own SHA-256, checked on every full read. botocore's default
@@ -115,7 +147,7 @@ class S3BlobStore:
             final = self.object_key(sha)
             if upload is None:
                 if not await self._touch(final):
-                    await asyncio.to_thread(
+                    await _s3(
                         self.client.put_object, Bucket=self.bucket, Key=final, Body=bytes(buffer)
                     )
             else:
@@ -126,16 +158,14 @@ class S3BlobStore:
                 temp_key, upload = upload.key, None
                 try:
                     if not await self._touch(final):
-                        await asyncio.to_thread(
+                        await _s3(
                             self.client.copy,
                             {"Bucket": self.bucket, "Key": temp_key},
                             self.bucket,
                             final,
                         )
                 finally:
-                    await asyncio.to_thread(
-                        self.client.delete_object, Bucket=self.bucket, Key=temp_key
-                    )
+                    await _s3(self.client.delete_object, Bucket=self.bucket, Key=temp_key)
         except BaseException:
             if upload is not None:
                 await asyncio.shield(upload.abort())
@@ -145,8 +175,8 @@ class S3BlobStore:
     async def _touch(self, key: str) -> bool:
         """True if ``key`` exists; its age is then refreshed for the collector."""
         try:
-            await asyncio.to_thread(self.client.head_object, Bucket=self.bucket, Key=key)
-            await asyncio.to_thread(
+            await _s3(self.client.head_object, Bucket=self.bucket, Key=key)
+            await _s3(
                 self.client.copy_object,
                 Bucket=self.bucket,
                 Key=key,
@@ -171,7 +201,7 @@ class S3BlobStore:
                 return
             options["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         try:
-            response = await asyncio.to_thread(self.client.get_object, **options)
+            response = await _s3(self.client.get_object, **options)
         except ClientError as exc:
             if _missing(exc):
                 metrics.stored_file_unavailable("missing")
@@ -183,7 +213,10 @@ class S3BlobStore:
         hasher = hashlib.sha256() if full else None
         try:
             while True:
-                chunk = await asyncio.to_thread(body.read, READ_CHUNK)
+                try:
+                    chunk = await asyncio.to_thread(body.read, READ_CHUNK)
+                except BotoCoreError as exc:  # the connection lost or timing out mid-file
+                    raise _unavailable(exc) from exc
                 if not chunk:
                     break
                 if hasher is not None:
@@ -197,9 +230,7 @@ class S3BlobStore:
 
     async def exists(self, key: str) -> bool:
         try:
-            await asyncio.to_thread(
-                self.client.head_object, Bucket=self.bucket, Key=self.object_key(key)
-            )
+            await _s3(self.client.head_object, Bucket=self.bucket, Key=self.object_key(key))
         except BlobNotFound:
             return False
         except ClientError as exc:
@@ -210,9 +241,7 @@ class S3BlobStore:
 
     async def delete(self, key: str) -> None:
         with contextlib.suppress(BlobNotFound):
-            await asyncio.to_thread(
-                self.client.delete_object, Bucket=self.bucket, Key=self.object_key(key)
-            )
+            await _s3(self.client.delete_object, Bucket=self.bucket, Key=self.object_key(key))
 
     async def delete_stale(self, key: str, *, before: datetime) -> bool:
         # S3 has no "delete unless modified since" on ordinary buckets: an upload of the same
@@ -225,9 +254,7 @@ class S3BlobStore:
 
     async def modified_at(self, key: str) -> float | None:
         try:
-            head = await asyncio.to_thread(
-                self.client.head_object, Bucket=self.bucket, Key=self.object_key(key)
-            )
+            head = await _s3(self.client.head_object, Bucket=self.bucket, Key=self.object_key(key))
         except BlobNotFound:
             return None
         except ClientError as exc:
@@ -240,13 +267,11 @@ class S3BlobStore:
         """Stored keys last written before ``moment``; stale temporary objects are removed."""
         async for item in self._list(f"{self.prefix}tmp/"):
             if item["LastModified"] < moment:
-                await asyncio.to_thread(
-                    self.client.delete_object, Bucket=self.bucket, Key=item["Key"]
-                )
+                await _s3(self.client.delete_object, Bucket=self.bucket, Key=item["Key"])
         async for item in self._uploads(f"{self.prefix}tmp/"):
             if item["Initiated"] < moment:
                 with contextlib.suppress(ClientError):
-                    await asyncio.to_thread(
+                    await _s3(
                         self.client.abort_multipart_upload,
                         Bucket=self.bucket,
                         Key=item["Key"],
@@ -271,7 +296,7 @@ class S3BlobStore:
             options: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
             if token:
                 options["ContinuationToken"] = token
-            page = await asyncio.to_thread(self.client.list_objects_v2, **options)
+            page = await _s3(self.client.list_objects_v2, **options)
             for item in page.get("Contents", []):
                 yield item
             if not page.get("IsTruncated"):
@@ -282,7 +307,7 @@ class S3BlobStore:
         """Multipart uploads begun and neither completed nor aborted, page after page."""
         markers: dict[str, Any] = {}
         while True:
-            page = await asyncio.to_thread(
+            page = await _s3(
                 self.client.list_multipart_uploads, Bucket=self.bucket, Prefix=prefix, **markers
             )
             for item in page.get("Uploads", []):
@@ -295,7 +320,7 @@ class S3BlobStore:
             }
 
     async def close(self) -> None:
-        await asyncio.to_thread(self.client.close)
+        await _s3(self.client.close)
 
 
 class _Multipart:
@@ -307,14 +332,12 @@ class _Multipart:
 
     @classmethod
     async def start(cls, store: S3BlobStore, key: str) -> _Multipart:
-        response = await asyncio.to_thread(
-            store.client.create_multipart_upload, Bucket=store.bucket, Key=key
-        )
+        response = await _s3(store.client.create_multipart_upload, Bucket=store.bucket, Key=key)
         return cls(store, key, response["UploadId"])
 
     async def add(self, data: bytes) -> None:
         number = len(self.parts) + 1
-        response = await asyncio.to_thread(
+        response = await _s3(
             self.store.client.upload_part,
             Bucket=self.store.bucket,
             Key=self.key,
@@ -325,7 +348,7 @@ class _Multipart:
         self.parts.append({"PartNumber": number, "ETag": response["ETag"]})
 
     async def complete(self) -> None:
-        await asyncio.to_thread(
+        await _s3(
             self.store.client.complete_multipart_upload,
             Bucket=self.store.bucket,
             Key=self.key,
@@ -335,8 +358,8 @@ class _Multipart:
 
     async def abort(self) -> None:
         # If this fails too, the collector aborts leftovers later.
-        with contextlib.suppress(ClientError):
-            await asyncio.to_thread(
+        with contextlib.suppress(ClientError, StorageUnavailable):
+            await _s3(
                 self.store.client.abort_multipart_upload,
                 Bucket=self.store.bucket,
                 Key=self.key,

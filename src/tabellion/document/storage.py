@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from tabellion.errors import TabellionError
+from tabellion.errors import ServiceUnavailable, TabellionError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,6 +21,19 @@ if TYPE_CHECKING:
     from tabellion.config import Settings
 
 SNIFF_BYTES = 8192
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """The blob store cannot be reached, or answers with its own errors (an S3 outage, a
+    throttled bucket): nothing was stored; the caller retries later (``Retry-After``)."""
+
+    code = "storage-unavailable"
+    title = "File storage is temporarily unavailable"
+
+    RETRY_AFTER = 30
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": str(self.RETRY_AFTER)})
 
 
 class BlobTooLarge(TabellionError):
