@@ -45,6 +45,19 @@ from bench.bench_read import measure
 from bench.common import free_port, fresh_postgres, pg_url, report, start_process, wait_for_port
 
 
+def cpu_times() -> tuple[float, float]:
+    """The machine's (busy, total) CPU time in clock ticks since boot, all cores (/proc/stat)."""
+    fields = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(before: tuple[float, float], after: tuple[float, float]) -> float:
+    """How busy the machine's cores were between two readings (1.0: every core, always)."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total else 0.0
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
@@ -80,18 +93,22 @@ async def deployment(
         async with running_cluster(env, Path(tmp), apis=apis, workers=workers) as cluster:
             sender = Sender(cluster)
             try:
-                started = time.perf_counter()
+                started, cpu_before = time.perf_counter(), cpu_times()
                 await sender.send_many(letters, prefix="bench", clients=16)
                 with database(url) as engine:
                     await settle(engine, cluster, timeout=600 + letters)
                     elapsed = time.perf_counter() - started
+                    busy = busy_share(cpu_before, cpu_times())
                     delivery = scalar(engine, "SELECT id FROM deliveries ORDER BY id LIMIT 1")
             finally:
                 await sender.aclose()
             rate = letters / elapsed
+            # With every core busy already, more processes cannot go faster: this says whether
+            # the machine or the design is the limit.
             print(
                 f"{apis} API + {workers} worker(s): {letters} letters notified in "
-                f"{elapsed:.1f} s, {rate:.1f}/s",
+                f"{elapsed:.1f} s, {rate:.1f}/s; the machine's {os.cpu_count()} cores "
+                f"{busy:.0%} busy (every process: ours, PostgreSQL, S3, SMTP, the clients)",
                 flush=True,
             )
             if not keep:
