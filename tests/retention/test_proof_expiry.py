@@ -15,6 +15,7 @@ from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.evidence.verification.check import check_chains
 from tabellion.models.evidence import Evidence
 from tabellion.runtime import Runtime
+from tests.dashboard.helpers import signed_in_user
 from tests.message.test_endpoints import assert_problem
 from tests.retention.helpers import accept, age, letter, pdf, run_retention_timer
 from tests.retention.test_envelope_retention import age_envelope, completed
@@ -93,6 +94,12 @@ async def test_expired_proofs_keep_the_chain_and_copies_verifiable(
         410,
         "proof-expired",
     )
+    await signed_in_user(client, auth, runtime, "viewer")
+    letter_page = await client.get(f"/app/letters/{old['id']}")
+    assert letter_page.status_code == 200
+    assert "proof deleted at the end of its retention period" in letter_page.text
+    assert f"/app/proofs/{accepted.id}.json" not in letter_page.text
+    assert "evidence.zip" not in letter_page.text
     page = await client.get("/verify", params={"evidence": accepted.id})
     assert page.status_code == 404  # no verdict on a proof it no longer holds
     assert "deleted at the end of its retention period" in page.text
