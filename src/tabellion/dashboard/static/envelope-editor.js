@@ -335,6 +335,7 @@ if (editor) {
     }
   }
   palette.hidden = false;
+  document.getElementById("palette-hint").hidden = false;
   if (!rowsBox.querySelector("[aria-invalid=true]")) positions.open = false;
   allow();
 }
