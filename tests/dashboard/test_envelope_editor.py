@@ -85,7 +85,11 @@ async def _api_envelope(
 
 
 async def test_signed_out_visitors_go_to_the_sign_in(client: httpx.AsyncClient) -> None:
-    for path in (NEW, "/app/signatures/env_x/fields", "/app/signatures/env_x/documents/doc_x/pages/1.png"):  # fmt: skip
+    for path in (
+        NEW,
+        "/app/signatures/env_x/fields",
+        "/app/signatures/env_x/documents/doc_x/pages/1.png",
+    ):
         response = await client.get(path)
         assert response.status_code == 303 and response.headers["location"] == "/account/sign-in"
     for path in (NEW, "/app/signatures/env_x/fields", "/app/signatures/env_x/documents"):
@@ -100,7 +104,7 @@ async def test_a_sender_creates_an_envelope_with_its_recipients_and_pdfs(
     listing = await client.get("/app/signatures")
     assert 'href="/app/signatures/new"' in listing.text
     form = await client.get(NEW)
-    assert form.status_code == 200 and "<script src=\"/static/envelope-editor.js\"" in form.text
+    assert form.status_code == 200 and '<script src="/static/envelope-editor.js"' in form.text
     assert 'enctype="multipart/form-data"' in form.text
     # The token is the form's first input: the server checks it before it stores a file.
     assert form.text.index('name="csrf_token"') < form.text.index('name="title"')
@@ -323,22 +327,62 @@ async def test_fields_placed_with_the_form_are_saved_moved_removed_and_sent(
     path = f"/app/signatures/{envelope['id']}/fields"
     first = {
         "csrf_token": csrf,
-        **_row(0, id="", recipient=sam, document=document_id, type="signature", page="2",
-               x="12.5", y="70", width="30", height="6.25", required="on"),
-        **_row(1, id="", recipient=ann, document=document_id, type="text", page="1",
-               x="10", y="10", width="20", height="4"),
-        **_row(2, id="", recipient=sam, document=document_id, type="signature", page="",
-               x="", y="", width="", height=""),  # a blank row: ignored
+        **_row(
+            0,
+            id="",
+            recipient=sam,
+            document=document_id,
+            type="signature",
+            page="2",
+            x="12.5",
+            y="70",
+            width="30",
+            height="6.25",
+            required="on",
+        ),
+        **_row(
+            1,
+            id="",
+            recipient=ann,
+            document=document_id,
+            type="text",
+            page="1",
+            x="10",
+            y="10",
+            width="20",
+            height="4",
+        ),
+        **_row(
+            2,
+            id="",
+            recipient=sam,
+            document=document_id,
+            type="signature",
+            page="",
+            x="",
+            y="",
+            width="",
+            height="",
+        ),  # a blank row: ignored
         "then": "save",
-    }  # fmt: skip
+    }
     saved = await client.post(path, data=first)
     assert saved.status_code == 303, re.findall(r"class=\"error\"[^<]*", saved.text)
     assert saved.headers["location"] == path + "?done=saved"
     state = await _api_envelope(client, auth, envelope["id"])
     boxes = [
-        (f["recipient_id"], f["type"], f["page"], f["x"], f["y"], f["width"], f["height"],
-         f["required"]) for f in state["fields"]
-    ]  # fmt: skip
+        (
+            f["recipient_id"],
+            f["type"],
+            f["page"],
+            f["x"],
+            f["y"],
+            f["width"],
+            f["height"],
+            f["required"],
+        )
+        for f in state["fields"]
+    ]
     assert sorted(boxes) == sorted(
         [
             (sam, "signature", 2, 12.5, 70.0, 30.0, 6.25, True),
@@ -404,8 +448,18 @@ async def test_a_bad_field_is_shown_next_to_its_input_and_nothing_is_saved(
 ) -> None:
     envelope, document_id, csrf = await _sender_with_draft(client, auth, runtime)
     people = {r["email"][:3].upper(): r["id"] for r in envelope["recipients"]}
-    good = {"id": "", "recipient": people["SAM"], "document": document_id, "type": "signature",
-            "page": "1", "x": "10", "y": "80", "width": "30", "height": "6", "required": "on"}  # fmt: skip
+    good = {
+        "id": "",
+        "recipient": people["SAM"],
+        "document": document_id,
+        "type": "signature",
+        "page": "1",
+        "x": "10",
+        "y": "80",
+        "width": "30",
+        "height": "6",
+        "required": "on",
+    }
     bad = {**good, **change}
     bad["recipient"] = people.get(bad["recipient"], bad["recipient"])
     response = await client.post(
@@ -417,10 +471,10 @@ async def test_a_bad_field_is_shown_next_to_its_input_and_nothing_is_saved(
     # The message is the second row's, next to it; its input is marked and described by it.
     row = response.text.split('id="field-1"', 1)[1].split("</fieldset>", 1)[0]
     assert 'id="field-1-error"' in row and message in text_of(httpx.Response(200, text=row))
-    marked = re.search(rf'name="field-1-{input_name}"[^>]*aria-invalid="true"', row) or re.search(
-        rf'aria-invalid="true"[^>]*aria-describedby="field-1-error"', row
+    marked = (
+        rf'name="field-1-{input_name}"[^>]*aria-invalid="true" aria-describedby="field-1-error"'
     )
-    assert marked, row
+    assert re.search(marked, row), row
     assert 'id="field-0-error"' not in response.text
     state = await _api_envelope(client, auth, envelope["id"])
     assert (state["status"], state["fields"]) == ("draft", [])
@@ -435,10 +489,20 @@ async def test_send_without_a_signature_field_saves_nothing(
         f"/app/signatures/{envelope['id']}/fields",
         data={
             "csrf_token": csrf,
-            **_row(0, id="", recipient=ann, document=document_id, type="date", page="1",
-                   x="10", y="10", width="20", height="4"),
+            **_row(
+                0,
+                id="",
+                recipient=ann,
+                document=document_id,
+                type="date",
+                page="1",
+                x="10",
+                y="10",
+                width="20",
+                height="4",
+            ),
             "then": "send",
-        },  # fmt: skip
+        },
     )
     assert response.status_code == 422
     assert "Sam Signer signs, but has no signature field yet" in text_of(response)
@@ -474,7 +538,7 @@ async def test_a_viewer_is_refused_everything_and_sees_no_control(
     ):
         assert response.status_code == 403, response.text
         assert refusal in text_of(response)
-        assert "<form method=\"post\" action=\"/app/signatures" not in response.text
+        assert '<form method="post" action="/app/signatures' not in response.text
     state = await _api_envelope(client, auth, envelope["id"])
     assert state["status"] == "draft" and len(state["documents"]) == 1
     assert await _count(runtime, Envelope) == 1
@@ -495,10 +559,20 @@ async def test_another_organisations_envelope_is_not_found(
         base + "/fields",
         data={
             "csrf_token": csrf,
-            **_row(0, id="", recipient=sam, document=document_id, type="signature", page="1",
-                   x="50", y="50", width="10", height="5"),
+            **_row(
+                0,
+                id="",
+                recipient=sam,
+                document=document_id,
+                type="signature",
+                page="1",
+                x="50",
+                y="50",
+                width="10",
+                height="5",
+            ),
             "then": "send",
-        },  # fmt: skip
+        },
     )
     assert posted.status_code == 404
     added = await client.post(
@@ -547,3 +621,37 @@ async def test_a_pdf_is_added_from_the_editor_and_tagged_fields_move(
     assert not_pdf.status_code == 422 and "notes.pdf is not a PDF." in text_of(not_pdf)
     assert 'id="files-error"' in not_pdf.text
     assert len((await _api_envelope(client, auth, envelope["id"]))["documents"]) == 2
+
+
+async def test_the_pages_and_their_errors_speak_the_visitors_language(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    envelope, document_id, csrf = await _sender_with_draft(client, auth, runtime)
+    form = await client.get(NEW + "?lang=fr")  # remembered in a cookie
+    assert "Nouvelle enveloppe" in text_of(form) and "Continuer : placer les champs" in text_of(
+        form
+    )
+    editor = await client.get(f"/app/signatures/{envelope['id']}/fields")
+    assert "Gauche (%)" in text_of(editor) and "Enregistrer et envoyer" in text_of(editor)
+    sam = _id_of(envelope, "sam")
+    refused = await client.post(
+        f"/app/signatures/{envelope['id']}/fields",
+        data={
+            "csrf_token": csrf,
+            **_row(
+                0,
+                id="",
+                recipient=sam,
+                document=document_id,
+                type="signature",
+                page="7",
+                x="10",
+                y="10",
+                width="20",
+                height="4",
+            ),
+            "then": "save",
+        },
+    )
+    assert refused.status_code == 422
+    assert "Ce document a les pages 1 à 3." in text_of(refused)

@@ -245,7 +245,9 @@ async def test_on_a_phone_a_tap_places_a_field_and_a_finger_moves_it(
             sheet = await _loaded_sheet(page, 1)
             chip = await page.locator(".chip[data-type=signature]").bounding_box()
             assert chip is not None
-            await page.touchscreen.tap(chip["x"] + chip["width"] / 2, chip["y"] + chip["height"] / 2)
+            await page.touchscreen.tap(
+                chip["x"] + chip["width"] / 2, chip["y"] + chip["height"] / 2
+            )
             box = page.locator(".sheet .box")
             await box.wait_for()
             placed = await _inputs(page)

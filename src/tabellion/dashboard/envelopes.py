@@ -651,7 +651,9 @@ def _check_row(
             return None, {"x": exc.detail}
         name, message = CHECK_MESSAGES[exc.code]
         pages = documents[item.document_id].pages if item.document_id in documents else 0
-        return None, {name: page.say(message, pages=pages) if "%(" in message else page.say(message)}
+        return None, {
+            name: page.say(message, pages=pages) if "%(" in message else page.say(message)
+        }
     return item, {}
 
 
