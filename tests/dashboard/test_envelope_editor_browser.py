@@ -62,10 +62,16 @@ async def _sign_in_sender(page: Page, portal: Portal) -> None:
     await page.click("button[type=submit]")
 
 
-async def _create(page: Page, portal: Portal, pdf: Path, title: str) -> str:
+async def _create(
+    page: Page, portal: Portal, pdf: Path, title: str, shots: chromium.Screenshots | None = None
+) -> str:
     """Fill in the new-envelope form (one signer, the PDF) and reach the editor."""
     await page.goto(f"{portal.base}/app/signatures")
     await page.click("#new-envelope")
+    await page.click("#add-recipient")  # a fifth row, by script
+    assert await page.locator("#r4_name").count() == 1
+    if shots is not None:
+        await shots.take(page, "new", "en")
     await page.fill("#title", title)
     await page.fill("#r0_name", "Sam Signer")
     await page.fill("#r0_email", "sam@example.test")
@@ -122,7 +128,7 @@ async def test_a_sender_places_a_field_by_dragging_and_the_signer_signs_there(
     ):
         errors = _console_errors(page)
         await _sign_in_sender(page, portal)
-        envelope_id = await _create(page, portal, pdf, "Lease 12 Rue Haute")
+        envelope_id = await _create(page, portal, pdf, "Lease 12 Rue Haute", screenshots)
         assert await page.locator("#palette").is_visible()
         assert not await page.locator("#positions").evaluate("d => d.open")  # rows tucked away
         assert await page.locator("#field-rows .field-row").count() == 0  # blank rows removed
