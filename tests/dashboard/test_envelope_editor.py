@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,6 +31,10 @@ NEW = "/app/signatures/new"
 async def _count(runtime: Runtime, model: Any) -> int:
     async with runtime.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _stored_files(runtime: Runtime) -> list[Path]:
+    return [p for p in (runtime.settings.data_dir / "blobs").rglob("*") if p.is_file()]
 
 
 def _new_form(**extra: str) -> dict[str, str]:
@@ -134,6 +139,7 @@ async def test_a_sender_creates_an_envelope_with_its_recipients_and_pdfs(
         ("lease.pdf", 2),
         ("annex.pdf", 1),
     ]
+    assert len(_stored_files(runtime)) == 2
 
     editor = await client.get(response.headers["location"])
     assert editor.status_code == 200
@@ -179,10 +185,15 @@ async def test_a_refused_new_envelope_shows_each_error_and_writes_nothing(
     empty = await _post_new(client, nobody, [("lease.pdf", pdf_bytes(1))])
     assert empty.status_code == 422 and "Add at least one recipient." in text_of(empty)
 
+    # A 21st PDF stops the form: the 20 already stored are deleted again.
+    many = [(f"part-{n}.pdf", pdf_bytes(1)) for n in range(21)]
+    too_many = await _post_new(client, _new_form(), many)
+    assert too_many.status_code == 409
+    assert "An envelope holds at most 20 PDFs." in text_of(too_many)
+
     assert await _count(runtime, Envelope) == 0
     assert await _count(runtime, EnvelopeDocument) == 0
-    blobs = runtime.settings.data_dir / "blobs"
-    assert not [p for p in blobs.rglob("*") if p.is_file()] if blobs.exists() else True
+    assert _stored_files(runtime) == []
 
 
 async def test_the_form_token_is_checked_before_any_file_is_stored(
@@ -192,8 +203,7 @@ async def test_the_form_token_is_checked_before_any_file_is_stored(
     response = await _post_new(client, _new_form(), [("a.pdf", pdf_bytes(1))], csrf="forged")
     assert response.status_code == 403
     assert await _count(runtime, Envelope) == 0
-    blobs = runtime.settings.data_dir / "blobs"
-    assert not [p for p in blobs.rglob("*") if p.is_file()] if blobs.exists() else True
+    assert _stored_files(runtime) == []
 
 
 async def test_a_large_pdf_streams_into_storage_in_flat_memory(

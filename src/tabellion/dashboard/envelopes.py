@@ -171,9 +171,18 @@ async def _read_upload(request: Request, organization_id: str) -> Upload:
     """The form's text parts (each at most ``TEXT_LIMIT`` bytes) and its ``files`` parts,
     each streamed into storage. The CSRF token comes first in the form: no file is stored
     before it is checked."""
+    upload = Upload()
+    try:
+        await _read_parts(request, organization_id, upload)
+    except BaseException:
+        await _forget(request, upload.files)  # a form cut short keeps none of its files
+        raise
+    return upload
+
+
+async def _read_parts(request: Request, organization_id: str, upload: Upload) -> None:
     runtime = _runtime(request)
     reader = MultipartReader(request.stream(), boundary_of(request.headers.get("content-type", "")))
-    upload = Upload()
     checked = False
     parts = 0
     while (part := await reader.next_part()) is not None:
@@ -202,7 +211,6 @@ async def _read_upload(request: Request, organization_id: str) -> Upload:
         upload.files.append((blob, part.filename))
     if not checked:
         check_csrf(request, runtime.settings.signing_keys, upload.fields.get("csrf_token"))
-    return upload
 
 
 async def _nonempty(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -244,10 +252,11 @@ async def _store_documents(
             )
             await service.place_tags(page.session, organization_id, document, tags)
         except TabellionError as exc:
-            message = PDF_ERRORS.get(exc.code)
-            if message is None:
-                return exc.detail
-            return page.say(message, file=filename, detail=exc.detail)
+            if exc.code in PDF_ERRORS:
+                return page.say(PDF_ERRORS[exc.code], file=filename, detail=exc.detail)
+            if exc.code in UPLOAD_ERRORS:
+                return page.say(UPLOAD_ERRORS[exc.code])
+            return exc.detail
     return None
 
 
