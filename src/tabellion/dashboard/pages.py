@@ -422,6 +422,7 @@ async def signatures(
 DONE = {
     "reminded": "The recipients who have not acted yet were e-mailed again.",
     "cancelled": "The envelope was cancelled.",
+    "sent": "The envelope was sent: the recipients whose turn it is were e-mailed.",
 }
 
 

@@ -226,6 +226,11 @@ async def update_recipients(
     return [recipient for recipient, _ in updated]
 
 
+# What the server adds to a field's meta (not an input): the text tag a field came from, which
+# completion clears from the PDF. Kept as it is when the field changes.
+SERVER_META = ("tag",)
+
+
 def _field_in(row: EnvelopeField, values: dict[str, Any]) -> FieldIn:
     current = {
         "recipient_id": row.recipient_id,
@@ -237,7 +242,7 @@ def _field_in(row: EnvelopeField, values: dict[str, Any]) -> FieldIn:
         "width": row.width,
         "height": row.height,
         "required": row.required,
-        "meta": row.meta or {},
+        "meta": {k: v for k, v in (row.meta or {}).items() if k not in SERVER_META},
     }
     return FieldIn.model_validate({**current, **values})
 
@@ -283,7 +288,8 @@ async def update_fields(
         row.recipient_id, row.document_id, row.type = item.recipient_id, item.document_id, item.type
         row.page, row.x, row.y = item.page, item.x, item.y
         row.width, row.height, row.required = item.width, item.height, item.required
-        row.meta = item.meta.model_dump(exclude_defaults=True)
+        kept = {k: v for k, v in (row.meta or {}).items() if k in SERVER_META}
+        row.meta = {**item.meta.model_dump(exclude_defaults=True), **kept}
     envelope.updated_at = utcnow()
     await session.flush()
     return [row for row, _ in checked]

@@ -34,6 +34,9 @@ UPLOAD_ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", r"/v1/verify"),
     ("POST", r"/r/[^/]+/reply"),
     ("POST", r"/vault/d/[^/]+/reply"),
+    # The dashboard's PDFs of an envelope (each up to max_attachment_bytes, at most 20).
+    ("POST", r"/app/signatures/new"),
+    ("POST", r"/app/signatures/[^/]+/documents"),
     # Dialects: base64 attachments decoded as they arrive, and streamed multipart files.
     ("POST", r"/compat/registered-email/webservice/mailsender/send"),
     ("POST", r"/compat/documentd/1\.0/emails/[^/]+/attachments/upload"),

@@ -28,7 +28,9 @@ CSRF_FIELD = "csrf_token"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
+        # font-src: the signing page's typed-signature font (static/fonts), else refused.
         "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+        "font-src 'self'; "
         # connect-src: the signing page's passkey step fetches its WebAuthn options.
         "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
