@@ -100,6 +100,7 @@ def create_app(
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    from tabellion.dashboard.compose import router as dashboard_compose
     from tabellion.dashboard.pages import router as dashboard_pages
     from tabellion.envelope.endpoints import router as envelopes_router
     from tabellion.envelope.pages import router as signing_pages
@@ -155,6 +156,8 @@ def create_app(
     ):
         app.include_router(router, prefix="/v1", dependencies=[guard])
     app.include_router(organization_pages)
+    # Before the pages: /app/letters/new is not a letter's id.
+    app.include_router(dashboard_compose)
     app.include_router(dashboard_pages)
     app.include_router(brand_router)
     app.include_router(portal_pages)
@@ -170,7 +173,13 @@ def create_app(
     document_dialect_limits(app)
     app.mount(
         "/static",
-        StaticFiles(packages=[("tabellion.portal", "static"), ("tabellion.envelope", "static")]),
+        StaticFiles(
+            packages=[
+                ("tabellion.portal", "static"),
+                ("tabellion.envelope", "static"),
+                ("tabellion.dashboard", "static"),
+            ]
+        ),
         name="static",
     )
     _mount_docs(app)

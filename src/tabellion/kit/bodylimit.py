@@ -34,6 +34,7 @@ UPLOAD_ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", r"/v1/verify"),
     ("POST", r"/r/[^/]+/reply"),
     ("POST", r"/vault/d/[^/]+/reply"),
+    ("POST", r"/app/letters/new"),  # the dashboard's compose form, with its attachments
     # Dialects: base64 attachments decoded as they arrive, and streamed multipart files.
     ("POST", r"/compat/registered-email/webservice/mailsender/send"),
     ("POST", r"/compat/documentd/1\.0/emails/[^/]+/attachments/upload"),
