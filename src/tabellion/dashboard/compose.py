@@ -318,10 +318,15 @@ def _message_in(
         "copy_to_mailbox_after_acceptance": values.get("copy_to_mailbox") == "yes",
         "notify_sender": values.get("notify_sender") == "yes",
     }
-    if days and not days.isdigit():
+    # The schema's rules over several fields run only once each field is valid: these are
+    # named at once, with the others.
+    registered = data["mode"] == "registered"
+    if days and (not days.isdigit() or not registered):
         errors["acceptance_days"] = FIELD_ERRORS["acceptance_days"]
     elif days:
         data["acceptance_days"] = int(days)
+    if data["copy_to_mailbox_after_acceptance"] and not registered:
+        errors["copy_to_mailbox"] = FIELD_ERRORS["copy_to_mailbox"]
     try:
         return MessageIn.model_validate(data)
     except ValidationError as exc:

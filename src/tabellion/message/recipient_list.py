@@ -41,8 +41,9 @@ class RecipientListUnreadable(ValidationFailed):
 
 @dataclass
 class Row:
-    """One line of the list: ``number`` counts from 1 (the first recipient, after any
-    header); ``recipient`` when it is good, else ``error`` says why not."""
+    """One line of the list: ``number`` is its line in the text or the file (a CSV's header
+    is line 1), as an editor or a spreadsheet numbers it; ``recipient`` when it is good,
+    else ``error`` says why not."""
 
     number: int
     values: dict[str, str]
@@ -86,12 +87,12 @@ def check_rows(rows: Iterable[Row], mode: str | None, *, settings: Settings) -> 
 def typed_rows(text: str) -> list[Row]:
     """Rows of the lines typed into a form (blank lines skipped); see the module's doc."""
     rows: list[Row] = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         delimiter = ";" if ";" in line and "," not in line else ","
         values = [v.strip() for v in next(csv.reader([line], delimiter=delimiter))]
-        rows.append(_positional(len(rows) + 1, values))
+        rows.append(_positional(number, values))
     return rows
 
 
@@ -137,7 +138,7 @@ def csv_rows(data: bytes, *, max_rows: int) -> list[Row]:
             raise RecipientListUnreadable.field(
                 "recipients_csv", f"A letter may have at most {max_rows} recipients."
             )
-        number = len(rows) + 1
+        number = reader.line_num  # (its last line, for a quoted value over several)
         if len(cells) > len(header):
             row = Row(number, dict(zip(header, cells, strict=False)))
             row.error = f"{len(cells)} values for {len(header)} columns."
