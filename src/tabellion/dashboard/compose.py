@@ -468,6 +468,7 @@ async def _review_page(
         skipped=skipped or [],
         hints=MODE_HINTS,
         error=error,
+        here=f"{DRAFTS}/{message.id}",  # its language links, also when answering the form
     )
 
 
