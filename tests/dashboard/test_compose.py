@@ -78,9 +78,11 @@ async def test_a_letter_of_each_mode_is_written_reviewed_and_sent(
     letters = await client.get("/app/letters")
     assert 'href="/app/letters/new"' in letters.text
     form = await client.get(NEW)
-    assert form.status_code == 200 and "<script src=\"/static/compose.js\"" in form.text
+    assert form.status_code == 200 and '<script src="/static/compose.js"' in form.text
     assert "<script>" not in form.text  # no inline script (the CSP would refuse it)
     assert form.headers["content-security-policy"].startswith("default-src 'none'")
+    french = await client.get(f"{NEW}?lang=fr")
+    assert "Nouvelle lettre" in french.text and "Vérifier avant d’envoyer" in text_of(french)
     script = await client.get("/static/compose.js")
     assert script.status_code == 200 and "upload.addEventListener" in script.text
 
@@ -94,14 +96,14 @@ async def test_a_letter_of_each_mode_is_written_reviewed_and_sent(
     message_id = draft_of(review)
     assert review.headers["content-location"] == f"/app/drafts/{message_id}"
     shown = text_of(review)
-    assert "2 recipients" in shown and "jane@example.test" in shown
+    assert "Recipients: 2" in shown and "jane@example.test" in shown
     assert "lease.pdf" in shown and hashlib.sha256(PDF).hexdigest()[:16] in shown
     assert "Nothing has been sent yet" in shown
     await run_jobs(runtime)
     assert smtp_server.messages == []  # a draft sends nothing
     # The draft's page shows the same review again.
     again = await client.get(f"/app/drafts/{message_id}")
-    assert again.status_code == 200 and "Send to 2 recipients" in text_of(again)
+    assert again.status_code == 200 and "Send the letter" in text_of(again)
 
     sent = await client.post(
         f"/app/drafts/{message_id}/send", data={"csrf_token": csrf_of(review.text)}
@@ -153,7 +155,7 @@ async def test_a_csv_is_previewed_and_only_its_good_lines_are_sent(
     )
     assert review.status_code == 201, text_of(review)
     shown = text_of(review)
-    assert "3 recipients" in shown and "4 lines of the file will not be sent" in shown
+    assert "Recipients: 3" in shown and "Lines of the file that will not be sent: 4" in shown
     skipped = re.findall(r"<li><strong>Line (\d+)</strong>", review.text)
     assert skipped == ["3", "4", "5", "8"]
     assert "already on line 2" in shown and "last_name" in shown
@@ -295,8 +297,8 @@ async def test_a_notice_is_sent_again(
     await signed_in_user(client, auth, runtime, "sender")
     review = await compose(
         client,
-        {"mode": "registered", "subject": "Termination", "recipients": "jane@example.test, Jane, Doe",
-         "acceptance_days": "10"},
+        {"mode": "registered", "subject": "Termination",
+         "recipients": "jane@example.test, Jane, Doe", "acceptance_days": "10"},
     )  # fmt: skip
     message_id = draft_of(review)
     await client.post(f"/app/drafts/{message_id}/send", data={"csrf_token": csrf_of(review.text)})
@@ -360,9 +362,10 @@ async def test_a_viewer_reads_but_sends_nothing(
         client, {"mode": "deliver", "subject": "S", "recipients": "a@example.test"}, token=token
     )
     assert posted.status_code == 403
-    review = await client.get(f"/app/drafts/{draft.json()['id']}")
+    draft_id = draft.json()["id"]
+    review = await client.get(f"/app/drafts/{draft_id}")
     assert review.status_code == 200 and "/send" not in review.text  # reads, no control
-    for path in (f"/app/drafts/{draft.json()['id']}/send", f"/app/drafts/{draft.json()['id']}/discard",
+    for path in (f"/app/drafts/{draft_id}/send", f"/app/drafts/{draft_id}/discard",
                  f"/app/deliveries/{delivery_id}/resend"):  # fmt: skip
         refused = await client.post(path, data={"csrf_token": token})
         assert refused.status_code == 403, path
@@ -370,9 +373,8 @@ async def test_a_viewer_reads_but_sends_nothing(
     await run_jobs(runtime)
     assert len(smtp_server.messages) == 1  # no second notice
     assert await count_rows(runtime, "messages") == 2  # nothing created, the draft kept
-    assert (await client.get(f"/v1/messages/{draft.json()['id']}", headers=auth)).json()[
-        "status"
-    ] == "draft"
+    state = (await client.get(f"/v1/messages/{draft_id}", headers=auth)).json()
+    assert state["status"] == "draft"
 
 
 async def test_another_organisations_letters_are_out_of_reach(

@@ -72,69 +72,71 @@ async def test_a_letter_is_sent_with_an_upload_progress_bar(
     smtp_server: SmtpServer,
     screenshots: chromium.Screenshots,
 ) -> None:
-    async with open_portal(data_dir, database_url, smtp_server) as portal:
-        async with chromium.open_page(browser) as page:
-            errors = console_errors(page)
-            await sign_in(page, portal)
-            await page.goto(f"{portal.base}/app/letters")
-            await page.click("#new-letter")
-            assert page.url == f"{portal.base}/app/letters/new"
-            await screenshots.take(page, "compose", "en")
-            await fill_letter(page, "Lease with a large file")
-            await page.set_input_files(
+    async with (
+        open_portal(data_dir, database_url, smtp_server) as portal,
+        chromium.open_page(browser) as page,
+    ):
+        errors = console_errors(page)
+        await sign_in(page, portal)
+        await page.goto(f"{portal.base}/app/letters")
+        await page.click("#new-letter")
+        assert page.url == f"{portal.base}/app/letters/new"
+        await screenshots.take(page, "compose", "en")
+        await fill_letter(page, "Lease with a large file")
+        await page.set_input_files(
                 "#attachments",
                 {"name": "lease.pdf", "mimeType": "application/pdf",
                  "buffer": b"%PDF-1.4\n" + b"0" * FILE_BYTES},
             )  # fmt: skip
-            assert await page.locator("#upload").is_hidden()
+        assert await page.locator("#upload").is_hidden()
 
-            cdp = await page.context.new_cdp_session(page)
-            await cdp.send("Network.enable")
-            await cdp.send(
+        cdp = await page.context.new_cdp_session(page)
+        await cdp.send("Network.enable")
+        await cdp.send(
                 "Network.emulateNetworkConditions",
                 {"offline": False, "latency": 0, "downloadThroughput": -1,
                  "uploadThroughput": UPLOAD_BYTES_PER_SECOND},
             )  # fmt: skip
-            await page.click("#compose button[type=submit]")
-            # The bar shows part of the file sent: the upload is under way, on this page.
-            await page.wait_for_function(
-                "() => { const bar = document.getElementById('upload-progress');"
-                " return bar && bar.value > 0 && bar.value < bar.max; }"
-            )
-            assert await page.locator("#upload").is_visible()
-            assert (await page.inner_text("#upload-percent")).endswith("%")
-            assert await page.locator("#compose button[type=submit]").is_disabled()
-            await page.screenshot(path=screenshots.directory / "compose-uploading-en.png")
-            await cdp.send(
+        await page.click("#compose button[type=submit]")
+        # The bar shows part of the file sent: the upload is under way, on this page.
+        await page.wait_for_function(
+            "() => { const bar = document.getElementById('upload-progress');"
+            " return bar && bar.value > 0 && bar.value < bar.max; }"
+        )
+        assert await page.locator("#upload").is_visible()
+        assert (await page.inner_text("#upload-percent")).endswith("%")
+        assert await page.locator("#compose button[type=submit]").is_disabled()
+        await page.screenshot(path=screenshots.directory / "compose-uploading-en.png")
+        await cdp.send(
                 "Network.emulateNetworkConditions",
                 {"offline": False, "latency": 0, "downloadThroughput": -1,
                  "uploadThroughput": -1},
             )  # fmt: skip
 
-            # The answer replaces the page, at the draft's own address.
-            await page.wait_for_selector("#send")
-            assert "/app/drafts/msg_" in page.url
-            assert await page.inner_text("h1") == "Review before sending"
-            assert "lease.pdf" in await page.inner_text("#attachments")
-            await screenshots.take(page, "review", "en")
-            await page.click("#send")
-            assert "?done=sent" in page.url
-            assert "The letter was sent" in await page.inner_text("#done")
-            message_id = page.url.split("/app/letters/")[1].split("?")[0]
+        # The answer replaces the page, at the draft's own address.
+        await page.wait_for_selector("#send")
+        assert "/app/drafts/msg_" in page.url
+        assert await page.inner_text("h1") == "Review before sending"
+        assert "lease.pdf" in await page.inner_text("#attachments")
+        await screenshots.take(page, "review", "en")
+        await page.click("#send")
+        assert "?done=sent" in page.url
+        assert "The letter was sent" in await page.inner_text("#done")
+        message_id = page.url.split("/app/letters/")[1].split("?")[0]
 
-            mail = await portal.inbox.receive("jane@example.test", lambda m: True)
-            assert "Lease with a large file" in mail.message["Subject"]
-            message = (await portal.api.get(f"/v1/messages/{message_id}")).json()
-            delivery_id = message["deliveries"][0]["id"]
-            assert message["attachments"][0]["size"] == FILE_BYTES + 9
-            await portal.until_status(delivery_id, "notified")
-            await page.reload()
-            await screenshots.take(page, "letter-sent", "en")
-            await page.click(f"#delivery-{delivery_id} form.resend button")
-            assert "The notice was sent again" in await page.inner_text("#done")
-            again = await portal.inbox.receive("jane@example.test", lambda m: True)
-            assert again.message["Subject"] == mail.message["Subject"]
-            assert errors == []  # nothing refused by the CSP
+        mail = await portal.inbox.receive("jane@example.test", lambda m: True)
+        assert "Lease with a large file" in mail.message["Subject"]
+        message = (await portal.api.get(f"/v1/messages/{message_id}")).json()
+        delivery_id = message["deliveries"][0]["id"]
+        assert message["attachments"][0]["size"] == FILE_BYTES + 9
+        await portal.until_status(delivery_id, "notified")
+        await page.reload()
+        await screenshots.take(page, "letter-sent", "en")
+        await page.click(f"#delivery-{delivery_id} form.resend button")
+        assert "The notice was sent again" in await page.inner_text("#done")
+        again = await portal.inbox.receive("jane@example.test", lambda m: True)
+        assert again.message["Subject"] == mail.message["Subject"]
+        assert errors == []  # nothing refused by the CSP
 
 
 async def test_the_form_works_without_javascript(
