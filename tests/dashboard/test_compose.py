@@ -83,6 +83,7 @@ async def test_a_letter_of_each_mode_is_written_reviewed_and_sent(
     assert form.headers["content-security-policy"].startswith("default-src 'none'")
     french = await client.get(f"{NEW}?lang=fr")
     assert "Nouvelle lettre" in french.text and "Vérifier avant d’envoyer" in text_of(french)
+    await client.get(f"{NEW}?lang=en")  # (the choice is remembered in a cookie)
     script = await client.get("/static/compose.js")
     assert script.status_code == 200 and "upload.addEventListener" in script.text
 
