@@ -113,6 +113,10 @@ async def test_a_letter_of_each_mode_is_written_reviewed_and_sent(
     assert sent.headers["location"] == f"/app/letters/{message_id}?done=sent"
     letter = await client.get(sent.headers["location"])
     assert "The letter was sent" in text_of(letter)
+    twice = await client.post(
+        f"/app/drafts/{message_id}/send", data={"csrf_token": csrf_of(review.text)}
+    )
+    assert twice.status_code == 303 and twice.headers["location"] == f"/app/letters/{message_id}"
 
     api = (await client.get(f"/v1/messages/{message_id}", headers=auth)).json()
     assert api["status"] == "dispatched" and api["mode"] == mode

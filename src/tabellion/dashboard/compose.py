@@ -506,6 +506,9 @@ async def send(
     caller = _acting(user)
     if caller is None:
         return await _forbidden(request, session, user)
+    if message.status != "draft":
+        # Sent already (a second click): its page says how it stands.
+        return RedirectResponse(f"/app/letters/{message.id}", status_code=303)
     try:
         await service.dispatch(session, caller, message.id, settings=runtime.settings)
     except TabellionError as exc:
