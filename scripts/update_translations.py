@@ -982,6 +982,243 @@ T: dict[str, tuple[str, str, str]] = {
         "Die Dokumente dieses Umschlags wurden am Ende ihrer Aufbewahrungsfrist gelöscht. Der "
         "Nachweis ihrer Unterzeichnung bleibt erhalten.",
     ),
+    # Dashboard: writing and sending a letter (dashboard/compose.py)
+    "Registered: the recipient confirms who they are, then accepts or refuses the letter "
+    "before reading it. Name each recipient.": (
+        "Recommandée : le destinataire confirme son identité, puis accepte ou refuse la lettre "
+        "avant de la lire. Nommez chaque destinataire.",
+        "Aangetekend: de ontvanger bevestigt wie hij is en aanvaardt of weigert de brief "
+        "voordat hij hem leest. Geef elke ontvanger een naam.",
+        "Einschreiben: Der Empfänger bestätigt seine Identität und nimmt den Brief an oder "
+        "lehnt ihn ab, bevor er ihn liest. Nennen Sie jeden Empfänger mit Namen.",
+    ),
+    "Simple: a notice with a link; opening it is the proof of receipt. Name each recipient.": (
+        "Simple : un avis avec un lien ; son ouverture prouve la réception. Nommez chaque "
+        "destinataire.",
+        "Eenvoudig: een bericht met een link; het openen ervan bewijst de ontvangst. Geef elke "
+        "ontvanger een naam.",
+        "Einfach: eine Benachrichtigung mit einem Link; das Öffnen belegt den Empfang. Nennen "
+        "Sie jeden Empfänger mit Namen.",
+    ),
+    "Deliver: the documents are placed in the recipient's secure space. An address is enough.": (
+        "Dépôt : les documents sont déposés dans l’espace sécurisé du destinataire. Une adresse "
+        "suffit.",
+        "Bezorgen: de documenten worden in de beveiligde ruimte van de ontvanger geplaatst. "
+        "Een adres volstaat.",
+        "Zustellen: Die Dokumente werden im sicheren Bereich des Empfängers abgelegt. Eine "
+        "Adresse genügt.",
+    ),
+    "Secure message: read on a secure page, where the recipient can reply. An address is enough.": (
+        "Message sécurisé : lu sur une page sécurisée, où le destinataire peut répondre. Une "
+        "adresse suffit.",
+        "Beveiligd bericht: gelezen op een beveiligde pagina, waar de ontvanger kan "
+        "antwoorden. Een adres volstaat.",
+        "Sichere Nachricht: wird auf einer sicheren Seite gelesen, auf der der Empfänger "
+        "antworten kann. Eine Adresse genügt.",
+    ),
+    "Choose how the letter is sent.": (
+        "Choisissez comment la lettre est envoyée.",
+        "Kies hoe de brief wordt verzonden.",
+        "Wählen Sie, wie der Brief versendet wird.",
+    ),
+    "A subject of 1 to 255 characters.": (
+        "Un objet de 1 à 255 caractères.",
+        "Een onderwerp van 1 tot 255 tekens.",
+        "Ein Betreff mit 1 bis 255 Zeichen.",
+    ),
+    "The text may be at most 1 MiB.": (
+        "Le texte peut faire au plus 1 Mio.",
+        "De tekst mag hoogstens 1 MiB zijn.",
+        "Der Text darf höchstens 1 MiB groß sein.",
+    ),
+    "A whole number of days from 1 to 365, for registered letters only.": (
+        "Un nombre entier de jours de 1 à 365, pour les lettres recommandées uniquement.",
+        "Een geheel aantal dagen van 1 tot 365, alleen voor aangetekende brieven.",
+        "Eine ganze Zahl von Tagen zwischen 1 und 365, nur für Einschreiben.",
+    ),
+    "Only registered letters are copied to the mailbox once accepted.": (
+        "Seules les lettres recommandées sont copiées dans la boîte mail une fois acceptées.",
+        "Alleen aangetekende brieven worden na aanvaarding naar de mailbox gekopieerd.",
+        "Nur Einschreiben werden nach der Annahme in das Postfach kopiert.",
+    ),
+    "This option needs a sender to notify.": (
+        "Cette option demande un expéditeur à prévenir.",
+        "Deze optie vereist een afzender om te verwittigen.",
+        "Diese Option erfordert einen zu benachrichtigenden Absender.",
+    ),
+    "Add at least one recipient: type them, or upload a CSV file.": (
+        "Ajoutez au moins un destinataire : saisissez-les, ou envoyez un fichier CSV.",
+        "Voeg minstens één ontvanger toe: typ ze, of upload een CSV-bestand.",
+        "Fügen Sie mindestens einen Empfänger hinzu: tippen Sie sie ein oder laden Sie eine "
+        "CSV-Datei hoch.",
+    ),
+    "Type the recipients or upload a CSV file, not both.": (
+        "Saisissez les destinataires ou envoyez un fichier CSV, pas les deux.",
+        "Typ de ontvangers of upload een CSV-bestand, niet allebei.",
+        "Tippen Sie die Empfänger ein oder laden Sie eine CSV-Datei hoch, nicht beides.",
+    ),
+    "No line of the file can be sent; each line's error is listed.": (
+        "Aucune ligne du fichier ne peut être envoyée ; l’erreur de chaque ligne est indiquée.",
+        "Geen enkele regel van het bestand kan worden verzonden; de fout van elke regel staat "
+        "vermeld.",
+        "Keine Zeile der Datei kann versendet werden; der Fehler jeder Zeile ist aufgeführt.",
+    ),
+    "Some lines are not recipients yet; each line's error is listed.": (
+        "Certaines lignes ne sont pas encore des destinataires ; l’erreur de chaque ligne est "
+        "indiquée.",
+        "Sommige regels zijn nog geen ontvangers; de fout van elke regel staat vermeld.",
+        "Einige Zeilen sind noch keine Empfänger; der Fehler jeder Zeile ist aufgeführt.",
+    ),
+    "The form could not be read; reload the page and retry.": (
+        "Le formulaire n’a pas pu être lu ; rechargez la page et réessayez.",
+        "Het formulier kon niet worden gelezen; laad de pagina opnieuw en probeer het nog eens.",
+        "Das Formular konnte nicht gelesen werden; laden Sie die Seite neu und versuchen Sie "
+        "es erneut.",
+    ),
+    "The draft was discarded; nothing was sent.": (
+        "Le brouillon a été supprimé ; rien n’a été envoyé.",
+        "Het concept is verwijderd; er is niets verzonden.",
+        "Der Entwurf wurde verworfen; es wurde nichts versendet.",
+    ),
+    "A %(role)s reads letters; a sender or an admin sends them.": (
+        "Un rôle %(role)s lit les lettres ; un expéditeur ou un administrateur les envoie.",
+        "Een %(role)s leest brieven; een afzender of een beheerder verzendt ze.",
+        "Die Rolle %(role)s liest Briefe; ein Absender oder ein Administrator versendet sie.",
+    ),
+    "New letter": ("Nouvelle lettre", "Nieuwe brief", "Neuer Brief"),
+    "{name} is larger than the limit of %(size)s.": (
+        "{name} dépasse la limite de %(size)s.",
+        "{name} is groter dan de limiet van %(size)s.",
+        "{name} ist größer als die Grenze von %(size)s.",
+    ),
+    "The letter could not be sent to the server; check your connection and retry.": (
+        "La lettre n’a pas pu être envoyée au serveur ; vérifiez votre connexion et réessayez.",
+        "De brief kon niet naar de server worden gestuurd; controleer uw verbinding en probeer "
+        "het opnieuw.",
+        "Der Brief konnte nicht an den Server gesendet werden; prüfen Sie Ihre Verbindung und "
+        "versuchen Sie es erneut.",
+    ),
+    "How it is sent": ("Mode d’envoi", "Verzendwijze", "Versandart"),
+    "Subject": ("Objet", "Onderwerp", "Betreff"),
+    "Text of the letter": ("Texte de la lettre", "Tekst van de brief", "Text des Briefes"),
+    "Type them, one per line": (
+        "Saisissez-les, un par ligne",
+        "Typ ze, één per regel",
+        "Tippen Sie sie ein, einen pro Zeile",
+    ),
+    "An address, then a first and a last name (or a company and its SIREN), separated by "
+    "commas; add en, fr, nl or de for the language. Deliver and secure letters need only the "
+    "address.": (
+        "Une adresse, puis un prénom et un nom (ou une société et son SIREN), séparés par des "
+        "virgules ; ajoutez en, fr, nl ou de pour la langue. Les dépôts et les messages "
+        "sécurisés n’ont besoin que de l’adresse.",
+        "Een adres, dan een voornaam en een achternaam (of een bedrijf en zijn SIREN), "
+        "gescheiden door komma’s; voeg en, fr, nl of de toe voor de taal. Bezorgingen en "
+        "beveiligde berichten hebben alleen het adres nodig.",
+        "Eine Adresse, dann Vor- und Nachname (oder eine Firma und ihre SIREN), durch Kommas "
+        "getrennt; fügen Sie en, fr, nl oder de für die Sprache hinzu. Zustellungen und "
+        "sichere Nachrichten brauchen nur die Adresse.",
+    ),
+    "Or upload a CSV file": (
+        "Ou envoyez un fichier CSV",
+        "Of upload een CSV-bestand",
+        "Oder laden Sie eine CSV-Datei hoch",
+    ),
+    "Its first line names the columns: email, first_name, last_name, company, siren, "
+    "language, phone. You will see what will be sent, and any line with an error, before "
+    "anything is sent.": (
+        "Sa première ligne nomme les colonnes : email, first_name, last_name, company, siren, "
+        "language, phone. Vous verrez ce qui sera envoyé, et chaque ligne en erreur, avant "
+        "tout envoi.",
+        "De eerste regel noemt de kolommen: email, first_name, last_name, company, siren, "
+        "language, phone. U ziet wat er verzonden wordt, en elke regel met een fout, voordat "
+        "er iets verzonden wordt.",
+        "Die erste Zeile nennt die Spalten: email, first_name, last_name, company, siren, "
+        "language, phone. Sie sehen, was versendet wird, und jede fehlerhafte Zeile, bevor "
+        "etwas versendet wird.",
+    ),
+    "Line %(number)s": ("Ligne %(number)s", "Regel %(number)s", "Zeile %(number)s"),
+    "Up to %(count)s files, each at most %(size)s. Choose them again if the form comes back "
+    "with an error.": (
+        "Jusqu’à %(count)s fichiers, chacun d’au plus %(size)s. Choisissez-les de nouveau si "
+        "le formulaire revient avec une erreur.",
+        "Tot %(count)s bestanden, elk hoogstens %(size)s. Kies ze opnieuw als het formulier "
+        "met een fout terugkomt.",
+        "Bis zu %(count)s Dateien, jede höchstens %(size)s. Wählen Sie sie erneut aus, wenn "
+        "das Formular mit einem Fehler zurückkommt.",
+    ),
+    "Reference (optional)": (
+        "Référence (facultatif)",
+        "Referentie (optioneel)",
+        "Referenz (optional)",
+    ),
+    "Campaign (optional)": ("Campagne (facultatif)", "Campagne (optioneel)", "Kampagne (optional)"),
+    "Registered letters only": (
+        "Lettres recommandées uniquement",
+        "Alleen aangetekende brieven",
+        "Nur Einschreiben",
+    ),
+    "Days to accept or refuse (15 if left empty)": (
+        "Jours pour accepter ou refuser (15 si vide)",
+        "Dagen om te aanvaarden of te weigeren (15 indien leeg)",
+        "Tage zum Annehmen oder Ablehnen (15, wenn leer)",
+    ),
+    "Once a recipient accepts, e-mail them a copy of the letter": (
+        "Une fois la lettre acceptée, en envoyer une copie par e-mail au destinataire",
+        "Zodra een ontvanger aanvaardt, hem een kopie van de brief e-mailen",
+        "Sobald ein Empfänger annimmt, ihm eine Kopie des Briefes per E-Mail senden",
+    ),
+    "E-mail me when a recipient answers, or when a letter cannot be delivered": (
+        "Me prévenir par e-mail quand un destinataire répond, ou quand une lettre ne peut être "
+        "distribuée",
+        "Mij e-mailen wanneer een ontvanger antwoordt, of wanneer een brief niet kan worden "
+        "bezorgd",
+        "Mich per E-Mail benachrichtigen, wenn ein Empfänger antwortet oder ein Brief nicht "
+        "zugestellt werden kann",
+    ),
+    "Sending the letter and its files": (
+        "Envoi de la lettre et de ses fichiers",
+        "De brief en zijn bestanden worden verzonden",
+        "Der Brief und seine Dateien werden gesendet",
+    ),
+    "Review before sending": (
+        "Vérifier avant d’envoyer",
+        "Controleren voor verzending",
+        "Vor dem Versand prüfen",
+    ),
+    "Resend the notice": (
+        "Renvoyer l’avis",
+        "Het bericht opnieuw verzenden",
+        "Die Benachrichtigung erneut senden",
+    ),
+    "Nothing has been sent yet. This is what each recipient will receive.": (
+        "Rien n’a encore été envoyé. Voici ce que chaque destinataire recevra.",
+        "Er is nog niets verzonden. Dit is wat elke ontvanger zal ontvangen.",
+        "Es wurde noch nichts versendet. Das erhält jeder Empfänger.",
+    ),
+    "No attachment.": ("Aucune pièce jointe.", "Geen bijlage.", "Kein Anhang."),
+    "And %(count)s more.": ("Et %(count)s de plus.", "En nog %(count)s.", "Und %(count)s weitere."),
+    "Recipients: %(count)s": (
+        "Destinataires : %(count)s",
+        "Ontvangers: %(count)s",
+        "Empfänger: %(count)s",
+    ),
+    "Lines of the file that will not be sent: %(count)s": (
+        "Lignes du fichier qui ne seront pas envoyées : %(count)s",
+        "Regels van het bestand die niet worden verzonden: %(count)s",
+        "Zeilen der Datei, die nicht versendet werden: %(count)s",
+    ),
+    "These lines have an error and are left out: sending sends the recipients above only. "
+    "Correct them and send them in another letter.": (
+        "Ces lignes comportent une erreur et sont écartées : l’envoi ne concerne que les "
+        "destinataires ci-dessus. Corrigez-les et envoyez-les dans une autre lettre.",
+        "Deze regels bevatten een fout en worden weggelaten: alleen de ontvangers hierboven "
+        "krijgen de brief. Verbeter ze en verzend ze in een andere brief.",
+        "Diese Zeilen enthalten einen Fehler und werden ausgelassen: Versendet wird nur an die "
+        "Empfänger oben. Korrigieren Sie sie und versenden Sie sie in einem anderen Brief.",
+    ),
+    "Send the letter": ("Envoyer la lettre", "De brief verzenden", "Den Brief versenden"),
+    "Discard": ("Supprimer le brouillon", "Concept verwijderen", "Entwurf verwerfen"),
 }
 
 

@@ -101,6 +101,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     from tabellion.dashboard.envelopes import router as dashboard_envelopes
+    from tabellion.dashboard.compose import router as dashboard_compose
     from tabellion.dashboard.pages import router as dashboard_pages
     from tabellion.envelope.endpoints import router as envelopes_router
     from tabellion.envelope.pages import router as signing_pages
@@ -158,6 +159,8 @@ def create_app(
     app.include_router(organization_pages)
     # Before the pages: /app/signatures/new and …/{id}/fields are not an envelope or its action.
     app.include_router(dashboard_envelopes)
+    # Before the pages: /app/letters/new is not a letter's id.
+    app.include_router(dashboard_compose)
     app.include_router(dashboard_pages)
     app.include_router(brand_router)
     app.include_router(portal_pages)

@@ -272,6 +272,27 @@ async def letter(message_id: str, request: Request, session: DbSession, user: Si
     )
     if message is None or message.status != "dispatched":
         return await _not_found(request, session, user, "letter")
+    return await letter_page(request, session, user, message)
+
+
+# What the letter page says after a sending page led back to it (dashboard.compose).
+LETTER_DONE = {
+    "sent": "The letter was sent: each recipient's notice is on its way.",
+    "resent": "The notice was sent again.",
+}
+
+
+async def letter_page(
+    request: Request,
+    session: DbSession,
+    user: User,
+    message: Any,
+    *,
+    status_code: int = 200,
+    error: str = "",
+) -> Response:
+    """A dispatched letter with its deliveries, their proofs and replies; ``error`` is why an
+    action on it (sending a notice again) was refused."""
     deliveries = await repository.deliveries_of(session, user.organization_id, [message.id])
     ids = [d.id for d in deliveries]
     events: dict[str, list[Any]] = {}
@@ -286,10 +307,13 @@ async def letter(message_id: str, request: Request, session: DbSession, user: Si
         session,
         user,
         "dashboard/letter.html",
+        status_code=status_code,
         message=message,
         deliveries=deliveries,
         events=events,
         replies=answers,
+        done=LETTER_DONE.get(request.query_params.get("done", ""), ""),
+        error=error,
     )
 
 

@@ -37,6 +37,7 @@ UPLOAD_ROUTES: tuple[tuple[str, str], ...] = (
     # The dashboard's PDFs of an envelope (each up to max_attachment_bytes, at most 20).
     ("POST", r"/app/signatures/new"),
     ("POST", r"/app/signatures/[^/]+/documents"),
+    ("POST", r"/app/letters/new"),  # the dashboard's compose form, with its attachments
     # Dialects: base64 attachments decoded as they arrive, and streamed multipart files.
     ("POST", r"/compat/registered-email/webservice/mailsender/send"),
     ("POST", r"/compat/documentd/1\.0/emails/[^/]+/attachments/upload"),

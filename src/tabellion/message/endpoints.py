@@ -62,6 +62,7 @@ from tabellion.message.schemas import (
     ReplyOut,
 )
 from tabellion.message.service import message as service
+from tabellion.message.service.delivery import NoticeNotResendable, resend_notice
 from tabellion.message.service.message import (
     DeliveryNotFound,
     MessageNotDraft,
@@ -457,6 +458,37 @@ async def get_delivery(delivery_id: str, caller: MessagesRead, session: DbSessio
     delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
     evidence = await evidence_refs(session, [delivery.id])
     return _json(delivery_json(delivery, evidence[delivery.id]))
+
+
+@deliveries_router.post(
+    "/deliveries/{delivery_id}/resend-notice",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DeliveryOut,
+    summary="E-mail the delivery's notice again: the same link and deadline",
+    description=(
+        "For a recipient who did not see the first notice: only while the delivery awaits "
+        "them (`notified`, before a registered letter's deadline), else 409 "
+        "`notice-not-resendable` with the reason. The e-mail leaves from the worker with its "
+        "own Message-ID. It is not evidence (the first NOTIFIED stays the proof of "
+        "notification) and emits no event."
+    ),
+    responses=responses(*_AUTH_ERRORS, DeliveryNotFound, NoticeNotResendable),
+)
+async def resend_delivery_notice(
+    delivery_id: str, caller: MessagesWrite, session: DbSession
+) -> Response:
+    delivery = await service.get_delivery(session, caller.organization_id, delivery_id)
+    resend_notice(
+        session,
+        delivery,
+        requested_by={"requested_by": caller.api_key_id, "method": caller.authentication},
+    )
+    evidence = await evidence_refs(session, [delivery.id])
+    return Response(
+        to_json(delivery_json(delivery, evidence[delivery.id])),
+        status_code=status.HTTP_202_ACCEPTED,
+        media_type="application/json",
+    )
 
 
 class DeliveryNotSecure(Conflict):

@@ -45,9 +45,10 @@ class Notice:
         return self.mail.parsed()
 
 
-def notice_message_id(settings: Settings, delivery_id: str) -> str:
+def notice_message_id(settings: Settings, delivery_id: str, again: str = "") -> str:
+    """The notice's Message-ID; a notice sent ``again`` (a time stamp) has its own."""
     domain = urlsplit(settings.base_url).hostname or "localhost"
-    return f"<{delivery_id}.notice@{domain}>"
+    return f"<{delivery_id}.notice{'.' + again if again else ''}@{domain}>"
 
 
 def mailbox(address: str) -> str:
@@ -95,8 +96,13 @@ def compose_notice(
     organization: Organization,
     *,
     at: datetime,
+    deadline_at: datetime | None = None,
+    message_id: str | None = None,
 ) -> Notice:
-    """The notice as it will leave, sent at ``at`` (the deadline counts from that day)."""
+    """The notice as it will leave, sent at ``at`` (the deadline counts from that day).
+
+    A notice sent again gives the deadline already set (``deadline_at``) and its own
+    ``message_id``."""
     language = i18n.pick(delivery.language)
     t = i18n.translations(language)
     ctx = _context(language, organization.timezone)
@@ -104,7 +110,9 @@ def compose_notice(
     name = recipient_name(delivery)
     deadline = None
     if message.mode == "registered":
-        deadline = acceptance_deadline(at, message.acceptance_days or 15, organization.timezone)
+        deadline = deadline_at or acceptance_deadline(
+            at, message.acceptance_days or 15, organization.timezone
+        )
         subject = t.gettext("A registered electronic letter awaits you")
         lines = [
             t.gettext(
@@ -157,7 +165,7 @@ def compose_notice(
         else brand_of(organization, settings.base_url, name=sender),
     }
     text_template, html_template = _templates(language)
-    message_id = notice_message_id(settings, delivery.id)
+    message_id = message_id or notice_message_id(settings, delivery.id)
     mail = (
         MailBuilder()
         .from_(settings.mail_from)

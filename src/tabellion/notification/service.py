@@ -40,7 +40,7 @@ from tabellion.message.service.delivery import (
 from tabellion.models.message import Delivery, Message
 from tabellion.models.organization import Organization
 from tabellion.notification.bounces import verp_address
-from tabellion.notification.compose import compose_notice
+from tabellion.notification.compose import compose_notice, notice_message_id
 from tabellion.notification.transport import PermanentFailure, TemporaryFailure
 
 if TYPE_CHECKING:
@@ -292,6 +292,39 @@ async def _load_many(session: AsyncSession, delivery_ids: list[str]) -> dict[str
         for d in deliveries
         if d.message_id in messages and d.organization_id in organizations
     }
+
+
+async def resend_notice(runtime: Runtime, delivery_id: str, requested_at: str) -> str:
+    """Send a delivery's notice again (``message.service.delivery.resend_notice`` queued it
+    at ``requested_at``): the same link and deadline, its own Message-ID. Skipped if the
+    recipient answered meanwhile; nothing is recorded (the first notice is the proof)."""
+    settings = runtime.settings
+    async with transaction(runtime.sessions) as session:
+        loaded = (await _load_many(session, [delivery_id])).get(delivery_id)
+    if loaded is None or loaded[0].status != "notified":
+        return loaded[0].status if loaded else "gone"
+    delivery, message, organization = loaded
+    stamp = datetime.fromisoformat(requested_at).strftime("%Y%m%dT%H%M%S%f")
+    notice = compose_notice(
+        settings,
+        delivery,
+        message,
+        organization,
+        at=utcnow(),
+        deadline_at=delivery.deadline_at,
+        message_id=notice_message_id(settings, delivery.id, again=stamp),
+    )
+    try:
+        await runtime.mail.send(
+            notice.mail, envelope_from=verp_address(delivery.id, settings.mail_from)
+        )
+    except PermanentFailure as exc:
+        # The address worked for the first notice; a refusal now is the mail server's word
+        # on this e-mail, not a change of the delivery.
+        raise GiveUp(f"the recipient's mail server refused the notice sent again: {exc}") from exc
+    except TemporaryFailure as exc:
+        raise RetryLater(str(exc), delay=retry_delay(settings, 1)) from exc
+    return delivery.status
 
 
 async def _undelivered(runtime: Runtime, delivery_id: str, reason: str, code: int | None) -> str:

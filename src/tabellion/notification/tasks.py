@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from tabellion.jobs.registry import PRIORITY_NOTICE, TaskContext, task
+from tabellion.message.service.delivery import RESEND_TASK
 from tabellion.message.service.events import MAILBOX_COPY_TASK, SENDER_STATUS_TASK
 from tabellion.message.service.message import NOTICE_TASK
 from tabellion.notification import follow_up
-from tabellion.notification.service import send_notice
+from tabellion.notification.service import resend_notice, send_notice
 
 # The retry window (TABELLION_NOTICE_RETRY_HOURS) ends a relay outage's retries, not the count:
 # this only bounds a failure that is not the mail server's (at the worker's 6 h cap, months).
@@ -18,6 +19,11 @@ NOTICE_MAX_ATTEMPTS = 1_000
 @task(NOTICE_TASK, max_attempts=NOTICE_MAX_ATTEMPTS, timeout_seconds=120, priority=PRIORITY_NOTICE)
 async def send_notice_task(ctx: TaskContext, payload: dict[str, Any]) -> None:
     await send_notice(ctx.runtime, payload["delivery_id"], attempt=ctx.attempt)
+
+
+@task(RESEND_TASK, max_attempts=20, timeout_seconds=120, priority=PRIORITY_NOTICE)
+async def resend_notice_task(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    await resend_notice(ctx.runtime, payload["delivery_id"], payload["requested_at"])
 
 
 @task(SENDER_STATUS_TASK, max_attempts=8)

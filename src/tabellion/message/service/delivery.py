@@ -14,10 +14,10 @@ from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import lock_row
-from tabellion.errors import NotFound
+from tabellion.errors import Conflict, NotFound
 from tabellion.evidence.events import EvidenceType
 from tabellion.evidence.service import evidence_row, record_many
-from tabellion.jobs.queue import enqueue_rows
+from tabellion.jobs.queue import enqueue, enqueue_rows
 from tabellion.kit.time import utcnow
 from tabellion.kit.tokens import as_made, hmac_sha256, sha256_hex
 from tabellion.message.service.events import (
@@ -40,6 +40,43 @@ from tabellion.webhook.service import NewEvent, emit_many
 
 # Statuses from which the notification outcome may still change the delivery.
 _AWAITING_NOTICE = ("pending",)
+RESEND_TASK = "notification.resend_notice"
+# Why a delivery in each status gets no second notice.
+_NOT_RESENDABLE = {
+    "pending": "The first notice is still on its way; it can be sent again once the "
+    "recipient's mail server has accepted it.",
+    "received": "The recipient has already opened the letter.",
+    "accepted": "The recipient has already answered the letter.",
+    "refused": "The recipient has already answered the letter.",
+    "expired": "The deadline to answer has passed.",
+    "undelivered": "The recipient's mail server refused the notice; a second one would be "
+    "refused too.",
+}
+
+
+class NoticeNotResendable(Conflict):
+    code = "notice-not-resendable"
+    title = "The notice cannot be sent again"
+
+
+def resend_notice(
+    session: AsyncSession, delivery: Delivery, *, requested_by: dict[str, Any]
+) -> dict[str, Any]:
+    """Queue the delivery's notice again (same link, same deadline), for a recipient who did
+    not see the first one: only while it awaits the recipient (``notified``, before any
+    deadline). Not evidence: the first NOTIFIED stays the proof of notification.
+
+    Returns the job's payload (its ``requested_at`` makes the e-mail's own Message-ID, so a
+    mail client that dropped the first notice as a duplicate shows this one)."""
+    if delivery.status != "notified":
+        reason = _NOT_RESENDABLE.get(delivery.status, "The letter is not awaiting its recipient.")
+        raise NoticeNotResendable(reason)
+    now = utcnow()
+    if delivery.deadline_at is not None and now > delivery.deadline_at:
+        raise NoticeNotResendable(_NOT_RESENDABLE["expired"])
+    payload = {"delivery_id": delivery.id, "requested_at": now.isoformat(), **requested_by}
+    enqueue(session, RESEND_TASK, payload)
+    return payload
 
 
 def portal_token(signing_key: bytes, delivery_id: str, salt: str) -> str:
