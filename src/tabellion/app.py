@@ -100,8 +100,8 @@ def create_app(
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    from tabellion.dashboard.envelopes import router as dashboard_envelopes
     from tabellion.dashboard.compose import router as dashboard_compose
+    from tabellion.dashboard.envelopes import router as dashboard_envelopes
     from tabellion.dashboard.pages import router as dashboard_pages
     from tabellion.envelope.endpoints import router as envelopes_router
     from tabellion.envelope.pages import router as signing_pages
