@@ -101,6 +101,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     from tabellion.dashboard.pages import router as dashboard_pages
+    from tabellion.dashboard.settings import router as dashboard_settings
     from tabellion.envelope.endpoints import router as envelopes_router
     from tabellion.envelope.pages import router as signing_pages
     from tabellion.envelope.service import (
@@ -156,6 +157,7 @@ def create_app(
         app.include_router(router, prefix="/v1", dependencies=[guard])
     app.include_router(organization_pages)
     app.include_router(dashboard_pages)
+    app.include_router(dashboard_settings)
     app.include_router(brand_router)
     app.include_router(portal_pages)
     app.include_router(identity_pages)
