@@ -250,9 +250,9 @@ async def sign_in_code(
     if user is None:  # no password step in this browser, or it is over 5 minutes old
         return RedirectResponse("/account/sign-in", status_code=303)
     limiter, ip = limiter_of(request), client_ip(request)
-    await limiter.enforce("sign-in-code", ip=ip, address=user.id, count=False)
+    await limiter.enforce("sign-in-code", ip=ip, address=user.email, count=False)
     if not totp.accept(user, code.replace(" ", ""), _keys(request)):
-        await limiter.record("sign-in-code", ip=ip, address=user.id)
+        await limiter.record("sign-in-code", ip=ip, address=user.email)
         return _code_page(request, status_code=401, error="That code is not right.")
     response = RedirectResponse("/account", status_code=303)
     await sessions.close_session(session, request, response, kind=PENDING)
