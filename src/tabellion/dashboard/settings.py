@@ -32,6 +32,7 @@ from tabellion.kit.time import utcnow
 from tabellion.kit.web import PageRoute, check_csrf, csrf_token
 from tabellion.models.organization import Organization
 from tabellion.models.user import User
+from tabellion.models.webhook import WebhookEndpoint
 from tabellion.organization import accounts, client_keys
 from tabellion.organization.schemas import (
     ApiKeyIn,
@@ -601,7 +602,7 @@ async def webhook_create(
     )
 
 
-async def _endpoint(session: DbSession, user: User, endpoint_id: str) -> Any:
+async def _endpoint(session: DbSession, user: User, endpoint_id: str) -> WebhookEndpoint | None:
     if not possible_id(endpoint_id):
         return None
     try:
@@ -614,7 +615,7 @@ async def _endpoint_page(
     request: Request,
     session: DbSession,
     user: User,
-    endpoint: Any,
+    endpoint: WebhookEndpoint,
     *,
     status_code: int = 200,
     before: int | None = None,
@@ -672,7 +673,7 @@ async def _endpoint_action(
     user: User,
     endpoint_id: str,
     csrf_token_: str | None,
-    action: Callable[[Any], Awaitable[str]],
+    action: Callable[[WebhookEndpoint], Awaitable[str]],
 ) -> Response:
     """Check the form and the role, find the endpoint, run ``action`` (which names what it
     did), and lead back to the endpoint's page saying so; a refusal is that page with it."""
@@ -704,7 +705,7 @@ async def webhook_test(
 ) -> Response:
     """A ``webhook.test`` ping, as ``POST /v1/webhook-endpoints/{id}/test``."""
 
-    async def ping(endpoint: Any) -> str:
+    async def ping(endpoint: WebhookEndpoint) -> str:
         if not endpoint.enabled:
             raise webhooks.WebhookEndpointDisabled(
                 "The endpoint is disabled: enable it, then send a test."
@@ -727,7 +728,7 @@ async def webhook_redeliver(
     """The attempt's event sent again to this endpoint, as ``POST /v1/events/{id}/redeliver
     ?endpoint_id=``."""
 
-    async def again(endpoint: Any) -> str:
+    async def again(endpoint: WebhookEndpoint) -> str:
         attempt = (
             await webhooks.get_attempt(session, endpoint, int(attempt_id))
             if attempt_id.isdigit() and int(attempt_id) < 2**63
@@ -756,7 +757,7 @@ async def webhook_state(
     if action not in ("disable", "enable", "delete"):
         return await _not_found(request, session, user, "action")
 
-    async def change(endpoint: Any) -> str:
+    async def change(endpoint: WebhookEndpoint) -> str:
         if action == "delete":
             await session.delete(endpoint)
             await session.flush()
