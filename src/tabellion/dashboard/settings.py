@@ -55,12 +55,21 @@ ROLES = ("viewer", "sender", "admin")
 CUSTOMER_STATES: tuple[str, ...] = CustomerState.__args__  # type: ignore[attr-defined]
 
 
+# What each section needs: the scope the API asks of a key for the same thing (`admin` holds
+# them all; with today's roles, only admins have any of them).
+SCOPE_OF = {
+    "manage users": "users",
+    "manage webhooks": "webhooks",
+    "manage customers": "customers",
+}
+
+
 async def _admin(
     request: Request, session: DbSession, user: User, what: str = "manage API keys"
 ) -> Response | None:
-    """None for an admin (the `admin` scope, as the API asks of a key); the refusal page (403)
-    for the other roles."""
-    if accounts.user_subject(user).has_scope("admin"):
+    """None for a user whose role holds the scope the API asks for ``what`` (``admin`` unless
+    ``SCOPE_OF`` names another); the refusal page (403) for the others."""
+    if accounts.user_subject(user).has_scope(SCOPE_OF.get(what, "admin")):
         return None
     return await _page(
         request,
