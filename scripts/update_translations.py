@@ -45,6 +45,8 @@ EXTRA = [
     "pending", "notified", "received", "accepted", "refused", "expired", "undelivered",
     "This file was deleted at the end of its retention period. The proof of its delivery "
     "remains.",
+    "That session was ended: its browser is signed out.",
+    "Every other session was ended.",
 ]  # fmt: skip
 
 T: dict[str, tuple[str, str, str]] = {
@@ -383,6 +385,49 @@ T: dict[str, tuple[str, str, str]] = {
         "Die Felder platzieren und versenden",
     ),
     # ---- end of the envelope editor ----
+    # The second step at sign-in, and a user's own sessions (dashboard).
+    "Your account asks for a second step: enter the 6-digit code your authenticator app shows now.": (
+        "Votre compte demande une seconde étape : saisissez le code à 6 chiffres que votre application d’authentification affiche maintenant.",
+        "Uw account vraagt een tweede stap: voer de code van 6 cijfers in die uw authenticator-app nu toont.",
+        "Ihr Konto verlangt einen zweiten Schritt: Geben Sie den 6-stelligen Code ein, den Ihre Authenticator-App jetzt anzeigt.",
+    ),
+    "6-digit code": ("Code à 6 chiffres", "Code van 6 cijfers", "6-stelliger Code"),
+    "No access to your authenticator app? Ask an admin of your organisation.": (
+        "Plus d’accès à votre application d’authentification ? Demandez à un administrateur de votre organisation.",
+        "Geen toegang tot uw authenticator-app? Vraag het aan een beheerder van uw organisatie.",
+        "Kein Zugriff auf Ihre Authenticator-App? Wenden Sie sich an einen Administrator Ihrer Organisation.",
+    ),
+    "Settings": ("Paramètres", "Instellingen", "Einstellungen"),
+    "Sessions": ("Sessions", "Sessies", "Sitzungen"),
+    "Each browser signed in to your account. A session lasts 8 hours; ending one signs that browser out at once.": (
+        "Chaque navigateur connecté à votre compte. Une session dure 8 heures ; y mettre fin déconnecte aussitôt ce navigateur.",
+        "Elke browser die bij uw account is aangemeld. Een sessie duurt 8 uur; een sessie beëindigen meldt die browser meteen af.",
+        "Jeder Browser, der bei Ihrem Konto angemeldet ist. Eine Sitzung dauert 8 Stunden; wer eine beendet, meldet diesen Browser sofort ab.",
+    ),
+    "This browser": ("Ce navigateur", "Deze browser", "Dieser Browser"),
+    "Signed in": ("Connecté le", "Aangemeld op", "Angemeldet am"),
+    "Ends": ("Fin", "Eindigt op", "Endet am"),
+    "Sign out this session": (
+        "Déconnecter cette session",
+        "Deze sessie afmelden",
+        "Diese Sitzung abmelden",
+    ),
+    "Sign out all other sessions": (
+        "Déconnecter toutes les autres sessions",
+        "Alle andere sessies afmelden",
+        "Alle anderen Sitzungen abmelden",
+    ),
+    "Sign out everywhere": ("Se déconnecter partout", "Overal afmelden", "Überall abmelden"),
+    "That session was ended: its browser is signed out.": (
+        "Cette session a pris fin : son navigateur est déconnecté.",
+        "Die sessie is beëindigd: die browser is afgemeld.",
+        "Diese Sitzung wurde beendet: Ihr Browser ist abgemeldet.",
+    ),
+    "Every other session was ended.": (
+        "Toutes les autres sessions ont pris fin.",
+        "Alle andere sessies zijn beëindigd.",
+        "Alle anderen Sitzungen wurden beendet.",
+    ),
     "Signatures": ("Signatures", "Handtekeningen", "Signaturen"),
     "API keys": ("Clés d’API", "API-sleutels", "API-Schlüssel"),
     "Users": ("Utilisateurs", "Gebruikers", "Benutzer"),

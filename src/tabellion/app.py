@@ -103,6 +103,7 @@ def create_app(
     from tabellion.dashboard.compose import router as dashboard_compose
     from tabellion.dashboard.envelopes import router as dashboard_envelopes
     from tabellion.dashboard.pages import router as dashboard_pages
+    from tabellion.dashboard.settings import router as dashboard_settings
     from tabellion.envelope.endpoints import router as envelopes_router
     from tabellion.envelope.pages import router as signing_pages
     from tabellion.envelope.service import (
@@ -162,6 +163,7 @@ def create_app(
     # Before the pages: /app/letters/new is not a letter's id.
     app.include_router(dashboard_compose)
     app.include_router(dashboard_pages)
+    app.include_router(dashboard_settings)
     app.include_router(brand_router)
     app.include_router(portal_pages)
     app.include_router(identity_pages)

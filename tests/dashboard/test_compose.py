@@ -164,7 +164,7 @@ async def test_a_csv_is_previewed_and_only_its_good_lines_are_sent(
     skipped = re.findall(r"<li><strong>Line (\d+)</strong>", review.text)
     assert skipped == ["3", "4", "5", "8"]
     assert "already on line 2" in shown and "last_name" in shown
-    listed = re.search(r'<ol class="rows" id="recipients">(.*?)</ol>', review.text, re.S)
+    listed = re.search(r'<ol class="numbered" id="recipients">(.*?)</ol>', review.text, re.S)
     assert listed and re.findall(r"<li>([^ <]+)", listed.group(1)) == [
         "ann@example.test", "dee@example.test", "eve@example.test"]  # fmt: skip
 

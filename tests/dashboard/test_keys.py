@@ -32,7 +32,8 @@ async def test_an_admin_creates_uses_and_revokes_a_key(
 ) -> None:
     await signed_in_user(client, auth, runtime, "admin")
     home = await client.get("/app")
-    assert f'href="{PAGE}"' in home.text
+    assert 'href="/app/settings"' in home.text  # the settings, whose navigation has the keys
+    assert f'href="{PAGE}"' in (await client.get("/app/settings")).text
     page = await client.get(PAGE)
     assert page.status_code == 200 and "<script" not in page.text
     expires = (utcnow() + timedelta(days=30)).date().isoformat()

@@ -14,17 +14,15 @@ from typing import Annotated, Any
 
 import segno
 from fastapi import APIRouter, Depends, Form, Query, Request
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from tabellion.auth.subjects import SCOPES
 from tabellion.dashboard import repository
 from tabellion.db import DbSession, end_read_phase
 from tabellion.document.sniff import content_disposition
 from tabellion.envelope import repository as envelopes
 from tabellion.envelope import service as envelope_service
-from tabellion.errors import Forbidden, TabellionError, ValidationFailed
+from tabellion.errors import Forbidden, TabellionError
 from tabellion.evidence.endpoints import PROOF_MEDIA_TYPE, pdf_response
 from tabellion.evidence.proofs import proof_document, sealed
 from tabellion.evidence.rendering import bundle
@@ -45,8 +43,7 @@ from tabellion.models.organization import Organization
 from tabellion.models.user import User
 from tabellion.organization import accounts, totp
 from tabellion.organization.accounts import SENDING_ROLES
-from tabellion.organization.schemas import ApiKeyIn, UserIn
-from tabellion.organization.service import issue_api_key, possible_id, revoke_api_key
+from tabellion.organization.service import possible_id
 from tabellion.portal import i18n
 from tabellion.portal.i18n import human_time
 from tabellion.runtime import Runtime
@@ -57,7 +54,6 @@ env = page_environment("tabellion.dashboard")
 MODES = ("registered", "simple", "deliver", "secure")
 STATUSES = ("pending", "notified", "accepted", "refused", "expired", "received", "undelivered")
 SIGN_IN = "/account/sign-in"
-ROLES = ("viewer", "sender", "admin")
 
 
 def _runtime(request: Request) -> Runtime:
@@ -566,309 +562,6 @@ async def _signed_file(
         media_type="application/pdf",
         headers={"Content-Disposition": content_disposition(name)},
     )
-
-
-# ---- settings (admin): API keys --------------------------------------------------------------
-
-KEYS_PAGE = "/app/settings/keys"
-
-
-async def _admin(
-    request: Request, session: DbSession, user: User, what: str = "manage API keys"
-) -> Response | None:
-    """None for an admin (the `admin` scope, as the API asks of a key); the refusal page (403)
-    for the other roles."""
-    if accounts.user_subject(user).has_scope("admin"):
-        return None
-    return await _page(
-        request,
-        session,
-        user,
-        "dashboard/forbidden.html",
-        status_code=403,
-        reason=f"A {user.role} cannot {what}; an admin of the organisation can.",
-    )
-
-
-async def _keys_page(
-    request: Request,
-    session: DbSession,
-    user: User,
-    *,
-    status_code: int = 200,
-    errors: dict[str, str] | None = None,
-    created: Any = None,
-    form: dict[str, Any] | None = None,
-    done: str = "",
-) -> Response:
-    keys = await repository.api_keys(session, user.organization_id)
-    return await _page(
-        request,
-        session,
-        user,
-        "dashboard/keys.html",
-        status_code=status_code,
-        keys=keys,
-        scopes=SCOPES,
-        errors=errors or {},
-        created=created,
-        form=form or {"name": "", "scopes": [], "expires": ""},
-        done=done,
-        now=utcnow(),
-    )
-
-
-@router.get(KEYS_PAGE)
-async def api_keys(request: Request, session: DbSession, user: SignedIn) -> Response:
-    refused = await _admin(request, session, user)
-    if refused is not None:
-        return refused
-    done = "The key was revoked." if request.query_params.get("done") == "revoked" else ""
-    return await _keys_page(request, session, user, done=done)
-
-
-@router.post(KEYS_PAGE)
-async def api_key_create(
-    request: Request,
-    session: DbSession,
-    user: SignedIn,
-    name: Annotated[str, Form(max_length=1000)] = "",
-    scopes: Annotated[list[str] | None, Form(max_length=20)] = None,
-    expires: Annotated[str, Form(max_length=40)] = "",
-    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
-) -> Response:
-    """A new key, shown once on the page this answers (never in a URL, never stored)."""
-    check_csrf(request, _runtime(request).settings.signing_keys, csrf_token_)
-    refused = await _admin(request, session, user)
-    if refused is not None:
-        return refused
-    chosen = list(dict.fromkeys(scopes or []))
-    form = {"name": name, "scopes": chosen, "expires": expires}
-    errors: dict[str, str] = {}
-    expires_at: datetime | None = None
-    if expires:
-        try:
-            day = date.fromisoformat(expires)
-            expires_at = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        except ValueError:
-            errors["expires"] = "A date such as 2027-12-31."
-    try:
-        # The API's own rules for a key (name, scopes, expiry in the future).
-        wanted = ApiKeyIn.model_validate(
-            {"name": name.strip(), "scopes": chosen, "expires_at": expires_at}
-        )
-    except ValidationError as exc:
-        wrong = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
-        messages = {
-            "name": "A name of 1 to 255 characters, to recognise the key by.",
-            "scopes": f"Scopes are among {', '.join(SCOPES)}."
-            if chosen
-            else "Choose at least one scope.",
-            "expires_at": "A day after today.",
-        }
-        errors.update({"expires" if f == "expires_at" else f: messages[f] for f in wrong})
-    if errors:
-        return await _keys_page(request, session, user, status_code=422, errors=errors, form=form)
-    new = await issue_api_key(
-        session,
-        accounts.user_subject(user),
-        name=wanted.name,
-        scopes=list(wanted.scopes),
-        expires_at=wanted.expires_at,
-    )
-    return await _keys_page(request, session, user, status_code=201, created=new)
-
-
-@router.post(KEYS_PAGE + "/{key_id}/revoke")
-async def api_key_revoke(
-    key_id: str,
-    request: Request,
-    session: DbSession,
-    user: SignedIn,
-    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
-) -> Response:
-    check_csrf(request, _runtime(request).settings.signing_keys, csrf_token_)
-    refused = await _admin(request, session, user)
-    if refused is not None:
-        return refused
-    try:
-        await revoke_api_key(session, user.organization_id, key_id)
-    except TabellionError:
-        return await _not_found(request, session, user, "API key")
-    return RedirectResponse(KEYS_PAGE + "?done=revoked", status_code=303)
-
-
-# ---- settings (admin): users ------------------------------------------------------------------
-
-USERS_PAGE = "/app/settings/users"
-USER_DONE = {
-    "invited": "The invitation was sent: the activation link is valid 7 days.",
-    "role": "The role was changed.",
-    "deactivated": "The user was deactivated: they can no longer sign in.",
-    "resent": "A new activation link was sent (the previous one no longer works).",
-}
-
-
-async def _users_page(
-    request: Request,
-    session: DbSession,
-    user: User,
-    *,
-    status_code: int = 200,
-    errors: dict[str, str] | None = None,
-    form: dict[str, str] | None = None,
-    error: str = "",
-) -> Response:
-    return await _page(
-        request,
-        session,
-        user,
-        "dashboard/users.html",
-        status_code=status_code,
-        users=await repository.users(session, user.organization_id),
-        roles=ROLES,
-        errors=errors or {},
-        form=form or {"email": "", "name": "", "role": "sender"},
-        done=USER_DONE.get(request.query_params.get("done", ""), ""),
-        error=error,
-    )
-
-
-@router.get(USERS_PAGE)
-async def users(request: Request, session: DbSession, user: SignedIn) -> Response:
-    refused = await _admin(request, session, user, "manage users")
-    return refused or await _users_page(request, session, user)
-
-
-@router.post(USERS_PAGE)
-async def user_invite(
-    request: Request,
-    session: DbSession,
-    user: SignedIn,
-    email: Annotated[str, Form(max_length=1000)] = "",
-    name: Annotated[str, Form(max_length=1000)] = "",
-    role: Annotated[str, Form(max_length=32)] = "sender",
-    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
-) -> Response:
-    """Invite a user: the activation e-mail goes out, as with ``POST /v1/users``."""
-    check_csrf(request, _runtime(request).settings.signing_keys, csrf_token_)
-    refused = await _admin(request, session, user, "manage users")
-    if refused is not None:
-        return refused
-    form = {"email": email, "name": name, "role": role}
-    try:
-        wanted = UserIn(email=email.strip(), name=name.strip() or None, role=role)
-    except ValidationError as exc:
-        errors = {str(e["loc"][0]): _plain_error(e) for e in exc.errors() if e["loc"]}
-        return await _users_page(request, session, user, status_code=422, errors=errors, form=form)
-    try:
-        await accounts.create_user(
-            session,
-            accounts.user_subject(user),
-            email=wanted.email,
-            name=wanted.name,
-            role=wanted.role,
-            signing_key=_runtime(request).settings.signing_key,
-        )
-    except TabellionError as exc:
-        return await _users_page(
-            request, session, user, status_code=exc.status, errors={"email": exc.detail}, form=form
-        )
-    return RedirectResponse(USERS_PAGE + "?done=invited", status_code=303)
-
-
-def _plain_error(error: Any) -> str:
-    field = str(error["loc"][0])
-    if field == "email":
-        return "An e-mail address such as ann@example.com."
-    if field == "role":
-        return f"One of {', '.join(ROLES)}."
-    return "At most 255 characters, without control characters."
-
-
-async def _user_action(
-    request: Request,
-    session: DbSession,
-    user: User,
-    user_id: str,
-    csrf_token_: str | None,
-    action: Callable[[User], Awaitable[None]],
-    done: str,
-) -> Response:
-    check_csrf(request, _runtime(request).settings.signing_keys, csrf_token_)
-    refused = await _admin(request, session, user, "manage users")
-    if refused is not None:
-        return refused
-    if not possible_id(user_id):
-        return await _not_found(request, session, user, "user")
-    try:
-        target = await accounts.get_user(session, user.organization_id, user_id)
-    except TabellionError:
-        return await _not_found(request, session, user, "user")
-    if target.id == user.id:
-        return await _users_page(
-            request,
-            session,
-            user,
-            status_code=409,
-            error="You cannot change your own role or deactivate yourself: another admin can.",
-        )
-    try:
-        await action(target)
-    except TabellionError as exc:
-        return await _users_page(request, session, user, status_code=exc.status, error=exc.detail)
-    return RedirectResponse(f"{USERS_PAGE}?done={done}", status_code=303)
-
-
-@router.post(USERS_PAGE + "/{user_id}/role")
-async def user_role(
-    user_id: str,
-    request: Request,
-    session: DbSession,
-    user: SignedIn,
-    role: Annotated[str, Form(max_length=32)] = "",
-    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
-) -> Response:
-    async def change(target: User) -> None:
-        if role not in ROLES:
-            raise ValidationFailed(f"The role is one of {', '.join(ROLES)}.")
-        accounts.change_role(accounts.user_subject(user), target, role)
-        target.updated_at = utcnow()
-
-    return await _user_action(request, session, user, user_id, csrf_token_, change, "role")
-
-
-@router.post(USERS_PAGE + "/{user_id}/deactivate")
-async def user_deactivate(
-    user_id: str,
-    request: Request,
-    session: DbSession,
-    user: SignedIn,
-    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
-) -> Response:
-    async def deactivate(target: User) -> None:
-        # Their browser sessions end with it: every page checks the user is active.
-        await accounts.deactivate_user(session, target)
-
-    return await _user_action(
-        request, session, user, user_id, csrf_token_, deactivate, "deactivated"
-    )
-
-
-@router.post(USERS_PAGE + "/{user_id}/resend")
-async def user_resend(
-    user_id: str,
-    request: Request,
-    session: DbSession,
-    user: SignedIn,
-    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
-) -> Response:
-    key = _runtime(request).settings.signing_key
-
-    async def resend(target: User) -> None:
-        await accounts.resend_activation(session, target, signing_key=key)
-
-    return await _user_action(request, session, user, user_id, csrf_token_, resend, "resent")
 
 
 # ---- the user's own authenticator app (TOTP), for envelopes that ask for its code ----------

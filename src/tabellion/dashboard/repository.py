@@ -14,8 +14,9 @@ from tabellion.kit.time import utcnow
 from tabellion.message.repository import readable_deliveries, readable_messages
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Delivery, Message, Reply
-from tabellion.models.organization import ApiKey
+from tabellion.models.organization import ApiKey, ClientKey
 from tabellion.models.user import User
+from tabellion.models.webhook import WebhookEndpoint
 
 RECENT = timedelta(days=30)
 EXPIRING_SOON = timedelta(days=3)
@@ -169,6 +170,30 @@ async def api_keys(session: AsyncSession, organization_id: str) -> Sequence[ApiK
         select(ApiKey)
         .where(ApiKey.organization_id == organization_id)
         .order_by(ApiKey.id.desc())
+        .limit(500)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def client_keys(session: AsyncSession, organization_id: str) -> Sequence[ClientKey]:
+    """The organisation's client keys (JWT), newest first (revoked ones too, marked so)."""
+    query = (
+        select(ClientKey)
+        .where(ClientKey.organization_id == organization_id)
+        .order_by(ClientKey.id.desc())
+        .limit(500)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def webhook_endpoints(
+    session: AsyncSession, organization_id: str
+) -> Sequence[WebhookEndpoint]:
+    """The organisation's webhook endpoints, oldest first (as the API lists them)."""
+    query = (
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.organization_id == organization_id)
+        .order_by(WebhookEndpoint.id)
         .limit(500)
     )
     return (await session.scalars(query)).all()

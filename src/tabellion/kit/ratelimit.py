@@ -43,6 +43,10 @@ RULES: dict[str, str] = {
     "identity-start.address": "20/hour",
     "sign-in.ip": "10/minute;100/hour",
     "sign-in.address": "10/15minutes",
+    # Wrong authenticator codes after a right password (a code is 6 digits, 3 are valid at a
+    # time): fewer tries than passwords, per client and per user.
+    "sign-in-code.ip": "10/15minutes;50/day",
+    "sign-in-code.address": "5/15minutes;20/day",
     "activation.ip": "10/minute;60/hour",
     "password-reset.ip": "5/minute;30/hour",
     "password-reset.address": "5/hour",

@@ -204,6 +204,12 @@ async def open_session(
 
 
 async def current_subject(session: AsyncSession, request: Request, kind: str) -> str | None:
+    row = await current_session(session, request, kind)
+    return row.subject if row is not None else None
+
+
+async def current_session(session: AsyncSession, request: Request, kind: str) -> WebSession | None:
+    """This browser's open session of ``kind``, if any."""
     token = request.cookies.get(_cookie_name(kind))
     if not token:
         return None
@@ -212,9 +218,42 @@ async def current_subject(session: AsyncSession, request: Request, kind: str) ->
             WebSession.token_hash == sha256_hex(token), WebSession.kind == kind
         )
     )
-    if row is None or row.expires_at <= utcnow():
-        return None
-    return row.subject
+    return row if row is not None and row.expires_at > utcnow() else None
+
+
+async def sessions_of(session: AsyncSession, kind: str, subject: str) -> Sequence[WebSession]:
+    """The open sessions of ``subject`` (every browser signed in as them), newest first."""
+    return (
+        await session.scalars(
+            select(WebSession)
+            .where(
+                WebSession.kind == kind,
+                WebSession.subject == subject,
+                WebSession.expires_at > utcnow(),
+            )
+            .order_by(WebSession.created_at.desc(), WebSession.id.desc())
+            .limit(200)
+        )
+    ).all()
+
+
+async def end_sessions(
+    session: AsyncSession,
+    kind: str,
+    subject: str,
+    *,
+    session_id: str | None = None,
+    keep: str | None = None,
+) -> int:
+    """End ``subject``'s sessions of ``kind`` (only ``session_id`` if given; all but ``keep``
+    if given): those browsers are signed out at their next request. Returns how many ended."""
+    query = delete(WebSession).where(WebSession.kind == kind, WebSession.subject == subject)
+    if session_id is not None:
+        query = query.where(WebSession.id == session_id)
+    if keep is not None:
+        query = query.where(WebSession.id != keep)
+    result = await session.execute(query.execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def close_session(

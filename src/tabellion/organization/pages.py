@@ -18,7 +18,7 @@ from tabellion.message.rules import normalize_email
 from tabellion.models.message import Message
 from tabellion.models.organization import Organization
 from tabellion.models.user import User
-from tabellion.organization import accounts, branding
+from tabellion.organization import accounts, branding, totp
 from tabellion.organization.service import possible_id
 from tabellion.portal import i18n
 from tabellion.portal.i18n import human_time
@@ -186,7 +186,76 @@ async def sign_in(
             error="The address or the password is not right.",
             csrf=csrf_token(request, _key(request)),
         )
+    if totp.enrolled(user):
+        # The password was right; the session opens only with the authenticator's code.
+        response = RedirectResponse(CODE_PAGE, status_code=303)
+        await sessions.open_session(
+            session, request, response, kind=PENDING, subject=user.id, lifetime=PENDING_TIME
+        )
+        return response
     response = RedirectResponse("/account", status_code=303)
+    await sessions.open_session(
+        session, request, response, kind="user", subject=user.id, lifetime=USER_SESSION
+    )
+    return response
+
+
+# ---- the second factor: a code from the authenticator app of a user who set one up ---------
+# In the visitor's language. The password step opened a short "pending" session (its own
+# cookie); only a right code turns it into the user's session. Wrong codes are throttled
+# per client and per user (``sign-in-code``), fewer than passwords.
+
+CODE_PAGE = "/account/sign-in/code"
+PENDING = "user-totp"
+PENDING_TIME = timedelta(minutes=5)
+
+
+async def _pending_user(session: DbSession, request: Request) -> User | None:
+    """The user whose password was right in this browser, if they still need a code."""
+    user_id = await sessions.current_subject(session, request, PENDING)
+    user = await session.get(User, user_id) if user_id else None
+    if user is None or user.status != "active" or not totp.enrolled(user):
+        return None
+    return user
+
+
+def _code_page(request: Request, *, status_code: int = 200, error: str | None = None) -> Response:
+    return i18n.page(
+        env,
+        request,
+        "pages/sign_in_code.html",
+        language=i18n.request_language(request),
+        csrf=csrf_token(request, _key(request)),
+        status_code=status_code,
+        error=error,
+    )
+
+
+@router.get(CODE_PAGE)
+async def sign_in_code_form(request: Request, session: DbSession) -> Response:
+    if await _pending_user(session, request) is None:
+        return RedirectResponse("/account/sign-in", status_code=303)
+    return _code_page(request)
+
+
+@router.post(CODE_PAGE)
+async def sign_in_code(
+    request: Request,
+    session: DbSession,
+    code: Annotated[str, Form(max_length=16)] = "",
+    csrf_token_: Annotated[str | None, Form(alias="csrf_token")] = None,
+) -> Response:
+    check_csrf(request, _keys(request), csrf_token_)
+    user = await _pending_user(session, request)
+    if user is None:  # no password step in this browser, or it is over 5 minutes old
+        return RedirectResponse("/account/sign-in", status_code=303)
+    limiter, ip = limiter_of(request), client_ip(request)
+    await limiter.enforce("sign-in-code", ip=ip, address=user.email, count=False)
+    if not totp.accept(user, code.replace(" ", ""), _keys(request)):
+        await limiter.record("sign-in-code", ip=ip, address=user.email)
+        return _code_page(request, status_code=401, error="That code is not right.")
+    response = RedirectResponse("/account", status_code=303)
+    await sessions.close_session(session, request, response, kind=PENDING)
     await sessions.open_session(
         session, request, response, kind="user", subject=user.id, lifetime=USER_SESSION
     )

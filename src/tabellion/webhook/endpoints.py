@@ -16,7 +16,7 @@ from tabellion.db import DbSession, SessionRoute, writes_on_read
 from tabellion.errors import InvalidParameter, Unauthorized, responses
 from tabellion.kit.pagination import Cursor, Page, SequenceCursor, decode_cursor, encode_cursor
 from tabellion.kit.schema import not_null
-from tabellion.models.webhook import Event, WebhookAttempt, WebhookEndpoint
+from tabellion.models.webhook import Event, WebhookEndpoint
 from tabellion.runtime import Runtime
 from tabellion.webhook import service
 from tabellion.webhook.delivery import webhook_ledger
@@ -276,10 +276,8 @@ async def list_attempts(
     cursor: SequenceCursor = None,
 ) -> Page[AttemptOut]:
     endpoint = await service.get_endpoint(session, caller.organization_id, endpoint_id)
-    query = select(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint.id)
-    if cursor:
-        query = query.where(WebhookAttempt.id < _position(cursor, "cursor"))
-    rows = (await session.scalars(query.order_by(WebhookAttempt.id.desc()).limit(limit + 1))).all()
+    before = _position(cursor, "cursor") if cursor else None
+    rows = await service.list_attempts(session, endpoint, limit=limit + 1, before=before)
     next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     data = [AttemptOut.model_validate(a, from_attributes=True) for a in rows[:limit]]
     return Page[AttemptOut](data=data, next_cursor=next_cursor)

@@ -483,6 +483,30 @@ def set_enabled(endpoint: WebhookEndpoint, enabled: bool, *, reason: str | None 
     endpoint.updated_at = utcnow()
 
 
+async def list_attempts(
+    session: AsyncSession, endpoint: WebhookEndpoint, *, limit: int, before: int | None = None
+) -> list[WebhookAttempt]:
+    """The endpoint's delivery attempts, newest first, those before the attempt id ``before``
+    (a page further back); ``limit`` of them at most."""
+    query = select(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint.id)
+    if before is not None:
+        query = query.where(WebhookAttempt.id < before)
+    return list(
+        (await session.scalars(query.order_by(WebhookAttempt.id.desc()).limit(limit))).all()
+    )
+
+
+async def get_attempt(
+    session: AsyncSession, endpoint: WebhookEndpoint, attempt_id: int
+) -> WebhookAttempt | None:
+    """One of the endpoint's attempts (an id of another endpoint's: ``None``)."""
+    return await session.scalar(
+        select(WebhookAttempt).where(
+            WebhookAttempt.id == attempt_id, WebhookAttempt.endpoint_id == endpoint.id
+        )
+    )
+
+
 async def send_test(session: AsyncSession, endpoint: WebhookEndpoint) -> str:
     """A ping for this endpoint alone (not in the events feed)."""
     now = utcnow()
