@@ -67,7 +67,9 @@ async def test_no_serious_accessibility_violation_on_any_dashboard_page(
     browser: Browser, data_dir: Path, database_url: str, smtp_server: SmtpServer
 ) -> None:
     source = axe_source()
-    async with open_portal(data_dir, database_url, smtp_server) as portal:
+    async with open_portal(
+        data_dir, database_url, smtp_server, webhook_allowed_hosts="127.0.0.1"
+    ) as portal:
         created = await portal.api.post(
             "/v1/messages", json=message_body(subject="Lease renewal", reference="LEASE-7")
         )
@@ -76,6 +78,12 @@ async def test_no_serious_accessibility_violation_on_any_dashboard_page(
         assert (await portal.api.post(f"/v1/messages/{message_id}/dispatch")).status_code == 202
         envelope, _ = await ready_draft(portal.api, {})
         assert (await portal.api.post(f"/v1/envelopes/{envelope['id']}/send")).status_code == 202
+        draft, _ = await ready_draft(portal.api, {})
+        hook = await portal.api.post(
+            "/v1/webhook-endpoints",
+            json={"url": "http://127.0.0.1:9/tabellion", "events": ["delivery.accepted"]},
+        )
+        assert hook.status_code == 201, hook.text
         user = await portal.api.post(
             "/v1/users", json={"email": "admin@acme.test", "name": "Ada", "role": "admin"}
         )
@@ -87,8 +95,18 @@ async def test_no_serious_accessibility_violation_on_any_dashboard_page(
             f"/app/letters/{message_id}",
             "/app/signatures",
             f"/app/signatures/{envelope['id']}",
+            "/app/letters/new",
+            "/app/signatures/new",
+            f"/app/signatures/{draft['id']}/fields",
+            "/app/settings",
             "/app/settings/keys",
             "/app/settings/users",
+            "/app/settings/client-keys",
+            "/app/settings/webhooks",
+            f"/app/settings/webhooks/{hook.json()['id']}",
+            "/app/settings/customers",
+            "/app/settings/seal",
+            "/app/sessions",
             "/app/authenticator",
         ]
 
