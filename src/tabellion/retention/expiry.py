@@ -16,7 +16,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import transaction
@@ -31,9 +31,9 @@ from tabellion.models.message import Delivery, Message
 from tabellion.models.organization import Organization
 from tabellion.retention.service import (
     BATCH,
-    ENDED,
-    ENVELOPE_ENDED,
-    envelope_ended_at,
+    due,
+    envelopes_ended_before,
+    messages_ended_before,
 )
 
 if TYPE_CHECKING:
@@ -57,45 +57,6 @@ def _expire(rows: list[Evidence], now: datetime, blobs: list[str]) -> list[dict[
     return named
 
 
-def _due_messages(organization_id: str, cutoff: datetime, limit: int) -> Any:
-    still_open = exists().where(Delivery.message_id == Message.id, Delivery.status.not_in(ENDED))
-    ended_at = (
-        select(func.max(Delivery.updated_at))
-        .where(Delivery.message_id == Message.id)
-        .scalar_subquery()
-    )
-    return (
-        select(Message)
-        .where(
-            Message.organization_id == organization_id,
-            Message.dispatched_at.is_not(None),
-            Message.proofs_expired_at.is_(None),
-            Message.legal_hold.is_(False),
-            ~still_open,
-            ended_at < cutoff,
-        )
-        .order_by(Message.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-
-
-def _due_envelopes(organization_id: str, cutoff: datetime, limit: int) -> Any:
-    return (
-        select(Envelope)
-        .where(
-            Envelope.organization_id == organization_id,
-            Envelope.status.in_(ENVELOPE_ENDED),
-            Envelope.proofs_expired_at.is_(None),
-            Envelope.legal_hold.is_(False),
-            envelope_ended_at() < cutoff,
-        )
-        .order_by(Envelope.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-
-
 async def _sealed_proofs(session: AsyncSession, *condition: Any) -> list[Evidence]:
     return list(
         await session.scalars(
@@ -110,26 +71,11 @@ async def expire_message(
     session: AsyncSession, message: Message, days: int, now: datetime
 ) -> list[str]:
     """Expire one message's proofs (see the module's doc); the blobs to delete after commit."""
-    deliveries = list(
-        await session.scalars(select(Delivery.id).where(Delivery.message_id == message.id))
-    )
+    deliveries = select(Delivery.id).where(Delivery.message_id == message.id)
     rows = await _sealed_proofs(
         session, or_(Evidence.delivery_id.in_(deliveries), Evidence.message_id == message.id)
     )
-    blobs: list[str] = []
-    named = _expire(rows, now, blobs)
-    message.proofs_expired_at = now
-    message.updated_at = now
-    record_data_event(
-        session,
-        DataEvidenceType.PROOFS_EXPIRED,
-        organization_id=message.organization_id,
-        message_id=message.id,
-        occurred_at=now,
-        details={"reason": "proof-retention", "retention_days": days, "proofs": named},
-    )
-    await session.flush()
-    return blobs
+    return await _expire_all(session, message, rows, days, now, message_id=message.id)
 
 
 async def expire_envelope(
@@ -137,17 +83,28 @@ async def expire_envelope(
 ) -> list[str]:
     """Expire one envelope's proofs (see the module's doc); the blobs to delete after commit."""
     rows = await _sealed_proofs(session, Evidence.envelope_id == envelope.id)
+    return await _expire_all(session, envelope, rows, days, now, envelope_id=envelope.id)
+
+
+async def _expire_all(
+    session: AsyncSession,
+    owner: Message | Envelope,
+    rows: list[Evidence],
+    days: int,
+    now: datetime,
+    **about: str,
+) -> list[str]:
     blobs: list[str] = []
     named = _expire(rows, now, blobs)
-    envelope.proofs_expired_at = now
-    envelope.updated_at = now
+    owner.proofs_expired_at = now
+    owner.updated_at = now
     record_data_event(
         session,
         DataEvidenceType.PROOFS_EXPIRED,
-        organization_id=envelope.organization_id,
-        envelope_id=envelope.id,
+        organization_id=owner.organization_id,
         occurred_at=now,
         details={"reason": "proof-retention", "retention_days": days, "proofs": named},
+        **about,
     )
     await session.flush()
     return blobs
@@ -166,14 +123,16 @@ async def expire_proofs(runtime: Runtime, *, batch: int = BATCH) -> int:
     total = 0
     for organization_id, days in periods:
         cutoff = now - timedelta(days=days)
-        for due, expire in (
-            (_due_messages, expire_message),
-            (_due_envelopes, expire_envelope),
-        ):
+        kinds: list[tuple[Any, list[Any], Any]] = [
+            (Message, messages_ended_before(organization_id, cutoff), expire_message),
+            (Envelope, envelopes_ended_before(organization_id, cutoff), expire_envelope),
+        ]
+        for model, conditions, expire in kinds:
+            conditions.append(model.proofs_expired_at.is_(None))
             while True:
                 blobs: list[str] = []
                 async with transaction(runtime.sessions) as session:
-                    items = list(await session.scalars(due(organization_id, cutoff, batch)))
+                    items = list(await session.scalars(due(model, conditions, batch)))
                     for item in items:
                         blobs += await expire(session, item, days, now)
                 await delete_unreferenced(runtime, blobs)

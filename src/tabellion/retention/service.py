@@ -93,23 +93,7 @@ async def set_legal_hold(
     """Place (``held``) or release a message's legal hold: evidence of each change; none when
     it is already so."""
     message = await _writable_message(session, organization_id, message_id)
-    if message.legal_hold == held:
-        return message, None
-    now = utcnow()
-    message.legal_hold = held
-    message.updated_at = now
-    details: dict[str, Any] = {"by": _caller_facts(caller)}
-    if reason:
-        details["reason"] = reason
-    evidence = record_data_event(
-        session,
-        DataEvidenceType.LEGAL_HOLD_PLACED if held else DataEvidenceType.LEGAL_HOLD_RELEASED,
-        organization_id=message.organization_id,
-        message_id=message.id,
-        occurred_at=now,
-        details=details,
-    )
-    await session.flush()
+    evidence = await _hold(session, message, held, reason, caller, message_id=message.id)
     return message, evidence
 
 
@@ -123,21 +107,32 @@ async def set_envelope_legal_hold(
 ) -> Evidence | None:
     """Place (``held``) or release an envelope's legal hold (the caller looked it up, locked):
     evidence of each change; none when it is already so."""
-    if envelope.legal_hold == held:
+    return await _hold(session, envelope, held, reason, caller, envelope_id=envelope.id)
+
+
+async def _hold(
+    session: AsyncSession,
+    row: Message | Envelope,
+    held: bool,
+    reason: str | None,
+    caller: ApiKeySubject | None,
+    **about: str,
+) -> Evidence | None:
+    if row.legal_hold == held:
         return None
     now = utcnow()
-    envelope.legal_hold = held
-    envelope.updated_at = now
+    row.legal_hold = held
+    row.updated_at = now
     details: dict[str, Any] = {"by": _caller_facts(caller)}
     if reason:
         details["reason"] = reason
     evidence = record_data_event(
         session,
         DataEvidenceType.LEGAL_HOLD_PLACED if held else DataEvidenceType.LEGAL_HOLD_RELEASED,
-        organization_id=envelope.organization_id,
-        envelope_id=envelope.id,
+        organization_id=row.organization_id,
         occurred_at=now,
         details=details,
+        **about,
     )
     await session.flush()
     return evidence
@@ -308,59 +303,52 @@ async def purge_envelope_content(
 # ---- the retention timer ------------------------------------------------------------------------
 
 
-def _due(organization_id: str, cutoff: datetime, limit: int) -> Any:
-    """Dispatched messages of the organisation whose deliveries all ended before ``cutoff``,
-    not held and not purged yet."""
+def messages_ended_before(organization_id: str, cutoff: datetime) -> list[Any]:
+    """Conditions on ``Message``: the organisation's dispatched messages, not held, whose
+    deliveries all ended before ``cutoff`` (the last change of the last one)."""
     still_open = exists().where(Delivery.message_id == Message.id, Delivery.status.not_in(ENDED))
     ended_at = (
         select(func.max(Delivery.updated_at))
         .where(Delivery.message_id == Message.id)
         .scalar_subquery()
     )
-    return (
-        select(Message)
-        .where(
-            Message.organization_id == organization_id,
-            Message.dispatched_at.is_not(None),
-            Message.content_purged_at.is_(None),
-            Message.legal_hold.is_(False),
-            ~still_open,
-            ended_at < cutoff,
-        )
-        .order_by(Message.id)
-        .limit(limit)
-        # Two workers never purge the same message; a legal hold placed meanwhile is seen
-        # (PostgreSQL checks the conditions again on the locked row).
-        .with_for_update(skip_locked=True)
-    )
+    return [
+        Message.organization_id == organization_id,
+        Message.dispatched_at.is_not(None),
+        Message.legal_hold.is_(False),
+        ~still_open,
+        ended_at < cutoff,
+    ]
 
 
-def envelope_ended_at() -> Any:
-    """When an ended envelope ended: completed, cancelled or expired, or rejected (its
-    recipients' last act). Not ``updated_at``, which a legal hold changes too."""
+def envelopes_ended_before(organization_id: str, cutoff: datetime) -> list[Any]:
+    """Conditions on ``Envelope``: the organisation's envelopes, not held, that ended
+    (completed, cancelled or expired, or rejected: its recipients' last act) before ``cutoff``.
+    Not by ``updated_at``, which a legal hold changes too."""
     last_act = (
         select(func.max(EnvelopeRecipient.acted_at))
         .where(EnvelopeRecipient.envelope_id == Envelope.id)
         .scalar_subquery()
     )
-    return func.coalesce(
+    ended_at = func.coalesce(
         Envelope.completed_at, Envelope.cancelled_at, Envelope.expired_at, last_act
     )
+    return [
+        Envelope.organization_id == organization_id,
+        Envelope.status.in_(ENVELOPE_ENDED),
+        Envelope.legal_hold.is_(False),
+        ended_at < cutoff,
+    ]
 
 
-def _due_envelopes(organization_id: str, cutoff: datetime, limit: int) -> Any:
-    """Ended envelopes of the organisation that ended before ``cutoff``, not held and not
-    purged yet."""
+def due(model: type[Message] | type[Envelope], conditions: list[Any], limit: int) -> Any:
+    """Up to ``limit`` rows of ``model`` meeting ``conditions``, locked: two workers never take
+    the same row, and a legal hold placed meanwhile is seen (PostgreSQL checks the conditions
+    again on the locked row)."""
     return (
-        select(Envelope)
-        .where(
-            Envelope.organization_id == organization_id,
-            Envelope.status.in_(ENVELOPE_ENDED),
-            Envelope.content_purged_at.is_(None),
-            Envelope.legal_hold.is_(False),
-            envelope_ended_at() < cutoff,
-        )
-        .order_by(Envelope.id)
+        select(model)
+        .where(*conditions)
+        .order_by(model.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -386,7 +374,9 @@ async def apply_retention(runtime: Runtime, *, batch: int = BATCH) -> int:
         while True:
             blobs: list[str] = []
             async with transaction(runtime.sessions) as session:
-                messages = list(await session.scalars(_due(organization_id, cutoff, batch)))
+                due_messages = messages_ended_before(organization_id, cutoff)
+                due_messages.append(Message.content_purged_at.is_(None))
+                messages = list(await session.scalars(due(Message, due_messages, batch)))
                 for message in messages:
                     purged = await purge_content(
                         session, message, reason="retention", details={"retention_days": days}
@@ -399,9 +389,9 @@ async def apply_retention(runtime: Runtime, *, batch: int = BATCH) -> int:
         while True:
             blobs = []
             async with transaction(runtime.sessions) as session:
-                envelopes = list(
-                    await session.scalars(_due_envelopes(organization_id, cutoff, batch))
-                )
+                due_envelopes = envelopes_ended_before(organization_id, cutoff)
+                due_envelopes.append(Envelope.content_purged_at.is_(None))
+                envelopes = list(await session.scalars(due(Envelope, due_envelopes, batch)))
                 for envelope in envelopes:
                     purged = await purge_envelope_content(
                         session, envelope, reason="retention", details={"retention_days": days}
