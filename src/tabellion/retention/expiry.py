@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tabellion.db import transaction
-from tabellion.document.service import delete_unreferenced
 from tabellion.evidence.events import DataEvidenceType
 from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.evidence.service import record_data_event
@@ -31,8 +30,8 @@ from tabellion.models.message import Delivery, Message
 from tabellion.models.organization import Organization
 from tabellion.retention.service import (
     BATCH,
-    due,
     envelopes_ended_before,
+    in_batches,
     messages_ended_before,
 )
 
@@ -129,16 +128,8 @@ async def expire_proofs(runtime: Runtime, *, batch: int = BATCH) -> int:
         ]
         for model, conditions, expire in kinds:
             conditions.append(model.proofs_expired_at.is_(None))
-            while True:
-                blobs: list[str] = []
-                async with transaction(runtime.sessions) as session:
-                    items = list(await session.scalars(due(model, conditions, batch)))
-                    for item in items:
-                        blobs += await expire(session, item, days, now)
-                await delete_unreferenced(runtime, blobs)
-                total += len(items)
-                if len(items) < batch:
-                    break
+            act = partial(expire, days=days, now=now)
+            total += await in_batches(runtime, model, conditions, act, batch)
     if total:
         log.info("retention: the proofs of %d messages and envelopes expired", total)
     return total

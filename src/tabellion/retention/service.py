@@ -12,9 +12,10 @@ message (``purged_parts``), so proofs sealed later say the same as earlier ones.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, func, select
@@ -354,6 +355,40 @@ def due(model: type[Message] | type[Envelope], conditions: list[Any], limit: int
     )
 
 
+async def _purge_message(session: AsyncSession, message: Message, *, days: int) -> list[str]:
+    details = {"retention_days": days}
+    return (await purge_content(session, message, reason="retention", details=details)).blobs
+
+
+async def _purge_envelope(session: AsyncSession, envelope: Envelope, *, days: int) -> list[str]:
+    details = {"retention_days": days}
+    purged = await purge_envelope_content(session, envelope, reason="retention", details=details)
+    return purged.blobs
+
+
+async def in_batches(
+    runtime: Runtime,
+    model: Any,
+    conditions: list[Any],
+    act: Callable[[AsyncSession, Any], Awaitable[list[str]]],
+    batch: int,
+) -> int:
+    """``act`` on each row of ``model`` meeting ``conditions`` (see ``due``), ``batch`` rows per
+    transaction; the blobs ``act`` lets go of are deleted once each batch is committed. Returns
+    how many rows were acted on."""
+    total = 0
+    while True:
+        blobs: list[str] = []
+        async with transaction(runtime.sessions) as session:
+            rows = list(await session.scalars(due(model, conditions, batch)))
+            for row in rows:
+                blobs += await act(session, row)
+        await delete_unreferenced(runtime, blobs)
+        total += len(rows)
+        if len(rows) < batch:
+            return total
+
+
 async def apply_retention(runtime: Runtime, *, batch: int = BATCH) -> int:
     """Purge the content of every message and envelope past its organisation's retention
     period, ``batch`` of them per transaction; returns how many were purged."""
@@ -371,36 +406,16 @@ async def apply_retention(runtime: Runtime, *, batch: int = BATCH) -> int:
     for organization_id, days in periods:
         assert days is not None  # selected so
         cutoff = now - timedelta(days=days)
-        while True:
-            blobs: list[str] = []
-            async with transaction(runtime.sessions) as session:
-                due_messages = messages_ended_before(organization_id, cutoff)
-                due_messages.append(Message.content_purged_at.is_(None))
-                messages = list(await session.scalars(due(Message, due_messages, batch)))
-                for message in messages:
-                    purged = await purge_content(
-                        session, message, reason="retention", details={"retention_days": days}
-                    )
-                    blobs += purged.blobs
-            await delete_unreferenced(runtime, blobs)
-            total += len(messages)
-            if len(messages) < batch:
-                break
-        while True:
-            blobs = []
-            async with transaction(runtime.sessions) as session:
-                due_envelopes = envelopes_ended_before(organization_id, cutoff)
-                due_envelopes.append(Envelope.content_purged_at.is_(None))
-                envelopes = list(await session.scalars(due(Envelope, due_envelopes, batch)))
-                for envelope in envelopes:
-                    purged = await purge_envelope_content(
-                        session, envelope, reason="retention", details={"retention_days": days}
-                    )
-                    blobs += purged.blobs
-            await delete_unreferenced(runtime, blobs)
-            total += len(envelopes)
-            if len(envelopes) < batch:
-                break
+        messages = messages_ended_before(organization_id, cutoff)
+        messages.append(Message.content_purged_at.is_(None))
+        total += await in_batches(
+            runtime, Message, messages, partial(_purge_message, days=days), batch
+        )
+        envelopes = envelopes_ended_before(organization_id, cutoff)
+        envelopes.append(Envelope.content_purged_at.is_(None))
+        total += await in_batches(
+            runtime, Envelope, envelopes, partial(_purge_envelope, days=days), batch
+        )
     if total:
         log.info("retention: purged the content of %d messages and envelopes", total)
     return total
