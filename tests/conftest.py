@@ -78,8 +78,10 @@ def _whole_suite(session: pytest.Session) -> bool:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
-    """xdist's controller: add up the job kinds a worker process ran."""
-    job_kinds.RAN.update(node.workeroutput.get("job_kinds_ran", ()))
+    """xdist's controller: add up the job kinds a worker process ran. A worker that died
+    (``error`` set) left no output: xdist reports its crash, not an error of this hook."""
+    output = getattr(node, "workeroutput", None) or {}
+    job_kinds.RAN.update(output.get("job_kinds_ran", ()))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
