@@ -355,7 +355,9 @@ def is_encrypted(head: bytes) -> bool:
     return head.startswith(MAGIC)
 
 
-def seal_chunk(cipher: AESGCM, header: Header, index: int, data: bytes, final: bool) -> bytes:
+def seal_chunk(
+    cipher: AESGCM, header: Header, index: int, data: bytes | memoryview, final: bool
+) -> bytes:
     return cipher.encrypt(header.nonce(index), data, header.aad(final))
 
 
@@ -424,10 +426,12 @@ class EncryptedBlobStore(BlobStoreProxy):
                 pending += chunk
                 # Keep at least one byte back: the last chunk is known only at the end.
                 while len(pending) > header.chunk_size:
-                    with memoryview(pending) as view:
-                        piece = bytes(view[: header.chunk_size])
+                    with memoryview(pending) as view:  # sealed where it lies: no copy
+                        sealed_piece = seal_chunk(
+                            cipher, header, index, view[: header.chunk_size], False
+                        )
                     del pending[: header.chunk_size]
-                    yield seal_chunk(cipher, header, index, piece, False)
+                    yield sealed_piece
                     index += 1
             yield seal_chunk(cipher, header, index, bytes(pending), True)
 
