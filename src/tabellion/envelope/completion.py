@@ -39,6 +39,7 @@ from tabellion.evidence.rendering.pdf import draw_qr, seal_pdf
 from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.identity import envelopes as identity_envelopes
 from tabellion.jobs.queue import enqueue
+from tabellion.kit.pdftext import wrap_lines
 from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeField, EnvelopeRecipient
 from tabellion.models.evidence import Evidence
@@ -402,55 +403,12 @@ def _latin(text: object) -> str:
     return str(text).translate(_PLAIN).encode("latin-1", "replace").decode("latin-1")
 
 
-@functools.lru_cache(maxsize=16)
-def _widths(family: str, style: str, size: float) -> dict[str, float]:
-    """Character widths (mm) of a core font at a size, measured once: fpdf2's own measure
-    costs a font lookup per call."""
-    pdf = FPDF(format="A4")
-    pdf.set_font(family, style=style, size=size)
-    return {chr(c): pdf.get_string_width(chr(c)) for c in range(32, 256)}
-
-
-def _wrap(pdf: FPDF, text: str, width: float) -> list[str]:
-    """``text`` in lines no wider than ``width``, broken at spaces (inside a word only when
-    the word alone is wider), as ``multi_cell`` breaks them. Core fonts have no kerning, so
-    a word's width is the sum of its characters'."""
-    widths = _widths(pdf.font_family, pdf.font_style, pdf.font_size_pt)
-
-    def measure(word: str) -> float:
-        return sum(widths.get(c, 0.0) for c in word)
-
-    lines: list[str] = []
-    line: str | None = None
-    line_width = 0.0
-    space = widths[" "]
-    for word in text.split(" "):
-        word_width = measure(word)
-        if line is not None and line_width + space + word_width <= width:
-            line, line_width = f"{line} {word}", line_width + space + word_width
-            continue
-        if line is not None:
-            lines.append(line)
-        while word_width > width and len(word) > 1:
-            cut, cut_width = 0, 0.0
-            while cut < len(word) - 1 and cut_width + widths.get(word[cut], 0.0) <= width:
-                cut_width += widths.get(word[cut], 0.0)
-                cut += 1
-            cut = max(cut, 1)
-            lines.append(word[:cut])
-            word = word[cut:]
-            word_width = measure(word)
-        line, line_width = word, word_width
-    lines.append(line or "")
-    return lines
-
-
 def _write(pdf: FPDF, text: str, height: float, width: float = 0) -> None:
     """``multi_cell(width, height, text)``, left-aligned, at a fraction of its cost: fpdf2's
     line breaker takes time quadratic in a line's length, and the certificate's lines are
     long (hashes, user agents)."""
     inner = (width or pdf.epw) - 2 * pdf.c_margin
-    for line in _wrap(pdf, _latin(text), inner):
+    for line in wrap_lines(pdf, _latin(text), inner):
         if pdf.get_y() + height > pdf.page_break_trigger:
             pdf.add_page()
         # Where ``cell`` puts the baseline: the middle of the line, lowered by 0.3 em.
