@@ -43,8 +43,8 @@ def encrypt(
     ),
 ) -> None:
     """Encrypt the plain (legacy) blobs under their organisation's key; resumable: run it
-    again after an interruption and it goes on where it stopped. Needs
-    TABELLION_MASTER_KEY_FILE."""
+    again after an interruption and it goes on where it stopped. Needs a master key
+    (TABELLION_MASTER_KEY_FILE, _PKCS11_* or _KMS_KEY_ID)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from tabellion.document.migrate import (
@@ -54,8 +54,11 @@ def encrypt(
         encrypt_storage,
     )
 
-    if load_settings().resolved_master_key_file is None:
-        err.print("[red]error:[/red] set TABELLION_MASTER_KEY_FILE first (see docs/data.md)")
+    if load_settings().master_key_source is None:
+        err.print(
+            "[red]error:[/red] set a master key first: TABELLION_MASTER_KEY_FILE, "
+            "TABELLION_MASTER_KEY_PKCS11_* or TABELLION_MASTER_KEY_KMS_KEY_ID (see docs/data.md)"
+        )
         raise typer.Exit(2)
 
     async def work(runtime: Runtime) -> EncryptReport:
