@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from tabellion.cli.main import bootstrap, start_notices
@@ -34,6 +34,7 @@ from tabellion.document.encryption import (
 from tabellion.document.key_providers import Pkcs11KeyProvider
 from tabellion.models.encryption import StorageKey
 from tabellion.models.message import Attachment
+from tabellion.models.organization import Organization
 from tabellion.runtime import Runtime
 from tests.conftest import make_settings
 from tests.fixtures.factories import create_org_with_key, message_body
@@ -374,24 +375,40 @@ async def test_an_unusable_master_key_answers_503_and_stores_nothing(
     assert blob_files(data_dir) == []
 
 
-async def test_blobs_written_are_refused_not_served_while_kms_is_down(
+def test_blobs_written_are_refused_not_served_while_kms_is_down(
     data_dir: Path, database_url: str, kms: Kms
 ) -> None:
-    up = Runtime.build(make_settings(data_dir, database_url, **kms_settings(kms)))
-    try:
-        org, _ = await create_org_with_key(up)
-        blob = await put_for(up.storage, one(b"secret words"), organization_id=org)
-    finally:
-        await up.close()
+    async def write() -> str:
+        up = Runtime.build(make_settings(data_dir, database_url, **kms_settings(kms)))
+        try:
+            org, _ = await create_org_with_key(up)
+            blob = await put_for(up.storage, one(b"secret words"), organization_id=org)
+            async with up.sessions() as session, session.begin():  # referenced: checked
+                await session.execute(
+                    update(Organization).where(Organization.id == org).values(logo_key=blob.key)
+                )
+            return blob.key
+        finally:
+            await up.close()
+
+    async def read_while_down() -> None:
+        runtime = Runtime.build(make_settings(data_dir, database_url, **down))
+        try:
+            with pytest.raises(MasterKeyUnavailable) as refused:
+                await read(runtime, key)
+            assert refused.value.status == 503
+            assert refused.value.code == "storage-key-unavailable"
+        finally:
+            await runtime.close()
+
+    key = asyncio.run(write())
     down = kms_settings(kms, endpoint=f"http://127.0.0.1:{free_port()}")
-    runtime = Runtime.build(make_settings(data_dir, database_url, **down))
-    try:
-        with pytest.raises(MasterKeyUnavailable) as refused:
-            await read(runtime, blob.key)
-        assert refused.value.status == 503
-        assert refused.value.code == "storage-key-unavailable"
-    finally:
-        await runtime.close()
+    asyncio.run(read_while_down())
+    # `tabellion storage check` stops and says why, rather than call every file damaged.
+    env = {"TABELLION_DATA_DIR": str(data_dir), "TABELLION_DATABASE_URL": database_url}
+    checked = runner.invoke(storage_app, ["check"], env={**env, **env_of(down)})
+    assert checked.exit_code == 1
+    assert "cannot be used" in checked.output and "damaged" not in checked.output
 
 
 def test_a_wrong_pin_answers_storage_key_unavailable_and_is_not_tried_again(

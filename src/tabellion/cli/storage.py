@@ -22,9 +22,14 @@ console = Console()
 def check() -> None:
     """Read every referenced blob and compare it with its recorded SHA-256; exit 1 on a
     missing or damaged one."""
+    from tabellion.document.encryption import MasterKeyUnavailable
     from tabellion.document.service import check_storage
 
-    report = with_runtime(check_storage)
+    try:
+        report = with_runtime(check_storage)
+    except MasterKeyUnavailable as exc:  # the token or KMS, not the files: nothing to report
+        err.print(f"[red]error:[/red] {exc.detail} The check stopped.", soft_wrap=True)
+        raise typer.Exit(1) from exc
     for problem in report.problems:
         console.print(f"[red]damaged:[/red] {problem}", highlight=False, soft_wrap=True)
     if not report.ok:

@@ -101,29 +101,19 @@ class Pkcs11KeyProvider:
         )
 
     def _open(self) -> Any:
-        """The token's key (lock held), opening the token if needed."""
+        """The token's key (lock held), opening a session if needed. The session is kept even
+        when the key is not found (closing it would log the process out: a seal in the same
+        token would lose its login), and the key is looked up again on the next use."""
         import pkcs11
 
         if self._refused is not None:
             raise self._unavailable(self._refused)
         if self._key is not None:
             return self._key
+        if self._session is None:
+            self._session = self._login()
         try:
-            token = pkcs11.lib(self._module).get_token(token_label=self._token)
-            try:
-                session = token.open(user_pin=self._pin)
-            except pkcs11.UserAlreadyLoggedIn:
-                # PKCS#11 logs a whole process in at once (the seal may share the token).
-                session = token.open()
-        except (pkcs11.PinIncorrect, pkcs11.PinLocked, pkcs11.PinExpired, pkcs11.PinInvalid) as e:
-            self._refused = f"the token refused the PIN ({type(e).__name__}); not tried again"
-            raise self._unavailable(self._refused) from e
-        except pkcs11.NoSuchToken as exc:
-            raise self._unavailable("the module shows no token with this label") from exc
-        except (pkcs11.PKCS11Error, RuntimeError, OSError) as exc:
-            raise self._unavailable(f"{type(exc).__name__} {exc}".strip()) from exc
-        try:
-            key = session.get_key(
+            key = self._session.get_key(
                 object_class=pkcs11.ObjectClass.SECRET_KEY,
                 key_type=pkcs11.KeyType.AES,
                 label=self._label,
@@ -134,22 +124,43 @@ class Pkcs11KeyProvider:
                 ident = bytes(key[pkcs11.Attribute.ID])
             except pkcs11.PKCS11Error:
                 ident = b""
+        except pkcs11.NoSuchKey as exc:
+            raise self._unavailable("the token holds no AES secret key with this label") from exc
         except (pkcs11.PKCS11Error, RuntimeError) as exc:
-            session.close()
-            why = (
-                "the token holds no AES secret key with this label"
-                if isinstance(exc, pkcs11.NoSuchKey)
-                else f"{type(exc).__name__} {exc}".strip()
-            )
-            raise self._unavailable(why) from exc
+            self._drop()  # the session or the device: open it again next time
+            raise self._unavailable(f"{type(exc).__name__} {exc}".strip()) from exc
         if extractable or length != 256:
-            session.close()
             raise self._unavailable("it must be a non-extractable 256-bit AES key")
-        self._session, self._key = session, key
+        self._key = key
         self._id = _fingerprint(
             "p11", self._token.encode(), self._label.encode(), ident.hex().encode()
         )
         return key
+
+    def _login(self) -> Any:
+        import pkcs11
+
+        refused = (
+            pkcs11.PinIncorrect,
+            pkcs11.PinInvalid,
+            pkcs11.PinLenRange,
+            pkcs11.PinExpired,
+            pkcs11.PinLocked,
+        )
+        try:
+            token = pkcs11.lib(self._module).get_token(token_label=self._token)
+            try:
+                return token.open(user_pin=self._pin)
+            except pkcs11.UserAlreadyLoggedIn:
+                # PKCS#11 logs a whole process in at once (the seal may share the token).
+                return token.open()
+        except refused as exc:
+            self._refused = f"the token refused the PIN ({type(exc).__name__}); not tried again"
+            raise self._unavailable(self._refused) from exc
+        except pkcs11.NoSuchToken as exc:
+            raise self._unavailable("the module shows no token with this label") from exc
+        except (pkcs11.PKCS11Error, RuntimeError, OSError) as exc:
+            raise self._unavailable(f"{type(exc).__name__} {exc}".strip()) from exc
 
     def _drop(self) -> None:
         session, self._session, self._key = self._session, None, None
