@@ -258,7 +258,7 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "one master key source only: "
                 + " and ".join(setting for _, setting in named)
-                + " are both set; unset all but one (docs/data.md, Keys)"
+                + " are set together; unset all but one (docs/data.md, Keys)"
             )
         if named and named[0][0] == "pkcs11":
             missing = [name for name, value in pkcs11.items() if not value]
