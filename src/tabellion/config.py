@@ -117,6 +117,15 @@ class Settings(BaseSettings):
     # TABELLION_STORAGE_ENCRYPTION=false (blobs then stored plain; docs/data.md).
     master_key_file: Path | None = None
     storage_encryption: bool = True
+    # Or the master key in a PKCS#11 token (a non-extractable AES-256 secret key, by label),
+    # or in AWS KMS (a key id, ARN or alias): exactly one source (document/key_providers.py).
+    master_key_pkcs11_module: Path | None = None
+    master_key_pkcs11_token: str | None = None
+    master_key_pkcs11_key: str | None = None
+    master_key_pkcs11_pin: SecretStr | None = None
+    master_key_kms_key_id: str | None = None
+    master_key_kms_endpoint_url: str | None = Field(default=None, pattern=r"^https?://")
+    master_key_kms_region: str | None = None
     dkim_selector: str = Field(default="tabellion", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     # Identity providers recipients may sign in with (tabellion.identity.config), as JSON:
     # {"name": {"preset": "itsme", "discovery_url": ..., "client_id": ...}, ...}.
@@ -223,18 +232,58 @@ class Settings(BaseSettings):
         return (self.signing_key, *self.previous_signing_keys)
 
     @property
+    def master_key_elsewhere(self) -> bool:
+        """Whether a PKCS#11 or KMS master key is named (then no key file is made or read)."""
+        pkcs11 = (self.master_key_pkcs11_module, self.master_key_pkcs11_token)
+        return any(pkcs11) or bool(self.master_key_pkcs11_key or self.master_key_kms_key_id)
+
+    @property
+    def master_key_source(self) -> Literal["file", "pkcs11", "kms"] | None:
+        """Where the master key is (docs/data.md, Keys); None: blobs stored plain. Raises
+        ConfigError when the settings name more than one source, or half of one."""
+        named: list[tuple[Literal["file", "pkcs11", "kms"], str]] = []
+        if self.master_key_file is not None:
+            named.append(("file", "TABELLION_MASTER_KEY_FILE"))
+        pkcs11 = {
+            "TABELLION_MASTER_KEY_PKCS11_MODULE": self.master_key_pkcs11_module,
+            "TABELLION_MASTER_KEY_PKCS11_TOKEN": self.master_key_pkcs11_token,
+            "TABELLION_MASTER_KEY_PKCS11_KEY": self.master_key_pkcs11_key,
+            "TABELLION_MASTER_KEY_PKCS11_PIN": self.master_key_pkcs11_pin,
+        }
+        if any(pkcs11.values()):
+            named.append(("pkcs11", "TABELLION_MASTER_KEY_PKCS11_*"))
+        if self.master_key_kms_key_id:
+            named.append(("kms", "TABELLION_MASTER_KEY_KMS_KEY_ID"))
+        if len(named) > 1:
+            raise ConfigError(
+                "one master key source only: "
+                + " and ".join(setting for _, setting in named)
+                + " are set together; unset all but one (docs/data.md, Keys)"
+            )
+        if named and named[0][0] == "pkcs11":
+            missing = [name for name, value in pkcs11.items() if not value]
+            if missing:
+                raise ConfigError(f"a PKCS#11 master key also needs {', '.join(missing)}")
+        if named:
+            return named[0][0]
+        return "file" if self.resolved_master_key_file is not None else None
+
+    @property
     def resolved_master_key_file(self) -> Path | None:
         """The master key: TABELLION_MASTER_KEY_FILE, else the one ``tabellion serve`` made in
-        the data dir on its first start (docs/data.md), else None (blobs stored plain)."""
+        the data dir on its first start (docs/data.md), else None (blobs stored plain, or the
+        master key is in a PKCS#11 token or KMS)."""
         if self.master_key_file is not None:
             return self.master_key_file
-        if not self.storage_encryption:
+        if not self.storage_encryption or self.master_key_elsewhere:
             return None
         made = self.data_dir / DEFAULT_MASTER_KEY
         return made if made.exists() else None
 
     def check(self) -> None:
-        """Refuse settings that would be unsafe in production."""
+        """Refuse settings that cannot work (two master keys), or would be unsafe in
+        production."""
+        _ = self.master_key_source
         if self.env != "production":
             return
         problems = []

@@ -293,7 +293,11 @@ def first_master_key(settings: Settings) -> Path | None:
     from tabellion.config import DEFAULT_MASTER_KEY
     from tabellion.document.encryption import generate_key_file
 
-    if settings.master_key_file is not None or not settings.storage_encryption:
+    if (
+        settings.master_key_file is not None
+        or settings.master_key_elsewhere
+        or not settings.storage_encryption
+    ):
         return None
     path = settings.data_dir / DEFAULT_MASTER_KEY
     if path.exists():
@@ -332,13 +336,23 @@ def start_notices(settings: Settings) -> list[str]:
             f"[bold yellow]Move {root_key} offline:[/bold yellow] it is the self-issued root's "
             "private key, which can issue seal certificates; the service never needs it."
         )
+    from tabellion.config import DEFAULT_MASTER_KEY
+
     master_key = settings.resolved_master_key_file
-    if master_key is None:
+    left_over = settings.data_dir / DEFAULT_MASTER_KEY
+    if settings.master_key_elsewhere and left_over.exists():
         notices.append(
-            "[yellow]Stored files are not encrypted:[/yellow] set TABELLION_MASTER_KEY_FILE "
-            "(docs/data.md)."
+            f"[bold yellow]{left_over} is not used:[/bold yellow] the master key is in "
+            + ("the PKCS#11 token" if settings.master_key_pkcs11_module else "KMS")
+            + ". Once `tabellion keys rotate --master` moved the keys off it, keep it offline "
+            "while backups wrapped by it exist, and remove it from the data dir."
         )
-    elif settings.master_key_file is None:
+    elif settings.master_key_source is None:
+        notices.append(
+            "[yellow]Stored files are not encrypted:[/yellow] set TABELLION_MASTER_KEY_FILE, "
+            "TABELLION_MASTER_KEY_PKCS11_* or TABELLION_MASTER_KEY_KMS_KEY_ID (docs/data.md)."
+        )
+    elif master_key is not None and settings.master_key_file is None:
         notices.append(
             f"[bold yellow]Move {master_key} out of the data dir's backups:[/bold yellow] it is "
             "the master key that encrypts stored files (a backup holding both protects nothing). "

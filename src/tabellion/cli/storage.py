@@ -22,9 +22,14 @@ console = Console()
 def check() -> None:
     """Read every referenced blob and compare it with its recorded SHA-256; exit 1 on a
     missing or damaged one."""
+    from tabellion.document.encryption import MasterKeyUnavailable
     from tabellion.document.service import check_storage
 
-    report = with_runtime(check_storage)
+    try:
+        report = with_runtime(check_storage)
+    except MasterKeyUnavailable as exc:  # the token or KMS, not the files: nothing to report
+        err.print(f"[red]error:[/red] {exc.detail} The check stopped.", soft_wrap=True)
+        raise typer.Exit(1) from exc
     for problem in report.problems:
         console.print(f"[red]damaged:[/red] {problem}", highlight=False, soft_wrap=True)
     if not report.ok:
@@ -43,8 +48,8 @@ def encrypt(
     ),
 ) -> None:
     """Encrypt the plain (legacy) blobs under their organisation's key; resumable: run it
-    again after an interruption and it goes on where it stopped. Needs
-    TABELLION_MASTER_KEY_FILE."""
+    again after an interruption and it goes on where it stopped. Needs a master key
+    (TABELLION_MASTER_KEY_FILE, _PKCS11_* or _KMS_KEY_ID)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from tabellion.document.migrate import (
@@ -54,8 +59,11 @@ def encrypt(
         encrypt_storage,
     )
 
-    if load_settings().resolved_master_key_file is None:
-        err.print("[red]error:[/red] set TABELLION_MASTER_KEY_FILE first (see docs/data.md)")
+    if load_settings().master_key_source is None:
+        err.print(
+            "[red]error:[/red] set a master key first: TABELLION_MASTER_KEY_FILE, "
+            "TABELLION_MASTER_KEY_PKCS11_* or TABELLION_MASTER_KEY_KMS_KEY_ID (see docs/data.md)"
+        )
         raise typer.Exit(2)
 
     async def work(runtime: Runtime) -> EncryptReport:

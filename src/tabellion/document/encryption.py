@@ -3,9 +3,10 @@
 Three levels of keys:
 
 - the **master key** comes from a :class:`KeyProvider` (built in: :class:`FileKeyProvider`,
-  ``TABELLION_MASTER_KEY_FILE``); it only wraps organisation keys;
+  ``TABELLION_MASTER_KEY_FILE``; a PKCS#11 token or AWS KMS in
+  ``tabellion.document.key_providers``); it only wraps organisation keys;
 - each **organisation key** (table ``storage_keys``, one row per version) is a random 256-bit
-  key stored wrapped by the master key (AES key wrap, RFC 3394);
+  key stored wrapped by the master key (AES key wrap, RFC 3394, with a key file);
 - each **blob** gets a random 256-bit data key, wrapped by the current organisation key and
   kept in the blob's header.
 
@@ -86,14 +87,27 @@ class KeyUnavailable(StoredFileUnavailable):
     title = "An encryption key is unavailable"
 
 
+class MasterKeyUnavailable(KeyUnavailable):
+    """The master key's token or KMS cannot be used now (unreachable, PIN refused, key
+    missing): nothing was read or written; the caller retries later."""
+
+    status = 503
+    RETRY_AFTER = 30
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": str(self.RETRY_AFTER)})
+
+
 # ---- the master key ------------------------------------------------------------------------
 
 
 class KeyProvider(Protocol):
     """Wraps and unwraps organisation keys with a master key it never hands out.
 
-    The built-in provider reads the key from a file; a KMS or PKCS#11 provider implements the
-    same three members.
+    The built-in provider reads the key from a file; the PKCS#11 and KMS providers
+    (``tabellion.document.key_providers``) implement the same three members and raise
+    :class:`MasterKeyUnavailable` when their token or service cannot be used. The members may
+    block (a token, a network call): the keyring calls them in a thread.
     """
 
     @property
@@ -129,7 +143,7 @@ class FileKeyProvider:
     def unwrap(self, wrapped: bytes) -> bytes:
         try:
             return aes_key_unwrap(self._key, wrapped)
-        except InvalidUnwrap as exc:
+        except (InvalidUnwrap, ValueError) as exc:  # ValueError: not wrapped by a key file
             raise KeyUnavailable("A storage key does not unwrap with the master key.") from exc
 
 
@@ -208,10 +222,12 @@ class Keyring:
         async with self.sessions() as session:
             row = await _current_row(session, organization_id)
             if row is None:
-                row = new_key_row(self.provider, organization_id, version=1)
+                row = await asyncio.to_thread(
+                    new_key_row, self.provider, organization_id, version=1
+                )
                 session.add(row)
                 await session.commit()
-        key = self.provider.unwrap(row.wrapped_key)
+        key = await asyncio.to_thread(self.provider.unwrap, row.wrapped_key)
         self._by_id[row.id] = key
         return OrgKey(row.id, key)
 
@@ -224,7 +240,7 @@ class Keyring:
             row = await session.get(StorageKey, key_id)
         if row is None:
             raise KeyUnavailable(f"The storage key {key_id} is unknown (erased?).")
-        key = self.provider.unwrap(row.wrapped_key)
+        key = await asyncio.to_thread(self.provider.unwrap, row.wrapped_key)
         self._by_id[key_id] = key
         return key
 

@@ -105,7 +105,7 @@ async def encrypt_storage(
 ) -> EncryptReport:
     storage = runtime.storage
     if not isinstance(storage, EncryptedBlobStore):
-        raise EncryptionNotConfigured("Set TABELLION_MASTER_KEY_FILE first.")
+        raise EncryptionNotConfigured("Set a master key first (docs/data.md, Keys).")
     report = EncryptReport()
 
     async def copy(old: str, organization_id: str | None, what: str) -> str | None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tabellion.document.encryption import MasterKeyUnavailable
 from tabellion.document.storage import BlobNotFound, BlobStore, StoredFileUnavailable
 from tabellion.kit.time import utcnow
 from tabellion.models.envelope import Envelope, EnvelopeDocument
@@ -157,6 +158,8 @@ async def blob_problem(storage: BlobStore, key: str, sha256: str | None) -> str 
             hasher.update(chunk)
     except BlobNotFound:
         return "missing"
+    except MasterKeyUnavailable:
+        raise  # the token or KMS, not this file: 503, to retry
     except StoredFileUnavailable:
         return "does not match its hash"
     if sha256 is not None and hasher.hexdigest() != sha256:

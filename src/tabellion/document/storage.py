@@ -119,16 +119,18 @@ def open_store(
     sessions: async_sessionmaker[AsyncSession] | None = None,
 ) -> BlobStore:
     """The store at ``url`` as the service reads it (with ``settings``): encrypting when they
-    name a master key (docs/data.md), else refusing encrypted blobs it cannot read. Without
-    ``settings``, the bare backend, whose bytes are copied as they are (backups)."""
+    name a master key (a file, a PKCS#11 token or KMS: docs/data.md), else refusing encrypted
+    blobs it cannot read. Without ``settings``, the bare backend, whose bytes are copied as
+    they are (backups)."""
     store = _open_backend(url)
     if settings is None:
         return store
-    master_key = settings.resolved_master_key_file
-    if master_key is not None and sessions is not None:
-        from tabellion.document.encryption import EncryptedBlobStore, FileKeyProvider, Keyring
+    if settings.master_key_source is not None and sessions is not None:
+        from tabellion.document.encryption import EncryptedBlobStore, Keyring
+        from tabellion.document.key_providers import master_key_provider
 
-        provider = FileKeyProvider.from_file(master_key)
+        provider = master_key_provider(settings)
+        assert provider is not None
         return EncryptedBlobStore(store, Keyring(provider, sessions))
     return KeylessBlobStore(store)
 

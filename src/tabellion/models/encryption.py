@@ -22,9 +22,11 @@ class StorageKey(Base):
         ForeignKey("organizations.id", ondelete="CASCADE")
     )
     version: Mapped[int]
-    # Which master key wrapped it (a fingerprint), and the RFC 3394 wrapped 32-byte key.
+    # Which master key wrapped it (a fingerprint), and the wrapped 32-byte key: 40 bytes with
+    # a key file (RFC 3394), 60 with a PKCS#11 token, a KMS ciphertext blob (about 200). The
+    # column has no length in PostgreSQL (bytea) or SQLite (blob): 64 was never enforced.
     master_key_id: Mapped[str] = mapped_column(String(32))
-    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(64))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(1024))
     created_at: Mapped[datetime]
     # Set when a newer version took over writing; the key still reads older blobs.
     retired_at: Mapped[datetime | None]
