@@ -111,6 +111,13 @@ FAMILIES: dict[str, list[Call]] = {
         Call("GET", f"/v1/deliveries/{DLV}", "messages:read", 404, "delivery-not-found"),
         Call("GET", f"/v1/deliveries/{DLV}/replies", "messages:read", 404, "delivery-not-found"),
         Call(
+            "POST",
+            f"/v1/deliveries/{DLV}/resend-notice",
+            "messages:write",
+            404,
+            "delivery-not-found",
+        ),
+        Call(
             "GET",
             f"/v1/deliveries/{DLV}/replies/{RPL}/files/{ATT}",
             "messages:read",
@@ -140,6 +147,12 @@ FAMILIES: dict[str, list[Call]] = {
         Call("GET", "/v1/envelopes", "messages:read", 200),
         Call("GET", f"/v1/envelopes/{ENV}", "messages:read", 404, "envelope-not-found"),
         Call("DELETE", f"/v1/envelopes/{ENV}", "messages:write", 404, "envelope-not-found"),
+        Call(
+            "POST", f"/v1/envelopes/{ENV}/legal-hold", "messages:write", 404, "envelope-not-found"
+        ),
+        Call(
+            "DELETE", f"/v1/envelopes/{ENV}/legal-hold", "messages:write", 404, "envelope-not-found"
+        ),
         Call(
             "POST",
             f"/v1/envelopes/{ENV}/documents?filename=a.pdf",
