@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # The name of the organisation the first start creates (`serve --org-name` overrides it).
     org_name: str | None = Field(default=None, min_length=1, max_length=255)
+    # The first start's first dashboard admin: their sign-in address (a link printed once
+    # sets their password). Unset: admin@example.com.
+    admin_email: str | None = Field(default=None, min_length=3, max_length=320)
     smtp_url: SecretStr | None = None
     mail_from: str = "Tabellion <no-reply@localhost>"
     secret_key: SecretStr | None = None
@@ -154,6 +157,13 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @field_validator("admin_email")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        from tabellion.message.rules import normalize_email
+
+        return normalize_email(value) if value else value
 
     # ---- derived values -------------------------------------------------------------------
     @property

@@ -120,6 +120,14 @@ def test_serve_first_start_creates_the_org_and_prints_key_once(tmp_path: Path) -
         output = proc.communicate(timeout=20)[0]
     assert f"API key: {key}" in output
     assert "Created organisation Acme Lettings." in output
+    # The first dashboard admin: a link printed once sets the password, then one signs in.
+    link = (data_dir / "first-admin-link.txt").read_text().strip()
+    assert stat.S_IMODE((data_dir / "first-admin-link.txt").stat().st_mode) == 0o600
+    assert f"  {link}" in output
+    assert link.startswith(f"http://127.0.0.1:{port}/account/activate/")
+    assert f"then sign in at http://127.0.0.1:{port}/account/sign-in as admin@example.com" in (
+        " ".join(output.split())
+    )
     # No TABELLION_PUBLIC_URL: the links use the port actually served.
     assert f"Docs:   http://127.0.0.1:{port}/docs" in output
     assert f"Portal: http://127.0.0.1:{port}/vault" in output
@@ -135,6 +143,26 @@ def test_serve_first_start_creates_the_org_and_prints_key_once(tmp_path: Path) -
     again = start()
     try:
         wait_healthy(again)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+            form = browser.get(link)
+            assert form.status_code == 200, form.text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+            password = "correct horse battery staple"
+            done = browser.post(
+                link, data={"password": password, "confirm": password, "csrf_token": token}
+            )
+            assert done.status_code == 200, done.text
+            page = browser.get("/account/sign-in")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+            signed = browser.post(
+                "/account/sign-in",
+                data={"email": "admin@example.com", "password": password, "csrf_token": token},
+            )
+            assert signed.status_code == 303, signed.text
+            home = browser.get("/app/settings")  # an admin's page
+            assert home.status_code == 200, home.text
+            assert "admin@example.com" in home.text
+            assert browser.get(link).status_code != 200 or "used" in browser.get(link).text
     finally:
         again.terminate()
         second = again.communicate(timeout=20)[0]
@@ -207,14 +235,16 @@ def test_user_create(data_dir: Path, database_url: str) -> None:
 def test_the_welcome_panel_never_crops_a_long_path(
     tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tabellion.cli.main import _print_welcome
+    from tabellion.cli.main import FirstStart, _print_welcome
     from tests.conftest import make_settings
 
     deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "data"
     settings = make_settings(deep, database_url)
-    _print_welcome(settings, "tbl_" + "k" * 40, "Acme")
+    link = f"{settings.base_url}/account/activate/" + "t" * 43
+    _print_welcome(settings, FirstStart("tbl_" + "k" * 40, "admin@example.com", link), "Acme")
     out = capsys.readouterr().out
     # Each value whole on its line, however narrow the (non-)terminal: copied as printed.
     assert f"Data:   {deep.resolve()}" in out
     assert f"saved to {deep / 'first-api-key.txt'})" in out
     assert "API key: tbl_" + "k" * 40 in out
+    assert f"  {link}" in out

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
@@ -253,17 +254,35 @@ async def _rename_org(settings: Settings, org_id: str | None, changes: Organizat
         await runtime.close()
 
 
-async def bootstrap(settings: Settings, *, org_name: str = "Default") -> str | None:
-    """Migrate, and on an empty database create ``org_name`` with a first API key.
+# The first admin's sign-in address when TABELLION_ADMIN_EMAIL is unset (RFC 2606: no one's
+# mailbox); an admin invites the others, with their real addresses, from the dashboard.
+DEFAULT_ADMIN_EMAIL = "admin@example.com"
 
-    Returns the key when one was created; it is also written to
-    ``<data dir>/first-api-key.txt`` (mode 0600) so an operator who missed the output can
-    find it.
+
+@dataclass(frozen=True)
+class FirstStart:
+    """What the first start made: the API key, and the link that sets the first dashboard
+    admin's password (both shown once, and saved beside the data)."""
+
+    key: str
+    admin_email: str
+    admin_link: str
+
+
+async def bootstrap(settings: Settings, *, org_name: str = "Default") -> FirstStart | None:
+    """Migrate, and on an empty database create ``org_name`` with a first API key and a first
+    dashboard admin (``TABELLION_ADMIN_EMAIL``, else ``admin@example.com``), invited.
+
+    Returns them when they were created; the key is also written to
+    ``<data dir>/first-api-key.txt`` and the admin's link to ``first-admin-link.txt`` (mode
+    0600) so an operator who missed the output can find them.
     """
     # Alembic logs each migration at INFO: on a first start they would bury the API key.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from tabellion.db import transaction
+    from tabellion.message.rules import normalize_email
     from tabellion.migrations import upgrade_database
+    from tabellion.organization.accounts import create_first_admin
     from tabellion.organization.service import (
         count_organizations,
         create_api_key,
@@ -279,9 +298,15 @@ async def bootstrap(settings: Settings, *, org_name: str = "Default") -> str | N
                 return None
             org = await create_organization(session, name=org_name, timezone=settings.timezone)
             key = await create_api_key(session, org, name="first key")
+            admin_email = normalize_email(settings.admin_email or DEFAULT_ADMIN_EMAIL)
+            token = await create_first_admin(
+                session, org.id, email=admin_email, signing_key=settings.signing_key
+            )
         _write_private(settings.data_dir / "first-api-key.txt", key.secret + "\n")
+        link = f"{settings.base_url}/account/activate/{token}"
+        _write_private(settings.data_dir / "first-admin-link.txt", link + "\n")
         first_master_key(settings)
-        return key.secret
+        return FirstStart(key.secret, admin_email, link)
     finally:
         await runtime.close()
 
@@ -404,8 +429,8 @@ def serve(
     _configure_logging(settings)
     settings = _with_public_url(settings, host, port)
     name = org_name or settings.org_name or "Default"
-    secret = asyncio.run(bootstrap(settings, org_name=name))
-    _print_welcome(settings, secret, name)
+    first = asyncio.run(bootstrap(settings, org_name=name))
+    _print_welcome(settings, first, name)
     for notice in start_notices(settings):
         console.print(notice)
     uvicorn.run(
@@ -446,17 +471,22 @@ def _with_public_url(settings: Settings, host: str, port: int) -> Settings:
     return settings
 
 
-def _print_welcome(settings: Settings, secret: str | None, org_name: str) -> None:
+def _print_welcome(settings: Settings, first: FirstStart | None, org_name: str) -> None:
     from rich.panel import Panel
     from rich.text import Text
 
     base = settings.base_url
     lines = Text()
-    if secret:
+    if first:
         lines.append(f"Created organisation {org_name}.\n", style="bold")
-        lines.append(f"API key: {secret}\n", style="bold green")
+        lines.append(f"API key: {first.key}\n", style="bold green")
         lines.append(f"(shown once; also saved to {settings.data_dir / 'first-api-key.txt'})\n")
+        lines.append("Dashboard: set the first admin's password (once, within 7 days) at\n")
+        lines.append(f"  {first.admin_link}\n", style="bold green")
+        lines.append(f"  then sign in at {base}/account/sign-in as {first.admin_email}\n")
+        lines.append(f"(also saved to {settings.data_dir / 'first-admin-link.txt'})\n")
     lines.append(f"API:    {base}/v1\nDocs:   {base}/docs\nPortal: {base}/vault\n")
+    lines.append(f"Dashboard: {base}/app\n")
     lines.append(f"Data:   {settings.data_dir.resolve()}")
     if settings.smtp_url is None:
         lines.append(f"\nNo TABELLION_SMTP_URL: e-mails are written to {settings.outbox_dir}/")

@@ -158,11 +158,39 @@ async def create_user(
 
 
 def _start_activation(
-    session: AsyncSession, user: User, *, signing_key: bytes, now: datetime
-) -> None:
+    session: AsyncSession, user: User, *, signing_key: bytes, now: datetime, mail: bool = True
+) -> str:
+    """A new activation link for ``user`` (its token, valid ``ACTIVATION_VALIDITY``), e-mailed
+    to them unless ``mail`` is False."""
     user.activation_expires_at = now + ACTIVATION_VALIDITY
-    user.activation_token_hash = sha256_hex(activation_token(signing_key, user))
-    enqueue(session, ACTIVATION_TASK, {"user_id": user.id})
+    token = activation_token(signing_key, user)
+    user.activation_token_hash = sha256_hex(token)
+    if mail:
+        enqueue(session, ACTIVATION_TASK, {"user_id": user.id})
+    return token
+
+
+async def create_first_admin(
+    session: AsyncSession, organization_id: str, *, email: str, signing_key: bytes
+) -> str:
+    """The first start's admin of ``organization_id``, invited: returns the token of the link
+    that sets their password, which the first start prints (nothing is e-mailed: no mail
+    server may be set up yet, and the address may be no mailbox)."""
+    now = utcnow()
+    user = User(
+        id=new_id("usr"),
+        organization_id=organization_id,
+        email=email,
+        name="Administrator",
+        role="admin",
+        status="invited",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    token = _start_activation(session, user, signing_key=signing_key, now=now, mail=False)
+    await session.flush()
+    return token
 
 
 async def resend_activation(session: AsyncSession, user: User, *, signing_key: bytes) -> None:
