@@ -113,7 +113,8 @@ def english_left(text: str, language: str) -> list[str]:
     return [
         word
         for word in ENGLISH
-        if catalog.gettext(word) != word and re.search(rf"(?<![\w.:_]){re.escape(word)}(?!\w)", text)
+        if catalog.gettext(word) != word
+        and re.search(rf"(?<![\w.:_]){re.escape(word)}(?!\w)", text)
     ]
 
 
