@@ -1264,6 +1264,1063 @@ T: dict[str, tuple[str, str, str]] = {
     ),
     "Send the letter": ("Envoyer la lettre", "De brief verzenden", "Den Brief versenden"),
     "Discard": ("Supprimer le brouillon", "Concept verwijderen", "Entwurf verwerfen"),
+    # ---- dashboard: every page in the visitor's language (home, letters, signatures, settings) ----
+    "your organisation": ("votre organisation", "uw organisatie", "Ihrer Organisation"),
+    "No such letter in %(organization)s.": (
+        "Cette lettre n’existe pas chez %(organization)s.",
+        "Deze brief bestaat niet bij %(organization)s.",
+        "Diesen Brief gibt es bei %(organization)s nicht.",
+    ),
+    "No such proof in %(organization)s.": (
+        "Cette preuve n’existe pas chez %(organization)s.",
+        "Dit bewijs bestaat niet bij %(organization)s.",
+        "Diesen Nachweis gibt es bei %(organization)s nicht.",
+    ),
+    "No such delivery in %(organization)s.": (
+        "Cette distribution n’existe pas chez %(organization)s.",
+        "Deze bezorging bestaat niet bij %(organization)s.",
+        "Diese Zustellung gibt es bei %(organization)s nicht.",
+    ),
+    "No such envelope in %(organization)s.": (
+        "Cette enveloppe n’existe pas chez %(organization)s.",
+        "Deze envelop bestaat niet bij %(organization)s.",
+        "Diesen Umschlag gibt es bei %(organization)s nicht.",
+    ),
+    "No such action in %(organization)s.": (
+        "Cette action n’existe pas chez %(organization)s.",
+        "Deze actie bestaat niet bij %(organization)s.",
+        "Diese Aktion gibt es bei %(organization)s nicht.",
+    ),
+    "No such API key in %(organization)s.": (
+        "Cette clé d’API n’existe pas chez %(organization)s.",
+        "Deze API-sleutel bestaat niet bij %(organization)s.",
+        "Diesen API-Schlüssel gibt es bei %(organization)s nicht.",
+    ),
+    "No such user in %(organization)s.": (
+        "Cet utilisateur n’existe pas chez %(organization)s.",
+        "Deze gebruiker bestaat niet bij %(organization)s.",
+        "Diesen Benutzer gibt es bei %(organization)s nicht.",
+    ),
+    "No such client key in %(organization)s.": (
+        "Cette clé client n’existe pas chez %(organization)s.",
+        "Deze clientsleutel bestaat niet bij %(organization)s.",
+        "Diesen Client-Schlüssel gibt es bei %(organization)s nicht.",
+    ),
+    "No such webhook endpoint in %(organization)s.": (
+        "Ce point de terminaison de webhook n’existe pas chez %(organization)s.",
+        "Dit webhook-eindpunt bestaat niet bij %(organization)s.",
+        "Diesen Webhook-Endpunkt gibt es bei %(organization)s nicht.",
+    ),
+    "No such customer in %(organization)s.": (
+        "Ce client n’existe pas chez %(organization)s.",
+        "Deze klant bestaat niet bij %(organization)s.",
+        "Diesen Kunden gibt es bei %(organization)s nicht.",
+    ),
+    "No such draft in %(organization)s.": (
+        "Ce brouillon n’existe pas chez %(organization)s.",
+        "Dit concept bestaat niet bij %(organization)s.",
+        "Diesen Entwurf gibt es bei %(organization)s nicht.",
+    ),
+    "This page does not exist in %(organization)s.": (
+        "Cette page n’existe pas chez %(organization)s.",
+        "Deze pagina bestaat niet bij %(organization)s.",
+        "Diese Seite gibt es bei %(organization)s nicht.",
+    ),
+    "No such session in %(organization)s.": (
+        "Cette session n’existe pas chez %(organization)s.",
+        "Deze sessie bestaat niet bij %(organization)s.",
+        "Diese Sitzung gibt es bei %(organization)s nicht.",
+    ),
+    "registered letter": ("lettre recommandée", "aangetekende brief", "Einschreiben"),
+    "simple letter": ("lettre simple", "gewone brief", "einfacher Brief"),
+    "document delivery": ("dépôt de documents", "documentbezorging", "Dokumentzustellung"),
+    "secure message": ("message sécurisé", "beveiligd bericht", "sichere Nachricht"),
+    "draft": ("brouillon", "concept", "Entwurf"),
+    "complete": ("terminée", "voltooid", "abgeschlossen"),
+    "rejected": ("refusée", "geweigerd", "abgelehnt"),
+    "cancelled": ("annulée", "geannuleerd", "storniert"),
+    "waiting for their turn": (
+        "attend son tour",
+        "wacht op zijn beurt",
+        "wartet, bis er an der Reihe ist",
+    ),
+    "invited": ("invité", "uitgenodigd", "eingeladen"),
+    "opened": ("a ouvert", "geopend", "geöffnet"),
+    "signed": ("a signé", "ondertekend", "unterschrieben"),
+    "approved": ("a approuvé", "goedgekeurd", "genehmigt"),
+    "viewed": ("a consulté", "bekeken", "angesehen"),
+    "assisted": ("a assisté", "geassisteerd", "unterstützt"),
+    "declined": ("a refusé", "geweigerd", "abgelehnt"),
+    "viewer": ("lecteur", "lezer", "Leser"),
+    "sender": ("expéditeur", "verzender", "Absender"),
+    "admin": ("administrateur", "beheerder", "Administrator"),
+    "activated": ("activé", "geactiveerd", "aktiviert"),
+    "deactivated": ("désactivé", "gedeactiveerd", "deaktiviert"),
+    "Parallel signing": (
+        "Signature en parallèle",
+        "Gelijktijdig ondertekenen",
+        "Parallele Unterzeichnung",
+    ),
+    "Sequential signing": (
+        "Signature dans l’ordre",
+        "Ondertekenen in volgorde",
+        "Unterzeichnung nacheinander",
+    ),
+    "Reply by the sender": (
+        "Réponse de l’expéditeur",
+        "Antwoord van de afzender",
+        "Antwort des Absenders",
+    ),
+    "Recipient's data erased": (
+        "Données du destinataire effacées",
+        "Gegevens van de ontvanger gewist",
+        "Daten des Empfängers gelöscht",
+    ),
+    "succeeded": ("réussie", "geslaagd", "erfolgreich"),
+    "failed": ("échouée", "mislukt", "fehlgeschlagen"),
+    "failed, retried later": (
+        "échouée, nouvel essai plus tard",
+        "mislukt, later opnieuw geprobeerd",
+        "fehlgeschlagen, später neuer Versuch",
+    ),
+    "failed for good": ("échouée définitivement", "definitief mislukt", "endgültig fehlgeschlagen"),
+    "skipped": ("ignorée", "overgeslagen", "übersprungen"),
+    "awaiting consent": ("consentement attendu", "wacht op toestemming", "Zustimmung ausstehend"),
+    "consent given": ("consentement donné", "toestemming gegeven", "Zustimmung erteilt"),
+    "consent refused": ("consentement refusé", "toestemming geweigerd", "Zustimmung verweigert"),
+    "consent revoked": ("consentement révoqué", "toestemming ingetrokken", "Zustimmung widerrufen"),
+    "no longer managed": ("plus géré", "niet meer beheerd", "nicht mehr verwaltet"),
+    "A date such as %(example)s.": (
+        "Une date comme %(example)s.",
+        "Een datum zoals %(example)s.",
+        "Ein Datum wie %(example)s.",
+    ),
+    "Unknown mode; one of %(choices)s.": (
+        "Mode inconnu ; l’un de %(choices)s.",
+        "Onbekende modus; een van %(choices)s.",
+        "Unbekannter Modus; einer von %(choices)s.",
+    ),
+    "Unknown status; one of %(choices)s.": (
+        "Statut inconnu ; l’un de %(choices)s.",
+        "Onbekende status; een van %(choices)s.",
+        "Unbekannter Status; einer von %(choices)s.",
+    ),
+    "The page is a whole number from 1.": (
+        "La page est un nombre entier à partir de 1.",
+        "De pagina is een geheel getal vanaf 1.",
+        "Die Seite ist eine ganze Zahl ab 1.",
+    ),
+    "The letter was sent: each recipient's notice is on its way.": (
+        "La lettre a été envoyée : l’avis de chaque destinataire est en route.",
+        "De brief is verzonden: het bericht aan elke ontvanger is onderweg.",
+        "Der Brief wurde versendet: Die Benachrichtigung jedes Empfängers ist unterwegs.",
+    ),
+    "The notice was sent again.": (
+        "L’avis a été renvoyé.",
+        "Het bericht is opnieuw verzonden.",
+        "Die Benachrichtigung wurde erneut gesendet.",
+    ),
+    "A %(role)s reads envelopes; a sender or an admin acts on them.": (
+        "Le rôle %(role)s permet de consulter les enveloppes ; un expéditeur ou un administrateur "
+        "agit sur elles.",
+        "De rol %(role)s kan enveloppen lezen; een verzender of een beheerder voert er acties op "
+        "uit.",
+        "Die Rolle %(role)s liest Umschläge; ein Absender oder ein Administrator bearbeitet sie.",
+    ),
+    "This page link is not valid; start from the first page.": (
+        "Ce lien de page n’est pas valide ; repartez de la première page.",
+        "Deze paginalink is niet geldig; begin bij de eerste pagina.",
+        "Dieser Seitenlink ist ungültig; beginnen Sie auf der ersten Seite.",
+    ),
+    "The recipients who have not acted yet were e-mailed again.": (
+        "Les destinataires qui n’ont pas encore agi ont reçu un nouvel e-mail.",
+        "De ontvangers die nog niet hebben gereageerd, zijn opnieuw gemaild.",
+        "Die Empfänger, die noch nicht gehandelt haben, wurden erneut per E-Mail benachrichtigt.",
+    ),
+    "The envelope was cancelled.": (
+        "L’enveloppe a été annulée.",
+        "De envelop is geannuleerd.",
+        "Der Umschlag wurde storniert.",
+    ),
+    "The envelope was sent: the recipients whose turn it is were e-mailed.": (
+        "L’enveloppe a été envoyée : les destinataires dont c’est le tour ont reçu un e-mail.",
+        "De envelop is verzonden: de ontvangers die aan de beurt zijn, zijn gemaild.",
+        "Der Umschlag wurde versendet: Die Empfänger, die an der Reihe sind, wurden per E-Mail "
+        "benachrichtigt.",
+    ),
+    "A %(role)s cannot manage API keys; an admin of the organisation can.": (
+        "Le rôle %(role)s ne permet pas de gérer les clés d’API ; un administrateur de "
+        "l’organisation le peut.",
+        "De rol %(role)s kan geen API-sleutels beheren; een beheerder van de organisatie wel.",
+        "Die Rolle %(role)s kann keine API-Schlüssel verwalten; ein Administrator der "
+        "Organisation kann es.",
+    ),
+    "A %(role)s cannot change the organisation's settings; an admin of the organisation can.": (
+        "Le rôle %(role)s ne permet pas de modifier les paramètres de l’organisation ; un "
+        "administrateur de l’organisation le peut.",
+        "De rol %(role)s kan de instellingen van de organisatie niet wijzigen; een beheerder van "
+        "de organisatie wel.",
+        "Die Rolle %(role)s kann die Einstellungen der Organisation nicht ändern; ein "
+        "Administrator der Organisation kann es.",
+    ),
+    "A %(role)s cannot manage users; an admin of the organisation can.": (
+        "Le rôle %(role)s ne permet pas de gérer les utilisateurs ; un administrateur de "
+        "l’organisation le peut.",
+        "De rol %(role)s kan geen gebruikers beheren; een beheerder van de organisatie wel.",
+        "Die Rolle %(role)s kann keine Benutzer verwalten; ein Administrator der Organisation "
+        "kann es.",
+    ),
+    "A %(role)s cannot manage client keys; an admin of the organisation can.": (
+        "Le rôle %(role)s ne permet pas de gérer les clés client ; un administrateur de "
+        "l’organisation le peut.",
+        "De rol %(role)s kan geen clientsleutels beheren; een beheerder van de organisatie wel.",
+        "Die Rolle %(role)s kann keine Client-Schlüssel verwalten; ein Administrator der "
+        "Organisation kann es.",
+    ),
+    "A %(role)s cannot manage webhooks; an admin of the organisation can.": (
+        "Le rôle %(role)s ne permet pas de gérer les webhooks ; un administrateur de "
+        "l’organisation le peut.",
+        "De rol %(role)s kan geen webhooks beheren; een beheerder van de organisatie wel.",
+        "Die Rolle %(role)s kann keine Webhooks verwalten; ein Administrator der Organisation "
+        "kann es.",
+    ),
+    "A %(role)s cannot manage customers; an admin of the organisation can.": (
+        "Le rôle %(role)s ne permet pas de gérer les clients ; un administrateur de "
+        "l’organisation le peut.",
+        "De rol %(role)s kan geen klanten beheren; een beheerder van de organisatie wel.",
+        "Die Rolle %(role)s kann keine Kunden verwalten; ein Administrator der Organisation kann "
+        "es.",
+    ),
+    "A %(role)s cannot read the seal's settings; an admin of the organisation can.": (
+        "Le rôle %(role)s ne permet pas de consulter les paramètres du sceau ; un administrateur "
+        "de l’organisation le peut.",
+        "De rol %(role)s kan de instellingen van het zegel niet inzien; een beheerder van de "
+        "organisatie wel.",
+        "Die Rolle %(role)s kann die Einstellungen des Siegels nicht einsehen; ein Administrator "
+        "der Organisation kann es.",
+    ),
+    "A name of 1 to 255 characters, to recognise the key by.": (
+        "Un nom de 1 à 255 caractères, pour reconnaître la clé.",
+        "Een naam van 1 tot 255 tekens, om de sleutel te herkennen.",
+        "Ein Name mit 1 bis 255 Zeichen, an dem Sie den Schlüssel erkennen.",
+    ),
+    "Scopes are among %(scopes)s.": (
+        "Les portées sont parmi %(scopes)s.",
+        "De bereiken zijn een van %(scopes)s.",
+        "Die Berechtigungen sind aus %(scopes)s.",
+    ),
+    "The key was revoked.": (
+        "La clé a été révoquée.",
+        "De sleutel is ingetrokken.",
+        "Der Schlüssel wurde widerrufen.",
+    ),
+    "Choose at least one scope.": (
+        "Choisissez au moins une portée.",
+        "Kies ten minste één bereik.",
+        "Wählen Sie mindestens eine Berechtigung.",
+    ),
+    "A day after today.": (
+        "Un jour après aujourd’hui.",
+        "Een dag na vandaag.",
+        "Ein Tag nach heute.",
+    ),
+    "The invitation was sent: the activation link is valid 7 days.": (
+        "L’invitation a été envoyée : le lien d’activation est valable 7 jours.",
+        "De uitnodiging is verzonden: de activeringslink is 7 dagen geldig.",
+        "Die Einladung wurde gesendet: Der Aktivierungslink ist 7 Tage gültig.",
+    ),
+    "The role was changed.": (
+        "Le rôle a été modifié.",
+        "De rol is gewijzigd.",
+        "Die Rolle wurde geändert.",
+    ),
+    "The user was deactivated: they can no longer sign in.": (
+        "L’utilisateur a été désactivé : il ne peut plus se connecter.",
+        "De gebruiker is gedeactiveerd: hij kan zich niet meer aanmelden.",
+        "Der Benutzer wurde deaktiviert: Er kann sich nicht mehr anmelden.",
+    ),
+    "A new activation link was sent (the previous one no longer works).": (
+        "Un nouveau lien d’activation a été envoyé (le précédent ne fonctionne plus).",
+        "Er is een nieuwe activeringslink verzonden (de vorige werkt niet meer).",
+        "Ein neuer Aktivierungslink wurde gesendet (der vorherige funktioniert nicht mehr).",
+    ),
+    "At most 255 characters, without control characters.": (
+        "255 caractères au plus, sans caractères de contrôle.",
+        "Hoogstens 255 tekens, zonder stuurtekens.",
+        "Höchstens 255 Zeichen, ohne Steuerzeichen.",
+    ),
+    "One of %(roles)s.": ("L’un de %(roles)s.", "Een van %(roles)s.", "Einer von %(roles)s."),
+    "You cannot change your own role or deactivate yourself: another admin can.": (
+        "Vous ne pouvez ni modifier votre propre rôle ni vous désactiver : un autre "
+        "administrateur le peut.",
+        "U kunt uw eigen rol niet wijzigen en uzelf niet deactiveren: een andere beheerder wel.",
+        "Sie können weder Ihre eigene Rolle ändern noch sich selbst deaktivieren: Ein anderer "
+        "Administrator kann es.",
+    ),
+    "The role is one of %(roles)s.": (
+        "Le rôle est l’un de %(roles)s.",
+        "De rol is een van %(roles)s.",
+        "Die Rolle ist eine von %(roles)s.",
+    ),
+    "A PEM public key (-----BEGIN PUBLIC KEY-----), at most 16384 characters.": (
+        "Une clé publique PEM (-----BEGIN PUBLIC KEY-----), de 16384 caractères au plus.",
+        "Een openbare PEM-sleutel (-----BEGIN PUBLIC KEY-----), hoogstens 16384 tekens.",
+        "Ein öffentlicher PEM-Schlüssel (-----BEGIN PUBLIC KEY-----), höchstens 16384 Zeichen.",
+    ),
+    "Choose at least one scope, among %(scopes)s.": (
+        "Choisissez au moins une portée, parmi %(scopes)s.",
+        "Kies ten minste één bereik, uit %(scopes)s.",
+        "Wählen Sie mindestens eine Berechtigung aus %(scopes)s.",
+    ),
+    "The client key was revoked: its JWTs are refused.": (
+        "La clé client a été révoquée : ses JWT sont refusés.",
+        "De clientsleutel is ingetrokken: zijn JWT’s worden geweigerd.",
+        "Der Client-Schlüssel wurde widerrufen: Seine JWTs werden abgelehnt.",
+    ),
+    "An http(s) URL of 8 to 2048 characters, such as https://crm.example/hooks.": (
+        "Une URL http(s) de 8 à 2048 caractères, comme https://crm.example/hooks.",
+        "Een http(s)-URL van 8 tot 2048 tekens, zoals https://crm.example/hooks.",
+        "Eine http(s)-URL mit 8 bis 2048 Zeichen, etwa https://crm.example/hooks.",
+    ),
+    "Choose at least one event, or every event (*).": (
+        "Choisissez au moins un événement, ou tous les événements (*).",
+        "Kies ten minste één gebeurtenis, of alle gebeurtenissen (*).",
+        "Wählen Sie mindestens ein Ereignis oder alle Ereignisse (*).",
+    ),
+    "One of %(formats)s.": (
+        "L’un de %(formats)s.",
+        "Een van %(formats)s.",
+        "Eines von %(formats)s.",
+    ),
+    "At most 500 characters.": (
+        "500 caractères au plus.",
+        "Hoogstens 500 tekens.",
+        "Höchstens 500 Zeichen.",
+    ),
+    "A webhook.test ping is on its way; its attempt appears below once sent (reload the page).": (
+        "Un ping webhook.test est en route ; sa tentative apparaît ci-dessous une fois envoyée "
+        "(rechargez la page).",
+        "Een webhook.test-ping is onderweg; de poging verschijnt hieronder zodra hij is verzonden "
+        "(laad de pagina opnieuw).",
+        "Ein webhook.test-Ping ist unterwegs; der Versuch erscheint unten, sobald er gesendet "
+        "wurde (laden Sie die Seite neu).",
+    ),
+    "The event will be sent again (same webhook-id); its attempt appears below once sent.": (
+        "L’événement sera renvoyé (même webhook-id) ; sa tentative apparaît ci-dessous une fois "
+        "envoyée.",
+        "De gebeurtenis wordt opnieuw verzonden (zelfde webhook-id); de poging verschijnt "
+        "hieronder zodra hij is verzonden.",
+        "Das Ereignis wird erneut gesendet (gleiche webhook-id); der Versuch erscheint unten, "
+        "sobald er gesendet wurde.",
+    ),
+    "The endpoint is disabled: events are still recorded, not sent.": (
+        "Le point de terminaison est désactivé : les événements sont toujours enregistrés, mais "
+        "pas envoyés.",
+        "Het eindpunt is uitgeschakeld: gebeurtenissen worden nog vastgelegd, niet verzonden.",
+        "Der Endpunkt ist deaktiviert: Ereignisse werden weiter erfasst, aber nicht gesendet.",
+    ),
+    "The endpoint is enabled again.": (
+        "Le point de terminaison est de nouveau activé.",
+        "Het eindpunt is weer ingeschakeld.",
+        "Der Endpunkt ist wieder aktiviert.",
+    ),
+    "The endpoint answered 410 Gone.": (
+        "Le point de terminaison a répondu 410 Gone.",
+        "Het eindpunt antwoordde 410 Gone.",
+        "Der Endpunkt hat mit 410 Gone geantwortet.",
+    ),
+    "Every attempt failed for three days.": (
+        "Toutes les tentatives ont échoué pendant trois jours.",
+        "Alle pogingen zijn drie dagen lang mislukt.",
+        "Alle Versuche sind drei Tage lang fehlgeschlagen.",
+    ),
+    "disabled through the API": (
+        "désactivé par l’API",
+        "uitgeschakeld via de API",
+        "über die API deaktiviert",
+    ),
+    "disabled in the dashboard": (
+        "désactivé dans le tableau de bord",
+        "uitgeschakeld in het dashboard",
+        "im Dashboard deaktiviert",
+    ),
+    "The endpoint was deleted.": (
+        "Le point de terminaison a été supprimé.",
+        "Het eindpunt is verwijderd.",
+        "Der Endpunkt wurde gelöscht.",
+    ),
+    "This page link is not valid; start from the newest attempts.": (
+        "Ce lien de page n’est pas valide ; repartez des tentatives les plus récentes.",
+        "Deze paginalink is niet geldig; begin bij de nieuwste pogingen.",
+        "Dieser Seitenlink ist ungültig; beginnen Sie bei den neuesten Versuchen.",
+    ),
+    "The endpoint is disabled: enable it, then send a test.": (
+        "Le point de terminaison est désactivé : activez-le, puis envoyez un test.",
+        "Het eindpunt is uitgeschakeld: schakel het in en verstuur dan een test.",
+        "Der Endpunkt ist deaktiviert: Aktivieren Sie ihn und senden Sie dann einen Test.",
+    ),
+    "No attempt %(id)s to this endpoint.": (
+        "Aucune tentative %(id)s vers ce point de terminaison.",
+        "Geen poging %(id)s naar dit eindpunt.",
+        "Kein Versuch %(id)s an diesen Endpunkt.",
+    ),
+    "A name of 1 to 255 characters, without control characters.": (
+        "Un nom de 1 à 255 caractères, sans caractères de contrôle.",
+        "Een naam van 1 tot 255 tekens, zonder stuurtekens.",
+        "Ein Name mit 1 bis 255 Zeichen, ohne Steuerzeichen.",
+    ),
+    "An e-mail address such as contact@customer.example.": (
+        "Une adresse e-mail comme contact@customer.example.",
+        "Een e-mailadres zoals contact@customer.example.",
+        "Eine E-Mail-Adresse wie contact@customer.example.",
+    ),
+    "The customer was registered: its contact is asked by e-mail to accept being managed (PENDING "
+    "until they answer).": (
+        "Le client a été enregistré : son contact est invité par e-mail à accepter d’être géré "
+        "(PENDING jusqu’à sa réponse).",
+        "De klant is geregistreerd: zijn contactpersoon wordt per e-mail gevraagd in te stemmen "
+        "met het beheer (PENDING tot hij antwoordt).",
+        "Der Kunde wurde registriert: Sein Ansprechpartner wird per E-Mail gebeten, der "
+        "Verwaltung zuzustimmen (PENDING bis zur Antwort).",
+    ),
+    "You no longer manage this customer (CANCELLED).": (
+        "Vous ne gérez plus ce client (CANCELLED).",
+        "U beheert deze klant niet meer (CANCELLED).",
+        "Sie verwalten diesen Kunden nicht mehr (CANCELLED).",
+    ),
+    "Unknown state; one of %(choices)s.": (
+        "État inconnu ; l’un de %(choices)s.",
+        "Onbekende status; een van %(choices)s.",
+        "Unbekannter Zustand; einer von %(choices)s.",
+    ),
+    "%(name)s is %(state)s: only a PENDING or ACCEPTED customer can be cancelled.": (
+        "%(name)s est %(state)s : seul un client PENDING ou ACCEPTED peut être annulé.",
+        "%(name)s is %(state)s: alleen een klant die PENDING of ACCEPTED is, kan worden "
+        "geannuleerd.",
+        "%(name)s ist %(state)s: Nur ein Kunde im Zustand PENDING oder ACCEPTED kann storniert "
+        "werden.",
+    ),
+    "Client keys": ("Clés client", "Clientsleutels", "Client-Schlüssel"),
+    "A client signs short-lived JWTs (<code>exp</code> at most one hour ahead) with its private "
+    "key, its <code>iss</code> being the key's issuer, and calls the API with "
+    "<code>Authorization: Bearer &lt;JWT&gt;</code>. For the Documentd dialect the issuer is the "
+    "company API id (<code>SP-Company-Api-Id</code>).": (
+        "Un client signe avec sa clé privée des JWT de courte durée (<code>exp</code> au plus une "
+        "heure plus tard), dont le <code>iss</code> est l’émetteur de la clé, et appelle l’API "
+        "avec <code>Authorization: Bearer &lt;JWT&gt;</code>. Pour le dialecte Documentd, "
+        "l’émetteur est l’identifiant d’API de la société (<code>SP-Company-Api-Id</code>).",
+        "Een client ondertekent kortlevende JWT’s (<code>exp</code> hoogstens een uur vooruit) "
+        "met zijn privésleutel, met als <code>iss</code> de uitgever van de sleutel, en roept de "
+        "API aan met <code>Authorization: Bearer &lt;JWT&gt;</code>. Voor het Documentd-dialect "
+        "is de uitgever het API-id van het bedrijf (<code>SP-Company-Api-Id</code>).",
+        "Ein Client signiert kurzlebige JWTs (<code>exp</code> höchstens eine Stunde in der "
+        "Zukunft) mit seinem privaten Schlüssel, wobei <code>iss</code> der Aussteller des "
+        "Schlüssels ist, und ruft die API mit <code>Authorization: Bearer &lt;JWT&gt;</code> auf. "
+        "Für den Documentd-Dialekt ist der Aussteller die API-ID des Unternehmens "
+        "(<code>SP-Company-Api-Id</code>).",
+    ),
+    "Client key “%(name)s” registered": (
+        "Clé client « %(name)s » enregistrée",
+        "Clientsleutel ‘%(name)s’ geregistreerd",
+        "Client-Schlüssel „%(name)s“ registriert",
+    ),
+    "Issuer (the JWTs' <code>iss</code>)": (
+        "Émetteur (le <code>iss</code> des JWT)",
+        "Uitgever (de <code>iss</code> van de JWT’s)",
+        "Aussteller (das <code>iss</code> der JWTs)",
+    ),
+    "%(type)s key; algorithms %(algorithms)s; scopes %(scopes)s.": (
+        "Clé %(type)s ; algorithmes %(algorithms)s ; portées %(scopes)s.",
+        "%(type)s-sleutel; algoritmen %(algorithms)s; bereiken %(scopes)s.",
+        "%(type)s-Schlüssel; Algorithmen %(algorithms)s; Berechtigungen %(scopes)s.",
+    ),
+    "Register a public key": (
+        "Enregistrer une clé publique",
+        "Een openbare sleutel registreren",
+        "Einen öffentlichen Schlüssel registrieren",
+    ),
+    "Public key (PEM): RSA of at least 2048 bits, or EC P-256": (
+        "Clé publique (PEM) : RSA d’au moins 2048 bits, ou EC P-256",
+        "Openbare sleutel (PEM): RSA van ten minste 2048 bits, of EC P-256",
+        "Öffentlicher Schlüssel (PEM): RSA mit mindestens 2048 Bit oder EC P-256",
+    ),
+    "Scopes of its JWTs": (
+        "Portées de ses JWT",
+        "Bereiken van zijn JWT’s",
+        "Berechtigungen seiner JWTs",
+    ),
+    "Register the key": (
+        "Enregistrer la clé",
+        "De sleutel registreren",
+        "Den Schlüssel registrieren",
+    ),
+    "Keys": ("Clés", "Sleutels", "Schlüssel"),
+    "No client key yet.": (
+        "Aucune clé client pour l’instant.",
+        "Nog geen clientsleutel.",
+        "Noch kein Client-Schlüssel.",
+    ),
+    "revoked %(date)s": (
+        "révoquée le %(date)s",
+        "ingetrokken op %(date)s",
+        "widerrufen am %(date)s",
+    ),
+    "Thumbprint (RFC 7638)": (
+        "Empreinte (RFC 7638)",
+        "Vingerafdruk (RFC 7638)",
+        "Fingerabdruck (RFC 7638)",
+    ),
+    "algorithms %(algorithms)s; scopes %(scopes)s; registered %(date)s; last used %(used)s": (
+        "algorithmes %(algorithms)s ; portées %(scopes)s ; enregistrée le %(date)s ; dernière "
+        "utilisation : %(used)s",
+        "algoritmen %(algorithms)s; bereiken %(scopes)s; geregistreerd op %(date)s; laatst "
+        "gebruikt: %(used)s",
+        "Algorithmen %(algorithms)s; Berechtigungen %(scopes)s; registriert am %(date)s; zuletzt "
+        "verwendet: %(used)s",
+    ),
+    "never": ("jamais", "nooit", "nie"),
+    "Revoke %(name)s": ("Révoquer %(name)s", "%(name)s intrekken", "%(name)s widerrufen"),
+    "Revoke": ("Révoquer", "Intrekken", "Widerrufen"),
+    "Customers": ("Clients", "Klanten", "Kunden"),
+    "As a reseller, you send for your customers once their contact accepted (the delegation): "
+    "PENDING until they answer the e-mail, then ACCEPTED or REFUSED; they may later revoke it "
+    "(REVOKED), and you may stop managing them (CANCELLED).": (
+        "En tant que revendeur, vous envoyez pour vos clients une fois que leur contact a accepté "
+        "(la délégation) : PENDING jusqu’à sa réponse à l’e-mail, puis ACCEPTED ou REFUSED ; il "
+        "peut ensuite la révoquer (REVOKED), et vous pouvez cesser de le gérer (CANCELLED).",
+        "Als wederverkoper verzendt u voor uw klanten zodra hun contactpersoon heeft ingestemd "
+        "(de delegatie): PENDING tot hij de e-mail beantwoordt, daarna ACCEPTED of REFUSED; hij "
+        "kan die later intrekken (REVOKED), en u kunt stoppen met het beheer (CANCELLED).",
+        "Als Wiederverkäufer versenden Sie für Ihre Kunden, sobald deren Ansprechpartner "
+        "zugestimmt hat (die Delegation): PENDING bis zur Antwort auf die E-Mail, dann ACCEPTED "
+        "oder REFUSED; er kann sie später widerrufen (REVOKED), und Sie können die Verwaltung "
+        "beenden (CANCELLED).",
+    ),
+    "Register a customer": (
+        "Enregistrer un client",
+        "Een klant registreren",
+        "Einen Kunden registrieren",
+    ),
+    "Contact's e-mail address (asked to accept)": (
+        "Adresse e-mail du contact (invité à accepter)",
+        "E-mailadres van de contactpersoon (gevraagd om in te stemmen)",
+        "E-Mail-Adresse des Ansprechpartners (wird um Zustimmung gebeten)",
+    ),
+    "Paying customer": ("Client payant", "Betalende klant", "Zahlender Kunde"),
+    "Will send registered letters": (
+        "Enverra des lettres recommandées",
+        "Zal aangetekende brieven verzenden",
+        "Wird Einschreiben versenden",
+    ),
+    "Register and ask for consent": (
+        "Enregistrer et demander le consentement",
+        "Registreren en om toestemming vragen",
+        "Registrieren und um Zustimmung bitten",
+    ),
+    "Your customers": ("Vos clients", "Uw klanten", "Ihre Kunden"),
+    "State": ("État", "Status", "Zustand"),
+    "Any": ("Tous", "Alle", "Alle"),
+    "Show": ("Afficher", "Tonen", "Anzeigen"),
+    "No customer in state %(state)s.": (
+        "Aucun client dans l’état %(state)s.",
+        "Geen klant met status %(state)s.",
+        "Kein Kunde im Zustand %(state)s.",
+    ),
+    "No customer.": ("Aucun client.", "Geen klant.", "Kein Kunde."),
+    "since %(date)s": ("depuis le %(date)s", "sinds %(date)s", "seit %(date)s"),
+    "registered %(date)s": (
+        "enregistré le %(date)s",
+        "geregistreerd op %(date)s",
+        "registriert am %(date)s",
+    ),
+    "paying": ("payant", "betalend", "zahlend"),
+    "sends registered letters": (
+        "envoie des lettres recommandées",
+        "verzendt aangetekende brieven",
+        "versendet Einschreiben",
+    ),
+    "Stop managing %(name)s": (
+        "Cesser de gérer %(name)s",
+        "Stoppen met het beheer van %(name)s",
+        "Verwaltung von %(name)s beenden",
+    ),
+    "Stop managing": ("Cesser de gérer", "Stoppen met beheer", "Verwaltung beenden"),
+    "Not allowed": ("Non autorisé", "Niet toegestaan", "Nicht erlaubt"),
+    "Dashboard": ("Tableau de bord", "Dashboard", "Dashboard"),
+    "until %(date)s": ("jusqu’au %(date)s", "tot %(date)s", "bis %(date)s"),
+    "Last 30 days": ("30 derniers jours", "Laatste 30 dagen", "Letzte 30 Tage"),
+    "Deliveries: %(count)s.": (
+        "Distributions : %(count)s.",
+        "Bezorgingen: %(count)s.",
+        "Zustellungen: %(count)s.",
+    ),
+    "Sent per day": ("Envois par jour", "Verzonden per dag", "Versand pro Tag"),
+    "Deliveries of the last 30 days by the day they were sent: %(delivered)s delivered, "
+    "%(failed)s failed, %(open)s still open.": (
+        "Distributions des 30 derniers jours par jour d’envoi : %(delivered)s distribuées, "
+        "%(failed)s en échec, %(open)s encore ouvertes.",
+        "Bezorgingen van de laatste 30 dagen per verzenddag: %(delivered)s bezorgd, %(failed)s "
+        "mislukt, %(open)s nog open.",
+        "Zustellungen der letzten 30 Tage nach Versandtag: %(delivered)s zugestellt, %(failed)s "
+        "fehlgeschlagen, %(open)s noch offen.",
+    ),
+    "%(day)s: %(delivered)s delivered, %(failed)s failed, %(open)s open": (
+        "%(day)s : %(delivered)s distribuées, %(failed)s en échec, %(open)s ouvertes",
+        "%(day)s: %(delivered)s bezorgd, %(failed)s mislukt, %(open)s open",
+        "%(day)s: %(delivered)s zugestellt, %(failed)s fehlgeschlagen, %(open)s offen",
+    ),
+    "Highest day: %(count)s.": (
+        "Jour le plus chargé : %(count)s.",
+        "Drukste dag: %(count)s.",
+        "Stärkster Tag: %(count)s.",
+    ),
+    "delivered (accepted or received)": (
+        "distribuées (acceptées ou reçues)",
+        "bezorgd (aanvaard of ontvangen)",
+        "zugestellt (angenommen oder empfangen)",
+    ),
+    "failed (refused, expired or undelivered)": (
+        "en échec (refusées, expirées ou non distribuées)",
+        "mislukt (geweigerd, verlopen of niet bezorgd)",
+        "fehlgeschlagen (abgelehnt, abgelaufen oder nicht zugestellt)",
+    ),
+    "still open": ("encore ouvertes", "nog open", "noch offen"),
+    "Days in UTC.": ("Jours en UTC.", "Dagen in UTC.", "Tage in UTC."),
+    "Needs attention": ("À surveiller", "Vraagt aandacht", "Erfordert Aufmerksamkeit"),
+    "Undelivered": ("Non distribuées", "Niet bezorgd", "Nicht zugestellt"),
+    "No undelivered letter.": (
+        "Aucune lettre non distribuée.",
+        "Geen onbezorgde brief.",
+        "Kein nicht zugestellter Brief.",
+    ),
+    "Expiring soon": ("Bientôt expirées", "Verlopen binnenkort", "Laufen bald ab"),
+    "No letter expires in the next 3 days.": (
+        "Aucune lettre n’expire dans les 3 prochains jours.",
+        "Geen brief verloopt in de komende 3 dagen.",
+        "Kein Brief läuft in den nächsten 3 Tagen ab.",
+    ),
+    "Refused": ("Refusées", "Geweigerd", "Abgelehnt"),
+    "No refused letter.": (
+        "Aucune lettre refusée.",
+        "Geen geweigerde brief.",
+        "Kein abgelehnter Brief.",
+    ),
+    "Key “%(name)s” created": (
+        "Clé « %(name)s » créée",
+        "Sleutel ‘%(name)s’ aangemaakt",
+        "Schlüssel „%(name)s“ erstellt",
+    ),
+    "Copy it now: it is shown once and never stored (only its hash is).": (
+        "Copiez-la maintenant : elle n’est affichée qu’une fois et n’est jamais conservée (seule "
+        "son empreinte l’est).",
+        "Kopieer hem nu: hij wordt één keer getoond en nooit bewaard (alleen zijn hash).",
+        "Kopieren Sie ihn jetzt: Er wird nur einmal angezeigt und nie gespeichert (nur sein Hash).",
+    ),
+    "API key": ("Clé d’API", "API-sleutel", "API-Schlüssel"),
+    "Use it as <code>Authorization: Bearer %(prefix)s…</code>.": (
+        "Utilisez-la ainsi : <code>Authorization: Bearer %(prefix)s…</code>.",
+        "Gebruik hem als <code>Authorization: Bearer %(prefix)s…</code>.",
+        "Verwenden Sie ihn als <code>Authorization: Bearer %(prefix)s…</code>.",
+    ),
+    "Scopes: %(scopes)s": (
+        "Portées : %(scopes)s",
+        "Bereiken: %(scopes)s",
+        "Berechtigungen: %(scopes)s",
+    ),
+    "expires %(date)s": ("expire le %(date)s", "verloopt op %(date)s", "läuft am %(date)s ab"),
+    "New key": ("Nouvelle clé", "Nieuwe sleutel", "Neuer Schlüssel"),
+    "Scopes": ("Portées", "Bereiken", "Berechtigungen"),
+    "Expires (day, UTC; empty: never)": (
+        "Expiration (jour, UTC ; vide : jamais)",
+        "Verloopt (dag, UTC; leeg: nooit)",
+        "Läuft ab (Tag, UTC; leer: nie)",
+    ),
+    "Create the key": ("Créer la clé", "De sleutel aanmaken", "Den Schlüssel erstellen"),
+    "Starts with": ("Commence par", "Begint met", "Beginnt mit"),
+    "Created": ("Création", "Aangemaakt", "Erstellt"),
+    "Last used": ("Dernière utilisation", "Laatst gebruikt", "Zuletzt verwendet"),
+    "Expires": ("Expiration", "Verloopt", "Läuft ab"),
+    "Action": ("Action", "Actie", "Aktion"),
+    "reference %(reference)s": (
+        "référence %(reference)s",
+        "referentie %(reference)s",
+        "Referenz %(reference)s",
+    ),
+    "sent %(date)s by %(sender)s": (
+        "envoyée le %(date)s par %(sender)s",
+        "verzonden op %(date)s door %(sender)s",
+        "versendet am %(date)s von %(sender)s",
+    ),
+    "sent %(date)s": ("envoyée le %(date)s", "verzonden op %(date)s", "versendet am %(date)s"),
+    "Can be accepted until %(date)s.": (
+        "Peut être acceptée jusqu’au %(date)s.",
+        "Kan worden aanvaard tot %(date)s.",
+        "Kann bis %(date)s angenommen werden.",
+    ),
+    "proof deleted at the end of its retention period": (
+        "preuve supprimée à la fin de sa durée de conservation",
+        "bewijs verwijderd aan het einde van de bewaartermijn",
+        "Nachweis am Ende seiner Aufbewahrungsfrist gelöscht",
+    ),
+    "All proofs (evidence.zip)": (
+        "Toutes les preuves (evidence.zip)",
+        "Alle bewijzen (evidence.zip)",
+        "Alle Nachweise (evidence.zip)",
+    ),
+    "No event yet.": (
+        "Aucun événement pour l’instant.",
+        "Nog geen gebeurtenis.",
+        "Noch kein Ereignis.",
+    ),
+    "Replies": ("Réponses", "Antwoorden", "Antworten"),
+    "Attachments: %(count)s": (
+        "Pièces jointes : %(count)s",
+        "Bijlagen: %(count)s",
+        "Anhänge: %(count)s",
+    ),
+    "Mode": ("Mode", "Modus", "Modus"),
+    "Delivery status": ("Statut de distribution", "Bezorgstatus", "Zustellstatus"),
+    "Reference": ("Référence", "Referentie", "Referenz"),
+    "Campaign": ("Campagne", "Campagne", "Kampagne"),
+    "Sent from (day, UTC)": (
+        "Envoyées à partir du (jour, UTC)",
+        "Verzonden vanaf (dag, UTC)",
+        "Versendet ab (Tag, UTC)",
+    ),
+    "Sent until (day, UTC, included)": (
+        "Envoyées jusqu’au (jour, UTC, inclus)",
+        "Verzonden tot en met (dag, UTC)",
+        "Versendet bis (Tag, UTC, einschließlich)",
+    ),
+    "Recipient address": (
+        "Adresse du destinataire",
+        "Adres van de ontvanger",
+        "Adresse des Empfängers",
+    ),
+    "Filter": ("Filtrer", "Filteren", "Filtern"),
+    "No letter matches.": (
+        "Aucune lettre ne correspond.",
+        "Geen enkele brief komt overeen.",
+        "Kein Brief entspricht den Kriterien.",
+    ),
+    "Pages": ("Pages", "Pagina’s", "Seiten"),
+    "Newer": ("Plus récentes", "Nieuwer", "Neuere"),
+    "Older": ("Plus anciennes", "Ouder", "Ältere"),
+    "Not found": ("Introuvable", "Niet gevonden", "Nicht gefunden"),
+    "Seal": ("Sceau", "Zegel", "Siegel"),
+    "Certificate subject": (
+        "Sujet du certificat",
+        "Onderwerp van het certificaat",
+        "Inhaber des Zertifikats",
+    ),
+    "Valid from": ("Valide à partir du", "Geldig vanaf", "Gültig ab"),
+    "Valid until": ("Valide jusqu’au", "Geldig tot", "Gültig bis"),
+    "Serial number": ("Numéro de série", "Serienummer", "Seriennummer"),
+    "SHA-256 fingerprint": ("Empreinte SHA-256", "SHA-256-vingerafdruk", "SHA-256-Fingerabdruck"),
+    "Every proof of %(organization)s (evidence JSON and PDF, signed documents, certificates) is "
+    "sealed with this certificate. It is the service's, set by its operator "
+    "(<code>TABELLION_SEAL_KEY_FILE</code>, <code>TABELLION_SEAL_CERT_FILE</code>); it cannot be "
+    "changed here.": (
+        "Chaque preuve de %(organization)s (preuves JSON et PDF, documents signés, certificats) "
+        "est scellée avec ce certificat. C’est celui du service, défini par son opérateur "
+        "(<code>TABELLION_SEAL_KEY_FILE</code>, <code>TABELLION_SEAL_CERT_FILE</code>) ; il ne "
+        "peut pas être modifié ici.",
+        "Elk bewijs van %(organization)s (bewijs in JSON en PDF, ondertekende documenten, "
+        "certificaten) wordt met dit certificaat verzegeld. Het is dat van de dienst, ingesteld "
+        "door de beheerder ervan (<code>TABELLION_SEAL_KEY_FILE</code>, "
+        "<code>TABELLION_SEAL_CERT_FILE</code>); het kan hier niet worden gewijzigd.",
+        "Jeder Nachweis von %(organization)s (Nachweise als JSON und PDF, signierte Dokumente, "
+        "Zertifikate) wird mit diesem Zertifikat versiegelt. Es gehört dem Dienst und wird von "
+        "dessen Betreiber festgelegt (<code>TABELLION_SEAL_KEY_FILE</code>, "
+        "<code>TABELLION_SEAL_CERT_FILE</code>); es kann hier nicht geändert werden.",
+    ),
+    "the organisation": ("l’organisation", "de organisatie", "der Organisation"),
+    "Self-issued seal: the operator configured no seal, so proofs are sealed with a locally "
+    "generated certificate that relying parties do not trust by default. Give them its root "
+    "(below) to verify with <code>tabellion verify --trust</code>.": (
+        "Sceau auto-émis : l’opérateur n’a configuré aucun sceau, les preuves sont donc scellées "
+        "avec un certificat généré localement auquel les tiers ne font pas confiance par défaut. "
+        "Donnez-leur sa racine (ci-dessous) pour vérifier avec <code>tabellion verify "
+        "--trust</code>.",
+        "Zelf uitgegeven zegel: de beheerder heeft geen zegel ingesteld, dus worden bewijzen "
+        "verzegeld met een lokaal aangemaakt certificaat dat derden standaard niet vertrouwen. "
+        "Geef hun de root (hieronder) om te verifiëren met <code>tabellion verify --trust</code>.",
+        "Selbst ausgestelltes Siegel: Der Betreiber hat kein Siegel eingerichtet, daher werden "
+        "Nachweise mit einem lokal erzeugten Zertifikat versiegelt, dem Dritte standardmäßig "
+        "nicht vertrauen. Geben Sie ihnen sein Stammzertifikat (unten), um mit <code>tabellion "
+        "verify --trust</code> zu prüfen.",
+    ),
+    "The seal certificate is not valid now.": (
+        "Le certificat du sceau n’est pas valide actuellement.",
+        "Het zegelcertificaat is momenteel niet geldig.",
+        "Das Siegelzertifikat ist derzeit nicht gültig.",
+    ),
+    "Seal certificate": ("Certificat du sceau", "Zegelcertificaat", "Siegelzertifikat"),
+    "Algorithm": ("Algorithme", "Algoritme", "Algorithmus"),
+    "Root certificate": ("Certificat racine", "Rootcertificaat", "Stammzertifikat"),
+    "Download the certificate chain (PEM)": (
+        "Télécharger la chaîne de certificats (PEM)",
+        "De certificaatketen downloaden (PEM)",
+        "Die Zertifikatskette herunterladen (PEM)",
+    ),
+    "Public verification": ("Vérification publique", "Openbare verificatie", "Öffentliche Prüfung"),
+    "Anyone can check a proof or a document delivered through Tabellion, without an account, at "
+    "%(link)s (or <code>POST /v1/verify</code>). Each PDF proof carries this link and a QR code "
+    "to it.": (
+        "Chacun peut vérifier une preuve ou un document distribué par Tabellion, sans compte, sur "
+        "%(link)s (ou <code>POST /v1/verify</code>). Chaque preuve PDF porte ce lien et un code "
+        "QR qui y mène.",
+        "Iedereen kan een bewijs of een via Tabellion bezorgd document zonder account controleren "
+        "op %(link)s (of <code>POST /v1/verify</code>). Elk PDF-bewijs bevat deze link en een "
+        "QR-code ernaartoe.",
+        "Jeder kann einen Nachweis oder ein über Tabellion zugestelltes Dokument ohne Konto unter "
+        "%(link)s prüfen (oder <code>POST /v1/verify</code>). Jeder PDF-Nachweis enthält diesen "
+        "Link und einen QR-Code dazu.",
+    ),
+    "What an admin of %(organization)s manages.": (
+        "Ce que gère un administrateur de %(organization)s.",
+        "Wat een beheerder van %(organization)s beheert.",
+        "Was ein Administrator von %(organization)s verwaltet.",
+    ),
+    "What an admin of the organisation manages.": (
+        "Ce que gère un administrateur de l’organisation.",
+        "Wat een beheerder van de organisatie beheert.",
+        "Was ein Administrator der Organisation verwaltet.",
+    ),
+    "Keys for programs calling the API (<code>Authorization: Bearer tbl_…</code>), each with its "
+    "scopes and expiry.": (
+        "Les clés des programmes qui appellent l’API (<code>Authorization: Bearer tbl_…</code>), "
+        "chacune avec ses portées et son expiration.",
+        "Sleutels voor programma’s die de API aanroepen (<code>Authorization: Bearer "
+        "tbl_…</code>), elk met zijn bereiken en vervaldatum.",
+        "Schlüssel für Programme, die die API aufrufen (<code>Authorization: Bearer "
+        "tbl_…</code>), jeweils mit Berechtigungen und Ablauf.",
+    ),
+    "Public keys whose signed JWTs authenticate a client (the Documentd dialect's company API id "
+    "is the key's issuer).": (
+        "Les clés publiques dont les JWT signés authentifient un client (l’identifiant d’API de "
+        "société du dialecte Documentd est l’émetteur de la clé).",
+        "Openbare sleutels waarvan de ondertekende JWT’s een client authenticeren (het "
+        "bedrijfs-API-id van het Documentd-dialect is de uitgever van de sleutel).",
+        "Öffentliche Schlüssel, deren signierte JWTs einen Client authentifizieren (die "
+        "Unternehmens-API-ID des Documentd-Dialekts ist der Aussteller des Schlüssels).",
+    ),
+    "Who signs in to this dashboard, and their role: viewer, sender or admin.": (
+        "Qui se connecte à ce tableau de bord, et avec quel rôle : lecteur, expéditeur ou "
+        "administrateur.",
+        "Wie zich aanmeldt bij dit dashboard, en met welke rol: lezer, verzender of beheerder.",
+        "Wer sich an diesem Dashboard anmeldet, und mit welcher Rolle: Leser, Absender oder "
+        "Administrator.",
+    ),
+    "Webhooks": ("Webhooks", "Webhooks", "Webhooks"),
+    "Where Tabellion sends events (deliveries, envelopes, customers), signed with each endpoint's "
+    "secret; test pings, every attempt, redelivery.": (
+        "Où Tabellion envoie les événements (distributions, enveloppes, clients), signés avec le "
+        "secret de chaque point de terminaison ; pings de test, chaque tentative, renvoi.",
+        "Waarheen Tabellion gebeurtenissen verzendt (bezorgingen, enveloppen, klanten), "
+        "ondertekend met het geheim van elk eindpunt; testpings, elke poging, opnieuw verzenden.",
+        "Wohin Tabellion Ereignisse sendet (Zustellungen, Umschläge, Kunden), signiert mit dem "
+        "Geheimnis jedes Endpunkts; Test-Pings, jeder Versuch, erneute Zustellung.",
+    ),
+    "Organisations you send for as a reseller, and whether each accepted to be managed.": (
+        "Les organisations pour lesquelles vous envoyez en tant que revendeur, et si chacune a "
+        "accepté d’être gérée.",
+        "Organisaties waarvoor u als wederverkoper verzendt, en of elk heeft ingestemd met het "
+        "beheer.",
+        "Organisationen, für die Sie als Wiederverkäufer versenden, und ob jede der Verwaltung "
+        "zugestimmt hat.",
+    ),
+    "The certificate that seals every proof, and the public page where anyone checks a proof.": (
+        "Le certificat qui scelle chaque preuve, et la page publique où chacun vérifie une preuve.",
+        "Het certificaat dat elk bewijs verzegelt, en de openbare pagina waar iedereen een bewijs "
+        "controleert.",
+        "Das Zertifikat, das jeden Nachweis versiegelt, und die öffentliche Seite, auf der jeder "
+        "einen Nachweis prüft.",
+    ),
+    "created %(date)s": ("créée le %(date)s", "aangemaakt op %(date)s", "erstellt am %(date)s"),
+    "completed %(date)s": (
+        "terminée le %(date)s",
+        "voltooid op %(date)s",
+        "abgeschlossen am %(date)s",
+    ),
+    "cancelled %(date)s": (
+        "annulée le %(date)s",
+        "geannuleerd op %(date)s",
+        "storniert am %(date)s",
+    ),
+    "expired %(date)s": ("expirée le %(date)s", "verlopen op %(date)s", "abgelaufen am %(date)s"),
+    "Status": ("Statut", "Status", "Status"),
+    "Invited": ("Invitation", "Uitgenodigd", "Eingeladen"),
+    "Opened": ("Ouverture", "Geopend", "Geöffnet"),
+    "Acted": ("Réponse", "Gereageerd", "Gehandelt"),
+    "Pages: %(count)s": ("Pages : %(count)s", "Pagina’s: %(count)s", "Seiten: %(count)s"),
+    "Signed PDF": ("PDF signé", "Ondertekende pdf", "Signiertes PDF"),
+    "Audit certificate": ("Certificat d’audit", "Auditcertificaat", "Prüfzertifikat"),
+    "Everyone has signed; the signed PDF is being sealed. Reload in a few seconds.": (
+        "Tout le monde a signé ; le PDF signé est en cours de scellement. Rechargez dans quelques "
+        "secondes.",
+        "Iedereen heeft ondertekend; de ondertekende pdf wordt verzegeld. Laad over enkele "
+        "seconden opnieuw.",
+        "Alle haben unterschrieben; das signierte PDF wird versiegelt. Laden Sie in einigen "
+        "Sekunden neu.",
+    ),
+    "Actions": ("Actions", "Acties", "Aktionen"),
+    "Remind who has not acted": (
+        "Relancer ceux qui n’ont pas agi",
+        "Herinner wie nog niet heeft gereageerd",
+        "Erinnern, wer noch nicht gehandelt hat",
+    ),
+    "Cancel the envelope": (
+        "Annuler l’enveloppe",
+        "De envelop annuleren",
+        "Den Umschlag stornieren",
+    ),
+    "%(done)s of %(count)s done": (
+        "%(done)s sur %(count)s terminé(s)",
+        "%(done)s van %(count)s klaar",
+        "%(done)s von %(count)s erledigt",
+    ),
+    "No envelope is %(status)s.": (
+        "Aucune enveloppe à l’état « %(status)s ».",
+        "Geen envelop met status ‘%(status)s’.",
+        "Kein Umschlag im Status „%(status)s“.",
+    ),
+    "No envelope.": ("Aucune enveloppe.", "Geen envelop.", "Kein Umschlag."),
+    "Invite someone": ("Inviter quelqu’un", "Iemand uitnodigen", "Jemanden einladen"),
+    "Name (optional)": ("Nom (facultatif)", "Naam (optioneel)", "Name (optional)"),
+    "A viewer reads; a sender also sends; an admin also manages keys and users.": (
+        "Un lecteur consulte ; un expéditeur envoie aussi ; un administrateur gère aussi les clés "
+        "et les utilisateurs.",
+        "Een lezer leest; een verzender verzendt ook; een beheerder beheert ook sleutels en "
+        "gebruikers.",
+        "Ein Leser liest; ein Absender versendet auch; ein Administrator verwaltet auch Schlüssel "
+        "und Benutzer.",
+    ),
+    "Send the invitation": (
+        "Envoyer l’invitation",
+        "De uitnodiging verzenden",
+        "Die Einladung senden",
+    ),
+    "Everyone": ("Tout le monde", "Iedereen", "Alle"),
+    "User": ("Utilisateur", "Gebruiker", "Benutzer"),
+    "(you)": ("(vous)", "(u)", "(Sie)"),
+    "Role of %(email)s": ("Rôle de %(email)s", "Rol van %(email)s", "Rolle von %(email)s"),
+    "Change": ("Modifier", "Wijzigen", "Ändern"),
+    "Send %(email)s a new activation link": (
+        "Envoyer un nouveau lien d’activation à %(email)s",
+        "%(email)s een nieuwe activeringslink sturen",
+        "%(email)s einen neuen Aktivierungslink senden",
+    ),
+    "New link": ("Nouveau lien", "Nieuwe link", "Neuer Link"),
+    "Deactivate %(email)s": (
+        "Désactiver %(email)s",
+        "%(email)s deactiveren",
+        "%(email)s deaktivieren",
+    ),
+    "Deactivate": ("Désactiver", "Deactiveren", "Deaktivieren"),
+    "Webhook endpoint": ("Point de terminaison de webhook", "Webhook-eindpunt", "Webhook-Endpunkt"),
+    "All endpoints": ("Tous les points de terminaison", "Alle eindpunten", "Alle Endpunkte"),
+    "URL": ("URL", "URL", "URL"),
+    "enabled": ("activé", "ingeschakeld", "aktiviert"),
+    "disabled": ("désactivé", "uitgeschakeld", "deaktiviert"),
+    "failing since %(date)s": (
+        "en échec depuis le %(date)s",
+        "mislukt sinds %(date)s",
+        "fehlerhaft seit %(date)s",
+    ),
+    "Format": ("Format", "Formaat", "Format"),
+    "Events": ("Événements", "Gebeurtenissen", "Ereignisse"),
+    "Description": ("Description", "Beschrijving", "Beschreibung"),
+    "Send a test ping": (
+        "Envoyer un ping de test",
+        "Een testping verzenden",
+        "Einen Test-Ping senden",
+    ),
+    "Disable": ("Désactiver", "Uitschakelen", "Deaktivieren"),
+    "Enable": ("Activer", "Inschakelen", "Aktivieren"),
+    "Delete": ("Supprimer", "Verwijderen", "Löschen"),
+    "Attempts, newest first": (
+        "Tentatives, les plus récentes d’abord",
+        "Pogingen, nieuwste eerst",
+        "Versuche, neueste zuerst",
+    ),
+    "No attempt yet. A test ping or an event sent here appears once the worker sent it.": (
+        "Aucune tentative pour l’instant. Un ping de test ou un événement envoyé ici apparaît une "
+        "fois que le worker l’a envoyé.",
+        "Nog geen poging. Een testping of een hierheen verzonden gebeurtenis verschijnt zodra de "
+        "worker hem heeft verzonden.",
+        "Noch kein Versuch. Ein Test-Ping oder ein hierher gesendetes Ereignis erscheint, sobald "
+        "der Worker es gesendet hat.",
+    ),
+    "try %(number)s": ("essai %(number)s", "poging %(number)s", "Versuch %(number)s"),
+    "next try %(date)s": (
+        "prochain essai le %(date)s",
+        "volgende poging op %(date)s",
+        "nächster Versuch am %(date)s",
+    ),
+    "Redeliver %(event)s %(id)s": (
+        "Renvoyer %(event)s %(id)s",
+        "%(event)s %(id)s opnieuw verzenden",
+        "%(event)s %(id)s erneut zustellen",
+    ),
+    "Redeliver": ("Renvoyer", "Opnieuw verzenden", "Erneut zustellen"),
+    "Older attempts": ("Tentatives plus anciennes", "Oudere pogingen", "Ältere Versuche"),
+    "Tabellion posts each event to the endpoints subscribed to it, signed with the endpoint's "
+    "secret (Standard Webhooks: <code>webhook-id</code>, <code>webhook-timestamp</code>, "
+    "<code>webhook-signature</code>), and retries for about three days until the receiver answers "
+    "2xx.": (
+        "Tabellion envoie chaque événement aux points de terminaison qui y sont abonnés, signé "
+        "avec le secret du point de terminaison (Standard Webhooks : <code>webhook-id</code>, "
+        "<code>webhook-timestamp</code>, <code>webhook-signature</code>), et réessaie pendant "
+        "environ trois jours jusqu’à ce que le destinataire réponde 2xx.",
+        "Tabellion verzendt elke gebeurtenis naar de eindpunten die erop zijn geabonneerd, "
+        "ondertekend met het geheim van het eindpunt (Standard Webhooks: <code>webhook-id</code>, "
+        "<code>webhook-timestamp</code>, <code>webhook-signature</code>), en probeert het "
+        "ongeveer drie dagen opnieuw tot de ontvanger 2xx antwoordt.",
+        "Tabellion sendet jedes Ereignis an die Endpunkte, die es abonniert haben, signiert mit "
+        "dem Geheimnis des Endpunkts (Standard Webhooks: <code>webhook-id</code>, "
+        "<code>webhook-timestamp</code>, <code>webhook-signature</code>), und versucht es etwa "
+        "drei Tage lang erneut, bis der Empfänger mit 2xx antwortet.",
+    ),
+    "Endpoint created": ("Point de terminaison créé", "Eindpunt aangemaakt", "Endpunkt erstellt"),
+    "Copy its signing secret now: it is shown once (it is stored encrypted, and never shown "
+    "again).": (
+        "Copiez son secret de signature maintenant : il n’est affiché qu’une fois (il est "
+        "conservé chiffré et n’est plus jamais affiché).",
+        "Kopieer het ondertekeningsgeheim nu: het wordt één keer getoond (het wordt versleuteld "
+        "bewaard en nooit meer getoond).",
+        "Kopieren Sie sein Signaturgeheimnis jetzt: Es wird nur einmal angezeigt (es wird "
+        "verschlüsselt gespeichert und nie wieder angezeigt).",
+    ),
+    "Signing secret": ("Secret de signature", "Ondertekeningsgeheim", "Signaturgeheimnis"),
+    "send it a test ping from its page.": (
+        "envoyez-lui un ping de test depuis sa page.",
+        "stuur het een testping vanaf de pagina ervan.",
+        "senden Sie ihm einen Test-Ping von seiner Seite.",
+    ),
+    "New endpoint": ("Nouveau point de terminaison", "Nieuw eindpunt", "Neuer Endpunkt"),
+    "Description (optional)": (
+        "Description (facultatif)",
+        "Beschrijving (optioneel)",
+        "Beschreibung (optional)",
+    ),
+    "every event (*)": (
+        "tous les événements (*)",
+        "alle gebeurtenissen (*)",
+        "alle Ereignisse (*)",
+    ),
+    "Create the endpoint": (
+        "Créer le point de terminaison",
+        "Het eindpunt aanmaken",
+        "Den Endpunkt erstellen",
+    ),
+    "Endpoints": ("Points de terminaison", "Eindpunten", "Endpunkte"),
+    "No endpoint yet.": (
+        "Aucun point de terminaison pour l’instant.",
+        "Nog geen eindpunt.",
+        "Noch kein Endpunkt.",
+    ),
+    "active": ("active", "actief", "aktiv"),
 }
 
 

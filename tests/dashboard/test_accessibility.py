@@ -1,5 +1,6 @@
 """Accessibility of the dashboard: axe-core (npm's ``axe-core``, pinned in tests/fixtures/axe)
-injected into every page in a real Chromium finds no serious or critical violation."""
+injected into every page, in English and in French, in a real Chromium finds no serious or
+critical violation."""
 
 from __future__ import annotations
 
@@ -131,7 +132,8 @@ async def test_no_serious_accessibility_violation_on_any_dashboard_page(
                 "() => document.querySelector('main').appendChild(document.createElement('img'))"
             )
             assert "image-alt" in [v["id"] for v in await violations(page, source)]
-            for path in pages:
+            # Each page in English, then in French (longer words, its own `lang`).
+            for path in [*pages, *(f"{p}?lang=fr" for p in pages)]:
                 response = await page.goto(f"{portal.base}{path}")
                 assert response is not None and response.status == 200, path
                 found = await violations(page, source)

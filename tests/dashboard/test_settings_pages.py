@@ -5,6 +5,7 @@ form, and shown no link; the seal's page shows the certificate that really seals
 from __future__ import annotations
 
 import hashlib
+import re
 
 import httpx
 import pytest
@@ -68,7 +69,9 @@ async def test_other_roles_are_refused_everywhere_and_see_no_link(
         assert f"A {role} cannot" in text_of(page) and "an admin of the organisation can" in (
             text_of(page)
         )
-        assert "/app/settings/" not in page.text  # not even on the refusal
+        # No link to a section, not even on the refusal (its language links reload it).
+        links = re.findall(r'href="(/app/settings[^"]*)"', page.text)
+        assert all(link.startswith(f"{path}?lang=") for link in links), links
     for path in FORMS:
         posted = await client.post(path, data={"csrf_token": token, "name": "x", "url": "x"})
         assert posted.status_code == 403, path

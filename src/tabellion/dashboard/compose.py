@@ -29,6 +29,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tabellion.auth.subjects import ApiKeySubject
 from tabellion.dashboard.pages import (
+    LABELS,
     MODES,
     ActionForbidden,
     SignedIn,
@@ -158,6 +159,7 @@ async def _render(
         organization=organization,
         can_send=_acting(user) is not None,
         section="letters",
+        labels=LABELS,
         **ctx,
     )
 
@@ -170,15 +172,23 @@ def _translated(request: Request, message: str) -> str:
     return i18n.translations(i18n.request_language(request)).gettext(message)
 
 
+FORBIDDEN = _("A %(role)s reads letters; a sender or an admin sends them.")
+
+
+def _refusal(request: Request, user: User) -> str:
+    """Why a viewer cannot send, in the page's language (their role named in it too)."""
+    role = _translated(request, LABELS["role"].get(user.role, user.role))
+    return _translated(request, FORBIDDEN) % {"role": role}
+
+
 async def _forbidden(request: Request, session: DbSession, user: User) -> Response:
-    reason = _("A %(role)s reads letters; a sender or an admin sends them.")
     return await _render(
         request,
         session,
         user,
         "dashboard/forbidden.html",
         status_code=403,
-        reason=_translated(request, reason) % {"role": user.role},
+        reason=_refusal(request, user),
     )
 
 
@@ -570,7 +580,7 @@ async def resend(
     caller = _acting(user)
     try:
         if caller is None:
-            raise ActionForbidden(f"A {user.role} reads letters; a sender or an admin sends them.")
+            raise ActionForbidden(_refusal(request, user))
         delivery_service.resend_notice(
             session,
             delivery,

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from tabellion.dashboard.pages import SignedIn, env
+from tabellion.dashboard.pages import LABELS, SignedIn, env
 from tabellion.db import DbSession, end_read_phase
 from tabellion.document import preview
 from tabellion.document.encryption import put_for
@@ -130,6 +130,7 @@ class View:
             is_admin=self.user.role == "admin",
             type_labels=TYPE_LABELS,
             role_labels=ROLE_LABELS,
+            labels=LABELS,
             **ctx,
         )
 
@@ -141,7 +142,10 @@ class View:
         return await self.render("dashboard/forbidden.html", status_code=403, reason=reason)
 
     async def not_found(self) -> Response:
-        return await self.render("dashboard/not_found.html", status_code=404, what="envelope")
+        organization = await self.session.get(Organization, self.user.organization_id)
+        name = organization.name if organization else self.say(_("your organisation"))
+        missing = self.say(_("No such envelope in %(organization)s."), organization=name)
+        return await self.render("dashboard/not_found.html", status_code=404, missing=missing)
 
 
 def _page(request: Request, session: DbSession, user: SignedIn) -> View:

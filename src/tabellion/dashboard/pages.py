@@ -35,7 +35,6 @@ from tabellion.kit.web import (
     check_csrf,
     csrf_token,
     page_environment,
-    render,
 )
 from tabellion.message import repository as messages
 from tabellion.models.envelope import Envelope
@@ -45,7 +44,6 @@ from tabellion.organization import accounts, totp
 from tabellion.organization.accounts import SENDING_ROLES
 from tabellion.organization.service import possible_id
 from tabellion.portal import i18n
-from tabellion.portal.i18n import human_time
 from tabellion.runtime import Runtime
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -54,6 +52,114 @@ env = page_environment("tabellion.dashboard")
 MODES = ("registered", "simple", "deliver", "secure")
 STATUSES = ("pending", "notified", "accepted", "refused", "expired", "received", "undelivered")
 SIGN_IN = "/account/sign-in"
+
+
+def _(message: str) -> str:
+    """Marks a message for the catalogs; the page shows it in its language (``say``)."""
+    return message
+
+
+# What the pages show for the API's machine values (kept in the pages' ``data-`` attributes).
+# Some English words differ from the value where another language needs a word of its own
+# (an envelope is "complete", a recipient who rejected it "declined").
+LABELS: dict[str, dict[str, str]] = {
+    "delivery": {
+        "pending": _("pending"),
+        "notified": _("notified"),
+        "accepted": _("accepted"),
+        "refused": _("refused"),
+        "expired": _("expired"),
+        "received": _("received"),
+        "undelivered": _("undelivered"),
+    },
+    "mode": {
+        "registered": _("registered letter"),
+        "simple": _("simple letter"),
+        "deliver": _("document delivery"),
+        "secure": _("secure message"),
+    },
+    "envelope": {
+        "draft": _("draft"),
+        "pending": _("pending"),
+        "completed": _("complete"),
+        "rejected": _("rejected"),
+        "expired": _("expired"),
+        "cancelled": _("cancelled"),
+    },
+    "recipient": {
+        "waiting": _("waiting for their turn"),
+        "sent": _("invited"),
+        "opened": _("opened"),
+        "signed": _("signed"),
+        "approved": _("approved"),
+        "viewed": _("viewed"),
+        "assisted": _("assisted"),
+        "rejected": _("declined"),
+    },
+    "role": {"viewer": _("viewer"), "sender": _("sender"), "admin": _("admin")},
+    "user": {"invited": _("invited"), "active": _("activated"), "deactivated": _("deactivated")},
+    # An envelope's recipients (dashboard.envelopes names them alike).
+    "envelope_role": {
+        "signer": _("Signer"),
+        "approver": _("Approver"),
+        "viewer": _("Viewer"),
+        "cc": _("Copy (cc)"),
+        "assistant": _("Assistant"),
+    },
+    "order": {"parallel": _("Parallel signing"), "sequential": _("Sequential signing")},
+    # A delivery's proofs, by evidence type (the portal's tracking page names them alike).
+    "event": {
+        "SENT": _("Sent"),
+        "NOTIFIED": _("Announcement accepted by the recipient's mail server"),
+        "UNDELIVERED": _("Could not be delivered"),
+        "RECEIVED": _("Opened by the recipient"),
+        "ACCEPTED": _("Accepted by the recipient"),
+        "REFUSED": _("Refused by the recipient"),
+        "EXPIRED": _("Expired without an answer"),
+        "DOWNLOADED": _("Attachment downloaded"),
+        "REPLIED": _("Replied"),
+        "SENDER_REPLIED": _("Reply by the sender"),
+        "RECIPIENT_ERASED": _("Recipient's data erased"),
+    },
+    "outcome": {
+        "succeeded": _("succeeded"),
+        "failed": _("failed"),
+        "retrying": _("failed, retried later"),
+        "dead": _("failed for good"),
+        "skipped": _("skipped"),
+    },
+    "customer": {
+        "PENDING": _("awaiting consent"),
+        "ACCEPTED": _("consent given"),
+        "REFUSED": _("consent refused"),
+        "REVOKED": _("consent revoked"),
+        "CANCELLED": _("no longer managed"),
+    },
+}
+NOT_FOUND = {
+    "letter": _("No such letter in %(organization)s."),
+    "proof": _("No such proof in %(organization)s."),
+    "delivery": _("No such delivery in %(organization)s."),
+    "envelope": _("No such envelope in %(organization)s."),
+    "action": _("No such action in %(organization)s."),
+    "API key": _("No such API key in %(organization)s."),
+    "user": _("No such user in %(organization)s."),
+    "client key": _("No such client key in %(organization)s."),
+    "webhook endpoint": _("No such webhook endpoint in %(organization)s."),
+    "customer": _("No such customer in %(organization)s."),
+    "session": _("No such session in %(organization)s."),
+    "draft": _("No such draft in %(organization)s."),
+}
+SOMETHING_MISSING = _("This page does not exist in %(organization)s.")
+
+
+def say(request: Request, message: str, **params: Any) -> str:
+    """``message`` in the page's language when it is one of ours (a service's refusal is
+    shown as it is), with its ``%(name)s`` filled in."""
+    if not message:
+        return ""  # (gettext("") is the catalog's header)
+    text = i18n.translations(i18n.request_language(request)).gettext(message)
+    return text % params if params else text
 
 
 def _runtime(request: Request) -> Runtime:
@@ -82,25 +188,36 @@ async def _page(
     status_code: int = 200,
     **ctx: Any,
 ) -> Response:
+    """A dashboard page in the visitor's language (``?lang=``, then the language cookie, then
+    the browser's), its times in the organisation's time zone."""
     organization = await session.get(Organization, user.organization_id)
-    zone = organization.timezone if organization else "Europe/Paris"
-    return render(
+    return i18n.page(
         env,
+        request,
         template,
+        language=i18n.request_language(request),
+        csrf=csrf_token(request, _runtime(request).settings.signing_key),
         status_code=status_code,
+        timezone=organization.timezone if organization else "Europe/Paris",
         user=user,
         organization=organization,
         can_send=user.role in SENDING_ROLES,
         is_admin=user.role == "admin",
-        when=lambda value: human_time(value, "en", zone) if value else "",
-        csrf=csrf_token(request, _runtime(request).settings.signing_key),
+        labels=LABELS,
         **ctx,
     )
 
 
 async def _not_found(request: Request, session: DbSession, user: User, what: str) -> Response:
+    organization = await session.get(Organization, user.organization_id)
+    name = organization.name if organization else say(request, _("your organisation"))
     return await _page(
-        request, session, user, "dashboard/not_found.html", status_code=404, what=what
+        request,
+        session,
+        user,
+        "dashboard/not_found.html",
+        status_code=404,
+        missing=say(request, NOT_FOUND.get(what, SOMETHING_MISSING), organization=name),
     )
 
 
@@ -187,7 +304,7 @@ async def letters(
             days[field] = date.fromisoformat(value) if value else None
         except ValueError:
             days[field] = None
-            errors[field] = "A date such as 2026-12-31."
+            errors[field] = say(request, _("A date such as %(example)s."), example="2026-12-31")
     filters = repository.LetterFilters(
         mode=mode or None,
         status=status or None,
@@ -199,12 +316,16 @@ async def letters(
         sent_before=_midnight(days["to"] + timedelta(days=1) if days["to"] else None),
     )
     if mode and mode not in MODES:
-        errors["mode"] = f"Unknown mode; one of {', '.join(MODES)}."
+        errors["mode"] = say(
+            request, _("Unknown mode; one of %(choices)s."), choices=", ".join(MODES)
+        )
     if status and status not in STATUSES:
-        errors["status"] = f"Unknown status; one of {', '.join(STATUSES)}."
+        errors["status"] = say(
+            request, _("Unknown status; one of %(choices)s."), choices=", ".join(STATUSES)
+        )
     number = int(page) if page.isdigit() and 0 < int(page) <= 100_000 else 0
     if not number:
-        errors["page"] = "The page is a whole number from 1."
+        errors["page"] = say(request, _("The page is a whole number from 1."))
     context: dict[str, Any] = {
         "filters": filters,
         "sent_from": sent_from if "from" not in errors else "",
@@ -273,8 +394,8 @@ async def letter(message_id: str, request: Request, session: DbSession, user: Si
 
 # What the letter page says after a sending page led back to it (dashboard.compose).
 LETTER_DONE = {
-    "sent": "The letter was sent: each recipient's notice is on its way.",
-    "resent": "The notice was sent again.",
+    "sent": _("The letter was sent: each recipient's notice is on its way."),
+    "resent": _("The notice was sent again."),
 }
 
 
@@ -308,8 +429,9 @@ async def letter_page(
         deliveries=deliveries,
         events=events,
         replies=answers,
-        done=LETTER_DONE.get(request.query_params.get("done", ""), ""),
-        error=error,
+        done=say(request, LETTER_DONE.get(request.query_params.get("done", ""), "")),
+        error=say(request, error),
+        here=f"/app/letters/{message.id}",
     )
 
 
@@ -380,6 +502,9 @@ ENVELOPE_STATUSES = ("draft", "pending", "completed", "rejected", "expired", "ca
 ENVELOPES_PER_PAGE = 50
 
 
+ENVELOPE_FORBIDDEN = _("A %(role)s reads envelopes; a sender or an admin acts on them.")
+
+
 class ActionForbidden(Forbidden):
     code = "role-forbidden"
     title = "Your role cannot do this"
@@ -389,7 +514,7 @@ def _require_sender(user: User) -> None:
     """Acting on envelopes needs the scope the API asks of a key for it (a sender's or an
     admin's role); viewers read (the controls are hidden too)."""
     if not accounts.user_subject(user).has_scope("messages:write"):
-        raise ActionForbidden(f"A {user.role} reads envelopes; a sender or an admin acts on them.")
+        raise ActionForbidden(ENVELOPE_FORBIDDEN % {"role": user.role})
 
 
 async def _envelope(session: DbSession, user: User, envelope_id: str) -> Envelope | None:
@@ -409,7 +534,9 @@ async def signatures(
 ) -> Response:
     errors: dict[str, str] = {}
     if status and status not in ENVELOPE_STATUSES:
-        errors["status"] = f"Unknown status; one of {', '.join(ENVELOPE_STATUSES)}."
+        errors["status"] = say(
+            request, _("Unknown status; one of %(choices)s."), choices=", ".join(ENVELOPE_STATUSES)
+        )
     rows: Sequence[Envelope] = []
     next_cursor: str | None = None
     if not errors:
@@ -422,7 +549,9 @@ async def signatures(
                 status=status or None,
             )
         except TabellionError:
-            errors["after"] = "This page link is not valid; start from the first page."
+            errors["after"] = say(
+                request, _("This page link is not valid; start from the first page.")
+            )
     parts = await envelopes.parts_of(session, [e.id for e in rows])
     return await _page(
         request,
@@ -440,9 +569,9 @@ async def signatures(
 
 
 DONE = {
-    "reminded": "The recipients who have not acted yet were e-mailed again.",
-    "cancelled": "The envelope was cancelled.",
-    "sent": "The envelope was sent: the recipients whose turn it is were e-mailed.",
+    "reminded": _("The recipients who have not acted yet were e-mailed again."),
+    "cancelled": _("The envelope was cancelled."),
+    "sent": _("The envelope was sent: the recipients whose turn it is were e-mailed."),
 }
 
 
@@ -465,9 +594,18 @@ async def _signature_page(
         envelope=envelope,
         parts=parts,
         signed=envelope.status == "completed" and envelope.certificate_storage_key is not None,
-        done=DONE.get(request.query_params.get("done", ""), ""),
-        error=error,
+        done=say(request, DONE.get(request.query_params.get("done", ""), "")),
+        error=_refusal(request, user, error),
+        here=f"/app/signatures/{envelope.id}",
     )
+
+
+def _refusal(request: Request, user: User, error: str) -> str:
+    """A refusal shown on a page, in its language (the role's refusal names the role)."""
+    if error == ENVELOPE_FORBIDDEN % {"role": user.role}:
+        role = say(request, LABELS["role"].get(user.role, user.role))
+        return say(request, ENVELOPE_FORBIDDEN, role=role)
+    return say(request, error)
 
 
 @router.get("/app/signatures/{envelope_id}")
@@ -589,6 +727,7 @@ async def _totp_page(
         user=user,
         organization=organization,
         section="authenticator",
+        labels=LABELS,
         confirmed=totp.enrolled(user),
         secret=secret,
         qr=segno.make(uri, error="m").svg_data_uri(scale=5, border=2) if uri else None,

@@ -23,7 +23,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tabellion.auth.subjects import SCOPES
 from tabellion.dashboard import repository
-from tabellion.dashboard.pages import SignedIn, _not_found, _page, _runtime, env
+from tabellion.dashboard.pages import LABELS, SignedIn, _, _not_found, _page, _runtime, env, say
 from tabellion.db import DbSession
 from tabellion.errors import TabellionError, ValidationFailed
 from tabellion.evidence.sealing.keys import load_seal
@@ -46,6 +46,7 @@ from tabellion.portal import i18n
 from tabellion.webhook import service as webhooks
 from tabellion.webhook.delivery import webhook_ledger
 from tabellion.webhook.formats import FORMATS, STANDARD
+from tabellion.webhook.ledger import FAILING_REASON, GONE_REASON
 from tabellion.webhook.schemas import EndpointIn
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -62,6 +63,22 @@ SCOPE_OF = {
     "manage webhooks": "webhooks",
     "manage customers": "customers",
 }
+# Why another role is refused each section (its role named).
+REFUSALS = {
+    "manage API keys": _("A %(role)s cannot manage API keys; an admin of the organisation can."),
+    "change the organisation's settings": _(
+        "A %(role)s cannot change the organisation's settings; an admin of the organisation can."
+    ),
+    "manage users": _("A %(role)s cannot manage users; an admin of the organisation can."),
+    "manage client keys": _(
+        "A %(role)s cannot manage client keys; an admin of the organisation can."
+    ),
+    "manage webhooks": _("A %(role)s cannot manage webhooks; an admin of the organisation can."),
+    "manage customers": _("A %(role)s cannot manage customers; an admin of the organisation can."),
+    "read the seal's settings": _(
+        "A %(role)s cannot read the seal's settings; an admin of the organisation can."
+    ),
+}
 
 
 async def _admin(
@@ -77,7 +94,9 @@ async def _admin(
         user,
         "dashboard/forbidden.html",
         status_code=403,
-        reason=f"A {user.role} cannot {what}; an admin of the organisation can.",
+        reason=say(
+            request, REFUSALS[what], role=say(request, LABELS["role"].get(user.role, user.role))
+        ),
     )
 
 
@@ -98,7 +117,25 @@ def _problem_errors(exc: TabellionError, fallback: str) -> dict[str, str]:
 
 
 def _done(request: Request, messages: dict[str, str]) -> str:
-    return messages.get(request.query_params.get("done", ""), "")
+    return _say(request, messages.get(request.query_params.get("done", ""), ""))
+
+
+# The lists some messages name, filled in once the message is translated.
+CHOICES = {
+    "scopes": ", ".join(SCOPES),
+    "roles": ", ".join(ROLES),
+    "formats": ", ".join(FORMATS),
+}
+
+
+def _say(request: Request, message: str) -> str:
+    """A message shown on a settings page, in its language; a service's is shown as it is."""
+    text = say(request, message)
+    return text % CHOICES if message in FILLED else text
+
+
+def _said(request: Request, errors: dict[str, str] | None) -> dict[str, str]:
+    return {field: _say(request, message) for field, message in (errors or {}).items()}
 
 
 @router.get(SETTINGS_PAGE)
@@ -110,6 +147,8 @@ async def settings_home(request: Request, session: DbSession, user: SignedIn) ->
 # ---- settings (admin): API keys --------------------------------------------------------------
 
 KEYS_PAGE = "/app/settings/keys"
+KEY_NAME = _("A name of 1 to 255 characters, to recognise the key by.")
+SCOPES_AMONG = _("Scopes are among %(scopes)s.")
 
 
 async def _keys_page(
@@ -132,11 +171,12 @@ async def _keys_page(
         status_code=status_code,
         keys=keys,
         scopes=SCOPES,
-        errors=errors or {},
+        errors=_said(request, errors),
         created=created,
         form=form or {"name": "", "scopes": [], "expires": ""},
-        done=done,
+        done=_say(request, done),
         now=utcnow(),
+        here=KEYS_PAGE,
     )
 
 
@@ -145,7 +185,7 @@ async def api_keys(request: Request, session: DbSession, user: SignedIn) -> Resp
     refused = await _admin(request, session, user)
     if refused is not None:
         return refused
-    done = "The key was revoked." if request.query_params.get("done") == "revoked" else ""
+    done = _("The key was revoked.") if request.query_params.get("done") == "revoked" else ""
     return await _keys_page(request, session, user, done=done)
 
 
@@ -173,7 +213,7 @@ async def api_key_create(
             day = date.fromisoformat(expires)
             expires_at = datetime(day.year, day.month, day.day, tzinfo=UTC)
         except ValueError:
-            errors["expires"] = "A date such as 2027-12-31."
+            errors["expires"] = say(request, _("A date such as %(example)s."), example="2027-12-31")
     try:
         # The API's own rules for a key (name, scopes, expiry in the future).
         wanted = ApiKeyIn.model_validate(
@@ -182,11 +222,9 @@ async def api_key_create(
     except ValidationError as exc:
         wrong = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
         messages = {
-            "name": "A name of 1 to 255 characters, to recognise the key by.",
-            "scopes": f"Scopes are among {', '.join(SCOPES)}."
-            if chosen
-            else "Choose at least one scope.",
-            "expires_at": "A day after today.",
+            "name": KEY_NAME,
+            "scopes": SCOPES_AMONG if chosen else _("Choose at least one scope."),
+            "expires_at": _("A day after today."),
         }
         errors.update({"expires" if f == "expires_at" else f: messages[f] for f in wrong})
     if errors:
@@ -224,10 +262,10 @@ async def api_key_revoke(
 
 USERS_PAGE = "/app/settings/users"
 USER_DONE = {
-    "invited": "The invitation was sent: the activation link is valid 7 days.",
-    "role": "The role was changed.",
-    "deactivated": "The user was deactivated: they can no longer sign in.",
-    "resent": "A new activation link was sent (the previous one no longer works).",
+    "invited": _("The invitation was sent: the activation link is valid 7 days."),
+    "role": _("The role was changed."),
+    "deactivated": _("The user was deactivated: they can no longer sign in."),
+    "resent": _("A new activation link was sent (the previous one no longer works)."),
 }
 
 
@@ -249,10 +287,11 @@ async def _users_page(
         status_code=status_code,
         users=await repository.users(session, user.organization_id),
         roles=ROLES,
-        errors=errors or {},
+        errors=_said(request, errors),
         form=form or {"email": "", "name": "", "role": "sender"},
-        done=USER_DONE.get(request.query_params.get("done", ""), ""),
-        error=error,
+        done=_done(request, USER_DONE),
+        error=_say(request, error),
+        here=USERS_PAGE,
     )
 
 
@@ -302,10 +341,13 @@ async def user_invite(
 def _plain_error(error: Any) -> str:
     field = str(error["loc"][0])
     if field == "email":
-        return "An e-mail address such as ann@example.com."
+        return _("An e-mail address such as ann@example.com.")
     if field == "role":
-        return f"One of {', '.join(ROLES)}."
-    return "At most 255 characters, without control characters."
+        return ONE_OF_ROLES
+    return _("At most 255 characters, without control characters.")
+
+
+ONE_OF_ROLES = _("One of %(roles)s.")
 
 
 async def _user_action(
@@ -333,7 +375,7 @@ async def _user_action(
             session,
             user,
             status_code=409,
-            error="You cannot change your own role or deactivate yourself: another admin can.",
+            error=_("You cannot change your own role or deactivate yourself: another admin can."),
         )
     try:
         await action(target)
@@ -353,7 +395,9 @@ async def user_role(
 ) -> Response:
     async def change(target: User) -> None:
         if role not in ROLES:
-            raise ValidationFailed(f"The role is one of {', '.join(ROLES)}.")
+            raise ValidationFailed(
+                say(request, _("The role is one of %(roles)s."), roles=", ".join(ROLES))
+            )
         accounts.change_role(accounts.user_subject(user), target, role)
         target.updated_at = utcnow()
 
@@ -397,9 +441,9 @@ async def user_resend(
 
 CLIENT_KEYS_PAGE = "/app/settings/client-keys"
 CLIENT_KEY_MESSAGES = {
-    "name": "A name of 1 to 255 characters, to recognise the key by.",
-    "public_key_pem": "A PEM public key (-----BEGIN PUBLIC KEY-----), at most 16384 characters.",
-    "scopes": f"Choose at least one scope, among {', '.join(SCOPES)}.",
+    "name": KEY_NAME,
+    "public_key_pem": _("A PEM public key (-----BEGIN PUBLIC KEY-----), at most 16384 characters."),
+    "scopes": _("Choose at least one scope, among %(scopes)s."),
 }
 
 
@@ -422,10 +466,11 @@ async def _client_keys_page(
         keys=await repository.client_keys(session, user.organization_id),
         algorithms=client_keys.ALGORITHMS,
         scopes=SCOPES,
-        errors=errors or {},
+        errors=_said(request, errors),
         created=created,
         form=form or {"name": "", "public_key_pem": "", "scopes": ["messages:write"]},
-        done=_done(request, {"revoked": "The client key was revoked: its JWTs are refused."}),
+        done=_done(request, {"revoked": _("The client key was revoked: its JWTs are refused.")}),
+        here=CLIENT_KEYS_PAGE,
     )
 
 
@@ -504,18 +549,29 @@ async def client_key_revoke(
 WEBHOOKS_PAGE = "/app/settings/webhooks"
 ATTEMPTS_PER_PAGE = 50
 WEBHOOK_MESSAGES = {
-    "url": "An http(s) URL of 8 to 2048 characters, such as https://crm.example/hooks.",
-    "events": "Choose at least one event, or every event (*).",
-    "format": f"One of {', '.join(FORMATS)}.",
-    "description": "At most 500 characters.",
+    "url": _("An http(s) URL of 8 to 2048 characters, such as https://crm.example/hooks."),
+    "events": _("Choose at least one event, or every event (*)."),
+    "format": _("One of %(formats)s."),
+    "description": _("At most 500 characters."),
 }
 WEBHOOK_DONE = {
-    "test": "A webhook.test ping is on its way; its attempt appears below once sent "
-    "(reload the page).",
-    "redelivered": "The event will be sent again (same webhook-id); its attempt appears "
-    "below once sent.",
-    "disabled": "The endpoint is disabled: events are still recorded, not sent.",
-    "enabled": "The endpoint is enabled again.",
+    "test": _(
+        "A webhook.test ping is on its way; its attempt appears below once sent (reload the page)."
+    ),
+    "redelivered": _(
+        "The event will be sent again (same webhook-id); its attempt appears below once sent."
+    ),
+    "disabled": _("The endpoint is disabled: events are still recorded, not sent."),
+    "enabled": _("The endpoint is enabled again."),
+}
+
+
+# Why an endpoint was disabled, as the webhook domain records it, in the page's language.
+DISABLED_REASONS = {
+    GONE_REASON: _("The endpoint answered 410 Gone."),
+    FAILING_REASON: _("Every attempt failed for three days."),
+    "disabled through the API": _("disabled through the API"),
+    "disabled in the dashboard": _("disabled in the dashboard"),
 }
 
 
@@ -543,10 +599,11 @@ async def _webhooks_page(
         endpoints=await repository.webhook_endpoints(session, user.organization_id),
         event_types=webhooks.EVENT_TYPES,
         formats=FORMATS,
-        errors=errors or {},
+        errors=_said(request, errors),
         created=created,
         form=form or {"url": "", "events": ["*"], "format": STANDARD, "description": ""},
-        done=_done(request, {"deleted": "The endpoint was deleted."}),
+        done=_done(request, {"deleted": _("The endpoint was deleted.")}),
+        here=WEBHOOKS_PAGE,
     )
 
 
@@ -634,6 +691,7 @@ async def _endpoint_page(
         session, endpoint, limit=ATTEMPTS_PER_PAGE + 1, before=before
     )
     more = len(rows) > ATTEMPTS_PER_PAGE
+    reason = endpoint.disabled_reason or ""
     return await _page(
         request,
         session,
@@ -644,7 +702,9 @@ async def _endpoint_page(
         attempts=rows[:ATTEMPTS_PER_PAGE],
         older=rows[ATTEMPTS_PER_PAGE - 1].id if more else None,
         done=_done(request, WEBHOOK_DONE),
-        error=error,
+        error=_say(request, error),
+        here=f"{WEBHOOKS_PAGE}/{endpoint.id}",
+        disabled_reason=say(request, DISABLED_REASONS.get(reason, reason)) if reason else "",
     )
 
 
@@ -669,7 +729,7 @@ async def webhook_detail(
             user,
             endpoint,
             status_code=422,
-            error="This page link is not valid; start from the newest attempts.",
+            error=_("This page link is not valid; start from the newest attempts."),
         )
     return await _endpoint_page(
         request, session, user, endpoint, before=int(before) if before else None
@@ -717,7 +777,7 @@ async def webhook_test(
     async def ping(endpoint: WebhookEndpoint) -> str:
         if not endpoint.enabled:
             raise webhooks.WebhookEndpointDisabled(
-                "The endpoint is disabled: enable it, then send a test."
+                _("The endpoint is disabled: enable it, then send a test.")
             )
         await webhooks.send_test(session, endpoint)
         return "test"
@@ -744,7 +804,9 @@ async def webhook_redeliver(
             else None
         )
         if attempt is None:
-            raise webhooks.EventNotFound(f"No attempt {attempt_id} to this endpoint.")
+            raise webhooks.EventNotFound(
+                say(request, _("No attempt %(id)s to this endpoint."), id=attempt_id)
+            )
         await webhooks.redeliver(
             session, user.organization_id, attempt.event_id, endpoint_id=endpoint.id
         )
@@ -784,13 +846,15 @@ async def webhook_state(
 
 CUSTOMERS_PAGE = "/app/settings/customers"
 CUSTOMER_MESSAGES = {
-    "name": "A name of 1 to 255 characters, without control characters.",
-    "email": "An e-mail address such as contact@customer.example.",
+    "name": _("A name of 1 to 255 characters, without control characters."),
+    "email": _("An e-mail address such as contact@customer.example."),
 }
 CUSTOMER_DONE = {
-    "registered": "The customer was registered: its contact is asked by e-mail to accept "
-    "being managed (PENDING until they answer).",
-    "cancelled": "You no longer manage this customer (CANCELLED).",
+    "registered": _(
+        "The customer was registered: its contact is asked by e-mail to accept being managed "
+        "(PENDING until they answer)."
+    ),
+    "cancelled": _("You no longer manage this customer (CANCELLED)."),
 }
 
 
@@ -818,10 +882,11 @@ async def _customers_page(
         customers=customers,
         states=CUSTOMER_STATES,
         state=state if known else "",
-        errors=errors or {},
+        errors=_said(request, errors),
         form=form or {"name": "", "email": "", "is_paying": False, "will_send_registered": False},
         done=_done(request, CUSTOMER_DONE),
-        error=error,
+        error=_say(request, error),
+        here=CUSTOMERS_PAGE,
     )
 
 
@@ -841,7 +906,13 @@ async def customer_list(
             session,
             user,
             status_code=422,
-            errors={"state": f"Unknown state; one of {', '.join(CUSTOMER_STATES)}."},
+            errors={
+                "state": say(
+                    request,
+                    _("Unknown state; one of %(choices)s."),
+                    choices=", ".join(CUSTOMER_STATES),
+                )
+            },
         )
     return await _customers_page(request, session, user, state=state)
 
@@ -911,8 +982,12 @@ async def customer_cancel(
             session,
             user,
             status_code=409,
-            error=f"{customer.name} is {customer.customer_state}: only a PENDING or ACCEPTED "
-            "customer can be cancelled.",
+            error=say(
+                request,
+                _("%(name)s is %(state)s: only a PENDING or ACCEPTED customer can be cancelled."),
+                name=customer.name,
+                state=customer.customer_state,
+            ),
         )
     return RedirectResponse(CUSTOMERS_PAGE + "?done=cancelled", status_code=303)
 
@@ -981,8 +1056,8 @@ async def seal_chain(request: Request, session: DbSession, user: SignedIn) -> Re
 
 SESSIONS_PAGE = "/app/sessions"
 SESSION_DONE = {
-    "ended": "That session was ended: its browser is signed out.",
-    "others": "Every other session was ended.",
+    "ended": _("That session was ended: its browser is signed out."),
+    "others": _("Every other session was ended."),
 }
 
 
@@ -1001,6 +1076,7 @@ async def my_sessions(request: Request, session: DbSession, user: SignedIn) -> R
         user=user,
         organization=organization,
         section="sessions",
+        labels=LABELS,
         rows=await sessions.sessions_of(session, "user", user.id),
         current_id=current.id if current else None,
         done=_done(request, SESSION_DONE),
@@ -1058,3 +1134,9 @@ async def end_one_session(
         await sessions.close_session(session, request, response, kind="user")
         return response
     return RedirectResponse(SESSIONS_PAGE + "?done=ended", status_code=303)
+
+
+# Messages that name a list (``CHOICES``), filled in once translated.
+FILLED = frozenset(
+    {SCOPES_AMONG, ONE_OF_ROLES, CLIENT_KEY_MESSAGES["scopes"], WEBHOOK_MESSAGES["format"]}
+)
