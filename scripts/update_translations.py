@@ -2321,6 +2321,52 @@ T: dict[str, tuple[str, str, str]] = {
         "Noch kein Endpunkt.",
     ),
     "active": ("active", "actief", "aktiv"),
+    # ---- dashboard: a bad line of a recipient list, by the field at fault ----
+    "Give either a first and a last name, or a company and its SIREN.": (
+        "Indiquez soit un prénom et un nom, soit une entreprise et son SIREN.",
+        "Geef een voornaam en een achternaam, of een bedrijf en zijn SIREN-nummer.",
+        "Geben Sie einen Vor- und Nachnamen an oder ein Unternehmen und seine SIREN.",
+    ),
+    "The e-mail address is not valid.": (
+        "L’adresse e-mail n’est pas valide.",
+        "Het e-mailadres is niet geldig.",
+        "Die E-Mail-Adresse ist nicht gültig.",
+    ),
+    "The first name is missing or too long.": (
+        "Le prénom manque ou est trop long.",
+        "De voornaam ontbreekt of is te lang.",
+        "Der Vorname fehlt oder ist zu lang.",
+    ),
+    "The last name is missing or too long.": (
+        "Le nom manque ou est trop long.",
+        "De achternaam ontbreekt of is te lang.",
+        "Der Nachname fehlt oder ist zu lang.",
+    ),
+    "The company name is missing or too long.": (
+        "Le nom de l’entreprise manque ou est trop long.",
+        "De bedrijfsnaam ontbreekt of is te lang.",
+        "Der Firmenname fehlt oder ist zu lang.",
+    ),
+    "The SIREN is not valid: 9 digits that pass their check.": (
+        "Le SIREN n’est pas valide : 9 chiffres dont la clé doit être juste.",
+        "Het SIREN-nummer is niet geldig: 9 cijfers met een kloppend controlecijfer.",
+        "Die SIREN ist ungültig: 9 Ziffern mit korrekter Prüfziffer.",
+    ),
+    "The language must be en, fr, nl or de.": (
+        "La langue doit être en, fr, nl ou de.",
+        "De taal moet en, fr, nl of de zijn.",
+        "Die Sprache muss en, fr, nl oder de sein.",
+    ),
+    "The phone number is not valid (international form, e.g. +33612345678).": (
+        "Le numéro de téléphone n’est pas valide (forme internationale, par exemple +33612345678).",
+        "Het telefoonnummer is niet geldig (internationale notatie, bijvoorbeeld +33612345678).",
+        "Die Telefonnummer ist ungültig (internationale Form, z. B. +33612345678).",
+    ),
+    "This address is already on line %(line)s.": (
+        "Cette adresse figure déjà à la ligne %(line)s.",
+        "Dit adres staat al op regel %(line)s.",
+        "Diese Adresse steht bereits in Zeile %(line)s.",
+    ),
 }
 
 

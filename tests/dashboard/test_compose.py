@@ -163,7 +163,11 @@ async def test_a_csv_is_previewed_and_only_its_good_lines_are_sent(
     assert "Recipients: 3" in shown and "Lines of the file that will not be sent: 4" in shown
     skipped = re.findall(r"<li><strong>Line (\d+)</strong>", review.text)
     assert skipped == ["3", "4", "5", "8"]
-    assert "already on line 2" in shown and "last_name" in shown
+    # Each bad line's reason by its field, in the page's language.
+    assert "This address is already on line 2." in shown
+    assert "Give either a first and a last name, or a company and its SIREN." in shown
+    assert "The e-mail address is not valid." in shown
+    assert "The SIREN is not valid" in shown
     listed = re.search(r'<ol class="numbered" id="recipients">(.*?)</ol>', review.text, re.S)
     assert listed and re.findall(r"<li>([^ <]+)", listed.group(1)) == [
         "ann@example.test", "dee@example.test", "eve@example.test"]  # fmt: skip

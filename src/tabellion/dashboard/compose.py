@@ -135,6 +135,20 @@ def _acting(user: User) -> ApiKeySubject | None:
     return subject if subject.has_scope("messages:write") else None
 
 
+# A bad line's reason, by the field at fault, in the page's language (the detail the services
+# write, in English, is kept for a field not named here).
+ROW_ERRORS = {
+    "email": _("The e-mail address is not valid."),
+    "person": _("Give either a first and a last name, or a company and its SIREN."),
+    "first_name": _("The first name is missing or too long."),
+    "last_name": _("The last name is missing or too long."),
+    "company": _("The company name is missing or too long."),
+    "siren": _("The SIREN is not valid: 9 digits that pass their check."),
+    "language": _("The language must be en, fr, nl or de."),
+    "phone": _("The phone number is not valid (international form, e.g. +33612345678)."),
+}
+
+
 async def _render(
     request: Request,
     session: DbSession,
@@ -158,6 +172,7 @@ async def _render(
         user=user,
         organization=organization,
         can_send=_acting(user) is not None,
+        row_errors=ROW_ERRORS,
         section="letters",
         labels=LABELS,
         **ctx,

@@ -49,6 +49,10 @@ class Row:
     values: dict[str, str]
     recipient: RecipientIn | None = None
     error: str | None = None
+    # What the error is about, for pages that word it in their language: the field at fault,
+    # or the line with the same address first.
+    field: str | None = None
+    duplicate_of: int | None = None
 
 
 def _plain(error: ValidationError) -> str:
@@ -72,13 +76,19 @@ def check_rows(rows: Iterable[Row], mode: str | None, *, settings: Settings) -> 
                 check_recipients(mode, [recipient], settings=settings)
         except ValidationError as exc:
             row.error = _plain(exc)
+            location = exc.errors(include_url=False)[0]["loc"]
+            # The rules across fields (a natural or a legal person) name none.
+            row.field = str(location[0]) if location else "person"
             continue
         except TabellionError as exc:
             row.error = exc.detail
+            if exc.errors:  # "recipients[0].last_name" names the field
+                row.field = exc.errors[0].field.rsplit(".", 1)[-1]
             continue
         first = seen.setdefault(recipient.email.lower(), row.number)
         if first != row.number:
             row.error = f"{recipient.email} is already on line {first}."
+            row.field, row.duplicate_of = "email", first
             continue
         row.recipient = recipient
     return checked
