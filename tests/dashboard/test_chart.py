@@ -3,6 +3,7 @@ split by where its deliveries stand (delivered, failed, open), drawn as SVG with
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import timedelta
 
@@ -63,3 +64,11 @@ async def test_the_chart_counts_each_day_by_outcome(
     )
     assert title and title.groups() == ("1", "1", "1")
     assert 'role="img"' in home.text and 'aria-labelledby="chart-title chart-summary"' in home.text
+    # The dates under the bars: weekly and the last day's, never two close enough to overlap.
+    labels = re.findall(r'<text x="([\d.]+)"[^>]*>(\d\d-\d\d)</text>', home.text)
+    assert labels[-1][1] == today.date().isoformat()[5:]
+    xs = [float(x) for x, _ in labels]
+    bar = re.search(r'<rect class="seg-[a-z]+" x="[\d.]+" y="[\d.]+" width="([\d.]+)"', home.text)
+    assert bar is not None
+    width = float(bar.group(1))
+    assert all(b - a >= 3 * width for a, b in itertools.pairwise(xs)), xs
