@@ -437,7 +437,11 @@ def main() -> None:
         help="worker slots (default: TABELLION_WORKER_CONCURRENCY's default)",
     )
     parser.add_argument("--postgres", action="store_true", help="also run on PostgreSQL")
-    parser.add_argument("--profile", action="store_true", help="cProfile our timed part")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile our timed part (CPU time of the event loop's thread)",
+    )
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
