@@ -55,7 +55,7 @@ from tabellion.app import create_app
 from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.evidence.sealing.seal import seal_pending
-from tabellion.jobs.worker import Worker
+from tabellion.jobs.worker import Worker, freeze_startup_heap
 from tabellion.message.service.message import NOTICE_TASK
 from tabellion.migrations import upgrade_database
 from tabellion.models.job import Job
@@ -259,6 +259,7 @@ async def ours(
             await dispatch(runtime, count)
             await drain_other_jobs(runtime, concurrency)
             before = await job_kinds(runtime)
+            freeze_startup_heap()  # as `tabellion worker` does once started
             worker = Worker(runtime, concurrency=concurrency, grace_seconds=30)
             profiler = cProfile.Profile(time.thread_time) if profile else None
             if profiler:
