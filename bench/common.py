@@ -83,6 +83,16 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
     raise LookupError(field)
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process so far, all its threads (``/proc/<pid>/stat``).
+
+    On a shared machine the wall clock counts other people's jobs too; CPU time does not.
+    """
+    stat = Path(f"/proc/{pid or os.getpid()}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peak_rss(pid: int) -> bool:
     """Reset VmHWM so it measures from now (Linux ≥ 4.0); False if not allowed."""
     try:

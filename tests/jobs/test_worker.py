@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -16,13 +17,14 @@ from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.jobs.maintenance import PERIODIC
 from tabellion.jobs.queue import enqueue, enqueue_many
-from tabellion.jobs.registry import RetryLater, TaskContext, task
+from tabellion.jobs.registry import RetryLater, TaskContext, registered_kinds, task
 from tabellion.jobs.worker import (
     BACKOFF_CAP_SECONDS,
     MAX_ERROR_CHARS,
     Worker,
     backoff_delay,
     describe_error,
+    freeze_startup_heap,
 )
 from tabellion.kit.time import utcnow
 from tabellion.models.job import Job
@@ -488,3 +490,21 @@ async def test_a_claim_takes_at_most_its_limit(runtime: Runtime) -> None:
     async with runtime.sessions() as session:
         statuses = Counter((await session.scalars(select(Job.status))).all())
     assert statuses == {"running": 21, "queued": 279}
+
+
+def test_a_worker_process_freezes_its_startup_heap_with_every_task_imported() -> None:
+    class Made:  # an object built after startup: collected as usual
+        pass
+
+    try:
+        freeze_startup_heap()
+        frozen = gc.get_freeze_count()
+        made = Made()
+        made.cycle = made  # type: ignore[attr-defined]
+        assert frozen > 1000
+        assert "notification.send_notice" in registered_kinds()
+        assert gc.is_tracked(made) and gc.get_freeze_count() == frozen
+        del made
+        assert gc.collect() >= 1  # the new cycle is still garbage the collector frees
+    finally:
+        gc.unfreeze()

@@ -518,7 +518,7 @@ def worker_command(
     metrics_host: Annotated[str, typer.Option(help="Address of --metrics-port.")] = "127.0.0.1",
 ) -> None:
     """Run job workers only (scale out: any number, on any machine)."""
-    from tabellion.jobs.worker import Worker
+    from tabellion.jobs.worker import Worker, freeze_startup_heap
     from tabellion.migrations import upgrade_database
     from tabellion.runtime import Runtime
 
@@ -532,6 +532,7 @@ def worker_command(
         from tabellion.kit.metrics import serving_metrics
 
         runtime = Runtime.build(settings)
+        freeze_startup_heap()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         try:

@@ -36,9 +36,14 @@ def available() -> bool:
 
 
 def _tracer() -> Any | None:
+    """Tabellion's tracer, or None when no tracer provider is set (nothing would record)."""
     try:
         from opentelemetry import trace
     except ImportError:
+        return None
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        # No provider set (by ``configure`` or an agent): a span would be a no-op, and making
+        # one costs ~20 µs, a tenth of a notice job's own work outside its e-mail.
         return None
     return trace.get_tracer("tabellion")
 

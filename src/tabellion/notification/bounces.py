@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -68,7 +69,9 @@ class Bounce:
         }
 
 
+@functools.lru_cache(maxsize=16)
 def mail_domain(mail_from: str) -> str:
+    # Memoised: every notice's envelope sender is made from the one configured address.
     address = parseaddr(mail_from)[1]
     return address.rpartition("@")[2] or "localhost"
 

@@ -172,7 +172,10 @@ class NoticePipeline:
                 batch: list[_Request] = stage.waiting[: self.MAX_BATCH]
                 del stage.waiting[: len(batch)]
                 try:
-                    async with transaction(self.runtime.sessions) as session:
+                    # A read session: on SQLite it takes no write lock, so the next batch is
+                    # read while the previous outcomes are written instead of after them. The
+                    # write step reads each status again under its lock.
+                    async with self.runtime.read_sessions() as session:
                         loaded = await _load_many(session, [r.delivery_id for r in batch])
                 except Exception as exc:
                     for request in batch:
