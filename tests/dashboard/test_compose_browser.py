@@ -168,3 +168,39 @@ async def test_the_form_works_without_javascript(
             assert "Without script" in mail.message["Subject"]
         finally:
             await context.close()
+
+
+@pytest.mark.parametrize("mode", ["registered", "deliver", "secure"])
+async def test_a_letter_of_each_other_mode_is_sent_in_chromium(
+    browser: Browser, data_dir: Path, database_url: str, smtp_server: SmtpServer, mode: str
+) -> None:
+    """The other modes (a simple letter is the one above), written in the browser, end in a
+    notice at the test SMTP server."""
+    async with (
+        open_portal(data_dir, database_url, smtp_server) as portal,
+        chromium.open_page(browser) as page,
+    ):
+        errors = console_errors(page)
+        await sign_in(page, portal)
+        await page.goto(f"{portal.base}/app/letters/new")
+        await page.check(f"#mode-{mode}")
+        await page.fill("#subject", f"Lease, {mode}")
+        await page.fill("#body", "Dear Jane,\n\nThe lease is attached.")
+        await page.fill("#recipients", "jane@example.test, Jane, Doe")
+        await page.set_input_files(
+            "#attachments",
+            {"name": "lease.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n%%EOF"},
+        )
+        await page.click("#compose button[type=submit]")
+        await page.wait_for_selector("#send")
+        await page.click("#send")
+        assert "The letter was sent" in await page.inner_text("#done")
+        message_id = page.url.split("/app/letters/")[1].split("?")[0]
+        message = (await portal.api.get(f"/v1/messages/{message_id}")).json()
+        assert message["mode"] == mode and message["subject"] == f"Lease, {mode}"
+        mail = await portal.inbox.receive("jane@example.test", lambda m: True)
+        assert mail.message["To"].endswith("jane@example.test>") or mail.message["To"] == (
+            "jane@example.test"
+        )
+        await portal.until_status(message["deliveries"][0]["id"], "notified")
+        assert errors == []
