@@ -251,12 +251,24 @@ async def test_timestamps_are_checked_not_shown(
     [problem] = problems(untrusted, trust_tsa)
     assert "the timestamp's authority CN=Forged TSA,O=Forgers Ltd is not trusted" in problem
     # Trusted authority, but dated six years before the event, or a month after it.
-    old = token_from(ancient, digest, event - timedelta(days=6 * 365))
-    [problem] = problems(old, [ancient.root])
-    assert "is earlier than the event it would attest" in problem
-    late = token_from(ancient, digest, event + timedelta(days=30))
-    [problem] = problems(late, [ancient.root])
-    assert "more than 7 days after the event" in problem
+    # The problem names the token's time.
+    old_time = event - timedelta(days=6 * 365)
+    [problem] = problems(token_from(ancient, digest, old_time), [ancient.root])
+    assert problem == (
+        f"the timestamp ({isoformat_z(old_time)}) is earlier than the event it would attest"
+    )
+    late_time = event + timedelta(days=30)
+    [problem] = problems(token_from(ancient, digest, late_time), [ancient.root])
+    assert problem == (
+        f"the timestamp ({isoformat_z(late_time)}) is more than 7 days after the event: "
+        "it does not attest the event's time"
+    )
+    # The window's own edges are inside it: two minutes early (clock skew), seven days late.
+    for edge in (event - timedelta(minutes=2), event + timedelta(days=7)):
+        verdict = verify_json_proof(
+            with_token(token_from(ancient, digest, edge)), trust, [ancient.root]
+        )
+        assert verdict.authentic, (edge, verdict.problems)
     # The seal's root does not vouch for time.
     assert "is not trusted" in problems(untrusted, [*trust, tsa.root])[0]
     # Within the window, from a trusted authority: a ✓.
@@ -362,6 +374,18 @@ async def test_the_server_compares_a_proof_with_what_it_recorded(
     body = b64url_decode(head["signature"].split(".")[1])
     fake = sign_compact(forged, body, "tabellion-tree-head")
     assert "is not valid" in str(tree_head_problem(fake, trust_of(runtime)))
+    # In a proof, its own tree head re-signed outside --trust: the inclusion proof still
+    # matches the root, but nothing trusted vouches for that root.
+    log = document["header"]["tabellion_log"]
+    resigned = sign_compact(forged, b64url_decode(log["tree_head"].split(".")[1]), "x")
+    # (Its timestamp left out: no --trust-tsa here, and a missing one is only a warning.)
+    header = {"tabellion_log": {**log, "tree_head": resigned}}
+    verdict = verify_json_proof(
+        json.dumps({**document, "header": header}).encode(), trust_of(runtime)
+    )
+    assert not verdict.authentic and verdict.tree_head is None
+    [problem] = verdict.problems
+    assert problem.startswith("tree head: its seal certificate is not valid: "), problem
 
 
 def document_id(document: dict[str, Any]) -> str:
