@@ -13,7 +13,11 @@ from cryptography.hazmat.primitives import serialization
 from joserfc import jws as jose_jws
 from joserfc.jwk import ECKey
 
-from tabellion.evidence.verification.verify import verify_json_proof
+from tabellion.evidence.verification.verify import (
+    NO_TIMESTAMP,
+    SELF_ISSUED_CHECK,
+    verify_json_proof,
+)
 from tabellion.kit.jcs import canonicalize
 from tabellion.kit.time import utcnow
 from tabellion.runtime import Runtime
@@ -243,3 +247,46 @@ async def test_a_tampered_tree_head_or_inclusion_proof_is_not_authentic(
         assert not verdict.authentic, name
         assert verdict.tree_head is None and verdict.leaf_index is None, name
         assert verdict.problems == [problem], name
+
+
+async def test_the_verdict_names_what_it_checked_and_what_is_missing(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """What `tabellion verify` and /v1/verify print: each check passed, each warning."""
+    original = await sealed_first_proof(client, auth, runtime)
+    document = json.loads(original)
+    log = document["header"]["tabellion_log"]
+    header = json.loads(_unb64(document["protected"]))
+    seal = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+    sealed_by = (
+        f"sealed by {seal.subject.rfc4514_string()}, a certificate valid at the event's time "
+        "whose path to a trusted root holds (RFC 5280)"
+    )
+    verdict = verify_json_proof(original, trust_of(runtime))
+    assert verdict.authentic and verdict.kind == "json-proof"
+    assert verdict.checks == [
+        "the seal signature matches the content",
+        sealed_by,
+        f"included in the transparency log (leaf {log['leaf_index']} of {log['tree_size']})",
+    ]
+    # The test installation's seal is its own root, and no authority is configured.
+    assert verdict.self_issued
+    assert verdict.warnings == [SELF_ISSUED_CHECK, NO_TIMESTAMP]
+    assert verdict.leaf_index == log["leaf_index"]
+    assert verdict.content_sha256 == hashlib.sha256(_unb64(document["payload"])).hexdigest()
+    # Without its log proof: authentic as far as it goes, and the warning says what is missing.
+    unlogged = {**document, "header": {}}
+    verdict = verify_json_proof(json.dumps(unlogged).encode(), trust_of(runtime))
+    assert verdict.authentic and verdict.checks[:2] == [
+        "the seal signature matches the content",
+        sealed_by,
+    ]
+    assert len(verdict.checks) == 2 and verdict.tree_head is None
+    assert verdict.warnings[-1] == (
+        "no transparency log proof: nothing shows the service published this proof"
+    )
+    # Not a JWS in JSON serialization at all.
+    for data in (b'{"a": 1}', b"[1]", b"{not json"):
+        verdict = verify_json_proof(data, trust_of(runtime))
+        assert (verdict.authentic, verdict.kind) == (False, "unknown"), data
+        assert verdict.problems == ["not a Tabellion JSON proof (a JWS in JSON serialization)"]
