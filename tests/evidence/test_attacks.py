@@ -30,6 +30,7 @@ from tabellion.evidence.sealing.jws import (
     sign_flattened,
 )
 from tabellion.evidence.sealing.keys import Seal, load_seal
+from tabellion.evidence.sealing.seal import PROOF_TYPE
 from tabellion.evidence.timestamping.tsa_server import AuthorityKeys, generate_authority
 from tabellion.evidence.verification.verify import (
     NO_SEAL_PURPOSE,
@@ -420,3 +421,30 @@ async def test_a_tampered_document_does_not_match_its_proof(
     assert "carries no seal" not in bad.stdout
     # Alone, a document is no proof: the command says how to give its proof.
     assert alone.returncode == 1 and "--proof PROOF" in alone.stdout.replace("\n", "")
+
+
+async def test_the_genuine_seal_over_something_else_is_no_proof(runtime: Runtime) -> None:
+    """A valid signature by the service's own seal proves nothing about content that is not
+    one of its evidence records, in canonical form, with an event time."""
+    seal = load_seal(runtime.settings)
+
+    def sealed(payload: bytes) -> bytes:
+        jws = sign_flattened(seal, payload, protected_header(seal, PROOF_TYPE))
+        return json.dumps(jws).encode()
+
+    not_evidence = "the content is not a Tabellion evidence in canonical form"
+    no_time = "the content has no valid event time"
+    cases = {
+        b"not json": "the content is not canonical JSON",
+        b'{"format": "tabellion-evidence/1"}': not_evidence,  # JSON, not canonical (JCS)
+        canonicalize(["tabellion-evidence/1"]): not_evidence,
+        canonicalize({"format": "someone-else/1"}): not_evidence,
+        canonicalize({"format": "tabellion-evidence/1"}): no_time,
+        canonicalize({"format": "tabellion-evidence/1", "occurred_at": "yesterday"}): no_time,
+    }
+    for payload, problem in cases.items():
+        verdict = verify_json_proof(sealed(payload), trust_of(runtime))
+        assert not verdict.authentic, payload
+        assert verdict.checks == ["the seal signature matches the content"], payload
+        assert verdict.problems == [problem], payload
+        assert (verdict.content is not None) == (problem == no_time), payload
