@@ -284,6 +284,7 @@ async def test_a_bad_field_is_refused_and_none_is_written(
 ) -> None:
     envelope, document_id = await ready_draft(client, auth)
     ann, cee, sam = (r["id"] for r in envelope["recipients"])
+    change = dict(change)  # the parameter itself is shared by every run of the test
     owner = cee if change.pop("cc", False) else ann if change.pop("approver", False) else sam
     bad = field(owner, document_id) | change
     before = await count_rows(runtime, "envelope_fields")
