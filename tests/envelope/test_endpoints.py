@@ -472,13 +472,25 @@ async def test_cancel_a_pending_envelope(
     cancelled = response.json()
     assert cancelled["status"] == "cancelled"
     assert cancelled["cancelled_at"] >= cancelled["sent_at"]
-    assert_problem(await client.post(f"{path}/cancel", headers=auth), 409, "envelope-not-pending")
+    again = assert_problem(
+        await client.post(f"{path}/cancel", headers=auth), 409, "envelope-not-pending"
+    )
+    assert again["detail"] == (
+        f"Envelope {envelope['id']} is cancelled; only a pending envelope can do this."
+    )
     assert_problem(await client.post(f"{path}/remind", headers=auth), 409, "envelope-not-pending")
     # The invitation queued at send is not written once the envelope is cancelled.
     assert await invitations(runtime) == []
     async with runtime.sessions() as session:
-        types = list(await session.scalars(select(Event.type).order_by(Event.id)))
-    assert types == ["envelope.created", "envelope.sent", "envelope.cancelled"]
+        events = list(await session.scalars(select(Event).order_by(Event.id)))
+    assert [e.type for e in events] == ["envelope.created", "envelope.sent", "envelope.cancelled"]
+    assert json.loads(events[-1].body)["data"] == {
+        "envelope_id": envelope["id"],
+        "status": "cancelled",
+        "title": "Service agreement",
+        "reference": "CTR-7",
+        "cancelled_at": cancelled["cancelled_at"],
+    }
 
 
 async def test_remind_writes_again_to_who_has_not_acted(
