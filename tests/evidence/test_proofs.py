@@ -285,6 +285,11 @@ async def test_the_verdict_names_what_it_checked_and_what_is_missing(
     assert verdict.warnings[-1] == (
         "no transparency log proof: nothing shows the service published this proof"
     )
+    # An unprotected header that is no object: the proof is refused, not read around it.
+    listed = {**document, "header": [log]}
+    verdict = verify_json_proof(json.dumps(listed).encode(), trust_of(runtime))
+    assert not verdict.authentic
+    assert verdict.problems == ["the unprotected header is not an object"]
     # Not a JWS in JSON serialization at all.
     for data in (b'{"a": 1}', b"[1]", b"{not json"):
         verdict = verify_json_proof(data, trust_of(runtime))
