@@ -83,6 +83,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/portal/test_registered.py",
             "tests/portal/test_other_modes.py",
             "tests/portal/test_vault_lockout.py",
+            # A purged file's download answers 410 on the letter's page.
+            "tests/retention/test_retention.py",
         ],
     ),
     "webhook-routing": (
