@@ -413,7 +413,9 @@ async def test_send_without_a_document_is_422(
 ) -> None:
     envelope = await create_envelope(client, auth)
     response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
-    assert fields(assert_problem(response, 422, "no-documents")) == ["documents"]
+    problem = assert_problem(response, 422, "no-documents")
+    assert fields(problem) == ["documents"]
+    assert problem["errors"][0]["message"] == "Upload at least one PDF before sending."  # type: ignore[index]
 
 
 async def test_send_with_only_viewers_is_422(
@@ -423,7 +425,23 @@ async def test_send_with_only_viewers_is_422(
     envelope = await create_envelope(client, auth, recipients=[viewer])
     await upload(client, auth, envelope["id"], pdf_bytes(1))
     response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
-    assert_problem(response, 422, "no-signers")
+    problem = assert_problem(response, 422, "no-signers")
+    assert fields(problem) == ["recipients"]
+    assert problem["errors"][0]["message"] == "Add at least one signer or approver."  # type: ignore[index]
+
+
+async def test_an_approver_alone_is_enough_to_send(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """An approver acts without a signature field: an envelope with no signer can go out."""
+    approver = SIGNER | {"role": "approver"}
+    envelope = await create_envelope(client, auth, recipients=[approver])
+    await upload(client, auth, envelope["id"], pdf_bytes(1))
+    response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
+    assert response.status_code == 202, response.text
+    sent = response.json()
+    assert sent["status"] == "pending"
+    assert [r["status"] for r in sent["recipients"]] == ["sent"]
 
 
 async def test_send_refuses_totp_for_someone_without_a_confirmed_secret(
