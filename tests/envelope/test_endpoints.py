@@ -402,6 +402,7 @@ async def test_send_refuses_a_signer_without_a_signature_field(
     response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
     problem = assert_problem(response, 422, "signer-without-signature-field")
     assert fields(problem) == ["recipients[2]"]
+    assert problem["errors"][0]["code"] == "signer-without-signature-field"  # type: ignore[index]
     assert sam in str(problem["detail"])
     fetched = (await client.get(f"/v1/envelopes/{envelope['id']}", headers=auth)).json()
     assert fetched["status"] == "draft"
