@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from tabellion.envelope.service import INVITE_TASK, token_hash
 from tabellion.models.envelope import EnvelopeRecipient
+from tabellion.models.evidence import Evidence
 from tabellion.models.job import Job
 from tabellion.models.webhook import Event
 from tabellion.runtime import Runtime
@@ -386,6 +387,16 @@ async def test_send_emits_envelope_sent(
         "reference": "CTR-7",
         "recipient_ids": [envelope["recipients"][0]["id"]],
     }
+    # The SENT proof names every recipient (the event, only those invited now), and the expiry.
+    async with runtime.sessions() as session:
+        [proof] = await session.scalars(
+            select(Evidence).where(
+                Evidence.envelope_id == envelope["id"], Evidence.type == "ENVELOPE_SENT"
+            )
+        )
+    sent = (await client.get(f"/v1/envelopes/{envelope['id']}", headers=auth)).json()
+    assert proof.details["recipient_ids"] == [r["id"] for r in envelope["recipients"]]
+    assert proof.details["expires_at"] == sent["expires_at"]
 
 
 async def test_send_refuses_a_signer_without_a_signature_field(
