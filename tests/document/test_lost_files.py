@@ -12,14 +12,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tabellion.cli.main import app
 from tabellion.config import Settings
 from tabellion.document.local import LocalBlobStore
 from tabellion.document.service import check_storage
+from tabellion.models.message import Reply
 from tabellion.runtime import Runtime
-from tests.portal.helpers import accepted_letter, dispatch, status_of
+from tests.portal.helpers import accepted_letter, dispatch, reply_in_portal, status_of
 
 PDF = b"%PDF-1.4\n%%EOF\n"
 
@@ -126,3 +128,31 @@ def test_storage_check_command(settings: Settings) -> None:
     assert broken.exit_code == 1
     assert f"blob {key} missing" in broken.output
     assert "1 of 1 stored files unavailable" in broken.output
+
+
+async def test_portal_download_of_an_altered_reply_file_is_refused(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The recipient's own reply file is checked against its hash like a letter's file."""
+    delivery = await dispatch(client, auth, mode="secure")
+    link = await reply_in_portal(
+        client, runtime, delivery["id"], "Here", files={"files": ("r.txt", b"reply", "text/plain")}
+    )
+    async with runtime.sessions() as session:
+        [reply] = await session.scalars(select(Reply).where(Reply.delivery_id == delivery["id"]))
+    [stored] = reply.attachments
+    url = f"{link}/files/{stored['id']}"
+    assert (await client.get(url)).content == b"reply"
+    blob_path(runtime, stored["storage_key"]).write_bytes(b"reply, altered")
+    with caplog.at_level(logging.ERROR):
+        response = await client.get(url)
+    assert response.status_code == 500 and b"altered" not in response.content
+    assert "This file cannot be retrieved right now" in response.text
+    logged = [r.getMessage() for r in caplog.records if "stored file unavailable" in r.getMessage()]
+    assert logged == [
+        f"stored file unavailable: reply file {stored['id']} "
+        f"(blob {stored['storage_key']}) does not match its hash"
+    ]

@@ -262,7 +262,14 @@ async def test_passkey_needs_the_access_code_first(
     )
     response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
     problem = assert_problem(response, 422, "passkey-needs-access-code")
-    assert fields(problem) == ["recipients[0].access_auth"]
+    assert problem["errors"] == [
+        {
+            "field": "recipients[0].access_auth",
+            "code": "passkey-needs-access-code",
+            "message": "A passkey is created at the first signature, once an e-mailed code has "
+            'proven the address: add "email_otp" to access_auth.',
+        }
+    ]
 
     _, sam = await _sent(client, auth, access_auth=["email_otp"], action_auth=["passkey"])
     token = await _token(runtime, sam)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from tabellion.envelope.service import INVITE_TASK, token_hash
 from tabellion.models.envelope import EnvelopeRecipient
+from tabellion.models.evidence import Evidence
 from tabellion.models.job import Job
 from tabellion.models.webhook import Event
 from tabellion.runtime import Runtime
@@ -284,6 +285,7 @@ async def test_a_bad_field_is_refused_and_none_is_written(
 ) -> None:
     envelope, document_id = await ready_draft(client, auth)
     ann, cee, sam = (r["id"] for r in envelope["recipients"])
+    change = dict(change)  # the parameter itself is shared by every run of the test
     owner = cee if change.pop("cc", False) else ann if change.pop("approver", False) else sam
     bad = field(owner, document_id) | change
     before = await count_rows(runtime, "envelope_fields")
@@ -385,6 +387,16 @@ async def test_send_emits_envelope_sent(
         "reference": "CTR-7",
         "recipient_ids": [envelope["recipients"][0]["id"]],
     }
+    # The SENT proof names every recipient (the event, only those invited now), and the expiry.
+    async with runtime.sessions() as session:
+        [proof] = await session.scalars(
+            select(Evidence).where(
+                Evidence.envelope_id == envelope["id"], Evidence.type == "ENVELOPE_SENT"
+            )
+        )
+    sent = (await client.get(f"/v1/envelopes/{envelope['id']}", headers=auth)).json()
+    assert proof.details["recipient_ids"] == [r["id"] for r in envelope["recipients"]]
+    assert proof.details["expires_at"] == sent["expires_at"]
 
 
 async def test_send_refuses_a_signer_without_a_signature_field(
@@ -401,6 +413,7 @@ async def test_send_refuses_a_signer_without_a_signature_field(
     response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
     problem = assert_problem(response, 422, "signer-without-signature-field")
     assert fields(problem) == ["recipients[2]"]
+    assert problem["errors"][0]["code"] == "signer-without-signature-field"  # type: ignore[index]
     assert sam in str(problem["detail"])
     fetched = (await client.get(f"/v1/envelopes/{envelope['id']}", headers=auth)).json()
     assert fetched["status"] == "draft"
@@ -412,7 +425,9 @@ async def test_send_without_a_document_is_422(
 ) -> None:
     envelope = await create_envelope(client, auth)
     response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
-    assert fields(assert_problem(response, 422, "no-documents")) == ["documents"]
+    problem = assert_problem(response, 422, "no-documents")
+    assert fields(problem) == ["documents"]
+    assert problem["errors"][0]["message"] == "Upload at least one PDF before sending."  # type: ignore[index]
 
 
 async def test_send_with_only_viewers_is_422(
@@ -422,7 +437,23 @@ async def test_send_with_only_viewers_is_422(
     envelope = await create_envelope(client, auth, recipients=[viewer])
     await upload(client, auth, envelope["id"], pdf_bytes(1))
     response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
-    assert_problem(response, 422, "no-signers")
+    problem = assert_problem(response, 422, "no-signers")
+    assert fields(problem) == ["recipients"]
+    assert problem["errors"][0]["message"] == "Add at least one signer or approver."  # type: ignore[index]
+
+
+async def test_an_approver_alone_is_enough_to_send(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """An approver acts without a signature field: an envelope with no signer can go out."""
+    approver = SIGNER | {"role": "approver"}
+    envelope = await create_envelope(client, auth, recipients=[approver])
+    await upload(client, auth, envelope["id"], pdf_bytes(1))
+    response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
+    assert response.status_code == 202, response.text
+    sent = response.json()
+    assert sent["status"] == "pending"
+    assert [r["status"] for r in sent["recipients"]] == ["sent"]
 
 
 async def test_send_refuses_totp_for_someone_without_a_confirmed_secret(
@@ -471,13 +502,25 @@ async def test_cancel_a_pending_envelope(
     cancelled = response.json()
     assert cancelled["status"] == "cancelled"
     assert cancelled["cancelled_at"] >= cancelled["sent_at"]
-    assert_problem(await client.post(f"{path}/cancel", headers=auth), 409, "envelope-not-pending")
+    again = assert_problem(
+        await client.post(f"{path}/cancel", headers=auth), 409, "envelope-not-pending"
+    )
+    assert again["detail"] == (
+        f"Envelope {envelope['id']} is cancelled; only a pending envelope can do this."
+    )
     assert_problem(await client.post(f"{path}/remind", headers=auth), 409, "envelope-not-pending")
     # The invitation queued at send is not written once the envelope is cancelled.
     assert await invitations(runtime) == []
     async with runtime.sessions() as session:
-        types = list(await session.scalars(select(Event.type).order_by(Event.id)))
-    assert types == ["envelope.created", "envelope.sent", "envelope.cancelled"]
+        events = list(await session.scalars(select(Event).order_by(Event.id)))
+    assert [e.type for e in events] == ["envelope.created", "envelope.sent", "envelope.cancelled"]
+    assert json.loads(events[-1].body)["data"] == {
+        "envelope_id": envelope["id"],
+        "status": "cancelled",
+        "title": "Service agreement",
+        "reference": "CTR-7",
+        "cancelled_at": cancelled["cancelled_at"],
+    }
 
 
 async def test_remind_writes_again_to_who_has_not_acted(

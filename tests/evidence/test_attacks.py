@@ -30,6 +30,7 @@ from tabellion.evidence.sealing.jws import (
     sign_flattened,
 )
 from tabellion.evidence.sealing.keys import Seal, load_seal
+from tabellion.evidence.sealing.seal import PROOF_TYPE
 from tabellion.evidence.timestamping.tsa_server import AuthorityKeys, generate_authority
 from tabellion.evidence.verification.verify import (
     NO_SEAL_PURPOSE,
@@ -251,12 +252,24 @@ async def test_timestamps_are_checked_not_shown(
     [problem] = problems(untrusted, trust_tsa)
     assert "the timestamp's authority CN=Forged TSA,O=Forgers Ltd is not trusted" in problem
     # Trusted authority, but dated six years before the event, or a month after it.
-    old = token_from(ancient, digest, event - timedelta(days=6 * 365))
-    [problem] = problems(old, [ancient.root])
-    assert "is earlier than the event it would attest" in problem
-    late = token_from(ancient, digest, event + timedelta(days=30))
-    [problem] = problems(late, [ancient.root])
-    assert "more than 7 days after the event" in problem
+    # The problem names the token's time.
+    old_time = event - timedelta(days=6 * 365)
+    [problem] = problems(token_from(ancient, digest, old_time), [ancient.root])
+    assert problem == (
+        f"the timestamp ({isoformat_z(old_time)}) is earlier than the event it would attest"
+    )
+    late_time = event + timedelta(days=30)
+    [problem] = problems(token_from(ancient, digest, late_time), [ancient.root])
+    assert problem == (
+        f"the timestamp ({isoformat_z(late_time)}) is more than 7 days after the event: "
+        "it does not attest the event's time"
+    )
+    # The window's own edges are inside it: two minutes early (clock skew), seven days late.
+    for edge in (event - timedelta(minutes=2), event + timedelta(days=7)):
+        verdict = verify_json_proof(
+            with_token(token_from(ancient, digest, edge)), trust, [ancient.root]
+        )
+        assert verdict.authentic, (edge, verdict.problems)
     # The seal's root does not vouch for time.
     assert "is not trusted" in problems(untrusted, [*trust, tsa.root])[0]
     # Within the window, from a trusted authority: a ✓.
@@ -362,6 +375,18 @@ async def test_the_server_compares_a_proof_with_what_it_recorded(
     body = b64url_decode(head["signature"].split(".")[1])
     fake = sign_compact(forged, body, "tabellion-tree-head")
     assert "is not valid" in str(tree_head_problem(fake, trust_of(runtime)))
+    # In a proof, its own tree head re-signed outside --trust: the inclusion proof still
+    # matches the root, but nothing trusted vouches for that root.
+    log = document["header"]["tabellion_log"]
+    resigned = sign_compact(forged, b64url_decode(log["tree_head"].split(".")[1]), "x")
+    # (Its timestamp left out: no --trust-tsa here, and a missing one is only a warning.)
+    header = {"tabellion_log": {**log, "tree_head": resigned}}
+    verdict = verify_json_proof(
+        json.dumps({**document, "header": header}).encode(), trust_of(runtime)
+    )
+    assert not verdict.authentic and verdict.tree_head is None
+    [problem] = verdict.problems
+    assert problem.startswith("tree head: its seal certificate is not valid: "), problem
 
 
 def document_id(document: dict[str, Any]) -> str:
@@ -396,3 +421,30 @@ async def test_a_tampered_document_does_not_match_its_proof(
     assert "carries no seal" not in bad.stdout
     # Alone, a document is no proof: the command says how to give its proof.
     assert alone.returncode == 1 and "--proof PROOF" in alone.stdout.replace("\n", "")
+
+
+async def test_the_genuine_seal_over_something_else_is_no_proof(runtime: Runtime) -> None:
+    """A valid signature by the service's own seal proves nothing about content that is not
+    one of its evidence records, in canonical form, with an event time."""
+    seal = load_seal(runtime.settings)
+
+    def sealed(payload: bytes) -> bytes:
+        jws = sign_flattened(seal, payload, protected_header(seal, PROOF_TYPE))
+        return json.dumps(jws).encode()
+
+    not_evidence = "the content is not a Tabellion evidence in canonical form"
+    no_time = "the content has no valid event time"
+    cases = {
+        b"not json": "the content is not canonical JSON",
+        b'{"format": "tabellion-evidence/1"}': not_evidence,  # JSON, not canonical (JCS)
+        canonicalize(["tabellion-evidence/1"]): not_evidence,
+        canonicalize({"format": "someone-else/1"}): not_evidence,
+        canonicalize({"format": "tabellion-evidence/1"}): no_time,
+        canonicalize({"format": "tabellion-evidence/1", "occurred_at": "yesterday"}): no_time,
+    }
+    for payload, problem in cases.items():
+        verdict = verify_json_proof(sealed(payload), trust_of(runtime))
+        assert not verdict.authentic, payload
+        assert verdict.checks == ["the seal signature matches the content"], payload
+        assert verdict.problems == [problem], payload
+        assert (verdict.content is not None) == (problem == no_time), payload

@@ -25,6 +25,7 @@ from tabellion.evidence.transparency.log import (
     PUBLISH_TASK,
     append_leaves,
     consistency_proof,
+    fetch_nodes,
     inclusion_proof,
     latest_tree_head,
     lock_log,
@@ -455,6 +456,20 @@ async def test_the_stored_log_is_the_tree_of_its_leaves(runtime: Runtime) -> Non
             for old in range(1, size):
                 proof = await consistency_proof(session, old, size)
                 assert merkle.verify_consistency(old, size, roots[old], roots[size], proof)
+
+
+async def test_every_wanted_node_is_read_however_many_are_wanted(runtime: Runtime) -> None:
+    """The nodes are read in chunks (a query takes a bounded number of parameters): more
+    wanted nodes than two chunks hold come back whole, and a node not stored is left out."""
+    leaves = [hashlib.sha256(i.to_bytes(2, "big")).digest() for i in range(700)]
+    async with transaction(runtime.sessions) as session:
+        await append_leaves(session, await lock_log(session), leaves)
+    # (9, 0): the perfect subtree of the first 512 leaves; (9, 1) would need 1,024.
+    wanted = {(0, i) for i in range(701)} | {(9, 0), (9, 1)}
+    async with runtime.sessions() as session:
+        found = await fetch_nodes(session, wanted)
+    expected = {(0, i): merkle.leaf_hash(leaf) for i, leaf in enumerate(leaves)}
+    assert found == expected | {(9, 0): _reference_root(leaves[:512])}
 
 
 async def test_a_tree_head_is_published_once_per_size_and_signed_over_the_root(

@@ -96,6 +96,7 @@ async def test_verify_api_tells_proofs_documents_and_unknown_files_apart(
     assert anonymous.status_code == 200
     body = anonymous.json()
     assert body["result"] == "authentic" and body["evidence_id"] == evidence[0]["id"]
+    assert body["kind"] == "json-proof"
     assert "recipient" not in body["facts"]  # no personal data without the owner's key
     owner = (
         await client.post("/v1/verify", files={"file": ("p.json", proof)}, headers=auth)
@@ -116,6 +117,9 @@ async def test_verify_api_tells_proofs_documents_and_unknown_files_apart(
     assert "filename" not in document["facts"]
     unknown = await client.post("/v1/verify", files={"file": ("x.bin", b"nothing we know")})
     assert unknown.status_code == 200 and unknown.json()["result"] == "not-found"
+    # JSON that is no proof at all is not a "tampered" proof: a file we do not know.
+    stranger = (await client.post("/v1/verify", files={"file": ("x.json", b'{"a": 1}')})).json()
+    assert (stranger["result"], stranger["kind"]) == ("not-found", "unknown")
     missing = await client.post("/v1/verify", data={"other": "x"}, files={"x": ("a", b"a")})
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "file"
 

@@ -13,7 +13,11 @@ from cryptography.hazmat.primitives import serialization
 from joserfc import jws as jose_jws
 from joserfc.jwk import ECKey
 
-from tabellion.evidence.verification.verify import verify_json_proof
+from tabellion.evidence.verification.verify import (
+    NO_TIMESTAMP,
+    SELF_ISSUED_CHECK,
+    verify_json_proof,
+)
 from tabellion.kit.jcs import canonicalize
 from tabellion.kit.time import utcnow
 from tabellion.runtime import Runtime
@@ -196,27 +200,98 @@ async def test_a_tampered_tree_head_or_inclusion_proof_is_not_authentic(
     other_root = {**head, "root_hash": hashlib.sha256(b"another tree").hexdigest()}
     first_hash = bytearray(_unb64(log["audit_path"][0]))
     first_hash[0] ^= 0x08
+    unreadable = "tree head: it cannot be read (the signature does not match the content)"
+    not_included = "the transparency log does not include this proof"
     tampered_logs = {
-        "tree head signature": {
-            **log,
-            "tree_head": f"{head_protected}.{head_payload}.{_b64(bytes(flipped_signature))}",
-        },
-        "tree head root, old signature": {
-            **log,
-            "tree_head": f"{head_protected}.{_b64(canonicalize(other_root))}.{head_signature}",
-        },
-        "audit path hash": {**log, "audit_path": [_b64(bytes(first_hash)), *log["audit_path"][1:]]},
-        "audit path cut short": {**log, "audit_path": log["audit_path"][:-1]},
-        "audit path extended": {**log, "audit_path": [*log["audit_path"], log["audit_path"][0]]},
-        "leaf index": {**log, "leaf_index": log["leaf_index"] + 1},
-        "tree size": {**log, "tree_size": log["tree_size"] + 1},
+        "tree head signature": (
+            {
+                **log,
+                "tree_head": f"{head_protected}.{head_payload}.{_b64(bytes(flipped_signature))}",
+            },
+            unreadable,
+        ),
+        "tree head root, old signature": (
+            {
+                **log,
+                "tree_head": f"{head_protected}.{_b64(canonicalize(other_root))}.{head_signature}",
+            },
+            unreadable,
+        ),
+        "audit path hash": (
+            {**log, "audit_path": [_b64(bytes(first_hash)), *log["audit_path"][1:]]},
+            not_included,
+        ),
+        "audit path cut short": ({**log, "audit_path": log["audit_path"][:-1]}, not_included),
+        "audit path extended": (
+            {**log, "audit_path": [*log["audit_path"], log["audit_path"][0]]},
+            not_included,
+        ),
+        "leaf index": ({**log, "leaf_index": log["leaf_index"] + 1}, not_included),
+        "tree size": (
+            {**log, "tree_size": log["tree_size"] + 1},
+            "the inclusion proof is for another tree size than its tree head",
+        ),
+        "no audit path": (
+            {k: v for k, v in log.items() if k != "audit_path"},
+            "the transparency log proof cannot be read ('audit_path')",
+        ),
+        "leaf index not a number": (
+            {**log, "leaf_index": "first"},
+            "the transparency log proof cannot be read "
+            "(invalid literal for int() with base 10: 'first')",
+        ),
     }
-    for name, tampered in tampered_logs.items():
+    for name, (tampered, problem) in tampered_logs.items():
         changed = {**document, "header": {**document["header"], "tabellion_log": tampered}}
         verdict = verify_json_proof(json.dumps(changed).encode(), trust_of(runtime))
         assert not verdict.authentic, name
-        assert verdict.tree_head is None, name
-        assert any("tree" in p or "transparency" in p for p in verdict.problems), (
-            name,
-            verdict.problems,
-        )
+        assert verdict.tree_head is None and verdict.leaf_index is None, name
+        assert verdict.problems == [problem], name
+
+
+async def test_the_verdict_names_what_it_checked_and_what_is_missing(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """What `tabellion verify` and /v1/verify print: each check passed, each warning."""
+    original = await sealed_first_proof(client, auth, runtime)
+    document = json.loads(original)
+    log = document["header"]["tabellion_log"]
+    header = json.loads(_unb64(document["protected"]))
+    seal = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+    sealed_by = (
+        f"sealed by {seal.subject.rfc4514_string()}, a certificate valid at the event's time "
+        "whose path to a trusted root holds (RFC 5280)"
+    )
+    verdict = verify_json_proof(original, trust_of(runtime))
+    assert verdict.authentic and verdict.kind == "json-proof"
+    assert verdict.checks == [
+        "the seal signature matches the content",
+        sealed_by,
+        f"included in the transparency log (leaf {log['leaf_index']} of {log['tree_size']})",
+    ]
+    # The test installation's seal is its own root, and no authority is configured.
+    assert verdict.self_issued
+    assert verdict.warnings == [SELF_ISSUED_CHECK, NO_TIMESTAMP]
+    assert verdict.leaf_index == log["leaf_index"]
+    assert verdict.content_sha256 == hashlib.sha256(_unb64(document["payload"])).hexdigest()
+    # Without its log proof: authentic as far as it goes, and the warning says what is missing.
+    unlogged = {**document, "header": {}}
+    verdict = verify_json_proof(json.dumps(unlogged).encode(), trust_of(runtime))
+    assert verdict.authentic and verdict.checks[:2] == [
+        "the seal signature matches the content",
+        sealed_by,
+    ]
+    assert len(verdict.checks) == 2 and verdict.tree_head is None
+    assert verdict.warnings[-1] == (
+        "no transparency log proof: nothing shows the service published this proof"
+    )
+    # An unprotected header that is no object: the proof is refused, not read around it.
+    listed = {**document, "header": [log]}
+    verdict = verify_json_proof(json.dumps(listed).encode(), trust_of(runtime))
+    assert not verdict.authentic
+    assert verdict.problems == ["the unprotected header is not an object"]
+    # Not a JWS in JSON serialization at all.
+    for data in (b'{"a": 1}', b"[1]", b"{not json"):
+        verdict = verify_json_proof(data, trust_of(runtime))
+        assert (verdict.authentic, verdict.kind) == (False, "unknown"), data
+        assert verdict.problems == ["not a Tabellion JSON proof (a JWS in JSON serialization)"]

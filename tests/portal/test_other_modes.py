@@ -69,6 +69,12 @@ async def test_download_streams_and_records_first_download(
         assert "contract.pdf" in file.headers["content-disposition"]
     inline = await client.get(f"{link}/files/{attachment_id}?inline=1")
     assert inline.headers["content-disposition"].startswith("inline")
+    # Another browser with the link but not this one's session is sent to the letter's page.
+    transport = client._transport  # the same app, no cookies
+    async with httpx.AsyncClient(transport=transport, base_url=client.base_url) as other:
+        elsewhere = await other.get(f"{link}/files/{attachment_id}")
+    assert elsewhere.status_code == 303 and elsewhere.content == b""
+    assert elsewhere.headers["location"] == httpx.URL(link).path
     types = [e["type"] for e in (await status_of(client, auth, delivery["id"]))["evidence"]]
     assert types.count("DOWNLOADED") == 1
 
@@ -342,6 +348,9 @@ async def test_vault_lists_everything_for_an_address(
     opened = await client.get(f"/vault/d/{simple['id']}")
     assert "Visible subject" in opened.text
     assert (await status_of(client, auth, simple["id"]))["status"] == "received"
+    # Signed in, a delivery that does not exist is no page of the vault either.
+    missing = await client.get("/vault/d/dlv_01jd0000000000000000000000")
+    assert missing.status_code == 303 and missing.headers["location"] == "/vault"
     listing = (await client.get("/vault")).text
     out = await client.post("/vault/sign-out", data={"csrf_token": csrf(listing)})
     assert out.status_code == 303

@@ -87,3 +87,7 @@ async def test_a_code_locked_by_many_clients_sends_the_owner_a_link(
         async with client_from(client, f"198.51.100.{10 + n}") as attacker:
             await guess(attacker, "000001")
     assert len(await outbox_mails(runtime, "vault-link")) == 1
+    locked = [r.getMessage() for r in caplog.records if "vault code locked" in r.message]
+    assert locked[-1].endswith(
+        "recovery link not sent (sent recently, or no delivery to the address)"
+    )

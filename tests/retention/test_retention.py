@@ -176,7 +176,7 @@ async def test_purged_reply_file_answers_410(
 
     await client.patch("/v1/organization", json={"content_retention_days": 7}, headers=auth)
     delivery = await dispatch(client, auth, mode="secure")
-    await reply_in_portal(
+    link = await reply_in_portal(
         client, runtime, delivery["id"], "Here", files={"files": ("r.txt", b"reply", "text/plain")}
     )
     [reply] = (await client.get(f"/v1/deliveries/{delivery['id']}/replies", headers=auth)).json()[
@@ -185,9 +185,14 @@ async def test_purged_reply_file_answers_410(
     file_id = reply["attachments"][0]["id"]
     url = f"/v1/deliveries/{delivery['id']}/replies/{reply['id']}/files/{file_id}"
     assert (await client.get(url, headers=auth)).content == b"reply"
+    assert (await client.get(f"{link}/files/{file_id}")).content == b"reply"  # the recipient's
     await age(runtime, delivery["message_id"], 8)
     await run_retention_timer(runtime)
     assert_problem(await client.get(url, headers=auth), 410, "content-purged")
+    # On the portal too: the letter's page, saying the file went and its proof stays.
+    gone = await client.get(f"{link}/files/{file_id}")
+    assert gone.status_code == 410 and gone.headers["content-type"].startswith("text/html")
+    assert "deleted at the end of its retention period" in gone.text
     async with runtime.sessions() as session:
         row = await session.get(Reply, reply["id"])
     assert row is not None and row.body_text == "" and row.attachments[0]["purged"] is True
