@@ -34,15 +34,16 @@ from tabellion.dashboard.pages import (
     ActionForbidden,
     SignedIn,
     _not_found,
-    env,
+    _page,
     letter_page,
+    say,
 )
 from tabellion.db import DbSession, end_read_phase
 from tabellion.document.encryption import put_for
 from tabellion.document.multipart import MalformedMultipart, MultipartReader, boundary_of
 from tabellion.document.storage import StoredBlob
 from tabellion.errors import TabellionError
-from tabellion.kit.web import CsrfFailed, PageRoute, check_csrf, csrf_token
+from tabellion.kit.web import CsrfFailed, PageRoute, check_csrf
 from tabellion.message import repository as messages
 from tabellion.message.recipient_list import (
     MAX_CSV_BYTES,
@@ -57,11 +58,9 @@ from tabellion.message.schemas import MessageIn
 from tabellion.message.service import delivery as delivery_service
 from tabellion.message.service import message as service
 from tabellion.models.message import Message
-from tabellion.models.organization import Organization
 from tabellion.models.user import User
 from tabellion.organization import accounts
 from tabellion.organization.service import possible_id
-from tabellion.portal import i18n
 from tabellion.runtime import Runtime
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -158,33 +157,18 @@ async def _render(
     status_code: int = 200,
     **ctx: Any,
 ) -> Response:
-    """A sending page, in the visitor's language (as the account pages are)."""
-    organization = await session.get(Organization, user.organization_id)
-    keys = _runtime(request).settings.signing_keys
-    return i18n.page(
-        env,
+    """A sending page: a dashboard page (``pages._page``: the visitor's language, the
+    organisation's time zone) with the recipient lines' reasons."""
+    return await _page(
         request,
+        session,
+        user,
         template,
-        language=i18n.request_language(request),
-        csrf=csrf_token(request, keys[0]),
         status_code=status_code,
-        timezone=organization.timezone if organization else "Europe/Paris",
-        user=user,
-        organization=organization,
-        can_send=_acting(user) is not None,
         row_errors=ROW_ERRORS,
         section="letters",
-        labels=LABELS,
         **ctx,
     )
-
-
-def _translated(request: Request, message: str) -> str:
-    """``message`` in the page's language when it is one of ours (a service's refusal is
-    shown as it is)."""
-    if not message:
-        return ""  # (gettext("") is the catalog's header)
-    return i18n.translations(i18n.request_language(request)).gettext(message)
 
 
 FORBIDDEN = _("A %(role)s reads letters; a sender or an admin sends them.")
@@ -192,8 +176,7 @@ FORBIDDEN = _("A %(role)s reads letters; a sender or an admin sends them.")
 
 def _refusal(request: Request, user: User) -> str:
     """Why a viewer cannot send, in the page's language (their role named in it too)."""
-    role = _translated(request, LABELS["role"].get(user.role, user.role))
-    return _translated(request, FORBIDDEN) % {"role": role}
+    return say(request, FORBIDDEN, role=say(request, LABELS["role"].get(user.role, user.role)))
 
 
 async def _forbidden(request: Request, session: DbSession, user: User) -> Response:
@@ -227,13 +210,13 @@ async def _compose_page(
         "dashboard/compose.html",
         status_code=status_code,
         form=form or {"mode": "registered"},
-        errors={k: _translated(request, v) for k, v in (errors or {}).items()},
+        errors={k: say(request, v) for k, v in (errors or {}).items()},
         bad_rows=[r for r in rows or [] if r.error],
         modes=MODES,
         hints=MODE_HINTS,
         max_bytes=_runtime(request).settings.max_attachment_bytes,
         max_files=service.MAX_ATTACHMENTS,
-        done=_translated(request, DONE.get(request.query_params.get("done", ""), "")),
+        done=say(request, DONE.get(request.query_params.get("done", ""), "")),
     )
 
 
