@@ -503,7 +503,9 @@ def test_a_worker_process_freezes_its_startup_heap_with_every_task_imported() ->
         made.cycle = made  # type: ignore[attr-defined]
         assert frozen > 1000
         assert "notification.send_notice" in registered_kinds()
-        assert gc.is_tracked(made) and gc.get_freeze_count() == frozen
+        # ``made`` was not frozen: the permanent generation only shrinks after the freeze, as
+        # frozen objects die (in a long test process some do, between two readings).
+        assert gc.is_tracked(made) and gc.get_freeze_count() <= frozen
         del made
         assert gc.collect() >= 1  # the new cycle is still garbage the collector frees
     finally:
