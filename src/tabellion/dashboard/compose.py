@@ -33,6 +33,7 @@ from tabellion.dashboard.pages import (
     MODES,
     ActionForbidden,
     SignedIn,
+    _,
     _not_found,
     _page,
     letter_page,
@@ -82,11 +83,6 @@ TEXT_FIELDS = {
     "notify_sender": 16,
 }
 SHOWN_ROWS = 500  # recipients listed on the review page; the count says the rest
-
-
-def _(message: str) -> str:
-    """Marks a message for the catalogs; the template translates it (``_(error)``)."""
-    return message
 
 
 MODE_HINTS = {

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from tabellion.dashboard.pages import LABELS, SignedIn, env
+from tabellion.dashboard.pages import LABELS, SignedIn, _, env
 from tabellion.db import DbSession, end_read_phase
 from tabellion.document import preview
 from tabellion.document.encryption import put_for
@@ -63,11 +63,6 @@ ROW_KEY = re.compile(
     r"field-(\d{1,4})-(id|recipient|document|type|page|x|y|width|height|required|delete)"
 )
 BOX = ("page", "x", "y", "width", "height")
-
-
-def _(message: str) -> str:
-    """Marks a message for the catalogs; it is translated when a page shows it."""
-    return message
 
 
 TYPE_LABELS = {
