@@ -143,11 +143,10 @@ async def test_an_expired_proofs_hash_is_still_pinned_by_the_chain(
     await client.patch("/v1/organization", json={"proof_retention_days": 1}, headers=auth)
     sent = await letter(client, auth, pdf("pinned"))
     await accept(client, runtime, sent["deliveries"][0]["id"])
-    later = await letter(client, auth, pdf("later"), first=1)  # proofs after the expired ones
+    await letter(client, auth, pdf("later"), first=1)  # proofs after the expired ones
     await age(runtime, sent["id"], 2)
     await run_retention_timer(runtime)
     await seal_pending(runtime)
-    assert later["id"] != sent["id"]
     rows = await proofs_of(runtime, sent["id"], sent["deliveries"][0]["id"])
     victim = next(r for r in rows if r.expired_at is not None)
     assert (await check_chains(runtime)).ok
