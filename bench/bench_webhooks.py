@@ -3,7 +3,9 @@
 Ours: events emitted (one job each, not timed), then the real Worker delivers them: claim,
 load endpoint and event, sign, POST, record the attempt, settle the job. Timed until every job
 is done. The webhook client gets N connections, so at most N requests are in flight, while the
-worker runs more jobs than that (default 2 × N) so its database work overlaps the HTTP.
+worker runs as many jobs at once as `tabellion worker` does (``worker_concurrency``, 128 unless
+configured): the jobs waiting for a connection or for their attempt's commit are what fills each
+group commit. (``--concurrency 16`` gives the former setting, 2 × N: batches of a dozen.)
 Floor: N keep-alive connections speaking bare h11 over asyncio streams (the HTTP library our
 sender uses), posting the same bodies with the same headers, each signed as it is sent (HMAC-SHA256
 of id, timestamp and body, the Standard Webhooks signature), N requests in flight. The receiver
@@ -50,6 +52,7 @@ from bench.common import (
     start_process,
     wait_for_port,
 )
+from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.jobs.worker import Worker, freeze_startup_heap
 from tabellion.kit.time import utcnow
@@ -246,7 +249,7 @@ def per_event(cpu: Cpu, count: int) -> str:
 async def compare(
     label: str, url: str, sink_pid: int, args: argparse.Namespace, database_url: str | None
 ) -> None:
-    concurrency = args.concurrency or 2 * args.connections
+    concurrency = args.concurrency or Settings.model_fields["worker_concurrency"].default
     async with httpx.AsyncClient() as sink:
         await baseline(url, 100, args.connections, Cpu(sink_pid))  # warm-up
         theirs: list[float] = []
@@ -327,7 +330,7 @@ def main() -> None:
         "--connections", type=int, default=8, help="requests in flight, ours and the baseline's"
     )
     parser.add_argument(
-        "--concurrency", type=int, default=0, help="worker slots (default: 2 × connections)"
+        "--concurrency", type=int, default=0, help="worker slots (default: worker_concurrency's)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per database")
     parser.add_argument("--postgres", action="store_true", help="also run on PostgreSQL")
