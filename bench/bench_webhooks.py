@@ -3,11 +3,16 @@
 Ours: events emitted (one job each, not timed), then the real Worker delivers them: claim,
 load endpoint and event, sign, POST, record the attempt, settle the job. Timed until every job
 is done. The webhook client gets N connections, so at most N requests are in flight, while the
-worker runs more jobs than that (default 2 × N) so its database work overlaps the HTTP.
+worker runs as many jobs at once as `tabellion worker` does (``worker_concurrency``, 128 unless
+configured): the jobs waiting for a connection or for their attempt's commit are what fills each
+group commit. (``--concurrency 16`` gives the former setting, 2 × N: batches of a dozen.)
 Floor: N keep-alive connections speaking bare h11 over asyncio streams (the HTTP library our
-sender uses), posting the same bodies (N requests in flight). The receiver runs in its own
-process and counts webhook-ids, so the run also checks that no event was delivered twice.
-Rounds alternate the floor and ours, since other programs share the machine. Target: ratio ≥ 0.5×.
+sender uses), posting the same bodies with the same headers, each signed as it is sent (HMAC-SHA256
+of id, timestamp and body, the Standard Webhooks signature), N requests in flight. The receiver
+runs in its own process and counts webhook-ids, so the run also checks that no event was
+delivered twice. Rounds alternate the floor and ours, since other programs share the machine.
+Besides the wall clock, each side's CPU time per event is printed (this process, all its
+threads, and the receiver's): on a busy machine it is the steadier figure. Target: ratio ≥ 0.5×.
 
     .venv/bin/python -m bench.bench_webhooks [--events 1000] [--connections 8] [--postgres]
 """
@@ -16,12 +21,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import cProfile
+import hashlib
+import hmac
+import os
 import pstats
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +44,7 @@ from sqlalchemy import func, select
 
 from bench.common import (
     bench_settings,
+    cpu_seconds,
     free_port,
     fresh_postgres,
     pg_url,
@@ -39,17 +52,19 @@ from bench.common import (
     start_process,
     wait_for_port,
 )
+from tabellion.config import Settings
 from tabellion.db import transaction
-from tabellion.jobs.worker import Worker
+from tabellion.jobs.worker import Worker, freeze_startup_heap
 from tabellion.kit.time import utcnow
 from tabellion.migrations import upgrade_database
 from tabellion.models.job import Job
 from tabellion.models.webhook import WebhookAttempt
 from tabellion.organization.service import create_organization
 from tabellion.runtime import Runtime
-from tabellion.webhook import service
+from tabellion.webhook import service, signing
 from tabellion.webhook.delivery import outbound, webhook_ledger
 from tabellion.webhook.service import DELIVER_TASK, NewEvent
+from tabellion.webhook.transport import USER_AGENT
 
 PG_URL = pg_url("_webhooks")
 
@@ -58,15 +73,35 @@ def event_data(i: int) -> dict[str, object]:
     return {"delivery": {"id": f"dlv_{i:026d}", "status": "accepted", "evidence": []}}
 
 
+@dataclass
+class Cpu:
+    """CPU seconds spent during a timed part: this process (all threads) and the receiver."""
+
+    sink_pid: int
+    mine: float = 0.0
+    sink: float = 0.0
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[None]:
+        mine, sink = cpu_seconds(), cpu_seconds(self.sink_pid)
+        try:
+            yield
+        finally:
+            self.mine = cpu_seconds() - mine
+            self.sink = cpu_seconds(self.sink_pid) - sink
+
+
 # ---- the baseline ---------------------------------------------------------------------------
 
 
-async def baseline(url: str, count: int, connections: int) -> float:
+async def baseline(url: str, count: int, connections: int, cpu: Cpu) -> float:
     now = utcnow()
     bodies = [
         service.event_body(f"evt_{i}", "delivery.accepted", now, event_data(i)).encode()
         for i in range(count)
     ]
+    # An endpoint's secret, decoded once; every request is signed as it is sent.
+    key = base64.b64decode(signing.new_secret().removeprefix(signing.SECRET_PREFIX))
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(count):
         queue.put_nowait(i)
@@ -79,11 +114,17 @@ async def baseline(url: str, count: int, connections: int) -> float:
         connection = h11.Connection(our_role=h11.CLIENT)
         while not queue.empty():
             i = queue.get_nowait()
+            event_id = f"evt_base{i:022d}"  # as long as our ids
+            timestamp = str(int(time.time()))
+            mac = hmac.new(key, f"{event_id}.{timestamp}.".encode() + bodies[i], hashlib.sha256)
             headers = [
                 ("host", target.netloc),
-                ("content-type", "application/json"),
                 ("content-length", str(len(bodies[i]))),
-                ("webhook-id", f"base_{i}"),
+                ("content-type", "application/json"),
+                ("webhook-id", event_id),
+                ("webhook-timestamp", timestamp),
+                ("webhook-signature", "v1," + base64.b64encode(mac.digest()).decode()),
+                ("user-agent", USER_AGENT),
             ]
             request = h11.Request(method="POST", target=target.path or "/", headers=headers)
             writer.write(connection.send(request) or b"")
@@ -103,9 +144,11 @@ async def baseline(url: str, count: int, connections: int) -> float:
             connection.start_next_cycle()
         writer.close()
 
-    started = time.perf_counter()
-    await asyncio.gather(*(run() for _ in range(connections)))
-    return time.perf_counter() - started
+    with cpu.measure():
+        started = time.perf_counter()
+        await asyncio.gather(*(run() for _ in range(connections)))
+        elapsed = time.perf_counter() - started
+    return elapsed
 
 
 # ---- ours -----------------------------------------------------------------------------------
@@ -117,6 +160,7 @@ async def ours(
     connections: int,
     concurrency: int,
     database_url: str | None,
+    cpu: Cpu,
     *,
     profile: bool,
 ) -> tuple[float, dict[str, Any]]:
@@ -150,12 +194,14 @@ async def ours(
             # The same number of requests in flight as the baseline's tasks.
             outbound(runtime, connections=connections)
             worker = Worker(runtime, concurrency=concurrency, grace_seconds=1)
+            freeze_startup_heap()  # as `tabellion worker` does once started
             profiler = cProfile.Profile() if profile else None
             if profiler:
                 profiler.enable()
-            started = time.perf_counter()
-            done = await worker.run_until_idle(timeout=600)
-            elapsed = time.perf_counter() - started
+            with cpu.measure():
+                started = time.perf_counter()
+                done = await worker.run_until_idle(timeout=600)
+                elapsed = time.perf_counter() - started
             if profiler:
                 profiler.disable()
                 stats = pstats.Stats(profiler, stream=sys.stderr)
@@ -196,15 +242,24 @@ async def check(runtime: Runtime, count: int) -> dict[str, Any]:
 # ---- the run --------------------------------------------------------------------------------
 
 
-async def compare(label: str, url: str, args: argparse.Namespace, database_url: str | None) -> None:
-    concurrency = args.concurrency or 2 * args.connections
+def per_event(cpu: Cpu, count: int) -> str:
+    return f"{cpu.mine / count * 1e6:.0f} µs + receiver {cpu.sink / count * 1e6:.0f} µs"
+
+
+async def compare(
+    label: str, url: str, sink_pid: int, args: argparse.Namespace, database_url: str | None
+) -> None:
+    concurrency = args.concurrency or Settings.model_fields["worker_concurrency"].default
     async with httpx.AsyncClient() as sink:
-        await baseline(url, 100, args.connections)  # warm-up
+        await baseline(url, 100, args.connections, Cpu(sink_pid))  # warm-up
         theirs: list[float] = []
         mine: list[float] = []
+        cpu_theirs: list[float] = []
+        cpu_mine: list[float] = []
         for round_ in range(args.rounds):
             await sink.delete(url)
-            theirs.append(await baseline(url, args.events, args.connections))
+            floor_cpu, our_cpu = Cpu(sink_pid), Cpu(sink_pid)
+            theirs.append(await baseline(url, args.events, args.connections, floor_cpu))
             base_seen = (await sink.get(url)).json()
             await sink.delete(url)
             elapsed, facts = await ours(
@@ -213,14 +268,21 @@ async def compare(label: str, url: str, args: argparse.Namespace, database_url: 
                 args.connections,
                 concurrency,
                 database_url,
+                our_cpu,
                 profile=args.profile and round_ == 0,
             )
             mine.append(elapsed)
+            cpu_theirs.append(floor_cpu.mine / args.events)
+            cpu_mine.append(our_cpu.mine / args.events)
             seen = (await sink.get(url)).json()
             print(
                 f"{label} round {round_ + 1}: baseline {args.events / theirs[-1]:6.0f}/s, "
                 f"ours {args.events / elapsed:6.0f}/s, ratio {theirs[-1] / elapsed:.2f}x; "
-                f"receiver: {seen['total']} requests, {seen['unique']} unique webhook-ids, "
+                f"CPU per event: baseline {per_event(floor_cpu, args.events)}, "
+                f"ours {per_event(our_cpu, args.events)} (load {os.getloadavg()[0]:.1f})"
+            )
+            print(
+                f"  receiver: {seen['total']} requests, {seen['unique']} unique webhook-ids, "
                 f"{seen['duplicates']} duplicated (baseline {base_seen['total']}); "
                 f"{facts['transactions']} ledger transactions"
             )
@@ -232,6 +294,8 @@ async def compare(label: str, url: str, args: argparse.Namespace, database_url: 
     )
     print(f"  floor (bare h11, asyncio): {args.events / statistics.median(theirs):6.0f} events/s")
     print(f"  tabellion worker pipeline: {args.events / statistics.median(mine):6.0f} events/s")
+    floor_us, ours_us = statistics.median(cpu_theirs) * 1e6, statistics.median(cpu_mine) * 1e6
+    print(f"  CPU per event in this process, medians: floor {floor_us:.0f}, ours {ours_us:.0f} µs")
     print(
         f"  ratio of medians: {ratio:.2f}x  [{'ok' if ratio >= 0.5 else 'BELOW TARGET'}, "
         "target 0.5x]"
@@ -251,9 +315,9 @@ async def main_async(args: argparse.Namespace) -> None:
     url = f"http://127.0.0.1:{port}/hooks"
     try:
         wait_for_port(port)
-        await compare("SQLite", url, args, None)
+        await compare("SQLite", url, sink.pid, args, None)
         if args.postgres and fresh_postgres(PG_URL):
-            await compare("PostgreSQL", url, args, PG_URL)
+            await compare("PostgreSQL", url, sink.pid, args, PG_URL)
     finally:
         sink.terminate()
         sink.wait(timeout=10)
@@ -266,7 +330,7 @@ def main() -> None:
         "--connections", type=int, default=8, help="requests in flight, ours and the baseline's"
     )
     parser.add_argument(
-        "--concurrency", type=int, default=0, help="worker slots (default: 2 × connections)"
+        "--concurrency", type=int, default=0, help="worker slots (default: worker_concurrency's)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per database")
     parser.add_argument("--postgres", action="store_true", help="also run on PostgreSQL")

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import await_
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Read connections per process on SQLite: readers do not block each other in WAL mode.
@@ -47,6 +48,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
             pool_size=1,
             max_overflow=0,
             pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+            pool_reset_on_return=None,  # see _on_reset
         )
         _configure_sqlite(engine)
         return engine
@@ -79,6 +81,7 @@ def create_read_engine(url: str, write_engine: AsyncEngine) -> AsyncEngine:
         pool_size=SQLITE_READ_CONNECTIONS,
         max_overflow=0,
         pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+        pool_reset_on_return=None,  # see _on_reset
     )
     _configure_sqlite(engine, read_only=True)
     return engine
@@ -102,7 +105,18 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool = False) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # Straight to the driver: one trip to aiosqlite's thread, where a statement through
+        # SQLAlchemy's cursor takes three (open the cursor, execute, close it).
+        driver = connection.connection.driver_connection
+        await_(driver.execute("BEGIN" if read_only else "BEGIN IMMEDIATE"))
+
+    @event.listens_for(engine.sync_engine.pool, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
+        # The pool's rollback-on-return, only when a transaction is still open: after a commit
+        # it is one more trip to aiosqlite's thread per transaction, for nothing. The driver's
+        # flag is exact here (autocommit mode: a transaction is only what BEGIN opened).
+        if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+            dbapi_connection.rollback()
 
 
 # Session.info key: the process's Settings, for hooks that run inside a commit.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -68,3 +69,34 @@ async def test_bulk_insert_applies_defaults_and_types_in_the_transaction(runtime
     # Python-side column defaults (created_at, updated_at) were filled in.
     assert all(j.created_at is not None and j.updated_at is not None for j in jobs)
     assert len({j.id for j in jobs}) == 2_500
+
+
+async def test_sqlite_connections_go_back_to_the_pool_without_an_open_transaction(
+    tmp_path: Path,
+) -> None:
+    # The pool rolls back only a transaction still open (it skips the rollback after a commit):
+    # one left open behind SQLAlchemy's back is rolled back all the same.
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'pool.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (a INTEGER)"))
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None and driver.in_transaction
+        assert not driver.in_transaction
+
+        async def insert_then_fail() -> None:
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO t VALUES (2)"))
+                raise RuntimeError
+
+        with pytest.raises(RuntimeError):
+            await insert_then_fail()
+        async with engine.connect():
+            await driver.execute("BEGIN IMMEDIATE")
+            await driver.execute("INSERT INTO t VALUES (3)")
+        assert not driver.in_transaction
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT a FROM t"))).scalars().all() == [1]
+    finally:
+        await engine.dispose()
