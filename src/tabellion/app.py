@@ -51,6 +51,12 @@ def create_app(
         owned = runtime is None
         rt = runtime or Runtime.build(settings or Settings())
         app.state.runtime = rt
+        if owned:
+            # What the process built (modules, routes, tables) stays out of the collector's
+            # full passes, as in `tabellion worker`: a 10,000-recipient dispatch set off two.
+            from tabellion.jobs.worker import freeze_startup_heap
+
+            freeze_startup_heap()
         worker_task = None
         stop = asyncio.Event()
         if run_worker:

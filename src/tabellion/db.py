@@ -10,11 +10,13 @@ exactly one place (:class:`SessionRoute`); the worker commits once per job.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from psycopg import sql
+from psycopg.types.json import Json, Jsonb
 from sqlalchemy import Column, ColumnDefault, Table, event, insert, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -154,8 +156,8 @@ async def bulk_insert(
 
     On PostgreSQL one ``COPY … FROM STDIN`` stream: a 10,000-recipient dispatch writes 40,000
     rows, and executemany would send (and psycopg adapt) one statement per row. Elsewhere
-    Core's executemany. Values go through the columns' types as in any statement; a dict or
-    list shared by many rows (a dispatch's evidence details) is converted once.
+    Core's executemany. Values go through the columns' types as in any statement; a value
+    shared by many rows (a dispatch's instant, its evidence details) is converted once.
     """
     if not rows:
         return
@@ -166,32 +168,44 @@ async def bulk_insert(
     dialect = connection.dialect
     given = {name for row in rows for name in row}
     columns = [c for c in table.columns if c.name in given or _python_default(c) is not None]
-    convert = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    converted: dict[int, Any] = {}
-
-    def value(position: int, raw: Any) -> Any:
-        process = convert[position]
-        if process is None or raw is None:
-            return raw
-        if not isinstance(raw, dict | list):
-            return process(raw)
-        if id(raw) not in converted:
-            converted[id(raw)] = process(raw)
-        return converted[id(raw)]
-
+    # Built column by column (a comprehension per column, not a call per value).
+    values = [
+        _copy_column(c, c.type.dialect_impl(dialect).bind_processor(dialect), rows) for c in columns
+    ]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     )
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
     async with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            await copy.write_row(
-                [
-                    value(i, row[c.name] if c.name in row else _python_default_value(c))
-                    for i, c in enumerate(columns)
-                ]
-            )
+        for row in zip(*values, strict=True):
+            await copy.write_row(row)
+
+
+def _copy_column(
+    column: Column[Any], process: Callable[[Any], Any] | None, rows: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """One column's values for ``COPY``: through the column's type, a value shared by many
+    rows (a dispatch's instant, its evidence details) converted once, by identity (the rows
+    keep it alive meanwhile); JSON as its text, which the server parses as it would the
+    driver's own."""
+    name = column.name
+    raw = [row[name] if name in row else _python_default_value(column) for row in rows]
+    if process is None:
+        return raw
+    seen: dict[int, Any] = {}
+
+    def convert(value: Any) -> Any:
+        converted = process(value)
+        if isinstance(converted, Json | Jsonb):
+            converted = (converted.dumps or json.dumps)(converted.obj)
+        seen[id(value)] = converted
+        return converted
+
+    return [
+        None if value is None else seen[id(value)] if id(value) in seen else convert(value)
+        for value in raw
+    ]
 
 
 def _python_default(column: Column[Any]) -> ColumnDefault | None:

@@ -100,3 +100,29 @@ async def test_sqlite_connections_go_back_to_the_pool_without_an_open_transactio
             assert (await conn.execute(text("SELECT a FROM t"))).scalars().all() == [1]
     finally:
         await engine.dispose()
+
+
+async def test_bulk_insert_keeps_each_rows_own_value_beside_shared_ones(runtime: Runtime) -> None:
+    # On PostgreSQL values are converted once per object (a dispatch's one instant, its one
+    # dict of details): rows with their own objects, equal or not, keep their own values.
+    moment = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    shared = {"text": "déjà vu", "list": [1, None]}
+    rows = [
+        {
+            "kind": "bench.noop",
+            "payload": shared if i % 3 == 0 else {"i": i},
+            "status": "queued",
+            "attempts": 0,
+            "max_attempts": 3,
+            "run_at": moment if i % 2 else datetime(2026, 1, 1, 0, 0, i, tzinfo=UTC),
+            "request_id": None,
+        }
+        for i in range(60)
+    ]
+    async with transaction(runtime.sessions) as session:
+        await bulk_insert(session, table_of(Job), rows)
+    async with runtime.sessions() as session:
+        jobs = (await session.scalars(select(Job).order_by(Job.id))).all()
+    assert [j.payload for j in jobs] == [r["payload"] for r in rows]
+    assert [j.run_at for j in jobs] == [r["run_at"] for r in rows]
+    assert all(j.request_id is None for j in jobs)

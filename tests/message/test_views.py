@@ -8,14 +8,15 @@ from datetime import UTC, datetime
 import pytest
 
 from tabellion.evidence import links
-from tabellion.message.schemas import DeliveryOut, MessageOut
+from tabellion.message.schemas import MessageOut
 from tabellion.message.views import (
     MessageView,
     NewDelivery,
     NewEvidence,
-    _delivery_data,
     _message_data,
+    deliveries_json,
     delivery_json,
+    delivery_out,
     message_json,
 )
 from tabellion.models.evidence import Evidence
@@ -66,7 +67,7 @@ def history() -> list[Evidence]:
 
 
 def schema_dump(delivery: Delivery | NewDelivery, evidence: list) -> dict:
-    return DeliveryOut.model_validate(_delivery_data(delivery, evidence)).model_dump(mode="json")
+    return delivery_out(delivery, evidence).model_dump(mode="json")
 
 
 def test_delivery_json_is_the_schemas_dump() -> None:
@@ -90,6 +91,9 @@ def test_delivery_json_is_the_schemas_dump() -> None:
     evidence = [NewEvidence("evd_3", "SENT", "urn:x:SubmissionAcceptance", AT)]
     assert delivery_json(fresh, evidence) == schema_dump(fresh, evidence)
     assert delivery_json(fresh, []) == schema_dump(fresh, [])
+    # Many at once (a dispatch's answer): the same, each with its own evidence.
+    both = deliveries_json([fresh, delivery], {"dlv_2": evidence, delivery.id: history()})
+    assert both == [schema_dump(fresh, evidence), schema_dump(delivery, history())]
 
 
 def test_message_json_is_the_schemas_dump() -> None:

@@ -93,19 +93,28 @@ def attachment_out(attachment: Attachment) -> AttachmentOut:
 
 
 def delivery_out(delivery: DeliveryLike, evidence: Sequence[EvidenceLike]) -> DeliveryOut:
-    return DeliveryOut.model_validate(_delivery_data(delivery, evidence))
+    return DeliveryOut.model_validate(_delivery_data(delivery, evidence, links.current()))
 
 
 def evidence_json(evidence: EvidenceLike) -> dict[str, Any]:
     """``EvidenceRef`` in JSON mode (see ``delivery_json``)."""
-    return _evidence_data(evidence, _json_time)
+    return _evidence_data(evidence, links.current(), _json_time)
 
 
 def delivery_json(delivery: DeliveryLike, evidence: Sequence[EvidenceLike]) -> dict[str, Any]:
     """``DeliveryOut`` in JSON mode, as events carry it: built straight from the row (its values
     need no validation; only times change form), ten times cheaper than through the schema.
     tests/message/test_views.py holds it equal to the schema's own dump."""
-    return _delivery_data(delivery, evidence, _json_time)
+    return _delivery_data(delivery, evidence, links.current(), _json_time)
+
+
+def deliveries_json(
+    deliveries: Sequence[DeliveryLike], evidence: Mapping[str, Sequence[EvidenceLike]]
+) -> list[dict[str, Any]]:
+    """``delivery_json`` of many deliveries (a dispatch answers 10,000), the link signer
+    looked up once for all of them."""
+    signer = links.current()
+    return [_delivery_data(d, evidence.get(d.id, ()), signer, _json_time) for d in deliveries]
 
 
 def message_out(view: MessageView) -> MessageOut:
@@ -120,9 +129,7 @@ def message_json(view: MessageView) -> dict[str, Any]:
     )
     assert isinstance(data, dict)
     if view.deliveries is not None:
-        data["deliveries"] = [
-            delivery_json(d, view.evidence.get(d.id, ())) for d in view.deliveries
-        ]
+        data["deliveries"] = deliveries_json(view.deliveries, view.evidence)
     return data
 
 
@@ -130,7 +137,7 @@ _MESSAGE: TypeAdapter[MessageOut] = TypeAdapter(MessageOut)
 
 
 def _message_data(view: MessageView, *, with_deliveries: bool = True) -> dict[str, Any]:
-    message = view.message
+    message, signer = view.message, links.current()
     return {
         "id": message.id,
         "mode": message.mode,
@@ -160,7 +167,7 @@ def _message_data(view: MessageView, *, with_deliveries: bool = True) -> dict[st
         "deliveries": (
             None
             if view.deliveries is None or not with_deliveries
-            else [_delivery_data(d, view.evidence.get(d.id, ())) for d in view.deliveries]
+            else [_delivery_data(d, view.evidence.get(d.id, ()), signer) for d in view.deliveries]
         ),
     }
 
@@ -217,8 +224,9 @@ def _json_time(value: datetime | None) -> str | None:
 TimeForm = Callable[[datetime | None], datetime | str | None]
 
 
-def _evidence_data(evidence: EvidenceLike, when: TimeForm = _same) -> dict[str, Any]:
-    signer = links.current()
+def _evidence_data(
+    evidence: EvidenceLike, signer: links.LinkSigner | None, when: TimeForm = _same
+) -> dict[str, Any]:
     return {
         "id": evidence.id,
         "type": evidence.type,
@@ -230,7 +238,10 @@ def _evidence_data(evidence: EvidenceLike, when: TimeForm = _same) -> dict[str, 
 
 
 def _delivery_data(
-    delivery: DeliveryLike, evidence: Sequence[EvidenceLike], when: TimeForm = _same
+    delivery: DeliveryLike,
+    evidence: Sequence[EvidenceLike],
+    signer: links.LinkSigner | None,
+    when: TimeForm = _same,
 ) -> dict[str, Any]:
     return {
         "id": delivery.id,
@@ -243,14 +254,13 @@ def _delivery_data(
         "notified_at": when(delivery.notified_at),
         "created_at": when(delivery.created_at),
         "updated_at": when(delivery.updated_at),
-        "tracking_url": _tracking_url(delivery),
-        "evidence": [_evidence_data(e, when) for e in evidence],
+        "tracking_url": _tracking_url(delivery, signer),
+        "evidence": [_evidence_data(e, signer, when) for e in evidence],
     }
 
 
-def _tracking_url(delivery: DeliveryLike) -> str | None:
+def _tracking_url(delivery: DeliveryLike, signer: links.LinkSigner | None) -> str | None:
     """The sender's track-and-trace page (signed with the links' key, as proof links are)."""
-    signer = links.current()
     if signer is None or not delivery.token_salt:
         return None
     return (
