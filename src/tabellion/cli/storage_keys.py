@@ -267,7 +267,7 @@ def _rotate_orgs(current: KeyProvider, org: list[str], *, all_orgs: bool) -> Non
         return done
 
     for name, version, rewrapped in with_runtime(rotate_orgs):
-        console.print(f"{name}: new key version {version}, {rewrapped} files' data keys re-wrapped")
+        console.print(f"{name}: new key version {version} ({rewrapped} data keys re-wrapped)")
 
 
 @keys_app.command("reencrypt-secrets")
