@@ -1,7 +1,7 @@
-"""Crypto-shredding of what a recipient's erasure and the retention purge delete (docs/data.md,
-Erasure): a copy of the storage taken before no longer decrypts the deleted files, the
-organisation's key still present, while every other file in the copy still does; on local disk
-and on S3 (moto)."""
+"""Crypto-shredding of what a recipient's erasure, the retention purge and the expiry of proofs
+delete (docs/data.md, Erasure): a copy of the storage taken before no longer decrypts the
+deleted files, the organisation's key still present, while every other file in the copy still
+does; on local disk and on S3 (moto)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tabellion.document.encryption import EncryptedBlobStore, FileKeyProvider, K
 from tabellion.document.local import LocalBlobStore
 from tabellion.document.s3 import S3BlobStore
 from tabellion.document.storage import BlobStore, StoredFileUnavailable, read_blob
+from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.evidence.verification.check import check_chains
 from tabellion.models.encryption import BlobKey, StorageKey
 from tabellion.models.evidence import Evidence
@@ -217,5 +218,50 @@ async def test_retention_purge_of_an_envelope_shreds_its_files_in_a_copy(
                 await read_blob(reader, key)
         for key, data in young_files.items():
             assert await read_blob(reader, key) == data
+    finally:
+        await copy.close()
+
+
+async def test_expiry_of_proofs_shreds_their_pdfs_in_a_copy(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    snapshot: Snapshot,
+    master_key: Path,
+) -> None:
+    await client.patch("/v1/organization", json={"proof_retention_days": 60}, headers=auth)
+    old = await letter(client, auth, pdf("old"))
+    young = await letter(client, auth, pdf("young"), first=1)
+    pdfs: dict[str, str] = {}
+    for sent in (old, young):
+        delivery = sent["deliveries"][0]["id"]
+        await accept(client, runtime, delivery)
+        await seal_pending(runtime)
+        async with runtime.sessions() as session:
+            accepted = await session.scalar(
+                select(Evidence.id).where(
+                    Evidence.delivery_id == delivery, Evidence.type == "ACCEPTED"
+                )
+            )
+        rendered = await client.get(f"/v1/evidence/{accepted}/pdf", headers=auth)
+        assert rendered.status_code == 200, rendered.text
+        async with runtime.sessions() as session:
+            row = await session.get(Evidence, accepted)
+        assert row is not None and row.pdf_key
+        pdfs[sent["id"]] = row.pdf_key
+    young_pdf = await read_blob(runtime.storage, pdfs[young["id"]])
+    copy = await snapshot()
+    try:
+        await age(runtime, old["id"], 61)
+        await run_retention_timer(runtime)
+        message = (await client.get(f"/v1/messages/{old['id']}", headers=auth)).json()
+        assert message["proofs_expired_at"] is not None
+
+        reader = reader_of(copy, runtime, master_key)
+        assert await key_rows(runtime, [pdfs[old["id"]]]) == 0
+        assert await copy.exists(pdfs[old["id"]])
+        with pytest.raises(StoredFileUnavailable):
+            await read_blob(reader, pdfs[old["id"]])
+        assert await read_blob(reader, pdfs[young["id"]]) == young_pdf
     finally:
         await copy.close()
