@@ -73,15 +73,16 @@ class Runtime:
         engine = create_engine(settings.resolved_database_url, pool_size=pool_size)
         read_engine = create_read_engine(settings.resolved_database_url, engine)
         sessions = create_sessionmaker(engine, info={SETTINGS_INFO: settings})
+        read_sessions = create_sessionmaker(
+            read_engine, info={SETTINGS_INFO: settings, READ_ONLY_INFO: True}
+        )
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             read_engine=read_engine,
-            read_sessions=create_sessionmaker(
-                read_engine, info={SETTINGS_INFO: settings, READ_ONLY_INFO: True}
-            ),
-            storage=open_store(settings.resolved_storage_url, settings, sessions),
+            read_sessions=read_sessions,
+            storage=open_store(settings.resolved_storage_url, settings, sessions, read_sessions),
             mail=metrics.counted_mail(open_transport(settings)),
             limiter=RateLimiter(redis_url=settings.redis_url, overrides=settings.rate_limits),
         )

@@ -1,5 +1,6 @@
-"""Encryption at rest: chunked AES-256-GCM over the real stores (local disk, moto S3), key
-rotation, and the migration of plain blobs (docs/data.md)."""
+"""Encryption at rest: chunked AES-256-GCM over the real stores (local disk, moto S3), in both
+layouts (1: the data key in the blob's header; 2: in ``blob_keys``), key rotation, and the
+migration of plain and layout-1 blobs (docs/data.md)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import json
 import os
 import tracemalloc
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tabellion.config import Settings
 from tabellion.document.encryption import (
@@ -26,15 +28,17 @@ from tabellion.document.encryption import (
     generate_key_file,
     put_for,
     rewrap_all,
+    rewrap_data_keys,
     rotate_organization_key,
 )
 from tabellion.document.local import LocalBlobStore
 from tabellion.document.migrate import encrypt_storage
 from tabellion.document.s3 import S3BlobStore
-from tabellion.document.service import check_storage
+from tabellion.document.service import check_storage, collect_garbage
 from tabellion.document.storage import BlobCorrupted, KeylessBlobStore
-from tabellion.models.encryption import StorageKey
+from tabellion.models.encryption import BlobKey, StorageKey
 from tabellion.models.message import Attachment
+from tabellion.models.organization import Organization
 from tabellion.runtime import Runtime
 from tests.conftest import make_settings
 from tests.fixtures.factories import create_org_with_key, message_body
@@ -80,10 +84,25 @@ def settings(data_dir: Path, database_url: str, master_key: Path) -> Settings:
     return make_settings(data_dir, database_url, master_key_file=master_key)
 
 
-@pytest.fixture
-def store(runtime: Runtime) -> EncryptedBlobStore:
+@pytest.fixture(params=[2, 1], ids=["layout2", "layout1"])
+def store(runtime: Runtime, request: pytest.FixtureRequest) -> EncryptedBlobStore:
+    """The runtime's store, writing new blobs in layout 2 (as the service does) or 1 (as it
+    did: such blobs must still read, and be refused as strictly when altered)."""
     assert isinstance(runtime.storage, EncryptedBlobStore)
-    return runtime.storage
+    return EncryptedBlobStore(runtime.storage.inner, runtime.storage.keyring, layout=request.param)
+
+
+async def key_id_of(runtime: Runtime, key: str, raw: bytes) -> str:
+    """The ``storage_keys`` id that wraps the blob's data key: in its header (layout 1) or in
+    its row of ``blob_keys`` (layout 2)."""
+    header = Header.parse(raw, key)
+    if header.version == 1:
+        assert header.key_id is not None
+        return header.key_id
+    async with runtime.sessions() as session:
+        row = await session.get(BlobKey, key)
+    assert row is not None, key
+    return row.storage_key_id
 
 
 def blob_path(store: EncryptedBlobStore, key: str) -> Path:
@@ -117,6 +136,7 @@ async def test_round_trip_and_ranges(store: EncryptedBlobStore, size: int) -> No
         assert got == want, (start, end)
     raw = blob_path(store, blob.key).read_bytes()
     header = Header.parse(raw, blob.key)
+    assert header.version == store.layout
     chunks_count = max(1, -(-size // CHUNK_SIZE))
     assert len(raw) == len(header.raw) + size + chunks_count * TAG
 
@@ -132,9 +152,13 @@ async def test_no_plaintext_on_disk_and_no_sharing_across_organisations(
     again = await store.put_stream(chunks(data), organization_id=org_a)
     assert len({a.key, b.key, again.key}) == 3
     assert a.sha256 == b.sha256 == again.sha256 == hashlib.sha256(data).hexdigest()
-    header_a = Header.parse(blob_path(store, a.key).read_bytes(), a.key)
-    header_b = Header.parse(blob_path(store, b.key).read_bytes(), b.key)
-    assert header_a.key_id != header_b.key_id  # each organisation's own key
+    key_a = await key_id_of(runtime, a.key, blob_path(store, a.key).read_bytes())
+    key_b = await key_id_of(runtime, b.key, blob_path(store, b.key).read_bytes())
+    assert key_a != key_b  # each organisation's own key
+    if store.layout == 2:
+        # Nothing of the key in the blob: the header is magic, version, size, prefix.
+        header = Header.parse(blob_path(store, a.key).read_bytes(), a.key)
+        assert len(header.raw) == 23 and header.key_id is None and header.wrapped is None
     files = stored_files(data_dir / "blobs")
     assert len(files) == 3
     for path in files:
@@ -322,8 +346,20 @@ async def test_rotation_of_org_and_master_keys_keeps_everything_readable(
     store.keyring.forget()
     second = document(10, seed=2)
     new_blob = await store.put_stream(chunks(second), organization_id=org)
-    assert Header.parse(blob_path(store, new_blob.key).read_bytes(), "").key_id == row.id
+    raw_new = blob_path(store, new_blob.key).read_bytes()
+    assert await key_id_of(runtime, new_blob.key, raw_new) == row.id
     before = {p: p.read_bytes() for p in stored_files(blob_path(store, old_blob.key).parents[2])}
+    # Layout 2: the older blob's data key is wrapped again by the new version, in its row.
+    raw_old = blob_path(store, old_blob.key).read_bytes()
+    old_version = await key_id_of(runtime, old_blob.key, raw_old)
+    assert old_version != row.id
+    async with runtime.sessions() as session, session.begin():
+        rewrapped = await rewrap_data_keys(session, provider, org)
+    assert rewrapped == (1 if store.layout == 2 else 0)
+    now_wrapped_by = await key_id_of(runtime, old_blob.key, raw_old)
+    assert now_wrapped_by == (row.id if store.layout == 2 else old_version)
+    store.keyring.forget()
+    assert await read(store, old_blob.key) == first
 
     new_key = tmp_path / "master-2.key"
     generate_key_file(new_key)
@@ -412,6 +448,100 @@ async def test_encrypt_migrates_plain_blobs_resumably(
         await runtime.close()
 
 
+async def test_encrypt_upgrades_layout_1_blobs_resumably(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, data_dir: Path
+) -> None:
+    """Blobs written in layout 1 (their data key in their header) still read; ``storage
+    encrypt`` rewrites them in layout 2 (new address, the rows repointed, their data keys in
+    ``blob_keys``), and deletes the old ones with ``--delete-plain``."""
+    store = runtime.storage
+    assert isinstance(store, EncryptedBlobStore)
+    files = [b"%PDF-1.7\n" + document(CHUNK_SIZE + n, seed=40 + n) for n in range(3)]
+    store.layout = 1  # as a release before layout 2 wrote them
+    made = await client.post("/v1/messages", json=message_body(mode="simple"), headers=auth)
+    for data in files:
+        answer = await client.post(
+            f"/v1/messages/{made.json()['id']}/attachments?filename=f.pdf",
+            content=data,
+            headers={**auth, "Content-Type": "application/octet-stream"},
+        )
+        assert answer.status_code == 201, answer.text
+    store.layout = 2
+    async with runtime.sessions() as session:
+        old = {a.sha256: a.storage_key for a in await session.scalars(select(Attachment))}
+        assert (await session.scalar(select(func.count()).select_from(BlobKey))) == 0
+    for data in files:
+        key = old[hashlib.sha256(data).hexdigest()]
+        assert await store.layout_of(key) == 1
+        assert await read(store, key) == data  # layout 1 still reads
+        assert (
+            await read(store, key, start=CHUNK_SIZE - 2, end=CHUNK_SIZE + 2)
+            == data[CHUNK_SIZE - 2 : CHUNK_SIZE + 2]
+        )
+
+    steps = 0
+
+    def stop_after_one() -> None:
+        nonlocal steps
+        steps += 1
+        if steps == 1:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        await encrypt_storage(runtime, advance=stop_after_one)
+    assert (await check_storage(runtime)).ok  # midway: both layouts read
+    resumed = await encrypt_storage(runtime, delete_plain=True)
+    assert (resumed.encrypted, resumed.skipped, resumed.problems) == (2, 1, [])
+    assert resumed.deleted == 3  # the three layout-1 blobs, no row references them now
+    again = await encrypt_storage(runtime)
+    assert (again.encrypted, again.skipped) == (0, 3)
+
+    async with runtime.sessions() as session:
+        rows = list(await session.scalars(select(Attachment)))
+        key_rows = {k.address: k for k in await session.scalars(select(BlobKey))}
+    assert len(rows) == 3 and set(key_rows) == {row.storage_key for row in rows}
+    for row in rows:
+        assert row.storage_key != old[row.sha256]  # a new address
+        assert await store.layout_of(row.storage_key) == 2
+        assert key_rows[row.storage_key].organization_id == row.organization_id
+        assert hashlib.sha256(await read(store, row.storage_key)).hexdigest() == row.sha256
+    for key in old.values():
+        assert not await store.exists(key)
+    assert len(stored_files(data_dir / "blobs")) == 3
+    assert (await check_storage(runtime)).ok
+
+
+async def test_the_collector_deletes_a_blobs_data_key_with_it(runtime: Runtime) -> None:
+    """An unreferenced blob (an upload whose row never came) goes with its data key; a data
+    key whose blob is gone (a deletion cut short) goes too; a referenced blob keeps both."""
+    store = runtime.storage
+    assert isinstance(store, EncryptedBlobStore)
+    org, _ = await create_org_with_key(runtime)
+    orphan = await store.put_stream(chunks(document(100, seed=1)), organization_id=org)
+    keyless = await store.put_stream(chunks(document(100, seed=2)), organization_id=org)
+    await store.inner.delete(keyless.key)  # behind the store's back: its key row stays
+    kept = await store.put_stream(chunks(document(100, seed=3)), organization_id=org)
+    async with runtime.sessions() as session, session.begin():
+        row = await session.get(Organization, org)
+        assert row is not None
+        row.logo_key = kept.key  # a row references it
+
+    async def addresses() -> set[str]:
+        async with runtime.sessions() as session:
+            return set(await session.scalars(select(BlobKey.address)))
+
+    assert await addresses() == {orphan.key, keyless.key, kept.key}
+    assert await collect_garbage(runtime) == 0  # younger than the grace period: all stay
+    assert await addresses() == {orphan.key, keyless.key, kept.key}
+    assert await collect_garbage(runtime, grace=timedelta(seconds=-5)) == 1
+    assert await addresses() == {kept.key}
+    assert not await store.exists(orphan.key)
+    store.keyring.forget()
+    with pytest.raises(KeyUnavailable):  # nor from a copy: its data key is gone
+        await store.keyring.data_key(orphan.key, orphan.key)
+    assert await read(store, kept.key) == document(100, seed=3)
+
+
 # ---- S3 ------------------------------------------------------------------------------------
 
 
@@ -492,7 +622,8 @@ async def test_every_writer_stores_under_its_organisations_key(
     assert len(blobs) >= 4  # attachment, two documents, the PDF proof
     for key in blobs:
         head = b"".join([chunk async for chunk in store.inner.open(key, end=4096)])
-        assert keys.get(Header.parse(head, key).key_id) is not None, key
+        assert Header.parse(head, key).version == 2
+        assert keys.get(await key_id_of(runtime, key, head)) is not None, key
 
 
 async def test_without_its_master_key_an_encrypted_blob_is_refused_not_served(

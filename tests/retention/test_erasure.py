@@ -28,7 +28,7 @@ from tabellion.evidence.proofs import proof_document
 from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.evidence.transparency.log import dumps
 from tabellion.evidence.verification.check import check_chains
-from tabellion.models.encryption import StorageKey
+from tabellion.models.encryption import BlobKey, StorageKey
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment
 from tabellion.models.organization import Organization
@@ -123,13 +123,16 @@ async def test_org_erase_shreds_its_blobs_even_in_an_earlier_copy(
         left = await session.scalar(
             select(func.count()).select_from(StorageKey).where(StorageKey.organization_id == org_id)
         )
+        data_keys = await session.scalar(
+            select(func.count()).select_from(BlobKey).where(BlobKey.organization_id == org_id)
+        )
         org = await session.get(Organization, org_id)
         erased = await session.scalar(
             select(Evidence).where(
                 Evidence.organization_id == org_id, Evidence.type == "ORGANIZATION_ERASED"
             )
         )
-    assert left == 0
+    assert left == 0 and data_keys == 0
     assert org is not None and org.erased_at is not None
     assert erased is not None and len(erased.details["storage_keys_destroyed"]) >= 1
     assert not await store.exists(key)

@@ -43,12 +43,14 @@ def encrypt(
     delete_plain: bool = typer.Option(
         False,
         "--delete-plain",
-        help="Delete each plain blob at the end once no row references it (else the "
-        "collector does, after its grace period).",
+        help="Delete each plain or layout-1 blob at the end once no row references it (else "
+        "the collector does, after its grace period).",
     ),
 ) -> None:
-    """Encrypt the plain (legacy) blobs under their organisation's key; resumable: run it
-    again after an interruption and it goes on where it stopped. Needs a master key
+    """Encrypt the plain (legacy) blobs under their organisation's key, and rewrite blobs of
+    layout 1 (data key in the blob) in layout 2 (data key in the database, so that erasures
+    shred them); resumable: run it again after an interruption and it goes on where it
+    stopped. Needs a master key
     (TABELLION_MASTER_KEY_FILE, _PKCS11_* or _KMS_KEY_ID)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -89,8 +91,9 @@ def encrypt(
     for problem in report.problems:
         console.print(f"[red]unreadable:[/red] {problem}", highlight=False, soft_wrap=True)
     console.print(
-        f"{report.encrypted} stored files encrypted, {report.skipped} already encrypted"
-        + (f", {report.deleted} plain ones deleted" if report.deleted else "")
+        f"{report.encrypted} stored files encrypted, {report.skipped} already encrypted "
+        "(layout 2)"
+        + (f", {report.deleted} plain or layout-1 ones deleted" if report.deleted else "")
         + (f", {len(report.problems)} unreadable (left as they are)" if report.problems else "")
     )
     if report.problems:

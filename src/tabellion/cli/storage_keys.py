@@ -102,7 +102,8 @@ def rotate(
     ] = None,
 ) -> None:
     """Rotate keys without rewriting stored files: ``--org`` gives an organisation a new key
-    for new files (older versions keep reading older files); ``--master`` re-wraps every
+    for new files and re-wraps the data keys of its files of layout 2 with it (older versions
+    keep reading files of layout 1); ``--master`` re-wraps every
     organisation key with a new master key (a file, a PKCS#11 token's key, a KMS key)."""
     from tabellion.config import ConfigError
     from tabellion.document.encryption import KeyUnavailable
@@ -237,11 +238,11 @@ def _rotate_master(current: KeyProvider, new: KeyProvider, settings_to_set: str)
 def _rotate_orgs(current: KeyProvider, org: list[str], *, all_orgs: bool) -> None:
     from sqlalchemy import select
 
-    from tabellion.document.encryption import rotate_organization_key
+    from tabellion.document.encryption import rewrap_data_keys, rotate_organization_key
     from tabellion.models.organization import Organization
 
-    async def rotate_orgs(runtime: Runtime) -> list[tuple[str, int]]:
-        done: list[tuple[str, int]] = []
+    async def rotate_orgs(runtime: Runtime) -> list[tuple[str, int, int]]:
+        done: list[tuple[str, int, int]] = []
         async with runtime.sessions() as session, session.begin():
             targets: list[str | None]
             if all_orgs:
@@ -261,11 +262,12 @@ def _rotate_orgs(current: KeyProvider, org: list[str], *, all_orgs: bool) -> Non
                     raise typer.Exit(1)
             for target in targets:
                 row = await rotate_organization_key(session, current, target)
-                done.append((target or "instance", row.version))
+                rewrapped = await rewrap_data_keys(session, current, target)
+                done.append((target or "instance", row.version, rewrapped))
         return done
 
-    for name, version in with_runtime(rotate_orgs):
-        console.print(f"{name}: new key version {version}")
+    for name, version, rewrapped in with_runtime(rotate_orgs):
+        console.print(f"{name}: new key version {version} ({rewrapped} data keys re-wrapped)")
 
 
 @keys_app.command("reencrypt-secrets")

@@ -25,7 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from tabellion.dashboard.pages import LABELS, SignedIn, _, env
 from tabellion.db import DbSession, end_read_phase
 from tabellion.document import preview
-from tabellion.document.encryption import put_for
+from tabellion.document.encryption import EncryptedBlobStore, put_for
 from tabellion.document.multipart import MultipartReader, boundary_of
 from tabellion.document.storage import StoredBlob
 from tabellion.envelope import editing, service
@@ -219,10 +219,16 @@ async def _nonempty(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 
 async def _forget(request: Request, files: list[tuple[StoredBlob, str]]) -> None:
-    """Remove the stored PDFs of a refused form (the storage collector would, later)."""
+    """Remove the stored PDFs of a refused form (the storage collector would, later).
+
+    Only their bytes: the request's transaction may hold SQLite's one write connection, which
+    deleting their data keys (``blob_keys``) would wait for; the collector deletes the key
+    rows of blobs that are gone."""
+    storage = _runtime(request).storage
+    target = storage.inner if isinstance(storage, EncryptedBlobStore) else storage
     for blob, _name in files:
         try:
-            await _runtime(request).storage.delete(blob.key)
+            await target.delete(blob.key)
         except Exception:  # noqa: S112 - best effort: the collector removes what stays
             continue
 

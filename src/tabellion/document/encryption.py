@@ -8,18 +8,23 @@ Three levels of keys:
 - each **organisation key** (table ``storage_keys``, one row per version) is a random 256-bit
   key stored wrapped by the master key (AES key wrap, RFC 3394, with a key file);
 - each **blob** gets a random 256-bit data key, wrapped by the current organisation key and
-  kept in the blob's header.
+  kept in the database (table ``blob_keys``, one row per blob, by the blob's address): deleting
+  the row shreds the blob, in the store and in every copy of it taken before. Blobs of layout
+  1 kept the wrapped data key in their own header; they are still read.
 
 Layout of an encrypted blob (all integers big-endian)::
 
     magic      8 bytes   b"\\x89TBLENC\\n"
-    version    1 byte    1
+    version    1 byte    2 (1: the older layout, with the two fields marked 1 below)
     hlen       2 bytes   length of the rest of the header
     chunk size 4 bytes   plaintext bytes per chunk (the last may be shorter, even empty)
     prefix     8 bytes   random nonce prefix of this blob
-    key id     1 + n     length, then the ``storage_keys`` id (ASCII) that wrapped the data key
-    wrapped    1 + 40    length, then the data key wrapped by that key
+    key id     1 + n     1: length, then the ``storage_keys`` id (ASCII) that wrapped the data key
+    wrapped    1 + 40    1: length, then the data key wrapped by that key
     chunks     ...       each AES-256-GCM(ciphertext || 16-byte tag)
+
+In layout 2 the data key, and the ``storage_keys`` id that wraps it, are in the blob's row of
+``blob_keys``, found by the blob's address (the SHA-256 of its ciphertext).
 
 Chunk ``i`` uses the nonce ``prefix || i`` (4 bytes) and the associated data
 ``header || final`` where ``header`` is every header byte above and ``final`` is 1 for the
@@ -43,6 +48,7 @@ import struct
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -53,7 +59,7 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_unwrap,
     aes_key_wrap,
 )
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from tabellion.document.storage import (
     SNIFF_BYTES,
@@ -67,13 +73,14 @@ from tabellion.document.storage import (
 from tabellion.kit import metrics
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
-from tabellion.models.encryption import StorageKey
+from tabellion.models.encryption import BlobKey, StorageKey
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 MAGIC = b"\x89TBLENC\n"
-VERSION = 1
+VERSION = 2  # what new blobs are written in; 1 is still read
+LAYOUTS = (1, 2)
 CHUNK_SIZE = 64 * 1024
 TAG = 16
 _FIXED = struct.Struct(">8sBH")  # magic, version, hlen
@@ -182,16 +189,30 @@ class OrgKey:
 # How long a process trusts an organisation key it unwrapped: an erasure in another process
 # (``tabellion org erase``) deletes the key rows, and this one stops using them after this long.
 KEY_CACHE_SECONDS = 60.0
+# How many blobs' data keys (layout 2) a process keeps unwrapped: 32 bytes and an address each.
+DATA_KEY_CACHE = 4096
 
 
 class Keyring:
-    """Organisation keys: created on first use, unwrapped and cached for a minute."""
+    """Organisation keys: created on first use, unwrapped and cached for a minute; and the data
+    keys of blobs of layout 2 (``blob_keys``), cached for as long.
 
-    def __init__(self, provider: KeyProvider, sessions: async_sessionmaker[AsyncSession]) -> None:
+    Lookups go through ``read_sessions`` when given (on SQLite, the read connections: a
+    lookup never waits for the one write connection a request may hold).
+    """
+
+    def __init__(
+        self,
+        provider: KeyProvider,
+        sessions: async_sessionmaker[AsyncSession],
+        read_sessions: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
         self.provider = provider
         self.sessions = sessions
+        self.read_sessions = read_sessions or sessions
         self._by_id: dict[str, bytes] = {}
         self._current: dict[str | None, OrgKey] = {}
+        self._data: dict[str, bytes] = {}  # blob address -> data key, oldest first
         self._lock = asyncio.Lock()
         self._loaded = time.monotonic()
 
@@ -199,6 +220,7 @@ class Keyring:
         """Drop cached keys (after a rotation or an erasure made elsewhere)."""
         self._by_id.clear()
         self._current.clear()
+        self._data.clear()
         self._loaded = time.monotonic()
 
     def _expire(self) -> None:
@@ -236,13 +258,83 @@ class Keyring:
         found = self._by_id.get(key_id)
         if found is not None:
             return found
-        async with self.sessions() as session:
+        async with self.read_sessions() as session:
             row = await session.get(StorageKey, key_id)
         if row is None:
             raise KeyUnavailable(f"The storage key {key_id} is unknown (erased?).")
         key = await asyncio.to_thread(self.provider.unwrap, row.wrapped_key)
         self._by_id[key_id] = key
         return key
+
+    # ---- data keys of blobs (layout 2)
+
+    def remember(self, address: str, data_key: bytes) -> None:
+        self._data[address] = data_key
+        if len(self._data) > DATA_KEY_CACHE:
+            del self._data[next(iter(self._data))]
+
+    async def record(
+        self, address: str, organization_id: str | None, org_key: OrgKey, wrapped: bytes
+    ) -> None:
+        """Keep the wrapped data key of the blob just written at ``address``."""
+        async with self.sessions() as session, session.begin():
+            session.add(
+                BlobKey(
+                    address=address,
+                    organization_id=organization_id,
+                    storage_key_id=org_key.id,
+                    wrapped_key=wrapped,
+                    created_at=utcnow(),
+                )
+            )
+
+    async def data_key(self, address: str, where: str) -> bytes:
+        """The data key of the blob at ``address``: one lookup by primary key, then cached.
+        KeyUnavailable if its row is gone (the blob was deleted or erased)."""
+        self._expire()
+        found = self._data.get(address)
+        if found is not None:
+            return found
+        async with self.read_sessions() as session:
+            row = (
+                await session.execute(
+                    select(BlobKey.storage_key_id, BlobKey.wrapped_key).where(
+                        BlobKey.address == address
+                    )
+                )
+            ).first()
+        if row is None:
+            raise KeyUnavailable(f"The data key of the stored file {where} is gone (erased?).")
+        org_key = await self.by_id(row.storage_key_id)
+        try:
+            data_key = aes_key_unwrap(org_key, row.wrapped_key)
+        except InvalidUnwrap:
+            raise _corrupted(where, "its data key does not unwrap") from None
+        self.remember(address, data_key)
+        return data_key
+
+    def evict(self, addresses: list[str]) -> None:
+        """Forget the cached data keys of the blobs at ``addresses`` (their rows are gone)."""
+        for address in addresses:
+            self._data.pop(address, None)
+
+    async def drop(self, addresses: list[str]) -> None:
+        """Delete the data keys of the blobs at ``addresses`` (in their own transaction)."""
+        self.evict(addresses)
+        async with self.sessions() as session, session.begin():
+            await drop_blob_keys(session, addresses)
+
+
+async def drop_blob_keys(session: AsyncSession, addresses: list[str]) -> None:
+    """Delete the data keys of the blobs at ``addresses`` in the caller's transaction: once
+    committed, those blobs no longer decrypt, from the store or from any copy of it."""
+    for start in range(0, len(addresses), 500):
+        batch = addresses[start : start + 500]
+        await session.execute(
+            delete(BlobKey)
+            .where(BlobKey.address.in_(batch))
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def _current_row(session: AsyncSession, organization_id: str | None) -> StorageKey | None:
@@ -272,8 +364,9 @@ def new_key_row(provider: KeyProvider, organization_id: str | None, *, version: 
 async def rotate_organization_key(
     session: AsyncSession, provider: KeyProvider, organization_id: str | None
 ) -> StorageKey:
-    """A new version of the organisation's key for new blobs; older versions stay to read
-    older blobs (their data keys stay wrapped by them), so no blob is rewritten."""
+    """A new version of the organisation's key for new blobs; no blob is rewritten. Older
+    versions stay to read older blobs: those of layout 1 (data keys in their headers) and
+    those of layout 2 until :func:`rewrap_data_keys` wraps their data keys again."""
     previous = await _current_row(session, organization_id)
     version = 1 if previous is None else previous.version + 1
     if previous is not None:
@@ -283,6 +376,42 @@ async def rotate_organization_key(
     session.add(row)
     await session.flush()
     return row
+
+
+async def rewrap_data_keys(
+    session: AsyncSession, provider: KeyProvider, organization_id: str | None
+) -> int:
+    """The data keys of the organisation's blobs of layout 2 (rows of ``blob_keys``) wrapped
+    again by its current key, in the caller's transaction; no blob is rewritten. Returns how
+    many were."""
+    current = await _current_row(session, organization_id)
+    if current is None:
+        return 0
+    new_key = provider.unwrap(current.wrapped_key)
+    owner = (
+        BlobKey.organization_id.is_(None)
+        if organization_id is None
+        else BlobKey.organization_id == organization_id
+    )
+    unwrapped: dict[str, bytes] = {}
+    count = 0
+    rows = await session.stream_scalars(
+        select(BlobKey).where(owner, BlobKey.storage_key_id != current.id).order_by(BlobKey.address)
+    )
+    async for blob_key in rows:
+        old = unwrapped.get(blob_key.storage_key_id)
+        if old is None:
+            stored = await session.get(StorageKey, blob_key.storage_key_id)
+            assert stored is not None  # a foreign key
+            old = unwrapped[stored.id] = provider.unwrap(stored.wrapped_key)
+        data_key = aes_key_unwrap(old, blob_key.wrapped_key)
+        blob_key.wrapped_key = aes_key_wrap(new_key, data_key)
+        blob_key.storage_key_id = current.id
+        count += 1
+        if count % 500 == 0:
+            await session.flush()
+    await session.flush()
+    return count
 
 
 async def rewrap_all(session: AsyncSession, old: KeyProvider, new: KeyProvider) -> int:
@@ -306,11 +435,23 @@ class Header:
     raw: bytes
     chunk_size: int
     prefix: bytes
-    key_id: str
-    wrapped: bytes
+    version: int = VERSION
+    # Layout 1 only: the ``storage_keys`` id and the wrapped data key (layout 2: in the
+    # blob's row of ``blob_keys``).
+    key_id: str | None = None
+    wrapped: bytes | None = None
 
     @classmethod
-    def make(cls, key_id: str, wrapped: bytes, chunk_size: int = CHUNK_SIZE) -> Header:
+    def make(cls, chunk_size: int = CHUNK_SIZE) -> Header:
+        """The header of a new blob (layout 2)."""
+        prefix = os.urandom(8)
+        rest = struct.pack(">I", chunk_size) + prefix
+        raw = _FIXED.pack(MAGIC, 2, len(rest)) + rest
+        return cls(raw, chunk_size, prefix)
+
+    @classmethod
+    def make_layout_1(cls, key_id: str, wrapped: bytes, chunk_size: int = CHUNK_SIZE) -> Header:
+        """The header of a blob in the older layout (tests, and reading them stays tested)."""
         ident = key_id.encode("ascii")
         prefix = os.urandom(8)
         rest = (
@@ -321,8 +462,8 @@ class Header:
             + bytes([len(wrapped)])
             + wrapped
         )
-        raw = _FIXED.pack(MAGIC, VERSION, len(rest)) + rest
-        return cls(raw, chunk_size, prefix, key_id, wrapped)
+        raw = _FIXED.pack(MAGIC, 1, len(rest)) + rest
+        return cls(raw, chunk_size, prefix, 1, key_id, wrapped)
 
     @classmethod
     def parse(cls, data: bytes, where: str) -> Header:
@@ -332,12 +473,17 @@ class Header:
         magic, version, length = _FIXED.unpack_from(data)
         if magic != MAGIC:
             raise _corrupted(where, "it has no encryption header")
-        if version != VERSION:
+        if version not in LAYOUTS:
             raise _corrupted(where, f"its layout version {version} is unknown")
         end = _FIXED.size + length
-        if len(data) < end or length < 14:
+        if len(data) < end or length < (14 if version == 1 else 12):
             raise _corrupted(where, "its header is cut short")
         rest = data[_FIXED.size : end]
+        if version == 2:
+            (chunk_size,) = struct.unpack_from(">I", rest)
+            if length != 12 or not 0 < chunk_size <= 1 << 24:
+                raise _corrupted(where, "its header is malformed")
+            return cls(bytes(data[:end]), chunk_size, bytes(rest[4:12]))
         try:
             (chunk_size,) = struct.unpack_from(">I", rest)
             prefix = rest[4:12]
@@ -349,7 +495,7 @@ class Header:
             raise _corrupted(where, "its header is malformed") from exc
         if 14 + n + m != length or len(wrapped) != m or not 0 < chunk_size <= 1 << 24:
             raise _corrupted(where, "its header is malformed")
-        return cls(bytes(data[:end]), chunk_size, prefix, key_id, wrapped)
+        return cls(bytes(data[:end]), chunk_size, prefix, 1, key_id, wrapped)
 
     @property
     def sealed_size(self) -> int:
@@ -406,9 +552,10 @@ class EncryptedBlobStore(BlobStoreProxy):
     SHA-256 of the plaintext, as recorded in evidence.
     """
 
-    def __init__(self, inner: BlobStore, keyring: Keyring) -> None:
+    def __init__(self, inner: BlobStore, keyring: Keyring, *, layout: int = VERSION) -> None:
         super().__init__(inner)
         self.keyring = keyring
+        self.layout = layout  # what new blobs are written in: 1 only to test reading them
 
     async def put_stream(
         self,
@@ -419,7 +566,8 @@ class EncryptedBlobStore(BlobStoreProxy):
     ) -> StoredBlob:
         org_key = await self.keyring.current(organization_id)
         data_key = AESGCM.generate_key(bit_length=256)
-        header = Header.make(org_key.id, aes_key_wrap(org_key.key, data_key))
+        wrapped = aes_key_wrap(org_key.key, data_key)
+        header = Header.make() if self.layout == 2 else Header.make_layout_1(org_key.id, wrapped)
         cipher = AESGCM(data_key)
         hasher = hashlib.sha256()
         head = bytearray()
@@ -452,6 +600,11 @@ class EncryptedBlobStore(BlobStoreProxy):
             yield seal_chunk(cipher, header, index, bytes(pending), True)
 
         blob = await self.inner.put_stream(sealed())
+        if header.version == 2:
+            # Written after the blob (its address is the hash of what was written): a failure
+            # in between leaves a blob nobody can read, which the collector deletes.
+            await self.keyring.record(blob.key, organization_id, org_key, wrapped)
+            self.keyring.remember(blob.key, data_key)
         return StoredBlob(key=blob.key, sha256=hasher.hexdigest(), size=size, head=bytes(head))
 
     async def open(
@@ -600,11 +753,34 @@ class EncryptedBlobStore(BlobStoreProxy):
             yield plain
 
     async def _data_key(self, header: Header, where: str) -> bytes:
+        if header.version == 2:
+            return await self.keyring.data_key(where, where)
+        assert header.key_id is not None and header.wrapped is not None  # layout 1
         org_key = await self.keyring.by_id(header.key_id)
         try:
             return aes_key_unwrap(org_key, header.wrapped)
         except InvalidUnwrap:
             raise _corrupted(where, "its data key does not unwrap") from None
+
+    async def layout_of(self, key: str) -> int:
+        """0 for a plain blob, else the layout of its encryption header."""
+        probe = b"".join([c async for c in self.inner.open(key, start=0, end=_FIXED.size)])
+        if not is_encrypted(probe) or len(probe) < _FIXED.size:
+            return 0
+        _, version, _ = _FIXED.unpack_from(probe)
+        return int(version)
+
+    async def delete(self, key: str) -> None:
+        """Delete the blob and its data key (the key first: a blob whose deletion fails
+        stays unreadable, and the collector deletes it)."""
+        await self.keyring.drop([key])
+        await self.inner.delete(key)
+
+    async def delete_stale(self, key: str, *, before: datetime) -> bool:
+        deleted = await self.inner.delete_stale(key, before=before)
+        if deleted:
+            await self.keyring.drop([key])
+        return deleted
 
 
 async def put_for(

@@ -1,12 +1,13 @@
-"""``tabellion storage encrypt``: plain (legacy) blobs rewritten encrypted, row by row.
+"""``tabellion storage encrypt``: plain (legacy) blobs, and encrypted blobs of layout 1 (their
+data key in their header), rewritten in layout 2 (their data key in ``blob_keys``), row by row.
 
-Each referencing row gets its own encrypted copy, under its organisation's key (a plain blob
-shared by two organisations becomes two ciphertexts), and the row is repointed in its own short
-transaction. The plain blob, once no row references it, is left to the collector, which deletes
-unreferenced blobs after its grace period; ``--delete-plain`` deletes, at the end, every plain
-blob no row references. An interrupted run leaves every row pointing at a whole blob (the plain
-one or its encrypted copy), so running the command again resumes where it stopped: rows already
-pointing at encrypted blobs are skipped.
+Each referencing row gets its own copy, under its organisation's key (a plain blob shared by two
+organisations becomes two ciphertexts), and the row is repointed in its own short transaction.
+The old blob, once no row references it, is left to the collector, which deletes unreferenced
+blobs after its grace period; ``--delete-plain`` deletes, at the end, every plain or layout-1
+blob no row references. An interrupted run leaves every row pointing at a whole blob (the old
+one or its copy), so running the command again resumes where it stopped: rows already pointing
+at blobs of layout 2 are skipped.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, true, update
 from sqlalchemy.orm import InstrumentedAttribute
 
-from tabellion.document.encryption import EncryptedBlobStore
+from tabellion.document.encryption import VERSION, EncryptedBlobStore
 from tabellion.document.service import BATCH, referenced_keys, referenced_pdf_keys
 from tabellion.document.service import referenced_reply_keys as _reply_keys
 from tabellion.document.storage import StoredFileUnavailable
@@ -110,7 +111,7 @@ async def encrypt_storage(
 
     async def copy(old: str, organization_id: str | None, what: str) -> str | None:
         try:
-            if not await storage.is_plain(old):
+            if await storage.layout_of(old) == VERSION:
                 report.skipped += 1
                 return None
             blob = await storage.put_stream(storage.open(old), organization_id=organization_id)
@@ -158,16 +159,17 @@ async def encrypt_storage(
 
 
 async def delete_unreferenced_plain(storage: EncryptedBlobStore, runtime: Runtime) -> int:
-    """Delete every plain blob no row references (also those an interrupted run left)."""
-    plain = [key async for key in storage.list_keys() if await storage.is_plain(key)]
-    deleted = 0
+    """Delete every plain or layout-1 blob no row references (also those an interrupted run
+    left)."""
+    old = [key async for key in storage.list_keys() if await storage.layout_of(key) != VERSION]
     async with runtime.sessions() as session:
         held = await _reply_keys(session) | await referenced_pdf_keys(session)
-        for start in range(0, len(plain), BATCH):
-            batch = plain[start : start + BATCH]
+        gone = []
+        for start in range(0, len(old), BATCH):
+            batch = old[start : start + BATCH]
             used = await referenced_keys(session, batch) | held
-            for key in batch:
-                if key not in used:
-                    await storage.delete(key)
-                    deleted += 1
-    return deleted
+            gone += [key for key in batch if key not in used]
+    # Outside the session: on SQLite, deleting a data key needs the one write connection.
+    for key in gone:
+        await storage.delete(key)
+    return len(gone)

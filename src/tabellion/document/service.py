@@ -8,6 +8,11 @@ period, long enough for any request in flight to commit.
 Rows that reference blobs: attachments (``storage_key``), reply files (``storage_key`` in each
 reply's JSON list), evidence PDFs (``pdf_key``), envelope documents (``storage_key`` and,
 once signed, ``signed_storage_key``), envelope certificates and organisations' logos.
+
+An encrypted blob of layout 2 has its data key in a row of ``blob_keys``: deleting the blob
+deletes the row (the store does), and a purge or an erasure deletes the rows of the blobs it
+let go of in its own transaction (:func:`shred_unreferenced`), so that once it commits those
+blobs no longer decrypt, from the store or from any copy of it taken before.
 """
 
 from __future__ import annotations
@@ -16,15 +21,21 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tabellion.document.encryption import MasterKeyUnavailable
+from tabellion.db import transaction
+from tabellion.document.encryption import (
+    EncryptedBlobStore,
+    MasterKeyUnavailable,
+    drop_blob_keys,
+)
 from tabellion.document.storage import BlobNotFound, BlobStore, StoredFileUnavailable
 from tabellion.kit.time import utcnow
+from tabellion.models.encryption import BlobKey
 from tabellion.models.envelope import Envelope, EnvelopeDocument
 from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Reply
@@ -84,26 +95,43 @@ async def referenced_keys(session: AsyncSession, keys: Sequence[str]) -> set[str
     return {key for key in rows if key}
 
 
-async def delete_unreferenced(runtime: Runtime, keys: Sequence[str]) -> int:
-    """Delete the blobs ``keys`` that no row references any more (a purge or an erasure just
-    let go of them, and committed). A plain blob is shared by every upload of the same bytes:
-    one still referenced elsewhere stays. Returns how many were deleted."""
+async def unreferenced(session: AsyncSession, keys: Sequence[str]) -> list[str]:
+    """Those of the blobs ``keys`` that no row references (as ``session`` sees the rows)."""
     wanted = sorted(set(keys))
     if not wanted:
-        return 0
+        return []
+    used = await referenced_keys(session, wanted)
+    used |= set(await session.scalars(select(Evidence.pdf_key).where(Evidence.pdf_key.in_(wanted))))
+    if set(wanted) - used:
+        # Reply files are a JSON list (no index): read only when a key may still go.
+        used |= await referenced_reply_keys(session) & set(wanted)
+    return [key for key in wanted if key not in used]
+
+
+async def shred_unreferenced(session: AsyncSession, keys: Sequence[str]) -> list[str]:
+    """In the transaction that let go of the blobs ``keys`` (a purge, an erasure; flushed):
+    delete the data keys of those no row references any more, so that the commit which
+    records the purge also makes them unreadable, even from a copy of the store taken before.
+    The blobs themselves are deleted after commit (:func:`delete_unreferenced`)."""
+    gone = await unreferenced(session, keys)
+    await drop_blob_keys(session, gone)
+    return gone
+
+
+async def delete_unreferenced(runtime: Runtime, keys: Sequence[str]) -> int:
+    """Delete the blobs ``keys`` that no row references any more (a purge or an erasure just
+    let go of them, and committed), with their data keys. A plain blob is shared by every
+    upload of the same bytes: one still referenced elsewhere stays. Returns how many were
+    deleted."""
     async with runtime.sessions() as session:
-        used = await referenced_keys(session, wanted)
-        used |= set(
-            await session.scalars(select(Evidence.pdf_key).where(Evidence.pdf_key.in_(wanted)))
-        )
-        if set(wanted) - used:
-            # Reply files are a JSON list (no index): read only when a key may still go.
-            used |= await referenced_reply_keys(session) & set(wanted)
+        gone = await unreferenced(session, keys)
     deleted = 0
-    for key in wanted:
-        if key not in used and await runtime.storage.exists(key):
-            await runtime.storage.delete(key)
+    for key in gone:
+        if await runtime.storage.exists(key):
+            await runtime.storage.delete(key)  # its data key too
             deleted += 1
+        elif isinstance(runtime.storage, EncryptedBlobStore):
+            await runtime.storage.keyring.drop([key])
     return deleted
 
 
@@ -138,7 +166,37 @@ async def collect_garbage(runtime: Runtime, *, grace: timedelta = GRACE) -> int:
         deleted += await sweep(batch)
     if deleted:
         log.info("deleted %d unreferenced blobs", deleted)
+    keys = await _collect_blob_keys(runtime, cutoff, held)
+    if keys:
+        log.info("deleted %d data keys of blobs no row references", keys)
     return deleted
+
+
+async def _collect_blob_keys(runtime: Runtime, cutoff: datetime, held: set[str]) -> int:
+    """Delete the data keys, older than ``cutoff``, of blobs no row references: left by an
+    upload that failed after storing its blob, or a deletion cut short (the blobs, as old,
+    went in the sweep before)."""
+    count = 0
+    after = ""
+    while True:
+        async with transaction(runtime.sessions) as session:
+            page = list(
+                await session.scalars(
+                    select(BlobKey.address)
+                    .where(BlobKey.address > after, BlobKey.created_at < cutoff)
+                    .order_by(BlobKey.address)
+                    .limit(BATCH)
+                )
+            )
+            used = await referenced_keys(session, page) | held if page else set()
+            gone = [address for address in page if address not in used]
+            await drop_blob_keys(session, gone)
+        if gone and isinstance(runtime.storage, EncryptedBlobStore):
+            runtime.storage.keyring.evict(gone)
+        count += len(gone)
+        if len(page) < BATCH:
+            return count
+        after = page[-1]
 
 
 # ---- checking blobs against their recorded hashes --------------------------------------------

@@ -117,6 +117,7 @@ def open_store(
     url: str,
     settings: Settings | None = None,
     sessions: async_sessionmaker[AsyncSession] | None = None,
+    read_sessions: async_sessionmaker[AsyncSession] | None = None,
 ) -> BlobStore:
     """The store at ``url`` as the service reads it (with ``settings``): encrypting when they
     name a master key (a file, a PKCS#11 token or KMS: docs/data.md), else refusing encrypted
@@ -131,7 +132,7 @@ def open_store(
 
         provider = master_key_provider(settings)
         assert provider is not None
-        return EncryptedBlobStore(store, Keyring(provider, sessions))
+        return EncryptedBlobStore(store, Keyring(provider, sessions, read_sessions))
     return KeylessBlobStore(store)
 
 

@@ -2,7 +2,7 @@
 
 from tabellion.models.base import Base
 from tabellion.models.compat import CompatId
-from tabellion.models.encryption import StorageKey
+from tabellion.models.encryption import BlobKey, StorageKey
 from tabellion.models.envelope import Envelope, EnvelopeDocument, EnvelopeField, EnvelopeRecipient
 from tabellion.models.evidence import (
     Evidence,
@@ -24,6 +24,7 @@ __all__ = [
     "ApiKey",
     "Attachment",
     "Base",
+    "BlobKey",
     "ClientKey",
     "CompatId",
     "Delivery",

@@ -30,3 +30,26 @@ class StorageKey(Base):
     created_at: Mapped[datetime]
     # Set when a newer version took over writing; the key still reads older blobs.
     retired_at: Mapped[datetime | None]
+
+
+class BlobKey(Base):
+    """The data key of a blob in layout 2, wrapped by a version of its organisation's key.
+
+    Kept here, not in the blob: deleting the row shreds the blob, in the store and in every
+    copy of the store taken before (docs/data.md, Erasure).
+    """
+
+    __tablename__ = "blob_keys"
+
+    # The blob's address in the store: the SHA-256 (hex) of its ciphertext.
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # None: a blob written without an organisation (under the instance key).
+    organization_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    # The version of the organisation's key that wraps the data key (a rotation may re-wrap).
+    storage_key_id: Mapped[str] = mapped_column(
+        ForeignKey("storage_keys.id", ondelete="CASCADE"), index=True
+    )
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(64))
+    created_at: Mapped[datetime] = mapped_column(index=True)

@@ -6,10 +6,11 @@ were wrapped by those keys alone). Its content is purged, its recipients' person
 replaced, its accounts and keys deleted; its proofs stay (they hold digests, and name the
 parties as they were when sealed), and the erasure itself is a proof in its chain.
 
-A recipient's erasure cannot shred: blobs are encrypted under the organisation's key, not a
-key per recipient. It deletes what belongs to that recipient alone (the content of messages
+A recipient's erasure deletes what belongs to that recipient alone (the content of messages
 sent to them only, their replies and files) and replaces their personal data in the rows with
-a pseudonym; messages sent to several recipients keep their shared content.
+a pseudonym; messages sent to several recipients keep their shared content. It shreds the
+files it deletes: their data keys (``blob_keys``, layout 2) are deleted in its transaction,
+so a copy of the store taken before no longer decrypts them either.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from sqlalchemy import delete, func, select
 
 from tabellion.db import transaction
 from tabellion.document.encryption import EncryptedBlobStore
-from tabellion.document.service import delete_unreferenced
+from tabellion.document.service import delete_unreferenced, shred_unreferenced
 from tabellion.errors import Conflict, NotFound
 from tabellion.evidence.events import DataEvidenceType
 from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.evidence.service import record_data_event
 from tabellion.kit.time import utcnow
 from tabellion.message import repository as message_repository
-from tabellion.models.encryption import StorageKey
+from tabellion.models.encryption import BlobKey, StorageKey
 from tabellion.models.envelope import (
     Envelope,
     EnvelopePasskey,
@@ -198,6 +199,7 @@ async def erase_organization(runtime: Runtime, organization_id: str) -> Organiza
         key_ids = list(
             await session.scalars(select(StorageKey.id).where(StorageKey.organization_id == org.id))
         )
+        await session.execute(delete(BlobKey).where(BlobKey.organization_id == org.id))
         await session.execute(delete(StorageKey).where(StorageKey.organization_id == org.id))
         api_keys = list(
             await session.scalars(select(ApiKey.id).where(ApiKey.organization_id == org.id))
@@ -373,5 +375,6 @@ async def erase_recipient(
             )
             await session.flush()
             report.evidence_id = evidence.id
+        await shred_unreferenced(session, purged.blobs)
     report.blobs_deleted = await delete_unreferenced(runtime, purged.blobs)
     return report

@@ -22,7 +22,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import transaction
-from tabellion.document.service import delete_unreferenced
+from tabellion.document.service import delete_unreferenced, shred_unreferenced
 from tabellion.errors import Gone
 from tabellion.evidence.content import message_parts
 from tabellion.evidence.events import DataEvidenceType
@@ -195,7 +195,7 @@ async def purge_content(
     """Delete the message's bodies, files and replies (see the module's doc), in the caller's
     transaction; with ``record``, a ``CONTENT_PURGED`` evidence says what went (files by id,
     name and SHA-256; the parts' digests). The blobs are the caller's to delete after commit
-    (``delete_unreferenced``)."""
+    (``shred_unreferenced`` in this transaction, ``delete_unreferenced`` after commit)."""
     now = utcnow()
     purged = Purged()
     attachments = await repository.attachments_of(session, [message.id])
@@ -374,8 +374,9 @@ async def in_batches(
     batch: int,
 ) -> int:
     """``act`` on each row of ``model`` meeting ``conditions`` (see ``due``), ``batch`` rows per
-    transaction; the blobs ``act`` lets go of are deleted once each batch is committed. Returns
-    how many rows were acted on."""
+    transaction; the data keys of the blobs ``act`` lets go of go in that transaction (the
+    blobs no longer decrypt, even from a copy of the store), and the blobs once each batch is
+    committed. Returns how many rows were acted on."""
     total = 0
     while True:
         blobs: list[str] = []
@@ -383,6 +384,7 @@ async def in_batches(
             rows = list(await session.scalars(due(model, conditions, batch)))
             for row in rows:
                 blobs += await act(session, row)
+            await shred_unreferenced(session, blobs)
         await delete_unreferenced(runtime, blobs)
         total += len(rows)
         if len(rows) < batch:

@@ -57,7 +57,7 @@ from tabellion.compat.documenso.translate import (
     render_error,
     tag_field,
 )
-from tabellion.db import READ_ONLY_INFO, DbSession, SessionRoute, transaction
+from tabellion.db import READ_ONLY_INFO, DbSession, SessionRoute, end_read_phase, transaction
 from tabellion.document.encryption import put_for
 from tabellion.document.multipart import (
     BINARY,
@@ -339,6 +339,9 @@ def _field_in(
     ),
 )
 async def create(request: Request, caller: Writer, session: DbSession) -> Created:
+    # No transaction held while the files stream in: storing them writes their keys (and the
+    # organisation's first key) through the one write connection SQLite has.
+    await end_read_phase(session)
     raw, files = await _read_create(request, caller.organization_id)
     if raw is None:
         raise ValidationFailed.field("payload", "The `payload` part is required.")
