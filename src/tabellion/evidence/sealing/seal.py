@@ -26,10 +26,11 @@ from tabellion.evidence.content import (
     EVIDENCE_COLUMNS,
     MESSAGE_COLUMNS,
     ORGANIZATION_COLUMNS,
-    build_content,
     build_data_content,
     build_envelope_content,
+    delivery_members,
     issuer_of,
+    message_members,
     message_parts,
 )
 from tabellion.evidence.sealing.jws import flattened_json, protected_header, sign_flattened
@@ -38,7 +39,7 @@ from tabellion.evidence.timestamping.stamps import AWAITING, NONE, queue_timesta
 from tabellion.evidence.transparency.log import append_leaves, lock_log
 from tabellion.jobs.queue import ENQUEUED, any_due, enqueue_many, new_job
 from tabellion.kit import metrics
-from tabellion.kit.jcs import canonicalize
+from tabellion.kit.jcs import SharedMembers, canonicalize
 from tabellion.kit.time import utcnow
 from tabellion.models.base import table_of
 from tabellion.models.envelope import Envelope, EnvelopeDocument
@@ -230,40 +231,41 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
         leaves: list[bytes] = []
         # With an authority, tokens are requested by a job after commit (timestamping/stamps.py).
         stamped = AWAITING if settings.tsa_url else NONE
+        # The members a message's proofs share, canonicalised once per message and batch.
+        shared: dict[tuple[str, str], SharedMembers] = {}
         for row in rows:
             sequence, previous = chains.get(row.organization_id, (0, None))
             sequence += 1
+            organization = context.organizations[row.organization_id]
             if row.envelope_id is not None:
                 content = build_envelope_content(
                     issuer,
                     row,
                     envelopes[row.envelope_id],
-                    context.organizations[row.organization_id],
+                    organization,
                     envelope_documents.get(row.envelope_id, []),
                     sequence=sequence,
                     previous=previous,
                 )
+                payload = canonicalize(content)
             elif row.delivery_id is None:
                 content = build_data_content(
-                    issuer,
-                    row,
-                    context.organizations[row.organization_id],
-                    sequence=sequence,
-                    previous=previous,
+                    issuer, row, organization, sequence=sequence, previous=previous
                 )
+                payload = canonicalize(content)
             else:
                 assert row.message_id is not None
-                content = build_content(
-                    issuer,
-                    row,
-                    context.deliveries[row.delivery_id],
-                    context.messages[row.message_id],
-                    context.organizations[row.organization_id],
-                    context.parts[row.message_id],
-                    sequence=sequence,
-                    previous=previous,
+                key = (row.message_id, row.organization_id)
+                if key not in shared:
+                    message = context.messages[row.message_id]
+                    members = message_members(
+                        issuer, row, message, organization, context.parts[row.message_id]
+                    )
+                    shared[key] = SharedMembers(members)
+                own = delivery_members(
+                    row, context.deliveries[row.delivery_id], sequence=sequence, previous=previous
                 )
-            payload = canonicalize(content)
+                payload = shared[key].canonicalize(own)
             digest = hashlib.sha256(payload).digest()
             jws = sign_flattened(seal, payload, protected)
             chains[row.organization_id] = (sequence, digest.hex())
