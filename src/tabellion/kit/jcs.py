@@ -138,9 +138,7 @@ _encode = json.JSONEncoder(
 
 
 def canonicalize(value: Any) -> bytes:
-    if type(value) is str:
-        return _encode(value).encode("utf-8")
-    if _plain(value):
+    if type(value) is str or _plain(value):
         return _encode(value).encode("utf-8")
     return canonicalize_slowly(value)
 
