@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import os
 import subprocess
@@ -11,9 +12,12 @@ import zipfile
 from pathlib import Path
 
 import httpx
+from pyhanko.sign import signers
 from sqlalchemy import select
 
 from tabellion.db import transaction
+from tabellion.evidence.rendering import pdf
+from tabellion.evidence.sealing.keys import load_seal
 from tabellion.evidence.sealing.seal import RENDER_TASK
 from tabellion.evidence.verification.verify import verify_pdf_proof
 from tabellion.kit.time import utcnow
@@ -234,3 +238,22 @@ async def test_pdf_proofs_are_certified_and_an_incremental_update_is_flagged(
     path.write_bytes(updated.getvalue())
     out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, check=False)
     assert "Total document signed" not in out.stdout, out.stdout
+
+
+async def test_the_seal_signer_writes_the_cms_parts_pyhanko_writes(runtime: Runtime) -> None:
+    """The signer identifier and the signed attributes, encoded once per seal, are those that
+    pyHanko's own signer builds for each signature."""
+    ours = pdf._signer(load_seal(runtime.settings))
+    assert isinstance(ours, signers.SimpleSigner)
+    stock = signers.SimpleSigner(
+        signing_cert=ours.signing_cert,
+        signing_key=ours.signing_key,
+        cert_registry=ours.cert_registry,
+    )
+    digest = hashlib.sha256(b"a PDF's signed byte ranges").digest()
+    for _ in range(2):  # and the second time too, from the encoded parts
+        attributes = await ours.signed_attrs(digest, "sha256", use_pades=True)
+        expected = await stock.signed_attrs(digest, "sha256", use_pades=True)
+        assert attributes.dump() == expected.dump()
+        info = ours.signer_info("sha256", attributes, b"signature")
+        assert info.dump() == stock.signer_info("sha256", expected, b"signature").dump()

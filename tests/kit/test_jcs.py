@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from tabellion.kit.jcs import NotCanonicalizable, canonicalize, canonicalize_slowly
+from tabellion.kit.jcs import (
+    NotCanonicalizable,
+    SharedMembers,
+    canonicalize,
+    canonicalize_slowly,
+)
 
 ALPHABET = string.printable + '\x00\x01\x1f\x7f\u00e9\u2028\u20ac\U0001f600\ufb01"\\'
 
@@ -57,3 +62,29 @@ def test_known_forms(value: Any, expected: str) -> None:
 def test_values_without_a_canonical_form(value: Any) -> None:
     with pytest.raises(NotCanonicalizable):
         canonicalize(value)
+
+
+def test_shared_members_write_what_the_whole_object_writes() -> None:
+    rng = random.Random(319522)
+    for _ in range(1000):
+        members = random_value(rng, depth=3)
+        if not isinstance(members, dict):
+            continue
+        names = list(members)
+        cut = rng.randrange(len(names) + 1)
+        shared = SharedMembers({name: members[name] for name in names[:cut]})
+        own = {name: members[name] for name in names[cut:]}
+        assert shared.canonicalize(own) == canonicalize(members), members
+
+
+def test_shared_members_sort_by_utf16_across_shared_and_own() -> None:
+    shared = SharedMembers({"\ufb01": 1, "a": 2})
+    assert shared.canonicalize({"\U0001f600": 3, "b": 4}) == (
+        '{"a":2,"b":4,"\U0001f600":3,"\ufb01":1}'.encode()
+    )
+    assert shared.canonicalize({}) == '{"a":2,"\ufb01":1}'.encode()
+
+
+def test_shared_members_cannot_be_given_again() -> None:
+    with pytest.raises(ValueError, match="shared member"):
+        SharedMembers({"a": 1}).canonicalize({"a": 2})

@@ -205,20 +205,26 @@ def build_content(
     delivery of it. Each argument is a model instance or a row of at least the columns
     ``EVIDENCE_COLUMNS``, ``DELIVERY_COLUMNS``, ``MESSAGE_COLUMNS`` and ``ORGANIZATION_COLUMNS``
     name."""
-    details = _jsonable(evidence.details or {})
-    content: dict[str, Any] = {
+    return {
+        **message_members(issuer, evidence, message, organization, parts),
+        **delivery_members(evidence, delivery, sequence=sequence, previous=previous),
+    }
+
+
+def message_members(
+    issuer: dict[str, Any],
+    evidence: Evidence | Row[Any],
+    message: Message | Row[Any],
+    organization: Organization | Row[Any],
+    parts: dict[str, Any],
+) -> dict[str, Any]:
+    """The members of ``build_content`` that every proof of a message's deliveries shares (and
+    the sealing batch canonicalises once): who sent what, and who attests it."""
+    return {
         "format": FORMAT,
-        "id": evidence.id,
-        "type": evidence.type,
-        "event": {
-            "uri": evidence.event,
-            "reasons": reasons_of(evidence.type, evidence.details or {}),
-        },
-        "occurred_at": iso(evidence.occurred_at),
         "issuer": issuer,
         "organization_id": evidence.organization_id,
         "message_id": evidence.message_id,
-        "delivery_id": evidence.delivery_id,
         "mode": message.mode,
         "sender": {
             "organization": organization_of(organization),
@@ -235,15 +241,36 @@ def build_content(
                 "vouched_by_organization": message.sender_user_id is not None,
             },
         },
-        "recipient": recipient_fields(delivery),
         "content": parts,
+    }
+
+
+def delivery_members(
+    evidence: Evidence | Row[Any],
+    delivery: Delivery | Row[Any],
+    *,
+    sequence: int,
+    previous: str | None,
+) -> dict[str, Any]:
+    """The other members of ``build_content``: the event, its recipient, its chain link."""
+    details = _jsonable(evidence.details or {})
+    members: dict[str, Any] = {
+        "id": evidence.id,
+        "type": evidence.type,
+        "event": {
+            "uri": evidence.event,
+            "reasons": reasons_of(evidence.type, evidence.details or {}),
+        },
+        "occurred_at": iso(evidence.occurred_at),
+        "delivery_id": evidence.delivery_id,
+        "recipient": recipient_fields(delivery),
         "details": details,
         "chain": {"sequence": sequence, "previous": previous},
     }
     if evidence.type in RECIPIENT_ACTIONS:
         actor = details.get("actor") if isinstance(details, dict) else None
-        content["recipient"]["action"] = _action(delivery, actor if isinstance(actor, dict) else {})
-    return content
+        members["recipient"]["action"] = _action(delivery, actor if isinstance(actor, dict) else {})
+    return members
 
 
 def _action(delivery: Delivery | Row[Any], actor: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +26,11 @@ from tabellion.evidence.content import (
     EVIDENCE_COLUMNS,
     MESSAGE_COLUMNS,
     ORGANIZATION_COLUMNS,
-    build_content,
     build_data_content,
     build_envelope_content,
+    delivery_members,
     issuer_of,
+    message_members,
     message_parts,
 )
 from tabellion.evidence.sealing.jws import flattened_json, protected_header, sign_flattened
@@ -38,7 +39,7 @@ from tabellion.evidence.timestamping.stamps import AWAITING, NONE, queue_timesta
 from tabellion.evidence.transparency.log import append_leaves, lock_log
 from tabellion.jobs.queue import ENQUEUED, any_due, enqueue_many, new_job
 from tabellion.kit import metrics
-from tabellion.kit.jcs import canonicalize
+from tabellion.kit.jcs import SharedMembers, canonicalize
 from tabellion.kit.time import utcnow
 from tabellion.models.base import table_of
 from tabellion.models.envelope import Envelope, EnvelopeDocument
@@ -131,13 +132,27 @@ async def step_aside_for(session: AsyncSession, settings: Settings, busy_kind: s
 
 
 @dataclass
+class _Messages:
+    """The messages a sealing run has read, by id: rows of the columns proofs read, and their
+    parts (``content.message_parts``, the subject, bodies and files hashed once per message).
+
+    Those columns do not change once a message is dispatched (a purge records the digests the
+    parts had), so a run reads each message once, not once per batch. On SQLite that read
+    walks through the message's recipient list (1.4 MB of JSON for 10,000 recipients): the
+    columns added since the first schema are stored after it.
+    """
+
+    rows: dict[str, Row[Any]] = field(default_factory=dict)
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
 class _Context:
     """What the proofs of a batch are built from, by id: rows of the columns they read."""
 
     deliveries: dict[str, Row[Any]]
-    messages: dict[str, Row[Any]]
+    messages: _Messages
     organizations: dict[str, Row[Any]]
-    parts: dict[str, dict[str, Any]]  # content.message_parts of each message
 
 
 async def _rows_by_id(
@@ -152,28 +167,32 @@ async def _rows_by_id(
     return found
 
 
-async def _load_context(session: AsyncSession, rows: Sequence[Row[Any]]) -> _Context:
-    """The deliveries, messages and organisations of ``rows``; not a message's recipient
-    list (1.4 MB of JSON for 10,000 recipients), which no proof reads."""
+async def _load_context(
+    session: AsyncSession, rows: Sequence[Row[Any]], messages: _Messages
+) -> _Context:
+    """The deliveries, messages and organisations of ``rows``, the messages that ``messages``
+    lacks added to it; not a message's recipient list, which no proof reads."""
     deliveries = await _rows_by_id(
         session, DELIVERY_COLUMNS, {r.delivery_id for r in rows if r.delivery_id is not None}
     )
-    messages = await _rows_by_id(
-        session, MESSAGE_COLUMNS, {r.message_id for r in rows if r.message_id is not None}
-    )
+    new = {r.message_id for r in rows if r.message_id is not None} - messages.rows.keys()
+    if new:
+        found = await _rows_by_id(session, MESSAGE_COLUMNS, new)
+        attachments: dict[str, list[Attachment]] = defaultdict(list)
+        for a in await session.scalars(
+            select(Attachment)
+            .where(Attachment.message_id.in_(list(found)))
+            .order_by(Attachment.created_at, Attachment.id)
+        ):
+            attachments[a.message_id].append(a)
+        messages.rows.update(found)
+        messages.parts.update(
+            (i, message_parts(m, attachments.get(i, []))) for i, m in found.items()
+        )
     organizations = await _rows_by_id(
         session, ORGANIZATION_COLUMNS, {r.organization_id for r in rows}
     )
-    attachments: dict[str, list[Attachment]] = defaultdict(list)
-    for a in await session.scalars(
-        select(Attachment)
-        .where(Attachment.message_id.in_(list(messages)))
-        .order_by(Attachment.created_at, Attachment.id)
-    ):
-        attachments[a.message_id].append(a)
-    # The subject, bodies and files are hashed once per message, not once per delivery.
-    parts = {i: message_parts(m, attachments.get(i, [])) for i, m in messages.items()}
-    return _Context(deliveries, messages, organizations, parts)
+    return _Context(deliveries, messages, organizations)
 
 
 async def _load_envelopes(
@@ -197,8 +216,11 @@ async def _load_envelopes(
     return envelopes, documents
 
 
-async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
-    """Seal up to ``limit`` pending evidence rows in one transaction; returns how many."""
+async def seal_batch(
+    runtime: Runtime, *, limit: int = BATCH, messages: _Messages | None = None
+) -> int:
+    """Seal up to ``limit`` pending evidence rows in one transaction; returns how many.
+    ``messages``: those that earlier batches of the same run read."""
     settings = runtime.settings
     seal = load_seal(settings)
     protected = protected_header(seal, PROOF_TYPE)
@@ -214,7 +236,7 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
         rows = (await session.execute(pending)).all()
         if not rows:
             return 0
-        context = await _load_context(session, rows)
+        context = await _load_context(session, rows, messages or _Messages())
         envelopes, envelope_documents = await _load_envelopes(session, rows)
         org_ids = list({r.organization_id for r in rows})
         heads = {
@@ -230,40 +252,40 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
         leaves: list[bytes] = []
         # With an authority, tokens are requested by a job after commit (timestamping/stamps.py).
         stamped = AWAITING if settings.tsa_url else NONE
+        # The members a message's proofs share, canonicalised once per message and batch.
+        shared: dict[tuple[str, str], SharedMembers] = {}
         for row in rows:
             sequence, previous = chains.get(row.organization_id, (0, None))
             sequence += 1
+            organization = context.organizations[row.organization_id]
             if row.envelope_id is not None:
                 content = build_envelope_content(
                     issuer,
                     row,
                     envelopes[row.envelope_id],
-                    context.organizations[row.organization_id],
+                    organization,
                     envelope_documents.get(row.envelope_id, []),
                     sequence=sequence,
                     previous=previous,
                 )
+                payload = canonicalize(content)
             elif row.delivery_id is None:
                 content = build_data_content(
-                    issuer,
-                    row,
-                    context.organizations[row.organization_id],
-                    sequence=sequence,
-                    previous=previous,
+                    issuer, row, organization, sequence=sequence, previous=previous
                 )
+                payload = canonicalize(content)
             else:
                 assert row.message_id is not None
-                content = build_content(
-                    issuer,
-                    row,
-                    context.deliveries[row.delivery_id],
-                    context.messages[row.message_id],
-                    context.organizations[row.organization_id],
-                    context.parts[row.message_id],
-                    sequence=sequence,
-                    previous=previous,
+                key = (row.message_id, row.organization_id)
+                if key not in shared:
+                    message = context.messages.rows[row.message_id]
+                    parts = context.messages.parts[row.message_id]
+                    members = message_members(issuer, row, message, organization, parts)
+                    shared[key] = SharedMembers(members)
+                own = delivery_members(
+                    row, context.deliveries[row.delivery_id], sequence=sequence, previous=previous
                 )
-            payload = canonicalize(content)
+                payload = shared[key].canonicalize(own)
             digest = hashlib.sha256(payload).digest()
             jws = sign_flattened(seal, payload, protected)
             chains[row.organization_id] = (sequence, digest.hex())
@@ -306,8 +328,9 @@ async def seal_batch(runtime: Runtime, *, limit: int = BATCH) -> int:
 async def seal_pending(runtime: Runtime) -> int:
     """Seal everything pending; returns how many were sealed."""
     total = 0
+    messages = _Messages()
     while True:
-        count = await seal_batch(runtime)
+        count = await seal_batch(runtime, messages=messages)
         metrics.proofs_sealed(count)
         total += count
         if count < BATCH:
