@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
+from tabellion.kit.aiosqlite_driver import OneTripDbapi
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Read connections per process on SQLite: readers do not block each other in WAL mode.
 SQLITE_READ_CONNECTIONS = 4
@@ -40,6 +42,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         engine = create_async_engine(
             url,
             echo=echo,
+            module=OneTripDbapi.create(),
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             # One connection: SQLite runs one write transaction at a time anyway (and ours all
             # write), so this process's transactions queue on the pool, without spinning in
@@ -75,6 +78,7 @@ def create_read_engine(url: str, write_engine: AsyncEngine) -> AsyncEngine:
         return write_engine
     engine = create_async_engine(
         url,
+        module=OneTripDbapi.create(),
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         pool_size=SQLITE_READ_CONNECTIONS,
         max_overflow=0,
