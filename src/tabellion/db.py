@@ -316,7 +316,8 @@ class SessionRoute(APIRoute):
         return handler
 
 
-async def _request_session(request: Request) -> AsyncSession:
+async def request_session(request: Request) -> AsyncSession:
+    """The request's session (``DbSession``); a dependency may call it to need one less."""
     # async: FastAPI runs a plain ``def`` dependency in a worker thread, a hop per request.
     session: AsyncSession | None = getattr(request.state, "session", None)
     if session is None:
@@ -324,7 +325,7 @@ async def _request_session(request: Request) -> AsyncSession:
     return session
 
 
-DbSession = Annotated[AsyncSession, Depends(_request_session)]
+DbSession = Annotated[AsyncSession, Depends(request_session)]
 
 
 async def end_read_phase(session: AsyncSession) -> None:
