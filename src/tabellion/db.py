@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 from sqlalchemy.util import await_
 
+from tabellion.kit.aiosqlite_driver import OneTripDbapi
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Read connections per process on SQLite: readers do not block each other in WAL mode.
 SQLITE_READ_CONNECTIONS = 4
@@ -43,6 +45,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         engine = create_async_engine(
             url,
             echo=echo,
+            module=OneTripDbapi.create(),
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             # One connection: SQLite runs one write transaction at a time anyway (and ours all
             # write), so this process's transactions queue on the pool, without spinning in
@@ -79,6 +82,7 @@ def create_read_engine(url: str, write_engine: AsyncEngine) -> AsyncEngine:
         return write_engine
     engine = create_async_engine(
         url,
+        module=OneTripDbapi.create(),
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         pool_size=SQLITE_READ_CONNECTIONS,
         max_overflow=0,
@@ -340,7 +344,8 @@ class SessionRoute(APIRoute):
         return handler
 
 
-async def _request_session(request: Request) -> AsyncSession:
+async def request_session(request: Request) -> AsyncSession:
+    """The request's session (``DbSession``); a dependency may call it to need one less."""
     # async: FastAPI runs a plain ``def`` dependency in a worker thread, a hop per request.
     session: AsyncSession | None = getattr(request.state, "session", None)
     if session is None:
@@ -348,7 +353,7 @@ async def _request_session(request: Request) -> AsyncSession:
     return session
 
 
-DbSession = Annotated[AsyncSession, Depends(_request_session)]
+DbSession = Annotated[AsyncSession, Depends(request_session)]
 
 
 async def end_read_phase(session: AsyncSession) -> None:

@@ -125,6 +125,8 @@ async def test_deliveries_are_read_by_the_sender_and_the_submitter(
                 if d is not None
             }
             assert got == mine
+            viewed = [await repo.delivery_view(session, org, i) for i in delivery_ids(*everyone)]
+            assert {d.id for d in viewed if d is not None} == mine
             listed, cursor = await repo.list_deliveries(session, org, limit=50, cursor=None)
             assert set(ids(listed)) == mine and cursor is None
 
@@ -271,7 +273,7 @@ async def test_lookups_by_id(world: World, runtime: Runtime) -> None:
         assert await repo.attachments_of(session, []) == []
         assert await repo.messages_by_ids(session, []) == []
         assert await repo.count_attachments(session, world.own["id"]) == 0
-        assert ids(await repo.deliveries_of_message(session, world.own["id"])) == sorted(
+        assert ids(await repo.delivery_views_of_message(session, world.own["id"])) == sorted(
             delivery_ids(world.own)
         )
         both = await repo.messages_by_ids(session, [world.own["id"], world.customers["id"]])

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.errors import InvalidParameter
@@ -46,8 +57,37 @@ _MESSAGE = select(Message).where(Message.id == bindparam("id"), readable_message
 _DELIVERY = select(Delivery).where(
     Delivery.id == bindparam("id"), readable_deliveries(_ORGANIZATION)
 )
-_DELIVERIES_OF_MESSAGE = (
-    select(Delivery).where(Delivery.message_id == bindparam("message_id")).order_by(Delivery.id)
+
+# What a delivery's representation shows (``views.delivery_json``). The read paths load
+# deliveries as plain rows of these columns, not instances: no identity map, no instrumented
+# attributes, and none of the JSON and time columns they do not show converted (a message's
+# 100 deliveries cost more as instances than the rest of its GET).
+DELIVERY_VIEW_COLUMNS = (
+    Delivery.id,
+    Delivery.message_id,
+    Delivery.mode,
+    Delivery.status,
+    Delivery.status_reason,
+    Delivery.email,
+    Delivery.first_name,
+    Delivery.last_name,
+    Delivery.company,
+    Delivery.siren,
+    Delivery.language,
+    Delivery.deadline_at,
+    Delivery.notified_at,
+    Delivery.created_at,
+    Delivery.updated_at,
+    Delivery.token_salt,
+)
+DeliveryRow = Row[*tuple[Any, ...]]  # of DELIVERY_VIEW_COLUMNS
+_DELIVERY_VIEW = select(*DELIVERY_VIEW_COLUMNS).where(
+    Delivery.id == bindparam("id"), readable_deliveries(_ORGANIZATION)
+)
+_DELIVERY_VIEWS_OF_MESSAGE = (
+    select(*DELIVERY_VIEW_COLUMNS)
+    .where(Delivery.message_id == bindparam("message_id"))
+    .order_by(Delivery.id)
 )
 _ATTACHMENTS_OF = (
     select(Attachment)
@@ -116,8 +156,9 @@ async def count_attachments(session: AsyncSession, message_id: str) -> int:
     return int(await session.scalar(query) or 0)
 
 
-async def deliveries_of_message(session: AsyncSession, message_id: str) -> list[Delivery]:
-    rows = await session.scalars(_DELIVERIES_OF_MESSAGE, {"message_id": message_id})
+async def delivery_views_of_message(session: AsyncSession, message_id: str) -> list[DeliveryRow]:
+    """The message's deliveries as their representation reads them (plain rows)."""
+    rows = await session.execute(_DELIVERY_VIEWS_OF_MESSAGE, {"message_id": message_id})
     return list(rows)
 
 
@@ -140,6 +181,14 @@ async def get_delivery(
     return await session.scalar(_DELIVERY, {"id": delivery_id, "organization_id": organization_id})
 
 
+async def delivery_view(
+    session: AsyncSession, organization_id: str, delivery_id: str
+) -> DeliveryRow | None:
+    """The delivery as its representation reads it (a plain row)."""
+    values = {"id": delivery_id, "organization_id": organization_id}
+    return (await session.execute(_DELIVERY_VIEW, values)).first()
+
+
 async def list_deliveries(
     session: AsyncSession,
     organization_id: str,
@@ -149,9 +198,10 @@ async def list_deliveries(
     message_id: str | None = None,
     status: str | None = None,
     updated_after: datetime | None = None,
-) -> tuple[Sequence[Delivery], str | None]:
-    """Newest first; with ``updated_after``, oldest change first so a poller can follow."""
-    query = select(Delivery).where(readable_deliveries(organization_id))
+) -> tuple[Sequence[DeliveryRow], str | None]:
+    """Newest first; with ``updated_after``, oldest change first so a poller can follow.
+    Plain rows of ``DELIVERY_VIEW_COLUMNS``, as the representation reads them."""
+    query = select(*DELIVERY_VIEW_COLUMNS).where(readable_deliveries(organization_id))
     if message_id is not None:
         query = query.where(Delivery.message_id == message_id)
     if status is not None:
@@ -160,7 +210,7 @@ async def list_deliveries(
         if cursor:
             (last_id,) = decode_cursor(cursor, size=1)
             query = query.where(Delivery.id < str(last_id))
-        rows = (await session.scalars(query.order_by(Delivery.id.desc()).limit(limit + 1))).all()
+        rows = (await session.execute(query.order_by(Delivery.id.desc()).limit(limit + 1))).all()
         next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
         return rows[:limit], next_cursor
 
@@ -180,7 +230,7 @@ async def list_deliveries(
             )
         )
     ordered = query.order_by(Delivery.updated_at, Delivery.id).limit(limit + 1)
-    rows = (await session.scalars(ordered)).all()
+    rows = (await session.execute(ordered)).all()
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]

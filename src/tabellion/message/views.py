@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from pydantic import TypeAdapter
+from sqlalchemy import Row
 
 from tabellion.evidence import links
 from tabellion.kit.time import isoformat_z
@@ -69,7 +70,8 @@ class NewEvidence:
     occurred_at: datetime
 
 
-DeliveryLike = Delivery | NewDelivery
+# A Row: of message.repository.DELIVERY_VIEW_COLUMNS, as the read paths load deliveries.
+DeliveryLike = Delivery | NewDelivery | Row[*tuple[Any, ...]]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from tabellion.jobs.queue import enqueue_many
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
 from tabellion.message import repository
+from tabellion.message.repository import DeliveryRow
 from tabellion.message.rules import html_to_text, sanitize_html
 from tabellion.message.schemas import MessageIn, MessageUpdate, Mode, RecipientIn, SenderIn
 from tabellion.message.service.delivery import portal_token, token_hash
@@ -478,7 +479,7 @@ async def get_message_view(
     message = await repository.get_message(session, organization_id, message_id)
     if message is None:
         raise MessageNotFound(f"No message {message_id}.")
-    deliveries = await repository.deliveries_of_message(session, message.id)
+    deliveries = await repository.delivery_views_of_message(session, message.id)
     return MessageView(
         message=message,
         attachments=await repository.attachments_of(session, [message.id]),
@@ -499,6 +500,16 @@ async def list_message_views(
 
 async def get_delivery(session: AsyncSession, organization_id: str, delivery_id: str) -> Delivery:
     delivery = await repository.get_delivery(session, organization_id, delivery_id)
+    if delivery is None:
+        raise DeliveryNotFound(f"No delivery {delivery_id}.")
+    return delivery
+
+
+async def get_delivery_view(
+    session: AsyncSession, organization_id: str, delivery_id: str
+) -> DeliveryRow:
+    """The delivery as its representation reads it (a plain row, for a read)."""
+    delivery = await repository.delivery_view(session, organization_id, delivery_id)
     if delivery is None:
         raise DeliveryNotFound(f"No delivery {delivery_id}.")
     return delivery

@@ -1,0 +1,90 @@
+"""The SQLite driver: one trip to aiosqlite's thread per statement, the cursor's facts intact.
+
+On files of their own, so on the PostgreSQL pass too."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tabellion.db import create_engine, create_read_engine
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE)"))
+    yield engine
+    await engine.dispose()
+
+
+def count_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The functions each aiosqlite connection sends to its thread, by name, from now on."""
+    trips: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Callable[..., Any], *args: Any) -> Any:
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return trips
+
+
+async def test_a_statement_takes_one_trip_and_a_read_four_in_all(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = create_read_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}", engine)
+    try:
+        async with reader.connect() as conn:  # connected before counting
+            await conn.rollback()
+        trips = count_trips(monkeypatch)
+        async with reader.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 0
+            assert (await conn.execute(text("SELECT name FROM t"))).all() == []
+            await conn.commit()
+        # BEGIN, two statements, COMMIT; the pool's rollback on return needs no trip.
+        assert trips == ["_run", "_run", "_run", "commit"]
+    finally:
+        await reader.dispose()
+
+
+async def test_rowcount_lastrowid_returning_and_executemany(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        inserted = await conn.execute(text("INSERT INTO t (name) VALUES ('a')"))
+        assert inserted.lastrowid == 1
+        assert inserted.rowcount == 1
+        many = await conn.execute(
+            text("INSERT INTO t (name) VALUES (:name)"), [{"name": "b"}, {"name": "c"}]
+        )
+        assert many.rowcount == 2
+        returned = await conn.execute(
+            text("UPDATE t SET name = upper(name) WHERE id > 1 RETURNING id, name")
+        )
+        assert sorted(returned.all()) == [(2, "B"), (3, "C")]
+        changed = await conn.execute(text("UPDATE t SET name = name || '!' WHERE id <= 2"))
+        assert changed.rowcount == 2
+        result = await conn.execute(text("SELECT id, name FROM t ORDER BY id"))
+        assert list(result.keys()) == ["id", "name"]
+        assert result.fetchmany(2) == [(1, "a!"), (2, "B!")]
+        assert result.fetchall() == [(3, "C")]
+
+
+async def test_errors_are_sqlalchemys_and_the_transaction_rolls_back(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('a')"))
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('b')"))
+        with pytest.raises(IntegrityError):
+            await conn.execute(text("INSERT INTO t (name) VALUES ('a')"))
+        await conn.rollback()
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT name FROM t"))).scalars().all() == ["a"]
