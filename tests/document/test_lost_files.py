@@ -23,7 +23,15 @@ from tabellion.document.service import check_storage
 from tabellion.models.message import Attachment, Reply
 from tabellion.runtime import Runtime
 from tests.fixtures.factories import message_body
-from tests.portal.helpers import accepted_letter, dispatch, reply_in_portal, status_of
+from tests.portal.helpers import (
+    accepted_letter,
+    attachment_ids,
+    dispatch,
+    notify,
+    reply_in_portal,
+    signed_in,
+    status_of,
+)
 
 PDF = b"%PDF-1.4\n%%EOF\n"
 
@@ -231,3 +239,22 @@ async def test_portal_download_of_a_reply_file_naming_another_intact_file_is_ref
         f"stored file unavailable: reply file {stored['id']} (blob {other}) "
         f"does not match its recorded hash {stored['sha256']}"
     ]
+
+
+async def test_the_lost_file_page_speaks_the_letters_language(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """A browser that asks for no language reads the error in its letter's language."""
+    delivery = await dispatch(client, auth, language="fr")
+    link = await notify(runtime, delivery["id"])
+    token = await signed_in(client, runtime, link, delivery["id"])
+    answer = {"decision": "accept", "confirm": "yes", "csrf_token": token}
+    assert (await client.post(f"{link}/answer", data=answer)).status_code == 303
+    [attachment_id] = await attachment_ids(client, auth, delivery)
+    async with runtime.sessions() as session:
+        row = await session.get(Attachment, attachment_id)
+    assert row is not None
+    blob_path(runtime, row.storage_key).unlink()
+    response = await client.get(f"{link}/files/{attachment_id}")
+    assert response.status_code == 500 and '<html lang="fr">' in response.text
+    assert "Ce fichier ne peut pas être récupéré pour le moment" in response.text
