@@ -7,6 +7,7 @@ so the score of a module says how well *its* tests pin it down. Not in ``.ci/run
     python scripts/mutate.py                 # every module below
     python scripts/mutate.py merkle ssrf     # some of them (names from MODULES)
     MUTATE_JOBS=1 python scripts/mutate.py   # worker processes (default 2: a shared machine)
+    MUTATE_TIMEOUT=60 python scripts/mutate.py portal-pages   # a more patient timeout
 
 A module whose rules are a few functions of a larger file names them (``FUNCTIONS``): only
 their mutants run and count, so the score is that of the rule, not of the file around it.
@@ -199,6 +200,14 @@ def _toml_list(values: list[str]) -> str:
     return "[" + ", ".join(f'"{v}"' for v in values) + "]"
 
 
+def _timeout_multiplier() -> float:
+    """mutmut stops a mutant's tests after this many times their duration in its first,
+    clean run (plus a second), and counts it killed ("timeout"). A run niced on a shared
+    machine slows down far more than mutmut's 15 when the load rises after that first run:
+    its mutants would "time out" without hanging. ``MUTATE_TIMEOUT`` sets it."""
+    return float(os.environ.get("MUTATE_TIMEOUT", "15"))
+
+
 def _scratch(name: str, module: str, tests: list[str]) -> Path:
     work = BUILD / name
     shutil.rmtree(work, ignore_errors=True)
@@ -214,7 +223,8 @@ def _scratch(name: str, module: str, tests: list[str]) -> Path:
         'also_copy = ["docs"]\n'
         f"only_mutate = {_toml_list([module])}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]\n\n'
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]\n'
+        f"timeout_multiplier = {_timeout_multiplier()}\n\n"
         "[tool.pytest.ini_options]\n"
         'asyncio_mode = "auto"\n'
         'asyncio_default_fixture_loop_scope = "function"\n'

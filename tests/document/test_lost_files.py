@@ -17,11 +17,21 @@ from typer.testing import CliRunner
 
 from tabellion.cli.main import app
 from tabellion.config import Settings
+from tabellion.db import transaction
 from tabellion.document.local import LocalBlobStore
 from tabellion.document.service import check_storage
-from tabellion.models.message import Reply
+from tabellion.models.message import Attachment, Reply
 from tabellion.runtime import Runtime
-from tests.portal.helpers import accepted_letter, dispatch, reply_in_portal, status_of
+from tests.fixtures.factories import message_body
+from tests.portal.helpers import (
+    accepted_letter,
+    attachment_ids,
+    dispatch,
+    notify,
+    reply_in_portal,
+    signed_in,
+    status_of,
+)
 
 PDF = b"%PDF-1.4\n%%EOF\n"
 
@@ -156,3 +166,95 @@ async def test_portal_download_of_an_altered_reply_file_is_refused(
         f"stored file unavailable: reply file {stored['id']} "
         f"(blob {stored['storage_key']}) does not match its hash"
     ]
+
+
+async def another_blob(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, content: bytes
+) -> str:
+    """The storage key of another file, whole in storage (uploaded to a draft of its own)."""
+    draft = (await client.post("/v1/messages", json=message_body(), headers=auth)).json()
+    uploaded = await client.post(
+        f"/v1/messages/{draft['id']}/attachments?filename=other.pdf",
+        content=content,
+        headers={**auth, "Content-Type": "application/pdf"},
+    )
+    async with runtime.sessions() as session:
+        row = await session.get(Attachment, uploaded.json()["id"])
+    assert row is not None
+    return row.storage_key
+
+
+async def test_portal_download_of_a_row_naming_another_intact_file_is_refused(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A file row whose storage key names another blob, itself whole (a key mixed up in a
+    restore): the store finds nothing wrong with that blob, but it is not the file whose hash
+    the proofs name, so it is not handed over as that file."""
+    delivery, link, attachment = await accepted_letter(client, auth, runtime)
+    other = await another_blob(client, auth, runtime, b"%PDF-1.4\n% another letter\n%%EOF\n")
+    async with transaction(runtime.sessions) as session:
+        row = await session.get(Attachment, attachment["id"])
+        assert row is not None and row.storage_key != other
+        row.storage_key = other
+    with caplog.at_level(logging.ERROR):
+        response = await client.get(f"{link}/files/{attachment['id']}")
+    assert response.status_code == 500 and b"another letter" not in response.content
+    assert "This file cannot be retrieved right now" in response.text
+    # The error page keeps the letter's own links, to try again from.
+    assert f'href="{link}/files/{attachment["id"]}"' in response.text
+    logged = [r.getMessage() for r in caplog.records if "stored file unavailable" in r.getMessage()]
+    assert logged == [
+        f"stored file unavailable: attachment {attachment['id']} (blob {other}) "
+        f"does not match its recorded hash {attachment['sha256']}"
+    ]
+    kinds = Counter(e["type"] for e in (await status_of(client, auth, delivery["id"]))["evidence"])
+    assert kinds == {"SENT": 1, "NOTIFIED": 1, "ACCEPTED": 1}
+
+
+async def test_portal_download_of_a_reply_file_naming_another_intact_file_is_refused(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The same for the recipient's own reply file: checked against the hash it recorded."""
+    delivery = await dispatch(client, auth, mode="secure")
+    link = await reply_in_portal(
+        client, runtime, delivery["id"], "Here", files={"files": ("r.txt", b"reply", "text/plain")}
+    )
+    other = await another_blob(client, auth, runtime, b"%PDF-1.4\n% someone else's\n%%EOF\n")
+    async with transaction(runtime.sessions) as session:
+        [reply] = await session.scalars(select(Reply).where(Reply.delivery_id == delivery["id"]))
+        [stored] = reply.attachments
+        reply.attachments = [{**stored, "storage_key": other}]
+    with caplog.at_level(logging.ERROR):
+        response = await client.get(f"{link}/files/{stored['id']}")
+    assert response.status_code == 500 and b"someone else" not in response.content
+    assert "This file cannot be retrieved right now" in response.text
+    logged = [r.getMessage() for r in caplog.records if "stored file unavailable" in r.getMessage()]
+    assert logged == [
+        f"stored file unavailable: reply file {stored['id']} (blob {other}) "
+        f"does not match its recorded hash {stored['sha256']}"
+    ]
+
+
+async def test_the_lost_file_page_speaks_the_letters_language(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """A browser that asks for no language reads the error in its letter's language."""
+    delivery = await dispatch(client, auth, language="fr")
+    link = await notify(runtime, delivery["id"])
+    token = await signed_in(client, runtime, link, delivery["id"])
+    answer = {"decision": "accept", "confirm": "yes", "csrf_token": token}
+    assert (await client.post(f"{link}/answer", data=answer)).status_code == 303
+    [attachment_id] = await attachment_ids(client, auth, delivery)
+    async with runtime.sessions() as session:
+        row = await session.get(Attachment, attachment_id)
+    assert row is not None
+    blob_path(runtime, row.storage_key).unlink()
+    response = await client.get(f"{link}/files/{attachment_id}")
+    assert response.status_code == 500 and '<html lang="fr">' in response.text
+    assert "Ce fichier ne peut pas être récupéré pour le moment" in response.text

@@ -418,6 +418,33 @@ async def test_vault_code_step_survives_a_reload_and_a_language_switch(
     assert pages.PENDING_COOKIE not in client.cookies
 
 
+def pending_cookie_attributes(response: httpx.Response) -> set[str]:
+    [cookie] = [
+        c for c in response.headers.get_list("set-cookie") if c.startswith(pages.PENDING_COOKIE)
+    ]
+    return {part.strip() for part in cookie.split(";")[1:]}
+
+
+async def test_vault_pending_cookie_is_secure_over_https_only(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """Behind https the cookie holding the address is marked Secure: a browser never sends it
+    in clear. Over plain http (a development server) it is not, or the browser would drop it
+    and the code step would forget the address."""
+    await dispatch(client, auth, mode="simple", recipients=[natural_recipient(0)])
+    await dispatch(client, auth, mode="simple", recipients=[natural_recipient(1)])
+    plain = await ask_vault_code(client, "jane0@example.test")
+    assert "Secure" not in pending_cookie_attributes(plain)
+    assert "jane0@example.test" in (await client.get("/vault?step=code")).text
+    app = client._transport.app  # type: ignore[attr-defined]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://tabellion.test") as tls:
+        sent = await ask_vault_code(tls, "jane1@example.test")
+        assert {"Secure", "HttpOnly", "Path=/vault"} <= pending_cookie_attributes(sent)
+        step = await tls.get("/vault?step=code")
+        assert 'id="code"' in step.text and 'value="jane1@example.test"' in step.text
+
+
 @pytest.mark.parametrize("cookie", ["forged", "expired", "garbled"])
 async def test_vault_code_step_needs_a_valid_pending_cookie(
     client: httpx.AsyncClient, runtime: Runtime, cookie: str

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tabellion.runtime import Runtime
+from tests.fixtures.factories import natural_recipient
 from tests.fixtures.server import client_from
 from tests.portal.helpers import age_codes, csrf, dispatch, latest_code, outbox_mails
 from tests.portal.test_other_modes import ask_vault_code
@@ -17,10 +18,10 @@ from tests.portal.test_other_modes import ask_vault_code
 OWNER = "jane0@example.test"
 
 
-async def guess(client: httpx.AsyncClient, code: str) -> httpx.Response:
+async def guess(client: httpx.AsyncClient, code: str, email: str = OWNER) -> httpx.Response:
     form = csrf((await client.get("/vault")).text)
     return await client.post(
-        "/vault/verify", data={"email": OWNER, "code": code, "csrf_token": form}
+        "/vault/verify", data={"email": email, "code": code, "csrf_token": form}
     )
 
 
@@ -91,3 +92,38 @@ async def test_a_code_locked_by_many_clients_sends_the_owner_a_link(
     assert locked[-1].endswith(
         "recovery link not sent (sent recently, or no delivery to the address)"
     )
+
+
+async def lock_code(
+    client: httpx.AsyncClient, runtime: Runtime, email: str, ips: str, **headers: str
+) -> None:
+    """Ask for ``email``'s code, then lock it: five wrong codes from five clients ``ips``.n."""
+    await ask_vault_code(client, email)
+    right = await latest_code(runtime, email)
+    for n in range(5):
+        async with client_from(client, f"{ips}.{n}") as attacker:
+            attacker.headers.update(headers)
+            await guess(attacker, wrong_for(right), email)
+
+
+async def test_the_recovery_link_speaks_the_language_of_the_sign_in(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    await dispatch(client, auth, mode="simple")
+    await lock_code(client, runtime, OWNER, "198.51.100", **{"Accept-Language": "fr-FR,fr"})
+    [mail] = await outbox_mails(runtime, "vault-link")
+    assert mail["Content-Language"] == "fr"
+    assert mail["Subject"] == "Connectez-vous à votre espace sécurisé"
+
+
+async def test_each_address_has_its_own_quota_of_recovery_links(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """Three links a day per address: locks of other addresses take none of an owner's."""
+    owners = [f"jane{n}@example.test" for n in range(4)]
+    for n in range(4):
+        await dispatch(client, auth, mode="simple", recipients=[natural_recipient(n)])
+    for n, owner in enumerate(owners):
+        await lock_code(client, runtime, owner, f"198.51.{100 + n}")
+    mails = await outbox_mails(runtime, "vault-link")
+    assert sorted(str(m["To"]) for m in mails) == owners

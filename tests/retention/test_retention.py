@@ -227,3 +227,25 @@ async def test_storage_check_and_encrypt_skip_purged_files(
         assert b"".join([c async for c in encrypting.storage.open(held)]) == pdf("kept")
     finally:
         await encrypting.close()
+
+
+async def test_the_portal_says_a_file_went_in_the_letters_language(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """A browser that asks for no language reads the 410 in its letter's language."""
+    from tests.portal.helpers import dispatch, reply_in_portal
+
+    await client.patch("/v1/organization", json={"content_retention_days": 7}, headers=auth)
+    delivery = await dispatch(client, auth, mode="secure", language="fr")
+    link = await reply_in_portal(
+        client, runtime, delivery["id"], "Voici", files={"files": ("r.txt", b"reply", "text/plain")}
+    )
+    [reply] = (await client.get(f"/v1/deliveries/{delivery['id']}/replies", headers=auth)).json()[
+        "data"
+    ]
+    file_id = reply["attachments"][0]["id"]
+    await age(runtime, delivery["message_id"], 8)
+    await run_retention_timer(runtime)
+    gone = await client.get(f"{link}/files/{file_id}")
+    assert gone.status_code == 410 and '<html lang="fr">' in gone.text
+    assert "Ce fichier a été supprimé à la fin de sa durée de conservation" in gone.text
