@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import os
 import pstats
@@ -28,8 +27,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -42,8 +39,8 @@ import httpx
 from sqlalchemy import func, select
 
 from bench.common import (
+    Cpu,
     bench_settings,
-    cpu_seconds,
     free_port,
     fresh_postgres,
     pg_url,
@@ -213,27 +210,6 @@ async def run_until_notified(runtime: Runtime, worker: Worker, count: int) -> fl
         await running
 
 
-@dataclass
-class Cpu:
-    """CPU seconds spent during a timed part: this process (all threads) and the sink."""
-
-    sink_pid: int
-    mine: float = 0.0
-    sink: float = 0.0
-
-    @contextlib.contextmanager
-    def measure(self) -> Iterator[None]:
-        mine, sink = cpu_seconds(), cpu_seconds(self.sink_pid)
-        try:
-            yield
-        finally:
-            self.mine = cpu_seconds() - mine
-            self.sink = cpu_seconds(self.sink_pid) - sink
-
-    def per_message(self, count: int) -> str:
-        return f"{self.mine / count * 1e6:.0f} µs + sink {self.sink / count * 1e6:.0f} µs"
-
-
 async def ours(
     port: int,
     count: int,
@@ -378,8 +354,8 @@ async def compare(
     )
     print(f"  ratio: {ratio:.2f}x  [{'ok' if ratio >= 0.6 else 'BELOW TARGET'}, target 0.6x]")
     print(
-        f"  CPU per message: floor {floor_cpu.per_message(count)}; "
-        f"ours {our_cpu.per_message(count)}  (load {os.getloadavg()[0]:.1f})"
+        f"  CPU per message: floor {floor_cpu.per_item(count)}; "
+        f"ours {our_cpu.per_item(count)}  (load {os.getloadavg()[0]:.1f})"
     )
     report(f"notices ({count}), {label}", count / mine, count / theirs, "msg/s", "≥ 0.6× floor")
     print(

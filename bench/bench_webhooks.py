@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import cProfile
 import hashlib
 import hmac
@@ -32,8 +31,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,8 +40,8 @@ import httpx
 from sqlalchemy import func, select
 
 from bench.common import (
+    Cpu,
     bench_settings,
-    cpu_seconds,
     free_port,
     fresh_postgres,
     pg_url,
@@ -71,24 +68,6 @@ PG_URL = pg_url("_webhooks")
 
 def event_data(i: int) -> dict[str, object]:
     return {"delivery": {"id": f"dlv_{i:026d}", "status": "accepted", "evidence": []}}
-
-
-@dataclass
-class Cpu:
-    """CPU seconds spent during a timed part: this process (all threads) and the receiver."""
-
-    sink_pid: int
-    mine: float = 0.0
-    sink: float = 0.0
-
-    @contextlib.contextmanager
-    def measure(self) -> Iterator[None]:
-        mine, sink = cpu_seconds(), cpu_seconds(self.sink_pid)
-        try:
-            yield
-        finally:
-            self.mine = cpu_seconds() - mine
-            self.sink = cpu_seconds(self.sink_pid) - sink
 
 
 # ---- the baseline ---------------------------------------------------------------------------

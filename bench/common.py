@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from tabellion.config import Settings
@@ -91,6 +94,27 @@ def cpu_seconds(pid: int | None = None) -> float:
     stat = Path(f"/proc/{pid or os.getpid()}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Cpu:
+    """CPU seconds spent during a timed part: this process (all threads) and a receiver's."""
+
+    sink_pid: int
+    mine: float = 0.0
+    sink: float = 0.0
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[None]:
+        mine, sink = cpu_seconds(), cpu_seconds(self.sink_pid)
+        try:
+            yield
+        finally:
+            self.mine = cpu_seconds() - mine
+            self.sink = cpu_seconds(self.sink_pid) - sink
+
+    def per_item(self, count: int) -> str:
+        return f"{self.mine / count * 1e6:.0f} µs + sink {self.sink / count * 1e6:.0f} µs"
 
 
 def reset_peak_rss(pid: int) -> bool:
