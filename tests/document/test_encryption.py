@@ -141,6 +141,20 @@ async def test_round_trip_and_ranges(store: EncryptedBlobStore, size: int) -> No
     assert len(raw) == len(header.raw) + size + chunks_count * TAG
 
 
+@pytest.mark.parametrize("piece", [1, 7, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 200_000])
+async def test_pieces_of_any_size_seal_into_the_same_chunks(
+    store: EncryptedBlobStore, piece: int
+) -> None:
+    """The writer seals chunks where they lie in the pieces it receives and gathers only those
+    that span two: whatever the pieces, the blob has the same chunks and reads back whole."""
+    data = document(3 * CHUNK_SIZE + 5, seed=piece)
+    blob = await store.put_stream(chunks(data, piece))
+    raw = blob_path(store, blob.key).read_bytes()
+    header = Header.parse(raw, blob.key)
+    assert len(raw) == len(header.raw) + len(data) + 4 * TAG
+    assert await read(store, blob.key) == data
+
+
 async def test_no_plaintext_on_disk_and_no_sharing_across_organisations(
     runtime: Runtime, store: EncryptedBlobStore, data_dir: Path
 ) -> None:

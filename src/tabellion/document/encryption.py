@@ -523,7 +523,11 @@ def is_encrypted(head: bytes) -> bool:
 
 
 def seal_chunk(
-    cipher: AESGCM, header: Header, index: int, data: bytes | memoryview, final: bool
+    cipher: AESGCM,
+    header: Header,
+    index: int,
+    data: bytes | bytearray | memoryview,
+    final: bool,
 ) -> bytes:
     return cipher.encrypt(header.nonce(index), data, header.aad(final))
 
@@ -601,16 +605,24 @@ class EncryptedBlobStore(BlobStoreProxy):
                 hasher.update(chunk)
                 if len(head) < SNIFF_BYTES:
                     head += chunk[: SNIFF_BYTES - len(head)]
-                pending += chunk
-                # Keep at least one byte back: the last chunk is known only at the end.
-                while len(pending) > header.chunk_size:
-                    with memoryview(pending) as view:  # sealed where it lies: no copy
-                        sealed_piece = seal_chunk(
-                            cipher, header, index, view[: header.chunk_size], False
-                        )
-                    del pending[: header.chunk_size]
-                    yield sealed_piece
-                    index += 1
+                # Chunks are sealed where they lie in the piece received; only a chunk that
+                # spans two pieces is gathered in ``pending``. A chunk is sealed as not the last
+                # only when a byte follows it: the last chunk is known only at the end.
+                whole = header.chunk_size
+                at = 0
+                with memoryview(chunk) as view:
+                    if pending:
+                        at = min(len(chunk), whole - len(pending))
+                        pending += view[:at]
+                        if len(pending) == whole and at < len(chunk):
+                            yield seal_chunk(cipher, header, index, pending, False)
+                            pending.clear()
+                            index += 1
+                    while len(chunk) - at > whole:
+                        yield seal_chunk(cipher, header, index, view[at : at + whole], False)
+                        at += whole
+                        index += 1
+                    pending += view[at:]
             yield seal_chunk(cipher, header, index, bytes(pending), True)
 
         if header.version == 2:
