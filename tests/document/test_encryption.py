@@ -35,7 +35,7 @@ from tabellion.document.local import LocalBlobStore
 from tabellion.document.migrate import encrypt_storage
 from tabellion.document.s3 import S3BlobStore
 from tabellion.document.service import check_storage, collect_garbage
-from tabellion.document.storage import BlobCorrupted, KeylessBlobStore
+from tabellion.document.storage import BlobCorrupted, KeylessBlobStore, StoredFileUnavailable
 from tabellion.models.encryption import BlobKey, StorageKey
 from tabellion.models.message import Attachment
 from tabellion.models.organization import Organization
@@ -139,6 +139,20 @@ async def test_round_trip_and_ranges(store: EncryptedBlobStore, size: int) -> No
     assert header.version == store.layout
     chunks_count = max(1, -(-size // CHUNK_SIZE))
     assert len(raw) == len(header.raw) + size + chunks_count * TAG
+
+
+@pytest.mark.parametrize("piece", [1, 7, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 200_000])
+async def test_pieces_of_any_size_seal_into_the_same_chunks(
+    store: EncryptedBlobStore, piece: int
+) -> None:
+    """The writer seals chunks where they lie in the pieces it receives and gathers only those
+    that span two: whatever the pieces, the blob has the same chunks and reads back whole."""
+    data = document(3 * CHUNK_SIZE + 5, seed=piece)
+    blob = await store.put_stream(chunks(data, piece))
+    raw = blob_path(store, blob.key).read_bytes()
+    header = Header.parse(raw, blob.key)
+    assert len(raw) == len(header.raw) + len(data) + 4 * TAG
+    assert await read(store, blob.key) == data
 
 
 async def test_no_plaintext_on_disk_and_no_sharing_across_organisations(
@@ -301,6 +315,122 @@ async def test_legacy_plain_blobs_still_read(runtime: Runtime, store: EncryptedB
     store.inner.path_of(legacy.key).write_bytes(plain[:-1] + b"!")
     with pytest.raises(BlobCorrupted):
         await read(store, legacy.key)
+
+
+# ---- addresses: a name for layout 2, the content's hash otherwise --------------------------
+
+
+def layout_store(runtime: Runtime, layout: int, inner: object = None) -> EncryptedBlobStore:
+    assert isinstance(runtime.storage, EncryptedBlobStore)
+    backend = runtime.storage.inner if inner is None else inner
+    return EncryptedBlobStore(backend, runtime.storage.keyring, layout=layout)  # type: ignore[arg-type]
+
+
+async def refused(store: EncryptedBlobStore, key: str, **span: int) -> tuple[bytes, str]:
+    """What was served before the read was refused, and why."""
+    served = bytearray()
+
+    async def drain() -> None:
+        async for piece in store.open(key, **span):
+            served.extend(piece)
+
+    with pytest.raises(StoredFileUnavailable) as caught:
+        await drain()
+    assert caught.value.code == "stored-file-unavailable"
+    return bytes(served), str(caught.value.detail)
+
+
+async def test_a_layout_2_blob_is_stored_under_a_name_not_its_hash(runtime: Runtime) -> None:
+    store = layout_store(runtime, 2)
+    data = document(2 * CHUNK_SIZE + 7)
+    blob = await store.put_stream(chunks(data))
+    raw = blob_path(store, blob.key).read_bytes()
+    assert len(blob.key) == 64 and set(blob.key) <= set("0123456789abcdef")
+    assert blob.key != hashlib.sha256(raw).hexdigest()  # a name: nothing hashed it
+    assert blob.sha256 == hashlib.sha256(data).hexdigest()  # the plaintext's, for evidence
+    assert await read(store, blob.key) == data
+    assert (
+        await read(store, blob.key, start=CHUNK_SIZE - 1, end=CHUNK_SIZE + 2)
+        == data[CHUNK_SIZE - 1 : CHUNK_SIZE + 2]
+    )
+    assert (await check_storage(runtime)).ok
+
+
+async def test_a_layout_2_blob_under_another_ones_name_is_refused(runtime: Runtime) -> None:
+    """Nothing hashes a layout-2 blob on reading: a whole other blob put in its place (its own
+    header, its own chunks) is refused by its first tag, whole or in part."""
+    store = layout_store(runtime, 2)
+    data = document(3 * CHUNK_SIZE + 1, seed=11)
+    mine = await store.put_stream(chunks(data))
+    other = await store.put_stream(chunks(data))  # same plaintext, another data key
+    blob_path(store, mine.key).write_bytes(blob_path(store, other.key).read_bytes())
+    served, why = await refused(store, mine.key)
+    assert served == b"" and "chunk 0 fails authentication" in why
+    served, why = await refused(store, mine.key, start=CHUNK_SIZE + 5, end=CHUNK_SIZE + 50)
+    assert served == b"" and "fails authentication" in why
+    assert await read(store, other.key) == data
+
+
+async def test_a_layout_1_blob_is_still_checked_against_its_hash(runtime: Runtime) -> None:
+    """A blob of layout 1 carries its wrapped data key in its header: another whole blob of
+    layout 1 in its place authenticates. The store's own check of the content address refuses
+    it on a full read, before its last chunk is served (the backend was asked for no check)."""
+    store = layout_store(runtime, 1)
+    first, second = document(2 * CHUNK_SIZE + 3, seed=1), document(2 * CHUNK_SIZE + 3, seed=2)
+    mine = await store.put_stream(chunks(first))
+    other = await store.put_stream(chunks(second))
+    assert mine.key == hashlib.sha256(blob_path(store, mine.key).read_bytes()).hexdigest()
+    blob_path(store, mine.key).write_bytes(blob_path(store, other.key).read_bytes())
+    served, why = await refused(store, mine.key)
+    assert served == second[: 2 * CHUNK_SIZE] and "does not match its hash" in why
+    # The backend, told not to check, serves the bytes as they are.
+    assert isinstance(store.inner, LocalBlobStore)
+    raw = b"".join([piece async for piece in store.inner.open(mine.key, verify=False)])
+    assert raw == blob_path(store, other.key).read_bytes()
+
+
+async def test_addresses_and_swaps_in_s3(
+    runtime: Runtime, s3_bucket: S3Bucket, boto_session: boto3.session.Session
+) -> None:
+    s3 = S3BlobStore.from_url(s3_bucket.url, session=boto_session)
+    try:
+        named, hashed = layout_store(runtime, 2, s3), layout_store(runtime, 1, s3)
+        big = document(9 * 1024 * 1024 + 5, seed=4)  # a multipart upload
+        small = document(CHUNK_SIZE + 9, seed=5)
+        blobs = {
+            (layout, size): await store.put_stream(chunks(data, 1 << 20))
+            for layout, store in ((2, named), (1, hashed))
+            for size, data in (("big", big), ("small", small))
+        }
+
+        def body(key: str) -> bytes:
+            got = s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=s3.object_key(key))
+            return bytes(got["Body"].read())
+
+        for (layout, size), blob in blobs.items():
+            content = hashlib.sha256(body(blob.key)).hexdigest()
+            assert (blob.key == content) is (layout == 1), (layout, size)
+            store = named if layout == 2 else hashed
+            assert await read(store, blob.key) == (big if size == "big" else small)
+        assert sorted(s3_bucket.keys()) == sorted(s3.object_key(b.key) for b in blobs.values())
+        assert s3_bucket.pending_uploads() == []
+
+        # Layout 2: another blob under its name fails its first tag, whole or in part.
+        mine, other = blobs[2, "small"].key, blobs[2, "big"].key
+        s3_bucket.client.put_object(
+            Bucket=s3_bucket.name, Key=s3.object_key(mine), Body=body(other)
+        )
+        assert (await refused(named, mine))[0] == b""
+        assert (await refused(named, mine, start=10, end=20))[0] == b""
+        # Layout 1: refused by the store's own check of its content address.
+        mine, other = blobs[1, "small"].key, blobs[1, "big"].key
+        s3_bucket.client.put_object(
+            Bucket=s3_bucket.name, Key=s3.object_key(mine), Body=body(other)
+        )
+        served, why = await refused(hashed, mine)
+        assert "does not match its hash" in why and len(served) < len(big)
+    finally:
+        await s3.close()
 
 
 # ---- memory ----------------------------------------------------------------------------------

@@ -68,6 +68,25 @@ async def test_round_trip_is_content_addressed(store: LocalBlobStore) -> None:
     assert await store.exists(blob.key)
 
 
+async def test_stored_under_a_given_name_nothing_is_hashed(store: LocalBlobStore) -> None:
+    """What an encrypted blob of layout 2 is: stored under the name its writer chose, read
+    back without a hash check when told so (a full read with the check refuses it)."""
+    name = "ab" * 32
+    blob = await store.put_stream(chunks(b"%PDF", b"-1.7 named"), key=name)
+    assert (blob.key, blob.sha256, blob.size, blob.head) == (name, "", 14, b"%PDF-1.7 named")
+    assert files_under(store.root) == [store.root / "ab" / "ab" / name]
+    assert await read(store, name, verify=False) == b"%PDF-1.7 named"
+    assert await read(store, name, start=4) == b"-1.7 named"
+    with pytest.raises(BlobCorrupted):
+        await read(store, name)
+    with pytest.raises(FileExistsError):  # a name is fresh: never another blob replaced
+        await store.put_stream(chunks(b"other"), key=name)
+    with pytest.raises(BlobNotFound):
+        await store.put_stream(chunks(b"x"), key="../escape")
+    assert await read(store, name, verify=False) == b"%PDF-1.7 named"
+    assert files_under(store.root) == [store.root / "ab" / "ab" / name]  # no temporary left
+
+
 async def test_empty_stream_is_a_blob_too(store: LocalBlobStore) -> None:
     blob = await store.put_stream(chunks())
     assert (blob.key, blob.size, blob.head) == (hashlib.sha256(b"").hexdigest(), 0, b"")

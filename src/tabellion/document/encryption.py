@@ -24,7 +24,11 @@ Layout of an encrypted blob (all integers big-endian)::
     chunks     ...       each AES-256-GCM(ciphertext || 16-byte tag)
 
 In layout 2 the data key, and the ``storage_keys`` id that wraps it, are in the blob's row of
-``blob_keys``, found by the blob's address (the SHA-256 of its ciphertext).
+``blob_keys``, found by the blob's address: a random name of 64 hex digits chosen as it is
+written (blobs written before were addressed by the SHA-256 of their ciphertext; both read).
+The backend neither hashes such a blob as it stores it nor checks a hash as it reads it: every
+chunk is authenticated, and a blob stored under another one's name is read with that name's
+data key, so its first chunk fails.
 
 Chunk ``i`` uses the nonce ``prefix || i`` (4 bytes) and the associated data
 ``header || final`` where ``header`` is every header byte above and ``final`` is 1 for the
@@ -33,8 +37,8 @@ blob (another data key and prefix), a cut-off blob (no chunk marked final), a bl
 appended after the final one, or an altered header all fail authentication: the reader raises
 :class:`BlobCorrupted` before serving a byte of the chunk at fault.
 
-Blobs that do not begin with the magic are legacy plain blobs and are served as they are (their
-address is their SHA-256, checked by the backend on a full read).
+Blobs that do not begin with the magic are legacy plain blobs and are served as they are. Their
+address is their SHA-256, as is that of a blob of layout 1: a full read of either checks it.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import base64
 import binascii
 import hashlib
 import os
+import secrets
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -518,7 +523,11 @@ def is_encrypted(head: bytes) -> bool:
 
 
 def seal_chunk(
-    cipher: AESGCM, header: Header, index: int, data: bytes | memoryview, final: bool
+    cipher: AESGCM,
+    header: Header,
+    index: int,
+    data: bytes | bytearray | memoryview,
+    final: bool,
 ) -> bytes:
     return cipher.encrypt(header.nonce(index), data, header.aad(final))
 
@@ -547,9 +556,13 @@ class EncryptedBlobStore(BlobStoreProxy):
     """A :class:`BlobStore` that encrypts what it writes to ``inner`` and decrypts what it
     reads (plain legacy blobs are read as they are).
 
-    A blob's key is the SHA-256 of its ciphertext, so two uploads of the same file (in one
-    organisation or two) never share a stored object; :attr:`StoredBlob.sha256` stays the
-    SHA-256 of the plaintext, as recorded in evidence.
+    A blob's key is a fresh random name (layout 2; layout 1: the SHA-256 of its ciphertext), so
+    two uploads of the same file (in one organisation or two) never share a stored object;
+    :attr:`StoredBlob.sha256` is the SHA-256 of the plaintext, as recorded in evidence.
+
+    The backend is asked for no hash of a blob of layout 2, written or read: its chunks are
+    authenticated instead. A full read of any other blob checks the SHA-256 of what it read
+    against the address here, as the backend would.
     """
 
     def __init__(self, inner: BlobStore, keyring: Keyring, *, layout: int = VERSION) -> None:
@@ -562,8 +575,13 @@ class EncryptedBlobStore(BlobStoreProxy):
         chunks: AsyncIterator[bytes],
         *,
         max_bytes: int | None = None,
+        key: str | None = None,
         organization_id: str | None = None,
     ) -> StoredBlob:
+        """Under ``key`` when given (a fresh name), else a new random one (layout 1: the
+        SHA-256 of the ciphertext)."""
+        if key is not None and self.layout != 2:
+            raise ValueError("a blob of layout 1 is addressed by its content")
         org_key = await self.keyring.current(organization_id)
         data_key = AESGCM.generate_key(bit_length=256)
         wrapped = aes_key_wrap(org_key.key, data_key)
@@ -587,31 +605,43 @@ class EncryptedBlobStore(BlobStoreProxy):
                 hasher.update(chunk)
                 if len(head) < SNIFF_BYTES:
                     head += chunk[: SNIFF_BYTES - len(head)]
-                pending += chunk
-                # Keep at least one byte back: the last chunk is known only at the end.
-                while len(pending) > header.chunk_size:
-                    with memoryview(pending) as view:  # sealed where it lies: no copy
-                        sealed_piece = seal_chunk(
-                            cipher, header, index, view[: header.chunk_size], False
-                        )
-                    del pending[: header.chunk_size]
-                    yield sealed_piece
-                    index += 1
+                # Chunks are sealed where they lie in the piece received; only a chunk that
+                # spans two pieces is gathered in ``pending``. A chunk is sealed as not the last
+                # only when a byte follows it: the last chunk is known only at the end.
+                whole = header.chunk_size
+                at = 0
+                with memoryview(chunk) as view:
+                    if pending:
+                        at = min(len(chunk), whole - len(pending))
+                        pending += view[:at]
+                        if len(pending) == whole and at < len(chunk):
+                            yield seal_chunk(cipher, header, index, pending, False)
+                            pending.clear()
+                            index += 1
+                    while len(chunk) - at > whole:
+                        yield seal_chunk(cipher, header, index, view[at : at + whole], False)
+                        at += whole
+                        index += 1
+                    pending += view[at:]
             yield seal_chunk(cipher, header, index, bytes(pending), True)
 
-        blob = await self.inner.put_stream(sealed())
         if header.version == 2:
-            # Written after the blob (its address is the hash of what was written): a failure
-            # in between leaves a blob nobody can read, which the collector deletes.
+            blob = await self.inner.put_stream(sealed(), key=key or secrets.token_hex(32))
+            # Recorded after the blob is written: a failure in between leaves a blob nobody
+            # can read, which the collector deletes.
             await self.keyring.record(blob.key, organization_id, org_key, wrapped)
             self.keyring.remember(blob.key, data_key)
+        else:
+            blob = await self.inner.put_stream(sealed())
         return StoredBlob(key=blob.key, sha256=hasher.hexdigest(), size=size, head=bytes(head))
 
     async def open(
-        self, key: str, *, start: int = 0, end: int | None = None
+        self, key: str, *, start: int = 0, end: int | None = None, verify: bool = True
     ) -> AsyncIterator[bytes]:
+        """``verify``: whether a full read of a plain or layout-1 blob checks its address (the
+        chunks of an encrypted blob are authenticated whatever it says)."""
         if start == 0 and end is None:
-            async for piece in self._open_full(key):
+            async for piece in self._open_full(key, verify):
                 yield piece
             return
         probe = b"".join([c async for c in self.inner.open(key, start=0, end=HEADER_MAX)])
@@ -682,29 +712,35 @@ class EncryptedBlobStore(BlobStoreProxy):
             raise _corrupted(key, "bytes follow its final chunk")
         return open_chunk(cipher, header, index, sealed, final, key)
 
-    async def _open_full(self, key: str) -> AsyncIterator[bytes]:
-        stream = self.inner.open(key)
+    async def _open_full(self, key: str, verify: bool) -> AsyncIterator[bytes]:
+        # The backend checks no hash: the header tells whether one is needed (a plain blob,
+        # layout 1), and then it is checked here, over the bytes as read.
+        stream = self.inner.open(key, verify=False)
+        hasher: hashlib._Hash | None = hashlib.sha256() if verify else None
         buffer = bytearray()  # the header, then only a chunk that spans two pieces
         header: Header | None = None
         cipher: AESGCM | None = None
         index = 0
         async for piece in stream:
+            if hasher is not None:
+                hasher.update(piece)
             if header is None:
                 buffer += piece
                 if len(buffer) < len(MAGIC) and not MAGIC.startswith(bytes(buffer)):
-                    # plain legacy blob (the backend checks its hash)
-                    yield bytes(buffer)
+                    yield bytes(buffer)  # plain legacy blob
                     buffer.clear()
-                    async for rest in stream:
+                    async for rest in _hashed(stream, hasher):
                         yield rest
+                    _check_address(key, hasher)
                     return
                 if len(buffer) < len(MAGIC):
                     continue
                 if not is_encrypted(bytes(buffer[: len(MAGIC)])):
                     yield bytes(buffer)
                     buffer.clear()
-                    async for rest in stream:
+                    async for rest in _hashed(stream, hasher):
                         yield rest
+                    _check_address(key, hasher)
                     return
                 if len(buffer) < _FIXED.size:
                     continue
@@ -712,6 +748,8 @@ class EncryptedBlobStore(BlobStoreProxy):
                 if len(buffer) < _FIXED.size + length:
                     continue
                 header = Header.parse(bytes(buffer), key)
+                if header.version == 2:
+                    hasher = None  # authenticated chunk by chunk, whatever its address
                 cipher = AESGCM(await self._data_key(header, key))
                 piece = bytes(buffer[len(header.raw) :])
                 buffer.clear()
@@ -743,12 +781,15 @@ class EncryptedBlobStore(BlobStoreProxy):
         if header is None:
             if buffer and not is_encrypted(bytes(buffer)):
                 yield bytes(buffer)  # a plain blob shorter than the magic
+                _check_address(key, hasher)
                 return
             if buffer:
                 Header.parse(bytes(buffer), key)  # raises: cut short
+            _check_address(key, hasher)
             return  # an empty plain blob
         assert cipher is not None
         plain = self._chunk(cipher, header, index, buffer, True, key)
+        _check_address(key, hasher)  # layout 1, before its last chunk is served
         if plain:
             yield plain
 
@@ -781,6 +822,29 @@ class EncryptedBlobStore(BlobStoreProxy):
         if deleted:
             await self.keyring.drop([key])
         return deleted
+
+
+async def _hashed(
+    stream: AsyncIterator[bytes], hasher: hashlib._Hash | None
+) -> AsyncIterator[bytes]:
+    async for piece in stream:
+        if hasher is not None:
+            hasher.update(piece)
+        yield piece
+
+
+def _check_address(key: str, hasher: hashlib._Hash | None) -> None:
+    """A blob addressed by its content (plain, layout 1) read whole: BlobCorrupted unless the
+    bytes read hash to its address (None: layout 2, nothing to check)."""
+    if hasher is not None and hasher.hexdigest() != key:
+        metrics.stored_file_unavailable("corrupted")
+        raise BlobCorrupted(f"blob {key} does not match its hash")
+
+
+def stored_under_a_name(head: bytes) -> bool:
+    """Whether a stored blob beginning with ``head`` is of layout 2, whose address is a name,
+    not the SHA-256 of its bytes (backups check the others' addresses)."""
+    return len(head) > len(MAGIC) and is_encrypted(head) and head[len(MAGIC)] == 2
 
 
 async def put_for(

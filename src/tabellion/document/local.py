@@ -1,8 +1,10 @@
-"""Blobs on local disk, content-addressed: ``<root>/ab/cd/<sha256>``.
+"""Blobs on local disk, content-addressed: ``<root>/ab/cd/<sha256>`` (or under a name the
+writer chose, ``put_stream(key=...)``: then nothing is hashed).
 
 A write goes to a temporary file under ``<root>/tmp`` while it is hashed, is fsynced, then renamed
 into place atomically; a crash mid-write leaves at most a temporary file, which the collector
-removes. Reads check the hash at the end of a full read. The collector deletes a blob by first
+removes. Reads check the hash at the end of a full read (unless told not to: a blob stored
+under a name). The collector deletes a blob by first
 moving it aside (see ``delete_stale``), so an upload of the same bytes at that moment keeps it.
 """
 
@@ -64,10 +66,16 @@ class LocalBlobStore:
 
     # ---- writing ---------------------------------------------------------------------------
     async def put_stream(
-        self, chunks: AsyncIterator[bytes], *, max_bytes: int | None = None
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        max_bytes: int | None = None,
+        key: str | None = None,
     ) -> StoredBlob:
+        if key is not None:
+            _check_key(key)
         temp = self.tmp / f"{uuid.uuid4().hex}.part"
-        hasher = hashlib.sha256()
+        hasher = hashlib.sha256() if key is None else None
         head = bytearray()
         size = 0
         # Opened in the loop, not a thread: a cancellation while a thread creates the file
@@ -82,7 +90,8 @@ class LocalBlobStore:
                 size += len(chunk)
                 if max_bytes is not None and size > max_bytes:
                     raise BlobTooLarge(f"The file is larger than the limit of {max_bytes} bytes.")
-                hasher.update(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
                 if len(head) < SNIFF_BYTES:
                     head += chunk[: SNIFF_BYTES - len(head)]
                 pending.append(chunk)
@@ -94,12 +103,24 @@ class LocalBlobStore:
                 await asyncio.to_thread(fh.writelines, pending)
             await asyncio.to_thread(_flush_and_sync, fh)
             fh.close()
+            if hasher is None:
+                assert key is not None
+                await asyncio.to_thread(self._install_named, temp, key)
+                return StoredBlob(key=key, sha256="", size=size, head=bytes(head))
             sha = hasher.hexdigest()
             await asyncio.to_thread(self._install, temp, sha)
         except BaseException:
             _discard(fh, temp)
             raise
         return StoredBlob(key=sha, sha256=sha, size=size, head=bytes(head))
+
+    def _install_named(self, temp: Path, key: str) -> None:
+        final = self.path_of(key)
+        if final.exists():  # a fresh name never is: refuse rather than replace other bytes
+            raise FileExistsError(f"a blob is already stored under {key}")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temp, final)
+        _sync_dir(final.parent)
 
     def _install(self, temp: Path, sha: str) -> None:
         final = self.path_of(sha)
@@ -117,7 +138,7 @@ class LocalBlobStore:
 
     # ---- reading ---------------------------------------------------------------------------
     async def open(
-        self, key: str, *, start: int = 0, end: int | None = None
+        self, key: str, *, start: int = 0, end: int | None = None, verify: bool = True
     ) -> AsyncIterator[bytes]:
         path = self.path_of(key)
         try:
@@ -126,7 +147,7 @@ class LocalBlobStore:
             metrics.stored_file_unavailable("missing")
             raise BlobNotFound(key) from exc
         full = start == 0 and end is None
-        hasher = hashlib.sha256() if full else None
+        hasher = hashlib.sha256() if full and verify else None
 
         def read(want: int) -> bytes:
             piece: bytes = fh.read(want)

@@ -1,4 +1,5 @@
-"""Blobs in an S3-compatible bucket: ``<prefix>blobs/<sha256>``.
+"""Blobs in an S3-compatible bucket: ``<prefix>blobs/<sha256>`` (or under a name the writer
+chose, ``put_stream(key=...)``: then nothing is hashed).
 
 The hash of a stream is known only at its end, so a large stream goes up as a multipart upload
 to a temporary key (``<prefix>tmp/<uuid>``) one part at a time, and is then copied to its
@@ -118,9 +119,17 @@ class S3BlobStore:
 
     # ---- writing ---------------------------------------------------------------------------
     async def put_stream(
-        self, chunks: AsyncIterator[bytes], *, max_bytes: int | None = None
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        max_bytes: int | None = None,
+        key: str | None = None,
     ) -> StoredBlob:
-        hasher = hashlib.sha256()
+        """Under ``key`` when given (a fresh name: nothing hashed, no existing copy looked
+        for), else under the SHA-256 of the bytes."""
+        if key is not None:
+            self.object_key(key)
+        hasher = hashlib.sha256() if key is None else None
         head = bytearray()
         size = 0
         buffer = bytearray()
@@ -132,7 +141,8 @@ class S3BlobStore:
                 size += len(chunk)
                 if max_bytes is not None and size > max_bytes:
                     raise BlobTooLarge(f"The file is larger than the limit of {max_bytes} bytes.")
-                hasher.update(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
                 if len(head) < SNIFF_BYTES:
                     head += chunk[: SNIFF_BYTES - len(head)]
                 buffer += chunk
@@ -143,10 +153,14 @@ class S3BlobStore:
                         part = bytes(view[:PART_SIZE])
                     del buffer[:PART_SIZE]
                     await upload.add(part)
-            sha = hasher.hexdigest()
+            if hasher is None:  # a fresh name: no copy of the same bytes to keep
+                assert key is not None
+                sha, fresh = key, True
+            else:
+                sha, fresh = hasher.hexdigest(), False
             final = self.object_key(sha)
             if upload is None:
-                if not await self._touch(final):
+                if fresh or not await self._touch(final):
                     await _s3(
                         self.client.put_object, Bucket=self.bucket, Key=final, Body=bytes(buffer)
                     )
@@ -157,7 +171,7 @@ class S3BlobStore:
                 await upload.complete()
                 temp_key, upload = upload.key, None
                 try:
-                    if not await self._touch(final):
+                    if fresh or not await self._touch(final):
                         await _s3(
                             self.client.copy,
                             {"Bucket": self.bucket, "Key": temp_key},
@@ -170,7 +184,7 @@ class S3BlobStore:
             if upload is not None:
                 await asyncio.shield(upload.abort())
             raise
-        return StoredBlob(key=sha, sha256=sha, size=size, head=bytes(head))
+        return StoredBlob(key=sha, sha256="" if fresh else sha, size=size, head=bytes(head))
 
     async def _touch(self, key: str) -> bool:
         """True if ``key`` exists; its age is then refreshed for the collector."""
@@ -192,7 +206,7 @@ class S3BlobStore:
 
     # ---- reading ---------------------------------------------------------------------------
     async def open(
-        self, key: str, *, start: int = 0, end: int | None = None
+        self, key: str, *, start: int = 0, end: int | None = None, verify: bool = True
     ) -> AsyncIterator[bytes]:
         options: dict[str, Any] = {"Bucket": self.bucket, "Key": self.object_key(key)}
         full = start == 0 and end is None
@@ -210,7 +224,7 @@ class S3BlobStore:
                 return  # starts past the end: nothing, as on local disk
             raise
         body = response["Body"]
-        hasher = hashlib.sha256() if full else None
+        hasher = hashlib.sha256() if full and verify else None
         try:
             while True:
                 try:

@@ -205,10 +205,11 @@ async def _collect_blob_keys(runtime: Runtime, cutoff: datetime, held: set[str])
 async def blob_problem(storage: BlobStore, key: str, sha256: str | None) -> str | None:
     """Why the blob ``key`` cannot be served as the file of hash ``sha256``; None if it can.
 
-    Reads the whole blob: the store checks a full read against the key (a content address:
-    of the plaintext for a plain blob, of the ciphertext for an encrypted one, whose chunks are
-    also authenticated), and the plaintext read is hashed and compared with ``sha256`` (None:
-    a row that recorded no hash besides the key).
+    Reads the whole blob: the store checks a full read against the key where it is a content
+    address (of the plaintext for a plain blob, of the ciphertext for an encrypted one of layout
+    1) and authenticates every chunk of an encrypted one (layout 2: the key is a random name),
+    and the plaintext read is hashed and compared with ``sha256`` (None: a row that recorded no
+    hash besides the key).
     """
     hasher = hashlib.sha256()
     try:

@@ -1,8 +1,10 @@
 """Blob storage: one interface, two backends (local disk, S3-compatible), optionally
 encrypted at rest (``tabellion.document.encryption``).
 
-Blobs are content-addressed by SHA-256. ``put_stream`` consumes an async iterator of chunks,
-hashing while it writes, and never holds a whole file in memory. If the iterator raises, the
+Blobs are content-addressed by SHA-256, except those stored under a name their writer chose
+(``put_stream(key=...)``: encrypted blobs of layout 2, whose chunks are authenticated instead).
+``put_stream`` consumes an async iterator of chunks, hashing while it writes, and never holds a
+whole file in memory. If the iterator raises, the
 size limit is exceeded, or the task is cancelled, nothing is left behind.
 """
 
@@ -64,18 +66,28 @@ class BlobCorrupted(StoredFileUnavailable):
 @dataclass(frozen=True)
 class StoredBlob:
     key: str
-    sha256: str
+    sha256: str  # of the bytes given; "" when stored under a given key (nothing was hashed)
     size: int
     head: bytes  # the first bytes, for type sniffing
 
 
 class BlobStore(Protocol):
     async def put_stream(
-        self, chunks: AsyncIterator[bytes], *, max_bytes: int | None = None
-    ) -> StoredBlob: ...
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        max_bytes: int | None = None,
+        key: str | None = None,
+    ) -> StoredBlob:
+        """Store the bytes under their SHA-256, or under ``key`` (64 hex digits, a fresh name
+        the caller chose) without hashing them."""
+        ...
 
-    def open(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        """Stream a blob; a full read checks its hash and raises BlobCorrupted at the end."""
+    def open(
+        self, key: str, *, start: int = 0, end: int | None = None, verify: bool = True
+    ) -> AsyncIterator[bytes]:
+        """Stream a blob; a full read checks its hash and raises BlobCorrupted at the end
+        (unless ``verify`` is False: a blob stored under a name, or a caller that checks)."""
         ...
 
     async def exists(self, key: str) -> bool: ...
@@ -156,12 +168,18 @@ class BlobStoreProxy:
         self.inner = inner
 
     async def put_stream(
-        self, chunks: AsyncIterator[bytes], *, max_bytes: int | None = None
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        max_bytes: int | None = None,
+        key: str | None = None,
     ) -> StoredBlob:
-        return await self.inner.put_stream(chunks, max_bytes=max_bytes)
+        return await self.inner.put_stream(chunks, max_bytes=max_bytes, key=key)
 
-    def open(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        return self.inner.open(key, start=start, end=end)
+    def open(
+        self, key: str, *, start: int = 0, end: int | None = None, verify: bool = True
+    ) -> AsyncIterator[bytes]:
+        return self.inner.open(key, start=start, end=end, verify=verify)
 
     async def is_plain(self, key: str) -> bool:
         """Whether the stored bytes are the file itself, not an encrypted blob (docs/data.md)."""
@@ -198,7 +216,7 @@ class KeylessBlobStore(BlobStoreProxy):
     ciphertext; plain blobs are read as they are."""
 
     async def open(
-        self, key: str, *, start: int = 0, end: int | None = None
+        self, key: str, *, start: int = 0, end: int | None = None, verify: bool = True
     ) -> AsyncIterator[bytes]:
         from tabellion.document.encryption import MAGIC, KeyUnavailable
 
@@ -212,7 +230,7 @@ class KeylessBlobStore(BlobStoreProxy):
             raise refused()
         # A whole read looks at its own first bytes: no second request to the backend.
         head = b"" if start == 0 else None
-        async for piece in self.inner.open(key, start=start, end=end):
+        async for piece in self.inner.open(key, start=start, end=end, verify=verify):
             if head is not None:
                 head += piece
                 if len(head) < len(MAGIC) and MAGIC.startswith(head):
