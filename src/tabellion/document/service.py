@@ -112,7 +112,8 @@ async def shred_unreferenced(session: AsyncSession, keys: Sequence[str]) -> list
     """In the transaction that let go of the blobs ``keys`` (a purge, an erasure; flushed):
     delete the data keys of those no row references any more, so that the commit which
     records the purge also makes them unreadable, even from a copy of the store taken before.
-    The blobs themselves are deleted after commit (:func:`delete_unreferenced`)."""
+    Returns them: the blobs to delete after commit (:func:`delete_unreferenced`, which checks
+    them again: a plain blob may have been uploaded again meanwhile)."""
     gone = await unreferenced(session, keys)
     await drop_blob_keys(session, gone)
     return gone
@@ -188,7 +189,9 @@ async def _collect_blob_keys(runtime: Runtime, cutoff: datetime, held: set[str])
                     .limit(BATCH)
                 )
             )
-            used = await referenced_keys(session, page) | held if page else set()
+            if not page:
+                return count
+            used = await referenced_keys(session, page) | held
             gone = [address for address in page if address not in used]
             await drop_blob_keys(session, gone)
         if gone and isinstance(runtime.storage, EncryptedBlobStore):

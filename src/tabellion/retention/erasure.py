@@ -375,6 +375,6 @@ async def erase_recipient(
             )
             await session.flush()
             report.evidence_id = evidence.id
-        await shred_unreferenced(session, purged.blobs)
-    report.blobs_deleted = await delete_unreferenced(runtime, purged.blobs)
+        let_go = await shred_unreferenced(session, purged.blobs)
+    report.blobs_deleted = await delete_unreferenced(runtime, let_go)
     return report

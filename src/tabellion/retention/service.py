@@ -384,8 +384,8 @@ async def in_batches(
             rows = list(await session.scalars(due(model, conditions, batch)))
             for row in rows:
                 blobs += await act(session, row)
-            await shred_unreferenced(session, blobs)
-        await delete_unreferenced(runtime, blobs)
+            let_go = await shred_unreferenced(session, blobs)
+        await delete_unreferenced(runtime, let_go)
         total += len(rows)
         if len(rows) < batch:
             return total
