@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -42,6 +43,26 @@ def blob_path(runtime: Runtime, key: str) -> Path:
     return backend.path_of(key)
 
 
+def unavailable_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The "stored file unavailable" errors logged, in order."""
+    return [r.getMessage() for r in caplog.records if "stored file unavailable" in r.getMessage()]
+
+
+async def replied_with_a_file(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> tuple[str, str, dict[str, Any]]:
+    """A secure message's recipient replied with one file (``reply``): the portal link, the
+    reply's id and the file's entry in the reply (id, storage key, SHA-256...)."""
+    delivery = await dispatch(client, auth, mode="secure")
+    link = await reply_in_portal(
+        client, runtime, delivery["id"], "Here", files={"files": ("r.txt", b"reply", "text/plain")}
+    )
+    async with runtime.sessions() as session:
+        [reply] = await session.scalars(select(Reply).where(Reply.delivery_id == delivery["id"]))
+    [stored] = reply.attachments
+    return link, reply.id, stored
+
+
 @pytest.mark.parametrize("damage", ["vanished", "altered"])
 async def test_portal_download_of_a_lost_file_records_nothing(
     client: httpx.AsyncClient,
@@ -64,7 +85,7 @@ async def test_portal_download_of_a_lost_file_records_nothing(
     assert "Its download was not recorded" in response.text
     kinds = Counter(e["type"] for e in (await status_of(client, auth, delivery["id"]))["evidence"])
     assert kinds == {"SENT": 1, "NOTIFIED": 1, "ACCEPTED": 1}
-    logged = [r.getMessage() for r in caplog.records if "stored file unavailable" in r.getMessage()]
+    logged = unavailable_logged(caplog)
     problem = "missing" if damage == "vanished" else "does not match its hash"
     assert logged == [
         f"stored file unavailable: attachment {attachment['id']} "
@@ -147,13 +168,7 @@ async def test_portal_download_of_an_altered_reply_file_is_refused(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The recipient's own reply file is checked against its hash like a letter's file."""
-    delivery = await dispatch(client, auth, mode="secure")
-    link = await reply_in_portal(
-        client, runtime, delivery["id"], "Here", files={"files": ("r.txt", b"reply", "text/plain")}
-    )
-    async with runtime.sessions() as session:
-        [reply] = await session.scalars(select(Reply).where(Reply.delivery_id == delivery["id"]))
-    [stored] = reply.attachments
+    link, _, stored = await replied_with_a_file(client, auth, runtime)
     url = f"{link}/files/{stored['id']}"
     assert (await client.get(url)).content == b"reply"
     blob_path(runtime, stored["storage_key"]).write_bytes(b"reply, altered")
@@ -161,8 +176,7 @@ async def test_portal_download_of_an_altered_reply_file_is_refused(
         response = await client.get(url)
     assert response.status_code == 500 and b"altered" not in response.content
     assert "This file cannot be retrieved right now" in response.text
-    logged = [r.getMessage() for r in caplog.records if "stored file unavailable" in r.getMessage()]
-    assert logged == [
+    assert unavailable_logged(caplog) == [
         f"stored file unavailable: reply file {stored['id']} "
         f"(blob {stored['storage_key']}) does not match its hash"
     ]
@@ -205,8 +219,7 @@ async def test_portal_download_of_a_row_naming_another_intact_file_is_refused(
     assert "This file cannot be retrieved right now" in response.text
     # The error page keeps the letter's own links, to try again from.
     assert f'href="{link}/files/{attachment["id"]}"' in response.text
-    logged = [r.getMessage() for r in caplog.records if "stored file unavailable" in r.getMessage()]
-    assert logged == [
+    assert unavailable_logged(caplog) == [
         f"stored file unavailable: attachment {attachment['id']} (blob {other}) "
         f"does not match its recorded hash {attachment['sha256']}"
     ]
@@ -221,21 +234,17 @@ async def test_portal_download_of_a_reply_file_naming_another_intact_file_is_ref
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The same for the recipient's own reply file: checked against the hash it recorded."""
-    delivery = await dispatch(client, auth, mode="secure")
-    link = await reply_in_portal(
-        client, runtime, delivery["id"], "Here", files={"files": ("r.txt", b"reply", "text/plain")}
-    )
+    link, reply_id, stored = await replied_with_a_file(client, auth, runtime)
     other = await another_blob(client, auth, runtime, b"%PDF-1.4\n% someone else's\n%%EOF\n")
     async with transaction(runtime.sessions) as session:
-        [reply] = await session.scalars(select(Reply).where(Reply.delivery_id == delivery["id"]))
-        [stored] = reply.attachments
+        reply = await session.get(Reply, reply_id)
+        assert reply is not None
         reply.attachments = [{**stored, "storage_key": other}]
     with caplog.at_level(logging.ERROR):
         response = await client.get(f"{link}/files/{stored['id']}")
     assert response.status_code == 500 and b"someone else" not in response.content
     assert "This file cannot be retrieved right now" in response.text
-    logged = [r.getMessage() for r in caplog.records if "stored file unavailable" in r.getMessage()]
-    assert logged == [
+    assert unavailable_logged(caplog) == [
         f"stored file unavailable: reply file {stored['id']} (blob {other}) "
         f"does not match its recorded hash {stored['sha256']}"
     ]

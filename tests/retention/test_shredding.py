@@ -94,6 +94,23 @@ async def key_rows(runtime: Runtime, addresses: list[str]) -> int:
         )
 
 
+async def assert_shredded(
+    copy: BlobStore, runtime: Runtime, master_key: Path, gone: list[str], kept: dict[str, bytes]
+) -> None:
+    """In the copy taken before, read as the service would with the database's keys as they
+    are now: each blob of ``gone`` is still there but opens no more (its data key is deleted),
+    each of ``kept`` still reads as it was."""
+    reader = reader_of(copy, runtime, master_key)  # nothing cached from before
+    assert gone and await key_rows(runtime, gone) == 0
+    for key in gone:
+        assert await copy.exists(key)  # the ciphertext is in the copy ...
+        with pytest.raises(StoredFileUnavailable):  # ... and opens no more
+            await read_blob(reader, key)
+    assert await key_rows(runtime, list(kept)) == len(kept)
+    for key, data in kept.items():
+        assert await read_blob(reader, key) == data
+
+
 async def attachment_blob(runtime: Runtime, message_id: str) -> str:
     async with runtime.sessions() as session:
         key = await session.scalar(
@@ -140,16 +157,10 @@ async def test_recipient_erasure_shreds_their_files_in_a_copy_taken_before(
         assert erased == [erased_blob]
         assert org_keys == 1  # the organisation's key is still there
 
-        reader = reader_of(copy, runtime, master_key)  # nothing cached from before
-        assert await key_rows(runtime, erased) == 0
+        await assert_shredded(copy, runtime, master_key, erased, kept)
         for key in erased:
-            assert await copy.exists(key)  # the ciphertext is in the copy ...
-            with pytest.raises(StoredFileUnavailable):  # ... and opens no more
-                await read_blob(reader, key)
             assert not await runtime.storage.exists(key)
-        assert await key_rows(runtime, list(kept)) == len(kept)
         for key, data in kept.items():
-            assert await read_blob(reader, key) == data
             assert await read_blob(runtime.storage, key) == data
         assert (await check_chains(runtime)).ok
     finally:
@@ -177,12 +188,9 @@ async def test_retention_purge_of_a_message_shreds_its_files_in_a_copy(
         gone = (await client.get(f"/v1/messages/{old['id']}", headers=auth)).json()
         assert gone["content_purged_at"] is not None
 
-        reader = reader_of(copy, runtime, master_key)
-        assert await key_rows(runtime, [old_blob]) == 0
-        assert await copy.exists(old_blob)
-        with pytest.raises(StoredFileUnavailable):
-            await read_blob(reader, old_blob)
-        assert await read_blob(reader, young_blob) == pdf("young letter")
+        await assert_shredded(
+            copy, runtime, master_key, [old_blob], {young_blob: pdf("young letter")}
+        )
     finally:
         await copy.close()
 
@@ -209,15 +217,8 @@ async def test_retention_purge_of_an_envelope_shreds_its_files_in_a_copy(
         after = (await client.get(f"/v1/envelopes/{old['id']}", headers=auth)).json()
         assert after["content_purged_at"] is not None
 
-        reader = reader_of(copy, runtime, master_key)
         assert len(old_blobs) == 3  # the document, as uploaded and signed, and the certificate
-        assert await key_rows(runtime, old_blobs) == 0
-        for key in old_blobs:
-            assert await copy.exists(key)
-            with pytest.raises(StoredFileUnavailable):
-                await read_blob(reader, key)
-        for key, data in young_files.items():
-            assert await read_blob(reader, key) == data
+        await assert_shredded(copy, runtime, master_key, old_blobs, young_files)
     finally:
         await copy.close()
 
@@ -257,11 +258,8 @@ async def test_expiry_of_proofs_shreds_their_pdfs_in_a_copy(
         message = (await client.get(f"/v1/messages/{old['id']}", headers=auth)).json()
         assert message["proofs_expired_at"] is not None
 
-        reader = reader_of(copy, runtime, master_key)
-        assert await key_rows(runtime, [pdfs[old["id"]]]) == 0
-        assert await copy.exists(pdfs[old["id"]])
-        with pytest.raises(StoredFileUnavailable):
-            await read_blob(reader, pdfs[old["id"]])
-        assert await read_blob(reader, pdfs[young["id"]]) == young_pdf
+        await assert_shredded(
+            copy, runtime, master_key, [pdfs[old["id"]]], {pdfs[young["id"]]: young_pdf}
+        )
     finally:
         await copy.close()
