@@ -190,27 +190,6 @@ def organization_of(organization: Organization | Row[Any]) -> dict[str, Any]:
     return out
 
 
-def build_content(
-    issuer: dict[str, Any],
-    evidence: Evidence | Row[Any],
-    delivery: Delivery | Row[Any],
-    message: Message | Row[Any],
-    organization: Organization | Row[Any],
-    parts: dict[str, Any],
-    *,
-    sequence: int,
-    previous: str | None,
-) -> dict[str, Any]:
-    """A delivery's event. ``parts`` is ``message_parts`` of its message, the same for every
-    delivery of it. Each argument is a model instance or a row of at least the columns
-    ``EVIDENCE_COLUMNS``, ``DELIVERY_COLUMNS``, ``MESSAGE_COLUMNS`` and ``ORGANIZATION_COLUMNS``
-    name."""
-    return {
-        **message_members(issuer, evidence, message, organization, parts),
-        **delivery_members(evidence, delivery, sequence=sequence, previous=previous),
-    }
-
-
 def message_members(
     issuer: dict[str, Any],
     evidence: Evidence | Row[Any],
@@ -218,8 +197,11 @@ def message_members(
     organization: Organization | Row[Any],
     parts: dict[str, Any],
 ) -> dict[str, Any]:
-    """The members of ``build_content`` that every proof of a message's deliveries shares (and
-    the sealing batch canonicalises once): who sent what, and who attests it."""
+    """The members every proof of a message's deliveries shares (the sealing batch
+    canonicalises them once per message; a delivery's proof is these and
+    :func:`delivery_members`): who sent what, and who attests it. Each argument is a model
+    instance or a row of at least the columns ``EVIDENCE_COLUMNS``, ``MESSAGE_COLUMNS`` and
+    ``ORGANIZATION_COLUMNS`` name; ``parts`` is ``message_parts`` of the message."""
     return {
         "format": FORMAT,
         "issuer": issuer,
@@ -252,7 +234,7 @@ def delivery_members(
     sequence: int,
     previous: str | None,
 ) -> dict[str, Any]:
-    """The other members of ``build_content``: the event, its recipient, its chain link."""
+    """The members of a delivery's proof its own: the event, its recipient, its chain link."""
     details = _jsonable(evidence.details or {})
     members: dict[str, Any] = {
         "id": evidence.id,
