@@ -779,6 +779,50 @@ async def test_idempotency_on_streamed_upload(
     assert await count_rows(runtime, "attachments") == 1
 
 
+async def test_idempotency_key_replays_a_multipart_letter_sent_with_a_new_boundary(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """httpx draws a new boundary for each send: a retry is the same request all the same."""
+    headers = {**auth, "Idempotency-Key": "letter-7"}
+
+    async def send(
+        files: list[tuple[str, tuple[str, bytes, str]]], subject: str = "Invoice"
+    ) -> httpx.Response:
+        request = client.build_request(
+            "POST",
+            "/v1/messages?dispatch=true",
+            data={"message": json.dumps(message_body(subject=subject))},
+            files=files,
+            headers=headers,
+        )
+        boundaries.append(request.headers["content-type"].split("boundary=")[1])
+        return await client.send(request)
+
+    boundaries: list[str] = []
+    two = [
+        ("attachments", ("a.pdf", PDF, "application/pdf")),
+        ("attachments", ("b.txt", b"notes", "text/plain")),
+    ]
+    first = await send(two)
+    again = await send(two)
+    assert boundaries[0] != boundaries[1]
+    assert first.status_code == again.status_code == 202
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    # Another request under the same key: each thing a part carries counts.
+    for changed in (
+        [two[0], ("attachments", ("b.txt", b"Notes", "text/plain"))],  # a file's content
+        [two[0], ("attachments", ("c.txt", b"notes", "text/plain"))],  # its name
+        [two[0], ("attachments", ("b.txt", b"notes", "application/pdf"))],  # its type
+        [two[1], two[0]],  # the order of the files
+        [two[0]],  # one file fewer
+    ):
+        assert_problem(await send(changed), 409, "idempotency-key-reused")
+    assert_problem(await send(two, subject="Another"), 409, "idempotency-key-reused")
+    assert await count_rows(runtime, "messages") == 1
+    assert await count_rows(runtime, "attachments") == 2
+
+
 async def test_idempotency_keys_are_per_organisation(
     runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
