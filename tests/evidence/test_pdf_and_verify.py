@@ -45,7 +45,7 @@ async def test_the_render_job_stores_each_pdf_ahead_of_its_first_request(
     async with transaction(runtime.sessions) as session:
         assert {e.pdf_key for e in await session.scalars(select(Evidence))} == {None}
         jobs = list(await session.scalars(select(Job).where(Job.kind == RENDER_TASK)))
-        assert sorted(j.payload["evidence_id"] for j in jobs) == sorted(ids)
+        assert sorted(i for j in jobs for i in j.payload["evidence_ids"]) == sorted(ids)
         for job in jobs:
             job.run_at = utcnow()  # the minute is over
     await run_jobs(runtime)

@@ -461,7 +461,8 @@ async def test_pdf_render_job_waits_for_the_authority_never_drops_to_b_b(
     assert RENDER_TASK in kinds
     # Back up: the job renders a B-T PDF whose embedded JSON proof carries its token.
     tsa.set_mode("up")
-    await tasks.render(context, {"evidence_id": first.id})
+    # Jobs name a group of proofs; one queued by an earlier version named one (above).
+    await tasks.render(context, {"evidence_ids": [first.id]})
     data = (await client.get(f"/v1/evidence/{first.id}/pdf", headers=auth)).content
     verdict = await verify_pdf_proof(data, trust_of(runtime), [tsa.root])
     assert verdict.authentic, verdict.problems

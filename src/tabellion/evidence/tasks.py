@@ -29,15 +29,24 @@ async def seal(ctx: TaskContext, payload: dict[str, Any]) -> None:
             await publish_tree_head(session, ctx.runtime.settings)
 
 
-@task(RENDER_TASK, max_attempts=10, timeout_seconds=120, priority=PRIORITY_BULK)
+@task(RENDER_TASK, max_attempts=10, timeout_seconds=300, priority=PRIORITY_BULK)
 async def render(ctx: TaskContext, payload: dict[str, Any]) -> None:
-    try:
-        await render_pdf(ctx.runtime, payload["evidence_id"])
-    except (TimestampAuthorityUnavailable, RevocationDataUnavailable) as exc:
+    """Render the PDFs of a group of proofs (``evidence_ids``; a job queued by an earlier
+    version names one, ``evidence_id``). A retry skips the PDFs already stored."""
+    ids = payload.get("evidence_ids") or [payload["evidence_id"]]
+    failed: Exception | None = None
+    for evidence_id in ids:
+        try:
+            await render_pdf(ctx.runtime, evidence_id)
+        except Exception as exc:  # the others are rendered all the same; the job retries
+            failed = failed or exc
+    if isinstance(failed, TimestampAuthorityUnavailable | RevocationDataUnavailable):
         # Expected while the authority, or the seal's CRL or OCSP responder, is down: retried
         # with backoff, no PDF meanwhile; after the last attempt the PDF is still rendered on
         # its first request.
-        raise RetryLater(exc.detail) from exc
+        raise RetryLater(failed.detail) from failed
+    if failed is not None:
+        raise failed
 
 
 # With backoff (5 s doubling, at most 6 h apart) 30 attempts span about four days; then a

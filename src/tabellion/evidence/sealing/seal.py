@@ -58,6 +58,9 @@ BATCH = 250
 # PDFs are rendered in the background within a minute (or on first request), so that the
 # notification e-mails and the sealing of a large dispatch go first.
 RENDER_DELAY = timedelta(seconds=60)
+# Proofs per render job: a job row per proof cost a tenth of a proof's sealing; groups this
+# small still spread a large dispatch's PDFs over every worker.
+RENDER_GROUP = 25
 _REQUESTED = "tabellion.seal_requested"
 
 
@@ -319,8 +322,9 @@ async def seal_batch(
             await queue_timestamps(session, ids)
         # A PDF proof is a delivery's (an envelope's events are told by its audit certificate).
         rendered = [r.id for r in rows if r.delivery_id is not None]
+        groups = [rendered[i : i + RENDER_GROUP] for i in range(0, len(rendered), RENDER_GROUP)]
         await enqueue_many(
-            session, RENDER_TASK, [{"evidence_id": i} for i in rendered], run_at=now + RENDER_DELAY
+            session, RENDER_TASK, [{"evidence_ids": g} for g in groups], run_at=now + RENDER_DELAY
         )
         return len(rows)
 
