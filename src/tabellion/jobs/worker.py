@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import gc
 import logging
@@ -249,6 +250,9 @@ class Worker:
         self._state = _State()
         # Set when there may be something to do: a job finished, work was enqueued, stop.
         self._poke = asyncio.Event()
+        # What each job's task starts from (a copy each): the worker's, without the log fields
+        # of the job whose end started it.
+        self._context = contextvars.copy_context()
 
     # ---- entry points ---------------------------------------------------------------------
 
@@ -261,6 +265,7 @@ class Worker:
         """
         logger.info("worker %s started (concurrency %d)", self.name, self.concurrency)
         self._state.stopping = False
+        self._context = contextvars.copy_context()
         # Before the first claim: imported on a first job instead (seconds on a busy machine),
         # they held the event loop, so the heartbeat missed the leases of the jobs claimed
         # with it, and other workers ran those jobs a second time.
@@ -296,6 +301,7 @@ class Worker:
         start = state.processed
         state.stopping = False
         state.orphans_due = 0.0
+        self._context = contextvars.copy_context()
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             async with asyncio.timeout(timeout):
@@ -382,7 +388,9 @@ class Worker:
         state = self._state
         while state.ready and len(state.running) < self.concurrency and not state.stopping:
             job = state.ready.popleft()
-            state.running[job.id] = asyncio.create_task(self._run_job(job))
+            state.running[job.id] = asyncio.create_task(
+                self._run_job(job), context=self._context.copy()
+            )
 
     async def _sleep(self, seconds: float) -> None:
         if seconds <= 0 or self._poke.is_set():
@@ -517,10 +525,9 @@ class Worker:
 
     async def _execute(self, job: ClaimedJob) -> Outcome:
         start = time.perf_counter()
-        with (
-            logs.bound(request_id=job.request_id, job_id=job.id, job_kind=job.kind),
-            tracing.job_span(job.kind, job.id, job.request_id),
-        ):
+        # The job's task has a context of its own (``_fill_slots``), which ends with it.
+        logs.bind(request_id=job.request_id, job_id=job.id, job_kind=job.kind)
+        with tracing.job_span(job.kind, job.id, job.request_id):
             outcome = await self._execute_bound(job)
             elapsed = time.perf_counter() - start
             metrics.job_run(job.kind, outcome.status, elapsed)
