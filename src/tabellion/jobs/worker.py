@@ -180,6 +180,9 @@ def _claim_statement(*, postgres: bool, orphans: bool) -> Any:
     )
 
 
+_UNTRACED = contextlib.nullcontext()
+
+
 def freeze_startup_heap() -> None:
     """Keep what a worker process built at startup out of the garbage collector's full passes.
 
@@ -250,9 +253,7 @@ class Worker:
         self._state = _State()
         # Set when there may be something to do: a job finished, work was enqueued, stop.
         self._poke = asyncio.Event()
-        # What each job's task starts from (a copy each): the worker's, without the log fields
-        # of the job whose end started it.
-        self._context = contextvars.copy_context()
+        self._start_run()
 
     # ---- entry points ---------------------------------------------------------------------
 
@@ -265,7 +266,7 @@ class Worker:
         """
         logger.info("worker %s started (concurrency %d)", self.name, self.concurrency)
         self._state.stopping = False
-        self._context = contextvars.copy_context()
+        self._start_run()
         # Before the first claim: imported on a first job instead (seconds on a busy machine),
         # they held the event loop, so the heartbeat missed the leases of the jobs claimed
         # with it, and other workers ran those jobs a second time.
@@ -301,7 +302,7 @@ class Worker:
         start = state.processed
         state.stopping = False
         state.orphans_due = 0.0
-        self._context = contextvars.copy_context()
+        self._start_run()
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             async with asyncio.timeout(timeout):
@@ -329,6 +330,13 @@ class Worker:
         return claimed
 
     # ---- the loop ---------------------------------------------------------------------------
+
+    def _start_run(self) -> None:
+        # What each job's task starts from (a copy each): the caller's context, so never the
+        # log fields of the job whose end started it; and whether jobs get a tracing span,
+        # looked up once (providers are set at startup).
+        self._context = contextvars.copy_context()
+        self._traced = tracing.recording()
 
     def _until_exchange(self) -> float:
         """Seconds before the next exchange with the job table; 0 for now.
@@ -527,7 +535,8 @@ class Worker:
         start = time.perf_counter()
         # The job's task has a context of its own (``_fill_slots``), which ends with it.
         logs.bind(request_id=job.request_id, job_id=job.id, job_kind=job.kind)
-        with tracing.job_span(job.kind, job.id, job.request_id):
+        span = tracing.job_span(job.kind, job.id, job.request_id) if self._traced else _UNTRACED
+        with span:
             outcome = await self._execute_bound(job)
             elapsed = time.perf_counter() - start
             metrics.job_run(job.kind, outcome.status, elapsed)
