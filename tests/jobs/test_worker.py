@@ -30,6 +30,8 @@ from tabellion.jobs.worker import (
 from tabellion.kit import logs
 from tabellion.kit.time import utcnow
 from tabellion.models.job import Job
+from tabellion.notification.compose import _templates
+from tabellion.portal import i18n
 from tabellion.runtime import Runtime
 
 # ---- test tasks: module-level handlers reporting to the current test's probe ----------------
@@ -530,6 +532,8 @@ def test_a_worker_process_freezes_its_startup_heap_with_every_task_imported() ->
         made.cycle = made  # type: ignore[attr-defined]
         assert frozen > 1000
         assert "notification.send_notice" in registered_kinds()
+        # What tasks prepare ahead is made before the freeze: every language's notice templates.
+        assert _templates.cache_info().currsize >= len(i18n.LANGUAGES)
         # ``made`` was not frozen: the permanent generation only shrinks after the freeze, as
         # frozen objects die (in a long test process some do, between two readings).
         assert gc.is_tracked(made) and gc.get_freeze_count() <= frozen

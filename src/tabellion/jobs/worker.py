@@ -42,6 +42,7 @@ from tabellion.jobs.registry import (
     TaskSpec,
     get_task,
     load_all_tasks,
+    warm_ups,
 )
 from tabellion.kit import logs, metrics, tracing
 from tabellion.kit.time import utcnow
@@ -189,9 +190,11 @@ def freeze_startup_heap() -> None:
     Modules, tables, templates and the task registry live as long as the process; walking
     them (~300,000 objects) made each full collection hold the event loop for ~170 ms, a
     stall that recurs as jobs allocate. Called once by ``tabellion worker`` when started,
-    after every task module is imported; objects made later are collected as usual.
+    after every task module is imported and what tasks prepare ahead (``registry.warm_up``)
+    is made; objects made later are collected as usual.
     """
-    load_all_tasks()
+    for prepare in warm_ups():
+        prepare()
     gc.collect()
     gc.freeze()
 

@@ -146,6 +146,12 @@ def _skeletons(
     return found
 
 
+def load_templates() -> None:
+    """Every language's catalog and compiled templates, made now rather than by a first notice."""
+    for language in i18n.LANGUAGES:
+        _templates(language)
+
+
 def recipient_name(delivery: Delivery) -> str:
     person = " ".join(p for p in (delivery.first_name, delivery.last_name) if p)
     return person or delivery.company or ""
