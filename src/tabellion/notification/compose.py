@@ -135,8 +135,9 @@ _SKELETONS: dict[tuple[object, ...], tuple[Skeleton, Skeleton]] = {}
 def _skeletons(
     language: str, context: dict[str, object], key: tuple[object, ...]
 ) -> tuple[Skeleton, Skeleton]:
-    """The text and HTML skeletons for ``context``, whose values other than the recipient's
-    ``key`` determines (a message's wording, its deadline, the sender's brand)."""
+    """The text and HTML skeletons of ``context`` (all but the recipient's values), kept under
+    ``key``, which must determine it: language and time zone, the message's wording and
+    deadline, the sender's brand."""
     found = _SKELETONS.get(key)
     if found is None:
         if len(_SKELETONS) >= 256:
