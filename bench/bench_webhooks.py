@@ -174,7 +174,7 @@ async def ours(
             outbound(runtime, connections=connections)
             worker = Worker(runtime, concurrency=concurrency, grace_seconds=1)
             freeze_startup_heap()  # as `tabellion worker` does once started
-            profiler = cProfile.Profile() if profile else None
+            profiler = cProfile.Profile(time.thread_time) if profile else None
             if profiler:
                 profiler.enable()
             with cpu.measure():

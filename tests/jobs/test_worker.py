@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import select, update
 
 from tabellion.config import Settings
@@ -26,8 +27,11 @@ from tabellion.jobs.worker import (
     describe_error,
     freeze_startup_heap,
 )
+from tabellion.kit import logs
 from tabellion.kit.time import utcnow
 from tabellion.models.job import Job
+from tabellion.notification.compose import _templates
+from tabellion.portal import i18n
 from tabellion.runtime import Runtime
 
 # ---- test tasks: module-level handlers reporting to the current test's probe ----------------
@@ -44,12 +48,20 @@ class Probe:
         self.release = asyncio.Event()
         self.recorded = asyncio.Event()
         self.lease_extended = False
+        self.contexts: list[tuple[str | None, dict[str, Any]]] = []  # (request id, log fields)
 
 
 @pytest.fixture(autouse=True)
 def probe() -> Probe:
     Probe.current = Probe()
     return Probe.current
+
+
+@task("test.context", max_attempts=1)
+async def context(ctx: TaskContext, payload: dict[str, Any]) -> None:
+    Probe.current.contexts.append(
+        (logs.current_request_id(), structlog.contextvars.get_contextvars())
+    )
 
 
 @task("test.record", max_attempts=3)
@@ -160,6 +172,23 @@ async def test_successful_job_is_done(runtime: Runtime, probe: Probe) -> None:
     assert job.locked_until is None
     assert job.last_error is None
     assert probe.calls == [(job_id, 1)]
+
+
+async def test_a_jobs_log_fields_are_its_own(runtime: Runtime, probe: Probe) -> None:
+    with logs.bound(request_id="req-a"):
+        first = await add_job(runtime, "test.context")
+    second = await add_job(runtime, "test.context")
+
+    # One slot: the second job starts as the first one ends.
+    assert await fast_worker(runtime, concurrency=1, prefetch=1).run_until_idle() == 2
+
+    kind = "test.context"
+    assert probe.contexts == [
+        ("req-a", {"request_id": "req-a", "job_id": first, "job_kind": kind}),
+        (None, {"job_id": second, "job_kind": kind}),
+    ]
+    assert logs.current_request_id() is None
+    assert structlog.contextvars.get_contextvars() == {}
 
 
 async def test_many_jobs_each_run_once(runtime: Runtime, probe: Probe) -> None:
@@ -503,6 +532,8 @@ def test_a_worker_process_freezes_its_startup_heap_with_every_task_imported() ->
         made.cycle = made  # type: ignore[attr-defined]
         assert frozen > 1000
         assert "notification.send_notice" in registered_kinds()
+        # What tasks prepare ahead is made before the freeze: every language's notice templates.
+        assert _templates.cache_info().currsize >= len(i18n.LANGUAGES)
         # ``made`` was not frozen: the permanent generation only shrinks after the freeze, as
         # frozen objects die (in a long test process some do, between two readings).
         assert gc.is_tracked(made) and gc.get_freeze_count() <= frozen

@@ -12,9 +12,19 @@ import pytest
 from markupsafe import escape
 
 from tabellion.message.service.delivery import load_for_notice
-from tabellion.notification.compose import Notice, compose_notice
+from tabellion.models.organization import Organization
+from tabellion.notification.compose import (
+    _STAND_IN,
+    Notice,
+    Skeleton,
+    _context,
+    _templates,
+    compose_notice,
+)
+from tabellion.organization.branding import brand_of
 from tabellion.portal.service import delivery_by_token
 from tabellion.runtime import Runtime
+from tests.fixtures.factories import message_body
 from tests.portal.helpers import dispatch
 
 AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -226,3 +236,62 @@ async def test_a_company_is_greeted_by_its_name(
     _, notice = await notice_for(client, auth, runtime, mode="simple", recipients=[recipient])
     text, _ = parts(notice.message)
     assert text.startswith("Hello Corp SAS,")
+
+
+# Greetings and links with what autoescaping changes, what it leaves, and a forged stand-in.
+AWKWARD = [
+    ("Hello Jane Doe 0,", "http://tabellion.test/r/abc_DEF-123"),
+    ('Bonjour <script>alert(1)</script> O\'Brien & "Co",', "http://t.test/r/a?b=1&c=<2>"),
+    ("Guten Tag Zoë Ünal,", ""),
+    (f"Hello {_STAND_IN.format(1)} {{{{ link }}}},", "http://t.test/r/%00" + _STAND_IN),
+]
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "nl", "de"])
+@pytest.mark.parametrize("branded", [False, True])
+def test_a_skeleton_fills_in_as_the_template_renders(language: str, branded: bool) -> None:
+    organization = Organization(
+        name='Acme <b>"&"</b>', legal_name="Acme SAS", siren="732829320", brand_color="#aa3300"
+    )
+    context = {
+        **_context(language, "Europe/Paris"),
+        "lines": ["A letter <for> you & \u201cyours\u201d.", "Until 17 March 2026."],
+        "button": "See <the> letter",
+        "mode": "simple" if branded else "registered",
+        "brand": brand_of(organization, "http://t.test") if branded else None,
+    }
+    for template in _templates(language):
+        skeleton = Skeleton.of(template, context)
+        for greeting, link in AWKWARD:
+            expected = template.render(**context, greeting=greeting, link=link)
+            assert skeleton.fill(greeting, link) == expected
+
+
+async def test_notices_of_one_message_greet_and_link_each_recipient(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    names = [("Jane", "Doe"), ("<Ann>", "O'Hara & Co")]
+    recipients = [
+        {"email": f"r{i}@example.test", "first_name": first, "last_name": last}
+        for i, (first, last) in enumerate(names)
+    ]
+    created = await client.post(
+        "/v1/messages",
+        json=message_body(recipients=recipients),
+        headers=auth,
+    )
+    sent = await client.post(f"/v1/messages/{created.json()['id']}/dispatch", headers=auth)
+    notices = []
+    for delivery in sent.json()["deliveries"]:
+        async with runtime.sessions() as session:
+            loaded = await load_for_notice(session, delivery["id"])
+        notices.append(compose_notice(runtime.settings, *loaded, at=AT))
+    links = []
+    for (first, last), notice in zip(names, notices, strict=True):
+        text, html = parts(notice.message)
+        assert text.startswith(f"Hello {first} {last},")
+        assert f"<p>{escape(f'Hello {first} {last},')}</p>" in html
+        link = next(word for word in text.split() if "/r/" in word)
+        assert f'href="{link}"' in html
+        links.append(link)
+    assert links[0] != links[1]

@@ -73,6 +73,23 @@ def task(
     return register
 
 
+_WARM_UPS: list[Callable[[], None]] = []
+
+
+def warm_up(prepare: Callable[[], None]) -> Callable[[], None]:
+    """Register what a worker process prepares once started, before its first job (see
+    ``jobs.worker.freeze_startup_heap``): work its first jobs would otherwise do while
+    holding the event loop, such as reading catalogs and compiling templates."""
+    if prepare not in _WARM_UPS:
+        _WARM_UPS.append(prepare)
+    return prepare
+
+
+def warm_ups() -> list[Callable[[], None]]:
+    load_all_tasks()
+    return list(_WARM_UPS)
+
+
 def get_task(kind: str) -> TaskSpec | None:
     load_all_tasks()
     return _TASKS.get(kind)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import gc
 import logging
@@ -41,6 +42,7 @@ from tabellion.jobs.registry import (
     TaskSpec,
     get_task,
     load_all_tasks,
+    warm_ups,
 )
 from tabellion.kit import logs, metrics, tracing
 from tabellion.kit.time import utcnow
@@ -179,15 +181,20 @@ def _claim_statement(*, postgres: bool, orphans: bool) -> Any:
     )
 
 
+_UNTRACED = contextlib.nullcontext()
+
+
 def freeze_startup_heap() -> None:
     """Keep what a worker process built at startup out of the garbage collector's full passes.
 
     Modules, tables, templates and the task registry live as long as the process; walking
     them (~300,000 objects) made each full collection hold the event loop for ~170 ms, a
     stall that recurs as jobs allocate. Called once by ``tabellion worker`` when started,
-    after every task module is imported; objects made later are collected as usual.
+    after every task module is imported and what tasks prepare ahead (``registry.warm_up``)
+    is made; objects made later are collected as usual.
     """
-    load_all_tasks()
+    for prepare in warm_ups():
+        prepare()
     gc.collect()
     gc.freeze()
 
@@ -249,6 +256,7 @@ class Worker:
         self._state = _State()
         # Set when there may be something to do: a job finished, work was enqueued, stop.
         self._poke = asyncio.Event()
+        self._start_run()
 
     # ---- entry points ---------------------------------------------------------------------
 
@@ -261,6 +269,7 @@ class Worker:
         """
         logger.info("worker %s started (concurrency %d)", self.name, self.concurrency)
         self._state.stopping = False
+        self._start_run()
         # Before the first claim: imported on a first job instead (seconds on a busy machine),
         # they held the event loop, so the heartbeat missed the leases of the jobs claimed
         # with it, and other workers ran those jobs a second time.
@@ -296,6 +305,7 @@ class Worker:
         start = state.processed
         state.stopping = False
         state.orphans_due = 0.0
+        self._start_run()
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             async with asyncio.timeout(timeout):
@@ -323,6 +333,13 @@ class Worker:
         return claimed
 
     # ---- the loop ---------------------------------------------------------------------------
+
+    def _start_run(self) -> None:
+        # What each job's task starts from (a copy each): the caller's context, so never the
+        # log fields of the job whose end started it; and whether jobs get a tracing span,
+        # looked up once (providers are set at startup).
+        self._context = contextvars.copy_context()
+        self._traced = tracing.recording()
 
     def _until_exchange(self) -> float:
         """Seconds before the next exchange with the job table; 0 for now.
@@ -382,7 +399,9 @@ class Worker:
         state = self._state
         while state.ready and len(state.running) < self.concurrency and not state.stopping:
             job = state.ready.popleft()
-            state.running[job.id] = asyncio.create_task(self._run_job(job))
+            state.running[job.id] = asyncio.create_task(
+                self._run_job(job), context=self._context.copy()
+            )
 
     async def _sleep(self, seconds: float) -> None:
         if seconds <= 0 or self._poke.is_set():
@@ -517,10 +536,10 @@ class Worker:
 
     async def _execute(self, job: ClaimedJob) -> Outcome:
         start = time.perf_counter()
-        with (
-            logs.bound(request_id=job.request_id, job_id=job.id, job_kind=job.kind),
-            tracing.job_span(job.kind, job.id, job.request_id),
-        ):
+        # The job's task has a context of its own (``_fill_slots``), which ends with it.
+        logs.bind(request_id=job.request_id, job_id=job.id, job_kind=job.kind)
+        span = tracing.job_span(job.kind, job.id, job.request_id) if self._traced else _UNTRACED
+        with span:
             outcome = await self._execute_bound(job)
             elapsed = time.perf_counter() - start
             metrics.job_run(job.kind, outcome.status, elapsed)

@@ -70,6 +70,15 @@ def bound(*, request_id: str | None, **values: Any) -> Iterator[None]:
         _request_id.reset(token)
 
 
+def bind(*, request_id: str | None, **values: Any) -> None:
+    """``bound`` for the rest of the current context, for a task started in a context of its
+    own (a worker's job): the context ends with the task, so nothing is unbound."""
+    _request_id.set(request_id)
+    if request_id is not None:
+        values["request_id"] = request_id
+    structlog.contextvars.bind_contextvars(**values)
+
+
 def default_format() -> LogFormat:
     return "console" if sys.stderr.isatty() else "json"
 

@@ -19,6 +19,7 @@ prometheus-client.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import ipaddress
 import logging
@@ -130,7 +131,7 @@ def proofs_sealed(count: int) -> None:
 
 
 def webhook_attempt(outcome: str) -> None:
-    WEBHOOKS.labels(outcome).inc()
+    _child(WEBHOOKS, outcome).inc()
 
 
 def notice_relay_failure(outcome: str) -> None:
@@ -142,8 +143,15 @@ def stored_file_unavailable(reason: str) -> None:
 
 
 def job_run(kind: str, outcome: str, seconds: float) -> None:
-    JOBS_RUN.labels(kind, "retry" if outcome == "queued" else outcome).inc()
-    JOB_DURATION.labels(kind).observe(seconds)
+    _child(JOBS_RUN, kind, "retry" if outcome == "queued" else outcome).inc()
+    _child(JOB_DURATION, kind).observe(seconds)
+
+
+@functools.lru_cache(maxsize=1024)
+def _child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once: it costs more than counting, and a worker
+    counts every job (the children live as long as their metric)."""
+    return metric.labels(*labels)
 
 
 @contextmanager

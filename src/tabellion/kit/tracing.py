@@ -48,6 +48,11 @@ def _tracer() -> Any | None:
     return trace.get_tracer("tabellion")
 
 
+def recording() -> bool:
+    """Whether a span made now would be recorded (a tracer provider is set)."""
+    return _tracer() is not None
+
+
 def configure(service_name: str = "tabellion") -> bool:
     """Export spans over OTLP/HTTP when the SDK is installed and an endpoint is set.
 

@@ -7,6 +7,8 @@ the recipient learns them only after accepting. The other modes say who sent wha
 from __future__ import annotations
 
 import functools
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from jinja2 import Environment, PackageLoader, Template, select_autoescape
+from markupsafe import escape
 
 from tabellion.config import Settings
 from tabellion.message.service.delivery import acceptance_deadline, portal_token_of
@@ -82,6 +85,72 @@ def _when(moment: datetime, language: str, timezone: str) -> str:
 def _templates(language: str) -> tuple[Template, Template]:
     local = i18n.localized(env, language)
     return local.get_template("notice.txt"), local.get_template("notice.html")
+
+
+# What differs between the notices of one message, language and day: the templates print
+# them as they are, and nothing else in them depends on the recipient.
+PER_RECIPIENT = ("greeting", "link")
+# Rendered in their place, then split on; random, so no subject or name can forge one.
+_STAND_IN = "\x00" + secrets.token_hex(8) + ":{}\x00"
+_STAND_INS = re.compile(re.escape(_STAND_IN).replace(r"\{\}", r"(\d)"))
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A notice template rendered once for many recipients, with gaps for what is theirs.
+
+    Rendering costs several times the splicing, and a dispatch's notices differ only in the
+    greeting and the link (``PER_RECIPIENT``): ``fill`` gives what ``render`` would, the values
+    escaped as the template's autoescaping would escape them.
+    """
+
+    parts: tuple[str, ...]  # the text before, between and after the gaps
+    gaps: tuple[int, ...]  # which value fills each gap (an index into PER_RECIPIENT)
+    autoescape: bool
+
+    @classmethod
+    def of(cls, template: Template, context: dict[str, object]) -> Skeleton:
+        stand_ins = {name: _STAND_IN.format(i) for i, name in enumerate(PER_RECIPIENT)}
+        rendered = template.render(**context, **stand_ins)
+        pieces = _STAND_INS.split(rendered)
+        gaps = tuple(int(gap) for gap in pieces[1::2])
+        if set(gaps) != set(range(len(PER_RECIPIENT))):
+            raise RuntimeError(f"{template.name} must print {' and '.join(PER_RECIPIENT)} as is")
+        autoescape = template.environment.autoescape
+        if callable(autoescape):
+            autoescape = autoescape(template.name)
+        return cls(tuple(pieces[::2]), gaps, bool(autoescape))
+
+    def fill(self, *values: str) -> str:
+        shown = [str(escape(v)) for v in values] if self.autoescape else values
+        out = [self.parts[0]]
+        for gap, part in zip(self.gaps, self.parts[1:], strict=True):
+            out += (shown[gap], part)
+        return "".join(out)
+
+
+_SKELETONS: dict[tuple[object, ...], tuple[Skeleton, Skeleton]] = {}
+
+
+def _skeletons(
+    language: str, context: dict[str, object], key: tuple[object, ...]
+) -> tuple[Skeleton, Skeleton]:
+    """The text and HTML skeletons of ``context`` (all but the recipient's values), kept under
+    ``key``, which must determine it: language and time zone, the message's wording and
+    deadline, the sender's brand."""
+    found = _SKELETONS.get(key)
+    if found is None:
+        if len(_SKELETONS) >= 256:
+            _SKELETONS.clear()
+        text, html = _templates(language)
+        found = _SKELETONS[key] = (Skeleton.of(text, context), Skeleton.of(html, context))
+    return found
+
+
+def load_templates() -> None:
+    """Every language's catalog and compiled templates, made now rather than by a first notice."""
+    for language in i18n.LANGUAGES:
+        _templates(language)
 
 
 def recipient_name(delivery: Delivery) -> str:
@@ -152,19 +221,16 @@ def compose_notice(
         button = t.gettext("Open the document")
     greeting = t.gettext("Hello %(name)s,") % {"name": name} if name else t.gettext("Hello,")
     token = portal_token_of(settings.signing_keys, delivery)
-    context = {
-        **ctx,
-        "greeting": greeting,
-        "lines": lines,
-        "button": button,
-        "link": f"{settings.base_url}/r/{token}",
-        "mode": message.mode,
-        # A registered notice names no sender: no logo, colour or names either.
-        "brand": None
+    # A registered notice names no sender: no logo, colour or names either.
+    brand = (
+        None
         if message.mode == "registered"
-        else brand_of(organization, settings.base_url, name=sender),
-    }
-    text_template, html_template = _templates(language)
+        else brand_of(organization, settings.base_url, name=sender)
+    )
+    shared = {**ctx, "lines": lines, "button": button, "mode": message.mode, "brand": brand}
+    key = (language, organization.timezone, message.mode, tuple(lines), button, repr(brand))
+    text_skeleton, html_skeleton = _skeletons(language, shared, key)
+    link = f"{settings.base_url}/r/{token}"
     message_id = message_id or notice_message_id(settings, delivery.id)
     mail = (
         MailBuilder()
@@ -176,8 +242,8 @@ def compose_notice(
         .header("Auto-Submitted", "auto-generated")
         .header("X-Tabellion-Delivery", delivery.id)
         .alternative(
-            text_template.render(**context),
-            html_template.render(**context),
+            text_skeleton.fill(greeting, link),
+            html_skeleton.fill(greeting, link),
             language=language,
         )
     )

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from tabellion.jobs.registry import PRIORITY_NOTICE, TaskContext, task
+from tabellion.jobs.registry import PRIORITY_NOTICE, TaskContext, task, warm_up
 from tabellion.message.service.delivery import RESEND_TASK
 from tabellion.message.service.events import MAILBOX_COPY_TASK, SENDER_STATUS_TASK
 from tabellion.message.service.message import NOTICE_TASK
 from tabellion.notification import follow_up
+from tabellion.notification.compose import load_templates
 from tabellion.notification.service import resend_notice, send_notice
 
 # The retry window (TABELLION_NOTICE_RETRY_HOURS) ends a relay outage's retries, not the count:
 # this only bounds a failure that is not the mail server's (at the worker's 6 h cap, months).
 NOTICE_MAX_ATTEMPTS = 1_000
+
+# Parsing the catalogs and compiling the templates holds the event loop for ~60 ms (longer on
+# a busy machine): done when a worker starts, not by the first notices of a dispatch.
+warm_up(load_templates)
 
 
 @task(NOTICE_TASK, max_attempts=NOTICE_MAX_ATTEMPTS, timeout_seconds=120, priority=PRIORITY_NOTICE)
