@@ -159,40 +159,50 @@ async def bulk_insert(
     """Insert many rows in the session's transaction, with the columns' Python-side defaults.
 
     On PostgreSQL one ``COPY … FROM STDIN`` stream: a 10,000-recipient dispatch writes 40,000
-    rows, and executemany would send (and psycopg adapt) one statement per row. Elsewhere
-    Core's executemany. Values go through the columns' types as in any statement; a value
-    shared by many rows (a dispatch's instant, its evidence details) is converted once.
+    rows, and executemany would send (and psycopg adapt) one statement per row. On SQLite the
+    driver's own executemany. Values go through the columns' types as in any statement, column
+    by column rather than row by row as Core's executemany does; a value shared by many rows
+    (a dispatch's instant, its evidence details) is converted once.
     """
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
-        await session.execute(insert(table), list(rows))
-        return
     connection = await session.connection()
     dialect = connection.dialect
+    if dialect.name not in ("postgresql", "sqlite"):
+        await session.execute(insert(table), list(rows))
+        return
     given = {name for row in rows for name in row}
     columns = [c for c in table.columns if c.name in given or _python_default(c) is not None]
     # Built column by column (a comprehension per column, not a call per value).
     values = [
-        _copy_column(c, c.type.dialect_impl(dialect).bind_processor(dialect), rows) for c in columns
+        _column_values(c, c.type.dialect_impl(dialect).bind_processor(dialect), rows)
+        for c in columns
     ]
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+    if dialect.name == "sqlite":
+        quote = dialect.identifier_preparer.quote
+        names = ", ".join(quote(c.name) for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        # The names are the table's own, quoted; every value is a parameter.
+        statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
+        await connection.exec_driver_sql(statement, list(zip(*values, strict=True)))
+        return
+    copy_statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     )
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
-    async with driver.cursor() as cursor, cursor.copy(statement) as copy:
+    async with driver.cursor() as cursor, cursor.copy(copy_statement) as copy:
         for row in zip(*values, strict=True):
             await copy.write_row(row)
 
 
-def _copy_column(
+def _column_values(
     column: Column[Any], process: Callable[[Any], Any] | None, rows: Sequence[Mapping[str, Any]]
 ) -> list[Any]:
-    """One column's values for ``COPY``: through the column's type, a value shared by many
+    """One column's values for the driver: through the column's type, a value shared by many
     rows (a dispatch's instant, its evidence details) converted once, by identity (the rows
-    keep it alive meanwhile); JSON as its text, which the server parses as it would the
-    driver's own."""
+    keep it alive meanwhile); for ``COPY``, JSON as its text, which the server parses as it
+    would the driver's own."""
     name = column.name
     raw = [row[name] if name in row else _python_default_value(column) for row in rows]
     if process is None:
