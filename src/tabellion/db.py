@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from psycopg import sql
 from psycopg.types.json import Json, Jsonb
-from sqlalchemy import Column, ColumnDefault, Table, event, insert, update
+from sqlalchemy import Column, ColumnDefault, Table, bindparam, event, insert, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -196,29 +197,70 @@ async def bulk_insert(
             await copy.write_row(row)
 
 
+async def bulk_update(
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], *, key: str = "id"
+) -> None:
+    """Update many rows, each found by its ``key`` column and given its own values; every row
+    names the same columns. Columns with a Python-side ``onupdate`` that the rows do not name
+    get it, once for all of them.
+
+    On SQLite the driver's own executemany, the values converted column by column as
+    ``bulk_insert`` converts them; elsewhere Core's executemany (psycopg pipelines it).
+    """
+    if not rows:
+        return
+    names = [name for name in rows[0] if name != key]
+    stamped = {
+        c.name: c.onupdate.arg(None) if c.onupdate.is_callable else c.onupdate.arg
+        for c in table.columns
+        if isinstance(c.onupdate, ColumnDefault) and c.name not in rows[0]
+    }
+    connection = await session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        statement = update(table).where(table.c[key] == bindparam("b_key"))
+        params = [{**stamped, **row, "b_key": row[key]} for row in rows]
+        for row in params:
+            del row[key]
+        await session.execute(statement, params)
+        return
+    quote = dialect.identifier_preparer.quote
+    columns = [table.c[name] for name in [*names, *stamped, key]]
+    given = [{**stamped, **row} for row in rows] if stamped else rows
+    values = [
+        _column_values(c, c.type.dialect_impl(dialect).bind_processor(dialect), given)
+        for c in columns
+    ]
+    assignments = ", ".join(f"{quote(c.name)} = ?" for c in columns[:-1])
+    # The names are the table's own, quoted; every value is a parameter.
+    statement_text = f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote(key)} = ?"  # noqa: S608
+    await connection.exec_driver_sql(statement_text, list(zip(*values, strict=True)))
+
+
 def _column_values(
     column: Column[Any], process: Callable[[Any], Any] | None, rows: Sequence[Mapping[str, Any]]
 ) -> list[Any]:
     """One column's values for the driver: through the column's type, a value shared by many
     rows (a dispatch's instant, its evidence details) converted once, by identity (the rows
-    keep it alive meanwhile); for ``COPY``, JSON as its text, which the server parses as it
-    would the driver's own."""
+    keep it alive meanwhile), and equal times once (a batch's deadlines and reminders); for
+    ``COPY``, JSON as its text, which the server parses as it would the driver's own."""
     name = column.name
     raw = [row[name] if name in row else _python_default_value(column) for row in rows]
     if process is None:
         return raw
-    seen: dict[int, Any] = {}
+    seen: dict[Any, Any] = {}
 
-    def convert(value: Any) -> Any:
+    def convert(value: Any, key: Any) -> Any:
         converted = process(value)
         if isinstance(converted, Json | Jsonb):
             converted = (converted.dumps or json.dumps)(converted.obj)
-        seen[id(value)] = converted
+        seen[key] = converted
         return converted
 
+    keys = [value if type(value) is datetime else id(value) for value in raw]
     return [
-        None if value is None else seen[id(value)] if id(value) in seen else convert(value)
-        for value in raw
+        None if value is None else seen[key] if key in seen else convert(value, key)
+        for value, key in zip(raw, keys, strict=True)
     ]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from tabellion.db import bulk_insert, create_engine, transaction
+from tabellion.db import bulk_insert, bulk_update, create_engine, transaction
 from tabellion.kit.time import as_utc, isoformat_z
 from tabellion.models.base import table_of
 from tabellion.models.job import Job
@@ -69,6 +69,47 @@ async def test_bulk_insert_applies_defaults_and_types_in_the_transaction(runtime
     # Python-side column defaults (created_at, updated_at) were filled in.
     assert all(j.created_at is not None and j.updated_at is not None for j in jobs)
     assert len({j.id for j in jobs}) == 2_500
+
+
+async def test_bulk_update_gives_each_row_its_values_and_stamps_onupdate(
+    runtime: Runtime,
+) -> None:
+    old = datetime(2026, 1, 2, tzinfo=UTC)
+    rows = [
+        {"kind": "bench.noop", "payload": {"i": i}, "status": "queued", "attempts": 0}
+        for i in range(5)
+    ]
+    for row in rows:
+        row |= {"max_attempts": 3, "run_at": old, "created_at": old, "updated_at": old}
+    async with transaction(runtime.sessions) as session:
+        await bulk_insert(session, table_of(Job), rows)
+    async with runtime.sessions() as session:
+        ids = list(await session.scalars(select(Job.id).order_by(Job.id)))
+    later = datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    shared = {"same": "é"}
+    changes = [
+        {"id": job_id, "status": "done", "attempts": n, "run_at": later, "payload": shared}
+        for n, job_id in enumerate(ids[:4])
+    ]
+    changes[1]["payload"] = {"own": [1, 2]}
+    async with transaction(runtime.sessions) as session:
+        await bulk_update(session, table_of(Job), changes)
+        await bulk_update(session, table_of(Job), [])
+    async with runtime.sessions() as session:
+        jobs = (await session.scalars(select(Job).order_by(Job.id))).all()
+    assert [(j.status, j.attempts) for j in jobs] == [
+        ("done", 0),
+        ("done", 1),
+        ("done", 2),
+        ("done", 3),
+        ("queued", 0),
+    ]
+    assert [j.payload for j in jobs] == [shared, {"own": [1, 2]}, shared, shared, {"i": 4}]
+    assert [j.run_at for j in jobs] == [later] * 4 + [old]
+    # updated_at, which the changes do not name, is stamped by its onupdate; created_at kept.
+    assert all(j.updated_at > old for j in jobs[:4]) and jobs[4].updated_at == old
+    assert len({j.updated_at for j in jobs[:4]}) == 1
+    assert all(j.created_at == old for j in jobs)
 
 
 async def test_sqlite_connections_go_back_to_the_pool_without_an_open_transaction(

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, bindparam, event, select, update
+from sqlalchemy import Row, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from tabellion.config import Settings
-from tabellion.db import SETTINGS_INFO, transaction
+from tabellion.db import SETTINGS_INFO, bulk_update, transaction
 from tabellion.evidence.content import (
     DELIVERY_COLUMNS,
     EVIDENCE_COLUMNS,
@@ -295,7 +295,7 @@ async def seal_batch(
             leaves.append(digest)
             updates.append(
                 {
-                    "b_id": row.id,
+                    "id": row.id,
                     "seq": sequence,
                     "prev_hash": previous,
                     "hash": chains[row.organization_id][1],
@@ -315,9 +315,8 @@ async def seal_batch(
         for offset, item in enumerate(updates):
             item["leaf_index"] = first + offset
         await session.flush()
-        table = table_of(Evidence)
-        await session.execute(update(table).where(table.c.id == bindparam("b_id")), updates)
-        ids = [u["b_id"] for u in updates]
+        await bulk_update(session, table_of(Evidence), updates)
+        ids = [u["id"] for u in updates]
         if settings.tsa_url:
             await queue_timestamps(session, ids)
         # A PDF proof is a delivery's (an envelope's events are told by its audit certificate).

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tabellion.db import lock_row
+from tabellion.db import bulk_update, lock_row
 from tabellion.errors import Conflict, NotFound
 from tabellion.evidence.events import EvidenceType
 from tabellion.evidence.service import evidence_row, record_many
@@ -241,11 +241,7 @@ async def mark_notified_many(
                     jobs.append((REMIND_TASK, {**payload, "days_left": days}, moment))
     if not changed:
         return statuses
-    table = table_of(Delivery)
-    await session.execute(
-        update(table).where(table.c.id == bindparam("b_id")),
-        [{"b_id": row.pop("id"), **row} for row in updates],
-    )
+    await bulk_update(session, table_of(Delivery), updates)
     await record_many(session, evidence)
     await enqueue_rows(session, jobs)
     history = await _histories(session, [d.id for d in changed])
