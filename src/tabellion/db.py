@@ -4,8 +4,9 @@ SQLite runs in WAL mode with a busy timeout, and every write transaction starts 
 ``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of failing when one
 upgrades a read lock. Read-only requests (``GET``/``HEAD``) use separate read connections
 with a plain deferred ``BEGIN`` and ``PRAGMA query_only``: in WAL mode they read a snapshot
-without taking (or waiting for) the write lock. The request's session is committed in
-exactly one place (:class:`SessionRoute`); the worker commits once per job.
+without taking (or waiting for) the write lock. On PostgreSQL they run in autocommit on the
+shared pool (see ``create_read_engine``). The request's session is committed in exactly one
+place (:class:`SessionRoute`); the worker commits once per job.
 """
 
 from __future__ import annotations

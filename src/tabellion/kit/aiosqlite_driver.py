@@ -125,7 +125,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ("pending_begin",)
     _cursor_cls = OneTripCursor
 
-    def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
+    def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
         self.pending_begin: str | None = None
 

@@ -270,7 +270,9 @@ async def list_deliveries(
 
 
 @cache
-def _deliveries_page(*, message: bool, status: bool, changed: bool, cursor: bool) -> Select[Any]:
+def _deliveries_page(
+    *, message: bool, status: bool, changed: bool, cursor: bool
+) -> Select[*tuple[Any, ...]]:
     """``list_deliveries``'s statement for the filters given, built once per combination of
     them, their values bound per call (see ``_ORGANIZATION``)."""
     query = select(*DELIVERY_VIEW_COLUMNS).where(readable_deliveries(_ORGANIZATION))
@@ -284,7 +286,7 @@ def _deliveries_page(*, message: bool, status: bool, changed: bool, cursor: bool
         return query.order_by(Delivery.id.desc()).limit(bindparam("limit"))
     query = query.where(Delivery.updated_at > bindparam("updated_after"))
     if cursor:
-        moment = bindparam("last_updated")
+        moment: BindParameter[datetime] = bindparam("last_updated")
         query = query.where(
             or_(
                 Delivery.updated_at > moment,
