@@ -35,6 +35,7 @@ from fastapi import Request, Response
 
 from bench.common import (
     bench_settings,
+    cpu_seconds,
     free_port,
     fresh_postgres,
     report,
@@ -318,8 +319,9 @@ async def seed(data_dir: Path, database_url: str | None, recipients: int) -> dic
 
 async def load(
     base: str, path: str, headers: dict[str, str], requests: int, connections: int
-) -> tuple[float, float]:
-    """Requests per second and p99 latency (s) with ``connections`` requests in flight."""
+) -> tuple[float, float, int]:
+    """Requests per second, p99 latency (s) and requests made, with ``connections`` requests
+    in flight."""
     latencies: list[float] = []
     remaining = iter(range(requests))
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
@@ -340,7 +342,7 @@ async def load(
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(connections)))
         elapsed = time.perf_counter() - started
-    return requests / elapsed, statistics.quantiles(latencies, n=100)[98]
+    return requests / elapsed, statistics.quantiles(latencies, n=100)[98], requests
 
 
 WRK_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -348,9 +350,9 @@ WRK_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 def load_wrk(
     base: str, path: str, headers: dict[str, str], seconds: int, connections: int
-) -> tuple[float, float]:
+) -> tuple[float, float, int]:
     """The same figures from ``wrk`` (Debian package), which costs the server no CPU share
-    of a Python load generator: requests per second and p99 latency (s)."""
+    of a Python load generator: requests per second, p99 latency (s), requests made."""
     # Warm-up (routes are set up lazily), once the previous run's backlog has drained.
     httpx.get(base + path, headers=headers, timeout=120).raise_for_status()
     # wrk leaves a request slower than --timeout out of its latencies (default 2 s): at 100
@@ -364,15 +366,21 @@ def load_wrk(
     assert "Non-2xx" not in output and "Socket errors" not in output, output
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     value, unit = re.search(r"\s99%\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
-    return rate, float(value) * WRK_UNITS[unit]
+    made = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    return rate, float(value) * WRK_UNITS[unit], made
 
 
 async def measure(
-    args: argparse.Namespace, base: str, path: str, headers: dict[str, str]
-) -> tuple[float, float]:
+    args: argparse.Namespace, base: str, path: str, headers: dict[str, str], pid: int
+) -> tuple[float, float, float]:
+    """Requests per second, p99 latency (s), and the server's CPU time per request (s, all
+    its threads): on a shared machine the wall clock counts other jobs too, CPU time not."""
+    started = cpu_seconds(pid)
     if args.wrk_seconds and shutil.which("wrk"):
-        return load_wrk(base, path, headers, args.wrk_seconds, args.connections)
-    return await load(base, path, headers, args.requests, args.connections)
+        rate, p99, made = load_wrk(base, path, headers, args.wrk_seconds, args.connections)
+    else:
+        rate, p99, made = await load(base, path, headers, args.requests, args.connections)
+    return rate, p99, (cpu_seconds(pid) - started) / made
 
 
 async def run(label: str, database_url: str | None, args: argparse.Namespace) -> None:
@@ -403,12 +411,16 @@ async def run(label: str, database_url: str | None, args: argparse.Namespace) ->
                 wait_for_port(port, timeout=180)  # importing the app takes long on a busy machine
             for kind in ("delivery", "message", "list"):
                 auth = {"Authorization": f"Bearer {seeded['secret']}"}
-                ours = await measure(args, servers["our"][0], seeded[f"our:{kind}"], auth)
-                floor = await measure(args, servers["bare"][0], seeded[f"bare:{kind}"], auth)
+                (our_base, our_server), (bare_base, bare_server) = servers["our"], servers["bare"]
+                ours = await measure(args, our_base, seeded[f"our:{kind}"], auth, our_server.pid)
+                floor = await measure(
+                    args, bare_base, seeded[f"bare:{kind}"], auth, bare_server.pid
+                )
                 print(
-                    f"{label} GET {kind}: ours {ours[0]:7.0f} req/s p99 {ours[1] * 1000:6.0f} ms; "
-                    f"bare {floor[0]:7.0f} req/s p99 {floor[1] * 1000:6.0f} ms; "
-                    f"p99 ratio {ours[1] / floor[1]:.2f}"
+                    f"{label} GET {kind}: ours {ours[0]:7.0f} req/s p99 {ours[1] * 1000:6.0f} ms "
+                    f"CPU {ours[2] * 1000:5.2f} ms/req; "
+                    f"bare {floor[0]:7.0f} req/s p99 {floor[1] * 1000:6.0f} ms "
+                    f"CPU {floor[2] * 1000:5.2f} ms/req; p99 ratio {ours[1] / floor[1]:.2f}"
                 )
                 figure = f"GET {kind}, {args.connections} conn, {label}"
                 report(figure, ours[0], floor[0], "req/s", "≥ 0.5× floor")

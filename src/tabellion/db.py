@@ -4,8 +4,9 @@ SQLite runs in WAL mode with a busy timeout, and every write transaction starts 
 ``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of failing when one
 upgrades a read lock. Read-only requests (``GET``/``HEAD``) use separate read connections
 with a plain deferred ``BEGIN`` and ``PRAGMA query_only``: in WAL mode they read a snapshot
-without taking (or waiting for) the write lock. The request's session is committed in
-exactly one place (:class:`SessionRoute`); the worker commits once per job.
+without taking (or waiting for) the write lock. On PostgreSQL they run in autocommit on the
+shared pool (see ``create_read_engine``). The request's session is committed in exactly one
+place (:class:`SessionRoute`); the worker commits once per job.
 """
 
 from __future__ import annotations
@@ -18,7 +19,17 @@ from typing import Any
 
 from psycopg import sql
 from psycopg.types.json import Json, Jsonb
-from sqlalchemy import Column, ColumnDefault, Table, bindparam, event, insert, update
+from sqlalchemy import (
+    Column,
+    ColumnDefault,
+    Executable,
+    Result,
+    Table,
+    bindparam,
+    event,
+    insert,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -27,7 +38,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
-from sqlalchemy.util import await_
 
 from tabellion.kit.aiosqlite_driver import OneTripDbapi
 
@@ -73,12 +83,17 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
 
 
 def create_read_engine(url: str, write_engine: AsyncEngine) -> AsyncEngine:
-    """The engine read-only requests use: on SQLite a pool of read connections, else the same.
+    """The engine read-only requests use: on SQLite a pool of read connections; on PostgreSQL
+    the same pool in autocommit; else the same engine.
 
-    PostgreSQL's MVCC already lets readers run beside writers on the pooled connections; an
-    in-memory SQLite database exists on its one connection only.
+    PostgreSQL's MVCC already lets readers run beside writers on the pooled connections. At
+    its READ COMMITTED level each statement reads its own snapshot, in a transaction or not,
+    so a read without one sees the same and saves two round trips (``BEGIN``, ``COMMIT``).
+    An in-memory SQLite database exists on its one connection only.
     """
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return write_engine.execution_options(isolation_level="AUTOCOMMIT")
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return write_engine
     engine = create_async_engine(
@@ -112,17 +127,14 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool = False) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Straight to the driver: one trip to aiosqlite's thread, where a statement through
-        # SQLAlchemy's cursor takes three (open the cursor, execute, close it).
-        driver = connection.connection.driver_connection
-        await_(driver.execute("BEGIN" if read_only else "BEGIN IMMEDIATE"))
+        # Sent with the transaction's first statement, on its trip to aiosqlite's thread.
+        connection.connection.dbapi_connection.begin("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     @event.listens_for(engine.sync_engine.pool, "reset")
     def _on_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
-        # The pool's rollback-on-return, only when a transaction is still open: after a commit
-        # it is one more trip to aiosqlite's thread per transaction, for nothing. The driver's
-        # flag is exact here (autocommit mode: a transaction is only what BEGIN opened).
-        if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+        # The pool's rollback-on-return: the driver skips it, without a trip to aiosqlite's
+        # thread, when no transaction is open (after a commit, or when none began).
+        if state.asyncio_safe:
             dbapi_connection.rollback()
 
 
@@ -146,6 +158,19 @@ def touch(session: AsyncSession, instance: Any, **values: Any) -> None:
     model = type(instance)
     statement = update(model).where(model.id == instance.id).values(**values)
     session.info.setdefault(AFTER_READ_INFO, []).append(statement)
+
+
+async def select_rows(
+    session: AsyncSession, statement: Executable, values: Mapping[str, Any] | None = None
+) -> Result[Any]:
+    """Run a Core select of plain columns on the session's connection, in its transaction.
+
+    ``session.execute`` would take it through the ORM's execution layer (ORM compile state,
+    result set-up, loading), which costs more than the statement itself on a hot read and
+    adds nothing to rows that are not instances.
+    """
+    connection = await session.connection()
+    return await connection.execute(statement, values)
 
 
 def create_sessionmaker(

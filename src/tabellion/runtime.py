@@ -94,6 +94,6 @@ class Runtime:
         await self.mail.close()
         await self.limiter.close()
         await self.storage.close()
-        if self.read_engine is not self.engine:
+        if self.read_engine.pool is not self.engine.pool:
             await self.read_engine.dispose()
         await self.engine.dispose()

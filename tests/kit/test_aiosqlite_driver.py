@@ -4,6 +4,7 @@ On files of their own, so on the PostgreSQL pass too."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ def count_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return trips
 
 
-async def test_a_statement_takes_one_trip_and_a_read_four_in_all(
+async def test_a_statement_takes_one_trip_and_a_read_three_in_all(
     engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reader = create_read_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}", engine)
@@ -51,11 +52,42 @@ async def test_a_statement_takes_one_trip_and_a_read_four_in_all(
             assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 0
             assert (await conn.execute(text("SELECT name FROM t"))).all() == []
             await conn.commit()
-        # BEGIN (sent straight to the driver by db's "begin" hook), two statements, COMMIT;
-        # the pool's rollback on return needs no trip.
-        assert trips == ["execute", "_run", "_run", "commit"]
+        # BEGIN with the first statement (db's "begin" hook leaves it to the driver), the
+        # second, COMMIT; the pool's rollback on return needs no trip.
+        assert trips == ["_run", "_run", "commit"]
     finally:
         await reader.dispose()
+
+
+async def test_a_transaction_that_runs_no_statement_takes_no_trip(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with engine.connect() as conn:  # connected before counting
+        await conn.rollback()
+    trips = count_trips(monkeypatch)
+    async with engine.begin():
+        pass
+    async with engine.connect() as conn:
+        await conn.begin()
+        await conn.rollback()
+    assert trips == []
+
+
+async def test_begin_immediate_rides_with_the_first_statement_and_takes_the_write_lock(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    other = await aiosqlite.connect(tmp_path / "driver.db", timeout=0, isolation_level=None)
+    try:
+        async with engine.begin() as conn:
+            await other.execute("BEGIN IMMEDIATE")  # free: nothing ran in ours yet
+            await other.execute("ROLLBACK")
+            await conn.execute(text("SELECT count(*) FROM t"))
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                await other.execute("BEGIN IMMEDIATE")
+        await other.execute("BEGIN IMMEDIATE")  # ours committed: free again
+        await other.execute("ROLLBACK")
+    finally:
+        await other.close()
 
 
 async def test_rowcount_lastrowid_returning_and_executemany(engine: AsyncEngine) -> None:

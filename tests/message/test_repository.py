@@ -126,7 +126,7 @@ async def test_deliveries_are_read_by_the_sender_and_the_submitter(
             }
             assert got == mine
             viewed = [await repo.delivery_view(session, org, i) for i in delivery_ids(*everyone)]
-            assert {d.id for d in viewed if d is not None} == mine
+            assert {v[0].id for v in viewed if v is not None} == mine
             listed, cursor = await repo.list_deliveries(session, org, limit=50, cursor=None)
             assert set(ids(listed)) == mine and cursor is None
 

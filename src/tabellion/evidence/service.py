@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tabellion.db import bulk_insert
+from tabellion.db import bulk_insert, select_rows
 from tabellion.evidence.events import (
     DataEvidenceType,
     EnvelopeEvidenceType,
@@ -182,7 +182,7 @@ async def evidence_refs(session: AsyncSession, delivery_ids: Sequence[str]) -> d
     out: dict[str, list[Any]] = {d: [] for d in delivery_ids}
     for start in range(0, len(delivery_ids), 500):
         chunk = list(delivery_ids[start : start + 500])
-        for row in await session.execute(_EVIDENCE_REFS, {"delivery_ids": chunk}):
+        for row in await select_rows(session, _EVIDENCE_REFS, {"delivery_ids": chunk}):
             out[row.delivery_id].append(row)
     return out
 

@@ -7,8 +7,11 @@ hand-offs, not SQLite, were most of a read request's cost. Here a statement is o
 the thread opens a cursor, runs the statement, fetches its rows and closes the cursor, and
 hands back the rows with the cursor's description, row count and last row id.
 
-A commit or rollback outside a transaction is skipped without a trip: the pool rolls each
-connection back as it returns, after the session already committed or rolled back.
+A transaction's ``BEGIN`` rides with its first statement (:meth:`OneTripConnection.begin`),
+so a read of two statements takes three trips (``BEGIN`` and the first, the second,
+``COMMIT``), and a transaction that runs no statement takes none. A commit or rollback
+outside a transaction is skipped without a trip: the pool rolls each connection back as it
+returns, after the session already committed or rolled back.
 
 ``aiosqlite.Connection._execute`` (queue a function for the connection's thread) is
 private, as is the queue SQLAlchemy's own adapter uses to set the isolation level.
@@ -33,11 +36,16 @@ from sqlalchemy.util.concurrency import await_
 Outcome = tuple[Any, int, int | None, list[Any]]
 
 
-def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Outcome:
-    """On the connection's thread: the statement's description, row count, last row id and
-    rows (the row count is final only once every row is read, e.g. of a RETURNING)."""
+def _run(
+    connection: sqlite3.Connection, begin: str | None, operation: str, parameters: Any, many: bool
+) -> Outcome:
+    """On the connection's thread: ``begin`` if given, then the statement; its description,
+    row count, last row id and rows (the row count is final only once every row is read,
+    e.g. of a RETURNING)."""
     cursor = connection.cursor()
     try:
+        if begin is not None:
+            cursor.execute(begin)
         if many:
             cursor.executemany(operation, parameters)
         elif parameters is None:
@@ -103,23 +111,36 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _statement(self, operation: Any, parameters: Any, *, many: bool) -> None:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-        async with self._adapt_connection._execute_mutex:
+        adapted: OneTripConnection = self._adapt_connection  # type: ignore[assignment]
+        async with adapted._execute_mutex:
+            begin, adapted.pending_begin = adapted.pending_begin, None
             outcome: Outcome = await connection._execute(  # type: ignore[no-untyped-call]
-                _run, connection._conn, operation, parameters, many
+                _run, connection._conn, begin, operation, parameters, many
             )
         self._description, self._rowcount, self._lastrowid, rows = outcome
         self._rows = collections.deque(rows)
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("pending_begin",)
     _cursor_cls = OneTripCursor
 
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.pending_begin: str | None = None
+
+    def begin(self, statement: str) -> None:
+        """Open a transaction with ``statement`` (``BEGIN``, ``BEGIN IMMEDIATE``) on the trip
+        of the next statement, not on one of its own."""
+        self.pending_begin = statement
+
     def rollback(self) -> None:
+        self.pending_begin = None
         if self._connection._connection and self._connection.in_transaction:
             super().rollback()
 
     def commit(self) -> None:
+        self.pending_begin = None
         if self._connection._connection and self._connection.in_transaction:
             super().commit()
 

@@ -455,9 +455,10 @@ async def list_deliveries(
     responses=responses(Unauthorized, InsufficientScope, DeliveryNotFound),
 )
 async def get_delivery(delivery_id: str, caller: MessagesRead, session: DbSession) -> Response:
-    delivery = await service.get_delivery_view(session, caller.organization_id, delivery_id)
-    evidence = await evidence_refs(session, [delivery.id])
-    return _json(delivery_json(delivery, evidence[delivery.id]))
+    delivery, evidence = await service.get_delivery_view(
+        session, caller.organization_id, delivery_id
+    )
+    return _json(delivery_json(delivery, evidence))
 
 
 @deliveries_router.post(

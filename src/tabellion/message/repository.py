@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -19,8 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tabellion.db import select_rows
 from tabellion.errors import InvalidParameter
 from tabellion.kit.pagination import decode_cursor, encode_cursor
+from tabellion.models.evidence import Evidence
 from tabellion.models.message import Attachment, Delivery, Message
 
 
@@ -81,8 +85,30 @@ DELIVERY_VIEW_COLUMNS = (
     Delivery.token_salt,
 )
 DeliveryRow = Row[*tuple[Any, ...]]  # of DELIVERY_VIEW_COLUMNS
-_DELIVERY_VIEW = select(*DELIVERY_VIEW_COLUMNS).where(
-    Delivery.id == bindparam("id"), readable_deliveries(_ORGANIZATION)
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRef:
+    """An evidence record as a delivery's representation shows it (``views.EvidenceLike``)."""
+
+    id: str
+    type: str
+    event: str
+    occurred_at: datetime
+
+
+# A delivery and its evidence in one statement: one snapshot, one trip to the database.
+_DELIVERY_VIEW = (
+    select(
+        *DELIVERY_VIEW_COLUMNS,
+        Evidence.id.label("evidence_id"),
+        Evidence.type.label("evidence_type"),
+        Evidence.event.label("evidence_event"),
+        Evidence.occurred_at.label("evidence_occurred_at"),
+    )
+    .outerjoin(Evidence, Evidence.delivery_id == Delivery.id)
+    .where(Delivery.id == bindparam("id"), readable_deliveries(_ORGANIZATION))
+    .order_by(Evidence.occurred_at, Evidence.id)
 )
 _DELIVERY_VIEWS_OF_MESSAGE = (
     select(*DELIVERY_VIEW_COLUMNS)
@@ -158,7 +184,7 @@ async def count_attachments(session: AsyncSession, message_id: str) -> int:
 
 async def delivery_views_of_message(session: AsyncSession, message_id: str) -> list[DeliveryRow]:
     """The message's deliveries as their representation reads them (plain rows)."""
-    rows = await session.execute(_DELIVERY_VIEWS_OF_MESSAGE, {"message_id": message_id})
+    rows = await select_rows(session, _DELIVERY_VIEWS_OF_MESSAGE, {"message_id": message_id})
     return list(rows)
 
 
@@ -183,10 +209,18 @@ async def get_delivery(
 
 async def delivery_view(
     session: AsyncSession, organization_id: str, delivery_id: str
-) -> DeliveryRow | None:
-    """The delivery as its representation reads it (a plain row)."""
+) -> tuple[DeliveryRow, list[EvidenceRef]] | None:
+    """The delivery as its representation reads it (a plain row), and its evidence."""
     values = {"id": delivery_id, "organization_id": organization_id}
-    return (await session.execute(_DELIVERY_VIEW, values)).first()
+    rows = (await select_rows(session, _DELIVERY_VIEW, values)).all()
+    if not rows:
+        return None
+    evidence = [
+        EvidenceRef(r.evidence_id, r.evidence_type, r.evidence_event, r.evidence_occurred_at)
+        for r in rows
+        if r.evidence_id is not None
+    ]
+    return rows[0], evidence
 
 
 async def list_deliveries(
@@ -201,41 +235,65 @@ async def list_deliveries(
 ) -> tuple[Sequence[DeliveryRow], str | None]:
     """Newest first; with ``updated_after``, oldest change first so a poller can follow.
     Plain rows of ``DELIVERY_VIEW_COLUMNS``, as the representation reads them."""
-    query = select(*DELIVERY_VIEW_COLUMNS).where(readable_deliveries(organization_id))
-    if message_id is not None:
-        query = query.where(Delivery.message_id == message_id)
-    if status is not None:
-        query = query.where(Delivery.status == status)
-    if updated_after is None:
-        if cursor:
-            (last_id,) = decode_cursor(cursor, size=1)
-            query = query.where(Delivery.id < str(last_id))
-        rows = (await session.execute(query.order_by(Delivery.id.desc()).limit(limit + 1))).all()
-        next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-        return rows[:limit], next_cursor
-
-    query = query.where(Delivery.updated_at > updated_after)
-    if cursor:
+    values: dict[str, Any] = {
+        "organization_id": organization_id,
+        "message_id": message_id,
+        "status": status,
+        "updated_after": updated_after,
+        "limit": limit + 1,
+    }
+    if cursor and updated_after is None:
+        (last_id,) = decode_cursor(cursor, size=1)
+        values["last_id"] = str(last_id)
+    elif cursor:
         from tabellion.kit.time import as_utc
 
         last_updated, last_id = decode_cursor(cursor, size=2)
         try:
-            moment = as_utc(datetime.fromisoformat(str(last_updated)))
+            values["last_updated"] = as_utc(datetime.fromisoformat(str(last_updated)))
         except ValueError as exc:
             raise InvalidParameter("cursor", "The cursor is not one this API returned.") from exc
+        values["last_id"] = str(last_id)
+    statement = _deliveries_page(
+        message=message_id is not None,
+        status=status is not None,
+        changed=updated_after is not None,
+        cursor=bool(cursor),
+    )
+    rows = (await select_rows(session, statement, values)).all()
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    if updated_after is None:
+        return rows[:limit], encode_cursor([last.id])
+    return rows[:limit], encode_cursor([last.updated_at.isoformat(), last.id])
+
+
+@cache
+def _deliveries_page(
+    *, message: bool, status: bool, changed: bool, cursor: bool
+) -> Select[*tuple[Any, ...]]:
+    """``list_deliveries``'s statement for the filters given, built once per combination of
+    them, their values bound per call (see ``_ORGANIZATION``)."""
+    query = select(*DELIVERY_VIEW_COLUMNS).where(readable_deliveries(_ORGANIZATION))
+    if message:
+        query = query.where(Delivery.message_id == bindparam("message_id"))
+    if status:
+        query = query.where(Delivery.status == bindparam("status"))
+    if not changed:
+        if cursor:
+            query = query.where(Delivery.id < bindparam("last_id"))
+        return query.order_by(Delivery.id.desc()).limit(bindparam("limit"))
+    query = query.where(Delivery.updated_at > bindparam("updated_after"))
+    if cursor:
+        moment: BindParameter[datetime] = bindparam("last_updated")
         query = query.where(
             or_(
                 Delivery.updated_at > moment,
-                and_(Delivery.updated_at == moment, Delivery.id > str(last_id)),
+                and_(Delivery.updated_at == moment, Delivery.id > bindparam("last_id")),
             )
         )
-    ordered = query.order_by(Delivery.updated_at, Delivery.id).limit(limit + 1)
-    rows = (await session.execute(ordered)).all()
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor([last.updated_at.isoformat(), last.id])
-    return rows[:limit], next_cursor
+    return query.order_by(Delivery.updated_at, Delivery.id).limit(bindparam("limit"))
 
 
 async def deliveries_by_reference(

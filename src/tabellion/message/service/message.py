@@ -22,7 +22,7 @@ from tabellion.jobs.queue import enqueue_many
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
 from tabellion.message import repository
-from tabellion.message.repository import DeliveryRow
+from tabellion.message.repository import DeliveryRow, EvidenceRef
 from tabellion.message.rules import html_to_text, sanitize_html
 from tabellion.message.schemas import MessageIn, MessageUpdate, Mode, RecipientIn, SenderIn
 from tabellion.message.service.delivery import portal_token, token_hash
@@ -507,9 +507,10 @@ async def get_delivery(session: AsyncSession, organization_id: str, delivery_id:
 
 async def get_delivery_view(
     session: AsyncSession, organization_id: str, delivery_id: str
-) -> DeliveryRow:
-    """The delivery as its representation reads it (a plain row, for a read)."""
-    delivery = await repository.delivery_view(session, organization_id, delivery_id)
-    if delivery is None:
+) -> tuple[DeliveryRow, list[EvidenceRef]]:
+    """The delivery as its representation reads it (a plain row, for a read), and its
+    evidence."""
+    view = await repository.delivery_view(session, organization_id, delivery_id)
+    if view is None:
         raise DeliveryNotFound(f"No delivery {delivery_id}.")
-    return delivery
+    return view
