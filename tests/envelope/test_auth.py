@@ -8,11 +8,12 @@ from typing import Any
 
 import httpx
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from tabellion.db import transaction
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
-from tabellion.models.envelope import EnvelopeRecipient
+from tabellion.models.envelope import Envelope, EnvelopeRecipient
 from tabellion.models.portal import OneTimeCode
 from tabellion.models.user import User
 from tabellion.runtime import Runtime
@@ -298,3 +299,52 @@ async def test_passkey_needs_the_access_code_first(
         )
     page = await client.get(f"/s/{token}", headers=UA)
     assert f'action="/s/{token}/sign"' not in page.text
+
+
+async def test_a_method_this_release_does_not_support_is_refused_at_send(
+    client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]
+) -> None:
+    """A recipient row written by a later release (its schemas admit more methods): this one
+    refuses to send rather than let the recipient through without the method asked for."""
+    envelope, _ = await ready_draft(client, auth)
+    draft = (await client.get(f"/v1/envelopes/{envelope['id']}", headers=auth)).json()
+    [(index, sam)] = [
+        (i, r["id"]) for i, r in enumerate(draft["recipients"]) if r["role"] == "signer"
+    ]
+    assert index != 0  # the field names the recipient's place among the others
+
+    async def stored_as(access_auth: list[str], action_auth: list[str]) -> None:
+        async with transaction(runtime.sessions) as session:
+            await session.execute(
+                update(EnvelopeRecipient)
+                .where(EnvelopeRecipient.id == sam)
+                .values(access_auth=access_auth, action_auth=action_auth)
+            )
+
+    async def refusal(code: str) -> dict[str, Any]:
+        response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
+        problem = assert_problem(response, 422, code)
+        errors = problem["errors"]
+        assert isinstance(errors, list) and len(errors) == 1
+        async with runtime.sessions() as session:
+            stored = await session.get(Envelope, envelope["id"])
+            assert stored is not None and stored.status == "draft" and stored.sent_at is None
+        return dict(errors[0])
+
+    await stored_as([], ["email_otp", "sms", "id_card"])
+    assert await refusal("action-auth-unavailable") == {
+        "field": f"recipients[{index}].action_auth",
+        "code": "action-auth-unavailable",
+        "message": "id_card, sms is not available yet; remove it or wait for a release that "
+        "supports it.",
+    }
+    await stored_as(["email_otp", "sms"], ["email_otp"])
+    assert await refusal("access-auth-unavailable") == {
+        "field": f"recipients[{index}].access_auth",
+        "code": "access-auth-unavailable",
+        "message": "sms is not available yet; remove it or wait for a release that supports it.",
+    }
+    # Supported methods only: it goes.
+    await stored_as(["email_otp"], ["email_otp"])
+    response = await client.post(f"/v1/envelopes/{envelope['id']}/send", headers=auth)
+    assert response.status_code == 202, response.text

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tabellion.envelope.service import INVITE_TASK, token_hash
+from tabellion.envelope.service import EXPIRE_TASK, INVITE_TASK, token_hash
 from tabellion.models.envelope import EnvelopeRecipient
 from tabellion.models.evidence import Evidence
 from tabellion.models.job import Job
@@ -117,26 +117,46 @@ async def test_a_bad_envelope_is_422_naming_the_field(
     assert await count_rows(runtime, "envelopes") == 0
 
 
+ASSISTANT = {"email": "asa@example.test", "name": "Asa", "role": "assistant"}
+NOT_SEQUENTIAL = "An assistant needs signing_order `sequential`."
+NOBODY_AFTER = "An assistant needs a signer or approver with a higher order to assist."
+
+
 @pytest.mark.parametrize(
-    ("signing_order", "assistant_order"),
-    [("parallel", 1), ("sequential", 2)],  # no parallel assistant; none with nobody after it
+    ("signing_order", "recipients", "message"),
+    [
+        ("parallel", [ASSISTANT | {"order": 1}, SIGNER | {"order": 2}], NOT_SEQUENTIAL),
+        ("sequential", [ASSISTANT | {"order": 2}, SIGNER | {"order": 2}], NOBODY_AFTER),
+        # Wherever the assistant stands among the recipients.
+        ("sequential", [SIGNER | {"order": 1}, ASSISTANT | {"order": 2}], NOBODY_AFTER),
+    ],
 )
 async def test_an_assistant_needs_someone_after_it(
     client: httpx.AsyncClient,
     runtime: Runtime,
     auth: dict[str, str],
     signing_order: str,
-    assistant_order: int,
+    recipients: list[dict[str, Any]],
+    message: str,
 ) -> None:
-    assistant = {"email": "asa@example.test", "name": "Asa", "role": "assistant"}
-    body = envelope_body(
-        signing_order=signing_order,
-        recipients=[assistant | {"order": assistant_order}, SIGNER | {"order": 2}],
-    )
+    body = envelope_body(signing_order=signing_order, recipients=recipients)
     response = await client.post("/v1/envelopes", json=body, headers=auth)
     problem = assert_problem(response, 422, "bad-signing-order")
-    assert fields(problem) == ["recipients[0].order"]
+    [index] = [i for i, r in enumerate(recipients) if r["role"] == "assistant"]
+    assert problem["errors"] == [
+        {"field": f"recipients[{index}].order", "code": "bad-signing-order", "message": message}
+    ]
     assert await count_rows(runtime, "envelope_recipients") == 0
+
+
+async def test_an_approver_after_an_assistant_is_enough(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    approver = {"email": "ann@example.test", "name": "Ann", "role": "approver", "order": 2}
+    body = envelope_body(recipients=[ASSISTANT | {"order": 1}, approver])
+    response = await client.post("/v1/envelopes", json=body, headers=auth)
+    assert response.status_code == 201, response.text
+    assert [r["role"] for r in response.json()["recipients"]] == ["assistant", "approver"]
 
 
 # ---- documents ----------------
@@ -331,6 +351,11 @@ async def test_send_invites_the_first_in_order(
         datetime.fromisoformat(sent["expires_at"]),
     )
     assert expires_at - sent_at == timedelta(days=90)
+    # The job that expires it then (tests/envelope/test_tasks.py runs it).
+    async with runtime.sessions() as session:
+        [expiry] = await session.scalars(select(Job).where(Job.kind == EXPIRE_TASK))
+    assert expiry.payload == {"envelope_id": sent["id"]}
+    assert expiry.run_at == expires_at
     assert [(r["email"], r["status"]) for r in sent["recipients"]] == [
         ("ann@example.test", "sent"),
         ("cee@example.test", "waiting"),
@@ -353,6 +378,8 @@ async def test_send_invites_the_first_in_order(
         stored = await session.get(EnvelopeRecipient, ann["id"])
         assert stored is not None
         assert stored.token_hash == token_hash(token)
+        # What earlier releases stored: the links they mailed must still open after an upgrade.
+        assert stored.token_hash == hashlib.sha256(f"signing:{token}".encode()).hexdigest()
         assert token not in json.dumps([stored.token_hash, stored.token_salt])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -9,10 +10,12 @@ import time
 import httpx
 import pytest
 
+from tabellion.evidence.verification.verify import verify_json_proof
 from tabellion.jobs.worker import Worker
 from tabellion.portal import pages
 from tabellion.runtime import Runtime
 from tests.conftest import count_rows
+from tests.evidence.helpers import trust_of
 from tests.fixtures.factories import create_org_with_key, message_body, natural_recipient
 from tests.portal.helpers import (
     age_codes,
@@ -67,6 +70,8 @@ async def test_download_streams_and_records_first_download(
         assert file.headers["content-type"] == "application/pdf"
         assert file.headers["content-disposition"].startswith("attachment")
         assert "contract.pdf" in file.headers["content-disposition"]
+        assert file.headers["content-length"] == str(len(b"%PDF-1.4\n%%EOF\n"))
+        assert file.headers["x-content-type-options"] == "nosniff"
     inline = await client.get(f"{link}/files/{attachment_id}?inline=1")
     assert inline.headers["content-disposition"].startswith("inline")
     # Another browser with the link but not this one's session is sent to the letter's page.
@@ -75,8 +80,15 @@ async def test_download_streams_and_records_first_download(
         elsewhere = await other.get(f"{link}/files/{attachment_id}")
     assert elsewhere.status_code == 303 and elsewhere.content == b""
     assert elsewhere.headers["location"] == httpx.URL(link).path
-    types = [e["type"] for e in (await status_of(client, auth, delivery["id"]))["evidence"]]
-    assert types.count("DOWNLOADED") == 1
+    evidence = (await status_of(client, auth, delivery["id"]))["evidence"]
+    [downloaded] = [e for e in evidence if e["type"] == "DOWNLOADED"]
+    # Its proof, as the sender and a verifier read it, names the way the file went out.
+    await Worker(runtime, poll_interval=0.05).run_until_idle()
+    proof = await client.get(f"/v1/evidence/{downloaded['id']}", headers=auth)
+    assert proof.status_code == 200, proof.text
+    verdict = verify_json_proof(proof.content, trust_of(runtime))
+    assert verdict.authentic and verdict.content is not None, verdict.problems
+    assert verdict.content["recipient"]["action"]["authentication"] == {"method": "portal"}
 
 
 async def test_secure_thread_both_sides_in_order(
@@ -443,6 +455,43 @@ async def test_vault_pending_cookie_is_secure_over_https_only(
         assert {"Secure", "HttpOnly", "Path=/vault"} <= pending_cookie_attributes(sent)
         step = await tls.get("/vault?step=code")
         assert 'id="code"' in step.text and 'value="jane1@example.test"' in step.text
+
+
+def address_whose_pending_cookie_ends_in_x() -> str:
+    """The cookie holds the base64 of ``<until>:<address>``, its padding stripped. It ends in
+    ``X`` when that text's length is a multiple of three and its last byte's low six bits are
+    23: never for an ASCII domain (``normalize_email`` lower-cases it), but for one ending in
+    ``ė`` (C4 97). ``until`` has ten digits, so the ending found now is the one at send time."""
+    until = int(time.time()) + 600
+    for local in ("ona", "onas", "onute"):
+        address = f"{local}@pavyzdys.lietuvė"
+        payload = base64.urlsafe_b64encode(f"{until}:{address}".encode()).decode().rstrip("=")
+        if payload.endswith("X"):
+            return address
+    raise AssertionError("no address found whose pending cookie ends in X")
+
+
+async def test_vault_code_step_keeps_an_address_whose_cookie_ends_in_x(
+    client: httpx.AsyncClient,
+) -> None:
+    """Only the padding is stripped from the cookie's value, not a base64 character."""
+    address = address_whose_pending_cookie_ends_in_x()
+    await ask_vault_code(client, address)
+    step = await client.get("/vault?step=code")
+    assert 'id="code"' in step.text and f'value="{address}"' in step.text
+
+
+async def test_vault_code_step_keeps_addresses_of_every_length(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """The cookie's base64 is padded back to a multiple of four, whatever its length."""
+    key, until = runtime.settings.signing_key, int(time.time()) + 600
+    for n in range(1, 13):
+        address = f"{'j' * n}@example.test"
+        value = pages.pending_cookie(key, address, until)
+        client.cookies.set(pages.PENDING_COOKIE, value, path="/vault")
+        step = await client.get("/vault?step=code")
+        assert 'id="code"' in step.text and f'value="{address}"' in step.text, address
 
 
 @pytest.mark.parametrize("cookie", ["forged", "expired", "garbled"])

@@ -7,10 +7,13 @@ from datetime import timedelta
 import httpx
 
 from tabellion.db import transaction
+from tabellion.evidence.verification.verify import verify_json_proof
+from tabellion.jobs.worker import Worker
 from tabellion.kit.time import utcnow
 from tabellion.message.service.lifecycle import expire
 from tabellion.models.message import Delivery
 from tabellion.runtime import Runtime
+from tests.evidence.helpers import trust_of
 from tests.fixtures.server import client_from
 from tests.portal.helpers import (
     age_codes,
@@ -21,6 +24,7 @@ from tests.portal.helpers import (
     notify,
     outbox_codes,
     ready_to_answer,
+    signed_in,
     status_of,
     vault_sign_in,
 )
@@ -99,6 +103,41 @@ async def test_accept_reveals_content_and_records_evidence(
     assert "already answered" in again.text
 
 
+async def test_answer_pages_speak_the_letters_language_and_the_proof_names_the_code(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """A browser that asks for no language reads the answer's refusals in the letter's
+    language, with the letter's own links; the ACCEPTED proof names the e-mailed code."""
+    delivery = await dispatch(client, auth, language="fr")
+    link = await notify(runtime, delivery["id"])
+    token = await signed_in(client, runtime, link, delivery["id"])
+    unconfirmed = await client.post(
+        f"{link}/answer", data={"decision": "accept", "csrf_token": token}
+    )
+    assert unconfirmed.status_code == 422 and '<html lang="fr">' in unconfirmed.text
+    assert "Cochez la case pour confirmer votre choix." in unconfirmed.text
+    assert f'action="{link}/answer"' in unconfirmed.text
+    answer = {"decision": "accept", "confirm": "yes", "csrf_token": token}
+    assert (await client.post(f"{link}/answer", data=answer, headers=UA)).status_code == 303
+    again = await client.post(f"{link}/answer", data=answer)
+    assert again.status_code == 409 and '<html lang="fr">' in again.text
+    assert "Cette lettre a déjà reçu une réponse" in again.text
+    assert f'href="{link}/files/' in again.text
+
+    evidence = (await status_of(client, auth, delivery["id"]))["evidence"]
+    [accepted] = [e for e in evidence if e["type"] == "ACCEPTED"]
+    await Worker(runtime, poll_interval=0.05).run_until_idle()
+    proof = await client.get(f"/v1/evidence/{accepted['id']}", headers=auth)
+    assert proof.status_code == 200, proof.text
+    verdict = verify_json_proof(proof.content, trust_of(runtime))
+    assert verdict.authentic and verdict.content is not None, verdict.problems
+    action = verdict.content["recipient"]["action"]
+    # The identity the code confirmed, and the channel the answer came through: that code.
+    authentication = action["authentication"]
+    assert (authentication["method"], authentication["channel"]) == ("email-otp", "email-otp")
+    assert action["user_agent"] == UA["User-Agent"]
+
+
 async def test_refuse_closes_it(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
@@ -157,6 +196,17 @@ async def test_wrong_code_five_times_locks_it(
     fresh = await latest_code(runtime, delivery["id"])
     ok = await client.post(f"{link}/verify", data={"code": fresh, "csrf_token": csrf(page.text)})
     assert ok.status_code == 303
+
+
+async def test_a_form_without_a_code_is_a_wrong_code(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    delivery = await dispatch(client, auth)
+    link = await notify(runtime, delivery["id"])
+    page = await client.get(link)
+    await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
+    empty = await client.post(f"{link}/verify", data={"csrf_token": csrf(page.text)})
+    assert empty.status_code == 200 and "That code is not right. 4 tries left." in empty.text
 
 
 async def test_expired_code_is_refused(
@@ -307,7 +357,6 @@ async def test_answer_after_deadline_before_expiry_job_is_refused(
 ) -> None:
     from sqlalchemy import update
 
-    from tabellion.jobs.worker import Worker
     from tabellion.models.job import Job
 
     delivery, link, token = await ready_to_answer(client, auth, runtime)

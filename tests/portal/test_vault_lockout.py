@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tabellion.config import Settings
 from tabellion.runtime import Runtime
+from tests.conftest import make_settings
 from tests.fixtures.factories import natural_recipient
 from tests.fixtures.server import client_from
 from tests.portal.helpers import age_codes, csrf, dispatch, latest_code, outbox_mails
@@ -127,3 +130,25 @@ async def test_each_address_has_its_own_quota_of_recovery_links(
         await lock_code(client, runtime, owner, f"198.51.{100 + n}")
     mails = await outbox_mails(runtime, "vault-link")
     assert sorted(str(m["To"]) for m in mails) == owners
+
+
+class TestTheAddressQuota:
+    """Wrong codes count against the address as well as the client (``code-check.address``,
+    here two an hour): clients that each stay under their own quota are stopped together."""
+
+    @pytest.fixture
+    def settings(self, data_dir: Path, database_url: str) -> Settings:
+        return make_settings(data_dir, database_url, rate_limits={"code-check.address": "2/hour"})
+
+    async def test_clients_under_their_own_quota_share_the_address_quota(
+        self, client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+    ) -> None:
+        await dispatch(client, auth, mode="simple")
+        await ask_vault_code(client, OWNER)
+        right = await latest_code(runtime, OWNER)
+        for n, left in enumerate((4, 3)):
+            async with client_from(client, f"198.51.100.{n}") as attacker:
+                assert f"{left} tries left" in (await guess(attacker, wrong_for(right))).text
+        async with client_from(client, "198.51.100.9") as third:
+            stopped = await guess(third, right)
+        assert stopped.status_code == 429 and "<h1>Too many attempts</h1>" in stopped.text

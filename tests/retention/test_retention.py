@@ -249,3 +249,4 @@ async def test_the_portal_says_a_file_went_in_the_letters_language(
     gone = await client.get(f"{link}/files/{file_id}")
     assert gone.status_code == 410 and '<html lang="fr">' in gone.text
     assert "Ce fichier a été supprimé à la fin de sa durée de conservation" in gone.text
+    assert f'action="{link}/reply"' in gone.text  # the letter's own page, its links whole
