@@ -141,16 +141,22 @@ async def read_p99(kept: dict[str, str], args: argparse.Namespace) -> None:
             wait_for_port(ours_port, timeout=180)
             wait_for_port(bare_port, timeout=180)
             path = f"/v1/deliveries/{kept['delivery']}"
-            ours = await measure(args, f"http://127.0.0.1:{ours_port}", path, auth)
+            ours = await measure(args, f"http://127.0.0.1:{ours_port}", path, auth, servers[0].pid)
             floor = await measure(
-                args, f"http://127.0.0.1:{bare_port}", f"/delivery/{kept['delivery']}", auth
+                args,
+                f"http://127.0.0.1:{bare_port}",
+                f"/delivery/{kept['delivery']}",
+                auth,
+                servers[1].pid,
             )
         finally:
             for server in servers:
                 stop(server)
     print(
         f"GET delivery at {args.connections} clients: ours {ours[0]:.0f} req/s p99 "
-        f"{ours[1] * 1000:.0f} ms; bare {floor[0]:.0f} req/s p99 {floor[1] * 1000:.0f} ms"
+        f"{ours[1] * 1000:.0f} ms CPU {ours[2] * 1000:.2f} ms/req; bare {floor[0]:.0f} req/s "
+        f"p99 {floor[1] * 1000:.0f} ms CPU {floor[2] * 1000:.2f} ms/req; p99 ratio "
+        f"{ours[1] / floor[1]:.2f}"
     )
     report(
         f"GET delivery p99, {args.connections} conn, scaled-out PostgreSQL",
