@@ -115,6 +115,12 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "src/tabellion/compat/documenso/endpoints.py",
         ["tests/compat/test_documenso.py"],
     ),
+    # The API key check: the native API's and STAMPEE's (which reads the key from its own
+    # header, then checks it as the native API does).
+    "api-key-auth": (
+        "src/tabellion/organization/service.py",
+        ["tests/organization/test_keys_and_scopes.py", "tests/compat/stampee/test_errors.py"],
+    ),
     # Concurrent requests for a code queue on an advisory lock (PostgreSQL only).
     "code-issuer-lock": ("src/tabellion/kit/sessions.py", ["tests/portal/test_code_races.py"]),
     "envelope-lifecycle": (
@@ -149,6 +155,7 @@ FUNCTIONS: dict[str, list[str]] = {
     # mutant of it "survives" unrun. Its key-id rule is pinned by test_endpoints.py all the same.
     "dialect-auth-registered-email": ["_credentials"],
     "dialect-auth-documenso": ["api_key"],
+    "api-key-auth": ["authenticate_api_key"],
     "code-issuer-lock": ["_one_issuer_at_a_time"],
     # The checks of a JSON proof: seal path, timestamp, log inclusion, signed tree head (not the
     # PDF reading around them).
