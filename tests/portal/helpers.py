@@ -16,6 +16,7 @@ import httpx
 from sqlalchemy import select
 
 from tabellion.db import transaction
+from tabellion.evidence.verification.verify import verify_json_proof
 from tabellion.jobs.worker import Worker
 from tabellion.kit.sessions import derive_code
 from tabellion.kit.time import utcnow
@@ -156,6 +157,21 @@ async def attachment_ids(client: httpx.AsyncClient, auth: dict[str, str], delive
 
 async def status_of(client: httpx.AsyncClient, auth: dict[str, str], delivery_id: str) -> dict:
     return (await client.get(f"/v1/deliveries/{delivery_id}", headers=auth)).json()
+
+
+async def proof_content(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, evidence_id: str
+) -> dict:
+    """An evidence's JSON proof as the sender fetches it (sealed first by the worker), checked
+    by the verifier: its content."""
+    from tests.evidence.helpers import trust_of  # it imports this module
+
+    await Worker(runtime, poll_interval=0.05).run_until_idle()
+    proof = await client.get(f"/v1/evidence/{evidence_id}", headers=auth)
+    assert proof.status_code == 200, proof.text
+    verdict = verify_json_proof(proof.content, trust_of(runtime))
+    assert verdict.authentic and verdict.content is not None, verdict.problems
+    return verdict.content
 
 
 async def get_delivery(runtime: Runtime, delivery_id: str) -> Delivery:

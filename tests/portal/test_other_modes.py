@@ -10,12 +10,10 @@ import time
 import httpx
 import pytest
 
-from tabellion.evidence.verification.verify import verify_json_proof
 from tabellion.jobs.worker import Worker
 from tabellion.portal import pages
 from tabellion.runtime import Runtime
 from tests.conftest import count_rows
-from tests.evidence.helpers import trust_of
 from tests.fixtures.factories import create_org_with_key, message_body, natural_recipient
 from tests.portal.helpers import (
     age_codes,
@@ -26,6 +24,7 @@ from tests.portal.helpers import (
     outbox_codes,
     outbox_mails,
     outbox_read,
+    proof_content,
     reply_in_portal,
     status_of,
 )
@@ -83,12 +82,8 @@ async def test_download_streams_and_records_first_download(
     evidence = (await status_of(client, auth, delivery["id"]))["evidence"]
     [downloaded] = [e for e in evidence if e["type"] == "DOWNLOADED"]
     # Its proof, as the sender and a verifier read it, names the way the file went out.
-    await Worker(runtime, poll_interval=0.05).run_until_idle()
-    proof = await client.get(f"/v1/evidence/{downloaded['id']}", headers=auth)
-    assert proof.status_code == 200, proof.text
-    verdict = verify_json_proof(proof.content, trust_of(runtime))
-    assert verdict.authentic and verdict.content is not None, verdict.problems
-    assert verdict.content["recipient"]["action"]["authentication"] == {"method": "portal"}
+    content = await proof_content(client, auth, runtime, downloaded["id"])
+    assert content["recipient"]["action"]["authentication"] == {"method": "portal"}
 
 
 async def test_secure_thread_both_sides_in_order(

@@ -7,13 +7,11 @@ from datetime import timedelta
 import httpx
 
 from tabellion.db import transaction
-from tabellion.evidence.verification.verify import verify_json_proof
 from tabellion.jobs.worker import Worker
 from tabellion.kit.time import utcnow
 from tabellion.message.service.lifecycle import expire
 from tabellion.models.message import Delivery
 from tabellion.runtime import Runtime
-from tests.evidence.helpers import trust_of
 from tests.fixtures.server import client_from
 from tests.portal.helpers import (
     age_codes,
@@ -23,6 +21,7 @@ from tests.portal.helpers import (
     latest_code,
     notify,
     outbox_codes,
+    proof_content,
     ready_to_answer,
     signed_in,
     status_of,
@@ -126,12 +125,8 @@ async def test_answer_pages_speak_the_letters_language_and_the_proof_names_the_c
 
     evidence = (await status_of(client, auth, delivery["id"]))["evidence"]
     [accepted] = [e for e in evidence if e["type"] == "ACCEPTED"]
-    await Worker(runtime, poll_interval=0.05).run_until_idle()
-    proof = await client.get(f"/v1/evidence/{accepted['id']}", headers=auth)
-    assert proof.status_code == 200, proof.text
-    verdict = verify_json_proof(proof.content, trust_of(runtime))
-    assert verdict.authentic and verdict.content is not None, verdict.problems
-    action = verdict.content["recipient"]["action"]
+    content = await proof_content(client, auth, runtime, accepted["id"])
+    action = content["recipient"]["action"]
     # The identity the code confirmed, and the channel the answer came through: that code.
     authentication = action["authentication"]
     assert (authentication["method"], authentication["channel"]) == ("email-otp", "email-otp")
