@@ -6,11 +6,18 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from tabellion.db import transaction
 from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.kit.tokens import sha256_hex
 from tabellion.models.organization import ApiKey
-from tabellion.organization.service import authenticate_api_key
+from tabellion.organization.service import (
+    KEY_RANDOM_CHARS,
+    LOOKUP_CHARS,
+    authenticate_api_key,
+)
+from tabellion.organization.service import _verified_keys as verified_keys
 from tabellion.runtime import Runtime
 from tests.fixtures.factories import bearer, create_key, create_org_with_key
 from tests.message.test_endpoints import assert_problem
@@ -93,6 +100,64 @@ async def test_expired_key_is_401(
     assert "expired" in str(problem["detail"])
     # The admin key without expiry still works at that time.
     assert (await client.get("/v1/messages", headers=auth)).status_code == 200
+
+
+async def test_a_key_trusted_a_moment_ago_stops_at_its_expiry(
+    client: httpx.AsyncClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key just used is trusted for a few seconds without its row being read again; that
+    trust ends at the key's expiry all the same."""
+    expiry = utcnow() + timedelta(seconds=30)
+    created = await client.post(
+        "/v1/api-keys",
+        json={"name": "t", "scopes": ["admin"], "expires_at": isoformat_z(expiry)},
+        headers=auth,
+    )
+    key = bearer(created.json()["key"])
+    assert (await client.get("/v1/messages", headers=key)).status_code == 200
+    just_after = expiry + timedelta(milliseconds=1)
+    monkeypatch.setattr("tabellion.organization.service.utcnow", lambda: just_after)
+    problem = assert_problem(await client.get("/v1/messages", headers=key), 401, "unauthorized")
+    assert "expired" in str(problem["detail"])
+
+
+async def test_a_key_sharing_a_real_keys_prefix_is_refused(
+    client: httpx.AsyncClient, runtime: Runtime, org_key: tuple[str, str]
+) -> None:
+    """The row is found by the first characters, stored in clear; the rest must match too."""
+    _, secret = org_key
+    lookalike = secret[:LOOKUP_CHARS] + ("A" if secret[-1] != "A" else "B") * (
+        len(secret) - LOOKUP_CHARS
+    )
+    unknown = "tbl_" + "Z" * KEY_RANDOM_CHARS  # well formed, no row
+    for presented in (lookalike, unknown):
+        async with runtime.sessions() as session:
+            assert await authenticate_api_key(session, presented) is None
+        response = await client.get("/v1/organization", headers=bearer(presented))
+        assert_problem(response, 401, "unauthorized")
+    assert (await client.get("/v1/organization", headers=bearer(secret))).status_code == 200
+
+
+async def test_the_last_use_is_stamped_at_most_once_a_minute(
+    runtime: Runtime, org_key: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, secret = org_key
+    start = utcnow()
+
+    async def use_at(moment: datetime) -> datetime | None:
+        verified_keys.clear()  # read the row, as another API process would
+        monkeypatch.setattr("tabellion.organization.service.utcnow", lambda: moment)
+        async with transaction(runtime.sessions) as session:
+            assert await authenticate_api_key(session, secret) is not None
+        async with runtime.sessions() as session:
+            return await session.scalar(
+                select(ApiKey.last_used_at).where(ApiKey.prefix == secret[:LOOKUP_CHARS])
+            )
+
+    assert await use_at(start) == start
+    assert await use_at(start + timedelta(seconds=59)) == start  # not rewritten
+    later = start + timedelta(seconds=61)
+    assert await use_at(later) == later
 
 
 async def test_a_revoked_key_shows_when_and_stops_working(
