@@ -138,6 +138,24 @@ def csrf(page: str) -> str:
     return match.group(1)
 
 
+@dataclass(frozen=True)
+class CodeSent:
+    """A registered letter notified, its page open, a code sent to the recipient."""
+
+    delivery_id: str
+    link: str
+    token: str  # the page's form token
+    code: str  # the code sent
+
+
+async def code_sent(client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime) -> CodeSent:
+    delivery = await dispatch(client, auth)
+    link = await notify(runtime, delivery["id"])
+    token = csrf((await client.get(link)).text)
+    await client.post(f"{link}/code", data={"csrf_token": token})
+    return CodeSent(delivery["id"], link, token, await latest_code(runtime, delivery["id"]))
+
+
 async def vault_sign_in(client: httpx.AsyncClient, runtime: Runtime, email: str) -> None:
     """Sign in to the vault with the code mailed to ``email``."""
     form = await client.get("/vault")

@@ -18,7 +18,7 @@ from tabellion.models.portal import OneTimeCode
 from tabellion.runtime import Runtime
 from tests.conftest import make_settings
 from tests.fixtures.database import race_on_writes
-from tests.portal.helpers import csrf, dispatch, latest_code, notify
+from tests.portal.helpers import code_sent, csrf, dispatch, latest_code, notify
 
 GUESSES = 40
 
@@ -51,12 +51,8 @@ async def attempts_recorded(runtime: Runtime, subject: str) -> int:
 async def test_concurrent_wrong_guesses_lock_the_letters_code(
     served: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
-    delivery = await dispatch(served, auth)
-    link = await notify(runtime, delivery["id"])
-    page = await served.get(link)
-    token = csrf(page.text)
-    await served.post(f"{link}/code", data={"csrf_token": token})
-    right = await latest_code(runtime, delivery["id"])
+    sent = await code_sent(served, auth, runtime)
+    link, token, right = sent.link, sent.token, sent.code
     guesses = await asyncio.gather(
         *(
             served.post(f"{link}/verify", data={"code": wrong_for(right), "csrf_token": token})
@@ -66,7 +62,7 @@ async def test_concurrent_wrong_guesses_lock_the_letters_code(
     assert all(r.status_code == 200 for r in guesses)
     locked = sum("Too many wrong codes" in r.text for r in guesses)
     assert locked == GUESSES - (CODE_MAX_ATTEMPTS - 1)
-    assert await attempts_recorded(runtime, delivery["id"]) == CODE_MAX_ATTEMPTS
+    assert await attempts_recorded(runtime, sent.delivery_id) == CODE_MAX_ATTEMPTS
     after = await served.post(f"{link}/verify", data={"code": right, "csrf_token": token})
     assert after.status_code == 200 and "Too many wrong codes" in after.text
     assert "Accept the letter" not in (await served.get(link)).text

@@ -16,6 +16,7 @@ from tests.fixtures.server import client_from
 from tests.portal.helpers import (
     age_codes,
     attachment_ids,
+    code_sent,
     csrf,
     dispatch,
     latest_code,
@@ -196,11 +197,8 @@ async def test_wrong_code_five_times_locks_it(
 async def test_a_form_without_a_code_is_a_wrong_code(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
-    delivery = await dispatch(client, auth)
-    link = await notify(runtime, delivery["id"])
-    page = await client.get(link)
-    await client.post(f"{link}/code", data={"csrf_token": csrf(page.text)})
-    empty = await client.post(f"{link}/verify", data={"csrf_token": csrf(page.text)})
+    sent = await code_sent(client, auth, runtime)
+    empty = await client.post(f"{sent.link}/verify", data={"csrf_token": sent.token})
     assert empty.status_code == 200 and "That code is not right. 4 tries left." in empty.text
 
 
