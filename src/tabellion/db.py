@@ -200,10 +200,7 @@ async def bulk_insert(
     given = {name for row in rows for name in row}
     columns = [c for c in table.columns if c.name in given or _python_default(c) is not None]
     # Built column by column (a comprehension per column, not a call per value).
-    values = [
-        _column_values(c, c.type.dialect_impl(dialect).bind_processor(dialect), rows)
-        for c in columns
-    ]
+    values = [_column_values(c, dialect, rows) for c in columns]
     if dialect.name == "sqlite":
         quote = dialect.identifier_preparer.quote
         names = ", ".join(quote(c.name) for c in columns)
@@ -244,18 +241,16 @@ async def bulk_update(
     dialect = connection.dialect
     if dialect.name != "sqlite":
         statement = update(table).where(table.c[key] == bindparam("b_key"))
-        params = [{**stamped, **row, "b_key": row[key]} for row in rows]
-        for row in params:
-            del row[key]
+        params = [
+            {**stamped, **{n: v for n, v in row.items() if n != key}, "b_key": row[key]}
+            for row in rows
+        ]
         await session.execute(statement, params)
         return
     quote = dialect.identifier_preparer.quote
     columns = [table.c[name] for name in [*names, *stamped, key]]
     given = [{**stamped, **row} for row in rows] if stamped else rows
-    values = [
-        _column_values(c, c.type.dialect_impl(dialect).bind_processor(dialect), given)
-        for c in columns
-    ]
+    values = [_column_values(c, dialect, given) for c in columns]
     assignments = ", ".join(f"{quote(c.name)} = ?" for c in columns[:-1])
     # The names are the table's own, quoted; every value is a parameter.
     statement_text = f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote(key)} = ?"  # noqa: S608
@@ -263,7 +258,7 @@ async def bulk_update(
 
 
 def _column_values(
-    column: Column[Any], process: Callable[[Any], Any] | None, rows: Sequence[Mapping[str, Any]]
+    column: Column[Any], dialect: Any, rows: Sequence[Mapping[str, Any]]
 ) -> list[Any]:
     """One column's values for the driver: through the column's type, a value shared by many
     rows (a dispatch's instant, its evidence details) converted once, by identity (the rows
@@ -271,6 +266,7 @@ def _column_values(
     ``COPY``, JSON as its text, which the server parses as it would the driver's own."""
     name = column.name
     raw = [row[name] if name in row else _python_default_value(column) for row in rows]
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:
         return raw
     seen: dict[Any, Any] = {}
