@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -180,9 +181,10 @@ def create_sessionmaker(
 
 
 async def bulk_insert(
-    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]
+    session: AsyncSession | AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Insert many rows in the session's transaction, with the columns' Python-side defaults.
+    """Insert many rows in the session's (or connection's) transaction, with the columns'
+    Python-side defaults.
 
     On PostgreSQL one ``COPY … FROM STDIN`` stream: a 10,000-recipient dispatch writes 40,000
     rows, and executemany would send (and psycopg adapt) one statement per row. On SQLite the
@@ -192,10 +194,10 @@ async def bulk_insert(
     """
     if not rows:
         return
-    connection = await session.connection()
+    connection = session if isinstance(session, AsyncConnection) else await session.connection()
     dialect = connection.dialect
     if dialect.name not in ("postgresql", "sqlite"):
-        await session.execute(insert(table), list(rows))
+        await connection.execute(insert(table), list(rows))
         return
     given = {name for row in rows for name in row}
     columns = [c for c in table.columns if c.name in given or _python_default(c) is not None]

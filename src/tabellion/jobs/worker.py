@@ -120,6 +120,22 @@ _WRITE_OUTCOME = (
     )
 )
 
+# Most outcomes: one statement for every job done, built once (the claims expand into it).
+_SETTLE_DONE = (
+    update(Job)
+    .where(
+        tuple_(Job.id, Job.attempts).in_(bindparam("b_claims", expanding=True)),
+        Job.locked_by == bindparam("b_worker"),
+        Job.status == "running",
+    )
+    .values(
+        status="done",
+        finished_at=bindparam("b_now", type_=UTCDateTime()),
+        locked_by=None,
+        locked_until=None,
+    )
+)
+
 # Back to the queue as if never claimed: a shutdown is not the job's fault.
 _RELEASE = (
     update(Job)
@@ -469,14 +485,9 @@ class Worker:
         others = [o for o in outcomes if o.status != "done"]
         for start in range(0, len(done), 500):
             chunk = done[start : start + 500]
+            claims = [(o.job.id, o.job.attempt) for o in chunk]
             await conn.execute(
-                update(Job)
-                .where(
-                    tuple_(Job.id, Job.attempts).in_([(o.job.id, o.job.attempt) for o in chunk]),
-                    Job.locked_by == self.name,
-                    Job.status == "running",
-                )
-                .values(status="done", finished_at=now, locked_by=None, locked_until=None)
+                _SETTLE_DONE, {"b_claims": claims, "b_worker": self.name, "b_now": now}
             )
         if not others:
             return

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from tabellion.db import bulk_insert
 from tabellion.jobs.queue import enqueue
 from tabellion.kit import crypto
 from tabellion.kit.time import utcnow
@@ -81,7 +82,7 @@ _EVENTS_FROM = (
     .order_by(_events.c.id)
     .limit(bindparam("limit"))
 )
-_INSERT_ATTEMPT = insert(cast(Table, WebhookAttempt.__table__))
+_attempts = cast(Table, WebhookAttempt.__table__)
 _UPDATE_ENDPOINT = (
     update(_endpoints)
     .where(_endpoints.c.id == bindparam("b_id"))
@@ -461,7 +462,7 @@ class Ledger:
                 }
             )
         if attempts:
-            await conn.execute(_INSERT_ATTEMPT, attempts)
+            await bulk_insert(conn, _attempts, attempts)
         changed = [
             {
                 "b_id": state.id,
