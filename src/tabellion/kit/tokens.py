@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -22,7 +23,18 @@ def sha256_hex(value: str | bytes) -> str:
 
 def hmac_sha256(key: bytes, message: str | bytes) -> bytes:
     data = message.encode() if isinstance(message, str) else message
-    return hmac.digest(key, data, hashlib.sha256)
+    keyed = _keyed(key).copy()
+    keyed.update(data)
+    return keyed.digest()
+
+
+@functools.lru_cache(maxsize=256)
+def _keyed(key: bytes) -> hmac.HMAC:
+    """An HMAC-SHA256 primed with ``key``, to copy for each message: a process signs with a
+    few keys, many times a request. ``hmac.digest`` sets the key up afresh at each call and
+    lets go of the GIL around it, so on a busy event loop each of a page's signed links
+    could wait for the database thread's turn."""
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:

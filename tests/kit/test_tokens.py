@@ -1,0 +1,37 @@
+"""kit.tokens: the keyed HMAC served from a primed copy gives what a fresh one gives."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import pytest
+
+from tabellion.kit import logs
+from tabellion.kit.tokens import hmac_sha256
+
+
+@pytest.mark.parametrize("key_size", [0, 1, 32, 64, 65, 200])
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 2047, 2048, 100_000])
+def test_hmac_sha256_is_the_standard_hmac(key_size: int, size: int) -> None:
+    key = secrets.token_bytes(key_size)
+    message = secrets.token_bytes(size)
+    assert hmac_sha256(key, message) == hmac.digest(key, message, hashlib.sha256)
+    text = message.hex()
+    assert hmac_sha256(key, text) == hmac.digest(key, text.encode(), hashlib.sha256)
+
+
+def test_hmac_sha256_keeps_keys_apart_past_its_cache() -> None:
+    # More keys than the primed copies kept, each used twice, interleaved: a copy never
+    # carries one message's state into the next, nor one key's into another's.
+    keys = [secrets.token_bytes(32) for _ in range(600)]
+    for key in keys + keys[::-1]:
+        for message in (b"", b"a", b"evidence-link:json:evd_1:1733400000"):
+            assert hmac_sha256(key, message) == hmac.digest(key, message, hashlib.sha256)
+
+
+def test_new_request_ids_are_long_random_and_distinct() -> None:
+    made = {logs.request_id_from(None) for _ in range(10_000)}
+    assert len(made) == 10_000
+    assert all(len(value) == 32 and int(value, 16) >= 0 for value in made)
