@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import functools
 import hashlib
-import hmac
 import json
 import secrets
 import tempfile
@@ -39,6 +37,7 @@ from tabellion.evidence.events import EvidenceType, event_uri
 from tabellion.jobs.worker import freeze_startup_heap
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow
+from tabellion.kit.tokens import hmac_sha256
 from tabellion.migrations import upgrade_database
 from tabellion.models import Delivery, Evidence, Job, Message
 from tabellion.models.base import table_of
@@ -94,17 +93,9 @@ def _b64(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-@functools.cache
-def _primed(key: bytes) -> Any:
-    return hmac.new(key, digestmod=hashlib.sha256)
-
-
 def _hmac(key: bytes, text: str) -> str:
-    # A copy of an HMAC primed with the key: the fastest plain means (a key set-up per call,
-    # as ``hmac.digest`` does, costs a third more).
-    keyed = _primed(key).copy()
-    keyed.update(text.encode())
-    return _b64(keyed.digest())
+    # The project's own HMAC (a copy of an HMAC primed with the key): the fastest plain means.
+    return _b64(hmac_sha256(key, text))
 
 
 async def bare_dispatch(runtime: Runtime, count: int) -> tuple[float, float, int]:

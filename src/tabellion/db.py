@@ -181,10 +181,10 @@ def create_sessionmaker(
 
 
 async def bulk_insert(
-    session: AsyncSession | AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+    db: AsyncSession | AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Insert many rows in the session's (or connection's) transaction, with the columns'
-    Python-side defaults.
+    """Insert many rows in the transaction of ``db`` (a session, or a connection), with the
+    columns' Python-side defaults.
 
     On PostgreSQL one ``COPY … FROM STDIN`` stream: a 10,000-recipient dispatch writes 40,000
     rows, and executemany would send (and psycopg adapt) one statement per row. On SQLite the
@@ -194,7 +194,7 @@ async def bulk_insert(
     """
     if not rows:
         return
-    connection = session if isinstance(session, AsyncConnection) else await session.connection()
+    connection = db if isinstance(db, AsyncConnection) else await db.connection()
     dialect = connection.dialect
     if dialect.name not in ("postgresql", "sqlite"):
         await connection.execute(insert(table), list(rows))
