@@ -43,8 +43,13 @@ from sqlalchemy.pool import NullPool
 from tabellion.kit.aiosqlite_driver import OneTripDbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Read connections per process on SQLite: readers do not block each other in WAL mode.
-SQLITE_READ_CONNECTIONS = 4
+# Read connections per process on SQLite: readers do not block each other in WAL mode, but
+# each connection is a thread of aiosqlite's that needs the GIL to hand its rows back. Two
+# measured faster than four on a 2-core machine at 100 requests in flight (docs/performance.md,
+# "5 December, evening"): GET of a delivery 845 -> 1,000 req/s, its p99 243 -> 122 ms, fewer
+# hand-offs and context switches per request; a statement holds its connection for one
+# trip, so two are rarely both busy for long.
+SQLITE_READ_CONNECTIONS = 2
 
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
