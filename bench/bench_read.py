@@ -132,8 +132,12 @@ def bare_app() -> Any:
     app = FastAPI(lifespan=lifespan)
 
     async def select(connection: Any, sql: str, *params: Any) -> list[dict[str, Any]]:
-        cursor = await connection.execute(sql.format(p=mark), params)
-        return [dict(row) for row in await cursor.fetchall()]
+        if postgres:
+            cursor = await connection.execute(sql.format(p=mark), params)
+            rows = await cursor.fetchall()  # psycopg has them already: no round trip
+        else:  # one trip to aiosqlite's thread, as ours takes for a statement
+            rows = await connection.execute_fetchall(sql.format(p=mark), params)
+        return [dict(row) for row in rows]
 
     async def evidence(connection: Any, deliveries: list[dict[str, Any]]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {d["id"]: [] for d in deliveries}

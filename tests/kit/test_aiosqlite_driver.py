@@ -12,7 +12,7 @@ from typing import Any
 import aiosqlite
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tabellion.db import create_engine, create_read_engine
@@ -40,7 +40,7 @@ def count_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return trips
 
 
-async def test_a_statement_takes_one_trip_and_a_read_three_in_all(
+async def test_a_read_statement_takes_one_trip_and_nothing_else_does(
     engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reader = create_read_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}", engine)
@@ -52,9 +52,29 @@ async def test_a_statement_takes_one_trip_and_a_read_three_in_all(
             assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 0
             assert (await conn.execute(text("SELECT name FROM t"))).all() == []
             await conn.commit()
-        # BEGIN with the first statement (db's "begin" hook leaves it to the driver), the
-        # second, COMMIT; the pool's rollback on return needs no trip.
-        assert trips == ["_run", "_run", "commit"]
+        # No BEGIN and no COMMIT: a read runs each statement in its own snapshot, and neither
+        # the commit nor the pool's rollback on return needs a trip.
+        assert trips == ["_run", "_run"]
+    finally:
+        await reader.dispose()
+
+
+async def test_each_read_statement_sees_what_was_committed_before_it(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """As PostgreSQL's reads (READ COMMITTED, in autocommit): a read holds no snapshot between
+    its statements, so it never keeps the WAL from being checkpointed while it runs."""
+    reader = create_read_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}", engine)
+    try:
+        async with reader.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 0
+            raw = await conn.get_raw_connection()
+            assert not raw.driver_connection.in_transaction  # type: ignore[union-attr]
+            async with engine.begin() as writer:
+                await writer.execute(text("INSERT INTO t (name) VALUES ('a')"))
+            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1
+            with pytest.raises(OperationalError, match="readonly"):
+                await conn.execute(text("DELETE FROM t"))
     finally:
         await reader.dispose()
 

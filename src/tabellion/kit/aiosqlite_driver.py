@@ -8,8 +8,9 @@ the thread opens a cursor, runs the statement, fetches its rows and closes the c
 hands back the rows with the cursor's description, row count and last row id.
 
 A transaction's ``BEGIN`` rides with its first statement (:meth:`OneTripConnection.begin`),
-so a read of two statements takes three trips (``BEGIN`` and the first, the second,
-``COMMIT``), and a transaction that runs no statement takes none. A commit or rollback
+so a transaction of two statements takes three trips (``BEGIN`` and the first, the second,
+``COMMIT``), and a transaction that runs no statement takes none. (Reads open no transaction
+at all: one trip a statement; see ``db.create_read_engine``.) A commit or rollback
 outside a transaction is skipped without a trip: the pool rolls each connection back as it
 returns, after the session already committed or rolled back.
 
