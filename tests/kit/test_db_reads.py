@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import OperationalError
 from starlette.routing import BaseRoute
 
 from tabellion.app import create_app
-from tabellion.db import SessionRoute, transaction
+from tabellion.db import DbSession, SessionRoute, transaction
 from tabellion.kit.web import PageRoute
 from tabellion.models.message import Message
 from tabellion.models.organization import ApiKey
@@ -117,3 +118,32 @@ def test_get_routes_that_write_keep_a_write_session(runtime: Runtime) -> None:
     # HTML pages: a portal page records RECEIVED, the tracking pixel an opening.
     pages = [r for r in app_routes if isinstance(r, PageRoute)]
     assert len(pages) > 10 and not any(r.read_only for r in pages)
+
+
+async def test_a_read_route_holding_changes_still_commits_them(
+    runtime: Runtime, org_key: tuple[str, str]
+) -> None:
+    """A read session with nothing to commit is only closed (no transaction to end); one that
+    holds changes (a bug) is committed as before, so they are refused loudly on SQLite's
+    read-only connections rather than dropped without a word."""
+    router = APIRouter(route_class=SessionRoute)
+
+    @router.get("/rename")
+    async def rename(session: DbSession) -> dict[str, str]:
+        key = await session.scalar(select(ApiKey).where(ApiKey.organization_id == org_key[0]))
+        assert key is not None
+        key.name = "renamed in a read"
+        return {"renamed": key.id}
+
+    app = FastAPI()
+    app.state.runtime = runtime
+    app.include_router(router)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/rename")
+    async with runtime.sessions() as session:
+        name = await session.scalar(select(ApiKey.name).where(ApiKey.organization_id == org_key[0]))
+    if runtime.read_engine.pool is runtime.engine.pool:  # PostgreSQL: autocommit, as before
+        assert response.status_code == 200 and name == "renamed in a read"
+    else:
+        assert response.status_code == 500 and name != "renamed in a read"
