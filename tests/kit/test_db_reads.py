@@ -123,9 +123,8 @@ def test_get_routes_that_write_keep_a_write_session(runtime: Runtime) -> None:
 async def test_a_read_route_holding_changes_still_commits_them(
     runtime: Runtime, org_key: tuple[str, str]
 ) -> None:
-    """A read session with nothing to commit is only closed (no transaction to end); one that
-    holds changes (a bug) is committed as before, so they are refused loudly on SQLite's
-    read-only connections rather than dropped without a word."""
+    """A read session holding changes (a bug) is committed like any other, so they are
+    refused loudly on SQLite's read-only connections rather than dropped without a word."""
     router = APIRouter(route_class=SessionRoute)
 
     @router.get("/rename")
