@@ -67,6 +67,19 @@ async def test_declared_length_over_the_limit_is_refused_at_the_headers(
     assert "1048576 bytes" in response.json()["detail"]
 
 
+async def test_a_get_is_bounded_when_it_declares_a_body_and_passes_when_it_has_none(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """A GET without Content-Length or Transfer-Encoding has no body: it goes straight to
+    its route. One that declares a body over the limit is refused, as a POST would be."""
+    assert (await client.get("/v1/users", headers=auth)).status_code == 200
+    flood = Flood(2 * MiB)
+    headers = {**auth, "Content-Length": str(2 * MiB + 11)}
+    response = await client.request("GET", "/v1/users", content=flood, headers=headers)
+    assert_problem(response, 413, "body-too-large")
+    assert flood.sent == 0
+
+
 async def test_forms_are_json_sized_and_uploads_stream_past_it(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -203,3 +204,31 @@ async def test_bulk_insert_keeps_each_rows_own_value_beside_shared_ones(runtime:
     assert [j.payload for j in jobs] == [r["payload"] for r in rows]
     assert [j.run_at for j in jobs] == [r["run_at"] for r in rows]
     assert all(j.request_id is None for j in jobs)
+
+
+async def test_closing_session_returns_the_connection_whether_or_not_the_work_ended(
+    runtime: Runtime,
+) -> None:
+    """A session that committed closes at once, without a task; one left in its transaction
+    (its rollback never ran) still closes, its connection back in the pool."""
+    from tabellion.db import closing_session
+
+    pool = runtime.engine.sync_engine.pool
+    tasks = len(asyncio.all_tasks())
+    async with closing_session(runtime.sessions()) as session:
+        await session.execute(select(func.count()).select_from(Job))
+        await session.commit()
+        assert pool.checkedout() == 0  # the commit gave it back
+    assert len(asyncio.all_tasks()) == tasks
+    assert pool.checkedout() == 0
+    assert not session.sync_session.in_transaction()
+
+    async def abandon() -> None:
+        async with closing_session(runtime.sessions()) as session:
+            await session.execute(select(func.count()).select_from(Job))
+            assert pool.checkedout() == 1
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await abandon()
+    assert pool.checkedout() == 0

@@ -53,6 +53,8 @@ MESSAGE_JSON_BYTES = 32 * 1024 * 1024
 # Writes to the native API that need no credentials.
 ANONYMOUS_WRITES = frozenset({"/v1/verify"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The headers that announce a request body (names as ASGI servers give them, in lower case).
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
 
 
 class BodyTooLarge(TabellionError):
@@ -90,8 +92,15 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method, path = scope["method"], scope["path"]
+        if method not in WRITE_METHODS and not any(
+            key in _BODY_HEADERS for key, _ in scope["headers"]
+        ):
+            # A GET (HEAD, OPTIONS) declaring no body has none (RFC 9112, 6.3): nothing to
+            # bound, and no receive or send to wrap on the busiest requests.
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if (
             method in WRITE_METHODS
             and path.startswith("/v1/")

@@ -65,10 +65,13 @@ def bound(*, request_id: str | None, **values: Any) -> Iterator[None]:
     token = _request_id.set(request_id)
     if request_id is not None:
         values["request_id"] = request_id
+    # Reset by token, as ``bound_contextvars`` restores them but without copying the whole
+    # context to find what was bound before (on every request).
+    tokens = structlog.contextvars.bind_contextvars(**values)
     try:
-        with structlog.contextvars.bound_contextvars(**values):
-            yield
+        yield
     finally:
+        structlog.contextvars.reset_contextvars(**tokens)
         _request_id.reset(token)
 
 

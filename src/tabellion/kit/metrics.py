@@ -42,7 +42,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -249,7 +249,7 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = logs.request_id_from(Headers(scope=scope).get(logs.REQUEST_ID_HEADER))
+        request_id = logs.request_id_from(_header(scope, _REQUEST_ID_KEY))
         start = time.perf_counter()
         status = 500  # unless a response starts: an exception escaped
 
@@ -268,8 +268,9 @@ class ObserveMiddleware:
                 elapsed = time.perf_counter() - start
                 method = scope["method"] if scope["method"] in _METHODS else "other"
                 route = route_template(scope)
-                HTTP_REQUESTS.labels(method, route, str(status)).inc()
-                HTTP_DURATION.labels(method, route).observe(elapsed)
+                requests, durations = _http_series(method, route, status)
+                requests.inc()
+                durations.observe(elapsed)
                 if access_log.isEnabledFor(logging.INFO):
                     access_log.info(
                         "%s %s %d %.1f ms",
@@ -285,6 +286,26 @@ class ObserveMiddleware:
                             "duration_ms": round(elapsed * 1000, 1),
                         },
                     )
+
+
+_REQUEST_ID_KEY = logs.REQUEST_ID_HEADER.lower().encode("latin-1")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """A request header's first value, read from the scope as is (ASGI servers give names
+    in lower case)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+@functools.cache
+def _http_series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The request counter's and the duration histogram's series for one request's labels:
+    what ``labels()`` returns (the same objects), looked up once. Bounded: the labels are
+    route templates, methods and status codes, never raw paths."""
+    return HTTP_REQUESTS.labels(method, route, str(status)), HTTP_DURATION.labels(method, route)
 
 
 def _trace_request_id(request_id: str) -> None:
