@@ -268,9 +268,8 @@ class ObserveMiddleware:
                 elapsed = time.perf_counter() - start
                 method = scope["method"] if scope["method"] in _METHODS else "other"
                 route = route_template(scope)
-                requests, durations = _http_series(method, route, status)
-                requests.inc()
-                durations.observe(elapsed)
+                _child(HTTP_REQUESTS, method, route, str(status)).inc()
+                _child(HTTP_DURATION, method, route).observe(elapsed)
                 if access_log.isEnabledFor(logging.INFO):
                     access_log.info(
                         "%s %s %d %.1f ms",
@@ -298,14 +297,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
-
-
-@functools.cache
-def _http_series(method: str, route: str, status: int) -> tuple[Any, Any]:
-    """The request counter's and the duration histogram's series for one request's labels:
-    what ``labels()`` returns (the same objects), looked up once. Bounded: the labels are
-    route templates, methods and status codes, never raw paths."""
-    return HTTP_REQUESTS.labels(method, route, str(status)), HTTP_DURATION.labels(method, route)
 
 
 def _trace_request_id(request_id: str) -> None:
