@@ -232,3 +232,41 @@ async def test_closing_session_returns_the_connection_whether_or_not_the_work_en
     with pytest.raises(RuntimeError, match="boom"):
         await abandon()
     assert pool.checkedout() == 0
+
+
+@pytest.mark.postgres_only
+async def test_a_connection_idle_for_a_while_is_pinged_and_replaced_when_dead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connection given back a moment ago is handed out as is (no round trip); one that sat
+    idle is pinged first, and one whose server side went away is replaced unseen."""
+    from tabellion import db
+
+    assert TEST_DATABASE_URL is not None
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.2)
+    engine = create_engine(TEST_DATABASE_URL, pool_size=1)
+    pings: list[object] = []
+    ping = engine.sync_engine.dialect.do_ping
+    monkeypatch.setattr(engine.sync_engine.dialect, "do_ping", lambda c: pings.append(c) or ping(c))
+    try:
+        async with engine.connect() as conn:
+            first = await conn.scalar(text("SELECT pg_backend_pid()"))
+        async with engine.connect() as conn:  # at once: not pinged
+            assert await conn.scalar(text("SELECT pg_backend_pid()")) == first
+        assert pings == []
+
+        await asyncio.sleep(0.3)
+        async with engine.connect() as conn:  # idle a while, alive: pinged, kept
+            assert await conn.scalar(text("SELECT pg_backend_pid()")) == first
+        assert len(pings) == 1
+
+        killer = create_engine(TEST_DATABASE_URL, pool_size=0)
+        async with killer.connect() as conn:
+            assert await conn.scalar(text(f"SELECT pg_terminate_backend({first})"))
+        await killer.dispose()
+        await asyncio.sleep(0.3)
+        async with engine.connect() as conn:  # its server side gone: replaced, no error
+            assert await conn.scalar(text("SELECT pg_backend_pid()")) != first
+        assert len(pings) == 2
+    finally:
+        await engine.dispose()
