@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 
 from tabellion.db import bulk_insert, bulk_update, create_engine, transaction
 from tabellion.kit.time import as_utc, isoformat_z
-from tabellion.models.base import UTCDateTime, table_of
+from tabellion.models.base import table_of
 from tabellion.models.job import Job
 from tabellion.runtime import Runtime
 from tests.conftest import TEST_DATABASE_URL
@@ -28,42 +28,6 @@ def test_as_utc_attaches_converts_and_keeps() -> None:
     # Memoised formatting: equal instants in other zones still print as UTC.
     assert isoformat_z(utc) == isoformat_z(aware) == "2026-03-29T01:30:00Z"
     assert isoformat_z(naive) == "2026-03-29T01:30:00Z"
-
-
-def test_utc_datetime_reads_as_the_generic_type_decorator_path() -> None:
-    """The one-call result processor equals SQLAlchemy's composition (the dialect's parser,
-    then ``process_result_value``) on every form a database hands back."""
-    from datetime import timedelta, timezone
-
-    from sqlalchemy import TypeDecorator
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    column = UTCDateTime()
-    for dialect in (sqlite.dialect(), postgresql.psycopg.dialect()):
-        impl = column.dialect_impl(dialect)
-        fast = impl.result_processor(dialect, None)
-        generic = TypeDecorator.result_processor(impl, dialect, None)
-        assert fast is not None and generic is not None
-        if dialect.name == "sqlite":
-            values = [
-                "2026-12-04 10:00:00.123456",  # SQLAlchemy's storage format
-                "2026-12-04 10:00:00",  # CURRENT_TIMESTAMP's
-                "2026-12-04T10:00:00.5",
-                "2026-12-04",  # a date alone: the dialect's parser takes it
-            ]
-        else:
-            values = [
-                datetime(2026, 12, 4, 10, 0, 0, 123456, tzinfo=UTC),
-                datetime(2026, 12, 4, 12, 0, tzinfo=timezone(timedelta(hours=2))),
-            ]
-        for value in [None, *values]:
-            ours, theirs = fast(value), generic(value)
-            assert ours == theirs, (dialect.name, value)
-            assert ours is None or ours.tzinfo is UTC, (dialect.name, value)
-    # On SQLite an offset written by hand is honoured (the generic parser drops it).
-    sqlite_fast = column.dialect_impl(sqlite.dialect()).result_processor(sqlite.dialect(), None)
-    assert sqlite_fast is not None
-    assert sqlite_fast("2026-12-04 12:00:00+02:00") == datetime(2026, 12, 4, 10, tzinfo=UTC)
 
 
 @pytest.mark.postgres_only

@@ -42,7 +42,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -249,7 +249,7 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = logs.request_id_from(_header(scope, _REQUEST_ID_KEY))
+        request_id = logs.request_id_from(Headers(scope=scope).get(logs.REQUEST_ID_HEADER))
         start = time.perf_counter()
         status = 500  # unless a response starts: an exception escaped
 
@@ -285,18 +285,6 @@ class ObserveMiddleware:
                             "duration_ms": round(elapsed * 1000, 1),
                         },
                     )
-
-
-_REQUEST_ID_KEY = logs.REQUEST_ID_HEADER.lower().encode("latin-1")
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    """A request header's first value, read from the scope as is (ASGI servers give names
-    in lower case)."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 def _trace_request_id(request_id: str) -> None:

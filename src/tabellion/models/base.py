@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import JSON, DateTime, MetaData, String, Table, TypeDecorator
@@ -38,56 +37,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else as_utc(value)
-
-    def result_processor(
-        self, dialect: Dialect, coltype: Any
-    ) -> Callable[[Any], datetime | None] | None:
-        """``process_result_value`` after the dialect's own parsing, in one call per value.
-
-        A list page reads five times per row, each through three calls in the generic
-        composition (the dialect's parser, this type's hook, ``as_utc``). On SQLite one
-        ``datetime.fromisoformat`` of the stored text (SQLAlchemy's form,
-        ``2026-12-04 10:00:00.123456``, or any ISO form), the dialect's parser for anything
-        else; on PostgreSQL the driver's aware value as is when it is in UTC (the sessions' time
-        zone). tests/kit/test_db.py holds both equal to the generic path.
-        """
-        if dialect.name == "sqlite":
-            parse = self.impl_instance.result_processor(dialect, coltype)
-            return _sqlite_processor(parse)
-        if (
-            dialect.name == "postgresql"
-            and self.impl_instance.result_processor(dialect, coltype) is None
-        ):
-            return _aware_in_utc
-        return super().result_processor(dialect, coltype)
-
-
-def _sqlite_processor(
-    parse: Callable[[Any], datetime | None] | None,
-) -> Callable[[Any], datetime | None]:
-    fromisoformat = datetime.fromisoformat
-
-    def process(value: Any) -> datetime | None:
-        if value is None:
-            return None
-        parsed: datetime | None
-        try:
-            parsed = fromisoformat(value)
-        except (TypeError, ValueError):
-            parsed = parse(value) if parse else value
-            if parsed is None:
-                return None
-        if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=UTC)
-        return as_utc(parsed)
-
-    return process
-
-
-def _aware_in_utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is UTC:
-        return value
-    return as_utc(value)
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
