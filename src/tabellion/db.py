@@ -89,7 +89,8 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     else:
         kwargs["poolclass"] = NullPool
     engine = create_async_engine(url, **kwargs)
-    _ping_idle_connections(engine)
+    if pool_size:  # without a pool each checkout is a new connection: nothing to ping
+        _ping_idle_connections(engine)
     return engine
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -174,18 +175,18 @@ async def test_closing_session_returns_the_connection_whether_or_not_the_work_en
     runtime: Runtime,
 ) -> None:
     """A session that committed closes at once, without a task; one left in its transaction
-    (its rollback never ran) still closes, its connection back in the pool."""
+    (its rollback never ran) closes through SQLAlchemy's shielded task, its connection back
+    in the pool."""
     from tabellion.db import closing_session
 
     pool = runtime.engine.sync_engine.pool
-    tasks = len(asyncio.all_tasks())
-    async with closing_session(runtime.sessions()) as session:
-        await session.execute(select(func.count()).select_from(Job))
-        await session.commit()
-        assert pool.checkedout() == 0  # the commit gave it back
-    assert len(asyncio.all_tasks()) == tasks
-    assert pool.checkedout() == 0
-    assert not session.sync_session.in_transaction()
+    loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
+    started: list[str] = []
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        started.append(coro.__qualname__)
+        return asyncio.Task(coro, loop=loop, **kwargs)
 
     async def abandon() -> None:
         async with closing_session(runtime.sessions()) as session:
@@ -193,9 +194,21 @@ async def test_closing_session_returns_the_connection_whether_or_not_the_work_en
             assert pool.checkedout() == 1
             raise RuntimeError("boom")
 
-    with pytest.raises(RuntimeError, match="boom"):
-        await abandon()
-    assert pool.checkedout() == 0
+    loop.set_task_factory(counting)
+    try:
+        async with closing_session(runtime.sessions()) as session:
+            await session.execute(select(func.count()).select_from(Job))
+            await session.commit()
+            assert pool.checkedout() == 0  # the commit gave it back
+        assert started == []  # closed at once
+        assert not session.sync_session.in_transaction()
+
+        with pytest.raises(RuntimeError, match="boom"):
+            await abandon()
+        assert started == ["AsyncSession.close"]  # SQLAlchemy's own exit, shielded
+        assert pool.checkedout() == 0
+    finally:
+        loop.set_task_factory(previous)
 
 
 @pytest.mark.postgres_only
@@ -211,7 +224,12 @@ async def test_a_connection_idle_for_a_while_is_pinged_and_replaced_when_dead(
     engine = create_engine(TEST_DATABASE_URL, pool_size=1)
     pings: list[object] = []
     ping = engine.sync_engine.dialect.do_ping
-    monkeypatch.setattr(engine.sync_engine.dialect, "do_ping", lambda c: pings.append(c) or ping(c))
+
+    def counted_ping(dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        return ping(dbapi_connection)
+
+    monkeypatch.setattr(engine.sync_engine.dialect, "do_ping", counted_ping)
     try:
         async with engine.connect() as conn:
             first = await conn.scalar(text("SELECT pg_backend_pid()"))
