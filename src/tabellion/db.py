@@ -24,14 +24,14 @@ from sqlalchemy import (
     Column,
     ColumnDefault,
     Executable,
-    Result,
+    Row,
     Table,
     bindparam,
     event,
     insert,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from tabellion.kit.aiosqlite_driver import OneTripDbapi
 
@@ -216,24 +217,40 @@ def touch(session: AsyncSession, instance: Any, **values: Any) -> None:
 
 async def select_rows(
     session: AsyncSession, statement: Executable, values: Mapping[str, Any] | None = None
-) -> Result[Any]:
-    """Run a Core select of plain columns on the session's connection, in its transaction.
+) -> Sequence[Row[Any]]:
+    """Run a Core select of plain columns for ``session`` and return its rows.
 
     ``session.execute`` would take it through the ORM's execution layer (ORM compile state,
     result set-up, loading), which costs more than the statement itself on a hot read and
-    adds nothing to rows that are not instances. Checking out the connection and running the
-    statement share one hop into SQLAlchemy's synchronous core (each hop is a greenlet of its
-    own): a ``GET`` delivery 0.89 -> 0.81 ms of CPU in-process with the other changes of
-    5 December, night (docs/performance.md). The rows come back buffered, as the asyncio
-    drivers always read them.
+    adds nothing to rows that are not instances. The work is one hop into SQLAlchemy's
+    synchronous core (each hop is a greenlet of its own).
+
+    A read session that holds no connection yet (no ORM query ran in it) does not take one:
+    the statement runs on a connection checked out of its engine for this statement alone,
+    and the session is left without a transaction, so that ending it is bookkeeping only
+    (no connection to give back, no commit: see :class:`SessionRoute`). A read sees each
+    statement's own snapshot either way (``create_read_engine``). A session that writes, or
+    already holds a connection, runs the statement on that connection, in its transaction:
+    a second connection per request could wait forever for a small pool.
     """
-    return await session.run_sync(_select_rows, statement, values)
+    bind = session.sync_session.get_bind()
+    borrow = isinstance(bind, Engine) and session.info.get(READ_ONLY_INFO)
+    if borrow and not session.in_transaction():
+        return await greenlet_spawn(_select_on_engine, bind, statement, values)
+    return await session.run_sync(_select_in_session, statement, values)
 
 
-def _select_rows(
+def _select_on_engine(
+    engine: Engine, statement: Executable, values: Mapping[str, Any] | None
+) -> Sequence[Row[Any]]:
+    with engine.connect() as connection:
+        return connection.execute(statement, values).all()
+
+
+def _select_in_session(
     session: Session, statement: Executable, values: Mapping[str, Any] | None
-) -> Result[Any]:
-    return session.connection().execute(statement, values)
+) -> Sequence[Row[Any]]:
+    return session.connection().execute(statement, values).all()
 
 
 def create_sessionmaker(
@@ -474,11 +491,14 @@ class SessionRoute(APIRoute):
                         await session.rollback()
                         return response
                     idempotency.record(request, session, response)
-                    # A read commits too, though it has no transaction to end: closing its
-                    # session without a commit cost less CPU but gave PostgreSQL reads a p99
-                    # of 1.1-1.6 s at 100 connections, against 0.3 s (docs/performance.md).
+                    # A read that holds a connection commits too, though it has no
+                    # transaction to end on the server: closing its session without a commit
+                    # cost less CPU but gave PostgreSQL reads a p99 of 1.1-1.6 s at 100
+                    # connections, against 0.3 s (docs/performance.md). One that never took a
+                    # connection (``select_rows``) has nothing to commit.
                     try:
-                        await session.commit()
+                        if not read_only or session.in_transaction():
+                            await session.commit()
                     except IntegrityError as exc:
                         await session.rollback()
                         if getattr(request.state, "idempotency", None) is not None:

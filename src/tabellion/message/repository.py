@@ -212,7 +212,7 @@ async def delivery_view(
 ) -> tuple[DeliveryRow, list[EvidenceRef]] | None:
     """The delivery as its representation reads it (a plain row), and its evidence."""
     values = {"id": delivery_id, "organization_id": organization_id}
-    rows = (await select_rows(session, _DELIVERY_VIEW, values)).all()
+    rows = await select_rows(session, _DELIVERY_VIEW, values)
     if not rows:
         return None
     evidence = [
@@ -260,7 +260,7 @@ async def list_deliveries(
         changed=updated_after is not None,
         cursor=bool(cursor),
     )
-    rows = (await select_rows(session, statement, values)).all()
+    rows = await select_rows(session, statement, values)
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
