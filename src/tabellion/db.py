@@ -218,26 +218,37 @@ def touch(session: AsyncSession, instance: Any, **values: Any) -> None:
 async def select_rows(
     session: AsyncSession, statement: Executable, values: Mapping[str, Any] | None = None
 ) -> Sequence[Row[Any]]:
-    """Run a Core select of plain columns for ``session`` and return its rows.
+    """Run a Core select of plain columns on the session's connection, in its transaction.
 
     ``session.execute`` would take it through the ORM's execution layer (ORM compile state,
     result set-up, loading), which costs more than the statement itself on a hot read and
-    adds nothing to rows that are not instances. The work is one hop into SQLAlchemy's
-    synchronous core (each hop is a greenlet of its own).
+    adds nothing to rows that are not instances. Checking out the connection and running the
+    statement share one hop into SQLAlchemy's synchronous core (each hop is a greenlet of its
+    own). The connection stays the session's until it ends: a read of several statements
+    queues for a pooled connection once.
+    """
+    return await session.run_sync(_select_in_session, statement, values)
 
-    A read session that holds no connection yet (no ORM query ran in it) does not take one:
-    the statement runs on a connection checked out of its engine for this statement alone,
-    and the session is left without a transaction, so that ending it is bookkeeping only
-    (no connection to give back, no commit: see :class:`SessionRoute`). A read sees each
-    statement's own snapshot either way (``create_read_engine``). A session that writes, or
-    already holds a connection, runs the statement on that connection, in its transaction:
-    a second connection per request could wait forever for a small pool.
+
+async def select_once(
+    session: AsyncSession, statement: Executable, values: Mapping[str, Any] | None = None
+) -> Sequence[Row[Any]]:
+    """``select_rows`` for a read whose one statement this is (a ``GET`` of one resource).
+
+    A read session that holds no connection yet does not take one: the statement runs on a
+    connection checked out of the engine for it alone and given back at once, and the session
+    ends as it began, without a transaction: no connection to give back, no commit (see
+    :class:`SessionRoute`). A ``GET`` delivery ~50 µs less CPU, 0.37x -> 0.42x its floor on
+    both databases (docs/performance.md, "5 December, late"). Not for a read of several
+    statements: each would queue for a pooled connection again, behind every request that
+    arrived meanwhile (a list page's p99 1.6x -> 5.5x its floor on SQLite at 100
+    connections). A session that writes, or holds a connection already, reads on it.
     """
     bind = session.sync_session.get_bind()
     borrow = isinstance(bind, Engine) and session.info.get(READ_ONLY_INFO)
     if borrow and not session.in_transaction():
         return await greenlet_spawn(_select_on_engine, bind, statement, values)
-    return await session.run_sync(_select_in_session, statement, values)
+    return await select_rows(session, statement, values)
 
 
 def _select_on_engine(
@@ -495,7 +506,7 @@ class SessionRoute(APIRoute):
                     # transaction to end on the server: closing its session without a commit
                     # cost less CPU but gave PostgreSQL reads a p99 of 1.1-1.6 s at 100
                     # connections, against 0.3 s (docs/performance.md). One that never took a
-                    # connection (``select_rows``) has nothing to commit.
+                    # connection (``select_once``) has nothing to commit.
                     try:
                         if not read_only or session.in_transaction():
                             await session.commit()

@@ -14,7 +14,14 @@ from sqlalchemy.exc import OperationalError
 from starlette.routing import BaseRoute
 
 from tabellion.app import create_app
-from tabellion.db import DbSession, SessionRoute, closing_session, select_rows, transaction
+from tabellion.db import (
+    DbSession,
+    SessionRoute,
+    closing_session,
+    select_once,
+    select_rows,
+    transaction,
+)
 from tabellion.kit.web import PageRoute
 from tabellion.models.message import Message
 from tabellion.models.organization import ApiKey
@@ -96,31 +103,35 @@ async def test_a_read_session_runs_without_a_transaction(runtime: Runtime) -> No
             assert written.in_transaction is True  # type: ignore[union-attr]
 
 
-async def test_select_rows_in_a_read_borrows_a_connection_for_the_statement_alone(
+async def test_select_once_in_a_read_borrows_a_connection_for_the_statement_alone(
     runtime: Runtime, org_key: tuple[str, str]
 ) -> None:
-    """A read that ran no ORM query takes a connection for each statement and gives it back
-    at once: its session ends holding nothing, with no transaction to commit. One that holds
-    a connection already runs the statement on it (a second per request could wait forever
-    for a small pool). A write session reads its own uncommitted changes."""
+    """A read that ran no query takes a connection for its one statement and gives it back at
+    once: its session ends holding nothing, with no transaction to commit. One that holds a
+    connection already runs the statement on it (a second per request could wait forever for
+    a small pool), as ``select_rows`` always does, keeping it for the request's next
+    statements. A write session reads its own uncommitted changes."""
     pool = runtime.read_engine.sync_engine.pool
     keys = select(ApiKey.id, ApiKey.organization_id)
     async with closing_session(runtime.read_sessions()) as reader:
         checked_out = pool.checkedout()
-        rows = await select_rows(reader, keys)
+        rows = await select_once(reader, keys)
         assert [row.organization_id for row in rows] == [org_key[0]]
         assert not reader.in_transaction()
         assert pool.checkedout() == checked_out
+        await select_rows(reader, keys)
+        assert reader.in_transaction()
+        assert pool.checkedout() == checked_out + 1
     async with closing_session(runtime.read_sessions()) as reader:
         await reader.execute(select(ApiKey.id).limit(1))  # the session takes a connection
         held = pool.checkedout()
-        assert [row.id for row in await select_rows(reader, keys)] == [
+        assert [row.id for row in await select_once(reader, keys)] == [
             (await reader.scalar(select(ApiKey.id)))
         ]
         assert pool.checkedout() == held
     async with closing_session(runtime.sessions()) as writer:
         await writer.execute(update(ApiKey).values(name="renamed"))
-        renamed = await select_rows(writer, select(ApiKey.name))
+        renamed = await select_once(writer, select(ApiKey.name))
         assert [row.name for row in renamed] == ["renamed"]
         await writer.rollback()
 

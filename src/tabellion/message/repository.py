@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tabellion.db import select_rows
+from tabellion.db import select_once, select_rows
 from tabellion.errors import InvalidParameter
 from tabellion.kit.pagination import decode_cursor, encode_cursor
 from tabellion.models.evidence import Evidence
@@ -212,7 +212,7 @@ async def delivery_view(
 ) -> tuple[DeliveryRow, list[EvidenceRef]] | None:
     """The delivery as its representation reads it (a plain row), and its evidence."""
     values = {"id": delivery_id, "organization_id": organization_id}
-    rows = await select_rows(session, _DELIVERY_VIEW, values)
+    rows = await select_once(session, _DELIVERY_VIEW, values)
     if not rows:
         return None
     evidence = [
