@@ -4,9 +4,9 @@ SQLite runs in WAL mode with a busy timeout, and every write transaction starts 
 ``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of failing when one
 upgrades a read lock. Read-only requests (``GET``/``HEAD``) use separate read connections
 with ``PRAGMA query_only`` and no transaction: in WAL mode each statement reads a snapshot
-without taking (or waiting for) the write lock. On PostgreSQL they run in autocommit on the
-shared pool (see ``create_read_engine``). The request's session is committed in exactly one
-place (:class:`SessionRoute`); the worker commits once per job.
+without taking (or waiting for) the write lock. On PostgreSQL they run on a pool of their
+own, read-only and in autocommit (see ``create_read_engine``). The request's session is
+committed in exactly one place (:class:`SessionRoute`); the worker commits once per job.
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_READ_CONNECTIONS = 2
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, read_only: bool = False
+) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -84,7 +86,13 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         # value when read), and server-side date arithmetic is in UTC as ours is.
         given = parsed.query.get("options")
         given = given if isinstance(given, str) else " ".join(given or ())
-        kwargs["connect_args"] = {"options": f"{given} -c TimeZone=UTC".strip()}
+        options = f"{given} -c TimeZone=UTC"
+        if read_only:
+            # Read connections stay in autocommit (no BEGIN, no COMMIT: at READ COMMITTED each
+            # statement reads its own snapshot anyway) and refuse to write, as SQLite's do.
+            options += " -c default_transaction_read_only=on"
+            kwargs["isolation_level"] = "AUTOCOMMIT"
+        kwargs["connect_args"] = {"options": options.strip()}
     if pool_size:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size)
     else:
@@ -132,13 +140,18 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
             raise
 
 
-def create_read_engine(url: str, write_engine: AsyncEngine) -> AsyncEngine:
+def create_read_engine(url: str, write_engine: AsyncEngine, *, pool_size: int = 10) -> AsyncEngine:
     """The engine read-only requests use: on SQLite a pool of read connections; on PostgreSQL
-    the same pool in autocommit; else the same engine.
+    a pool of read-only connections in autocommit, half the write pool's size; else the same
+    engine.
 
-    PostgreSQL's MVCC already lets readers run beside writers on the pooled connections. At
-    its READ COMMITTED level each statement reads its own snapshot, in a transaction or not,
-    so a read without one sees the same and saves two round trips (``BEGIN``, ``COMMIT``).
+    PostgreSQL's MVCC already lets readers run beside writers. At its READ COMMITTED level
+    each statement reads its own snapshot, in a transaction or not, so a read without one sees
+    the same and saves two round trips (``BEGIN``, ``COMMIT``). Its connections are set to
+    autocommit once, when opened: on the write pool, switched at each checkout and back at
+    each return, a ``GET`` delivery cost ~150 µs more CPU (docs/performance.md, "5 December,
+    late"). Pools open connections on demand: a worker, which reads little outside its
+    transactions, opens few of them.
     SQLite reads get the same: no ``BEGIN``, each statement in its own snapshot (WAL mode),
     which saves the ``COMMIT``'s trip to aiosqlite's thread (a ``GET`` delivery's CPU 0.84 →
     0.69 ms, in-process) and holds no snapshot between statements that would keep the WAL
@@ -146,7 +159,7 @@ def create_read_engine(url: str, write_engine: AsyncEngine) -> AsyncEngine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
-        return write_engine.execution_options(isolation_level="AUTOCOMMIT")
+        return create_engine(url, pool_size=pool_size and max(1, pool_size // 2), read_only=True)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return write_engine
     engine = create_async_engine(

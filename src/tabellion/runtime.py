@@ -71,7 +71,9 @@ class Runtime:
             )
         )
         engine = create_engine(settings.resolved_database_url, pool_size=pool_size)
-        read_engine = create_read_engine(settings.resolved_database_url, engine)
+        read_engine = create_read_engine(
+            settings.resolved_database_url, engine, pool_size=pool_size
+        )
         sessions = create_sessionmaker(engine, info={SETTINGS_INFO: settings})
         read_sessions = create_sessionmaker(
             read_engine, info={SETTINGS_INFO: settings, READ_ONLY_INFO: True}
