@@ -251,8 +251,8 @@ async def select_once(
     A read session that holds no connection yet does not take one: the statement runs on a
     connection checked out of the engine for it alone and given back at once, and the session
     ends as it began, without a transaction: no connection to give back, no commit (see
-    :class:`SessionRoute`). A ``GET`` delivery ~50 µs less CPU, 0.37x -> 0.42x its floor on
-    both databases (docs/performance.md, "5 December, late"). Not for a read of several
+    :class:`SessionRoute`). A ``GET`` delivery 0.37x -> 0.41x its floor on SQLite, 0.37x ->
+    0.45x on PostgreSQL (docs/performance.md, "5 December, late"). Not for a read of several
     statements: each would queue for a pooled connection again, behind every request that
     arrived meanwhile (a list page's p99 1.6x -> 5.5x its floor on SQLite at 100
     connections). A session that writes, or holds a connection already, reads on it.
