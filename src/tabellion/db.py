@@ -149,7 +149,7 @@ def create_read_engine(url: str, write_engine: AsyncEngine, *, pool_size: int = 
     each statement reads its own snapshot, in a transaction or not, so a read without one sees
     the same and saves two round trips (``BEGIN``, ``COMMIT``). Its connections are set to
     autocommit once, when opened: on the write pool, switched at each checkout and back at
-    each return, a ``GET`` delivery cost ~150 µs more CPU (docs/performance.md, "5 December,
+    each return, a ``GET`` delivery cost ~110 µs more CPU (docs/performance.md, "5 December,
     late"). Pools open connections on demand: a worker, which reads little outside its
     transactions, opens few of them.
     SQLite reads get the same: no ``BEGIN``, each statement in its own snapshot (WAL mode),
