@@ -150,8 +150,7 @@ def create_read_engine(url: str, write_engine: AsyncEngine, *, pool_size: int = 
     the same and saves two round trips (``BEGIN``, ``COMMIT``). Its connections are set to
     autocommit once, when opened: on the write pool, switched at each checkout and back at
     each return, a ``GET`` delivery cost ~110 µs more CPU (docs/performance.md, "5 December,
-    late"). Pools open connections on demand: a worker, which reads little outside its
-    transactions, opens few of them.
+    late"). Pools open connections on demand: up to 30 a process in all (docs/operations.md).
     SQLite reads get the same: no ``BEGIN``, each statement in its own snapshot (WAL mode),
     which saves the ``COMMIT``'s trip to aiosqlite's thread (a ``GET`` delivery's CPU 0.84 →
     0.69 ms, in-process) and holds no snapshot between statements that would keep the WAL
