@@ -365,7 +365,7 @@ def _pool_families(runtime: Runtime) -> list[Metric]:
         labels=["pool"],
     )
     engines = {"write": runtime.engine}
-    if runtime.read_engine.pool is not runtime.engine.pool:  # on PostgreSQL: one pool
+    if runtime.read_engine.pool is not runtime.engine.pool:  # one pool: in-memory SQLite
         engines["read"] = runtime.read_engine
     for name, engine in engines.items():
         pool = engine.pool
