@@ -25,14 +25,16 @@ from sqlalchemy import (
     ColumnDefault,
     Executable,
     Row,
+    Select,
     Table,
     bindparam,
     event,
     insert,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy.engine.result import SimpleResultMetaData
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -242,32 +244,152 @@ async def select_rows(
     return await session.run_sync(_select_in_session, statement, values)
 
 
+class Prepared:
+    """A select of plain columns, compiled once per database for ``select_once``.
+
+    Run through SQLAlchemy's ``Connection``, one statement of a ``GET`` costs its cache key
+    (a walk of the whole statement), an execution context and a result object around the
+    driver's cursor: ~100 µs of a ``GET`` delivery's CPU on SQLite, against ~40 for the
+    cursor's own trip (docs/performance.md, "6 December"). Prepared, its SQL, the order of its
+    parameters and each column's conversion are worked out once, from the same compiler and
+    the same column types; a run hands the driver the SQL and turns its tuples into
+    SQLAlchemy ``Row`` objects with those conversions. Only named scalar parameters
+    (``bindparam("id")``): an ``IN`` list's SQL depends on its length.
+    """
+
+    __slots__ = ("_forms", "statement")
+
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
+        self.statement = statement
+        self._forms: dict[int, _PreparedForm] = {}
+
+    def form(self, dialect: Dialect) -> _PreparedForm:
+        form = self._forms.get(id(dialect))
+        if form is None:
+            form = self._forms[id(dialect)] = _PreparedForm(self.statement, dialect)
+        return form
+
+
+class _PreparedForm:
+    """A ``Prepared`` statement as one dialect runs it."""
+
+    __slots__ = ("dialect", "fixed", "given", "metadata", "order", "processors", "sql", "to_driver")
+
+    def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        binds = list(compiled.binds.values())
+        if compiled.escaped_bind_names or any(b.expanding or b.literal_execute for b in binds):
+            raise ValueError("Prepared takes named scalar parameters only")
+        self.dialect = dialect  # kept alive: forms are found by its id
+        self.sql = compiled.string
+        rendered = compiled.bind_names  # a parameter's name in the SQL
+        processors = {
+            rendered[bind]: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for bind in binds
+        }
+        # Values the statement carries (func.pg_sleep(30)), converted once; the caller's, by
+        # the name it gives them; and the order a positional style sends them in.
+        self.fixed: dict[str, Any] = {}
+        self.given: dict[str, str] = {}
+        for bind in binds:
+            name = rendered[bind]
+            if bind.required:
+                self.given[name] = bind.key
+            else:
+                convert = processors[name]
+                value = bind.effective_value
+                self.fixed[name] = convert(value) if convert else value
+        self.to_driver = {
+            name: convert for name in self.given if (convert := processors[name]) is not None
+        }
+        self.order = list(compiled.positiontup or ()) if compiled.positional else None
+        columns = compiled._result_columns  # (key, name, objects, type), as Core's result reads
+        self.metadata = SimpleResultMetaData([column[0] for column in columns])
+        self.processors = [
+            column[3].dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        ]
+
+    def parameters(self, values: Mapping[str, Any]) -> Any:
+        """The driver's parameters (a tuple or a dict, as its style wants) for ``values``."""
+        parameters = dict(self.fixed)
+        for name, key in self.given.items():
+            parameters[name] = values[key]
+        for name, convert in self.to_driver.items():
+            parameters[name] = convert(parameters[name])
+        if self.order is not None:
+            return tuple(parameters[name] for name in self.order)
+        return parameters
+
+    def rows(self, fetched: Sequence[Any]) -> Sequence[Row[Any]]:
+        metadata, processors = self.metadata, self.processors
+        key_to_index = metadata._key_to_index
+        return [Row(metadata, processors, key_to_index, data) for data in fetched]
+
+
 async def select_once(
-    session: AsyncSession, statement: Executable, values: Mapping[str, Any] | None = None
+    session: AsyncSession, prepared: Prepared, values: Mapping[str, Any] | None = None
 ) -> Sequence[Row[Any]]:
     """``select_rows`` for a read whose one statement this is (a ``GET`` of one resource).
 
     A read session that holds no connection yet does not take one: the statement runs on a
-    connection checked out of the engine for it alone and given back at once, and the session
-    ends as it began, without a transaction: no connection to give back, no commit (see
-    :class:`SessionRoute`). A ``GET`` delivery 0.37x -> 0.41x its floor on SQLite, 0.37x ->
-    0.45x on PostgreSQL (docs/performance.md, "5 December, late"). Not for a read of several
-    statements: each would queue for a pooled connection again, behind every request that
-    arrived meanwhile (a list page's p99 1.6x -> 5.5x its floor on SQLite at 100
-    connections). A session that writes, or holds a connection already, reads on it.
+    connection checked out of the pool for it alone and given back at once, straight on the
+    driver's cursor (:class:`Prepared`), and the session ends as it began, without a
+    transaction: no connection to give back, no commit (see :class:`SessionRoute`). A ``GET``
+    delivery 0.37x -> 0.41x its floor on SQLite, 0.37x -> 0.45x on PostgreSQL with the
+    connection borrowed (docs/performance.md, "5 December, late"), and more prepared ("6
+    December"). Not for a read of several statements: each would queue for a pooled
+    connection again, behind every request that arrived meanwhile (a list page's p99 1.6x ->
+    5.5x its floor on SQLite at 100 connections). A session that writes, or holds a
+    connection already, reads on it.
     """
     bind = session.sync_session.get_bind()
     borrow = isinstance(bind, Engine) and session.info.get(READ_ONLY_INFO)
     if borrow and not session.in_transaction():
-        return await greenlet_spawn(_select_on_engine, bind, statement, values)
-    return await select_rows(session, statement, values)
+        form = prepared.form(bind.dialect)
+        parameters = form.parameters(values or {})
+        fetched = await greenlet_spawn(_fetch_on_pool, bind, form.sql, parameters)
+        return form.rows(fetched)
+    return await select_rows(session, prepared.statement, values)
 
 
-def _select_on_engine(
-    engine: Engine, statement: Executable, values: Mapping[str, Any] | None
-) -> Sequence[Row[Any]]:
-    with engine.connect() as connection:
-        return connection.execute(statement, values).all()
+def _fetch_on_pool(engine: Engine, statement: str, parameters: Any) -> Sequence[Any]:
+    """A pooled connection's cursor runs the statement; the connection goes back at once.
+
+    Failures come out as through SQLAlchemy's ``Connection``: a driver's error as SQLAlchemy's
+    (``errors.database_unavailable`` turns a lost database into a 503), a lost connection
+    invalidated rather than pooled again, and one interrupted mid-statement (a cancelled
+    request) too, its state being unknown.
+    """
+    dialect = engine.dialect
+    connection = None
+    try:
+        connection = engine.raw_connection()
+        cursor = connection.cursor()
+        try:
+            cursor.execute(statement, parameters)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+    except dialect.loaded_dbapi.Error as error:
+        driver = connection.dbapi_connection if connection is not None else None
+        lost = dialect.is_disconnect(error, driver, None)
+        if lost and connection is not None:
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            statement,
+            parameters,
+            error,
+            dialect.loaded_dbapi.Error,
+            dialect=dialect,
+            connection_invalidated=lost,
+        ) from error
+    except BaseException:
+        if connection is not None:
+            connection.invalidate()
+        raise
+    finally:
+        if connection is not None:
+            connection.close()
 
 
 def _select_in_session(

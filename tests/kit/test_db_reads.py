@@ -9,19 +9,21 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
-from sqlalchemy import select, text, update
-from sqlalchemy.exc import InternalError, OperationalError
+from sqlalchemy import bindparam, column, func, select, table, text, update
+from sqlalchemy.exc import DBAPIError, InternalError, OperationalError
 from starlette.routing import BaseRoute
 
 from tabellion.app import create_app
 from tabellion.db import (
     DbSession,
+    Prepared,
     SessionRoute,
     closing_session,
     select_once,
     select_rows,
     transaction,
 )
+from tabellion.errors import database_unavailable
 from tabellion.kit.web import PageRoute
 from tabellion.models.message import Message
 from tabellion.models.organization import ApiKey
@@ -107,6 +109,111 @@ async def test_a_read_session_runs_without_a_transaction(runtime: Runtime) -> No
             assert written.in_transaction is True  # type: ignore[union-attr]
 
 
+async def test_a_prepared_read_gives_the_rows_a_session_reads(
+    runtime: Runtime, org_key: tuple[str, str]
+) -> None:
+    """Run on the driver's cursor, a prepared statement converts its parameters and its
+    columns as SQLAlchemy does: aware datetimes in and out, JSON, NULLs, the same names and
+    the same values as the session's rows, and a parameter used twice is sent twice."""
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    statement = select(
+        ApiKey.id,
+        ApiKey.organization_id.label("tenant"),
+        ApiKey.scopes,
+        ApiKey.created_at,
+        ApiKey.last_used_at,
+    ).where(
+        ApiKey.created_at > bindparam("since", type_=ApiKey.created_at.type),
+        ApiKey.organization_id == bindparam("tenant_id"),
+        ApiKey.id != bindparam("tenant_id"),  # the same parameter again
+    )
+    values = {"since": since, "tenant_id": org_key[0]}
+    async with closing_session(runtime.read_sessions()) as reader:
+        prepared = await select_once(reader, Prepared(statement), values)
+        assert not reader.in_transaction()  # it ran on a borrowed connection, prepared
+        through_session = await select_rows(reader, statement, values)
+    assert len(prepared) == 1
+    assert prepared == through_session
+    [row] = prepared
+    assert row._fields == ("id", "tenant", "scopes", "created_at", "last_used_at")
+    assert row.tenant == org_key[0]
+    assert row.scopes == ["admin"]
+    assert row.created_at.tzinfo is not None and row.created_at > since
+    assert row.last_used_at is None
+    assert row._mapping["tenant"] == org_key[0]
+    later = {"since": datetime(2999, 1, 1, tzinfo=UTC), "tenant_id": org_key[0]}
+    async with closing_session(runtime.read_sessions()) as reader:
+        assert await select_once(reader, Prepared(statement), later) == []
+
+
+def test_a_prepared_read_takes_scalar_parameters_only(runtime: Runtime) -> None:
+    """An IN list's SQL depends on its length: not something to compile once."""
+    statement = Prepared(select(ApiKey.id).where(ApiKey.id.in_(bindparam("ids", expanding=True))))
+    with pytest.raises(ValueError, match="named scalar parameters only"):
+        statement.form(runtime.engine.dialect)
+
+
+async def test_a_prepared_reads_failure_is_sqlalchemys(runtime: Runtime) -> None:
+    """Run on the driver's cursor, a failing statement still raises SQLAlchemy's error (the
+    one ``errors.database_unavailable`` reads), and its connection goes back to the pool."""
+    missing = Prepared(select(column("id")).select_from(table("no_such_table")))
+    pool = runtime.read_engine.sync_engine.pool
+    checked_out = pool.checkedout()
+    async with closing_session(runtime.read_sessions()) as reader:
+        with pytest.raises(DBAPIError) as raised:
+            await select_once(reader, missing)
+    assert "no_such_table" in str(raised.value.orig)
+    assert not raised.value.connection_invalidated
+    assert pool.checkedout() == checked_out
+
+
+@pytest.mark.postgres_only
+async def test_a_prepared_read_on_a_lost_connection_drops_it(
+    runtime: Runtime, org_key: tuple[str, str]
+) -> None:
+    """A connection the server closed fails its statement as a lost connection (a 503), and
+    is not pooled again: the next read gets a working one."""
+    who = Prepared(select(func.pg_backend_pid().label("pid")))
+    async with closing_session(runtime.read_sessions()) as reader:
+        [row] = await select_once(reader, who)
+    async with runtime.engine.connect() as admin:
+        await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": row.pid})
+    async with closing_session(runtime.read_sessions()) as reader:
+        with pytest.raises(DBAPIError) as raised:
+            await select_once(reader, who)
+    assert raised.value.connection_invalidated
+    assert database_unavailable(raised.value) is not None
+    async with closing_session(runtime.read_sessions()) as reader:
+        [again] = await select_once(reader, who)
+    assert again.pid != row.pid
+
+
+@pytest.mark.postgres_only
+async def test_a_prepared_read_cancelled_mid_statement_drops_its_connection(
+    runtime: Runtime,
+) -> None:
+    """A request cancelled while its statement runs leaves a connection in an unknown state:
+    it is closed, not handed to the next request."""
+    pool = runtime.read_engine.sync_engine.pool
+    checked_out = pool.checkedout()
+    slow = Prepared(select(func.pg_sleep(30), func.pg_backend_pid().label("pid")))
+    async with closing_session(runtime.read_sessions()) as reader:
+        read = asyncio.create_task(select_once(reader, slow))
+        await asyncio.sleep(0.5)
+        read.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await read
+    assert pool.checkedout() == checked_out
+    async with runtime.engine.connect() as admin:
+        busy = await admin.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE query LIKE '%pg_sleep(%' AND pid <> pg_backend_pid()"
+            )
+        )
+    assert busy == 0  # its connection was closed, which ends the statement
+
+
 async def test_select_once_in_a_read_borrows_a_connection_for_the_statement_alone(
     runtime: Runtime, org_key: tuple[str, str]
 ) -> None:
@@ -116,14 +223,14 @@ async def test_select_once_in_a_read_borrows_a_connection_for_the_statement_alon
     a small pool), as ``select_rows`` always does, keeping it for the request's next
     statements. A write session reads its own uncommitted changes."""
     pool = runtime.read_engine.sync_engine.pool
-    keys = select(ApiKey.id, ApiKey.organization_id)
+    keys = Prepared(select(ApiKey.id, ApiKey.organization_id))
     async with closing_session(runtime.read_sessions()) as reader:
         checked_out = pool.checkedout()
         rows = await select_once(reader, keys)
         assert [row.organization_id for row in rows] == [org_key[0]]
         assert not reader.in_transaction()
         assert pool.checkedout() == checked_out
-        await select_rows(reader, keys)
+        await select_rows(reader, keys.statement)
         assert reader.in_transaction()
         assert pool.checkedout() == checked_out + 1
     async with closing_session(runtime.read_sessions()) as reader:
@@ -135,7 +242,7 @@ async def test_select_once_in_a_read_borrows_a_connection_for_the_statement_alon
         assert pool.checkedout() == held
     async with closing_session(runtime.sessions()) as writer:
         await writer.execute(update(ApiKey).values(name="renamed"))
-        renamed = await select_once(writer, select(ApiKey.name))
+        renamed = await select_once(writer, Prepared(select(ApiKey.name)))
         assert [row.name for row in renamed] == ["renamed"]
         await writer.rollback()
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tabellion.db import select_once, select_rows
+from tabellion.db import Prepared, select_once, select_rows
 from tabellion.errors import InvalidParameter
 from tabellion.kit.pagination import decode_cursor, encode_cursor
 from tabellion.models.evidence import Evidence
@@ -98,7 +98,7 @@ class EvidenceRef:
 
 
 # A delivery and its evidence in one statement: one snapshot, one trip to the database.
-_DELIVERY_VIEW = (
+_DELIVERY_VIEW = Prepared(
     select(
         *DELIVERY_VIEW_COLUMNS,
         Evidence.id.label("evidence_id"),
