@@ -254,7 +254,10 @@ class Prepared:
     parameters and each column's conversion are worked out once, from the same compiler and
     the same column types; a run hands the driver the SQL and turns its tuples into
     SQLAlchemy ``Row`` objects with those conversions. Only named scalar parameters
-    (``bindparam("id")``): an ``IN`` list's SQL depends on its length.
+    (``bindparam("id")``): an ``IN`` list's SQL depends on its length. It reads two of
+    SQLAlchemy's internals, the compiled statement's result columns and the rows' metadata
+    (``_result_columns``, ``SimpleResultMetaData``); ``tests/kit/test_db_reads.py`` checks
+    its rows against a session's, so an upgrade that changes them fails there.
     """
 
     __slots__ = ("_forms", "statement")
