@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -264,47 +264,43 @@ class Prepared:
 
     def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
         self.statement = statement
-        self._forms: dict[int, _PreparedForm] = {}
+        self._forms: dict[Dialect, _PreparedForm] = {}
 
     def form(self, dialect: Dialect) -> _PreparedForm:
-        form = self._forms.get(id(dialect))
+        form = self._forms.get(dialect)
         if form is None:
-            form = self._forms[id(dialect)] = _PreparedForm(self.statement, dialect)
+            form = self._forms[dialect] = _PreparedForm(self.statement, dialect)
         return form
 
 
 class _PreparedForm:
     """A ``Prepared`` statement as one dialect runs it."""
 
-    __slots__ = ("dialect", "fixed", "given", "metadata", "order", "processors", "sql", "to_driver")
+    __slots__ = ("fixed", "given", "metadata", "order", "processors", "sql", "to_driver")
 
     def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         binds = list(compiled.binds.values())
         if compiled.escaped_bind_names or any(b.expanding or b.literal_execute for b in binds):
             raise ValueError("Prepared takes named scalar parameters only")
-        self.dialect = dialect  # kept alive: forms are found by its id
         self.sql = compiled.string
-        rendered = compiled.bind_names  # a parameter's name in the SQL
-        processors = {
-            rendered[bind]: bind.type.dialect_impl(dialect).bind_processor(dialect)
-            for bind in binds
-        }
-        # Values the statement carries (func.pg_sleep(30)), converted once; the caller's, by
-        # the name it gives them; and the order a positional style sends them in.
+        # By a parameter's name in the SQL: the values the statement carries
+        # (func.pg_sleep(30)), converted once; the name the caller gives the others, and the
+        # conversion each of those needs.
         self.fixed: dict[str, Any] = {}
         self.given: dict[str, str] = {}
+        self.to_driver: dict[str, Callable[[Any], Any]] = {}
         for bind in binds:
-            name = rendered[bind]
-            if bind.required:
-                self.given[name] = bind.key
-            else:
-                convert = processors[name]
+            name = compiled.bind_names[bind]
+            convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if not bind.required:
                 value = bind.effective_value
                 self.fixed[name] = convert(value) if convert else value
-        self.to_driver = {
-            name: convert for name in self.given if (convert := processors[name]) is not None
-        }
+                continue
+            self.given[name] = bind.key
+            if convert is not None:
+                self.to_driver[name] = convert
+        # The order a positional style sends them in.
         self.order = list(compiled.positiontup or ()) if compiled.positional else None
         columns = compiled._result_columns  # (key, name, objects, type), as Core's result reads
         self.metadata = SimpleResultMetaData([column[0] for column in columns])
@@ -576,7 +572,7 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 # ---- the request's unit of work ----------------------------------------------------------------
 
-from collections.abc import Callable, Coroutine  # noqa: E402
+from collections.abc import Coroutine  # noqa: E402
 from typing import Annotated, TypeVar  # noqa: E402
 
 from fastapi import Depends, Request  # noqa: E402

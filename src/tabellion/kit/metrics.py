@@ -365,7 +365,8 @@ def _pool_families(runtime: Runtime) -> list[Metric]:
         labels=["pool"],
     )
     engines = {"write": runtime.engine}
-    if runtime.read_engine.pool is not runtime.engine.pool:  # one pool: in-memory SQLite
+    # One pool for both: in-memory SQLite, or a database other than SQLite and PostgreSQL.
+    if runtime.read_engine.pool is not runtime.engine.pool:
         engines["read"] = runtime.read_engine
     for name, engine in engines.items():
         pool = engine.pool
