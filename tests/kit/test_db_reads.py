@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
-from sqlalchemy import bindparam, column, func, select, table, text, update
+from sqlalchemy import bindparam, column, event, func, select, table, text, update
 from sqlalchemy.exc import DBAPIError, InternalError, OperationalError
 from starlette.routing import BaseRoute
 
@@ -174,6 +174,9 @@ async def test_a_prepared_read_on_a_lost_connection_drops_it(
     """A connection the server closed fails its statement as a lost connection (a 503), and
     is not pooled again: the next read gets a working one."""
     who = Prepared(select(func.pg_backend_pid().label("pid")))
+    invalidated: list[BaseException | None] = []
+    pool = runtime.read_engine.sync_engine.pool
+    event.listen(pool, "invalidate", lambda _conn, _record, error: invalidated.append(error))
     async with closing_session(runtime.read_sessions()) as reader:
         [row] = await select_once(reader, who)
     async with runtime.engine.connect() as admin:
@@ -182,6 +185,8 @@ async def test_a_prepared_read_on_a_lost_connection_drops_it(
         with pytest.raises(DBAPIError) as raised:
             await select_once(reader, who)
     assert raised.value.connection_invalidated
+    # Dropped for the error it raised, not later for failing the pool's rollback at return.
+    assert invalidated[:1] == [raised.value.orig]
     assert database_unavailable(raised.value) is not None
     async with closing_session(runtime.read_sessions()) as reader:
         [again] = await select_once(reader, who)
@@ -193,25 +198,35 @@ async def test_a_prepared_read_cancelled_mid_statement_drops_its_connection(
     runtime: Runtime,
 ) -> None:
     """A request cancelled while its statement runs leaves a connection in an unknown state:
-    it is closed, not handed to the next request."""
+    it is closed, not handed to the next request. (psycopg cancels the statement on the
+    server by itself; what is ours is that the connection's backend goes away.)"""
     pool = runtime.read_engine.sync_engine.pool
     checked_out = pool.checkedout()
-    slow = Prepared(select(func.pg_sleep(30), func.pg_backend_pid().label("pid")))
+    slow = Prepared(select(func.pg_sleep(30)))
+    running = text(
+        "SELECT pid FROM pg_stat_activity"
+        " WHERE query LIKE '%pg_sleep(%' AND pid <> pg_backend_pid()"
+    )
+    alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
     async with closing_session(runtime.read_sessions()) as reader:
         read = asyncio.create_task(select_once(reader, slow))
-        await asyncio.sleep(0.5)
+        async with runtime.engine.connect() as admin:
+            backend = None
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if backend := await admin.scalar(running):
+                    break
+            assert backend is not None, "the statement never started"
         read.cancel()
         with pytest.raises(asyncio.CancelledError):
             await read
     assert pool.checkedout() == checked_out
     async with runtime.engine.connect() as admin:
-        busy = await admin.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE query LIKE '%pg_sleep(%' AND pid <> pg_backend_pid()"
-            )
-        )
-    assert busy == 0  # its connection was closed, which ends the statement
+        for _ in range(100):  # a closed connection's backend exits at once; allow it 5 s
+            if not await admin.scalar(alive, {"pid": backend}):
+                break
+            await asyncio.sleep(0.05)
+        assert await admin.scalar(alive, {"pid": backend}) == 0  # not pooled for reuse
 
 
 async def test_select_once_in_a_read_borrows_a_connection_for_the_statement_alone(
