@@ -163,6 +163,11 @@ def create_app(
         retention_router,
     ):
         app.include_router(router, prefix="/v1", dependencies=[guard])
+    # The dialects before the pages: routes are matched in order, each included router's in
+    # full (FastAPI keeps them nested), and machine clients call these as often as /v1.
+    from tabellion.compat import mount_dialects
+
+    mount_dialects(app)
     app.include_router(organization_pages)
     # Before the pages: /app/signatures/new and …/{id}/fields are not an envelope or its action.
     app.include_router(dashboard_envelopes)
@@ -176,9 +181,6 @@ def create_app(
     app.include_router(tracking_pages)
     app.include_router(signing_pages)
     app.include_router(evidence_pages)
-    from tabellion.compat import mount_dialects
-
-    mount_dialects(app)
     document_body_limits(app)
     document_query_text(app)
     document_dialect_limits(app)

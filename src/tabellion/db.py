@@ -47,6 +47,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from tabellion.kit.aiosqlite_driver import OneTripDbapi
+from tabellion.kit.fairpool import FairAsyncQueuePool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Read connections per process on SQLite: readers do not block each other in WAL mode, but
@@ -97,6 +98,8 @@ def create_engine(
         kwargs["connect_args"] = {"options": options.strip()}
     if pool_size:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+        if read_only:
+            kwargs["poolclass"] = FairAsyncQueuePool  # see create_read_engine
     else:
         kwargs["poolclass"] = NullPool
     engine = create_async_engine(url, **kwargs)
@@ -157,6 +160,12 @@ def create_read_engine(url: str, write_engine: AsyncEngine, *, pool_size: int = 
     which saves the ``COMMIT``'s trip to aiosqlite's thread (a ``GET`` delivery's CPU 0.84 →
     0.69 ms, in-process) and holds no snapshot between statements that would keep the WAL
     from being checkpointed. An in-memory SQLite database exists on its one connection only.
+
+    Both read pools serve waiting requests first come, first served (``kit.fairpool``): with
+    SQLAlchemy's own, a request arriving as a connection came back took it ahead of those
+    waiting, and a SQLite ``GET`` delivery's p99 at 100 connections was ~1.95x its median
+    (1.4-1.7x now). The write pools keep SQLAlchemy's: their waiters are the worker's and the
+    webhook ledger's group commits, whose figures did not show the change neutral.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
@@ -169,6 +178,7 @@ def create_read_engine(url: str, write_engine: AsyncEngine, *, pool_size: int = 
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         pool_size=SQLITE_READ_CONNECTIONS,
         max_overflow=0,
+        poolclass=FairAsyncQueuePool,
         pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
         pool_reset_on_return=None,  # see _on_reset
     )
