@@ -161,11 +161,9 @@ def create_read_engine(url: str, write_engine: AsyncEngine, *, pool_size: int = 
     0.69 ms, in-process) and holds no snapshot between statements that would keep the WAL
     from being checkpointed. An in-memory SQLite database exists on its one connection only.
 
-    Both read pools serve waiting requests first come, first served (``kit.fairpool``): with
-    SQLAlchemy's own, a request arriving as a connection came back took it ahead of those
-    waiting, and a SQLite ``GET`` delivery's p99 at 100 connections was ~1.95x its median
-    (1.4-1.7x now). The write pools keep SQLAlchemy's: their waiters are the worker's and the
-    webhook ledger's group commits, whose figures did not show the change neutral.
+    Both read pools serve waiting requests first come, first served (``kit.fairpool`` says
+    why). The write pools keep SQLAlchemy's: their waiters are the worker's and the webhook
+    ledger's group commits, whose figures did not show the change neutral.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.util.concurrency import greenlet_spawn
 from sqlalchemy.util.queue import Empty
 
-from tabellion.db import create_engine, create_read_engine
 from tabellion.kit.fairpool import FairAsyncQueuePool, FairQueue
 from tabellion.runtime import Runtime
 
@@ -130,23 +129,7 @@ async def test_a_wait_longer_than_the_timeout_is_the_pools_timeout(tmp_path: Pat
         await engine.dispose()
 
 
-@pytest.mark.parametrize(
-    "build",
-    [
-        lambda url: create_read_engine(url, create_engine(url)),
-        lambda url: create_engine("postgresql+psycopg://u@127.0.0.1/x", read_only=True),
-    ],
-    ids=["sqlite", "postgresql"],
-)
-async def test_the_read_pools_are_fair(tmp_path: Path, build: Callable[[str], AsyncEngine]) -> None:
-    engine = build(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    try:
-        assert isinstance(engine.sync_engine.pool, FairAsyncQueuePool)
-    finally:
-        await engine.dispose()
-
-
-async def test_the_runtimes_read_pool_is_fair_when_it_has_one(runtime: Runtime) -> None:
-    if runtime.read_engine is runtime.engine:
-        pytest.skip("an in-memory SQLite database: reads share the one connection")
+async def test_the_read_pool_is_fair_and_the_write_pool_sqlalchemys(runtime: Runtime) -> None:
+    # The suite runs on SQLite, then on PostgreSQL: both databases' pools, as the app builds them.
     assert isinstance(runtime.read_engine.sync_engine.pool, FairAsyncQueuePool)
+    assert not isinstance(runtime.engine.sync_engine.pool, FairAsyncQueuePool)
