@@ -49,9 +49,7 @@ def build(runtime: Runtime) -> tuple[FastAPI, list[tuple[str, Any]]]:
         calls.append(("uncached", None))
         return len(calls)
 
-    router = APIRouter(route_class=SessionRoute)
-
-    async def answer(
+    async def endpoint(
         item_id: str,
         who: Annotated[str, Depends(caller)],
         again: Annotated[str, Depends(shared)],
@@ -59,41 +57,25 @@ def build(runtime: Runtime) -> tuple[FastAPI, list[tuple[str, Any]]]:
         fresh_too: Annotated[int, Depends(uncached, use_cache=False)],
         session: DbSession,
         request: Request,
-    ) -> dict[str, Any]:
+    ) -> Response:
         calls.append(("endpoint", item_id))
-        return {
-            "item_id": item_id,
-            "who": who,
-            "again": again,
-            "fresh": [fresh, fresh_too],
-            "session": isinstance(session, AsyncSession),
-            "request": request.url.path,
-        }
+        return JSONResponse(
+            {
+                "item_id": item_id,
+                "who": who,
+                "again": again,
+                "fresh": [fresh, fresh_too],
+                "session": isinstance(session, AsyncSession),
+                "request": request.url.path,
+            }
+        )
 
-    @router.get("/planned/{item_id}")
-    async def planned(
-        item_id: str,
-        who: Annotated[str, Depends(caller)],
-        again: Annotated[str, Depends(shared)],
-        fresh: Annotated[int, Depends(uncached, use_cache=False)],
-        fresh_too: Annotated[int, Depends(uncached, use_cache=False)],
-        session: DbSession,
-        request: Request,
-    ) -> Response:
-        return JSONResponse(await answer(item_id, who, again, fresh, fresh_too, session, request))
+    async def query(q: str | None = None) -> None:
+        """A query parameter: the route must be left to FastAPI's solver."""
 
-    @router.get("/general/{item_id}")
-    async def general(
-        item_id: str,
-        who: Annotated[str, Depends(caller)],
-        again: Annotated[str, Depends(shared)],
-        fresh: Annotated[int, Depends(uncached, use_cache=False)],
-        fresh_too: Annotated[int, Depends(uncached, use_cache=False)],
-        session: DbSession,
-        request: Request,
-        q: str | None = None,
-    ) -> Response:
-        return JSONResponse(await answer(item_id, who, again, fresh, fresh_too, session, request))
+    router = APIRouter(route_class=SessionRoute)
+    router.add_api_route("/planned/{item_id}", endpoint)
+    router.add_api_route("/general/{item_id}", endpoint, dependencies=[Depends(query)])
 
     app = FastAPI()
     app.state.runtime = runtime
