@@ -75,6 +75,8 @@ def guard_request(
         for name, value in request.path_params.items():
             if isinstance(value, str) and not possible_id(value):
                 raise not_found.get(name, NotFound)()
+        if not request.scope.get("query_string"):
+            return  # most calls: no query to parse
         bad = [name for name, value in request.query_params.multi_items() if not storable(value)]
         if bad:
             fields = list(dict.fromkeys(bad))
