@@ -5,7 +5,8 @@ looks at every kind of parameter each dependency could take (query, header, cook
 security scopes, background tasks, ...) and validates each value it finds. For a route that
 takes nothing but path parameters, the request and dependencies of that same kind (a ``GET``
 of one delivery: the path's id, the ``/v1`` guard, the scope check and its bearer scheme, the
-session), that is ~70 µs of CPU a request for what amounts to four calls in a known order.
+session), that was ~115–135 µs of a ~700 µs request's CPU (in-process) for what amounts to
+four calls in a known order.
 
 ``plan`` looks at such a route's dependency tree once, when the route is built, and returns a
 solver that makes those calls in the order FastAPI makes them (sub-dependencies first, a
