@@ -27,6 +27,26 @@ from tabellion.runtime import Runtime
 
 log = logging.getLogger("tabellion")
 
+# The API's sections in reading order (/docs shows them so, whatever order routes match in).
+OPENAPI_TAGS = [
+    {"name": "service", "description": "Liveness and metrics."},
+    {"name": "messages", "description": "Create a message, attach files, dispatch it."},
+    {"name": "deliveries", "description": "One recipient's copy of a message, its status."},
+    {"name": "webhooks", "description": "Endpoints, the event feed, redelivery."},
+    {"name": "evidence", "description": "Sealed proofs, their PDFs and their verification."},
+    {"name": "organization", "description": "Your organisation, its brand and settings."},
+    {"name": "customers", "description": "Organisations you send for."},
+    {"name": "api keys", "description": "Keys, their scopes, rotation and revocation."},
+    {"name": "client keys", "description": "Public keys of clients that sign JWTs."},
+    {"name": "users", "description": "Dashboard users and their roles."},
+    {"name": "envelopes", "description": "Documents to sign: recipients, fields, the result."},
+    {"name": "retention", "description": "Legal holds and erasures."},
+    {"name": "STAMPEE"},
+    {"name": "documentd"},
+    {"name": "registered-email"},
+    {"name": "documenso"},
+]
+
 DESCRIPTION = """
 Send documents with proof: deliver into a recipient's vault, send secure or registered
 e-mail, and get sealed evidence of every step.
@@ -88,6 +108,7 @@ def create_app(
         # proxy. /docs is served below from the assets swagger-ui-py ships in its wheel.
         docs_url=None,
         redoc_url=None,
+        openapi_tags=OPENAPI_TAGS,
     )
     if runtime is not None:
         app.state.runtime = runtime
@@ -153,9 +174,13 @@ def create_app(
         "recipient_id": RecipientNotFound,
     }
     guard = Depends(guard_request(not_found))
+    # Deliveries first: routes are matched in order, and a delivery (its status, polled by
+    # integrators for each recipient) is read far more often than a message; seven message
+    # routes fewer to try cost a GET delivery ~4 % less CPU (docs/performance.md). The
+    # OpenAPI document keeps its reading order through OPENAPI_TAGS.
     for router in (
-        messages_router,
         deliveries_router,
+        messages_router,
         webhooks_router,
         evidence_router,
         organization_router,
