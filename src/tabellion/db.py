@@ -588,25 +588,9 @@ from fastapi.routing import APIRoute  # noqa: E402
 from sqlalchemy.exc import IntegrityError  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
-from tabellion.kit.lean_route import plan  # noqa: E402
+from tabellion.kit.lean_route import plan_route  # noqa: E402
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _effective_route(route: APIRoute) -> Any:
-    """The route as included (prefix and router-level dependencies joined in): FastAPI ≥ 0.137
-    builds a route's handler once per inclusion, and says which one through a context
-    variable of its own. None if this FastAPI has no such variable: the route as declared
-    would lack its routers' dependencies, so it is left to FastAPI's solver."""
-    from fastapi import routing
-
-    context_var = getattr(routing, "_effective_route_context_var", None)
-    if context_var is None:
-        return None
-    context = context_var.get()
-    if context is not None and getattr(context, "original_route", None) is route:
-        return context
-    return route
 
 
 # Endpoint attribute set by ``writes_on_read``.
@@ -646,11 +630,7 @@ class SessionRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         general = super().get_route_handler()
-        # Built once per inclusion (with its routers' dependencies), as FastAPI builds its own.
-        route = _effective_route(self)
-        lean = None
-        if route is not None:
-            lean = plan(route.dependant, route.dependency_overrides_provider, general)
+        lean = plan_route(self, general)
         self.lean = lean is not None
         original = lean or general
         read_only = self.read_only

@@ -17,7 +17,8 @@ that is not a plain ``str``, an endpoint that does not return a ``Response``) ge
 and keeps FastAPI's solver; so does every request while ``app.dependency_overrides`` holds
 anything. FastAPI's request handling around it (its request wrapper, routing, exception
 handlers) is unchanged, and so is the OpenAPI document, which is made from the route's own
-dependency tree. ``db.SessionRoute`` uses it; docs/performance.md has the measurements.
+dependency tree. ``db.SessionRoute`` uses it (``plan_route``); docs/performance.md has the
+measurements.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -84,7 +86,10 @@ Solver = Callable[[Request, dict[Any, Any]], Awaitable[dict[str, Any]]]
 def _solver(dependant: Dependant) -> Solver:
     """The arguments of ``dependant.call``: its sub-dependencies' results, the request, the
     path's values, in FastAPI's order."""
-    subs = [(sub.name, sub.call, sub.use_cache, _solver(sub)) for sub in dependant.dependencies]
+    subs: list[tuple[str | None, Callable[..., Awaitable[Any]], bool, Solver]] = []
+    for sub in dependant.dependencies:
+        assert sub.call is not None  # _solvable checked it
+        subs.append((sub.name, sub.call, sub.use_cache, _solver(sub)))
     # A security scheme takes the connection (``HTTPConnection``): the request is one.
     request_names = [
         name
@@ -99,7 +104,6 @@ def _solver(dependant: Dependant) -> Solver:
             if use_cache and call in cache:
                 result = cache[call]
             else:
-                assert call is not None
                 result = await call(**await solve_sub(request, cache))
                 if use_cache:
                     cache[call] = result
@@ -114,6 +118,25 @@ def _solver(dependant: Dependant) -> Solver:
         return values
 
     return solve
+
+
+def plan_route(route: APIRoute, fallback: Endpoint) -> Endpoint | None:
+    """A handler for ``route`` as it is being included (called from its
+    ``get_route_handler``), or None to keep FastAPI's ``fallback``.
+
+    FastAPI ≥ 0.137 builds a route's handler once per inclusion, with the routers'
+    dependencies joined in, and says which inclusion through a context variable of its own.
+    Without that variable no plan is made: the route as declared lacks its routers'
+    dependencies (the ``/v1`` guard), which the plan would then skip.
+    """
+    from fastapi import routing
+
+    context_var = getattr(routing, "_effective_route_context_var", None)
+    if context_var is None:
+        return None
+    context = context_var.get()
+    included = context if getattr(context, "original_route", None) is route else route
+    return plan(included.dependant, included.dependency_overrides_provider, fallback)
 
 
 def plan(
