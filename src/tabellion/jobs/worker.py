@@ -45,6 +45,7 @@ from tabellion.jobs.registry import (
     warm_ups,
 )
 from tabellion.kit import logs, metrics, tracing
+from tabellion.kit.deadlines import Deadlines
 from tabellion.kit.time import utcnow
 from tabellion.models.base import UTCDateTime
 from tabellion.models.job import Job
@@ -270,6 +271,8 @@ class Worker:
         self._postgres = runtime.engine.dialect.name == "postgresql"
         self._specs: dict[str, TaskSpec | None] = {}
         self._state = _State()
+        # The running jobs' time limits (``TaskSpec.timeout_seconds``), one timer for all.
+        self._deadlines = Deadlines()
         # Set when there may be something to do: a job finished, work was enqueued, stop.
         self._poke = asyncio.Event()
         self._start_run()
@@ -563,7 +566,7 @@ class Worker:
             logger.error("job %d: no task registered for kind %r", job.id, job.kind)
             return Outcome(job, "dead", error=f"no task registered for kind {job.kind!r}")
         context = TaskContext(self.runtime, job.id, job.attempt, job.max_attempts)
-        deadline = asyncio.timeout(spec.timeout_seconds)
+        deadline = self._deadlines.within(spec.timeout_seconds)
         try:
             async with deadline:
                 await spec.handler(context, job.payload)

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 
 import h11
 
+from tabellion.kit.deadlines import Deadlines
 from tabellion.webhook.ssrf import resolve_public
 
 TIMEOUT_SECONDS = 10.0
@@ -159,6 +160,7 @@ class WebhookHttp:
         self._max = connections
         self._slots = asyncio.Semaphore(connections)
         self.timeout = timeout
+        self._deadlines = Deadlines()
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._open = 0
         self._targets: dict[str, _Target] = {}
@@ -181,7 +183,7 @@ class WebhookHttp:
                 ("user-agent", USER_AGENT),
             ],
         )
-        async with self._slots, asyncio.timeout(self.timeout):
+        async with self._slots, self._deadlines.within(self.timeout):
             connection = self._take_idle(target.origin)
             if connection is not None:
                 try:
