@@ -23,6 +23,8 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.util.concurrency import await_
 from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty, Full
 
+from tabellion.kit.deadlines import Deadlines
+
 _T = TypeVar("_T")
 
 
@@ -31,6 +33,8 @@ class FairQueue(AsyncAdaptedQueue[_T]):
         super().__init__(maxsize, use_lifo)
         self._free: deque[_T] = deque()  # only while nobody waits
         self._waiters: deque[asyncio.Future[_T]] = deque()  # first come, first served
+        # The pool's timeout for each waiting checkout; under load every request waits.
+        self._deadlines = Deadlines()
 
     def empty(self) -> bool:
         return not self._free
@@ -71,7 +75,9 @@ class FairQueue(AsyncAdaptedQueue[_T]):
 
     async def _wait(self, waiter: asyncio.Future[_T], timeout: float | None) -> _T:
         try:
-            async with asyncio.timeout(timeout):
+            if timeout is None:
+                return await waiter
+            async with self._deadlines.within(timeout):
                 return await waiter
         except BaseException:
             if waiter.done() and not waiter.cancelled():

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -50,7 +50,13 @@ class _Stale(Exception):
 @dataclass(frozen=True, slots=True)
 class Answer:
     status_code: int
-    headers: dict[str, str]  # lower-case names; the last of repeated headers
+    raw_headers: Sequence[tuple[bytes, bytes]]  # h11's, names in lower case
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Lower-case names; the last of repeated headers. Decoded when asked: a send looks
+        at them only on a 429 or 503 (``Retry-After``)."""
+        return {name.decode("latin-1"): value.decode("latin-1") for name, value in self.raw_headers}
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +146,7 @@ class _TooLarge(Exception):
 
 def _answer(response: h11.Response | None) -> Answer:
     assert response is not None
-    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in response.headers}
-    return Answer(response.status_code, headers)
+    return Answer(response.status_code, response.headers)
 
 
 class WebhookHttp:
