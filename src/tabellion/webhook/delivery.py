@@ -60,7 +60,7 @@ class InOrder:
     so two events of the same delivery that are due together are sent in order. (A failed one
     goes to the retry schedule and no longer holds the others back.) A turn nobody else wants
     costs a dict entry: most sends are the only one of their delivery in flight, and a lock
-    per send cost ~5 µs of a webhook's ~200 (docs/performance.md, "7 December").
+    per send cost ~5 µs of a webhook's ~200 (docs/performance.md, "6 December, later").
     """
 
     def __init__(self) -> None:
