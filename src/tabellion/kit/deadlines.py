@@ -3,10 +3,10 @@
 ``asyncio.timeout`` arms a timer on the event loop for each block it guards (a handle pushed
 on the loop's heap) and cancels it when the block ends (the handle stays on the heap until
 the loop sweeps it out). A webhook send and a job each paid that, ~5-10 µs of a webhook's
-~220 µs (docs/performance.md, "6 December, later"). Here a block's deadline is an entry in a dict,
-and one timer is armed for the earliest entry: a block entered later, with a later deadline
-(the usual case: same timeout, later start), arms nothing. When the timer fires, the blocks
-past their deadline are cancelled and the timer is armed again for the earliest one left.
+~220 µs (docs/performance.md, "6 December, later"). Here a block's deadline is an entry in a
+dict, and one timer is armed for the earliest entry: a block entered later, with a later
+deadline (the usual case: same timeout, later start), arms nothing. When the timer fires, the
+blocks past their deadline are cancelled and the timer is armed again for the earliest left.
 
 A block past its deadline behaves as under ``asyncio.timeout``: its task is cancelled, the
 block raises ``TimeoutError`` (from the ``CancelledError``), and a cancellation from
