@@ -27,7 +27,8 @@ from tabellion.runtime import Runtime
 
 log = logging.getLogger("tabellion")
 
-# The API's sections in reading order (/docs shows them so, whatever order routes match in).
+# The native API's sections in reading order (/docs shows them so, whatever order routes
+# match in).
 OPENAPI_TAGS = [
     {"name": "service", "description": "Liveness and metrics."},
     {"name": "messages", "description": "Create a message, attach files, dispatch it."},
@@ -41,11 +42,7 @@ OPENAPI_TAGS = [
     {"name": "users", "description": "Dashboard users and their roles."},
     {"name": "envelopes", "description": "Documents to sign: recipients, fields, the result."},
     {"name": "retention", "description": "Legal holds and erasures."},
-    {"name": "STAMPEE"},
-    {"name": "documentd"},
-    {"name": "registered-email"},
-    {"name": "documenso"},
-]
+]  # then the dialects' (``compat.openapi_tags``)
 
 DESCRIPTION = """
 Send documents with proof: deliver into a recipient's vault, send secure or registered
@@ -99,6 +96,8 @@ def create_app(
             if owned:
                 await rt.close()
 
+    from tabellion.compat import mount_dialects, openapi_tags
+
     app = metrics.ObservedFastAPI(
         title="Tabellion",
         version=__version__,
@@ -108,7 +107,7 @@ def create_app(
         # proxy. /docs is served below from the assets swagger-ui-py ships in its wheel.
         docs_url=None,
         redoc_url=None,
-        openapi_tags=OPENAPI_TAGS,
+        openapi_tags=[*OPENAPI_TAGS, *openapi_tags()],
     )
     if runtime is not None:
         app.state.runtime = runtime
@@ -190,8 +189,6 @@ def create_app(
         app.include_router(router, prefix="/v1", dependencies=[guard])
     # The dialects before the pages: routes are matched in order, each included router's in
     # full (FastAPI keeps them nested), and machine clients call these as often as /v1.
-    from tabellion.compat import mount_dialects
-
     mount_dialects(app)
     app.include_router(organization_pages)
     # Before the pages: /app/signatures/new and …/{id}/fields are not an envelope or its action.

@@ -110,17 +110,23 @@ def test_one_instance_serves_successive_event_loops() -> None:
     """A worker or an HTTP client may outlive the loop it first ran on (tests, restarts)."""
     deadlines = Deadlines()
 
-    async def expire() -> bool:
-        block = deadlines.within(0.02)
+    async def expires(seconds: float) -> bool:
+        block = deadlines.within(seconds)
         try:
             async with block:
-                await asyncio.sleep(30)
+                await asyncio.sleep(2)
         except TimeoutError:
             return block.expired()
         return False
 
-    async def leave_one_pending() -> None:
-        # Entered and abandoned with its loop: the next loop must not wait for it.
+    async def end_in_time() -> None:
+        # The block ends at once; the timer stays armed 0.05 s ahead on a loop that closes
+        # before it fires. A later deadline on the next loop must arm a timer of its own.
+        async with deadlines.within(0.05):
+            pass
+
+    async def abandon() -> None:
+        # Entered, then left to its loop's shutdown.
         async def hold() -> None:
             async with deadlines.within(30):
                 await asyncio.sleep(30)
@@ -129,6 +135,8 @@ def test_one_instance_serves_successive_event_loops() -> None:
         await asyncio.sleep(0)
         assert not held.done()
 
-    assert asyncio.run(expire())
-    asyncio.run(leave_one_pending())
-    assert asyncio.run(expire())
+    assert asyncio.run(expires(0.02))
+    asyncio.run(end_in_time())
+    assert asyncio.run(expires(0.2))
+    asyncio.run(abandon())
+    assert asyncio.run(expires(0.02))
