@@ -184,7 +184,7 @@ async def test_a_jobs_log_fields_are_its_own(runtime: Runtime, probe: Probe) -> 
 
     kind = "test.context"
     assert probe.contexts == [
-        ("req-a", {"request_id": "req-a", "job_id": first, "job_kind": kind}),
+        ("req-a", {"job_id": first, "job_kind": kind}),
         (None, {"job_id": second, "job_kind": kind}),
     ]
     assert logs.current_request_id() is None

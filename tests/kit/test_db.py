@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, inspect, select, text
 
 from tabellion.db import bulk_insert, bulk_update, create_engine, transaction
 from tabellion.kit.time import as_utc, isoformat_z
 from tabellion.models.base import table_of
 from tabellion.models.job import Job
+from tabellion.organization.service import create_organization
 from tabellion.runtime import Runtime
 from tests.conftest import TEST_DATABASE_URL
 
@@ -209,6 +210,27 @@ async def test_closing_session_returns_the_connection_whether_or_not_the_work_en
         assert pool.checkedout() == 0
     finally:
         loop.set_task_factory(previous)
+
+
+async def test_closing_session_closes_a_session_holding_objects_after_its_transaction(
+    runtime: Runtime,
+) -> None:
+    """An untouched session (a ``GET`` read by ``select_once``) is left to the collector; one
+    whose transaction ended but which still holds objects (committed, not expired) is still
+    closed: they leave it."""
+    from tabellion.db import closing_session
+
+    async with closing_session(runtime.sessions()) as untouched:
+        pass
+    assert not untouched.sync_session.in_transaction()
+
+    async with closing_session(runtime.sessions()) as session:
+        organization = await create_organization(session, name="Kept")
+        await session.commit()
+        assert not session.sync_session.in_transaction()
+        assert organization in session
+    assert organization not in session
+    assert inspect(organization).session is None
 
 
 @pytest.mark.postgres_only

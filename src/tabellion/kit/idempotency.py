@@ -148,8 +148,10 @@ def _hash_receive(request: Request, pending: Pending) -> None:
 
 async def check(request: Request, session: AsyncSession, organization_id: str) -> None:
     """Replay a stored response, refuse a reused key, or remember the key for ``record``."""
+    if request.method != "POST":
+        return  # first: looking up a header a request lacks raises and catches a KeyError
     key = request.headers.get(HEADER)
-    if key is None or request.method != "POST":
+    if key is None:
         return
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
         raise ValidationFailed.field(

@@ -4,7 +4,7 @@ The code base logs with the standard library (``logging.getLogger(__name__)``); 
 ``ProcessorFormatter`` renders those records, as JSON (one object per line, for log shippers)
 or readably on a terminal. Values bound in the context (``request_id``; ``job_id`` and
 ``job_kind`` in the worker) are added to every line logged in that context, whichever logger
-writes it.
+writes it: the request id from a context variable of its own, the others from structlog's.
 
 A request's id comes from its ``X-Request-ID`` header when that is a sane token, else it is
 made up; jobs the request enqueues store it (``jobs.request_id``) and the worker binds it
@@ -17,8 +17,7 @@ import logging
 import random
 import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, Literal
 
@@ -32,9 +31,25 @@ _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
 
 _request_id: ContextVar[str | None] = ContextVar("tabellion_request_id", default=None)
 
+
+def current_request_id() -> str | None:
+    """The id of the request (or of the request that caused the job) being handled."""
+    return _request_id.get()
+
+
+def _add_request_id(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The request id joins each line from its one context variable (not structlog's: a
+    request binds one variable, not two, and unbinds nothing else)."""
+    request_id = _request_id.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
+
+
 # Added to foreign (stdlib) records and structlog events alike, before rendering.
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
+    _add_request_id,
     structlog.stdlib.add_logger_name,
     structlog.stdlib.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -43,11 +58,6 @@ _SHARED: list[Any] = [
 
 # ``extra=`` fields of stdlib calls that become fields of the line (the access log's).
 EXTRA_FIELDS = ("method", "path", "route", "status", "duration_ms")
-
-
-def current_request_id() -> str | None:
-    """The id of the request (or of the request that caused the job) being handled."""
-    return _request_id.get()
 
 
 def request_id_from(header: str | None) -> str:
@@ -59,28 +69,37 @@ def request_id_from(header: str | None) -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-@contextmanager
-def bound(*, request_id: str | None, **values: Any) -> Iterator[None]:
-    """Bind ``request_id`` (and ``values``) to every log line and job enqueued inside."""
-    token = _request_id.set(request_id)
-    if request_id is not None:
-        values["request_id"] = request_id
-    # Reset by token, as ``bound_contextvars`` restores them but without copying the whole
-    # context to find what was bound before (on every request).
-    tokens = structlog.contextvars.bind_contextvars(**values)
-    try:
-        yield
-    finally:
-        structlog.contextvars.reset_contextvars(**tokens)
-        _request_id.reset(token)
+class bound:  # lower case: used as a function, ``with logs.bound(request_id=...)``
+    """Bind ``request_id`` (and ``values``) to every log line and job enqueued inside.
+
+    A class rather than a generator: every request enters one, and a generator-based context
+    manager costs it a generator and two resumptions more. Other values, reset by token (as
+    ``bound_contextvars`` restores them, but without copying the whole context to find what
+    was bound before).
+    """
+
+    __slots__ = ("_request_id", "_token", "_tokens", "_values")
+
+    def __init__(self, *, request_id: str | None, **values: Any) -> None:
+        self._request_id = request_id
+        self._values = values
+        self._tokens: Mapping[str, Any] = {}
+
+    def __enter__(self) -> None:
+        self._token = _request_id.set(self._request_id)
+        if self._values:
+            self._tokens = structlog.contextvars.bind_contextvars(**self._values)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._tokens:
+            structlog.contextvars.reset_contextvars(**self._tokens)
+        _request_id.reset(self._token)
 
 
 def bind(*, request_id: str | None, **values: Any) -> None:
     """``bound`` for the rest of the current context, for a task started in a context of its
     own (a worker's job): the context ends with the task, so nothing is unbound."""
     _request_id.set(request_id)
-    if request_id is not None:
-        values["request_id"] = request_id
     structlog.contextvars.bind_contextvars(**values)
 
 

@@ -19,6 +19,12 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+# The API, not the SDK: installed with FastAPI; looked up once, not at each request.
+try:
+    from opentelemetry import trace as _trace
+except ImportError:  # pragma: no cover - FastAPI depends on it
+    _trace = None  # type: ignore[assignment]
+
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _SDK_MODULES = ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter")
 
@@ -96,10 +102,9 @@ def job_span(kind: str, job_id: int, request_id: str | None) -> Iterator[None]:
 
 
 def annotate_current_span(key: str, value: str) -> None:
-    try:
-        from opentelemetry import trace
-    except ImportError:
+    """Set an attribute on the current span, if one is recording (every request calls it)."""
+    if _trace is None:
         return
-    span = trace.get_current_span()
+    span = _trace.get_current_span()
     if span.is_recording():
         span.set_attribute(key, value)
