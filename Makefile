@@ -14,7 +14,7 @@ PG_TEST_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 # On PostgreSQL each process uses a database of its own beside the named one (test_gw0...).
 TEST_JOBS ?= auto
 
-.PHONY: install test lint typecheck unit test-postgres fuzz scale crash serve bench mutate clean
+.PHONY: install test lint typecheck unit test-postgres fuzz scale crash serve bench read-instructions mutate clean
 
 %/bin/python:
 	$(PYTHON) -m venv $*
@@ -67,6 +67,11 @@ serve: $(BIN)/python
 
 bench: install
 	$(TEST_BIN)/python bench/run_all.py
+
+# Instructions per read request, ours and the floor's, under callgrind (~3 min): a figure the
+# machine's noise does not move, to compare two versions of the code (docs/performance.md).
+read-instructions: install
+	PYTHONPATH=src:. $(TEST_BIN)/python -m bench.read_instructions --kind delivery
 
 # Mutation testing of the core rules, one module at a time (slow: not in CI). Scores and the
 # survivors judged equivalent are in docs/testing.md. `make mutate MODULES="merkle ssrf"`.

@@ -71,7 +71,13 @@ from tabellion.message.service.message import (
     TooManyAttachments,
     TooManyRecipients,
 )
-from tabellion.message.views import attachment_out, delivery_json, message_out, reply_out
+from tabellion.message.views import (
+    attachment_out,
+    deliveries_json,
+    delivery_json,
+    message_out,
+    reply_out,
+)
 from tabellion.models.message import Delivery, Reply
 from tabellion.organization.service import get_organization
 from tabellion.portal.replies import MAX_REPLY_FILES, add_reply, find_file, reply_file
@@ -444,8 +450,7 @@ async def list_deliveries(
         updated_after=updated_after,
     )
     evidence = await evidence_refs(session, [d.id for d in rows])
-    data = [delivery_json(d, evidence[d.id]) for d in rows]
-    return _json({"data": data, "next_cursor": next_cursor})
+    return _json({"data": deliveries_json(rows, evidence), "next_cursor": next_cursor})
 
 
 @deliveries_router.get(
