@@ -3,13 +3,15 @@ other browser's ``state``, and a provider that said no. Each shows why, and chan
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import httpx
 import pytest
 
 from tabellion.db import transaction
-from tabellion.identity.pages import BROWSER_COOKIE, _browser_mark
+from tabellion.identity.oidc import IdentityRefused
+from tabellion.identity.pages import BROWSER_COOKIE, _browser_mark, refused
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
 from tabellion.kit.tokens import sha256_hex
@@ -119,3 +121,25 @@ async def test_only_allowed_providers_start(
         page = await client.get(started.headers["location"])
         assert reason(page) == "provider-not-allowed"
         assert f'href="{link}"' in page.text
+
+
+@pytest.mark.parametrize(
+    ("refusal", "level"),
+    [
+        (IdentityRefused("token-exchange-failed", "ReadTimeout: timed out"), logging.WARNING),
+        (IdentityRefused("token-bad-signature", "BadSignatureError"), logging.WARNING),
+        (IdentityRefused("provider-unavailable", "ConnectError"), logging.WARNING),
+        (IdentityRefused("provider-error", "access_denied"), logging.INFO),
+    ],
+)
+def test_a_providers_failure_is_logged_for_the_operator(
+    caplog: pytest.LogCaptureFixture, refusal: IdentityRefused, level: int
+) -> None:
+    """A provider down or a forged answer is a warning, with what went wrong; the recipient's
+    own doing (a cancelled sign-in) is information."""
+    with caplog.at_level(logging.INFO, logger="tabellion.identity"):
+        answer = refused(refusal, back=None)
+    assert answer.status_code == 303
+    (record,) = [r for r in caplog.records if r.name == "tabellion.identity"]
+    assert record.levelno == level
+    assert refusal.reason in record.getMessage() and str(refusal.detail) in record.getMessage()

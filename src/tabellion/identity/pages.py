@@ -107,7 +107,11 @@ def refused(exc: IdentityRefused, *, back: str | None) -> Response:
     transaction, and what it must keep (the used-up state, a mismatch told to the sender)
     with it."""
     if exc.detail:
-        log.info("identity sign-in refused: %s (%s)", exc.reason, exc.detail)
+        # The provider's answer was wrong or did not come: the operator's to see (a provider
+        # down, a forged token). The recipient's own doing (a late or repeated answer): info.
+        operator = exc.reason.startswith("token-") or exc.reason == "provider-unavailable"
+        level = logging.WARNING if operator else logging.INFO
+        log.log(level, "identity sign-in refused: %s (%s)", exc.reason, exc.detail)
     query = {"reason": exc.reason, **({"back": back} if back else {})}
     return RedirectResponse(f"{service.REFUSED_PATH}?{urlencode(query)}", status_code=303)
 
