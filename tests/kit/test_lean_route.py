@@ -1,12 +1,13 @@
-"""A route of path parameters only gets its dependencies by a plan made once: the same calls,
-in the same order, with the same arguments and caching as FastAPI's solver."""
+"""A route of path and query parameters only gets its dependencies by a plan made once: the
+same calls, in the same order, with the same arguments and caching as FastAPI's solver, and
+FastAPI's own answer when a query parameter is wrong."""
 
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse, Response
@@ -23,8 +24,10 @@ class Refused(Exception):
 
 
 def build(runtime: Runtime) -> tuple[FastAPI, list[tuple[str, Any]]]:
-    """Two routes with the same dependencies: one of path parameters only (planned), one
-    with a query parameter too (FastAPI's solver). Each call is recorded."""
+    """Routes with the same dependencies: one of path parameters only (planned), one with a
+    header parameter too (FastAPI's solver), and the two with query parameters, in the
+    endpoint and in a dependency (planned, and FastAPI's solver for comparison). Each call is
+    recorded."""
     calls: list[tuple[str, Any]] = []
 
     async def router_level(request: Request) -> None:
@@ -70,12 +73,32 @@ def build(runtime: Runtime) -> tuple[FastAPI, list[tuple[str, Any]]]:
             }
         )
 
-    async def query(q: str | None = None) -> None:
-        """A query parameter: the route must be left to FastAPI's solver."""
+    async def header(x_thing: Annotated[str | None, Header()] = None) -> None:
+        """A header parameter: the route must be left to FastAPI's solver."""
+
+    async def paging(
+        request: Request,
+        limit: Annotated[int, Query(ge=1, le=10)] = 5,
+        cursor: Annotated[str | None, Query(max_length=4)] = None,
+    ) -> dict[str, Any]:
+        calls.append(("paging", (limit, cursor)))
+        return {"limit": limit, "cursor": cursor}
+
+    async def listing(
+        item_id: str,
+        who: Annotated[str, Depends(caller)],
+        page: Annotated[dict[str, Any], Depends(paging)],
+        state: Annotated[str | None, Query(alias="status", pattern="^(new|old)$")] = None,
+        tags: Annotated[list[str] | None, Query()] = None,
+    ) -> Response:
+        calls.append(("listing", item_id))
+        return JSONResponse({"who": who, "page": page, "status": state, "tags": tags})
 
     router = APIRouter(route_class=SessionRoute)
     router.add_api_route("/planned/{item_id}", endpoint)
-    router.add_api_route("/general/{item_id}", endpoint, dependencies=[Depends(query)])
+    router.add_api_route("/general/{item_id}", endpoint, dependencies=[Depends(header)])
+    router.add_api_route("/list/{item_id}", listing)
+    router.add_api_route("/list-general/{item_id}", listing, dependencies=[Depends(header)])
 
     app = FastAPI()
     app.state.runtime = runtime
@@ -137,6 +160,62 @@ async def test_same_calls_order_arguments_and_caching_as_fastapi(small: Any) -> 
     assert found["GET /planned/{item_id}"].lean and not found["GET /general/{item_id}"].lean
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "?limit=7&cursor=ab&status=old",
+        "?tags=a&tags=b&limit=1",
+        "?status=new&unknown=1",
+    ],
+)
+async def test_query_values_as_fastapi_gives_them(small: Any, query: str) -> None:
+    client, calls, app = small
+    headers = {"Authorization": "Bearer tok"}
+    planned = await client.get(f"/v9/list/abc{query}", headers=headers)
+    planned_calls = list(calls)
+    calls.clear()
+    general = await client.get(f"/v9/list-general/abc{query}", headers=headers)
+    assert planned.status_code == general.status_code == 200
+    assert planned.json() == general.json()
+    assert planned_calls == calls
+    found = routes(app)
+    assert found["GET /list/{item_id}"].lean and not found["GET /list-general/{item_id}"].lean
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?limit=0",  # the dependency's parameter
+        "?limit=x&cursor=toolong",  # two errors, in one answer
+        "?status=other",  # the endpoint's, by its alias
+        "?limit=11&status=other",
+    ],
+)
+async def test_a_wrong_query_is_answered_by_fastapi_and_nothing_runs_twice(
+    small: Any, query: str
+) -> None:
+    client, calls, _ = small
+    headers = {"Authorization": "Bearer tok"}
+    planned = await client.get(f"/v9/list/abc{query}", headers=headers)
+    planned_calls = list(calls)
+    calls.clear()
+    general = await client.get(f"/v9/list-general/abc{query}", headers=headers)
+    assert planned.status_code == general.status_code == 422
+    assert planned.json() == general.json()
+    # FastAPI runs the dependencies whose own parameters are right, then answers 422: each
+    # once, though the plan looked at the query first.
+    assert planned_calls == calls
+    names = [name for name, _ in planned_calls]
+    assert names[:3] == ["router_level", "shared", "caller"]
+    assert "listing" not in names and len(names) == len(set(names))
+
+    # A dependency's error comes first, as from FastAPI.
+    calls.clear()
+    refused = await client.get(f"/v9/list/refused{query}", headers=headers)
+    assert refused.status_code == 403 and calls == [("router_level", "refused")]
+
+
 async def test_no_credentials_and_errors_as_fastapi(small: Any) -> None:
     client, calls, _ = small
     planned = await client.get("/v9/planned/abc")
@@ -187,6 +266,11 @@ async def test_what_is_left_to_fastapi(runtime: Runtime) -> None:
         async def endpoint(a: str, q: int = 1) -> Response:
             return Response()
 
+    def header(router: APIRouter) -> None:
+        @router.get("/x/{a}")
+        async def endpoint(a: str, x_thing: Annotated[str | None, Header()] = None) -> Response:
+            return Response()
+
     def header_in_dependency(router: APIRouter) -> None:
         async def with_header(user_agent: Annotated[str | None, Header()] = None) -> None:
             return None
@@ -232,8 +316,9 @@ async def test_what_is_left_to_fastapi(runtime: Runtime) -> None:
             return Response()
 
     assert shape(runtime, plain)
+    assert shape(runtime, query)
     for declared in (
-        query,
+        header,
         header_in_dependency,
         sync_dependency,
         yield_dependency,
@@ -259,5 +344,5 @@ async def test_the_apps_hot_reads_are_planned(runtime: Runtime) -> None:
     found = routes(app)
     assert found["GET /deliveries/{delivery_id}"].lean
     assert found["GET /messages/{message_id}"].lean
-    # The list takes its filters from the query: FastAPI validates them.
-    assert not found["GET /deliveries"].lean
+    # The list's filters come from the query, validated by FastAPI's own function.
+    assert found["GET /deliveries"].lean
