@@ -17,6 +17,7 @@ import pytest
 
 from tabellion.db import transaction
 from tabellion.errors import InvalidParameter
+from tabellion.evidence.service import EvidenceRef, evidence_for_deliveries, evidence_refs
 from tabellion.kit.pagination import encode_cursor
 from tabellion.message import repository as repo
 from tabellion.models.message import Delivery
@@ -298,3 +299,32 @@ async def test_attachments_in_upload_order(
         assert [f.filename for f in files] == ["b.pdf", "a.pdf"]
         files = await repo.attachments_of(session, [created["id"], other["id"]])
         assert [f.filename for f in files] == ["b.pdf", "a.pdf", "c.pdf"]
+
+
+async def test_delivery_rows_hold_the_instances_values(world: World, runtime: Runtime) -> None:
+    """The read paths' rows (``DeliveryRow``, by name) are the stored delivery's values, times
+    aware, whichever statement read them: alone with its evidence, a message's, a page."""
+    message_id = world.own["id"]
+    async with runtime.sessions() as session:
+        pages, _ = await repo.list_deliveries(
+            session, world.reseller, limit=50, cursor=None, message_id=message_id
+        )
+        of_message = await repo.delivery_views_of_message(session, message_id)
+        for delivery_id in delivery_ids(world.own):
+            view = await repo.delivery_view(session, world.reseller, delivery_id)
+            assert view is not None
+            alone, evidence = view
+            instance = await session.get(Delivery, delivery_id)
+            assert instance is not None and evidence
+            expected = {name: getattr(instance, name) for name in repo.DeliveryRow._fields}
+            assert expected["created_at"].tzinfo is not None
+            (listed,) = [row for row in pages if row.id == delivery_id]
+            (in_message,) = [row for row in of_message if row.id == delivery_id]
+            for row in (alone, listed, in_message):
+                assert isinstance(row, repo.DeliveryRow)
+                assert row._asdict() == expected
+            # Its evidence, read with it or on its own, as the records hold it.
+            records = await evidence_for_deliveries(session, [delivery_id])
+            held = [EvidenceRef(e.id, e.type, e.event, e.occurred_at) for e in records[delivery_id]]
+            assert evidence == held
+            assert (await evidence_refs(session, [delivery_id]))[delivery_id] == held

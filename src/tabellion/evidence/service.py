@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -169,6 +170,7 @@ async def evidence_for_deliveries(
 
 
 # What a delivery's representation shows of its evidence (see ``evidence_refs``).
+_RefColumns = Sequence[tuple[str, str, str, str, datetime]]
 _EVIDENCE_REFS = (
     select(Evidence.id, Evidence.delivery_id, Evidence.type, Evidence.event, Evidence.occurred_at)
     .where(Evidence.delivery_id.in_(bindparam("delivery_ids", expanding=True)))
@@ -176,14 +178,28 @@ _EVIDENCE_REFS = (
 )
 
 
-async def evidence_refs(session: AsyncSession, delivery_ids: Sequence[str]) -> dict[str, list[Any]]:
-    """The evidence of each delivery as its representation shows it (``EvidenceLike`` rows):
-    the few columns it needs, without loading each record's content and seal."""
-    out: dict[str, list[Any]] = {d: [] for d in delivery_ids}
+@dataclass(frozen=True, slots=True)
+class EvidenceRef:
+    """An evidence record as a delivery's representation shows it (``views.EvidenceLike``)."""
+
+    id: str
+    type: str
+    event: str
+    occurred_at: datetime
+
+
+async def evidence_refs(
+    session: AsyncSession, delivery_ids: Sequence[str]
+) -> dict[str, list[EvidenceRef]]:
+    """The evidence of each delivery as its representation shows it: the few columns it
+    needs, without loading each record's content and seal. Unpacked from the rows (a
+    ``Row``'s attributes cost ~1 µs each, see ``message.repository.DeliveryRow``)."""
+    out: dict[str, list[EvidenceRef]] = {d: [] for d in delivery_ids}
     for start in range(0, len(delivery_ids), 500):
         chunk = list(delivery_ids[start : start + 500])
-        for row in await select_rows(session, _EVIDENCE_REFS, {"delivery_ids": chunk}):
-            out[row.delivery_id].append(row)
+        rows = await select_rows(session, _EVIDENCE_REFS, {"delivery_ids": chunk})
+        for evidence_id, delivery_id, type_, event, occurred_at in cast(_RefColumns, rows):
+            out[delivery_id].append(EvidenceRef(evidence_id, type_, event, occurred_at))
     return out
 
 

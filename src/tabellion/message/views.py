@@ -9,10 +9,10 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from pydantic import TypeAdapter
-from sqlalchemy import Row
 
 from tabellion.evidence import links
 from tabellion.kit.time import isoformat_z
+from tabellion.message.repository import DeliveryRow
 from tabellion.message.schemas import (
     AttachmentOut,
     DeliveryOut,
@@ -70,8 +70,8 @@ class NewEvidence:
     occurred_at: datetime
 
 
-# A Row: of message.repository.DELIVERY_VIEW_COLUMNS, as the read paths load deliveries.
-DeliveryLike = Delivery | NewDelivery | Row[*tuple[Any, ...]]
+# The read paths load deliveries as ``DeliveryRow``s.
+DeliveryLike = Delivery | NewDelivery | DeliveryRow
 
 
 @dataclass(frozen=True)

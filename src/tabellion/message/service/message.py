@@ -16,13 +16,13 @@ from tabellion.document.sniff import checked_content_type, clean_filename
 from tabellion.document.storage import StoredBlob
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.evidence.events import EvidenceType
-from tabellion.evidence.service import evidence_refs, evidence_row, record_many
+from tabellion.evidence.service import EvidenceRef, evidence_refs, evidence_row, record_many
 from tabellion.identity import service as identity
 from tabellion.jobs.queue import enqueue_many
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import utcnow
 from tabellion.message import repository
-from tabellion.message.repository import DeliveryRow, EvidenceRef
+from tabellion.message.repository import DeliveryRow
 from tabellion.message.rules import html_to_text, sanitize_html
 from tabellion.message.schemas import MessageIn, MessageUpdate, Mode, RecipientIn, SenderIn
 from tabellion.message.service.delivery import portal_token, token_hash
