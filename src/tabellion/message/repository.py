@@ -71,7 +71,7 @@ class DeliveryRow(NamedTuple):
     its ``GET``). A named tuple, not SQLAlchemy's ``Row``: a ``Row`` finds a column by name
     only after the ordinary lookup has failed with an ``AttributeError`` (~1 µs an
     attribute, 17 a delivery), a named tuple's attribute is an index (docs/performance.md,
-    "7 December")."""
+    "6 December, night")."""
 
     id: str
     message_id: str
