@@ -160,6 +160,22 @@ async def test_same_calls_order_arguments_and_caching_as_fastapi(small: Any) -> 
     assert found["GET /planned/{item_id}"].lean and not found["GET /general/{item_id}"].lean
 
 
+async def both_lists(small: Any, query: str, status: int) -> list[tuple[str, Any]]:
+    """The planned list and FastAPI's answer ``query`` alike, with ``status``, after the same
+    calls; those calls."""
+    client, calls, _ = small
+    headers = {"Authorization": "Bearer tok"}
+    calls.clear()
+    planned = await client.get(f"/v9/list/abc{query}", headers=headers)
+    planned_calls = list(calls)
+    calls.clear()
+    general = await client.get(f"/v9/list-general/abc{query}", headers=headers)
+    assert planned.status_code == general.status_code == status
+    assert planned.json() == general.json()
+    assert planned_calls == calls
+    return planned_calls
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -170,16 +186,8 @@ async def test_same_calls_order_arguments_and_caching_as_fastapi(small: Any) -> 
     ],
 )
 async def test_query_values_as_fastapi_gives_them(small: Any, query: str) -> None:
-    client, calls, app = small
-    headers = {"Authorization": "Bearer tok"}
-    planned = await client.get(f"/v9/list/abc{query}", headers=headers)
-    planned_calls = list(calls)
-    calls.clear()
-    general = await client.get(f"/v9/list-general/abc{query}", headers=headers)
-    assert planned.status_code == general.status_code == 200
-    assert planned.json() == general.json()
-    assert planned_calls == calls
-    found = routes(app)
+    await both_lists(small, query, 200)
+    found = routes(small[2])
     assert found["GET /list/{item_id}"].lean and not found["GET /list-general/{item_id}"].lean
 
 
@@ -196,23 +204,15 @@ async def test_a_wrong_query_is_answered_by_fastapi_and_nothing_runs_twice(
     small: Any, query: str
 ) -> None:
     client, calls, _ = small
-    headers = {"Authorization": "Bearer tok"}
-    planned = await client.get(f"/v9/list/abc{query}", headers=headers)
-    planned_calls = list(calls)
-    calls.clear()
-    general = await client.get(f"/v9/list-general/abc{query}", headers=headers)
-    assert planned.status_code == general.status_code == 422
-    assert planned.json() == general.json()
     # FastAPI runs the dependencies whose own parameters are right, then answers 422: each
     # once, though the plan looked at the query first.
-    assert planned_calls == calls
-    names = [name for name, _ in planned_calls]
+    names = [name for name, _ in await both_lists(small, query, 422)]
     assert names[:3] == ["router_level", "shared", "caller"]
     assert "listing" not in names and len(names) == len(set(names))
 
     # A dependency's error comes first, as from FastAPI.
     calls.clear()
-    refused = await client.get(f"/v9/list/refused{query}", headers=headers)
+    refused = await client.get(f"/v9/list/refused{query}", headers={"Authorization": "Bearer t"})
     assert refused.status_code == 403 and calls == [("router_level", "refused")]
 
 

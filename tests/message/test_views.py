@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from tabellion.evidence import links
+from tabellion.evidence.service import EvidenceRef
+from tabellion.message.repository import DeliveryRow
 from tabellion.message.schemas import MessageOut
 from tabellion.message.views import (
     MessageView,
-    NewDelivery,
-    NewEvidence,
     _message_data,
     deliveries_json,
     delivery_json,
@@ -66,29 +66,32 @@ def history() -> list[Evidence]:
     ]
 
 
-def schema_dump(delivery: Delivery | NewDelivery, evidence: list) -> dict:
+def schema_dump(delivery: Delivery | DeliveryRow, evidence: list) -> dict:
     return delivery_out(delivery, evidence).model_dump(mode="json")
 
 
 def test_delivery_json_is_the_schemas_dump() -> None:
     delivery = full_delivery()
     assert delivery_json(delivery, history()) == schema_dump(delivery, history())
-    fresh = NewDelivery(
+    fresh = DeliveryRow(
         id="dlv_2",
         message_id="msg_1",
         mode="simple",
         status="pending",
+        status_reason=None,
         email="a@example.test",
         first_name=None,
         last_name=None,
         company=None,
         siren=None,
         language="en",
+        deadline_at=None,
+        notified_at=None,
         created_at=AT,
         updated_at=AT,
         token_salt="0" * 32,  # with links, a tracking URL too
     )
-    evidence = [NewEvidence("evd_3", "SENT", "urn:x:SubmissionAcceptance", AT)]
+    evidence = [EvidenceRef("evd_3", "SENT", "urn:x:SubmissionAcceptance", AT)]
     assert delivery_json(fresh, evidence) == schema_dump(fresh, evidence)
     assert delivery_json(fresh, []) == schema_dump(fresh, [])
     # Many at once (a dispatch's answer): the same, each with its own evidence.

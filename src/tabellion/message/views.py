@@ -37,41 +37,9 @@ class EvidenceLike(Protocol):
     def occurred_at(self) -> datetime: ...
 
 
-@dataclass(frozen=True, slots=True)
-class NewDelivery:
-    """A delivery just bulk-inserted: what its representation needs, without ORM bookkeeping
-    (a 10,000-recipient dispatch would otherwise build 10,000 instrumented objects)."""
-
-    id: str
-    message_id: str
-    mode: str
-    status: str
-    email: str
-    first_name: str | None
-    last_name: str | None
-    company: str | None
-    siren: str | None
-    language: str
-    created_at: datetime
-    updated_at: datetime
-    status_reason: str | None = None
-    deadline_at: datetime | None = None
-    notified_at: datetime | None = None
-    token_salt: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NewEvidence:
-    """An evidence row just bulk-inserted, as a reference to it needs it."""
-
-    id: str
-    type: str
-    event: str
-    occurred_at: datetime
-
-
-# The read paths load deliveries as ``DeliveryRow``s.
-DeliveryLike = Delivery | NewDelivery | DeliveryRow
+# A delivery as an instance, or as the read paths and a dispatch hold it (``DeliveryRow``: a
+# 10,000-recipient dispatch would otherwise build 10,000 instrumented objects).
+DeliveryLike = Delivery | DeliveryRow
 
 
 @dataclass(frozen=True)

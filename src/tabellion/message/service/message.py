@@ -27,7 +27,7 @@ from tabellion.message.rules import html_to_text, sanitize_html
 from tabellion.message.schemas import MessageIn, MessageUpdate, Mode, RecipientIn, SenderIn
 from tabellion.message.service.delivery import portal_token, token_hash
 from tabellion.message.service.events import audience, event_type
-from tabellion.message.views import MessageView, NewDelivery, NewEvidence
+from tabellion.message.views import MessageView
 from tabellion.models.base import table_of
 from tabellion.models.message import Attachment, Delivery, Message, recipient_fields
 from tabellion.organization.accounts import on_behalf_customer, registered_sender
@@ -371,21 +371,24 @@ async def dispatch(
     }
     delivery_rows: list[dict[str, Any]] = []
     evidence_rows: list[dict[str, Any]] = []
-    deliveries: list[NewDelivery] = []
-    evidence: dict[str, list[NewEvidence]] = {}
+    deliveries: list[DeliveryRow] = []
+    evidence: dict[str, list[EvidenceRef]] = {}
     for recipient in message.recipients:
         salt = secrets.token_hex(16)
-        delivery = NewDelivery(
+        delivery = DeliveryRow(
             id=new_id("dlv"),
             message_id=message.id,
             mode=message.mode,
             status="pending",
+            status_reason=None,
             email=recipient["email"],
             first_name=recipient.get("first_name"),
             last_name=recipient.get("last_name"),
             company=recipient.get("company"),
             siren=recipient.get("siren"),
             language=recipient.get("language", "en"),
+            deadline_at=None,
+            notified_at=None,
             created_at=now,
             updated_at=now,
             token_salt=salt,
@@ -417,7 +420,7 @@ async def dispatch(
         )
         evidence_rows.append(row)
         deliveries.append(delivery)
-        evidence[delivery.id] = [NewEvidence(row["id"], row["type"], row["event"], now)]
+        evidence[delivery.id] = [EvidenceRef(row["id"], row["type"], row["event"], now)]
     await session.flush()
     await bulk_insert(session, table_of(Delivery), delivery_rows)
     await record_many(session, evidence_rows)
