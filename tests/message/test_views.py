@@ -112,8 +112,19 @@ def test_message_json_is_the_schemas_dump() -> None:
         sender_email="s@example.test",
         sender_name="S",
         # Stored recipients: defaults filled in, unknown keys left out by the schema.
-        recipients=[{"email": "jane@example.test", "first_name": "Jane", "extra": 1}],
-        recipient_count=1,
+        recipients=[
+            {"email": "jane@example.test", "first_name": "Jane", "extra": 1},
+            {
+                "email": "jo@example.test",
+                "first_name": "Jo",
+                "last_name": "Doé",
+                "company": "ACME",
+                "siren": "732829320",
+                "language": "nl",
+                "phone": "+32470000000",
+            },
+        ],
+        recipient_count=2,
         reference="ref",
         campaign=None,
         acceptance_days=15,

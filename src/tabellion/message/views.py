@@ -92,18 +92,34 @@ def message_out(view: MessageView) -> MessageOut:
 
 
 def message_json(view: MessageView) -> dict[str, Any]:
-    """``MessageOut`` in JSON mode: the message through the schema (its stored recipients are
-    normalised there), its deliveries as ``delivery_json`` builds them."""
-    data = _MESSAGE.dump_python(
-        _MESSAGE.validate_python(_message_data(view, with_deliveries=False)), mode="json"
-    )
+    """``MessageOut`` in JSON mode: the message through the schema, its stored recipients as
+    ``recipient_json`` shows them (through the schema, 10,000 of them cost ~4 µs each, ~0.5
+    plainly), its deliveries as ``delivery_json`` builds them."""
+    plain = _message_data(view, with_deliveries=False)
+    stored = plain["recipients"]
+    data = _MESSAGE.dump_python(_MESSAGE.validate_python({**plain, "recipients": []}), mode="json")
     assert isinstance(data, dict)
+    data["recipients"] = [recipient_json(r) for r in stored]
     if view.deliveries is not None:
         data["deliveries"] = deliveries_json(view.deliveries, view.evidence)
     return data
 
 
 _MESSAGE: TypeAdapter[MessageOut] = TypeAdapter(MessageOut)
+
+
+def recipient_json(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A message's stored recipient as ``schemas.Recipient`` shows it: its six fields, the
+    language English unless given, its other keys (a phone number) left out. Stored
+    recipients were validated by ``MessageIn`` when the message was written."""
+    return {
+        "email": stored["email"],
+        "first_name": stored.get("first_name"),
+        "last_name": stored.get("last_name"),
+        "company": stored.get("company"),
+        "siren": stored.get("siren"),
+        "language": stored.get("language", "en"),
+    }
 
 
 def _message_data(view: MessageView, *, with_deliveries: bool = True) -> dict[str, Any]:
