@@ -270,3 +270,18 @@ async def test_a_connection_idle_for_a_while_is_pinged_and_replaced_when_dead(
         assert len(pings) == 2
     finally:
         await engine.dispose()
+
+
+async def test_named_rows_hold_the_rows_fields_and_values(runtime: Runtime) -> None:
+    """``named_rows``: each row as a named tuple of its statement's fields, in order."""
+    from sqlalchemy import literal, select
+
+    from tabellion.db import named_rows
+
+    async with runtime.sessions() as session:
+        statement = select(literal(1).label("id"), literal("x").label("type"))
+        rows = (await session.execute(statement.union_all(select(literal(2), literal("y"))))).all()
+        named = named_rows(rows)
+    assert [tuple(row) for row in named] == [tuple(row) for row in rows] == [(1, "x"), (2, "y")]
+    assert named[1].id == 2 and named[1].type == "y" and named[0]._fields == ("id", "type")
+    assert named_rows([]) == []

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from tabellion.config import Settings
-from tabellion.db import SETTINGS_INFO, bulk_update, transaction
+from tabellion.db import SETTINGS_INFO, bulk_update, named_rows, transaction
 from tabellion.evidence.content import (
     DELIVERY_COLUMNS,
     EVIDENCE_COLUMNS,
@@ -166,7 +166,7 @@ async def _rows_by_id(
     wanted = list(ids)
     for start in range(0, len(wanted), 500):
         statement = select(*columns).where(id_column.in_(wanted[start : start + 500]))
-        found.update((row.id, row) for row in await session.execute(statement))
+        found.update((row.id, row) for row in named_rows((await session.execute(statement)).all()))
     return found
 
 
@@ -236,7 +236,7 @@ async def seal_batch(
             .order_by(Evidence.id)
             .limit(limit)
         )
-        rows = (await session.execute(pending)).all()
+        rows = named_rows((await session.execute(pending)).all())
         if not rows:
             return 0
         context = await _load_context(session, rows, messages or _Messages())
