@@ -222,7 +222,7 @@ async def delivery_view(
         return None
     # Each row: the delivery's columns, then one evidence record's (none: all None).
     evidence = [EvidenceRef(*row[_VIEW_WIDTH:]) for row in rows if row[_VIEW_WIDTH] is not None]
-    return delivery_rows(rows[:1])[0], evidence
+    return DeliveryRow._make(rows[0][:_VIEW_WIDTH]), evidence
 
 
 async def list_deliveries(

@@ -17,6 +17,7 @@ from tabellion.message.schemas import (
     AttachmentOut,
     DeliveryOut,
     MessageOut,
+    Recipient,
     ReplyOut,
 )
 from tabellion.message.service import tracking
@@ -108,18 +109,15 @@ def message_json(view: MessageView) -> dict[str, Any]:
 _MESSAGE: TypeAdapter[MessageOut] = TypeAdapter(MessageOut)
 
 
+# ``schemas.Recipient``'s fields and their defaults (``email`` has none: always stored).
+_RECIPIENT_DEFAULTS = {name: field.default for name, field in Recipient.model_fields.items()}
+
+
 def recipient_json(stored: Mapping[str, Any]) -> dict[str, Any]:
-    """A message's stored recipient as ``schemas.Recipient`` shows it: its six fields, the
-    language English unless given, its other keys (a phone number) left out. Stored
+    """A message's stored recipient as ``schemas.Recipient`` shows it: its fields, each
+    defaulted as the schema defaults it, its other keys (a phone number) left out. Stored
     recipients were validated by ``MessageIn`` when the message was written."""
-    return {
-        "email": stored["email"],
-        "first_name": stored.get("first_name"),
-        "last_name": stored.get("last_name"),
-        "company": stored.get("company"),
-        "siren": stored.get("siren"),
-        "language": stored.get("language", "en"),
-    }
+    return {name: stored.get(name, default) for name, default in _RECIPIENT_DEFAULTS.items()}
 
 
 def _message_data(view: MessageView, *, with_deliveries: bool = True) -> dict[str, Any]:
