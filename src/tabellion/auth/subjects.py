@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tabellion.errors import Forbidden
 
@@ -26,8 +26,7 @@ class ScopeEscalation(Forbidden):
 ROLE_SCOPES = {"admin": ("admin",), "sender": ("messages:write",), "viewer": ("messages:read",)}
 
 
-@dataclass(frozen=True)
-class ApiKeySubject:
+class ApiKeySubject(NamedTuple):
     organization_id: str
     api_key_id: str  # or a client key's id (ckey_...) when a JWT authenticated
     scopes: frozenset[str]

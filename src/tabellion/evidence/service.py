@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -178,8 +177,7 @@ _EVIDENCE_REFS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class EvidenceRef:
+class EvidenceRef(NamedTuple):
     """An evidence record as a delivery's representation shows it (``views.EvidenceLike``)."""
 
     id: str

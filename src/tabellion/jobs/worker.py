@@ -28,7 +28,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Integer, Text, and_, bindparam, func, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -79,8 +79,10 @@ def describe_error(exc: BaseException) -> str:
     return _URL_CREDENTIALS.sub(r"\1***@", text)[:MAX_ERROR_CHARS]
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedJob:
+# Named tuples, not frozen dataclasses: several are made for every job run, and a frozen
+# dataclass sets each field through ``object.__setattr__`` (0.15-0.25 µs; docs/performance.md,
+# "6 December, late night").
+class ClaimedJob(NamedTuple):
     id: int
     kind: str
     payload: dict[str, Any]
@@ -90,8 +92,7 @@ class ClaimedJob:
     request_id: str | None = None  # of the request that caused it, bound to its log lines
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     job: ClaimedJob
     status: str  # done | queued | dead
     run_at: datetime | None = None  # None keeps the row's value

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
@@ -36,8 +37,7 @@ env = Environment(
 )
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(NamedTuple):
     mail: RawMail
     message_id: str
     deadline_at: datetime | None

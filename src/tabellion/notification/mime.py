@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import formataddr, parseaddr
+from typing import NamedTuple
 
 CRLF = "\r\n"
 _FOLD_AT = 78
 _WORD_BYTES = 45  # base64 of 45 bytes is 60 characters: 75 with "=?utf-8?b?" and "?="
 
 
-@dataclass(frozen=True)
-class RawMail:
+class RawMail(NamedTuple):
     """A message as it goes on the wire, with the addresses of its envelope."""
 
     data: bytes

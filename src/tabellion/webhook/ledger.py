@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
@@ -95,14 +95,12 @@ _UPDATE_ENDPOINT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Secret:
+class Secret(NamedTuple):
     value: str
     expires_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class EndpointCopy:
+class EndpointCopy(NamedTuple):
     id: str
     organization_id: str
     url: str
@@ -116,24 +114,21 @@ class EndpointCopy:
         return [s.value for s in self.secrets if s.expires_at is None or s.expires_at > now]
 
 
-@dataclass(frozen=True, slots=True)
-class EventCopy:
+class EventCopy(NamedTuple):
     id: str
     type: str
     delivery_id: str | None
     body: bytes  # the exact bytes every attempt sends
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     """What one send needs."""
 
     endpoint: EndpointCopy
     event: EventCopy
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptRecord:
+class AttemptRecord(NamedTuple):
     endpoint_id: str
     event_id: str
     event_type: str
@@ -281,10 +276,11 @@ class Ledger:
         self._endpoints[row.id] = (read_at, copy)
 
     def _keep_event(self, row: Any) -> None:
-        if row.id in self._events:
+        event_id, type_, delivery_id, body = row  # _event_columns' order
+        if event_id in self._events:
             return
-        copy = EventCopy(row.id, row.type, row.delivery_id, row.body.encode())
-        self._events[row.id] = copy
+        copy = EventCopy(event_id, type_, delivery_id, body.encode())
+        self._events[event_id] = copy
         self._event_bytes += len(copy.body)
         while self._event_bytes > MAX_CACHED_EVENT_BYTES and len(self._events) > 1:
             _, oldest = self._events.popitem(last=False)

@@ -21,6 +21,7 @@ import ssl
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
 import h11
@@ -47,8 +48,7 @@ class _Stale(Exception):
     """A kept-alive connection was closed by the server before it answered anything."""
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     status_code: int
     raw_headers: Sequence[tuple[bytes, bytes]]  # h11's, names in lower case
 

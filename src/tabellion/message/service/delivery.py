@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, select
@@ -162,8 +161,7 @@ async def mark_notified(
     return True
 
 
-@dataclass(frozen=True)
-class NoticeAccepted:
+class NoticeAccepted(NamedTuple):
     """The recipient's mail server accepted the notice of ``delivery`` (as read before sending)."""
 
     delivery: Delivery
