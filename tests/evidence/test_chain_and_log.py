@@ -49,6 +49,7 @@ from tabellion.runtime import Runtime
 from tests.envelope.helpers import ready_draft
 from tests.evidence.helpers import received_delivery, run_jobs
 from tests.fixtures.factories import create_org_with_key
+from tests.fixtures.query_plans import statements_run, tables_scanned
 from tests.portal.helpers import dispatch
 
 
@@ -470,6 +471,28 @@ async def test_every_wanted_node_is_read_however_many_are_wanted(runtime: Runtim
         found = await fetch_nodes(session, wanted)
     expected = {(0, i): merkle.leaf_hash(leaf) for i, leaf in enumerate(leaves)}
     assert found == expected | {(9, 0): _reference_root(leaves[:512])}
+
+
+async def test_nodes_are_found_through_the_primary_key(runtime: Runtime) -> None:
+    """Reading a sealing batch's frontier, or a proof's path (nodes of many levels), uses the
+    primary key: SQLite reads the whole table for a row value's ``(level, idx) IN (...)``, a
+    cost that grows with the log (6.8 ms for 300 nodes of a 40,000-proof log)."""
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's query plans")
+    leaves = [hashlib.sha256(i.to_bytes(2, "big")).digest() for i in range(100)]
+    async with transaction(runtime.sessions) as session:
+        await append_leaves(session, await lock_log(session), leaves)
+    wanted = {(0, 3), (0, 70), (1, 9), (4, 2), (6, 0)}
+    with statements_run(runtime.engine) as statements:
+        async with runtime.sessions() as session:
+            found = await fetch_nodes(session, wanted)
+            await inclusion_proof(session, 37, 100)
+    assert set(found) == wanted
+    reads = [(sql, args) for sql, args in statements if "transparency_nodes" in sql]
+    assert reads
+    url = runtime.settings.resolved_database_url
+    for sql, args in reads:
+        assert tables_scanned(url, sql, args) == set(), sql
 
 
 async def test_a_tree_head_is_published_once_per_size_and_signed_over_the_root(

@@ -33,6 +33,7 @@ from tabellion.models.job import Job
 from tabellion.notification.compose import _templates
 from tabellion.portal import i18n
 from tabellion.runtime import Runtime
+from tests.fixtures.query_plans import statements_run, tables_scanned
 
 # ---- test tasks: module-level handlers reporting to the current test's probe ----------------
 
@@ -202,6 +203,25 @@ async def test_many_jobs_each_run_once(runtime: Runtime, probe: Probe) -> None:
     assert statuses == {"done": 30}
     assert len(probe.calls) == 30
     assert len({job_id for job_id, _ in probe.calls}) == 30
+
+
+async def test_claims_and_outcomes_find_their_jobs_through_an_index(runtime: Runtime) -> None:
+    """No statement of the worker's reads the whole job table, which keeps finished jobs
+    until they are purged. The settle's row value ``(id, attempts) IN (...)`` is no index
+    lookup for SQLite (the transparency log's nodes were read so, the whole table each time),
+    but its ``status = 'running'`` is: a guard, so that it stays so."""
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's query plans")
+    async with transaction(runtime.sessions) as session:
+        await enqueue_many(session, "test.record", [{"n": n} for n in range(30)])
+        await enqueue_many(session, "test.fail", [{"n": n} for n in range(3)])
+    with statements_run(runtime.engine) as statements:
+        assert await fast_worker(runtime, concurrency=4).run_until_idle() == 33
+    settles = [sql for sql, _ in statements if "UPDATE jobs SET status" in sql]
+    assert any("finished_at" in sql and "IN" in sql for sql in settles), settles
+    url = runtime.settings.resolved_database_url
+    for sql, args in statements:
+        assert "jobs" not in tables_scanned(url, sql, args), sql
 
 
 async def test_failure_is_retried_with_backoff_then_dead(runtime: Runtime, probe: Probe) -> None:
