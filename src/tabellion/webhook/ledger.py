@@ -95,6 +95,8 @@ _UPDATE_ENDPOINT = (
 )
 
 
+# Named tuples, not frozen dataclasses: made for every send (as the worker's ``ClaimedJob``,
+# which says why).
 class Secret(NamedTuple):
     value: str
     expires_at: datetime | None
