@@ -217,8 +217,9 @@ def revoke(
     async def work(runtime: Runtime) -> Revoked:
         from tabellion.db import transaction
         from tabellion.errors import NotFound
+        from tabellion.kit.ids import possible_id
         from tabellion.models.organization import ApiKey
-        from tabellion.organization.service import possible_id, revoke_api_key
+        from tabellion.organization.service import revoke_api_key
 
         async with transaction(runtime.sessions) as session:
             # The operator names a key, not its organisation: find that first.

@@ -44,6 +44,7 @@ from tabellion.document.encryption import put_for
 from tabellion.document.multipart import MalformedMultipart, MultipartReader, boundary_of
 from tabellion.document.storage import StoredBlob
 from tabellion.errors import TabellionError
+from tabellion.kit.ids import possible_id
 from tabellion.kit.web import CsrfFailed, PageRoute, check_csrf
 from tabellion.message import repository as messages
 from tabellion.message.recipient_list import (
@@ -61,7 +62,6 @@ from tabellion.message.service import message as service
 from tabellion.models.message import Message
 from tabellion.models.user import User
 from tabellion.organization import accounts
-from tabellion.organization.service import possible_id
 from tabellion.runtime import Runtime
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)

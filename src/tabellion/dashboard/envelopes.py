@@ -34,13 +34,13 @@ from tabellion.envelope.pdf import inspect_pdf_tags
 from tabellion.envelope.repository import EnvelopeParts
 from tabellion.envelope.schemas import EnvelopeIn, FieldIn, FieldMeta
 from tabellion.errors import TabellionError, ValidationFailed
+from tabellion.kit.ids import possible_id
 from tabellion.kit.web import CsrfFailed, PageRoute, check_csrf, csrf_token
 from tabellion.models.envelope import Envelope, EnvelopeField
 from tabellion.models.organization import Organization
 from tabellion.models.user import User
 from tabellion.organization import accounts
 from tabellion.organization.accounts import SENDING_ROLES
-from tabellion.organization.service import possible_id
 from tabellion.portal import i18n
 from tabellion.runtime import Runtime
 

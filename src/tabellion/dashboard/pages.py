@@ -28,6 +28,7 @@ from tabellion.evidence.proofs import proof_document, sealed
 from tabellion.evidence.rendering import bundle
 from tabellion.evidence.transparency import log
 from tabellion.kit import sessions
+from tabellion.kit.ids import possible_id
 from tabellion.kit.time import utcnow
 from tabellion.kit.web import (
     PageRoute,
@@ -42,7 +43,6 @@ from tabellion.models.organization import Organization
 from tabellion.models.user import User
 from tabellion.organization import accounts, totp
 from tabellion.organization.accounts import SENDING_ROLES
-from tabellion.organization.service import possible_id
 from tabellion.portal import i18n
 from tabellion.runtime import Runtime
 

@@ -28,6 +28,7 @@ from tabellion.db import DbSession
 from tabellion.errors import TabellionError, ValidationFailed
 from tabellion.evidence.sealing.keys import load_seal
 from tabellion.kit import sessions
+from tabellion.kit.ids import possible_id
 from tabellion.kit.time import utcnow
 from tabellion.kit.web import PageRoute, check_csrf, csrf_token
 from tabellion.models.organization import Organization
@@ -41,7 +42,7 @@ from tabellion.organization.schemas import (
     CustomerState,
     UserIn,
 )
-from tabellion.organization.service import issue_api_key, possible_id, revoke_api_key
+from tabellion.organization.service import issue_api_key, revoke_api_key
 from tabellion.portal import i18n
 from tabellion.webhook import service as webhooks
 from tabellion.webhook.delivery import webhook_ledger

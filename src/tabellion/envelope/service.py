@@ -31,7 +31,7 @@ from tabellion.envelope.verification import (
 from tabellion.errors import Conflict, NotFound, ValidationFailed
 from tabellion.identity.envelopes import stored as identification_stored
 from tabellion.jobs.queue import enqueue
-from tabellion.kit.ids import new_id
+from tabellion.kit.ids import new_id, possible_id
 from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.kit.tokens import as_made, hmac_sha256, sha256_hex
 from tabellion.models.envelope import (
@@ -41,7 +41,6 @@ from tabellion.models.envelope import (
     EnvelopeRecipient,
 )
 from tabellion.organization import totp
-from tabellion.organization.service import possible_id
 from tabellion.retention.service import ContentPurged
 from tabellion.webhook.service import emit
 

@@ -18,14 +18,13 @@ from tabellion.auth.subjects import ROLE_SCOPES, ApiKeySubject
 from tabellion.db import lock_row
 from tabellion.errors import Conflict, NotFound, TabellionError, ValidationFailed
 from tabellion.jobs.queue import enqueue
-from tabellion.kit.ids import new_id
+from tabellion.kit.ids import new_id, possible_id
 from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.kit.tokens import hmac_sha256, sha256_hex
 from tabellion.message.rules import normalize_email
 from tabellion.models.organization import Organization
 from tabellion.models.portal import OneTimeCode, WebSession
 from tabellion.models.user import User
-from tabellion.organization.service import possible_id
 from tabellion.webhook.service import emit
 
 ROLES = ("admin", "sender", "viewer")

@@ -25,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tabellion.auth.subjects import ApiKeySubject
 from tabellion.db import touch
 from tabellion.errors import FieldError, NotFound, Unauthorized, ValidationFailed
-from tabellion.kit.ids import new_id
+from tabellion.kit.ids import new_id, possible_id
 from tabellion.kit.time import utcnow
 from tabellion.kit.tokens import random_base62
 from tabellion.models.organization import ClientKey, Organization
-from tabellion.organization.service import LAST_USED_PRECISION, possible_id
+from tabellion.organization.service import LAST_USED_PRECISION
 
 MIN_RSA_BITS = 2048
 MAX_PEM_CHARS = 16_384  # an RSA-16384 public key fits; anything longer is not a public key

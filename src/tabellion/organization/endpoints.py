@@ -23,6 +23,7 @@ from tabellion.document.multipart import (
     upload_body_doc,
 )
 from tabellion.errors import InvalidParameter, NotFound, Unauthorized, responses
+from tabellion.kit.ids import possible_id
 from tabellion.kit.pagination import Cursor, Page, decode_cursor, encode_cursor
 from tabellion.models.organization import ApiKey, ClientKey, Organization
 from tabellion.models.user import User
@@ -56,7 +57,6 @@ from tabellion.organization.service import (
     get_organization,
     issue_api_key,
     organization_out,
-    possible_id,
     revoke_api_key,
 )
 from tabellion.runtime import Runtime

@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from tabellion.db import DbSession, SessionRoute
 from tabellion.kit import sessions
+from tabellion.kit.ids import possible_id
 from tabellion.kit.ratelimit import client_ip, limiter_of, rate_limited
 from tabellion.kit.web import PageRoute, check_csrf, csrf_token, page_environment, render
 from tabellion.message.repository import readable_messages
@@ -19,7 +20,6 @@ from tabellion.models.message import Message
 from tabellion.models.organization import Organization
 from tabellion.models.user import User
 from tabellion.organization import accounts, branding, totp
-from tabellion.organization.service import possible_id
 from tabellion.portal import i18n
 from tabellion.portal.i18n import human_time
 from tabellion.runtime import Runtime

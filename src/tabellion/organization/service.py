@@ -14,7 +14,7 @@ from tabellion.config import Settings
 from tabellion.db import touch
 from tabellion.errors import NotFound, ValidationFailed
 from tabellion.evidence import links
-from tabellion.kit.ids import new_id
+from tabellion.kit.ids import new_id, possible_id
 from tabellion.kit.time import utcnow
 from tabellion.kit.tokens import constant_time_equals, random_base62, sha256_hex
 from tabellion.models.organization import ApiKey, Organization
@@ -58,15 +58,6 @@ _verified_keys: dict[str, _VerifiedKey] = {}
 class NewApiKey:
     api_key: ApiKey
     secret: str  # shown once, never stored
-
-
-def possible_id(value: str) -> bool:
-    """Whether ``value`` could be one of our ids; anything else cannot name a row.
-
-    Checked before querying: PostgreSQL refuses a NUL character outright, and an id that
-    cannot exist is simply not found.
-    """
-    return 0 < len(value) <= 64 and value.isascii() and value.isprintable()
 
 
 async def create_organization(

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tabellion.kit.ids import possible_id
 from tabellion.kit.tokens import hmac_sha256, made_with_any
 from tabellion.message import repository
 from tabellion.models.message import Delivery
-from tabellion.organization.service import possible_id
 
 PATH = "/track/"
 
