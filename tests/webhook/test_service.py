@@ -25,6 +25,7 @@ from tabellion.webhook.service import (
     next_delay,
     retry_delay,
 )
+from tests.fixtures.query_plans import query_plan, statements_run
 from tests.webhook.test_delivery import setup_endpoint
 
 NOW = utcnow()
@@ -212,6 +213,69 @@ async def test_events_are_kept_30_days_and_positions_never_restart(
         assert await service.purge_events(session) == 1
     later = await emit()
     assert [e.id for e in await feed(cursor)] == [later]
+
+
+async def test_old_attempts_are_purged_through_their_ids(
+    runtime: Runtime, org_key: tuple[str, str]
+) -> None:
+    """The purge deletes the attempts past retention by a range of ids, up to the first one
+    kept, so it reads what it deletes rather than the whole table; an old attempt numbered
+    after a recent one (a transaction that committed late) goes with a later purge."""
+    org = org_key[0]
+    endpoint_id = (await setup_endpoint(runtime, org, "http://127.0.0.1:9/"))[0]
+    async with transaction(runtime.sessions) as session:
+        event_id = await service.emit(session, org, "delivery.accepted", {})
+
+    async def attempts(*ages_in_days: int) -> list[int]:
+        async with transaction(runtime.sessions) as session:
+            rows = [
+                WebhookAttempt(
+                    organization_id=org,
+                    endpoint_id=endpoint_id,
+                    event_id=event_id,
+                    event_type="delivery.accepted",
+                    attempt=1,
+                    outcome="succeeded",
+                    created_at=utcnow() - timedelta(days=days),
+                )
+                for days in ages_in_days
+            ]
+            session.add_all(rows)
+            await session.flush()
+            return [row.id for row in rows]
+
+    async def left() -> list[int]:
+        async with runtime.sessions() as session:
+            return list(await session.scalars(select(WebhookAttempt.id).order_by("id")))
+
+    kept = service.EVENT_RETENTION.days
+    old = await attempts(kept + 9, kept + 5, kept + 1)
+    recent, late = await attempts(1, kept + 10)
+    with statements_run(runtime.engine) as statements:
+        async with transaction(runtime.sessions) as session:
+            await service.purge_events(session)
+    assert await left() == [recent, late]
+    assert old[-1] < recent < late
+
+    async with transaction(runtime.sessions) as session:
+        await session.execute(
+            update(WebhookAttempt)
+            .where(WebhookAttempt.id == recent)
+            .values(created_at=utcnow() - timedelta(days=kept + 1))
+        )
+    async with transaction(runtime.sessions) as session:
+        await service.purge_events(session)
+    assert await left() == []  # every attempt old: the range runs to the last id
+    async with transaction(runtime.sessions) as session:
+        await service.purge_events(session)  # and an empty table is no trouble
+
+    if runtime.engine.dialect.name != "sqlite":
+        return  # SQLite's query plans
+    [(sql, args)] = [
+        (sql, args) for sql, args in statements if sql.startswith("DELETE FROM webhook_attempts")
+    ]
+    plan = query_plan(runtime.settings.resolved_database_url, sql, args)
+    assert plan[0] == "SEARCH webhook_attempts USING INTEGER PRIMARY KEY (rowid<?)", plan
 
 
 async def test_an_event_goes_to_the_endpoints_that_want_it_in_their_format(

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import bulk_insert, lock_row
@@ -301,8 +301,31 @@ async def purge_events(session: AsyncSession, *, older_than: timedelta = EVENT_R
     result = await session.execute(
         delete(Event).where(Event.created_at < cutoff, or_(Event.seq.is_(None), Event.seq < top))
     )
-    await session.execute(delete(WebhookAttempt).where(WebhookAttempt.created_at < cutoff))
+    await session.execute(delete(WebhookAttempt).where(*_attempts_before(cutoff)))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _attempts_before(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The attempts recorded before ``cutoff``, as a range of their ids.
+
+    Attempts are numbered as they are recorded, so the old ones hold the lowest ids: the
+    delete reads the rows it deletes through the primary key, up to the first attempt kept,
+    rather than the whole table (an index on ``created_at`` would cost each attempt another
+    write). An old attempt numbered after a recent one, its transaction having committed
+    late, goes with a later day's purge.
+    """
+    first_kept = (
+        select(WebhookAttempt.id)
+        .where(WebhookAttempt.created_at >= cutoff)
+        .order_by(WebhookAttempt.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        WebhookAttempt.id
+        < func.coalesce(first_kept, select(func.max(WebhookAttempt.id)).scalar_subquery() + 1),
+        WebhookAttempt.created_at < cutoff,
+    )
 
 
 async def get_event(session: AsyncSession, organization_id: str, event_id: str) -> Event:
