@@ -200,7 +200,8 @@ async def run_until_notified(runtime: Runtime, worker: Worker, count: int) -> fl
     try:
         while not running.done():
             await asyncio.sleep(0.025)
-            async with runtime.engine.connect() as conn:
+            # Read on a read connection: the writer's one SQLite connection is the worker's.
+            async with runtime.read_engine.connect() as conn:
                 if await conn.scalar(query) >= count:
                     return time.perf_counter() - started
         running.result()
