@@ -26,7 +26,7 @@ from tabellion.webhook.service import (
     retry_delay,
 )
 from tests.fixtures.query_plans import query_plan, statements_run
-from tests.webhook.test_delivery import setup_endpoint
+from tests.webhook.test_delivery import attempts, setup_endpoint
 
 NOW = utcnow()
 
@@ -171,6 +171,28 @@ async def age(runtime: Runtime, event_id: str, days: float) -> None:
         await session.execute(update(Event).where(Event.id == event_id).values(created_at=moment))
 
 
+async def record_attempts(
+    runtime: Runtime, org: str, endpoint_id: str, event_id: str, *ages_in_days: int
+) -> list[int]:
+    """One succeeded attempt of ``event_id`` for each age given, in that order; their ids."""
+    async with transaction(runtime.sessions) as session:
+        rows = [
+            WebhookAttempt(
+                organization_id=org,
+                endpoint_id=endpoint_id,
+                event_id=event_id,
+                event_type="delivery.accepted",
+                attempt=1,
+                outcome="succeeded",
+                created_at=utcnow() - timedelta(days=days),
+            )
+            for days in ages_in_days
+        ]
+        session.add_all(rows)
+        await session.flush()
+        return [row.id for row in rows]
+
+
 async def test_events_are_kept_30_days_and_positions_never_restart(
     runtime: Runtime, org_key: tuple[str, str]
 ) -> None:
@@ -189,18 +211,8 @@ async def test_events_are_kept_30_days_and_positions_never_restart(
     await age(runtime, old, 40)
     await age(runtime, month, 31)
     await age(runtime, recent, 36)  # the newest position, though past retention
-    async with transaction(runtime.sessions) as session:
-        session.add(
-            WebhookAttempt(
-                organization_id=org,
-                endpoint_id=(await setup_endpoint(runtime, org, "http://127.0.0.1:9/"))[0],
-                event_id=old,
-                event_type="delivery.accepted",
-                attempt=1,
-                outcome="succeeded",
-                created_at=utcnow() - timedelta(days=40),
-            )
-        )
+    endpoint_id = (await setup_endpoint(runtime, org, "http://127.0.0.1:9/"))[0]
+    await record_attempts(runtime, org, endpoint_id, old, 40)
     async with transaction(runtime.sessions) as session:
         assert await service.purge_events(session) == 1
     assert [e.id for e in await feed()] == [month, recent]  # 31 days: still there
@@ -226,31 +238,12 @@ async def test_old_attempts_are_purged_through_their_ids(
     async with transaction(runtime.sessions) as session:
         event_id = await service.emit(session, org, "delivery.accepted", {})
 
-    async def attempts(*ages_in_days: int) -> list[int]:
-        async with transaction(runtime.sessions) as session:
-            rows = [
-                WebhookAttempt(
-                    organization_id=org,
-                    endpoint_id=endpoint_id,
-                    event_id=event_id,
-                    event_type="delivery.accepted",
-                    attempt=1,
-                    outcome="succeeded",
-                    created_at=utcnow() - timedelta(days=days),
-                )
-                for days in ages_in_days
-            ]
-            session.add_all(rows)
-            await session.flush()
-            return [row.id for row in rows]
-
     async def left() -> list[int]:
-        async with runtime.sessions() as session:
-            return list(await session.scalars(select(WebhookAttempt.id).order_by("id")))
+        return [attempt.id for attempt in await attempts(runtime)]
 
     kept = service.EVENT_RETENTION.days
-    old = await attempts(kept + 9, kept + 5, kept + 1)
-    recent, late = await attempts(1, kept + 10)
+    old = await record_attempts(runtime, org, endpoint_id, event_id, kept + 9, kept + 5, kept + 1)
+    recent, late = await record_attempts(runtime, org, endpoint_id, event_id, 1, kept + 10)
     with statements_run(runtime.engine) as statements:
         async with transaction(runtime.sessions) as session:
             await service.purge_events(session)

@@ -321,9 +321,10 @@ def _attempts_before(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
         .limit(1)
         .scalar_subquery()
     )
+    # None kept: the range runs past the last id (still a range, so still the primary key).
+    last = select(func.max(WebhookAttempt.id)).scalar_subquery()
     return (
-        WebhookAttempt.id
-        < func.coalesce(first_kept, select(func.max(WebhookAttempt.id)).scalar_subquery() + 1),
+        WebhookAttempt.id < func.coalesce(first_kept, last + 1),
         WebhookAttempt.created_at < cutoff,
     )
 
