@@ -12,6 +12,8 @@ import asyncio
 from collections import Counter
 
 import httpx
+import pytest
+from sqlalchemy import text
 
 from tabellion.evidence.verification.check import check_chains
 from tabellion.jobs.worker import Worker
@@ -103,3 +105,30 @@ async def test_concurrent_openings_record_one_receipt(
     assert kinds == {"SENT": 1, "NOTIFIED": 1, "RECEIVED": 1}, kinds
     assert (await status_of(served, auth, delivery["id"]))["status"] == "received"
     await chain_is_clean(runtime)
+
+
+@pytest.mark.postgres_only
+async def test_a_race_where_nothing_waits_on_the_lock_fails(
+    runtime: Runtime, served: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """The helper looks at who waits on the held row (its snapshot of pg_stat_activity cleared
+    each time): requests that never touch the row did not race, and it says so rather than
+    letting the test pass unseen. Requests that do wait are counted as they arrive."""
+    delivery, _, _ = await ready_to_answer(served, auth, runtime)
+    with pytest.raises(AssertionError, match="no race: 0 of 3 requests"):
+        await race_on_row(
+            runtime, "deliveries", delivery["id"], (asyncio.sleep(0.01, n) for n in range(3))
+        )
+
+    async def lock_row(n: int) -> int:
+        async with runtime.engine.begin() as conn:
+            await conn.execute(
+                text("SELECT 1 FROM deliveries WHERE id = :id FOR UPDATE"), {"id": delivery["id"]}
+            )
+        return n
+
+    assert await race_on_row(runtime, "deliveries", delivery["id"], map(lock_row, range(3))) == [
+        0,
+        1,
+        2,
+    ]
