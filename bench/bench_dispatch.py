@@ -14,7 +14,6 @@ Target: ≥ 0.8× that floor.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import hashlib
 import json
@@ -36,6 +35,7 @@ from tabellion.app import create_app
 from tabellion.db import _python_default_value, transaction
 from tabellion.evidence.events import EvidenceType, event_uri
 from tabellion.jobs.worker import freeze_startup_heap
+from tabellion.kit import loop as event_loop
 from tabellion.kit.ids import new_id
 from tabellion.kit.time import isoformat_z, utcnow
 from tabellion.kit.tokens import hmac_sha256
@@ -428,10 +428,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recipients", type=int, default=10_000)
     args = parser.parse_args()
-    asyncio.run(run("SQLite", None, args.recipients))
+    event_loop.run(run("SQLite", None, args.recipients))
     url = fresh_postgres()
     if url:
-        asyncio.run(run("PostgreSQL", url, args.recipients))
+        event_loop.run(run("PostgreSQL", url, args.recipients))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from tabellion.evidence.sealing.seal import (
     seal_pending,
 )
 from tabellion.evidence.transparency import merkle
+from tabellion.kit import loop as event_loop
 from tabellion.kit.jcs import SharedMembers
 from tabellion.kit.time import utcnow
 from tabellion.migrations import upgrade_database
@@ -242,10 +243,10 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="run on PostgreSQL too")
     args = parser.parse_args()
     print("== SQLite")
-    asyncio.run(run(args.recipients, args.pdfs, None))
+    event_loop.run(run(args.recipients, args.pdfs, None))
     if args.postgres and (url := fresh_postgres()):
         print("== PostgreSQL")
-        asyncio.run(run(args.recipients, args.pdfs, url))
+        event_loop.run(run(args.recipients, args.pdfs, url))
 
 
 if __name__ == "__main__":

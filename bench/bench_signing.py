@@ -44,6 +44,7 @@ from tabellion.envelope.service import signing_token
 from tabellion.evidence.rendering.pdf import _signer
 from tabellion.evidence.sealing.keys import load_seal
 from tabellion.evidence.sealing.seal import seal_pending
+from tabellion.kit import loop as event_loop
 from tabellion.migrations import upgrade_database
 from tabellion.models.envelope import EnvelopeRecipient
 from tabellion.organization.service import create_api_key, create_organization
@@ -256,7 +257,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.pages, args.signers, args.rounds = 5, 2, 1
-    asyncio.run(run(args.pages, args.signers, args.rounds))
+    event_loop.run(run(args.pages, args.signers, args.rounds))
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.evidence.sealing.seal import seal_pending
 from tabellion.jobs.worker import Worker, freeze_startup_heap
+from tabellion.kit import loop as event_loop
 from tabellion.message.service.message import NOTICE_TASK
 from tabellion.migrations import upgrade_database
 from tabellion.models.job import Job
@@ -97,13 +98,6 @@ class SinkHandler:
 def run_sink(port: int) -> None:
     from aiosmtpd.smtp import SMTP
 
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-
     async def serve() -> None:
         handler = SinkHandler()
         loop = asyncio.get_running_loop()
@@ -115,7 +109,7 @@ def run_sink(port: int) -> None:
         async with server:
             await server.serve_forever()
 
-    asyncio.run(serve())
+    event_loop.run(serve())
 
 
 async def sink_stats(port: int, command: str = "stats") -> dict[str, int]:
@@ -425,7 +419,7 @@ def main() -> None:
     if args.sink:
         run_sink(args.sink)
         return
-    asyncio.run(main_async(args))
+    event_loop.run(main_async(args))
 
 
 if __name__ == "__main__":

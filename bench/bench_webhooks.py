@@ -52,6 +52,7 @@ from bench.common import (
 from tabellion.config import Settings
 from tabellion.db import transaction
 from tabellion.jobs.worker import Worker, freeze_startup_heap
+from tabellion.kit import loop as event_loop
 from tabellion.kit.time import utcnow
 from tabellion.migrations import upgrade_database
 from tabellion.models.job import Job
@@ -318,7 +319,7 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="also run on PostgreSQL")
     parser.add_argument("--profile", action="store_true", help="cProfile our first round")
     args = parser.parse_args()
-    asyncio.run(main_async(args))
+    event_loop.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -412,3 +412,5 @@ def test_a_worker_process_serves_its_own_metrics(data_dir: Path, database_url: s
         _, err = worker.communicate(timeout=60)
     assert worker.returncode == 0, err
     assert any('"worker ' in line and "stopped" in line for line in err.splitlines()), err
+    # On uvloop's loop, as the worker inside `tabellion serve` is under uvicorn.
+    assert any("started (concurrency 2, event loop uvloop)" in line for line in err.splitlines())

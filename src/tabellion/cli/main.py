@@ -519,6 +519,7 @@ def worker_command(
 ) -> None:
     """Run job workers only (scale out: any number, on any machine)."""
     from tabellion.jobs.worker import Worker, freeze_startup_heap
+    from tabellion.kit import loop as event_loop
     from tabellion.migrations import upgrade_database
     from tabellion.runtime import Runtime
 
@@ -551,7 +552,8 @@ def worker_command(
         finally:
             await runtime.close()
 
-    asyncio.run(run())
+    # uvloop's loop where installed, as `serve`'s worker has under uvicorn.
+    event_loop.run(run())
 
 
 @app.command("mail-in")

@@ -46,6 +46,7 @@ from tabellion.jobs.registry import (
 )
 from tabellion.kit import logs, metrics, tracing
 from tabellion.kit.deadlines import Deadlines
+from tabellion.kit.loop import running_loop_name
 from tabellion.kit.time import utcnow
 from tabellion.models.base import UTCDateTime
 from tabellion.models.job import Job
@@ -287,7 +288,12 @@ class Worker:
         finish, and the rest are cancelled and put back in the queue without counting the
         attempt, as are jobs claimed ahead.
         """
-        logger.info("worker %s started (concurrency %d)", self.name, self.concurrency)
+        logger.info(
+            "worker %s started (concurrency %d, event loop %s)",
+            self.name,
+            self.concurrency,
+            running_loop_name(),
+        )
         self._state.stopping = False
         self._start_run()
         # Before the first claim: imported on a first job instead (seconds on a busy machine),
