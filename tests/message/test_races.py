@@ -127,8 +127,5 @@ async def test_a_race_where_nothing_waits_on_the_lock_fails(
             )
         return n
 
-    assert await race_on_row(runtime, "deliveries", delivery["id"], map(lock_row, range(3))) == [
-        0,
-        1,
-        2,
-    ]
+    locked = await race_on_row(runtime, "deliveries", delivery["id"], map(lock_row, range(3)))
+    assert locked == [0, 1, 2]
