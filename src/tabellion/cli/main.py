@@ -562,6 +562,7 @@ def mail_in(
     port: Annotated[int, typer.Option(help="SMTP port to listen on.")] = 2525,
 ) -> None:
     """Receive bounces (delivery status notifications) and mark deliveries undelivered."""
+    from tabellion.kit import loop as event_loop
     from tabellion.notification.bounces import serve_bounces
     from tabellion.runtime import Runtime
 
@@ -585,7 +586,7 @@ def mail_in(
             await server.wait_closed()
             await runtime.close()
 
-    asyncio.run(run())
+    event_loop.run(run())  # a long-running process, as the worker
 
 
 app.add_typer(jobs_app, name="jobs")
