@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, event, select
+from sqlalchemy import Row, event, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -95,9 +95,14 @@ def _queue_seal_job(session: Session, delay: timedelta, *, reuse_queued: bool) -
     """Queue a sealing job ``delay`` from now, unless ``reuse_queued`` and one is queued already
     (locked with ``SKIP LOCKED``: a job a worker is starting does not count)."""
     if reuse_queued:
+        # The values written into the statement, not bound: only then can the database read
+        # the partial index of this one row (``models.job.QUEUED_SEAL``).
         queued = session.execute(
             select(Job.id)
-            .where(Job.kind == SEAL_TASK, Job.status == "queued")
+            .where(
+                Job.kind == literal(SEAL_TASK, literal_execute=True),
+                Job.status == literal("queued", literal_execute=True),
+            )
             .limit(1)
             .with_for_update(skip_locked=True)
         ).first()
