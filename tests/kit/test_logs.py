@@ -142,6 +142,25 @@ def test_configure_logging_routes_every_logger_through_structlog() -> None:
         structlog.reset_defaults()
 
 
+@pytest.mark.parametrize(("level", "commands_logged"), [("info", False), ("debug", True)])
+def test_the_bounce_receivers_command_lines_are_logged_only_at_debug(
+    level: str, commands_logged: bool
+) -> None:
+    """aiosmtpd logs each SMTP command (``RCPT TO:<jane@…>``) at info: at the default
+    level a mail server's every command, and the addresses in them, stayed in the logs."""
+    root, smtp_log = logging.getLogger(), logging.getLogger("mail.log")
+    saved = (list(root.handlers), root.level, smtp_log.level)
+    try:
+        logs.configure_logging(level, "json")
+        assert smtp_log.isEnabledFor(logging.INFO) is commands_logged
+        assert smtp_log.isEnabledFor(logging.WARNING)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        smtp_log.setLevel(saved[2])
+        structlog.reset_defaults()
+
+
 @pytest.mark.parametrize(
     ("given", "kept"),
     [("abc-123", True), ("a" * 128, True), ("a" * 129, False), ("a b", False), ("", False)],

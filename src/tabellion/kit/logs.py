@@ -142,3 +142,10 @@ def configure_logging(level: str = "info", fmt: LogFormat | None = None) -> None
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # aiosmtpd (``tabellion mail-in``) logs every SMTP command line at info, the addresses of
+    # each bounce included: a line per command of every mail server that calls, and personal
+    # data in the logs. Its warnings (bogus commands, bad TLS settings) stay; the rest only
+    # when asked for debug.
+    logging.getLogger("mail.log").setLevel(
+        logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    )
