@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from tabellion.config import Settings
 from tabellion.db import transaction
@@ -23,8 +23,9 @@ from tabellion.jobs.maintenance import (
 from tabellion.jobs.worker import Worker
 from tabellion.kit.time import utcnow
 from tabellion.models.idempotency import IdempotencyRecord
-from tabellion.models.job import Job
+from tabellion.models.job import PERIODIC_KINDS, Job
 from tabellion.runtime import Runtime
+from tests.fixtures.query_plans import query_plan, statements_run
 
 
 async def add_finished(runtime: Runtime, status: str, age: timedelta, kind: str = "x") -> int:
@@ -119,6 +120,44 @@ async def test_schedule_next_adds_nothing_when_a_run_is_pending(runtime: Runtime
 
     kinds = [job.kind for job in (await jobs_by_id(runtime)).values()]
     assert kinds == [PURGE_FINISHED]
+
+
+def test_the_pending_periodic_jobs_index_names_every_periodic_kind() -> None:
+    """The partial index that finds them lists the kinds: a new periodic kind needs it made
+    again (a migration), or its look-ups read every pending job."""
+    assert sorted(PERIODIC) == sorted(PERIODIC_KINDS)
+
+
+async def test_periodic_jobs_are_looked_up_without_reading_other_pending_jobs(
+    runtime: Runtime,
+) -> None:
+    """Each periodic run looks for a pending successor (``transparency.publish``: every
+    minute), each worker start for every periodic kind. Deadline and reminder jobs stay
+    queued for weeks, by the million on a busy install: both look-ups read a partial index
+    of the periodic rows only."""
+    far = utcnow() + timedelta(days=14)
+    async with transaction(runtime.sessions) as session:
+        await session.execute(
+            insert(Job),
+            [{"kind": "delivery.expire", "payload": {}, "run_at": far} for _ in range(300)],
+        )
+    with statements_run(runtime.engine) as statements:
+        assert sorted(await ensure_periodic(runtime)) == sorted(PERIODIC)
+        async with transaction(runtime.sessions) as session:
+            assert await schedule_next(session, PURGE_FINISHED, current=10_000) is False
+    looked_up = [(sql, a) for sql, a in statements if "status IN ('queued', 'running')" in sql]
+    assert len(looked_up) == 2, statements
+    for sql, args in looked_up:
+        if runtime.engine.dialect.name == "sqlite":
+            plan = query_plan(runtime.settings.resolved_database_url, sql, args)
+            assert plan[0].startswith(
+                "SEARCH jobs USING COVERING INDEX ix_jobs_pending_periodic "
+            ), plan
+        else:
+            async with runtime.engine.connect() as conn:
+                await conn.execute(text("SET LOCAL enable_seqscan = off"))
+                lines = (await conn.exec_driver_sql(f"EXPLAIN {sql}", args)).scalars().all()
+            assert any("ix_jobs_pending_periodic" in line for line in lines), lines
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import transaction
@@ -19,7 +19,7 @@ from tabellion.jobs.queue import enqueue
 from tabellion.jobs.registry import PRIORITY_BULK, TaskContext, task
 from tabellion.kit import idempotency
 from tabellion.kit.time import utcnow
-from tabellion.models.job import Job
+from tabellion.models.job import PENDING_PERIODIC, Job
 
 if TYPE_CHECKING:
     from tabellion.runtime import Runtime
@@ -50,7 +50,8 @@ PERIODIC: dict[str, timedelta] = {
 # transactions already begin with BEGIN IMMEDIATE. Any constant works; this one spells "tabjobs".
 _PERIODIC_LOCK_KEY = 0x7461626A6F6273
 
-_PENDING = ("queued", "running")
+# Pending periodic jobs, as the partial index that finds them says it (models/job.py).
+_PENDING_PERIODIC = text(PENDING_PERIODIC)
 
 
 async def purge_jobs(session: AsyncSession, *, status: str, older_than: timedelta) -> int:
@@ -98,7 +99,9 @@ async def schedule_next(session: AsyncSession, kind: str, *, current: int | None
     ``current`` is the running job itself, which does not count. Returns True if a job was added.
     """
     await _lock_periodic(session)
-    pending = select(Job.id).where(Job.kind == kind, Job.status.in_(_PENDING))
+    pending = select(Job.id).where(
+        _PENDING_PERIODIC, Job.kind == literal(kind, literal_execute=True)
+    )
     if current is not None:
         pending = pending.where(Job.id != current)
     if (await session.execute(pending.limit(1))).first() is not None:
@@ -111,11 +114,7 @@ async def ensure_periodic(runtime: Runtime) -> list[str]:
     """Make sure each periodic kind has one pending job; returns the kinds that were added."""
     async with transaction(runtime.sessions) as session:
         await _lock_periodic(session)
-        existing = set(
-            await session.scalars(
-                select(Job.kind).where(Job.kind.in_(list(PERIODIC)), Job.status.in_(_PENDING))
-            )
-        )
+        existing = set(await session.scalars(select(Job.kind).where(_PENDING_PERIODIC)))
         now = utcnow()
         added = [kind for kind in PERIODIC if kind not in existing]
         for kind in added:

@@ -17,6 +17,27 @@ from tabellion.models.base import Base, TimestampMixin
 # it only if it names these two values as constants, not as parameters.
 QUEUED_SEAL = "kind = 'evidence.seal' AND status = 'queued'"
 
+# The periodic housekeeping jobs (``jobs.maintenance.PERIODIC``), one of each pending: looked
+# up each time a run queues the next one (``transparency.publish``: every minute, on SQLite
+# under the write lock) and when a worker starts. The same kind of partial index, of those
+# few rows. SQLite uses it only for a statement that holds this very condition, written out
+# (``jobs.maintenance``); PostgreSQL also for one kind of them. A new periodic kind changes
+# this list and needs a migration that makes the index again (tests/jobs/test_maintenance.py
+# fails until both are done).
+PERIODIC_KINDS = (
+    "jobs.purge_finished",
+    "idempotency.purge",
+    "events.purge",
+    "document.collect_garbage",
+    "transparency.publish",
+    "identity.purge_requests",
+    "retention.apply",
+)
+PENDING_PERIODIC = (
+    f"kind IN ({', '.join(repr(kind) for kind in PERIODIC_KINDS)})"
+    " AND status IN ('queued', 'running')"
+)
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -33,6 +54,13 @@ class Job(TimestampMixin, Base):
             "status",
             sqlite_where=text(QUEUED_SEAL),
             postgresql_where=text(QUEUED_SEAL),
+        ),
+        Index(
+            "ix_jobs_pending_periodic",
+            "kind",
+            "status",
+            sqlite_where=text(PENDING_PERIODIC),
+            postgresql_where=text(PENDING_PERIODIC),
         ),
     )
 
