@@ -2,8 +2,8 @@
 
 uvloop's where it is installed (``uvicorn[standard]`` brings it), as under ``tabellion serve``,
 where uvicorn picks it by itself; asyncio's own otherwise. ``tabellion worker`` ran on
-asyncio's loop while the worker inside ``serve`` ran on uvloop's, and a webhook's send cost
-~15 % more CPU on the first (docs/performance.md, "7 December, night").
+asyncio's loop while the worker inside ``serve`` ran on uvloop's, and a webhook cost 15–25 %
+more CPU on the first (docs/performance.md, "7 December, night").
 """
 
 from __future__ import annotations
