@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 
 from tabellion.config import Settings
 from tabellion.db import transaction
@@ -25,7 +25,11 @@ from tabellion.kit.time import utcnow
 from tabellion.models.idempotency import IdempotencyRecord
 from tabellion.models.job import PERIODIC_KINDS, Job
 from tabellion.runtime import Runtime
-from tests.fixtures.query_plans import query_plan, statements_run
+from tests.fixtures.query_plans import (
+    assert_reads_through,
+    queue_jobs_for_later,
+    statements_run,
+)
 
 
 async def add_finished(runtime: Runtime, status: str, age: timedelta, kind: str = "x") -> int:
@@ -135,12 +139,7 @@ async def test_periodic_jobs_are_looked_up_without_reading_other_pending_jobs(
     minute), each worker start for every periodic kind. Deadline and reminder jobs stay
     queued for weeks, by the million on a busy install: both look-ups read a partial index
     of the periodic rows only."""
-    far = utcnow() + timedelta(days=14)
-    async with transaction(runtime.sessions) as session:
-        await session.execute(
-            insert(Job),
-            [{"kind": "delivery.expire", "payload": {}, "run_at": far} for _ in range(300)],
-        )
+    await queue_jobs_for_later(runtime.engine, 300)
     with statements_run(runtime.engine) as statements:
         assert sorted(await ensure_periodic(runtime)) == sorted(PERIODIC)
         async with transaction(runtime.sessions) as session:
@@ -148,16 +147,7 @@ async def test_periodic_jobs_are_looked_up_without_reading_other_pending_jobs(
     looked_up = [(sql, a) for sql, a in statements if "status IN ('queued', 'running')" in sql]
     assert len(looked_up) == 2, statements
     for sql, args in looked_up:
-        if runtime.engine.dialect.name == "sqlite":
-            plan = query_plan(runtime.settings.resolved_database_url, sql, args)
-            assert plan[0].startswith(
-                "SEARCH jobs USING COVERING INDEX ix_jobs_pending_periodic "
-            ), plan
-        else:
-            async with runtime.engine.connect() as conn:
-                await conn.execute(text("SET LOCAL enable_seqscan = off"))
-                lines = (await conn.exec_driver_sql(f"EXPLAIN {sql}", args)).scalars().all()
-            assert any("ix_jobs_pending_periodic" in line for line in lines), lines
+        await assert_reads_through(runtime.engine, sql, args, "ix_jobs_pending_periodic")
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ from tabellion.models.base import Base, TimestampMixin
 # The queued sealing job that every transaction recording evidence looks for, to reuse it
 # (``evidence.sealing.seal``): a partial index of that one row, so the look-up reads neither
 # the other queued jobs (an install keeps every notified delivery's deadline and reminder
-# jobs queued for weeks: millions) nor, on a write, costs other jobs anything. A query uses
-# it only if it names these two values as constants, not as parameters.
+# jobs queued for weeks: millions) nor, on a write, costs other jobs anything. The look-up
+# names the two values as constants: PostgreSQL's generic plan of a prepared statement (psycopg
+# prepares one run five times) cannot use a partial index for bound values.
 QUEUED_SEAL = "kind = 'evidence.seal' AND status = 'queued'"
 
 # The periodic housekeeping jobs (``jobs.maintenance.PERIODIC``), one of each pending: looked

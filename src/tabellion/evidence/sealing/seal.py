@@ -95,8 +95,8 @@ def _queue_seal_job(session: Session, delay: timedelta, *, reuse_queued: bool) -
     """Queue a sealing job ``delay`` from now, unless ``reuse_queued`` and one is queued already
     (locked with ``SKIP LOCKED``: a job a worker is starting does not count)."""
     if reuse_queued:
-        # The values written into the statement, not bound: only then can the database read
-        # the partial index of this one row (``models.job.QUEUED_SEAL``).
+        # The values written into the statement, not bound: PostgreSQL's generic plan of a
+        # prepared statement could not use the partial index of this row (``models.job``).
         queued = session.execute(
             select(Job.id)
             .where(
