@@ -438,6 +438,11 @@ class ObservedFastAPI(FastAPI):
     """FastAPI with :class:`ObserveMiddleware` outside everything, the server-error handler
     included: an unexpected error's 500 carries the request id, and so does its log line."""
 
+    def __init__(self, **options: Any) -> None:
+        # FastAPI's own telemetry told once which providers are set, not asked per request.
+        options.setdefault("telemetry", tracing.fastapi_telemetry())
+        super().__init__(**options)
+
     def build_middleware_stack(self) -> ASGIApp:
         return ObserveMiddleware(super().build_middleware_stack())
 

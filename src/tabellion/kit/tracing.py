@@ -3,7 +3,8 @@ OTLP endpoint is configured (``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``..._TRACES_END
 
 Nothing here is a dependency of Tabellion: ``pip install opentelemetry-sdk
 opentelemetry-exporter-otlp-proto-http`` turns it on. FastAPI then traces each HTTP request
-by itself (it uses the global tracer provider set here); the worker adds one span per job.
+by itself (with the tracer provider set here, before the application is made:
+``fastapi_telemetry``); the worker adds one span per job.
 Without the packages every function below does nothing.
 """
 
@@ -85,6 +86,39 @@ def configure(service_name: str = "tabellion") -> bool:
     trace.set_tracer_provider(provider)
     log.info("OpenTelemetry: exporting traces over OTLP as %s", name)
     return True
+
+
+# The API's stand-ins for a provider nobody has set (FastAPI's own list of them, by name).
+_UNSET_PROVIDERS = frozenset({"ProxyTracerProvider", "_ProxyMeterProvider", "ProxyLoggerProvider"})
+
+
+def fastapi_telemetry() -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry settings (``FastAPI(telemetry=...)``), decided once.
+
+    Left to its defaults, FastAPI asks the API at every request whether a tracer, meter or
+    logger provider has been set: three look-ups of environment variables, each raising and
+    catching a ``KeyError`` when unset (38,000 instructions, 3 % of a ``GET`` of a delivery,
+    counted with ``bench/read_instructions.py``). The providers are set before the
+    application is made (``configure`` runs when a command starts, an agent when the
+    interpreter does), so each is looked up here once: one that is set is handed to FastAPI,
+    which then traces or measures each request as before; one that is not turns that part
+    off. With ``FASTAPI_OTEL_AUTO_CONFIGURE=true`` FastAPI sets providers up itself when the
+    application starts, later than this: its defaults are kept.
+    """
+    if os.environ.get("FASTAPI_OTEL_AUTO_CONFIGURE", "").lower() == "true" or _trace is None:
+        return {}
+    from opentelemetry import _logs, metrics
+
+    chosen: dict[str, Any] = {}
+    for part, key, provider in (
+        ("tracing", "tracer_provider", _trace.get_tracer_provider()),
+        ("metrics", "meter_provider", metrics.get_meter_provider()),
+        ("logs", "logger_provider", _logs.get_logger_provider()),
+    ):
+        is_set = type(provider).__name__ not in _UNSET_PROVIDERS
+        chosen[part] = is_set
+        chosen[key] = provider if is_set else None
+    return chosen
 
 
 @contextmanager
