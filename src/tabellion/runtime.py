@@ -24,6 +24,7 @@ from tabellion.db import (
 
 if TYPE_CHECKING:
     from tabellion.document.storage import BlobStore
+    from tabellion.kit.checkpoints import WalCheckpointer
     from tabellion.kit.ratelimit import RateLimiter
     from tabellion.notification.transport import MailTransport
 
@@ -43,6 +44,8 @@ class Runtime:
     limiter: RateLimiter
     # Set after a commit that enqueued jobs, so an in-process worker starts at once.
     jobs_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # SQLite's log checkpointed beside the writers (``kit.checkpoints``); None elsewhere.
+    checkpointer: WalCheckpointer | None = None
     # Lazily built, process-wide resources (HTTP clients...), closed with the runtime.
     _resources: dict[str, tuple[Any, Callable[[], Awaitable[None]]]] = field(default_factory=dict)
 
@@ -59,7 +62,7 @@ class Runtime:
     def build(cls, settings: Settings, *, pool_size: int = 10) -> Runtime:
         from tabellion.document.storage import open_store
         from tabellion.evidence import links
-        from tabellion.kit import metrics
+        from tabellion.kit import checkpoints, metrics
         from tabellion.kit.ratelimit import RateLimiter
         from tabellion.notification.transport import open_transport
 
@@ -71,6 +74,9 @@ class Runtime:
             )
         )
         engine = create_engine(settings.resolved_database_url, pool_size=pool_size)
+        checkpointer = checkpoints.for_database(settings.resolved_database_url)
+        if checkpointer is not None:
+            checkpointer.attach(engine)
         read_engine = create_read_engine(
             settings.resolved_database_url, engine, pool_size=pool_size
         )
@@ -78,7 +84,7 @@ class Runtime:
         read_sessions = create_sessionmaker(
             read_engine, info={SETTINGS_INFO: settings, READ_ONLY_INFO: True}
         )
-        return cls(
+        runtime = cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
@@ -87,7 +93,11 @@ class Runtime:
             storage=open_store(settings.resolved_storage_url, settings, sessions, read_sessions),
             mail=metrics.counted_mail(open_transport(settings)),
             limiter=RateLimiter(redis_url=settings.redis_url, overrides=settings.rate_limits),
+            checkpointer=checkpointer,
         )
+        if checkpointer is not None:
+            checkpointer.start()
+        return runtime
 
     async def close(self) -> None:
         for _, closer in self._resources.values():
@@ -99,3 +109,6 @@ class Runtime:
         if self.read_engine.pool is not self.engine.pool:
             await self.read_engine.dispose()
         await self.engine.dispose()
+        if self.checkpointer is not None:
+            # After the writers: their last commits are checkpointed too.
+            await asyncio.to_thread(self.checkpointer.close)
