@@ -127,5 +127,25 @@ def test_a_failed_checkpoint_is_logged_and_not_raised(
     connection = sqlite3.connect(tmp_path / "t.db")
     connection.close()
     with caplog.at_level(logging.WARNING, logger="tabellion.kit.checkpoints"):
-        checkpointer.checkpoint(connection)
+        assert checkpointer.checkpoint(connection) is False
     assert "checkpoint of" in caplog.text and "failed" in caplog.text
+
+
+async def test_a_database_made_after_the_checkpointer_starts_is_checkpointed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "later.db"
+    checkpointer = WalCheckpointer(path, interval=0.01)
+    checkpointer.start()
+    try:
+        await asyncio.to_thread(time.sleep, 0.1)
+        assert not path.exists()  # its turns made no file
+        engine = create_engine(f"sqlite+aiosqlite:///{path}", pool_size=1)
+        checkpointer.attach(engine)
+        try:
+            await _write(engine)
+            await asyncio.to_thread(_wait_until, lambda: path.stat().st_size > WRITTEN)
+        finally:
+            await engine.dispose()
+    finally:
+        checkpointer.close()
