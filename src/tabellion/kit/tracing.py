@@ -97,7 +97,7 @@ def fastapi_telemetry() -> dict[str, Any]:
 
     Left to its defaults, FastAPI asks the API at every request whether a tracer, meter or
     logger provider has been set: three look-ups of environment variables, each raising and
-    catching a ``KeyError`` when unset (38,000 instructions, 3 % of a ``GET`` of a delivery,
+    catching a ``KeyError`` when unset (37,000 instructions, 3 % of a ``GET`` of a delivery,
     counted with ``bench/read_instructions.py``). The providers are set before the
     application is made (``configure`` runs when a command starts, an agent when the
     interpreter does), so each is looked up here once: one that is set is handed to FastAPI,
