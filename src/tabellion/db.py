@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from psycopg import sql
@@ -61,15 +62,21 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_READ_CONNECTIONS = 2
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an SQLite URL; None for another database or one in memory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def create_engine(
     url: str, *, pool_size: int = 10, echo: bool = False, read_only: bool = False
 ) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            from pathlib import Path
-
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if (path := sqlite_file(url)) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
             url,
             echo=echo,
@@ -170,7 +177,7 @@ def create_read_engine(url: str, write_engine: AsyncEngine, *, pool_size: int = 
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         return create_engine(url, pool_size=pool_size and max(1, pool_size // 2), read_only=True)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    if sqlite_file(url) is None:
         return write_engine
     engine = create_async_engine(
         url,

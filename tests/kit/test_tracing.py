@@ -120,8 +120,12 @@ async def test_a_tracer_provider_set_before_the_app_is_made_traces_each_request(
 ) -> None:
     monkeypatch.delenv("FASTAPI_OTEL_AUTO_CONFIGURE", raising=False)
     provider = _RecordingProvider()
-    monkeypatch.setattr(otel_trace, "get_tracer_provider", lambda: provider)
-    app = _app()
+    with monkeypatch.context() as while_made:
+        while_made.setattr(otel_trace, "get_tracer_provider", lambda: provider)
+        app = _app()
+    # Handed over when the app was made: the global look-up no longer finds it, the app
+    # still traces with it (FastAPI's per-request look-up would find nothing now).
+    assert not isinstance(otel_trace.get_tracer_provider(), _RecordingProvider)
     await _get(app, 2)
     # A server span a request (FastAPI adds spans of its own inside each).
     assert provider.tracer.spans.count("GET") == 2

@@ -109,6 +109,14 @@ async def test_concurrent_openings_record_one_receipt(
     await chain_is_clean(runtime)
 
 
+async def _lock_delivery(runtime: Runtime, delivery_id: str) -> None:
+    """What a racing request does to the row: lock it (waiting while the helper holds it)."""
+    async with runtime.engine.begin() as conn:
+        await conn.execute(
+            text("SELECT 1 FROM deliveries WHERE id = :id FOR UPDATE"), {"id": delivery_id}
+        )
+
+
 @pytest.mark.postgres_only
 async def test_a_race_where_nothing_waits_on_the_lock_fails(
     runtime: Runtime, served: httpx.AsyncClient, auth: dict[str, str]
@@ -123,10 +131,7 @@ async def test_a_race_where_nothing_waits_on_the_lock_fails(
         )
 
     async def lock_row(n: int) -> int:
-        async with runtime.engine.begin() as conn:
-            await conn.execute(
-                text("SELECT 1 FROM deliveries WHERE id = :id FOR UPDATE"), {"id": delivery["id"]}
-            )
+        await _lock_delivery(runtime, delivery["id"])
         return n
 
     locked = await race_on_row(runtime, "deliveries", delivery["id"], map(lock_row, range(3)))
@@ -150,10 +155,7 @@ async def test_requests_that_hold_up_the_event_loop_still_race(
     async def busy_then_lock(n: int) -> int:
         await asyncio.sleep(0.05 * n)  # one after the other, as a burst's requests arrive
         time.sleep(0.7)  # holding the loop up is the point
-        async with runtime.engine.begin() as conn:
-            await conn.execute(
-                text("SELECT 1 FROM deliveries WHERE id = :id FOR UPDATE"), {"id": delivery["id"]}
-            )
+        await _lock_delivery(runtime, delivery["id"])
         return n
 
     locked = await race_on_row(runtime, "deliveries", delivery["id"], map(busy_then_lock, range(3)))

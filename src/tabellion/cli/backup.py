@@ -439,12 +439,12 @@ def _load_database(settings: Settings, source: Path, manifest: Manifest) -> None
 
 # ---- helpers -------------------------------------------------------------------------------
 def _sqlite_path(url: str) -> Path:
-    from sqlalchemy.engine import make_url
+    from tabellion.db import sqlite_file
 
-    database = make_url(url).database
-    if not database:
+    path = sqlite_file(url)
+    if path is None:
         raise BackupError("an in-memory SQLite database cannot be backed up")
-    return Path(database)
+    return path
 
 
 def _sqlite_copy(source: Path, target: Path) -> None:

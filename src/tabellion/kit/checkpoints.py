@@ -129,11 +129,9 @@ def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
 
 def for_database(url: str) -> WalCheckpointer | None:
     """A checkpointer for ``url``'s database if it is an SQLite file, else None."""
-    from sqlalchemy.engine import make_url
+    from tabellion.db import sqlite_file
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    if str(parsed.database).startswith("file:"):
-        return None  # a URI filename (shared memory, options): left to SQLite's own
-    return WalCheckpointer(Path(parsed.database))
+    path = sqlite_file(url)
+    if path is None or str(path).startswith("file:"):
+        return None  # not a file, or a URI filename (shared memory, options): SQLite's own
+    return WalCheckpointer(path)

@@ -42,13 +42,22 @@ def available() -> bool:
     return all(_installed(module) for module in _SDK_MODULES)
 
 
+# The API's stand-ins for a provider nobody has set (FastAPI's own list of them, by name).
+_UNSET_PROVIDERS = frozenset({"ProxyTracerProvider", "_ProxyMeterProvider", "ProxyLoggerProvider"})
+
+
+def _is_set(provider: object) -> bool:
+    """Whether a tracer, meter or logger provider was set (by ``configure`` or an agent)."""
+    return type(provider).__name__ not in _UNSET_PROVIDERS
+
+
 def _tracer() -> Any | None:
     """Tabellion's tracer, or None when no tracer provider is set (nothing would record)."""
     try:
         from opentelemetry import trace
     except ImportError:
         return None
-    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+    if not _is_set(trace.get_tracer_provider()):
         # No provider set (by ``configure`` or an agent): a span would be a no-op, and making
         # one costs ~20 µs, a tenth of a notice job's own work outside its e-mail.
         return None
@@ -78,7 +87,7 @@ def configure(service_name: str = "tabellion") -> bool:
     sdk = importlib.import_module("opentelemetry.sdk.trace")
     export = importlib.import_module("opentelemetry.sdk.trace.export")
 
-    if type(trace.get_tracer_provider()).__name__ != "ProxyTracerProvider":
+    if _is_set(trace.get_tracer_provider()):
         return True
     name = os.environ.get("OTEL_SERVICE_NAME", service_name)
     provider = sdk.TracerProvider(resource=resources.Resource.create({"service.name": name}))
@@ -86,10 +95,6 @@ def configure(service_name: str = "tabellion") -> bool:
     trace.set_tracer_provider(provider)
     log.info("OpenTelemetry: exporting traces over OTLP as %s", name)
     return True
-
-
-# The API's stand-ins for a provider nobody has set (FastAPI's own list of them, by name).
-_UNSET_PROVIDERS = frozenset({"ProxyTracerProvider", "_ProxyMeterProvider", "ProxyLoggerProvider"})
 
 
 def fastapi_telemetry() -> dict[str, Any]:
@@ -115,9 +120,8 @@ def fastapi_telemetry() -> dict[str, Any]:
         ("metrics", "meter_provider", metrics.get_meter_provider()),
         ("logs", "logger_provider", _logs.get_logger_provider()),
     ):
-        is_set = type(provider).__name__ not in _UNSET_PROVIDERS
-        chosen[part] = is_set
-        chosen[key] = provider if is_set else None
+        chosen[part] = _is_set(provider)
+        chosen[key] = provider if chosen[part] else None
     return chosen
 
 
