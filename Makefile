@@ -14,7 +14,7 @@ PG_TEST_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 # On PostgreSQL each process uses a database of its own beside the named one (test_gw0...).
 TEST_JOBS ?= auto
 
-.PHONY: install test lint typecheck unit test-postgres fuzz scale crash serve bench read-instructions mutate clean
+.PHONY: install test lint typecheck unit test-postgres fuzz scale crash serve bench read-instructions notice-instructions mutate clean
 
 %/bin/python:
 	$(PYTHON) -m venv $*
@@ -72,6 +72,9 @@ bench: install
 # machine's noise does not move, to compare two versions of the code (docs/performance.md).
 read-instructions: install
 	PYTHONPATH=src:. $(TEST_BIN)/python -m bench.read_instructions --kind delivery
+
+notice-instructions: install
+	PYTHONPATH=src:. $(TEST_BIN)/python -m bench.notice_instructions
 
 # Mutation testing of the core rules, one module at a time (slow: not in CI). Scores and the
 # survivors judged equivalent are in docs/testing.md. `make mutate MODULES="merkle ssrf"`.

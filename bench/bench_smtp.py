@@ -286,16 +286,34 @@ async def same_notices(runtime: Runtime, count: int) -> Outgoing:
 # ---- the baseline ---------------------------------------------------------------------------
 
 
+Flat = list[tuple[str, list[str], bytes]]  # (envelope sender, recipients, the bytes sent)
+
+
+def flattened(messages: Outgoing) -> Flat:
+    return [
+        (
+            sender,
+            [address for _, address in getaddresses(message.get_all("To", []))],
+            message.as_bytes(policy=SMTP_POLICY),
+        )
+        for message, sender in messages
+    ]
+
+
 async def baseline(port: int, messages: Outgoing, connections: int, cpu: Cpu) -> float:
     """The floor: the same messages, flattened before the clock starts, sent with ``sendmail``.
 
     Flattening is work our pipeline does too; the floor leaves it out, so the ratio shows
     everything our path adds on top of putting the bytes on the wire.
     """
+    return await send_flattened(port, flattened(messages), connections, cpu)
+
+
+async def send_flattened(port: int, messages: Flat, connections: int, cpu: Cpu) -> float:
+    """The floor's timed part: ``messages`` sent over ``connections``, as many tasks."""
     queue: asyncio.Queue[tuple[str, list[str], bytes]] = asyncio.Queue()
-    for message, sender in messages:
-        to = [address for _, address in getaddresses(message.get_all("To", []))]
-        queue.put_nowait((sender, to, message.as_bytes(policy=SMTP_POLICY)))
+    for item in messages:
+        queue.put_nowait(item)
     clients = [
         aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
         for _ in range(connections)
