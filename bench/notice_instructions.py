@@ -25,16 +25,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench.read_instructions import callgrind, counted
-
-UNDER_CALLGRIND = "BENCH_UNDER_CALLGRIND"
+from bench.read_instructions import UNDER_CALLGRIND, callgrind, counted, run_under_callgrind
 
 
 async def measure(args: argparse.Namespace, out_dir: Path) -> None:
@@ -93,25 +88,7 @@ def main() -> None:
 
         loop.run(measure(args, Path(os.environ[UNDER_CALLGRIND])))  # the worker's event loop
         return
-    if not shutil.which("valgrind"):
-        sys.exit("valgrind is not installed (apt-get install valgrind)")
-    with tempfile.TemporaryDirectory() as out:
-        started = time.perf_counter()
-        subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--quiet",
-                f"--callgrind-out-file={out}/callgrind.out.%p",
-                sys.executable,
-                "-m",
-                "bench.notice_instructions",
-                *sys.argv[1:],
-            ],
-            env={**os.environ, UNDER_CALLGRIND: out},
-            check=True,
-        )
-        print(f"({time.perf_counter() - started:.0f} s under callgrind)")
+    run_under_callgrind("bench.notice_instructions")
 
 
 if __name__ == "__main__":

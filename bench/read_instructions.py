@@ -167,6 +167,12 @@ def main() -> None:
     if os.environ.get(UNDER_CALLGRIND):
         asyncio.run(measure(args, Path(os.environ[UNDER_CALLGRIND])))
         return
+    run_under_callgrind("bench.read_instructions")
+
+
+def run_under_callgrind(module: str) -> None:
+    """Run ``python -m module`` with this process's arguments again, under callgrind, with
+    ``UNDER_CALLGRIND`` naming the folder of its dumps (read by ``counted``)."""
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not installed (apt-get install valgrind)")
     with tempfile.TemporaryDirectory() as out:
@@ -179,7 +185,7 @@ def main() -> None:
                 f"--callgrind-out-file={out}/callgrind.out.%p",
                 sys.executable,
                 "-m",
-                "bench.read_instructions",
+                module,
                 *sys.argv[1:],
             ],
             env={**os.environ, UNDER_CALLGRIND: out},
