@@ -286,7 +286,8 @@ async def same_notices(runtime: Runtime, count: int) -> Outgoing:
 # ---- the baseline ---------------------------------------------------------------------------
 
 
-Flat = list[tuple[str, list[str], bytes]]  # (envelope sender, recipients, the bytes sent)
+FlatMessage = tuple[str, list[str], bytes]  # (envelope sender, recipients, the bytes sent)
+Flat = list[FlatMessage]
 
 
 def flattened(messages: Outgoing) -> Flat:
@@ -311,7 +312,7 @@ async def baseline(port: int, messages: Outgoing, connections: int, cpu: Cpu) ->
 
 async def send_flattened(port: int, messages: Flat, connections: int, cpu: Cpu) -> float:
     """The floor's timed part: ``messages`` sent over ``connections``, as many tasks."""
-    queue: asyncio.Queue[tuple[str, list[str], bytes]] = asyncio.Queue()
+    queue: asyncio.Queue[FlatMessage] = asyncio.Queue()
     for item in messages:
         queue.put_nowait(item)
     clients = [

@@ -60,8 +60,8 @@ async def measure(args: argparse.Namespace, out_dir: Path) -> None:
             callgrind("-z")
             ran = await worker.run_until_idle(timeout=3600)
             callgrind("-d", "notices")
-            ours = counted(out_dir) / ran
             assert ran == args.notices, ran
+            ours = counted(out_dir) / ran
             # The floor's messages: the same notices composed again, flattened before counting.
             notices = bench_smtp.flattened(await bench_smtp.same_notices(runtime, ran))
             await bench_smtp.send_flattened(port, notices[:50], 4, Cpu(sink.pid))  # warm-up

@@ -35,7 +35,7 @@ from sqlalchemy import (
     insert,
     update,
 )
-from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy.engine import URL, Dialect, Engine, make_url
 from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -62,7 +62,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_READ_CONNECTIONS = 2
 
 
-def sqlite_file(url: str) -> Path | None:
+def sqlite_file(url: str | URL) -> Path | None:
     """The database file of an SQLite URL; None for another database or one in memory."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
@@ -75,7 +75,7 @@ def create_engine(
 ) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if (path := sqlite_file(url)) is not None:
+        if (path := sqlite_file(parsed)) is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
             url,
@@ -177,7 +177,7 @@ def create_read_engine(url: str, write_engine: AsyncEngine, *, pool_size: int = 
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         return create_engine(url, pool_size=pool_size and max(1, pool_size // 2), read_only=True)
-    if sqlite_file(url) is None:
+    if sqlite_file(parsed) is None:
         return write_engine
     engine = create_async_engine(
         url,

@@ -5,8 +5,8 @@ commit leaves more than 1,000 pages in it, in that commit: the copy and its two 
 run on the writing connection's thread while the transaction's caller waits. Tabellion's
 batched writers (sealing, notices, webhook attempts, the job table) write megabytes a second
 in transactions of a few milliseconds, and one in four or five commits paid a checkpoint:
-sealing 10,000 proofs runs 11-25 % faster without them (docs/performance.md, "7 December,
-midday").
+sealing 10,000 proofs ran at 7,351-7,796 proofs/s with this thread against 6,611-6,874 without
+it, the two run alternately (docs/performance.md, "7 December, midday").
 
 ``WalCheckpointer`` turns the writers' own checkpoints off (``wal_autocheckpoint=0`` on the
 engine's connections) and checkpoints from a thread of its own, on its own connection, every
