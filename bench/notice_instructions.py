@@ -8,7 +8,8 @@ runs everything that dispatch queued except the notices (as ``bench_smtp`` does)
 the counters, lets a worker send the notices to ``bench_smtp``'s sink (its own process, not
 counted) and dumps the counters once no notice is left: the instructions of this process,
 all its threads, divided by the notices. Then the floor of ``bench_smtp`` (the same notices
-flattened beforehand, sent with ``sendmail`` over 4 connections) is counted the same way.
+flattened beforehand, sent with bare MAIL, RCPT and DATA over 4 connections) is counted the
+same way.
 
 The pipeline's clocks are kept out of the way, since under callgrind the run is ~50 times
 slower: the sealing job the notices' evidence asks for is queued ``seal_delay_seconds`` (300 s

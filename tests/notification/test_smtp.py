@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from email.message import EmailMessage
 
 import pytest
 
+from tabellion.notification.mime import MailBuilder, RawMail
 from tabellion.notification.smtp import SmtpConfig, SmtpTransport, parse_url
 from tabellion.notification.transport import PermanentFailure, TemporaryFailure
 from tests.fixtures.server import free_port
@@ -85,6 +86,24 @@ def mail(to: str = "jane@example.test", n: int = 0) -> EmailMessage:
     return message
 
 
+def raw_mail(to: str = "jane@example.test", n: int = 0) -> RawMail:
+    """A message as notices are built: straight into bytes (``send_raw``'s way)."""
+    return (
+        MailBuilder()
+        .from_("Tabellion <no-reply@tabellion.test>")
+        .to(to)
+        .header("Subject", f"Notice {n}")
+        .header("Message-ID", f"<test-{n}@tabellion.test>")
+        .alternative(f"Hello number {n}\n.\n..a line starting with dots", f"<p>Hello {n}</p>")
+    )
+
+
+Shape = Callable[..., EmailMessage | RawMail]
+
+# Each sending test runs with both shapes a transport is handed.
+shapes = pytest.mark.parametrize("shape", [mail, raw_mail], ids=["message", "raw"])
+
+
 @asynccontextmanager
 async def transport(url: str, *, connections: int = 2) -> AsyncIterator[SmtpTransport]:
     smtp = SmtpTransport.from_url(url, connections=connections)
@@ -94,21 +113,27 @@ async def transport(url: str, *, connections: int = 2) -> AsyncIterator[SmtpTran
         await smtp.close()
 
 
-async def test_send_delivers_with_the_envelope_sender(smtp_server: SmtpServer) -> None:
+@shapes
+async def test_send_delivers_with_the_envelope_sender(
+    smtp_server: SmtpServer, shape: Shape
+) -> None:
     async with transport(smtp_server.url()) as smtp:
-        answer = await smtp.send(mail(), envelope_from="bounces+dlv_x@tabellion.test")
+        answer = await smtp.send(shape(), envelope_from="bounces+dlv_x@tabellion.test")
     assert answer.startswith("2.0.0 Queued as test-1")
     [received] = await smtp_server.wait_for(1)
     assert received.envelope_from == "bounces+dlv_x@tabellion.test"
     assert received.rcpt_tos == ["jane@example.test"]
     assert received.message["Subject"] == "Notice 0"
     assert received.message["Message-ID"] == "<test-0@tabellion.test>"
-    assert received.text.strip() == "Hello number 0"
+    assert received.text.splitlines()[0] == "Hello number 0"
 
 
-async def test_without_envelope_sender_the_from_header_is_used(smtp_server: SmtpServer) -> None:
+@shapes
+async def test_without_envelope_sender_the_from_header_is_used(
+    smtp_server: SmtpServer, shape: Shape
+) -> None:
     async with transport(smtp_server.url()) as smtp:
-        await smtp.send(mail())
+        await smtp.send(shape())
     [received] = await smtp_server.wait_for(1)
     assert received.envelope_from == "no-reply@tabellion.test"
 
@@ -187,61 +212,70 @@ async def test_implicit_tls(smtp_server: SmtpServer) -> None:
     assert len(await smtp_server.wait_for(1)) == 1
 
 
-async def test_550_is_permanent_and_the_connection_survives(smtp_server: SmtpServer) -> None:
+@shapes
+async def test_550_is_permanent_and_the_connection_survives(
+    smtp_server: SmtpServer, shape: Shape
+) -> None:
     smtp_server.refuse("gone@example.test", 550)
     async with transport(smtp_server.url(), connections=1) as smtp:
-        await smtp.send(mail(n=1))
+        await smtp.send(shape(n=1))
         with pytest.raises(PermanentFailure) as caught:
-            await smtp.send(mail("gone@example.test", 2))
+            await smtp.send(shape("gone@example.test", 2))
         assert caught.value.code == 550
         assert "No such user" in caught.value.smtp_message
-        await smtp.send(mail(n=3))
+        await smtp.send(shape(n=3))
     received = await smtp_server.wait_for(2)
     assert [m.message["Subject"] for m in received] == ["Notice 1", "Notice 3"]
     assert smtp_server.connections == 1
 
 
-async def test_451_is_temporary(smtp_server: SmtpServer) -> None:
+@shapes
+async def test_451_is_temporary(smtp_server: SmtpServer, shape: Shape) -> None:
     smtp_server.refuse("busy@example.test", 451)
     async with transport(smtp_server.url(), connections=1) as smtp:
         with pytest.raises(TemporaryFailure, match=r"451 4\.3\.0 Mailbox busy"):
-            await smtp.send(mail("busy@example.test"))
+            await smtp.send(shape("busy@example.test"))
         smtp_server.accept("busy@example.test")
-        await smtp.send(mail("busy@example.test"))
+        await smtp.send(shape("busy@example.test"))
     assert len(await smtp_server.wait_for(1)) == 1
     assert smtp_server.connections == 1
 
 
-async def test_an_address_needing_smtputf8_is_permanent(smtp_server: SmtpServer) -> None:
+@shapes
+async def test_an_address_needing_smtputf8_is_permanent(
+    smtp_server: SmtpServer, shape: Shape
+) -> None:
     """The server offers no SMTPUTF8: no retry will carry this local part."""
     async with transport(smtp_server.url(), connections=1) as smtp:
         with pytest.raises(PermanentFailure, match="not sent") as caught:
-            await smtp.send(mail("jöhn@example.test"), envelope_from="bounces@tabellion.test")
+            await smtp.send(shape("jöhn@example.test"), envelope_from="bounces@tabellion.test")
         assert caught.value.code == 553
-        await smtp.send(mail(n=2))
+        await smtp.send(shape(n=2))
     assert len(await smtp_server.wait_for(1)) == 1
     assert smtp_server.connections == 1
 
 
+@shapes
 async def test_an_address_needing_smtputf8_goes_where_it_is_offered(
-    smtp_server: SmtpServer,
+    smtp_server: SmtpServer, shape: Shape
 ) -> None:
     smtp_server.offer_smtputf8()
     async with transport(smtp_server.url()) as smtp:
-        await smtp.send(mail("jöhn@example.test"), envelope_from="bounces@tabellion.test")
+        await smtp.send(shape("jöhn@example.test"), envelope_from="bounces@tabellion.test")
     [received] = await smtp_server.wait_for(1)
     assert received.rcpt_tos == ["jöhn@example.test"]
 
 
+@shapes
 async def test_a_bad_envelope_sender_is_not_the_recipients_fault(
-    smtp_server: SmtpServer,
+    smtp_server: SmtpServer, shape: Shape
 ) -> None:
     async with transport(smtp_server.url(), connections=1) as smtp:
         with pytest.raises(TemporaryFailure, match="not permitted in an SMTP mailbox"):
-            await smtp.send(mail(), envelope_from="no reply@tabellion.test")
+            await smtp.send(shape(), envelope_from="no reply@tabellion.test")
         with pytest.raises(TemporaryFailure, match="SMTPUTF8"):
-            await smtp.send(mail(), envelope_from="bounces@tabellïon.test")
-        await smtp.send(mail(n=2))
+            await smtp.send(shape(), envelope_from="bounces@tabellïon.test")
+        await smtp.send(shape(n=2))
     assert len(await smtp_server.wait_for(1)) == 1
 
 
@@ -260,3 +294,47 @@ async def test_a_dropped_idle_connection_is_replaced(smtp_server: SmtpServer) ->
     received = await smtp_server.wait_for(2)
     assert [m.message["Subject"] for m in received] == ["Notice 1", "Notice 2"]
     assert smtp_server.connections == 1  # counted since the restart
+
+
+async def test_a_built_message_goes_byte_for_byte_with_its_size(smtp_server: SmtpServer) -> None:
+    """``send_raw``: lines starting with dots come back as written (dot-stuffed on the wire),
+    and MAIL FROM declares the message's length, the server offering SIZE."""
+    built = raw_mail(n=7)
+    async with transport(smtp_server.url()) as smtp:
+        await smtp.send(built, envelope_from="bounces+dlv_x@tabellion.test")
+    [received] = await smtp_server.wait_for(1)
+    assert received.raw.replace(b"\r\n", b"\n") == built.data.replace(b"\r\n", b"\n")
+    assert received.text.splitlines() == ["Hello number 7", ".", "..a line starting with dots"]
+    assert received.mail_options == [f"SIZE={len(built.data)}"]
+    assert received.envelope_from == "bounces+dlv_x@tabellion.test"
+
+
+async def test_a_built_message_to_two_goes_to_the_one_not_refused(smtp_server: SmtpServer) -> None:
+    smtp_server.refuse("gone@example.test", 550)
+    two = raw_mail()._replace(recipients=("gone@example.test", "jane@example.test"))
+    async with transport(smtp_server.url(), connections=1) as smtp:
+        assert (await smtp.send(two)).startswith("2.0.0 Queued")
+        both_gone = two._replace(recipients=("gone@example.test", "gone@example.test"))
+        with pytest.raises(PermanentFailure) as caught:
+            await smtp.send(both_gone)
+        assert caught.value.code == 550
+        await smtp.send(raw_mail(n=3))  # the refusal was reset: the connection goes on
+    received = await smtp_server.wait_for(2)
+    assert [m.rcpt_tos for m in received] == [["jane@example.test"], ["jane@example.test"]]
+    assert smtp_server.connections == 1
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["jane doe@example.test", "jane@example.test>\r\nRCPT TO:<x@evil.test", '"j"@x.test', ""],
+)
+async def test_a_recipient_that_would_break_the_command_line_is_not_sent(
+    smtp_server: SmtpServer, address: str
+) -> None:
+    odd = raw_mail()._replace(recipients=(address,))
+    async with transport(smtp_server.url(), connections=1) as smtp:
+        with pytest.raises(TemporaryFailure, match="not permitted in an SMTP mailbox"):
+            await smtp.send(odd)
+        await smtp.send(raw_mail(n=2))
+    [received] = await smtp_server.wait_for(1)
+    assert received.rcpt_tos == ["jane@example.test"]

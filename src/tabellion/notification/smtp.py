@@ -11,6 +11,7 @@ recipient: an operator fixes it, and the retries then go through.
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -28,6 +29,9 @@ _OPTIONS = frozenset({"starttls", "verify", "timeout"})
 # Answers about our session, not the recipient: authentication required, failed, too weak.
 _SESSION_CODES = frozenset({530, 534, 535, 538})
 _TROUBLE = (aiosmtplib.SMTPException, OSError, TimeoutError)
+# What would end an address on a command line or start another command (whitespace includes
+# CR and LF), or open a quoted local part, which no address we send has.
+_UNSAFE_IN_ADDRESS = re.compile(r'[\s<>"]')
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,7 @@ class SmtpTransport:
             timeout=config.timeout,
         )
         await client.connect()
+        await _greet(client)
         if config.username:
             try:
                 await client.login(config.username, config.password or "")
@@ -171,12 +176,7 @@ class SmtpTransport:
             if isinstance(message, RawMail):
                 sender = envelope_from or message.sender
                 utf8 = message.smtputf8 or not sender.isascii()
-                _, answer = await client.sendmail(
-                    sender,
-                    list(message.recipients),
-                    message.data,
-                    mail_options=["SMTPUTF8"] if utf8 else None,
-                )
+                answer = await send_raw(client, sender, message.recipients, message.data, utf8=utf8)
             else:
                 _, answer = await client.send_message(message, sender=envelope_from)
             keep = True
@@ -230,6 +230,59 @@ class SmtpTransport:
                 await asyncio.wait_for(client.quit(), timeout=5)
             except _TROUBLE:
                 client.close()
+
+
+async def send_raw(
+    client: aiosmtplib.SMTP,
+    sender: str,
+    recipients: tuple[str, ...],
+    data: bytes,
+    *,
+    utf8: bool = False,
+) -> str:
+    """MAIL, RCPT and DATA for a message we built (``RawMail``); the server's last answer.
+
+    What ``client.sendmail`` does, less what our messages never need: it parses each address
+    four times with ``email.utils.parseaddr`` (twice to check it, twice to quote it: ~40 µs a
+    notice, a tenth of its cost), and for ``SIZE`` it counts the message's length after
+    mending bare line ends, which ours never have (every line ends in CRLF). Our addresses were
+    validated when stored or are our own, so each is checked once here for what would break
+    the command line. Raises what ``sendmail`` raises; the RSET after a refusal is the
+    caller's (``_send_on``'s).
+    """
+    for address in (sender, *recipients):
+        if not address or _UNSAFE_IN_ADDRESS.search(address):
+            raise ValueError(f"{address!r} has characters not permitted in an SMTP mailbox")
+    if utf8 and not client.supports_extension("smtputf8"):
+        raise aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported by this server")
+    encoding = "utf-8" if utf8 else "ascii"
+    options = [b"SMTPUTF8"] if utf8 else []
+    if client.supports_extension("size"):
+        options.insert(0, b"SIZE=%d" % len(data))
+    answer = await client.execute_command(
+        b"MAIL", b"FROM:<" + sender.encode(encoding) + b">", *options
+    )
+    if answer.code != aiosmtplib.SMTPStatus.completed:
+        raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, sender)
+    refused = []
+    for recipient in recipients:
+        answer = await client.execute_command(b"RCPT", b"TO:<" + recipient.encode(encoding) + b">")
+        if answer.code not in (aiosmtplib.SMTPStatus.completed, aiosmtplib.SMTPStatus.will_forward):
+            refused.append(aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, recipient))
+    if len(refused) == len(recipients):
+        raise aiosmtplib.SMTPRecipientsRefused(refused)
+    return (await client.data(data)).message
+
+
+async def _greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO (HELO from an old server) once a connection, as ``sendmail`` would before MAIL."""
+    if client.is_ehlo_or_helo_needed:
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            if not client.is_connected:
+                raise
+            await client.helo()
 
 
 class _Stale(Exception):
