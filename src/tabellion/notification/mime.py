@@ -53,8 +53,12 @@ def _fold(name: str, value: str) -> str:
     return CRLF.join(lines)
 
 
+@functools.lru_cache(maxsize=256)
 def encoded_words(value: str) -> str:
-    """RFC 2047 "B" words of at most 75 characters, never splitting a character."""
+    """RFC 2047 "B" words of at most 75 characters, never splitting a character.
+
+    Kept for the values seen last: a dispatch's notices share a subject in each language, and
+    encoding one character at a time costs more than the rest of its header."""
     words: list[str] = []
     chunk = bytearray()
     for char in value:
