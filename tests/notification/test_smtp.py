@@ -338,3 +338,68 @@ async def test_a_recipient_that_would_break_the_command_line_is_not_sent(
         await smtp.send(raw_mail(n=2))
     [received] = await smtp_server.wait_for(1)
     assert received.rcpt_tos == ["jane@example.test"]
+
+
+@asynccontextmanager
+async def helo_relay(
+    *, helo: bytes = b"250 old.relay.test"
+) -> AsyncIterator[tuple[int, list[bytes]]]:
+    """An old relay: EHLO unknown (502), HELO answered with ``helo``, then plain SMTP.
+    Yields its port and the command lines it received."""
+    heard: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 old.relay.test\r\n")
+        replies = {b"EHLO": b"502 5.5.1 Unknown command", b"HELO": helo, b"MAIL": b"250 OK"}
+        replies |= {b"RCPT": b"250 OK", b"DATA": b"354 Go on", b"RSET": b"250 OK"}
+        try:
+            while line := await reader.readline():
+                heard.append(line.rstrip())
+                verb = line[:4].upper()
+                if verb == b"QUIT":
+                    writer.write(b"221 Bye\r\n")
+                    break
+                writer.write(replies.get(verb, b"500 What?") + b"\r\n")
+                if verb == b"DATA":
+                    await reader.readuntil(b"\r\n.\r\n")
+                    writer.write(b"250 2.0.0 Queued by the old relay\r\n")
+                await writer.drain()
+            else:
+                heard.append(b"<closed by the client>")
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], heard
+    finally:
+        server.close()
+
+
+async def test_a_relay_without_ehlo_is_greeted_with_helo() -> None:
+    async with helo_relay() as (port, heard), transport(f"smtp://127.0.0.1:{port}") as smtp:
+        answer = await smtp.send(raw_mail(), envelope_from="bounces@tabellion.test")
+    assert answer == "2.0.0 Queued by the old relay"
+    assert [line.split(b" ")[0] for line in heard[:5]] == [
+        b"EHLO",
+        b"HELO",
+        b"MAIL",
+        b"RCPT",
+        b"DATA",
+    ]
+    assert heard[2] == b"MAIL FROM:<bounces@tabellion.test>"  # no SIZE: nothing was offered
+
+
+async def test_a_relay_refusing_any_greeting_is_temporary_and_let_go() -> None:
+    async with (
+        helo_relay(helo=b"554 5.7.1 Not you") as (port, heard),
+        transport(f"smtp://127.0.0.1:{port}?timeout=5", connections=1) as smtp,
+    ):
+        with pytest.raises(TemporaryFailure, match="cannot reach the SMTP server"):
+            await smtp.send(raw_mail())
+        for _ in range(100):  # the refused connection is closed at once, not kept open
+            if len(heard) == 3:
+                break
+            await asyncio.sleep(0.02)
+    assert [line.split(b" ")[0] for line in heard] == [b"EHLO", b"HELO", b"<closed"]

@@ -132,13 +132,13 @@ class SmtpTransport:
             timeout=config.timeout,
         )
         await client.connect()
-        await _greet(client)
-        if config.username:
-            try:
+        try:
+            await _greet(client)
+            if config.username:
                 await client.login(config.username, config.password or "")
-            except BaseException:
-                client.close()  # else the refused connection stays open
-                raise
+        except BaseException:
+            client.close()  # else the refused connection stays open
+            raise
         return client
 
     def _idle_client(self) -> aiosmtplib.SMTP | None:
