@@ -403,3 +403,12 @@ async def test_a_relay_refusing_any_greeting_is_temporary_and_let_go() -> None:
                 break
             await asyncio.sleep(0.02)
     assert [line.split(b" ")[0] for line in heard] == [b"EHLO", b"HELO", b"<closed"]
+
+
+async def test_a_built_message_may_go_with_the_null_sender(smtp_server: SmtpServer) -> None:
+    """MAIL FROM:<>, as a report about a message is sent (RFC 5321, 4.5.5)."""
+    async with transport(smtp_server.url()) as smtp:
+        await smtp.send(raw_mail()._replace(sender=""))
+    [received] = await smtp_server.wait_for(1)
+    assert received.envelope_from == "<>"  # how aiosmtpd records the null reverse-path
+    assert received.rcpt_tos == ["jane@example.test"]
