@@ -333,7 +333,9 @@ async def test_a_recipient_that_would_break_the_command_line_is_not_sent(
 ) -> None:
     odd = raw_mail()._replace(recipients=(address,))
     async with transport(smtp_server.url(), connections=1) as smtp:
-        with pytest.raises(TemporaryFailure, match="not permitted in an SMTP mailbox"):
+        with pytest.raises(
+            TemporaryFailure, match=r"not (permitted in an|a permitted) SMTP mailbox"
+        ):
             await smtp.send(odd)
         await smtp.send(raw_mail(n=2))
     [received] = await smtp_server.wait_for(1)

@@ -250,12 +250,11 @@ async def send_raw(
     the command line. Raises what ``sendmail`` raises; the RSET after a refusal is the
     caller's (``_send_on``'s).
     """
-    # An empty sender is the null reverse-path (MAIL FROM:<>); an empty recipient is nobody.
-    unsafe = [a for a in recipients if not a or _UNSAFE_IN_ADDRESS.search(a)]
-    if _UNSAFE_IN_ADDRESS.search(sender):
-        unsafe.insert(0, sender)
-    if unsafe:
-        raise ValueError(f"{unsafe[0]!r} has characters not permitted in an SMTP mailbox")
+    for address in (sender, *recipients):
+        if _UNSAFE_IN_ADDRESS.search(address):
+            raise ValueError(f"{address!r} has characters not permitted in an SMTP mailbox")
+    if "" in recipients:  # an empty sender is the null reverse-path (MAIL FROM:<>)
+        raise ValueError("an empty address is not a permitted SMTP mailbox")
     if utf8 and not client.supports_extension("smtputf8"):
         raise aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported by this server")
     encoding = "utf-8" if utf8 else "ascii"
