@@ -36,3 +36,15 @@ def test_new_request_ids_are_long_random_and_distinct() -> None:
     made = {logs.request_id_from(None) for _ in range(10_000)}
     assert len(made) == 10_000
     assert all(re.fullmatch("[0-9a-f]{32}", value) for value in made)
+
+
+def test_as_made_with_one_key_is_the_key_s_value_whatever_is_stored() -> None:
+    from tabellion.kit.tokens import as_made
+
+    keys = (b"k" * 32, b"old" * 11)
+    make = lambda key: hmac_sha256(key, "v").hex()  # noqa: E731
+    assert as_made(keys[:1], make, lambda value: False) == make(keys[0])
+    assert as_made(keys[:1], make, lambda value: True) == make(keys[0])
+    # With earlier keys the stored value decides, else the current key.
+    assert as_made(keys, make, lambda value: value == make(keys[1])) == make(keys[1])
+    assert as_made(keys, make, lambda value: False) == make(keys[0])

@@ -103,11 +103,21 @@ def registered_kinds() -> list[str]:
 
 
 def load_all_tasks() -> None:
-    """Import every domain's ``tasks`` module so their handlers register."""
+    """Import every domain's ``tasks`` module so their handlers register.
+
+    Once all are imported, nothing is left to do: every job enqueued looks its kind up here,
+    and importing fifteen modules already imported costs ~10 µs each time."""
+    global _all_loaded
+    if _all_loaded:
+        return
     import importlib
 
     for module in TASK_MODULES:
         importlib.import_module(module)
+    _all_loaded = True
+
+
+_all_loaded = False
 
 
 TASK_MODULES = (

@@ -50,8 +50,23 @@ class Notice(NamedTuple):
 
 def notice_message_id(settings: Settings, delivery_id: str, again: str = "") -> str:
     """The notice's Message-ID; a notice sent ``again`` (a time stamp) has its own."""
-    domain = urlsplit(settings.base_url).hostname or "localhost"
-    return f"<{delivery_id}.notice{'.' + again if again else ''}@{domain}>"
+    return f"<{delivery_id}.notice{'.' + again if again else ''}@{_domain(settings.base_url)}>"
+
+
+@functools.lru_cache(maxsize=8)
+def _domain(base_url: str) -> str:
+    return urlsplit(base_url).hostname or "localhost"
+
+
+def date_header(at: datetime) -> str:
+    """The ``Date`` header's value for ``at``, in UTC ("+0000": known as such), to the second."""
+    return _date_of_second(int(at.timestamp()))
+
+
+@functools.lru_cache(maxsize=4)
+def _date_of_second(second: int) -> str:
+    # The notices sent within one second share it: formatting costs ~10 µs.
+    return format_datetime(datetime.fromtimestamp(second, UTC))
 
 
 def mailbox(address: str) -> str:
@@ -237,7 +252,7 @@ def compose_notice(
         .from_(settings.mail_from)
         .to(mailbox(delivery.email))
         .header("Subject", subject)  # made one line: no header injection from a subject
-        .header("Date", format_datetime(at.astimezone(UTC)))  # "+0000": UTC, known as such
+        .header("Date", date_header(at))
         .header("Message-ID", message_id)
         .header("Auto-Submitted", "auto-generated")
         .header("X-Tabellion-Delivery", delivery.id)

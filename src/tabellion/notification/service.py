@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -261,35 +261,36 @@ class NoticePipeline:
             stage.running = False
 
 
+# A batch's deliveries, their messages and organisations: statements built once, the ids
+# bound at execution (building ``in_`` of a list coerces each id into the statement).
+_DELIVERIES = select(Delivery).where(Delivery.id.in_(bindparam("ids", expanding=True)))
+_MESSAGES = (
+    select(Message)
+    .where(Message.id.in_(bindparam("ids", expanding=True)))
+    # Not needed for a notice, and large: the draft's recipient list grows with the dispatch,
+    # the bodies up to 1 MiB.
+    .options(
+        defer(Message.recipients, raiseload=True),
+        defer(Message.body_html, raiseload=True),
+        defer(Message.body_text, raiseload=True),
+    )
+)
+_ORGANIZATIONS = select(Organization).where(Organization.id.in_(bindparam("ids", expanding=True)))
+
+
 async def _load_many(session: AsyncSession, delivery_ids: list[str]) -> dict[str, Loaded]:
     """Deliveries with their message and organisation: three queries, whatever the count.
 
     A batch usually comes from one dispatch: its few messages and organisations are read once,
     not once per delivery.
     """
-    deliveries = list(await session.scalars(select(Delivery).where(Delivery.id.in_(delivery_ids))))
+    deliveries = list(await session.scalars(_DELIVERIES, {"ids": delivery_ids}))
     if not deliveries:
         return {}
-    messages = {
-        m.id: m
-        for m in await session.scalars(
-            select(Message)
-            .where(Message.id.in_({d.message_id for d in deliveries}))
-            # Not needed for a notice, and large: the draft's recipient list grows with the
-            # dispatch, the bodies up to 1 MiB.
-            .options(
-                defer(Message.recipients, raiseload=True),
-                defer(Message.body_html, raiseload=True),
-                defer(Message.body_text, raiseload=True),
-            )
-        )
-    }
-    organizations = {
-        o.id: o
-        for o in await session.scalars(
-            select(Organization).where(Organization.id.in_({d.organization_id for d in deliveries}))
-        )
-    }
+    wanted = list({d.message_id for d in deliveries})
+    messages = {m.id: m for m in await session.scalars(_MESSAGES, {"ids": wanted})}
+    wanted = list({d.organization_id for d in deliveries})
+    organizations = {o.id: o for o in await session.scalars(_ORGANIZATIONS, {"ids": wanted})}
     return {
         d.id: (d, messages[d.message_id], organizations[d.organization_id])
         for d in deliveries

@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tabellion.db import bulk_update, lock_row
 from tabellion.errors import Conflict, NotFound
 from tabellion.evidence.events import EvidenceType
-from tabellion.evidence.service import evidence_row, record_many
+from tabellion.evidence.service import evidence_refs, evidence_row, record_many
 from tabellion.jobs.queue import enqueue, enqueue_rows
 from tabellion.kit.time import utcnow
 from tabellion.kit.tokens import as_made, hmac_sha256, sha256_hex
@@ -32,7 +32,6 @@ from tabellion.message.service.lifecycle import (
     schedule_deadline,
 )
 from tabellion.models.base import table_of
-from tabellion.models.evidence import Evidence
 from tabellion.models.message import Delivery, Message
 from tabellion.models.organization import Organization
 from tabellion.webhook.service import NewEvent, emit_many
@@ -161,6 +160,15 @@ async def mark_notified(
     return True
 
 
+# The current status of deliveries, locked for their update (a statement built once: the
+# ids are bound at execution, not coerced one by one into a new statement each batch).
+_STATUSES = (
+    select(Delivery.id, Delivery.status)
+    .where(Delivery.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
+)
+
+
 class NoticeAccepted(NamedTuple):
     """The recipient's mail server accepted the notice of ``delivery`` (as read before sending)."""
 
@@ -186,10 +194,8 @@ async def mark_notified_many(
     before sending); only their current status is read again, under a row lock.
     """
     by_id = {item.delivery.id: item for item in accepted}
-    current = await session.execute(
-        select(Delivery.id, Delivery.status).where(Delivery.id.in_(list(by_id))).with_for_update()
-    )
-    statuses: dict[str, str] = {row.id: row.status for row in current}
+    current = await session.execute(_STATUSES, {"ids": list(by_id)})
+    statuses: dict[str, str] = {id_: status for id_, status in current}
     changed: list[Delivery] = []
     updates: list[dict[str, Any]] = []
     evidence: list[dict[str, Any]] = []
@@ -242,7 +248,7 @@ async def mark_notified_many(
     await bulk_update(session, table_of(Delivery), updates)
     await record_many(session, evidence)
     await enqueue_rows(session, jobs)
-    history = await _histories(session, [d.id for d in changed])
+    history = await evidence_refs(session, [d.id for d in changed])
     causes = {row["delivery_id"]: row["id"] for row in evidence}
     events: dict[str, list[NewEvent]] = defaultdict(list)
     for delivery in changed:
@@ -258,21 +264,6 @@ async def mark_notified_many(
     for organization_id, items in events.items():
         await emit_many(session, organization_id, items)
     return statuses
-
-
-async def _histories(session: AsyncSession, delivery_ids: list[str]) -> dict[str, list[Row[Any]]]:
-    """Each delivery's evidence, oldest first, as plain rows (what an event's view shows)."""
-    out: dict[str, list[Row[Any]]] = {d: [] for d in delivery_ids}
-    for start in range(0, len(delivery_ids), 500):
-        rows = await session.execute(
-            select(Evidence.delivery_id, Evidence.id, Evidence.type, Evidence.event)
-            .add_columns(Evidence.occurred_at)
-            .where(Evidence.delivery_id.in_(delivery_ids[start : start + 500]))
-            .order_by(Evidence.occurred_at, Evidence.id)
-        )
-        for row in rows:
-            out[row.delivery_id].append(row)
-    return out
 
 
 async def mark_undelivered(
