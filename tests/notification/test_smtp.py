@@ -344,16 +344,20 @@ async def test_a_recipient_that_would_break_the_command_line_is_not_sent(
 
 @asynccontextmanager
 async def helo_relay(
-    *, helo: bytes = b"250 old.relay.test"
+    *,
+    helo: bytes = b"250 old.relay.test",
+    data: bytes = b"354 Go on",
+    queued: bytes | None = b"250 2.0.0 Queued by the old relay",
 ) -> AsyncIterator[tuple[int, list[bytes]]]:
-    """An old relay: EHLO unknown (502), HELO answered with ``helo``, then plain SMTP.
+    """An old relay: EHLO unknown (502), HELO answered with ``helo``, then plain SMTP, DATA
+    answered with ``data`` and the message with ``queued`` (None: it hangs up instead).
     Yields its port and the command lines it received."""
     heard: list[bytes] = []
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 old.relay.test\r\n")
         replies = {b"EHLO": b"502 5.5.1 Unknown command", b"HELO": helo, b"MAIL": b"250 OK"}
-        replies |= {b"RCPT": b"250 OK", b"DATA": b"354 Go on", b"RSET": b"250 OK"}
+        replies |= {b"RCPT": b"250 OK", b"DATA": data, b"RSET": b"250 OK"}
         try:
             while line := await reader.readline():
                 heard.append(line.rstrip())
@@ -362,9 +366,12 @@ async def helo_relay(
                     writer.write(b"221 Bye\r\n")
                     break
                 writer.write(replies.get(verb, b"500 What?") + b"\r\n")
-                if verb == b"DATA":
+                if verb == b"DATA" and data.startswith(b"354"):
                     await reader.readuntil(b"\r\n.\r\n")
-                    writer.write(b"250 2.0.0 Queued by the old relay\r\n")
+                    if queued is None:
+                        heard.append(b"<hung up after the message>")
+                        break
+                    writer.write(queued + b"\r\n")
                 await writer.drain()
             else:
                 heard.append(b"<closed by the client>")
@@ -414,3 +421,62 @@ async def test_a_built_message_may_go_with_the_null_sender(smtp_server: SmtpServ
     [received] = await smtp_server.wait_for(1)
     assert received.envelope_from == "<>"  # how aiosmtpd records the null reverse-path
     assert received.rcpt_tos == ["jane@example.test"]
+
+
+async def test_a_built_message_starting_with_a_dot_keeps_it(smtp_server: SmtpServer) -> None:
+    """The first line's leading dot is doubled on the wire too (the others follow an LF)."""
+    data = b".first\r\nSubject: dots\r\n\r\n.\r\n..two\r\n.three\r\nend\r\n"
+    odd = RawMail(data, "no-reply@tabellion.test", ("jane@example.test",))
+    async with transport(smtp_server.url()) as smtp:
+        await smtp.send(odd)
+    [received] = await smtp_server.wait_for(1)
+    assert received.raw == data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"Subject: bare\n\nline\n.dot\n",
+        b"Subject: mixed\r\n\r\nline\rnext\r\n",
+        b"Subject: x\r\n\r\nno end",
+    ],
+    ids=["LF", "CR", "unterminated"],
+)
+async def test_a_raw_message_with_other_line_ends_goes_mended(
+    smtp_server: SmtpServer, data: bytes
+) -> None:
+    """Anything but CRLF line ends goes through aiosmtplib's own DATA, which mends them."""
+    odd = RawMail(data, "no-reply@tabellion.test", ("jane@example.test",))
+    async with transport(smtp_server.url()) as smtp:
+        await smtp.send(odd)
+    [received] = await smtp_server.wait_for(1)
+    mended = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    assert received.raw == (mended if mended.endswith(b"\r\n") else mended + b"\r\n")
+
+
+@pytest.mark.parametrize(
+    ("data", "queued", "failure"),
+    [
+        (b"554 5.3.4 No data for you", b"250 OK", PermanentFailure),
+        (b"451 4.3.0 Try later", b"250 OK", TemporaryFailure),
+        (b"354 Go on", b"552 5.3.4 Message too big", PermanentFailure),
+        (b"354 Go on", b"452 4.3.1 Out of room", TemporaryFailure),
+        (b"354 Go on", None, TemporaryFailure),
+    ],
+    ids=["DATA-5xx", "DATA-4xx", "message-5xx", "message-4xx", "hung-up"],
+)
+async def test_a_built_message_refused_at_data(
+    data: bytes, queued: bytes | None, failure: type[Exception]
+) -> None:
+    """A refusal of DATA or of the message is the recipient's (5xx) or a retry (4xx, the
+    relay gone); a connection the relay hung up on is not used again."""
+    async with (
+        helo_relay(data=data, queued=queued) as (port, heard),
+        transport(f"smtp://127.0.0.1:{port}?timeout=5", connections=1) as smtp,
+    ):
+        with pytest.raises(failure):
+            await smtp.send(raw_mail())
+        if queued is not None:  # the refusal was reset: the same connection goes on
+            assert heard[-1] == b"RSET"
+        else:
+            assert heard[-1] == b"<hung up after the message>"

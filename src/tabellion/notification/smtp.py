@@ -273,7 +273,35 @@ async def send_raw(
             refused.append(aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, recipient))
     if len(refused) == len(recipients):
         raise aiosmtplib.SMTPRecipientsRefused(refused)
-    return (await client.data(data)).message
+    crlf = data.count(b"\r\n")
+    if not (crlf == data.count(b"\n") == data.count(b"\r") and data.endswith(b"\r\n")):
+        return (await client.data(data)).message  # aiosmtplib mends the line ends first
+    return await _data(client, data)
+
+
+async def _data(client: aiosmtplib.SMTP, data: bytes) -> str:
+    """DATA for a message whose every line ends in CRLF: what ``client.data`` sends, without
+    its two regular expressions over the whole message (mending line ends, then doubling each
+    line's leading dot: ~35 µs for a 2.5 kB notice, a twentieth of its cost), since such a
+    message needs only the dots, which a byte replacement doubles. Raises what ``data``
+    raises, and closes the connection where it would (lost, or no answer in time)."""
+    answer = await client.execute_command(b"DATA")
+    if answer.code != aiosmtplib.SMTPStatus.start_input:
+        raise aiosmtplib.SMTPDataError(answer.code, answer.message)
+    protocol = client.protocol
+    if protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    # The lines after the first each follow an LF; the terminating line goes in the same write.
+    stuffed = data.replace(b"\n.", b"\n..") + b".\r\n"
+    try:
+        protocol.write(b"." + stuffed if data.startswith(b".") else stuffed)
+        answer = await protocol.read_response(timeout=client.timeout)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+        client.close()  # a partial exchange: the connection cannot be trusted any more
+        raise
+    if answer.code != aiosmtplib.SMTPStatus.completed:
+        raise aiosmtplib.SMTPDataError(answer.code, answer.message)
+    return answer.message
 
 
 async def _greet(client: aiosmtplib.SMTP) -> None:
