@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import binascii
 import functools
+import itertools
 import secrets
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -23,6 +24,10 @@ CRLF = "\r\n"
 CRLF_BYTES = b"\r\n"
 _FOLD_AT = 78
 _WORD_BYTES = 45  # base64 of 45 bytes is 60 characters: 75 with "=?utf-8?b?" and "?="
+
+
+_BOUNDARY_PREFIX = secrets.token_hex(8)
+_boundaries = itertools.count(1)
 
 
 class RawMail(NamedTuple):
@@ -149,7 +154,9 @@ class MailBuilder:
         return self
 
     def alternative(self, text: str, html: str, *, language: str | None = None) -> RawMail:
-        boundary = "=_" + secrets.token_hex(12)  # "=_" never occurs in quoted-printable
+        # "=_" never occurs in quoted-printable, so the boundary needs no randomness of its
+        # own; a process's random prefix and a count keep each message's apart all the same.
+        boundary = f"=_{_BOUNDARY_PREFIX}{next(_boundaries):x}"
         head = [
             *self.lines,
             "MIME-Version: 1.0",

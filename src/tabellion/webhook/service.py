@@ -102,8 +102,8 @@ class WebhookGone(Exception):
 # ---- events ---------------------------------------------------------------------------------
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+# ``json.dumps`` given options builds an encoder at each call: one serves every event.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _size(value: Any) -> int:

@@ -224,4 +224,8 @@ def inclusion_header(leaf_index: int, head: TreeHead, path: Sequence[bytes]) -> 
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
+
+
+# ``json.dumps`` given options builds an encoder at each call: one serves every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
