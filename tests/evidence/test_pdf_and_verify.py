@@ -12,6 +12,8 @@ import zipfile
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.sign import signers
 from sqlalchemy import select
 
@@ -257,3 +259,10 @@ async def test_the_seal_signer_writes_the_cms_parts_pyhanko_writes(runtime: Runt
         assert attributes.dump() == expected.dump()
         info = ours.signer_info("sha256", attributes, b"signature")
         assert info.dump() == stock.signer_info("sha256", expected, b"signature").dump()
+    # Signed with the key parsed once: a signature the seal's certificate verifies, as
+    # pyHanko's own signer's is (ECDSA signatures differ at each signing).
+    public = load_seal(runtime.settings).chain[0].public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    for signer in (ours, stock):
+        signature = await signer.async_sign_raw(b"signed attributes", "sha256")
+        public.verify(signature, b"signed attributes", ec.ECDSA(hashes.SHA256()))

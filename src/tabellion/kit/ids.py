@@ -6,7 +6,6 @@ The body is a ULID in lower-case Crockford base32: 48 bits of milliseconds then 
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import threading
@@ -16,14 +15,15 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _ID_RE = re.compile(r"^[a-z]{2,4}_[0-9abcdefghjkmnpqrstvwxyz]{26}$")
 
 
-# base64's RFC 4648 base32 alphabet, mapped onto Crockford's.
-_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+# Every pair of digits, by the ten bits it stands for: an id's body is 14 look-ups, where
+# base32-encoding its bytes took twice as long (``base64.b32encode`` is Python code).
+_PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)
 
 
-def _encode(value: int, length: int) -> str:
-    """``value``'s low ``5 × length`` bits (length ≤ 32) as base32 digits."""
-    digits = base64.b32encode(value.to_bytes(20, "big")).translate(_FROM_RFC4648)
-    return digits[-length:].decode()
+def _body(value: int) -> str:
+    """A 128-bit ``value`` as 26 base32 digits, the first holding its top 3 bits."""
+    pairs = [_PAIRS[(value >> shift) & 1023] for shift in range(115, 4, -10)]
+    return "".join((_ALPHABET[value >> 125], *pairs, _ALPHABET[value & 31]))
 
 
 _lock = threading.Lock()
@@ -39,7 +39,7 @@ def new_id(prefix: str) -> str:
         if value <= _last:
             value = _last + 1
         _last = value
-    return f"{prefix}_{_encode(value, 26)}"
+    return f"{prefix}_{_body(value)}"
 
 
 def looks_like(prefix: str, value: str) -> bool:

@@ -107,8 +107,24 @@ class _Encoded(CMSAttributeProvider):
         return asn1_tsp.SigningCertificateV2.load(self._value)
 
 
+# The digests a seal signs with (PAdES: SHA-2), for ``cryptography``'s ECDSA.
+_ECDSA_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "sha256": hashes.SHA256(),
+    "sha384": hashes.SHA384(),
+    "sha512": hashes.SHA512(),
+}
+
+
 class _KeySigner(_SealParts, signers.SimpleSigner):
-    """Signs with a seal key held in memory."""
+    """Signs with a seal key held in memory: an EC key as it was parsed when the seal was
+    loaded (pyHanko's ``SimpleSigner`` parses its DER again at each signature, ~40 µs)."""
+
+    key: ec.EllipticCurvePrivateKey | None = None
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        if self.key is None:
+            return super().sign_raw(data, digest_algorithm)  # RSA: pyHanko's own padding
+        return self.key.sign(data, ec.ECDSA(_ECDSA_HASHES[digest_algorithm.lower()]))
 
 
 class _TokenSigner(_SealParts):
@@ -129,13 +145,8 @@ class _TokenSigner(_SealParts):
     ) -> bytes:
         if dry_run:  # pyHanko sizes the signature first: the longest DER ECDSA value
             return bytes(2 * ((self.key.key_size + 7) // 8) + 9)
-        algorithm = {
-            "sha256": hashes.SHA256(),
-            "sha384": hashes.SHA384(),
-            "sha512": hashes.SHA512(),
-        }
         assert isinstance(self.key, ec.EllipticCurvePrivateKey)
-        return self.key.sign(data, ec.ECDSA(algorithm[digest_algorithm.lower()]))
+        return self.key.sign(data, ec.ECDSA(_ECDSA_HASHES[digest_algorithm.lower()]))
 
 
 @cache
@@ -158,6 +169,8 @@ def _signer(seal: Seal) -> signers.Signer:
             signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
             cert_registry=SimpleCertificateStore.from_certs(chain[1:]),  # type: ignore[no-untyped-call]
         )
+        if isinstance(seal.key, ec.EllipticCurvePrivateKey):
+            signer.key = seal.key
     signer.encode_once()
     return signer
 
