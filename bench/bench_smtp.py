@@ -62,6 +62,7 @@ from tabellion.models.message import Delivery, Message
 from tabellion.models.organization import Organization
 from tabellion.notification.bounces import verp_address
 from tabellion.notification.compose import compose_notice
+from tabellion.notification.smtp import after_data
 from tabellion.organization.service import create_api_key, create_organization
 from tabellion.runtime import Runtime
 
@@ -295,12 +296,14 @@ Flat = list[FlatMessage]
 def flattened(messages: Outgoing) -> Flat:
     """The messages as they go on the wire, made ready before the floor's clock starts: CRLF
     line ends (the SMTP policy), a line's leading dot doubled, the closing line added."""
-    flat = []
-    for message, sender in messages:
-        data = message.as_bytes(policy=SMTP_POLICY).replace(b"\n.", b"\n..")
-        to = [address for _, address in getaddresses(message.get_all("To", []))]
-        flat.append((sender, to, (b"." if data.startswith(b".") else b"") + data + b".\r\n"))
-    return flat
+    return [
+        (
+            sender,
+            [address for _, address in getaddresses(message.get_all("To", []))],
+            after_data(message.as_bytes(policy=SMTP_POLICY)),
+        )
+        for message, sender in messages
+    ]
 
 
 async def baseline(port: int, messages: Outgoing, connections: int, cpu: Cpu) -> float:

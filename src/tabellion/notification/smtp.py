@@ -291,10 +291,8 @@ async def _data(client: aiosmtplib.SMTP, data: bytes) -> str:
     protocol = client.protocol
     if protocol is None:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-    # The lines after the first each follow an LF; the terminating line goes in the same write.
-    stuffed = data.replace(b"\n.", b"\n..") + b".\r\n"
     try:
-        protocol.write(b"." + stuffed if data.startswith(b".") else stuffed)
+        protocol.write(after_data(data))  # the terminating line in the same write
         answer = await protocol.read_response(timeout=client.timeout)
     except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
         client.close()  # a partial exchange: the connection cannot be trusted any more
@@ -302,6 +300,13 @@ async def _data(client: aiosmtplib.SMTP, data: bytes) -> str:
     if answer.code != aiosmtplib.SMTPStatus.completed:
         raise aiosmtplib.SMTPDataError(answer.code, answer.message)
     return answer.message
+
+
+def after_data(data: bytes) -> bytes:
+    """A message whose every line ends in CRLF as it goes after DATA: each line's leading dot
+    doubled (the lines after the first each follow an LF), then the terminating line."""
+    stuffed = data.replace(b"\n.", b"\n..") + b".\r\n"
+    return b"." + stuffed if data.startswith(b".") else stuffed
 
 
 async def _greet(client: aiosmtplib.SMTP) -> None:
