@@ -8,8 +8,8 @@ runs everything that dispatch queued except the notices (as ``bench_smtp`` does)
 the counters, lets a worker send the notices to ``bench_smtp``'s sink (its own process, not
 counted) and dumps the counters once no notice is left: the instructions of this process,
 all its threads, divided by the notices. Then the floor of ``bench_smtp`` (the same notices
-flattened beforehand, sent with bare MAIL, RCPT and DATA over 4 connections) is counted the
-same way.
+flattened beforehand, sent with bare MAIL, RCPT and DATA over as many connections as ours,
+``TABELLION_SMTP_CONNECTIONS``'s default) is counted the same way.
 
 The pipeline's clocks are kept out of the way, since under callgrind the run is ~50 times
 slower: the sealing job the notices' evidence asks for is queued ``seal_delay_seconds`` (300 s
@@ -54,6 +54,7 @@ async def measure(args: argparse.Namespace, out_dir: Path) -> None:
             upgrade_database(settings.resolved_database_url)
             runtime = Runtime.build(settings)
             concurrency = settings.worker_concurrency
+            connections = settings.smtp_connections
             await bench_smtp.dispatch(runtime, args.notices)
             await bench_smtp.drain_other_jobs(runtime, concurrency)
             freeze_startup_heap()
@@ -65,9 +66,11 @@ async def measure(args: argparse.Namespace, out_dir: Path) -> None:
             ours = counted(out_dir) / ran
             # The floor's messages: the same notices composed again, flattened before counting.
             notices = bench_smtp.flattened(await bench_smtp.same_notices(runtime, ran))
-            await bench_smtp.send_flattened(port, notices[:50], 4, Cpu(sink.pid))  # warm-up
+            await bench_smtp.send_flattened(
+                port, notices[:50], connections, Cpu(sink.pid)
+            )  # warm-up
             callgrind("-z")
-            await bench_smtp.send_flattened(port, notices, 4, Cpu(sink.pid))
+            await bench_smtp.send_flattened(port, notices, connections, Cpu(sink.pid))
             callgrind("-d", "floor")
             floor = counted(out_dir) / ran
             print(f"notices, ours: {ours / 1000:,.0f}k instructions a notice ({ran} notices)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from email.message import EmailMessage
@@ -348,10 +349,12 @@ async def helo_relay(
     helo: bytes = b"250 old.relay.test",
     data: bytes = b"354 Go on",
     queued: bytes | None = b"250 2.0.0 Queued by the old relay",
+    silent_at: bytes | None = None,
 ) -> AsyncIterator[tuple[int, list[bytes]]]:
     """An old relay: EHLO unknown (502), HELO answered with ``helo``, then plain SMTP, DATA
     answered with ``data`` and the message with ``queued`` (None: it hangs up instead).
-    Yields its port and the command lines it received."""
+    From the command ``silent_at`` on (``b"."``: the message's end) it answers nothing and
+    waits for the client to close. Yields its port and the command lines it received."""
     heard: list[bytes] = []
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -365,9 +368,17 @@ async def helo_relay(
                 if verb == b"QUIT":
                     writer.write(b"221 Bye\r\n")
                     break
+                if verb == silent_at:
+                    await reader.read()  # until the client closes
+                    heard.append(b"<closed by the client>")
+                    break
                 writer.write(replies.get(verb, b"500 What?") + b"\r\n")
                 if verb == b"DATA" and data.startswith(b"354"):
                     await reader.readuntil(b"\r\n.\r\n")
+                    if silent_at == b".":
+                        await reader.read()
+                        heard.append(b"<closed by the client>")
+                        break
                     if queued is None:
                         heard.append(b"<hung up after the message>")
                         break
@@ -480,3 +491,27 @@ async def test_a_built_message_refused_at_data(
             assert heard[-1] == b"RSET"
         else:
             assert heard[-1] == b"<hung up after the message>"
+
+
+@pytest.mark.parametrize("silent_at", [b"MAIL", b"RCPT", b"DATA", b"."])
+async def test_a_relay_that_stops_answering_times_out_and_is_let_go(silent_at: bytes) -> None:
+    """No answer within the URL's ``timeout`` to a command or to the message: a retry
+    (temporary), and the connection is closed (a late answer would be read as the next's)."""
+    async with (
+        helo_relay(silent_at=silent_at) as (port, heard),
+        transport(f"smtp://127.0.0.1:{port}?timeout=0.3", connections=1) as smtp,
+    ):
+        started = time.monotonic()
+        with pytest.raises(TemporaryFailure, match="Timed out waiting for server response"):
+            await smtp.send(raw_mail())
+        assert 0.25 <= time.monotonic() - started < 5
+        for _ in range(100):
+            if heard[-1] == b"<closed by the client>":
+                break
+            await asyncio.sleep(0.02)
+    assert heard[-1] == b"<closed by the client>"
+    verbs = [line[:4] for line in heard[2:-1]]
+    assert (
+        verbs
+        == [b"MAIL", b"RCPT", b"DATA"][: [b"MAIL", b"RCPT", b"DATA", b"."].index(silent_at) + 1]
+    )
