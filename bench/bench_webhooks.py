@@ -3,7 +3,7 @@
 Ours: events emitted (one job each, not timed), then the real Worker delivers them: claim,
 load endpoint and event, sign, POST, record the attempt, settle the job. Timed until every job
 is done. The webhook client gets N connections, so at most N requests are in flight, while the
-worker runs as many jobs at once as `tabellion worker` does (``worker_concurrency``, 128 unless
+worker runs as many jobs at once as `tabellion worker` does (``worker_concurrency``, 256 unless
 configured): the jobs waiting for a connection or for their attempt's commit are what fills each
 group commit. (``--concurrency 16`` gives the former setting, 2 × N: batches of a dozen.)
 Floor: N keep-alive connections speaking bare h11 over asyncio streams (the HTTP library our
