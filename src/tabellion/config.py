@@ -55,14 +55,14 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Paris"
     # Jobs are mostly waiting on mail and HTTP servers: many run at once on one core. Notices
     # and webhooks share their database work among the jobs in flight (one transaction for
-    # many), so more in flight is fewer, larger transactions: 128 → 256, ~1.15× the notices
+    # many), so more in flight is fewer, larger transactions: 128 → 256, ~1.2× the notices
     # a second (docs/performance.md, "7 December, late evening").
     worker_concurrency: int = Field(default=256, gt=0, le=1024)
     # How long a claimed job stays a worker's without a heartbeat (renewed every third of it):
     # a job whose worker died is taken again by another one once this runs out.
     worker_lease_seconds: float = Field(default=60.0, ge=3, le=3600)
     # A notice is four exchanges with the relay, each waiting for its answer: the more
-    # connections, the less the relay waits for ours (4 → 16: ~1.5× the notices a second
+    # connections, the less the relay waits for ours (4 → 16: ~1.3× the notices a second
     # to a local relay, docs/performance.md, "7 December, late evening"). Opened as needed.
     smtp_connections: int = Field(default=16, gt=0, le=64)
     # A relay outage (refused connection, 4xx, timeout) is not the recipient's failure: the

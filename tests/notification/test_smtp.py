@@ -510,8 +510,6 @@ async def test_a_relay_that_stops_answering_times_out_and_is_let_go(silent_at: b
                 break
             await asyncio.sleep(0.02)
     assert heard[-1] == b"<closed by the client>"
-    verbs = [line[:4] for line in heard[2:-1]]
-    assert (
-        verbs
-        == [b"MAIL", b"RCPT", b"DATA"][: [b"MAIL", b"RCPT", b"DATA", b"."].index(silent_at) + 1]
-    )
+    # What the relay heard after the greetings: up to the command left unanswered.
+    sent = {b"MAIL": 1, b"RCPT": 2, b"DATA": 3, b".": 3}[silent_at]
+    assert [line[:4] for line in heard[2:-1]] == [b"MAIL", b"RCPT", b"DATA"][:sent]

@@ -34,8 +34,6 @@ _TROUBLE = (aiosmtplib.SMTPException, OSError, TimeoutError)
 # What would end an address on a command line or start another command (whitespace includes
 # CR and LF), or open a quoted local part, which no address we send has.
 _UNSAFE_IN_ADDRESS = re.compile(r'[\s<>"]')
-# Each answer's wait on a message's way out: one timer for all of them (``_command``).
-_ANSWERS = Deadlines()
 
 
 @dataclass(frozen=True)
@@ -111,6 +109,8 @@ class SmtpTransport:
         self.size = connections
         self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
         self._slots = asyncio.Semaphore(connections)
+        # Each answer's wait, on every connection: one timer for all of them (``_command``).
+        self._answers = Deadlines()
 
     @classmethod
     def from_url(cls, url: str, *, connections: int = 16) -> SmtpTransport:
@@ -180,7 +180,14 @@ class SmtpTransport:
             if isinstance(message, RawMail):
                 sender = envelope_from or message.sender
                 utf8 = message.smtputf8 or not sender.isascii()
-                answer = await send_raw(client, sender, message.recipients, message.data, utf8=utf8)
+                answer = await send_raw(
+                    client,
+                    sender,
+                    message.recipients,
+                    message.data,
+                    utf8=utf8,
+                    answers=self._answers,
+                )
             else:
                 _, answer = await client.send_message(message, sender=envelope_from)
             keep = True
@@ -243,6 +250,7 @@ async def send_raw(
     data: bytes,
     *,
     utf8: bool = False,
+    answers: Deadlines,
 ) -> str:
     """MAIL, RCPT and DATA for a message we built (``RawMail``); the server's last answer.
 
@@ -265,12 +273,16 @@ async def send_raw(
     options = [b"SMTPUTF8"] if utf8 else []
     if client.supports_extension("size"):
         options.insert(0, b"SIZE=%d" % len(data))
-    answer = await _command(client, b"MAIL", b"FROM:<" + sender.encode(encoding) + b">", *options)
+    answer = await _command(
+        answers, client, b"MAIL", b"FROM:<" + sender.encode(encoding) + b">", *options
+    )
     if answer.code != aiosmtplib.SMTPStatus.completed:
         raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, sender)
     refused = []
     for recipient in recipients:
-        answer = await _command(client, b"RCPT", b"TO:<" + recipient.encode(encoding) + b">")
+        answer = await _command(
+            answers, client, b"RCPT", b"TO:<" + recipient.encode(encoding) + b">"
+        )
         if answer.code not in (aiosmtplib.SMTPStatus.completed, aiosmtplib.SMTPStatus.will_forward):
             refused.append(aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, recipient))
     if len(refused) == len(recipients):
@@ -278,16 +290,16 @@ async def send_raw(
     crlf = data.count(b"\r\n")
     if not (crlf == data.count(b"\n") == data.count(b"\r") and data.endswith(b"\r\n")):
         return (await client.data(data)).message  # aiosmtplib mends the line ends first
-    return await _data(client, data)
+    return await _data(client, data, answers)
 
 
-async def _data(client: aiosmtplib.SMTP, data: bytes) -> str:
+async def _data(client: aiosmtplib.SMTP, data: bytes, answers: Deadlines) -> str:
     """DATA for a message whose every line ends in CRLF: what ``client.data`` sends, without
     its two regular expressions over the whole message (mending line ends, then doubling each
     line's leading dot: ~35 µs for a 2.5 kB notice, a twentieth of its cost), since such a
     message needs only the dots, which a byte replacement doubles. Raises what ``data``
     raises, and closes the connection where it would (lost, or no answer in time)."""
-    answer = await _command(client, b"DATA")
+    answer = await _command(answers, client, b"DATA")
     if answer.code != aiosmtplib.SMTPStatus.start_input:
         raise aiosmtplib.SMTPDataError(answer.code, answer.message)
     protocol = client.protocol
@@ -295,7 +307,7 @@ async def _data(client: aiosmtplib.SMTP, data: bytes) -> str:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
     try:
         protocol.write(after_data(data))  # the terminating line in the same write
-        async with _ANSWERS.within(_timeout(client)):
+        async with answers.within(_timeout(client)):
             answer = await protocol.read_response(timeout=None)
     except TimeoutError:
         client.close()  # a partial exchange: the connection cannot be trusted any more
@@ -308,7 +320,9 @@ async def _data(client: aiosmtplib.SMTP, data: bytes) -> str:
     return answer.message
 
 
-async def _command(client: aiosmtplib.SMTP, *args: bytes) -> aiosmtplib.SMTPResponse:
+async def _command(
+    answers: Deadlines, client: aiosmtplib.SMTP, *args: bytes
+) -> aiosmtplib.SMTPResponse:
     """``client.execute_command(*args)``, its answer awaited under a deadline of ours.
 
     aiosmtplib awaits each answer through ``asyncio.wait_for``, whose future is released by a
@@ -319,7 +333,7 @@ async def _command(client: aiosmtplib.SMTP, *args: bytes) -> aiosmtplib.SMTPResp
     connection as it would.
     """
     try:
-        async with _ANSWERS.within(_timeout(client)):
+        async with answers.within(_timeout(client)):
             return await client.execute_command(*args, timeout=None)
     except TimeoutError:
         client.close()  # an answer may still come: it would be read as the next command's
