@@ -66,9 +66,8 @@ async def measure(args: argparse.Namespace, out_dir: Path) -> None:
             ours = counted(out_dir) / ran
             # The floor's messages: the same notices composed again, flattened before counting.
             notices = bench_smtp.flattened(await bench_smtp.same_notices(runtime, ran))
-            await bench_smtp.send_flattened(
-                port, notices[:50], connections, Cpu(sink.pid)
-            )  # warm-up
+            warm_up = notices[:50]
+            await bench_smtp.send_flattened(port, warm_up, connections, Cpu(sink.pid))
             callgrind("-z")
             await bench_smtp.send_flattened(port, notices, connections, Cpu(sink.pid))
             callgrind("-d", "floor")

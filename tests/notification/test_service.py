@@ -292,7 +292,9 @@ async def test_a_silent_or_busy_relay_is_retried_then_recovers(
     working = runtime.mail
     [sent] = await send_message(client, auth, [natural_recipient(0)])
     async with scripted_relay(greeting) as port:
-        runtime.mail = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}?timeout=0.5")
+        runtime.mail = SmtpTransport.from_url(
+            f"smtp://127.0.0.1:{port}?timeout=0.5", connections=runtime.settings.smtp_connections
+        )
         try:
             await run_worker(runtime)
         finally:

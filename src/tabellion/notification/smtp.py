@@ -14,6 +14,7 @@ import asyncio
 import math
 import re
 import ssl
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from functools import cached_property
@@ -104,7 +105,7 @@ def parse_url(url: str) -> SmtpConfig:
 
 
 class SmtpTransport:
-    def __init__(self, config: SmtpConfig, *, connections: int = 16) -> None:
+    def __init__(self, config: SmtpConfig, *, connections: int) -> None:
         self.config = config
         self.size = connections
         self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
@@ -113,7 +114,7 @@ class SmtpTransport:
         self._answers = Deadlines()
 
     @classmethod
-    def from_url(cls, url: str, *, connections: int = 16) -> SmtpTransport:
+    def from_url(cls, url: str, *, connections: int) -> SmtpTransport:
         return cls(parse_url(url), connections=connections)
 
     @cached_property
@@ -307,13 +308,9 @@ async def _data(client: aiosmtplib.SMTP, data: bytes, answers: Deadlines) -> str
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
     try:
         protocol.write(after_data(data))  # the terminating line in the same write
-        async with answers.within(_timeout(client)):
-            answer = await protocol.read_response(timeout=None)
-    except TimeoutError:
-        client.close()  # a partial exchange: the connection cannot be trusted any more
-        raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from None
+        answer = await _answer(answers, client, protocol.read_response(timeout=None))
     except aiosmtplib.SMTPServerDisconnected:
-        client.close()
+        client.close()  # a partial exchange: the connection cannot be trusted any more
         raise
     if answer.code != aiosmtplib.SMTPStatus.completed:
         raise aiosmtplib.SMTPDataError(answer.code, answer.message)
@@ -323,25 +320,30 @@ async def _data(client: aiosmtplib.SMTP, data: bytes, answers: Deadlines) -> str
 async def _command(
     answers: Deadlines, client: aiosmtplib.SMTP, *args: bytes
 ) -> aiosmtplib.SMTPResponse:
-    """``client.execute_command(*args)``, its answer awaited under a deadline of ours.
+    """``client.execute_command(*args)``, its answer awaited under a deadline of ours."""
+    return await _answer(answers, client, client.execute_command(*args, timeout=None))
 
-    aiosmtplib awaits each answer through ``asyncio.wait_for``, whose future is released by a
-    callback of its own: the task waiting for the answer resumes one turn of the event loop
-    after the answer is read, and on a busy loop a turn is long (a notice's four answers
-    waited 360-480 µs each on average, half of it for that extra turn). Raises what
-    ``execute_command`` raises, ``SMTPReadTimeoutError`` on time out, after closing the
-    connection as it would.
+
+async def _answer(
+    answers: Deadlines, client: aiosmtplib.SMTP, waiting: Awaitable[aiosmtplib.SMTPResponse]
+) -> aiosmtplib.SMTPResponse:
+    """The server's answer, within the client's timeout, kept by ``answers``' one timer.
+
+    aiosmtplib, given a timeout, awaits each answer through ``asyncio.wait_for``, whose future
+    is released by a callback of its own: the task waiting for the answer resumes one turn of
+    the event loop after the answer is read, and on a busy loop a turn is long (a notice's four
+    answers waited 360-480 µs each on average, half of it for that extra turn). So ``waiting``
+    is given no timeout of aiosmtplib's. On time out the connection is closed, as aiosmtplib
+    closes it (an answer may still come, and would be read as the next command's), and
+    ``SMTPReadTimeoutError`` raised, as aiosmtplib raises it.
     """
+    timeout = math.inf if client.timeout is None else client.timeout
     try:
-        async with answers.within(_timeout(client)):
-            return await client.execute_command(*args, timeout=None)
+        async with answers.within(timeout):
+            return await waiting
     except TimeoutError:
-        client.close()  # an answer may still come: it would be read as the next command's
+        client.close()
         raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from None
-
-
-def _timeout(client: aiosmtplib.SMTP) -> float:
-    return math.inf if client.timeout is None else client.timeout
 
 
 def after_data(data: bytes) -> bytes:
