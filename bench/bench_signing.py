@@ -44,6 +44,7 @@ from tabellion.envelope.service import signing_token
 from tabellion.evidence.rendering.pdf import _signer
 from tabellion.evidence.sealing.keys import load_seal
 from tabellion.evidence.sealing.seal import seal_pending
+from tabellion.jobs.worker import freeze_startup_heap
 from tabellion.kit import loop as event_loop
 from tabellion.migrations import upgrade_database
 from tabellion.models.envelope import EnvelopeRecipient
@@ -198,6 +199,7 @@ async def run(pages: int, signers_: int, rounds: int) -> None:
                 org = await create_organization(session, name="Bench", timezone="Europe/Paris")
                 key = await create_api_key(session, org, name="bench")
             app = create_app(runtime=runtime)
+            freeze_startup_heap()  # as the app's lifespan does (ASGITransport runs none)
             headers = {"Authorization": f"Bearer {key.secret}"}
             data = document(pages)
             ours: list[float] = []

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import base64
 import cProfile
+import gc
 import hashlib
 import hmac
 import os
@@ -233,6 +234,10 @@ async def compare(
     label: str, url: str, sink_pid: int, args: argparse.Namespace, database_url: str | None
 ) -> None:
     concurrency = args.concurrency or Settings.model_fields["worker_concurrency"].default
+    # The floor's first round too runs with what the process built out of the collector's
+    # full passes, as ours runs (``ours`` freezes it as `tabellion worker` does).
+    gc.collect()
+    gc.freeze()
     async with httpx.AsyncClient() as sink:
         await baseline(url, 100, args.connections, Cpu(sink_pid))  # warm-up
         theirs: list[float] = []
