@@ -248,9 +248,13 @@ class Inbox:
     _read: set[int] = field(default_factory=set)
 
     async def receive(
-        self, address: str, match: Callable[[ReceivedMail], bool], *, timeout: float = 10.0
+        self, address: str, match: Callable[[ReceivedMail], bool], *, timeout: float = 30.0
     ) -> ReceivedMail:
-        """The first unread e-mail to ``address`` that ``match``es, waiting for it to arrive."""
+        """The first unread e-mail to ``address`` that ``match``es, waiting for it to arrive.
+
+        ``timeout`` bounds a slow machine's wait, not the product's speed: on a 2-core machine
+        running the suite's two workers and Chromium, a notice once took over 10 s (a notice
+        whose send failed would be retried only after a minute, past this bound as well)."""
         try:
             async with asyncio.timeout(timeout):
                 while True:
