@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import hashlib
 import hmac
 import json
@@ -39,6 +38,7 @@ from bench.common import (
     bench_settings,
     cpu_seconds,
     free_port,
+    freeze_floor_heap,
     fresh_postgres,
     report,
     start_process,
@@ -129,10 +129,7 @@ def bare_app() -> Any:
                 connection = await aiosqlite.connect(url.split("///", 1)[1])
                 connection.row_factory = aiosqlite.Row
                 pool.put_nowait(connection)
-        # What the process built stays out of the collector's full passes, as ours does at
-        # startup (``jobs.worker.freeze_startup_heap``): the floor must not pay what ours avoids.
-        gc.collect()
-        gc.freeze()
+        freeze_floor_heap()
         yield
 
     # FastAPI's own telemetry off, as ours is with no provider set (it would look the

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import base64
 import cProfile
-import gc
 import hashlib
 import hmac
 import os
@@ -44,6 +43,7 @@ from bench.common import (
     Cpu,
     bench_settings,
     free_port,
+    freeze_floor_heap,
     fresh_postgres,
     pg_url,
     report,
@@ -234,10 +234,7 @@ async def compare(
     label: str, url: str, sink_pid: int, args: argparse.Namespace, database_url: str | None
 ) -> None:
     concurrency = args.concurrency or Settings.model_fields["worker_concurrency"].default
-    # The floor's first round too runs with what the process built out of the collector's
-    # full passes, as ours runs (``ours`` freezes it as `tabellion worker` does).
-    gc.collect()
-    gc.freeze()
+    freeze_floor_heap()  # its first round runs before ``ours`` freezes the heap
     async with httpx.AsyncClient() as sink:
         await baseline(url, 100, args.connections, Cpu(sink_pid))  # warm-up
         theirs: list[float] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import socket
@@ -17,6 +18,15 @@ from tabellion.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/tabellion_bench")
+
+
+def freeze_floor_heap() -> None:
+    """Keep what a floor's process built out of the garbage collector's full passes, as ours
+    is kept by ``jobs.worker.freeze_startup_heap`` (the app's lifespan, ``tabellion worker``):
+    a floor must not pay a cost ours avoids. Not ``freeze_startup_heap`` itself, whose
+    warm-ups prepare our own tasks."""
+    gc.collect()
+    gc.freeze()
 
 
 def pg_url(suffix: str) -> str:

@@ -133,25 +133,28 @@ def _plain(value: Any) -> bool:
 
 
 # The stdlib's sorted, compact JSON. ``JSONEncoder.encode`` makes a new C encoder at each
-# call (~1 µs, as much as encoding a small object): it is made once here, without the check
-# for reference cycles, as canonical JSON is made of trees (our builders' or parsed JSON).
-_ENCODER = json.JSONEncoder(
+# call (~1 µs, as much as encoding a small object): it is made once here from the same
+# options, without the check for reference cycles, as canonical JSON is made of trees (our
+# builders' or parsed JSON).
+_OPTIONS = json.JSONEncoder(
     ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
 )
-_C_ENCODER = (
-    None
-    if c_make_encoder is None
-    else c_make_encoder(
-        None, _ENCODER.default, encode_basestring, None, ":", ",", True, False, False
-    )
+_C_ENCODER = c_make_encoder(
+    None,
+    _OPTIONS.default,
+    encode_basestring,
+    _OPTIONS.indent,
+    _OPTIONS.key_separator,
+    _OPTIONS.item_separator,
+    _OPTIONS.sort_keys,
+    _OPTIONS.skipkeys,
+    _OPTIONS.allow_nan,
 )
 
 
 def _encode(value: Any) -> str:
     if type(value) is str:
         return encode_basestring(value)
-    if _C_ENCODER is None:
-        return _ENCODER.encode(value)
     return "".join(_C_ENCODER(value, 0))
 
 
